@@ -1,0 +1,354 @@
+#pragma once
+
+// RAII Kafka clients over librdkafka's C API: Producer, Consumer, Admin.
+// This header deliberately does not include rdkafka.h; the handles live in ingest/src/.
+//
+// Common rules:
+//  - Every class owns its librdkafka handle; destruction releases it (a Producer flushes first
+//    with a short timeout, a Consumer leaves its group). Objects are movable, not copyable.
+//  - Calls that talk to the cluster take an explicit timeout and may block up to that long.
+//    Everything else is non-blocking.
+//  - Config structs carry typed fields with defaults; `extra` passes any other librdkafka
+//    property through verbatim (and overrides the typed fields — use it knowingly).
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "painpoint/ingest/status.h"
+
+struct rd_kafka_message_s;  // librdkafka's message, opaque here
+
+namespace painpoint::ingest {
+
+using namespace std::chrono_literals;
+
+struct TopicPartition {
+  std::string topic;
+  std::int32_t partition = 0;
+  friend bool operator==(const TopicPartition&, const TopicPartition&) = default;
+  friend auto operator<=>(const TopicPartition&, const TopicPartition&) = default;
+};
+
+// For commit(): `offset` is the NEXT offset to consume (last processed + 1), as in Kafka.
+// For offsets_for_times(): `offset` is a timestamp in ms on input and an offset on output.
+struct TopicPartitionOffset {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  friend bool operator==(const TopicPartitionOffset&, const TopicPartitionOffset&) = default;
+};
+
+struct Header {
+  std::string key;
+  std::string value;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Producer
+
+struct ProducerConfig {
+  std::string brokers;  // "host:port,host:port"
+  std::string client_id = "painpoint";
+  // Batching for throughput: wait up to `linger` to fill batches of up to `batch_bytes`.
+  std::chrono::milliseconds linger{20};
+  std::size_t batch_bytes = 1024 * 1024;
+  std::string compression = "lz4";  // none, gzip, snappy, lz4, zstd
+  // A message not acknowledged within this time is reported as failed (librdkafka retries
+  // internally until then; idempotence keeps retries free of duplicates and reordering).
+  std::chrono::milliseconds delivery_timeout{120'000};
+  std::size_t queue_max_messages = 100'000;
+  // produce() blocks at most this long while the local queue is full (it serves delivery
+  // reports meanwhile), then returns kQueueFull.
+  std::chrono::milliseconds backpressure_timeout{30'000};
+  std::map<std::string, std::string> extra;
+};
+
+struct DeliveryReport {
+  std::string_view topic;  // valid only during the callback
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;  // -1 if unknown or failed
+  std::uint64_t tag = 0;     // the value passed to produce()
+  Status status;             // ok() when the broker acknowledged the message
+};
+
+struct ProducerCounters {
+  std::uint64_t produced = 0;   // accepted into the local queue
+  std::uint64_t delivered = 0;  // acknowledged by the broker
+  std::uint64_t failed = 0;     // permanently failed (delivery timeout, fatal error, ...)
+};
+
+// Idempotent producer (enable.idempotence=true, acks=all, murmur2 partitioner so that keys map
+// to the same partitions as Java clients and Kafka Streams).
+//
+// Thread safety: all methods are thread-safe. Delivery reports are served by produce(), poll()
+// and flush(), so the callback runs on whichever thread is inside one of them; if several threads
+// drive the producer, the callback must be thread-safe itself. It must not call produce()/flush().
+class Producer {
+ public:
+  using DeliveryCallback = std::function<void(const DeliveryReport&)>;
+
+  [[nodiscard]] static Result<Producer> create(const ProducerConfig& config,
+                                               DeliveryCallback on_delivery = nullptr);
+  Producer(Producer&&) noexcept;
+  Producer& operator=(Producer&&) noexcept;
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+  ~Producer();  // flushes for up to 5 s, then drops what is left (counted as failed)
+
+  // Enqueues one message, partitioned by key (no key: sticky partitioning). Non-blocking unless
+  // the local queue is full (see ProducerConfig::backpressure_timeout). The payload and key are
+  // copied. `tag` is echoed in the DeliveryReport (e.g. an input line number).
+  Status produce(std::string_view topic, std::optional<std::string_view> key,
+                 std::string_view payload, std::span<const Header> headers = {},
+                 std::uint64_t tag = 0);
+
+  // Serves delivery reports; blocks up to `timeout` if none is ready. Returns how many were served.
+  int poll(std::chrono::milliseconds timeout = 0ms);
+
+  // Waits until every enqueued message is acknowledged or failed (delivery callbacks run).
+  // kTimedOut if messages are still in flight after `timeout`.
+  Status flush(std::chrono::milliseconds timeout);
+
+  // Messages enqueued but not yet acknowledged or failed.
+  std::size_t in_flight() const;
+  ProducerCounters counters() const;
+  // False after librdkafka reported that no broker is reachable; true again once one is.
+  bool broker_reachable() const;
+
+  struct Impl;
+
+ private:
+  explicit Producer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Consumer
+
+struct ConsumerConfig {
+  std::string brokers;
+  std::string group_id;
+  std::string client_id = "painpoint";
+  // Where to start a partition without a committed offset (or after an out-of-range offset):
+  // true = earliest, false = latest.
+  bool start_from_earliest = true;
+  std::chrono::milliseconds session_timeout{10'000};
+  std::chrono::milliseconds max_poll_interval{300'000};
+  // How often librdkafka reports broker state (feeds broker_reachable()).
+  std::chrono::milliseconds stats_interval{1'000};
+  std::map<std::string, std::string> extra;
+};
+
+// Where to start consuming an assigned partition.
+struct StartOffset {
+  enum class Kind { kOffset, kCommitted, kEarliest, kLatest };
+  Kind kind = Kind::kCommitted;
+  std::int64_t offset = -1;  // for kOffset: the next offset to read
+
+  static StartOffset at(std::int64_t next_offset) { return {Kind::kOffset, next_offset}; }
+  static StartOffset committed() { return {Kind::kCommitted, -1}; }  // the group's, or reset
+  static StartOffset earliest() { return {Kind::kEarliest, -1}; }
+  static StartOffset latest() { return {Kind::kLatest, -1}; }
+};
+
+// Called with the newly assigned partitions; returns one StartOffset per partition, same order.
+// A result of the wrong size (or a throwing handler) means committed() for all.
+using AssignHandler = std::function<std::vector<StartOffset>(std::span<const TopicPartition>)>;
+// Called before partitions are taken away (rebalance or close): finish and commit their work.
+using RevokeHandler = std::function<void(std::span<const TopicPartition>)>;
+
+// A non-owning view of one consumed message. Valid while its MessageBatch lives.
+class Message {
+ public:
+  explicit Message(const rd_kafka_message_s* msg) : msg_(msg) {}
+  std::string_view topic() const;
+  std::int32_t partition() const;
+  std::int64_t offset() const;
+  std::optional<std::string_view> key() const;  // nullopt: null key
+  std::string_view payload() const;             // empty for a null value
+  std::optional<std::int64_t> timestamp_ms() const;
+  // All headers in order; a null header value is an empty view.
+  std::vector<std::pair<std::string_view, std::string_view>> headers() const;
+  // Last value of header `name`, if present.
+  std::optional<std::string_view> header(std::string_view name) const;
+
+ private:
+  const rd_kafka_message_s* msg_;
+};
+
+// A consumer error that does not stop consumption (transport hiccup, unknown topic, ...).
+struct ConsumerError {
+  Status status;
+  std::optional<TopicPartition> partition;
+};
+
+// The start offset of a partition was no longer available on the broker (retention passed it,
+// or the broker lost its data); consumption continued from `resumed_at` (the earliest available
+// offset, or latest per config). Messages in [requested, low_watermark) are lost.
+struct OffsetReset {
+  TopicPartition partition;
+  std::int64_t requested = -1;
+  std::int64_t low_watermark = -1;
+  std::int64_t high_watermark = -1;
+  std::int64_t resumed_at = -1;
+  std::int64_t lost() const {
+    return requested >= 0 && low_watermark > requested ? low_watermark - requested : 0;
+  }
+};
+
+// Owns the messages of one poll; releases them (and the librdkafka memory) on destruction.
+class MessageBatch {
+ public:
+  MessageBatch() = default;
+  MessageBatch(MessageBatch&&) noexcept;
+  MessageBatch& operator=(MessageBatch&&) noexcept;
+  MessageBatch(const MessageBatch&) = delete;
+  MessageBatch& operator=(const MessageBatch&) = delete;
+  ~MessageBatch();
+
+  const std::vector<Message>& messages() const { return messages_; }
+  std::size_t size() const { return messages_.size(); }
+  bool empty() const { return messages_.empty(); }
+  auto begin() const { return messages_.begin(); }
+  auto end() const { return messages_.end(); }
+
+  const std::vector<ConsumerError>& errors() const { return errors_; }
+  const std::vector<OffsetReset>& offset_resets() const { return offset_resets_; }
+
+  // Per partition: the offset after the last message of this batch (what to commit).
+  std::vector<TopicPartitionOffset> next_offsets() const;
+  // Per partition: the offset of the first message of this batch (where to seek to redo it).
+  std::vector<TopicPartitionOffset> first_offsets() const;
+
+ private:
+  friend class Consumer;
+  void release() noexcept;
+  std::vector<Message> messages_;
+  std::vector<ConsumerError> errors_;
+  std::vector<OffsetReset> offset_resets_;
+};
+
+struct Watermarks {
+  std::int64_t low = -1;   // earliest offset still on the broker
+  std::int64_t high = -1;  // offset the next produced message will get
+};
+
+// Group consumer with manual commits (enable.auto.commit=false).
+//
+// Thread safety: poll_batch(), seek(), commit() and close() must be called from ONE thread (the
+// consumer loop); the assign/revoke handlers run on that thread, inside poll_batch() or close().
+// broker_reachable(), cluster_id(), query_watermarks() and offsets_for_times() may be called from
+// any thread.
+class Consumer {
+ public:
+  [[nodiscard]] static Result<Consumer> create(const ConsumerConfig& config);
+  Consumer(Consumer&&) noexcept;
+  Consumer& operator=(Consumer&&) noexcept;
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+  ~Consumer();  // close()s if not closed yet
+
+  // Joins the group. Handlers may be empty: then all partitions start at committed().
+  Status subscribe(std::span<const std::string> topics, AssignHandler on_assign = nullptr,
+                   RevokeHandler on_revoke = nullptr);
+
+  // Returns up to `max_messages`, waiting at most `timeout` for the first one and not at all for
+  // the rest. Rebalance handlers run inside this call. Partition EOF is not reported.
+  MessageBatch poll_batch(std::size_t max_messages, std::chrono::milliseconds timeout);
+
+  // `offsets` are next-to-consume offsets (see TopicPartitionOffset). async=true returns at once.
+  Status commit(std::span<const TopicPartitionOffset> offsets, bool async);
+  // Moves the fetch position of assigned partitions (e.g. to redo a batch whose output failed).
+  Status seek(std::span<const TopicPartitionOffset> offsets, std::chrono::milliseconds timeout);
+
+  Result<Watermarks> query_watermarks(const std::string& topic, std::int32_t partition,
+                                      std::chrono::milliseconds timeout) const;
+  // Input offsets hold timestamps (ms); output holds the earliest offset whose timestamp is >=
+  // that (or the high watermark / -1 when none).
+  Result<std::vector<TopicPartitionOffset>> offsets_for_times(
+      std::span<const TopicPartitionOffset> timestamps, std::chrono::milliseconds timeout) const;
+  // The cluster's id (KIP-78); the store keeps it beside offsets to detect a different cluster.
+  Result<std::string> cluster_id(std::chrono::milliseconds timeout) const;
+  // Partitions currently assigned to this member.
+  Result<std::vector<TopicPartition>> assignment() const;
+  // False after librdkafka reported all brokers down; true once a broker is up again.
+  bool broker_reachable() const;
+
+  // Leaves the group (runs the revoke handler). Idempotent.
+  Status close();
+
+  struct Impl;
+
+ private:
+  explicit Consumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+struct TopicSpec {
+  std::string name;
+  int partitions = 16;
+  int replication_factor = 1;
+  std::map<std::string, std::string> configs;  // e.g. {"cleanup.policy", "compact"}
+};
+
+struct TopicMetadata {
+  std::string name;
+  int partitions = 0;
+  Status error;  // per-topic error reported by the broker
+};
+
+struct BrokerMetadata {
+  std::int32_t id = -1;
+  std::string host;
+  int port = 0;
+};
+
+struct ClusterMetadata {
+  std::vector<BrokerMetadata> brokers;
+  std::vector<TopicMetadata> topics;
+};
+
+struct AdminConfig {
+  std::string brokers;
+  std::string client_id = "painpoint-admin";
+  std::map<std::string, std::string> extra;
+};
+
+// Cluster administration. Thread-safe; every call blocks up to its timeout.
+class Admin {
+ public:
+  [[nodiscard]] static Result<Admin> create(const AdminConfig& config);
+  Admin(Admin&&) noexcept;
+  Admin& operator=(Admin&&) noexcept;
+  Admin(const Admin&) = delete;
+  Admin& operator=(const Admin&) = delete;
+  ~Admin();
+
+  // Creates the topics that do not exist yet; existing ones are left as they are (not an error).
+  Status create_topics(std::span<const TopicSpec> topics, std::chrono::milliseconds timeout);
+  // All topics when `topic` is empty.
+  Result<ClusterMetadata> metadata(std::chrono::milliseconds timeout,
+                                   const std::string& topic = {});
+  Result<std::string> cluster_id(std::chrono::milliseconds timeout) const;
+
+  struct Impl;
+
+ private:
+  explicit Admin(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace painpoint::ingest

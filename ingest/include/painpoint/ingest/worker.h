@@ -1,0 +1,80 @@
+#pragma once
+
+// The ingest stage of `painpoint serve`: input topics -> validate/normalize ->
+// painpoint.feedback-by-product (keyed by product_id) or painpoint.deadletter.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "painpoint/ingest/status.h"
+#include "painpoint/ingest/validate.h"
+
+namespace painpoint::ingest {
+
+struct IngestConfig {
+  std::string brokers;
+  std::string group_id = "painpoint-ingest";
+  std::vector<std::string> input_topics;  // empty: feedback.support, feedback.sales, ...customer
+  std::string output_topic = "painpoint.feedback-by-product";
+  std::string deadletter_topic = "painpoint.deadletter";
+  std::size_t batch_size = 500;
+  std::chrono::milliseconds poll_timeout{200};
+  // How long one batch's output may take to be acknowledged before the batch is redone.
+  std::chrono::milliseconds delivery_timeout{30'000};
+  // Pause after a failed batch before it is redone.
+  std::chrono::milliseconds retry_backoff{1'000};
+  ValidationConfig validation;
+  std::map<std::string, std::string> consumer_extra;
+  std::map<std::string, std::string> producer_extra;
+};
+
+// Monotonic counters since start(); read them from any thread.
+struct IngestCounters {
+  std::atomic<std::uint64_t> consumed{0};           // input messages received
+  std::atomic<std::uint64_t> valid{0};              // passed validation
+  std::atomic<std::uint64_t> invalid{0};            // sent (or to be sent) to the dead letter topic
+  std::atomic<std::uint64_t> produced{0};           // output messages acknowledged by the broker
+  std::atomic<std::uint64_t> delivery_failures{0};  // output messages that failed; batch redone
+  std::atomic<std::uint64_t> consumer_errors{0};    // non-fatal consumer errors
+  std::atomic<std::uint64_t> lost_to_retention{0};  // input messages skipped by offset resets
+  std::atomic<std::uint64_t> batches_committed{0};
+};
+
+// Runs the ingest loop on its own thread. At-least-once: input offsets are committed only after
+// every output message of the batch was acknowledged; a failed batch is redone from its first
+// offsets (downstream dedupes by event id). A message that cannot be decoded or validated goes to
+// the dead letter topic and never stops the loop.
+//
+// Thread safety: start()/stop() from one controlling thread; counters()/broker_reachable() from
+// any thread.
+class IngestWorker {
+ public:
+  explicit IngestWorker(IngestConfig config);  // no I/O
+  ~IngestWorker();                             // stop()
+  IngestWorker(const IngestWorker&) = delete;
+  IngestWorker& operator=(const IngestWorker&) = delete;
+
+  // Creates the Kafka clients, subscribes, and starts the thread. Fails fast on bad config;
+  // an unreachable broker is not an error here (the loop keeps retrying, see broker_reachable).
+  Status start();
+  // Graceful: finishes the batch in flight, flushes, commits, leaves the group, joins the thread.
+  // Blocks up to about delivery_timeout. Idempotent.
+  void stop();
+
+  const IngestCounters& counters() const;
+  bool running() const;
+  bool broker_reachable() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace painpoint::ingest
