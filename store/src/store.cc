@@ -1,1 +1,563 @@
-// placeholder until implemented
+#include "painpoint/store/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_set>
+
+#include "painpoint/store/keys.h"
+
+namespace painpoint::store {
+
+std::string_view errc_name(StoreErrc code) {
+  switch (code) {
+    case StoreErrc::kOk:
+      return "ok";
+    case StoreErrc::kIoError:
+      return "io_error";
+    case StoreErrc::kNoSpace:
+      return "no_space";
+    case StoreErrc::kCorruption:
+      return "corruption";
+    case StoreErrc::kSchemaMismatch:
+      return "schema_mismatch";
+    case StoreErrc::kLocked:
+      return "locked";
+    case StoreErrc::kInvalidArgument:
+      return "invalid_argument";
+  }
+  return "unknown";
+}
+
+std::string Status::to_string() const {
+  if (is_ok()) return "ok";
+  std::string text(errc_name(code_));
+  text += ": ";
+  text += message_;
+  return text;
+}
+
+namespace {
+
+// Column families: one per kind of record, so each gets the tuning its access pattern needs
+// (bloom filters for point lookups of event ids, plain scans for time and outbox).
+enum Family : std::size_t {
+  kMeta = 0,  // RocksDB's default family
+  kEvents,
+  kByTime,
+  kMembers,
+  kPainPoints,
+  kPainPointsByProduct,
+  kAggregatorState,
+  kOutbox,
+  kFamilyCount,
+};
+
+constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
+    "default",          "events", "by_time", "members", "pain_points", "pain_points_by_product",
+    "aggregator_state", "outbox"};
+
+constexpr std::string_view kSchemaVersionKey = "schema_version";
+constexpr std::string_view kClusterIdKey = "kafka_cluster_id";
+constexpr std::string_view kEventCountKey = "event_count";
+constexpr std::string_view kOutboxSequenceKey = "outbox_next_sequence";
+constexpr std::string_view kOffsetPrefix = "offset/";
+constexpr std::string_view kProductPrefix = "product/";
+
+Status from_rocks(const rocksdb::Status& status, std::string_view what) {
+  if (status.ok()) return Status::ok();
+  std::string message(what);
+  message += ": ";
+  message += status.ToString();
+  if (status.IsNoSpace()) return {StoreErrc::kNoSpace, message};
+  if (status.IsCorruption()) return {StoreErrc::kCorruption, message};
+  if (status.IsIOError() && status.ToString().find("lock") != std::string::npos) {
+    return {StoreErrc::kLocked,
+            message + " (is another painpoint process using this data directory?)"};
+  }
+  if (status.IsInvalidArgument()) return {StoreErrc::kInvalidArgument, message};
+  return {StoreErrc::kIoError, message};
+}
+
+rocksdb::Slice slice(std::string_view view) { return {view.data(), view.size()}; }
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+std::string be64_value(std::uint64_t value) {
+  std::string out;
+  keys::append_be64(out, value);
+  return out;
+}
+
+std::int64_t to_micros(const google::protobuf::Timestamp& ts) {
+  return ts.seconds() * 1'000'000 + ts.nanos() / 1000;
+}
+
+rocksdb::ColumnFamilyOptions family_options(Family family, const StoreOptions& options,
+                                            const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = options.write_buffer_bytes;
+  cf.compression = rocksdb::kLZ4Compression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  if (family == kEvents || family == kMembers || family == kPainPoints) {
+    // Most event-id lookups are misses (new events): a bloom filter answers those from memory.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.whole_key_filtering = true;
+  }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+}  // namespace
+
+struct Store::Impl {
+  StoreOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> families{};
+  rocksdb::WriteOptions write_options;
+
+  // Counters kept in memory and written with every commit. Guarded for concurrent readers.
+  mutable std::shared_mutex counters_mutex;
+  std::int64_t event_count = 0;
+  std::uint64_t next_outbox_sequence = 1;
+  std::map<std::string, v1::ProductStats, std::less<>> products;
+
+  ~Impl() {
+    if (!db) return;
+    for (std::size_t i = 1; i < kFamilyCount; ++i) {
+      if (families[i] != nullptr) {
+        // Destroying a handle only releases memory; the status cannot fail meaningfully here.
+        const rocksdb::Status ignored = db->DestroyColumnFamilyHandle(families[i]);
+        (void)ignored;
+      }
+    }
+    const rocksdb::Status closed = db->Close();
+    (void)closed;  // Close() reports only errors of unsynced data we do not promise to keep.
+  }
+
+  rocksdb::ColumnFamilyHandle* cf(Family family) const {
+    return family == kMeta ? db->DefaultColumnFamily() : families[family];
+  }
+
+  Status get(Family family, std::string_view key, std::optional<std::string>* out) const {
+    std::string value;
+    const rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(family), slice(key), &value);
+    if (s.IsNotFound()) {
+      out->reset();
+      return Status::ok();
+    }
+    if (!s.ok()) return from_rocks(s, "read");
+    *out = std::move(value);
+    return Status::ok();
+  }
+
+  Status scan(Family family, std::string_view prefix,
+              const std::function<bool(std::string_view, std::string_view)>& fn) const {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(family)));
+    for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
+      const std::string_view key = view(it->key());
+      if (key.substr(0, prefix.size()) != prefix) break;
+      if (!fn(key, view(it->value()))) break;
+    }
+    return from_rocks(it->status(), "scan");
+  }
+
+  Status load_counters() {
+    std::optional<std::string> value;
+    if (Status s = get(kMeta, kEventCountKey, &value); !s.is_ok()) return s;
+    if (value) event_count = static_cast<std::int64_t>(keys::read_be64(*value).value_or(0));
+    if (Status s = get(kMeta, kOutboxSequenceKey, &value); !s.is_ok()) return s;
+    if (value) next_outbox_sequence = keys::read_be64(*value).value_or(1);
+    bool corrupt = false;
+    Status s = scan(kMeta, kProductPrefix, [&](std::string_view key, std::string_view bytes) {
+      v1::ProductStats stats;
+      if (!stats.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        corrupt = true;
+        return false;
+      }
+      products.emplace(std::string(key.substr(kProductPrefix.size())), std::move(stats));
+      return true;
+    });
+    if (!s.is_ok()) return s;
+    if (corrupt) return {StoreErrc::kCorruption, "undecodable product statistics record"};
+    return Status::ok();
+  }
+
+  Status check_schema(bool created) {
+    std::optional<std::string> value;
+    if (Status s = get(kMeta, kSchemaVersionKey, &value); !s.is_ok()) return s;
+    if (!value) {
+      if (!created && options.read_only) {
+        return {StoreErrc::kSchemaMismatch, "data directory has no schema version"};
+      }
+      if (options.read_only) return Status::ok();
+      std::string encoded;
+      keys::append_be32(encoded, kSchemaVersion);
+      return from_rocks(db->Put(write_options, slice(kSchemaVersionKey), encoded),
+                        "write schema version");
+    }
+    const auto version = keys::read_be32(*value);
+    if (!version || *version != kSchemaVersion) {
+      return {StoreErrc::kSchemaMismatch,
+              "data directory was written by schema version " +
+                  (version ? std::to_string(*version) : std::string("<unreadable>")) +
+                  ", this build reads version " + std::to_string(kSchemaVersion) +
+                  "; use a matching painpoint build or rebuild the directory with `painpoint "
+                  "replay`"};
+    }
+    return Status::ok();
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Status Store::open(const std::filesystem::path& dir, const StoreOptions& options,
+                   std::unique_ptr<Store>* out) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->write_options.sync = options.sync_writes;
+
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(dir / "CURRENT", ec);
+  if (!existed && (options.read_only || !options.create_if_missing)) {
+    return {StoreErrc::kInvalidArgument, "no painpoint store in " + dir.string()};
+  }
+  if (!existed) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return {StoreErrc::kIoError, "create " + dir.string() + ": " + ec.message()};
+  }
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (std::size_t i = 0; i < kFamilyCount; ++i) {
+    descriptors.emplace_back(kFamilyNames[i],
+                             family_options(static_cast<Family>(i), options, cache));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status s =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, dir.string(), descriptors, &handles, &raw)
+          : rocksdb::DB::Open(db_options, dir.string(), descriptors, &handles, &raw);
+  if (!s.ok()) return from_rocks(s, "open " + dir.string());
+  impl->db.reset(raw);
+  for (std::size_t i = 0; i < handles.size(); ++i) {
+    if (i == kMeta) {
+      // The default family's handle is owned by the DB; keep using DefaultColumnFamily().
+      const rocksdb::Status ignored = impl->db->DestroyColumnFamilyHandle(handles[i]);
+      (void)ignored;
+      continue;
+    }
+    impl->families[i] = handles[i];
+  }
+
+  if (Status st = impl->check_schema(!existed); !st.is_ok()) return st;
+  if (Status st = impl->load_counters(); !st.is_ok()) return st;
+  out->reset(new Store(std::move(impl)));
+  return Status::ok();
+}
+
+Status Store::filter_new_events(std::span<const std::string_view> event_ids,
+                                std::vector<std::size_t>* new_indices) const {
+  if (event_ids.empty()) return Status::ok();
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(event_ids.size());
+  for (std::string_view id : event_ids) keys.push_back(slice(id));
+  std::vector<rocksdb::PinnableSlice> values(event_ids.size());
+  std::vector<rocksdb::Status> statuses(event_ids.size());
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kEvents), keys.size(), keys.data(),
+                      values.data(), statuses.data());
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(event_ids.size());
+  for (std::size_t i = 0; i < event_ids.size(); ++i) {
+    if (statuses[i].ok()) continue;  // already stored
+    if (!statuses[i].IsNotFound()) return from_rocks(statuses[i], "look up event id");
+    if (!seen.insert(event_ids[i]).second) continue;  // repeated within this batch
+    new_indices->push_back(i);
+  }
+  return Status::ok();
+}
+
+Status Store::commit(const CommitBatch& batch) {
+  Impl& impl = *impl_;
+  rocksdb::WriteBatch wb;
+  auto check = [](const rocksdb::Status& s) { return from_rocks(s, "build write batch"); };
+
+  std::map<std::string, v1::ProductStats, std::less<>> touched;
+  std::string buffer;
+  for (const v1::StoredEvent& stored : batch.events) {
+    const v1::FeedbackEvent& event = stored.event();
+    buffer.clear();
+    stored.SerializeToString(&buffer);
+    if (Status s = check(wb.Put(impl.cf(kEvents), slice(event.event_id()), buffer)); !s.is_ok()) {
+      return s;
+    }
+    const std::string tkey = keys::time_key(to_micros(event.occurred_at()), event.event_id());
+    if (Status s = check(wb.Put(impl.cf(kByTime), tkey, slice(event.product_id()))); !s.is_ok()) {
+      return s;
+    }
+    auto [it, inserted] = touched.try_emplace(event.product_id());
+    if (inserted) {
+      std::shared_lock lock(impl.counters_mutex);
+      if (auto existing = impl.products.find(event.product_id()); existing != impl.products.end()) {
+        it->second = existing->second;
+      } else {
+        it->second.set_product_id(event.product_id());
+      }
+    }
+    v1::ProductStats& stats = it->second;
+    stats.set_event_count(stats.event_count() + 1);
+    switch (event.source()) {
+      case v1::SOURCE_CUSTOMER:
+        stats.set_customer_count(stats.customer_count() + 1);
+        break;
+      case v1::SOURCE_SALES:
+        stats.set_sales_count(stats.sales_count() + 1);
+        break;
+      case v1::SOURCE_SUPPORT:
+        stats.set_support_count(stats.support_count() + 1);
+        break;
+      default:
+        break;
+    }
+  }
+  for (const auto& [product, stats] : touched) {
+    std::string key(kProductPrefix);
+    key += product;
+    if (Status s = check(wb.Put(key, stats.SerializeAsString())); !s.is_ok()) return s;
+  }
+  const std::int64_t new_event_count =
+      event_count() + static_cast<std::int64_t>(batch.events.size());
+  if (!batch.events.empty()) {
+    if (Status s = check(
+            wb.Put(slice(kEventCountKey), be64_value(static_cast<std::uint64_t>(new_event_count))));
+        !s.is_ok()) {
+      return s;
+    }
+  }
+
+  for (const InputOffset& offset : batch.offsets) {
+    std::string key(kOffsetPrefix);
+    key += keys::offset_key(offset.topic, offset.partition);
+    if (Status s = check(wb.Put(key, be64_value(static_cast<std::uint64_t>(offset.next_offset))));
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  if (batch.kafka_cluster_id) {
+    if (Status s = check(wb.Put(slice(kClusterIdKey), *batch.kafka_cluster_id)); !s.is_ok()) {
+      return s;
+    }
+  }
+  for (const KeyWrite& write : batch.aggregator_state) {
+    const rocksdb::Status s = write.value
+                                  ? wb.Put(impl.cf(kAggregatorState), write.key, *write.value)
+                                  : wb.Delete(impl.cf(kAggregatorState), write.key);
+    if (Status st = check(s); !st.is_ok()) return st;
+  }
+  for (const MembershipWrite& m : batch.memberships) {
+    if (Status s = check(wb.Put(impl.cf(kMembers), m.event_id, m.pain_point_id)); !s.is_ok()) {
+      return s;
+    }
+  }
+  for (const v1::PainPointSummary& summary : batch.summaries) {
+    if (Status s = check(wb.Put(impl.cf(kPainPoints), summary.id(), summary.SerializeAsString()));
+        !s.is_ok()) {
+      return s;
+    }
+    if (Status s = check(wb.Put(impl.cf(kPainPointsByProduct),
+                                keys::product_item_key(summary.product_id(), summary.id()), ""));
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  std::uint64_t next_sequence;
+  {
+    std::shared_lock lock(impl.counters_mutex);
+    next_sequence = impl.next_outbox_sequence;
+  }
+  for (const v1::PainPointSummary& summary : batch.outbox) {
+    if (Status s = check(
+            wb.Put(impl.cf(kOutbox), be64_value(next_sequence++), summary.SerializeAsString()));
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  if (!batch.outbox.empty()) {
+    if (Status s = check(wb.Put(slice(kOutboxSequenceKey), be64_value(next_sequence)));
+        !s.is_ok()) {
+      return s;
+    }
+  }
+
+  if (Status s = from_rocks(impl.db->Write(impl.write_options, &wb), "commit batch"); !s.is_ok()) {
+    return s;
+  }
+  std::unique_lock lock(impl.counters_mutex);
+  impl.event_count = new_event_count;
+  impl.next_outbox_sequence = next_sequence;
+  for (auto& [product, stats] : touched) impl.products[product] = std::move(stats);
+  return Status::ok();
+}
+
+Status Store::delete_outbox(std::span<const std::uint64_t> sequences) {
+  rocksdb::WriteBatch wb;
+  for (std::uint64_t sequence : sequences) {
+    if (Status s = from_rocks(wb.Delete(impl_->cf(kOutbox), be64_value(sequence)), "outbox");
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  return from_rocks(impl_->db->Write(impl_->write_options, &wb), "delete outbox entries");
+}
+
+Status Store::load_offsets(std::vector<InputOffset>* out) const {
+  bool corrupt = false;
+  Status s = impl_->scan(kMeta, kOffsetPrefix, [&](std::string_view key, std::string_view value) {
+    auto parsed = keys::parse_offset_key(key.substr(kOffsetPrefix.size()));
+    auto offset = keys::read_be64(value);
+    if (!parsed || !offset) {
+      corrupt = true;
+      return false;
+    }
+    out->push_back(
+        {std::string(parsed->topic), parsed->partition, static_cast<std::int64_t>(*offset)});
+    return true;
+  });
+  if (!s.is_ok()) return s;
+  if (corrupt) return {StoreErrc::kCorruption, "undecodable input offset record"};
+  return Status::ok();
+}
+
+Status Store::kafka_cluster_id(std::optional<std::string>* out) const {
+  return impl_->get(kMeta, kClusterIdKey, out);
+}
+
+namespace {
+template <typename Message>
+Status decode(const std::optional<std::string>& bytes, std::optional<Message>* out,
+              std::string_view what) {
+  if (!bytes) {
+    out->reset();
+    return Status::ok();
+  }
+  Message message;
+  if (!message.ParseFromString(*bytes)) {
+    return {StoreErrc::kCorruption, "undecodable " + std::string(what)};
+  }
+  *out = std::move(message);
+  return Status::ok();
+}
+}  // namespace
+
+Status Store::get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const {
+  std::optional<std::string> bytes;
+  if (Status s = impl_->get(kEvents, event_id, &bytes); !s.is_ok()) return s;
+  return decode(bytes, out, "event record");
+}
+
+Status Store::get_membership(std::string_view event_id, std::optional<std::string>* out) const {
+  return impl_->get(kMembers, event_id, out);
+}
+
+Status Store::get_summary(std::string_view pain_point_id,
+                          std::optional<v1::PainPointSummary>* out) const {
+  std::optional<std::string> bytes;
+  if (Status s = impl_->get(kPainPoints, pain_point_id, &bytes); !s.is_ok()) return s;
+  return decode(bytes, out, "pain point summary");
+}
+
+Status Store::get_state(std::string_view key, std::optional<std::string>* out) const {
+  return impl_->get(kAggregatorState, key, out);
+}
+
+Status Store::scan_state(
+    std::string_view prefix,
+    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+  return impl_->scan(kAggregatorState, prefix, fn);
+}
+
+Status Store::scan_summaries(std::string_view product_id,
+                             const std::function<bool(const v1::PainPointSummary&)>& fn) const {
+  const std::string prefix = keys::product_item_key(product_id, "");
+  Status inner = Status::ok();
+  Status s = impl_->scan(kPainPointsByProduct, prefix, [&](std::string_view key, std::string_view) {
+    std::optional<v1::PainPointSummary> summary;
+    inner = get_summary(key.substr(prefix.size()), &summary);
+    if (!inner.is_ok()) return false;
+    if (!summary) return true;  // index entry without record: cannot happen within one batch
+    return fn(*summary);
+  });
+  return s.is_ok() ? inner : s;
+}
+
+Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
+                                  std::chrono::system_clock::time_point until,
+                                  const std::function<bool(const v1::StoredEvent&)>& fn) const {
+  using std::chrono::duration_cast;
+  using std::chrono::microseconds;
+  const std::int64_t since_us = duration_cast<microseconds>(since.time_since_epoch()).count();
+  const std::int64_t until_us = duration_cast<microseconds>(until.time_since_epoch()).count();
+  std::string start;
+  keys::append_be64(start, keys::order_preserving(since_us));
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kByTime)));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    auto parsed = keys::parse_time_key(view(it->key()));
+    if (!parsed) return {StoreErrc::kCorruption, "undecodable time index key"};
+    if (parsed->occurred_at_micros >= until_us) break;
+    std::optional<v1::StoredEvent> event;
+    if (Status s = get_event(parsed->event_id, &event); !s.is_ok()) return s;
+    if (!event) return {StoreErrc::kCorruption, "time index names a missing event"};
+    if (!fn(*event)) break;
+  }
+  return from_rocks(it->status(), "scan events by time");
+}
+
+Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const {
+  Status inner = Status::ok();
+  Status s = impl_->scan(kOutbox, "", [&](std::string_view key, std::string_view value) {
+    if (out->size() >= max_entries) return false;
+    OutboxEntry entry;
+    auto sequence = keys::read_be64(key);
+    if (!sequence || !entry.summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      inner = {StoreErrc::kCorruption, "undecodable outbox entry"};
+      return false;
+    }
+    entry.sequence = *sequence;
+    out->push_back(std::move(entry));
+    return true;
+  });
+  return s.is_ok() ? inner : s;
+}
+
+std::int64_t Store::event_count() const {
+  std::shared_lock lock(impl_->counters_mutex);
+  return impl_->event_count;
+}
+
+std::vector<v1::ProductStats> Store::product_stats() const {
+  std::shared_lock lock(impl_->counters_mutex);
+  std::vector<v1::ProductStats> out;
+  out.reserve(impl_->products.size());
+  for (const auto& [id, stats] : impl_->products) out.push_back(stats);
+  return out;
+}
+
+}  // namespace painpoint::store

@@ -1,2 +1,66 @@
+#include "painpoint/store/keys.h"
+
 #include <gtest/gtest.h>
-TEST(Placeholder, Builds) { SUCCEED(); }
+
+#include <algorithm>
+#include <vector>
+
+namespace painpoint::store::keys {
+namespace {
+
+TEST(KeysTest, Be64RoundTripsAndSortsNumerically) {
+  const std::vector<std::uint64_t> values = {0, 1, 255, 256, 65535, 1ULL << 32, ~0ULL};
+  std::vector<std::string> encoded;
+  for (std::uint64_t v : values) {
+    std::string out;
+    append_be64(out, v);
+    ASSERT_EQ(out.size(), 8U);
+    EXPECT_EQ(read_be64(out), v);
+    encoded.push_back(out);
+  }
+  EXPECT_TRUE(std::is_sorted(encoded.begin(), encoded.end()));
+  EXPECT_EQ(read_be64("short"), std::nullopt);
+}
+
+TEST(KeysTest, SignedTimesKeepTheirOrder) {
+  const std::vector<std::int64_t> times = {INT64_MIN, -5'000'000, -1, 0, 1, 1'700'000'000'000'000,
+                                           INT64_MAX};
+  std::vector<std::string> encoded;
+  for (std::int64_t t : times) {
+    encoded.push_back(time_key(t, "e"));
+    EXPECT_EQ(from_order_preserving(order_preserving(t)), t);
+  }
+  EXPECT_TRUE(std::is_sorted(encoded.begin(), encoded.end()));
+}
+
+TEST(KeysTest, TimeKeyRoundTripsAndOrdersByTimeThenId) {
+  const std::string key = time_key(1'234'567, "event-9");
+  auto parsed = parse_time_key(key);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->occurred_at_micros, 1'234'567);
+  EXPECT_EQ(parsed->event_id, "event-9");
+  EXPECT_LT(time_key(5, "b"), time_key(6, "a"));
+  EXPECT_LT(time_key(5, "a"), time_key(5, "b"));
+  EXPECT_EQ(parse_time_key("1234567"), std::nullopt);
+  EXPECT_EQ(parse_time_key(time_key(1, "").substr(0, 8)), std::nullopt);
+}
+
+TEST(KeysTest, OffsetKeyRoundTripsAndSortsPartitionsNumerically) {
+  const std::string key = offset_key("painpoint.feedback-by-product", 12);
+  auto parsed = parse_offset_key(key);  // views into `key`
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->topic, "painpoint.feedback-by-product");
+  EXPECT_EQ(parsed->partition, 12);
+  EXPECT_LT(offset_key("t", 2), offset_key("t", 10));
+  // A topic that is a prefix of another must not interleave with it.
+  EXPECT_LT(offset_key("t", 99), offset_key("t2", 0));
+  EXPECT_EQ(parse_offset_key("no-separator"), std::nullopt);
+}
+
+TEST(KeysTest, ProductItemKeysGroupByProduct) {
+  EXPECT_LT(product_item_key("app", "zz"), product_item_key("app2", "aa"));
+  EXPECT_EQ(product_item_key("app", "pp-1").substr(0, 4), std::string("app\0", 4));
+}
+
+}  // namespace
+}  // namespace painpoint::store::keys

@@ -1,2 +1,297 @@
+#include "painpoint/store/store.h"
+
 #include <gtest/gtest.h>
-TEST(Placeholder2, Builds) { SUCCEED(); }
+#include <rocksdb/db.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+namespace painpoint::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("painpoint-store-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<Store> open_store(StoreOptions options = {}) {
+    std::unique_ptr<Store> store;
+    Status s = Store::open(dir_, options, &store);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return store;
+  }
+
+  static v1::StoredEvent make_event(const std::string& id, const std::string& product,
+                                    v1::Source source, std::int64_t seconds,
+                                    std::int64_t offset = 0) {
+    v1::StoredEvent stored;
+    v1::FeedbackEvent* e = stored.mutable_event();
+    e->set_event_id(id);
+    e->set_product_id(product);
+    e->set_source(source);
+    e->set_text("text of " + id);
+    e->mutable_occurred_at()->set_seconds(seconds);
+    stored.set_input_topic("painpoint.feedback-by-product");
+    stored.set_input_offset(offset);
+    return stored;
+  }
+
+  static std::vector<std::size_t> new_of(const Store& store, std::vector<std::string_view> ids) {
+    std::vector<std::size_t> out;
+    Status s = store.filter_new_events(ids, &out);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return out;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(StoreTest, EventRoundTripAndAbsenceIsAValue) {
+  auto store = open_store();
+  CommitBatch batch;
+  batch.events.push_back(make_event("e-1", "app", v1::SOURCE_SUPPORT, 100));
+  ASSERT_TRUE(store->commit(batch).is_ok());
+
+  std::optional<v1::StoredEvent> got;
+  ASSERT_TRUE(store->get_event("e-1", &got).is_ok());
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->event().text(), "text of e-1");
+  ASSERT_TRUE(store->get_event("missing", &got).is_ok());
+  EXPECT_FALSE(got.has_value());
+}
+
+TEST_F(StoreTest, DuplicateIdsAreFilteredAgainstStoreAndWithinBatch) {
+  auto store = open_store();
+  CommitBatch batch;
+  batch.events.push_back(make_event("a", "app", v1::SOURCE_SUPPORT, 1));
+  ASSERT_TRUE(store->commit(batch).is_ok());
+  EXPECT_EQ(new_of(*store, {"a", "b", "b", "c", "a"}), (std::vector<std::size_t>{1, 3}));
+  EXPECT_TRUE(new_of(*store, {}).empty());
+}
+
+TEST_F(StoreTest, CountersPerProductAndSourceSurviveReopen) {
+  {
+    auto store = open_store();
+    CommitBatch batch;
+    batch.events.push_back(make_event("1", "app", v1::SOURCE_SUPPORT, 1));
+    batch.events.push_back(make_event("2", "app", v1::SOURCE_SALES, 2));
+    batch.events.push_back(make_event("3", "web", v1::SOURCE_CUSTOMER, 3));
+    ASSERT_TRUE(store->commit(batch).is_ok());
+    EXPECT_EQ(store->event_count(), 3);
+  }
+  auto store = open_store();
+  EXPECT_EQ(store->event_count(), 3);
+  auto stats = store->product_stats();
+  ASSERT_EQ(stats.size(), 2U);
+  EXPECT_EQ(stats[0].product_id(), "app");
+  EXPECT_EQ(stats[0].event_count(), 2);
+  EXPECT_EQ(stats[0].support_count(), 1);
+  EXPECT_EQ(stats[0].sales_count(), 1);
+  EXPECT_EQ(stats[1].customer_count(), 1);
+}
+
+TEST_F(StoreTest, OffsetsAndClusterIdRoundTrip) {
+  {
+    auto store = open_store();
+    CommitBatch batch;
+    batch.offsets = {{"topic", 0, 10}, {"topic", 11, 5}};
+    batch.kafka_cluster_id = "cluster-A";
+    ASSERT_TRUE(store->commit(batch).is_ok());
+    batch.offsets = {{"topic", 0, 42}};
+    batch.kafka_cluster_id.reset();
+    ASSERT_TRUE(store->commit(batch).is_ok());
+  }
+  auto store = open_store();
+  std::vector<InputOffset> offsets;
+  ASSERT_TRUE(store->load_offsets(&offsets).is_ok());
+  EXPECT_EQ(offsets, (std::vector<InputOffset>{{"topic", 0, 42}, {"topic", 11, 5}}));
+  std::optional<std::string> cluster;
+  ASSERT_TRUE(store->kafka_cluster_id(&cluster).is_ok());
+  EXPECT_EQ(cluster, "cluster-A");
+}
+
+TEST_F(StoreTest, ScanByTimeIsOrderedAndBounded) {
+  auto store = open_store();
+  CommitBatch batch;
+  batch.events.push_back(make_event("late", "app", v1::SOURCE_SUPPORT, 300));
+  batch.events.push_back(make_event("b-early", "app", v1::SOURCE_SUPPORT, 100));
+  batch.events.push_back(make_event("a-early", "web", v1::SOURCE_SUPPORT, 100));
+  batch.events.push_back(make_event("middle", "app", v1::SOURCE_SUPPORT, 200));
+  ASSERT_TRUE(store->commit(batch).is_ok());
+  using std::chrono::seconds;
+  using std::chrono::system_clock;
+  std::vector<std::string> ids;
+  ASSERT_TRUE(store
+                  ->scan_events_by_time(system_clock::time_point(seconds(100)),
+                                        system_clock::time_point(seconds(300)),
+                                        [&](const v1::StoredEvent& e) {
+                                          ids.push_back(e.event().event_id());
+                                          return true;
+                                        })
+                  .is_ok());
+  EXPECT_EQ(ids, (std::vector<std::string>{"a-early", "b-early", "middle"}));
+}
+
+TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
+  auto store = open_store();
+  CommitBatch batch;
+  batch.aggregator_state = {{"p/app/meta", "m1"}, {"p/app/c/1", "c1"}, {"p/web/meta", "w"}};
+  batch.memberships = {{"e-1", "app", "pp-1"}};
+  v1::PainPointSummary summary;
+  summary.set_id("pp-1");
+  summary.set_product_id("app");
+  summary.set_version(1);
+  batch.summaries = {summary};
+  batch.outbox = {summary};
+  ASSERT_TRUE(store->commit(batch).is_ok());
+
+  CommitBatch second;
+  second.aggregator_state = {{"p/app/c/1", std::nullopt}};
+  summary.set_version(2);
+  second.summaries = {summary};
+  second.outbox = {summary};
+  ASSERT_TRUE(store->commit(second).is_ok());
+
+  std::vector<std::string> keys;
+  ASSERT_TRUE(store
+                  ->scan_state("p/app/",
+                               [&](std::string_view k, std::string_view) {
+                                 keys.emplace_back(k);
+                                 return true;
+                               })
+                  .is_ok());
+  EXPECT_EQ(keys, (std::vector<std::string>{"p/app/meta"}));
+
+  std::optional<std::string> member;
+  ASSERT_TRUE(store->get_membership("e-1", &member).is_ok());
+  EXPECT_EQ(member, "pp-1");
+
+  std::vector<std::int64_t> versions;
+  ASSERT_TRUE(store
+                  ->scan_summaries("app",
+                                   [&](const v1::PainPointSummary& s) {
+                                     versions.push_back(s.version());
+                                     return true;
+                                   })
+                  .is_ok());
+  EXPECT_EQ(versions, (std::vector<std::int64_t>{2}));
+  ASSERT_TRUE(store
+                  ->scan_summaries("ap",
+                                   [](const v1::PainPointSummary&) {
+                                     ADD_FAILURE() << "prefix of another product matched";
+                                     return true;
+                                   })
+                  .is_ok());
+
+  std::vector<OutboxEntry> outbox;
+  ASSERT_TRUE(store->read_outbox(10, &outbox).is_ok());
+  ASSERT_EQ(outbox.size(), 2U);
+  EXPECT_LT(outbox[0].sequence, outbox[1].sequence);
+  EXPECT_EQ(outbox[1].summary.version(), 2);
+  const std::vector<std::uint64_t> done = {outbox[0].sequence};
+  ASSERT_TRUE(store->delete_outbox(done).is_ok());
+  outbox.clear();
+  ASSERT_TRUE(store->read_outbox(10, &outbox).is_ok());
+  ASSERT_EQ(outbox.size(), 1U);
+  EXPECT_EQ(outbox[0].summary.version(), 2);
+}
+
+TEST_F(StoreTest, SecondOpenOfALiveDirectoryIsRefused) {
+  auto store = open_store();
+  std::unique_ptr<Store> second;
+  Status s = Store::open(dir_, {}, &second);
+  EXPECT_EQ(s.code(), StoreErrc::kLocked) << s.to_string();
+  EXPECT_EQ(second, nullptr);
+}
+
+TEST_F(StoreTest, OtherSchemaVersionIsRefusedWithAClearMessage) {
+  { auto store = open_store(); }
+  {
+    // Rewrite the version marker with RocksDB directly, as an older build would have left it.
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir_.string(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open({}, dir_.string(), descriptors, &handles, &db).ok());
+    ASSERT_TRUE(db->Put({}, "schema_version", std::string("\0\0\0\x63", 4)).ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    delete db;
+  }
+  std::unique_ptr<Store> store;
+  Status s = Store::open(dir_, {}, &store);
+  EXPECT_EQ(s.code(), StoreErrc::kSchemaMismatch);
+  EXPECT_NE(s.message().find("schema version 99"), std::string::npos) << s.message();
+}
+
+// A process killed at a random moment leaves, for every batch, either all of it (events and the
+// offset after them) or none of it: the stored offset always equals the number of stored events.
+TEST_F(StoreTest, OffsetsAreAtomicWithTheEventsAcrossAKill) {
+  for (int round = 0; round < 3; ++round) {
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::close(ready[0]);
+      std::unique_ptr<Store> store;
+      if (!Store::open(dir_, {}, &store).is_ok()) ::_exit(2);
+      std::vector<InputOffset> offsets;
+      if (!store->load_offsets(&offsets).is_ok()) ::_exit(3);
+      std::int64_t next = offsets.empty() ? 0 : offsets[0].next_offset;
+      for (;;) {
+        CommitBatch batch;
+        for (int i = 0; i < 50; ++i, ++next) {
+          batch.events.push_back(
+              make_event("e-" + std::to_string(next), "app", v1::SOURCE_SUPPORT, next, next));
+        }
+        batch.offsets = {{"t", 0, next}};
+        if (!store->commit(batch).is_ok()) ::_exit(4);
+        if (ready[1] >= 0) {  // tell the parent that commits are under way
+          if (::write(ready[1], "x", 1) != 1) ::_exit(5);
+          ::close(ready[1]);
+          ready[1] = -1;
+        }
+      }
+    }
+    ::close(ready[1]);
+    char byte = 0;
+    ASSERT_EQ(::read(ready[0], &byte, 1), 1) << "child died before its first commit";
+    ::close(ready[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + 60 * round));
+    ASSERT_EQ(::kill(child, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
+
+    auto store = open_store();
+    std::vector<InputOffset> offsets;
+    ASSERT_TRUE(store->load_offsets(&offsets).is_ok());
+    ASSERT_EQ(offsets.size(), 1U);
+    const std::int64_t next = offsets[0].next_offset;
+    EXPECT_EQ(store->event_count(), next);
+    std::optional<v1::StoredEvent> event;
+    if (next > 0) {
+      ASSERT_TRUE(store->get_event("e-" + std::to_string(next - 1), &event).is_ok());
+      EXPECT_TRUE(event.has_value());
+    }
+    ASSERT_TRUE(store->get_event("e-" + std::to_string(next), &event).is_ok());
+    EXPECT_FALSE(event.has_value());
+  }
+}
+
+}  // namespace
+}  // namespace painpoint::store

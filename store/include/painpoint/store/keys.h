@@ -1,0 +1,41 @@
+#pragma once
+
+// Key encoding of the store. Big-endian fixed-width integers keep RocksDB's bytewise order
+// equal to numeric order, so iteration by time or offset is a plain range scan.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace painpoint::store::keys {
+
+void append_be32(std::string& out, std::uint32_t value);
+void append_be64(std::string& out, std::uint64_t value);
+[[nodiscard]] std::optional<std::uint64_t> read_be64(std::string_view bytes);
+[[nodiscard]] std::optional<std::uint32_t> read_be32(std::string_view bytes);
+
+// Signed times map to unsigned keys that sort the same way (flip the sign bit).
+[[nodiscard]] std::uint64_t order_preserving(std::int64_t value);
+[[nodiscard]] std::int64_t from_order_preserving(std::uint64_t value);
+
+// by_time: be64(occurred_at micros, order-preserving) | event_id
+[[nodiscard]] std::string time_key(std::int64_t occurred_at_micros, std::string_view event_id);
+struct TimeKey {
+  std::int64_t occurred_at_micros;
+  std::string_view event_id;
+};
+[[nodiscard]] std::optional<TimeKey> parse_time_key(std::string_view key);
+
+// offsets: topic | 0x00 | be32(partition). Topic names cannot contain 0x00.
+[[nodiscard]] std::string offset_key(std::string_view topic, std::int32_t partition);
+struct OffsetKey {
+  std::string_view topic;
+  std::int32_t partition;
+};
+[[nodiscard]] std::optional<OffsetKey> parse_offset_key(std::string_view key);
+
+// pain points by product: product | 0x00 | pain point id. Product ids are validated charset.
+[[nodiscard]] std::string product_item_key(std::string_view product_id, std::string_view item_id);
+
+}  // namespace painpoint::store::keys

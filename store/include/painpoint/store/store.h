@@ -1,0 +1,141 @@
+#pragma once
+
+// The durable record of Painpoint: events, pain points, aggregator state, input offsets and the
+// outbox of summaries to publish, in one RocksDB instance.
+//
+// Atomicity: commit() writes everything one processed batch produced in ONE WriteBatch, so after
+// a crash the store holds either all of a batch (events + state + offsets) or none of it. That
+// is what makes resuming from the stored offsets exactly-once.
+//
+// Thread safety: one writer (the aggregator stage) calls filter_new_events() and commit();
+// readers (HTTP API, metrics) may call the const read methods concurrently from any thread.
+// Every method blocks on disk I/O.
+//
+// Ownership: Store owns the RocksDB handles; open() hands out a unique_ptr. Only one process can
+// hold a data directory open (RocksDB's LOCK file): a second open fails with kLocked.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "painpoint/store/status.h"
+#include "painpoint/v1/internal.pb.h"
+#include "painpoint/v1/pain_point.pb.h"
+
+namespace painpoint::store {
+
+// Bumped when the on-disk layout changes incompatibly; open() refuses other versions.
+inline constexpr std::uint32_t kSchemaVersion = 1;
+
+struct StoreOptions {
+  bool create_if_missing = true;
+  // fsync the WAL on every commit. Off by default: the WAL still protects against a process
+  // crash; sync also survives power loss at the cost of commit latency.
+  bool sync_writes = false;
+  std::size_t block_cache_bytes = std::size_t{64} << 20;
+  std::size_t write_buffer_bytes = std::size_t{32} << 20;
+  // Open without taking the lock (tools that only read a stopped or live directory).
+  bool read_only = false;
+};
+
+struct InputOffset {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t next_offset = 0;  // the next offset to consume
+  friend bool operator==(const InputOffset&, const InputOffset&) = default;
+};
+
+struct KeyWrite {
+  std::string key;
+  std::optional<std::string> value;  // nullopt: delete
+};
+
+struct MembershipWrite {
+  std::string event_id;
+  std::string product_id;
+  std::string pain_point_id;
+};
+
+// Everything one processed batch produced.
+struct CommitBatch {
+  // New events only: their ids must have passed filter_new_events() since the last commit.
+  std::vector<v1::StoredEvent> events;
+  std::vector<InputOffset> offsets;
+  // Set when the offsets belong to a (possibly new) Kafka cluster.
+  std::optional<std::string> kafka_cluster_id;
+  std::vector<KeyWrite> aggregator_state;
+  std::vector<MembershipWrite> memberships;
+  // Upserts of pain point summaries (the current state the API serves).
+  std::vector<v1::PainPointSummary> summaries;
+  // Summaries to publish (outbox); usually the same as `summaries`.
+  std::vector<v1::PainPointSummary> outbox;
+};
+
+struct OutboxEntry {
+  std::uint64_t sequence = 0;
+  v1::PainPointSummary summary;
+};
+
+class Store {
+ public:
+  // Opens (or creates) the store in `dir`. Fails with kSchemaMismatch for another schema version
+  // and kLocked when another process holds the directory.
+  static Status open(const std::filesystem::path& dir, const StoreOptions& options,
+                     std::unique_ptr<Store>* out);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Writer side ---------------------------------------------------------------------------------
+
+  // Appends to *new_indices the indices of `event_ids` that are neither stored nor repeated
+  // earlier in the span (a redelivered or duplicate event is a no-op).
+  Status filter_new_events(std::span<const std::string_view> event_ids,
+                           std::vector<std::size_t>* new_indices) const;
+
+  // Writes the batch atomically. Also maintains the per-product and total event counters.
+  Status commit(const CommitBatch& batch);
+
+  // Deletes published outbox entries (after the broker acknowledged them).
+  Status delete_outbox(std::span<const std::uint64_t> sequences);
+
+  // Reader side (thread-safe) -------------------------------------------------------------------
+
+  Status load_offsets(std::vector<InputOffset>* out) const;
+  Status kafka_cluster_id(std::optional<std::string>* out) const;
+  Status get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const;
+  Status get_membership(std::string_view event_id, std::optional<std::string>* out) const;
+  Status get_summary(std::string_view pain_point_id,
+                     std::optional<v1::PainPointSummary>* out) const;
+  Status get_state(std::string_view key, std::optional<std::string>* out) const;
+  // fn returns false to stop early.
+  Status scan_state(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  Status scan_summaries(std::string_view product_id,
+                        const std::function<bool(const v1::PainPointSummary&)>& fn) const;
+  // Events with since <= occurred_at < until, in (occurred_at, event id) order.
+  Status scan_events_by_time(std::chrono::system_clock::time_point since,
+                             std::chrono::system_clock::time_point until,
+                             const std::function<bool(const v1::StoredEvent&)>& fn) const;
+  Status read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const;
+
+  // Distinct events held, in total and per product (maintained by commit, O(1) / O(products)).
+  [[nodiscard]] std::int64_t event_count() const;
+  [[nodiscard]] std::vector<v1::ProductStats> product_stats() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace painpoint::store
