@@ -1,1 +1,469 @@
-// placeholder until implemented
+#include "painpoint/ingest/validate.h"
+
+#include <google/protobuf/empty.pb.h>
+#include <google/protobuf/unknown_field_set.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "painpoint/ingest/topics.h"
+
+namespace painpoint::ingest {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+Rejection reject(RejectReason reason, std::string detail) {
+  return Rejection{reason, std::move(detail)};
+}
+
+// Decodes the code point at s[i] (s must be valid UTF-8); advances i.
+char32_t next_code_point(std::string_view s, std::size_t& i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  const int len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : 2;
+  char32_t cp = b0 & (0x7F >> (len + 1));
+  for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  i += static_cast<std::size_t>(len);
+  return cp;
+}
+
+bool is_unicode_space(char32_t cp) {
+  switch (cp) {
+    case U' ':
+    case U'\t':
+    case U'\n':
+    case U'\r':
+    case U'\v':
+    case U'\f':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+      return true;
+    default:
+      return cp >= 0x2000 && cp <= 0x200A;
+  }
+}
+
+// Control and invisible format characters that carry no meaning in feedback text.
+bool is_droppable(char32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || cp == 0x200B || cp == 0xFEFF || cp == 0x00AD;
+}
+
+bool is_ascii_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_email_local(char c) {
+  return is_ascii_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+bool is_email_domain(char c) { return is_ascii_alnum(c) || c == '.' || c == '-'; }
+
+// Length of an email address whose '@' is at `at`, scanning from `start` (the earliest byte not
+// yet emitted). Returns {begin, end} or {npos, npos}.
+std::pair<std::size_t, std::size_t> email_around(std::string_view s, std::size_t start,
+                                                 std::size_t at) {
+  constexpr auto npos = std::string_view::npos;
+  std::size_t b = at;
+  while (b > start && is_email_local(s[b - 1])) --b;
+  while (b < at && s[b] == '.') ++b;  // a sentence dot is not part of the address
+  if (b == at) return {npos, npos};
+  std::size_t e = at + 1;
+  while (e < s.size() && is_email_domain(s[e])) ++e;
+  while (e > at + 1 && (s[e - 1] == '.' || s[e - 1] == '-')) --e;  // trailing punctuation
+  const std::string_view domain = s.substr(at + 1, e - at - 1);
+  const std::size_t dot = domain.rfind('.');
+  if (dot == npos || dot == 0 || domain.size() - dot - 1 < 2) return {npos, npos};
+  for (std::size_t k = dot + 1; k < domain.size(); ++k) {
+    if (is_digit(domain[k]) || domain[k] == '-') return {npos, npos};  // TLDs are alphabetic
+  }
+  return {b, e};
+}
+
+// A run of digits with phone-style separators starting at `b` (a digit, '+' or '(').
+// Returns the end of the run and the number of digits in it.
+std::pair<std::size_t, int> number_run(std::string_view s, std::size_t b) {
+  std::size_t i = b;
+  int digits = 0;
+  std::size_t end = b;
+  if (s[i] == '+' || s[i] == '(') ++i;
+  while (i < s.size()) {
+    const char c = s[i];
+    if (is_digit(c)) {
+      ++digits;
+      ++i;
+      end = i;
+      if (i < s.size() && s[i] == ')') {
+        ++i;
+        end = i;
+      }
+      continue;
+    }
+    // One separator between digit groups: "555-123 4567", "(030) 1234", "4111 1111 ...".
+    if ((c == ' ' || c == '-' || c == '.' || c == '(') && i + 1 < s.size() &&
+        (is_digit(s[i + 1]) || (s[i + 1] == '(' && c == ' '))) {
+      ++i;
+      continue;
+    }
+    break;
+  }
+  return {end, digits};
+}
+
+// Dates, times, versions and IP addresses look like digit runs but are not personal data.
+bool looks_like_date_or_version(std::string_view run) {
+  int dots = 0;
+  int dashes = 0;
+  int spaces = 0;
+  std::array<int, 8> groups{};
+  std::size_t n_groups = 0;
+  int current = 0;
+  for (char c : run) {
+    if (is_digit(c)) {
+      ++current;
+      continue;
+    }
+    dots += c == '.';
+    dashes += c == '-';
+    spaces += c == ' ';
+    if (current > 0 && n_groups < groups.size()) groups[n_groups++] = current;
+    current = 0;
+  }
+  if (current > 0 && n_groups < groups.size()) groups[n_groups++] = current;
+  if (dots > 0 && dashes == 0 && spaces == 0) return true;  // 1.2.3, 10.0.0.1, 3.14
+  // ISO dates: 2026-10-01 (dd-mm-yyyy is rarer and ambiguous with phone formats).
+  return dashes == 2 && n_groups == 3 && groups[0] == 4 && groups[1] <= 2 && groups[2] <= 2;
+}
+
+// Replaces emails, phone numbers and card-like numbers by placeholders.
+std::string scrub_pii(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  std::size_t emitted_until = 0;  // bytes before this were copied to `out`
+  while (i < s.size()) {
+    const char c = s[i];
+    if (c == '@') {
+      auto [b, e] = email_around(s, emitted_until, i);
+      if (b != std::string_view::npos) {
+        out.append(s.substr(emitted_until, b - emitted_until));
+        out.append("<email>");
+        i = emitted_until = e;
+        continue;
+      }
+    }
+    const bool at_token_start = i == 0 || !is_ascii_alnum(s[i - 1]);
+    if (at_token_start &&
+        (is_digit(c) || ((c == '+' || c == '(') && i + 1 < s.size() && is_digit(s[i + 1])))) {
+      auto [e, digits] = number_run(s, i);
+      const bool at_token_end = e >= s.size() || !is_ascii_alnum(s[e]);
+      const std::string_view run = s.substr(i, e - i);
+      const char* placeholder = nullptr;
+      if (at_token_end && digits >= 7 && !looks_like_date_or_version(run)) {
+        if (digits >= 13 && c != '+') {
+          placeholder = "<number>";
+        } else if (digits <= 15) {
+          placeholder = "<phone>";
+        } else {
+          placeholder = "<number>";
+        }
+      }
+      if (placeholder != nullptr) {
+        out.append(s.substr(emitted_until, i - emitted_until));
+        out.append(placeholder);
+        i = emitted_until = e;
+        continue;
+      }
+      // Skip the whole run so that its tail is not re-examined as a new token.
+      i = e > i ? e : i + 1;
+      continue;
+    }
+    ++i;
+  }
+  out.append(s.substr(emitted_until));
+  return out;
+}
+
+// Drops control characters and collapses whitespace runs to one space; trims both ends.
+std::string clean_whitespace(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool pending_space = false;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::size_t start = i;
+    const char32_t cp = next_code_point(s, i);
+    if (is_unicode_space(cp)) {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (is_droppable(cp)) continue;
+    if (pending_space) out.push_back(' ');
+    pending_space = false;
+    out.append(s.substr(start, i - start));
+  }
+  return out;
+}
+
+bool has_control_chars(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const char32_t cp = next_code_point(s, i);
+    if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) return true;
+  }
+  return false;
+}
+
+bool is_product_id_char(char c) {
+  return is_ascii_alnum(c) || c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+std::optional<Rejection> check_utf8(std::string_view value, const char* field) {
+  if (!is_valid_utf8(value)) {
+    return reject(RejectReason::kInvalidUtf8, std::string(field) + " is not valid UTF-8");
+  }
+  return std::nullopt;
+}
+
+std::optional<Rejection> check_optional_string(std::string_view value, const char* field,
+                                               std::size_t max_bytes) {
+  if (auto r = check_utf8(value, field)) return r;
+  if (value.size() > max_bytes) {
+    return reject(RejectReason::kBadField,
+                  std::string(field) + " longer than " + std::to_string(max_bytes) + " bytes");
+  }
+  return std::nullopt;
+}
+
+// Field numbers of FeedbackEvent's string fields, for telling "not protobuf" from "bad UTF-8".
+constexpr std::array<int, 6> kStringFields{1, 3, 4, 6, 8, 9};
+
+}  // namespace
+
+std::string_view reason_code(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kUndecodable:
+      return "undecodable";
+    case RejectReason::kMissingEventId:
+      return "missing_event_id";
+    case RejectReason::kBadEventId:
+      return "bad_event_id";
+    case RejectReason::kMissingProductId:
+      return "missing_product_id";
+    case RejectReason::kBadProductId:
+      return "bad_product_id";
+    case RejectReason::kMissingText:
+      return "missing_text";
+    case RejectReason::kTextTooLong:
+      return "text_too_long";
+    case RejectReason::kInvalidUtf8:
+      return "invalid_utf8";
+    case RejectReason::kBadTimestamp:
+      return "bad_timestamp";
+    case RejectReason::kBadField:
+      return "bad_field";
+  }
+  return "unknown";
+}
+
+v1::Source source_for_topic(std::string_view topic) {
+  if (topic == kTopicSupport) return v1::SOURCE_SUPPORT;
+  if (topic == kTopicSales) return v1::SOURCE_SALES;
+  if (topic == kTopicCustomer) return v1::SOURCE_CUSTOMER;
+  return v1::SOURCE_UNSPECIFIED;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    if (b0 < 0x80) {
+      ++i;
+      continue;
+    }
+    auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+      if (i + k >= n) return false;
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      return b >= lo && b <= hi;
+    };
+    if (b0 >= 0xC2 && b0 <= 0xDF) {  // C0/C1 would be overlong
+      if (!cont(1)) return false;
+      i += 2;
+    } else if (b0 == 0xE0) {  // E0 80..9F would be overlong
+      if (!cont(1, 0xA0, 0xBF) || !cont(2)) return false;
+      i += 3;
+    } else if (b0 == 0xED) {  // ED A0..BF would be a surrogate
+      if (!cont(1, 0x80, 0x9F) || !cont(2)) return false;
+      i += 3;
+    } else if (b0 >= 0xE1 && b0 <= 0xEF) {
+      if (!cont(1) || !cont(2)) return false;
+      i += 3;
+    } else if (b0 == 0xF0) {  // F0 80..8F would be overlong
+      if (!cont(1, 0x90, 0xBF) || !cont(2) || !cont(3)) return false;
+      i += 4;
+    } else if (b0 >= 0xF1 && b0 <= 0xF3) {
+      if (!cont(1) || !cont(2) || !cont(3)) return false;
+      i += 4;
+    } else if (b0 == 0xF4) {  // F4 90.. would exceed U+10FFFF
+      if (!cont(1, 0x80, 0x8F) || !cont(2) || !cont(3)) return false;
+      i += 4;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string normalize_text(std::string_view text) { return clean_whitespace(scrub_pii(text)); }
+
+std::optional<Rejection> validate_and_normalize(v1::FeedbackEvent& event, v1::Source topic_source,
+                                                const ValidationConfig& config,
+                                                std::chrono::system_clock::time_point now) {
+  // event_id: an idempotency key, so it is checked but never rewritten.
+  if (event.event_id().empty()) return reject(RejectReason::kMissingEventId, "event_id is empty");
+  if (auto r = check_utf8(event.event_id(), "event_id")) return r;
+  if (event.event_id().size() > config.max_id_bytes) {
+    return reject(RejectReason::kBadEventId,
+                  "event_id longer than " + std::to_string(config.max_id_bytes) + " bytes");
+  }
+  if (has_control_chars(event.event_id())) {
+    return reject(RejectReason::kBadEventId, "event_id contains control characters");
+  }
+
+  if (event.product_id().empty()) {
+    return reject(RejectReason::kMissingProductId, "product_id is empty");
+  }
+  if (auto r = check_utf8(event.product_id(), "product_id")) return r;
+  if (event.product_id().size() > config.max_id_bytes) {
+    return reject(RejectReason::kBadProductId,
+                  "product_id longer than " + std::to_string(config.max_id_bytes) + " bytes");
+  }
+  for (char c : event.product_id()) {
+    if (!is_product_id_char(c)) {
+      return reject(RejectReason::kBadProductId,
+                    "product_id has characters outside [A-Za-z0-9._:-]");
+    }
+  }
+
+  if (auto r = check_utf8(event.text(), "text")) return r;
+  // Checked on the raw text so that the cost of normalizing stays bounded.
+  if (event.text().size() > config.max_text_bytes) {
+    return reject(RejectReason::kTextTooLong, "text is " + std::to_string(event.text().size()) +
+                                                  " bytes, limit " +
+                                                  std::to_string(config.max_text_bytes));
+  }
+
+  if (auto r = check_optional_string(event.account_id(), "account_id", config.max_id_bytes)) {
+    return r;
+  }
+  if (auto r = check_optional_string(event.channel(), "channel", config.max_id_bytes)) return r;
+  if (auto r =
+          check_optional_string(event.external_url(), "external_url", config.max_attribute_bytes)) {
+    return r;
+  }
+  if (static_cast<std::size_t>(event.attributes_size()) > config.max_attributes) {
+    return reject(RejectReason::kBadField,
+                  "more than " + std::to_string(config.max_attributes) + " attributes");
+  }
+  for (const auto& [key, value] : event.attributes()) {
+    if (auto r = check_optional_string(key, "attributes key", config.max_attribute_bytes)) {
+      return r;
+    }
+    if (auto r = check_optional_string(value, "attributes value", config.max_attribute_bytes)) {
+      return r;
+    }
+  }
+  if (event.account_arr_cents() < 0) {
+    return reject(RejectReason::kBadField, "account_arr_cents is negative");
+  }
+  if (!v1::Source_IsValid(event.source())) {
+    return reject(RejectReason::kBadField,
+                  "source has unknown value " + std::to_string(event.source()));
+  }
+
+  if (event.has_occurred_at()) {
+    const auto& ts = event.occurred_at();
+    if (ts.seconds() < TimeUtil::kTimestampMinSeconds ||
+        ts.seconds() > TimeUtil::kTimestampMaxSeconds || ts.nanos() < 0 ||
+        ts.nanos() > 999'999'999) {
+      return reject(RejectReason::kBadTimestamp, "occurred_at is out of range");
+    }
+    const std::chrono::sys_seconds when{std::chrono::seconds{ts.seconds()}};
+    if (when < config.min_occurred_at) {
+      return reject(RejectReason::kBadTimestamp,
+                    "occurred_at " + TimeUtil::ToString(ts) + " is before the accepted minimum");
+    }
+    if (when > now + config.max_future_skew) {
+      return reject(RejectReason::kBadTimestamp,
+                    "occurred_at " + TimeUtil::ToString(ts) + " is in the future");
+    }
+  }
+
+  std::string text = normalize_text(event.text());
+  if (text.empty()) return reject(RejectReason::kMissingText, "text is empty or whitespace only");
+
+  // All checks passed: only now mutate, so a rejected event is left as it came.
+  event.set_text(std::move(text));
+  if (event.source() == v1::SOURCE_UNSPECIFIED) event.set_source(topic_source);
+  if (!event.has_occurred_at()) {
+    const auto since_epoch = now.time_since_epoch();
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - secs);
+    event.mutable_occurred_at()->set_seconds(secs.count());
+    event.mutable_occurred_at()->set_nanos(static_cast<std::int32_t>(nanos.count()));
+  }
+  return std::nullopt;
+}
+
+std::optional<Rejection> parse_json_event(std::string_view line, v1::FeedbackEvent* out) {
+  if (!is_valid_utf8(line)) return reject(RejectReason::kInvalidUtf8, "line is not valid UTF-8");
+  out->Clear();
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  options.case_insensitive_enum_parsing = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(line.data(), line.size()), out, options);
+  if (!status.ok()) {
+    out->Clear();
+    return reject(RejectReason::kUndecodable,
+                  "not a FeedbackEvent in proto3 JSON: " + std::string(status.message()));
+  }
+  return std::nullopt;
+}
+
+std::optional<Rejection> parse_wire_event(std::string_view bytes, v1::FeedbackEvent* out) {
+  out->Clear();
+  if (out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return std::nullopt;
+  out->Clear();
+  // Protobuf refuses proto3 strings with invalid UTF-8 like any other malformed input; tell the
+  // two apart so the dead letter says what is actually wrong.
+  google::protobuf::Empty shell;
+  if (shell.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    const auto& fields = shell.GetReflection()->GetUnknownFields(shell);
+    for (int k = 0; k < fields.field_count(); ++k) {
+      const auto& field = fields.field(k);
+      if (field.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) continue;
+      for (int number : kStringFields) {
+        if (field.number() == number && !is_valid_utf8(field.length_delimited())) {
+          const auto* desc = v1::FeedbackEvent::descriptor()->FindFieldByNumber(number);
+          return reject(RejectReason::kInvalidUtf8, desc->name() + " is not valid UTF-8");
+        }
+      }
+    }
+  }
+  return reject(RejectReason::kUndecodable, "bytes are not a protobuf FeedbackEvent");
+}
+
+}  // namespace painpoint::ingest

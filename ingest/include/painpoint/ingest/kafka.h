@@ -183,6 +183,7 @@ class Message {
   std::optional<std::string_view> header(std::string_view name) const;
 
  private:
+  friend class MessageBatch;  // owns and destroys msg_
   const rd_kafka_message_s* msg_;
 };
 

@@ -16,16 +16,16 @@
 namespace painpoint::ingest {
 
 enum class RejectReason {
-  kUndecodable,        // bytes are not a FeedbackEvent (protobuf) / line is not proto3 JSON
+  kUndecodable,  // bytes are not a FeedbackEvent (protobuf) / line is not proto3 JSON
   kMissingEventId,
-  kBadEventId,         // too long or control characters
+  kBadEventId,  // too long or control characters
   kMissingProductId,
-  kBadProductId,       // outside [A-Za-z0-9._:-], or too long
-  kMissingText,        // empty or whitespace only
+  kBadProductId,  // outside [A-Za-z0-9._:-], or too long
+  kMissingText,   // empty or whitespace only
   kTextTooLong,
-  kInvalidUtf8,        // in text or any other string field
-  kBadTimestamp,       // out of range, or too far in the future
-  kBadField,           // any other field out of range (negative ARR, oversize attribute, ...)
+  kInvalidUtf8,   // in text or any other string field
+  kBadTimestamp,  // out of range, or too far in the future
+  kBadField,      // any other field out of range (negative ARR, oversize attribute, ...)
 };
 
 // Stable machine-readable code, e.g. "missing_event_id"; used in dead-letter headers and errors.
@@ -56,6 +56,16 @@ v1::Source source_for_topic(std::string_view topic);
 [[nodiscard]] std::optional<Rejection> validate_and_normalize(
     v1::FeedbackEvent& event, v1::Source topic_source, const ValidationConfig& config,
     std::chrono::system_clock::time_point now);
+
+// Strict UTF-8: rejects overlong encodings, surrogates (U+D800..U+DFFF), code points above
+// U+10FFFF and truncated sequences.
+bool is_valid_utf8(std::string_view bytes);
+
+// The text cleanup validate_and_normalize() applies to `text`: emails -> "<email>", phone
+// numbers -> "<phone>", card-like digit runs (13+ digits) -> "<number>"; control characters
+// dropped; Unicode whitespace runs collapsed to one ASCII space; trimmed. `text` must be valid
+// UTF-8. Heuristic by nature: it favours scrubbing over keeping an odd number.
+std::string normalize_text(std::string_view text);
 
 // Parses one proto3-JSON line into *out (unknown fields rejected). nullopt on success.
 [[nodiscard]] std::optional<Rejection> parse_json_event(std::string_view line,

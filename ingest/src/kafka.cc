@@ -1,0 +1,841 @@
+#include "painpoint/ingest/kafka.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <thread>
+
+#include "kafka_handles.h"
+
+namespace painpoint::ingest {
+namespace detail {
+
+KafkaErrc errc_from(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+      return KafkaErrc::kOk;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+      return KafkaErrc::kQueueFull;
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+      return KafkaErrc::kTimedOut;
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+    case RD_KAFKA_RESP_ERR__NODE_UPDATE:
+      return KafkaErrc::kTransport;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      return KafkaErrc::kUnknownTopic;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+      return KafkaErrc::kMessageTooLarge;
+    case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
+    case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+      return KafkaErrc::kOffsetOutOfRange;
+    case RD_KAFKA_RESP_ERR__FATAL:
+      return KafkaErrc::kFatal;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__BAD_MSG:
+      return KafkaErrc::kInvalidArgument;
+    case RD_KAFKA_RESP_ERR__STATE:
+    case RD_KAFKA_RESP_ERR__DESTROY:
+      return KafkaErrc::kState;
+    default:
+      return KafkaErrc::kOther;
+  }
+}
+
+Status status_from(rd_kafka_resp_err_t err, const std::string& context) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
+  return Status::Error(errc_from(err), context + ": " + rd_kafka_err2str(err), err);
+}
+
+Status status_from(const rd_kafka_error_t* error, const std::string& context) {
+  if (error == nullptr) return Status::Ok();
+  const auto code = rd_kafka_error_code(error);
+  auto errc = errc_from(code);
+  if (rd_kafka_error_is_fatal(error)) errc = KafkaErrc::kFatal;
+  return Status::Error(errc, context + ": " + rd_kafka_error_string(error), code);
+}
+
+Result<ConfPtr> make_conf(const std::map<std::string, std::string>& props) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char errstr[512];
+  for (const auto& [name, value] : props) {
+    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+      return Status::Error(KafkaErrc::kInvalidConfig, name + "=" + value + ": " + errstr);
+    }
+  }
+  return conf;
+}
+
+int to_timeout_ms(std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0) return 0;
+  return static_cast<int>(
+      std::min<std::chrono::milliseconds::rep>(timeout.count(), std::numeric_limits<int>::max()));
+}
+
+namespace {
+void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  const char* name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
+  if (level <= 3) {
+    spdlog::error("kafka {} [{}]: {}", name, fac, buf);
+  } else if (level == 4) {
+    spdlog::warn("kafka {} [{}]: {}", name, fac, buf);
+  } else if (level <= 6) {
+    spdlog::info("kafka {} [{}]: {}", name, fac, buf);
+  } else {
+    spdlog::debug("kafka {} [{}]: {}", name, fac, buf);
+  }
+}
+}  // namespace
+
+void install_log_cb(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, log_cb); }
+
+// State every client shares with its librdkafka callbacks (the conf opaque points here).
+struct ClientState {
+  std::atomic<bool> reachable{false};
+  std::string what;  // "producer", "consumer", ... for logs
+
+  virtual ~ClientState() = default;
+};
+
+namespace {
+
+void error_cb(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  auto* state = static_cast<ClientState*>(opaque);
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    state->reachable.store(false);
+    spdlog::warn("kafka {}: all brokers down: {}", state->what, reason);
+  } else if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    spdlog::error("kafka {}: fatal error: {}", state->what, reason);
+  } else if (code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__RESOLVE) {
+    // Single connections fail routinely (idle reaping, restarts); librdkafka reconnects.
+    spdlog::debug("kafka {}: {}", state->what, reason);
+  } else {
+    spdlog::warn("kafka {}: {} ({})", state->what, reason, rd_kafka_err2name(code));
+  }
+}
+
+// librdkafka reports every broker's connection state in its statistics; a broker in state "UP"
+// means the cluster is reachable again after an ALL_BROKERS_DOWN.
+int stats_cb(rd_kafka_t* /*rk*/, char* json, size_t json_len, void* opaque) {
+  auto* state = static_cast<ClientState*>(opaque);
+  const std::string_view stats(json, json_len);
+  state->reachable.store(stats.find("\"state\":\"UP\"") != std::string_view::npos);
+  return 0;  // librdkafka frees json
+}
+
+void install_common_cbs(rd_kafka_conf_t* conf, ClientState* state) {
+  install_log_cb(conf);
+  rd_kafka_conf_set_opaque(conf, state);
+  rd_kafka_conf_set_error_cb(conf, error_cb);
+  rd_kafka_conf_set_stats_cb(conf, stats_cb);
+}
+
+Result<KafkaPtr> new_client(rd_kafka_type_t type, ConfPtr conf) {
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr, sizeof errstr);
+  if (rk == nullptr) return Status::Error(KafkaErrc::kInvalidConfig, errstr);
+  (void)conf.release();  // rd_kafka_new took ownership
+  return KafkaPtr(rk);
+}
+
+PartitionListPtr to_list(std::span<const TopicPartitionOffset> offsets) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& tpo : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tpo.topic.c_str(), tpo.partition)->offset =
+        tpo.offset;
+  }
+  return list;
+}
+
+Status first_partition_error(const rd_kafka_topic_partition_list_t* list,
+                             const std::string& context) {
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& p = list->elems[i];
+    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return status_from(p.err, context + " " + p.topic + "[" + std::to_string(p.partition) + "]");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::ClientState;
+using detail::KafkaPtr;
+using detail::PartitionListPtr;
+using detail::status_from;
+using detail::to_timeout_ms;
+
+// =============================================================================================
+// Producer
+
+struct Producer::Impl : ClientState {
+  KafkaPtr rk;
+  DeliveryCallback on_delivery;
+  std::chrono::milliseconds backpressure_timeout{};
+  std::atomic<std::uint64_t> produced{0};
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::uint64_t> failed{0};
+
+  static void dr_msg_cb(rd_kafka_t* /*rk*/, const rd_kafka_message_t* msg, void* opaque) {
+    auto* self = static_cast<Impl*>(static_cast<ClientState*>(opaque));
+    DeliveryReport report;
+    report.tag = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(msg->_private));
+    report.partition = msg->partition;
+    if (msg->rkt != nullptr) report.topic = rd_kafka_topic_name(msg->rkt);
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->delivered.fetch_add(1);
+      self->reachable.store(true);
+      report.offset = msg->offset;
+    } else {
+      self->failed.fetch_add(1);
+      report.status = status_from(msg->err, "delivery to " + std::string(report.topic));
+    }
+    if (self->on_delivery) {
+      try {
+        self->on_delivery(report);
+      } catch (const std::exception& e) {
+        spdlog::error("kafka producer: delivery callback threw: {}", e.what());
+      }
+    }
+  }
+};
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Producer::Producer(Producer&&) noexcept = default;
+Producer& Producer::operator=(Producer&&) noexcept = default;
+
+Producer::~Producer() {
+  if (!impl_ || !impl_->rk) return;
+  if (rd_kafka_flush(impl_->rk.get(), 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("kafka producer: {} messages undelivered at shutdown",
+                 rd_kafka_outq_len(impl_->rk.get()));
+    // Purged messages get failed delivery reports, so callers see every message's fate.
+    rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(impl_->rk.get(), 0);
+  }
+}
+
+Result<Producer> Producer::create(const ProducerConfig& config, DeliveryCallback on_delivery) {
+  if (config.brokers.empty()) return Status::Error(KafkaErrc::kInvalidConfig, "no brokers");
+  std::map<std::string, std::string> props{
+      {"bootstrap.servers", config.brokers},
+      {"client.id", config.client_id},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"partitioner", "murmur2_random"},
+      {"linger.ms", std::to_string(config.linger.count())},
+      {"batch.size", std::to_string(config.batch_bytes)},
+      {"compression.codec", config.compression},
+      {"message.timeout.ms", std::to_string(config.delivery_timeout.count())},
+      {"queue.buffering.max.messages", std::to_string(config.queue_max_messages)},
+      {"statistics.interval.ms", "5000"},
+  };
+  for (const auto& [k, v] : config.extra) props[k] = v;
+  auto conf = detail::make_conf(props);
+  if (!conf.ok()) return conf.status();
+
+  auto impl = std::make_unique<Impl>();
+  impl->what = "producer";
+  impl->on_delivery = std::move(on_delivery);
+  impl->backpressure_timeout = config.backpressure_timeout;
+  detail::install_common_cbs(conf->get(), impl.get());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::dr_msg_cb);
+  auto rk = detail::new_client(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!rk.ok()) return rk.status();
+  impl->rk = std::move(rk).value();
+  return Producer(std::move(impl));
+}
+
+Status Producer::produce(std::string_view topic, std::optional<std::string_view> key,
+                         std::string_view payload, std::span<const Header> headers,
+                         std::uint64_t tag) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "producer moved from");
+  const std::string topic_name(topic);
+  std::vector<rd_kafka_vu_t> vus;
+  vus.reserve(5 + headers.size());
+  auto add = [&vus](rd_kafka_vtype_t type) -> rd_kafka_vu_t& {
+    vus.emplace_back();
+    std::memset(&vus.back(), 0, sizeof(rd_kafka_vu_t));
+    vus.back().vtype = type;
+    return vus.back();
+  };
+  add(RD_KAFKA_VTYPE_TOPIC).u.cstr = topic_name.c_str();
+  add(RD_KAFKA_VTYPE_MSGFLAGS).u.i = RD_KAFKA_MSG_F_COPY;
+  // librdkafka's API is not const-correct; with F_COPY it only reads the payload.
+  auto& value = add(RD_KAFKA_VTYPE_VALUE);
+  value.u.mem.ptr = const_cast<char*>(payload.data());
+  value.u.mem.size = payload.size();
+  if (key) {
+    auto& k = add(RD_KAFKA_VTYPE_KEY);
+    k.u.mem.ptr = const_cast<char*>(key->data());
+    k.u.mem.size = key->size();
+  }
+  add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag));
+  for (const auto& h : headers) {
+    auto& hv = add(RD_KAFKA_VTYPE_HEADER);
+    hv.u.header.name = h.key.c_str();
+    hv.u.header.val = h.value.data();
+    hv.u.header.size = static_cast<ssize_t>(h.value.size());
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + impl_->backpressure_timeout;
+  while (true) {
+    detail::ErrorPtr error(rd_kafka_produceva(impl_->rk.get(), vus.data(), vus.size()));
+    if (!error) {
+      impl_->produced.fetch_add(1);
+      rd_kafka_poll(impl_->rk.get(), 0);  // serve delivery reports as we go
+      return Status::Ok();
+    }
+    if (rd_kafka_error_code(error.get()) != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      return status_from(error.get(), "produce to " + topic_name);
+    }
+    // Backpressure: the local queue drains as the broker acknowledges; serve reports meanwhile.
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return status_from(error.get(), "produce to " + topic_name);
+    }
+    rd_kafka_poll(impl_->rk.get(), 100);
+  }
+}
+
+int Producer::poll(std::chrono::milliseconds timeout) {
+  return impl_ ? rd_kafka_poll(impl_->rk.get(), to_timeout_ms(timeout)) : 0;
+}
+
+Status Producer::flush(std::chrono::milliseconds timeout) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "producer moved from");
+  const auto err = rd_kafka_flush(impl_->rk.get(), to_timeout_ms(timeout));
+  if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    return Status::Error(KafkaErrc::kTimedOut,
+                         "flush: " + std::to_string(rd_kafka_outq_len(impl_->rk.get())) +
+                             " messages still in flight",
+                         err);
+  }
+  return status_from(err, "flush");
+}
+
+std::size_t Producer::in_flight() const {
+  return impl_ ? static_cast<std::size_t>(rd_kafka_outq_len(impl_->rk.get())) : 0;
+}
+
+ProducerCounters Producer::counters() const {
+  if (!impl_) return {};
+  return {impl_->produced.load(), impl_->delivered.load(), impl_->failed.load()};
+}
+
+bool Producer::broker_reachable() const { return impl_ && impl_->reachable.load(); }
+
+// =============================================================================================
+// Messages
+
+std::string_view Message::topic() const {
+  return msg_->rkt != nullptr ? rd_kafka_topic_name(msg_->rkt) : std::string_view{};
+}
+std::int32_t Message::partition() const { return msg_->partition; }
+std::int64_t Message::offset() const { return msg_->offset; }
+std::optional<std::string_view> Message::key() const {
+  if (msg_->key == nullptr) return std::nullopt;
+  return std::string_view(static_cast<const char*>(msg_->key), msg_->key_len);
+}
+std::string_view Message::payload() const {
+  if (msg_->payload == nullptr) return {};
+  return {static_cast<const char*>(msg_->payload), msg_->len};
+}
+std::optional<std::int64_t> Message::timestamp_ms() const {
+  rd_kafka_timestamp_type_t type;
+  const auto ts = rd_kafka_message_timestamp(msg_, &type);
+  if (type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0) return std::nullopt;
+  return ts;
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> Message::headers() const {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  rd_kafka_headers_t* hdrs = nullptr;
+  // The message keeps ownership of its parsed headers; the views live as long as it does.
+  if (rd_kafka_message_headers(msg_, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  for (size_t i = 0;
+       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+    out.emplace_back(name, value != nullptr
+                               ? std::string_view(static_cast<const char*>(value), size)
+                               : std::string_view{});
+  }
+  return out;
+}
+
+std::optional<std::string_view> Message::header(std::string_view name) const {
+  std::optional<std::string_view> found;
+  for (const auto& [k, v] : headers()) {
+    if (k == name) found = v;
+  }
+  return found;
+}
+
+MessageBatch::MessageBatch(MessageBatch&& other) noexcept
+    : messages_(std::move(other.messages_)),
+      errors_(std::move(other.errors_)),
+      offset_resets_(std::move(other.offset_resets_)) {
+  other.messages_.clear();
+}
+
+MessageBatch& MessageBatch::operator=(MessageBatch&& other) noexcept {
+  if (this != &other) {
+    release();
+    messages_ = std::move(other.messages_);
+    errors_ = std::move(other.errors_);
+    offset_resets_ = std::move(other.offset_resets_);
+    other.messages_.clear();
+  }
+  return *this;
+}
+
+MessageBatch::~MessageBatch() { release(); }
+
+void MessageBatch::release() noexcept {
+  for (const auto& m : messages_) {
+    // Message only hands out const views; the batch is the owner.
+    rd_kafka_message_destroy(const_cast<rd_kafka_message_t*>(m.msg_));
+  }
+  messages_.clear();
+}
+
+namespace {
+template <bool kFirst>
+std::vector<TopicPartitionOffset> edge_offsets(const std::vector<Message>& messages) {
+  std::map<std::pair<std::string_view, std::int32_t>, std::int64_t> edges;
+  for (const auto& m : messages) {
+    const auto key = std::make_pair(m.topic(), m.partition());
+    const std::int64_t value = kFirst ? m.offset() : m.offset() + 1;
+    auto [it, inserted] = edges.emplace(key, value);
+    if (!inserted) it->second = kFirst ? std::min(it->second, value) : std::max(it->second, value);
+  }
+  std::vector<TopicPartitionOffset> out;
+  out.reserve(edges.size());
+  for (const auto& [key, offset] : edges) {
+    out.push_back({std::string(key.first), key.second, offset});
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<TopicPartitionOffset> MessageBatch::next_offsets() const {
+  return edge_offsets<false>(messages_);
+}
+std::vector<TopicPartitionOffset> MessageBatch::first_offsets() const {
+  return edge_offsets<true>(messages_);
+}
+
+// =============================================================================================
+// Consumer
+
+struct Consumer::Impl : ClientState {
+  KafkaPtr rk;
+  AssignHandler on_assign;
+  RevokeHandler on_revoke;
+  bool start_from_earliest = true;
+  bool closed = false;
+  // Offset resets seen while serving the current poll; handed out with its batch.
+  std::vector<OffsetReset> pending_resets;
+
+  static std::vector<TopicPartition> to_partitions(const rd_kafka_topic_partition_list_t* list) {
+    std::vector<TopicPartition> out;
+    out.reserve(static_cast<std::size_t>(list->cnt));
+    for (int i = 0; i < list->cnt; ++i)
+      out.push_back({list->elems[i].topic, list->elems[i].partition});
+    return out;
+  }
+
+  static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* self = static_cast<Impl*>(static_cast<ClientState*>(opaque));
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    const auto tps = to_partitions(partitions);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      std::vector<StartOffset> starts;
+      if (self->on_assign) {
+        try {
+          starts = self->on_assign(tps);
+        } catch (const std::exception& e) {
+          spdlog::error("kafka consumer: assign handler threw ({}); using committed offsets",
+                        e.what());
+          starts.clear();
+        }
+      }
+      if (starts.size() != tps.size()) starts.assign(tps.size(), StartOffset::committed());
+      for (int i = 0; i < partitions->cnt; ++i) {
+        const auto& s = starts[static_cast<std::size_t>(i)];
+        auto& p = partitions->elems[i];
+        switch (s.kind) {
+          case StartOffset::Kind::kOffset:
+            p.offset = s.offset;
+            break;
+          case StartOffset::Kind::kCommitted:
+            p.offset = RD_KAFKA_OFFSET_STORED;
+            break;
+          case StartOffset::Kind::kEarliest:
+            p.offset = RD_KAFKA_OFFSET_BEGINNING;
+            break;
+          case StartOffset::Kind::kLatest:
+            p.offset = RD_KAFKA_OFFSET_END;
+            break;
+        }
+      }
+      spdlog::info("kafka consumer: assigned {} partitions", partitions->cnt);
+      if (cooperative) {
+        detail::ErrorPtr error(rd_kafka_incremental_assign(rk, partitions));
+        if (error)
+          spdlog::error("kafka consumer: incremental assign: {}",
+                        rd_kafka_error_string(error.get()));
+      } else if (auto e = rd_kafka_assign(rk, partitions); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        spdlog::error("kafka consumer: assign: {}", rd_kafka_err2str(e));
+      }
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      if (rd_kafka_assignment_lost(rk)) {
+        spdlog::warn("kafka consumer: {} partitions lost (session timed out)", partitions->cnt);
+      }
+      if (self->on_revoke) {
+        try {
+          self->on_revoke(tps);
+        } catch (const std::exception& e) {
+          spdlog::error("kafka consumer: revoke handler threw: {}", e.what());
+        }
+      }
+      if (cooperative) {
+        detail::ErrorPtr error(rd_kafka_incremental_unassign(rk, partitions));
+      } else {
+        rd_kafka_assign(rk, nullptr);
+      }
+      return;
+    }
+    spdlog::error("kafka consumer: rebalance error: {}", rd_kafka_err2str(err));
+    rd_kafka_assign(rk, nullptr);
+  }
+
+  // The fetch position was not on the broker (or the group had no committed offset): continue
+  // from the configured end, and report it when data was actually skipped.
+  void handle_offset_reset(const rd_kafka_message_t* msg) {
+    if (msg->rkt == nullptr) return;
+    OffsetReset reset;
+    reset.partition = {rd_kafka_topic_name(msg->rkt), msg->partition};
+    reset.requested = msg->offset;
+    const auto werr = rd_kafka_query_watermark_offsets(
+        rk.get(), reset.partition.topic.c_str(), reset.partition.partition, &reset.low_watermark,
+        &reset.high_watermark, 5000);
+    std::int64_t target = start_from_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    if (werr == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      target = start_from_earliest ? reset.low_watermark : reset.high_watermark;
+    }
+    reset.resumed_at = target;
+    const TopicPartitionOffset tpo{reset.partition.topic, reset.partition.partition, target};
+    auto list = detail::to_list(std::span(&tpo, 1));
+    detail::ErrorPtr error(rd_kafka_seek_partitions(rk.get(), list.get(), 5000));
+    if (error) {
+      spdlog::error("kafka consumer: seek after offset reset on {}[{}]: {}", reset.partition.topic,
+                    reset.partition.partition, rd_kafka_error_string(error.get()));
+    }
+    if (reset.requested >= 0) {
+      pending_resets.push_back(std::move(reset));
+    } else {
+      spdlog::debug("kafka consumer: {}[{}] has no committed offset; starting at {}", tpo.topic,
+                    tpo.partition, target);
+    }
+  }
+};
+
+Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Consumer::Consumer(Consumer&&) noexcept = default;
+Consumer& Consumer::operator=(Consumer&& other) noexcept {
+  if (this != &other) {
+    if (impl_) (void)close();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+Consumer::~Consumer() {
+  if (impl_) (void)close();
+}
+
+Result<Consumer> Consumer::create(const ConsumerConfig& config) {
+  if (config.brokers.empty()) return Status::Error(KafkaErrc::kInvalidConfig, "no brokers");
+  if (config.group_id.empty()) return Status::Error(KafkaErrc::kInvalidConfig, "no group id");
+  std::map<std::string, std::string> props{
+      {"bootstrap.servers", config.brokers},
+      {"group.id", config.group_id},
+      {"client.id", config.client_id},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      // librdkafka would reset silently; we reset ourselves so that lost data gets reported.
+      {"auto.offset.reset", "error"},
+      {"enable.partition.eof", "false"},
+      {"session.timeout.ms", std::to_string(config.session_timeout.count())},
+      {"max.poll.interval.ms", std::to_string(config.max_poll_interval.count())},
+      {"statistics.interval.ms", std::to_string(config.stats_interval.count())},
+  };
+  for (const auto& [k, v] : config.extra) props[k] = v;
+  auto conf = detail::make_conf(props);
+  if (!conf.ok()) return conf.status();
+
+  auto impl = std::make_unique<Impl>();
+  impl->what = "consumer(" + config.group_id + ")";
+  impl->start_from_earliest = config.start_from_earliest;
+  detail::install_common_cbs(conf->get(), impl.get());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::rebalance_cb);
+  auto rk = detail::new_client(RD_KAFKA_CONSUMER, std::move(conf).value());
+  if (!rk.ok()) return rk.status();
+  impl->rk = std::move(rk).value();
+  // One queue for messages, rebalances and errors, all served by poll_batch().
+  rd_kafka_poll_set_consumer(impl->rk.get());
+  return Consumer(std::move(impl));
+}
+
+Status Consumer::subscribe(std::span<const std::string> topics, AssignHandler on_assign,
+                           RevokeHandler on_revoke) {
+  if (!impl_ || impl_->closed) return Status::Error(KafkaErrc::kState, "consumer closed");
+  if (topics.empty()) return Status::Error(KafkaErrc::kInvalidArgument, "no topics");
+  impl_->on_assign = std::move(on_assign);
+  impl_->on_revoke = std::move(on_revoke);
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+  for (const auto& t : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  return status_from(rd_kafka_subscribe(impl_->rk.get(), list.get()), "subscribe");
+}
+
+MessageBatch Consumer::poll_batch(std::size_t max_messages, std::chrono::milliseconds timeout) {
+  MessageBatch batch;
+  if (!impl_ || impl_->closed || max_messages == 0) return batch;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (batch.messages_.size() < max_messages) {
+    int wait_ms = 0;
+    if (batch.messages_.empty()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 && !batch.errors_.empty()) break;
+      wait_ms = to_timeout_ms(left);
+    }
+    detail::MessagePtr msg(rd_kafka_consumer_poll(impl_->rk.get(), wait_ms));
+    if (!msg) {
+      if (batch.messages_.empty() && std::chrono::steady_clock::now() < deadline) continue;
+      break;
+    }
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      impl_->reachable.store(true);
+      batch.messages_.emplace_back(msg.release());
+      continue;
+    }
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+    if (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+      impl_->handle_offset_reset(msg.get());
+      continue;
+    }
+    ConsumerError error;
+    error.status = status_from(msg->err, rd_kafka_message_errstr(msg.get()));
+    if (msg->rkt != nullptr) {
+      error.partition = TopicPartition{rd_kafka_topic_name(msg->rkt), msg->partition};
+    }
+    batch.errors_.push_back(std::move(error));
+    if (batch.messages_.empty() && std::chrono::steady_clock::now() >= deadline) break;
+  }
+  batch.offset_resets_ = std::move(impl_->pending_resets);
+  impl_->pending_resets.clear();
+  return batch;
+}
+
+Status Consumer::commit(std::span<const TopicPartitionOffset> offsets, bool async) {
+  if (!impl_ || impl_->closed) return Status::Error(KafkaErrc::kState, "consumer closed");
+  if (offsets.empty()) return Status::Ok();
+  auto list = detail::to_list(offsets);
+  const auto err = rd_kafka_commit(impl_->rk.get(), list.get(), async ? 1 : 0);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "commit");
+  return async ? Status::Ok() : detail::first_partition_error(list.get(), "commit");
+}
+
+Status Consumer::seek(std::span<const TopicPartitionOffset> offsets,
+                      std::chrono::milliseconds timeout) {
+  if (!impl_ || impl_->closed) return Status::Error(KafkaErrc::kState, "consumer closed");
+  if (offsets.empty()) return Status::Ok();
+  auto list = detail::to_list(offsets);
+  detail::ErrorPtr error(
+      rd_kafka_seek_partitions(impl_->rk.get(), list.get(), to_timeout_ms(timeout)));
+  if (error) return status_from(error.get(), "seek");
+  return detail::first_partition_error(list.get(), "seek");
+}
+
+Result<Watermarks> Consumer::query_watermarks(const std::string& topic, std::int32_t partition,
+                                              std::chrono::milliseconds timeout) const {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "consumer moved from");
+  Watermarks w;
+  const auto err = rd_kafka_query_watermark_offsets(impl_->rk.get(), topic.c_str(), partition,
+                                                    &w.low, &w.high, to_timeout_ms(timeout));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return status_from(err, "watermarks of " + topic + "[" + std::to_string(partition) + "]");
+  }
+  return w;
+}
+
+Result<std::vector<TopicPartitionOffset>> Consumer::offsets_for_times(
+    std::span<const TopicPartitionOffset> timestamps, std::chrono::milliseconds timeout) const {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "consumer moved from");
+  auto list = detail::to_list(timestamps);
+  const auto err = rd_kafka_offsets_for_times(impl_->rk.get(), list.get(), to_timeout_ms(timeout));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "offsets_for_times");
+  if (auto s = detail::first_partition_error(list.get(), "offsets_for_times"); !s.ok()) return s;
+  std::vector<TopicPartitionOffset> out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
+Result<std::string> Consumer::cluster_id(std::chrono::milliseconds timeout) const {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "consumer moved from");
+  detail::KafkaStringPtr id(rd_kafka_clusterid(impl_->rk.get(), to_timeout_ms(timeout)));
+  if (!id) return Status::Error(KafkaErrc::kTimedOut, "cluster id not known (broker unreachable?)");
+  return std::string(id.get());
+}
+
+Result<std::vector<TopicPartition>> Consumer::assignment() const {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "consumer moved from");
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  const auto err = rd_kafka_assignment(impl_->rk.get(), &raw);
+  PartitionListPtr list(raw);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "assignment");
+  return Impl::to_partitions(list.get());
+}
+
+bool Consumer::broker_reachable() const { return impl_ && impl_->reachable.load(); }
+
+Status Consumer::close() {
+  if (!impl_ || impl_->closed) return Status::Ok();
+  impl_->closed = true;
+  return status_from(rd_kafka_consumer_close(impl_->rk.get()), "close");
+}
+
+// =============================================================================================
+// Admin
+
+struct Admin::Impl : ClientState {
+  KafkaPtr rk;
+};
+
+Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Admin::Admin(Admin&&) noexcept = default;
+Admin& Admin::operator=(Admin&&) noexcept = default;
+Admin::~Admin() = default;
+
+Result<Admin> Admin::create(const AdminConfig& config) {
+  if (config.brokers.empty()) return Status::Error(KafkaErrc::kInvalidConfig, "no brokers");
+  std::map<std::string, std::string> props{
+      {"bootstrap.servers", config.brokers},
+      {"client.id", config.client_id},
+      // Metadata lookups must not create the topics they ask about.
+      {"allow.auto.create.topics", "false"},
+  };
+  for (const auto& [k, v] : config.extra) props[k] = v;
+  auto conf = detail::make_conf(props);
+  if (!conf.ok()) return conf.status();
+  auto impl = std::make_unique<Impl>();
+  impl->what = "admin";
+  detail::install_common_cbs(conf->get(), impl.get());
+  auto rk = detail::new_client(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!rk.ok()) return rk.status();
+  impl->rk = std::move(rk).value();
+  return Admin(std::move(impl));
+}
+
+Status Admin::create_topics(std::span<const TopicSpec> topics, std::chrono::milliseconds timeout) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  if (topics.empty()) return Status::Ok();
+  char errstr[512];
+  std::vector<detail::NewTopicPtr> owned;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  for (const auto& spec : topics) {
+    detail::NewTopicPtr nt(rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
+                                                 spec.replication_factor, errstr, sizeof errstr));
+    if (!nt) return Status::Error(KafkaErrc::kInvalidArgument, spec.name + ": " + errstr);
+    for (const auto& [k, v] : spec.configs) {
+      if (auto e = rd_kafka_NewTopic_set_config(nt.get(), k.c_str(), v.c_str()); e) {
+        return status_from(e, spec.name + " config " + k);
+      }
+    }
+    raw.push_back(nt.get());
+    owned.push_back(std::move(nt));
+  }
+  detail::AdminOptionsPtr options(
+      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                            sizeof errstr);
+  rd_kafka_AdminOptions_set_operation_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                              sizeof errstr);
+  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
+  rd_kafka_CreateTopics(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
+  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  if (!event) return Status::Error(KafkaErrc::kTimedOut, "create topics: no response");
+  if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Error(detail::errc_from(e),
+                         std::string("create topics: ") + rd_kafka_event_error_string(event.get()),
+                         e);
+  }
+  const auto* result = rd_kafka_event_CreateTopics_result(event.get());
+  size_t count = 0;
+  const auto** results = rd_kafka_CreateTopics_result_topics(result, &count);
+  for (size_t i = 0; i < count; ++i) {
+    const auto e = rd_kafka_topic_result_error(results[i]);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
+    const char* msg = rd_kafka_topic_result_error_string(results[i]);
+    return Status::Error(detail::errc_from(e),
+                         std::string("create topic ") + rd_kafka_topic_result_name(results[i]) +
+                             ": " + (msg != nullptr ? msg : rd_kafka_err2str(e)),
+                         e);
+  }
+  return Status::Ok();
+}
+
+Result<ClusterMetadata> Admin::metadata(std::chrono::milliseconds timeout,
+                                        const std::string& topic) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  rd_kafka_topic_t* rkt = nullptr;
+  if (!topic.empty()) rkt = rd_kafka_topic_new(impl_->rk.get(), topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* raw = nullptr;
+  const auto err =
+      rd_kafka_metadata(impl_->rk.get(), rkt == nullptr ? 1 : 0, rkt, &raw, to_timeout_ms(timeout));
+  if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "metadata");
+  detail::MetadataPtr md(raw);
+  impl_->reachable.store(true);
+  ClusterMetadata out;
+  for (int i = 0; i < md->broker_cnt; ++i) {
+    out.brokers.push_back({md->brokers[i].id, md->brokers[i].host, md->brokers[i].port});
+  }
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const auto& t = md->topics[i];
+    out.topics.push_back({t.topic, t.partition_cnt, status_from(t.err, t.topic)});
+  }
+  return out;
+}
+
+Result<std::string> Admin::cluster_id(std::chrono::milliseconds timeout) const {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  detail::KafkaStringPtr id(rd_kafka_clusterid(impl_->rk.get(), to_timeout_ms(timeout)));
+  if (!id) return Status::Error(KafkaErrc::kTimedOut, "cluster id not known (broker unreachable?)");
+  return std::string(id.get());
+}
+
+}  // namespace painpoint::ingest

@@ -1,0 +1,59 @@
+#pragma once
+
+// Private: owning handles over librdkafka's C objects, and helpers shared by the client classes.
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "painpoint/ingest/status.h"
+
+namespace painpoint::ingest::detail {
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
+  void operator()(rd_kafka_conf_t* conf) const noexcept { rd_kafka_conf_destroy(conf); }
+  void operator()(rd_kafka_topic_partition_list_t* list) const noexcept {
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+  void operator()(rd_kafka_message_t* msg) const noexcept { rd_kafka_message_destroy(msg); }
+  void operator()(rd_kafka_headers_t* hdrs) const noexcept { rd_kafka_headers_destroy(hdrs); }
+  void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
+  void operator()(rd_kafka_event_t* ev) const noexcept { rd_kafka_event_destroy(ev); }
+  void operator()(rd_kafka_error_t* err) const noexcept { rd_kafka_error_destroy(err); }
+  void operator()(rd_kafka_AdminOptions_t* o) const noexcept { rd_kafka_AdminOptions_destroy(o); }
+  void operator()(rd_kafka_NewTopic_t* t) const noexcept { rd_kafka_NewTopic_destroy(t); }
+  void operator()(const rd_kafka_metadata_t* md) const noexcept { rd_kafka_metadata_destroy(md); }
+  void operator()(char* mem) const noexcept { rd_kafka_mem_free(nullptr, mem); }
+};
+
+using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, KafkaDeleter>;
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, KafkaDeleter>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, KafkaDeleter>;
+using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, KafkaDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, KafkaDeleter>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, KafkaDeleter>;
+using ErrorPtr = std::unique_ptr<rd_kafka_error_t, KafkaDeleter>;
+using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, KafkaDeleter>;
+using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, KafkaDeleter>;
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, KafkaDeleter>;
+using KafkaStringPtr = std::unique_ptr<char, KafkaDeleter>;
+
+// Maps librdkafka's error to the module's error code.
+KafkaErrc errc_from(rd_kafka_resp_err_t err);
+Status status_from(rd_kafka_resp_err_t err, const std::string& context);
+Status status_from(const rd_kafka_error_t* error, const std::string& context);
+
+// A conf with every property of `props` set; kInvalidConfig names the offending property.
+Result<ConfPtr> make_conf(const std::map<std::string, std::string>& props);
+
+int to_timeout_ms(std::chrono::milliseconds timeout);
+
+// Forwards librdkafka's log lines to spdlog (so they follow Painpoint's log format and level).
+void install_log_cb(rd_kafka_conf_t* conf);
+
+}  // namespace painpoint::ingest::detail
