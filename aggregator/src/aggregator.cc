@@ -1,1 +1,985 @@
-// placeholder until implemented
+#include "painpoint/aggregator/aggregator.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "painpoint/aggregator/severity.h"
+#include "painpoint/aggregator/text.h"
+#include "painpoint/aggregator/word_vectors.h"
+#include "painpoint/v1/aggregator_state.pb.h"
+
+namespace painpoint::aggregator {
+namespace {
+
+constexpr std::int64_t kSecondsPerDay = 86'400;
+constexpr std::size_t kExemplarTerms = 16;
+constexpr std::size_t kMaxExemplarText = 400;
+// DF table pages: 2^kPageBits buckets per state key.
+constexpr std::uint32_t kPageBits = 8;
+
+struct TermWeight {
+  std::uint32_t term;
+  float w;
+};
+
+struct Posting {
+  float w;
+  std::uint32_t seq;
+};
+
+// Posting lists are ordered by weight (desc), then seq: a pure function of what the clusters
+// indexed, so a reload rebuilds exactly the lists an uninterrupted run has.
+bool posting_before(const Posting& a, const Posting& b) {
+  if (a.w != b.w) return a.w > b.w;
+  return a.seq < b.seq;
+}
+
+struct Exemplar {
+  std::string event_id;
+  std::string text;
+  std::vector<TermWeight> terms;
+  float score = 0;
+};
+
+struct Account {
+  std::uint64_t hash;
+  std::int64_t arr;
+};
+
+struct Cluster {
+  std::uint32_t seq = 0;
+  std::string id;
+  bool promoted = false;
+  std::int64_t count = 0;
+  std::vector<TermWeight> centroid;  // sorted by term
+  double norm2 = 0;
+  std::vector<float> dense;  // empty without word vectors
+  double dense_norm = 0;
+  std::vector<TermWeight> indexed;
+  std::vector<Account> accounts;  // sorted by hash
+  bool accounts_saturated = false;
+  std::int64_t arr = 0;
+  std::array<std::int64_t, 4> sources{};
+  std::int64_t first_seen = 0;
+  std::int64_t last_seen = 0;
+  std::int64_t day_of_last = 0;
+  std::vector<std::int64_t> daily;
+  std::vector<Exemplar> exemplars;
+  std::int64_t version = 0;
+  std::int64_t last_event_doc = 0;
+  v1::PainPointSummary summary;
+};
+
+struct DfEntry {
+  std::uint32_t df = 0;
+  std::string word;  // first surface form seen: keywords are shown as words, not stems
+};
+
+struct Product {
+  std::string id;
+  std::int64_t doc_count = 0;
+  std::int64_t token_count = 0;
+  std::uint32_t next_seq = 0;
+  std::int64_t since_maintenance = 0;
+  std::vector<double> dense_mean_sum;
+  std::int64_t latest = 0;
+  std::unordered_map<std::uint32_t, DfEntry> df;
+  std::vector<std::unique_ptr<Cluster>> clusters;  // by seq; null once retired or merged
+  std::unordered_map<std::uint32_t, std::vector<Posting>> index;
+  std::size_t live_promoted = 0;
+  // Dirty tracking: only these go out in the next take_changes().
+  std::set<std::uint32_t> dirty_clusters;
+  std::set<std::uint32_t> dirty_pages;
+  std::set<std::uint32_t> touched_since_maintenance;
+  bool dirty_meta = false;
+  std::uint64_t last_used_generation = 0;
+};
+
+std::string hex16(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return std::string(buf, 16);
+}
+
+std::string hex8(std::uint32_t v) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", v);
+  return std::string(buf, 8);
+}
+
+std::string product_prefix(std::string_view product) { return "agg/" + std::string(product) + "/"; }
+std::string meta_key(std::string_view product) { return product_prefix(product) + "m"; }
+std::string page_key(std::string_view product, std::uint32_t page) {
+  return product_prefix(product) + "d/" + hex8(page);
+}
+std::string cluster_key(std::string_view product, std::uint32_t seq) {
+  return product_prefix(product) + "c/" + hex8(seq);
+}
+std::string merged_key(std::string_view id) { return "agg-merged/" + std::string(id); }
+
+double sparse_dot(const std::vector<TermWeight>& a, const std::vector<TermWeight>& b) {
+  // Both sorted by term; the shorter one drives binary searches into the longer one.
+  const auto& small = a.size() <= b.size() ? a : b;
+  const auto& large = a.size() <= b.size() ? b : a;
+  double dot = 0;
+  auto it = large.begin();
+  for (const auto& tw : small) {
+    it = std::lower_bound(it, large.end(), tw.term,
+                          [](const TermWeight& x, std::uint32_t t) { return x.term < t; });
+    if (it == large.end()) break;
+    if (it->term == tw.term) dot += static_cast<double>(tw.w) * static_cast<double>(it->w);
+  }
+  return dot;
+}
+
+double norm2_of(const std::vector<TermWeight>& v) {
+  double n = 0;
+  for (const auto& tw : v) n += static_cast<double>(tw.w) * static_cast<double>(tw.w);
+  return n;
+}
+
+double dense_norm_of(const std::vector<float>& v) {
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * static_cast<double>(x);
+  return std::sqrt(n);
+}
+
+std::int64_t seconds_of(const google::protobuf::Timestamp& ts) { return ts.seconds(); }
+
+std::int64_t day_of(std::int64_t unix_s) {
+  return unix_s >= 0 ? unix_s / kSecondsPerDay : -((-unix_s + kSecondsPerDay - 1) / kSecondsPerDay);
+}
+
+google::protobuf::Timestamp ts_of(std::int64_t unix_s) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(unix_s);
+  return ts;
+}
+
+// Truncates at a UTF-8 boundary.
+std::string clip_text(const std::string& s, std::size_t max) {
+  if (s.size() <= max) return s;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+std::vector<TermWeight> top_terms(const std::vector<TermWeight>& v, std::size_t k) {
+  std::vector<TermWeight> out = v;
+  auto heavier = [](const TermWeight& a, const TermWeight& b) {
+    return a.w != b.w ? a.w > b.w : a.term < b.term;
+  };
+  if (out.size() > k) {
+    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k), out.end(),
+                      heavier);
+    out.resize(k);
+  } else {
+    std::sort(out.begin(), out.end(), heavier);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Aggregator::Impl {
+  ClusterConfig cfg;
+  const StateReader* reader;
+  std::uint32_t mask;
+  std::map<std::string, std::unique_ptr<Product>, std::less<>> products;
+  std::unordered_map<std::string, std::string> merged;  // id -> merged_into (not yet evicted)
+  std::vector<StateWrite> pending_writes;               // merged records
+  std::vector<v1::PainPointSummary> pending_summaries;  // final records of merged pain points
+  std::vector<Membership> memberships;
+  std::uint64_t generation = 0;
+
+  // Scratch buffers reused by every event (no per-event heap churn once warm).
+  Tokenizer tokenizer;
+  Stemmer stemmer;
+  Tokens tokens;
+  std::vector<std::uint32_t> buckets;
+  std::vector<TermWeight> vec;
+  std::vector<TermWeight> merged_scratch;
+  std::vector<float> dense;
+  std::vector<double> dense_acc;
+  std::vector<float> acc;
+  std::vector<std::uint32_t> touched;
+
+  Impl(ClusterConfig c, const StateReader* r)
+      : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {}
+
+  [[nodiscard]] std::uint32_t dims() const {
+    return cfg.word_vectors != nullptr ? cfg.word_vectors->dims() : 0;
+  }
+
+  Product& product(const std::string& id) {
+    auto it = products.find(id);
+    if (it == products.end()) {
+      auto p = std::make_unique<Product>();
+      p->id = id;
+      p->dense_mean_sum.assign(dims(), 0.0);
+      load(*p);
+      it = products.emplace(id, std::move(p)).first;
+    }
+    it->second->last_used_generation = generation;
+    return *it->second;
+  }
+
+  // ---------------------------------------------------------------- features
+  void featurize(Product& p, const std::string& text) {
+    tokenizer.tokenize(text, tokens);
+    buckets.clear();
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const std::string_view stem = stemmer.stem(tokens[i]);
+      buckets.push_back(static_cast<std::uint32_t>(fnv1a64(stem)) & mask);
+    }
+    ++p.doc_count;
+    p.token_count += static_cast<std::int64_t>(tokens.size());
+    p.dirty_meta = true;
+    // Term frequencies: sort a copy of (bucket, position) to count without a map.
+    vec.clear();
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      vec.push_back(TermWeight{buckets[i], static_cast<float>(i)});
+    }
+    std::sort(vec.begin(), vec.end(), [](const TermWeight& a, const TermWeight& b) {
+      return a.term != b.term ? a.term < b.term : a.w < b.w;
+    });
+    std::size_t out = 0;
+    const double n = static_cast<double>(p.doc_count);
+    for (std::size_t i = 0; i < vec.size();) {
+      std::size_t j = i;
+      while (j < vec.size() && vec[j].term == vec[i].term) ++j;
+      const std::uint32_t term = vec[i].term;
+      auto& e = p.df[term];
+      ++e.df;
+      if (e.word.empty()) e.word = std::string(tokens[static_cast<std::size_t>(vec[i].w)]);
+      p.dirty_pages.insert(term >> kPageBits);
+      const double tf = 1.0 + std::log(static_cast<double>(j - i));
+      const double idf = std::log((n + 1.0) / (static_cast<double>(e.df) + 0.5));
+      vec[out++] = TermWeight{term, static_cast<float>(tf * std::max(idf, 0.01))};
+      i = j;
+    }
+    vec.resize(out);
+    const double norm = std::sqrt(norm2_of(vec));
+    if (norm > 0) {
+      for (auto& tw : vec) tw.w = static_cast<float>(tw.w / norm);
+    }
+    featurize_dense(p);
+  }
+
+  void featurize_dense(Product& p) {
+    const std::uint32_t d = dims();
+    dense.clear();
+    if (d == 0) return;
+    dense_acc.assign(d, 0.0);
+    bool any = false;
+    const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const float* v = cfg.word_vectors->find(tokens[i]);
+      if (v == nullptr) continue;
+      const auto it = p.df.find(buckets[i]);
+      const double prob = it != p.df.end() ? static_cast<double>(it->second.df) / total : 0.0;
+      const double weight = cfg.sif_a / (cfg.sif_a + prob);
+      for (std::uint32_t k = 0; k < d; ++k) dense_acc[k] += weight * static_cast<double>(v[k]);
+      any = true;
+    }
+    dense.assign(d, 0.0f);
+    if (!any) return;
+    double norm = 0;
+    for (double x : dense_acc) norm += x * x;
+    norm = std::sqrt(norm);
+    if (norm == 0) return;
+    // Centre on the product's running mean: GloVe averages share a large common direction
+    // that otherwise makes every pair of sentences look similar.
+    const double inv_docs = 1.0 / static_cast<double>(p.doc_count);
+    double cnorm = 0;
+    for (std::uint32_t k = 0; k < d; ++k) {
+      const double unit = dense_acc[k] / norm;
+      p.dense_mean_sum[k] += unit;
+      dense_acc[k] = unit - p.dense_mean_sum[k] * inv_docs;
+      cnorm += dense_acc[k] * dense_acc[k];
+    }
+    cnorm = std::sqrt(cnorm);
+    if (cnorm == 0) return;
+    for (std::uint32_t k = 0; k < d; ++k) dense[k] = static_cast<float>(dense_acc[k] / cnorm);
+  }
+
+  // ---------------------------------------------------------------- similarity
+  [[nodiscard]] double similarity_to(const Cluster& c, const std::vector<TermWeight>& v,
+                                     const std::vector<float>& dv) const {
+    double s = c.norm2 > 0 ? sparse_dot(v, c.centroid) / std::sqrt(c.norm2) : 0.0;
+    if (!dv.empty() && !c.dense.empty() && c.dense_norm > 0) {
+      double dd = 0;
+      for (std::size_t k = 0; k < dv.size(); ++k) {
+        dd += static_cast<double>(dv[k]) * static_cast<double>(c.dense[k]);
+      }
+      s = cfg.sparse_weight * s + (1.0 - cfg.sparse_weight) * dd / c.dense_norm;
+    }
+    return s;
+  }
+
+  [[nodiscard]] double cluster_similarity(const Cluster& a, const Cluster& b) const {
+    double s = (a.norm2 > 0 && b.norm2 > 0)
+                   ? sparse_dot(a.centroid, b.centroid) / std::sqrt(a.norm2 * b.norm2)
+                   : 0.0;
+    if (!a.dense.empty() && !b.dense.empty() && a.dense_norm > 0 && b.dense_norm > 0) {
+      double dd = 0;
+      for (std::size_t k = 0; k < a.dense.size(); ++k) {
+        dd += static_cast<double>(a.dense[k]) * static_cast<double>(b.dense[k]);
+      }
+      s = cfg.sparse_weight * s + (1.0 - cfg.sparse_weight) * dd / (a.dense_norm * b.dense_norm);
+    }
+    return s;
+  }
+
+  // Approximate scores from the inverted index; leaves candidate seqs in `touched`.
+  void retrieve(Product& p, const std::vector<TermWeight>& query, std::uint32_t exclude) {
+    if (acc.size() < p.next_seq) acc.resize(p.next_seq, 0.0f);
+    touched.clear();
+    const auto q = top_terms(query, cfg.query_terms);
+    for (const auto& tw : q) {
+      const auto it = p.index.find(tw.term);
+      if (it == p.index.end()) continue;
+      const auto& list = it->second;
+      const std::size_t n = std::min<std::size_t>(list.size(), cfg.posting_scan);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t seq = list[i].seq;
+        if (seq == exclude) continue;
+        if (acc[seq] == 0.0f) touched.push_back(seq);
+        acc[seq] += tw.w * list[i].w + 1e-9f;
+      }
+    }
+    auto better = [&](std::uint32_t a, std::uint32_t b) {
+      return acc[a] != acc[b] ? acc[a] > acc[b] : a < b;
+    };
+    if (touched.size() > cfg.rerank) {
+      std::partial_sort(touched.begin(), touched.begin() + cfg.rerank, touched.end(), better);
+      for (std::size_t i = cfg.rerank; i < touched.size(); ++i) acc[touched[i]] = 0.0f;
+      touched.resize(cfg.rerank);
+    }
+    for (std::uint32_t seq : touched) acc[seq] = 0.0f;
+    std::sort(touched.begin(), touched.end());
+  }
+
+  // ---------------------------------------------------------------- index
+  void unindex(Product& p, Cluster& c) {
+    for (const auto& tw : c.indexed) {
+      auto it = p.index.find(tw.term);
+      if (it == p.index.end()) continue;
+      auto& list = it->second;
+      const Posting key{tw.w, c.seq};
+      auto pos = std::lower_bound(list.begin(), list.end(), key, posting_before);
+      if (pos != list.end() && pos->seq == c.seq) list.erase(pos);
+      if (list.empty()) p.index.erase(it);
+    }
+    c.indexed.clear();
+  }
+
+  void insert_postings(Product& p, const Cluster& c) {
+    for (const auto& tw : c.indexed) {
+      auto& list = p.index[tw.term];
+      const Posting key{tw.w, c.seq};
+      list.insert(std::lower_bound(list.begin(), list.end(), key, posting_before), key);
+    }
+  }
+
+  void reindex(Product& p, Cluster& c) {
+    unindex(p, c);
+    const double norm = std::sqrt(c.norm2);
+    if (norm <= 0) return;
+    c.indexed = top_terms(c.centroid, cfg.indexed_terms);
+    for (auto& tw : c.indexed) tw.w = static_cast<float>(tw.w / norm);
+    insert_postings(p, c);
+  }
+
+  static bool reindex_due(std::int64_t count) {
+    return count <= 4 || (count & (count - 1)) == 0 || count % 16 == 0;
+  }
+
+  // ---------------------------------------------------------------- cluster updates
+  void add_to_centroid(Cluster& c, const std::vector<TermWeight>& v) {
+    merged_scratch.clear();
+    auto a = c.centroid.begin();
+    auto b = v.begin();
+    while (a != c.centroid.end() || b != v.end()) {
+      if (b == v.end() || (a != c.centroid.end() && a->term < b->term)) {
+        merged_scratch.push_back(*a++);
+      } else if (a == c.centroid.end() || b->term < a->term) {
+        merged_scratch.push_back(*b++);
+      } else {
+        merged_scratch.push_back(TermWeight{a->term, a->w + b->w});
+        ++a;
+        ++b;
+      }
+    }
+    if (merged_scratch.size() > cfg.centroid_terms) {
+      // Keep the heaviest terms (ties: lower term) so the centroid stays bounded.
+      auto kept = top_terms(merged_scratch, cfg.centroid_terms);
+      std::sort(kept.begin(), kept.end(),
+                [](const TermWeight& x, const TermWeight& y) { return x.term < y.term; });
+      merged_scratch.swap(kept);
+    }
+    c.centroid.swap(merged_scratch);
+    c.norm2 = norm2_of(c.centroid);
+  }
+
+  void add_dense(Cluster& c, const std::vector<float>& dv) {
+    if (dv.empty()) return;
+    if (c.dense.empty()) c.dense.assign(dv.size(), 0.0f);
+    for (std::size_t k = 0; k < dv.size(); ++k) c.dense[k] += dv[k];
+    c.dense_norm = dense_norm_of(c.dense);
+  }
+
+  void add_day(Cluster& c, std::int64_t day, std::int64_t n) {
+    const auto w = static_cast<std::int64_t>(cfg.daily_window_days);
+    if (c.daily.empty()) {
+      c.daily.assign(static_cast<std::size_t>(w), 0);
+      c.day_of_last = day;
+    }
+    if (day > c.day_of_last) {
+      const std::int64_t shift = day - c.day_of_last;
+      if (shift >= w) {
+        std::fill(c.daily.begin(), c.daily.end(), 0);
+      } else {
+        std::rotate(c.daily.begin(), c.daily.begin() + shift, c.daily.end());
+        std::fill(c.daily.end() - shift, c.daily.end(), 0);
+      }
+      c.day_of_last = day;
+    }
+    const std::int64_t idx = w - 1 - (c.day_of_last - day);
+    if (idx >= 0) c.daily[static_cast<std::size_t>(idx)] += n;
+  }
+
+  void add_account(Cluster& c, std::uint64_t hash, std::int64_t arr) {
+    auto it = std::lower_bound(c.accounts.begin(), c.accounts.end(), hash,
+                               [](const Account& a, std::uint64_t h) { return a.hash < h; });
+    if (it != c.accounts.end() && it->hash == hash) {
+      // ARR is a property of the account: keep the latest known non-zero figure.
+      if (arr > 0 && arr != it->arr) {
+        c.arr += arr - it->arr;
+        it->arr = arr;
+      }
+      return;
+    }
+    if (c.accounts.size() >= cfg.max_accounts) {
+      c.accounts_saturated = true;
+      return;
+    }
+    c.accounts.insert(it, Account{hash, arr});
+    c.arr += arr;
+  }
+
+  void offer_exemplar(Cluster& c, const v1::FeedbackEvent& e, double score) {
+    const std::size_t cap = cfg.exemplars + 2;
+    auto make = [&]() {
+      Exemplar x;
+      x.event_id = e.event_id();
+      x.text = clip_text(e.text(), kMaxExemplarText);
+      x.terms = top_terms(vec, kExemplarTerms);
+      std::sort(x.terms.begin(), x.terms.end(),
+                [](const TermWeight& a, const TermWeight& b) { return a.term < b.term; });
+      x.score = static_cast<float>(score);
+      return x;
+    };
+    if (c.exemplars.size() < cap) {
+      c.exemplars.push_back(make());
+      return;
+    }
+    // Only rescore the pool when the newcomer could plausibly enter it.
+    std::size_t worst = 0;
+    for (std::size_t i = 0; i < c.exemplars.size(); ++i) {
+      if (c.exemplars[i].score < c.exemplars[worst].score) worst = i;
+    }
+    if (score <= c.exemplars[worst].score) return;
+    rescore_exemplars(c);
+    worst = 0;
+    for (std::size_t i = 0; i < c.exemplars.size(); ++i) {
+      if (c.exemplars[i].score < c.exemplars[worst].score) worst = i;
+    }
+    if (score > c.exemplars[worst].score) c.exemplars[worst] = make();
+  }
+
+  void rescore_exemplars(Cluster& c) const {
+    const double norm = std::sqrt(c.norm2);
+    for (auto& x : c.exemplars) {
+      x.score = norm > 0 ? static_cast<float>(sparse_dot(x.terms, c.centroid) / norm) : 0.0f;
+    }
+  }
+
+  Cluster& open_cluster(Product& p, const v1::FeedbackEvent& e) {
+    auto c = std::make_unique<Cluster>();
+    c->seq = p.next_seq++;
+    c->id = "pp-" + hex16(fnv1a64(p.id + '\x1f' + e.event_id()));
+    c->first_seen = seconds_of(e.occurred_at());
+    c->last_seen = c->first_seen;
+    p.clusters.push_back(std::move(c));
+    return *p.clusters.back();
+  }
+
+  void absorb_event(Product& p, Cluster& c, const v1::FeedbackEvent& e, double score) {
+    add_to_centroid(c, vec);
+    add_dense(c, dense);
+    ++c.count;
+    c.last_event_doc = p.doc_count;
+    const std::int64_t t = seconds_of(e.occurred_at());
+    c.first_seen = std::min(c.first_seen, t);
+    c.last_seen = std::max(c.last_seen, t);
+    add_day(c, day_of(t), 1);
+    const auto src = static_cast<std::size_t>(e.source());
+    if (src < c.sources.size()) ++c.sources[src];
+    if (!e.account_id().empty()) add_account(c, fnv1a64(e.account_id()), e.account_arr_cents());
+    offer_exemplar(c, e, score);
+    if (reindex_due(c.count)) reindex(p, c);
+    if (!c.promoted && c.count >= cfg.min_support) {
+      c.promoted = true;
+      ++p.live_promoted;
+    }
+    p.dirty_clusters.insert(c.seq);
+    p.touched_since_maintenance.insert(c.seq);
+  }
+
+  std::string add(const v1::FeedbackEvent& e) {
+    Product& p = product(e.product_id());
+    p.latest = std::max(p.latest, seconds_of(e.occurred_at()));
+    featurize(p, e.text());
+    retrieve(p, vec, UINT32_MAX);
+    Cluster* best = nullptr;
+    double best_score = -1e9;
+    double best_sim = 0;
+    for (std::uint32_t seq : touched) {
+      Cluster* c = p.clusters[seq].get();
+      if (c == nullptr) continue;
+      const double sim = similarity_to(*c, vec, dense);
+      const double score = sim + cfg.size_bonus * std::log(static_cast<double>(c->count));
+      if (score > best_score) {
+        best_score = score;
+        best_sim = sim;
+        best = c;
+      }
+    }
+    if (best == nullptr || best_score < cfg.join_threshold) {
+      best = &open_cluster(p, e);
+      best_sim = 1.0;
+    }
+    absorb_event(p, *best, e, best_sim);
+    memberships.push_back(Membership{e.event_id(), p.id, best->id});
+    std::string id = best->id;
+    if (++p.since_maintenance >= cfg.maintenance_interval) maintain(p);
+    return id;
+  }
+
+  // ---------------------------------------------------------------- maintenance
+  // Runs every maintenance_interval events of a product (counted in events, not batches, so
+  // that the result does not depend on how the caller batches).
+  void maintain(Product& p) {
+    p.since_maintenance = 0;
+    p.dirty_meta = true;
+    // Merge: each pain point that grew since the last run looks for near-duplicates among
+    // the clusters sharing its heaviest terms; the younger one goes into the older one.
+    const std::vector<std::uint32_t> grown(p.touched_since_maintenance.begin(),
+                                           p.touched_since_maintenance.end());
+    p.touched_since_maintenance.clear();
+    for (std::uint32_t seq : grown) {
+      Cluster* c = p.clusters[seq].get();
+      if (c == nullptr || !c->promoted) continue;
+      retrieve(p, c->centroid, seq);
+      Cluster* target = nullptr;
+      double best = cfg.merge_threshold;
+      for (std::uint32_t other : touched) {
+        Cluster* o = p.clusters[other].get();
+        if (o == nullptr || !o->promoted) continue;
+        const double s = cluster_similarity(*c, *o);
+        if (s >= best) {
+          best = s;
+          target = o;
+        }
+      }
+      if (target == nullptr) continue;
+      Cluster* older = target->seq < c->seq ? target : c;
+      Cluster* younger = target->seq < c->seq ? c : target;
+      merge(p, *older, *younger);
+    }
+    // Retire candidates that never gathered support.
+    for (auto& slot : p.clusters) {
+      if (slot == nullptr || slot->promoted) continue;
+      if (p.doc_count - slot->last_event_doc >
+          static_cast<std::int64_t>(cfg.candidate_ttl_events)) {
+        unindex(p, *slot);
+        p.dirty_clusters.insert(slot->seq);
+        slot.reset();
+      }
+    }
+  }
+
+  void merge(Product& p, Cluster& into, Cluster& from) {
+    unindex(p, from);
+    add_to_centroid(into, from.centroid);
+    if (!from.dense.empty()) add_dense(into, from.dense);
+    into.count += from.count;
+    into.last_event_doc = std::max(into.last_event_doc, from.last_event_doc);
+    into.first_seen = std::min(into.first_seen, from.first_seen);
+    into.last_seen = std::max(into.last_seen, from.last_seen);
+    for (std::size_t i = 0; i < from.daily.size(); ++i) {
+      const std::int64_t day =
+          from.day_of_last - static_cast<std::int64_t>(from.daily.size() - 1 - i);
+      if (from.daily[i] != 0) add_day(into, day, from.daily[i]);
+    }
+    for (std::size_t s = 0; s < into.sources.size(); ++s) into.sources[s] += from.sources[s];
+    for (const auto& a : from.accounts) add_account(into, a.hash, a.arr);
+    into.accounts_saturated = into.accounts_saturated || from.accounts_saturated;
+    for (auto& x : from.exemplars) into.exemplars.push_back(std::move(x));
+    rescore_exemplars(into);
+    std::stable_sort(into.exemplars.begin(), into.exemplars.end(),
+                     [](const Exemplar& a, const Exemplar& b) { return a.score > b.score; });
+    if (into.exemplars.size() > cfg.exemplars + 2) into.exemplars.resize(cfg.exemplars + 2);
+    reindex(p, into);
+    p.dirty_clusters.insert(into.seq);
+    p.touched_since_maintenance.insert(into.seq);
+
+    // The absorbed pain point's final record points to its survivor.
+    v1::PainPointSummary fin = from.summary;
+    fin.set_id(from.id);
+    fin.set_product_id(p.id);
+    fin.set_status(v1::STATUS_MERGED);
+    fin.set_merged_into(into.id);
+    fin.set_version(from.version + 1);
+    pending_summaries.push_back(std::move(fin));
+    merged[from.id] = into.id;
+    v1::AggMerged rec;
+    rec.set_id(from.id);
+    rec.set_merged_into(into.id);
+    pending_writes.push_back(StateWrite{merged_key(from.id), rec.SerializeAsString()});
+    --p.live_promoted;
+    p.dirty_clusters.insert(from.seq);
+    p.clusters[from.seq].reset();
+  }
+
+  // ---------------------------------------------------------------- summaries
+  void fill_summary(const Product& p, Cluster& c) {
+    rescore_exemplars(c);
+    std::vector<const Exemplar*> ex;
+    for (const auto& x : c.exemplars) ex.push_back(&x);
+    std::stable_sort(ex.begin(), ex.end(), [](const Exemplar* a, const Exemplar* b) {
+      return a->score != b->score ? a->score > b->score : a->event_id < b->event_id;
+    });
+    // c-TF-IDF: the cluster's term mass times ln(1 + N / df); document frequency stands in for
+    // the class frequency of BERTopic's formula, which keeps it incremental.
+    std::vector<TermWeight> scored;
+    const double n = static_cast<double>(std::max<std::int64_t>(p.doc_count, 1));
+    for (const auto& tw : c.centroid) {
+      const auto it = p.df.find(tw.term);
+      if (it == p.df.end() || it->second.word.empty() || it->second.word.front() == '_') continue;
+      const double s = static_cast<double>(tw.w) * std::log(1.0 + n / it->second.df);
+      scored.push_back(TermWeight{tw.term, static_cast<float>(s)});
+    }
+    scored = top_terms(scored, cfg.keywords);
+
+    v1::PainPointSummary& s = c.summary;
+    s.Clear();
+    s.set_id(c.id);
+    s.set_product_id(p.id);
+    s.set_status(v1::STATUS_ACTIVE);
+    s.set_version(++c.version);
+    for (const auto& tw : scored) s.add_keywords(p.df.at(tw.term).word);
+    // Label: the top three keywords in the order the medoid uses them.
+    std::vector<std::pair<std::size_t, std::string>> words;
+    if (!ex.empty()) {
+      tokenizer.tokenize(ex.front()->text, tokens);
+    } else {
+      tokens.clear();
+    }
+    for (std::size_t k = 0; k < scored.size() && k < 3; ++k) {
+      std::size_t pos = SIZE_MAX - 3 + k;
+      for (std::size_t i = 0; i < tokens.size(); ++i) {
+        if ((static_cast<std::uint32_t>(fnv1a64(stemmer.stem(tokens[i]))) & mask) ==
+            scored[k].term) {
+          pos = i;
+          break;
+        }
+      }
+      words.emplace_back(pos, p.df.at(scored[k].term).word);
+    }
+    std::sort(words.begin(), words.end());
+    std::string label;
+    for (const auto& w : words) {
+      if (!label.empty()) label += ' ';
+      label += w.second;
+    }
+    s.set_label(label);
+    for (std::size_t i = 0; i < ex.size() && i < cfg.exemplars; ++i) {
+      auto* out = s.add_exemplars();
+      out->set_event_id(ex[i]->event_id);
+      out->set_text(ex[i]->text);
+    }
+    s.set_event_count(c.count);
+    s.set_account_count(static_cast<std::int64_t>(c.accounts.size()));
+    for (std::size_t src = 0; src < c.sources.size(); ++src) {
+      if (c.sources[src] == 0) continue;
+      auto* sc = s.add_source_counts();
+      sc->set_source(static_cast<v1::Source>(src));
+      sc->set_count(c.sources[src]);
+    }
+    s.set_arr_at_risk_cents(c.arr);
+    *s.mutable_first_seen() = ts_of(c.first_seen);
+    *s.mutable_last_seen() = ts_of(c.last_seen);
+    // The window ends on the day of last_seen.
+    const std::int64_t last_day = day_of(c.last_seen);
+    const auto w = static_cast<std::int64_t>(c.daily.size());
+    for (std::int64_t i = 0; i < w; ++i) {
+      const std::int64_t day = last_day - (w - 1 - i);
+      const std::int64_t idx = w - 1 - (c.day_of_last - day);
+      s.add_daily_counts(idx >= 0 && idx < w ? c.daily[static_cast<std::size_t>(idx)] : 0);
+    }
+    const double trend = trend_of(std::span<const std::int64_t>(
+        s.daily_counts().data(), static_cast<std::size_t>(s.daily_counts_size())));
+    s.set_trend(trend);
+    SeverityInputs in;
+    in.event_count = c.count;
+    in.account_count = s.account_count();
+    in.arr_at_risk_cents = c.arr;
+    in.trend = trend;
+    in.days_since_last_seen = static_cast<double>(p.latest - c.last_seen) / kSecondsPerDay;
+    in.half_life_days = static_cast<double>(cfg.severity_half_life.count()) / 24.0;
+    s.set_severity(severity(in));
+  }
+
+  // ---------------------------------------------------------------- persistence
+  static v1::AggCluster to_proto(const Cluster& c) {
+    v1::AggCluster m;
+    m.set_seq(c.seq);
+    m.set_id(c.id);
+    m.set_promoted(c.promoted);
+    m.set_count(c.count);
+    for (const auto& tw : c.centroid) {
+      m.add_term(tw.term);
+      m.add_weight(tw.w);
+    }
+    for (float x : c.dense) m.add_dense_sum(x);
+    for (const auto& tw : c.indexed) {
+      m.add_indexed_term(tw.term);
+      m.add_indexed_weight(tw.w);
+    }
+    for (const auto& a : c.accounts) {
+      m.add_account(a.hash);
+      m.add_account_arr_cents(a.arr);
+    }
+    m.set_accounts_saturated(c.accounts_saturated);
+    m.set_arr_at_risk_cents(c.arr);
+    for (auto s : c.sources) m.add_source_count(s);
+    m.set_first_seen_unix_s(c.first_seen);
+    m.set_last_seen_unix_s(c.last_seen);
+    m.set_day_of_last(c.day_of_last);
+    for (auto d : c.daily) m.add_daily(d);
+    for (const auto& x : c.exemplars) {
+      auto* e = m.add_exemplar();
+      e->set_event_id(x.event_id);
+      e->set_text(x.text);
+      for (const auto& tw : x.terms) {
+        e->add_term(tw.term);
+        e->add_weight(tw.w);
+      }
+      e->set_score(x.score);
+    }
+    m.set_version(c.version);
+    m.set_last_event_doc(c.last_event_doc);
+    if (c.promoted) *m.mutable_summary() = c.summary;
+    return m;
+  }
+
+  static std::unique_ptr<Cluster> from_proto(const v1::AggCluster& m) {
+    auto c = std::make_unique<Cluster>();
+    c->seq = m.seq();
+    c->id = m.id();
+    c->promoted = m.promoted();
+    c->count = m.count();
+    for (int i = 0; i < m.term_size() && i < m.weight_size(); ++i) {
+      c->centroid.push_back(TermWeight{m.term(i), m.weight(i)});
+    }
+    c->norm2 = norm2_of(c->centroid);
+    c->dense.assign(m.dense_sum().begin(), m.dense_sum().end());
+    c->dense_norm = dense_norm_of(c->dense);
+    for (int i = 0; i < m.indexed_term_size() && i < m.indexed_weight_size(); ++i) {
+      c->indexed.push_back(TermWeight{m.indexed_term(i), m.indexed_weight(i)});
+    }
+    for (int i = 0; i < m.account_size() && i < m.account_arr_cents_size(); ++i) {
+      c->accounts.push_back(Account{m.account(i), m.account_arr_cents(i)});
+    }
+    c->accounts_saturated = m.accounts_saturated();
+    c->arr = m.arr_at_risk_cents();
+    for (int i = 0; i < m.source_count_size() && i < 4; ++i) {
+      c->sources[static_cast<std::size_t>(i)] = m.source_count(i);
+    }
+    c->first_seen = m.first_seen_unix_s();
+    c->last_seen = m.last_seen_unix_s();
+    c->day_of_last = m.day_of_last();
+    c->daily.assign(m.daily().begin(), m.daily().end());
+    for (const auto& e : m.exemplar()) {
+      Exemplar x;
+      x.event_id = e.event_id();
+      x.text = e.text();
+      for (int i = 0; i < e.term_size() && i < e.weight_size(); ++i) {
+        x.terms.push_back(TermWeight{e.term(i), e.weight(i)});
+      }
+      x.score = e.score();
+      c->exemplars.push_back(std::move(x));
+    }
+    c->version = m.version();
+    c->last_event_doc = m.last_event_doc();
+    c->summary = m.summary();
+    return c;
+  }
+
+  void load(Product& p) {
+    if (reader == nullptr) return;
+    const auto meta = reader->get(meta_key(p.id));
+    if (!meta) return;
+    v1::AggProductState m;
+    if (!m.ParseFromString(*meta)) return;
+    p.doc_count = m.doc_count();
+    p.token_count = m.token_count();
+    p.next_seq = m.next_seq();
+    p.since_maintenance = m.events_since_maintenance();
+    p.latest = m.latest_unix_s();
+    if (m.dense_mean_sum_size() == static_cast<int>(dims())) {
+      p.dense_mean_sum.assign(m.dense_mean_sum().begin(), m.dense_mean_sum().end());
+    }
+    reader->scan(product_prefix(p.id) + "d/", [&](std::string_view, std::string_view value) {
+      v1::AggDfPage page;
+      if (!page.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
+      for (int i = 0; i < page.bucket_size() && i < page.df_size() && i < page.word_size(); ++i) {
+        p.df[page.bucket(i)] = DfEntry{page.df(i), page.word(i)};
+      }
+    });
+    p.clusters.resize(p.next_seq);
+    reader->scan(product_prefix(p.id) + "c/", [&](std::string_view, std::string_view value) {
+      v1::AggCluster c;
+      if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
+      if (c.seq() >= p.next_seq) return;
+      p.clusters[c.seq()] = from_proto(c);
+    });
+    // Posting order is (weight, seq): inserting in any order rebuilds the same lists.
+    for (auto& c : p.clusters) {
+      if (c == nullptr) continue;
+      insert_postings(p, *c);
+      if (c->promoted) ++p.live_promoted;
+    }
+    // Which pain points grew since the last maintenance is derivable: those whose
+    // last_event_doc falls after it.
+    const std::int64_t since = p.doc_count - p.since_maintenance;
+    for (auto& c : p.clusters) {
+      if (c != nullptr && c->last_event_doc > since) p.touched_since_maintenance.insert(c->seq);
+    }
+  }
+
+  void flush(Product& p, Changes& out) {
+    for (std::uint32_t seq : p.dirty_clusters) {
+      Cluster* c = p.clusters[seq].get();
+      if (c == nullptr) {
+        out.state.push_back(StateWrite{cluster_key(p.id, seq), std::nullopt});
+        continue;
+      }
+      if (c->promoted) {
+        fill_summary(p, *c);
+        out.summaries.push_back(c->summary);
+      }
+      out.state.push_back(StateWrite{cluster_key(p.id, seq), to_proto(*c).SerializeAsString()});
+    }
+    p.dirty_clusters.clear();
+    for (std::uint32_t page : p.dirty_pages) {
+      // Collect the page's buckets in bucket order (deterministic bytes).
+      v1::AggDfPage m;
+      const std::uint32_t lo = page << kPageBits;
+      std::vector<std::uint32_t> keys;
+      for (std::uint32_t b = lo; b < lo + (1u << kPageBits); ++b) {
+        if (p.df.count(b) != 0) keys.push_back(b);
+      }
+      for (std::uint32_t b : keys) {
+        const auto& e = p.df.at(b);
+        m.add_bucket(b);
+        m.add_df(e.df);
+        m.add_word(e.word);
+      }
+      out.state.push_back(StateWrite{page_key(p.id, page), m.SerializeAsString()});
+    }
+    p.dirty_pages.clear();
+    if (p.dirty_meta) {
+      v1::AggProductState m;
+      m.set_product_id(p.id);
+      m.set_doc_count(p.doc_count);
+      m.set_token_count(p.token_count);
+      m.set_next_seq(p.next_seq);
+      m.set_events_since_maintenance(p.since_maintenance);
+      for (double x : p.dense_mean_sum) m.add_dense_mean_sum(x);
+      m.set_latest_unix_s(p.latest);
+      out.state.push_back(StateWrite{meta_key(p.id), m.SerializeAsString()});
+      p.dirty_meta = false;
+    }
+  }
+
+  Changes take_changes() {
+    Changes out;
+    out.memberships = std::move(memberships);
+    memberships.clear();
+    out.summaries = std::move(pending_summaries);
+    pending_summaries.clear();
+    out.state = std::move(pending_writes);
+    pending_writes.clear();
+    for (auto& [id, p] : products) flush(*p, out);
+    ++generation;
+    return out;
+  }
+};
+
+Aggregator::Aggregator(ClusterConfig config, const StateReader* state)
+    : impl_(std::make_unique<Impl>(config, state)) {}
+
+Aggregator::~Aggregator() = default;
+
+std::string Aggregator::add(const v1::FeedbackEvent& event) { return impl_->add(event); }
+
+Changes Aggregator::take_changes() { return impl_->take_changes(); }
+
+std::string Aggregator::resolve(std::string_view id) const {
+  std::string cur(id);
+  for (int hops = 0; hops < 1000; ++hops) {
+    const auto it = impl_->merged.find(cur);
+    if (it != impl_->merged.end()) {
+      cur = it->second;
+      continue;
+    }
+    if (impl_->reader == nullptr) break;
+    const auto rec = impl_->reader->get(merged_key(cur));
+    if (!rec) break;
+    v1::AggMerged m;
+    if (!m.ParseFromString(*rec) || m.merged_into().empty()) break;
+    cur = m.merged_into();
+  }
+  return cur;
+}
+
+void Aggregator::evict_idle() {
+  // Products unused during the last evict_idle interval go; their state is in the store.
+  for (auto it = impl_->products.begin(); it != impl_->products.end();) {
+    if (it->second->last_used_generation + 1 < impl_->generation) {
+      it = impl_->products.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  impl_->merged.clear();
+}
+
+std::size_t Aggregator::active_pain_points() const {
+  std::size_t n = 0;
+  for (const auto& [id, p] : impl_->products) n += p->live_promoted;
+  return n;
+}
+
+}  // namespace painpoint::aggregator

@@ -1,0 +1,89 @@
+#pragma once
+
+// The aggregator: online clustering of validated feedback into pain points per product.
+//
+// Pure and deterministic: no I/O, no clocks, no randomness. The same events in the same order
+// with the same config (and the same state to start from) give the same pain points, ids,
+// summaries and state writes. Persistence is the caller's job: the aggregator reads earlier
+// state through a StateReader and hands back every change as Changes, which the service writes
+// in the same RocksDB WriteBatch as the events and input offsets.
+//
+// Thread safety: an Aggregator is not thread-safe; one thread owns it. Products are independent,
+// so callers may shard products over several Aggregators.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "painpoint/aggregator/config.h"
+#include "painpoint/v1/feedback.pb.h"
+#include "painpoint/v1/pain_point.pb.h"
+
+namespace painpoint::aggregator {
+
+// Read access to state written earlier (via Changes::state). Keys are opaque to the caller.
+class StateReader {
+ public:
+  virtual ~StateReader() = default;
+  [[nodiscard]] virtual std::optional<std::string> get(std::string_view key) const = 0;
+  // Calls fn for every key starting with prefix, in key order.
+  virtual void scan(
+      std::string_view prefix,
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
+};
+
+struct StateWrite {
+  std::string key;
+  std::optional<std::string> value;  // nullopt: delete the key
+};
+
+// event -> pain point (or emerging candidate) id at the time of assignment.
+struct Membership {
+  std::string event_id;
+  std::string product_id;
+  std::string pain_point_id;
+};
+
+struct Changes {
+  std::vector<StateWrite> state;
+  std::vector<Membership> memberships;
+  // Latest summary of every pain point that changed (new, updated, merged); emerging candidates
+  // are not included. Version grows with each change.
+  std::vector<v1::PainPointSummary> summaries;
+};
+
+class Aggregator {
+ public:
+  // `state` may be null (start empty, as `painpoint cluster` does); it must outlive the Aggregator.
+  Aggregator(ClusterConfig config, const StateReader* state);
+  ~Aggregator();
+  Aggregator(const Aggregator&) = delete;
+  Aggregator& operator=(const Aggregator&) = delete;
+
+  // Assigns one validated event whose id has not been seen before (the caller dedupes).
+  // Returns the id of the pain point or candidate it joined.
+  std::string add(const v1::FeedbackEvent& event);
+
+  // Runs maintenance that is due (merges, relabels) and returns all changes since the last call.
+  Changes take_changes();
+
+  // Follows merges: the id of the live pain point that `id` ended up in (itself if never merged).
+  [[nodiscard]] std::string resolve(std::string_view id) const;
+
+  // Drops in-memory state of products not touched for a while (reloaded lazily via StateReader).
+  // Only valid right after take_changes() was persisted.
+  void evict_idle();
+
+  [[nodiscard]] std::size_t active_pain_points() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace painpoint::aggregator

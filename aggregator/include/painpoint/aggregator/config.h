@@ -1,0 +1,78 @@
+#pragma once
+
+// Tunables of the online clustering. The defaults are what we ship and what the quality and
+// speed figures in aggregator/README.md were measured with.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace painpoint::aggregator {
+
+class WordVectors;
+
+struct ClusterConfig {
+  // --- features -------------------------------------------------------------------------
+  // Terms (stems) are hashed into 2^hash_bits buckets per product; the online IDF is kept per
+  // bucket, so memory per product is bounded by the vocabulary actually seen.
+  std::uint32_t hash_bits = 20;
+  // Dense sentence vectors (SIF-weighted average of word vectors, centred on the product's
+  // running mean). Null: sparse TF-IDF only. Not owned; must outlive the Aggregator.
+  const WordVectors* word_vectors = nullptr;
+  // SIF smoothing `a` in a / (a + p(word)).
+  double sif_a = 1e-3;
+  // Weight of the sparse cosine in the blended similarity; the dense cosine gets 1 - this.
+  // Used only when word_vectors is set.
+  double sparse_weight = 0.85;
+
+  // --- assignment -----------------------------------------------------------------------
+  // An event joins the best cluster when  similarity + size_bonus * ln(cluster size)  reaches
+  // join_threshold; otherwise it opens a new candidate. The size bonus is a rich-get-richer
+  // prior (as in Chinese-restaurant / DP-means): fewer, fuller pain points and less dependence
+  // on which paraphrase happened to arrive first.
+  double join_threshold = 0.35;
+  double size_bonus = 0.05;
+  // Candidate retrieval: the event's `query_terms` heaviest terms look up at most
+  // `posting_scan` clusters each in the inverted index; the best `rerank` by the approximate
+  // score are scored exactly. Bounds the per-event cost regardless of the number of clusters.
+  std::uint32_t query_terms = 8;
+  std::uint32_t posting_scan = 48;
+  std::uint32_t rerank = 12;
+  // Terms of a centroid that go into the inverted index, and terms a centroid keeps at most.
+  std::uint32_t indexed_terms = 12;
+  std::uint32_t centroid_terms = 160;
+
+  // --- life cycle -----------------------------------------------------------------------
+  // A candidate becomes a pain point (and is published) once it has this many events.
+  std::uint32_t min_support = 3;
+  // A candidate that has not grown during this many events of its product is dropped (its
+  // events keep the candidate id as their membership).
+  std::uint32_t candidate_ttl_events = 50'000;
+  // Near-duplicate pain points are merged (the younger into the older) every
+  // `maintenance_interval` events of a product when their similarity reaches merge_threshold.
+  std::uint32_t maintenance_interval = 500;
+  double merge_threshold = 0.55;
+
+  // --- summaries ------------------------------------------------------------------------
+  std::uint32_t daily_window_days = 28;
+  std::uint32_t exemplars = 3;
+  std::uint32_t keywords = 5;
+  // Distinct accounts are counted exactly up to this many per pain point; beyond it
+  // account_count and arr_at_risk_cents stop growing (documented lower bounds).
+  std::uint32_t max_accounts = 512;
+  // Severity halves for every `severity_half_life` without new events (product time).
+  std::chrono::hours severity_half_life{24 * 14};
+};
+
+enum class ConfigError { kUnknownKey, kBadValue };
+
+// Sets one field by its name in this struct ("join_threshold", "min_support", ...; the half life
+// is "severity_half_life_hours"). Used by config files and the cluster command's overrides.
+[[nodiscard]] std::optional<ConfigError> apply_config_override(ClusterConfig& config,
+                                                               std::string_view key,
+                                                               std::string_view value);
+
+}  // namespace painpoint::aggregator

@@ -1,0 +1,232 @@
+#include "painpoint/aggregator/text.h"
+
+#include <libstemmer.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+
+namespace painpoint::aggregator {
+namespace {
+
+// Sorted, so that lookups are a binary search without a static hash set.
+constexpr std::array<std::string_view, 139> kStopWords = {
+    "about",   "above",      "after",   "again",  "against", "all",       "also",    "am",
+    "an",      "and",        "any",     "are",    "as",      "at",        "be",      "because",
+    "been",    "before",     "being",   "below",  "between", "both",      "but",     "by",
+    "can",     "could",      "did",     "do",     "does",    "doing",     "down",    "during",
+    "each",    "even",       "ever",    "few",    "for",     "from",      "further", "get",
+    "got",     "had",        "has",     "have",   "having",  "he",        "hello",   "her",
+    "here",    "hers",       "herself", "hey",    "hi",      "him",       "himself", "his",
+    "how",     "if",         "im",      "in",     "into",    "is",        "it",      "its",
+    "itself",  "ive",        "just",    "let",    "me",      "more",      "most",    "much",
+    "my",      "myself",     "of",      "off",    "ok",      "on",        "once",    "only",
+    "or",      "other",      "ought",   "our",    "ours",    "ourselves", "out",     "over",
+    "own",     "please",     "really",  "same",   "she",     "should",    "so",      "some",
+    "such",    "than",       "thank",   "thanks", "that",    "the",       "their",   "theirs",
+    "them",    "themselves", "then",    "there",  "these",   "they",      "this",    "those",
+    "through", "to",         "too",     "under",  "until",   "up",        "us",      "very",
+    "was",     "we",         "were",    "what",   "when",    "where",     "which",   "while",
+    "who",     "whom",       "why",     "will",   "with",    "would",     "yes",     "you",
+    "your",    "yours",      "yourself"};
+
+static_assert(std::is_sorted(kStopWords.begin(), kStopWords.end()));
+
+// Lowercase of one code point for the scripts we meet in feedback; others pass unchanged.
+char32_t to_lower(char32_t c) {
+  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
+  if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 &&
+      c != 0x17F) {
+    const bool odd_lower = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+    if (odd_lower) return (c % 2 == 1) ? c + 1 : c;
+    return (c % 2 == 0) ? c + 1 : c;
+  }
+  if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;
+  if (c >= 0x410 && c <= 0x42F) return c + 32;
+  if (c >= 0x400 && c <= 0x40F) return c + 80;
+  return c;
+}
+
+// Letters for our purposes: ASCII letters and every non-ASCII code point outside the common
+// punctuation, symbol and space blocks.
+bool is_letter(char32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  if (c < 0xC0) return false;                    // Latin-1 punctuation and symbols
+  if (c == 0xD7 || c == 0xF7) return false;      // multiplication, division signs
+  if (c >= 0x2000 && c <= 0x2BFF) return false;  // punctuation, symbols, arrows, shapes
+  if (c >= 0x3000 && c <= 0x303F) return false;  // CJK punctuation
+  if (c >= 0xFE00 && c <= 0xFE0F) return false;  // variation selectors
+  if (c >= 0x1F000) return false;                // emoji
+  return true;
+}
+
+void append_utf8(std::string& s, char32_t c) {
+  if (c < 0x80) {
+    s.push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    s.push_back(static_cast<char>(0xC0 | (c >> 6)));
+    s.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    s.push_back(static_cast<char>(0xE0 | (c >> 12)));
+    s.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    s.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    s.push_back(static_cast<char>(0xF0 | (c >> 18)));
+    s.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+    s.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    s.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  }
+}
+
+// Decodes one code point at s[i]; invalid bytes decode as U+FFFD and advance by one.
+char32_t decode(std::string_view s, std::size_t& i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  int len = 0;
+  char32_t c = 0;
+  if ((b0 & 0xE0) == 0xC0) {
+    len = 2;
+    c = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3;
+    c = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4;
+    c = b0 & 0x07;
+  } else {
+    ++i;
+    return 0xFFFD;
+  }
+  if (i + static_cast<std::size_t>(len) > s.size()) {
+    i = s.size();
+    return 0xFFFD;
+  }
+  for (int k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+    if ((b & 0xC0) != 0x80) {
+      ++i;
+      return 0xFFFD;
+    }
+    c = (c << 6) | (b & 0x3F);
+  }
+  i += static_cast<std::size_t>(len);
+  return c;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+
+bool looks_like_url(std::string_view chunk) {
+  return chunk.starts_with("http://") || chunk.starts_with("https://") || chunk.starts_with("www.");
+}
+
+bool looks_like_email(std::string_view chunk) {
+  const auto at = chunk.find('@');
+  return at != std::string_view::npos && at > 0 && chunk.find('.', at) != std::string_view::npos;
+}
+
+}  // namespace
+
+bool is_stop_word(std::string_view word) {
+  return std::binary_search(kStopWords.begin(), kStopWords.end(), word);
+}
+
+void Tokenizer::tokenize(std::string_view text, Tokens& out) {
+  out.clear();
+  // Pass 1: lowercase code points; the apostrophe variants become "'".
+  lowered_.clear();
+  for (std::size_t i = 0; i < text.size();) {
+    char32_t c = decode(text, i);
+    if (c == 0x2019 || c == 0x2018 || c == 0x60) c = '\'';
+    append_utf8(lowered_, to_lower(c));
+  }
+  const std::string_view s = lowered_;
+  auto emit = [&](std::string_view w) {
+    if (w.size() < 2 && w != "_") return;
+    if (is_stop_word(w)) return;
+    out.push(w);
+  };
+  // Pass 2: whitespace chunks (URLs and e-mails are recognised whole), then words.
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    while (pos < s.size() && is_space(s[pos])) ++pos;
+    std::size_t end = pos;
+    while (end < s.size() && !is_space(s[end])) ++end;
+    const std::string_view chunk = s.substr(pos, end - pos);
+    pos = end;
+    if (chunk.empty()) continue;
+    if (looks_like_url(chunk)) {
+      out.push("_url_");
+      continue;
+    }
+    if (looks_like_email(chunk) || chunk == "[email]") {
+      out.push("_email_");
+      continue;
+    }
+    std::size_t i = 0;
+    while (i < chunk.size()) {
+      word_.clear();
+      bool digit = false;
+      bool any = false;
+      while (i < chunk.size()) {
+        std::size_t next = i;
+        const char32_t c = decode(chunk, next);
+        if (is_letter(c) || (c >= '0' && c <= '9')) {
+          digit |= (c >= '0' && c <= '9');
+          append_utf8(word_, c);
+          any = true;
+          i = next;
+        } else if (c == '\'' && any && next < chunk.size()) {
+          word_.push_back('\'');
+          i = next;
+        } else {
+          i = next;
+          if (any) break;
+        }
+      }
+      if (!any) continue;
+      while (!word_.empty() && word_.back() == '\'') word_.pop_back();
+      if (digit) {
+        out.push("_num_");
+        continue;
+      }
+      std::string_view w = word_;
+      if (w.ends_with("n't")) {
+        w.remove_suffix(3);
+        if (w == "ca") w = "can";
+        if (w == "wo") w = "will";
+        emit(w);
+        out.push("not");
+        continue;
+      }
+      if (w.ends_with("'s")) w.remove_suffix(2);
+      // Other contractions (i'm, you've, i'd): drop the apostrophe so they hit the stop list.
+      std::string joined;
+      if (w.find('\'') != std::string_view::npos) {
+        for (char c : w)
+          if (c != '\'') joined.push_back(c);
+        w = joined;
+      }
+      emit(w);
+    }
+  }
+}
+
+Stemmer::Stemmer() : stemmer_(sb_stemmer_new("english", "UTF_8")) {
+  if (stemmer_ == nullptr) throw std::runtime_error("libstemmer: english stemmer unavailable");
+}
+
+Stemmer::~Stemmer() { sb_stemmer_delete(stemmer_); }
+
+std::string_view Stemmer::stem(std::string_view word) {
+  const sb_symbol* out = sb_stemmer_stem(stemmer_, reinterpret_cast<const sb_symbol*>(word.data()),
+                                         static_cast<int>(word.size()));
+  if (out == nullptr) return word;
+  return std::string_view(reinterpret_cast<const char*>(out),
+                          static_cast<std::size_t>(sb_stemmer_length(stemmer_)));
+}
+
+}  // namespace painpoint::aggregator

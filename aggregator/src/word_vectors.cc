@@ -1,0 +1,91 @@
+#include "painpoint/aggregator/word_vectors.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "painpoint/aggregator/text.h"
+
+namespace painpoint::aggregator {
+
+WordVectors::WordVectors(std::vector<std::string> words, std::uint32_t dims,
+                         std::vector<float> values)
+    : dims_(dims), values_(std::move(values)) {
+  index_.reserve(words.size());
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    index_.emplace(fnv1a64(words[i]), static_cast<std::uint32_t>(i));  // first (most frequent) wins
+  }
+}
+
+const float* WordVectors::find(std::string_view word) const {
+  const auto it = index_.find(fnv1a64(word));
+  if (it == index_.end()) return nullptr;
+  return values_.data() + static_cast<std::size_t>(it->second) * dims_;
+}
+
+namespace {
+
+template <typename T>
+bool read_at(const std::string& buf, std::size_t& off, T* out) {
+  if (off + sizeof(T) > buf.size()) return false;
+  std::memcpy(out, buf.data() + off, sizeof(T));
+  off += sizeof(T);
+  return true;
+}
+
+LoadedVectors fail(VectorsError e, std::string detail) {
+  return LoadedVectors{nullptr, e, std::move(detail)};
+}
+
+}  // namespace
+
+LoadedVectors load_word_vectors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return fail(VectorsError::kCannotOpen, "cannot open " + path);
+  const auto size = static_cast<std::streamoff>(in.tellg());
+  if (size < 0) return fail(VectorsError::kCannotOpen, "cannot read " + path);
+  std::string buf(static_cast<std::size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(buf.data(), size)) return fail(VectorsError::kCannotOpen, "cannot read " + path);
+  if (buf.size() < 16 || buf.compare(0, 8, "PPWV0001") != 0) {
+    return fail(VectorsError::kBadFormat, path + ": not a PPWV0001 file");
+  }
+  std::size_t off = 8;
+  std::uint32_t n = 0;
+  std::uint32_t dims = 0;
+  if (!read_at(buf, off, &n) || !read_at(buf, off, &dims) || dims == 0 || dims > 4096) {
+    return fail(VectorsError::kBadFormat, path + ": bad header");
+  }
+  std::vector<std::string> words;
+  words.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::uint8_t len = 0;
+    if (!read_at(buf, off, &len) || off + len > buf.size()) {
+      return fail(VectorsError::kBadFormat, path + ": truncated vocabulary");
+    }
+    words.emplace_back(buf.data() + off, len);
+    off += len;
+  }
+  const std::size_t need = static_cast<std::size_t>(n) * 4 + static_cast<std::size_t>(n) * dims;
+  if (off + need != buf.size()) return fail(VectorsError::kBadFormat, path + ": bad size");
+  std::vector<float> values(static_cast<std::size_t>(n) * dims);
+  const char* scales = buf.data() + off;
+  const auto* codes = reinterpret_cast<const std::int8_t*>(buf.data() + off + 4 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    float scale = 0;
+    std::memcpy(&scale, scales + 4 * i, 4);
+    for (std::size_t d = 0; d < dims; ++d) {
+      values[i * dims + d] = scale * static_cast<float>(codes[i * dims + d]);
+    }
+  }
+  return LoadedVectors{
+      std::make_unique<WordVectors>(std::move(words), dims, std::move(values)), std::nullopt, {}};
+}
+
+std::string default_word_vectors_path() {
+  const char* home = std::getenv("PAINPOINT_DATA_HOME");
+  if (home != nullptr && *home != '\0') return std::string(home) + "/glove-100d.bin";
+  return "./.cache/painpoint/glove-100d.bin";
+}
+
+}  // namespace painpoint::aggregator
