@@ -427,6 +427,9 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Only once no io thread runs (end of stop()).
+  void close_now() { close(); }
+
   // Called on stop(): idle readers go now, writers finish their response first.
   void request_stop() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
@@ -532,6 +535,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (query) request.query = std::move(*query);
       response = server_.router_.dispatch(request);
     }
+    spdlog::debug("http: {} {} -> {}", request.method, request.path, response.status);
     send(std::move(response), version,
          keep_alive && !server_.stopping_.load() ? After::kKeepAlive : After::kClose);
   }
@@ -733,6 +737,17 @@ void HttpServer::Impl::stop(std::chrono::milliseconds grace) {
   ioc_.stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
+  // Stragglers are owned by handlers queued in the stopped io_context, which only dies with this
+  // object; close their sockets now so clients are not left hanging until then. No io thread
+  // runs any more, so touching them from here is safe.
+  {
+    std::lock_guard lock(mu_);
+    for (auto& entry : sessions_) {
+      if (auto session = entry.second.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (auto& session : live) session->close_now();
+  live.clear();
   beast::error_code ignored;
   acceptor_.close(ignored);
   spdlog::info("http: stopped");

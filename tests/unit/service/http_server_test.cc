@@ -389,6 +389,29 @@ TEST_F(HttpServerTest, GracefulStopFinishesRequestInFlight) {
   server_->stop();  // idempotent
 }
 
+TEST_F(HttpServerTest, StopAfterGraceDoesNotCrashWithHandlerRunning) {
+  start();
+  TestClient busy(port());
+  ASSERT_FALSE(busy.write(get("/slow")));
+  ASSERT_TRUE(eventually([&] { return slow_entered_.load(); }));
+  server_->stop(1ms);  // waits for the handler (cannot interrupt it), then drops the rest
+  EXPECT_TRUE(busy.closed_within(5s));
+}
+
+TEST_F(HttpServerTest, DestructorStopsWithIdleClientsConnected) {
+  start();
+  TestClient idle(port());
+  ASSERT_TRUE(idle.request(get("/healthz")));
+  TestClient half(port());
+  ASSERT_FALSE(half.write("GET /heal"));
+  auto started = std::chrono::steady_clock::now();
+  server_.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
+  EXPECT_TRUE(idle.closed_within(5s));
+  EXPECT_TRUE(half.closed_within(5s));
+  HttpServer never_started(HttpServerConfig{}, Router{});
+}
+
 TEST_F(HttpServerTest, BindFailureThrows) {
   start();
   HttpServerConfig config;
