@@ -23,12 +23,18 @@ namespace agg = painpoint::aggregator;
 int main(int argc, char** argv) {
   std::string input, output, vectors_path = agg::default_word_vectors_path();
   agg::ClusterConfig cfg;
+  std::size_t batch = 512;  // events per take_changes(), like a service batch
+  bool parse_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--input" && i + 1 < argc) {
       input = argv[++i];
     } else if (a == "--output" && i + 1 < argc) {
       output = argv[++i];
+    } else if (a == "--batch" && i + 1 < argc) {
+      batch = std::stoul(argv[++i]);
+    } else if (a == "--parse-only") {
+      parse_only = true;
     } else if (a == "--vectors" && i + 1 < argc) {
       vectors_path = argv[++i];
     } else if (const auto eq = a.find('='); eq != std::string::npos) {
@@ -73,7 +79,9 @@ int main(int argc, char** argv) {
     } else {
       r.event_id = e.event_id();
       r.product_id = e.product_id();
-      if (seen.insert(e.event_id()).second) {
+      if (parse_only) {
+        r.pain_point = "x";
+      } else if (seen.insert(e.event_id()).second) {
         r.pain_point = aggregator.add(e);
         ++n_events;
       } else {
@@ -81,7 +89,7 @@ int main(int argc, char** argv) {
       }
     }
     rows.push_back(std::move(r));
-    if (rows.size() % 512 == 0) (void)aggregator.take_changes();
+    if (rows.size() % batch == 0) (void)aggregator.take_changes();
   }
   (void)aggregator.take_changes();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -92,6 +92,7 @@ struct Product {
   std::vector<double> dense_mean_sum;
   std::int64_t latest = 0;
   std::unordered_map<std::uint32_t, DfEntry> df;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> page_buckets;  // page -> buckets
   std::vector<std::unique_ptr<Cluster>> clusters;  // by seq; null once retired or merged
   std::unordered_map<std::uint32_t, std::vector<Posting>> index;
   std::size_t live_promoted = 0;
@@ -172,8 +173,8 @@ std::string clip_text(const std::string& s, std::size_t max) {
   return s.substr(0, n);
 }
 
-std::vector<TermWeight> top_terms(const std::vector<TermWeight>& v, std::size_t k) {
-  std::vector<TermWeight> out = v;
+void top_terms_into(const std::vector<TermWeight>& v, std::size_t k, std::vector<TermWeight>& out) {
+  out.assign(v.begin(), v.end());
   auto heavier = [](const TermWeight& a, const TermWeight& b) {
     return a.w != b.w ? a.w > b.w : a.term < b.term;
   };
@@ -184,6 +185,11 @@ std::vector<TermWeight> top_terms(const std::vector<TermWeight>& v, std::size_t 
   } else {
     std::sort(out.begin(), out.end(), heavier);
   }
+}
+
+std::vector<TermWeight> top_terms(const std::vector<TermWeight>& v, std::size_t k) {
+  std::vector<TermWeight> out;
+  top_terms_into(v, k, out);
   return out;
 }
 
@@ -211,6 +217,12 @@ struct Aggregator::Impl {
   std::vector<double> dense_acc;
   std::vector<float> acc;
   std::vector<std::uint32_t> touched;
+  std::vector<TermWeight> query_scratch;
+  std::string key_scratch;
+  std::vector<std::uint32_t> token_df;
+  // word -> hashed stem. Stemming dominates featurization and the vocabulary is Zipfian;
+  // cleared when full, which cannot change results (it only caches a pure function).
+  std::unordered_map<std::string, std::uint32_t> stem_cache;
 
   Impl(ClusterConfig c, const StateReader* r)
       : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {}
@@ -233,13 +245,21 @@ struct Aggregator::Impl {
   }
 
   // ---------------------------------------------------------------- features
+  std::uint32_t bucket_of(std::string_view word) {
+    std::string& key = key_scratch;
+    key.assign(word);
+    const auto it = stem_cache.find(key);
+    if (it != stem_cache.end()) return it->second;
+    if (stem_cache.size() >= 200'000) stem_cache.clear();
+    const std::uint32_t b = static_cast<std::uint32_t>(fnv1a64(stemmer.stem(word))) & mask;
+    stem_cache.emplace(key, b);
+    return b;
+  }
+
   void featurize(Product& p, const std::string& text) {
     tokenizer.tokenize(text, tokens);
     buckets.clear();
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-      const std::string_view stem = stemmer.stem(tokens[i]);
-      buckets.push_back(static_cast<std::uint32_t>(fnv1a64(stem)) & mask);
-    }
+    for (std::size_t i = 0; i < tokens.size(); ++i) buckets.push_back(bucket_of(tokens[i]));
     ++p.doc_count;
     p.token_count += static_cast<std::int64_t>(tokens.size());
     p.dirty_meta = true;
@@ -257,7 +277,9 @@ struct Aggregator::Impl {
       std::size_t j = i;
       while (j < vec.size() && vec[j].term == vec[i].term) ++j;
       const std::uint32_t term = vec[i].term;
-      auto& e = p.df[term];
+      auto [it, fresh] = p.df.try_emplace(term);
+      auto& e = it->second;
+      if (fresh) p.page_buckets[term >> kPageBits].push_back(term);
       ++e.df;
       if (e.word.empty()) e.word = std::string(tokens[static_cast<std::size_t>(vec[i].w)]);
       p.dirty_pages.insert(term >> kPageBits);
@@ -284,8 +306,7 @@ struct Aggregator::Impl {
     for (std::size_t i = 0; i < tokens.size(); ++i) {
       const float* v = cfg.word_vectors->find(tokens[i]);
       if (v == nullptr) continue;
-      const auto it = p.df.find(buckets[i]);
-      const double prob = it != p.df.end() ? static_cast<double>(it->second.df) / total : 0.0;
+      const double prob = static_cast<double>(p.df.find(buckets[i])->second.df) / total;
       const double weight = cfg.sif_a / (cfg.sif_a + prob);
       for (std::uint32_t k = 0; k < d; ++k) dense_acc[k] += weight * static_cast<double>(v[k]);
       any = true;
@@ -343,8 +364,8 @@ struct Aggregator::Impl {
   void retrieve(Product& p, const std::vector<TermWeight>& query, std::uint32_t exclude) {
     if (acc.size() < p.next_seq) acc.resize(p.next_seq, 0.0f);
     touched.clear();
-    const auto q = top_terms(query, cfg.query_terms);
-    for (const auto& tw : q) {
+    top_terms_into(query, cfg.query_terms, query_scratch);
+    for (const auto& tw : query_scratch) {
       const auto it = p.index.find(tw.term);
       if (it == p.index.end()) continue;
       const auto& list = it->second;
@@ -698,8 +719,7 @@ struct Aggregator::Impl {
     for (std::size_t k = 0; k < scored.size() && k < 3; ++k) {
       std::size_t pos = SIZE_MAX - 3 + k;
       for (std::size_t i = 0; i < tokens.size(); ++i) {
-        if ((static_cast<std::uint32_t>(fnv1a64(stemmer.stem(tokens[i]))) & mask) ==
-            scored[k].term) {
+        if (bucket_of(tokens[i]) == scored[k].term) {
           pos = i;
           break;
         }
@@ -855,6 +875,7 @@ struct Aggregator::Impl {
       if (!page.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
       for (int i = 0; i < page.bucket_size() && i < page.df_size() && i < page.word_size(); ++i) {
         p.df[page.bucket(i)] = DfEntry{page.df(i), page.word(i)};
+        p.page_buckets[page.bucket(i) >> kPageBits].push_back(page.bucket(i));
       }
     });
     p.clusters.resize(p.next_seq);
@@ -895,11 +916,8 @@ struct Aggregator::Impl {
     for (std::uint32_t page : p.dirty_pages) {
       // Collect the page's buckets in bucket order (deterministic bytes).
       v1::AggDfPage m;
-      const std::uint32_t lo = page << kPageBits;
-      std::vector<std::uint32_t> keys;
-      for (std::uint32_t b = lo; b < lo + (1u << kPageBits); ++b) {
-        if (p.df.count(b) != 0) keys.push_back(b);
-      }
+      auto keys = p.page_buckets[page];
+      std::sort(keys.begin(), keys.end());
       for (std::uint32_t b : keys) {
         const auto& e = p.df.at(b);
         m.add_bucket(b);

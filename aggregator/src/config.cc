@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <string>
+#include <type_traits>
 
 namespace painpoint::aggregator {
 namespace {
@@ -81,6 +82,64 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
       c.maintenance_interval == 0) {
     return ConfigError::kBadValue;
   }
+  return std::nullopt;
+}
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = {
+      {"hash_bits", "terms are hashed into 2^hash_bits buckets per product"},
+      {"sif_a", "SIF smoothing a in a / (a + p(word)) for dense sentence vectors"},
+      {"sparse_weight", "weight of the sparse TF-IDF cosine in the blended similarity (0..1)"},
+      {"join_threshold", "similarity (plus size bonus) an event needs to join a cluster"},
+      {"size_bonus", "rich-get-richer prior: bonus per ln(cluster size)"},
+      {"query_terms", "heaviest terms of an event used for candidate retrieval"},
+      {"posting_scan", "clusters looked up per query term in the inverted index"},
+      {"rerank", "candidates scored exactly per event"},
+      {"indexed_terms", "terms of a centroid in the inverted index"},
+      {"centroid_terms", "terms a centroid keeps at most"},
+      {"min_support", "events a candidate needs to become a pain point"},
+      {"candidate_ttl_events", "events of a product after which a candidate that did not grow is "
+                               "dropped"},
+      {"maintenance_interval", "events of a product between merge passes"},
+      {"merge_threshold", "similarity at which two pain points are merged (younger into older)"},
+      {"daily_window_days", "days of daily counts kept per pain point"},
+      {"exemplars", "exemplar events per pain point (medoid first)"},
+      {"keywords", "keywords per pain point label"},
+      {"max_accounts", "distinct accounts counted exactly per pain point"},
+      {"severity_half_life_hours", "severity halves after this many hours without new events"},
+  };
+  return keys;
+}
+
+std::optional<std::string> config_value(const ClusterConfig& c, std::string_view key) {
+  auto num = [](auto v) {
+    if constexpr (std::is_floating_point_v<decltype(v)>) {
+      char buffer[32];
+      const auto r = std::to_chars(buffer, buffer + sizeof buffer, v);
+      return std::string(buffer, r.ptr);
+    } else {
+      return std::to_string(v);
+    }
+  };
+  if (key == "hash_bits") return num(c.hash_bits);
+  if (key == "sif_a") return num(c.sif_a);
+  if (key == "sparse_weight") return num(c.sparse_weight);
+  if (key == "join_threshold") return num(c.join_threshold);
+  if (key == "size_bonus") return num(c.size_bonus);
+  if (key == "query_terms") return num(c.query_terms);
+  if (key == "posting_scan") return num(c.posting_scan);
+  if (key == "rerank") return num(c.rerank);
+  if (key == "indexed_terms") return num(c.indexed_terms);
+  if (key == "centroid_terms") return num(c.centroid_terms);
+  if (key == "min_support") return num(c.min_support);
+  if (key == "candidate_ttl_events") return num(c.candidate_ttl_events);
+  if (key == "maintenance_interval") return num(c.maintenance_interval);
+  if (key == "merge_threshold") return num(c.merge_threshold);
+  if (key == "daily_window_days") return num(c.daily_window_days);
+  if (key == "exemplars") return num(c.exemplars);
+  if (key == "keywords") return num(c.keywords);
+  if (key == "max_accounts") return num(c.max_accounts);
+  if (key == "severity_half_life_hours") return num(c.severity_half_life.count());
   return std::nullopt;
 }
 

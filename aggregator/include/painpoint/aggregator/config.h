@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace painpoint::aggregator {
 
@@ -74,5 +75,17 @@ enum class ConfigError { kUnknownKey, kBadValue };
 [[nodiscard]] std::optional<ConfigError> apply_config_override(ClusterConfig& config,
                                                                std::string_view key,
                                                                std::string_view value);
+
+struct ConfigKey {
+  std::string name;  // as accepted by apply_config_override
+  std::string help;  // one line, with the unit
+};
+
+// Every key apply_config_override accepts, in declaration order (config files, `painpoint config`).
+[[nodiscard]] const std::vector<ConfigKey>& config_keys();
+
+// The current value of `key` as text that apply_config_override accepts; nullopt for an unknown key.
+[[nodiscard]] std::optional<std::string> config_value(const ClusterConfig& config,
+                                                      std::string_view key);
 
 }  // namespace painpoint::aggregator

@@ -1,0 +1,299 @@
+#include "cluster_command.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/config.h"
+#include "painpoint/aggregator/word_vectors.h"
+#include "painpoint/ingest/validate.h"
+
+namespace painpoint::service {
+namespace {
+
+namespace agg = painpoint::aggregator;
+
+struct Parsed {
+  v1::FeedbackEvent event;
+  std::string error;  // empty: valid
+};
+
+// Lines are parsed and validated on a second thread: protobuf's JSON parser costs about as
+// much as the clustering itself, and the aggregator must stay single-threaded.
+class ParsePipeline {
+ public:
+  ParsePipeline(std::ifstream& in, std::chrono::system_clock::time_point now)
+      : in_(in), now_(now), worker_([this] { run(); }) {}
+  ~ParsePipeline() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+  ParsePipeline(const ParsePipeline&) = delete;
+  ParsePipeline& operator=(const ParsePipeline&) = delete;
+
+  // Next chunk in file order; empty at the end of the input.
+  std::vector<Parsed> next() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+    if (queue_.empty()) return {};
+    auto chunk = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    return chunk;
+  }
+
+ private:
+  void run() {
+    constexpr std::size_t kChunk = 512;
+    constexpr std::size_t kMaxQueued = 16;
+    const ingest::ValidationConfig vcfg;
+    const v1::Source topic_source = ingest::source_for_topic("");
+    std::string line;
+    bool eof = false;
+    while (!eof) {
+      std::vector<Parsed> chunk;
+      chunk.reserve(kChunk);
+      while (chunk.size() < kChunk) {
+        if (!std::getline(in_, line)) {
+          eof = true;
+          break;
+        }
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
+        Parsed p;
+        if (auto r = ingest::parse_json_event(line, &p.event)) {
+          p.error = std::string(ingest::reason_code(r->reason)) + ": " + r->detail;
+        } else if (auto v = ingest::validate_and_normalize(p.event, topic_source, vcfg, now_)) {
+          p.error = std::string(ingest::reason_code(v->reason)) + ": " + v->detail;
+        }
+        chunk.push_back(std::move(p));
+      }
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return queue_.size() < kMaxQueued || stop_; });
+      if (stop_) return;
+      if (!chunk.empty()) queue_.push_back(std::move(chunk));
+      cv_.notify_all();
+    }
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  std::ifstream& in_;
+  const std::chrono::system_clock::time_point now_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<Parsed>> queue_;
+  bool done_ = false;
+  bool stop_ = false;
+  std::thread worker_;  // last: starts after the members it uses exist
+};
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string trim(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(" \t\r");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+bool apply(agg::ClusterConfig& cfg, const std::string& key, const std::string& value,
+           const std::string& where) {
+  if (const auto err = agg::apply_config_override(cfg, key, value)) {
+    std::cerr << "painpoint cluster: " << where << ": "
+              << (*err == agg::ConfigError::kUnknownKey ? "unknown key " : "bad value for ") << key
+              << "\n";
+    return false;
+  }
+  return true;
+}
+
+bool load_config_file(agg::ClusterConfig& cfg, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "painpoint cluster: cannot open config " << path << "\n";
+    return false;
+  }
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    const std::string t = trim(line);
+    if (t.empty()) continue;
+    const auto eq = t.find('=');
+    if (eq == std::string::npos) {
+      std::cerr << "painpoint cluster: " << path << ":" << n << ": expected key = value\n";
+      return false;
+    }
+    if (!apply(cfg, trim(t.substr(0, eq)), trim(t.substr(eq + 1)),
+               path + ":" + std::to_string(n))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+struct Row {
+  std::string event_id;
+  std::string product_id;
+  std::string pain_point;  // at assignment; resolved at the end
+  std::string error;
+};
+
+}  // namespace
+
+int run_cluster_command(const ClusterCommandOptions& options) {
+  agg::ClusterConfig cfg;
+  if (options.config_path && !load_config_file(cfg, *options.config_path)) return 1;
+  for (const auto& [k, v] : options.config_overrides) {
+    if (!apply(cfg, k, v, "override")) return 1;
+  }
+  agg::LoadedVectors vectors;
+  std::string vpath = options.vectors_path.value_or(agg::default_word_vectors_path());
+  if (vpath != "none" && !vpath.empty()) {
+    if (options.vectors_path || std::filesystem::exists(vpath)) {
+      vectors = agg::load_word_vectors(vpath);
+      if (!vectors.vectors) {
+        std::cerr << "painpoint cluster: word vectors: " << vectors.detail << "\n";
+        return 1;
+      }
+      cfg.word_vectors = vectors.vectors.get();
+    } else {
+      std::cerr << "painpoint cluster: no word vectors at " << vpath
+                << " (run scripts/fetch-embeddings.sh); clustering on sparse features only\n";
+    }
+  }
+  std::ifstream in(options.input_path);
+  if (!in) {
+    std::cerr << "painpoint cluster: cannot open " << options.input_path << "\n";
+    return 1;
+  }
+  std::ofstream out(options.output_path, std::ios::trunc);
+  if (!out) {
+    std::cerr << "painpoint cluster: cannot write " << options.output_path << "\n";
+    return 1;
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  agg::Aggregator aggregator(cfg, nullptr);
+  std::vector<Row> rows;
+  std::unordered_map<std::string, std::size_t> first_row;  // event id -> row of first sighting
+  std::size_t events = 0;
+  std::size_t since_take = 0;
+  const std::size_t batch = std::max<std::size_t>(options.batch_size, 1);
+  {
+    ParsePipeline pipeline(in, std::chrono::system_clock::now());
+    for (auto chunk = pipeline.next(); !chunk.empty(); chunk = pipeline.next()) {
+      for (auto& p : chunk) {
+        Row r;
+        r.event_id = p.event.event_id();
+        if (!p.error.empty()) {
+          r.error = std::move(p.error);
+          rows.push_back(std::move(r));
+          continue;
+        }
+        r.product_id = p.event.product_id();
+        const auto [it, fresh] = first_row.try_emplace(r.event_id, rows.size());
+        if (fresh) {
+          r.pain_point = aggregator.add(p.event);
+          ++events;
+          // The service drains changes per batch; doing the same keeps memory and cost
+          // representative (and the memberships list bounded).
+          if (++since_take >= batch) {
+            since_take = 0;
+            (void)aggregator.take_changes();
+          }
+        } else {
+          // A redelivered event is a no-op: it reports where its first copy went.
+          r.pain_point = rows[it->second].pain_point;
+          r.product_id = rows[it->second].product_id;
+        }
+        rows.push_back(std::move(r));
+      }
+    }
+  }
+  (void)aggregator.take_changes();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::string buf;
+  for (const auto& r : rows) {
+    buf += "{\"eventId\":";
+    append_json_string(buf, r.event_id);
+    if (!r.error.empty()) {
+      buf += ",\"error\":";
+      append_json_string(buf, r.error);
+    } else {
+      buf += ",\"productId\":";
+      append_json_string(buf, r.product_id);
+      buf += ",\"painPointId\":";
+      append_json_string(buf, aggregator.resolve(r.pain_point));
+    }
+    buf += "}\n";
+    if (buf.size() > (1 << 20)) {
+      out << buf;
+      buf.clear();
+    }
+  }
+  out << buf;
+  out.flush();
+  if (!out) {
+    std::cerr << "painpoint cluster: write to " << options.output_path << " failed\n";
+    return 1;
+  }
+  std::fprintf(stderr,
+               "painpoint cluster: %zu events, %zu pain points, %.3f s, %.0f events/s (%zu lines, "
+               "%zu invalid)\n",
+               events, aggregator.active_pain_points(), secs,
+               secs > 0 ? static_cast<double>(events) / secs : 0.0, rows.size(),
+               static_cast<std::size_t>(std::count_if(
+                   rows.begin(), rows.end(), [](const Row& r) { return !r.error.empty(); })));
+  return 0;
+}
+
+}  // namespace painpoint::service

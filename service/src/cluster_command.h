@@ -1,0 +1,34 @@
+#pragma once
+
+// `painpoint cluster`: events from a JSONL file, in file order, through the same validation
+// (painpoint::ingest) and the same Aggregator as `painpoint serve`; writes every input line's
+// FINAL pain point (after merges) as JSONL.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace painpoint::service {
+
+struct ClusterCommandOptions {
+  std::string input_path;
+  std::string output_path;
+  // Optional file of `key = value` lines (ClusterConfig field names, see
+  // aggregator/include/painpoint/aggregator/config.h; '#' starts a comment).
+  std::optional<std::string> config_path;
+  // Applied after the config file, e.g. {"join_threshold", "0.4"}.
+  std::vector<std::pair<std::string, std::string>> config_overrides;
+  // Word vectors file (scripts/fetch-embeddings.sh). nullopt: the default path if it exists
+  // (with a warning on stderr when it does not); "none": sparse features only.
+  std::optional<std::string> vectors_path;
+  // Events per take_changes() call, like one service batch.
+  std::size_t batch_size = 1024;
+};
+
+// Returns the process exit code: 0 on success (invalid events are reported per line and do not
+// fail the run), 1 when the input, output, config or vectors cannot be used.
+[[nodiscard]] int run_cluster_command(const ClusterCommandOptions& options);
+
+}  // namespace painpoint::service
