@@ -450,13 +450,45 @@ struct Consumer::Impl : ClientState {
   bool closed = false;
   // Offset resets seen while serving the current poll; handed out with its batch.
   std::vector<OffsetReset> pending_resets;
+  // The offset each assigned partition was started at, to rebuild the assignment after a reset.
+  std::map<TopicPartition, std::int64_t> assigned_start;
+
+  std::int64_t fallback_offset() const {
+    return start_from_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+  }
 
   static std::vector<TopicPartition> to_partitions(const rd_kafka_topic_partition_list_t* list) {
     std::vector<TopicPartition> out;
     out.reserve(static_cast<std::size_t>(list->cnt));
-    for (int i = 0; i < list->cnt; ++i)
+    for (int i = 0; i < list->cnt; ++i) {
       out.push_back({list->elems[i].topic, list->elems[i].partition});
+    }
     return out;
+  }
+
+  // Resolves committed() starts here rather than leaving RD_KAFKA_OFFSET_STORED to librdkafka:
+  // with auto.offset.reset=error, a partition without a committed offset would otherwise stop
+  // with an error (see handle_offset_reset for why reset is "error").
+  void resolve_committed(rd_kafka_topic_partition_list_t* partitions) {
+    PartitionListPtr wanted(rd_kafka_topic_partition_list_new(partitions->cnt));
+    for (int i = 0; i < partitions->cnt; ++i) {
+      if (partitions->elems[i].offset == RD_KAFKA_OFFSET_STORED) {
+        rd_kafka_topic_partition_list_add(wanted.get(), partitions->elems[i].topic,
+                                          partitions->elems[i].partition);
+      }
+    }
+    if (wanted->cnt == 0) return;
+    if (auto e = rd_kafka_committed(rk.get(), wanted.get(), 10000);
+        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::warn("kafka consumer: fetching committed offsets: {}", rd_kafka_err2str(e));
+      return;  // keep STORED; a missing offset then comes back through handle_offset_reset
+    }
+    for (int i = 0; i < wanted->cnt; ++i) {
+      const auto& w = wanted->elems[i];
+      auto* p = rd_kafka_topic_partition_list_find(partitions, w.topic, w.partition);
+      if (p == nullptr || w.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      p->offset = w.offset >= 0 ? w.offset : fallback_offset();
+    }
   }
 
   static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -481,7 +513,7 @@ struct Consumer::Impl : ClientState {
         auto& p = partitions->elems[i];
         switch (s.kind) {
           case StartOffset::Kind::kOffset:
-            p.offset = s.offset;
+            p.offset = s.offset >= 0 ? s.offset : self->fallback_offset();
             break;
           case StartOffset::Kind::kCommitted:
             p.offset = RD_KAFKA_OFFSET_STORED;
@@ -494,12 +526,18 @@ struct Consumer::Impl : ClientState {
             break;
         }
       }
+      self->resolve_committed(partitions);
+      if (!cooperative) self->assigned_start.clear();
+      for (int i = 0; i < partitions->cnt; ++i) {
+        self->assigned_start[tps[static_cast<std::size_t>(i)]] = partitions->elems[i].offset;
+      }
       spdlog::info("kafka consumer: assigned {} partitions", partitions->cnt);
       if (cooperative) {
         detail::ErrorPtr error(rd_kafka_incremental_assign(rk, partitions));
-        if (error)
+        if (error) {
           spdlog::error("kafka consumer: incremental assign: {}",
                         rd_kafka_error_string(error.get()));
+        }
       } else if (auto e = rd_kafka_assign(rk, partitions); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         spdlog::error("kafka consumer: assign: {}", rd_kafka_err2str(e));
       }
@@ -516,6 +554,7 @@ struct Consumer::Impl : ClientState {
           spdlog::error("kafka consumer: revoke handler threw: {}", e.what());
         }
       }
+      for (const auto& tp : tps) self->assigned_start.erase(tp);
       if (cooperative) {
         detail::ErrorPtr error(rd_kafka_incremental_unassign(rk, partitions));
       } else {
@@ -524,11 +563,14 @@ struct Consumer::Impl : ClientState {
       return;
     }
     spdlog::error("kafka consumer: rebalance error: {}", rd_kafka_err2str(err));
+    self->assigned_start.clear();
     rd_kafka_assign(rk, nullptr);
   }
 
-  // The fetch position was not on the broker (or the group had no committed offset): continue
-  // from the configured end, and report it when data was actually skipped.
+  // auto.offset.reset is "error" because librdkafka would otherwise reset silently, and
+  // Painpoint must count what retention took. The partition's fetcher is stopped at this point
+  // and a seek does not restart it (librdkafka 2.0.2), so the partition is re-assigned at the
+  // new offset; the other partitions are re-assigned at their current positions.
   void handle_offset_reset(const rd_kafka_message_t* msg) {
     if (msg->rkt == nullptr) return;
     OffsetReset reset;
@@ -537,24 +579,50 @@ struct Consumer::Impl : ClientState {
     const auto werr = rd_kafka_query_watermark_offsets(
         rk.get(), reset.partition.topic.c_str(), reset.partition.partition, &reset.low_watermark,
         &reset.high_watermark, 5000);
-    std::int64_t target = start_from_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    std::int64_t target = fallback_offset();
     if (werr == RD_KAFKA_RESP_ERR_NO_ERROR) {
       target = start_from_earliest ? reset.low_watermark : reset.high_watermark;
     }
     reset.resumed_at = target;
-    const TopicPartitionOffset tpo{reset.partition.topic, reset.partition.partition, target};
-    auto list = detail::to_list(std::span(&tpo, 1));
-    detail::ErrorPtr error(rd_kafka_seek_partitions(rk.get(), list.get(), 5000));
-    if (error) {
-      spdlog::error("kafka consumer: seek after offset reset on {}[{}]: {}", reset.partition.topic,
-                    reset.partition.partition, rd_kafka_error_string(error.get()));
+    if (auto s = restart_partition(reset.partition, target); !s.ok()) {
+      spdlog::error("kafka consumer: restarting {}[{}] after offset reset: {}",
+                    reset.partition.topic, reset.partition.partition, s.to_string());
     }
     if (reset.requested >= 0) {
       pending_resets.push_back(std::move(reset));
     } else {
-      spdlog::debug("kafka consumer: {}[{}] has no committed offset; starting at {}", tpo.topic,
-                    tpo.partition, target);
+      spdlog::debug("kafka consumer: {}[{}] had no committed offset; starting at {}",
+                    reset.partition.topic, reset.partition.partition, target);
     }
+  }
+
+  Status restart_partition(const TopicPartition& tp, std::int64_t offset) {
+    assigned_start[tp] = offset;
+    if (std::strcmp(rd_kafka_rebalance_protocol(rk.get()), "COOPERATIVE") == 0) {
+      const TopicPartitionOffset tpo{tp.topic, tp.partition, offset};
+      auto one = detail::to_list(std::span(&tpo, 1));
+      detail::ErrorPtr unassign(rd_kafka_incremental_unassign(rk.get(), one.get()));
+      if (unassign) return status_from(unassign.get(), "incremental unassign");
+      detail::ErrorPtr assign(rd_kafka_incremental_assign(rk.get(), one.get()));
+      return status_from(assign.get(), "incremental assign");
+    }
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (auto e = rd_kafka_assignment(rk.get(), &raw); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return status_from(e, "assignment");
+    }
+    PartitionListPtr current(raw);
+    rd_kafka_position(rk.get(), current.get());  // next offset after what the app has seen
+    for (int i = 0; i < current->cnt; ++i) {
+      auto& p = current->elems[i];
+      const TopicPartition key{p.topic, p.partition};
+      if (key == tp) {
+        p.offset = offset;
+      } else if (p.offset < 0) {
+        auto it = assigned_start.find(key);
+        p.offset = it != assigned_start.end() ? it->second : RD_KAFKA_OFFSET_STORED;
+      }
+    }
+    return status_from(rd_kafka_assign(rk.get(), current.get()), "assign");
   }
 };
 
@@ -697,6 +765,23 @@ Result<std::vector<TopicPartitionOffset>> Consumer::offsets_for_times(
   const auto err = rd_kafka_offsets_for_times(impl_->rk.get(), list.get(), to_timeout_ms(timeout));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "offsets_for_times");
   if (auto s = detail::first_partition_error(list.get(), "offsets_for_times"); !s.ok()) return s;
+  std::vector<TopicPartitionOffset> out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
+Result<std::vector<TopicPartitionOffset>> Consumer::committed(
+    std::span<const TopicPartition> partitions, std::chrono::milliseconds timeout) const {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "consumer moved from");
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const auto& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  }
+  const auto err = rd_kafka_committed(impl_->rk.get(), list.get(), to_timeout_ms(timeout));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "committed");
+  if (auto s = detail::first_partition_error(list.get(), "committed"); !s.ok()) return s;
   std::vector<TopicPartitionOffset> out;
   for (int i = 0; i < list->cnt; ++i) {
     out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});

@@ -278,6 +278,9 @@ class Consumer {
   // that (or the high watermark / -1 when none).
   Result<std::vector<TopicPartitionOffset>> offsets_for_times(
       std::span<const TopicPartitionOffset> timestamps, std::chrono::milliseconds timeout) const;
+  // The group's committed offsets (next offset to consume; -1001 when none), e.g. for lag.
+  Result<std::vector<TopicPartitionOffset>> committed(std::span<const TopicPartition> partitions,
+                                                      std::chrono::milliseconds timeout) const;
   // The cluster's id (KIP-78); the store keeps it beside offsets to detect a different cluster.
   Result<std::string> cluster_id(std::chrono::milliseconds timeout) const;
   // Partitions currently assigned to this member.

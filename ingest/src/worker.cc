@@ -1,0 +1,199 @@
+#include "painpoint/ingest/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <thread>
+
+#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/topics.h"
+
+namespace painpoint::ingest {
+namespace {
+
+// A dead letter must always be writable, or one oversize message would block its partition
+// forever. Beyond this, the original bytes are cut (and the cut is flagged in a header).
+constexpr std::size_t kDeadletterMaxPayload = 512 * 1024;
+
+}  // namespace
+
+struct IngestWorker::Impl {
+  IngestConfig config;
+  IngestCounters counters;
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> running{false};
+  std::optional<Consumer> consumer;
+  std::optional<Producer> producer;
+  std::thread thread;
+  // Failed deliveries of the batch in progress; only touched on the worker thread (delivery
+  // reports are served inside produce()/flush(), which only the worker thread calls).
+  std::uint64_t batch_delivery_failures = 0;
+  std::vector<TopicPartitionOffset> last_committed;
+
+  void run();
+  bool process(const MessageBatch& batch);
+  Status route(const Message& message, v1::FeedbackEvent& event, std::string& buffer);
+  void sleep_unless_stopped(std::chrono::milliseconds duration) const;
+};
+
+IngestWorker::IngestWorker(IngestConfig config) : impl_(std::make_unique<Impl>()) {
+  if (config.input_topics.empty()) config.input_topics = input_topics();
+  impl_->config = std::move(config);
+}
+
+IngestWorker::~IngestWorker() { stop(); }
+
+const IngestCounters& IngestWorker::counters() const { return impl_->counters; }
+bool IngestWorker::running() const { return impl_->running.load(); }
+bool IngestWorker::broker_reachable() const {
+  return impl_->consumer && impl_->producer && impl_->consumer->broker_reachable();
+}
+
+Status IngestWorker::start() {
+  if (impl_->thread.joinable()) return Status::Error(KafkaErrc::kState, "already started");
+  const auto& cfg = impl_->config;
+  if (cfg.batch_size == 0) return Status::Error(KafkaErrc::kInvalidConfig, "batch_size is 0");
+
+  ProducerConfig pc;
+  pc.brokers = cfg.brokers;
+  pc.client_id = "painpoint-ingest";
+  pc.delivery_timeout = cfg.delivery_timeout;
+  pc.extra = cfg.producer_extra;
+  auto* impl = impl_.get();
+  auto producer = Producer::create(pc, [impl](const DeliveryReport& report) {
+    if (report.status.ok()) {
+      impl->counters.produced.fetch_add(1);
+    } else {
+      impl->counters.delivery_failures.fetch_add(1);
+      ++impl->batch_delivery_failures;
+      spdlog::warn("ingest: delivery failed: {}", report.status.to_string());
+    }
+  });
+  if (!producer.ok()) return producer.status();
+
+  ConsumerConfig cc;
+  cc.brokers = cfg.brokers;
+  cc.group_id = cfg.group_id;
+  cc.client_id = "painpoint-ingest";
+  cc.extra = cfg.consumer_extra;
+  auto consumer = Consumer::create(cc);
+  if (!consumer.ok()) return consumer.status();
+  // Ingest is stateless: the group's committed offsets are the whole truth.
+  if (auto s = consumer->subscribe(cfg.input_topics); !s.ok()) return s;
+
+  impl_->producer.emplace(std::move(producer).value());
+  impl_->consumer.emplace(std::move(consumer).value());
+  impl_->stop_requested.store(false);
+  impl_->running.store(true);
+  impl_->thread = std::thread([impl] { impl->run(); });
+  return Status::Ok();
+}
+
+void IngestWorker::stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->stop_requested.store(true);
+  impl_->thread.join();
+}
+
+void IngestWorker::Impl::sleep_unless_stopped(std::chrono::milliseconds duration) const {
+  const auto until = std::chrono::steady_clock::now() + duration;
+  while (!stop_requested.load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void IngestWorker::Impl::run() {
+  spdlog::info("ingest: consuming {} topics as group {}", config.input_topics.size(),
+               config.group_id);
+  while (!stop_requested.load()) {
+    MessageBatch batch = consumer->poll_batch(config.batch_size, config.poll_timeout);
+    for (const auto& error : batch.errors()) {
+      counters.consumer_errors.fetch_add(1);
+      spdlog::warn("ingest: consumer error: {}", error.status.to_string());
+    }
+    for (const auto& reset : batch.offset_resets()) {
+      counters.lost_to_retention.fetch_add(static_cast<std::uint64_t>(reset.lost()));
+      spdlog::error(
+          "ingest: offset {} of {}[{}] is no longer on the broker (earliest {}); {} messages "
+          "lost to retention, continuing at {}",
+          reset.requested, reset.partition.topic, reset.partition.partition, reset.low_watermark,
+          reset.lost(), reset.resumed_at);
+    }
+    if (batch.empty()) continue;
+    if (process(batch)) continue;
+    // Redo the batch: at-least-once, and the aggregator dedupes by event id.
+    const auto first = batch.first_offsets();
+    if (auto s = consumer->seek(first, std::chrono::seconds(5)); !s.ok()) {
+      spdlog::warn("ingest: rewinding the failed batch: {}", s.to_string());
+    }
+    sleep_unless_stopped(config.retry_backoff);
+  }
+  // Every batch was flushed before its offsets were committed asynchronously; make sure the last
+  // commit has reached the group coordinator before leaving it.
+  if (auto s = consumer->commit(last_committed, false); !s.ok()) {
+    spdlog::warn("ingest: final commit: {}", s.to_string());
+  }
+  if (auto s = consumer->close(); !s.ok()) spdlog::warn("ingest: close: {}", s.to_string());
+  running.store(false);
+  spdlog::info("ingest: stopped");
+}
+
+// Routes every message of the batch, waits for all acknowledgements, then commits.
+// Returns false when the batch has to be redone.
+bool IngestWorker::Impl::process(const MessageBatch& batch) {
+  batch_delivery_failures = 0;
+  v1::FeedbackEvent event;
+  std::string buffer;
+  for (const auto& message : batch) {
+    counters.consumed.fetch_add(1);
+    if (auto s = route(message, event, buffer); !s.ok()) {
+      spdlog::error("ingest: cannot produce output of {}[{}]@{}: {}", message.topic(),
+                    message.partition(), message.offset(), s.to_string());
+      (void)producer->flush(config.delivery_timeout);  // settle what was sent, then redo
+      return false;
+    }
+  }
+  if (auto s = producer->flush(config.delivery_timeout); !s.ok()) {
+    spdlog::error("ingest: {}", s.to_string());
+    return false;
+  }
+  if (batch_delivery_failures > 0) return false;
+  last_committed = batch.next_offsets();
+  if (auto s = consumer->commit(last_committed, true); !s.ok()) {
+    // Not fatal: the next commit covers these offsets, or they are re-read after a restart.
+    spdlog::warn("ingest: commit: {}", s.to_string());
+  }
+  counters.batches_committed.fetch_add(1);
+  return true;
+}
+
+Status IngestWorker::Impl::route(const Message& message, v1::FeedbackEvent& event,
+                                 std::string& buffer) {
+  auto rejection = parse_wire_event(message.payload(), &event);
+  if (!rejection) {
+    rejection = validate_and_normalize(event, source_for_topic(message.topic()), config.validation,
+                                       std::chrono::system_clock::now());
+  }
+  if (!rejection) {
+    counters.valid.fetch_add(1);
+    event.SerializeToString(&buffer);
+    return producer->produce(config.output_topic, event.product_id(), buffer);
+  }
+
+  counters.invalid.fetch_add(1);
+  std::vector<Header> headers{
+      {std::string(kHeaderReason), std::string(reason_code(rejection->reason))},
+      {std::string(kHeaderDetail), rejection->detail},
+      {std::string(kHeaderTopic), std::string(message.topic())},
+      {std::string(kHeaderPartition), std::to_string(message.partition())},
+      {std::string(kHeaderOffset), std::to_string(message.offset())},
+  };
+  std::string_view payload = message.payload();
+  if (payload.size() > kDeadletterMaxPayload) {
+    payload = payload.substr(0, kDeadletterMaxPayload);
+    headers.push_back({"painpoint.truncated_from", std::to_string(message.payload().size())});
+  }
+  return producer->produce(config.deadletter_topic, message.key(), payload, headers);
+}
+
+}  // namespace painpoint::ingest
