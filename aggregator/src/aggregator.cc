@@ -37,10 +37,39 @@ struct Posting {
 
 // Posting lists are ordered by weight (desc), then seq: a pure function of what the clusters
 // indexed, so a reload rebuilds exactly the lists an uninterrupted run has.
-bool posting_before(const Posting& a, const Posting& b) {
-  if (a.w != b.w) return a.w > b.w;
-  return a.seq < b.seq;
-}
+struct PostingBefore {
+  bool operator()(const Posting& a, const Posting& b) const {
+    if (a.w != b.w) return a.w > b.w;
+    return a.seq < b.seq;
+  }
+};
+// Common terms collect thousands of clusters. Updates go to an ordered set (a sorted vector
+// would make every reindex an O(n) memmove); queries read only the first posting_scan entries,
+// from a contiguous copy that is rebuilt when an update touches that head.
+struct PostingList {
+  std::set<Posting, PostingBefore> all;
+  std::vector<Posting> head;
+  bool stale = true;
+
+  [[nodiscard]] bool in_head(const Posting& key, std::size_t scan) const {
+    return head.size() < scan || !PostingBefore{}(head.back(), key);
+  }
+  void insert(const Posting& key, std::size_t scan) {
+    all.insert(key);
+    if (!stale && in_head(key, scan)) stale = true;
+  }
+  void erase(const Posting& key, std::size_t scan) {
+    if (all.erase(key) != 0 && !stale && in_head(key, scan)) stale = true;
+  }
+  const std::vector<Posting>& top(std::size_t scan) {
+    if (stale) {
+      head.clear();
+      for (auto it = all.begin(); it != all.end() && head.size() < scan; ++it) head.push_back(*it);
+      stale = false;
+    }
+    return head;
+  }
+};
 
 struct Exemplar {
   std::string event_id;
@@ -75,6 +104,7 @@ struct Cluster {
   std::vector<Exemplar> exemplars;
   std::int64_t version = 0;
   std::int64_t last_event_doc = 0;
+  std::int64_t merge_checked_count = 0;  // size at the last near-duplicate check
   v1::PainPointSummary summary;
 };
 
@@ -94,12 +124,31 @@ struct Product {
   std::unordered_map<std::uint32_t, DfEntry> df;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> page_buckets;  // page -> buckets
   std::vector<std::unique_ptr<Cluster>> clusters;  // by seq; null once retired or merged
-  std::unordered_map<std::uint32_t, std::vector<Posting>> index;
+  std::unordered_map<std::uint32_t, PostingList> index;
   std::size_t live_promoted = 0;
+  std::vector<std::uint32_t> candidates;  // seqs of clusters not yet promoted (may be stale)
   // Dirty tracking: only these go out in the next take_changes().
-  std::set<std::uint32_t> dirty_clusters;
+  // Flag vectors instead of ordered sets: no allocation per event; sorted when drained.
+  std::vector<std::uint8_t> flags;  // by seq: kDirty | kTouched
+  std::vector<std::uint32_t> dirty_clusters;
   std::set<std::uint32_t> dirty_pages;
-  std::set<std::uint32_t> touched_since_maintenance;
+  std::vector<std::uint32_t> touched_since_maintenance;
+  static constexpr std::uint8_t kDirty = 1;
+  static constexpr std::uint8_t kTouched = 2;
+  void mark(std::uint32_t seq, std::uint8_t flag) {
+    if (flags.size() <= seq) flags.resize(static_cast<std::size_t>(seq) + 1, 0);
+    if ((flags[seq] & flag) != 0) return;
+    flags[seq] |= flag;
+    (flag == kDirty ? dirty_clusters : touched_since_maintenance).push_back(seq);
+  }
+  std::vector<std::uint32_t> drain(std::uint8_t flag) {
+    auto& list = flag == kDirty ? dirty_clusters : touched_since_maintenance;
+    std::vector<std::uint32_t> out;
+    out.swap(list);
+    std::sort(out.begin(), out.end());
+    for (auto seq : out) flags[seq] &= static_cast<std::uint8_t>(~flag);
+    return out;
+  }
   bool dirty_meta = false;
   std::uint64_t last_used_generation = 0;
 };
@@ -284,7 +333,9 @@ struct Aggregator::Impl {
       if (e.word.empty()) e.word = std::string(tokens[static_cast<std::size_t>(vec[i].w)]);
       p.dirty_pages.insert(term >> kPageBits);
       const double tf = 1.0 + std::log(static_cast<double>(j - i));
-      const double idf = std::log((n + 1.0) / (static_cast<double>(e.df) + 0.5));
+      // Smoothed IDF (as scikit-learn's smooth_idf): the +1 keeps shared terms meaningful while
+      // a product has seen only a handful of events.
+      const double idf = std::log((n + 1.0) / (static_cast<double>(e.df) + 1.0)) + 1.0;
       vec[out++] = TermWeight{term, static_cast<float>(tf * std::max(idf, 0.01))};
       i = j;
     }
@@ -343,6 +394,11 @@ struct Aggregator::Impl {
       }
       s = cfg.sparse_weight * s + (1.0 - cfg.sparse_weight) * dd / c.dense_norm;
     }
+    if (cfg.cohesion_exponent > 0 && c.count > 1) {
+      // |sum of unit vectors| / n: 1 for identical members, lower for broad clusters.
+      const double coh = std::sqrt(c.norm2) / static_cast<double>(c.count);
+      s *= std::pow(std::min(1.0, coh), cfg.cohesion_exponent);
+    }
     return s;
   }
 
@@ -368,13 +424,11 @@ struct Aggregator::Impl {
     for (const auto& tw : query_scratch) {
       const auto it = p.index.find(tw.term);
       if (it == p.index.end()) continue;
-      const auto& list = it->second;
-      const std::size_t n = std::min<std::size_t>(list.size(), cfg.posting_scan);
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t seq = list[i].seq;
+      for (const Posting& posting : it->second.top(cfg.posting_scan)) {
+        const std::uint32_t seq = posting.seq;
         if (seq == exclude) continue;
         if (acc[seq] == 0.0f) touched.push_back(seq);
-        acc[seq] += tw.w * list[i].w + 1e-9f;
+        acc[seq] += tw.w * posting.w + 1e-9f;
       }
     }
     auto better = [&](std::uint32_t a, std::uint32_t b) {
@@ -396,9 +450,8 @@ struct Aggregator::Impl {
       if (it == p.index.end()) continue;
       auto& list = it->second;
       const Posting key{tw.w, c.seq};
-      auto pos = std::lower_bound(list.begin(), list.end(), key, posting_before);
-      if (pos != list.end() && pos->seq == c.seq) list.erase(pos);
-      if (list.empty()) p.index.erase(it);
+      list.erase(key, cfg.posting_scan);
+      if (list.all.empty()) p.index.erase(it);
     }
     c.indexed.clear();
   }
@@ -407,7 +460,7 @@ struct Aggregator::Impl {
     for (const auto& tw : c.indexed) {
       auto& list = p.index[tw.term];
       const Posting key{tw.w, c.seq};
-      list.insert(std::lower_bound(list.begin(), list.end(), key, posting_before), key);
+      list.insert(key, cfg.posting_scan);
     }
   }
 
@@ -540,6 +593,7 @@ struct Aggregator::Impl {
     c->id = "pp-" + hex16(fnv1a64(p.id + '\x1f' + e.event_id()));
     c->first_seen = seconds_of(e.occurred_at());
     c->last_seen = c->first_seen;
+    p.candidates.push_back(c->seq);
     p.clusters.push_back(std::move(c));
     return *p.clusters.back();
   }
@@ -562,8 +616,8 @@ struct Aggregator::Impl {
       c.promoted = true;
       ++p.live_promoted;
     }
-    p.dirty_clusters.insert(c.seq);
-    p.touched_since_maintenance.insert(c.seq);
+    p.mark(c.seq, Product::kDirty);
+    p.mark(c.seq, Product::kTouched);
   }
 
   std::string add(const v1::FeedbackEvent& e) {
@@ -578,7 +632,9 @@ struct Aggregator::Impl {
       Cluster* c = p.clusters[seq].get();
       if (c == nullptr) continue;
       const double sim = similarity_to(*c, vec, dense);
-      const double score = sim + cfg.size_bonus * std::log(static_cast<double>(c->count));
+      const double score =
+          sim + cfg.size_bonus * std::log(static_cast<double>(
+                                     std::min<std::int64_t>(c->count, cfg.size_bonus_cap)));
       if (score > best_score) {
         best_score = score;
         best_sim = sim;
@@ -604,12 +660,14 @@ struct Aggregator::Impl {
     p.dirty_meta = true;
     // Merge: each pain point that grew since the last run looks for near-duplicates among
     // the clusters sharing its heaviest terms; the younger one goes into the older one.
-    const std::vector<std::uint32_t> grown(p.touched_since_maintenance.begin(),
-                                           p.touched_since_maintenance.end());
-    p.touched_since_maintenance.clear();
+    const std::vector<std::uint32_t> grown = p.drain(Product::kTouched);
     for (std::uint32_t seq : grown) {
       Cluster* c = p.clusters[seq].get();
-      if (c == nullptr || !c->promoted) continue;
+      // Re-check a pain point only once it has doubled since its last check: its centroid
+      // barely moves in between, and this keeps maintenance O(log n) per pain point.
+      if (c == nullptr || !c->promoted || c->count < 2 * c->merge_checked_count) continue;
+      c->merge_checked_count = c->count;
+      p.mark(seq, Product::kDirty);
       retrieve(p, c->centroid, seq);
       Cluster* target = nullptr;
       double best = cfg.merge_threshold;
@@ -627,16 +685,23 @@ struct Aggregator::Impl {
       Cluster* younger = target->seq < c->seq ? c : target;
       merge(p, *older, *younger);
     }
-    // Retire candidates that never gathered support.
-    for (auto& slot : p.clusters) {
+    // Retire candidates that never gathered support (only candidates are visited: touching
+    // every pain point here would cost a cache miss each).
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < p.candidates.size(); ++i) {
+      const std::uint32_t seq = p.candidates[i];
+      auto& slot = p.clusters[seq];
       if (slot == nullptr || slot->promoted) continue;
       if (p.doc_count - slot->last_event_doc >
           static_cast<std::int64_t>(cfg.candidate_ttl_events)) {
         unindex(p, *slot);
-        p.dirty_clusters.insert(slot->seq);
+        p.mark(seq, Product::kDirty);
         slot.reset();
+        continue;
       }
+      p.candidates[kept++] = seq;
     }
+    p.candidates.resize(kept);
   }
 
   void merge(Product& p, Cluster& into, Cluster& from) {
@@ -661,8 +726,8 @@ struct Aggregator::Impl {
                      [](const Exemplar& a, const Exemplar& b) { return a.score > b.score; });
     if (into.exemplars.size() > cfg.exemplars + 2) into.exemplars.resize(cfg.exemplars + 2);
     reindex(p, into);
-    p.dirty_clusters.insert(into.seq);
-    p.touched_since_maintenance.insert(into.seq);
+    p.mark(into.seq, Product::kDirty);
+    p.mark(into.seq, Product::kTouched);
 
     // The absorbed pain point's final record points to its survivor.
     v1::PainPointSummary fin = from.summary;
@@ -678,7 +743,7 @@ struct Aggregator::Impl {
     rec.set_merged_into(into.id);
     pending_writes.push_back(StateWrite{merged_key(from.id), rec.SerializeAsString()});
     --p.live_promoted;
-    p.dirty_clusters.insert(from.seq);
+    p.mark(from.seq, Product::kDirty);
     p.clusters[from.seq].reset();
   }
 
@@ -809,6 +874,7 @@ struct Aggregator::Impl {
     }
     m.set_version(c.version);
     m.set_last_event_doc(c.last_event_doc);
+    m.set_merge_checked_count(c.merge_checked_count);
     if (c.promoted) *m.mutable_summary() = c.summary;
     return m;
   }
@@ -852,6 +918,7 @@ struct Aggregator::Impl {
     }
     c->version = m.version();
     c->last_event_doc = m.last_event_doc();
+    c->merge_checked_count = m.merge_checked_count();
     c->summary = m.summary();
     return c;
   }
@@ -889,18 +956,22 @@ struct Aggregator::Impl {
     for (auto& c : p.clusters) {
       if (c == nullptr) continue;
       insert_postings(p, *c);
-      if (c->promoted) ++p.live_promoted;
+      if (c->promoted) {
+        ++p.live_promoted;
+      } else {
+        p.candidates.push_back(c->seq);
+      }
     }
     // Which pain points grew since the last maintenance is derivable: those whose
     // last_event_doc falls after it.
     const std::int64_t since = p.doc_count - p.since_maintenance;
     for (auto& c : p.clusters) {
-      if (c != nullptr && c->last_event_doc > since) p.touched_since_maintenance.insert(c->seq);
+      if (c != nullptr && c->last_event_doc > since) p.mark(c->seq, Product::kTouched);
     }
   }
 
   void flush(Product& p, Changes& out) {
-    for (std::uint32_t seq : p.dirty_clusters) {
+    for (std::uint32_t seq : p.drain(Product::kDirty)) {
       Cluster* c = p.clusters[seq].get();
       if (c == nullptr) {
         out.state.push_back(StateWrite{cluster_key(p.id, seq), std::nullopt});
@@ -912,7 +983,6 @@ struct Aggregator::Impl {
       }
       out.state.push_back(StateWrite{cluster_key(p.id, seq), to_proto(*c).SerializeAsString()});
     }
-    p.dirty_clusters.clear();
     for (std::uint32_t page : p.dirty_pages) {
       // Collect the page's buckets in bucket order (deterministic bytes).
       v1::AggDfPage m;

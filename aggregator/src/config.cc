@@ -42,6 +42,10 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
     ok = parse(value, c.join_threshold);
   else if (key == "size_bonus")
     ok = parse(value, c.size_bonus);
+  else if (key == "cohesion_exponent")
+    ok = parse(value, c.cohesion_exponent);
+  else if (key == "size_bonus_cap")
+    ok = parse(value, c.size_bonus_cap);
   else if (key == "query_terms")
     ok = parse(value, c.query_terms);
   else if (key == "posting_scan")
@@ -98,8 +102,9 @@ const std::vector<ConfigKey>& config_keys() {
       {"indexed_terms", "terms of a centroid in the inverted index"},
       {"centroid_terms", "terms a centroid keeps at most"},
       {"min_support", "events a candidate needs to become a pain point"},
-      {"candidate_ttl_events", "events of a product after which a candidate that did not grow is "
-                               "dropped"},
+      {"candidate_ttl_events",
+       "events of a product after which a candidate that did not grow is "
+       "dropped"},
       {"maintenance_interval", "events of a product between merge passes"},
       {"merge_threshold", "similarity at which two pain points are merged (younger into older)"},
       {"daily_window_days", "days of daily counts kept per pain point"},

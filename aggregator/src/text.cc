@@ -179,6 +179,9 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
           append_utf8(word_, c);
           any = true;
           i = next;
+        } else if ((c == '.' || c == ',') && digit && next < chunk.size() && chunk[next] >= '0' &&
+                   chunk[next] <= '9') {
+          i = next;  // 42.50 and 1,000 are one number
         } else if (c == '\'' && any && next < chunk.size()) {
           word_.push_back('\'');
           i = next;

@@ -24,18 +24,25 @@ struct ClusterConfig {
   // running mean). Null: sparse TF-IDF only. Not owned; must outlive the Aggregator.
   const WordVectors* word_vectors = nullptr;
   // SIF smoothing `a` in a / (a + p(word)).
-  double sif_a = 1e-3;
+  double sif_a = 0.1;
   // Weight of the sparse cosine in the blended similarity; the dense cosine gets 1 - this.
   // Used only when word_vectors is set.
-  double sparse_weight = 0.85;
+  double sparse_weight = 0.75;
 
   // --- assignment -----------------------------------------------------------------------
   // An event joins the best cluster when  similarity + size_bonus * ln(cluster size)  reaches
   // join_threshold; otherwise it opens a new candidate. The size bonus is a rich-get-richer
   // prior (as in Chinese-restaurant / DP-means): fewer, fuller pain points and less dependence
   // on which paraphrase happened to arrive first.
-  double join_threshold = 0.35;
-  double size_bonus = 0.05;
+  double join_threshold = 0.42;
+  double size_bonus = 0.07;
+  // Cluster size beyond which the bonus stops growing, so that a few broad pain points do not
+  // swallow their neighbours.
+  std::uint32_t size_bonus_cap = 100;
+  // The similarity is multiplied by cohesion^cohesion_exponent, where cohesion = |sum of the
+  // members' unit vectors| / n (1 for identical members, lower for broad clusters). Broad
+  // clusters attract less, which keeps neighbouring pain points apart.
+  double cohesion_exponent = 0.5;
   // Candidate retrieval: the event's `query_terms` heaviest terms look up at most
   // `posting_scan` clusters each in the inverted index; the best `rerank` by the approximate
   // score are scored exactly. Bounds the per-event cost regardless of the number of clusters.
@@ -84,7 +91,8 @@ struct ConfigKey {
 // Every key apply_config_override accepts, in declaration order (config files, `painpoint config`).
 [[nodiscard]] const std::vector<ConfigKey>& config_keys();
 
-// The current value of `key` as text that apply_config_override accepts; nullopt for an unknown key.
+// The current value of `key` as text that apply_config_override accepts; nullopt for an unknown
+// key.
 [[nodiscard]] std::optional<std::string> config_value(const ClusterConfig& config,
                                                       std::string_view key);
 

@@ -1,0 +1,122 @@
+// Per-event cost of Aggregator::add() against the number of live pain points in one product.
+// The inverted index must keep this flat: the 10,000 case may be at most 2x the 100 case.
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/word_vectors.h"
+
+namespace agg = painpoint::aggregator;
+
+namespace {
+
+// Pronounceable pseudo-words, distinct per index: topic vocabularies never overlap.
+std::string pseudo_word(std::size_t i) {
+  static const char* syll[] = {"ka", "lo", "mi", "ne", "pu", "ra", "si", "to",
+                               "vu", "ze", "bo", "da", "fi", "gu", "he", "ju"};
+  std::string w;
+  do {
+    w += syll[i % 16];
+    i /= 16;
+  } while (i > 0);
+  return w + "x";
+}
+
+const std::vector<std::string>& common_words() {
+  static const std::vector<std::string> words = [] {
+    std::vector<std::string> w = {"app",   "broken", "slow",  "error",  "please", "fix",
+                                  "again", "today",  "users", "team",   "update", "login",
+                                  "page",  "screen", "data",  "report", "issue",  "problem"};
+    return w;
+  }();
+  return words;
+}
+
+std::string topic_text(std::size_t topic, std::mt19937& rng) {
+  std::string t =
+      pseudo_word(topic * 3) + " " + pseudo_word(topic * 3 + 1) + " " + pseudo_word(topic * 3 + 2);
+  const auto& c = common_words();
+  for (int k = 0; k < 3; ++k) t += " " + c[rng() % c.size()];
+  return t;
+}
+
+const agg::WordVectors* vectors() {
+  static const agg::LoadedVectors loaded = [] {
+    const auto path = agg::default_word_vectors_path();
+    if (!std::filesystem::exists(path)) return agg::LoadedVectors{};
+    return agg::load_word_vectors(path);
+  }();
+  return loaded.vectors.get();
+}
+
+painpoint::v1::FeedbackEvent make_event(std::size_t id, std::string text) {
+  painpoint::v1::FeedbackEvent e;
+  e.set_event_id("e-" + std::to_string(id));
+  e.set_product_id("bench");
+  e.set_text(std::move(text));
+  e.mutable_occurred_at()->set_seconds(1'790'000'000 + static_cast<std::int64_t>(id));
+  e.set_account_id("acct-" + std::to_string(id % 5000));
+  e.set_account_arr_cents(120'000);
+  return e;
+}
+
+void run_bench(benchmark::State& state, bool flush_timed) {
+  const auto live = static_cast<std::size_t>(state.range(0));
+  agg::ClusterConfig cfg;
+  cfg.word_vectors = vectors();
+  agg::Aggregator a(cfg, nullptr);
+  std::mt19937 rng(42);
+  std::size_t id = 0;
+  // Warm-up: every topic gets enough events to become a pain point.
+  for (std::size_t t = 0; t < live; ++t) {
+    for (std::uint32_t k = 0; k < cfg.min_support + 1; ++k)
+      a.add(make_event(id++, topic_text(t, rng)));
+  }
+  (void)a.take_changes();
+  // Pre-built events so that the loop measures the aggregator, not string building.
+  std::vector<painpoint::v1::FeedbackEvent> events;
+  for (std::size_t i = 0; i < 4096; ++i)
+    events.push_back(make_event(0, topic_text(rng() % live, rng)));
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto& e = events[i % events.size()];
+    e.set_event_id("m-" + std::to_string(i));
+    benchmark::DoNotOptimize(a.add(e));
+    if (++i % 512 == 0 && !flush_timed) {
+      // Draining changes (summaries, state) costs per changed pain point per batch, not per
+      // event: measured separately by BM_AddEventWithFlush.
+      state.PauseTiming();
+      benchmark::DoNotOptimize(a.take_changes());
+      state.ResumeTiming();
+    } else if (i % 512 == 0) {
+      benchmark::DoNotOptimize(a.take_changes());
+    }
+  }
+  state.counters["live_pain_points"] = static_cast<double>(a.active_pain_points());
+  state.counters["vectors"] = cfg.word_vectors != nullptr ? 1 : 0;
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+void BM_AddEvent(benchmark::State& state) { run_bench(state, false); }
+void BM_AddEventWithFlush(benchmark::State& state) { run_bench(state, true); }
+
+}  // namespace
+
+BENCHMARK(BM_AddEventWithFlush)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(1.0);
+BENCHMARK(BM_AddEvent)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(1.0);
+
+BENCHMARK_MAIN();

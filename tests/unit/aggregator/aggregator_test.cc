@@ -1,0 +1,355 @@
+#include "painpoint/aggregator/aggregator.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace painpoint::aggregator {
+namespace {
+
+v1::FeedbackEvent event(const std::string& id, const std::string& product, const std::string& text,
+                        std::int64_t unix_s = 1'790'000'000, const std::string& account = "",
+                        std::int64_t arr = 0, v1::Source source = v1::SOURCE_SUPPORT) {
+  v1::FeedbackEvent e;
+  e.set_event_id(id);
+  e.set_product_id(product);
+  e.set_text(text);
+  e.mutable_occurred_at()->set_seconds(unix_s);
+  e.set_account_id(account);
+  e.set_account_arr_cents(arr);
+  e.set_source(source);
+  return e;
+}
+
+// A small labelled stream: a few topics, each with paraphrase templates and fillers.
+struct Stream {
+  std::vector<v1::FeedbackEvent> events;
+  std::vector<int> topic;
+};
+
+Stream make_stream(const std::string& product, int n, unsigned seed) {
+  const std::vector<std::vector<std::string>> topics = {
+      {"app crashes when I open the camera", "camera crash on startup again",
+       "the app keeps crashing whenever I use the camera"},
+      {"invoice shows the wrong amount", "billing charged me twice this month",
+       "double charge on my invoice, refund please"},
+      {"cannot reset my password", "password reset email never arrives",
+       "reset password link is broken"},
+      {"export to csv is missing columns", "csv export drops the date column",
+       "columns missing from the csv export"},
+  };
+  const std::vector<std::string> fillers = {
+      "", " today", " since the update", " for my team", " on android", " on iphone"};
+  std::mt19937 rng(seed);
+  Stream s;
+  for (int i = 0; i < n; ++i) {
+    const int t = static_cast<int>(rng() % topics.size());
+    const auto& tpl = topics[static_cast<std::size_t>(t)];
+    std::string text = tpl[rng() % tpl.size()] + fillers[rng() % fillers.size()];
+    s.events.push_back(event(product + "-e" + std::to_string(i), product, text,
+                             1'790'000'000 + i * 3600, "acct-" + std::to_string(rng() % 20),
+                             1000 * static_cast<std::int64_t>(1 + rng() % 5)));
+    s.topic.push_back(t);
+  }
+  return s;
+}
+
+class MapState : public StateReader {
+ public:
+  std::map<std::string, std::string, std::less<>> kv;
+  void apply(const Changes& c) {
+    for (const auto& w : c.state) {
+      if (w.value) {
+        kv[w.key] = *w.value;
+      } else {
+        kv.erase(w.key);
+      }
+    }
+  }
+  std::optional<std::string> get(std::string_view key) const override {
+    const auto it = kv.find(key);
+    if (it == kv.end()) return std::nullopt;
+    return it->second;
+  }
+  void scan(std::string_view prefix,
+            const std::function<void(std::string_view, std::string_view)>& fn) const override {
+    for (auto it = kv.lower_bound(prefix); it != kv.end() && it->first.starts_with(prefix); ++it) {
+      fn(it->first, it->second);
+    }
+  }
+};
+
+ClusterConfig test_config() {
+  ClusterConfig c;
+  c.maintenance_interval = 50;
+  return c;
+}
+
+TEST(Aggregator, SimilarTextsJoinDifferentTextsDoNot) {
+  Aggregator a(test_config(), nullptr);
+  const auto p1 = a.add(event("1", "p", "password reset email never arrives"));
+  const auto p2 = a.add(event("2", "p", "the password reset email never arrives today"));
+  const auto p3 = a.add(event("3", "p", "invoice shows the wrong amount"));
+  EXPECT_EQ(p1, p2);
+  EXPECT_NE(p1, p3);
+  EXPECT_TRUE(p1.starts_with("pp-"));
+}
+
+TEST(Aggregator, EmergingBecomesActiveAtMinSupport) {
+  ClusterConfig c = test_config();
+  c.min_support = 3;
+  Aggregator a(c, nullptr);
+  a.add(event("1", "p", "dark mode is missing in settings"));
+  a.add(event("2", "p", "dark mode missing in the settings"));
+  auto ch = a.take_changes();
+  EXPECT_TRUE(ch.summaries.empty()) << "candidates are not published";
+  EXPECT_EQ(ch.memberships.size(), 2u);
+  EXPECT_EQ(a.active_pain_points(), 0u);
+  const auto id = a.add(event("3", "p", "dark mode is missing from settings"));
+  ch = a.take_changes();
+  ASSERT_EQ(ch.summaries.size(), 1u);
+  const auto& s = ch.summaries[0];
+  EXPECT_EQ(s.id(), id);
+  EXPECT_EQ(s.status(), v1::STATUS_ACTIVE);
+  EXPECT_EQ(s.event_count(), 3);
+  EXPECT_EQ(s.version(), 1);
+  EXPECT_EQ(a.active_pain_points(), 1u);
+  a.add(event("4", "p", "dark mode settings please"));
+  ch = a.take_changes();
+  ASSERT_EQ(ch.summaries.size(), 1u);
+  EXPECT_EQ(ch.summaries[0].version(), 2) << "version grows with every change";
+}
+
+TEST(Aggregator, SummaryStatsLabelsAndExemplars) {
+  Aggregator a(test_config(), nullptr);
+  const std::int64_t day = 86'400;
+  const std::int64_t t0 = 1'790'000'000 - 1'790'000'000 % day;
+  a.add(
+      event("1", "p", "csv export drops the date column", t0, "acme", 500'00, v1::SOURCE_SUPPORT));
+  a.add(event("2", "p", "csv export drops the date column again", t0 + day, "acme", 500'00,
+              v1::SOURCE_SALES));
+  a.add(event("3", "p", "the csv export drops the date column", t0 + 10 * day, "globex", 1200'00,
+              v1::SOURCE_CUSTOMER));
+  a.add(event("x", "p", "login page is slow", t0 + 10 * day));
+  const auto ch = a.take_changes();
+  ASSERT_EQ(ch.summaries.size(), 1u);
+  const auto& s = ch.summaries[0];
+  EXPECT_EQ(s.event_count(), 3);
+  EXPECT_EQ(s.account_count(), 2);
+  EXPECT_EQ(s.arr_at_risk_cents(), 1700'00);
+  EXPECT_EQ(s.source_counts_size(), 3);
+  EXPECT_EQ(s.first_seen().seconds(), t0);
+  EXPECT_EQ(s.last_seen().seconds(), t0 + 10 * day);
+  ASSERT_EQ(s.daily_counts_size(), 28);
+  EXPECT_EQ(s.daily_counts(27), 1);
+  EXPECT_EQ(s.daily_counts(27 - 9), 1);
+  EXPECT_EQ(s.daily_counts(27 - 10), 1);
+  EXPECT_GT(s.severity(), 0);
+  ASSERT_GE(s.keywords_size(), 3);
+  const std::set<std::string> kw(s.keywords().begin(), s.keywords().end());
+  EXPECT_TRUE(kw.count("csv") && kw.count("export") && kw.count("date")) << s.label();
+  EXPECT_FALSE(s.label().empty());
+  ASSERT_GE(s.exemplars_size(), 1);
+  EXPECT_NE(s.exemplars(0).text().find("csv export"), std::string::npos);
+}
+
+TEST(Aggregator, KeywordsPreferDistinctiveTerms) {
+  // "app" is in every event of the product, "camera" only in this pain point: TF-IDF must
+  // rank the distinctive term first.
+  Aggregator a(test_config(), nullptr);
+  for (int i = 0; i < 30; ++i) {
+    a.add(event("o" + std::to_string(i), "p",
+                "app settings page " + std::to_string(i % 3) + " app slow"));
+  }
+  for (int i = 0; i < 5; ++i)
+    a.add(event("c" + std::to_string(i), "p", "camera crash when recording video in the app"));
+  const auto ch = a.take_changes();
+  bool found = false;
+  for (const auto& s : ch.summaries) {
+    if (s.exemplars_size() > 0 && s.exemplars(0).text().find("camera") != std::string::npos) {
+      found = true;
+      ASSERT_GE(s.keywords_size(), 2);
+      EXPECT_NE(s.keywords(0), "app") << s.label();
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(Aggregator, MergeKeepsTheOlderId) {
+  ClusterConfig c;
+  c.join_threshold = 0.99;  // near-duplicates open separate pain points...
+  c.size_bonus = 0;
+  c.merge_threshold = 0.5;  // ...and maintenance merges them
+  c.maintenance_interval = 6;
+  c.min_support = 3;
+  Aggregator a(c, nullptr);
+  std::string older, younger;
+  for (int i = 0; i < 3; ++i)
+    older = a.add(event("a" + std::to_string(i), "p", "card payment declined at checkout"));
+  for (int i = 0; i < 3; ++i)
+    younger =
+        a.add(event("b" + std::to_string(i), "p", "card payment declined at checkout with visa"));
+  ASSERT_NE(older, younger);
+  EXPECT_EQ(a.resolve(younger), older);
+  EXPECT_EQ(a.resolve(older), older);
+  EXPECT_EQ(a.active_pain_points(), 1u);
+  const auto ch = a.take_changes();
+  bool merged_seen = false;
+  for (const auto& s : ch.summaries) {
+    if (s.id() == younger) {
+      merged_seen = true;
+      EXPECT_EQ(s.status(), v1::STATUS_MERGED);
+      EXPECT_EQ(s.merged_into(), older);
+    }
+    if (s.id() == older) {
+      EXPECT_EQ(s.event_count(), 6);
+    }
+  }
+  EXPECT_TRUE(merged_seen);
+}
+
+TEST(Aggregator, ClustersTopicsOfASyntheticStream) {
+  const auto s = make_stream("p", 400, 7);
+  Aggregator a(test_config(), nullptr);
+  std::map<std::string, std::map<int, int>> by_pp;
+  std::vector<std::string> ids;
+  for (const auto& e : s.events) ids.push_back(a.add(e));
+  for (std::size_t i = 0; i < ids.size(); ++i) ++by_pp[a.resolve(ids[i])][s.topic[i]];
+  // Purity: nearly every event sits in a pain point dominated by its own topic.
+  int pure = 0;
+  for (const auto& [id, counts] : by_pp) {
+    int best = 0;
+    for (const auto& [t, n] : counts) best = std::max(best, n);
+    pure += best;
+  }
+  EXPECT_GE(pure, 390);
+  EXPECT_LE(a.active_pain_points(), 12u);
+  EXPECT_GE(a.active_pain_points(), 4u);
+}
+
+TEST(Aggregator, ProductsAreIsolated) {
+  Aggregator a(test_config(), nullptr);
+  std::set<std::string> pa, pb;
+  for (int i = 0; i < 5; ++i) {
+    pa.insert(a.add(event("a" + std::to_string(i), "alpha", "sync fails on large files")));
+    pb.insert(a.add(event("b" + std::to_string(i), "beta", "sync fails on large files")));
+  }
+  ASSERT_EQ(pa.size(), 1u);
+  ASSERT_EQ(pb.size(), 1u);
+  EXPECT_NE(*pa.begin(), *pb.begin());
+  for (const auto& s : a.take_changes().summaries) {
+    EXPECT_EQ(s.event_count(), 5);
+    EXPECT_EQ(s.id() == *pa.begin() ? "alpha" : "beta", s.product_id());
+  }
+}
+
+struct RunResult {
+  std::vector<std::string> ids;
+  std::vector<std::string> resolved;
+  std::vector<std::string> summaries;  // serialized, in emission order
+  std::vector<std::string> state;      // key=value of all writes
+};
+
+void collect(const Changes& c, RunResult& r) {
+  for (const auto& s : c.summaries) r.summaries.push_back(s.SerializeAsString());
+  for (const auto& w : c.state) r.state.push_back(w.key + "=" + w.value.value_or("<del>"));
+}
+
+RunResult run(const std::vector<v1::FeedbackEvent>& events, std::size_t batch) {
+  Aggregator a(test_config(), nullptr);
+  RunResult r;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    r.ids.push_back(a.add(events[i]));
+    if ((i + 1) % batch == 0) collect(a.take_changes(), r);
+  }
+  collect(a.take_changes(), r);
+  for (const auto& id : r.ids) r.resolved.push_back(a.resolve(id));
+  return r;
+}
+
+std::vector<v1::FeedbackEvent> two_products(int n) {
+  auto a = make_stream("alpha", n, 1);
+  auto b = make_stream("beta", n, 2);
+  std::vector<v1::FeedbackEvent> all;
+  for (int i = 0; i < n; ++i) {
+    all.push_back(a.events[static_cast<std::size_t>(i)]);
+    all.push_back(b.events[static_cast<std::size_t>(i)]);
+  }
+  return all;
+}
+
+TEST(Aggregator, DeterministicAcrossRuns) {
+  const auto events = two_products(300);
+  const auto r1 = run(events, 37);
+  const auto r2 = run(events, 37);
+  EXPECT_EQ(r1.ids, r2.ids);
+  EXPECT_EQ(r1.resolved, r2.resolved);
+  EXPECT_EQ(r1.summaries, r2.summaries);
+  EXPECT_EQ(r1.state, r2.state);
+}
+
+TEST(Aggregator, StateRoundTripContinuesExactly) {
+  const auto events = two_products(300);
+  const std::size_t batch = 37;
+  const std::size_t half = 37 * 8;  // a batch boundary
+  const auto full = run(events, batch);
+
+  MapState store;
+  RunResult r;
+  {
+    Aggregator a(test_config(), &store);
+    for (std::size_t i = 0; i < half; ++i) {
+      r.ids.push_back(a.add(events[i]));
+      if ((i + 1) % batch == 0) {
+        auto c = a.take_changes();
+        store.apply(c);
+        collect(c, r);
+      }
+    }
+  }
+  Aggregator b(test_config(), &store);  // restart: lazily loads both products from `store`
+  for (std::size_t i = half; i < events.size(); ++i) {
+    r.ids.push_back(b.add(events[i]));
+    if ((i + 1) % batch == 0) {
+      auto c = b.take_changes();
+      store.apply(c);
+      collect(c, r);
+    }
+  }
+  auto c = b.take_changes();
+  store.apply(c);
+  collect(c, r);
+  for (const auto& id : r.ids) r.resolved.push_back(b.resolve(id));
+  EXPECT_EQ(r.ids, full.ids);
+  EXPECT_EQ(r.resolved, full.resolved);
+  EXPECT_EQ(r.summaries, full.summaries);
+  EXPECT_EQ(r.state, full.state);
+  EXPECT_EQ(b.active_pain_points(), [&] {
+    Aggregator u(test_config(), nullptr);
+    for (const auto& e : events) u.add(e);
+    return u.active_pain_points();
+  }());
+}
+
+TEST(Aggregator, EvictIdleReloadsFromState) {
+  MapState store;
+  Aggregator a(test_config(), &store);
+  const auto s = make_stream("p", 60, 3);
+  std::vector<std::string> ids;
+  for (const auto& e : s.events) ids.push_back(a.add(e));
+  store.apply(a.take_changes());
+  store.apply(a.take_changes());
+  a.evict_idle();
+  a.evict_idle();
+  EXPECT_EQ(a.active_pain_points(), 0u) << "evicted from memory";
+  const auto again = a.add(event("late", "p", s.events[0].text()));
+  EXPECT_EQ(a.resolve(again), a.resolve(ids[0]));
+  EXPECT_GT(a.active_pain_points(), 0u);
+}
+
+}  // namespace
+}  // namespace painpoint::aggregator
