@@ -1,1 +1,171 @@
-// placeholder until implemented
+#include "painpoint/service/cli.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "cluster_command.h"
+#include "config_file.h"
+#include "painpoint/ingest/embedded_broker.h"
+#include "painpoint/ingest/produce.h"
+#include "serve.h"
+#include "signals.h"
+
+namespace painpoint::service {
+
+namespace {
+
+int run_produce_command(const std::string& brokers, const std::string& topic,
+                        const std::string& input) {
+  ingest::ProduceOptions options;
+  options.brokers = brokers;
+  options.topic = topic;
+  ingest::ProduceReport report;
+  if (input.empty() || input == "-") {
+    report = ingest::produce_jsonl(std::cin, options);
+  } else {
+    std::ifstream in(input);
+    if (!in) {
+      std::cerr << "painpoint produce: cannot open " << input << "\n";
+      return 2;
+    }
+    report = ingest::produce_jsonl(in, options);
+  }
+  for (const auto& error : report.errors) {
+    std::cerr << "line " << error.line << ": " << error.code << ": " << error.detail << "\n";
+  }
+  if (!report.status.ok()) std::cerr << "painpoint produce: " << report.status.to_string() << "\n";
+  std::cout << "sent " << report.sent << ", rejected " << report.rejected << ", failed "
+            << report.failed << " (of " << report.lines << " lines) to " << topic << "\n";
+  return report.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"Painpoint: ranked, evidence-backed pain points per product from feedback streams",
+               "painpoint"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+
+  ServeOptions serve;
+  std::string serve_config;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the pipeline, the store and the HTTP API");
+  serve_cmd->add_option("--brokers", serve.brokers,
+                        "Kafka bootstrap servers (default: start the embedded broker)");
+  serve_cmd->add_option("--data-dir", serve.data_dir, "RocksDB data directory")
+      ->capture_default_str();
+  serve_cmd->add_option("--http-port", serve.http_port, "HTTP port (0: any free port)")
+      ->capture_default_str();
+  serve_cmd->add_option("--http-address", serve.http_address, "HTTP bind address")
+      ->capture_default_str();
+  serve_cmd->add_option("--config", serve_config, "Configuration file (key = value lines)")
+      ->check(CLI::ExistingFile);
+  serve_cmd
+      ->add_option("--partitions", serve.embedded_partitions,
+                   "Partitions per topic of the embedded broker")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  serve_cmd
+      ->add_option("--broker-port", serve.embedded_port,
+                   "Port of the embedded broker (0: any free port)")
+      ->capture_default_str();
+  serve_cmd->add_option("--word-vectors", serve.word_vectors,
+                        "Word vectors file (default: .cache/painpoint/glove-100d.bin if present)");
+  serve_cmd->add_flag("--sync", serve.sync_writes,
+                      "fsync the RocksDB WAL on every commit (survives power loss; slower)");
+  serve_cmd->add_flag("--exit-when-idle", serve.exit_when_idle,
+                      "Exit 0 once all input is consumed and stored (benchmarks, tests)");
+
+  ingest::EmbeddedBrokerConfig broker;
+  auto* broker_cmd = app.add_subcommand(
+      "broker", "Run a standalone Kafka-protocol broker (in memory) on 127.0.0.1");
+  broker_cmd->add_option("--port", broker.port, "TCP port (0: any free port)")
+      ->capture_default_str();
+  broker_cmd->add_option("--partitions", broker.partitions, "Partitions per Painpoint topic")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+
+  std::string produce_brokers, produce_topic, produce_input;
+  auto* produce_cmd = app.add_subcommand(
+      "produce", "Send proto3-JSON FeedbackEvents (one per line) to a topic as protobuf");
+  produce_cmd->add_option("--brokers", produce_brokers, "Kafka bootstrap servers")->required();
+  produce_cmd->add_option("--topic", produce_topic, "Topic, e.g. feedback.support")->required();
+  produce_cmd->add_option("--input", produce_input, "JSONL file (default: stdin)");
+
+  ClusterCommandOptions cluster;
+  std::string cluster_config, cluster_vectors;
+  std::vector<std::string> cluster_sets;
+  auto* cluster_cmd = app.add_subcommand(
+      "cluster",
+      "Cluster a JSONL file of events offline, exactly as serve would, and write each "
+      "event's final pain point");
+  cluster_cmd->add_option("--input", cluster.input_path, "Events, one proto3-JSON per line")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cluster_cmd->add_option("--output", cluster.output_path, "Assignments JSONL to write")
+      ->required();
+  cluster_cmd->add_option("--config", cluster_config, "Configuration file")
+      ->check(CLI::ExistingFile);
+  cluster_cmd->add_option("--word-vectors", cluster_vectors,
+                          "Word vectors file, or 'none' (default: the default path if present)");
+  cluster_cmd->add_option("--set", cluster_sets, "Override one clustering key: NAME=VALUE");
+
+  std::string config_path;
+  auto* config_cmd = app.add_subcommand("config", "Print every configuration key with its value");
+  config_cmd->add_option("--config", config_path, "File to check and print (default: defaults)")
+      ->check(CLI::ExistingFile);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  // Logs go to stderr so that stdout stays machine-readable (broker address, summaries).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("painpoint"));
+
+  if (*serve_cmd) {
+    if (!serve_config.empty()) serve.config_file = serve_config;
+    return run_serve(serve);
+  }
+  if (*broker_cmd) {
+    const std::atomic<bool>& stop = install_stop_signal_handlers();
+    return ingest::run_broker(broker, stop, std::cout, std::cerr);
+  }
+  if (*cluster_cmd) {
+    if (!cluster_config.empty()) cluster.config_path = cluster_config;
+    if (!cluster_vectors.empty()) cluster.vectors_path = cluster_vectors;
+    for (const std::string& set : cluster_sets) {
+      const auto eq = set.find('=');
+      if (eq == std::string::npos) {
+        std::cerr << "painpoint cluster: --set expects NAME=VALUE, got " << set << "\n";
+        return 2;
+      }
+      cluster.config_overrides.emplace_back(set.substr(0, eq), set.substr(eq + 1));
+    }
+    return run_cluster_command(cluster);
+  }
+  if (*produce_cmd) return run_produce_command(produce_brokers, produce_topic, produce_input);
+  if (*config_cmd) {
+    ServiceConfig config;
+    if (!config_path.empty()) {
+      auto loaded = load_service_config(config_path);
+      if (!loaded.config) {
+        std::cerr << "painpoint config: " << config_path << ": " << loaded.error << "\n";
+        return 2;
+      }
+      config = std::move(*loaded.config);
+    }
+    std::cout << describe_service_config(config);
+    return 0;
+  }
+  return 2;
+}
+
+}  // namespace painpoint::service

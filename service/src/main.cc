@@ -1,1 +1,3 @@
-int main() { return 0; }
+#include "painpoint/service/cli.h"
+
+int main(int argc, char** argv) { return painpoint::service::run_cli(argc, argv); }

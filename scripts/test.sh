@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite:
+#   unit + integration tests (ctest), unit tests again under ASan+UBSan, and the clustering
+#   quality floor on Banking77 (../shared/data/banking77).
+# Environment: PAINPOINT_SKIP_ASAN=1 skips the sanitizer build (local iterations only; CI runs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+./scripts/install-deps.sh
+
+jobs=$(nproc)
+
+step "build (RelWithDebInfo)"
+cmake --preset default >/dev/null
+cmake --build --preset default -j "$jobs"
+
+step "unit and integration tests"
+ctest --preset default -j 2
+
+if [[ "${PAINPOINT_SKIP_ASAN:-0}" != 1 ]]; then
+  step "unit tests under ASan+UBSan"
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --preset asan -j 2
+fi
+
+if [[ -x scripts/quality.sh ]]; then
+  step "clustering quality floor (Banking77)"
+  ./scripts/quality.sh --floor
+fi
+
+step "all tests passed"

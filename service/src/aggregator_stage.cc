@@ -1,0 +1,341 @@
+#include "aggregator_stage.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <span>
+#include <vector>
+
+#include "metrics.h"
+#include "painpoint/aggregator/aggregator.h"
+#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/validate.h"
+#include "store_state_reader.h"
+
+namespace painpoint::service {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+store::CommitBatch to_commit_batch(aggregator::Changes&& changes) {
+  store::CommitBatch batch;
+  batch.aggregator_state.reserve(changes.state.size());
+  for (auto& write : changes.state) {
+    batch.aggregator_state.push_back({std::move(write.key), std::move(write.value)});
+  }
+  batch.memberships.reserve(changes.memberships.size());
+  for (auto& m : changes.memberships) {
+    batch.memberships.push_back(
+        {std::move(m.event_id), std::move(m.product_id), std::move(m.pain_point_id)});
+  }
+  batch.outbox = changes.summaries;
+  batch.summaries = std::move(changes.summaries);
+  return batch;
+}
+}  // namespace
+
+struct AggregatorStage::Impl {
+  AggregatorStageConfig config;
+  store::Store& store;
+  StoreStateReader state_reader;
+  std::unique_ptr<aggregator::Aggregator> aggregator;
+  std::optional<ingest::Consumer> consumer;
+  std::thread thread;
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> running{false};
+  std::atomic<bool> failed{false};
+  std::atomic<bool> idle{false};
+  std::atomic<bool> assigned{false};
+  std::atomic<std::uint64_t> stored_count{0};
+
+  // Cluster id to record with the next commit (set when it differs from the stored one).
+  std::optional<std::string> cluster_id_to_store;
+  bool stored_offsets_valid = true;
+  // Next offset per partition as far as the store is concerned (what we resume from).
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> positions;
+  Clock::time_point last_lag_refresh{};
+
+  mutable std::mutex detail_mutex;
+  std::string failure_detail;
+
+  Counter& stored_total;
+  Counter& duplicate_total;
+  Counter& invalid_total;
+  Counter& lost_total;
+  Counter& batches_total;
+  Histogram& commit_seconds;
+  Histogram& batch_events;
+  Gauge& lag;
+  Gauge& active_pain_points;
+
+  Impl(AggregatorStageConfig cfg, store::Store& s, MetricsRegistry& metrics)
+      : config(std::move(cfg)),
+        store(s),
+        state_reader(s),
+        stored_total(metrics.counter("painpoint_events_stored_total",
+                                     "Distinct events committed to the store since start")),
+        duplicate_total(metrics.counter(
+            "painpoint_events_duplicate_total",
+            "Events dropped because their event id was already stored (redelivery or duplicate)")),
+        invalid_total(metrics.counter("painpoint_events_invalid_total",
+                                      "Events rejected by validation", {{"stage", "aggregator"}})),
+        lost_total(metrics.counter(
+            "painpoint_events_lost_to_retention_total",
+            "Messages skipped because the offset to resume from was no longer on the broker",
+            {{"stage", "aggregator"}})),
+        batches_total(
+            metrics.counter("painpoint_batches_committed_total", "Batches committed to the store")),
+        commit_seconds(metrics.histogram(
+            "painpoint_batch_commit_seconds",
+            "Time to dedupe, aggregate and commit one batch to the store (WriteBatch)",
+            default_latency_buckets())),
+        batch_events(metrics.histogram("painpoint_batch_events", "Messages per committed batch",
+                                       exponential_buckets(1, 4, 8))),
+        lag(metrics.gauge("painpoint_consumer_lag",
+                          "Messages on the broker not yet consumed, summed over partitions",
+                          {{"stage", "aggregator"}})),
+        active_pain_points(
+            metrics.gauge("painpoint_pain_points_active", "Active pain points held in memory")) {}
+
+  void set_failure(std::string detail) {
+    std::lock_guard lock(detail_mutex);
+    failure_detail = std::move(detail);
+  }
+
+  ingest::Status resolve_cluster() {
+    std::optional<std::string> stored_cluster;
+    if (store::Status s = store.kafka_cluster_id(&stored_cluster); !s.is_ok()) {
+      return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
+    }
+    const auto deadline = Clock::now() + config.cluster_id_timeout;
+    for (;;) {
+      auto id = consumer->cluster_id(std::chrono::milliseconds(2'000));
+      if (id.ok()) {
+        if (!stored_cluster) {
+          cluster_id_to_store = *id;
+        } else if (*stored_cluster != *id) {
+          // Offsets of another cluster mean nothing here (a fresh embedded broker, a migrated
+          // cluster): start from the earliest offsets; event ids make re-reads harmless.
+          spdlog::info(
+              "stored offsets belong to Kafka cluster {}, now connected to {}: consuming {} "
+              "from the earliest offsets",
+              *stored_cluster, *id, config.topic);
+          stored_offsets_valid = false;
+          cluster_id_to_store = *id;
+        }
+        return ingest::Status::Ok();
+      }
+      if (Clock::now() > deadline || stop_requested.load()) return id.status();
+      spdlog::warn("waiting for the Kafka cluster at {}: {}", config.brokers,
+                   id.status().to_string());
+    }
+  }
+
+  std::vector<ingest::StartOffset> on_assign(std::span<const ingest::TopicPartition> partitions) {
+    std::vector<store::InputOffset> offsets;
+    if (store::Status s = store.load_offsets(&offsets); !s.is_ok()) {
+      throw std::runtime_error("load offsets: " + s.to_string());
+    }
+    std::map<std::pair<std::string, std::int32_t>, std::int64_t> by_partition;
+    for (const auto& o : offsets) by_partition[{o.topic, o.partition}] = o.next_offset;
+    std::vector<ingest::StartOffset> starts;
+    for (const auto& tp : partitions) {
+      auto it = by_partition.find({tp.topic, tp.partition});
+      if (stored_offsets_valid && it != by_partition.end()) {
+        starts.push_back(ingest::StartOffset::at(it->second));
+        positions[{tp.topic, tp.partition}] = it->second;
+      } else {
+        starts.push_back(ingest::StartOffset::earliest());
+        positions[{tp.topic, tp.partition}] = 0;
+      }
+    }
+    spdlog::info("aggregator stage assigned {} partitions of {}", partitions.size(), config.topic);
+    assigned.store(true);
+    return starts;
+  }
+
+  void on_revoke(std::span<const ingest::TopicPartition> partitions) {
+    // Every batch is committed before the next poll, so there is nothing in flight to finish.
+    for (const auto& tp : partitions) positions.erase({tp.topic, tp.partition});
+    assigned.store(!positions.empty());
+  }
+
+  // Returns false when the stage must stop (store failure).
+  bool process(const ingest::MessageBatch& batch) {
+    const auto started = Clock::now();
+    std::vector<v1::StoredEvent> events;
+    events.reserve(batch.size());
+    std::size_t invalid = 0;
+    for (const ingest::Message& message : batch) {
+      v1::StoredEvent stored;
+      if (auto rejection = ingest::parse_wire_event(message.payload(), stored.mutable_event())) {
+        // Only ingest writes this topic, and it validated the event; anything else is foreign.
+        ++invalid;
+        spdlog::warn("skipping undecodable message at {}/{}@{}: {}", message.topic(),
+                     message.partition(), message.offset(), rejection->detail);
+        continue;
+      }
+      stored.set_input_topic(std::string(message.topic()));
+      stored.set_input_partition(message.partition());
+      stored.set_input_offset(message.offset());
+      events.push_back(std::move(stored));
+    }
+
+    std::vector<std::string_view> ids;
+    ids.reserve(events.size());
+    for (const auto& e : events) ids.push_back(e.event().event_id());
+    std::vector<std::size_t> fresh;
+    if (store::Status s = store.filter_new_events(ids, &fresh); !s.is_ok()) {
+      return fail("dedupe lookup failed: " + s.to_string());
+    }
+
+    for (std::size_t index : fresh) aggregator->add(events[index].event());
+    store::CommitBatch commit = to_commit_batch(aggregator->take_changes());
+    commit.events.reserve(fresh.size());
+    for (std::size_t index : fresh) commit.events.push_back(std::move(events[index]));
+    const std::vector<ingest::TopicPartitionOffset> next = batch.next_offsets();
+    for (const auto& o : next) commit.offsets.push_back({o.topic, o.partition, o.offset});
+    commit.kafka_cluster_id = cluster_id_to_store;
+
+    if (store::Status s = store.commit(commit); !s.is_ok()) {
+      return fail("store commit failed: " + s.to_string());
+    }
+    cluster_id_to_store.reset();
+    aggregator->evict_idle();
+    for (const auto& o : next) positions[{o.topic, o.partition}] = o.offset;
+    // For lag monitoring only; the store's offsets are the ones we resume from.
+    if (auto s = consumer->commit(next, /*async=*/true); !s.ok()) {
+      spdlog::debug("group offset commit: {}", s.to_string());
+    }
+
+    const std::size_t duplicates = events.size() - fresh.size();
+    stored_count.fetch_add(fresh.size());
+    stored_total.inc(fresh.size());
+    duplicate_total.inc(duplicates);
+    invalid_total.inc(invalid);
+    batches_total.inc();
+    batch_events.observe(static_cast<double>(batch.size()));
+    active_pain_points.set(static_cast<double>(aggregator->active_pain_points()));
+    commit_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
+    return true;
+  }
+
+  bool fail(std::string detail) {
+    spdlog::error("aggregator stage stops: {}; nothing after the last commit was acknowledged",
+                  detail);
+    set_failure(std::move(detail));
+    failed.store(true);
+    return false;
+  }
+
+  void refresh_lag(bool polled_empty) {
+    const auto now = Clock::now();
+    if (now - last_lag_refresh < config.lag_refresh_interval && !polled_empty) return;
+    if (now - last_lag_refresh < std::chrono::milliseconds(200)) return;
+    last_lag_refresh = now;
+    std::int64_t total = 0;
+    bool complete = assigned.load();
+    for (const auto& [tp, position] : positions) {
+      auto marks = consumer->query_watermarks(tp.first, tp.second, std::chrono::milliseconds(500));
+      if (!marks.ok()) {
+        complete = false;
+        continue;
+      }
+      total += std::max<std::int64_t>(0, marks->high - std::max(position, marks->low));
+    }
+    lag.set(static_cast<double>(total));
+    idle.store(polled_empty && complete && total == 0);
+  }
+
+  void run() {
+    while (!stop_requested.load()) {
+      ingest::MessageBatch batch = consumer->poll_batch(config.batch_size, config.poll_timeout);
+      for (const auto& reset : batch.offset_resets()) {
+        if (reset.lost() > 0) {
+          spdlog::error(
+              "{} messages of {}[{}] were lost to retention: offset {} is no longer on the broker "
+              "(earliest is {}); continuing from {}",
+              reset.lost(), reset.partition.topic, reset.partition.partition, reset.requested,
+              reset.low_watermark, reset.resumed_at);
+          lost_total.inc(static_cast<std::uint64_t>(reset.lost()));
+        }
+      }
+      for (const auto& error : batch.errors()) {
+        spdlog::warn("aggregator consumer: {}", error.status.to_string());
+      }
+      if (!batch.empty()) {
+        bool ok = false;
+        try {
+          ok = process(batch);
+        } catch (const StoreReadError& e) {
+          ok = fail(e.what());
+        }
+        if (!ok) break;
+      }
+      refresh_lag(batch.empty());
+    }
+    if (auto s = consumer->close(); !s.ok()) spdlog::warn("consumer close: {}", s.to_string());
+    running.store(false);
+  }
+};
+
+AggregatorStage::AggregatorStage(AggregatorStageConfig config, store::Store& store,
+                                 MetricsRegistry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(config), store, metrics)) {}
+
+AggregatorStage::~AggregatorStage() { stop(); }
+
+ingest::Status AggregatorStage::start() {
+  Impl& impl = *impl_;
+  ingest::ConsumerConfig consumer_config;
+  consumer_config.brokers = impl.config.brokers;
+  consumer_config.group_id = impl.config.group_id;
+  auto consumer = ingest::Consumer::create(consumer_config);
+  if (!consumer.ok()) return consumer.status();
+  impl.consumer.emplace(std::move(consumer).value());
+  if (auto s = impl.resolve_cluster(); !s.ok()) return s;
+
+  impl.aggregator =
+      std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);
+  impl.stored_count.store(0);
+  const std::vector<std::string> topics = {impl.config.topic};
+  auto s = impl.consumer->subscribe(
+      topics, [&impl](std::span<const ingest::TopicPartition> p) { return impl.on_assign(p); },
+      [&impl](std::span<const ingest::TopicPartition> p) { impl.on_revoke(p); });
+  if (!s.ok()) return s;
+  impl.running.store(true);
+  impl.thread = std::thread([&impl] { impl.run(); });
+  return ingest::Status::Ok();
+}
+
+void AggregatorStage::stop() {
+  if (!impl_) return;
+  impl_->stop_requested.store(true);
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+bool AggregatorStage::failed() const { return impl_->failed.load(); }
+bool AggregatorStage::idle() const { return impl_->idle.load(); }
+std::uint64_t AggregatorStage::events_stored() const { return impl_->stored_count.load(); }
+
+bool AggregatorStage::broker_reachable() const {
+  return impl_->consumer && impl_->consumer->broker_reachable();
+}
+
+bool AggregatorStage::ready() const {
+  return impl_->running.load() && !impl_->failed.load() && impl_->assigned.load() &&
+         broker_reachable();
+}
+
+std::string AggregatorStage::status_detail() const {
+  if (impl_->failed.load()) {
+    std::lock_guard lock(impl_->detail_mutex);
+    return impl_->failure_detail;
+  }
+  if (!impl_->running.load()) return "not running";
+  if (!broker_reachable()) return "Kafka broker unreachable";
+  if (!impl_->assigned.load()) return "waiting for partition assignment";
+  return "ok";
+}
+
+}  // namespace painpoint::service

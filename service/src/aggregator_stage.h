@@ -1,0 +1,75 @@
+#pragma once
+
+// The aggregator stage of `painpoint serve`: painpoint.feedback-by-product -> dedupe -> aggregator
+// -> ONE store commit per polled batch (events, aggregator state, memberships, summaries, outbox
+// and the input offsets). On (re)assignment it seeks to the offsets stored in RocksDB, not to the
+// group's committed ones; those are committed too, asynchronously, for lag monitoring only.
+//
+// Thread safety: start()/stop() from one controlling thread; the status accessors from any thread.
+// The stage owns its thread, its Kafka consumer and the Aggregator; it borrows the Store, which
+// must outlive it.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "painpoint/aggregator/config.h"
+#include "painpoint/ingest/status.h"
+#include "painpoint/store/store.h"
+
+namespace painpoint::service {
+
+class Counter;
+class Gauge;
+class Histogram;
+class MetricsRegistry;
+
+struct AggregatorStageConfig {
+  std::string brokers;
+  std::string group_id = "painpoint-aggregator";
+  std::string topic = "painpoint.feedback-by-product";
+  std::size_t batch_size = 2000;
+  std::chrono::milliseconds poll_timeout{100};
+  // How long to keep asking the cluster for its id at start before giving up.
+  std::chrono::milliseconds cluster_id_timeout{30'000};
+  std::chrono::milliseconds lag_refresh_interval{2'000};
+  aggregator::ClusterConfig cluster;
+};
+
+class AggregatorStage {
+ public:
+  AggregatorStage(AggregatorStageConfig config, store::Store& store, MetricsRegistry& metrics);
+  ~AggregatorStage();  // stop()
+  AggregatorStage(const AggregatorStage&) = delete;
+  AggregatorStage& operator=(const AggregatorStage&) = delete;
+
+  // Creates the consumer, learns the cluster id, subscribes and starts the thread.
+  ingest::Status start();
+  // Finishes the batch in flight (it is committed whole or not at all), leaves the group and
+  // joins the thread. Idempotent.
+  void stop();
+
+  // The stage stopped on its own because the store refused a write: nothing after the last
+  // successful commit was acknowledged. The process should exit non-zero (state is reloaded
+  // from the store on restart).
+  [[nodiscard]] bool failed() const;
+  // Ready: running, partitions assigned, broker reachable, no store failure.
+  [[nodiscard]] bool ready() const;
+  [[nodiscard]] std::string status_detail() const;
+  [[nodiscard]] bool broker_reachable() const;
+  // True when the last poll returned nothing and all stored offsets are at the high watermarks.
+  [[nodiscard]] bool idle() const;
+  [[nodiscard]] std::uint64_t events_stored() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace painpoint::service

@@ -1,0 +1,145 @@
+#include "config_file.h"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string_view>
+#include <type_traits>
+
+namespace painpoint::service {
+
+namespace {
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
+template <typename T>
+bool parse_number(std::string_view text, T* out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+struct Entry {
+  std::string key;
+  std::string help;
+  std::function<bool(ServiceConfig&, std::string_view)> set;
+  std::function<std::string(const ServiceConfig&)> get;
+};
+
+template <typename T>
+std::string to_text(const T& value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+// One entry for a plain field reached through `field(config)`.
+template <typename Access>
+Entry field_entry(std::string key, std::string help, Access field) {
+  using T = std::remove_cvref_t<decltype(field(std::declval<ServiceConfig&>()))>;
+  Entry entry;
+  entry.key = std::move(key);
+  entry.help = std::move(help);
+  entry.set = [field](ServiceConfig& c, std::string_view text) {
+    T value{};
+    if (!parse_number(text, &value)) return false;
+    field(c) = value;
+    return true;
+  };
+  entry.get = [field](const ServiceConfig& c) { return to_text(field(c)); };
+  return entry;
+}
+
+// The aggregator's thresholds; see aggregator/README.md for what each one does.
+void append_cluster_entries(std::vector<Entry>& table);
+
+const std::vector<Entry>& entries() {
+  static const std::vector<Entry> table = [] {
+    std::vector<Entry> t;
+    t.push_back(field_entry(
+        "validation.max_text_bytes", "longest accepted text, bytes",
+        [](auto& c) -> auto& { return c.validation.max_text_bytes; }));
+    t.push_back(field_entry(
+        "validation.max_id_bytes", "longest event/product id, bytes",
+        [](auto& c) -> auto& { return c.validation.max_id_bytes; }));
+    t.push_back(field_entry(
+        "validation.max_attributes", "most attributes per event",
+        [](auto& c) -> auto& { return c.validation.max_attributes; }));
+    t.push_back(field_entry(
+        "validation.max_attribute_bytes", "longest attribute key or value, bytes",
+        [](auto& c) -> auto& { return c.validation.max_attribute_bytes; }));
+    Entry skew;
+    skew.key = "validation.max_future_skew_hours";
+    skew.help = "how far occurred_at may lie in the future, hours";
+    skew.set = [](ServiceConfig& c, std::string_view text) {
+      long hours = 0;
+      if (!parse_number(text, &hours) || hours < 0) return false;
+      c.validation.max_future_skew = std::chrono::hours(hours);
+      return true;
+    };
+    skew.get = [](const ServiceConfig& c) {
+      return std::to_string(c.validation.max_future_skew.count());
+    };
+    t.push_back(std::move(skew));
+    append_cluster_entries(t);
+    return t;
+  }();
+  return table;
+}
+
+void append_cluster_entries(std::vector<Entry>& table) { (void)table; }
+
+}  // namespace
+
+ConfigLoadResult parse_service_config(std::istream& in) {
+  ServiceConfig config;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::string_view text = line;
+    if (auto hash = text.find('#'); hash != std::string_view::npos) text = text.substr(0, hash);
+    text = trim(text);
+    if (text.empty()) continue;
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos) {
+      return {std::nullopt, "line " + std::to_string(number) + ": expected `key = value`"};
+    }
+    const std::string_view key = trim(text.substr(0, eq));
+    const std::string_view value = trim(text.substr(eq + 1));
+    const Entry* match = nullptr;
+    for (const Entry& e : entries()) {
+      if (e.key == key) match = &e;
+    }
+    if (match == nullptr) {
+      return {std::nullopt,
+              "line " + std::to_string(number) + ": unknown key '" + std::string(key) + "'"};
+    }
+    if (!match->set(config, value)) {
+      return {std::nullopt, "line " + std::to_string(number) + ": bad value '" +
+                                std::string(value) + "' for " + match->key};
+    }
+  }
+  return {std::move(config), {}};
+}
+
+ConfigLoadResult load_service_config(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return {std::nullopt, "cannot open " + path.string()};
+  return parse_service_config(in);
+}
+
+std::string describe_service_config(const ServiceConfig& config) {
+  std::string out;
+  for (const Entry& e : entries()) {
+    out += "# " + e.help + "\n" + e.key + " = " + e.get(config) + "\n";
+  }
+  return out;
+}
+
+}  // namespace painpoint::service

@@ -1,0 +1,37 @@
+#pragma once
+
+// The configuration file of `painpoint serve` and `painpoint cluster` (--config FILE).
+//
+// Format: one `key = value` per line; `#` starts a comment; blank lines are ignored. Keys are
+// `section.name` (e.g. `validation.max_text_bytes = 16384`). Unknown keys and unparsable values
+// are errors that name the line, so a typo never silently falls back to a default.
+// Every key and its default is listed by `painpoint config --defaults`.
+
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "painpoint/aggregator/config.h"
+#include "painpoint/ingest/validate.h"
+
+namespace painpoint::service {
+
+struct ServiceConfig {
+  aggregator::ClusterConfig cluster;
+  ingest::ValidationConfig validation;
+};
+
+struct ConfigLoadResult {
+  std::optional<ServiceConfig> config;
+  std::string error;  // set when config is empty: "line 3: unknown key 'cluster.treshold'"
+};
+
+ConfigLoadResult parse_service_config(std::istream& in);
+ConfigLoadResult load_service_config(const std::filesystem::path& path);
+
+// Every key with its current value in `config`, one per line, in the file format.
+std::string describe_service_config(const ServiceConfig& config);
+
+}  // namespace painpoint::service

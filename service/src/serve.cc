@@ -1,0 +1,222 @@
+#include "serve.h"
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "aggregator_stage.h"
+#include "api.h"
+#include "config_file.h"
+#include "http_server.h"
+#include "metrics.h"
+#include "painpoint/aggregator/word_vectors.h"
+#include "painpoint/ingest/embedded_broker.h"
+#include "painpoint/ingest/worker.h"
+#include "painpoint/store/store.h"
+#include "signals.h"
+
+namespace painpoint::service {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Pipeline {
+  store::Store* store = nullptr;
+  ingest::IngestWorker* ingest = nullptr;
+  AggregatorStage* aggregator = nullptr;
+};
+
+void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorker& worker) {
+  const ingest::IngestCounters* c = &worker.counters();
+  metrics.counter_callback("painpoint_events_consumed_total",
+                           "Messages consumed from the input topics",
+                           [c] { return static_cast<double>(c->consumed.load()); });
+  metrics.counter_callback("painpoint_events_invalid_total", "Events rejected by validation",
+                           [c] { return static_cast<double>(c->invalid.load()); },
+                           {{"stage", "ingest"}});
+  metrics.counter_callback("painpoint_ingest_produced_total",
+                           "Messages acknowledged on the repartition and dead-letter topics",
+                           [c] { return static_cast<double>(c->produced.load()); });
+  metrics.counter_callback("painpoint_ingest_delivery_failures_total",
+                           "Output messages that failed; batch redone",
+                           [c] { return static_cast<double>(c->delivery_failures.load()); });
+  metrics.counter_callback(
+      "painpoint_events_lost_to_retention_total",
+      "Messages skipped because the offset to resume from was no longer on the broker",
+      [c] { return static_cast<double>(c->lost_to_retention.load()); }, {{"stage", "ingest"}});
+}
+
+Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics) {
+  Router router;
+  router.get("/healthz", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
+  router.get("/readyz", [pipeline](const HttpRequest&) {
+    const bool ingest_ok = pipeline.ingest->running() && pipeline.ingest->broker_reachable();
+    const bool aggregator_ok = pipeline.aggregator->ready();
+    const bool ready = ingest_ok && aggregator_ok;
+    std::string body = "{\"ready\":";
+    body += ready ? "true" : "false";
+    body += ",\"checks\":{\"ingest\":";
+    body += json_quote(ingest_ok                     ? "ok"
+                       : !pipeline.ingest->running() ? "not running"
+                                                     : "Kafka broker unreachable");
+    body += ",\"aggregator\":" + json_quote(pipeline.aggregator->status_detail());
+    body += "}}";
+    return HttpResponse::json(ready ? 200 : 503, std::move(body));
+  });
+  router.get("/metrics", [&metrics](const HttpRequest&) {
+    HttpResponse response;
+    response.content_type = std::string(MetricsRegistry::kContentType);
+    response.body = metrics.render();
+    return response;
+  });
+  add_read_api_routes(router, *pipeline.store);
+  return router;
+}
+
+}  // namespace
+
+aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requested) {
+  std::filesystem::path path = requested;
+  if (path.empty()) {
+    path = aggregator::default_word_vectors_path();
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      spdlog::warn(
+          "no word vectors at {}: clustering uses sparse TF-IDF features only, which groups "
+          "paraphrases less well (run scripts/fetch-embeddings.sh, or pass --word-vectors)",
+          path.string());
+      return {};
+    }
+  }
+  auto loaded = aggregator::load_word_vectors(path.string());
+  if (loaded.vectors) {
+    spdlog::info("word vectors: {} words x {} dims from {}", loaded.vectors->size(),
+                 loaded.vectors->dims(), path.string());
+  }
+  return loaded;
+}
+
+int run_serve(const ServeOptions& options) {
+  const std::atomic<bool>& stop = install_stop_signal_handlers();
+
+  ServiceConfig config;
+  if (options.config_file) {
+    auto loaded = load_service_config(*options.config_file);
+    if (!loaded.config) {
+      spdlog::error("config {}: {}", options.config_file->string(), loaded.error);
+      return 2;
+    }
+    config = std::move(*loaded.config);
+  }
+
+  std::unique_ptr<aggregator::WordVectors> vectors;
+  if (auto loaded = load_vectors_for(options.word_vectors); loaded.vectors) {
+    vectors = std::move(loaded.vectors);
+    config.cluster.word_vectors = vectors.get();
+  } else if (!options.word_vectors.empty()) {
+    spdlog::error("word vectors {}: {}", options.word_vectors.string(), loaded.detail);
+    return 2;
+  }
+
+  std::unique_ptr<ingest::EmbeddedBroker> embedded;
+  std::string brokers = options.brokers;
+  if (brokers.empty()) {
+    ingest::EmbeddedBrokerConfig broker_config;
+    broker_config.port = options.embedded_port;
+    broker_config.partitions = options.embedded_partitions;
+    auto started = ingest::EmbeddedBroker::start(broker_config);
+    if (!started.ok()) {
+      spdlog::error("cannot start the embedded broker: {}", started.status().to_string());
+      return 1;
+    }
+    embedded = std::move(started).value();
+    brokers = embedded->bootstrap();
+    spdlog::info("embedded Kafka broker listening on {} (in memory; pass --brokers for real Kafka)",
+                 brokers);
+  }
+
+  store::StoreOptions store_options;
+  store_options.sync_writes = options.sync_writes;
+  std::unique_ptr<store::Store> store;
+  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.is_ok()) {
+    spdlog::error("cannot open the store in {}: {}", options.data_dir.string(), s.to_string());
+    return 1;
+  }
+  spdlog::info("store {} holds {} events", options.data_dir.string(), store->event_count());
+
+  MetricsRegistry metrics;
+  metrics.gauge_callback("painpoint_store_events", "Distinct events held in the store",
+                         [s = store.get()] { return static_cast<double>(s->event_count()); });
+
+  AggregatorStageConfig stage_config;
+  stage_config.brokers = brokers;
+  stage_config.cluster = config.cluster;
+  AggregatorStage aggregator_stage(stage_config, *store, metrics);
+  if (auto s = aggregator_stage.start(); !s.ok()) {
+    spdlog::error("cannot start the aggregator stage: {}", s.to_string());
+    return 1;
+  }
+
+  ingest::IngestConfig ingest_config;
+  ingest_config.brokers = brokers;
+  ingest_config.validation = config.validation;
+  ingest::IngestWorker ingest_worker(ingest_config);
+  if (auto s = ingest_worker.start(); !s.ok()) {
+    spdlog::error("cannot start the ingest stage: {}", s.to_string());
+    return 1;
+  }
+  register_ingest_metrics(metrics, ingest_worker);
+
+  HttpServerConfig http_config;
+  http_config.address = options.http_address;
+  http_config.port = options.http_port;
+  HttpServer http(http_config,
+                  make_router({store.get(), &ingest_worker, &aggregator_stage}, metrics));
+  try {
+    http.start();
+  } catch (const std::exception& e) {
+    spdlog::error("cannot start the HTTP server on {}:{}: {}", options.http_address,
+                  options.http_port, e.what());
+    return 1;
+  }
+  spdlog::info("painpoint serving: http://{}:{} (healthz, readyz, metrics), Kafka {}",
+               options.http_address, http.port(), brokers);
+
+  int exit_code = 0;
+  constexpr Clock::time_point kNotIdle = Clock::time_point::max();
+  Clock::time_point idle_since = kNotIdle;
+  std::uint64_t last_consumed = 0;
+  while (!stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (aggregator_stage.failed()) {
+      exit_code = 3;
+      break;
+    }
+    if (options.exit_when_idle) {
+      // Idle: the aggregator has nothing left to read and ingest has not moved for a while
+      // (its output is what the aggregator reads, so both are drained).
+      const std::uint64_t consumed = ingest_worker.counters().consumed.load();
+      const bool quiet = consumed == last_consumed && aggregator_stage.idle();
+      last_consumed = consumed;
+      if (!quiet) {
+        idle_since = kNotIdle;
+      } else if (idle_since == kNotIdle) {
+        idle_since = Clock::now();
+      } else if (Clock::now() - idle_since > std::chrono::seconds(3)) {
+        spdlog::info("all input consumed and stored; exiting (--exit-when-idle)");
+        break;
+      }
+    }
+  }
+  if (stop.load()) spdlog::info("stop requested: finishing the batches in flight");
+  ingest_worker.stop();
+  aggregator_stage.stop();
+  http.stop(std::chrono::seconds(2));
+  spdlog::info("stopped; store holds {} events", store->event_count());
+  return exit_code;
+}
+
+}  // namespace painpoint::service

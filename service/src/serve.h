@@ -1,0 +1,38 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "painpoint/aggregator/word_vectors.h"
+
+namespace painpoint::service {
+
+struct ServeOptions {
+  // Empty: start the embedded broker in-process.
+  std::string brokers;
+  std::filesystem::path data_dir = "painpoint-data";
+  std::string http_address = "127.0.0.1";
+  std::uint16_t http_port = 8080;
+  int embedded_partitions = 16;
+  std::uint16_t embedded_port = 0;
+  bool sync_writes = false;
+  // Exit 0 once every input topic is consumed and stored (benchmarks, demos, tests).
+  bool exit_when_idle = false;
+  std::optional<std::filesystem::path> config_file;
+  // GloVe vectors for the clustering (scripts/fetch-embeddings.sh). Empty: the default path if
+  // the file exists there, else sparse features only (with a warning).
+  std::filesystem::path word_vectors;
+};
+
+// Loads `requested`, or the default vectors file when `requested` is empty and that file exists
+// (logs a warning and returns no vectors when it does not). Shared by serve and cluster.
+aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requested);
+
+// Runs the whole pipeline until SIGINT/SIGTERM (or idle, with exit_when_idle). Returns the
+// process exit code: 0 after a graceful stop, non-zero when a stage failed or could not start.
+int run_serve(const ServeOptions& options);
+
+}  // namespace painpoint::service
