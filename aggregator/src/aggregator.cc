@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "flat_map.h"
 #include "painpoint/aggregator/severity.h"
 #include "painpoint/aggregator/text.h"
 #include "painpoint/aggregator/word_vectors.h"
@@ -121,17 +122,24 @@ struct Product {
   std::int64_t since_maintenance = 0;
   std::vector<double> dense_mean_sum;
   std::int64_t latest = 0;
-  std::unordered_map<std::uint32_t, DfEntry> df;
+  FlatMap<std::uint32_t, DfEntry> df;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> page_buckets;  // page -> buckets
   std::vector<std::unique_ptr<Cluster>> clusters;  // by seq; null once retired or merged
-  std::unordered_map<std::uint32_t, PostingList> index;
+  FlatMap<std::uint32_t, PostingList> index;
   std::size_t live_promoted = 0;
   std::vector<std::uint32_t> candidates;  // seqs of clusters not yet promoted (may be stale)
   // Dirty tracking: only these go out in the next take_changes().
   // Flag vectors instead of ordered sets: no allocation per event; sorted when drained.
   std::vector<std::uint8_t> flags;  // by seq: kDirty | kTouched
   std::vector<std::uint32_t> dirty_clusters;
-  std::set<std::uint32_t> dirty_pages;
+  std::vector<std::uint32_t> dirty_pages;
+  std::vector<std::uint8_t> page_flags;
+  void mark_page(std::uint32_t page) {
+    if (page_flags.size() <= page) page_flags.resize(static_cast<std::size_t>(page) + 1, 0);
+    if (page_flags[page] != 0) return;
+    page_flags[page] = 1;
+    dirty_pages.push_back(page);
+  }
   std::vector<std::uint32_t> touched_since_maintenance;
   static constexpr std::uint8_t kDirty = 1;
   static constexpr std::uint8_t kTouched = 2;
@@ -267,11 +275,12 @@ struct Aggregator::Impl {
   std::vector<float> acc;
   std::vector<std::uint32_t> touched;
   std::vector<TermWeight> query_scratch;
+  std::vector<TermWeight> index_scratch;
   std::string key_scratch;
   std::vector<std::uint32_t> token_df;
   // word -> hashed stem. Stemming dominates featurization and the vocabulary is Zipfian;
   // cleared when full, which cannot change results (it only caches a pure function).
-  std::unordered_map<std::string, std::uint32_t> stem_cache;
+  FlatMap<std::uint64_t, std::uint32_t> stem_cache;  // keyed by a 64-bit hash of the word
 
   Impl(ClusterConfig c, const StateReader* r)
       : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {}
@@ -295,13 +304,11 @@ struct Aggregator::Impl {
 
   // ---------------------------------------------------------------- features
   std::uint32_t bucket_of(std::string_view word) {
-    std::string& key = key_scratch;
-    key.assign(word);
-    const auto it = stem_cache.find(key);
-    if (it != stem_cache.end()) return it->second;
+    const std::uint64_t key = fnv1a64(word);
+    if (const auto* hit = stem_cache.find(key)) return *hit;
     if (stem_cache.size() >= 200'000) stem_cache.clear();
     const std::uint32_t b = static_cast<std::uint32_t>(fnv1a64(stemmer.stem(word))) & mask;
-    stem_cache.emplace(key, b);
+    *stem_cache.try_emplace(key).first = b;
     return b;
   }
 
@@ -326,12 +333,12 @@ struct Aggregator::Impl {
       std::size_t j = i;
       while (j < vec.size() && vec[j].term == vec[i].term) ++j;
       const std::uint32_t term = vec[i].term;
-      auto [it, fresh] = p.df.try_emplace(term);
-      auto& e = it->second;
+      auto [entry, fresh] = p.df.try_emplace(term);
+      auto& e = *entry;
       if (fresh) p.page_buckets[term >> kPageBits].push_back(term);
       ++e.df;
       if (e.word.empty()) e.word = std::string(tokens[static_cast<std::size_t>(vec[i].w)]);
-      p.dirty_pages.insert(term >> kPageBits);
+      p.mark_page(term >> kPageBits);
       const double tf = 1.0 + std::log(static_cast<double>(j - i));
       // Smoothed IDF (as scikit-learn's smooth_idf): the +1 keeps shared terms meaningful while
       // a product has seen only a handful of events.
@@ -357,7 +364,7 @@ struct Aggregator::Impl {
     for (std::size_t i = 0; i < tokens.size(); ++i) {
       const float* v = cfg.word_vectors->find(tokens[i]);
       if (v == nullptr) continue;
-      const double prob = static_cast<double>(p.df.find(buckets[i])->second.df) / total;
+      const double prob = static_cast<double>(p.df.find(buckets[i])->df) / total;
       const double weight = cfg.sif_a / (cfg.sif_a + prob);
       for (std::uint32_t k = 0; k < d; ++k) dense_acc[k] += weight * static_cast<double>(v[k]);
       any = true;
@@ -422,9 +429,9 @@ struct Aggregator::Impl {
     touched.clear();
     top_terms_into(query, cfg.query_terms, query_scratch);
     for (const auto& tw : query_scratch) {
-      const auto it = p.index.find(tw.term);
-      if (it == p.index.end()) continue;
-      for (const Posting& posting : it->second.top(cfg.posting_scan)) {
+      PostingList* list = p.index.find(tw.term);
+      if (list == nullptr) continue;
+      for (const Posting& posting : list->top(cfg.posting_scan)) {
         const std::uint32_t seq = posting.seq;
         if (seq == exclude) continue;
         if (acc[seq] == 0.0f) touched.push_back(seq);
@@ -446,30 +453,36 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- index
   void unindex(Product& p, Cluster& c) {
     for (const auto& tw : c.indexed) {
-      auto it = p.index.find(tw.term);
-      if (it == p.index.end()) continue;
-      auto& list = it->second;
-      const Posting key{tw.w, c.seq};
-      list.erase(key, cfg.posting_scan);
-      if (list.all.empty()) p.index.erase(it);
+      // Emptied lists stay (no erase in FlatMap); they cost a few bytes per term.
+      PostingList* list = p.index.find(tw.term);
+      if (list != nullptr) list->erase(Posting{tw.w, c.seq}, cfg.posting_scan);
     }
     c.indexed.clear();
   }
 
   void insert_postings(Product& p, const Cluster& c) {
     for (const auto& tw : c.indexed) {
-      auto& list = p.index[tw.term];
-      const Posting key{tw.w, c.seq};
-      list.insert(key, cfg.posting_scan);
+      p.index.try_emplace(tw.term).first->insert(Posting{tw.w, c.seq}, cfg.posting_scan);
     }
   }
 
   void reindex(Product& p, Cluster& c) {
-    unindex(p, c);
     const double norm = std::sqrt(c.norm2);
+    top_terms_into(c.centroid, cfg.indexed_terms, index_scratch);
+    for (auto& tw : index_scratch) tw.w = norm > 0 ? static_cast<float>(tw.w / norm) : 0.0f;
+    // Same terms in the same order with weights within 10%: the postings stay as they are
+    // (posting weights only rank candidates for the exact rescoring).
+    if (index_scratch.size() == c.indexed.size()) {
+      bool same = true;
+      for (std::size_t i = 0; i < index_scratch.size() && same; ++i) {
+        same = index_scratch[i].term == c.indexed[i].term &&
+               std::abs(index_scratch[i].w - c.indexed[i].w) <= 0.1f * c.indexed[i].w;
+      }
+      if (same) return;
+    }
+    unindex(p, c);
     if (norm <= 0) return;
-    c.indexed = top_terms(c.centroid, cfg.indexed_terms);
-    for (auto& tw : c.indexed) tw.w = static_cast<float>(tw.w / norm);
+    c.indexed = index_scratch;
     insert_postings(p, c);
   }
 
@@ -760,9 +773,9 @@ struct Aggregator::Impl {
     std::vector<TermWeight> scored;
     const double n = static_cast<double>(std::max<std::int64_t>(p.doc_count, 1));
     for (const auto& tw : c.centroid) {
-      const auto it = p.df.find(tw.term);
-      if (it == p.df.end() || it->second.word.empty() || it->second.word.front() == '_') continue;
-      const double s = static_cast<double>(tw.w) * std::log(1.0 + n / it->second.df);
+      const DfEntry* e = p.df.find(tw.term);
+      if (e == nullptr || e->word.empty() || e->word.front() == '_') continue;
+      const double s = static_cast<double>(tw.w) * std::log(1.0 + n / e->df);
       scored.push_back(TermWeight{tw.term, static_cast<float>(s)});
     }
     scored = top_terms(scored, cfg.keywords);
@@ -773,7 +786,7 @@ struct Aggregator::Impl {
     s.set_product_id(p.id);
     s.set_status(v1::STATUS_ACTIVE);
     s.set_version(++c.version);
-    for (const auto& tw : scored) s.add_keywords(p.df.at(tw.term).word);
+    for (const auto& tw : scored) s.add_keywords(p.df.find(tw.term)->word);
     // Label: the top three keywords in the order the medoid uses them.
     std::vector<std::pair<std::size_t, std::string>> words;
     if (!ex.empty()) {
@@ -789,7 +802,7 @@ struct Aggregator::Impl {
           break;
         }
       }
-      words.emplace_back(pos, p.df.at(scored[k].term).word);
+      words.emplace_back(pos, p.df.find(scored[k].term)->word);
     }
     std::sort(words.begin(), words.end());
     std::string label;
@@ -941,7 +954,7 @@ struct Aggregator::Impl {
       v1::AggDfPage page;
       if (!page.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
       for (int i = 0; i < page.bucket_size() && i < page.df_size() && i < page.word_size(); ++i) {
-        p.df[page.bucket(i)] = DfEntry{page.df(i), page.word(i)};
+        *p.df.try_emplace(page.bucket(i)).first = DfEntry{page.df(i), page.word(i)};
         p.page_buckets[page.bucket(i) >> kPageBits].push_back(page.bucket(i));
       }
     });
@@ -983,13 +996,15 @@ struct Aggregator::Impl {
       }
       out.state.push_back(StateWrite{cluster_key(p.id, seq), to_proto(*c).SerializeAsString()});
     }
+    std::sort(p.dirty_pages.begin(), p.dirty_pages.end());
     for (std::uint32_t page : p.dirty_pages) {
+      p.page_flags[page] = 0;
       // Collect the page's buckets in bucket order (deterministic bytes).
       v1::AggDfPage m;
       auto keys = p.page_buckets[page];
       std::sort(keys.begin(), keys.end());
       for (std::uint32_t b : keys) {
-        const auto& e = p.df.at(b);
+        const auto& e = *p.df.find(b);
         m.add_bucket(b);
         m.add_df(e.df);
         m.add_word(e.word);

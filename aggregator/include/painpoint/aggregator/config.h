@@ -47,8 +47,8 @@ struct ClusterConfig {
   // `posting_scan` clusters each in the inverted index; the best `rerank` by the approximate
   // score are scored exactly. Bounds the per-event cost regardless of the number of clusters.
   std::uint32_t query_terms = 8;
-  std::uint32_t posting_scan = 48;
-  std::uint32_t rerank = 12;
+  std::uint32_t posting_scan = 32;
+  std::uint32_t rerank = 8;
   // Terms of a centroid that go into the inverted index, and terms a centroid keeps at most.
   std::uint32_t indexed_terms = 12;
   std::uint32_t centroid_terms = 160;
