@@ -1,0 +1,89 @@
+"""Issue 3 end to end: `painpoint serve` clusters a stream into pain points that match what
+`painpoint cluster` computes offline from the same events, and the pain points survive a restart
+unchanged (the aggregator state is committed with the events and offsets).
+
+usage: restart_test.py PATH/TO/painpoint
+"""
+import json
+import os
+import subprocess
+import sys
+
+from harness import PAINPOINT, Broker, Serve, log, produce, wait_until, workdir
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def snapshot(serve):
+    status, body = serve.get("/v1/products")
+    assert status == 200, body
+    result = {}
+    for product in json.loads(body)["products"]:
+        status, body = serve.get("/v1/products/%s/pain-points?sort=events&limit=500"
+                                 % product["productId"])
+        assert status == 200, body
+        doc = json.loads(body)
+        assert not doc.get("nextCursor"), "more than 500 pain points"
+        for p in doc["painPoints"]:
+            result[p["id"]] = (p["productId"], int(p["eventCount"]), p["label"], int(p["version"]))
+    return result
+
+
+def main():
+    with workdir() as d:
+        events_path = os.path.join(d, "events.jsonl")
+        with open(events_path, "w") as f:
+            subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "sample_feedback.py"),
+                            "--events", "3000", "--seed", "5", "--now", "2026-11-01T00:00:00Z"],
+                           stdout=f, check=True)
+        assignments = os.path.join(d, "assignments.jsonl")
+        out = subprocess.run([PAINPOINT, "cluster", "--input", events_path, "--output",
+                              assignments], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        offline = {}
+        with open(assignments) as f:
+            for line in f:
+                a = json.loads(line)
+                offline.setdefault(a["painPointId"], set()).add(a["eventId"])
+
+        broker = Broker(partitions=4)
+        serve = None
+        try:
+            # One topic keeps the file order per product (the key decides the partition).
+            out = produce(broker.bootstrap, "feedback.support", events_path)
+            assert out.returncode == 0, out.stdout + out.stderr
+            data_dir = os.path.join(d, "data")
+            serve = Serve(broker.bootstrap, data_dir)
+            serve.wait_ready()
+            serve.wait_stored(3000)
+            before = wait_until(lambda: snapshot(serve) or None, 30, "pain points")
+            log("serve formed", len(before), "pain points from 3,000 events")
+
+            # Same events, same order per product, same config: the same pain points and sizes.
+            for pid, (_, count, _, _) in before.items():
+                assert pid in offline, "serve's %s is unknown to painpoint cluster" % pid
+                assert len(offline[pid]) == count, (pid, count, len(offline[pid]))
+            log("identical to painpoint cluster's result")
+
+            assert serve.stop() == 0
+            serve = Serve(broker.bootstrap, data_dir)
+            serve.wait_ready()
+            after = snapshot(serve)
+            assert after == before, "pain points changed across a restart"
+            assert serve.metric("painpoint_pain_points_active") is not None
+            assert serve.stop() == 0
+            serve = None
+            log("pain points unchanged after restart")
+        except BaseException:
+            if serve is not None:
+                print(serve.tail(60), file=sys.stderr)
+            raise
+        finally:
+            if serve is not None:
+                serve.stop()
+            broker.stop()
+    print("restart_test: OK")
+
+
+if __name__ == "__main__":
+    main()
