@@ -106,7 +106,9 @@ struct Cluster {
   std::int64_t version = 0;
   std::int64_t last_event_doc = 0;
   std::int64_t merge_checked_count = 0;  // size at the last near-duplicate check
-  v1::PainPointSummary summary;
+  // Exemplars and accounts are persisted under their own key, written only when they change:
+  // they are most of a cluster's bytes and change far less often than its counts.
+  bool cold_dirty = false;
 };
 
 struct DfEntry {
@@ -180,6 +182,9 @@ std::string page_key(std::string_view product, std::uint32_t page) {
 }
 std::string cluster_key(std::string_view product, std::uint32_t seq) {
   return product_prefix(product) + "c/" + hex8(seq);
+}
+std::string cold_key(std::string_view product, std::uint32_t seq) {
+  return product_prefix(product) + "x/" + hex8(seq);
 }
 std::string merged_key(std::string_view id) { return "agg-merged/" + std::string(id); }
 
@@ -552,15 +557,18 @@ struct Aggregator::Impl {
       if (arr > 0 && arr != it->arr) {
         c.arr += arr - it->arr;
         it->arr = arr;
+        c.cold_dirty = true;
       }
       return;
     }
     if (c.accounts.size() >= cfg.max_accounts) {
+      c.cold_dirty = c.cold_dirty || !c.accounts_saturated;
       c.accounts_saturated = true;
       return;
     }
     c.accounts.insert(it, Account{hash, arr});
     c.arr += arr;
+    c.cold_dirty = true;
   }
 
   void offer_exemplar(Cluster& c, const v1::FeedbackEvent& e, double score) {
@@ -577,6 +585,7 @@ struct Aggregator::Impl {
     };
     if (c.exemplars.size() < cap) {
       c.exemplars.push_back(make());
+      c.cold_dirty = true;
       return;
     }
     // Only rescore the pool when the newcomer could plausibly enter it.
@@ -593,7 +602,8 @@ struct Aggregator::Impl {
     if (score > c.exemplars[worst].score) c.exemplars[worst] = make();
   }
 
-  void rescore_exemplars(Cluster& c) const {
+  static void rescore_exemplars(Cluster& c) {
+    c.cold_dirty = true;
     const double norm = std::sqrt(c.norm2);
     for (auto& x : c.exemplars) {
       x.score = norm > 0 ? static_cast<float>(sparse_dot(x.terms, c.centroid) / norm) : 0.0f;
@@ -718,6 +728,13 @@ struct Aggregator::Impl {
   }
 
   void merge(Product& p, Cluster& into, Cluster& from) {
+    // The absorbed pain point's final record (built before its evidence moves) points to its
+    // survivor.
+    v1::PainPointSummary fin;
+    fill_summary(p, from, fin);
+    fin.set_status(v1::STATUS_MERGED);
+    fin.set_merged_into(into.id);
+    pending_summaries.push_back(std::move(fin));
     unindex(p, from);
     add_to_centroid(into, from.centroid);
     if (!from.dense.empty()) add_dense(into, from.dense);
@@ -742,14 +759,6 @@ struct Aggregator::Impl {
     p.mark(into.seq, Product::kDirty);
     p.mark(into.seq, Product::kTouched);
 
-    // The absorbed pain point's final record points to its survivor.
-    v1::PainPointSummary fin = from.summary;
-    fin.set_id(from.id);
-    fin.set_product_id(p.id);
-    fin.set_status(v1::STATUS_MERGED);
-    fin.set_merged_into(into.id);
-    fin.set_version(from.version + 1);
-    pending_summaries.push_back(std::move(fin));
     merged[from.id] = into.id;
     v1::AggMerged rec;
     rec.set_id(from.id);
@@ -761,13 +770,20 @@ struct Aggregator::Impl {
   }
 
   // ---------------------------------------------------------------- summaries
-  void fill_summary(const Product& p, Cluster& c) {
-    rescore_exemplars(c);
-    std::vector<const Exemplar*> ex;
-    for (const auto& x : c.exemplars) ex.push_back(&x);
-    std::stable_sort(ex.begin(), ex.end(), [](const Exemplar* a, const Exemplar* b) {
-      return a->score != b->score ? a->score > b->score : a->event_id < b->event_id;
+  // Publishes the current state of `c` into `s` (and bumps its version). The medoid is the
+  // exemplar closest to the current centroid; scores are recomputed here without touching the
+  // persisted ones.
+  void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s) {
+    const double cnorm = std::sqrt(c.norm2);
+    std::vector<std::pair<double, const Exemplar*>> ranked;
+    for (const auto& x : c.exemplars) {
+      ranked.emplace_back(cnorm > 0 ? sparse_dot(x.terms, c.centroid) / cnorm : 0.0, &x);
+    }
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second->event_id < b.second->event_id;
     });
+    std::vector<const Exemplar*> ex;
+    for (const auto& r : ranked) ex.push_back(r.second);
     // c-TF-IDF: the cluster's term mass times ln(1 + N / df); document frequency stands in for
     // the class frequency of BERTopic's formula, which keeps it incremental.
     std::vector<TermWeight> scored;
@@ -775,12 +791,11 @@ struct Aggregator::Impl {
     for (const auto& tw : c.centroid) {
       const DfEntry* e = p.df.find(tw.term);
       if (e == nullptr || e->word.empty() || e->word.front() == '_') continue;
-      const double s = static_cast<double>(tw.w) * std::log(1.0 + n / e->df);
-      scored.push_back(TermWeight{tw.term, static_cast<float>(s)});
+      const double score = static_cast<double>(tw.w) * std::log(1.0 + n / e->df);
+      scored.push_back(TermWeight{tw.term, static_cast<float>(score)});
     }
     scored = top_terms(scored, cfg.keywords);
 
-    v1::PainPointSummary& s = c.summary;
     s.Clear();
     s.set_id(c.id);
     s.set_product_id(p.id);
@@ -864,17 +879,26 @@ struct Aggregator::Impl {
       m.add_indexed_term(tw.term);
       m.add_indexed_weight(tw.w);
     }
-    for (const auto& a : c.accounts) {
-      m.add_account(a.hash);
-      m.add_account_arr_cents(a.arr);
-    }
-    m.set_accounts_saturated(c.accounts_saturated);
     m.set_arr_at_risk_cents(c.arr);
     for (auto s : c.sources) m.add_source_count(s);
     m.set_first_seen_unix_s(c.first_seen);
     m.set_last_seen_unix_s(c.last_seen);
     m.set_day_of_last(c.day_of_last);
     for (auto d : c.daily) m.add_daily(d);
+    m.set_version(c.version);
+    m.set_last_event_doc(c.last_event_doc);
+    m.set_merge_checked_count(c.merge_checked_count);
+    return m;
+  }
+
+  static v1::AggCluster cold_to_proto(const Cluster& c) {
+    v1::AggCluster m;
+    m.set_seq(c.seq);
+    for (const auto& a : c.accounts) {
+      m.add_account(a.hash);
+      m.add_account_arr_cents(a.arr);
+    }
+    m.set_accounts_saturated(c.accounts_saturated);
     for (const auto& x : c.exemplars) {
       auto* e = m.add_exemplar();
       e->set_event_id(x.event_id);
@@ -885,11 +909,24 @@ struct Aggregator::Impl {
       }
       e->set_score(x.score);
     }
-    m.set_version(c.version);
-    m.set_last_event_doc(c.last_event_doc);
-    m.set_merge_checked_count(c.merge_checked_count);
-    if (c.promoted) *m.mutable_summary() = c.summary;
     return m;
+  }
+
+  static void cold_from_proto(const v1::AggCluster& m, Cluster& c) {
+    for (int i = 0; i < m.account_size() && i < m.account_arr_cents_size(); ++i) {
+      c.accounts.push_back(Account{m.account(i), m.account_arr_cents(i)});
+    }
+    c.accounts_saturated = m.accounts_saturated();
+    for (const auto& e : m.exemplar()) {
+      Exemplar x;
+      x.event_id = e.event_id();
+      x.text = e.text();
+      for (int i = 0; i < e.term_size() && i < e.weight_size(); ++i) {
+        x.terms.push_back(TermWeight{e.term(i), e.weight(i)});
+      }
+      x.score = e.score();
+      c.exemplars.push_back(std::move(x));
+    }
   }
 
   static std::unique_ptr<Cluster> from_proto(const v1::AggCluster& m) {
@@ -907,10 +944,6 @@ struct Aggregator::Impl {
     for (int i = 0; i < m.indexed_term_size() && i < m.indexed_weight_size(); ++i) {
       c->indexed.push_back(TermWeight{m.indexed_term(i), m.indexed_weight(i)});
     }
-    for (int i = 0; i < m.account_size() && i < m.account_arr_cents_size(); ++i) {
-      c->accounts.push_back(Account{m.account(i), m.account_arr_cents(i)});
-    }
-    c->accounts_saturated = m.accounts_saturated();
     c->arr = m.arr_at_risk_cents();
     for (int i = 0; i < m.source_count_size() && i < 4; ++i) {
       c->sources[static_cast<std::size_t>(i)] = m.source_count(i);
@@ -919,20 +952,9 @@ struct Aggregator::Impl {
     c->last_seen = m.last_seen_unix_s();
     c->day_of_last = m.day_of_last();
     c->daily.assign(m.daily().begin(), m.daily().end());
-    for (const auto& e : m.exemplar()) {
-      Exemplar x;
-      x.event_id = e.event_id();
-      x.text = e.text();
-      for (int i = 0; i < e.term_size() && i < e.weight_size(); ++i) {
-        x.terms.push_back(TermWeight{e.term(i), e.weight(i)});
-      }
-      x.score = e.score();
-      c->exemplars.push_back(std::move(x));
-    }
     c->version = m.version();
     c->last_event_doc = m.last_event_doc();
     c->merge_checked_count = m.merge_checked_count();
-    c->summary = m.summary();
     return c;
   }
 
@@ -965,6 +987,12 @@ struct Aggregator::Impl {
       if (c.seq() >= p.next_seq) return;
       p.clusters[c.seq()] = from_proto(c);
     });
+    reader->scan(product_prefix(p.id) + "x/", [&](std::string_view, std::string_view value) {
+      v1::AggCluster c;
+      if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
+      if (c.seq() >= p.next_seq || p.clusters[c.seq()] == nullptr) return;
+      cold_from_proto(c, *p.clusters[c.seq()]);
+    });
     // Posting order is (weight, seq): inserting in any order rebuilds the same lists.
     for (auto& c : p.clusters) {
       if (c == nullptr) continue;
@@ -988,13 +1016,18 @@ struct Aggregator::Impl {
       Cluster* c = p.clusters[seq].get();
       if (c == nullptr) {
         out.state.push_back(StateWrite{cluster_key(p.id, seq), std::nullopt});
+        out.state.push_back(StateWrite{cold_key(p.id, seq), std::nullopt});
         continue;
       }
       if (c->promoted) {
-        fill_summary(p, *c);
-        out.summaries.push_back(c->summary);
+        out.summaries.emplace_back();
+        fill_summary(p, *c, out.summaries.back());
       }
       out.state.push_back(StateWrite{cluster_key(p.id, seq), to_proto(*c).SerializeAsString()});
+      if (c->cold_dirty) {
+        out.state.push_back(StateWrite{cold_key(p.id, seq), cold_to_proto(*c).SerializeAsString()});
+        c->cold_dirty = false;
+      }
     }
     std::sort(p.dirty_pages.begin(), p.dirty_pages.end());
     for (std::uint32_t page : p.dirty_pages) {

@@ -51,7 +51,7 @@ struct ClusterConfig {
   std::uint32_t rerank = 8;
   // Terms of a centroid that go into the inverted index, and terms a centroid keeps at most.
   std::uint32_t indexed_terms = 12;
-  std::uint32_t centroid_terms = 160;
+  std::uint32_t centroid_terms = 96;
 
   // --- life cycle -----------------------------------------------------------------------
   // A candidate becomes a pain point (and is published) once it has this many events.
