@@ -46,30 +46,29 @@ struct PostingBefore {
 };
 // Common terms collect thousands of clusters. Updates go to an ordered set (a sorted vector
 // would make every reindex an O(n) memmove); queries read only the first posting_scan entries,
-// from a contiguous copy that is rebuilt when an update touches that head.
+// from a contiguous copy of that head kept up to date on every update.
 struct PostingList {
+  // Invariant: head == the first min(scan, all.size()) elements of `all`.
   std::set<Posting, PostingBefore> all;
   std::vector<Posting> head;
-  bool stale = true;
 
-  [[nodiscard]] bool in_head(const Posting& key, std::size_t scan) const {
-    return head.size() < scan || !PostingBefore{}(head.back(), key);
-  }
   void insert(const Posting& key, std::size_t scan) {
-    all.insert(key);
-    if (!stale && in_head(key, scan)) stale = true;
+    if (!all.insert(key).second) return;
+    if (head.size() < scan || PostingBefore{}(key, head.back())) {
+      head.insert(std::lower_bound(head.begin(), head.end(), key, PostingBefore{}), key);
+      if (head.size() > scan) head.pop_back();
+    }
   }
   void erase(const Posting& key, std::size_t scan) {
-    if (all.erase(key) != 0 && !stale && in_head(key, scan)) stale = true;
-  }
-  const std::vector<Posting>& top(std::size_t scan) {
-    if (stale) {
-      head.clear();
-      for (auto it = all.begin(); it != all.end() && head.size() < scan; ++it) head.push_back(*it);
-      stale = false;
+    if (all.erase(key) == 0) return;
+    const auto pos = std::lower_bound(head.begin(), head.end(), key, PostingBefore{});
+    if (pos == head.end() || pos->seq != key.seq) return;
+    head.erase(pos);
+    if (all.size() > head.size() && head.size() < scan) {
+      head.push_back(head.empty() ? *all.begin() : *all.upper_bound(head.back()));
     }
-    return head;
   }
+  [[nodiscard]] const std::vector<Posting>& top(std::size_t /*scan*/) const { return head; }
 };
 
 struct Exemplar {
@@ -1034,7 +1033,7 @@ struct Aggregator::Impl {
       p.page_flags[page] = 0;
       // Collect the page's buckets in bucket order (deterministic bytes).
       v1::AggDfPage m;
-      auto keys = p.page_buckets[page];
+      auto& keys = p.page_buckets[page];
       std::sort(keys.begin(), keys.end());
       for (std::uint32_t b : keys) {
         const auto& e = *p.df.find(b);

@@ -23,8 +23,9 @@ struct ClusterCommandOptions {
   // Word vectors file (scripts/fetch-embeddings.sh). nullopt: the default path if it exists
   // (with a warning on stderr when it does not); "none": sparse features only.
   std::optional<std::string> vectors_path;
-  // Events per take_changes() call, like one service batch.
-  std::size_t batch_size = 1024;
+  // Events per take_changes() call. The command discards the changes, so batches are larger
+  // than the service's (which commits ~50 per second); memberships stay bounded either way.
+  std::size_t batch_size = 8192;
 };
 
 // Returns the process exit code: 0 on success (invalid events are reported per line and do not
