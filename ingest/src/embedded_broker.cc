@@ -139,7 +139,7 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::start(const EmbeddedBrok
       if (auto s = broker->create_topic(spec.name, spec.partitions); !s.ok()) return s;
     }
   }
-  spdlog::info("embedded broker listening on {}", broker->bootstrap());
+  spdlog::debug("embedded broker listening on {}", broker->bootstrap());
   return broker;
 }
 
@@ -189,6 +189,7 @@ int run_broker(const EmbeddedBrokerConfig& config, const std::atomic<bool>& stop
   }
   // Scripts read the first line to learn where to connect; it must not sit in a buffer.
   out << (*broker)->bootstrap() << std::endl;
+  spdlog::info("embedded broker listening on {}", (*broker)->bootstrap());
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("embedded broker stopping");
   return 0;

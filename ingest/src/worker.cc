@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -28,7 +29,10 @@ struct IngestWorker::Impl {
   // Failed deliveries of the batch in progress; only touched on the worker thread (delivery
   // reports are served inside produce()/flush(), which only the worker thread calls).
   std::uint64_t batch_delivery_failures = 0;
-  std::vector<TopicPartitionOffset> last_committed;
+  // Offsets committed (asynchronously) per owned partition; committed once more, synchronously,
+  // on stop. Revoked partitions are dropped so that a stale offset never overwrites the new
+  // owner's commits.
+  std::map<TopicPartition, std::int64_t> committed;
 
   void run();
   bool process(const MessageBatch& batch);
@@ -79,7 +83,13 @@ Status IngestWorker::start() {
   auto consumer = Consumer::create(cc);
   if (!consumer.ok()) return consumer.status();
   // Ingest is stateless: the group's committed offsets are the whole truth.
-  if (auto s = consumer->subscribe(cfg.input_topics); !s.ok()) return s;
+  if (auto s = consumer->subscribe(cfg.input_topics, nullptr,
+                                   [impl](std::span<const TopicPartition> revoked) {
+                                     for (const auto& tp : revoked) impl->committed.erase(tp);
+                                   });
+      !s.ok()) {
+    return s;
+  }
 
   impl_->producer.emplace(std::move(producer).value());
   impl_->consumer.emplace(std::move(consumer).value());
@@ -130,7 +140,10 @@ void IngestWorker::Impl::run() {
   }
   // Every batch was flushed before its offsets were committed asynchronously; make sure the last
   // commit has reached the group coordinator before leaving it.
-  if (auto s = consumer->commit(last_committed, false); !s.ok()) {
+  std::vector<TopicPartitionOffset> final_offsets;
+  for (const auto& [tp, offset] : committed)
+    final_offsets.push_back({tp.topic, tp.partition, offset});
+  if (auto s = consumer->commit(final_offsets, false); !s.ok()) {
     spdlog::warn("ingest: final commit: {}", s.to_string());
   }
   if (auto s = consumer->close(); !s.ok()) spdlog::warn("ingest: close: {}", s.to_string());
@@ -158,8 +171,9 @@ bool IngestWorker::Impl::process(const MessageBatch& batch) {
     return false;
   }
   if (batch_delivery_failures > 0) return false;
-  last_committed = batch.next_offsets();
-  if (auto s = consumer->commit(last_committed, true); !s.ok()) {
+  const auto next = batch.next_offsets();
+  for (const auto& tpo : next) committed[{tpo.topic, tpo.partition}] = tpo.offset;
+  if (auto s = consumer->commit(next, true); !s.ok()) {
     // Not fatal: the next commit covers these offsets, or they are re-read after a restart.
     spdlog::warn("ingest: commit: {}", s.to_string());
   }

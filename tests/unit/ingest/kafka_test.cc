@@ -3,7 +3,11 @@
 
 #include "painpoint/ingest/kafka.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <random>
@@ -123,9 +127,17 @@ TEST_F(KafkaTest, BrokerListensOnRequestedPort) {
   // Find a port that is free right now, then ask for it.
   std::uint16_t port = 0;
   {
-    auto probe = EmbeddedBroker::start(broker_config(0, false));
-    ASSERT_TRUE(probe.ok());
-    port = (*probe)->port();
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    auto* addr = static_cast<sockaddr*>(static_cast<void*>(&sin));
+    ASSERT_EQ(::bind(fd, addr, sizeof sin), 0);
+    ASSERT_EQ(::getsockname(fd, addr, &len), 0);
+    port = ntohs(sin.sin_port);
+    ::close(fd);
   }
   auto broker = EmbeddedBroker::start(broker_config(port, true));
   ASSERT_TRUE(broker.ok()) << broker.status().to_string();
@@ -348,10 +360,15 @@ TEST_F(KafkaTest, IngestWorkerRoutesGoodAndGarbageMessages) {
     ASSERT_TRUE(r.status.ok());
     DeliveryReport copy = r;
     copy.topic = {};
-    sent[r.tag == 1 ? "good" : "bad"] = copy;
+    sent[r.tag == 1 ? "good" : r.tag == 2 ? "bad" : "invalid"] = copy;
   });
   ASSERT_TRUE(producer.produce(kTopicSupport, "src-key", good.SerializeAsString(), {}, 1).ok());
   ASSERT_TRUE(producer.produce(kTopicSales, "bad-key", garbage, {}, 2).ok());
+  v1::FeedbackEvent invalid = good;
+  invalid.set_event_id("w-2");
+  invalid.set_product_id("no spaces allowed");
+  const std::string invalid_bytes = invalid.SerializeAsString();
+  ASSERT_TRUE(producer.produce(kTopicCustomer, std::nullopt, invalid_bytes, {}, 3).ok());
   ASSERT_TRUE(producer.flush(kDeadline).ok());
 
   IngestConfig config;
@@ -368,7 +385,7 @@ TEST_F(KafkaTest, IngestWorkerRoutesGoodAndGarbageMessages) {
                               return std::vector<StartOffset>(tps.size(), StartOffset::earliest());
                             })
                   .ok());
-  auto got = consume(out, 2);
+  auto got = consume(out, 3);
   const auto deadline = std::chrono::steady_clock::now() + kDeadline;
   while (worker.counters().batches_committed.load() == 0 &&
          std::chrono::steady_clock::now() < deadline) {
@@ -376,12 +393,30 @@ TEST_F(KafkaTest, IngestWorkerRoutesGoodAndGarbageMessages) {
   }
   worker.stop();
   EXPECT_FALSE(worker.running());
-  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got.size(), 3u);
 
-  const auto& repartitioned = got[0].topic == kTopicByProduct ? got[0] : got[1];
-  const auto& dead = got[0].topic == kTopicDeadletter ? got[0] : got[1];
-  ASSERT_EQ(repartitioned.topic, kTopicByProduct);
+  std::map<std::string, Received> by_kind;  // "good", "bad", "invalid"
+  for (const auto& r : got) {
+    if (r.topic == kTopicByProduct) {
+      by_kind["good"] = r;
+    } else if (r.key.has_value()) {
+      by_kind["bad"] = r;
+    } else {
+      by_kind["invalid"] = r;
+    }
+  }
+  ASSERT_EQ(by_kind.size(), 3u);
+  const auto& repartitioned = by_kind["good"];
+  const auto& dead = by_kind["bad"];
   ASSERT_EQ(dead.topic, kTopicDeadletter);
+
+  const auto& rejected = by_kind["invalid"];
+  EXPECT_EQ(rejected.topic, kTopicDeadletter);
+  EXPECT_EQ(rejected.payload, invalid_bytes);
+  EXPECT_EQ(rejected.headers.at(std::string(kHeaderReason)), "bad_product_id");
+  EXPECT_EQ(rejected.headers.at(std::string(kHeaderTopic)), kTopicCustomer);
+  EXPECT_EQ(rejected.headers.at(std::string(kHeaderOffset)),
+            std::to_string(sent["invalid"].offset));
 
   EXPECT_EQ(repartitioned.key, "mobile-app");
   v1::FeedbackEvent routed;
@@ -400,10 +435,10 @@ TEST_F(KafkaTest, IngestWorkerRoutesGoodAndGarbageMessages) {
   EXPECT_EQ(dead.headers.at(std::string(kHeaderOffset)), std::to_string(sent["bad"].offset));
 
   const auto& c = worker.counters();
-  EXPECT_EQ(c.consumed.load(), 2u);
+  EXPECT_EQ(c.consumed.load(), 3u);
   EXPECT_EQ(c.valid.load(), 1u);
-  EXPECT_EQ(c.invalid.load(), 1u);
-  EXPECT_EQ(c.produced.load(), 2u);
+  EXPECT_EQ(c.invalid.load(), 2u);
+  EXPECT_EQ(c.produced.load(), 3u);
   EXPECT_EQ(c.delivery_failures.load(), 0u);
 
   // The input offsets were committed for the group once the output was acknowledged.
