@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -531,20 +532,33 @@ Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
 }
 
 Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const {
-  Status inner = Status::ok();
-  Status s = impl_->scan(kOutbox, "", [&](std::string_view key, std::string_view value) {
-    if (out->size() >= max_entries) return false;
+  return read_outbox_after(0, max_entries, out);
+}
+
+Status Store::read_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
+                                std::vector<OutboxEntry>* out) const {
+  if (max_entries == 0) return Status::ok();
+  if (after_sequence == std::numeric_limits<std::uint64_t>::max()) return Status::ok();
+  const std::string start = be64_value(after_sequence + 1);
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
+  for (it->Seek(slice(start)); it->Valid() && out->size() < max_entries; it->Next()) {
+    const std::string_view key = view(it->key());
+    const std::string_view value = view(it->value());
     OutboxEntry entry;
     auto sequence = keys::read_be64(key);
     if (!sequence || !entry.summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-      inner = {StoreErrc::kCorruption, "undecodable outbox entry"};
-      return false;
+      return {StoreErrc::kCorruption, "undecodable outbox entry"};
     }
     entry.sequence = *sequence;
     out->push_back(std::move(entry));
-    return true;
-  });
-  return s.is_ok() ? inner : s;
+  }
+  return from_rocks(it->status(), "read outbox");
+}
+
+std::uint64_t Store::outbox_next_sequence() const {
+  std::shared_lock lock(impl_->counters_mutex);
+  return impl_->next_outbox_sequence;
 }
 
 std::int64_t Store::event_count() const {

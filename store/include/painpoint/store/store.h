@@ -7,9 +7,12 @@
 // a crash the store holds either all of a batch (events + state + offsets) or none of it. That
 // is what makes resuming from the stored offsets exactly-once.
 //
-// Thread safety: one writer (the aggregator stage) calls filter_new_events() and commit();
-// readers (HTTP API, metrics) may call the const read methods concurrently from any thread.
-// Every method blocks on disk I/O.
+// Thread safety: one writer (the aggregator stage) calls filter_new_events() and commit(); one
+// outbox drainer (the publisher) calls read_outbox*() and delete_outbox() from its own thread,
+// concurrently with commit() (RocksDB serializes the two WriteBatches; commit() only appends
+// outbox sequences past every existing one, delete_outbox() only removes entries already read, so
+// they never touch the same key). Readers (HTTP API, metrics) may call the const read methods
+// concurrently from any thread. Every method blocks on disk I/O.
 //
 // Ownership: Store owns the RocksDB handles; open() hands out a unique_ptr. Only one process can
 // hold a data directory open (RocksDB's LOCK file): a second open fails with kLocked.
@@ -104,7 +107,8 @@ class Store {
   // Writes the batch atomically. Also maintains the per-product and total event counters.
   Status commit(const CommitBatch& batch);
 
-  // Deletes published outbox entries (after the broker acknowledged them).
+  // Deletes published outbox entries (after the broker acknowledged them). Safe concurrently with
+  // commit() (see the class comment); one WriteBatch, so a crash deletes all of them or none.
   Status delete_outbox(std::span<const std::uint64_t> sequences);
 
   // Reader side (thread-safe) -------------------------------------------------------------------
@@ -126,7 +130,14 @@ class Store {
   Status scan_events_by_time(std::chrono::system_clock::time_point since,
                              std::chrono::system_clock::time_point until,
                              const std::function<bool(const v1::StoredEvent&)>& fn) const;
+  // Outbox entries in sequence order (= commit order), at most `max_entries`.
   Status read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const;
+  // The same, starting after `after_sequence`: lets a drainer page through the outbox without
+  // re-reading (or wading through the deletion tombstones of) what it already holds.
+  Status read_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
+                           std::vector<OutboxEntry>* out) const;
+  // The sequence the next outbox entry will get: every entry ever written has a smaller one.
+  [[nodiscard]] std::uint64_t outbox_next_sequence() const;
 
   // Distinct events held, in total and per product (maintained by commit, O(1) / O(products)).
   [[nodiscard]] std::int64_t event_count() const;
