@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "aggregator_stage.h"
@@ -15,6 +17,7 @@
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
+#include "publisher.h"
 #include "signals.h"
 
 namespace painpoint::service {
@@ -27,7 +30,21 @@ struct Pipeline {
   store::Store* store = nullptr;
   ingest::IngestWorker* ingest = nullptr;
   AggregatorStage* aggregator = nullptr;
+  Publisher* publisher = nullptr;
 };
+
+// TEST ONLY: PAINPOINT_TEST_PUBLISH_DELAY_MS holds back the first publish so the integration test
+// can kill serve between commit and publish. Not a tuning knob; unset in production.
+std::chrono::milliseconds test_publish_delay() {
+  const char* value = std::getenv("PAINPOINT_TEST_PUBLISH_DELAY_MS");
+  if (value == nullptr || *value == '\0') return std::chrono::milliseconds{0};
+  try {
+    return std::chrono::milliseconds{std::stoll(value)};
+  } catch (const std::exception&) {
+    spdlog::warn("ignoring PAINPOINT_TEST_PUBLISH_DELAY_MS={}: not a number", value);
+    return std::chrono::milliseconds{0};
+  }
+}
 
 void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorker& worker) {
   const ingest::IngestCounters* c = &worker.counters();
@@ -55,7 +72,8 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics) {
   router.get("/readyz", [pipeline](const HttpRequest&) {
     const bool ingest_ok = pipeline.ingest->running() && pipeline.ingest->broker_reachable();
     const bool aggregator_ok = pipeline.aggregator->ready();
-    const bool ready = ingest_ok && aggregator_ok;
+    const bool publisher_ok = pipeline.publisher->publisher_ok();
+    const bool ready = ingest_ok && aggregator_ok && publisher_ok;
     std::string body = "{\"ready\":";
     body += ready ? "true" : "false";
     body += ",\"checks\":{\"ingest\":";
@@ -63,6 +81,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics) {
                        : !pipeline.ingest->running() ? "not running"
                                                      : "Kafka broker unreachable");
     body += ",\"aggregator\":" + json_quote(pipeline.aggregator->status_detail());
+    body += ",\"publisher\":" + json_quote(pipeline.publisher->status_detail());
     body += "}}";
     return HttpResponse::json(ready ? 200 : 503, std::move(body));
   });
@@ -160,6 +179,17 @@ int run_serve(const ServeOptions& options) {
     return 1;
   }
 
+  // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so
+  // the summaries of the final batch still go out on a clean stop.
+  PublisherConfig publisher_config;
+  publisher_config.brokers = brokers;
+  publisher_config.test_initial_delay = test_publish_delay();
+  Publisher publisher(publisher_config, *store, metrics);
+  if (auto s = publisher.start(); !s.ok()) {
+    spdlog::error("cannot start the summary publisher: {}", s.to_string());
+    return 1;
+  }
+
   ingest::IngestConfig ingest_config;
   ingest_config.brokers = brokers;
   ingest_config.validation = config.validation;
@@ -173,8 +203,9 @@ int run_serve(const ServeOptions& options) {
   HttpServerConfig http_config;
   http_config.address = options.http_address;
   http_config.port = options.http_port;
-  HttpServer http(http_config,
-                  make_router({store.get(), &ingest_worker, &aggregator_stage}, metrics));
+  HttpServer http(
+      http_config,
+      make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher}, metrics));
   try {
     http.start();
   } catch (const std::exception& e) {
@@ -197,16 +228,18 @@ int run_serve(const ServeOptions& options) {
     }
     if (options.exit_when_idle) {
       // Idle: the aggregator has nothing left to read and ingest has not moved for a while
-      // (its output is what the aggregator reads, so both are drained).
+      // (its output is what the aggregator reads, so both are drained), and every summary the
+      // commits produced is published.
       const std::uint64_t consumed = ingest_worker.counters().consumed.load();
-      const bool quiet = consumed == last_consumed && aggregator_stage.idle();
+      const bool quiet =
+          consumed == last_consumed && aggregator_stage.idle() && publisher.outbox_empty();
       last_consumed = consumed;
       if (!quiet) {
         idle_since = kNotIdle;
       } else if (idle_since == kNotIdle) {
         idle_since = Clock::now();
       } else if (Clock::now() - idle_since > std::chrono::seconds(3)) {
-        spdlog::info("all input consumed and stored; exiting (--exit-when-idle)");
+        spdlog::info("all input consumed, stored and published; exiting (--exit-when-idle)");
         break;
       }
     }
@@ -214,6 +247,7 @@ int run_serve(const ServeOptions& options) {
   if (stop.load()) spdlog::info("stop requested: finishing the batches in flight");
   ingest_worker.stop();
   aggregator_stage.stop();
+  publisher.stop();
   http.stop(std::chrono::seconds(2));
   spdlog::info("stopped; store holds {} events", store->event_count());
   return exit_code;

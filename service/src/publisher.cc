@@ -1,0 +1,377 @@
+#include "publisher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "metrics.h"
+#include "painpoint/ingest/kafka.h"
+
+namespace painpoint::service {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How long a record may wait for its acknowledgement before readiness reports a stall; well
+// below the delivery timeout so /readyz notices an outage before the first failure comes back.
+constexpr milliseconds kStallThreshold{10'000};
+// The producer learns broker state from its statistics; until the first report, unknown is fine.
+constexpr milliseconds kReachabilityGrace{3'000};
+}  // namespace
+
+struct Publisher::Impl {
+  // Per pain point id: everything read from the outbox and not yet deleted.
+  struct Tracked {
+    v1::PainPointSummary latest;           // highest version read
+    std::vector<std::uint64_t> unsent;     // entries folded in since the last produce
+    std::vector<std::uint64_t> in_flight;  // entries the record in flight covers
+    std::optional<std::uint64_t> in_flight_tag;
+    Clock::time_point oldest_unsent{};
+    Clock::time_point oldest_in_flight{};
+    Clock::time_point in_flight_since{};
+    std::optional<Clock::time_point> last_sent;  // for coalescing
+  };
+
+  struct Report {
+    std::uint64_t tag = 0;
+    bool ok = false;
+    std::string error;
+  };
+
+  PublisherConfig config;
+  store::Store& store;
+  std::optional<ingest::Producer> producer;
+  std::thread thread;
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> running{false};
+  std::atomic<bool> empty{false};
+  std::atomic<std::uint64_t> pending_entries{0};
+  std::atomic<bool> healthy{true};
+  Clock::time_point started_at{};
+
+  mutable std::mutex detail_mutex;
+  std::string detail = "not running";
+
+  // Publisher-thread state (the delivery callback runs on this thread too, inside poll/flush).
+  std::unordered_map<std::string, Tracked> tracked;
+  std::unordered_map<std::uint64_t, std::string> tag_to_id;
+  std::vector<Report> reports;
+  std::vector<std::uint64_t> to_delete;
+  std::uint64_t cursor = 0;  // highest outbox sequence read
+  std::size_t tracked_entries = 0;
+  std::uint64_t next_tag = 1;
+  bool read_to_end = false;
+  milliseconds backoff{0};
+  Clock::time_point retry_at{};
+  std::string last_error;
+  bool store_error = false;
+
+  Counter& published_total;
+  Counter& failures_total;
+  Counter& deleted_total;
+  Gauge& pending_gauge;
+  Histogram& age_seconds;
+
+  Impl(PublisherConfig cfg, store::Store& s, MetricsRegistry& metrics)
+      : config(std::move(cfg)),
+        store(s),
+        published_total(metrics.counter("painpoint_summaries_published_total",
+                                        "Summary records acknowledged on painpoint.summaries")),
+        failures_total(metrics.counter(
+            "painpoint_publish_failures_total",
+            "Summary records that failed (produce refused or delivery failed); retried")),
+        deleted_total(metrics.counter(
+            "painpoint_outbox_deleted_total",
+            "Outbox entries deleted after publishing (published or superseded by a newer one)")),
+        pending_gauge(metrics.gauge("painpoint_outbox_pending",
+                                    "Outbox entries committed but not yet published")),
+        age_seconds(metrics.histogram(
+            "painpoint_outbox_age_seconds",
+            "Per published record: from when the publisher read its oldest outbox entry to the "
+            "broker's acknowledgement (includes the coalescing wait)",
+            exponential_buckets(0.005, 2.5, 12))) {}
+
+  void set_detail(std::string text) {
+    std::lock_guard lock(detail_mutex);
+    detail = std::move(text);
+  }
+
+  // Reads the next chunk of the outbox into `tracked`, unless the memory bound is reached.
+  void read_outbox() {
+    if (tracked_entries >= config.max_tracked_entries) return;
+    const std::size_t want =
+        std::min(config.read_chunk, config.max_tracked_entries - tracked_entries);
+    std::vector<store::OutboxEntry> entries;
+    if (store::Status s = store.read_outbox_after(cursor, want, &entries); !s.is_ok()) {
+      store_failure("read outbox: " + s.to_string());
+      return;
+    }
+    const auto now = Clock::now();
+    for (store::OutboxEntry& entry : entries) {
+      cursor = entry.sequence;
+      ++tracked_entries;
+      Tracked& t = tracked[entry.summary.id()];
+      if (t.unsent.empty()) t.oldest_unsent = now;
+      t.unsent.push_back(entry.sequence);
+      // Versions grow per id in commit order; the guard keeps a stray older one from going out.
+      if (entry.summary.version() >= t.latest.version()) t.latest = std::move(entry.summary);
+    }
+    read_to_end = entries.size() < want;
+  }
+
+  void store_failure(std::string what) {
+    if (!store_error) spdlog::error("publisher: {} (retrying)", what);
+    store_error = true;
+    last_error = std::move(what);
+  }
+
+  void fail_delivery(const std::string& what) {
+    failures_total.inc();
+    if (last_error.empty()) {
+      spdlog::warn("publisher: {}; outbox entries kept, retrying with backoff", what);
+    }
+    last_error = what;
+    backoff = std::clamp(backoff * 2, config.backoff_min, config.backoff_max);
+    retry_at = Clock::now() + backoff;
+  }
+
+  bool due(const Tracked& t, Clock::time_point now) const {
+    if (t.unsent.empty() || t.in_flight_tag) return false;
+    return !t.last_sent || now - *t.last_sent >= config.interval;
+  }
+
+  // Produces one record for every pain point that is due. Returns the earliest time another one
+  // becomes due (Clock::time_point::max() when none waits).
+  Clock::time_point send_due(Clock::time_point now) {
+    Clock::time_point next = Clock::time_point::max();
+    if (now < retry_at) return retry_at;
+    std::string payload;
+    for (auto& [id, t] : tracked) {
+      if (t.unsent.empty() || t.in_flight_tag) continue;
+      if (!due(t, now)) {
+        next = std::min(next, *t.last_sent + config.interval);
+        continue;
+      }
+      payload.clear();
+      t.latest.SerializeToString(&payload);
+      const std::uint64_t tag = next_tag++;
+      if (auto s = producer->produce(config.topic, id, payload, {}, tag); !s.ok()) {
+        fail_delivery("produce: " + s.to_string());
+        return retry_at;
+      }
+      tag_to_id.emplace(tag, id);
+      t.in_flight_tag = tag;
+      t.in_flight = std::move(t.unsent);
+      t.unsent.clear();
+      t.oldest_in_flight = t.oldest_unsent;
+      t.in_flight_since = now;
+      t.last_sent = now;
+    }
+    return next;
+  }
+
+  void handle_reports() {
+    const auto now = Clock::now();
+    for (const Report& report : reports) {
+      auto it = tag_to_id.find(report.tag);
+      if (it == tag_to_id.end()) continue;
+      auto tracked_it = tracked.find(it->second);
+      tag_to_id.erase(it);
+      if (tracked_it == tracked.end()) continue;
+      Tracked& t = tracked_it->second;
+      t.in_flight_tag.reset();
+      if (report.ok) {
+        to_delete.insert(to_delete.end(), t.in_flight.begin(), t.in_flight.end());
+        published_total.inc();
+        age_seconds.observe(std::chrono::duration<double>(now - t.oldest_in_flight).count());
+        backoff = milliseconds{0};
+        if (!last_error.empty() && !store_error) {
+          spdlog::info("publisher: deliveries succeed again");
+          last_error.clear();
+        }
+      } else {
+        // Keep the entries; `latest` is still the highest version, so the retry sends it.
+        if (t.unsent.empty()) t.oldest_unsent = t.oldest_in_flight;
+        t.unsent.insert(t.unsent.end(), t.in_flight.begin(), t.in_flight.end());
+        // Retry as soon as the backoff allows, not one interval later.
+        t.last_sent.reset();
+        fail_delivery(report.error);
+      }
+      t.in_flight.clear();
+    }
+    reports.clear();
+  }
+
+  void delete_acknowledged() {
+    if (to_delete.empty()) return;
+    if (store::Status s = store.delete_outbox(to_delete); !s.is_ok()) {
+      store_failure("delete outbox entries: " + s.to_string());
+      return;  // kept in to_delete: retried on the next round
+    }
+    if (store_error) {
+      spdlog::info("publisher: store writes succeed again");
+      store_error = false;
+      last_error.clear();
+    }
+    deleted_total.inc(to_delete.size());
+    tracked_entries -= to_delete.size();
+    to_delete.clear();
+  }
+
+  // Forgets pain points that have nothing pending and whose interval has passed.
+  void prune(Clock::time_point now) {
+    for (auto it = tracked.begin(); it != tracked.end();) {
+      const Tracked& t = it->second;
+      const bool idle = t.unsent.empty() && !t.in_flight_tag &&
+                        (!t.last_sent || now - *t.last_sent >= config.interval);
+      it = idle ? tracked.erase(it) : std::next(it);
+    }
+  }
+
+  std::uint64_t compute_pending() const {
+    const std::uint64_t next = store.outbox_next_sequence();
+    const std::uint64_t unread = next > cursor + 1 ? next - 1 - cursor : 0;
+    return tracked_entries + unread;
+  }
+
+  void update_status(Clock::time_point now) {
+    const std::uint64_t pending = compute_pending();
+    pending_entries.store(pending);
+    pending_gauge.set(static_cast<double>(pending));
+    empty.store(pending == 0);
+
+    Clock::time_point oldest_in_flight = Clock::time_point::max();
+    for (const auto& [id, t] : tracked) {
+      if (t.in_flight_tag) oldest_in_flight = std::min(oldest_in_flight, t.in_flight_since);
+    }
+    std::string text;
+    if (store_error) {
+      text = "store: " + last_error;
+    } else if (!last_error.empty()) {
+      text = "delivery failing (" + last_error + "); " + std::to_string(pending) +
+             " outbox entries kept, retrying";
+    } else if (!producer->broker_reachable() && now - started_at > kReachabilityGrace) {
+      text = "Kafka broker unreachable; " + std::to_string(pending) + " outbox entries kept";
+    } else if (oldest_in_flight != Clock::time_point::max() &&
+               now - oldest_in_flight > kStallThreshold) {
+      text = "no acknowledgement from the broker for " +
+             std::to_string(
+                 std::chrono::duration_cast<std::chrono::seconds>(now - oldest_in_flight).count()) +
+             " s";
+    }
+    healthy.store(text.empty());
+    set_detail(text.empty() ? "ok" : std::move(text));
+  }
+
+  bool nothing_left() const { return tracked_entries == 0 && read_to_end && to_delete.empty(); }
+
+  void run() {
+    started_at = Clock::now();
+    const Clock::time_point publish_from = started_at + config.test_initial_delay;
+    std::optional<Clock::time_point> stop_deadline;
+    while (true) {
+      auto now = Clock::now();
+      if (stop_requested.load() && !stop_deadline) stop_deadline = now + config.stop_timeout;
+      read_outbox();
+      Clock::time_point next_due = Clock::time_point::max();
+      if (now >= publish_from || stop_deadline) next_due = send_due(now);
+      // Waits for delivery reports, but not past the moment the next record is due.
+      milliseconds wait = config.poll_interval;
+      if (!read_to_end && tracked_entries < config.max_tracked_entries) wait = milliseconds{0};
+      if (next_due != Clock::time_point::max()) {
+        wait =
+            std::clamp(std::chrono::duration_cast<milliseconds>(next_due - now) + milliseconds{1},
+                       milliseconds{0}, wait);
+      }
+      producer->poll(wait);
+      handle_reports();
+      delete_acknowledged();
+      now = Clock::now();
+      prune(now);
+      update_status(now);
+      if (stop_deadline && (nothing_left() || now >= *stop_deadline)) break;
+    }
+    finish();
+  }
+
+  void finish() {
+    // Settle what is in flight so its entries can be deleted; anything else stays for next time.
+    if (auto s = producer->flush(std::chrono::milliseconds{3'000}); !s.ok()) {
+      spdlog::warn("publisher: {}", s.to_string());
+    }
+    handle_reports();
+    delete_acknowledged();
+    update_status(Clock::now());
+    const std::uint64_t left = pending_entries.load();
+    if (left > 0) {
+      spdlog::warn(
+          "publisher stopped with {} outbox entries unpublished; they go out on the next "
+          "start",
+          left);
+    } else {
+      spdlog::info("publisher stopped; outbox empty");
+    }
+    producer.reset();  // its destructor may still report purged messages: `reports` is alive
+    reports.clear();
+    running.store(false);
+    set_detail("not running");
+  }
+};
+
+Publisher::Publisher(PublisherConfig config, store::Store& store, MetricsRegistry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(config), store, metrics)) {}
+
+Publisher::~Publisher() { stop(); }
+
+ingest::Status Publisher::start() {
+  Impl& impl = *impl_;
+  ingest::ProducerConfig producer_config;
+  producer_config.brokers = impl.config.brokers;
+  producer_config.client_id = "painpoint-publisher";
+  producer_config.linger = milliseconds{5};
+  producer_config.delivery_timeout = impl.config.delivery_timeout;
+  // Frequent statistics feed broker_reachable() for /readyz.
+  producer_config.extra["statistics.interval.ms"] = "1000";
+  auto producer =
+      ingest::Producer::create(producer_config, [&impl](const ingest::DeliveryReport& r) {
+        impl.reports.push_back(
+            {r.tag, r.status.ok(), r.status.ok() ? std::string{} : r.status.to_string()});
+      });
+  if (!producer.ok()) return producer.status();
+  impl.producer.emplace(std::move(producer).value());
+  if (impl.config.test_initial_delay.count() > 0) {
+    spdlog::warn("publisher: TEST ONLY delay of {} ms before the first publish",
+                 impl.config.test_initial_delay.count());
+  }
+  impl.running.store(true);
+  impl.set_detail("starting");
+  impl.thread = std::thread([&impl] { impl.run(); });
+  return ingest::Status::Ok();
+}
+
+void Publisher::stop() {
+  if (!impl_) return;
+  impl_->stop_requested.store(true);
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+bool Publisher::publisher_ok() const { return impl_->running.load() && impl_->healthy.load(); }
+
+std::string Publisher::status_detail() const {
+  std::lock_guard lock(impl_->detail_mutex);
+  return impl_->detail;
+}
+
+std::uint64_t Publisher::pending() const { return impl_->pending_entries.load(); }
+
+bool Publisher::outbox_empty() const { return impl_->empty.load(); }
+
+}  // namespace painpoint::service

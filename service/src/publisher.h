@@ -1,0 +1,89 @@
+#pragma once
+
+// The publisher of `painpoint serve`: drains the store's outbox to painpoint.summaries (key = pain
+// point id, value = PainPointSummary protobuf bytes) with the idempotent producer.
+//
+// Guarantees:
+// - At least once: an outbox entry is deleted only after the broker acknowledged a record of the
+//   same pain point with a version >= its own. A crash in between resends on restart, and since a
+//   record carries its version, a consumer that keeps the highest version per key is unaffected.
+// - Versions only grow per key in offset order: at most one record per pain point is in flight at
+//   a time, and each is the highest version known for that id (the aggregator's versions grow per
+//   id, so the outbox never holds a lower version after a higher one). A resend after a crash may
+//   repeat the last version (never go below it).
+// - Coalescing: at most one record per pain point per `interval`; entries that arrive meanwhile are
+//   folded into the next record (latest state wins) and deleted with it.
+// - Bounded memory: the outbox is read in chunks of `read_chunk`, and reading pauses while
+//   `max_tracked_entries` entries are held (read but not yet deleted).
+//
+// Thread safety: start()/stop() from one controlling thread; the status accessors from any thread.
+// The publisher owns its thread and its Kafka producer; it borrows the Store and the
+// MetricsRegistry, which must outlive it. Store::delete_outbox() runs on the publisher's thread
+// concurrently with the aggregator stage's commits (the Store allows exactly that).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "painpoint/ingest/status.h"
+#include "painpoint/store/store.h"
+
+namespace painpoint::service {
+
+class MetricsRegistry;
+
+struct PublisherConfig {
+  std::string brokers;
+  std::string topic = "painpoint.summaries";
+  // At most one record per pain point per interval.
+  std::chrono::milliseconds interval{1'000};
+  // How often an idle publisher looks for new outbox entries.
+  std::chrono::milliseconds poll_interval{50};
+  std::size_t read_chunk = 1'000;
+  std::size_t max_tracked_entries = 100'000;
+  // A record the broker has not acknowledged within this time counts as failed and is retried.
+  std::chrono::milliseconds delivery_timeout{30'000};
+  // Retry backoff after failed deliveries: doubles from min to max, reset by a success.
+  std::chrono::milliseconds backoff_min{200};
+  std::chrono::milliseconds backoff_max{10'000};
+  // stop() keeps publishing (still coalescing) for at most this long so a clean stop leaves the
+  // outbox empty; what is left is published on the next start.
+  std::chrono::milliseconds stop_timeout{10'000};
+  // TEST ONLY (PAINPOINT_TEST_PUBLISH_DELAY_MS): nothing is published until this long after
+  // start, so a test can kill the process between commit and publish.
+  std::chrono::milliseconds test_initial_delay{0};
+};
+
+class Publisher {
+ public:
+  Publisher(PublisherConfig config, store::Store& store, MetricsRegistry& metrics);
+  ~Publisher();  // stop()
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
+
+  // Creates the producer and starts the thread. Does not wait for the broker: an unreachable
+  // broker shows in publisher_ok(), and the outbox keeps everything until it is back.
+  ingest::Status start();
+  // Publishes what is in the outbox (respecting the interval) for up to stop_timeout, waits for
+  // the delivery reports, deletes the acknowledged entries and joins the thread. Blocks up to
+  // about stop_timeout + a few seconds. Idempotent.
+  void stop();
+
+  // False while deliveries fail, the broker is unreachable or the store refused a read/delete.
+  [[nodiscard]] bool publisher_ok() const;
+  [[nodiscard]] std::string status_detail() const;
+  // Outbox entries not yet deleted (exact once the publisher has read up to the end of the
+  // outbox; right after a start it may over-count entries deleted before the restart).
+  [[nodiscard]] std::uint64_t pending() const;
+  // True when the outbox was seen empty after everything committed so far.
+  [[nodiscard]] bool outbox_empty() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace painpoint::service
