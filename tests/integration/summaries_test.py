@@ -1,0 +1,233 @@
+"""Issue 4, item 1 end to end: summary events on painpoint.summaries.
+
+Feedback from scripts/sample_feedback.py goes through `painpoint serve` while kcat reads
+painpoint.summaries. Checked: per key, versions only grow in offset order; the latest record per key
+equals what the HTTP API serves (a MERGED id's last record says MERGED and names its survivor);
+every active pain point has a record; coalescing keeps records per key far below the number of
+batches and at least one interval apart. Then serve is SIGKILLed after committing but before
+publishing (the test-only PAINPOINT_TEST_PUBLISH_DELAY_MS holds the publisher back) and restarted:
+every summary still arrives.
+
+usage: summaries_test.py PATH/TO/painpoint
+"""
+import collections
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from harness import (PAINPOINT, Broker, Serve, kcat, log, produce, protobuf_module, wait_until,
+                     workdir)
+
+SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                      "sample_feedback.py")
+INTERVAL_MS = 1000  # PublisherConfig::interval default
+
+
+def produce_sample(d, brokers, events, seed):
+    out_dir = os.path.join(d, "sample-%d" % seed)
+    os.makedirs(out_dir)
+    subprocess.run([sys.executable, SAMPLE, "--events", str(events), "--seed", str(seed),
+                    "--now", "2026-11-01T00:00:00Z", "--by-source", out_dir], check=True)
+    for path in sorted(glob.glob(os.path.join(out_dir, "*.jsonl"))):
+        topic = os.path.basename(path)[:-len(".jsonl")]
+        out = produce(brokers, topic, path)
+        assert out.returncode == 0, out.stderr + out.stdout
+
+
+def stream_sample(brokers, events, seed, seconds):
+    lines = subprocess.run([sys.executable, SAMPLE, "--events", str(events), "--seed", str(seed),
+                            "--now", "2026-11-01T00:00:00Z"], check=True, capture_output=True,
+                           text=True).stdout.splitlines(keepends=True)
+    proc = subprocess.Popen([PAINPOINT, "produce", "--brokers", brokers, "--topic",
+                             "feedback.support"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    step = 0.05
+    per_step = max(1, int(len(lines) * step / seconds))
+    for i in range(0, len(lines), per_step):
+        proc.stdin.write("".join(lines[i:i + per_step]))
+        proc.stdin.flush()
+        time.sleep(step)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err + out
+
+
+def read_summaries(brokers, pb):
+    """All records of painpoint.summaries as (partition, offset, timestamp_ms, key, summary)."""
+    # Length-framed so binary payloads survive: "partition offset ts keylen len\t" key payload.
+    out = kcat("-b", brokers, "-C", "-t", "painpoint.summaries", "-o", "beginning", "-e", "-q",
+               "-f", "%p %o %T %K %S\t%k%s", timeout=60)
+    assert out.returncode == 0, out.stderr
+    data, pos, records = out.stdout, 0, []
+    while pos < len(data):
+        tab = data.index(b"\t", pos)
+        p, o, ts, klen, vlen = (int(x) for x in data[pos:tab].split())
+        pos = tab + 1
+        key = data[pos:pos + klen].decode()
+        pos += klen
+        summary = pb.PainPointSummary()
+        summary.ParseFromString(data[pos:pos + vlen])
+        pos += vlen
+        assert summary.id == key, (key, summary.id)
+        records.append((p, o, ts, key, summary))
+    return records
+
+
+def check_order(records, strict):
+    """Per key, in offset order: versions grow (strict=False allows a repeat after a crash)."""
+    last = {}
+    for p, o, _ts, key, s in sorted(records, key=lambda r: (r[0], r[1])):
+        if key in last:
+            prev_p, prev_v = last[key]
+            assert prev_p == p, "key %s moved from partition %d to %d" % (key, prev_p, p)
+            ok = s.version > prev_v or (not strict and s.version == prev_v)
+            assert ok, "key %s: version %d after %d at %d@%d" % (key, s.version, prev_v, p, o)
+        last[key] = (p, s.version)
+
+
+def latest_per_key(records):
+    latest = {}
+    for _p, _o, _ts, key, s in records:
+        if key not in latest or s.version >= latest[key].version:
+            latest[key] = s
+    return latest
+
+
+def check_against_api(serve, records, pb, api_pb, json_format):
+    latest = latest_per_key(records)
+    merged = 0
+    for key, s in latest.items():
+        status, body = serve.get("/v1/pain-points/" + key)
+        assert status == 200, (key, status, body)
+        api = json_format.Parse(body, pb.PainPointSummary())
+        if s.status == pb.STATUS_MERGED:
+            # The API answers a merged id with its survivor; the record must point there.
+            merged += 1
+            assert s.merged_into, key
+            assert api.id != key and api.id in latest, (key, api.id)
+        else:
+            assert api == s, "key %s: topic has v%d, API v%d" % (key, s.version, api.version)
+    active = 0
+    for product in ("billing", "mobile-app", "web-app"):
+        status, body = serve.get("/v1/products/%s/pain-points?limit=500" % product)
+        assert status == 200, body
+        page = json_format.Parse(body, api_pb.PainPointList())
+        for p in page.pain_points:
+            active += 1
+            assert p.id in latest, "active pain point %s has no record" % p.id
+            assert latest[p.id] == p, "pain point %s: record differs from the API" % p.id
+    return latest, active, merged
+
+
+def wait_published(serve):
+    def drained():
+        if serve.proc.poll() is not None:
+            raise AssertionError("serve exited %s:\n%s" % (serve.proc.returncode, serve.tail()))
+        m = serve.metrics() or {}
+        return (m.get("painpoint_outbox_pending", -1) == 0
+                and m.get("painpoint_consumer_lag{stage=\"aggregator\"}", -1) == 0)
+    wait_until(drained, 60, "outbox drained")
+
+
+def main():
+    with workdir() as d:
+        protobuf_module(d)  # compiles feedback + pain_point into d/pb and puts it on sys.path
+        proto_root = os.path.join(os.path.dirname(SAMPLE), "..", "proto")
+        subprocess.run(["protoc", "-I", proto_root, "--python_out", os.path.join(d, "pb"),
+                        "painpoint/v1/api.proto"], check=True)
+        from painpoint.v1 import api_pb2, pain_point_pb2 as pp  # noqa: E402
+        from google.protobuf import json_format  # noqa: E402
+        broker = Broker(partitions=4)
+        serve = None
+        try:
+            brokers = broker.bootstrap
+            data_dir = os.path.join(d, "data")
+            produce_sample(d, brokers, 2_000, seed=1)
+            serve = Serve(brokers, data_dir)
+            serve.wait_ready()
+            # More input while it runs, as a steady trickle, so that there are many small batches
+            # (each touching many pain points) within a few coalescing intervals.
+            stream_sample(brokers, 3_000, seed=2, seconds=6)
+            serve.wait_stored(5_000)
+            wait_published(serve)
+            batches = serve.metric("painpoint_batches_committed_total")
+            published = serve.metric("painpoint_summaries_published_total")
+            deleted = serve.metric("painpoint_outbox_deleted_total")
+            status, body = serve.get("/readyz")
+            assert status == 200 and '"publisher":"ok"' in body, body
+
+            records = read_summaries(brokers, pp)
+            assert records, "no summaries published"
+            check_order(records, strict=True)
+            latest, active, merged = check_against_api(serve, records, pp, api_pb2, json_format)
+            per_key = collections.Counter(r[3] for r in records)
+            # Coalescing: consecutive records of a key are at least one interval apart (producer
+            # timestamps; a little slack for clock granularity).
+            by_key = collections.defaultdict(list)
+            for _p, _o, ts, key, _s in sorted(records, key=lambda r: (r[0], r[1])):
+                by_key[key].append(ts)
+            closest = min((b - a for ts in by_key.values() for a, b in zip(ts, ts[1:])),
+                          default=None)
+            assert closest is None or closest >= INTERVAL_MS - 20, closest
+            assert max(per_key.values()) < batches, (max(per_key.values()), batches)
+            assert published == len(records), (published, len(records))
+            # Every outbox entry went out or was folded into a later record of its key.
+            assert deleted > published, (deleted, published)
+            log("run 1: %d records for %d keys (%d active, %d merged) from %d batches and %d "
+                "outbox entries; records per key max %d, mean %.1f; closest two records of a key "
+                "%s ms apart" % (len(records), len(latest), active, merged, batches, deleted,
+                                 max(per_key.values()), len(records) / len(latest), closest))
+            assert active > 5, active
+
+            rc = serve.stop()
+            assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, serve.tail())
+
+            # Crash between commit and publish: the publisher is held back, serve commits the
+            # new events (and their summaries to the outbox), then dies without a clean stop.
+            os.environ["PAINPOINT_TEST_PUBLISH_DELAY_MS"] = "120000"
+            try:
+                serve = Serve(brokers, data_dir)
+            finally:
+                del os.environ["PAINPOINT_TEST_PUBLISH_DELAY_MS"]
+            serve.wait_ready()
+            produce_sample(d, brokers, 1_500, seed=3)
+            serve.wait_stored(6_500)
+            wait_until(lambda: serve.metric("painpoint_outbox_pending", 0) > 0, 30,
+                       "outbox entries pending")
+            pending = serve.metric("painpoint_outbox_pending")
+            assert serve.metric("painpoint_summaries_published_total") == 0
+            serve.stop(sig=signal.SIGKILL)
+            before = len(read_summaries(brokers, pp))
+            assert before == len(records), "published before the kill: %d" % (before - len(records))
+            log("killed serve with %d outbox entries pending" % pending)
+
+            serve = Serve(brokers, data_dir)
+            serve.wait_ready()
+            wait_published(serve)
+            records = read_summaries(brokers, pp)
+            check_order(records, strict=False)
+            latest2, active2, merged2 = check_against_api(serve, records, pp, api_pb2, json_format)
+            changed = sum(1 for k, s in latest2.items()
+                          if k not in latest or latest[k].version != s.version)
+            assert changed > 0, "the restart published nothing new"
+            log("after SIGKILL + restart: %d records, %d keys changed, all %d keys (%d active, "
+                "%d merged) match the API" % (len(records) - before, changed, len(latest2),
+                                             active2, merged2))
+            rc = serve.stop()
+            assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, serve.tail())
+            serve = None
+        except BaseException:
+            if serve is not None:
+                print(serve.tail(80), file=sys.stderr)
+            raise
+        finally:
+            if serve is not None:
+                serve.stop()
+            broker.stop()
+    print("summaries_test: OK")
+
+
+if __name__ == "__main__":
+    main()
