@@ -102,7 +102,13 @@ int main(int argc, char** argv) {
           << "\",\"painPointId\":\"" << aggregator.resolve(r.pain_point) << "\"}\n";
     }
   }
-  std::fprintf(stderr, "events %zu pain_points %zu seconds %.3f events/s %.0f\n", n_events,
-               aggregator.active_pain_points(), secs, static_cast<double>(n_events) / secs);
+  const auto mem = aggregator.memory_stats();
+  std::fprintf(
+      stderr,
+      "events %zu pain_points %zu seconds %.3f events/s %.0f | products %zu clusters %zu "
+      "state_bytes %zu bytes/cluster %.0f\n",
+      n_events, aggregator.active_pain_points(), secs, static_cast<double>(n_events) / secs,
+      mem.products, mem.clusters, mem.bytes,
+      mem.clusters ? static_cast<double>(mem.bytes) / static_cast<double>(mem.clusters) : 0.0);
   return 0;
 }

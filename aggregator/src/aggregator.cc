@@ -1111,6 +1111,38 @@ void Aggregator::evict_idle() {
   impl_->merged.clear();
 }
 
+namespace {
+std::size_t string_heap(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+}  // namespace
+
+Aggregator::MemoryStats Aggregator::memory_stats() const {
+  MemoryStats m;
+  constexpr std::size_t kSetNode = 48;  // red-black tree node with a Posting, malloc overhead
+  for (const auto& [id, p] : impl_->products) {
+    ++m.products;
+    m.bytes += sizeof(Product) + p->df.capacity_bytes() + p->index.capacity_bytes() +
+               p->clusters.capacity() * sizeof(void*) + p->flags.capacity() +
+               p->candidates.capacity() * 4 + p->dense_mean_sum.capacity() * 8;
+    p->df.for_each([&](std::uint32_t, const DfEntry& e) { m.bytes += string_heap(e.word); });
+    p->index.for_each([&](std::uint32_t, const PostingList& l) {
+      m.bytes += l.all.size() * kSetNode + l.head.capacity() * sizeof(Posting);
+    });
+    for (const auto& [page, list] : p->page_buckets) m.bytes += 32 + list.capacity() * 4;
+    for (const auto& c : p->clusters) {
+      if (c == nullptr) continue;
+      ++m.clusters;
+      m.bytes += sizeof(Cluster) + string_heap(c->id) + c->centroid.capacity() * 8 +
+                 c->dense.capacity() * 4 + c->indexed.capacity() * 8 +
+                 c->accounts.capacity() * sizeof(Account) + c->daily.capacity() * 8 +
+                 c->exemplars.capacity() * sizeof(Exemplar);
+      for (const auto& x : c->exemplars) {
+        m.bytes += string_heap(x.event_id) + string_heap(x.text) + x.terms.capacity() * 8;
+      }
+    }
+  }
+  return m;
+}
+
 std::size_t Aggregator::active_pain_points() const {
   std::size_t n = 0;
   for (const auto& [id, p] : impl_->products) n += p->live_promoted;

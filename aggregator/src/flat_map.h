@@ -13,6 +13,13 @@ template <typename K, typename V>
 class FlatMap {
  public:
   [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] std::size_t capacity_bytes() const { return slots_.capacity() * sizeof(Slot); }
+  template <typename F>
+  void for_each(F&& fn) const {
+    for (const auto& s : slots_) {
+      if (s.used) fn(s.key, s.value);
+    }
+  }
 
   [[nodiscard]] V* find(K key) {
     if (slots_.empty()) return nullptr;

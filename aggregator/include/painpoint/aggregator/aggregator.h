@@ -81,6 +81,14 @@ class Aggregator {
 
   [[nodiscard]] std::size_t active_pain_points() const;
 
+  struct MemoryStats {
+    std::size_t products = 0;
+    std::size_t clusters = 0;  // pain points and candidates held in memory
+    std::size_t bytes = 0;     // estimate of the heap held by the in-memory state
+  };
+  // Walks the in-memory state (O(state)): for metrics and sizing, not for the hot path.
+  [[nodiscard]] MemoryStats memory_stats() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
