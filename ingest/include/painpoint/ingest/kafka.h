@@ -208,6 +208,7 @@ struct OffsetReset {
 };
 
 // Owns the messages of one poll; releases them (and the librdkafka memory) on destruction.
+// Must be destroyed before the Consumer that produced it.
 class MessageBatch {
  public:
   MessageBatch() = default;

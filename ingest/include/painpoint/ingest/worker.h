@@ -34,7 +34,8 @@ struct IngestConfig {
   std::map<std::string, std::string> producer_extra;
 };
 
-// Monotonic counters since start(); read them from any thread.
+// Monotonic counters since start(); read them from any thread. A batch that is redone after a
+// failed delivery is counted again (consumed/valid/invalid), like the redelivery it is.
 struct IngestCounters {
   std::atomic<std::uint64_t> consumed{0};           // input messages received
   std::atomic<std::uint64_t> valid{0};              // passed validation
