@@ -350,6 +350,98 @@ HttpResponse Router::dispatch(HttpRequest& request) const {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Request handling without I/O, shared by the sessions and handle_request_bytes()
+
+namespace {
+
+// The answer to a failed read, or nullopt when the connection is closed without one.
+std::optional<HttpResponse> answer_read_error(beast::error_code ec,
+                                              const HttpServerConfig& config) {
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+      ec == beast::error::timeout || ec == net::error::operation_aborted) {
+    // Client went away, was too slow, or we are stopping: nobody to answer.
+    return std::nullopt;
+  }
+  if (ec == http::error::body_limit) {
+    return HttpResponse::error(
+        413, "payload_too_large",
+        "request body exceeds " + std::to_string(config.body_limit_bytes) + " bytes");
+  }
+  if (ec == http::error::header_limit) {
+    return HttpResponse::error(431, "headers_too_large", "request headers too large");
+  }
+  if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+    return HttpResponse::error(400, "bad_request", "malformed request: " + ec.message());
+  }
+  spdlog::debug("http: read failed: {}", ec.message());
+  return std::nullopt;
+}
+
+// Fills `request` from the parsed message and answers it through the router.
+HttpResponse answer_request(http::request<http::string_body>&& msg, const Router& router,
+                            HttpRequest& request) {
+  request.method = std::string(msg.method_string());
+  request.target = std::string(msg.target());
+  request.http_version = msg.version();
+  std::string_view target = request.target;
+  auto qmark = target.find('?');
+  request.path = std::string(target.substr(0, qmark));
+  for (const auto& field : msg) {
+    request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.body = std::move(msg.body());
+
+  std::optional<std::vector<std::pair<std::string, std::string>>> query;
+  if (qmark != std::string_view::npos) query = parse_query(target.substr(qmark + 1));
+  if (qmark != std::string_view::npos && !query) {
+    return HttpResponse::error(400, "bad_request", "malformed percent-encoding in query");
+  }
+  if (query) request.query = std::move(*query);
+  return router.dispatch(request);
+}
+
+// A status outside 200..599 is a handler bug; the client gets a well-formed 500 instead.
+HttpResponse with_valid_status(HttpResponse response) {
+  if (response.status < 200 || response.status > 599) {
+    spdlog::error("http: handler returned invalid status {}", response.status);
+    return HttpResponse::error(500, "internal", "internal server error");
+  }
+  return response;
+}
+
+void apply_limits(http::request_parser<http::string_body>& parser, const HttpServerConfig& config) {
+  parser.body_limit(static_cast<std::uint64_t>(config.body_limit_bytes));
+  parser.header_limit(
+      static_cast<std::uint32_t>(std::min<std::size_t>(config.header_limit_bytes, UINT32_MAX)));
+}
+
+}  // namespace
+
+std::optional<HttpResponse> handle_request_bytes(std::string_view bytes,
+                                                 const HttpServerConfig& config,
+                                                 const Router& router) {
+  http::request_parser<http::string_body> parser;
+  apply_limits(parser, config);
+  parser.eager(true);
+  beast::error_code ec;
+  net::const_buffer rest(bytes.data(), bytes.size());
+  // Mirrors Beast's read loop on a stream that ends after `bytes`.
+  while (!parser.is_done()) {
+    const std::size_t used = parser.put(rest, ec);
+    rest += used;
+    if (!ec && used > 0) continue;
+    if (ec && ec != http::error::need_more) return answer_read_error(ec, config);
+    if (!parser.got_some()) return answer_read_error(http::error::end_of_stream, config);
+    ec = {};
+    parser.put_eof(ec);
+    if (ec) return answer_read_error(ec, config);
+    break;
+  }
+  HttpRequest request;
+  return with_valid_status(answer_request(parser.release(), router, request));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Server
 
 namespace {
@@ -448,9 +540,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_read() {
     if (server_.stopping_.load()) return close();
     parser_.emplace();
-    parser_->body_limit(static_cast<std::uint64_t>(config().body_limit_bytes));
-    parser_->header_limit(
-        static_cast<std::uint32_t>(std::min<std::size_t>(config().header_limit_bytes, UINT32_MAX)));
+    apply_limits(*parser_, config());
     state_ = State::kReading;
     // One deadline for the whole request (and the idle wait before it): a client that trickles
     // bytes cannot hold the connection beyond it.
@@ -484,69 +574,29 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
-        ec == beast::error::timeout || ec == net::error::operation_aborted) {
-      // Client went away, was too slow, or we are stopping: nobody to answer.
-      return close();
+    if (auto response = answer_read_error(ec, config())) {
+      return send(std::move(*response), 11, After::kLinger);
     }
-    if (ec == http::error::body_limit) {
-      return fail(413, "payload_too_large",
-                  "request body exceeds " + std::to_string(config().body_limit_bytes) + " bytes");
-    }
-    if (ec == http::error::header_limit) {
-      return fail(431, "headers_too_large", "request headers too large");
-    }
-    if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
-      return fail(400, "bad_request", "malformed request: " + ec.message());
-    }
-    spdlog::debug("http: read failed: {}", ec.message());
     close();
-  }
-
-  void fail(int status, std::string_view code, const std::string& message) {
-    send(HttpResponse::error(status, code, message), 11, After::kLinger);
   }
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
     http::request<http::string_body> msg = parser_->release();
     parser_.reset();
-
-    HttpRequest request;
-    request.method = std::string(msg.method_string());
-    request.target = std::string(msg.target());
-    request.http_version = msg.version();
-    std::string_view target = request.target;
-    auto qmark = target.find('?');
-    request.path = std::string(target.substr(0, qmark));
-    for (const auto& field : msg) {
-      request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
-    }
-    request.body = std::move(msg.body());
     const bool keep_alive = msg.keep_alive();
     const unsigned version = msg.version();
 
-    HttpResponse response;
-    std::optional<std::vector<std::pair<std::string, std::string>>> query;
-    if (qmark != std::string_view::npos) query = parse_query(target.substr(qmark + 1));
-    if (qmark != std::string_view::npos && !query) {
-      response = HttpResponse::error(400, "bad_request", "malformed percent-encoding in query");
-    } else {
-      if (query) request.query = std::move(*query);
-      response = server_.router_.dispatch(request);
-    }
+    HttpRequest request;
+    HttpResponse response = answer_request(std::move(msg), server_.router_, request);
     spdlog::debug("http: {} {} -> {}", request.method, request.path, response.status);
     send(std::move(response), version,
          keep_alive && !server_.stopping_.load() ? After::kKeepAlive : After::kClose);
   }
 
   void send(HttpResponse response, unsigned version, After after) {
-    int status = response.status;
-    if (status < 200 || status > 599) {
-      spdlog::error("http: handler returned invalid status {}", status);
-      response = HttpResponse::error(500, "internal", "internal server error");
-      status = 500;
-    }
+    response = with_valid_status(std::move(response));
+    const int status = response.status;
     res_ = {};
     res_.version(version);
     res_.result(static_cast<unsigned>(status));

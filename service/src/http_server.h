@@ -148,6 +148,14 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// What a connection answers when `bytes` arrive as one request and the client then half-closes:
+// the same parser limits, 400/413/431 mapping and router dispatch, without sockets (for tests and
+// fuzzing). nullopt when a connection would close without an answer (incomplete request). Only
+// the first request is answered; pipelined bytes after it are ignored.
+std::optional<HttpResponse> handle_request_bytes(std::string_view bytes,
+                                                 const HttpServerConfig& config,
+                                                 const Router& router);
+
 // Minimal JSON helpers so handlers need no JSON library for small documents.
 std::string json_quote(std::string_view text);  // "..." with JSON escaping (UTF-8 passes through)
 
