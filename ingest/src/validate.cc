@@ -326,7 +326,10 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-std::string normalize_text(std::string_view text) { return clean_whitespace(scrub_pii(text)); }
+// Whitespace and control characters go first: an invisible character inside an address or number
+// ("jo@exam\u200Bple.com") would otherwise hide it from the scrubber and then be dropped, leaving
+// the PII in the text.
+std::string normalize_text(std::string_view text) { return scrub_pii(clean_whitespace(text)); }
 
 std::optional<Rejection> validate_and_normalize(v1::FeedbackEvent& event, v1::Source topic_source,
                                                 const ValidationConfig& config,
@@ -405,7 +408,8 @@ std::optional<Rejection> validate_and_normalize(v1::FeedbackEvent& event, v1::So
       return reject(RejectReason::kBadTimestamp,
                     "occurred_at " + TimeUtil::ToString(ts) + " is before the accepted minimum");
     }
-    if (when > now + config.max_future_skew) {
+    // In seconds: converting `when` to the clock's nanoseconds overflows after the year 2262.
+    if (when > std::chrono::floor<std::chrono::seconds>(now) + config.max_future_skew) {
       return reject(RejectReason::kBadTimestamp,
                     "occurred_at " + TimeUtil::ToString(ts) + " is in the future");
     }
