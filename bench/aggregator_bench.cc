@@ -37,6 +37,7 @@ const std::vector<std::string>& common_words() {
   return words;
 }
 
+// A topic: three words of its own plus three random common words.
 std::string topic_text(std::size_t topic, std::mt19937& rng) {
   std::string t =
       pseudo_word(topic * 3) + " " + pseudo_word(topic * 3 + 1) + " " + pseudo_word(topic * 3 + 2);

@@ -395,22 +395,31 @@ struct Aggregator::Impl {
   }
 
   // ---------------------------------------------------------------- similarity
-  [[nodiscard]] double similarity_to(const Cluster& c, const std::vector<TermWeight>& v,
-                                     const std::vector<float>& dv) const {
+  // Blended similarity of an event to cluster `c`, or nullopt as soon as an upper bound shows
+  // it cannot exceed `floor` (skips the dense dot product for hopeless candidates; the result
+  // is the same as computing everything).
+  [[nodiscard]] std::optional<double> similarity_to(const Cluster& c,
+                                                    const std::vector<TermWeight>& v,
+                                                    const std::vector<float>& dv,
+                                                    double floor) const {
     double s = c.norm2 > 0 ? sparse_dot(v, c.centroid) / std::sqrt(c.norm2) : 0.0;
-    if (!dv.empty() && !c.dense.empty() && c.dense_norm > 0) {
+    double cohesion = 1.0;
+    if (cfg.cohesion_exponent > 0 && c.count > 1) {
+      // |sum of unit vectors| / n: 1 for identical members, lower for broad clusters.
+      const double coh = std::sqrt(c.norm2) / static_cast<double>(c.count);
+      cohesion = std::pow(std::min(1.0, coh), cfg.cohesion_exponent);
+    }
+    const bool blend = !dv.empty() && !c.dense.empty() && c.dense_norm > 0;
+    const double bound = (blend ? cfg.sparse_weight * s + (1.0 - cfg.sparse_weight) : s) * cohesion;
+    if (bound < floor) return std::nullopt;
+    if (blend) {
       double dd = 0;
       for (std::size_t k = 0; k < dv.size(); ++k) {
         dd += static_cast<double>(dv[k]) * static_cast<double>(c.dense[k]);
       }
       s = cfg.sparse_weight * s + (1.0 - cfg.sparse_weight) * dd / c.dense_norm;
     }
-    if (cfg.cohesion_exponent > 0 && c.count > 1) {
-      // |sum of unit vectors| / n: 1 for identical members, lower for broad clusters.
-      const double coh = std::sqrt(c.norm2) / static_cast<double>(c.count);
-      s *= std::pow(std::min(1.0, coh), cfg.cohesion_exponent);
-    }
-    return s;
+    return s * cohesion;
   }
 
   [[nodiscard]] double cluster_similarity(const Cluster& a, const Cluster& b) const {
@@ -474,6 +483,12 @@ struct Aggregator::Impl {
     const double norm = std::sqrt(c.norm2);
     top_terms_into(c.centroid, cfg.indexed_terms, index_scratch);
     for (auto& tw : index_scratch) tw.w = norm > 0 ? static_cast<float>(tw.w / norm) : 0.0f;
+    // Terms with a small share of the centroid add little to retrieval but make posting lists
+    // long and reindexing busy (the top-weighted term is always kept).
+    while (index_scratch.size() > 1 &&
+           index_scratch.back().w < static_cast<float>(cfg.min_indexed_weight)) {
+      index_scratch.pop_back();
+    }
     // Same terms in the same order with weights within 10%: the postings stay as they are
     // (posting weights only rank candidates for the exact rescoring).
     if (index_scratch.size() == c.indexed.size()) {
@@ -653,10 +668,15 @@ struct Aggregator::Impl {
     for (std::uint32_t seq : touched) {
       Cluster* c = p.clusters[seq].get();
       if (c == nullptr) continue;
-      const double sim = similarity_to(*c, vec, dense);
-      const double score =
-          sim + cfg.size_bonus * std::log(static_cast<double>(
-                                     std::min<std::int64_t>(c->count, cfg.size_bonus_cap)));
+      const double bonus =
+          cfg.size_bonus *
+          std::log(static_cast<double>(std::min<std::int64_t>(c->count, cfg.size_bonus_cap)));
+      // A candidate matters only if it can beat the best so far and reach the threshold.
+      const double floor = std::max(cfg.join_threshold, std::nextafter(best_score, 1e9)) - bonus;
+      const auto sim_or = similarity_to(*c, vec, dense, floor);
+      if (!sim_or) continue;
+      const double sim = *sim_or;
+      const double score = sim + bonus;
       if (score > best_score) {
         best_score = score;
         best_sim = sim;

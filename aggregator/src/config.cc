@@ -52,6 +52,8 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
     ok = parse(value, c.posting_scan);
   else if (key == "rerank")
     ok = parse(value, c.rerank);
+  else if (key == "min_indexed_weight")
+    ok = parse(value, c.min_indexed_weight);
   else if (key == "indexed_terms")
     ok = parse(value, c.indexed_terms);
   else if (key == "centroid_terms")

@@ -51,6 +51,8 @@ struct ClusterConfig {
   std::uint32_t rerank = 8;
   // Terms of a centroid that go into the inverted index, and terms a centroid keeps at most.
   std::uint32_t indexed_terms = 12;
+  // ...and only those with at least this weight in the normalized centroid.
+  double min_indexed_weight = 0.1;
   std::uint32_t centroid_terms = 96;
 
   // --- life cycle -----------------------------------------------------------------------
