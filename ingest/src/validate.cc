@@ -329,7 +329,20 @@ bool is_valid_utf8(std::string_view s) {
 // Whitespace and control characters go first: an invisible character inside an address or number
 // ("jo@exam\u200Bple.com") would otherwise hide it from the scrubber and then be dropped, leaving
 // the PII in the text.
-std::string normalize_text(std::string_view text) { return scrub_pii(clean_whitespace(text)); }
+//
+// A placeholder can expose what its neighbour hid (a phone number glued to an address's domain, a
+// number whose last group ran into an address), so scrubbing repeats until nothing changes: a
+// second normalization, as when `produce` and then `serve` validate, must not change the text.
+// Every change removes an '@' or at least 7 digits, so this ends; the cap bounds crafted input.
+std::string normalize_text(std::string_view text) {
+  std::string out = scrub_pii(clean_whitespace(text));
+  for (int pass = 0; pass < 16; ++pass) {
+    std::string again = scrub_pii(out);
+    if (again == out) break;
+    out = std::move(again);
+  }
+  return out;
+}
 
 std::optional<Rejection> validate_and_normalize(v1::FeedbackEvent& event, v1::Source topic_source,
                                                 const ValidationConfig& config,
@@ -417,6 +430,13 @@ std::optional<Rejection> validate_and_normalize(v1::FeedbackEvent& event, v1::So
 
   std::string text = normalize_text(event.text());
   if (text.empty()) return reject(RejectReason::kMissingText, "text is empty or whitespace only");
+  // Placeholders can be longer than what they replace ("a@b.cc" -> "<email>"); an accepted text
+  // must pass again when the next stage re-validates it.
+  if (text.size() > config.max_text_bytes) {
+    return reject(RejectReason::kTextTooLong, "text is " + std::to_string(text.size()) +
+                                                  " bytes after scrubbing, limit " +
+                                                  std::to_string(config.max_text_bytes));
+  }
 
   // All checks passed: only now mutate, so a rejected event is left as it came.
   event.set_text(std::move(text));

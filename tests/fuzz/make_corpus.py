@@ -108,6 +108,16 @@ JSON = {
     # Regression: control characters inside an address hid it from the PII scrubber.
     "regression_control_char_in_email": '{"eventId":"e-12","productId":"p","text":"mail '
                                         'jo@exam\\u0000ple.com or jo@example.\\u200bcom"}',
+    # Regression: a number whose last group ran into an address was left for a second pass.
+    "regression_number_before_email": '{"eventId":"e-13","productId":"p","text":"call '
+                                      '+44 20 7946 0958jo@example.com or 4111 1111 1111 1x@y.co"}',
+    # Regression: a phone number glued to a domain hid the address until the number was scrubbed.
+    "regression_phone_glued_to_domain": '{"eventId":"e-14","productId":"p","text":"me at '
+                                        'jo@example.vvvv-5551234567("}',
+    # Regression: placeholders are longer than short addresses; the result exceeded the limit
+    # (64 bytes in the fuzz targets' small configuration) and failed re-validation.
+    "regression_text_grows_past_limit": '{"eventId":"e-15","productId":"p","text":"'
+                                        + " ".join(["a@b.cc"] * 9) + '"}',
 }
 
 HTTP = {
