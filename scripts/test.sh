@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite:
 #   unit + integration tests (ctest), unit tests again under ASan+UBSan, and the clustering
-#   quality floor on Banking77 (../shared/data/banking77).
+#   quality floor on Banking77 (../shared/data/banking77), then each libFuzzer target briefly.
 # Environment: PAINPOINT_SKIP_ASAN=1 skips the sanitizer build (local iterations only; CI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +33,8 @@ if [[ -x scripts/quality.sh ]]; then
   step "clustering quality floor (Banking77)"
   ./scripts/quality.sh --floor
 fi
+
+step "fuzzing, short form (20 s per target; scripts/fuzz.sh for longer runs)"
+./scripts/fuzz.sh 20
 
 step "all tests passed"
