@@ -72,7 +72,6 @@ class ParsePipeline {
           break;
         }
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
         Parsed p;
         if (auto r = ingest::parse_json_event(line, &p.event)) {
           p.error = std::string(ingest::reason_code(r->reason)) + ": " + r->detail;
