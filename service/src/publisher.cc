@@ -109,6 +109,8 @@ struct Publisher::Impl {
     if (tracked_entries >= config.max_tracked_entries) return;
     const std::size_t want =
         std::min(config.read_chunk, config.max_tracked_entries - tracked_entries);
+    // Taken before the read: every entry below it is visible to the read that follows.
+    const std::uint64_t next_sequence = store.outbox_next_sequence();
     std::vector<store::OutboxEntry> entries;
     if (store::Status s = store.read_outbox_after(cursor, want, &entries); !s.is_ok()) {
       store_failure("read outbox: " + s.to_string());
@@ -125,6 +127,9 @@ struct Publisher::Impl {
       if (entry.summary.version() >= t.latest.version()) t.latest = std::move(entry.summary);
     }
     read_to_end = entries.size() < want;
+    // At the end, nothing below next_sequence is left unread: entries deleted before a restart
+    // must not count as pending (they would keep --exit-when-idle waiting forever).
+    if (read_to_end && next_sequence > 0) cursor = std::max(cursor, next_sequence - 1);
   }
 
   void store_failure(std::string what) {

@@ -74,8 +74,8 @@ class Publisher {
   // False while deliveries fail, the broker is unreachable or the store refused a read/delete.
   [[nodiscard]] bool publisher_ok() const;
   [[nodiscard]] std::string status_detail() const;
-  // Outbox entries not yet deleted (exact once the publisher has read up to the end of the
-  // outbox; right after a start it may over-count entries deleted before the restart).
+  // Outbox entries committed and not yet deleted. Exact once the publisher has read to the end of
+  // the outbox once; before that it may count entries deleted before a restart.
   [[nodiscard]] std::uint64_t pending() const;
   // True when the outbox was seen empty after everything committed so far.
   [[nodiscard]] bool outbox_empty() const;
