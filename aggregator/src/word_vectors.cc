@@ -83,8 +83,17 @@ LoadedVectors load_word_vectors(const std::string& path) {
 }
 
 std::string default_word_vectors_path() {
-  const char* home = std::getenv("PAINPOINT_DATA_HOME");
-  if (home != nullptr && *home != '\0') return std::string(home) + "/glove-100d.bin";
+  // One copy per user, shared by every checkout and by CI runs on the same machine.
+  auto set = [](const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr && *value != '\0' ? value : nullptr;
+  };
+  if (const char* data_home = set("PAINPOINT_DATA_HOME")) {
+    return std::string(data_home) + "/glove-100d.bin";
+  }
+  if (const char* cache = set("XDG_CACHE_HOME"))
+    return std::string(cache) + "/painpoint/glove-100d.bin";
+  if (const char* home = set("HOME")) return std::string(home) + "/.cache/painpoint/glove-100d.bin";
   return "./.cache/painpoint/glove-100d.bin";
 }
 

@@ -44,7 +44,8 @@ struct LoadedVectors {
 // Reads the "PPWV0001" file written by scripts/fetch-embeddings.sh.
 [[nodiscard]] LoadedVectors load_word_vectors(const std::string& path);
 
-// Default location: $PAINPOINT_DATA_HOME/glove-100d.bin, else ./.cache/painpoint/glove-100d.bin.
+// Default location: $PAINPOINT_DATA_HOME/glove-100d.bin, else $XDG_CACHE_HOME/painpoint/, else
+// ~/.cache/painpoint/ (scripts/fetch-embeddings.sh writes the same path).
 [[nodiscard]] std::string default_word_vectors_path();
 
 }  // namespace painpoint::aggregator
