@@ -115,6 +115,42 @@ struct DfEntry {
   std::string word;  // first surface form seen: keywords are shown as words, not stems
 };
 
+// Human curation of one product (persisted as one record; curation is rare, so rewriting it
+// whole on each change is cheap and keeps its bytes a pure function of its content).
+struct Curation {
+  std::map<std::string, std::string, std::less<>> labels;  // pain point id -> human label
+  std::set<std::pair<std::string, std::string>> apart;     // (a, b), a < b: no automatic merge
+  bool dirty = false;
+
+  static std::pair<std::string, std::string> pair_of(std::string a, std::string b) {
+    return a < b ? std::pair{std::move(a), std::move(b)} : std::pair{std::move(b), std::move(a)};
+  }
+  [[nodiscard]] bool renamed(const std::string& id) const { return labels.contains(id); }
+  // Maintenance may merge a and b: not a split pair, and not two human-named pain points (they
+  // were named apart on purpose).
+  [[nodiscard]] bool auto_merge_allowed(const std::string& a, const std::string& b) const {
+    if (renamed(a) && renamed(b)) return false;
+    return !apart.contains(pair_of(a, b));
+  }
+  // `from` went into `into`: its label goes, its "kept apart" pairs now hold for the survivor
+  // (which holds its events), so a split stays split through later merges.
+  void on_merge(const std::string& from, const std::string& into) {
+    dirty = labels.erase(from) > 0 || dirty;
+    std::vector<std::pair<std::string, std::string>> moved;
+    for (auto it = apart.begin(); it != apart.end();) {
+      if (it->first == from || it->second == from) {
+        const std::string& other = it->first == from ? it->second : it->first;
+        if (other != into) moved.push_back(pair_of(other, into));
+        it = apart.erase(it);
+        dirty = true;
+      } else {
+        ++it;
+      }
+    }
+    apart.insert(moved.begin(), moved.end());
+  }
+};
+
 struct Product {
   std::string id;
   std::int64_t doc_count = 0;
@@ -160,6 +196,7 @@ struct Product {
   }
   bool dirty_meta = false;
   std::uint64_t last_used_generation = 0;
+  Curation curation;
 };
 
 std::string hex16(std::uint64_t v) {
@@ -186,6 +223,7 @@ std::string cold_key(std::string_view product, std::uint32_t seq) {
   return product_prefix(product) + "x/" + hex8(seq);
 }
 std::string merged_key(std::string_view id) { return "agg-merged/" + std::string(id); }
+std::string curation_key(std::string_view product) { return product_prefix(product) + "k"; }
 
 double sparse_dot(const std::vector<TermWeight>& a, const std::vector<TermWeight>& b) {
   // Both sorted by term; the shorter one drives binary searches into the longer one.
@@ -716,6 +754,7 @@ struct Aggregator::Impl {
       for (std::uint32_t other : touched) {
         Cluster* o = p.clusters[other].get();
         if (o == nullptr || !o->promoted) continue;
+        if (!p.curation.auto_merge_allowed(c->id, o->id)) continue;
         const double s = cluster_similarity(*c, *o);
         if (s >= best) {
           best = s;
@@ -725,6 +764,8 @@ struct Aggregator::Impl {
       if (target == nullptr) continue;
       Cluster* older = target->seq < c->seq ? target : c;
       Cluster* younger = target->seq < c->seq ? c : target;
+      // A human-named pain point survives (keeps its id and label) even when it is the younger.
+      if (p.curation.renamed(younger->id)) std::swap(older, younger);
       merge(p, *older, *younger);
     }
     // Retire candidates that never gathered support (only candidates are visited: touching
@@ -785,6 +826,7 @@ struct Aggregator::Impl {
     pending_writes.push_back(StateWrite{merged_key(from.id), rec.SerializeAsString()});
     --p.live_promoted;
     p.mark(from.seq, Product::kDirty);
+    p.curation.on_merge(from.id, into.id);
     p.clusters[from.seq].reset();
   }
 
@@ -845,6 +887,9 @@ struct Aggregator::Impl {
       label += w.second;
     }
     s.set_label(label);
+    if (const auto it = p.curation.labels.find(c.id); it != p.curation.labels.end()) {
+      s.set_label(it->second);
+    }
     for (std::size_t i = 0; i < ex.size() && i < cfg.exemplars; ++i) {
       auto* out = s.add_exemplars();
       out->set_event_id(ex[i]->event_id);
@@ -1028,9 +1073,11 @@ struct Aggregator::Impl {
     for (auto& c : p.clusters) {
       if (c != nullptr && c->last_event_doc > since) p.mark(c->seq, Product::kTouched);
     }
+    load_curation(p);
   }
 
   void flush(Product& p, Changes& out) {
+    flush_curation(p, out);
     for (std::uint32_t seq : p.drain(Product::kDirty)) {
       Cluster* c = p.clusters[seq].get();
       if (c == nullptr) {
@@ -1090,6 +1137,279 @@ struct Aggregator::Impl {
     ++generation;
     return out;
   }
+
+  // ---------------------------------------------------------------- curation
+  void load_curation(Product& p) {
+    const auto rec = reader->get(curation_key(p.id));
+    if (!rec) return;
+    v1::AggCuration m;
+    if (!m.ParseFromString(*rec)) return;
+    for (const auto& l : m.label()) p.curation.labels[l.id()] = l.label();
+    for (const auto& a : m.apart()) p.curation.apart.insert(Curation::pair_of(a.a(), a.b()));
+  }
+
+  static void flush_curation(Product& p, Changes& out) {
+    if (!p.curation.dirty) return;
+    p.curation.dirty = false;
+    v1::AggCuration m;
+    for (const auto& [id, label] : p.curation.labels) {
+      auto* l = m.add_label();
+      l->set_id(id);
+      l->set_label(label);
+    }
+    for (const auto& [a, b] : p.curation.apart) {
+      auto* x = m.add_apart();
+      x->set_a(a);
+      x->set_b(b);
+    }
+    out.state.push_back(StateWrite{curation_key(p.id), m.SerializeAsString()});
+  }
+
+  // Linear in the product's clusters: curation runs at human pace, and an id index would cost
+  // memory on the hot path for nothing.
+  static Cluster* find_pain_point(Product& p, std::string_view id) {
+    for (auto& c : p.clusters) {
+      if (c != nullptr && c->promoted && c->id == id) return c.get();
+    }
+    return nullptr;
+  }
+
+  // Leaves the "grew since the last maintenance" mark as load() would derive it from
+  // last_event_doc, so that a restart right after a curation continues exactly.
+  static void settle_touched(Product& p, const Cluster& c) {
+    const bool derived = c.last_event_doc > p.doc_count - p.since_maintenance;
+    const bool marked = c.seq < p.flags.size() && (p.flags[c.seq] & Product::kTouched) != 0;
+    if (derived && !marked) p.mark(c.seq, Product::kTouched);
+    if (!derived && marked) {
+      std::erase(p.touched_since_maintenance, c.seq);
+      p.flags[c.seq] &= static_cast<std::uint8_t>(~Product::kTouched);
+    }
+  }
+
+  static CurationOutcome failure(CurationOutcome::Code code, std::string message) {
+    CurationOutcome out;
+    out.code = code;
+    out.message = std::move(message);
+    return out;
+  }
+
+  static CurationOutcome not_found(std::string_view id) {
+    return failure(CurationOutcome::Code::kNotFound, "no active pain point " + std::string(id));
+  }
+
+  static CurationOutcome success(std::string id) {
+    CurationOutcome out;
+    out.id = std::move(id);
+    return out;
+  }
+
+  CurationOutcome curate_merge(std::string_view product_id, std::string_view from_id,
+                               std::string_view into_id) {
+    if (from_id == into_id) {
+      return failure(CurationOutcome::Code::kConflict, "cannot merge a pain point into itself");
+    }
+    Product& p = product(std::string(product_id));
+    Cluster* from = find_pain_point(p, from_id);
+    if (from == nullptr) return not_found(from_id);
+    Cluster* into = find_pain_point(p, into_id);
+    if (into == nullptr) return not_found(into_id);
+    merge(p, *into, *from);
+    settle_touched(p, *into);
+    return success(std::string(into_id));
+  }
+
+  static bool valid_label(std::string_view label) {
+    if (label.size() > kMaxLabelBytes) return false;
+    // UTF-8 well-formedness (the summary is protobuf: invalid UTF-8 would not serialize) and no
+    // control characters (labels end up in dashboards and terminals).
+    for (std::size_t i = 0; i < label.size();) {
+      const auto b = static_cast<unsigned char>(label[i]);
+      if (b < 0x20 || b == 0x7f) return false;
+      std::size_t n = 0;
+      std::uint32_t cp = 0;
+      if (b < 0x80) {
+        n = 1;
+        cp = b;
+      } else if ((b & 0xE0) == 0xC0) {
+        n = 2;
+        cp = b & 0x1Fu;
+      } else if ((b & 0xF0) == 0xE0) {
+        n = 3;
+        cp = b & 0x0Fu;
+      } else if ((b & 0xF8) == 0xF0) {
+        n = 4;
+        cp = b & 0x07u;
+      } else {
+        return false;
+      }
+      if (i + n > label.size()) return false;
+      for (std::size_t k = 1; k < n; ++k) {
+        const auto cb = static_cast<unsigned char>(label[i + k]);
+        if ((cb & 0xC0) != 0x80) return false;
+        cp = (cp << 6) | (cb & 0x3Fu);
+      }
+      static constexpr std::array<std::uint32_t, 5> kMin = {0, 0, 0x80, 0x800, 0x10000};
+      if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+      if (cp >= 0x80 && cp < 0xA0) return false;  // C1 controls
+      i += n;
+    }
+    return true;
+  }
+
+  CurationOutcome curate_rename(std::string_view product_id, std::string_view id,
+                                std::string_view label) {
+    if (!valid_label(label)) {
+      return failure(CurationOutcome::Code::kInvalid,
+                     "label must be at most " + std::to_string(kMaxLabelBytes) +
+                         " bytes of UTF-8 without control characters");
+    }
+    Product& p = product(std::string(product_id));
+    Cluster* c = find_pain_point(p, id);
+    if (c == nullptr) return not_found(id);
+    if (label.empty()) {
+      p.curation.labels.erase(c->id);
+    } else {
+      p.curation.labels[c->id] = std::string(label);
+    }
+    p.curation.dirty = true;
+    p.mark(c->seq, Product::kDirty);  // republish with the new label
+    return success(c->id);
+  }
+
+  // Features of an event that the product already counted, under its current statistics and
+  // without counting it again: what a split subtracts. Mirrors featurize()/featurize_dense()
+  // read-only; IDF and the dense centring have moved on since the event was added, so this
+  // approximates its original contribution (both are unit vectors, so the mass is right).
+  void refeaturize(const Product& p, const std::string& text) {
+    tokenizer.tokenize(text, tokens);
+    buckets.clear();
+    for (std::size_t i = 0; i < tokens.size(); ++i) buckets.push_back(bucket_of(tokens[i]));
+    std::vector<std::uint32_t> sorted = buckets;
+    std::sort(sorted.begin(), sorted.end());
+    vec.clear();
+    const double n = static_cast<double>(std::max<std::int64_t>(p.doc_count, 1));
+    for (std::size_t i = 0; i < sorted.size();) {
+      std::size_t j = i;
+      while (j < sorted.size() && sorted[j] == sorted[i]) ++j;
+      const DfEntry* e = p.df.find(sorted[i]);
+      const double df = e != nullptr ? static_cast<double>(e->df) : 1.0;
+      const double tf = 1.0 + std::log(static_cast<double>(j - i));
+      const double idf = std::log((n + 1.0) / (df + 1.0)) + 1.0;
+      vec.push_back(TermWeight{sorted[i], static_cast<float>(tf * std::max(idf, 0.01))});
+      i = j;
+    }
+    const double norm = std::sqrt(norm2_of(vec));
+    if (norm > 0) {
+      for (auto& tw : vec) tw.w = static_cast<float>(tw.w / norm);
+    }
+    const std::uint32_t d = dims();
+    dense.clear();
+    if (d == 0) return;
+    dense.assign(d, 0.0f);
+    dense_acc.assign(d, 0.0);
+    const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const float* v = cfg.word_vectors->find(tokens[i]);
+      const DfEntry* e = p.df.find(buckets[i]);
+      if (v == nullptr || e == nullptr) continue;
+      const double weight = cfg.sif_a / (cfg.sif_a + static_cast<double>(e->df) / total);
+      for (std::uint32_t k = 0; k < d; ++k) dense_acc[k] += weight * static_cast<double>(v[k]);
+    }
+    double unorm = 0;
+    for (double x : dense_acc) unorm += x * x;
+    unorm = std::sqrt(unorm);
+    if (unorm == 0) return;
+    double cnorm = 0;
+    for (std::uint32_t k = 0; k < d; ++k) {
+      dense_acc[k] = dense_acc[k] / unorm - p.dense_mean_sum[k] / n;
+      cnorm += dense_acc[k] * dense_acc[k];
+    }
+    cnorm = std::sqrt(cnorm);
+    if (cnorm == 0) return;
+    for (std::uint32_t k = 0; k < d; ++k) dense[k] = static_cast<float>(dense_acc[k] / cnorm);
+  }
+
+  // Takes the current `vec`/`dense` (one event's features) out of `c`'s centroid and dense sum.
+  void subtract_features(Cluster& c) {
+    merged_scratch.clear();
+    auto b = vec.begin();
+    for (const auto& tw : c.centroid) {
+      while (b != vec.end() && b->term < tw.term) ++b;
+      float w = tw.w;
+      if (b != vec.end() && b->term == tw.term) w -= b->w;
+      // Float residue of a term only the removed event had is not evidence.
+      if (w > 1e-4f) merged_scratch.push_back(TermWeight{tw.term, w});
+    }
+    c.centroid.swap(merged_scratch);
+    c.norm2 = norm2_of(c.centroid);
+    if (!dense.empty() && c.dense.size() == dense.size()) {
+      for (std::size_t k = 0; k < dense.size(); ++k) c.dense[k] -= dense[k];
+      c.dense_norm = dense_norm_of(c.dense);
+    }
+  }
+
+  CurationOutcome curate_split(std::string_view product_id, std::string_view id,
+                               std::span<const v1::FeedbackEvent> events) {
+    if (events.empty()) return failure(CurationOutcome::Code::kInvalid, "no events to split off");
+    std::set<std::string_view> ids;
+    for (const auto& e : events) {
+      if (e.product_id() != product_id) {
+        return failure(CurationOutcome::Code::kInvalid,
+                       "event " + e.event_id() + " belongs to another product");
+      }
+      if (!ids.insert(e.event_id()).second) {
+        return failure(CurationOutcome::Code::kInvalid, "event " + e.event_id() + " repeated");
+      }
+    }
+    Product& p = product(std::string(product_id));
+    Cluster* src = find_pain_point(p, id);
+    if (src == nullptr) return not_found(id);
+    if (static_cast<std::int64_t>(events.size()) >= src->count) {
+      return failure(CurationOutcome::Code::kConflict,
+                     "a split must leave events behind (rename the pain point instead)");
+    }
+
+    auto fresh = std::make_unique<Cluster>();
+    fresh->seq = p.next_seq++;
+    // Unique per product (seq is), a pure function of the history, and never the id of a
+    // cluster opened by an event (those hash product + '\x1f' + event id).
+    fresh->id = "pp-" + hex16(fnv1a64(p.id + "\x1esplit\x1e" + std::to_string(fresh->seq)));
+    fresh->first_seen = seconds_of(events.front().occurred_at());
+    fresh->last_seen = fresh->first_seen;
+    p.clusters.push_back(std::move(fresh));
+    Cluster& out = *p.clusters.back();
+    p.dirty_meta = true;
+
+    const auto w = static_cast<std::int64_t>(src->daily.size());
+    for (const auto& e : events) {
+      refeaturize(p, e.text());
+      subtract_features(*src);
+      --src->count;
+      const auto s = static_cast<std::size_t>(e.source());
+      if (s < src->sources.size() && src->sources[s] > 0) --src->sources[s];
+      const std::int64_t idx = w - 1 - (src->day_of_last - day_of(seconds_of(e.occurred_at())));
+      if (idx >= 0 && idx < w && src->daily[static_cast<std::size_t>(idx)] > 0) {
+        --src->daily[static_cast<std::size_t>(idx)];
+      }
+      absorb_event(p, out, e, 1.0);
+      memberships.push_back(Membership{e.event_id(), p.id, out.id});
+    }
+    // A human decided this is a pain point, whatever its size.
+    if (!out.promoted) {
+      out.promoted = true;
+      ++p.live_promoted;
+    }
+    std::erase_if(src->exemplars, [&](const Exemplar& x) { return ids.contains(x.event_id); });
+    rescore_exemplars(*src);
+    rescore_exemplars(out);
+    reindex(p, *src);
+    reindex(p, out);
+    p.mark(src->seq, Product::kDirty);
+    settle_touched(p, out);
+    p.curation.apart.insert(Curation::pair_of(src->id, out.id));
+    p.curation.dirty = true;
+    return success(out.id);
+  }
 };
 
 Aggregator::Aggregator(ClusterConfig config, const StateReader* state)
@@ -1100,6 +1420,21 @@ Aggregator::~Aggregator() = default;
 std::string Aggregator::add(const v1::FeedbackEvent& event) { return impl_->add(event); }
 
 Changes Aggregator::take_changes() { return impl_->take_changes(); }
+
+CurationOutcome Aggregator::merge(std::string_view product_id, std::string_view from,
+                                  std::string_view into) {
+  return impl_->curate_merge(product_id, from, into);
+}
+
+CurationOutcome Aggregator::rename(std::string_view product_id, std::string_view id,
+                                   std::string_view label) {
+  return impl_->curate_rename(product_id, id, label);
+}
+
+CurationOutcome Aggregator::split(std::string_view product_id, std::string_view id,
+                                  std::span<const v1::FeedbackEvent> events) {
+  return impl_->curate_split(product_id, id, events);
+}
 
 std::string Aggregator::resolve(std::string_view id) const {
   std::string cur(id);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,20 @@ struct Changes {
   std::vector<v1::PainPointSummary> summaries;
 };
 
+// What a curation operation did. Not kOk: nothing changed; `message` says why.
+struct CurationOutcome {
+  enum class Code {
+    kOk,
+    kNotFound,  // no active pain point with that id in that product
+    kConflict,  // valid request that the current state does not allow (e.g. merge into itself)
+    kInvalid,   // malformed arguments (e.g. split events that are not members)
+  };
+  Code code = Code::kOk;
+  std::string message;
+  std::string id;  // kOk: the pain point holding the result (survivor, renamed one, split-off one)
+  [[nodiscard]] bool ok() const { return code == Code::kOk; }
+};
+
 class Aggregator {
  public:
   // `state` may be null (start empty, as `painpoint cluster` does); it must outlive the Aggregator.
@@ -71,6 +86,25 @@ class Aggregator {
 
   // Runs maintenance that is due (merges, relabels) and returns all changes since the last call.
   Changes take_changes();
+
+  // Human curation (see aggregator/README.md, "Curation"). Each applies to the active pain
+  // points of one product, changes nothing unless it returns ok(), and reaches the caller through
+  // the next take_changes() like any other change (summaries, state, memberships). The curated
+  // facts are part of the persisted state, and maintenance respects them afterwards.
+  //
+  // merge: `from` goes into `into`, which keeps its id whatever their ages; final (the merged id
+  // never comes back).
+  CurationOutcome merge(std::string_view product_id, std::string_view from, std::string_view into);
+  // rename: `label` replaces the automatic label from now on (keywords stay automatic); an empty
+  // label returns to the automatic one. At most kMaxLabelBytes of UTF-8 without control chars.
+  CurationOutcome rename(std::string_view product_id, std::string_view id, std::string_view label);
+  static constexpr std::size_t kMaxLabelBytes = 200;
+  // split: `events` (members of `id`, as stored; not all of them) move to a new pain point whose
+  // id the outcome carries. Their contributions to `id` are subtracted as they weigh under the
+  // product's current statistics (an approximation: IDF has moved since they were added); `id`
+  // keeps its account set. Maintenance never merges the two back; a human merge still can.
+  CurationOutcome split(std::string_view product_id, std::string_view id,
+                        std::span<const v1::FeedbackEvent> events);
 
   // Follows merges: the id of the live pain point that `id` ended up in (itself if never merged).
   [[nodiscard]] std::string resolve(std::string_view id) const;
