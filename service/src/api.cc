@@ -1,11 +1,22 @@
 #include "api.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
 #include <tuple>
+#include <unordered_map>
+#include <vector>
 
+#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/topics.h"
 #include "painpoint/v1/api.pb.h"
 
 namespace painpoint::service {
@@ -16,6 +27,9 @@ constexpr int kDefaultLimit = 50;
 constexpr int kMaxLimit = 500;
 // A merge chain longer than this means corrupt data, not history.
 constexpr int kMaxMergeHops = 64;
+// Ids merged into one survivor that GET .../events lists together (one store iterator each).
+// Merges need a pain point to double in size first, so real chains stay far below this.
+constexpr std::size_t kMaxMergedSources = 256;
 
 HttpResponse json_message(int status, const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -69,77 +83,530 @@ std::optional<Less> order_for(std::string_view sort) {
   return std::nullopt;
 }
 
+std::optional<int> parse_limit(const HttpRequest& request) {
+  auto text = request.query_param("limit");
+  if (!text) return kDefaultLimit;
+  auto parsed = parse_int(*text);
+  if (!parsed || *parsed < 1 || *parsed > kMaxLimit) return std::nullopt;
+  return parsed;
+}
+
+// Follows merged_into to the pain point that holds `id`'s events now. nullopt + *error set when
+// there is none (404) or the store failed.
+std::optional<v1::PainPointSummary> resolve(const store::Store& store, std::string id,
+                                            HttpResponse* error) {
+  for (int hop = 0; hop < kMaxMergeHops; ++hop) {
+    std::optional<v1::PainPointSummary> summary;
+    if (store::Status s = store.get_summary(id, &summary); !s.is_ok()) {
+      *error = store_error(s);
+      return std::nullopt;
+    }
+    if (!summary) {
+      *error = HttpResponse::error(404, "not_found", "no pain point " + id);
+      return std::nullopt;
+    }
+    if (summary->status() != v1::STATUS_MERGED || summary->merged_into().empty()) return summary;
+    id = summary->merged_into();
+  }
+  *error = HttpResponse::error(500, "merge_cycle", "merge chain too long");
+  return std::nullopt;
+}
+
+// The survivor plus every id of its product whose merge chain ends at it: one scan of the
+// product's summaries (the same cost as listing them), chains followed in memory.
+std::optional<std::vector<std::string>> member_sources(const store::Store& store,
+                                                       const v1::PainPointSummary& survivor,
+                                                       HttpResponse* error) {
+  std::map<std::string, std::string, std::less<>> merged_into;
+  store::Status s = store.scan_summaries(survivor.product_id(), [&](const auto& p) {
+    if (p.status() == v1::STATUS_MERGED && !p.merged_into().empty()) {
+      merged_into.emplace(p.id(), p.merged_into());
+    }
+    return true;
+  });
+  if (!s.is_ok()) {
+    *error = store_error(s);
+    return std::nullopt;
+  }
+  std::vector<std::string> ids{survivor.id()};
+  for (const auto& [id, into] : merged_into) {
+    std::string_view at = into;
+    for (int hop = 0; hop < kMaxMergeHops && at != survivor.id(); ++hop) {
+      auto next = merged_into.find(at);
+      if (next == merged_into.end()) break;
+      at = next->second;
+    }
+    if (at != survivor.id()) continue;
+    if (ids.size() >= kMaxMergedSources) {
+      spdlog::warn("pain point {} has more than {} merged ids; listing the events of the first {}",
+                   survivor.id(), kMaxMergedSources, kMaxMergedSources);
+      break;
+    }
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+std::string hex_encode(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 0x0F]);
+  }
+  return out;
+}
+
+std::optional<std::string> hex_decode(std::string_view text) {
+  if (text.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size() / 2);
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    const int hi = nibble(text[i]);
+    const int lo = nibble(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>((hi << 4) | lo));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------- auth
+
+// `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 7235).
+std::optional<std::string_view> bearer_token(const HttpRequest& request) {
+  auto header = request.header("Authorization");
+  if (!header) return std::nullopt;
+  std::string_view value = *header;
+  constexpr std::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size()) return std::nullopt;
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    const char c = value[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kScheme[i]) {
+      return std::nullopt;
+    }
+  }
+  value.remove_prefix(kScheme.size());
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  return value;
+}
+
+HttpResponse unauthorized(std::string_view code, std::string_view message,
+                          std::string_view challenge) {
+  HttpResponse response = HttpResponse::error(401, code, message);
+  response.headers.emplace_back("WWW-Authenticate", std::string(challenge));
+  return response;
+}
+
+// `accepted` holds the tokens that pass (empty strings never do); no tokens = no guard.
+HttpHandler guarded(std::vector<std::string> accepted, HttpHandler handler) {
+  std::erase_if(accepted, [](const std::string& t) { return t.empty(); });
+  if (accepted.empty()) return handler;
+  return [accepted = std::move(accepted), handler = std::move(handler)](const HttpRequest& r) {
+    auto token = bearer_token(r);
+    if (!token) {
+      return unauthorized("unauthorized", "this endpoint needs Authorization: Bearer <token>",
+                          "Bearer realm=\"painpoint\"");
+    }
+    // Every accepted token is compared, so the time does not tell which one came close.
+    bool ok = false;
+    for (const std::string& expected : accepted) ok |= constant_time_equals(*token, expected);
+    if (!ok) {
+      return unauthorized("invalid_token", "the bearer token is not valid for this endpoint",
+                          "Bearer realm=\"painpoint\", error=\"invalid_token\"");
+    }
+    return handler(r);
+  };
+}
+
+// ---------------------------------------------------------------------------- feedback
+
+std::string_view trim(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  const auto first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+}
+
+// Splits a JSON array into the texts of its top-level elements without interpreting them (each
+// is then parsed on its own, with the same parser as `painpoint produce`). nullopt when brackets
+// or strings do not balance, or an element is empty; the elements' own syntax is checked later.
+std::optional<std::vector<std::string_view>> split_json_array(std::string_view text) {
+  text = trim(text);
+  if (text.size() < 2 || text.front() != '[' || text.back() != ']') return std::nullopt;
+  const std::string_view inner = text.substr(1, text.size() - 2);
+  std::vector<std::string_view> elements;
+  if (trim(inner).empty()) return elements;
+  std::size_t depth = 0;
+  std::size_t start = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (std::size_t i = 0; i < inner.size(); ++i) {
+    const char c = inner[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return std::nullopt;
+      --depth;
+    } else if (c == ',' && depth == 0) {
+      elements.push_back(trim(inner.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  if (in_string || depth != 0) return std::nullopt;
+  elements.push_back(trim(inner.substr(start)));
+  for (std::string_view element : elements) {
+    if (element.empty()) return std::nullopt;
+  }
+  return elements;
+}
+
+std::optional<std::string_view> topic_for(v1::Source source) {
+  switch (source) {
+    case v1::SOURCE_SUPPORT:
+      return ingest::kTopicSupport;
+    case v1::SOURCE_SALES:
+      return ingest::kTopicSales;
+    case v1::SOURCE_CUSTOMER:
+      return ingest::kTopicCustomer;
+    default:
+      return std::nullopt;
+  }
+}
+
+// `?source=` accepts the short names and the enum names.
+std::optional<v1::Source> parse_source(std::string_view text) {
+  if (text == "support" || text == "SOURCE_SUPPORT") return v1::SOURCE_SUPPORT;
+  if (text == "sales" || text == "SOURCE_SALES") return v1::SOURCE_SALES;
+  if (text == "customer" || text == "SOURCE_CUSTOMER") return v1::SOURCE_CUSTOMER;
+  return std::nullopt;
+}
+
+std::string event_name(std::size_t index, const v1::FeedbackEvent& event, bool is_array) {
+  std::string name = is_array ? "events[" + std::to_string(index) + "]" : "event";
+  if (!event.event_id().empty()) name += " (" + event.event_id() + ")";
+  return name;
+}
+
+HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
+                           const ApiConfig& config) {
+  v1::Source default_source = v1::SOURCE_UNSPECIFIED;
+  if (auto text = request.query_param("source")) {
+    auto parsed = parse_source(*text);
+    if (!parsed) {
+      return HttpResponse::error(400, "bad_source", "source must be support, sales or customer");
+    }
+    default_source = *parsed;
+  }
+  const std::string_view body = trim(request.body);
+  std::vector<std::string_view> texts;
+  const bool is_array = !body.empty() && body.front() == '[';
+  if (is_array) {
+    auto split = split_json_array(body);
+    if (!split) return HttpResponse::error(400, "bad_json", "the body is not a JSON array");
+    texts = std::move(*split);
+  } else if (!body.empty() && body.front() == '{') {
+    texts.push_back(body);
+  } else {
+    return HttpResponse::error(400, "bad_json",
+                               "the body must be a FeedbackEvent or an array of them (JSON)");
+  }
+  if (texts.empty()) return HttpResponse::error(400, "no_events", "the array is empty");
+  if (texts.size() > config.max_events_per_request) {
+    return HttpResponse::error(
+        413, "too_many_events",
+        "at most " + std::to_string(config.max_events_per_request) + " events per request");
+  }
+
+  // All or nothing: every event is parsed and validated before any is produced, so a client
+  // that fixes the reported event can resend the same request.
+  std::vector<v1::FeedbackEvent> events(texts.size());
+  const auto now = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    v1::FeedbackEvent& event = events[i];
+    if (auto rejected = ingest::parse_json_event(texts[i], &event)) {
+      return HttpResponse::error(400, "bad_json",
+                                 event_name(i, event, is_array) + ": " + rejected->detail);
+    }
+    if (event.source() == v1::SOURCE_UNSPECIFIED && default_source == v1::SOURCE_UNSPECIFIED) {
+      return HttpResponse::error(422, "missing_source",
+                                 event_name(i, event, is_array) +
+                                     ": source is unspecified (set it in the event or pass "
+                                     "?source=support|sales|customer)");
+    }
+    if (auto rejected =
+            ingest::validate_and_normalize(event, default_source, config.validation, now)) {
+      return HttpResponse::error(422, ingest::reason_code(rejected->reason),
+                                 event_name(i, event, is_array) + ": " + rejected->detail);
+    }
+    if (!topic_for(event.source())) {
+      return HttpResponse::error(422, "bad_source",
+                                 event_name(i, event, is_array) + ": unknown source");
+    }
+  }
+  if (sink == nullptr) {
+    return HttpResponse::error(503, "kafka_unavailable", "feedback ingestion is not configured");
+  }
+  std::vector<FeedbackRecord> records;
+  records.reserve(events.size());
+  v1::AcceptedFeedback accepted;
+  for (const v1::FeedbackEvent& event : events) {
+    records.push_back(
+        {std::string(*topic_for(event.source())), event.product_id(), event.SerializeAsString()});
+    accepted.add_accepted(event.event_id());
+  }
+  if (ingest::Status s = sink->send(records, config.produce_timeout); !s.ok()) {
+    spdlog::warn("POST /v1/feedback: {} events not acknowledged: {}", records.size(),
+                 s.to_string());
+    HttpResponse response = HttpResponse::error(
+        503, "kafka_unavailable",
+        "Kafka did not acknowledge the events in time; resend them (event ids make that safe): " +
+            s.to_string());
+    response.headers.emplace_back("Retry-After", "1");
+    return response;
+  }
+  return json_message(202, accepted);
+}
+
+// ---------------------------------------------------------------------------- Kafka sink
+
+class KafkaFeedbackSink final : public FeedbackSink {
+ public:
+  static ingest::Result<std::unique_ptr<FeedbackSink>> create(const std::string& brokers) {
+    std::unique_ptr<KafkaFeedbackSink> sink(new KafkaFeedbackSink());
+    ingest::ProducerConfig config;
+    config.brokers = brokers;
+    config.client_id = "painpoint-webhook";
+    // A webhook answers a person or a support system: favour latency over batch size.
+    config.linger = std::chrono::milliseconds{5};
+    config.delivery_timeout = std::chrono::milliseconds{30'000};
+    config.backpressure_timeout = std::chrono::milliseconds{1'000};
+    KafkaFeedbackSink* raw = sink.get();
+    auto producer = ingest::Producer::create(
+        config, [raw](const ingest::DeliveryReport& report) { raw->on_delivery(report); });
+    if (!producer.ok()) return producer.status();
+    sink->producer_.emplace(std::move(producer).value());
+    return std::unique_ptr<FeedbackSink>(std::move(sink));
+  }
+
+  ingest::Status send(std::span<const FeedbackRecord> records,
+                      std::chrono::milliseconds timeout) override {
+    auto request = std::make_shared<Request>();
+    request->remaining = records.size();
+    std::vector<std::uint64_t> tags;
+    tags.reserve(records.size());
+    ingest::Status status = ingest::Status::Ok();
+    for (const FeedbackRecord& record : records) {
+      const std::uint64_t tag = next_tag_.fetch_add(1);
+      {
+        std::lock_guard lock(mutex_);
+        waiting_.emplace(tag, request);
+      }
+      tags.push_back(tag);
+      status = producer_->produce(record.topic, record.key, record.payload, {}, tag);
+      if (!status.ok()) break;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (status.ok()) {
+      {
+        std::lock_guard lock(request->mutex);
+        if (!request->first_error.ok()) status = request->first_error;
+        if (request->remaining == 0 || !status.ok()) break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        status = ingest::Status::Error(ingest::KafkaErrc::kTimedOut,
+                                       "no acknowledgement within the timeout");
+        break;
+      }
+      // Another thread may be serving our reports; a short poll keeps the wait bounded.
+      producer_->poll(std::chrono::milliseconds{5});
+    }
+    // Reports that arrive later find no waiter and are dropped.
+    std::lock_guard lock(mutex_);
+    for (std::uint64_t tag : tags) waiting_.erase(tag);
+    return status;
+  }
+
+ private:
+  struct Request {
+    std::mutex mutex;
+    std::size_t remaining = 0;
+    ingest::Status first_error;
+  };
+
+  KafkaFeedbackSink() = default;
+
+  void on_delivery(const ingest::DeliveryReport& report) {
+    std::shared_ptr<Request> request;
+    {
+      std::lock_guard lock(mutex_);
+      auto found = waiting_.find(report.tag);
+      if (found == waiting_.end()) return;
+      request = std::move(found->second);
+      waiting_.erase(found);
+    }
+    std::lock_guard lock(request->mutex);
+    if (request->remaining > 0) --request->remaining;
+    if (!report.status.ok() && request->first_error.ok()) request->first_error = report.status;
+  }
+
+  std::atomic<std::uint64_t> next_tag_{1};
+  std::mutex mutex_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Request>> waiting_;
+  std::optional<ingest::Producer> producer_;  // last: destroyed (flushed) before the map
+};
+
 }  // namespace
 
-void add_read_api_routes(Router& router, const store::Store& store) {
-  router.get("/v1/products", [&store](const HttpRequest&) {
-    v1::ProductList list;
-    for (const v1::ProductStats& stats : store.product_stats()) {
-      v1::ProductInfo* info = list.add_products();
-      info->set_product_id(stats.product_id());
-      info->set_event_count(stats.event_count());
-      info->set_customer_count(stats.customer_count());
-      info->set_sales_count(stats.sales_count());
-      info->set_support_count(stats.support_count());
-      std::int64_t active = 0;
-      store::Status s = store.scan_summaries(stats.product_id(), [&](const auto& summary) {
-        active += summary.status() == v1::STATUS_ACTIVE ? 1 : 0;
-        return true;
-      });
-      if (!s.is_ok()) return store_error(s);
-      info->set_pain_point_count(active);
-    }
-    return json_message(200, list);
-  });
+bool constant_time_equals(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = std::max(a.size(), b.size());
+  // volatile keeps the compiler from turning the loop into an early-exit comparison.
+  volatile unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0U;
+    const auto y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0U;
+    diff = static_cast<unsigned char>(diff | (x ^ y));
+  }
+  return diff == 0;
+}
 
-  router.get("/v1/products/{product}/pain-points", [&store](const HttpRequest& request) {
-    const auto sort = order_for(request.query_param("sort").value_or("severity"));
-    if (!sort) {
-      return HttpResponse::error(400, "bad_sort", "sort must be severity, events, trend or recent");
-    }
-    int limit = kDefaultLimit;
-    if (auto text = request.query_param("limit")) {
-      auto parsed = parse_int(*text);
-      if (!parsed || *parsed < 1 || *parsed > kMaxLimit) {
-        return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
-      }
-      limit = *parsed;
-    }
-    int start = 0;
-    if (auto text = request.query_param("cursor"); text && !text->empty()) {
-      auto parsed = parse_int(*text);
-      if (!parsed || *parsed < 0) return HttpResponse::error(400, "bad_cursor", "malformed cursor");
-      start = *parsed;
-    }
-    std::vector<v1::PainPointSummary> active;
-    store::Status s =
-        store.scan_summaries(request.path_param("product"), [&](const v1::PainPointSummary& p) {
-          if (p.status() == v1::STATUS_ACTIVE) active.push_back(p);
-          return true;
-        });
-    if (!s.is_ok()) return store_error(s);
-    std::sort(active.begin(), active.end(), *sort);
-    v1::PainPointList page;
-    const std::size_t begin = std::min<std::size_t>(static_cast<std::size_t>(start), active.size());
-    const std::size_t end = std::min(active.size(), begin + static_cast<std::size_t>(limit));
-    for (std::size_t i = begin; i < end; ++i) *page.add_pain_points() = std::move(active[i]);
-    if (end < active.size()) page.set_next_cursor(std::to_string(end));
-    return json_message(200, page);
-  });
+HttpHandler with_read_auth(const ApiAuth& auth, HttpHandler handler) {
+  if (auth.read_token.empty()) return handler;
+  return guarded({auth.read_token, auth.write_token}, std::move(handler));
+}
 
-  router.get("/v1/pain-points/{id}", [&store](const HttpRequest& request) {
-    std::string id(request.path_param("id"));
-    for (int hop = 0; hop < kMaxMergeHops; ++hop) {
-      std::optional<v1::PainPointSummary> summary;
-      if (store::Status s = store.get_summary(id, &summary); !s.is_ok()) return store_error(s);
-      if (!summary) return HttpResponse::error(404, "not_found", "no pain point " + id);
-      if (summary->status() != v1::STATUS_MERGED || summary->merged_into().empty()) {
-        return json_message(200, *summary);
-      }
-      id = summary->merged_into();
-    }
-    return HttpResponse::error(500, "merge_cycle", "merge chain too long");
-  });
+HttpHandler with_write_auth(const ApiAuth& auth, HttpHandler handler) {
+  return guarded({auth.write_token.empty() ? auth.read_token : auth.write_token},
+                 std::move(handler));
+}
+
+ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(const std::string& brokers) {
+  return KafkaFeedbackSink::create(brokers);
+}
+
+void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sink,
+                    const ApiConfig& config) {
+  const ApiAuth& auth = config.auth;
+  router.get("/v1/products", with_read_auth(auth, [&store](const HttpRequest&) {
+               v1::ProductList list;
+               for (const v1::ProductStats& stats : store.product_stats()) {
+                 v1::ProductInfo* info = list.add_products();
+                 info->set_product_id(stats.product_id());
+                 info->set_event_count(stats.event_count());
+                 info->set_customer_count(stats.customer_count());
+                 info->set_sales_count(stats.sales_count());
+                 info->set_support_count(stats.support_count());
+                 std::int64_t active = 0;
+                 store::Status s =
+                     store.scan_summaries(stats.product_id(), [&](const auto& summary) {
+                       active += summary.status() == v1::STATUS_ACTIVE ? 1 : 0;
+                       return true;
+                     });
+                 if (!s.is_ok()) return store_error(s);
+                 info->set_pain_point_count(active);
+               }
+               return json_message(200, list);
+             }));
+
+  router.get("/v1/products/{product}/pain-points",
+             with_read_auth(auth, [&store](const HttpRequest& request) {
+               const auto sort = order_for(request.query_param("sort").value_or("severity"));
+               if (!sort) {
+                 return HttpResponse::error(400, "bad_sort",
+                                            "sort must be severity, events, trend or recent");
+               }
+               const auto limit = parse_limit(request);
+               if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
+               int start = 0;
+               if (auto text = request.query_param("cursor"); text && !text->empty()) {
+                 auto parsed = parse_int(*text);
+                 if (!parsed || *parsed < 0)
+                   return HttpResponse::error(400, "bad_cursor", "malformed cursor");
+                 start = *parsed;
+               }
+               std::vector<v1::PainPointSummary> active;
+               store::Status s = store.scan_summaries(request.path_param("product"),
+                                                      [&](const v1::PainPointSummary& p) {
+                                                        if (p.status() == v1::STATUS_ACTIVE)
+                                                          active.push_back(p);
+                                                        return true;
+                                                      });
+               if (!s.is_ok()) return store_error(s);
+               std::sort(active.begin(), active.end(), *sort);
+               v1::PainPointList page;
+               const std::size_t begin =
+                   std::min<std::size_t>(static_cast<std::size_t>(start), active.size());
+               const std::size_t end =
+                   std::min(active.size(), begin + static_cast<std::size_t>(*limit));
+               for (std::size_t i = begin; i < end; ++i)
+                 *page.add_pain_points() = std::move(active[i]);
+               if (end < active.size()) page.set_next_cursor(std::to_string(end));
+               return json_message(200, page);
+             }));
+
+  router.get("/v1/pain-points/{id}", with_read_auth(auth, [&store](const HttpRequest& request) {
+               HttpResponse error;
+               auto summary = resolve(store, std::string(request.path_param("id")), &error);
+               return summary ? json_message(200, *summary) : error;
+             }));
+
+  router.get("/v1/pain-points/{id}/events",
+             with_read_auth(auth, [&store](const HttpRequest& request) {
+               const auto limit = parse_limit(request);
+               if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
+               std::string after;
+               if (auto text = request.query_param("cursor"); text && !text->empty()) {
+                 auto decoded = hex_decode(*text);
+                 if (!decoded) return HttpResponse::error(400, "bad_cursor", "malformed cursor");
+                 after = std::move(*decoded);
+               }
+               HttpResponse error;
+               auto survivor = resolve(store, std::string(request.path_param("id")), &error);
+               if (!survivor) return error;
+               auto ids = member_sources(store, *survivor, &error);
+               if (!ids) return error;
+               v1::EventList page;
+               std::string last_position;
+               bool more = false;
+               store::Status s = store.scan_members(
+                   *ids, after, [&](const v1::StoredEvent& stored, std::string_view position) {
+                     // One event past the page tells whether a next page exists.
+                     if (page.events_size() == *limit) {
+                       more = true;
+                       return false;
+                     }
+                     *page.add_events() = stored.event();
+                     last_position = position;
+                     return true;
+                   });
+               if (!s.is_ok()) return store_error(s);
+               if (more) page.set_next_cursor(hex_encode(last_position));
+               return json_message(200, page);
+             }));
+
+  auto shared_config = std::make_shared<const ApiConfig>(config);
+  router.post("/v1/feedback",
+              with_write_auth(auth, [sink, shared_config](const HttpRequest& request) {
+                return post_feedback(request, sink, *shared_config);
+              }));
 }
 
 }  // namespace painpoint::service

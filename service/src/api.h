@@ -1,18 +1,83 @@
 #pragma once
 
-// The read side of the HTTP API, served from the store:
-//   GET /v1/products
-//   GET /v1/products/{product}/pain-points?sort=severity|events|trend|recent&limit=N&cursor=C
-//   GET /v1/pain-points/{id}                (a merged id answers with its survivor)
-// Bodies are the proto3 JSON mapping of painpoint.v1 messages (api.proto, pain_point.proto).
-// Handlers do bounded point reads and per-product scans; safe on the HTTP io threads.
+// The /v1 HTTP API of `painpoint serve`:
+//   GET  /v1/products
+//   GET  /v1/products/{product}/pain-points?sort=severity|events|trend|recent&limit=N&cursor=C
+//   GET  /v1/pain-points/{id}                (a merged id answers with its survivor)
+//   GET  /v1/pain-points/{id}/events?limit=N&cursor=C   (member events, newest first; a merged
+//                                            id lists its survivor's, merged members included)
+//   POST /v1/feedback[?source=support|sales|customer]   (one FeedbackEvent or a JSON array)
+// Bodies are the proto3 JSON mapping of painpoint.v1 messages (api.proto, pain_point.proto,
+// feedback.proto); errors are {"error":{"code":...,"message":...}}.
+//
+// Safety: with ApiAuth tokens configured, requests need `Authorization: Bearer <token>`
+// (401 + WWW-Authenticate otherwise); tokens are compared in constant time. Read handlers do
+// bounded point reads and per-product scans; POST /v1/feedback blocks its io thread for at most
+// ApiConfig::produce_timeout while Kafka acknowledges (then 503).
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
 
 #include "http_server.h"
+#include "painpoint/ingest/status.h"
+#include "painpoint/ingest/validate.h"
 #include "painpoint/store/store.h"
 
 namespace painpoint::service {
 
-// `store` must outlive the router's server.
-void add_read_api_routes(Router& router, const store::Store& store);
+// Empty token = that guard is off. The write token guards POST routes; the read token guards
+// GET /v1/* (the write token is accepted there too, so one admin token can do everything).
+// When only the read token is set it guards POST as well, so protecting reads never leaves
+// writes open. /healthz, /readyz and /metrics are never guarded (probes and scrapers).
+struct ApiAuth {
+  std::string write_token;
+  std::string read_token;
+};
+
+// Equality of two secrets in time that depends only on their lengths, not on where they differ.
+bool constant_time_equals(std::string_view a, std::string_view b) noexcept;
+
+// Wrap a handler so it runs only for requests with an accepted bearer token (see ApiAuth).
+// For use by every /v1 route, including ones registered outside api.cc (curation).
+HttpHandler with_read_auth(const ApiAuth& auth, HttpHandler handler);
+HttpHandler with_write_auth(const ApiAuth& auth, HttpHandler handler);
+
+// One Kafka record of POST /v1/feedback: FeedbackEvent wire bytes keyed by product id.
+struct FeedbackRecord {
+  std::string topic;
+  std::string key;
+  std::string payload;
+};
+
+// Where POST /v1/feedback sends events. send() returns ok only when every record was
+// acknowledged within `timeout`; on failure some records may still have been written (event ids
+// make a client's retry harmless). Thread-safe: called concurrently from the io threads.
+class FeedbackSink {
+ public:
+  virtual ~FeedbackSink() = default;
+  virtual ingest::Status send(std::span<const FeedbackRecord> records,
+                              std::chrono::milliseconds timeout) = 0;
+};
+
+// The Kafka sink: an idempotent producer owned by the sink (destroying it flushes briefly).
+ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(const std::string& brokers);
+
+struct ApiConfig {
+  ApiAuth auth;
+  // The same rules the ingest stage applies, so an accepted event is never dead-lettered later.
+  ingest::ValidationConfig validation;
+  // How long POST /v1/feedback waits for the broker's acknowledgements before answering 503.
+  std::chrono::milliseconds produce_timeout{5'000};
+  std::size_t max_events_per_request = 1'000;  // more -> 413
+};
+
+// Registers every /v1 route. `store` (and `sink`, when not null) must outlive the server; with a
+// null sink POST /v1/feedback answers 503.
+void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sink,
+                    const ApiConfig& config);
 
 }  // namespace painpoint::service

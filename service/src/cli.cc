@@ -81,6 +81,20 @@ int run_cli(int argc, char** argv) {
                       "fsync the RocksDB WAL on every commit (survives power loss; slower)");
   serve_cmd->add_flag("--exit-when-idle", serve.exit_when_idle,
                       "Exit 0 once all input is consumed and stored (benchmarks, tests)");
+  serve_cmd
+      ->add_option("--api-token", serve.api_token,
+                   "Bearer token required by POST /v1/* (prefer the environment variable: "
+                   "arguments are visible to other local users)")
+      ->envname("PAINPOINT_API_TOKEN");
+  serve_cmd
+      ->add_option("--api-read-token", serve.api_read_token,
+                   "Bearer token required by GET /v1/* (the --api-token is accepted too)")
+      ->envname("PAINPOINT_API_READ_TOKEN");
+  serve_cmd
+      ->add_option("--http-body-limit", serve.http_body_limit,
+                   "Largest accepted request body in bytes (larger: 413)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20));
 
   ingest::EmbeddedBrokerConfig broker;
   auto* broker_cmd = app.add_subcommand(

@@ -66,7 +66,8 @@ void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorke
       [c] { return static_cast<double>(c->lost_to_retention.load()); }, {{"stage", "ingest"}});
 }
 
-Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics) {
+Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackSink* sink,
+                   const ApiConfig& api_config) {
   Router router;
   router.get("/healthz", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
   router.get("/readyz", [pipeline](const HttpRequest&) {
@@ -91,7 +92,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics) {
     response.body = metrics.render();
     return response;
   });
-  add_read_api_routes(router, *pipeline.store);
+  add_api_routes(router, *pipeline.store, sink, api_config);
   return router;
 }
 
@@ -200,12 +201,30 @@ int run_serve(const ServeOptions& options) {
   }
   register_ingest_metrics(metrics, ingest_worker);
 
+  // Declared before the server so that it outlives every handler that sends to it.
+  auto feedback_sink = make_kafka_feedback_sink(brokers);
+  if (!feedback_sink.ok()) {
+    spdlog::error("cannot create the producer of POST /v1/feedback: {}",
+                  feedback_sink.status().to_string());
+    return 1;
+  }
+  ApiConfig api_config;
+  api_config.auth = {options.api_token, options.api_read_token};
+  api_config.validation = config.validation;
+  if (options.api_token.empty() && options.api_read_token.empty()) {
+    spdlog::warn(
+        "HTTP API without tokens: anyone who reaches {}:{} can read and POST feedback "
+        "(set --api-token / PAINPOINT_API_TOKEN)",
+        options.http_address, options.http_port);
+  }
+
   HttpServerConfig http_config;
   http_config.address = options.http_address;
   http_config.port = options.http_port;
-  HttpServer http(
-      http_config,
-      make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher}, metrics));
+  http_config.body_limit_bytes = options.http_body_limit;
+  HttpServer http(http_config,
+                  make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher}, metrics,
+                              feedback_sink->get(), api_config));
   try {
     http.start();
   } catch (const std::exception& e) {

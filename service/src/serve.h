@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -25,6 +26,10 @@ struct ServeOptions {
   // GloVe vectors for the clustering (scripts/fetch-embeddings.sh). Empty: the default path if
   // the file exists there, else sparse features only (with a warning).
   std::filesystem::path word_vectors;
+  // Bearer tokens of the HTTP API (empty: that guard is off; see ApiAuth in api.h).
+  std::string api_token;
+  std::string api_read_token;
+  std::size_t http_body_limit = 1024 * 1024;  // larger request bodies -> 413
 };
 
 // Loads `requested`, or the default vectors file when `requested` is empty and that file exists

@@ -81,4 +81,16 @@ std::string product_item_key(std::string_view product_id, std::string_view item_
   return key;
 }
 
+std::string member_position(std::int64_t occurred_at_micros, std::string_view event_id) {
+  std::string position;
+  position.reserve(8 + event_id.size());
+  append_be64(position, ~order_preserving(occurred_at_micros));
+  position.append(event_id);
+  return position;
+}
+
+std::string member_key(std::string_view pain_point_id, std::string_view position) {
+  return product_item_key(pain_point_id, position);
+}
+
 }  // namespace painpoint::store::keys

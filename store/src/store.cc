@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "painpoint/store/keys.h"
@@ -60,12 +61,15 @@ enum Family : std::size_t {
   kPainPointsByProduct,
   kAggregatorState,
   kOutbox,
+  // pain point id -> its member events, newest first (keys::member_key); values are empty.
+  kMembersByPainPoint,
   kFamilyCount,
 };
 
 constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
-    "default",          "events", "by_time", "members", "pain_points", "pain_points_by_product",
-    "aggregator_state", "outbox"};
+    "default",          "events",      "by_time",
+    "members",          "pain_points", "pain_points_by_product",
+    "aggregator_state", "outbox",      "members_by_pain_point"};
 
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 constexpr std::string_view kClusterIdKey = "kafka_cluster_id";
@@ -73,6 +77,9 @@ constexpr std::string_view kEventCountKey = "event_count";
 constexpr std::string_view kOutboxSequenceKey = "outbox_next_sequence";
 constexpr std::string_view kOffsetPrefix = "offset/";
 constexpr std::string_view kProductPrefix = "product/";
+// Present once members_by_pain_point covers every membership (the family was added after the
+// first stores were written; open() fills it from `members` until this marker exists).
+constexpr std::string_view kMembersIndexedKey = "members_by_pain_point_complete";
 
 Status from_rocks(const rocksdb::Status& status, std::string_view what) {
   if (status.ok()) return Status::ok();
@@ -193,6 +200,39 @@ struct Store::Impl {
     return Status::ok();
   }
 
+  // Fills members_by_pain_point from `members` for stores written before the index existed.
+  // Idempotent (re-putting an entry is harmless), so a crash midway just redoes it next open.
+  Status index_members_if_needed() {
+    std::optional<std::string> marker;
+    if (Status s = get(kMeta, kMembersIndexedKey, &marker); !s.is_ok() || marker) return s;
+    rocksdb::WriteBatch wb;
+    Status inner = Status::ok();
+    Status s = scan(kMembers, "", [&](std::string_view event_id, std::string_view pain_point) {
+      std::optional<std::string> bytes;
+      inner = get(kEvents, event_id, &bytes);
+      if (!inner.is_ok()) return false;
+      v1::StoredEvent stored;
+      if (!bytes || !stored.ParseFromString(*bytes)) return true;  // nothing to list it with
+      const std::string position =
+          keys::member_position(to_micros(stored.event().occurred_at()), event_id);
+      inner = from_rocks(
+          wb.Put(cf(kMembersByPainPoint), keys::member_key(pain_point, position), rocksdb::Slice()),
+          "index members");
+      if (inner.is_ok() && wb.Count() >= 10'000) {
+        inner = from_rocks(db->Write(write_options, &wb), "index members");
+        wb.Clear();
+      }
+      return inner.is_ok();
+    });
+    if (!s.is_ok()) return s;
+    if (!inner.is_ok()) return inner;
+    if (Status st = from_rocks(wb.Put(slice(kMembersIndexedKey), "1"), "index members");
+        !st.is_ok()) {
+      return st;
+    }
+    return from_rocks(db->Write(write_options, &wb), "index members");
+  }
+
   Status check_schema(bool created) {
     std::optional<std::string> value;
     if (Status s = get(kMeta, kSchemaVersionKey, &value); !s.is_ok()) return s;
@@ -245,10 +285,24 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
   db_options.bytes_per_sync = 1 << 20;
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
 
+  // A read-only open cannot create families, so it opens only those that exist (an older store
+  // has no members_by_pain_point; scan_members() then reports that instead of failing open()).
+  std::vector<std::string> existing_families;
+  if (existed && options.read_only) {
+    const rocksdb::Status listed =
+        rocksdb::DB::ListColumnFamilies(db_options, dir.string(), &existing_families);
+    if (!listed.ok()) return from_rocks(listed, "list column families of " + dir.string());
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<std::size_t> opened;
   for (std::size_t i = 0; i < kFamilyCount; ++i) {
+    if (!existing_families.empty() && std::find(existing_families.begin(), existing_families.end(),
+                                                kFamilyNames[i]) == existing_families.end()) {
+      continue;
+    }
     descriptors.emplace_back(kFamilyNames[i],
                              family_options(static_cast<Family>(i), options, cache));
+    opened.push_back(i);
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -258,18 +312,22 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
           : rocksdb::DB::Open(db_options, dir.string(), descriptors, &handles, &raw);
   if (!s.ok()) return from_rocks(s, "open " + dir.string());
   impl->db.reset(raw);
-  for (std::size_t i = 0; i < handles.size(); ++i) {
+  for (std::size_t h = 0; h < handles.size(); ++h) {
+    const std::size_t i = opened[h];
     if (i == kMeta) {
       // The default family's handle is owned by the DB; keep using DefaultColumnFamily().
-      const rocksdb::Status ignored = impl->db->DestroyColumnFamilyHandle(handles[i]);
+      const rocksdb::Status ignored = impl->db->DestroyColumnFamilyHandle(handles[h]);
       (void)ignored;
       continue;
     }
-    impl->families[i] = handles[i];
+    impl->families[i] = handles[h];
   }
 
   if (Status st = impl->check_schema(!existed); !st.is_ok()) return st;
   if (Status st = impl->load_counters(); !st.is_ok()) return st;
+  if (!options.read_only) {
+    if (Status st = impl->index_members_if_needed(); !st.is_ok()) return st;
+  }
   out->reset(new Store(std::move(impl)));
   return Status::ok();
 }
@@ -372,8 +430,39 @@ Status Store::commit(const CommitBatch& batch) {
                                   : wb.Delete(impl.cf(kAggregatorState), write.key);
     if (Status st = check(s); !st.is_ok()) return st;
   }
+  std::unordered_map<std::string_view, std::int64_t> batch_times;
+  if (!batch.memberships.empty()) {
+    batch_times.reserve(batch.events.size());
+    for (const v1::StoredEvent& stored : batch.events) {
+      batch_times.emplace(stored.event().event_id(), to_micros(stored.event().occurred_at()));
+    }
+  }
   for (const MembershipWrite& m : batch.memberships) {
     if (Status s = check(wb.Put(impl.cf(kMembers), m.event_id, m.pain_point_id)); !s.is_ok()) {
+      return s;
+    }
+    std::int64_t micros = 0;
+    if (auto found = batch_times.find(m.event_id); found != batch_times.end()) {
+      micros = found->second;
+    } else {
+      // An event stored by an earlier batch changes pain point (curation): move its index entry.
+      std::optional<v1::StoredEvent> stored;
+      if (Status s = get_event(m.event_id, &stored); !s.is_ok()) return s;
+      if (!stored) continue;  // no event to list; the membership alone is kept as before
+      micros = to_micros(stored->event().occurred_at());
+      std::optional<std::string> previous;
+      if (Status s = get_membership(m.event_id, &previous); !s.is_ok()) return s;
+      if (previous && *previous != m.pain_point_id) {
+        const std::string old_key =
+            keys::member_key(*previous, keys::member_position(micros, m.event_id));
+        if (Status s = check(wb.Delete(impl.cf(kMembersByPainPoint), old_key)); !s.is_ok()) {
+          return s;
+        }
+      }
+    }
+    const std::string key =
+        keys::member_key(m.pain_point_id, keys::member_position(micros, m.event_id));
+    if (Status s = check(wb.Put(impl.cf(kMembersByPainPoint), key, rocksdb::Slice())); !s.is_ok()) {
       return s;
     }
   }
@@ -529,6 +618,70 @@ Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
     if (!fn(*event)) break;
   }
   return from_rocks(it->status(), "scan events by time");
+}
+
+Status Store::scan_members(
+    std::span<const std::string> pain_point_ids, std::string_view after,
+    const std::function<bool(const v1::StoredEvent&, std::string_view position)>& fn) const {
+  rocksdb::ColumnFamilyHandle* index = impl_->families[kMembersByPainPoint];
+  if (index == nullptr) {
+    return {StoreErrc::kInvalidArgument,
+            "this store has no member index yet (open it once read-write to build it)"};
+  }
+  // One snapshot for all iterators and point reads, so a page is one consistent state.
+  struct SnapshotGuard {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* snapshot;
+    ~SnapshotGuard() { db->ReleaseSnapshot(snapshot); }
+  } guard{impl_->db.get(), impl_->db->GetSnapshot()};
+  rocksdb::ReadOptions read;
+  read.snapshot = guard.snapshot;
+
+  struct Source {
+    std::string_view id;
+    std::string prefix;
+    std::unique_ptr<rocksdb::Iterator> it;
+    bool live() const { return it->Valid() && view(it->key()).substr(0, prefix.size()) == prefix; }
+    std::string_view position() const { return view(it->key()).substr(prefix.size()); }
+  };
+  std::vector<Source> sources;
+  sources.reserve(pain_point_ids.size());
+  for (const std::string& id : pain_point_ids) {
+    Source source{id, keys::member_key(id, ""),
+                  std::unique_ptr<rocksdb::Iterator>(impl_->db->NewIterator(read, index))};
+    const std::string start = source.prefix + std::string(after);
+    source.it->Seek(start);
+    if (!after.empty() && source.live() && source.position() == after) source.it->Next();
+    sources.push_back(std::move(source));
+  }
+
+  std::string value;
+  while (true) {
+    Source* next = nullptr;
+    for (Source& source : sources) {
+      if (source.live() && (next == nullptr || source.position() < next->position())) {
+        next = &source;
+      }
+    }
+    if (next == nullptr) break;
+    const std::string position(next->position());
+    next->it->Next();
+    if (position.size() <= 8) return {StoreErrc::kCorruption, "undecodable member index key"};
+    const std::string_view event_id = std::string_view(position).substr(8);
+    rocksdb::Status s = impl_->db->Get(read, impl_->cf(kMembers), slice(event_id), &value);
+    if (s.IsNotFound() || (s.ok() && value != next->id)) continue;  // re-assigned since
+    if (!s.ok()) return from_rocks(s, "read membership");
+    s = impl_->db->Get(read, impl_->cf(kEvents), slice(event_id), &value);
+    if (s.IsNotFound()) continue;
+    if (!s.ok()) return from_rocks(s, "read event");
+    v1::StoredEvent stored;
+    if (!stored.ParseFromString(value)) return {StoreErrc::kCorruption, "undecodable event"};
+    if (!fn(stored, position)) break;
+  }
+  for (const Source& source : sources) {
+    if (Status st = from_rocks(source.it->status(), "scan members"); !st.is_ok()) return st;
+  }
+  return Status::ok();
 }
 
 Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const {

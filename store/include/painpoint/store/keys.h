@@ -38,4 +38,11 @@ struct OffsetKey {
 // pain points by product: product | 0x00 | pain point id. Product ids are validated charset.
 [[nodiscard]] std::string product_item_key(std::string_view product_id, std::string_view item_id);
 
+// members_by_pain_point: pain point id | 0x00 | position, where
+// position = be64(~order_preserving(occurred_at micros)) | event_id, so that a forward scan of one
+// pain point lists its events newest first (ties by event id). Pain point ids contain no 0x00.
+[[nodiscard]] std::string member_position(std::int64_t occurred_at_micros,
+                                          std::string_view event_id);
+[[nodiscard]] std::string member_key(std::string_view pain_point_id, std::string_view position);
+
 }  // namespace painpoint::store::keys

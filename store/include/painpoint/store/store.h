@@ -61,6 +61,8 @@ struct KeyWrite {
   std::optional<std::string> value;  // nullopt: delete
 };
 
+// Also indexed by pain point (members_by_pain_point) with the event's occurred_at, taken from the
+// same batch's events or, for an event stored earlier (re-assignment), from its stored record.
 struct MembershipWrite {
   std::string event_id;
   std::string product_id;
@@ -130,6 +132,16 @@ class Store {
   Status scan_events_by_time(std::chrono::system_clock::time_point since,
                              std::chrono::system_clock::time_point until,
                              const std::function<bool(const v1::StoredEvent&)>& fn) const;
+  // Member events of the pain points `pain_point_ids` (one id, or a survivor plus the ids merged
+  // into it), as one list: newest first (occurred_at descending, then event id ascending).
+  // `after` is the opaque position fn last received (empty: start at the newest); positions do
+  // not depend on which of the ids an event belongs to, so a page boundary stays stable while
+  // events arrive. fn returns false to stop. Index entries of events that were re-assigned since
+  // (membership now names another id) are skipped. Cost: one iterator per id plus one point read
+  // per listed event; keep the id list small (the caller bounds it).
+  Status scan_members(
+      std::span<const std::string> pain_point_ids, std::string_view after,
+      const std::function<bool(const v1::StoredEvent&, std::string_view position)>& fn) const;
   // Outbox entries in sequence order (= commit order), at most `max_entries`.
   Status read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const;
   // The same, starting after `after_sequence`: lets a drainer page through the outbox without
