@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "config_file.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/config.h"
 #include "painpoint/aggregator/word_vectors.h"
@@ -31,8 +32,9 @@ struct Parsed {
 // much as the clustering itself, and the aggregator must stay single-threaded.
 class ParsePipeline {
  public:
-  ParsePipeline(std::ifstream& in, std::chrono::system_clock::time_point now)
-      : in_(in), now_(now), worker_([this] { run(); }) {}
+  ParsePipeline(std::ifstream& in, const ingest::ValidationConfig& validation,
+                std::chrono::system_clock::time_point now)
+      : in_(in), validation_(validation), now_(now), worker_([this] { run(); }) {}
   ~ParsePipeline() {
     {
       std::lock_guard lock(mu_);
@@ -59,7 +61,7 @@ class ParsePipeline {
   void run() {
     constexpr std::size_t kChunk = 512;
     constexpr std::size_t kMaxQueued = 16;
-    const ingest::ValidationConfig vcfg;
+    const ingest::ValidationConfig& vcfg = validation_;
     const v1::Source topic_source = ingest::source_for_topic("");
     std::string line;
     bool eof = false;
@@ -92,6 +94,7 @@ class ParsePipeline {
   }
 
   std::ifstream& in_;
+  const ingest::ValidationConfig validation_;
   const std::chrono::system_clock::time_point now_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -134,13 +137,6 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-std::string trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  const auto e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
-}
-
 bool apply(agg::ClusterConfig& cfg, const std::string& key, const std::string& value,
            const std::string& where) {
   if (const auto err = agg::apply_config_override(cfg, key, value)) {
@@ -148,32 +144,6 @@ bool apply(agg::ClusterConfig& cfg, const std::string& key, const std::string& v
               << (*err == agg::ConfigError::kUnknownKey ? "unknown key " : "bad value for ") << key
               << "\n";
     return false;
-  }
-  return true;
-}
-
-bool load_config_file(agg::ClusterConfig& cfg, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    std::cerr << "painpoint cluster: cannot open config " << path << "\n";
-    return false;
-  }
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    const std::string t = trim(line);
-    if (t.empty()) continue;
-    const auto eq = t.find('=');
-    if (eq == std::string::npos) {
-      std::cerr << "painpoint cluster: " << path << ":" << n << ": expected key = value\n";
-      return false;
-    }
-    if (!apply(cfg, trim(t.substr(0, eq)), trim(t.substr(eq + 1)),
-               path + ":" + std::to_string(n))) {
-      return false;
-    }
   }
   return true;
 }
@@ -188,8 +158,18 @@ struct Row {
 }  // namespace
 
 int run_cluster_command(const ClusterCommandOptions& options) {
-  agg::ClusterConfig cfg;
-  if (options.config_path && !load_config_file(cfg, *options.config_path)) return 1;
+  // The same file format and keys as `painpoint serve --config`: cluster.* and validation.*.
+  ServiceConfig service_config;
+  if (options.config_path) {
+    auto loaded = load_service_config(*options.config_path);
+    if (!loaded.config) {
+      std::cerr << "painpoint cluster: config " << *options.config_path << ": " << loaded.error
+                << "\n";
+      return 1;
+    }
+    service_config = std::move(*loaded.config);
+  }
+  agg::ClusterConfig& cfg = service_config.cluster;
   for (const auto& [k, v] : options.config_overrides) {
     if (!apply(cfg, k, v, "override")) return 1;
   }
@@ -227,7 +207,7 @@ int run_cluster_command(const ClusterCommandOptions& options) {
   std::size_t since_take = 0;
   const std::size_t batch = std::max<std::size_t>(options.batch_size, 1);
   {
-    ParsePipeline pipeline(in, std::chrono::system_clock::now());
+    ParsePipeline pipeline(in, service_config.validation, std::chrono::system_clock::now());
     for (auto chunk = pipeline.next(); !chunk.empty(); chunk = pipeline.next()) {
       for (auto& p : chunk) {
         Row r;

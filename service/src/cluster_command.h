@@ -15,10 +15,10 @@ namespace painpoint::service {
 struct ClusterCommandOptions {
   std::string input_path;
   std::string output_path;
-  // Optional file of `key = value` lines (ClusterConfig field names, see
-  // aggregator/include/painpoint/aggregator/config.h; '#' starts a comment).
+  // Optional configuration file, the same as `painpoint serve --config` (config_file.h:
+  // `cluster.<name> = value` and `validation.<name> = value` lines).
   std::optional<std::string> config_path;
-  // Applied after the config file, e.g. {"join_threshold", "0.4"}.
+  // Clustering keys applied after the config file, e.g. {"join_threshold", "0.4"}.
   std::vector<std::pair<std::string, std::string>> config_overrides;
   // Word vectors file (scripts/fetch-embeddings.sh). nullopt: the default path if it exists
   // (with a warning on stderr when it does not); "none": sparse features only.

@@ -92,7 +92,20 @@ const std::vector<Entry>& entries() {
   return table;
 }
 
-void append_cluster_entries(std::vector<Entry>& table) { (void)table; }
+void append_cluster_entries(std::vector<Entry>& table) {
+  for (const auto& [name, help] : aggregator::config_keys()) {
+    Entry entry;
+    entry.key = "cluster." + name;
+    entry.help = help;
+    entry.set = [key = name](ServiceConfig& c, std::string_view text) {
+      return !aggregator::apply_config_override(c.cluster, key, text).has_value();
+    };
+    entry.get = [key = name](const ServiceConfig& c) {
+      return aggregator::config_value(c.cluster, key).value_or("?");
+    };
+    table.push_back(std::move(entry));
+  }
+}
 
 }  // namespace
 
