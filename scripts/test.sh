@@ -29,10 +29,8 @@ if [[ "${PAINPOINT_SKIP_ASAN:-0}" != 1 ]]; then
     ctest --preset asan -j 2
 fi
 
-if [[ -x scripts/quality.sh ]]; then
-  step "clustering quality floor (Banking77)"
-  ./scripts/quality.sh --floor
-fi
+step "clustering quality floor (Banking77)"
+./scripts/quality.sh --floor
 
 step "fuzzing, short form (20 s per target; scripts/fuzz.sh for longer runs)"
 ./scripts/fuzz.sh 20
