@@ -13,10 +13,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "painpoint/aggregator/config.h"
 #include "painpoint/ingest/status.h"
@@ -39,6 +42,31 @@ struct AggregatorStageConfig {
   std::chrono::milliseconds cluster_id_timeout{30'000};
   std::chrono::milliseconds lag_refresh_interval{2'000};
   aggregator::ClusterConfig cluster;
+};
+
+// A human curation request (POST /v1/pain-points/{id}/merge|rename|split).
+struct CurationCommand {
+  enum class Kind { kMerge, kRename, kSplit };
+  Kind kind = Kind::kRename;
+  std::string id;                      // the pain point in the path
+  std::string into;                    // merge
+  std::string label;                   // rename
+  std::vector<std::string> event_ids;  // split
+};
+
+struct CurationResult {
+  enum class Code {
+    kOk,
+    kNotFound,     // no such pain point
+    kConflict,     // not allowed in the current state (merged id, itself, other product)
+    kInvalid,      // malformed arguments (events that are not members, bad label)
+    kUnavailable,  // not run: stage stopped or failed, queue full, or deadline passed first
+  };
+  Code code = Code::kOk;
+  std::string message;
+  // kOk: the summary as committed of the pain point holding the result (the survivor of a
+  // merge, the renamed one, the pain point a split created).
+  std::optional<v1::PainPointSummary> summary;
 };
 
 class AggregatorStage {
@@ -65,6 +93,15 @@ class AggregatorStage {
   // True when the last poll returned nothing and all stored offsets are at the high watermarks.
   [[nodiscard]] bool idle() const;
   [[nodiscard]] std::uint64_t events_stored() const;
+
+  // Queues a curation command for the stage's thread, which owns the aggregator: it runs between
+  // batches (within about poll_timeout when idle) and commits its changes like a batch (one
+  // WriteBatch with state, memberships, summaries and outbox; no offsets). A command still
+  // queued at `deadline` is answered kUnavailable without running, so a caller that gave up
+  // waiting at the deadline does not have it applied later (except one already running then).
+  // Thread-safe; the future is always fulfilled, also when the stage stops.
+  std::future<CurationResult> submit(CurationCommand command,
+                                     std::chrono::steady_clock::time_point deadline);
 
   struct Impl;
 
