@@ -11,6 +11,7 @@
 #include "aggregator_stage.h"
 #include "api.h"
 #include "config_file.h"
+#include "curation_api.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "painpoint/aggregator/word_vectors.h"
@@ -93,6 +94,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
     return response;
   });
   add_api_routes(router, *pipeline.store, sink, api_config);
+  add_curation_routes(router, *pipeline.aggregator, api_config.auth);
   return router;
 }
 
