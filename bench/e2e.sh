@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of painpoint serve against the raw consumption ceiling (issue 7).
+#
+#   bench/e2e.sh [--events N] [--partitions P] [--rate R] [--duration S] [--skip-latency]
+#                [--perf] [--keep]
+#
+# Throughput (one run, one broker):
+#   1. `painpoint broker --port 0 --partitions P`; N synthetic FeedbackEvents (bench/gen_events.py:
+#      ~200 bytes of text, 100 products, 3 sources, recurring themes + one-off noise) produced with
+#      `painpoint produce` to feedback.{support,sales,customer} (by source, three in parallel).
+#      P defaults to 128: the embedded broker keeps at most 5 MiB per partition, so 1,000,000
+#      events need that many partitions to stay whole.
+#   2. (a) kcat consumes the three topics to the end (the raw ceiling of this broker and machine);
+#      (b) `painpoint serve --exit-when-idle` from an empty data dir until every event is stored,
+#      clustered and its summaries published, under /usr/bin/time -v (CPU seconds, peak RSS).
+#      Serve's time runs from its start to the first /metrics sample (every 0.2 s) showing all N
+#      events stored and an empty outbox (the exit comes later: --exit-when-idle waits 3 s of
+#      quiet, then shuts down). Both times include client start-up and consumer-group joins.
+#   Prints events/s of (a) and (b), (b)/(a), CPU seconds per 1,000 events and peak RSS.
+#
+# Latency (second phase, fresh broker, fresh data dir; --skip-latency to skip): serve runs, then
+#   bench/latency.py offers R events/s for S s (default 10,000/s for 30 s) with occurred_at = the
+#   send time, and reads painpoint.summaries. Per summary record (MERGED records excluded):
+#   latency = record timestamp (set by the publisher) - the summary's last_seen, i.e. the age of
+#   the newest event reflected in each published summary, coalescing interval included. last_seen
+#   has whole-second resolution, so this is an upper bound; a lower bound (-1 s) is printed too.
+#
+# Everything listens on 127.0.0.1. Every wait has a timeout; an EXIT trap kills every child.
+# Binary: $PAINPOINT_BIN, default build/service/painpoint of this repository.
+# Needs: kcat, protoc, /usr/bin/time, python3-confluent-kafka, python3-protobuf (and perf for --perf).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PAINPOINT=${PAINPOINT_BIN:-$ROOT/build/service/painpoint}
+PY=/usr/bin/python3
+
+EVENTS=1000000
+PARTITIONS=128
+RATE=10000
+DURATION=30
+SKIP_LATENCY=0
+PERF=0
+KEEP=0
+
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --events) EVENTS=$2; shift 2 ;;
+    --partitions) PARTITIONS=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --skip-latency) SKIP_LATENCY=1; shift ;;
+    --perf) PERF=1; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "e2e.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[[ $EVENTS =~ ^[0-9]+$ && $EVENTS -gt 0 ]] || { echo "e2e.sh: --events must be > 0" >&2; exit 2; }
+[[ -x $PAINPOINT ]] || { echo "e2e.sh: no binary at $PAINPOINT (build it or set PAINPOINT_BIN)" >&2; exit 2; }
+for tool in kcat protoc /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "e2e.sh: $tool is missing" >&2; exit 2; }
+done
+
+# Generous upper bounds: the point is that nothing hangs forever, not to judge speed.
+STEP_TIMEOUT=$(( 600 + EVENTS / 200 ))
+
+TMP=$(mktemp -d /tmp/painpoint-e2e.XXXXXX)
+PIDS=()
+cleanup() {
+  local pid
+  # Children first: /usr/bin/time does not pass SIGTERM on, timeout (its child) does.
+  for pid in "${PIDS[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $KEEP == 1 ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+# Sets BROKER; the broker's first stdout line is its bootstrap address.
+start_broker() {
+  local name=$1
+  "$PAINPOINT" broker --port 0 --partitions "$PARTITIONS" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+  PIDS+=($!)
+  local deadline=$((SECONDS + 30))
+  BROKER=
+  while [[ -z $BROKER ]]; do
+    BROKER=$(head -n1 "$TMP/$name.out" 2>/dev/null | grep -Eo '^127\.0\.0\.1:[0-9]+$' || true)
+    if [[ -z $BROKER ]]; then
+      (( SECONDS < deadline )) || { echo "e2e.sh: $name printed no address" >&2; cat "$TMP/$name.log" >&2; exit 1; }
+      sleep 0.1
+    fi
+  done
+}
+
+# Sets HTTP_PORT from serve's "painpoint serving: http://127.0.0.1:PORT" log line.
+wait_serving() {
+  local logf=$1 pid=$2 deadline=$((SECONDS + 120))
+  HTTP_PORT=
+  while [[ -z $HTTP_PORT ]]; do
+    HTTP_PORT=$(grep -Eo 'serving: http://127\.0\.0\.1:[0-9]+' "$logf" | grep -Eo '[0-9]+$' || true)
+    if [[ -z $HTTP_PORT ]]; then
+      kill -0 "$pid" 2>/dev/null || { echo "e2e.sh: serve exited early" >&2; tail -20 "$logf" >&2; exit 1; }
+      (( SECONDS < deadline )) || { echo "e2e.sh: serve did not start" >&2; exit 1; }
+      sleep 0.1
+    fi
+  done
+}
+
+LOAD_BEFORE=$(uptime)
+log "binary $PAINPOINT, $EVENTS events, $PARTITIONS partitions, tmp $TMP"
+log "load before: $LOAD_BEFORE"
+
+# ---- throughput -------------------------------------------------------------------------------
+start_broker broker1
+log "broker at $BROKER; generating $EVENTS events"
+mkdir -p "$TMP/events"
+timeout "$STEP_TIMEOUT" "$PY" "$ROOT/bench/gen_events.py" --events "$EVENTS" --out-dir "$TMP/events" >&2
+
+log "producing (three topics in parallel)"
+TOPICS=(feedback.support feedback.sales feedback.customer)
+produce_pids=()
+for t in "${TOPICS[@]}"; do
+  timeout "$STEP_TIMEOUT" "$PAINPOINT" produce --brokers "$BROKER" --topic "$t" \
+    --input "$TMP/events/$t.jsonl" >"$TMP/produce.$t.out" 2>"$TMP/produce.$t.err" &
+  produce_pids+=($!)
+  PIDS+=($!)
+done
+t0=$(now)
+for pid in "${produce_pids[@]}"; do
+  wait "$pid" || { echo "e2e.sh: a produce failed" >&2; cat "$TMP"/produce.*.{out,err} >&2; exit 1; }
+done
+t1=$(now)
+sent=0
+for t in "${TOPICS[@]}"; do
+  lines=$(wc -l <"$TMP/events/$t.jsonl")
+  n=$(grep -Eo '^sent [0-9]+, rejected 0, failed 0' "$TMP/produce.$t.out" | grep -Eo '[0-9]+' | head -n1 || true)
+  [[ $n == "$lines" ]] || { echo "e2e.sh: $t: produce reported '$(cat "$TMP/produce.$t.out")', file has $lines" >&2; exit 1; }
+  sent=$((sent + n))
+done
+[[ $sent == "$EVENTS" ]] || { echo "e2e.sh: produced $sent of $EVENTS" >&2; exit 1; }
+log "produced $sent events in $(calc %.1f "$t1 - $t0") s"
+
+log "(a) kcat consuming the three topics to the end"
+t0=$(now)
+kcat_count=$(timeout "$STEP_TIMEOUT" kcat -b "$BROKER" -G "kcat-bench-$$" -o beginning -e -q \
+  -f '%o\n' "${TOPICS[@]}" | wc -l)
+t1=$(now)
+KCAT_S=$(calc %.3f "$t1 - $t0")
+[[ $kcat_count == "$EVENTS" ]] || { echo "e2e.sh: kcat read $kcat_count of $EVENTS (retention? more --partitions)" >&2; exit 1; }
+log "kcat read $kcat_count in $KCAT_S s"
+
+log "(b) painpoint serve --exit-when-idle from an empty store"
+SERVE_LOG=$TMP/serve.log
+t0=$(now)
+/usr/bin/time -v -o "$TMP/serve.time" timeout "$STEP_TIMEOUT" "$PAINPOINT" serve --brokers "$BROKER" \
+  --data-dir "$TMP/data" --http-port 0 --exit-when-idle >"$SERVE_LOG" 2>&1 &
+TIME_PID=$!
+PIDS+=($TIME_PID)
+if [[ $PERF == 1 ]]; then
+  # perf attaches to serve itself (child of timeout, child of time): 2 levels below.
+  serve_pid=
+  for _ in $(seq 100); do
+    tpid=$(pgrep -P "$TIME_PID" || true)
+    [[ -n $tpid ]] && serve_pid=$(pgrep -P "$tpid" || true)
+    [[ -n $serve_pid ]] && break
+    sleep 0.05
+  done
+  if [[ -n $serve_pid ]]; then
+    perf record -e cpu-clock -F 499 -g -o "$TMP/perf.data" -p "$serve_pid" >"$TMP/perf.log" 2>&1 &
+    PIDS+=($!)
+  fi
+fi
+# Done = the first /metrics sample with every event stored and an empty outbox; that is what is
+# timed, not the exit, which comes after --exit-when-idle's quiet wait and the shutdown.
+wait_serving "$SERVE_LOG" "$TIME_PID"
+DONE_AT=
+while kill -0 "$TIME_PID" 2>/dev/null; do
+  m=$(curl -fsS --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null || true)
+  st=$(awk '$1 == "painpoint_store_events" { printf "%d", $2 }' <<<"$m")
+  pend=$(awk '$1 == "painpoint_outbox_pending" { printf "%d", $2 }' <<<"$m")
+  cons=$(awk '$1 == "painpoint_events_consumed_total" { printf "%d", $2 }' <<<"$m")
+  pub=$(awk '$1 == "painpoint_summaries_published_total" { printf "%d", $2 }' <<<"$m")
+  [[ -n $st ]] && echo "$(calc %.1f "$(now) - $t0") consumed=$cons stored=$st outbox=$pend published=$pub" >>"$TMP/serve.metrics"
+  if [[ -z $DONE_AT && $st == "$EVENTS" && $pend == 0 ]]; then DONE_AT=$(now); fi
+  sleep 0.2
+done
+serve_rc=0
+wait "$TIME_PID" || serve_rc=$?
+t1=$(now)
+if [[ $serve_rc != 0 ]]; then echo "e2e.sh: serve exited $serve_rc" >&2; tail -30 "$SERVE_LOG" >&2; exit 1; fi
+grep -q 'exiting (--exit-when-idle)' "$SERVE_LOG" || { echo "e2e.sh: serve did not report idle" >&2; tail -30 "$SERVE_LOG" >&2; exit 1; }
+stored=$(grep -Eo 'stopped; store holds [0-9]+ events' "$SERVE_LOG" | grep -Eo '[0-9]+' | tail -n1)
+if grep -qiE 'retention|lost' "$SERVE_LOG"; then
+  log "WARNING: serve logged retention losses:"; grep -iE 'retention|lost' "$SERVE_LOG" | head -5 >&2
+fi
+[[ $stored == "$EVENTS" ]] || { echo "e2e.sh: serve stored $stored of $EVENTS" >&2; tail -30 "$SERVE_LOG" >&2; exit 1; }
+[[ -n $DONE_AT ]] || { echo "e2e.sh: /metrics never showed $EVENTS stored with an empty outbox" >&2; exit 1; }
+SERVE_WALL=$(calc %.3f "$t1 - $t0")
+SERVE_S=$(calc %.3f "$DONE_AT - $t0")
+user=$(awk -F': ' '/User time/ {print $2}' "$TMP/serve.time")
+sys=$(awk -F': ' '/System time/ {print $2}' "$TMP/serve.time")
+rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$TMP/serve.time")
+
+echo "== throughput: $EVENTS events, $PARTITIONS partitions =="
+echo "(a) kcat:  $(calc %.0f "$EVENTS / $KCAT_S") events/s ($KCAT_S s)"
+echo "(b) serve: $(calc %.0f "$EVENTS / $SERVE_S") events/s ($SERVE_S s from start to all stored + outbox empty; process exited after $SERVE_WALL s), stored $stored"
+echo "(b)/(a):   $(calc %.3f "$KCAT_S / $SERVE_S")"
+echo "serve CPU: $(calc %.1f "$user + $sys") s (user $user, sys $sys) = $(calc %.4f "($user + $sys) * 1000 / $EVENTS") CPU s per 1,000 events"
+echo "serve peak RSS: $(calc %.0f "$rss_kb / 1024") MiB"
+
+if [[ $PERF == 1 && -f $TMP/perf.data ]]; then
+  sleep 1
+  echo "== perf (serve during (b)), top entries by self time =="
+  perf report -i "$TMP/perf.data" --stdio --no-children --sort symbol 2>/dev/null |
+    grep -E '^ +[0-9]' | head -25 || true
+fi
+
+# ---- latency ----------------------------------------------------------------------------------
+if [[ $SKIP_LATENCY == 0 ]]; then
+  start_broker broker2
+  log "latency phase: broker at $BROKER, fresh data dir"
+  "$PAINPOINT" serve --brokers "$BROKER" --data-dir "$TMP/data2" --http-port 0 >"$TMP/serve2.log" 2>&1 &
+  SERVE2=$!
+  PIDS+=($SERVE2)
+  wait_serving "$TMP/serve2.log" "$SERVE2"
+  deadline=$((SECONDS + 120))
+  until curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || { echo "e2e.sh: serve not ready" >&2; tail -20 "$TMP/serve2.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "== latency: offered $RATE events/s for $DURATION s =="
+  lat_rc=0
+  timeout $(( ${DURATION%.*} + 900 )) "$PY" "$ROOT/bench/latency.py" --brokers "$BROKER" \
+    --metrics-url "http://127.0.0.1:$HTTP_PORT/metrics" --rate "$RATE" --duration "$DURATION" \
+    --pb-dir "$TMP/pb" || lat_rc=$?
+  kill "$SERVE2" 2>/dev/null || true
+  wait "$SERVE2" 2>/dev/null || true
+  [[ $lat_rc == 0 ]] || { echo "e2e.sh: latency phase failed ($lat_rc)" >&2; tail -20 "$TMP/serve2.log" >&2; exit 1; }
+fi
+
+echo "load before: $LOAD_BEFORE"
+echo "load after:  $(uptime)"
