@@ -15,7 +15,7 @@ namespace {
 using Kind = CurationCommand::Kind;
 
 HttpResponse bad_request(std::string_view message) {
-  return HttpResponse::error(400, "bad_request", message);
+  return HttpResponse::error(400, "bad_json", message);
 }
 
 // The body as a JSON object, or the 400 to answer with.
@@ -83,9 +83,9 @@ HttpResponse to_response(const CurationResult& result, Kind kind) {
     case Code::kConflict:
       return HttpResponse::error(409, "conflict", result.message);
     case Code::kInvalid:
-      return HttpResponse::error(422, "invalid", result.message);
+      return HttpResponse::error(422, "invalid_curation", result.message);
     case Code::kUnavailable:
-      return HttpResponse::error(503, "unavailable", result.message);
+      return HttpResponse::error(503, "aggregator_unavailable", result.message);
   }
   return HttpResponse::error(500, "internal", "unknown result");
 }
@@ -103,7 +103,8 @@ HttpHandler curation_handler(AggregatorStage& stage, Kind kind, std::chrono::mil
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::future<CurationResult> future = stage.submit(std::move(command), deadline);
     if (future.wait_until(deadline) != std::future_status::ready) {
-      return HttpResponse::error(503, "unavailable", "the aggregator did not answer in time");
+      return HttpResponse::error(503, "aggregator_unavailable",
+                                 "the aggregator did not answer in time");
     }
     return to_response(future.get(), kind);
   };
