@@ -63,21 +63,25 @@ inline void validate_and_check(const v1::FeedbackEvent& decoded,
   check(ingest::is_valid_utf8(event.text()), "normalized text is not valid UTF-8");
   check(event.text().front() != ' ' && event.text().back() != ' ', "text not trimmed");
   check(event.text().find("  ") == std::string::npos, "text has a double space");
-  check(ingest::normalize_text(event.text()) == event.text(), "normalize_text is not idempotent",
-        "'" + event.text() + "' -> '" + ingest::normalize_text(event.text()) + "'");
+  if (const std::string twice = ingest::normalize_text(event.text()); twice != event.text()) {
+    fail("normalize_text is not idempotent", "'" + event.text() + "' -> '" + twice + "'");
+  }
   check(event.source() != v1::SOURCE_UNSPECIFIED, "source left unspecified");
   check(event.has_occurred_at(), "occurred_at not filled in");
   const std::chrono::sys_seconds when{std::chrono::seconds{event.occurred_at().seconds()}};
   check(when >= config.min_occurred_at, "occurred_at before the minimum");
-  check(when <= now + config.max_future_skew, "occurred_at too far in the future");
+  check(when <= std::chrono::floor<std::chrono::seconds>(now) + config.max_future_skew,
+        "occurred_at too far in the future");
 
   v1::FeedbackEvent again = event;
   if (auto second = ingest::validate_and_normalize(again, v1::SOURCE_SUPPORT, config, now)) {
     fail("a validated event is rejected on re-validation",
          std::string(ingest::reason_code(second->reason)) + ": " + second->detail);
   }
-  check(MessageDifferencer::Equals(again, event), "validation is not idempotent",
-        again.ShortDebugString() + " vs " + event.ShortDebugString());
+  if (!MessageDifferencer::Equals(again, event)) {
+    fail("validation is not idempotent",
+         again.ShortDebugString() + " vs " + event.ShortDebugString());
+  }
 
   // What ingest forwards is what the aggregator stage decodes.
   std::string wire;

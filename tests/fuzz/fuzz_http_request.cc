@@ -1,17 +1,20 @@
 // libFuzzer target: raw bytes as one HTTP request to the service's server code (Beast parser
 // under the server's limits, error mapping, query parsing, router) via handle_request_bytes(),
-// routed to the real read API over a small RocksDB store, /healthz and /metrics.
+// routed to the real /v1 API over a small RocksDB store (POST /v1/feedback into a sink that
+// accepts everything), /healthz and /metrics.
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -35,6 +38,16 @@ struct World {
 };
 
 World* world = nullptr;
+
+// Validation and parsing run for real; only the Kafka round trip is left out.
+class AcceptingSink : public service::FeedbackSink {
+ public:
+  ingest::Status send(std::span<const service::FeedbackRecord>,
+                      std::chrono::milliseconds) override {
+    return ingest::Status::Ok();
+  }
+};
+AcceptingSink sink;
 
 v1::PainPointSummary summary(std::string id, v1::Status status, std::string merged_into = {}) {
   v1::PainPointSummary s;
@@ -73,6 +86,14 @@ void build_world() {
       summary("pp-1", v1::STATUS_ACTIVE),         summary("pp-2", v1::STATUS_ACTIVE),
       summary("pp-3", v1::STATUS_MERGED, "pp-1"), summary("pp-4", v1::STATUS_MERGED, "pp-5"),
       summary("pp-5", v1::STATUS_MERGED, "pp-4"), summary("pp/6", v1::STATUS_ACTIVE)};
+  for (const char* id : {"e-1", "e-2", "e-3"}) {
+    v1::StoredEvent stored;
+    stored.mutable_event()->set_event_id(id);
+    stored.mutable_event()->set_product_id("mobile-app");
+    stored.mutable_event()->set_text("upload crash");
+    batch.events.push_back(stored);
+    batch.memberships.push_back({id, "mobile-app", id[2] == '3' ? "pp-3" : "pp-1"});
+  }
   if (auto s = world->store->commit(batch); !s.is_ok()) {
     throw std::runtime_error("store commit: " + s.to_string());
   }
@@ -94,9 +115,9 @@ void build_world() {
   world->router.post("/fuzz/throw", [](const service::HttpRequest&) -> service::HttpResponse {
     throw std::runtime_error("handler failure");
   });
-  service::add_read_api_routes(world->router, *world->store);
-  // Small limits so that short inputs reach the 413 and 431 paths.
-  world->config.body_limit_bytes = 64;
+  service::add_api_routes(world->router, *world->store, &sink, service::ApiConfig{});
+  // Small limits so that short inputs reach the 413 and 431 paths; room for a few events.
+  world->config.body_limit_bytes = 1024;
   world->config.header_limit_bytes = 256;
 }
 

@@ -120,6 +120,11 @@ JSON = {
                                         + " ".join(["a@b.cc"] * 9) + '"}',
 }
 
+def post(target, body):
+    return (f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body.encode())}\r\n\r\n{body}")
+
+
 HTTP = {
     "healthz": "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
     "metrics_http10": "GET /metrics HTTP/1.0\r\n\r\n",
@@ -142,6 +147,10 @@ HTTP = {
     "absolute_form_target": "GET http://x/healthz HTTP/1.1\r\nHost: x\r\n\r\n",
     "garbage": "\x00\x01\xff GARBAGE \r\n\r\n",
     "incomplete": "GET /healthz HTTP/1.1\r\nHost: x\r\n",
+    "member_events": "GET /v1/pain-points/pp-3/events?limit=2&cursor= HTTP/1.1\r\nHost: x\r\n\r\n",
+    "feedback_one": post("/v1/feedback", '{"eventId":"e-1","source":"SOURCE_SUPPORT","productId":"mobile-app","text":"crash on upload"}'),
+    "feedback_array": post("/v1/feedback?source=sales", '[{"eventId":"e-1","source":"SOURCE_SUPPORT","productId":"mobile-app","text":"crash on upload"}, {"eventId":"e-2","productId":"p","text":"bracket ] and brace } in \\"quotes\\" [x]"}]'),
+    "feedback_invalid": post("/v1/feedback?source=nope", '[{"eventId":"","text":1},]'),
 }
 
 
