@@ -84,14 +84,15 @@ struct Account {
 };
 
 struct Cluster {
-  std::uint32_t seq = 0;
-  std::string id;
-  bool promoted = false;
+  // What scoring a candidate reads comes first, so that it spans two adjacent cache lines.
   std::int64_t count = 0;
-  std::vector<TermWeight> centroid;  // sorted by term
   double norm2 = 0;
-  std::vector<float> dense;  // empty without word vectors
   double dense_norm = 0;
+  std::vector<TermWeight> centroid;  // sorted by term
+  std::vector<float> dense;          // empty without word vectors
+  std::uint32_t seq = 0;
+  bool promoted = false;
+  std::string id;
   std::vector<TermWeight> indexed;
   std::vector<Account> accounts;  // sorted by hash
   bool accounts_saturated = false;
@@ -322,7 +323,14 @@ struct Aggregator::Impl {
   std::vector<std::uint32_t> token_df;
   // word -> hashed stem. Stemming dominates featurization and the vocabulary is Zipfian;
   // cleared when full, which cannot change results (it only caches a pure function).
-  FlatMap<std::uint64_t, std::uint32_t> stem_cache;  // keyed by a 64-bit hash of the word
+  // The word's vector rides along: the vectors' own table is large and node-based, so a
+  // lookup there costs cache misses that this (already needed) probe does not.
+  struct WordInfo {
+    std::uint32_t bucket = 0;
+    const float* vector = nullptr;
+  };
+  FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
+  std::vector<const float*> token_vectors;
 
   Impl(ClusterConfig c, const StateReader* r)
       : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {}
@@ -345,19 +353,28 @@ struct Aggregator::Impl {
   }
 
   // ---------------------------------------------------------------- features
-  std::uint32_t bucket_of(std::string_view word) {
+  std::uint32_t bucket_of(std::string_view word) { return word_info(word).bucket; }
+
+  WordInfo word_info(std::string_view word) {
     const std::uint64_t key = fnv1a64(word);
     if (const auto* hit = stem_cache.find(key)) return *hit;
     if (stem_cache.size() >= 200'000) stem_cache.clear();
-    const std::uint32_t b = static_cast<std::uint32_t>(fnv1a64(stemmer.stem(word))) & mask;
-    *stem_cache.try_emplace(key).first = b;
-    return b;
+    WordInfo info;
+    info.bucket = static_cast<std::uint32_t>(fnv1a64(stemmer.stem(word))) & mask;
+    if (cfg.word_vectors != nullptr) info.vector = cfg.word_vectors->find(word);
+    *stem_cache.try_emplace(key).first = info;
+    return info;
   }
 
   void featurize(Product& p, const std::string& text) {
     tokenizer.tokenize(text, tokens);
     buckets.clear();
-    for (std::size_t i = 0; i < tokens.size(); ++i) buckets.push_back(bucket_of(tokens[i]));
+    token_vectors.clear();
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const WordInfo info = word_info(tokens[i]);
+      buckets.push_back(info.bucket);
+      token_vectors.push_back(info.vector);
+    }
     ++p.doc_count;
     p.token_count += static_cast<std::int64_t>(tokens.size());
     p.dirty_meta = true;
@@ -404,7 +421,7 @@ struct Aggregator::Impl {
     bool any = false;
     const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
     for (std::size_t i = 0; i < tokens.size(); ++i) {
-      const float* v = cfg.word_vectors->find(tokens[i]);
+      const float* v = token_vectors[i];
       if (v == nullptr) continue;
       const double prob = static_cast<double>(p.df.find(buckets[i])->df) / total;
       const double weight = cfg.sif_a / (cfg.sif_a + prob);
@@ -499,6 +516,29 @@ struct Aggregator::Impl {
     }
     for (std::uint32_t seq : touched) acc[seq] = 0.0f;
     std::sort(touched.begin(), touched.end());
+  }
+
+  // The candidates' records are scattered over the heap: with thousands of pain points each
+  // one is a cache miss, and scoring them one after another pays those misses in series.
+  // Requesting every record first, then every centroid and dense sum, overlaps them.
+  void prefetch_candidates(const Product& p) const {
+    for (std::uint32_t seq : touched) {
+      if (const Cluster* c = p.clusters[seq].get()) {
+        __builtin_prefetch(c);
+        __builtin_prefetch(reinterpret_cast<const char*>(c) + 64);
+      }
+    }
+    for (std::uint32_t seq : touched) {
+      const Cluster* c = p.clusters[seq].get();
+      if (c == nullptr) continue;
+      prefetch_bytes(c->centroid.data(), c->centroid.size() * sizeof(TermWeight));
+      prefetch_bytes(c->dense.data(), c->dense.size() * sizeof(float));
+    }
+  }
+
+  static void prefetch_bytes(const void* data, std::size_t bytes) {
+    const auto* b = static_cast<const char*>(data);
+    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(b + off);
   }
 
   // ---------------------------------------------------------------- index
@@ -700,6 +740,7 @@ struct Aggregator::Impl {
     p.latest = std::max(p.latest, seconds_of(e.occurred_at()));
     featurize(p, e.text());
     retrieve(p, vec, UINT32_MAX);
+    prefetch_candidates(p);
     Cluster* best = nullptr;
     double best_score = -1e9;
     double best_sim = 0;
