@@ -21,7 +21,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The readers split on '\n' (std::getline), so a line never holds one.
   line = line.substr(0, line.find('\n'));
   v1::FeedbackEvent event;
-  if (auto rejection = ingest::parse_json_event(line, &event)) {
+  const auto rejection = ingest::parse_json_event(line, &event);
+
+  // parse_json_event has a hand-written fast path for the usual line; protobuf's parser is the
+  // reference it must agree with, on acceptance and on the message.
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  v1::FeedbackEvent reference;
+  const bool reference_ok =
+      ingest::is_valid_utf8(line) &&
+      google::protobuf::util::JsonStringToMessage(
+          google::protobuf::StringPiece(line.data(), line.size()), &reference, options)
+          .ok();
+  if (reference_ok == rejection.has_value()) {
+    fuzz::fail("parse_json_event disagrees with protobuf's JSON parser",
+               std::string(reference_ok ? "protobuf accepts" : "protobuf rejects") + ": " +
+                   std::string(line));
+  }
+  if (reference_ok && !google::protobuf::util::MessageDifferencer::Equals(event, reference)) {
+    fuzz::fail("parse_json_event and protobuf's parser give different events",
+               event.ShortDebugString() + " vs " + reference.ShortDebugString());
+  }
+
+  if (rejection) {
     const auto code = ingest::reason_code(rejection->reason);
     fuzz::check(code == "undecodable" || code == "invalid_utf8", "unexpected parse reason",
                 std::string(code));

@@ -2,7 +2,9 @@
 """Writes the seed corpora under tests/fuzz/corpus/ (committed; rerun after changing the seeds).
 
 Seeds are valid events, boundary cases and garbage, so that fuzzing starts from every path the
-code has. Protobuf is encoded by hand to avoid needing generated Python code.
+code has. Protobuf is encoded by hand to avoid needing generated Python code. Crash inputs kept
+verbatim as regression seeds (e.g. fuzz_json_event/regression_scrub_chain_17_passes) are not
+generated here; this script leaves them alone.
 """
 import pathlib
 import struct
