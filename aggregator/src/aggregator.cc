@@ -166,6 +166,21 @@ struct Product {
   FlatMap<std::uint32_t, PostingList> index;
   std::size_t live_promoted = 0;
   std::vector<std::uint32_t> candidates;  // seqs of clusters not yet promoted (may be stale)
+  // By seq: where each cluster's centroid and dense sum were last seen, so that a candidate's
+  // data can be prefetched without first waiting for its Cluster record. Hints only: a stale
+  // one costs a useless prefetch, never a wrong result.
+  struct Hint {
+    const void* centroid = nullptr;
+    std::uint32_t centroid_bytes = 0;
+    const void* dense = nullptr;
+  };
+  std::vector<Hint> hints;
+  void hint(const Cluster& c) {
+    if (hints.size() <= c.seq) hints.resize(static_cast<std::size_t>(c.seq) + 1);
+    hints[c.seq] =
+        Hint{c.centroid.data(), static_cast<std::uint32_t>(c.centroid.size() * sizeof(TermWeight)),
+             c.dense.data()};
+  }
   // Dirty tracking: only these go out in the next take_changes().
   // Flag vectors instead of ordered sets: no allocation per event; sorted when drained.
   std::vector<std::uint8_t> flags;  // by seq: kDirty | kTouched
@@ -318,6 +333,7 @@ struct Aggregator::Impl {
   std::vector<float> acc;
   std::vector<std::uint32_t> touched;
   std::vector<TermWeight> query_scratch;
+  std::vector<const PostingList*> lists;
   std::vector<TermWeight> index_scratch;
   std::string key_scratch;
   std::vector<std::uint32_t> token_df;
@@ -496,9 +512,21 @@ struct Aggregator::Impl {
     if (acc.size() < p.next_seq) acc.resize(p.next_seq, 0.0f);
     touched.clear();
     top_terms_into(query, cfg.query_terms, query_scratch);
+    // Look every list up, then touch their heads: independent misses overlap instead of each
+    // look-up waiting for the previous list's scan.
+    lists.clear();
     for (const auto& tw : query_scratch) {
-      PostingList* list = p.index.find(tw.term);
+      const PostingList* list = p.index.find(tw.term);
+      lists.push_back(list);
+      if (list != nullptr) {
+        const auto& head = list->top(cfg.posting_scan);
+        prefetch_bytes(head.data(), head.size() * sizeof(Posting));
+      }
+    }
+    for (std::size_t q = 0; q < query_scratch.size(); ++q) {
+      const PostingList* list = lists[q];
       if (list == nullptr) continue;
+      const auto& tw = query_scratch[q];
       for (const Posting& posting : list->top(cfg.posting_scan)) {
         const std::uint32_t seq = posting.seq;
         if (seq == exclude) continue;
@@ -522,17 +550,17 @@ struct Aggregator::Impl {
   // one is a cache miss, and scoring them one after another pays those misses in series.
   // Requesting every record first, then every centroid and dense sum, overlaps them.
   void prefetch_candidates(const Product& p) const {
+    const std::size_t dense_bytes = static_cast<std::size_t>(dims()) * sizeof(float);
     for (std::uint32_t seq : touched) {
       if (const Cluster* c = p.clusters[seq].get()) {
         __builtin_prefetch(c);
         __builtin_prefetch(reinterpret_cast<const char*>(c) + 64);
       }
-    }
-    for (std::uint32_t seq : touched) {
-      const Cluster* c = p.clusters[seq].get();
-      if (c == nullptr) continue;
-      prefetch_bytes(c->centroid.data(), c->centroid.size() * sizeof(TermWeight));
-      prefetch_bytes(c->dense.data(), c->dense.size() * sizeof(float));
+      if (seq < p.hints.size()) {
+        const auto& h = p.hints[seq];
+        prefetch_bytes(h.centroid, h.centroid_bytes);
+        if (h.dense != nullptr) prefetch_bytes(h.dense, dense_bytes);
+      }
     }
   }
 
@@ -716,6 +744,7 @@ struct Aggregator::Impl {
   void absorb_event(Product& p, Cluster& c, const v1::FeedbackEvent& e, double score) {
     add_to_centroid(c, vec);
     add_dense(c, dense);
+    p.hint(c);
     ++c.count;
     c.last_event_doc = p.doc_count;
     const std::int64_t t = seconds_of(e.occurred_at());
@@ -1518,7 +1547,8 @@ Aggregator::MemoryStats Aggregator::memory_stats() const {
     ++m.products;
     m.bytes += sizeof(Product) + p->df.capacity_bytes() + p->index.capacity_bytes() +
                p->clusters.capacity() * sizeof(void*) + p->flags.capacity() +
-               p->candidates.capacity() * 4 + p->dense_mean_sum.capacity() * 8;
+               p->candidates.capacity() * 4 + p->dense_mean_sum.capacity() * 8 +
+               p->hints.capacity() * sizeof(Product::Hint);
     p->df.for_each([&](std::uint32_t, const DfEntry& e) { m.bytes += string_heap(e.word); });
     p->index.for_each([&](std::uint32_t, const PostingList& l) {
       m.bytes += l.all.size() * kSetNode + l.head.capacity() * sizeof(Posting);
