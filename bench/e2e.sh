@@ -277,6 +277,7 @@ if [[ $SKIP_LATENCY == 0 ]]; then
   kill "$SERVE2" 2>/dev/null || true
   for _ in $(seq 150); do kill -0 "$SERVE2" 2>/dev/null || break; sleep 0.2; done
   kill -KILL "$SERVE2" 2>/dev/null || true
+  wait "$SERVE2" 2>/dev/null || true
   [[ $lat_rc == 0 ]] || { echo "e2e.sh: latency phase incomplete or failed ($lat_rc)" >&2; tail -5 "$TMP/serve2.log" >&2; }
 fi
 
