@@ -632,11 +632,17 @@ struct Aggregator::Impl {
       }
     }
     if (merged_scratch.size() > cfg.centroid_terms) {
-      // Keep the heaviest terms (ties: lower term) so the centroid stays bounded.
-      auto kept = top_terms(merged_scratch, cfg.centroid_terms);
-      std::sort(kept.begin(), kept.end(),
+      // Keep the heaviest terms (ties: lower term) so the centroid stays bounded. The order is
+      // total, so selecting them in place (no copy, no full sort of the losers) keeps exactly
+      // the same set as sorting would.
+      const auto k = static_cast<std::ptrdiff_t>(cfg.centroid_terms);
+      std::nth_element(merged_scratch.begin(), merged_scratch.begin() + k - 1, merged_scratch.end(),
+                       [](const TermWeight& x, const TermWeight& y) {
+                         return x.w != y.w ? x.w > y.w : x.term < y.term;
+                       });
+      merged_scratch.resize(cfg.centroid_terms);
+      std::sort(merged_scratch.begin(), merged_scratch.end(),
                 [](const TermWeight& x, const TermWeight& y) { return x.term < y.term; });
-      merged_scratch.swap(kept);
     }
     c.centroid.swap(merged_scratch);
     c.norm2 = norm2_of(c.centroid);
