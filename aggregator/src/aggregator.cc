@@ -538,7 +538,9 @@ struct Aggregator::Impl {
       return acc[a] != acc[b] ? acc[a] > acc[b] : a < b;
     };
     if (touched.size() > cfg.rerank) {
-      std::partial_sort(touched.begin(), touched.begin() + cfg.rerank, touched.end(), better);
+      // `better` is a total order, so selecting the best (no ordering among them: they are
+      // sorted by seq below) keeps exactly the set a sort would.
+      std::nth_element(touched.begin(), touched.begin() + cfg.rerank, touched.end(), better);
       for (std::size_t i = cfg.rerank; i < touched.size(); ++i) acc[touched[i]] = 0.0f;
       touched.resize(cfg.rerank);
     }
