@@ -183,15 +183,16 @@ for _ in $(seq 200); do
 done
 [[ -n $SERVE_PID ]] || { echo "e2e.sh: serve did not start" >&2; exit 1; }
 PIDS+=($SERVE_PID)
+# Done = the first /metrics sample with every event stored and an empty outbox; that is what is
+# timed, not the exit, which comes after --exit-when-idle's quiet wait and the shutdown.
+wait_serving "$SERVE_LOG" "$TIME_PID"
 if [[ $PERF == 1 ]]; then
-  # cpu-clock: hardware counters are often unavailable in VMs.
+  # Only once serving: perf -p samples the threads that exist when it attaches (attached at
+  # exec, it saw 2 threads and 100 samples in 600 s). cpu-clock: VMs often lack hardware counters.
   perf record -e cpu-clock -F 499 -g -o "$TMP/perf.data" -p "$SERVE_PID" >"$TMP/perf.log" 2>&1 &
   PERF_PID=$!
   PIDS+=($PERF_PID)
 fi
-# Done = the first /metrics sample with every event stored and an empty outbox; that is what is
-# timed, not the exit, which comes after --exit-when-idle's quiet wait and the shutdown.
-wait_serving "$SERVE_LOG" "$TIME_PID"
 DONE_AT=
 INCOMPLETE=0
 serve_deadline=$(calc %.3f "$t0 + $SERVE_TIMEOUT")
