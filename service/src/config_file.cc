@@ -86,6 +86,19 @@ const std::vector<Entry>& entries() {
       return std::to_string(c.validation.max_future_skew.count());
     };
     t.push_back(std::move(skew));
+    Entry interval;
+    interval.key = "publisher.summary_interval_ms";
+    interval.help = "at most one summary per pain point per interval on painpoint.summaries, ms";
+    interval.set = [](ServiceConfig& c, std::string_view text) {
+      long ms = 0;
+      if (!parse_number(text, &ms) || ms < 0) return false;
+      c.summary_interval = std::chrono::milliseconds(ms);
+      return true;
+    };
+    interval.get = [](const ServiceConfig& c) {
+      return std::to_string(c.summary_interval.count());
+    };
+    t.push_back(std::move(interval));
     append_cluster_entries(t);
     return t;
   }();

@@ -7,6 +7,7 @@
 // are errors that name the line, so a typo never silently falls back to a default.
 // Every key and its default is listed by `painpoint config --defaults`.
 
+#include <chrono>
 #include <filesystem>
 #include <iosfwd>
 #include <optional>
@@ -21,6 +22,8 @@ namespace painpoint::service {
 struct ServiceConfig {
   aggregator::ClusterConfig cluster;
   ingest::ValidationConfig validation;
+  // At most one summary per pain point per interval on painpoint.summaries (latest state wins).
+  std::chrono::milliseconds summary_interval{1'000};
 };
 
 struct ConfigLoadResult {

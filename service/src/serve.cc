@@ -186,6 +186,7 @@ int run_serve(const ServeOptions& options) {
   // the summaries of the final batch still go out on a clean stop.
   PublisherConfig publisher_config;
   publisher_config.brokers = brokers;
+  publisher_config.interval = config.summary_interval;
   publisher_config.test_initial_delay = test_publish_delay();
   Publisher publisher(publisher_config, *store, metrics);
   if (auto s = publisher.start(); !s.ok()) {

@@ -25,12 +25,14 @@ TEST(ConfigFileTest, SetsValidationAndClusterKeys) {
       "validation.max_text_bytes = 2048  # smaller texts\n"
       "validation.max_future_skew_hours=2\n"
       "cluster.join_threshold = 0.5\n"
-      "cluster.min_support = 7\n");
+      "cluster.min_support = 7\n"
+      "publisher.summary_interval_ms = 250\n");
   ASSERT_TRUE(result.config.has_value()) << result.error;
   EXPECT_EQ(result.config->validation.max_text_bytes, 2048U);
   EXPECT_EQ(result.config->validation.max_future_skew, std::chrono::hours(2));
   EXPECT_DOUBLE_EQ(result.config->cluster.join_threshold, 0.5);
   EXPECT_EQ(result.config->cluster.min_support, 7U);
+  EXPECT_EQ(result.config->summary_interval, std::chrono::milliseconds(250));
 }
 
 TEST(ConfigFileTest, ErrorsNameTheLineAndNeverFallBackToDefaults) {
