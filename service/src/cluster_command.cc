@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "config_file.h"
+#include "http_server.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/config.h"
 #include "painpoint/aggregator/word_vectors.h"
@@ -103,39 +104,6 @@ class ParsePipeline {
   bool stop_ = false;
   std::thread worker_;  // last: starts after the members it uses exist
 };
-
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 bool apply(agg::ClusterConfig& cfg, const std::string& key, const std::string& value,
            const std::string& where) {
@@ -243,15 +211,15 @@ int run_cluster_command(const ClusterCommandOptions& options) {
   std::string buf;
   for (const auto& r : rows) {
     buf += "{\"eventId\":";
-    append_json_string(buf, r.event_id);
+    buf += json_quote(r.event_id);
     if (!r.error.empty()) {
       buf += ",\"error\":";
-      append_json_string(buf, r.error);
+      buf += json_quote(r.error);
     } else {
       buf += ",\"productId\":";
-      append_json_string(buf, r.product_id);
+      buf += json_quote(r.product_id);
       buf += ",\"painPointId\":";
-      append_json_string(buf, aggregator.resolve(r.pain_point));
+      buf += json_quote(aggregator.resolve(r.pain_point));
     }
     buf += "}\n";
     if (buf.size() > (1 << 20)) {
