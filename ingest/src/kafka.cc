@@ -746,6 +746,16 @@ Status Consumer::seek(std::span<const TopicPartitionOffset> offsets,
   return detail::first_partition_error(list.get(), "seek");
 }
 
+std::optional<Watermarks> Consumer::cached_watermarks(const std::string& topic,
+                                                      std::int32_t partition) const {
+  if (!impl_) return std::nullopt;
+  Watermarks w;
+  const auto err =
+      rd_kafka_get_watermark_offsets(impl_->rk.get(), topic.c_str(), partition, &w.low, &w.high);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR || w.high < 0) return std::nullopt;
+  return w;
+}
+
 Result<Watermarks> Consumer::query_watermarks(const std::string& topic, std::int32_t partition,
                                               std::chrono::milliseconds timeout) const {
   if (!impl_) return Status::Error(KafkaErrc::kState, "consumer moved from");

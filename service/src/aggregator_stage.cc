@@ -433,20 +433,23 @@ struct AggregatorStage::Impl {
     return false;
   }
 
+  // Lag from the watermarks the consumer already learned from its fetches: no broker round
+  // trip on this thread (a blocking query per partition once stalled the stage for seconds per
+  // batch with 128 partitions).
   void refresh_lag(bool polled_empty) {
     const auto now = Clock::now();
-    if (now - last_lag_refresh < config.lag_refresh_interval && !polled_empty) return;
-    if (now - last_lag_refresh < std::chrono::milliseconds(200)) return;
+    if (!polled_empty && now - last_lag_refresh < config.lag_refresh_interval) return;
     last_lag_refresh = now;
     std::int64_t total = 0;
     bool complete = assigned.load();
     for (const auto& [tp, position] : positions) {
-      auto marks = consumer->query_watermarks(tp.first, tp.second, std::chrono::milliseconds(500));
-      if (!marks.ok()) {
+      const auto marks = consumer->cached_watermarks(tp.first, tp.second);
+      if (!marks) {
         complete = false;
         continue;
       }
-      total += std::max<std::int64_t>(0, marks->high - std::max(position, marks->low));
+      const std::int64_t from = marks->low >= 0 ? std::max(position, marks->low) : position;
+      total += std::max<std::int64_t>(0, marks->high - from);
     }
     lag.set(static_cast<double>(total));
     idle.store(polled_empty && complete && total == 0);

@@ -273,6 +273,11 @@ class Consumer {
   // Moves the fetch position of assigned partitions (e.g. to redo a batch whose output failed).
   Status seek(std::span<const TopicPartitionOffset> offsets, std::chrono::milliseconds timeout);
 
+  // The watermarks this client last learned from its fetches (the high one is refreshed with
+  // every fetch response). Never blocks; nullopt before the partition was fetched at all. The
+  // cheap way to compute lag on a consumer loop's own thread.
+  std::optional<Watermarks> cached_watermarks(const std::string& topic,
+                                              std::int32_t partition) const;
   Result<Watermarks> query_watermarks(const std::string& topic, std::int32_t partition,
                                       std::chrono::milliseconds timeout) const;
   // Input offsets hold timestamps (ms); output holds the earliest offset whose timestamp is >=
