@@ -111,7 +111,11 @@ std::string escape_label_value(std::string_view value) {
 std::string format_metric_value(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  // Shortest round-trip form: "1", "0.005", "1e+21" — all valid for Prometheus' parser.
+  // Whole numbers (counters, sizes) print as plain integers: shell tools compare them as such,
+  // and "2e+05" would read as 2 there. Others: shortest round-trip form ("0.005", "1e-09").
+  if (value == std::trunc(value) && std::fabs(value) < 9.007199254740992e15) {
+    return std::to_string(static_cast<std::int64_t>(value));
+  }
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
   if (ec != std::errc()) return "NaN";

@@ -131,6 +131,9 @@ TEST(MetricsRegistry, CallbackEvaluatedAtScrapeAndThrowingCallbackIsSkipped) {
 
 TEST(MetricsRegistry, FormatsValues) {
   EXPECT_EQ(format_metric_value(0), "0");
+  EXPECT_EQ(format_metric_value(200000), "200000");
+  EXPECT_EQ(format_metric_value(1234567), "1234567");
+  EXPECT_EQ(format_metric_value(-3), "-3");
   EXPECT_EQ(format_metric_value(-2.5), "-2.5");
   EXPECT_EQ(format_metric_value(0.005), "0.005");
   EXPECT_EQ(format_metric_value(std::nan("")), "NaN");
