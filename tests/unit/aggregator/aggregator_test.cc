@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "map_state.h"
+
 namespace painpoint::aggregator {
 namespace {
 
@@ -58,30 +60,7 @@ Stream make_stream(const std::string& product, int n, unsigned seed) {
   return s;
 }
 
-class MapState : public StateReader {
- public:
-  std::map<std::string, std::string, std::less<>> kv;
-  void apply(const Changes& c) {
-    for (const auto& w : c.state) {
-      if (w.value) {
-        kv[w.key] = *w.value;
-      } else {
-        kv.erase(w.key);
-      }
-    }
-  }
-  std::optional<std::string> get(std::string_view key) const override {
-    const auto it = kv.find(key);
-    if (it == kv.end()) return std::nullopt;
-    return it->second;
-  }
-  void scan(std::string_view prefix,
-            const std::function<void(std::string_view, std::string_view)>& fn) const override {
-    for (auto it = kv.lower_bound(prefix); it != kv.end() && it->first.starts_with(prefix); ++it) {
-      fn(it->first, it->second);
-    }
-  }
-};
+using testing::MapState;
 
 ClusterConfig test_config() {
   ClusterConfig c;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "map_state.h"
 #include "painpoint/aggregator/aggregator.h"
 
 namespace painpoint::aggregator {
@@ -25,30 +26,7 @@ v1::FeedbackEvent event(const std::string& id, const std::string& text,
   return e;
 }
 
-class MapState : public StateReader {
- public:
-  std::map<std::string, std::string, std::less<>> kv;
-  void apply(const Changes& c) {
-    for (const auto& w : c.state) {
-      if (w.value) {
-        kv[w.key] = *w.value;
-      } else {
-        kv.erase(w.key);
-      }
-    }
-  }
-  std::optional<std::string> get(std::string_view key) const override {
-    const auto it = kv.find(key);
-    if (it == kv.end()) return std::nullopt;
-    return it->second;
-  }
-  void scan(std::string_view prefix,
-            const std::function<void(std::string_view, std::string_view)>& fn) const override {
-    for (auto it = kv.lower_bound(prefix); it != kv.end() && it->first.starts_with(prefix); ++it) {
-      fn(it->first, it->second);
-    }
-  }
-};
+using testing::MapState;
 
 // Small maintenance interval and an eager merge threshold: a split would be undone at once if
 // maintenance ignored it.
