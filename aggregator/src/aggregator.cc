@@ -181,10 +181,13 @@ struct Product {
         Hint{c.centroid.data(), static_cast<std::uint32_t>(c.centroid.size() * sizeof(TermWeight)),
              c.dense.data()};
   }
-  // Dirty tracking: only these go out in the next take_changes().
+  // Change tracking, two horizons: kDirty clusters publish a summary at the next take_changes();
+  // kUnsaved ones (and dirty pages, meta, curation) are written out only when the caller asks
+  // for the state (a checkpoint), so a cluster that changes in many batches is written once.
   // Flag vectors instead of ordered sets: no allocation per event; sorted when drained.
-  std::vector<std::uint8_t> flags;  // by seq: kDirty | kTouched
+  std::vector<std::uint8_t> flags;  // by seq: kDirty | kTouched | kUnsaved
   std::vector<std::uint32_t> dirty_clusters;
+  std::vector<std::uint32_t> unsaved_clusters;
   std::vector<std::uint32_t> dirty_pages;
   std::vector<std::uint8_t> page_flags;
   void mark_page(std::uint32_t page) {
@@ -196,19 +199,35 @@ struct Product {
   std::vector<std::uint32_t> touched_since_maintenance;
   static constexpr std::uint8_t kDirty = 1;
   static constexpr std::uint8_t kTouched = 2;
+  static constexpr std::uint8_t kUnsaved = 4;
+  std::vector<std::uint32_t>& list_of(std::uint8_t flag) {
+    if (flag == kDirty) return dirty_clusters;
+    if (flag == kUnsaved) return unsaved_clusters;
+    return touched_since_maintenance;
+  }
   void mark(std::uint32_t seq, std::uint8_t flag) {
     if (flags.size() <= seq) flags.resize(static_cast<std::size_t>(seq) + 1, 0);
     if ((flags[seq] & flag) != 0) return;
     flags[seq] |= flag;
-    (flag == kDirty ? dirty_clusters : touched_since_maintenance).push_back(seq);
+    list_of(flag).push_back(seq);
+  }
+  // Cluster `seq` changed (or is gone): republish it and save it at the next checkpoint. The
+  // version counts changes rather than publications, so it does not depend on how the caller
+  // batches: replaying the same events after a crash gives every summary the same version.
+  void changed(std::uint32_t seq) {
+    if (seq < clusters.size() && clusters[seq] != nullptr) ++clusters[seq]->version;
+    mark(seq, kDirty);
+    mark(seq, kUnsaved);
   }
   std::vector<std::uint32_t> drain(std::uint8_t flag) {
-    auto& list = flag == kDirty ? dirty_clusters : touched_since_maintenance;
     std::vector<std::uint32_t> out;
-    out.swap(list);
+    out.swap(list_of(flag));
     std::sort(out.begin(), out.end());
     for (auto seq : out) flags[seq] &= static_cast<std::uint8_t>(~flag);
     return out;
+  }
+  [[nodiscard]] bool has_unsaved_state() const {
+    return !unsaved_clusters.empty() || !dirty_pages.empty() || dirty_meta || curation.dirty;
   }
   bool dirty_meta = false;
   std::uint64_t last_used_generation = 0;
@@ -768,7 +787,7 @@ struct Aggregator::Impl {
       c.promoted = true;
       ++p.live_promoted;
     }
-    p.mark(c.seq, Product::kDirty);
+    p.changed(c.seq);
     p.mark(c.seq, Product::kTouched);
   }
 
@@ -825,7 +844,7 @@ struct Aggregator::Impl {
       // barely moves in between, and this keeps maintenance O(log n) per pain point.
       if (c == nullptr || !c->promoted || c->count < 2 * c->merge_checked_count) continue;
       c->merge_checked_count = c->count;
-      p.mark(seq, Product::kDirty);
+      p.changed(seq);
       retrieve(p, c->centroid, seq);
       Cluster* target = nullptr;
       double best = cfg.merge_threshold;
@@ -856,7 +875,7 @@ struct Aggregator::Impl {
       if (p.doc_count - slot->last_event_doc >
           static_cast<std::int64_t>(cfg.candidate_ttl_events)) {
         unindex(p, *slot);
-        p.mark(seq, Product::kDirty);
+        p.changed(seq);
         slot.reset();
         continue;
       }
@@ -869,6 +888,7 @@ struct Aggregator::Impl {
     // The absorbed pain point's final record (built before its evidence moves) points to its
     // survivor.
     v1::PainPointSummary fin;
+    ++from.version;  // the final record supersedes the last published one
     fill_summary(p, from, fin);
     fin.set_status(v1::STATUS_MERGED);
     fin.set_merged_into(into.id);
@@ -894,7 +914,7 @@ struct Aggregator::Impl {
                      [](const Exemplar& a, const Exemplar& b) { return a.score > b.score; });
     if (into.exemplars.size() > cfg.exemplars + 2) into.exemplars.resize(cfg.exemplars + 2);
     reindex(p, into);
-    p.mark(into.seq, Product::kDirty);
+    p.changed(into.seq);
     p.mark(into.seq, Product::kTouched);
 
     merged[from.id] = into.id;
@@ -903,13 +923,13 @@ struct Aggregator::Impl {
     rec.set_merged_into(into.id);
     pending_writes.push_back(StateWrite{merged_key(from.id), rec.SerializeAsString()});
     --p.live_promoted;
-    p.mark(from.seq, Product::kDirty);
+    p.changed(from.seq);
     p.curation.on_merge(from.id, into.id);
     p.clusters[from.seq].reset();
   }
 
   // ---------------------------------------------------------------- summaries
-  // Publishes the current state of `c` into `s` (and bumps its version). The medoid is the
+  // Publishes the current state of `c` into `s`. The medoid is the
   // exemplar closest to the current centroid; scores are recomputed here without touching the
   // persisted ones.
   void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s) {
@@ -939,7 +959,7 @@ struct Aggregator::Impl {
     s.set_id(c.id);
     s.set_product_id(p.id);
     s.set_status(v1::STATUS_ACTIVE);
-    s.set_version(++c.version);
+    s.set_version(c.version);
     for (const auto& tw : scored) s.add_keywords(p.df.find(tw.term)->word);
     // Label: the top three keywords in the order the medoid uses them.
     std::vector<std::pair<std::size_t, std::string>> words;
@@ -1154,18 +1174,21 @@ struct Aggregator::Impl {
     load_curation(p);
   }
 
-  void flush(Product& p, Changes& out) {
-    flush_curation(p, out);
+  void flush(Product& p, Changes& out, StateOutput state) {
     for (std::uint32_t seq : p.drain(Product::kDirty)) {
+      Cluster* c = p.clusters[seq].get();
+      if (c == nullptr || !c->promoted) continue;
+      out.summaries.emplace_back();
+      fill_summary(p, *c, out.summaries.back());
+    }
+    if (state == StateOutput::kDefer) return;
+    flush_curation(p, out);
+    for (std::uint32_t seq : p.drain(Product::kUnsaved)) {
       Cluster* c = p.clusters[seq].get();
       if (c == nullptr) {
         out.state.push_back(StateWrite{cluster_key(p.id, seq), std::nullopt});
         out.state.push_back(StateWrite{cold_key(p.id, seq), std::nullopt});
         continue;
-      }
-      if (c->promoted) {
-        out.summaries.emplace_back();
-        fill_summary(p, *c, out.summaries.back());
       }
       out.state.push_back(StateWrite{cluster_key(p.id, seq), to_proto(*c).SerializeAsString()});
       if (c->cold_dirty) {
@@ -1203,15 +1226,17 @@ struct Aggregator::Impl {
     }
   }
 
-  Changes take_changes() {
+  Changes take_changes(StateOutput state) {
     Changes out;
     out.memberships = std::move(memberships);
     memberships.clear();
     out.summaries = std::move(pending_summaries);
     pending_summaries.clear();
-    out.state = std::move(pending_writes);
-    pending_writes.clear();
-    for (auto& [id, p] : products) flush(*p, out);
+    if (state == StateOutput::kInclude) {
+      out.state = std::move(pending_writes);
+      pending_writes.clear();
+    }
+    for (auto& [id, p] : products) flush(*p, out, state);
     ++generation;
     return out;
   }
@@ -1350,7 +1375,7 @@ struct Aggregator::Impl {
       p.curation.labels[c->id] = std::string(label);
     }
     p.curation.dirty = true;
-    p.mark(c->seq, Product::kDirty);  // republish with the new label
+    p.changed(c->seq);  // republish with the new label
     return success(c->id);
   }
 
@@ -1482,7 +1507,7 @@ struct Aggregator::Impl {
     rescore_exemplars(out);
     reindex(p, *src);
     reindex(p, out);
-    p.mark(src->seq, Product::kDirty);
+    p.changed(src->seq);
     settle_touched(p, out);
     p.curation.apart.insert(Curation::pair_of(src->id, out.id));
     p.curation.dirty = true;
@@ -1497,7 +1522,7 @@ Aggregator::~Aggregator() = default;
 
 std::string Aggregator::add(const v1::FeedbackEvent& event) { return impl_->add(event); }
 
-Changes Aggregator::take_changes() { return impl_->take_changes(); }
+Changes Aggregator::take_changes(StateOutput state) { return impl_->take_changes(state); }
 
 CurationOutcome Aggregator::merge(std::string_view product_id, std::string_view from,
                                   std::string_view into) {
@@ -1533,15 +1558,17 @@ std::string Aggregator::resolve(std::string_view id) const {
 }
 
 void Aggregator::evict_idle() {
-  // Products unused during the last evict_idle interval go; their state is in the store.
+  // Products unused during the last evict_idle interval go; their state is in the store. A
+  // product whose state was not written out yet stays: reloading it would lose those changes.
   for (auto it = impl_->products.begin(); it != impl_->products.end();) {
-    if (it->second->last_used_generation + 1 < impl_->generation) {
+    if (it->second->last_used_generation + 1 < impl_->generation &&
+        !it->second->has_unsaved_state()) {
       it = impl_->products.erase(it);
     } else {
       ++it;
     }
   }
-  impl_->merged.clear();
+  if (impl_->pending_writes.empty()) impl_->merged.clear();
 }
 
 namespace {

@@ -84,8 +84,18 @@ class Aggregator {
   // Returns the id of the pain point or candidate it joined.
   std::string add(const v1::FeedbackEvent& event);
 
-  // Runs maintenance that is due (merges, relabels) and returns all changes since the last call.
-  Changes take_changes();
+  // Whether take_changes() also hands back the state writes. Summaries and memberships always go
+  // out; the state may be deferred (kDefer) and written later in one go (kInclude), so that a
+  // pain point changed by many batches is written once. The caller must then be able to rebuild
+  // the deferred part: replaying the events added since the last kInclude, in the same order,
+  // through an Aggregator started on the state persisted at that point gives the same state
+  // (adding is deterministic and does not depend on batch boundaries), the same memberships
+  // and summaries with the same versions.
+  enum class StateOutput { kInclude, kDefer };
+
+  // Returns all changes since the last call: memberships and summaries, and the state writes
+  // since the last kInclude call when `state` is kInclude.
+  Changes take_changes(StateOutput state = StateOutput::kInclude);
 
   // Human curation (see aggregator/README.md, "Curation"). Each applies to the active pain
   // points of one product, changes nothing unless it returns ok(), and reaches the caller through
@@ -110,7 +120,8 @@ class Aggregator {
   [[nodiscard]] std::string resolve(std::string_view id) const;
 
   // Drops in-memory state of products not touched for a while (reloaded lazily via StateReader).
-  // Only valid right after take_changes() was persisted.
+  // Products with state not yet handed out (see StateOutput::kDefer) are kept. Only valid right
+  // after the result of take_changes() was persisted.
   void evict_idle();
 
   [[nodiscard]] std::size_t active_pain_points() const;
