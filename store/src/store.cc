@@ -63,13 +63,17 @@ enum Family : std::size_t {
   kOutbox,
   // pain point id -> its member events, newest first (keys::member_key); values are empty.
   kMembersByPainPoint,
+  // Arrival number -> event id of every event stored since the last aggregator checkpoint: the
+  // events to replay through the aggregator to rebuild its deferred state after a crash.
+  kUnsaved,
   kFamilyCount,
 };
 
 constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
     "default",          "events",      "by_time",
     "members",          "pain_points", "pain_points_by_product",
-    "aggregator_state", "outbox",      "members_by_pain_point"};
+    "aggregator_state", "outbox",      "members_by_pain_point",
+    "unsaved_arrivals"};
 
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 constexpr std::string_view kClusterIdKey = "kafka_cluster_id";
@@ -360,6 +364,9 @@ Status Store::commit(const CommitBatch& batch) {
 
   std::map<std::string, v1::ProductStats, std::less<>> touched;
   std::string buffer;
+  // Events are numbered in arrival order; event_count is the next number.
+  auto arrival = static_cast<std::uint64_t>(event_count());
+  std::string arrival_key;
   for (const v1::StoredEvent& stored : batch.events) {
     const v1::FeedbackEvent& event = stored.event();
     buffer.clear();
@@ -367,6 +374,15 @@ Status Store::commit(const CommitBatch& batch) {
     if (Status s = check(wb.Put(impl.cf(kEvents), slice(event.event_id()), buffer)); !s.is_ok()) {
       return s;
     }
+    if (!batch.aggregator_checkpoint) {
+      arrival_key.clear();
+      keys::append_be64(arrival_key, arrival);
+      if (Status s = check(wb.Put(impl.cf(kUnsaved), arrival_key, slice(event.event_id())));
+          !s.is_ok()) {
+        return s;
+      }
+    }
+    ++arrival;
     const std::string tkey = keys::time_key(to_micros(event.occurred_at()), event.event_id());
     if (Status s = check(wb.Put(impl.cf(kByTime), tkey, slice(event.product_id()))); !s.is_ok()) {
       return s;
@@ -406,6 +422,15 @@ Status Store::commit(const CommitBatch& batch) {
   if (!batch.events.empty()) {
     if (Status s = check(
             wb.Put(slice(kEventCountKey), be64_value(static_cast<std::uint64_t>(new_event_count))));
+        !s.is_ok()) {
+      return s;
+    }
+  }
+
+  if (batch.aggregator_checkpoint) {
+    // The aggregator state of this batch covers every event stored so far.
+    if (Status s = check(wb.DeleteRange(impl.cf(kUnsaved), be64_value(0),
+                                        be64_value(static_cast<std::uint64_t>(new_event_count))));
         !s.is_ok()) {
       return s;
     }
@@ -466,9 +491,15 @@ Status Store::commit(const CommitBatch& batch) {
       return s;
     }
   }
+  std::uint64_t next_sequence;
+  {
+    std::shared_lock lock(impl.counters_mutex);
+    next_sequence = impl.next_outbox_sequence;
+  }
   for (const v1::PainPointSummary& summary : batch.summaries) {
-    if (Status s = check(wb.Put(impl.cf(kPainPoints), summary.id(), summary.SerializeAsString()));
-        !s.is_ok()) {
+    buffer.clear();
+    summary.SerializeToString(&buffer);
+    if (Status s = check(wb.Put(impl.cf(kPainPoints), summary.id(), buffer)); !s.is_ok()) {
       return s;
     }
     if (Status s = check(wb.Put(impl.cf(kPainPointsByProduct),
@@ -476,11 +507,12 @@ Status Store::commit(const CommitBatch& batch) {
         !s.is_ok()) {
       return s;
     }
-  }
-  std::uint64_t next_sequence;
-  {
-    std::shared_lock lock(impl.counters_mutex);
-    next_sequence = impl.next_outbox_sequence;
+    if (batch.publish_summaries) {
+      if (Status s = check(wb.Put(impl.cf(kOutbox), be64_value(next_sequence++), buffer));
+          !s.is_ok()) {
+        return s;
+      }
+    }
   }
   for (const v1::PainPointSummary& summary : batch.outbox) {
     if (Status s = check(
@@ -489,7 +521,7 @@ Status Store::commit(const CommitBatch& batch) {
       return s;
     }
   }
-  if (!batch.outbox.empty()) {
+  if (!batch.outbox.empty() || (batch.publish_summaries && !batch.summaries.empty())) {
     if (Status s = check(wb.Put(slice(kOutboxSequenceKey), be64_value(next_sequence)));
         !s.is_ok()) {
       return s;
@@ -618,6 +650,19 @@ Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
     if (!fn(*event)) break;
   }
   return from_rocks(it->status(), "scan events by time");
+}
+
+Status Store::scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const {
+  rocksdb::ColumnFamilyHandle* unsaved = impl_->families[kUnsaved];
+  if (unsaved == nullptr) return Status::ok();  // read-only open of a store from before
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), unsaved));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::optional<v1::StoredEvent> event;
+    if (Status s = get_event(view(it->value()), &event); !s.is_ok()) return s;
+    if (!event) return {StoreErrc::kCorruption, "the arrival log names a missing event"};
+    if (!fn(*event)) break;
+  }
+  return from_rocks(it->status(), "scan the arrival log");
 }
 
 Status Store::scan_members(

@@ -208,6 +208,63 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
   EXPECT_EQ(outbox[0].summary.version(), 2);
 }
 
+TEST_F(StoreTest, ArrivalLogHoldsTheEventsSinceTheLastCheckpointInCommitOrder) {
+  auto unsaved = [](const Store& store) {
+    std::vector<std::string> ids;
+    Status s = store.scan_unsaved_events([&](const v1::StoredEvent& e) {
+      ids.push_back(e.event().event_id());
+      return true;
+    });
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return ids;
+  };
+  auto commit = [](Store& store, std::vector<std::string> ids, bool checkpoint) {
+    CommitBatch batch;
+    // Occurred-at order is the reverse of arrival order: the log must follow arrival.
+    std::int64_t t = 2'000'000'000;
+    for (const auto& id : ids) batch.events.push_back(make_event(id, "p", v1::SOURCE_SUPPORT, t--));
+    batch.aggregator_checkpoint = checkpoint;
+    if (checkpoint) batch.aggregator_state.push_back({"agg/p/m", std::string("state")});
+    Status s = store.commit(batch);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+  };
+  {
+    auto store = open_store();
+    EXPECT_TRUE(unsaved(*store).empty());
+    commit(*store, {"b", "a"}, false);
+    commit(*store, {"d", "c"}, false);
+    EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b", "a", "d", "c"}));
+    commit(*store, {"e"}, true);
+    EXPECT_TRUE(unsaved(*store).empty()) << "a checkpoint covers everything stored before it";
+    commit(*store, {"g", "f"}, false);
+  }
+  auto store = open_store();  // survives a reopen
+  EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"g", "f"}));
+  EXPECT_EQ(store->event_count(), 7);
+  commit(*store, {}, true);
+  EXPECT_TRUE(unsaved(*store).empty()) << "a checkpoint without events still covers the log";
+}
+
+TEST_F(StoreTest, PublishedSummariesGoToTheOutboxOnce) {
+  auto store = open_store();
+  CommitBatch batch;
+  v1::PainPointSummary summary;
+  summary.set_id("pp-1");
+  summary.set_product_id("p");
+  summary.set_version(3);
+  batch.summaries = {summary};
+  batch.publish_summaries = true;
+  ASSERT_TRUE(store->commit(batch).is_ok());
+  std::vector<OutboxEntry> outbox;
+  ASSERT_TRUE(store->read_outbox(10, &outbox).is_ok());
+  ASSERT_EQ(outbox.size(), 1u);
+  EXPECT_EQ(outbox[0].summary.SerializeAsString(), summary.SerializeAsString());
+  std::optional<v1::PainPointSummary> stored;
+  ASSERT_TRUE(store->get_summary("pp-1", &stored).is_ok());
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->version(), 3);
+}
+
 TEST_F(StoreTest, SecondOpenOfALiveDirectoryIsRefused) {
   auto store = open_store();
   std::unique_ptr<Store> second;

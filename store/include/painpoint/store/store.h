@@ -7,7 +7,9 @@
 // a crash the store holds either all of a batch (events + state + offsets) or none of it. That
 // is what makes resuming from the stored offsets exactly-once.
 //
-// Thread safety: one writer (the aggregator stage) calls filter_new_events() and commit(); one
+// Thread safety: one writer (the aggregator stage) calls commit(), one call at a time, and
+// filter_new_events(), which may run concurrently with a commit() (it then does not see that
+// commit's events: the caller must check those itself); one
 // outbox drainer (the publisher) calls read_outbox*() and delete_outbox() from its own thread,
 // concurrently with commit() (RocksDB serializes the two WriteBatches; commit() only appends
 // outbox sequences past every existing one, delete_outbox() only removes entries already read, so
@@ -77,10 +79,17 @@ struct CommitBatch {
   // Set when the offsets belong to a (possibly new) Kafka cluster.
   std::optional<std::string> kafka_cluster_id;
   std::vector<KeyWrite> aggregator_state;
+  // Set when `aggregator_state` brings the stored aggregator state up to date with every event
+  // stored so far, this batch's included (a checkpoint). Events committed without it are also
+  // logged in arrival order (scan_unsaved_events) until the next checkpoint, so that the
+  // aggregator can rebuild the state it deferred by replaying them after a crash.
+  bool aggregator_checkpoint = false;
   std::vector<MembershipWrite> memberships;
   // Upserts of pain point summaries (the current state the API serves).
   std::vector<v1::PainPointSummary> summaries;
-  // Summaries to publish (outbox); usually the same as `summaries`.
+  // Also publish every entry of `summaries` (outbox), serialized once.
+  bool publish_summaries = false;
+  // Further summaries to publish (outbox) that are not upserts.
   std::vector<v1::PainPointSummary> outbox;
 };
 
@@ -132,6 +141,9 @@ class Store {
   Status scan_events_by_time(std::chrono::system_clock::time_point since,
                              std::chrono::system_clock::time_point until,
                              const std::function<bool(const v1::StoredEvent&)>& fn) const;
+  // Events committed since the last aggregator checkpoint (CommitBatch::aggregator_checkpoint), in
+  // the order they were committed. fn returns false to stop.
+  Status scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const;
   // Member events of the pain points `pain_point_ids` (one id, or a survivor plus the ids merged
   // into it), as one list: newest first (occurred_at descending, then event id ascending).
   // `after` is the opaque position fn last received (empty: start at the newest); positions do
