@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <future>
 #include <map>
 #include <set>
 #include <span>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -31,8 +33,8 @@ store::CommitBatch to_commit_batch(aggregator::Changes&& changes) {
     batch.memberships.push_back(
         {std::move(m.event_id), std::move(m.product_id), std::move(m.pain_point_id)});
   }
-  batch.outbox = changes.summaries;
   batch.summaries = std::move(changes.summaries);
+  batch.publish_summaries = true;
   return batch;
 }
 
@@ -89,6 +91,23 @@ struct AggregatorStage::Impl {
   // Next offset per partition as far as the store is concerned (what we resume from).
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> positions;
   Clock::time_point last_lag_refresh{};
+  // A processed batch on its way to the store.
+  struct Pending {
+    store::CommitBatch commit;
+    std::unordered_set<std::string_view> event_ids;  // views into commit.events
+    std::vector<ingest::TopicPartitionOffset> next;
+    std::size_t messages = 0;
+    std::size_t duplicates = 0;
+    std::size_t invalid = 0;
+    Clock::time_point started;
+  };
+  // At most one commit runs at a time, on its own thread (std::async), overlapping the
+  // aggregation of the next batch; only this stage's thread starts and finishes it.
+  std::unique_ptr<Pending> in_flight;
+  std::future<store::Status> in_flight_result;
+  // Events committed since the aggregator state was last written out (a checkpoint).
+  std::uint64_t events_since_checkpoint = 0;
+  Clock::time_point last_checkpoint = Clock::now();
 
   mutable std::mutex detail_mutex;
   std::string failure_detail;
@@ -106,6 +125,8 @@ struct AggregatorStage::Impl {
   Histogram& batch_events;
   Gauge& lag;
   Gauge& active_pain_points;
+  Gauge& unsaved_events;
+  Counter& checkpoints_total;
 
   Impl(AggregatorStageConfig cfg, store::Store& s, MetricsRegistry& metrics)
       : config(std::move(cfg)),
@@ -134,7 +155,12 @@ struct AggregatorStage::Impl {
                           "Messages on the broker not yet consumed, summed over partitions",
                           {{"stage", "aggregator"}})),
         active_pain_points(
-            metrics.gauge("painpoint_pain_points_active", "Active pain points held in memory")) {}
+            metrics.gauge("painpoint_pain_points_active", "Active pain points held in memory")),
+        unsaved_events(metrics.gauge(
+            "painpoint_aggregator_unsaved_events",
+            "Events stored since the aggregator state was last written out (replayed on restart)")),
+        checkpoints_total(metrics.counter("painpoint_aggregator_checkpoints_total",
+                                          "Times the aggregator state was written out")) {}
 
   void set_failure(std::string detail) {
     std::lock_guard lock(detail_mutex);
@@ -194,12 +220,77 @@ struct AggregatorStage::Impl {
   }
 
   void on_revoke(std::span<const ingest::TopicPartition> partitions) {
-    // Every batch is committed before the next poll, so there is nothing in flight to finish.
+    // Settle the commit in flight first (a failure is recorded by fail() and stops the loop).
+    (void)finish_commit();
     for (const auto& tp : partitions) positions.erase({tp.topic, tp.partition});
     assigned.store(!positions.empty());
   }
 
-  // Returns false when the stage must stop (store failure).
+  // The aggregator state is written out every checkpoint_events events or checkpoint_interval,
+  // and when stopping; in between, the arrival log lets recover() rebuild it.
+  bool checkpoint_due(std::size_t new_events) const {
+    const std::uint64_t pending = events_since_checkpoint + new_events;
+    if (pending == 0) return false;
+    return stop_requested.load() || pending >= config.checkpoint_events ||
+           Clock::now() - last_checkpoint >= config.checkpoint_interval;
+  }
+
+  void checkpoint_committed(bool checkpoint, std::size_t new_events) {
+    if (!checkpoint) {
+      events_since_checkpoint += new_events;
+      unsaved_events.set(static_cast<double>(events_since_checkpoint));
+      return;
+    }
+    events_since_checkpoint = 0;
+    last_checkpoint = Clock::now();
+    unsaved_events.set(0);
+    checkpoints_total.inc();
+    aggregator->evict_idle();  // only saved products can be dropped
+  }
+
+  // Writes out the deferred aggregator state (on stop). False on a store failure.
+  bool checkpoint_now() {
+    if (!finish_commit()) return false;
+    if (events_since_checkpoint == 0 || failed.load()) return true;
+    store::CommitBatch commit =
+        to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
+    commit.aggregator_checkpoint = true;
+    if (store::Status s = store.commit(commit); !s.is_ok()) {
+      return fail("store commit failed (checkpoint): " + s.to_string());
+    }
+    checkpoint_committed(true, 0);
+    return true;
+  }
+
+  // Rebuilds the state deferred before a crash: the events stored since the last checkpoint go
+  // through the aggregator again, in the order they were first added. Adding is deterministic,
+  // so this re-derives the memberships and summaries already stored; only the state is kept.
+  store::Status recover() {
+    const auto started = Clock::now();
+    std::uint64_t replayed = 0;
+    store::Status scanned = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
+      aggregator->add(stored.event());
+      if (++replayed % 10'000 == 0) {
+        (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
+      }
+      return true;
+    });
+    if (!scanned.is_ok()) return scanned;
+    (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
+    events_since_checkpoint = replayed;
+    unsaved_events.set(static_cast<double>(replayed));
+    if (replayed > 0) {
+      spdlog::info(
+          "aggregator state rebuilt from {} events stored after the last checkpoint in "
+          "{:.2f} s",
+          replayed, std::chrono::duration<double>(Clock::now() - started).count());
+    }
+    return store::Status::ok();
+  }
+
+  // Returns false when the stage must stop (store failure). The batch's WriteBatch is committed
+  // on the writer thread while the next batch is aggregated here; its offsets count as stored,
+  // and its bookkeeping runs, only once finish_commit() saw the commit succeed.
   bool process(const ingest::MessageBatch& batch) {
     const auto started = Clock::now();
     std::vector<v1::StoredEvent> events;
@@ -227,35 +318,69 @@ struct AggregatorStage::Impl {
     if (store::Status s = store.filter_new_events(ids, &fresh); !s.is_ok()) {
       return fail("dedupe lookup failed: " + s.to_string());
     }
+    // The store does not know the events of the commit still in flight yet.
+    if (in_flight) {
+      std::erase_if(fresh, [&](std::size_t i) { return in_flight->event_ids.contains(ids[i]); });
+    }
 
     for (std::size_t index : fresh) aggregator->add(events[index].event());
-    store::CommitBatch commit = to_commit_batch(aggregator->take_changes());
-    commit.events.reserve(fresh.size());
-    for (std::size_t index : fresh) commit.events.push_back(std::move(events[index]));
-    const std::vector<ingest::TopicPartitionOffset> next = batch.next_offsets();
-    for (const auto& o : next) commit.offsets.push_back({o.topic, o.partition, o.offset});
-    commit.kafka_cluster_id = cluster_id_to_store;
-
-    if (store::Status s = store.commit(commit); !s.is_ok()) {
-      return fail("store commit failed: " + s.to_string());
+    const bool checkpoint = checkpoint_due(fresh.size());
+    Pending pending;
+    pending.commit = to_commit_batch(
+        aggregator->take_changes(checkpoint ? aggregator::Aggregator::StateOutput::kInclude
+                                            : aggregator::Aggregator::StateOutput::kDefer));
+    pending.commit.aggregator_checkpoint = checkpoint;
+    pending.commit.events.reserve(fresh.size());
+    pending.event_ids.reserve(fresh.size());
+    for (std::size_t index : fresh) {
+      pending.commit.events.push_back(std::move(events[index]));
+      pending.event_ids.insert(pending.commit.events.back().event().event_id());
     }
+    pending.next = batch.next_offsets();
+    for (const auto& o : pending.next) {
+      pending.commit.offsets.push_back({o.topic, o.partition, o.offset});
+    }
+    pending.commit.kafka_cluster_id = cluster_id_to_store;
+    pending.messages = batch.size();
+    pending.duplicates = events.size() - fresh.size();
+    pending.invalid = invalid;
+    pending.started = started;
+
+    if (!finish_commit()) return false;
     cluster_id_to_store.reset();
-    aggregator->evict_idle();
-    for (const auto& o : next) positions[{o.topic, o.partition}] = o.offset;
-    // For lag monitoring only; the store's offsets are the ones we resume from.
-    if (auto s = consumer->commit(next, /*async=*/true); !s.ok()) {
-      spdlog::debug("group offset commit: {}", s.to_string());
-    }
+    start_commit(std::move(pending));
+    return true;
+  }
 
-    const std::size_t duplicates = events.size() - fresh.size();
-    stored_count.fetch_add(fresh.size());
-    stored_total.inc(fresh.size());
-    duplicate_total.inc(duplicates);
-    invalid_total.inc(invalid);
+  void start_commit(Pending pending) {
+    in_flight = std::make_unique<Pending>(std::move(pending));
+    Pending* p = in_flight.get();
+    in_flight_result =
+        std::async(std::launch::async, [this, p] { return store.commit(p->commit); });
+  }
+
+  // Waits for the commit in flight, if any, and does what follows a successful one. Returns
+  // false when it failed (the stage must stop; nothing of that batch was acknowledged).
+  bool finish_commit() {
+    if (!in_flight) return true;
+    const store::Status s = in_flight_result.get();
+    std::unique_ptr<Pending> done = std::move(in_flight);
+    if (!s.is_ok()) return fail("store commit failed: " + s.to_string());
+    const std::size_t stored = done->commit.events.size();
+    checkpoint_committed(done->commit.aggregator_checkpoint, stored);
+    for (const auto& o : done->next) positions[{o.topic, o.partition}] = o.offset;
+    // For lag monitoring only; the store's offsets are the ones we resume from.
+    if (auto st = consumer->commit(done->next, /*async=*/true); !st.ok()) {
+      spdlog::debug("group offset commit: {}", st.to_string());
+    }
+    stored_count.fetch_add(stored);
+    stored_total.inc(stored);
+    duplicate_total.inc(done->duplicates);
+    invalid_total.inc(done->invalid);
     batches_total.inc();
-    batch_events.observe(static_cast<double>(batch.size()));
+    batch_events.observe(static_cast<double>(done->messages));
     active_pain_points.set(static_cast<double>(aggregator->active_pain_points()));
-    commit_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
+    commit_seconds.observe(std::chrono::duration<double>(Clock::now() - done->started).count());
     return true;
   }
 
@@ -369,12 +494,16 @@ struct AggregatorStage::Impl {
         queued.promise.set_value(curation_error(code_of(outcome.code), outcome.message));
         return true;
       }
-      store::CommitBatch commit = to_commit_batch(aggregator->take_changes());
+      // Curation is not in the arrival log, so its state is written out at once.
+      store::CommitBatch commit =
+          to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
+      commit.aggregator_checkpoint = true;
       if (store::Status s = store.commit(commit); !s.is_ok()) {
         queued.promise.set_value(
             curation_error(CurationResult::Code::kUnavailable, "store commit failed"));
         return fail("store commit failed (curation): " + s.to_string());
       }
+      checkpoint_committed(true, 0);
       for (const auto& summary : commit.summaries) {
         if (summary.id() == outcome.id) result.summary = summary;
       }
@@ -400,6 +529,8 @@ struct AggregatorStage::Impl {
       std::lock_guard lock(commands_mutex);
       todo.swap(commands);
     }
+    // Commands read the store: let it catch up with the aggregator first.
+    if (!todo.empty()) (void)finish_commit();
     for (auto& queued : todo) {
       if (failed.load()) {
         queued.promise.set_value(
@@ -479,11 +610,14 @@ struct AggregatorStage::Impl {
           ok = fail(e.what());
         }
         if (!ok) break;
+      } else if (!finish_commit()) {
+        break;  // nothing new: settle the last batch rather than wait for the next one
       }
       if (!run_commands()) break;
       refresh_lag(batch.empty());
     }
     close_commands();
+    (void)checkpoint_now();  // settles the commit in flight; failures are reported by fail()
     if (auto s = consumer->close(); !s.ok()) spdlog::warn("consumer close: {}", s.to_string());
     running.store(false);
   }
@@ -507,6 +641,10 @@ ingest::Status AggregatorStage::start() {
 
   impl.aggregator =
       std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);
+  if (store::Status s = impl.recover(); !s.is_ok()) {
+    return ingest::Status::Error(ingest::KafkaErrc::kOther,
+                                 "rebuilding the aggregator state: " + s.to_string());
+  }
   impl.stored_count.store(0);
   const std::vector<std::string> topics = {impl.config.topic};
   auto s = impl.consumer->subscribe(

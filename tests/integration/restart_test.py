@@ -1,11 +1,13 @@
-"""Issue 3 end to end: `painpoint serve` clusters a stream into pain points that match what
-`painpoint cluster` computes offline from the same events, and the pain points survive a restart
-unchanged (the aggregator state is committed with the events and offsets).
+"""`painpoint serve` clusters a stream into pain points that match what `painpoint cluster`
+computes offline from the same events, through a graceful restart (state written out at stop) and a
+SIGKILL (the state deferred since the last checkpoint is rebuilt by replaying the events stored
+since), and the pain points survive a further restart unchanged.
 
 usage: restart_test.py PATH/TO/painpoint
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -46,16 +48,42 @@ def main():
                 a = json.loads(line)
                 offline.setdefault(a["painPointId"], set()).add(a["eventId"])
 
+        # Three chunks, in file order: one per life of serve.
+        with open(events_path) as f:
+            lines = f.readlines()
+        chunks = []
+        for i in range(3):
+            path = os.path.join(d, "chunk%d.jsonl" % i)
+            with open(path, "w") as f:
+                f.writelines(lines[i * 1000:(i + 1) * 1000])
+            chunks.append(path)
+
         broker = Broker(partitions=4)
         serve = None
         try:
-            # One topic keeps the file order per product (the key decides the partition).
-            out = produce(broker.bootstrap, "feedback.support", events_path)
-            assert out.returncode == 0, out.stdout + out.stderr
             data_dir = os.path.join(d, "data")
+            # One topic keeps the file order per product (the key decides the partition).
+            def feed(chunk, stored):
+                out = produce(broker.bootstrap, "feedback.support", chunk)
+                assert out.returncode == 0, out.stdout + out.stderr
+                serve.wait_stored(stored)
+
             serve = Serve(broker.bootstrap, data_dir)
             serve.wait_ready()
-            serve.wait_stored(3000)
+            feed(chunks[0], 1000)
+            assert serve.stop() == 0  # graceful: the aggregator state is written out
+            serve = Serve(broker.bootstrap, data_dir)
+            serve.wait_ready()
+            feed(chunks[1], 2000)
+            # No checkpoint yet (default: every 250,000 events or 60 s): 2nd chunk unsaved.
+            wait_until(lambda: serve.metric("painpoint_aggregator_unsaved_events") == 1000, 10,
+                       "the 2nd chunk counted as unsaved")
+            serve.stop(signal.SIGKILL)  # the state since the graceful stop exists nowhere
+            serve = Serve(broker.bootstrap, data_dir)
+            serve.wait_ready()
+            with open(serve.log_path) as f:
+                assert "rebuilt from 1000 events" in f.read(), serve.tail(30)
+            feed(chunks[2], 3000)
             before = wait_until(lambda: snapshot(serve) or None, 30, "pain points")
             log("serve formed", len(before), "pain points from 3,000 events")
 

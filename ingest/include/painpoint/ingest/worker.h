@@ -23,7 +23,10 @@ struct IngestConfig {
   std::vector<std::string> input_topics;  // empty: feedback.support, feedback.sales, ...customer
   std::string output_topic = "painpoint.feedback-by-product";
   std::string deadletter_topic = "painpoint.deadletter";
-  std::size_t batch_size = 500;
+  // A batch waits for its acknowledgements before its offsets are committed: one round trip (and
+  // the producer's linger) per batch, so batches must be large enough to hide it. A batch takes
+  // only what is already fetched, so small ones go out at once under light load.
+  std::size_t batch_size = 10'000;
   std::chrono::milliseconds poll_timeout{200};
   // How long one batch's output may take to be acknowledged before the batch is redone.
   std::chrono::milliseconds delivery_timeout{30'000};
