@@ -2,12 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <deque>
 #include <future>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <span>
 #include <unordered_set>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -64,6 +68,64 @@ CurationResult::Code code_of(aggregator::CurationOutcome::Code code) {
   return CurationResult::Code::kInvalid;
 }
 
+// Runs one store commit at a time on its own long-lived thread, so that the stage's thread can
+// aggregate the next batch meanwhile. submit() and wait() alternate, from one thread.
+class CommitThread {
+ public:
+  explicit CommitThread(store::Store& store) : store_(store), thread_([this] { run(); }) {}
+  ~CommitThread() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  CommitThread(const CommitThread&) = delete;
+  CommitThread& operator=(const CommitThread&) = delete;
+
+  // `batch` must stay alive and unchanged until wait() returned.
+  void submit(const store::CommitBatch* batch) {
+    {
+      std::lock_guard lock(mutex_);
+      batch_ = batch;
+      result_.reset();
+    }
+    wake_.notify_all();
+  }
+
+  // Blocks until the submitted commit finished; its result.
+  store::Status wait() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [this] { return result_.has_value(); });
+    return *result_;
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stop_ || batch_ != nullptr; });
+      if (batch_ == nullptr) return;  // stopping with nothing to do
+      const store::CommitBatch* batch = std::exchange(batch_, nullptr);
+      lock.unlock();
+      store::Status status = store_.commit(*batch);
+      lock.lock();
+      result_ = std::move(status);
+      done_.notify_all();
+    }
+  }
+
+  store::Store& store_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  const store::CommitBatch* batch_ = nullptr;  // guarded by mutex_
+  std::optional<store::Status> result_;        // guarded by mutex_
+  bool stop_ = false;                          // guarded by mutex_
+  std::thread thread_;                         // last: starts after the members it uses
+};
+
 struct QueuedCommand {
   CurationCommand command;
   Clock::time_point deadline;
@@ -101,10 +163,10 @@ struct AggregatorStage::Impl {
     std::size_t invalid = 0;
     Clock::time_point started;
   };
-  // At most one commit runs at a time, on its own thread (std::async), overlapping the
-  // aggregation of the next batch; only this stage's thread starts and finishes it.
+  // At most one commit runs at a time, on the commit thread, overlapping the aggregation of the
+  // next batch; only this stage's thread starts and finishes it.
   std::unique_ptr<Pending> in_flight;
-  std::future<store::Status> in_flight_result;
+  CommitThread committer{store};
   // Events committed since the aggregator state was last written out (a checkpoint).
   std::uint64_t events_since_checkpoint = 0;
   Clock::time_point last_checkpoint = Clock::now();
@@ -354,16 +416,14 @@ struct AggregatorStage::Impl {
 
   void start_commit(Pending pending) {
     in_flight = std::make_unique<Pending>(std::move(pending));
-    Pending* p = in_flight.get();
-    in_flight_result =
-        std::async(std::launch::async, [this, p] { return store.commit(p->commit); });
+    committer.submit(&in_flight->commit);
   }
 
   // Waits for the commit in flight, if any, and does what follows a successful one. Returns
   // false when it failed (the stage must stop; nothing of that batch was acknowledged).
   bool finish_commit() {
     if (!in_flight) return true;
-    const store::Status s = in_flight_result.get();
+    const store::Status s = committer.wait();
     std::unique_ptr<Pending> done = std::move(in_flight);
     if (!s.is_ok()) return fail("store commit failed: " + s.to_string());
     const std::size_t stored = done->commit.events.size();

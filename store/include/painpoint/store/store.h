@@ -46,7 +46,10 @@ struct StoreOptions {
   // crash; sync also survives power loss at the cost of commit latency.
   bool sync_writes = false;
   std::size_t block_cache_bytes = std::size_t{64} << 20;
+  // Memtable size per column family, and for all of them together: past the total, RocksDB
+  // flushes the largest memtable early, which bounds memory across the nine families.
   std::size_t write_buffer_bytes = std::size_t{32} << 20;
+  std::size_t total_write_buffer_bytes = std::size_t{128} << 20;
   // Open without taking the lock (tools that only read a stopped or live directory).
   bool read_only = false;
 };
