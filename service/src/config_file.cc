@@ -99,6 +99,30 @@ const std::vector<Entry>& entries() {
       return std::to_string(c.summary_interval.count());
     };
     t.push_back(std::move(interval));
+    Entry events;
+    events.key = "aggregator.checkpoint_events";
+    events.help = "write out the aggregator state every N stored events (a crash replays fewer)";
+    events.set = [](ServiceConfig& c, std::string_view text) {
+      long n = 0;
+      if (!parse_number(text, &n) || n < 1) return false;
+      c.checkpoint_events = static_cast<std::uint64_t>(n);
+      return true;
+    };
+    events.get = [](const ServiceConfig& c) { return std::to_string(c.checkpoint_events); };
+    t.push_back(std::move(events));
+    Entry every;
+    every.key = "aggregator.checkpoint_interval_ms";
+    every.help = "write out the aggregator state at least this often while events arrive, ms";
+    every.set = [](ServiceConfig& c, std::string_view text) {
+      long ms = 0;
+      if (!parse_number(text, &ms) || ms < 1) return false;
+      c.checkpoint_interval = std::chrono::milliseconds(ms);
+      return true;
+    };
+    every.get = [](const ServiceConfig& c) {
+      return std::to_string(c.checkpoint_interval.count());
+    };
+    t.push_back(std::move(every));
     append_cluster_entries(t);
     return t;
   }();

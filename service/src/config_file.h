@@ -8,6 +8,7 @@
 // Every key and its default is listed by `painpoint config --defaults`.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <iosfwd>
 #include <optional>
@@ -24,6 +25,11 @@ struct ServiceConfig {
   ingest::ValidationConfig validation;
   // At most one summary per pain point per interval on painpoint.summaries (latest state wins).
   std::chrono::milliseconds summary_interval{1'000};
+  // The aggregator state is written out every checkpoint_events stored events or
+  // checkpoint_interval, whichever comes first (and at stop); a restart after a crash replays
+  // the events stored since. Larger: fewer writes, longer recovery.
+  std::uint64_t checkpoint_events = 250'000;
+  std::chrono::milliseconds checkpoint_interval{60'000};
 };
 
 struct ConfigLoadResult {

@@ -176,6 +176,8 @@ int run_serve(const ServeOptions& options) {
   AggregatorStageConfig stage_config;
   stage_config.brokers = brokers;
   stage_config.cluster = config.cluster;
+  stage_config.checkpoint_events = config.checkpoint_events;
+  stage_config.checkpoint_interval = config.checkpoint_interval;
   AggregatorStage aggregator_stage(stage_config, *store, metrics);
   if (auto s = aggregator_stage.start(); !s.ok()) {
     spdlog::error("cannot start the aggregator stage: {}", s.to_string());

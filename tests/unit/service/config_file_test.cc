@@ -26,8 +26,12 @@ TEST(ConfigFileTest, SetsValidationAndClusterKeys) {
       "validation.max_future_skew_hours=2\n"
       "cluster.join_threshold = 0.5\n"
       "cluster.min_support = 7\n"
-      "publisher.summary_interval_ms = 250\n");
+      "publisher.summary_interval_ms = 250\n"
+      "aggregator.checkpoint_events = 5000\n"
+      "aggregator.checkpoint_interval_ms = 1500\n");
   ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_EQ(result.config->checkpoint_events, 5000U);
+  EXPECT_EQ(result.config->checkpoint_interval, std::chrono::milliseconds(1500));
   EXPECT_EQ(result.config->validation.max_text_bytes, 2048U);
   EXPECT_EQ(result.config->validation.max_future_skew, std::chrono::hours(2));
   EXPECT_DOUBLE_EQ(result.config->cluster.join_threshold, 0.5);
@@ -44,6 +48,7 @@ TEST(ConfigFileTest, ErrorsNameTheLineAndNeverFallBackToDefaults) {
   EXPECT_EQ(parse("just words\n").error, "line 1: expected `key = value`");
   EXPECT_FALSE(parse("cluster.min_support = 0\n").config.has_value());
   EXPECT_FALSE(parse("validation.max_future_skew_hours = -1\n").config.has_value());
+  EXPECT_FALSE(parse("aggregator.checkpoint_events = 0\n").config.has_value());
 }
 
 TEST(ConfigFileTest, DescribedConfigParsesBackToItself) {
