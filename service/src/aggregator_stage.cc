@@ -678,7 +678,9 @@ struct AggregatorStage::Impl {
     }
     close_commands();
     (void)checkpoint_now();  // settles the commit in flight; failures are reported by fail()
-    if (auto s = consumer->close(); !s.ok()) spdlog::warn("consumer close: {}", s.to_string());
+    if (auto s = consumer->close(config.close_timeout); !s.ok()) {
+      spdlog::warn("aggregator consumer close: {}", s.to_string());
+    }
     running.store(false);
   }
 };
