@@ -105,6 +105,9 @@ class AggregatorStage {
   // True when the last poll returned nothing and all stored offsets are at the high watermarks.
   [[nodiscard]] bool idle() const;
   [[nodiscard]] std::uint64_t events_stored() const;
+  // Messages of the input topic skipped since start because the offset to resume from was no
+  // longer on the broker (also logged as errors and exported as a metric).
+  [[nodiscard]] std::uint64_t events_lost_to_retention() const;
 
   // Queues a curation command for the stage's thread, which owns the aggregator: it runs between
   // batches (within about poll_timeout when idle) and commits its changes like a batch (one

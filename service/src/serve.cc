@@ -98,6 +98,18 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
             : std::string("Kafka broker unreachable"));
     body += ",\"aggregator\":" + json_quote(pipeline.aggregator->status_detail());
     body += ",\"publisher\":" + json_quote(pipeline.publisher->status_detail());
+    // Not a readiness failure (consumption goes on), but a loss an operator must see: the
+    // messages skipped because retention removed them before they were consumed.
+    const std::uint64_t lost_ingest = pipeline.ingest->counters().lost_to_retention.load();
+    const std::uint64_t lost_aggregator = pipeline.aggregator->events_lost_to_retention();
+    body += "},\"details\":{\"lost_to_retention\":{\"ingest\":" + std::to_string(lost_ingest) +
+            ",\"aggregator\":" + std::to_string(lost_aggregator) + "}";
+    if (lost_ingest + lost_aggregator > 0) {
+      body += ",\"warning\":" +
+              json_quote(std::to_string(lost_ingest + lost_aggregator) +
+                         " messages were lost to retention since start (their offsets had left "
+                         "the broker before they were consumed); see the error log");
+    }
     body += "}}";
     return HttpResponse::json(ready ? 200 : 503, std::move(body));
   });
