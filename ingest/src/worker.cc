@@ -82,7 +82,12 @@ Status IngestWorker::start() {
     } else {
       impl->counters.delivery_failures.fetch_add(1);
       ++impl->batch_delivery_failures;
-      spdlog::warn("ingest: delivery failed: {}", report.status.to_string());
+      // On stop, the abandoned batch's messages are purged: one summary line says so instead.
+      if (impl->stop_requested.load()) {
+        spdlog::debug("ingest: delivery failed: {}", report.status.to_string());
+      } else {
+        spdlog::warn("ingest: delivery failed: {}", report.status.to_string());
+      }
     }
   });
   if (!producer.ok()) return producer.status();

@@ -109,8 +109,12 @@ def main():
                             raise AssertionError("serve exited %s:\n%s"
                                                  % (serve.proc.returncode, serve.tail()))
                         return serve.metric("painpoint_store_events", 0) >= mark
-                    wait_until(reached, 120 + len(ids) / 2000, "%d events stored" % mark,
-                               interval=0.05)
+                    try:
+                        wait_until(reached, 120 + len(ids) / 2000, "%d events stored" % mark,
+                                   interval=0.05)
+                    except AssertionError:
+                        print(faultlib.dump_stacks(serve.proc.pid), file=sys.stderr)
+                        raise
                     extra = rng.uniform(0.0, 0.3)
                     time.sleep(extra)
                     how = "%.2f s after %d events were stored" % (extra, mark)
@@ -137,8 +141,11 @@ def main():
                         m.get('painpoint_consumer_lag{stage="aggregator"}', -1) == 0)
             wait_until(drained, 120, "outbox drained and no lag")
             numbers = faultlib.verify(serve, brokers, ids, pp, json_format)
-            lost_metric = serve.metric("painpoint_events_lost_to_retention_total", 0)
-            assert lost_metric == 0, "retention lost %s messages: use more partitions" % lost_metric
+            # Any run, not just this one: a loss to retention (the embedded broker's 5 MiB per
+            # partition) would be a setup problem, not a crash bug; say so plainly.
+            losses = faultlib.retention_losses(serve.log_path)
+            assert not losses, ("the broker dropped messages before they were consumed: use "
+                                "more partitions (--partitions)\n" + "\n".join(losses[:5]))
             rc = serve.stop()
             assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, serve.tail())
             serve = None

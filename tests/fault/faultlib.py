@@ -11,6 +11,7 @@ import collections
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -39,9 +40,10 @@ def write_serve_config(d):
 
 
 def make_input(d, n, seed, dup_fraction=0.05):
-    """Writes N distinct events (scripts/sample_feedback.py) plus round(N * dup_fraction) exact
-    copies of random earlier events, each placed after its original in the same topic, as one
-    JSONL file per input topic. Returns (files by topic, distinct ids, messages written)."""
+    """Writes N distinct events (scripts/sample_feedback.py; products sharded for large N, see
+    below) plus round(N * dup_fraction) exact copies of random earlier events, each placed after
+    its original in the same topic, as one JSONL file per input topic. Returns (files by topic,
+    distinct ids, messages written)."""
     rng = random.Random(seed)
     lines = subprocess.run(["/usr/bin/python3", SAMPLE, "--events", str(n), "--seed", str(seed),
                             "--now", "2026-11-01T00:00:00Z"], check=True, capture_output=True,
@@ -49,9 +51,18 @@ def make_input(d, n, seed, dup_fraction=0.05):
     assert len(lines) == n, len(lines)
     by_topic = collections.defaultdict(list)
     ids = set()
+    # Producers key by product, so one product fills one partition of every topic it reaches, and
+    # the embedded broker keeps at most 5 MiB per partition. Large runs spread the three sample
+    # products over more ids ("billing-s7"), one per 5,000 events, so that no partition overflows
+    # while serve is down or behind.
+    shards = max(1, n // 5_000)
     for line in lines:
         event = json.loads(line)
         ids.add(event["eventId"])
+        shard = rng.randrange(shards)
+        if shard:
+            event["productId"] = "%s-s%d" % (event["productId"], shard)
+            line = json.dumps(event)
         by_topic[SOURCE_TOPIC[event["source"]]].append(line)
     assert len(ids) == n, "sample_feedback.py repeated an id"
     dups = int(round(n * dup_fraction))
@@ -133,6 +144,22 @@ def read_summaries(brokers, pb):
         assert summary.id == key, (key, summary.id)
         records.append((p, o, key, summary))
     return records
+
+
+def retention_losses(log_path):
+    """Lines in a serve log (every run appends to it) that report messages lost to retention."""
+    with open(log_path, errors="replace") as f:
+        return [line.strip() for line in f if "lost to retention" in line and "[error]" in line]
+
+
+def dump_stacks(pid):
+    """Every thread's stack of a (hung) process via gdb, if installed: for the failure report."""
+    if shutil.which("gdb") is None:
+        return "(gdb not installed: no stacks)"
+    out = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 15"],
+                         capture_output=True, text=True, timeout=120)
+    return "\n".join(line for line in out.stdout.splitlines()
+                     if line.startswith(("Thread ", "#")))
 
 
 def get_json(serve, path):
