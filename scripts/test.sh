@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite:
-#   unit + integration tests (ctest), unit tests again under ASan+UBSan, and the clustering
-#   quality floor on Banking77 (../shared/data/banking77), then each libFuzzer target briefly.
+#   unit, integration and fault tests (ctest), all three again under ASan+UBSan (the painpoint
+#   binary the integration and fault tests run is then the sanitized one), the clustering quality
+#   floor on Banking77 (../shared/data/banking77), then each libFuzzer target briefly.
 # Environment: PAINPOINT_SKIP_ASAN=1 skips the sanitizer build (local iterations only; CI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +19,11 @@ step "build (RelWithDebInfo)"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
 
-step "unit and integration tests"
+step "unit, integration and fault tests"
 ctest --preset default -j 2
 
 if [[ "${PAINPOINT_SKIP_ASAN:-0}" != 1 ]]; then
-  step "unit tests under ASan+UBSan"
+  step "unit, integration and fault tests under ASan+UBSan"
   cmake --preset asan >/dev/null
   cmake --build --preset asan -j "$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

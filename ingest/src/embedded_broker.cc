@@ -3,11 +3,15 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -179,8 +183,72 @@ void EmbeddedBroker::clear_request_errors(std::int16_t api_key) {
   rd_kafka_mock_clear_request_errors(impl_->cluster, api_key);
 }
 
+namespace {
+
+std::vector<std::string_view> split_words(std::string_view line) {
+  std::vector<std::string_view> words;
+  std::size_t pos = 0;
+  while (pos < line.size()) {
+    while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t' || line[pos] == '\r')) ++pos;
+    std::size_t end = pos;
+    while (end < line.size() && line[end] != ' ' && line[end] != '\t' && line[end] != '\r') ++end;
+    if (end > pos) words.push_back(line.substr(pos, end - pos));
+    pos = end;
+  }
+  return words;
+}
+
+template <typename Int>
+std::optional<Int> parse_number(std::string_view word) {
+  Int value{};
+  const auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), value);
+  if (ec != std::errc{} || end != word.data() + word.size()) return std::nullopt;
+  return value;
+}
+
+std::string reply(const Status& status) {
+  return status.ok() ? "ok" : "error: " + status.to_string();
+}
+
+}  // namespace
+
+std::string apply_fault_command(EmbeddedBroker& broker, std::string_view line) {
+  const auto words = split_words(line);
+  if (words.empty() || words[0].front() == '#') return "ok";
+  const std::string_view command = words[0];
+  const auto arity = [&](std::size_t n) { return words.size() == n + 1; };
+  if ((command == "down" || command == "up") && arity(1)) {
+    const auto id = parse_number<std::int32_t>(words[1]);
+    if (!id) return "error: broker id must be an integer";
+    return reply(command == "down" ? broker.set_broker_down(*id) : broker.set_broker_up(*id));
+  }
+  if (command == "rtt" && arity(2)) {
+    const auto id = parse_number<std::int32_t>(words[1]);
+    const auto ms = parse_number<std::int32_t>(words[2]);
+    if (!id || !ms || *ms < 0) return "error: usage: rtt <broker_id> <ms>";
+    return reply(broker.set_broker_rtt(*id, std::chrono::milliseconds(*ms)));
+  }
+  if (command == "errors" && arity(3)) {
+    const auto api = parse_number<std::int16_t>(words[1]);
+    const auto count = parse_number<int>(words[2]);
+    const auto code = parse_number<int>(words[3]);
+    if (!api || *api < 0 || !count || *count < 1 || *count > 100'000 || !code) {
+      return "error: usage: errors <api_key> <count 1..100000> <error_code>";
+    }
+    broker.push_request_errors(*api, std::vector<int>(static_cast<std::size_t>(*count), *code));
+    return "ok";
+  }
+  if (command == "clear" && arity(1)) {
+    const auto api = parse_number<std::int16_t>(words[1]);
+    if (!api || *api < 0) return "error: usage: clear <api_key>";
+    broker.clear_request_errors(*api);
+    return "ok";
+  }
+  return "error: unknown command (down ID | up ID | rtt ID MS | errors API COUNT CODE | clear API)";
+}
+
 int run_broker(const EmbeddedBrokerConfig& config, const std::atomic<bool>& stop, std::ostream& out,
-               std::ostream& err) {
+               std::ostream& err, int control_fd) {
   auto broker = EmbeddedBroker::start(config);
   if (!broker.ok()) {
     spdlog::error("embedded broker: {}", broker.status().to_string());
@@ -190,7 +258,33 @@ int run_broker(const EmbeddedBrokerConfig& config, const std::atomic<bool>& stop
   // Scripts read the first line to learn where to connect; it must not sit in a buffer.
   out << (*broker)->bootstrap() << std::endl;
   spdlog::info("embedded broker listening on {}", (*broker)->bootstrap());
-  while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string pending;  // control input not yet ended by a newline
+  while (!stop.load()) {
+    if (control_fd < 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    // Polled with a timeout rather than read blocking, so that a stop signal is seen at once.
+    pollfd pfd{control_fd, POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, 100);
+    if (ready <= 0) continue;  // timeout, or EINTR from the stop signal
+    char buffer[4096];
+    const ssize_t n = ::read(control_fd, buffer, sizeof buffer);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      spdlog::info("embedded broker: fault-control input ended");
+      control_fd = -1;
+      continue;
+    }
+    pending.append(buffer, static_cast<std::size_t>(n));
+    for (std::size_t eol; (eol = pending.find('\n')) != std::string::npos;) {
+      const std::string line = pending.substr(0, eol);
+      pending.erase(0, eol + 1);
+      const std::string answer = apply_fault_command(**broker, line);
+      spdlog::info("embedded broker: fault control '{}': {}", line, answer);
+      out << answer << std::endl;
+    }
+  }
   spdlog::info("embedded broker stopping");
   return 0;
 }

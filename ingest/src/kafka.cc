@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "kafka_handles.h"
@@ -216,6 +218,14 @@ struct Producer::Impl : ClientState {
 Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Producer::Producer(Producer&&) noexcept = default;
 Producer& Producer::operator=(Producer&&) noexcept = default;
+
+void Producer::purge() {
+  if (!impl_ || !impl_->rk) return;
+  rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  // Purged messages are reported through the delivery callback, like any other failure.
+  (void)rd_kafka_flush(impl_->rk.get(), 100);
+  rd_kafka_poll(impl_->rk.get(), 0);
+}
 
 Producer::~Producer() {
   if (!impl_ || !impl_->rk) return;
@@ -448,6 +458,18 @@ struct Consumer::Impl : ClientState {
   RevokeHandler on_revoke;
   bool start_from_earliest = true;
   bool closed = false;
+  // close() gave up waiting for the group: destroying the handle must not wait for it again
+  // (rd_kafka_destroy would run the blocking close that close() bounded).
+  bool abandon_group_on_destroy = false;
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() override {
+    if (abandon_group_on_destroy && rk) {
+      rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+  }
   // Offset resets seen while serving the current poll; handed out with its batch.
   std::vector<OffsetReset> pending_resets;
   // The offset each assigned partition was started at, to rebuild the assignment after a reset.
@@ -626,11 +648,53 @@ struct Consumer::Impl : ClientState {
   }
 };
 
+namespace {
+
+// Consumers being destroyed in the background (see await_background_teardown). Never destroyed
+// itself, so that a teardown still running while the process exits finds it intact.
+struct Teardowns {
+  std::mutex mutex;
+  std::condition_variable done;
+  int running = 0;
+};
+
+Teardowns& teardowns() {
+  static auto* instance = new Teardowns;
+  return *instance;
+}
+
+}  // namespace
+
+// The thread owns the whole Impl: librdkafka's callbacks point at it until destroy returns.
+void Consumer::release(std::unique_ptr<Impl> impl) {
+  if (!impl) return;
+  if (!impl->abandon_group_on_destroy) return;  // ~Impl destroys at once
+  Teardowns& t = teardowns();
+  {
+    std::lock_guard lock(t.mutex);
+    ++t.running;
+  }
+  std::thread([impl = std::move(impl)]() mutable {
+    impl.reset();
+    Teardowns& state = teardowns();
+    std::lock_guard lock(state.mutex);
+    --state.running;
+    state.done.notify_all();
+  }).detach();
+}
+
+bool await_background_teardown(std::chrono::milliseconds timeout) {
+  Teardowns& t = teardowns();
+  std::unique_lock lock(t.mutex);
+  return t.done.wait_for(lock, timeout, [&t] { return t.running == 0; });
+}
+
 Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Consumer::Consumer(Consumer&&) noexcept = default;
 Consumer& Consumer::operator=(Consumer&& other) noexcept {
   if (this != &other) {
     if (impl_) (void)close();
+    release(std::move(impl_));
     impl_ = std::move(other.impl_);
   }
   return *this;
@@ -638,6 +702,7 @@ Consumer& Consumer::operator=(Consumer&& other) noexcept {
 
 Consumer::~Consumer() {
   if (impl_) (void)close();
+  release(std::move(impl_));
 }
 
 Result<Consumer> Consumer::create(const ConsumerConfig& config) {
@@ -817,10 +882,39 @@ Result<std::vector<TopicPartition>> Consumer::assignment() const {
 
 bool Consumer::broker_reachable() const { return impl_ && impl_->reachable.load(); }
 
-Status Consumer::close() {
+Status Consumer::close(std::chrono::milliseconds timeout) {
   if (!impl_ || impl_->closed) return Status::Ok();
   impl_->closed = true;
-  return status_from(rd_kafka_consumer_close(impl_->rk.get()), "close");
+  rd_kafka_t* rk = impl_->rk.get();
+  // rd_kafka_consumer_close() waits as long as the group coordinator takes to answer, which is
+  // forever while the broker is down. The queue variant closes in the background and lets us
+  // bound the wait; its rebalance events (the final revoke) arrive here as events and go through
+  // the same handler as in poll_batch().
+  detail::QueuePtr queue(rd_kafka_queue_new(rk));
+  if (detail::ErrorPtr error(rd_kafka_consumer_close_queue(rk, queue.get())); error) {
+    return status_from(error.get(), "close");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (rd_kafka_consumer_closed(rk) == 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      impl_->abandon_group_on_destroy = true;
+      return Status::Error(KafkaErrc::kTimedOut,
+                           "close: the group coordinator did not confirm within " +
+                               std::to_string(timeout.count()) +
+                               " ms; leaving without it (the member expires after the session "
+                               "timeout)");
+    }
+    detail::EventPtr event(rd_kafka_queue_poll(queue.get(), std::min(to_timeout_ms(left), 100)));
+    if (!event) continue;
+    if (rd_kafka_event_type(event.get()) == RD_KAFKA_EVENT_REBALANCE) {
+      Impl::rebalance_cb(rk, rd_kafka_event_error(event.get()),
+                         rd_kafka_event_topic_partition_list(event.get()),
+                         static_cast<ClientState*>(impl_.get()));
+    }
+  }
+  return Status::Ok();
 }
 
 // =============================================================================================

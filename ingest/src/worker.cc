@@ -23,6 +23,9 @@ struct IngestWorker::Impl {
   IngestCounters counters;
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> running{false};
+  // steady_clock time (ns since epoch) at which the batch in flight started waiting for its
+  // acknowledgements; 0 while none waits.
+  std::atomic<std::int64_t> waiting_since_ns{0};
   std::optional<Consumer> consumer;
   std::optional<Producer> producer;
   std::thread thread;
@@ -36,6 +39,7 @@ struct IngestWorker::Impl {
 
   void run();
   bool process(const MessageBatch& batch);
+  bool await_deliveries();
   Status route(const Message& message, v1::FeedbackEvent& event, std::string& buffer);
   void sleep_unless_stopped(std::chrono::milliseconds duration) const;
 };
@@ -51,6 +55,14 @@ const IngestCounters& IngestWorker::counters() const { return impl_->counters; }
 bool IngestWorker::running() const { return impl_->running.load(); }
 bool IngestWorker::broker_reachable() const {
   return impl_->consumer && impl_->producer && impl_->consumer->broker_reachable();
+}
+
+std::chrono::milliseconds IngestWorker::waiting_for_acks() const {
+  const std::int64_t since = impl_->waiting_since_ns.load();
+  if (since == 0) return std::chrono::milliseconds{0};
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now -
+                                                               std::chrono::nanoseconds(since));
 }
 
 Status IngestWorker::start() {
@@ -70,7 +82,12 @@ Status IngestWorker::start() {
     } else {
       impl->counters.delivery_failures.fetch_add(1);
       ++impl->batch_delivery_failures;
-      spdlog::warn("ingest: delivery failed: {}", report.status.to_string());
+      // On stop, the abandoned batch's messages are purged: one summary line says so instead.
+      if (impl->stop_requested.load()) {
+        spdlog::debug("ingest: delivery failed: {}", report.status.to_string());
+      } else {
+        spdlog::warn("ingest: delivery failed: {}", report.status.to_string());
+      }
     }
   });
   if (!producer.ok()) return producer.status();
@@ -131,6 +148,7 @@ void IngestWorker::Impl::run() {
     }
     if (batch.empty()) continue;
     if (process(batch)) continue;
+    if (stop_requested.load()) break;  // not committed: read again after a restart
     // Redo the batch: at-least-once, and the aggregator dedupes by event id.
     const auto first = batch.first_offsets();
     if (auto s = consumer->seek(first, std::chrono::seconds(5)); !s.ok()) {
@@ -138,15 +156,20 @@ void IngestWorker::Impl::run() {
     }
     sleep_unless_stopped(config.retry_backoff);
   }
-  // Every batch was flushed before its offsets were committed asynchronously; make sure the last
-  // commit has reached the group coordinator before leaving it.
+  // An abandoned batch may have left messages in the producer; they are re-sent after a restart.
+  if (producer->in_flight() > 0) producer->purge();
+  // Every batch was flushed before its offsets were committed asynchronously; commit the last
+  // offsets once more and leave the group, which waits (bounded) for the outstanding commits. A
+  // synchronous commit would wait for an unreachable coordinator without a bound.
   std::vector<TopicPartitionOffset> final_offsets;
   for (const auto& [tp, offset] : committed)
     final_offsets.push_back({tp.topic, tp.partition, offset});
-  if (auto s = consumer->commit(final_offsets, false); !s.ok()) {
+  if (auto s = consumer->commit(final_offsets, true); !s.ok()) {
     spdlog::warn("ingest: final commit: {}", s.to_string());
   }
-  if (auto s = consumer->close(); !s.ok()) spdlog::warn("ingest: close: {}", s.to_string());
+  if (auto s = consumer->close(config.close_timeout); !s.ok()) {
+    spdlog::warn("ingest: close: {}", s.to_string());
+  }
   running.store(false);
   spdlog::info("ingest: stopped");
 }
@@ -162,14 +185,11 @@ bool IngestWorker::Impl::process(const MessageBatch& batch) {
     if (auto s = route(message, event, buffer); !s.ok()) {
       spdlog::error("ingest: cannot produce output of {}[{}]@{}: {}", message.topic(),
                     message.partition(), message.offset(), s.to_string());
-      (void)producer->flush(config.delivery_timeout);  // settle what was sent, then redo
+      (void)await_deliveries();  // settle what was sent, then redo
       return false;
     }
   }
-  if (auto s = producer->flush(config.delivery_timeout); !s.ok()) {
-    spdlog::error("ingest: {}", s.to_string());
-    return false;
-  }
+  if (!await_deliveries()) return false;
   if (batch_delivery_failures > 0) return false;
   const auto next = batch.next_offsets();
   for (const auto& tpo : next) committed[{tpo.topic, tpo.partition}] = tpo.offset;
@@ -179,6 +199,38 @@ bool IngestWorker::Impl::process(const MessageBatch& batch) {
   }
   counters.batches_committed.fetch_add(1);
   return true;
+}
+
+// Waits until every message of the batch is acknowledged or failed. False after
+// delivery_timeout, or stop_grace after a stop request: the batch is then not committed.
+bool IngestWorker::Impl::await_deliveries() {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  const auto deadline = started + config.delivery_timeout;
+  std::optional<Clock::time_point> stop_deadline;
+  struct ClearOnExit {
+    std::atomic<std::int64_t>& since;
+    ~ClearOnExit() { since.store(0); }
+  } clear{waiting_since_ns};
+  waiting_since_ns.store(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(started.time_since_epoch()).count());
+  for (;;) {
+    if (producer->flush(std::chrono::milliseconds(100)).ok()) return true;
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      spdlog::error("ingest: {} output messages not acknowledged within {} ms; redoing the batch",
+                    producer->in_flight(), config.delivery_timeout.count());
+      return false;
+    }
+    if (stop_requested.load() && !stop_deadline) stop_deadline = now + config.stop_grace;
+    if (stop_deadline && now >= *stop_deadline) {
+      spdlog::warn(
+          "ingest: stopping with {} output messages unacknowledged; their batch stays "
+          "uncommitted and is read again after a restart",
+          producer->in_flight());
+      return false;
+    }
+  }
 }
 
 Status IngestWorker::Impl::route(const Message& message, v1::FeedbackEvent& event,

@@ -678,7 +678,9 @@ struct AggregatorStage::Impl {
     }
     close_commands();
     (void)checkpoint_now();  // settles the commit in flight; failures are reported by fail()
-    if (auto s = consumer->close(); !s.ok()) spdlog::warn("consumer close: {}", s.to_string());
+    if (auto s = consumer->close(config.close_timeout); !s.ok()) {
+      spdlog::warn("aggregator consumer close: {}", s.to_string());
+    }
     running.store(false);
   }
 };
@@ -746,6 +748,9 @@ std::future<CurationResult> AggregatorStage::submit(
 bool AggregatorStage::failed() const { return impl_->failed.load(); }
 bool AggregatorStage::idle() const { return impl_->idle.load(); }
 std::uint64_t AggregatorStage::events_stored() const { return impl_->stored_count.load(); }
+std::uint64_t AggregatorStage::events_lost_to_retention() const {
+  return impl_->lost_total.value();
+}
 
 bool AggregatorStage::broker_reachable() const {
   return impl_->consumer && impl_->consumer->broker_reachable();

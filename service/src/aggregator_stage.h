@@ -49,6 +49,10 @@ struct AggregatorStageConfig {
   // replays the events since the last checkpoint (about 100k events/s) to rebuild the state.
   std::uint64_t checkpoint_events = 250'000;
   std::chrono::milliseconds checkpoint_interval{60'000};
+  // stop() waits at most this long for the consumer group to confirm the leave (it never comes
+  // while the broker is down); every batch is committed to the store before, so nothing depends
+  // on it.
+  std::chrono::milliseconds close_timeout{1'000};
   aggregator::ClusterConfig cluster;
 };
 
@@ -86,8 +90,8 @@ class AggregatorStage {
 
   // Creates the consumer, learns the cluster id, subscribes and starts the thread.
   ingest::Status start();
-  // Finishes the batch in flight (it is committed whole or not at all), leaves the group and
-  // joins the thread. Idempotent.
+  // Finishes the batch in flight (it is committed whole or not at all), leaves the group (waiting
+  // at most close_timeout) and joins the thread. Idempotent.
   void stop();
 
   // The stage stopped on its own because the store refused a write: nothing after the last
@@ -101,6 +105,9 @@ class AggregatorStage {
   // True when the last poll returned nothing and all stored offsets are at the high watermarks.
   [[nodiscard]] bool idle() const;
   [[nodiscard]] std::uint64_t events_stored() const;
+  // Messages of the input topic skipped since start because the offset to resume from was no
+  // longer on the broker (also logged as errors and exported as a metric).
+  [[nodiscard]] std::uint64_t events_lost_to_retention() const;
 
   // Queues a curation command for the stage's thread, which owns the aggregator: it runs between
   // batches (within about poll_timeout when idle) and commits its changes like a batch (one

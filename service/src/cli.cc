@@ -2,14 +2,17 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
 #include "cluster_command.h"
 #include "config_file.h"
 #include "painpoint/ingest/embedded_broker.h"
+#include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/produce.h"
 #include "serve.h"
 #include "signals.h"
@@ -104,6 +107,9 @@ int run_cli(int argc, char** argv) {
   broker_cmd->add_option("--partitions", broker.partitions, "Partitions per Painpoint topic")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  bool broker_fault_control = false;
+  broker_cmd->add_flag("--fault-control", broker_fault_control,
+                       "Read fault-injection commands from stdin (tests; see README)");
 
   std::string produce_brokers, produce_topic, produce_input;
   auto* produce_cmd = app.add_subcommand(
@@ -146,11 +152,21 @@ int run_cli(int argc, char** argv) {
 
   if (*serve_cmd) {
     if (!serve_config.empty()) serve.config_file = serve_config;
-    return run_serve(serve);
+    const int code = run_serve(serve);
+    // Everything Painpoint owns is stopped and the store is closed. Kafka consumers that could
+    // not leave their group (broker down) finish tearing down in the background; do not let them
+    // hold up the exit (SIGTERM must finish within seconds).
+    if (!ingest::await_background_teardown(std::chrono::seconds(1))) {
+      spdlog::warn("exiting without waiting for the Kafka group coordinator (broker unreachable)");
+      spdlog::default_logger()->flush();
+      std::_Exit(code);
+    }
+    return code;
   }
   if (*broker_cmd) {
     const std::atomic<bool>& stop = install_stop_signal_handlers();
-    return ingest::run_broker(broker, stop, std::cout, std::cerr);
+    return ingest::run_broker(broker, stop, std::cout, std::cerr,
+                              broker_fault_control ? STDIN_FILENO : -1);
   }
   if (*cluster_cmd) {
     if (!cluster_config.empty()) cluster.config_path = cluster_config;

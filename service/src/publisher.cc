@@ -303,14 +303,21 @@ struct Publisher::Impl {
       prune(now);
       update_status(now);
       if (stop_deadline && (nothing_left() || now >= *stop_deadline)) break;
+      // Nothing can be delivered now; waiting would only delay the shutdown.
+      if (stop_deadline && !producer->broker_reachable() && now - started_at > kReachabilityGrace) {
+        break;
+      }
     }
     finish();
   }
 
   void finish() {
     // Settle what is in flight so its entries can be deleted; anything else stays for next time.
-    if (auto s = producer->flush(std::chrono::milliseconds{3'000}); !s.ok()) {
-      spdlog::warn("publisher: {}", s.to_string());
+    const auto flush_timeout =
+        producer->broker_reachable() ? config.stop_flush_timeout : milliseconds{0};
+    if (auto s = producer->flush(flush_timeout); !s.ok()) {
+      spdlog::warn("publisher: {}; the outbox keeps those entries", s.to_string());
+      producer->purge();  // failed reports: the entries stay in the outbox
     }
     handle_reports();
     delete_acknowledged();

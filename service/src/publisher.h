@@ -49,8 +49,10 @@ struct PublisherConfig {
   std::chrono::milliseconds backoff_min{200};
   std::chrono::milliseconds backoff_max{10'000};
   // stop() keeps publishing (still coalescing) for at most this long so a clean stop leaves the
-  // outbox empty; what is left is published on the next start.
-  std::chrono::milliseconds stop_timeout{10'000};
+  // outbox empty, then waits at most stop_flush_timeout for the last acknowledgements; what is
+  // left is published on the next start. While the broker is unreachable stop() does not wait.
+  std::chrono::milliseconds stop_timeout{3'000};
+  std::chrono::milliseconds stop_flush_timeout{1'000};
   // TEST ONLY (PAINPOINT_TEST_PUBLISH_DELAY_MS): nothing is published until this long after
   // start, so a test can kill the process between commit and publish.
   std::chrono::milliseconds test_initial_delay{0};
@@ -67,8 +69,9 @@ class Publisher {
   // broker shows in publisher_ok(), and the outbox keeps everything until it is back.
   ingest::Status start();
   // Publishes what is in the outbox (respecting the interval) for up to stop_timeout, waits for
-  // the delivery reports, deletes the acknowledged entries and joins the thread. Blocks up to
-  // about stop_timeout + a few seconds. Idempotent.
+  // the delivery reports, deletes the acknowledged entries and joins the thread. Blocks at most
+  // about stop_timeout + stop_flush_timeout; returns at once while the broker is unreachable
+  // (the outbox keeps everything for the next start). Idempotent.
   void stop();
 
   // False while deliveries fail, the broker is unreachable or the store refused a read/delete.

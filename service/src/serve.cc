@@ -27,6 +27,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A batch's output normally is acknowledged within milliseconds; waiting longer means the broker
+// is down or failing requests, and /readyz says so (the consumer's own reachability is only
+// refreshed by polls, which pause during that wait).
+constexpr std::chrono::milliseconds kIngestAckStall{3'000};
+
 struct Pipeline {
   store::Store* store = nullptr;
   ingest::IngestWorker* ingest = nullptr;
@@ -72,18 +77,39 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
   Router router;
   router.get("/healthz", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
   router.get("/readyz", [pipeline](const HttpRequest&) {
-    const bool ingest_ok = pipeline.ingest->running() && pipeline.ingest->broker_reachable();
+    const auto ack_wait = pipeline.ingest->waiting_for_acks();
+    const bool ingest_stalled = ack_wait > kIngestAckStall;
+    const bool ingest_ok =
+        pipeline.ingest->running() && pipeline.ingest->broker_reachable() && !ingest_stalled;
     const bool aggregator_ok = pipeline.aggregator->ready();
     const bool publisher_ok = pipeline.publisher->publisher_ok();
     const bool ready = ingest_ok && aggregator_ok && publisher_ok;
     std::string body = "{\"ready\":";
     body += ready ? "true" : "false";
     body += ",\"checks\":{\"ingest\":";
-    body += json_quote(ingest_ok                     ? "ok"
-                       : !pipeline.ingest->running() ? "not running"
-                                                     : "Kafka broker unreachable");
+    body += json_quote(
+        ingest_ok                     ? std::string("ok")
+        : !pipeline.ingest->running() ? std::string("not running")
+        : ingest_stalled
+            ? "output not acknowledged by the Kafka broker for " +
+                  std::to_string(
+                      std::chrono::duration_cast<std::chrono::seconds>(ack_wait).count()) +
+                  " s (broker down or failing requests)"
+            : std::string("Kafka broker unreachable"));
     body += ",\"aggregator\":" + json_quote(pipeline.aggregator->status_detail());
     body += ",\"publisher\":" + json_quote(pipeline.publisher->status_detail());
+    // Not a readiness failure (consumption goes on), but a loss an operator must see: the
+    // messages skipped because retention removed them before they were consumed.
+    const std::uint64_t lost_ingest = pipeline.ingest->counters().lost_to_retention.load();
+    const std::uint64_t lost_aggregator = pipeline.aggregator->events_lost_to_retention();
+    body += "},\"details\":{\"lost_to_retention\":{\"ingest\":" + std::to_string(lost_ingest) +
+            ",\"aggregator\":" + std::to_string(lost_aggregator) + "}";
+    if (lost_ingest + lost_aggregator > 0) {
+      body += ",\"warning\":" +
+              json_quote(std::to_string(lost_ingest + lost_aggregator) +
+                         " messages were lost to retention since start (their offsets had left "
+                         "the broker before they were consumed); see the error log");
+    }
     body += "}}";
     return HttpResponse::json(ready ? 200 : 503, std::move(body));
   });
@@ -269,11 +295,19 @@ int run_serve(const ServeOptions& options) {
     }
   }
   if (stop.load()) spdlog::info("stop requested: finishing the batches in flight");
-  ingest_worker.stop();
+  const auto stop_started = Clock::now();
+  // Ingest and the aggregator stage do not depend on each other's shutdown: stop them side by
+  // side (each bounds its own wait for the broker). The publisher goes after the aggregator
+  // stage, so the summaries of its last commit are still published.
+  std::thread ingest_stopper([&ingest_worker] { ingest_worker.stop(); });
   aggregator_stage.stop();
   publisher.stop();
-  http.stop(std::chrono::seconds(2));
-  spdlog::info("stopped; store holds {} events", store->event_count());
+  ingest_stopper.join();
+  http.stop(std::chrono::seconds(1));
+  spdlog::info(
+      "stopped in {} ms; store holds {} events",
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stop_started).count(),
+      store->event_count());
   return exit_code;
 }
 

@@ -45,18 +45,37 @@ def wait_until(predicate, timeout, what, interval=0.2):
 
 
 class Broker:
-    """`painpoint broker` in a child process; its first stdout line is the bootstrap address."""
+    """`painpoint broker` in a child process; its first stdout line is the bootstrap address.
 
-    def __init__(self, partitions=4):
+    With fault_control=True it runs with --fault-control and command() drives its fault
+    injection through stdin (one reply line per command on stdout)."""
+
+    def __init__(self, partitions=4, fault_control=False):
+        args = [PAINPOINT, "broker", "--port", "0", "--partitions", str(partitions)]
+        if fault_control:
+            args.append("--fault-control")
+        # stderr to a file: a pipe nobody drains would block the broker once it fills.
+        self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            [PAINPOINT, "broker", "--port", "0", "--partitions", str(partitions)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            args, stdin=subprocess.PIPE if fault_control else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         line = self.proc.stdout.readline().strip()
         if not re.fullmatch(r"127\.0\.0\.1:\d+", line):
             self.proc.kill()
+            self.proc.wait()
+            self.stderr.seek(0)
             raise AssertionError("broker printed %r instead of its address; stderr: %s"
-                                 % (line, self.proc.stderr.read()))
+                                 % (line, self.stderr.read()))
         self.bootstrap = line
+
+    def command(self, line):
+        """Sends one fault-control command (see `painpoint broker --fault-control`); raises
+        unless the broker answers ok."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if answer != "ok":
+            raise AssertionError("broker answered %r to %r" % (answer, line))
 
     def stop(self):
         if self.proc.poll() is None:

@@ -10,6 +10,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "painpoint/ingest/status.h"
@@ -56,11 +57,25 @@ class EmbeddedBroker {
   std::unique_ptr<Impl> impl_;
 };
 
+// Applies one line of the fault-control protocol of `painpoint broker --fault-control` (fault
+// tests drive a broker in another process through its stdin) and returns the reply line, without
+// a newline: "ok" or "error: <why>". Commands (broker ids start at 1; -1 means every broker):
+//   down <broker_id>                 refuse connections and drop the open ones
+//   up <broker_id>                   accept connections again
+//   rtt <broker_id> <ms>             delay every response by ms (0: none)
+//   errors <api_key> <count> <code>  the next <count> requests of Kafka API <api_key> (0 Produce,
+//                                    1 Fetch, 8 OffsetCommit, ...) fail with protocol error <code>
+//   clear <api_key>                  drop the errors still queued for <api_key>
+// Empty lines and lines starting with '#' are answered "ok" and ignored.
+std::string apply_fault_command(EmbeddedBroker& broker, std::string_view line);
+
 // `painpoint broker`: starts an EmbeddedBroker, writes its bootstrap address as the first line
 // of `out` (flushed), then serves until `stop` becomes true (the caller sets it from its
-// SIGINT/SIGTERM handler). Returns the process exit code: 0 after a clean stop, 1 if the broker
-// could not start (reason logged and written to `err`).
+// SIGINT/SIGTERM handler). With `control_fd` >= 0 it also reads fault-control commands (see
+// apply_fault_command) line by line from that descriptor and writes one reply line per command to
+// `out`; end of input just ends the control channel. Returns the process exit code: 0 after a
+// clean stop, 1 if the broker could not start (reason logged and written to `err`).
 int run_broker(const EmbeddedBrokerConfig& config, const std::atomic<bool>& stop, std::ostream& out,
-               std::ostream& err);
+               std::ostream& err, int control_fd = -1);
 
 }  // namespace painpoint::ingest

@@ -119,6 +119,11 @@ class Producer {
   // kTimedOut if messages are still in flight after `timeout`.
   Status flush(std::chrono::milliseconds timeout);
 
+  // Drops every message not yet acknowledged; each gets a failed delivery report (kState), served
+  // before this returns. For a bounded shutdown while the broker is unreachable: the caller keeps
+  // whatever it needs to send them again (an outbox, uncommitted input offsets).
+  void purge();
+
   // Messages enqueued but not yet acknowledged or failed.
   std::size_t in_flight() const;
   ProducerCounters counters() const;
@@ -294,15 +299,29 @@ class Consumer {
   // False after librdkafka reported all brokers down; true once a broker is up again.
   bool broker_reachable() const;
 
-  // Leaves the group (runs the revoke handler). Idempotent.
-  Status close();
+  // Leaves the group (runs the revoke handler on this thread). Blocks at most `timeout`: when the
+  // group leave has not finished by then (the coordinator is unreachable), returns kTimedOut and
+  // the handle is later destroyed without waiting for the group; the coordinator drops the member
+  // after session_timeout. Nothing is lost either way: offsets are committed before close, and
+  // what the group had not seen committed is re-read. Idempotent.
+  Status close(std::chrono::milliseconds timeout = 10'000ms);
 
   struct Impl;
 
  private:
   explicit Consumer(std::unique_ptr<Impl> impl);
+  // Destroys `impl`, in the background if close() gave up on the group.
+  static void release(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// A Consumer whose close() timed out is torn down on a background thread when it is destroyed:
+// librdkafka's destroy still waits for the unreachable coordinator (up to the session timeout),
+// and a destructor must not block that long. Waits until every such teardown has finished; false
+// if some are still running after `timeout`. A process that is about to exit may then leave them
+// to the OS (std::_Exit after flushing its logs): returning from main would run static
+// destructors under their threads.
+bool await_background_teardown(std::chrono::milliseconds timeout);
 
 // ---------------------------------------------------------------------------------------------
 // Admin

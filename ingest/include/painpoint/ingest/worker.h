@@ -32,6 +32,11 @@ struct IngestConfig {
   std::chrono::milliseconds delivery_timeout{30'000};
   // Pause after a failed batch before it is redone.
   std::chrono::milliseconds retry_backoff{1'000};
+  // Bounded stop: once stop() is called, a batch still waiting for acknowledgements gets this
+  // long before it is abandoned (its input offsets stay uncommitted, so it is read again after a
+  // restart), and leaving the consumer group gets close_timeout.
+  std::chrono::milliseconds stop_grace{1'000};
+  std::chrono::milliseconds close_timeout{1'000};
   ValidationConfig validation;
   std::map<std::string, std::string> consumer_extra;
   std::map<std::string, std::string> producer_extra;
@@ -55,8 +60,8 @@ struct IngestCounters {
 // offsets (downstream dedupes by event id). A message that cannot be decoded or validated goes to
 // the dead letter topic and never stops the loop.
 //
-// Thread safety: start()/stop() from one controlling thread; counters()/broker_reachable() from
-// any thread.
+// Thread safety: start()/stop() from one controlling thread; counters(), running(),
+// broker_reachable() and waiting_for_acks() from any thread.
 class IngestWorker {
  public:
   explicit IngestWorker(IngestConfig config);  // no I/O
@@ -67,13 +72,19 @@ class IngestWorker {
   // Creates the Kafka clients, subscribes, and starts the thread. Fails fast on bad config;
   // an unreachable broker is not an error here (the loop keeps retrying, see broker_reachable).
   Status start();
-  // Graceful: finishes the batch in flight, flushes, commits, leaves the group, joins the thread.
-  // Blocks up to about delivery_timeout. Idempotent.
+  // Graceful: finishes the batch in flight (flushes, commits), leaves the group, joins the thread.
+  // Blocks at most about stop_grace + close_timeout, also while the broker is unreachable (then
+  // the unfinished batch is not committed and is read again after a restart). Idempotent.
   void stop();
 
   const IngestCounters& counters() const;
   bool running() const;
+  // What the consumer last learned from librdkafka. Its callbacks are served by polls, which
+  // pause while a batch waits for acknowledgements: see waiting_for_acks() for that case.
   bool broker_reachable() const;
+  // How long the batch in flight has been waiting for the broker to acknowledge its output
+  // (zero when none waits). Grows while the broker is down or failing produce requests.
+  std::chrono::milliseconds waiting_for_acks() const;
 
   struct Impl;
 

@@ -1,0 +1,248 @@
+"""Shared pieces of the fault suites: input with duplicated event ids, and the end-state check
+that proves nothing was lost or double-counted.
+
+The check reads only what a user can read: the HTTP API of `painpoint serve` (products, pain
+points, their member events) and painpoint.summaries through kcat. The suites run serve with
+`cluster.min_support = 1`, so every stored event belongs to a published pain point at once; with the
+default (3), events of emerging candidates are held internally and cannot be accounted for from
+outside. Nothing else about the clustering changes.
+"""
+import collections
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+from harness import PAINPOINT, kcat, log, produce, protobuf_module  # noqa: E402,F401
+
+ROOT = os.path.join(HERE, "..", "..")
+SAMPLE = os.path.join(ROOT, "scripts", "sample_feedback.py")
+TOPICS = ("feedback.support", "feedback.sales", "feedback.customer")
+SOURCE_TOPIC = {"SOURCE_SUPPORT": "feedback.support", "SOURCE_SALES": "feedback.sales",
+                "SOURCE_CUSTOMER": "feedback.customer"}
+
+SERVE_CONFIG = "cluster.min_support = 1\n"
+
+
+def write_serve_config(d):
+    path = os.path.join(d, "serve.conf")
+    with open(path, "w") as f:
+        f.write("# fault suites: every event joins a published pain point at once\n")
+        f.write(SERVE_CONFIG)
+    return path
+
+
+def make_input(d, n, seed, dup_fraction=0.05):
+    """Writes N distinct events (scripts/sample_feedback.py; products sharded for large N, see
+    below) plus round(N * dup_fraction) exact copies of random earlier events, each placed after
+    its original in the same topic, as one JSONL file per input topic. Returns (files by topic,
+    distinct ids, messages written)."""
+    rng = random.Random(seed)
+    lines = subprocess.run(["/usr/bin/python3", SAMPLE, "--events", str(n), "--seed", str(seed),
+                            "--now", "2026-11-01T00:00:00Z"], check=True, capture_output=True,
+                           text=True).stdout.splitlines()
+    assert len(lines) == n, len(lines)
+    by_topic = collections.defaultdict(list)
+    ids = set()
+    # Producers key by product, so one product fills one partition of every topic it reaches, and
+    # the embedded broker keeps at most 5 MiB per partition. Large runs spread the three sample
+    # products over more ids ("billing-s7"), one per 5,000 events, so that no partition overflows
+    # while serve is down or behind.
+    shards = max(1, n // 5_000)
+    for line in lines:
+        event = json.loads(line)
+        ids.add(event["eventId"])
+        shard = rng.randrange(shards)
+        if shard:
+            event["productId"] = "%s-s%d" % (event["productId"], shard)
+            line = json.dumps(event)
+        by_topic[SOURCE_TOPIC[event["source"]]].append(line)
+    assert len(ids) == n, "sample_feedback.py repeated an id"
+    dups = int(round(n * dup_fraction))
+    inserts = collections.defaultdict(list)  # topic -> [(position, line)]
+    topics = sorted(by_topic)
+    for _ in range(dups):
+        topic = rng.choice(topics)
+        original = rng.randrange(len(by_topic[topic]))
+        position = rng.randint(original + 1, len(by_topic[topic]))
+        inserts[topic].append((position, by_topic[topic][original]))
+    files = {}
+    messages = 0
+    for topic in topics:
+        out = []
+        pending = sorted(inserts[topic], key=lambda x: x[0])
+        j = 0
+        for i, line in enumerate(by_topic[topic] + [None]):
+            while j < len(pending) and pending[j][0] == i:
+                out.append(pending[j][1])
+                j += 1
+            if line is not None:
+                out.append(line)
+        path = os.path.join(d, "%s.jsonl" % topic)
+        with open(path, "w") as f:
+            f.write("\n".join(out) + "\n")
+        files[topic] = (path, len(out))
+        messages += len(out)
+    return files, ids, messages
+
+
+def produce_all(brokers, files, chunks=1, pause=0.0, stop=None):
+    """Produces every file with `painpoint produce`, the topics in parallel, each in `chunks`
+    pieces `pause` seconds apart (so that input keeps arriving while serve runs). Raises if any
+    line was not sent."""
+    errors = []
+
+    def one(topic, path, count):
+        with open(path) as f:
+            lines = f.readlines()
+        step = max(1, (len(lines) + chunks - 1) // chunks)
+        for k, start in enumerate(range(0, len(lines), step)):
+            if stop is not None and stop.is_set():
+                return
+            part = "%s.part%d" % (path, k)
+            with open(part, "w") as f:
+                f.writelines(lines[start:start + step])
+            out = produce(brokers, topic, part)
+            want = len(lines[start:start + step])
+            if out.returncode != 0 or ("sent %d," % want) not in out.stdout:
+                errors.append("%s: %s %s" % (topic, out.stdout, out.stderr))
+                return
+            os.unlink(part)
+            if pause:
+                threading.Event().wait(pause)
+
+    threads = [threading.Thread(target=one, args=(t, p, c)) for t, (p, c) in files.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def read_summaries(brokers, pb):
+    """All records of painpoint.summaries as (partition, offset, key, PainPointSummary)."""
+    out = kcat("-b", brokers, "-C", "-t", "painpoint.summaries", "-o", "beginning", "-e", "-q",
+               "-f", "%p %o %K %S\t%k%s", timeout=300)
+    assert out.returncode == 0, out.stderr
+    data, pos, records = out.stdout, 0, []
+    while pos < len(data):
+        tab = data.index(b"\t", pos)
+        p, o, klen, vlen = (int(x) for x in data[pos:tab].split())
+        pos = tab + 1
+        key = data[pos:pos + klen].decode()
+        pos += klen
+        summary = pb.PainPointSummary()
+        summary.ParseFromString(data[pos:pos + vlen])
+        pos += vlen
+        assert summary.id == key, (key, summary.id)
+        records.append((p, o, key, summary))
+    return records
+
+
+def retention_losses(log_path):
+    """Lines in a serve log (every run appends to it) that report messages lost to retention."""
+    with open(log_path, errors="replace") as f:
+        return [line.strip() for line in f if "lost to retention" in line and "[error]" in line]
+
+
+def dump_stacks(pid):
+    """Every thread's stack of a (hung) process via gdb, if installed: for the failure report."""
+    if shutil.which("gdb") is None:
+        return "(gdb not installed: no stacks)"
+    out = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 15"],
+                         capture_output=True, text=True, timeout=120)
+    return "\n".join(line for line in out.stdout.splitlines()
+                     if line.startswith(("Thread ", "#")))
+
+
+def get_json(serve, path):
+    status, body = serve.get(path, timeout=60)
+    assert status == 200, (path, status, body[:500])
+    return json.loads(body)
+
+
+def verify(serve, brokers, distinct_ids, pb, json_format):
+    """The end state: the store holds exactly `distinct_ids`; every one is a member of exactly one
+    active pain point; the pain points' counts add up to them; the latest record per key on
+    painpoint.summaries equals what the API serves. Returns a dict of the measured numbers."""
+    products = get_json(serve, "/v1/products")["products"]
+    stored = sum(int(p.get("eventCount", 0)) for p in products)
+    gauge = serve.metric("painpoint_store_events")
+    active = {}
+    for product in products:
+        cursor = ""
+        while True:
+            page = get_json(serve, "/v1/products/%s/pain-points?sort=events&limit=500%s" % (
+                urllib.parse.quote(product["productId"]),
+                "&cursor=" + cursor if cursor else ""))
+            for p in page.get("painPoints", []):
+                active[p["id"]] = p
+            cursor = page.get("nextCursor", "")
+            if not cursor:
+                break
+    counted = sum(int(p.get("eventCount", 0)) for p in active.values())
+
+    members = collections.Counter()
+    for pid in active:
+        cursor = ""
+        listed = 0
+        while True:
+            page = get_json(serve, "/v1/pain-points/%s/events?limit=500%s" % (
+                pid, "&cursor=" + cursor if cursor else ""))
+            for e in page.get("events", []):
+                members[e["eventId"]] += 1
+                listed += 1
+            cursor = page.get("nextCursor", "")
+            if not cursor:
+                break
+        assert listed == int(active[pid].get("eventCount", 0)), (
+            "pain point %s lists %d member events but counts %s" % (
+                pid, listed, active[pid].get("eventCount")))
+
+    lost = len(distinct_ids - set(members))
+    unknown = len(set(members) - distinct_ids)
+    in_several = sum(1 for c in members.values() if c > 1)
+    double_counted = counted - len(distinct_ids) if counted > len(distinct_ids) else 0
+    numbers = {"distinct": len(distinct_ids), "stored": stored, "store_gauge": gauge,
+               "pain_points": len(active), "sum_of_counts": counted,
+               "lost": lost, "unknown": unknown, "in_several_pain_points": in_several,
+               "double_counted": double_counted}
+    log("end state:", json.dumps(numbers))
+    assert stored == len(distinct_ids), numbers
+    assert gauge == len(distinct_ids), numbers
+    assert lost == 0 and unknown == 0 and in_several == 0, numbers
+    assert counted == len(distinct_ids), numbers
+
+    records = read_summaries(brokers, pb)
+    latest, last = {}, {}
+    for p, o, key, s in sorted(records, key=lambda r: (r[0], r[1])):
+        if key in last:
+            assert s.version >= last[key], "key %s: version %d after %d at %d@%d" % (
+                key, s.version, last[key], p, o)
+        last[key] = s.version
+        latest[key] = s
+    for pid, p in active.items():
+        assert pid in latest, "active pain point %s has no record on the topic" % pid
+        api = json_format.ParseDict(p, pb.PainPointSummary())
+        assert latest[pid] == api, "pain point %s: topic has v%d, API v%s" % (
+            pid, latest[pid].version, p.get("version"))
+    merged = 0
+    for key, s in latest.items():
+        if key in active:
+            continue
+        assert s.status == pb.STATUS_MERGED, "record %s is neither active nor merged" % key
+        merged += 1
+        survivor = get_json(serve, "/v1/pain-points/" + key)
+        assert survivor["id"] in active, (key, survivor["id"])
+    numbers.update({"summary_records": len(records), "summary_keys": len(latest),
+                    "merged": merged})
+    log("painpoint.summaries: %d records, %d keys (%d active, %d merged): latest per key equals "
+        "the API" % (len(records), len(latest), len(active), merged))
+    return numbers

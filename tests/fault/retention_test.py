@@ -1,0 +1,128 @@
+"""Retention gap: while `painpoint serve` is stopped, more is produced to an input partition than
+the broker keeps (the embedded broker drops the oldest messages beyond 5 MiB per partition, as
+retention does on real Kafka), so the offset serve resumes from is gone. Checked on restart: the
+loss is logged as an error, counted exactly (low watermark - resume offset) in
+painpoint_events_lost_to_retention_total, shown in /readyz details, and consumption continues:
+the store holds the earlier events plus every event still on the broker, nothing else.
+
+usage: retention_test.py PATH/TO/painpoint
+"""
+import json
+import os
+import random
+import sys
+
+import faultlib
+from faultlib import log
+from harness import Broker, Serve, produce, wait_until, workdir, write_jsonl
+
+TOPIC = "feedback.support"
+
+
+def events(prefix, n, pad_bytes, seed):
+    """Valid events; pad_bytes of random hex in an attribute make them incompressible."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        e = {"eventId": "%s-%06d" % (prefix, i), "source": "SOURCE_SUPPORT",
+             "productId": rng.choice(["mobile-app", "billing"]),
+             "text": rng.choice(["the app crashes on upload", "charged twice this month",
+                                 "login code never arrives"]),
+             "occurredAt": "2026-11-01T00:00:00Z"}
+        if pad_bytes:
+            e["attributes"] = {"pad": "%0*x" % (pad_bytes, rng.getrandbits(pad_bytes * 4))}
+        out.append(e)
+    return out
+
+
+def watermarks(brokers, topic, partition):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "retention-test-probe"})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    finally:
+        c.close()
+
+
+def main():
+    with workdir() as d:
+        config = faultlib.write_serve_config(d)
+        # One partition per topic, so that all input shares the 5 MiB of feedback.support[0].
+        broker = Broker(partitions=1)
+        serve = None
+        try:
+            brokers = broker.bootstrap
+            first = events("before", 500, 0, seed=1)
+            path = os.path.join(d, "first.jsonl")
+            write_jsonl(path, first)
+            assert produce(brokers, TOPIC, path).returncode == 0
+            data_dir = os.path.join(d, "data")
+            serve = Serve(brokers, data_dir, extra=["--config", config])
+            serve.wait_stored(len(first), timeout=120)
+            rc = serve.stop()
+            assert rc == 0, serve.tail()
+            serve = None
+            committed = len(first)  # ingest consumed and committed everything
+
+            # ~12 MB of incompressible events while serve is down: the oldest are dropped.
+            second = events("during", 10_000, 1000, seed=2)
+            path = os.path.join(d, "second.jsonl")
+            write_jsonl(path, second)
+            out = produce(brokers, TOPIC, path)
+            assert out.returncode == 0, out.stdout + out.stderr
+            low, high = watermarks(brokers, TOPIC, 0)
+            log("feedback.support[0]: low watermark %d, high %d (serve resumes at %d)"
+                % (low, high, committed))
+            assert high == committed + len(second), (high, committed, len(second))
+            assert low > committed, "the broker kept everything (low %d): produce more" % low
+            expected_lost = low - committed
+            surviving = high - low
+
+            serve = Serve(brokers, data_dir, extra=["--config", config])
+            wait_until(lambda: serve.metric(
+                'painpoint_events_lost_to_retention_total{stage="ingest"}', 0) > 0, 120,
+                "the loss to be counted")
+            ingest_lost = serve.metric('painpoint_events_lost_to_retention_total{stage="ingest"}')
+            assert ingest_lost == expected_lost, (ingest_lost, expected_lost)
+
+            def settled():
+                if serve.proc.poll() is not None:
+                    raise AssertionError("serve exited:\n" + serve.tail())
+                m = serve.metrics() or {}
+                agg = m.get('painpoint_events_lost_to_retention_total{stage="aggregator"}', 0)
+                return (m.get("painpoint_store_events") == committed + surviving - agg and
+                        m.get('painpoint_consumer_lag{stage="aggregator"}', -1) == 0)
+            wait_until(settled, 300, "the surviving events")
+            agg_lost = serve.metric(
+                'painpoint_events_lost_to_retention_total{stage="aggregator"}', 0)
+            stored = serve.metric("painpoint_store_events")
+            assert stored == committed + surviving - agg_lost, (stored, committed, surviving,
+                                                                agg_lost)
+
+            status, body = serve.get("/readyz")
+            details = json.loads(body)["details"]
+            assert details["lost_to_retention"]["ingest"] == expected_lost, body
+            assert "lost to retention" in details.get("warning", ""), body
+            with open(serve.log_path) as f:
+                logged = [line for line in f if "lost to retention" in line and "[error]" in line]
+            assert logged, "the loss was not logged as an error"
+            log("restart: %d messages lost to retention counted (metric and /readyz %s), logged "
+                "as: %s" % (expected_lost, json.dumps(details), logged[0].strip()[:200]))
+            log("store: %d before + %d still on the broker - %d lost in the repartition topic = "
+                "%d events" % (committed, surviving, agg_lost, stored))
+            rc = serve.stop()
+            assert rc == 0, serve.tail()
+            serve = None
+        except BaseException:
+            if serve is not None:
+                print(serve.tail(80), file=sys.stderr)
+            raise
+        finally:
+            if serve is not None:
+                serve.stop()
+            broker.stop()
+    print("retention_test: OK")
+
+
+if __name__ == "__main__":
+    main()
