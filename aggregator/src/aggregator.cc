@@ -71,6 +71,33 @@ struct PostingList {
   [[nodiscard]] const std::vector<Posting>& top(std::size_t /*scan*/) const { return head; }
 };
 
+// What bounding a candidate's score needs, one fixed-size record per cluster in a contiguous
+// array indexed by seq (Product::hot): retrieval's candidates are bounded from these records
+// alone (addresses known from the seq, so they are prefetched without pointer chasing), and only
+// those whose bound can still win are scored exactly on the full cluster, whose record,
+// centroid and dense sum are cache misses once there are thousands of pain points. The bounds
+// are upper bounds (rounded up), so the choice is the one a full scoring of every candidate
+// makes. Maintenance reads the life-cycle fields here too (whether a pain point is due for a
+// near-duplicate check, whether a candidate expired) instead of visiting every cluster record.
+constexpr std::size_t kHotTerms = 12;
+struct alignas(64) Hot {
+  std::uint8_t live = 0;            // 0: no cluster at this seq (never, retired or merged)
+  std::uint8_t promoted = 0;        // Cluster::promoted
+  std::uint8_t merge_due = 0;       // count >= 2 * merge_checked_count
+  std::uint8_t terms = 0;           // used entries of term/w
+  float inv_norm = 0;               // 1 / |centroid|, rounded up
+  float rest_norm = 0;              // |centroid restricted to the other terms|, rounded up
+  float rest_max = 0;               // >= the largest centroid weight of the other terms
+  float cohesion = 0;               // cohesion^exponent, rounded up
+  float bonus = 0;                  // size bonus, rounded up
+  std::int64_t last_event_doc = 0;  // Cluster::last_event_doc
+  // Some of the heaviest centroid terms (those at the last full refresh), sorted by term, with
+  // their current centroid weights (the same floats as the centroid's).
+  std::array<std::uint32_t, kHotTerms> term{};
+  std::array<float, kHotTerms> w{};
+};
+static_assert(sizeof(Hot) == 128);
+
 struct Exemplar {
   std::string event_id;
   std::string text;
@@ -103,6 +130,10 @@ struct Cluster {
   std::int64_t day_of_last = 0;
   std::vector<std::int64_t> daily;
   std::vector<Exemplar> exemplars;
+  // Lowest score in a full exemplar pool, cached so that the usual newcomer (which does not
+  // enter the pool) reads no exemplar. Invalid after any change of the pool or its scores.
+  float exemplar_floor = 0;
+  bool exemplar_floor_valid = false;
   std::int64_t version = 0;
   std::int64_t last_event_doc = 0;
   std::int64_t merge_checked_count = 0;  // size at the last near-duplicate check
@@ -172,14 +203,21 @@ struct Product {
   struct Hint {
     const void* centroid = nullptr;
     std::uint32_t centroid_bytes = 0;
+    std::uint32_t accounts = 0;  // count
     const void* dense = nullptr;
+    const Account* account_data = nullptr;
+    const std::int64_t* daily_last = nullptr;
   };
   std::vector<Hint> hints;
+  std::vector<Hot> hot;  // by seq
   void hint(const Cluster& c) {
     if (hints.size() <= c.seq) hints.resize(static_cast<std::size_t>(c.seq) + 1);
-    hints[c.seq] =
-        Hint{c.centroid.data(), static_cast<std::uint32_t>(c.centroid.size() * sizeof(TermWeight)),
-             c.dense.data()};
+    hints[c.seq] = Hint{c.centroid.data(),
+                        static_cast<std::uint32_t>(c.centroid.size() * sizeof(TermWeight)),
+                        static_cast<std::uint32_t>(c.accounts.size()),
+                        c.dense.data(),
+                        c.accounts.data(),
+                        c.daily.empty() ? nullptr : &c.daily.back()};
   }
   // Change tracking, two horizons: kDirty clusters publish a summary at the next take_changes();
   // kUnsaved ones (and dirty pages, meta, curation) are written out only when the caller asks
@@ -351,9 +389,20 @@ struct Aggregator::Impl {
   std::vector<double> dense_acc;
   std::vector<float> acc;
   std::vector<std::uint32_t> touched;
+  std::vector<std::uint32_t> top_seqs;
+  // The candidate with the best approximate score in the last retrieve() (UINT32_MAX: none):
+  // usually the one an event joins, so its data is requested before anything else.
+  std::uint32_t retrieved_best = UINT32_MAX;
   std::vector<TermWeight> query_scratch;
   std::vector<const PostingList*> lists;
   std::vector<TermWeight> index_scratch;
+  std::vector<TermWeight> hot_scratch;
+  bool centroid_truncated = false;  // set by add_to_centroid when it dropped terms
+  struct Bounded {
+    double bound;
+    std::uint32_t seq;
+  };
+  std::vector<Bounded> bounded;
   std::string key_scratch;
   std::vector<std::uint32_t> token_df;
   // word -> hashed stem. Stemming dominates featurization and the vocabulary is Zipfian;
@@ -366,6 +415,7 @@ struct Aggregator::Impl {
   };
   FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
   std::vector<const float*> token_vectors;
+  std::vector<std::uint64_t> word_keys;
 
   Impl(ClusterConfig c, const StateReader* r)
       : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {}
@@ -390,8 +440,9 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- features
   std::uint32_t bucket_of(std::string_view word) { return word_info(word).bucket; }
 
-  WordInfo word_info(std::string_view word) {
-    const std::uint64_t key = fnv1a64(word);
+  WordInfo word_info(std::string_view word) { return word_info(word, fnv1a64(word)); }
+
+  WordInfo word_info(std::string_view word, std::uint64_t key) {
     if (const auto* hit = stem_cache.find(key)) return *hit;
     if (stem_cache.size() >= 200'000) stem_cache.clear();
     WordInfo info;
@@ -405,10 +456,18 @@ struct Aggregator::Impl {
     tokenizer.tokenize(text, tokens);
     buckets.clear();
     token_vectors.clear();
+    // Each token costs a stem-cache and a DF-table look-up, cache misses once the vocabulary
+    // outgrows the caches: request every slot first so that the misses overlap.
+    word_keys.clear();
     for (std::size_t i = 0; i < tokens.size(); ++i) {
-      const WordInfo info = word_info(tokens[i]);
+      word_keys.push_back(fnv1a64(tokens[i]));
+      stem_cache.prefetch(word_keys.back());
+    }
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const WordInfo info = word_info(tokens[i], word_keys[i]);
       buckets.push_back(info.bucket);
       token_vectors.push_back(info.vector);
+      p.df.prefetch(info.bucket);
     }
     ++p.doc_count;
     p.token_count += static_cast<std::int64_t>(tokens.size());
@@ -557,37 +616,190 @@ struct Aggregator::Impl {
       return acc[a] != acc[b] ? acc[a] > acc[b] : a < b;
     };
     if (touched.size() > cfg.rerank) {
-      // `better` is a total order, so selecting the best (no ordering among them: they are
-      // sorted by seq below) keeps exactly the set a sort would.
-      std::nth_element(touched.begin(), touched.begin() + cfg.rerank, touched.end(), better);
-      for (std::size_t i = cfg.rerank; i < touched.size(); ++i) acc[touched[i]] = 0.0f;
-      touched.resize(cfg.rerank);
+      // One pass keeps the best `rerank` in a small sorted array (thousands of clusters put a
+      // few hundred distinct candidates here). `better` is a total order, so this keeps exactly
+      // the set a sort would.
+      top_seqs.clear();
+      for (std::uint32_t seq : touched) {
+        if (top_seqs.size() == cfg.rerank) {
+          if (!better(seq, top_seqs.back())) continue;
+          top_seqs.pop_back();
+        }
+        top_seqs.insert(std::upper_bound(top_seqs.begin(), top_seqs.end(), seq, better), seq);
+      }
+      for (std::uint32_t seq : touched) acc[seq] = 0.0f;
+      touched.swap(top_seqs);
+      retrieved_best = touched.front();
+    } else {
+      retrieved_best = UINT32_MAX;
+      for (std::uint32_t seq : touched) {
+        if (retrieved_best == UINT32_MAX || better(seq, retrieved_best)) retrieved_best = seq;
+      }
+      for (std::uint32_t seq : touched) acc[seq] = 0.0f;
     }
-    for (std::uint32_t seq : touched) acc[seq] = 0.0f;
     std::sort(touched.begin(), touched.end());
   }
 
-  // The candidates' records are scattered over the heap: with thousands of pain points each
-  // one is a cache miss, and scoring them one after another pays those misses in series.
-  // Requesting every record first, then every centroid and dense sum, overlaps them.
-  void prefetch_candidates(const Product& p) const {
-    const std::size_t dense_bytes = static_cast<std::size_t>(dims()) * sizeof(float);
+  // The candidates' hot records, requested together so that their misses overlap.
+  void prefetch_hot(const Product& p) const {
     for (std::uint32_t seq : touched) {
-      if (const Cluster* c = p.clusters[seq].get()) {
-        __builtin_prefetch(c);
-        __builtin_prefetch(reinterpret_cast<const char*>(c) + 64);
+      if (seq < p.hot.size()) prefetch_bytes(&p.hot[seq], sizeof(Hot));
+    }
+  }
+
+  // A candidate about to be scored exactly (the cluster records are scattered over the heap:
+  // with thousands of pain points each is a cache miss): its record, centroid and dense sum,
+  // requested together through the per-seq hints instead of one pointer after another.
+  void prefetch_cluster(const Product& p, std::uint32_t seq) const {
+    if (const Cluster* c = p.clusters[seq].get()) prefetch_bytes(c, sizeof(Cluster));
+    if (seq < p.hints.size()) {
+      const auto& h = p.hints[seq];
+      prefetch_bytes(h.centroid, h.centroid_bytes);
+      if (h.dense != nullptr) {
+        prefetch_bytes(h.dense, static_cast<std::size_t>(dims()) * sizeof(float));
       }
-      if (seq < p.hints.size()) {
-        const auto& h = p.hints[seq];
-        prefetch_bytes(h.centroid, h.centroid_bytes);
-        if (h.dense != nullptr) prefetch_bytes(h.dense, dense_bytes);
+      // What absorbing an event into it reads next: the top of the account search and today.
+      if (h.accounts > 0) {
+        __builtin_prefetch(h.account_data + h.accounts / 2);
+        __builtin_prefetch(h.account_data + h.accounts / 4);
+        __builtin_prefetch(h.account_data + h.accounts * 3 / 4);
       }
+      if (h.daily_last != nullptr) __builtin_prefetch(h.daily_last);
     }
   }
 
   static void prefetch_bytes(const void* data, std::size_t bytes) {
     const auto* b = static_cast<const char*>(data);
     for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(b + off);
+  }
+
+  // ---------------------------------------------------------------- hot records
+  // A non-negative bound rounded up past float rounding.
+  static float round_up(double x) { return static_cast<float>(x * (1.0 + 1e-5) + 1e-7); }
+
+  Hot& hot_of(Product& p, std::uint32_t seq) {
+    if (p.hot.size() <= seq) p.hot.resize(static_cast<std::size_t>(seq) + 1);
+    return p.hot[seq];
+  }
+
+  // Chooses the hot terms anew (the heaviest of the centroid) and rebuilds the record.
+  void refresh_hot(Product& p, const Cluster& c) {
+    Hot& h = hot_of(p, c.seq);
+    top_terms_into(c.centroid, kHotTerms + 1, hot_scratch);
+    h.rest_max = 0;
+    if (hot_scratch.size() > kHotTerms) {
+      h.rest_max = hot_scratch[kHotTerms].w;
+      hot_scratch.resize(kHotTerms);
+    }
+    std::sort(hot_scratch.begin(), hot_scratch.end(),
+              [](const TermWeight& a, const TermWeight& b) { return a.term < b.term; });
+    h.terms = static_cast<std::uint8_t>(hot_scratch.size());
+    for (std::size_t i = 0; i < hot_scratch.size(); ++i) {
+      h.term[i] = hot_scratch[i].term;
+      h.w[i] = hot_scratch[i].w;
+    }
+    finish_hot(h, c);
+  }
+
+  // After `v` was added to c's centroid (without dropping terms): the hot weights follow the
+  // centroid's (same float sums), the other terms can only have grown.
+  void update_hot(Product& p, const Cluster& c, const std::vector<TermWeight>& v) {
+    if (centroid_truncated || p.hot.size() <= c.seq || p.hot[c.seq].live == 0) {
+      refresh_hot(p, c);
+      return;
+    }
+    Hot& h = p.hot[c.seq];
+    std::uint32_t k = 0;
+    auto it = c.centroid.begin();
+    for (const auto& tw : v) {
+      while (k < h.terms && h.term[k] < tw.term) ++k;
+      if (k < h.terms && h.term[k] == tw.term) {
+        h.w[k] = h.w[k] + tw.w;
+        continue;
+      }
+      it = std::lower_bound(it, c.centroid.end(), tw.term,
+                            [](const TermWeight& x, std::uint32_t t) { return x.term < t; });
+      if (it != c.centroid.end() && it->term == tw.term) h.rest_max = std::max(h.rest_max, it->w);
+    }
+    finish_hot(h, c);
+  }
+
+  void finish_hot(Hot& h, const Cluster& c) const {
+    h.live = 1;
+    h.promoted = c.promoted ? 1 : 0;
+    h.merge_due = c.count >= 2 * c.merge_checked_count ? 1 : 0;
+    h.last_event_doc = c.last_event_doc;
+    double kept2 = 0;
+    for (std::size_t i = 0; i < h.terms; ++i) {
+      kept2 += static_cast<double>(h.w[i]) * static_cast<double>(h.w[i]);
+    }
+    // By difference; the relative slack covers the cancellation.
+    h.rest_norm = round_up(std::sqrt(std::max(0.0, c.norm2 - kept2) + 1e-6 * c.norm2));
+    h.inv_norm = c.norm2 > 0 ? round_up(1.0 / std::sqrt(c.norm2)) : 0.0f;
+    double cohesion = 1.0;
+    if (cfg.cohesion_exponent > 0 && c.count > 1) {
+      const double coh = std::sqrt(c.norm2) / static_cast<double>(c.count);
+      cohesion = std::pow(std::min(1.0, coh), cfg.cohesion_exponent);
+    }
+    h.cohesion = round_up(cohesion);
+    h.bonus = round_up(
+        std::max(0.0, cfg.size_bonus * std::log(static_cast<double>(std::clamp<std::int64_t>(
+                                           c.count, 1, cfg.size_bonus_cap)))));
+  }
+
+  // An upper bound of  similarity + size bonus  of the current event (vec, dense) to the
+  // cluster at `seq`, from its hot record alone: exact products for the hot terms, for the
+  // others the smaller of Cauchy-Schwarz and (sum of the event's weights) x (largest weight);
+  // the dense cosine counts as 1.
+  [[nodiscard]] double upper_bound(const Product& p, std::uint32_t seq) const {
+    const Hot& h = p.hot[seq];
+    double dot = 0;
+    double rest2 = 0;
+    double rest1 = 0;
+    std::size_t k = 0;
+    for (const auto& tw : vec) {
+      while (k < h.terms && h.term[k] < tw.term) ++k;
+      if (k < h.terms && h.term[k] == tw.term) {
+        dot += static_cast<double>(tw.w) * static_cast<double>(h.w[k]);
+      } else {
+        rest2 += static_cast<double>(tw.w) * static_cast<double>(tw.w);
+        rest1 += static_cast<double>(tw.w);
+      }
+    }
+    constexpr double kSlack = 1e-6;
+    const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
+                                  rest1 * static_cast<double>(h.rest_max));
+    double s = (dot + other) * (1.0 + kSlack) * static_cast<double>(h.inv_norm) + kSlack;
+    if (!dense.empty()) s = cfg.sparse_weight * s + (1.0 - cfg.sparse_weight);
+    return s * static_cast<double>(h.cohesion) + static_cast<double>(h.bonus) + kSlack;
+  }
+
+  // An upper bound of cluster_similarity(c, cluster at `seq`) from the other's hot record
+  // (maintenance's near-duplicate check; the dense cosine counts as 1).
+  [[nodiscard]] double merge_bound(const Product& p, const Cluster& c, std::uint32_t seq) const {
+    const Hot& h = p.hot[seq];
+    if (c.norm2 <= 0) return (dims() > 0 ? 1.0 - cfg.sparse_weight : 0.0) + 1e-6;
+    double dot = 0;
+    double rest2 = 0;
+    double rest1 = 0;
+    std::size_t k = 0;
+    for (const auto& tw : c.centroid) {
+      while (k < h.terms && h.term[k] < tw.term) ++k;
+      if (k < h.terms && h.term[k] == tw.term) {
+        dot += static_cast<double>(tw.w) * static_cast<double>(h.w[k]);
+      } else {
+        rest2 += static_cast<double>(tw.w) * static_cast<double>(tw.w);
+        rest1 += static_cast<double>(tw.w);
+      }
+    }
+    constexpr double kSlack = 1e-6;
+    const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
+                                  rest1 * static_cast<double>(h.rest_max));
+    const double s =
+        (dot + other) * (1.0 + kSlack) * static_cast<double>(h.inv_norm) / std::sqrt(c.norm2) +
+        kSlack;
+    // Blended or not (that depends on both dense sums), neither exceeds the larger of the two.
+    return dims() > 0 ? std::max(s, cfg.sparse_weight * s + (1.0 - cfg.sparse_weight)) : s;
   }
 
   // ---------------------------------------------------------------- index
@@ -638,6 +850,8 @@ struct Aggregator::Impl {
 
   // ---------------------------------------------------------------- cluster updates
   void add_to_centroid(Cluster& c, const std::vector<TermWeight>& v) {
+    centroid_truncated = false;
+    if (add_in_place(c, v)) return;
     merged_scratch.clear();
     auto a = c.centroid.begin();
     auto b = v.begin();
@@ -653,6 +867,7 @@ struct Aggregator::Impl {
       }
     }
     if (merged_scratch.size() > cfg.centroid_terms) {
+      centroid_truncated = true;
       // Keep the heaviest terms (ties: lower term) so the centroid stays bounded. The order is
       // total, so selecting them in place (no copy, no full sort of the losers) keeps exactly
       // the same set as sorting would.
@@ -665,8 +880,27 @@ struct Aggregator::Impl {
       std::sort(merged_scratch.begin(), merged_scratch.end(),
                 [](const TermWeight& x, const TermWeight& y) { return x.term < y.term; });
     }
-    c.centroid.swap(merged_scratch);
+    c.centroid.assign(merged_scratch.begin(), merged_scratch.end());
     c.norm2 = norm2_of(c.centroid);
+  }
+
+  // The usual case: every term of `v` is already in the centroid. Adds in place (the same sums
+  // as the merge) and keeps the cluster's buffer, instead of trading it for the scratch buffer,
+  // which scattered centroids over the heap and made each absorb write to a cold buffer.
+  static bool add_in_place(Cluster& c, const std::vector<TermWeight>& v) {
+    auto less = [](const TermWeight& x, std::uint32_t t) { return x.term < t; };
+    auto it = c.centroid.begin();
+    for (const auto& tw : v) {
+      it = std::lower_bound(it, c.centroid.end(), tw.term, less);
+      if (it == c.centroid.end() || it->term != tw.term) return false;
+    }
+    it = c.centroid.begin();
+    for (const auto& tw : v) {
+      it = std::lower_bound(it, c.centroid.end(), tw.term, less);
+      it->w = it->w + tw.w;
+    }
+    c.norm2 = norm2_of(c.centroid);
+    return true;
   }
 
   void add_dense(Cluster& c, const std::vector<float>& dv) {
@@ -733,24 +967,31 @@ struct Aggregator::Impl {
     if (c.exemplars.size() < cap) {
       c.exemplars.push_back(make());
       c.cold_dirty = true;
+      c.exemplar_floor_valid = false;
       return;
     }
     // Only rescore the pool when the newcomer could plausibly enter it.
+    if (!c.exemplar_floor_valid) {
+      c.exemplar_floor = c.exemplars[worst_exemplar(c)].score;
+      c.exemplar_floor_valid = true;
+    }
+    if (score <= c.exemplar_floor) return;
+    rescore_exemplars(c);
+    const std::size_t worst = worst_exemplar(c);
+    if (score > c.exemplars[worst].score) c.exemplars[worst] = make();
+  }
+
+  static std::size_t worst_exemplar(const Cluster& c) {
     std::size_t worst = 0;
     for (std::size_t i = 0; i < c.exemplars.size(); ++i) {
       if (c.exemplars[i].score < c.exemplars[worst].score) worst = i;
     }
-    if (score <= c.exemplars[worst].score) return;
-    rescore_exemplars(c);
-    worst = 0;
-    for (std::size_t i = 0; i < c.exemplars.size(); ++i) {
-      if (c.exemplars[i].score < c.exemplars[worst].score) worst = i;
-    }
-    if (score > c.exemplars[worst].score) c.exemplars[worst] = make();
+    return worst;
   }
 
   static void rescore_exemplars(Cluster& c) {
     c.cold_dirty = true;
+    c.exemplar_floor_valid = false;
     const double norm = std::sqrt(c.norm2);
     for (auto& x : c.exemplars) {
       x.score = norm > 0 ? static_cast<float>(sparse_dot(x.terms, c.centroid) / norm) : 0.0f;
@@ -771,7 +1012,6 @@ struct Aggregator::Impl {
   void absorb_event(Product& p, Cluster& c, const v1::FeedbackEvent& e, double score) {
     add_to_centroid(c, vec);
     add_dense(c, dense);
-    p.hint(c);
     ++c.count;
     c.last_event_doc = p.doc_count;
     const std::int64_t t = seconds_of(e.occurred_at());
@@ -782,11 +1022,17 @@ struct Aggregator::Impl {
     if (src < c.sources.size()) ++c.sources[src];
     if (!e.account_id().empty()) add_account(c, fnv1a64(e.account_id()), e.account_arr_cents());
     offer_exemplar(c, e, score);
-    if (reindex_due(c.count)) reindex(p, c);
     if (!c.promoted && c.count >= cfg.min_support) {
       c.promoted = true;
       ++p.live_promoted;
     }
+    if (reindex_due(c.count)) {
+      reindex(p, c);
+      refresh_hot(p, c);
+    } else {
+      update_hot(p, c, vec);
+    }
+    p.hint(c);
     p.changed(c.seq);
     p.mark(c.seq, Product::kTouched);
   }
@@ -796,23 +1042,38 @@ struct Aggregator::Impl {
     p.latest = std::max(p.latest, seconds_of(e.occurred_at()));
     featurize(p, e.text());
     retrieve(p, vec, UINT32_MAX);
-    prefetch_candidates(p);
+    // Bound every candidate from its hot record, then score exactly, highest bound first, only
+    // those whose bound still reaches the threshold and the best score so far. The choice is the
+    // full scoring's: the highest score, ties to the lower seq.
+    if (retrieved_best != UINT32_MAX) prefetch_cluster(p, retrieved_best);
+    prefetch_hot(p);
+    bounded.clear();
+    for (std::uint32_t seq : touched) {
+      if (seq < p.hot.size() && p.hot[seq].live != 0) bounded.push_back({upper_bound(p, seq), seq});
+    }
+    std::sort(bounded.begin(), bounded.end(), [](const Bounded& a, const Bounded& b) {
+      return a.bound != b.bound ? a.bound > b.bound : a.seq < b.seq;
+    });
+    if (!bounded.empty() && bounded.front().seq != retrieved_best) {
+      prefetch_cluster(p, bounded.front().seq);
+    }
     Cluster* best = nullptr;
     double best_score = -1e9;
     double best_sim = 0;
-    for (std::uint32_t seq : touched) {
-      Cluster* c = p.clusters[seq].get();
-      if (c == nullptr) continue;
+    for (std::size_t i = 0; i < bounded.size(); ++i) {
+      if (bounded[i].bound < std::max(cfg.join_threshold, best_score)) break;
+      if (i + 1 < bounded.size()) prefetch_cluster(p, bounded[i + 1].seq);
+      Cluster* c = p.clusters[bounded[i].seq].get();
       const double bonus =
           cfg.size_bonus *
           std::log(static_cast<double>(std::min<std::int64_t>(c->count, cfg.size_bonus_cap)));
-      // A candidate matters only if it can beat the best so far and reach the threshold.
-      const double floor = std::max(cfg.join_threshold, std::nextafter(best_score, 1e9)) - bonus;
+      // Skips the dense part when the sparse part already rules the candidate out.
+      const double floor = std::max(cfg.join_threshold, best_score) - bonus - 1e-9;
       const auto sim_or = similarity_to(*c, vec, dense, floor);
       if (!sim_or) continue;
       const double sim = *sim_or;
       const double score = sim + bonus;
-      if (score > best_score) {
+      if (score > best_score || (score == best_score && c->seq < best->seq)) {
         best_score = score;
         best_sim = sim;
         best = c;
@@ -839,16 +1100,24 @@ struct Aggregator::Impl {
     // the clusters sharing its heaviest terms; the younger one goes into the older one.
     const std::vector<std::uint32_t> grown = p.drain(Product::kTouched);
     for (std::uint32_t seq : grown) {
+      // The hot record says whether the check below would skip it, without visiting the record.
+      if (seq >= p.hot.size()) continue;
+      if (const Hot& h = p.hot[seq]; h.live == 0 || h.promoted == 0 || h.merge_due == 0) continue;
       Cluster* c = p.clusters[seq].get();
       // Re-check a pain point only once it has doubled since its last check: its centroid
       // barely moves in between, and this keeps maintenance O(log n) per pain point.
       if (c == nullptr || !c->promoted || c->count < 2 * c->merge_checked_count) continue;
       c->merge_checked_count = c->count;
+      p.hot[seq].merge_due = c->count == 0 ? 1 : 0;
       p.changed(seq);
       retrieve(p, c->centroid, seq);
       Cluster* target = nullptr;
       double best = cfg.merge_threshold;
       for (std::uint32_t other : touched) {
+        // Most candidates only share common terms: ruled out from their hot records, without
+        // touching their (cold) clusters.
+        if (other >= p.hot.size() || p.hot[other].live == 0 || p.hot[other].promoted == 0) continue;
+        if (merge_bound(p, *c, other) < best) continue;
         Cluster* o = p.clusters[other].get();
         if (o == nullptr || !o->promoted) continue;
         if (!p.curation.auto_merge_allowed(c->id, o->id)) continue;
@@ -870,12 +1139,15 @@ struct Aggregator::Impl {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < p.candidates.size(); ++i) {
       const std::uint32_t seq = p.candidates[i];
-      auto& slot = p.clusters[seq];
-      if (slot == nullptr || slot->promoted) continue;
-      if (p.doc_count - slot->last_event_doc >
+      // From the hot record: live and promoted mirror the cluster's, so only expiring
+      // candidates are visited.
+      if (seq >= p.hot.size() || p.hot[seq].live == 0 || p.hot[seq].promoted != 0) continue;
+      if (p.doc_count - p.hot[seq].last_event_doc >
           static_cast<std::int64_t>(cfg.candidate_ttl_events)) {
+        auto& slot = p.clusters[seq];
         unindex(p, *slot);
         p.changed(seq);
+        p.hot[seq].live = 0;
         slot.reset();
         continue;
       }
@@ -914,6 +1186,7 @@ struct Aggregator::Impl {
                      [](const Exemplar& a, const Exemplar& b) { return a.score > b.score; });
     if (into.exemplars.size() > cfg.exemplars + 2) into.exemplars.resize(cfg.exemplars + 2);
     reindex(p, into);
+    refresh_hot(p, into);
     p.changed(into.seq);
     p.mark(into.seq, Product::kTouched);
 
@@ -925,6 +1198,7 @@ struct Aggregator::Impl {
     --p.live_promoted;
     p.changed(from.seq);
     p.curation.on_merge(from.id, into.id);
+    p.hot[from.seq].live = 0;
     p.clusters[from.seq].reset();
   }
 
@@ -1159,6 +1433,7 @@ struct Aggregator::Impl {
     for (auto& c : p.clusters) {
       if (c == nullptr) continue;
       insert_postings(p, *c);
+      refresh_hot(p, *c);
       if (c->promoted) {
         ++p.live_promoted;
       } else {
@@ -1507,6 +1782,8 @@ struct Aggregator::Impl {
     rescore_exemplars(out);
     reindex(p, *src);
     reindex(p, out);
+    refresh_hot(p, *src);
+    refresh_hot(p, out);
     p.changed(src->seq);
     settle_touched(p, out);
     p.curation.apart.insert(Curation::pair_of(src->id, out.id));
