@@ -69,6 +69,11 @@ painpoint::v1::FeedbackEvent make_event(std::size_t id, std::string text) {
   return e;
 }
 
+// Changes are drained once per batch, as the service does: its aggregator stage polls up to
+// AggregatorStageConfig::batch_size = 2000 events, and at the sustained rates this bench stands
+// for, batches are full.
+constexpr std::size_t kBatch = 2000;
+
 void run_bench(benchmark::State& state, bool flush_timed) {
   const auto live = static_cast<std::size_t>(state.range(0));
   agg::ClusterConfig cfg;
@@ -95,13 +100,13 @@ void run_bench(benchmark::State& state, bool flush_timed) {
     auto& e = events[i % events.size()];
     e.set_event_id("m-" + std::to_string(i));
     benchmark::DoNotOptimize(a.add(e));
-    if (++i % 512 == 0 && !flush_timed && std::getenv("PP_PROFILE_NOFLUSH") == nullptr) {
+    if (++i % kBatch == 0 && !flush_timed && std::getenv("PP_PROFILE_NOFLUSH") == nullptr) {
       // Draining changes (summaries, state) costs per changed pain point per batch, not per
       // event: measured separately by BM_AddEventWithFlush.
       state.PauseTiming();
       benchmark::DoNotOptimize(a.take_changes());
       state.ResumeTiming();
-    } else if (flush_timed && i % 512 == 0 && std::getenv("PP_BENCH_NOFLUSH") == nullptr) {
+    } else if (flush_timed && i % kBatch == 0 && std::getenv("PP_BENCH_NOFLUSH") == nullptr) {
       benchmark::DoNotOptimize(a.take_changes());
     }
   }

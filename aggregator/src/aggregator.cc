@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -44,28 +45,117 @@ struct PostingBefore {
     return a.seq < b.seq;
   }
 };
-// Common terms collect thousands of clusters. Updates go to an ordered set (a sorted vector
-// would make every reindex an O(n) memmove); queries read only the first posting_scan entries,
-// from a contiguous copy of that head kept up to date on every update.
+// Postings of one term, all of them, in PostingBefore order, as a list of sorted blocks (split
+// beyond 2 * kPostingBlock entries) with each block's last posting in a contiguous array: common
+// terms collect thousands of clusters, and an update finds its block by a binary search over that
+// array and moves at most a block (a red-black tree costs a dozen dependent cache misses and an
+// allocation per update; one sorted vector would move thousands of entries).
+class PostingBlocks {
+ public:
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] bool empty() const { return size_ == 0; }
+
+  // false: already present.
+  bool insert(const Posting& key) {
+    if (blocks_.empty()) {
+      blocks_.emplace_back(1, key);
+      lasts_.push_back(key);
+      ++size_;
+      return true;
+    }
+    std::size_t b = block_of(key);
+    if (b == blocks_.size()) --b;  // after every posting: goes at the end of the last block
+    auto& block = blocks_[b];
+    const auto pos = std::lower_bound(block.begin(), block.end(), key, PostingBefore{});
+    if (pos != block.end() && !PostingBefore{}(key, *pos)) return false;
+    block.insert(pos, key);
+    lasts_[b] = block.back();
+    ++size_;
+    if (block.size() > 2 * kPostingBlock) split(b);
+    return true;
+  }
+
+  // false: not present.
+  bool erase(const Posting& key) {
+    const std::size_t b = block_of(key);
+    if (b == blocks_.size()) return false;
+    auto& block = blocks_[b];
+    const auto pos = std::lower_bound(block.begin(), block.end(), key, PostingBefore{});
+    if (pos == block.end() || PostingBefore{}(key, *pos)) return false;
+    block.erase(pos);
+    --size_;
+    if (block.empty()) {
+      blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(b));
+      lasts_.erase(lasts_.begin() + static_cast<std::ptrdiff_t>(b));
+    } else {
+      lasts_[b] = block.back();
+    }
+    return true;
+  }
+
+  // The first posting after `key` (which need not be present), if any.
+  [[nodiscard]] std::optional<Posting> next_after(const Posting& key) const {
+    // First block whose last posting comes after key.
+    const auto it = std::upper_bound(lasts_.begin(), lasts_.end(), key, PostingBefore{});
+    if (it == lasts_.end()) return std::nullopt;
+    const auto& block = blocks_[static_cast<std::size_t>(it - lasts_.begin())];
+    return *std::upper_bound(block.begin(), block.end(), key, PostingBefore{});
+  }
+  [[nodiscard]] std::optional<Posting> first() const {
+    if (blocks_.empty()) return std::nullopt;
+    return blocks_.front().front();
+  }
+  [[nodiscard]] std::size_t capacity_bytes() const {
+    std::size_t n = lasts_.capacity() * sizeof(Posting) + blocks_.capacity() * 24;
+    for (const auto& b : blocks_) n += b.capacity() * sizeof(Posting);
+    return n;
+  }
+
+ private:
+  static constexpr std::size_t kPostingBlock = 64;
+
+  // The block that holds `key` or would: the first whose last posting is not before it.
+  [[nodiscard]] std::size_t block_of(const Posting& key) const {
+    return static_cast<std::size_t>(
+        std::lower_bound(lasts_.begin(), lasts_.end(), key, PostingBefore{}) - lasts_.begin());
+  }
+
+  void split(std::size_t b) {
+    auto& block = blocks_[b];
+    std::vector<Posting> upper(block.begin() + static_cast<std::ptrdiff_t>(kPostingBlock),
+                               block.end());
+    block.resize(kPostingBlock);
+    lasts_[b] = block.back();
+    lasts_.insert(lasts_.begin() + static_cast<std::ptrdiff_t>(b) + 1, upper.back());
+    blocks_.insert(blocks_.begin() + static_cast<std::ptrdiff_t>(b) + 1, std::move(upper));
+  }
+
+  std::vector<std::vector<Posting>> blocks_;
+  std::vector<Posting> lasts_;  // lasts_[i] == blocks_[i].back()
+  std::size_t size_ = 0;
+};
+
+// Queries read only the first posting_scan entries, from a contiguous copy of that head kept
+// up to date on every update.
 struct PostingList {
   // Invariant: head == the first min(scan, all.size()) elements of `all`.
-  std::set<Posting, PostingBefore> all;
+  PostingBlocks all;
   std::vector<Posting> head;
 
   void insert(const Posting& key, std::size_t scan) {
-    if (!all.insert(key).second) return;
+    if (!all.insert(key)) return;
     if (head.size() < scan || PostingBefore{}(key, head.back())) {
       head.insert(std::lower_bound(head.begin(), head.end(), key, PostingBefore{}), key);
       if (head.size() > scan) head.pop_back();
     }
   }
   void erase(const Posting& key, std::size_t scan) {
-    if (all.erase(key) == 0) return;
+    if (!all.erase(key)) return;
     const auto pos = std::lower_bound(head.begin(), head.end(), key, PostingBefore{});
     if (pos == head.end() || pos->seq != key.seq) return;
     head.erase(pos);
     if (all.size() > head.size() && head.size() < scan) {
-      head.push_back(head.empty() ? *all.begin() : *all.upper_bound(head.back()));
+      head.push_back(head.empty() ? *all.first() : *all.next_after(head.back()));
     }
   }
   [[nodiscard]] const std::vector<Posting>& top(std::size_t /*scan*/) const { return head; }
@@ -91,10 +181,18 @@ struct alignas(64) Hot {
   float cohesion = 0;               // cohesion^exponent, rounded up
   float bonus = 0;                  // size bonus, rounded up
   std::int64_t last_event_doc = 0;  // Cluster::last_event_doc
-  // Some of the heaviest centroid terms (those at the last full refresh), sorted by term, with
-  // their current centroid weights (the same floats as the centroid's).
+  // Some of the heaviest centroid terms (those at the last full refresh) with their current
+  // centroid weights (the same floats as the centroid's, all > 0); unused slots hold kNoTerm
+  // and 0. Scanned whole, without branches: a merge walk mispredicts on every step.
+  static constexpr std::uint32_t kNoTerm = UINT32_MAX;  // terms are hashed below 2^30
   std::array<std::uint32_t, kHotTerms> term{};
   std::array<float, kHotTerms> w{};
+  // The centroid weight of `t` if it is a hot term, else 0.
+  [[nodiscard]] float weight_of(std::uint32_t t) const {
+    float x = 0;
+    for (std::size_t k = 0; k < kHotTerms; ++k) x += term[k] == t ? w[k] : 0.0f;
+    return x;
+  }
 };
 static_assert(sizeof(Hot) == 128);
 
@@ -338,11 +436,12 @@ google::protobuf::Timestamp ts_of(std::int64_t unix_s) {
 }
 
 // Truncates at a UTF-8 boundary.
-std::string clip_text(const std::string& s, std::size_t max) {
-  if (s.size() <= max) return s;
+// Length of the longest prefix of at most `max` bytes that ends at a UTF-8 boundary.
+std::size_t clip_length(const std::string& s, std::size_t max) {
+  if (s.size() <= max) return s.size();
   std::size_t n = max;
   while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n);
+  return n;
 }
 
 void top_terms_into(const std::vector<TermWeight>& v, std::size_t k, std::vector<TermWeight>& out) {
@@ -397,6 +496,7 @@ struct Aggregator::Impl {
   std::vector<const PostingList*> lists;
   std::vector<TermWeight> index_scratch;
   std::vector<TermWeight> hot_scratch;
+  std::vector<std::uint32_t> positions;
   bool centroid_truncated = false;  // set by add_to_centroid when it dropped terms
   struct Bounded {
     double bound;
@@ -691,36 +791,35 @@ struct Aggregator::Impl {
       h.rest_max = hot_scratch[kHotTerms].w;
       hot_scratch.resize(kHotTerms);
     }
-    std::sort(hot_scratch.begin(), hot_scratch.end(),
-              [](const TermWeight& a, const TermWeight& b) { return a.term < b.term; });
     h.terms = static_cast<std::uint8_t>(hot_scratch.size());
-    for (std::size_t i = 0; i < hot_scratch.size(); ++i) {
-      h.term[i] = hot_scratch[i].term;
-      h.w[i] = hot_scratch[i].w;
+    for (std::size_t i = 0; i < kHotTerms; ++i) {
+      h.term[i] = i < hot_scratch.size() ? hot_scratch[i].term : Hot::kNoTerm;
+      h.w[i] = i < hot_scratch.size() ? hot_scratch[i].w : 0.0f;
     }
     finish_hot(h, c);
   }
 
   // After `v` was added to c's centroid (without dropping terms): the hot weights follow the
-  // centroid's (same float sums), the other terms can only have grown.
+  // centroid's (the same float sums; adding 0 leaves a float as it is); any other term grew by
+  // at most the event's largest weight among them, which keeps rest_max an upper bound until the
+  // next refresh (at the reindexing schedule) tightens it.
   void update_hot(Product& p, const Cluster& c, const std::vector<TermWeight>& v) {
     if (centroid_truncated || p.hot.size() <= c.seq || p.hot[c.seq].live == 0) {
       refresh_hot(p, c);
       return;
     }
     Hot& h = p.hot[c.seq];
-    std::uint32_t k = 0;
-    auto it = c.centroid.begin();
+    float grew = 0;
     for (const auto& tw : v) {
-      while (k < h.terms && h.term[k] < tw.term) ++k;
-      if (k < h.terms && h.term[k] == tw.term) {
-        h.w[k] = h.w[k] + tw.w;
-        continue;
+      bool hot = false;
+      for (std::size_t k = 0; k < kHotTerms; ++k) {
+        const bool match = h.term[k] == tw.term;
+        h.w[k] = h.w[k] + (match ? tw.w : 0.0f);
+        hot = hot || match;
       }
-      it = std::lower_bound(it, c.centroid.end(), tw.term,
-                            [](const TermWeight& x, std::uint32_t t) { return x.term < t; });
-      if (it != c.centroid.end() && it->term == tw.term) h.rest_max = std::max(h.rest_max, it->w);
+      grew = std::max(grew, hot ? 0.0f : tw.w);
     }
+    h.rest_max = round_up(static_cast<double>(h.rest_max) + static_cast<double>(grew));
     finish_hot(h, c);
   }
 
@@ -738,8 +837,10 @@ struct Aggregator::Impl {
     h.inv_norm = c.norm2 > 0 ? round_up(1.0 / std::sqrt(c.norm2)) : 0.0f;
     double cohesion = 1.0;
     if (cfg.cohesion_exponent > 0 && c.count > 1) {
-      const double coh = std::sqrt(c.norm2) / static_cast<double>(c.count);
-      cohesion = std::pow(std::min(1.0, coh), cfg.cohesion_exponent);
+      const double coh = std::min(1.0, std::sqrt(c.norm2) / static_cast<double>(c.count));
+      // pow() costs as much as the rest of this update; the default exponent is a square root.
+      cohesion =
+          cfg.cohesion_exponent == 0.5 ? std::sqrt(coh) : std::pow(coh, cfg.cohesion_exponent);
     }
     h.cohesion = round_up(cohesion);
     h.bonus = round_up(
@@ -756,15 +857,12 @@ struct Aggregator::Impl {
     double dot = 0;
     double rest2 = 0;
     double rest1 = 0;
-    std::size_t k = 0;
     for (const auto& tw : vec) {
-      while (k < h.terms && h.term[k] < tw.term) ++k;
-      if (k < h.terms && h.term[k] == tw.term) {
-        dot += static_cast<double>(tw.w) * static_cast<double>(h.w[k]);
-      } else {
-        rest2 += static_cast<double>(tw.w) * static_cast<double>(tw.w);
-        rest1 += static_cast<double>(tw.w);
-      }
+      const double hw = h.weight_of(tw.term);
+      const double x = tw.w;
+      dot += x * hw;
+      rest2 += hw > 0 ? 0.0 : x * x;
+      rest1 += hw > 0 ? 0.0 : x;
     }
     constexpr double kSlack = 1e-6;
     const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
@@ -782,15 +880,12 @@ struct Aggregator::Impl {
     double dot = 0;
     double rest2 = 0;
     double rest1 = 0;
-    std::size_t k = 0;
     for (const auto& tw : c.centroid) {
-      while (k < h.terms && h.term[k] < tw.term) ++k;
-      if (k < h.terms && h.term[k] == tw.term) {
-        dot += static_cast<double>(tw.w) * static_cast<double>(h.w[k]);
-      } else {
-        rest2 += static_cast<double>(tw.w) * static_cast<double>(tw.w);
-        rest1 += static_cast<double>(tw.w);
-      }
+      const double hw = h.weight_of(tw.term);
+      const double x = tw.w;
+      dot += x * hw;
+      rest2 += hw > 0 ? 0.0 : x * x;
+      rest1 += hw > 0 ? 0.0 : x;
     }
     constexpr double kSlack = 1e-6;
     const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
@@ -887,17 +982,17 @@ struct Aggregator::Impl {
   // The usual case: every term of `v` is already in the centroid. Adds in place (the same sums
   // as the merge) and keeps the cluster's buffer, instead of trading it for the scratch buffer,
   // which scattered centroids over the heap and made each absorb write to a cold buffer.
-  static bool add_in_place(Cluster& c, const std::vector<TermWeight>& v) {
-    auto less = [](const TermWeight& x, std::uint32_t t) { return x.term < t; };
-    auto it = c.centroid.begin();
+  // One linear walk (predictable branches, unlike binary searches) records where each term is.
+  bool add_in_place(Cluster& c, const std::vector<TermWeight>& v) {
+    positions.clear();
+    std::size_t i = 0;
     for (const auto& tw : v) {
-      it = std::lower_bound(it, c.centroid.end(), tw.term, less);
-      if (it == c.centroid.end() || it->term != tw.term) return false;
+      while (i < c.centroid.size() && c.centroid[i].term < tw.term) ++i;
+      if (i == c.centroid.size() || c.centroid[i].term != tw.term) return false;
+      positions.push_back(static_cast<std::uint32_t>(i));
     }
-    it = c.centroid.begin();
-    for (const auto& tw : v) {
-      it = std::lower_bound(it, c.centroid.end(), tw.term, less);
-      it->w = it->w + tw.w;
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      c.centroid[positions[k]].w = c.centroid[positions[k]].w + v[k].w;
     }
     c.norm2 = norm2_of(c.centroid);
     return true;
@@ -954,18 +1049,20 @@ struct Aggregator::Impl {
 
   void offer_exemplar(Cluster& c, const v1::FeedbackEvent& e, double score) {
     const std::size_t cap = cfg.exemplars + 2;
-    auto make = [&]() {
-      Exemplar x;
-      x.event_id = e.event_id();
-      x.text = clip_text(e.text(), kMaxExemplarText);
-      x.terms = top_terms(vec, kExemplarTerms);
+    // Fills the slot in place: a replaced exemplar's buffers are reused (young pain points
+    // replace exemplars on most events, and allocations there were a large part of an event's
+    // cost).
+    auto fill = [&](Exemplar& x) {
+      x.event_id.assign(e.event_id());
+      x.text.assign(e.text(), 0, clip_length(e.text(), kMaxExemplarText));
+      top_terms_into(vec, kExemplarTerms, x.terms);
       std::sort(x.terms.begin(), x.terms.end(),
                 [](const TermWeight& a, const TermWeight& b) { return a.term < b.term; });
       x.score = static_cast<float>(score);
-      return x;
     };
     if (c.exemplars.size() < cap) {
-      c.exemplars.push_back(make());
+      if (c.exemplars.capacity() < cap) c.exemplars.reserve(cap);
+      fill(c.exemplars.emplace_back());
       c.cold_dirty = true;
       c.exemplar_floor_valid = false;
       return;
@@ -978,7 +1075,7 @@ struct Aggregator::Impl {
     if (score <= c.exemplar_floor) return;
     rescore_exemplars(c);
     const std::size_t worst = worst_exemplar(c);
-    if (score > c.exemplars[worst].score) c.exemplars[worst] = make();
+    if (score > c.exemplars[worst].score) fill(c.exemplars[worst]);
   }
 
   static std::size_t worst_exemplar(const Cluster& c) {
@@ -1854,7 +1951,6 @@ std::size_t string_heap(const std::string& s) { return s.capacity() > 15 ? s.cap
 
 Aggregator::MemoryStats Aggregator::memory_stats() const {
   MemoryStats m;
-  constexpr std::size_t kSetNode = 48;  // red-black tree node with a Posting, malloc overhead
   for (const auto& [id, p] : impl_->products) {
     ++m.products;
     m.bytes += sizeof(Product) + p->df.capacity_bytes() + p->index.capacity_bytes() +
@@ -1863,7 +1959,7 @@ Aggregator::MemoryStats Aggregator::memory_stats() const {
                p->hints.capacity() * sizeof(Product::Hint);
     p->df.for_each([&](std::uint32_t, const DfEntry& e) { m.bytes += string_heap(e.word); });
     p->index.for_each([&](std::uint32_t, const PostingList& l) {
-      m.bytes += l.all.size() * kSetNode + l.head.capacity() * sizeof(Posting);
+      m.bytes += l.all.capacity_bytes() + l.head.capacity() * sizeof(Posting);
     });
     for (const auto& [page, list] : p->page_buckets) m.bytes += 32 + list.capacity() * 4;
     for (const auto& c : p->clusters) {
