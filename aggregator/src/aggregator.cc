@@ -190,7 +190,8 @@ struct alignas(64) Hot {
   // The centroid weight of `t` if it is a hot term, else 0.
   [[nodiscard]] float weight_of(std::uint32_t t) const {
     float x = 0;
-    for (std::size_t k = 0; k < kHotTerms; ++k) x += term[k] == t ? w[k] : 0.0f;
+    // Multiplying by the comparison (exact: w * 1 and w * 0) keeps the compiler from branching.
+    for (std::size_t k = 0; k < kHotTerms; ++k) x += w[k] * static_cast<float>(term[k] == t);
     return x;
   }
 };
@@ -814,10 +815,10 @@ struct Aggregator::Impl {
       bool hot = false;
       for (std::size_t k = 0; k < kHotTerms; ++k) {
         const bool match = h.term[k] == tw.term;
-        h.w[k] = h.w[k] + (match ? tw.w : 0.0f);
+        h.w[k] = h.w[k] + tw.w * static_cast<float>(match);
         hot = hot || match;
       }
-      grew = std::max(grew, hot ? 0.0f : tw.w);
+      grew = std::max(grew, tw.w * static_cast<float>(!hot));
     }
     h.rest_max = round_up(static_cast<double>(h.rest_max) + static_cast<double>(grew));
     finish_hot(h, c);
@@ -860,9 +861,10 @@ struct Aggregator::Impl {
     for (const auto& tw : vec) {
       const double hw = h.weight_of(tw.term);
       const double x = tw.w;
+      const double other = static_cast<double>(hw <= 0);
       dot += x * hw;
-      rest2 += hw > 0 ? 0.0 : x * x;
-      rest1 += hw > 0 ? 0.0 : x;
+      rest2 += other * x * x;
+      rest1 += other * x;
     }
     constexpr double kSlack = 1e-6;
     const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
@@ -883,9 +885,10 @@ struct Aggregator::Impl {
     for (const auto& tw : c.centroid) {
       const double hw = h.weight_of(tw.term);
       const double x = tw.w;
+      const double other = static_cast<double>(hw <= 0);
       dot += x * hw;
-      rest2 += hw > 0 ? 0.0 : x * x;
-      rest1 += hw > 0 ? 0.0 : x;
+      rest2 += other * x * x;
+      rest1 += other * x;
     }
     constexpr double kSlack = 1e-6;
     const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
