@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -44,32 +45,157 @@ struct PostingBefore {
     return a.seq < b.seq;
   }
 };
-// Common terms collect thousands of clusters. Updates go to an ordered set (a sorted vector
-// would make every reindex an O(n) memmove); queries read only the first posting_scan entries,
-// from a contiguous copy of that head kept up to date on every update.
+// Postings of one term, all of them, in PostingBefore order, as a list of sorted blocks (split
+// beyond 2 * kPostingBlock entries) with each block's last posting in a contiguous array: common
+// terms collect thousands of clusters, and an update finds its block by a binary search over that
+// array and moves at most a block (a red-black tree costs a dozen dependent cache misses and an
+// allocation per update; one sorted vector would move thousands of entries).
+class PostingBlocks {
+ public:
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] bool empty() const { return size_ == 0; }
+
+  // false: already present.
+  bool insert(const Posting& key) {
+    if (blocks_.empty()) {
+      blocks_.emplace_back(1, key);
+      lasts_.push_back(key);
+      ++size_;
+      return true;
+    }
+    std::size_t b = block_of(key);
+    if (b == blocks_.size()) --b;  // after every posting: goes at the end of the last block
+    auto& block = blocks_[b];
+    const auto pos = std::lower_bound(block.begin(), block.end(), key, PostingBefore{});
+    if (pos != block.end() && !PostingBefore{}(key, *pos)) return false;
+    block.insert(pos, key);
+    lasts_[b] = block.back();
+    ++size_;
+    if (block.size() > 2 * kPostingBlock) split(b);
+    return true;
+  }
+
+  // false: not present.
+  bool erase(const Posting& key) {
+    const std::size_t b = block_of(key);
+    if (b == blocks_.size()) return false;
+    auto& block = blocks_[b];
+    const auto pos = std::lower_bound(block.begin(), block.end(), key, PostingBefore{});
+    if (pos == block.end() || PostingBefore{}(key, *pos)) return false;
+    block.erase(pos);
+    --size_;
+    if (block.empty()) {
+      blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(b));
+      lasts_.erase(lasts_.begin() + static_cast<std::ptrdiff_t>(b));
+    } else {
+      lasts_[b] = block.back();
+    }
+    return true;
+  }
+
+  // The first posting after `key` (which need not be present), if any.
+  [[nodiscard]] std::optional<Posting> next_after(const Posting& key) const {
+    // First block whose last posting comes after key.
+    const auto it = std::upper_bound(lasts_.begin(), lasts_.end(), key, PostingBefore{});
+    if (it == lasts_.end()) return std::nullopt;
+    const auto& block = blocks_[static_cast<std::size_t>(it - lasts_.begin())];
+    return *std::upper_bound(block.begin(), block.end(), key, PostingBefore{});
+  }
+  [[nodiscard]] std::optional<Posting> first() const {
+    if (blocks_.empty()) return std::nullopt;
+    return blocks_.front().front();
+  }
+  [[nodiscard]] std::size_t capacity_bytes() const {
+    std::size_t n = lasts_.capacity() * sizeof(Posting) + blocks_.capacity() * 24;
+    for (const auto& b : blocks_) n += b.capacity() * sizeof(Posting);
+    return n;
+  }
+
+ private:
+  static constexpr std::size_t kPostingBlock = 64;
+
+  // The block that holds `key` or would: the first whose last posting is not before it.
+  [[nodiscard]] std::size_t block_of(const Posting& key) const {
+    return static_cast<std::size_t>(
+        std::lower_bound(lasts_.begin(), lasts_.end(), key, PostingBefore{}) - lasts_.begin());
+  }
+
+  void split(std::size_t b) {
+    auto& block = blocks_[b];
+    std::vector<Posting> upper(block.begin() + static_cast<std::ptrdiff_t>(kPostingBlock),
+                               block.end());
+    block.resize(kPostingBlock);
+    lasts_[b] = block.back();
+    lasts_.insert(lasts_.begin() + static_cast<std::ptrdiff_t>(b) + 1, upper.back());
+    blocks_.insert(blocks_.begin() + static_cast<std::ptrdiff_t>(b) + 1, std::move(upper));
+  }
+
+  std::vector<std::vector<Posting>> blocks_;
+  std::vector<Posting> lasts_;  // lasts_[i] == blocks_[i].back()
+  std::size_t size_ = 0;
+};
+
+// Queries read only the first posting_scan entries, from a contiguous copy of that head kept
+// up to date on every update.
 struct PostingList {
   // Invariant: head == the first min(scan, all.size()) elements of `all`.
-  std::set<Posting, PostingBefore> all;
+  PostingBlocks all;
   std::vector<Posting> head;
 
   void insert(const Posting& key, std::size_t scan) {
-    if (!all.insert(key).second) return;
+    if (!all.insert(key)) return;
     if (head.size() < scan || PostingBefore{}(key, head.back())) {
       head.insert(std::lower_bound(head.begin(), head.end(), key, PostingBefore{}), key);
       if (head.size() > scan) head.pop_back();
     }
   }
   void erase(const Posting& key, std::size_t scan) {
-    if (all.erase(key) == 0) return;
+    if (!all.erase(key)) return;
     const auto pos = std::lower_bound(head.begin(), head.end(), key, PostingBefore{});
     if (pos == head.end() || pos->seq != key.seq) return;
     head.erase(pos);
     if (all.size() > head.size() && head.size() < scan) {
-      head.push_back(head.empty() ? *all.begin() : *all.upper_bound(head.back()));
+      head.push_back(head.empty() ? *all.first() : *all.next_after(head.back()));
     }
   }
   [[nodiscard]] const std::vector<Posting>& top(std::size_t /*scan*/) const { return head; }
 };
+
+// What bounding a candidate's score needs, one fixed-size record per cluster in a contiguous
+// array indexed by seq (Product::hot): retrieval's candidates are bounded from these records
+// alone (addresses known from the seq, so they are prefetched without pointer chasing), and only
+// those whose bound can still win are scored exactly on the full cluster, whose record,
+// centroid and dense sum are cache misses once there are thousands of pain points. The bounds
+// are upper bounds (rounded up), so the choice is the one a full scoring of every candidate
+// makes. Maintenance reads the life-cycle fields here too (whether a pain point is due for a
+// near-duplicate check, whether a candidate expired) instead of visiting every cluster record.
+constexpr std::size_t kHotTerms = 12;
+struct alignas(64) Hot {
+  std::uint8_t live = 0;            // 0: no cluster at this seq (never, retired or merged)
+  std::uint8_t promoted = 0;        // Cluster::promoted
+  std::uint8_t merge_due = 0;       // count >= 2 * merge_checked_count
+  std::uint8_t terms = 0;           // used entries of term/w
+  float inv_norm = 0;               // 1 / |centroid|, rounded up
+  float rest_norm = 0;              // |centroid restricted to the other terms|, rounded up
+  float rest_max = 0;               // >= the largest centroid weight of the other terms
+  float cohesion = 0;               // cohesion^exponent, rounded up
+  float bonus = 0;                  // size bonus, rounded up
+  std::int64_t last_event_doc = 0;  // Cluster::last_event_doc
+  // Some of the heaviest centroid terms (those at the last full refresh) with their current
+  // centroid weights (the same floats as the centroid's, all > 0); unused slots hold kNoTerm
+  // and 0. Scanned whole, without branches: a merge walk mispredicts on every step.
+  static constexpr std::uint32_t kNoTerm = UINT32_MAX;  // terms are hashed below 2^30
+  std::array<std::uint32_t, kHotTerms> term{};
+  std::array<float, kHotTerms> w{};
+  // The centroid weight of `t` if it is a hot term, else 0.
+  [[nodiscard]] float weight_of(std::uint32_t t) const {
+    float x = 0;
+    // Multiplying by the comparison (exact: w * 1 and w * 0) keeps the compiler from branching.
+    for (std::size_t k = 0; k < kHotTerms; ++k) x += w[k] * static_cast<float>(term[k] == t);
+    return x;
+  }
+};
+static_assert(sizeof(Hot) == 128);
 
 struct Exemplar {
   std::string event_id;
@@ -103,6 +229,10 @@ struct Cluster {
   std::int64_t day_of_last = 0;
   std::vector<std::int64_t> daily;
   std::vector<Exemplar> exemplars;
+  // Lowest score in a full exemplar pool, cached so that the usual newcomer (which does not
+  // enter the pool) reads no exemplar. Invalid after any change of the pool or its scores.
+  float exemplar_floor = 0;
+  bool exemplar_floor_valid = false;
   std::int64_t version = 0;
   std::int64_t last_event_doc = 0;
   std::int64_t merge_checked_count = 0;  // size at the last near-duplicate check
@@ -172,14 +302,21 @@ struct Product {
   struct Hint {
     const void* centroid = nullptr;
     std::uint32_t centroid_bytes = 0;
+    std::uint32_t accounts = 0;  // count
     const void* dense = nullptr;
+    const Account* account_data = nullptr;
+    const std::int64_t* daily_last = nullptr;
   };
   std::vector<Hint> hints;
+  std::vector<Hot> hot;  // by seq
   void hint(const Cluster& c) {
     if (hints.size() <= c.seq) hints.resize(static_cast<std::size_t>(c.seq) + 1);
-    hints[c.seq] =
-        Hint{c.centroid.data(), static_cast<std::uint32_t>(c.centroid.size() * sizeof(TermWeight)),
-             c.dense.data()};
+    hints[c.seq] = Hint{c.centroid.data(),
+                        static_cast<std::uint32_t>(c.centroid.size() * sizeof(TermWeight)),
+                        static_cast<std::uint32_t>(c.accounts.size()),
+                        c.dense.data(),
+                        c.accounts.data(),
+                        c.daily.empty() ? nullptr : &c.daily.back()};
   }
   // Change tracking, two horizons: kDirty clusters publish a summary at the next take_changes();
   // kUnsaved ones (and dirty pages, meta, curation) are written out only when the caller asks
@@ -300,11 +437,12 @@ google::protobuf::Timestamp ts_of(std::int64_t unix_s) {
 }
 
 // Truncates at a UTF-8 boundary.
-std::string clip_text(const std::string& s, std::size_t max) {
-  if (s.size() <= max) return s;
+// Length of the longest prefix of at most `max` bytes that ends at a UTF-8 boundary.
+std::size_t clip_length(const std::string& s, std::size_t max) {
+  if (s.size() <= max) return s.size();
   std::size_t n = max;
   while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n);
+  return n;
 }
 
 void top_terms_into(const std::vector<TermWeight>& v, std::size_t k, std::vector<TermWeight>& out) {
@@ -351,9 +489,21 @@ struct Aggregator::Impl {
   std::vector<double> dense_acc;
   std::vector<float> acc;
   std::vector<std::uint32_t> touched;
+  std::vector<std::uint32_t> top_seqs;
+  // The candidate with the best approximate score in the last retrieve() (UINT32_MAX: none):
+  // usually the one an event joins, so its data is requested before anything else.
+  std::uint32_t retrieved_best = UINT32_MAX;
   std::vector<TermWeight> query_scratch;
   std::vector<const PostingList*> lists;
   std::vector<TermWeight> index_scratch;
+  std::vector<TermWeight> hot_scratch;
+  std::vector<std::uint32_t> positions;
+  bool centroid_truncated = false;  // set by add_to_centroid when it dropped terms
+  struct Bounded {
+    double bound;
+    std::uint32_t seq;
+  };
+  std::vector<Bounded> bounded;
   std::string key_scratch;
   std::vector<std::uint32_t> token_df;
   // word -> hashed stem. Stemming dominates featurization and the vocabulary is Zipfian;
@@ -366,6 +516,7 @@ struct Aggregator::Impl {
   };
   FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
   std::vector<const float*> token_vectors;
+  std::vector<std::uint64_t> word_keys;
 
   Impl(ClusterConfig c, const StateReader* r)
       : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {}
@@ -390,8 +541,9 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- features
   std::uint32_t bucket_of(std::string_view word) { return word_info(word).bucket; }
 
-  WordInfo word_info(std::string_view word) {
-    const std::uint64_t key = fnv1a64(word);
+  WordInfo word_info(std::string_view word) { return word_info(word, fnv1a64(word)); }
+
+  WordInfo word_info(std::string_view word, std::uint64_t key) {
     if (const auto* hit = stem_cache.find(key)) return *hit;
     if (stem_cache.size() >= 200'000) stem_cache.clear();
     WordInfo info;
@@ -405,10 +557,18 @@ struct Aggregator::Impl {
     tokenizer.tokenize(text, tokens);
     buckets.clear();
     token_vectors.clear();
+    // Each token costs a stem-cache and a DF-table look-up, cache misses once the vocabulary
+    // outgrows the caches: request every slot first so that the misses overlap.
+    word_keys.clear();
     for (std::size_t i = 0; i < tokens.size(); ++i) {
-      const WordInfo info = word_info(tokens[i]);
+      word_keys.push_back(fnv1a64(tokens[i]));
+      stem_cache.prefetch(word_keys.back());
+    }
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const WordInfo info = word_info(tokens[i], word_keys[i]);
       buckets.push_back(info.bucket);
       token_vectors.push_back(info.vector);
+      p.df.prefetch(info.bucket);
     }
     ++p.doc_count;
     p.token_count += static_cast<std::int64_t>(tokens.size());
@@ -557,37 +717,187 @@ struct Aggregator::Impl {
       return acc[a] != acc[b] ? acc[a] > acc[b] : a < b;
     };
     if (touched.size() > cfg.rerank) {
-      // `better` is a total order, so selecting the best (no ordering among them: they are
-      // sorted by seq below) keeps exactly the set a sort would.
-      std::nth_element(touched.begin(), touched.begin() + cfg.rerank, touched.end(), better);
-      for (std::size_t i = cfg.rerank; i < touched.size(); ++i) acc[touched[i]] = 0.0f;
-      touched.resize(cfg.rerank);
+      // One pass keeps the best `rerank` in a small sorted array (thousands of clusters put a
+      // few hundred distinct candidates here). `better` is a total order, so this keeps exactly
+      // the set a sort would.
+      top_seqs.clear();
+      for (std::uint32_t seq : touched) {
+        if (top_seqs.size() == cfg.rerank) {
+          if (!better(seq, top_seqs.back())) continue;
+          top_seqs.pop_back();
+        }
+        top_seqs.insert(std::upper_bound(top_seqs.begin(), top_seqs.end(), seq, better), seq);
+      }
+      for (std::uint32_t seq : touched) acc[seq] = 0.0f;
+      touched.swap(top_seqs);
+      retrieved_best = touched.front();
+    } else {
+      retrieved_best = UINT32_MAX;
+      for (std::uint32_t seq : touched) {
+        if (retrieved_best == UINT32_MAX || better(seq, retrieved_best)) retrieved_best = seq;
+      }
+      for (std::uint32_t seq : touched) acc[seq] = 0.0f;
     }
-    for (std::uint32_t seq : touched) acc[seq] = 0.0f;
     std::sort(touched.begin(), touched.end());
   }
 
-  // The candidates' records are scattered over the heap: with thousands of pain points each
-  // one is a cache miss, and scoring them one after another pays those misses in series.
-  // Requesting every record first, then every centroid and dense sum, overlaps them.
-  void prefetch_candidates(const Product& p) const {
-    const std::size_t dense_bytes = static_cast<std::size_t>(dims()) * sizeof(float);
+  // The candidates' hot records, requested together so that their misses overlap.
+  void prefetch_hot(const Product& p) const {
     for (std::uint32_t seq : touched) {
-      if (const Cluster* c = p.clusters[seq].get()) {
-        __builtin_prefetch(c);
-        __builtin_prefetch(reinterpret_cast<const char*>(c) + 64);
+      if (seq < p.hot.size()) prefetch_bytes(&p.hot[seq], sizeof(Hot));
+    }
+  }
+
+  // A candidate about to be scored exactly (the cluster records are scattered over the heap:
+  // with thousands of pain points each is a cache miss): its record, centroid and dense sum,
+  // requested together through the per-seq hints instead of one pointer after another.
+  void prefetch_cluster(const Product& p, std::uint32_t seq) const {
+    if (const Cluster* c = p.clusters[seq].get()) prefetch_bytes(c, sizeof(Cluster));
+    if (seq < p.hints.size()) {
+      const auto& h = p.hints[seq];
+      prefetch_bytes(h.centroid, h.centroid_bytes);
+      if (h.dense != nullptr) {
+        prefetch_bytes(h.dense, static_cast<std::size_t>(dims()) * sizeof(float));
       }
-      if (seq < p.hints.size()) {
-        const auto& h = p.hints[seq];
-        prefetch_bytes(h.centroid, h.centroid_bytes);
-        if (h.dense != nullptr) prefetch_bytes(h.dense, dense_bytes);
+      // What absorbing an event into it reads next: the top of the account search and today.
+      if (h.accounts > 0) {
+        __builtin_prefetch(h.account_data + h.accounts / 2);
+        __builtin_prefetch(h.account_data + h.accounts / 4);
+        __builtin_prefetch(h.account_data + h.accounts * 3 / 4);
       }
+      if (h.daily_last != nullptr) __builtin_prefetch(h.daily_last);
     }
   }
 
   static void prefetch_bytes(const void* data, std::size_t bytes) {
     const auto* b = static_cast<const char*>(data);
     for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(b + off);
+  }
+
+  // ---------------------------------------------------------------- hot records
+  // A non-negative bound rounded up past float rounding.
+  static float round_up(double x) { return static_cast<float>(x * (1.0 + 1e-5) + 1e-7); }
+
+  Hot& hot_of(Product& p, std::uint32_t seq) {
+    if (p.hot.size() <= seq) p.hot.resize(static_cast<std::size_t>(seq) + 1);
+    return p.hot[seq];
+  }
+
+  // Chooses the hot terms anew (the heaviest of the centroid) and rebuilds the record.
+  void refresh_hot(Product& p, const Cluster& c) {
+    Hot& h = hot_of(p, c.seq);
+    top_terms_into(c.centroid, kHotTerms + 1, hot_scratch);
+    h.rest_max = 0;
+    if (hot_scratch.size() > kHotTerms) {
+      h.rest_max = hot_scratch[kHotTerms].w;
+      hot_scratch.resize(kHotTerms);
+    }
+    h.terms = static_cast<std::uint8_t>(hot_scratch.size());
+    for (std::size_t i = 0; i < kHotTerms; ++i) {
+      h.term[i] = i < hot_scratch.size() ? hot_scratch[i].term : Hot::kNoTerm;
+      h.w[i] = i < hot_scratch.size() ? hot_scratch[i].w : 0.0f;
+    }
+    finish_hot(h, c);
+  }
+
+  // After `v` was added to c's centroid (without dropping terms): the hot weights follow the
+  // centroid's (the same float sums; adding 0 leaves a float as it is); any other term grew by
+  // at most the event's largest weight among them, which keeps rest_max an upper bound until the
+  // next refresh (at the reindexing schedule) tightens it.
+  void update_hot(Product& p, const Cluster& c, const std::vector<TermWeight>& v) {
+    if (centroid_truncated || p.hot.size() <= c.seq || p.hot[c.seq].live == 0) {
+      refresh_hot(p, c);
+      return;
+    }
+    Hot& h = p.hot[c.seq];
+    float grew = 0;
+    for (const auto& tw : v) {
+      bool hot = false;
+      for (std::size_t k = 0; k < kHotTerms; ++k) {
+        const bool match = h.term[k] == tw.term;
+        h.w[k] = h.w[k] + tw.w * static_cast<float>(match);
+        hot = hot || match;
+      }
+      grew = std::max(grew, tw.w * static_cast<float>(!hot));
+    }
+    h.rest_max = round_up(static_cast<double>(h.rest_max) + static_cast<double>(grew));
+    finish_hot(h, c);
+  }
+
+  void finish_hot(Hot& h, const Cluster& c) const {
+    h.live = 1;
+    h.promoted = c.promoted ? 1 : 0;
+    h.merge_due = c.count >= 2 * c.merge_checked_count ? 1 : 0;
+    h.last_event_doc = c.last_event_doc;
+    double kept2 = 0;
+    for (std::size_t i = 0; i < h.terms; ++i) {
+      kept2 += static_cast<double>(h.w[i]) * static_cast<double>(h.w[i]);
+    }
+    // By difference; the relative slack covers the cancellation.
+    h.rest_norm = round_up(std::sqrt(std::max(0.0, c.norm2 - kept2) + 1e-6 * c.norm2));
+    h.inv_norm = c.norm2 > 0 ? round_up(1.0 / std::sqrt(c.norm2)) : 0.0f;
+    double cohesion = 1.0;
+    if (cfg.cohesion_exponent > 0 && c.count > 1) {
+      const double coh = std::min(1.0, std::sqrt(c.norm2) / static_cast<double>(c.count));
+      // pow() costs as much as the rest of this update; the default exponent is a square root.
+      cohesion =
+          cfg.cohesion_exponent == 0.5 ? std::sqrt(coh) : std::pow(coh, cfg.cohesion_exponent);
+    }
+    h.cohesion = round_up(cohesion);
+    h.bonus = round_up(
+        std::max(0.0, cfg.size_bonus * std::log(static_cast<double>(std::clamp<std::int64_t>(
+                                           c.count, 1, cfg.size_bonus_cap)))));
+  }
+
+  // An upper bound of  similarity + size bonus  of the current event (vec, dense) to the
+  // cluster at `seq`, from its hot record alone: exact products for the hot terms, for the
+  // others the smaller of Cauchy-Schwarz and (sum of the event's weights) x (largest weight);
+  // the dense cosine counts as 1.
+  [[nodiscard]] double upper_bound(const Product& p, std::uint32_t seq) const {
+    const Hot& h = p.hot[seq];
+    double dot = 0;
+    double rest2 = 0;
+    double rest1 = 0;
+    for (const auto& tw : vec) {
+      const double hw = h.weight_of(tw.term);
+      const double x = tw.w;
+      const double other = static_cast<double>(hw <= 0);
+      dot += x * hw;
+      rest2 += other * x * x;
+      rest1 += other * x;
+    }
+    constexpr double kSlack = 1e-6;
+    const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
+                                  rest1 * static_cast<double>(h.rest_max));
+    double s = (dot + other) * (1.0 + kSlack) * static_cast<double>(h.inv_norm) + kSlack;
+    if (!dense.empty()) s = cfg.sparse_weight * s + (1.0 - cfg.sparse_weight);
+    return s * static_cast<double>(h.cohesion) + static_cast<double>(h.bonus) + kSlack;
+  }
+
+  // An upper bound of cluster_similarity(c, cluster at `seq`) from the other's hot record
+  // (maintenance's near-duplicate check; the dense cosine counts as 1).
+  [[nodiscard]] double merge_bound(const Product& p, const Cluster& c, std::uint32_t seq) const {
+    const Hot& h = p.hot[seq];
+    if (c.norm2 <= 0) return (dims() > 0 ? 1.0 - cfg.sparse_weight : 0.0) + 1e-6;
+    double dot = 0;
+    double rest2 = 0;
+    double rest1 = 0;
+    for (const auto& tw : c.centroid) {
+      const double hw = h.weight_of(tw.term);
+      const double x = tw.w;
+      const double other = static_cast<double>(hw <= 0);
+      dot += x * hw;
+      rest2 += other * x * x;
+      rest1 += other * x;
+    }
+    constexpr double kSlack = 1e-6;
+    const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
+                                  rest1 * static_cast<double>(h.rest_max));
+    const double s =
+        (dot + other) * (1.0 + kSlack) * static_cast<double>(h.inv_norm) / std::sqrt(c.norm2) +
+        kSlack;
+    // Blended or not (that depends on both dense sums), neither exceeds the larger of the two.
+    return dims() > 0 ? std::max(s, cfg.sparse_weight * s + (1.0 - cfg.sparse_weight)) : s;
   }
 
   // ---------------------------------------------------------------- index
@@ -638,6 +948,8 @@ struct Aggregator::Impl {
 
   // ---------------------------------------------------------------- cluster updates
   void add_to_centroid(Cluster& c, const std::vector<TermWeight>& v) {
+    centroid_truncated = false;
+    if (add_in_place(c, v)) return;
     merged_scratch.clear();
     auto a = c.centroid.begin();
     auto b = v.begin();
@@ -653,6 +965,7 @@ struct Aggregator::Impl {
       }
     }
     if (merged_scratch.size() > cfg.centroid_terms) {
+      centroid_truncated = true;
       // Keep the heaviest terms (ties: lower term) so the centroid stays bounded. The order is
       // total, so selecting them in place (no copy, no full sort of the losers) keeps exactly
       // the same set as sorting would.
@@ -665,8 +978,27 @@ struct Aggregator::Impl {
       std::sort(merged_scratch.begin(), merged_scratch.end(),
                 [](const TermWeight& x, const TermWeight& y) { return x.term < y.term; });
     }
-    c.centroid.swap(merged_scratch);
+    c.centroid.assign(merged_scratch.begin(), merged_scratch.end());
     c.norm2 = norm2_of(c.centroid);
+  }
+
+  // The usual case: every term of `v` is already in the centroid. Adds in place (the same sums
+  // as the merge) and keeps the cluster's buffer, instead of trading it for the scratch buffer,
+  // which scattered centroids over the heap and made each absorb write to a cold buffer.
+  // One linear walk (predictable branches, unlike binary searches) records where each term is.
+  bool add_in_place(Cluster& c, const std::vector<TermWeight>& v) {
+    positions.clear();
+    std::size_t i = 0;
+    for (const auto& tw : v) {
+      while (i < c.centroid.size() && c.centroid[i].term < tw.term) ++i;
+      if (i == c.centroid.size() || c.centroid[i].term != tw.term) return false;
+      positions.push_back(static_cast<std::uint32_t>(i));
+    }
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      c.centroid[positions[k]].w = c.centroid[positions[k]].w + v[k].w;
+    }
+    c.norm2 = norm2_of(c.centroid);
+    return true;
   }
 
   void add_dense(Cluster& c, const std::vector<float>& dv) {
@@ -720,37 +1052,46 @@ struct Aggregator::Impl {
 
   void offer_exemplar(Cluster& c, const v1::FeedbackEvent& e, double score) {
     const std::size_t cap = cfg.exemplars + 2;
-    auto make = [&]() {
-      Exemplar x;
-      x.event_id = e.event_id();
-      x.text = clip_text(e.text(), kMaxExemplarText);
-      x.terms = top_terms(vec, kExemplarTerms);
+    // Fills the slot in place: a replaced exemplar's buffers are reused (young pain points
+    // replace exemplars on most events, and allocations there were a large part of an event's
+    // cost).
+    auto fill = [&](Exemplar& x) {
+      x.event_id.assign(e.event_id());
+      x.text.assign(e.text(), 0, clip_length(e.text(), kMaxExemplarText));
+      top_terms_into(vec, kExemplarTerms, x.terms);
       std::sort(x.terms.begin(), x.terms.end(),
                 [](const TermWeight& a, const TermWeight& b) { return a.term < b.term; });
       x.score = static_cast<float>(score);
-      return x;
     };
     if (c.exemplars.size() < cap) {
-      c.exemplars.push_back(make());
+      if (c.exemplars.capacity() < cap) c.exemplars.reserve(cap);
+      fill(c.exemplars.emplace_back());
       c.cold_dirty = true;
+      c.exemplar_floor_valid = false;
       return;
     }
     // Only rescore the pool when the newcomer could plausibly enter it.
+    if (!c.exemplar_floor_valid) {
+      c.exemplar_floor = c.exemplars[worst_exemplar(c)].score;
+      c.exemplar_floor_valid = true;
+    }
+    if (score <= c.exemplar_floor) return;
+    rescore_exemplars(c);
+    const std::size_t worst = worst_exemplar(c);
+    if (score > c.exemplars[worst].score) fill(c.exemplars[worst]);
+  }
+
+  static std::size_t worst_exemplar(const Cluster& c) {
     std::size_t worst = 0;
     for (std::size_t i = 0; i < c.exemplars.size(); ++i) {
       if (c.exemplars[i].score < c.exemplars[worst].score) worst = i;
     }
-    if (score <= c.exemplars[worst].score) return;
-    rescore_exemplars(c);
-    worst = 0;
-    for (std::size_t i = 0; i < c.exemplars.size(); ++i) {
-      if (c.exemplars[i].score < c.exemplars[worst].score) worst = i;
-    }
-    if (score > c.exemplars[worst].score) c.exemplars[worst] = make();
+    return worst;
   }
 
   static void rescore_exemplars(Cluster& c) {
     c.cold_dirty = true;
+    c.exemplar_floor_valid = false;
     const double norm = std::sqrt(c.norm2);
     for (auto& x : c.exemplars) {
       x.score = norm > 0 ? static_cast<float>(sparse_dot(x.terms, c.centroid) / norm) : 0.0f;
@@ -771,7 +1112,6 @@ struct Aggregator::Impl {
   void absorb_event(Product& p, Cluster& c, const v1::FeedbackEvent& e, double score) {
     add_to_centroid(c, vec);
     add_dense(c, dense);
-    p.hint(c);
     ++c.count;
     c.last_event_doc = p.doc_count;
     const std::int64_t t = seconds_of(e.occurred_at());
@@ -782,11 +1122,17 @@ struct Aggregator::Impl {
     if (src < c.sources.size()) ++c.sources[src];
     if (!e.account_id().empty()) add_account(c, fnv1a64(e.account_id()), e.account_arr_cents());
     offer_exemplar(c, e, score);
-    if (reindex_due(c.count)) reindex(p, c);
     if (!c.promoted && c.count >= cfg.min_support) {
       c.promoted = true;
       ++p.live_promoted;
     }
+    if (reindex_due(c.count)) {
+      reindex(p, c);
+      refresh_hot(p, c);
+    } else {
+      update_hot(p, c, vec);
+    }
+    p.hint(c);
     p.changed(c.seq);
     p.mark(c.seq, Product::kTouched);
   }
@@ -796,23 +1142,38 @@ struct Aggregator::Impl {
     p.latest = std::max(p.latest, seconds_of(e.occurred_at()));
     featurize(p, e.text());
     retrieve(p, vec, UINT32_MAX);
-    prefetch_candidates(p);
+    // Bound every candidate from its hot record, then score exactly, highest bound first, only
+    // those whose bound still reaches the threshold and the best score so far. The choice is the
+    // full scoring's: the highest score, ties to the lower seq.
+    if (retrieved_best != UINT32_MAX) prefetch_cluster(p, retrieved_best);
+    prefetch_hot(p);
+    bounded.clear();
+    for (std::uint32_t seq : touched) {
+      if (seq < p.hot.size() && p.hot[seq].live != 0) bounded.push_back({upper_bound(p, seq), seq});
+    }
+    std::sort(bounded.begin(), bounded.end(), [](const Bounded& a, const Bounded& b) {
+      return a.bound != b.bound ? a.bound > b.bound : a.seq < b.seq;
+    });
+    if (!bounded.empty() && bounded.front().seq != retrieved_best) {
+      prefetch_cluster(p, bounded.front().seq);
+    }
     Cluster* best = nullptr;
     double best_score = -1e9;
     double best_sim = 0;
-    for (std::uint32_t seq : touched) {
-      Cluster* c = p.clusters[seq].get();
-      if (c == nullptr) continue;
+    for (std::size_t i = 0; i < bounded.size(); ++i) {
+      if (bounded[i].bound < std::max(cfg.join_threshold, best_score)) break;
+      if (i + 1 < bounded.size()) prefetch_cluster(p, bounded[i + 1].seq);
+      Cluster* c = p.clusters[bounded[i].seq].get();
       const double bonus =
           cfg.size_bonus *
           std::log(static_cast<double>(std::min<std::int64_t>(c->count, cfg.size_bonus_cap)));
-      // A candidate matters only if it can beat the best so far and reach the threshold.
-      const double floor = std::max(cfg.join_threshold, std::nextafter(best_score, 1e9)) - bonus;
+      // Skips the dense part when the sparse part already rules the candidate out.
+      const double floor = std::max(cfg.join_threshold, best_score) - bonus - 1e-9;
       const auto sim_or = similarity_to(*c, vec, dense, floor);
       if (!sim_or) continue;
       const double sim = *sim_or;
       const double score = sim + bonus;
-      if (score > best_score) {
+      if (score > best_score || (score == best_score && c->seq < best->seq)) {
         best_score = score;
         best_sim = sim;
         best = c;
@@ -839,16 +1200,24 @@ struct Aggregator::Impl {
     // the clusters sharing its heaviest terms; the younger one goes into the older one.
     const std::vector<std::uint32_t> grown = p.drain(Product::kTouched);
     for (std::uint32_t seq : grown) {
+      // The hot record says whether the check below would skip it, without visiting the record.
+      if (seq >= p.hot.size()) continue;
+      if (const Hot& h = p.hot[seq]; h.live == 0 || h.promoted == 0 || h.merge_due == 0) continue;
       Cluster* c = p.clusters[seq].get();
       // Re-check a pain point only once it has doubled since its last check: its centroid
       // barely moves in between, and this keeps maintenance O(log n) per pain point.
       if (c == nullptr || !c->promoted || c->count < 2 * c->merge_checked_count) continue;
       c->merge_checked_count = c->count;
+      p.hot[seq].merge_due = c->count == 0 ? 1 : 0;
       p.changed(seq);
       retrieve(p, c->centroid, seq);
       Cluster* target = nullptr;
       double best = cfg.merge_threshold;
       for (std::uint32_t other : touched) {
+        // Most candidates only share common terms: ruled out from their hot records, without
+        // touching their (cold) clusters.
+        if (other >= p.hot.size() || p.hot[other].live == 0 || p.hot[other].promoted == 0) continue;
+        if (merge_bound(p, *c, other) < best) continue;
         Cluster* o = p.clusters[other].get();
         if (o == nullptr || !o->promoted) continue;
         if (!p.curation.auto_merge_allowed(c->id, o->id)) continue;
@@ -870,12 +1239,15 @@ struct Aggregator::Impl {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < p.candidates.size(); ++i) {
       const std::uint32_t seq = p.candidates[i];
-      auto& slot = p.clusters[seq];
-      if (slot == nullptr || slot->promoted) continue;
-      if (p.doc_count - slot->last_event_doc >
+      // From the hot record: live and promoted mirror the cluster's, so only expiring
+      // candidates are visited.
+      if (seq >= p.hot.size() || p.hot[seq].live == 0 || p.hot[seq].promoted != 0) continue;
+      if (p.doc_count - p.hot[seq].last_event_doc >
           static_cast<std::int64_t>(cfg.candidate_ttl_events)) {
+        auto& slot = p.clusters[seq];
         unindex(p, *slot);
         p.changed(seq);
+        p.hot[seq].live = 0;
         slot.reset();
         continue;
       }
@@ -914,6 +1286,7 @@ struct Aggregator::Impl {
                      [](const Exemplar& a, const Exemplar& b) { return a.score > b.score; });
     if (into.exemplars.size() > cfg.exemplars + 2) into.exemplars.resize(cfg.exemplars + 2);
     reindex(p, into);
+    refresh_hot(p, into);
     p.changed(into.seq);
     p.mark(into.seq, Product::kTouched);
 
@@ -925,6 +1298,7 @@ struct Aggregator::Impl {
     --p.live_promoted;
     p.changed(from.seq);
     p.curation.on_merge(from.id, into.id);
+    p.hot[from.seq].live = 0;
     p.clusters[from.seq].reset();
   }
 
@@ -1159,6 +1533,7 @@ struct Aggregator::Impl {
     for (auto& c : p.clusters) {
       if (c == nullptr) continue;
       insert_postings(p, *c);
+      refresh_hot(p, *c);
       if (c->promoted) {
         ++p.live_promoted;
       } else {
@@ -1507,6 +1882,8 @@ struct Aggregator::Impl {
     rescore_exemplars(out);
     reindex(p, *src);
     reindex(p, out);
+    refresh_hot(p, *src);
+    refresh_hot(p, out);
     p.changed(src->seq);
     settle_touched(p, out);
     p.curation.apart.insert(Curation::pair_of(src->id, out.id));
@@ -1577,7 +1954,6 @@ std::size_t string_heap(const std::string& s) { return s.capacity() > 15 ? s.cap
 
 Aggregator::MemoryStats Aggregator::memory_stats() const {
   MemoryStats m;
-  constexpr std::size_t kSetNode = 48;  // red-black tree node with a Posting, malloc overhead
   for (const auto& [id, p] : impl_->products) {
     ++m.products;
     m.bytes += sizeof(Product) + p->df.capacity_bytes() + p->index.capacity_bytes() +
@@ -1586,7 +1962,7 @@ Aggregator::MemoryStats Aggregator::memory_stats() const {
                p->hints.capacity() * sizeof(Product::Hint);
     p->df.for_each([&](std::uint32_t, const DfEntry& e) { m.bytes += string_heap(e.word); });
     p->index.for_each([&](std::uint32_t, const PostingList& l) {
-      m.bytes += l.all.size() * kSetNode + l.head.capacity() * sizeof(Posting);
+      m.bytes += l.all.capacity_bytes() + l.head.capacity() * sizeof(Posting);
     });
     for (const auto& [page, list] : p->page_buckets) m.bytes += 32 + list.capacity() * 4;
     for (const auto& c : p->clusters) {

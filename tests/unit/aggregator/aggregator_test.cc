@@ -232,6 +232,7 @@ struct RunResult {
   std::vector<std::string> resolved;
   std::vector<std::string> summaries;  // serialized, in emission order
   std::vector<std::string> state;      // key=value of all writes
+  std::size_t active = 0;              // active_pain_points() at the end
 };
 
 void collect(const Changes& c, RunResult& r) {
@@ -248,6 +249,7 @@ RunResult run(const std::vector<v1::FeedbackEvent>& events, std::size_t batch) {
   }
   collect(a.take_changes(), r);
   for (const auto& id : r.ids) r.resolved.push_back(a.resolve(id));
+  r.active = a.active_pain_points();
   return r;
 }
 
@@ -272,12 +274,10 @@ TEST(Aggregator, DeterministicAcrossRuns) {
   EXPECT_EQ(r1.state, r2.state);
 }
 
-TEST(Aggregator, StateRoundTripContinuesExactly) {
-  const auto events = two_products(300);
-  const std::size_t batch = 37;
-  const std::size_t half = 37 * 8;  // a batch boundary
-  const auto full = run(events, batch);
-
+// Runs the first `half` events (a batch boundary) on one Aggregator that persists into a store,
+// then the rest on a second one that loads from that store, as a restart does.
+RunResult run_with_restart(const std::vector<v1::FeedbackEvent>& events, std::size_t batch,
+                           std::size_t half) {
   MapState store;
   RunResult r;
   {
@@ -291,7 +291,7 @@ TEST(Aggregator, StateRoundTripContinuesExactly) {
       }
     }
   }
-  Aggregator b(test_config(), &store);  // restart: lazily loads both products from `store`
+  Aggregator b(test_config(), &store);  // restart: lazily loads the products from `store`
   for (std::size_t i = half; i < events.size(); ++i) {
     r.ids.push_back(b.add(events[i]));
     if ((i + 1) % batch == 0) {
@@ -304,15 +304,54 @@ TEST(Aggregator, StateRoundTripContinuesExactly) {
   store.apply(c);
   collect(c, r);
   for (const auto& id : r.ids) r.resolved.push_back(b.resolve(id));
+  r.active = b.active_pain_points();
+  return r;
+}
+
+TEST(Aggregator, StateRoundTripContinuesExactly) {
+  const auto events = two_products(300);
+  const std::size_t batch = 37;
+  const auto full = run(events, batch);
+  const auto r = run_with_restart(events, batch, 37 * 8);
   EXPECT_EQ(r.ids, full.ids);
   EXPECT_EQ(r.resolved, full.resolved);
   EXPECT_EQ(r.summaries, full.summaries);
   EXPECT_EQ(r.state, full.state);
-  EXPECT_EQ(b.active_pain_points(), [&] {
-    Aggregator u(test_config(), nullptr);
-    for (const auto& e : events) u.add(e);
-    return u.active_pain_points();
-  }());
+  EXPECT_EQ(r.active, full.active);
+}
+
+// Hundreds of pain points share the common words, so their posting lists span several blocks
+// and most candidates are ruled out from their hot records; a restart (which rebuilds both from
+// the persisted clusters) must continue exactly.
+TEST(Aggregator, ManyPainPointsSharingCommonTerms) {
+  constexpr int kTopics = 600;
+  auto word = [](int i) {
+    static const char* syll[] = {"ka", "lo", "mi", "ne", "pu", "ra", "si", "to"};
+    std::string w;
+    for (int k = 0; k < 4; ++k, i /= 8) w += syll[i % 8];
+    return w + "x";
+  };
+  const std::vector<std::string> common = {"today", "again", "please", "team", "update"};
+  std::vector<v1::FeedbackEvent> events;
+  std::vector<int> topic;
+  for (int i = 0; i < kTopics * 6; ++i) {
+    const int t = static_cast<int>((static_cast<long>(i) * 7919) % kTopics);
+    events.push_back(event("e" + std::to_string(i), "p",
+                           word(2 * t) + " " + word(2 * t + 1) +
+                               " app is slow and shows an error " +
+                               common[static_cast<std::size_t>(i) % common.size()],
+                           1'790'000'000 + i));
+    topic.push_back(t);
+  }
+  const auto full = run(events, 97);
+  EXPECT_GE(full.active, 100u) << "the common terms' posting lists must span several blocks";
+
+  const auto r = run_with_restart(events, 97, 97 * 20);
+  EXPECT_EQ(r.ids, full.ids);
+  EXPECT_EQ(r.resolved, full.resolved);
+  EXPECT_EQ(r.summaries, full.summaries);
+  EXPECT_EQ(r.state, full.state);
+  EXPECT_EQ(r.active, full.active);
 }
 
 // Latest summary per id, serialized, from a sequence of Changes.
