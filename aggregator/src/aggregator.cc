@@ -251,6 +251,8 @@ struct DfEntry {
 struct Curation {
   std::map<std::string, std::string, std::less<>> labels;  // pain point id -> human label
   std::set<std::pair<std::string, std::string>> apart;     // (a, b), a < b: no automatic merge
+  // Human merges (from, into) in the order they were made: history for a rebuild to re-apply.
+  std::vector<std::pair<std::string, std::string>> merges;
   bool dirty = false;
 
   static std::pair<std::string, std::string> pair_of(std::string a, std::string b) {
@@ -1624,6 +1626,7 @@ struct Aggregator::Impl {
     if (!m.ParseFromString(*rec)) return;
     for (const auto& l : m.label()) p.curation.labels[l.id()] = l.label();
     for (const auto& a : m.apart()) p.curation.apart.insert(Curation::pair_of(a.a(), a.b()));
+    for (const auto& x : m.merge()) p.curation.merges.emplace_back(x.from(), x.into());
   }
 
   static void flush_curation(Product& p, Changes& out) {
@@ -1639,6 +1642,11 @@ struct Aggregator::Impl {
       auto* x = m.add_apart();
       x->set_a(a);
       x->set_b(b);
+    }
+    for (const auto& [from, into] : p.curation.merges) {
+      auto* x = m.add_merge();
+      x->set_from(from);
+      x->set_into(into);
     }
     out.state.push_back(StateWrite{curation_key(p.id), m.SerializeAsString()});
   }
@@ -1691,6 +1699,8 @@ struct Aggregator::Impl {
     if (from == nullptr) return not_found(from_id);
     Cluster* into = find_pain_point(p, into_id);
     if (into == nullptr) return not_found(into_id);
+    p.curation.merges.emplace_back(from_id, into_id);
+    p.curation.dirty = true;
     merge(p, *into, *from);
     settle_touched(p, *into);
     return success(std::string(into_id));
@@ -1890,7 +1900,149 @@ struct Aggregator::Impl {
     p.curation.dirty = true;
     return success(out.id);
   }
+
+  // ---------------------------------------------------------------- succession (replay)
+  CurationOutcome succeed(std::string_view product_id, const StateReader* previous,
+                          const Succession& s) {
+    using Code = CurationOutcome::Code;
+    std::map<std::string, const Succession::Rename*, std::less<>> by_from;
+    for (const auto& r : s.renames) {
+      if (r.from.empty() || r.to.empty()) return failure(Code::kInvalid, "empty id in a rename");
+      if (!by_from.emplace(r.from, &r).second) {
+        return failure(Code::kInvalid, "id renamed twice: " + r.from);
+      }
+    }
+    Product& p = product(std::string(product_id));
+    // Validate everything before changing anything.
+    std::set<std::string, std::less<>> live;  // ids after the renames
+    std::size_t found = 0;
+    for (const auto& c : p.clusters) {
+      if (c == nullptr) continue;
+      const auto it = by_from.find(c->id);
+      if (it != by_from.end()) ++found;
+      const std::string& id = it != by_from.end() ? it->second->to : c->id;
+      if (!live.insert(id).second) {
+        return failure(Code::kConflict, "two live clusters would have the id " + id);
+      }
+    }
+    if (found != by_from.size()) {
+      for (const auto& [from, r] : by_from) {
+        bool exists = false;
+        for (const auto& c : p.clusters) exists = exists || (c != nullptr && c->id == from);
+        if (!exists) return failure(Code::kNotFound, "no live cluster " + from);
+      }
+    }
+    for (const auto& [from, into] : s.merged_into) {
+      if (live.contains(from)) return failure(Code::kConflict, from + " is live, not merged");
+      if (!live.contains(into)) return failure(Code::kNotFound, "no live cluster " + into);
+    }
+    for (const auto& id : s.retired) {
+      if (live.contains(id)) return failure(Code::kConflict, id + " is live, not retired");
+    }
+    for (const auto& [a, b] : s.keep_apart) {
+      if (!live.contains(a) || !live.contains(b)) {
+        return failure(Code::kNotFound, "keep apart: no live cluster " + (live.contains(a) ? b : a));
+      }
+    }
+
+    std::unordered_map<std::string, std::string> renamed;  // from -> to
+    for (auto& c : p.clusters) {
+      if (c == nullptr) continue;
+      const auto it = by_from.find(c->id);
+      if (it == by_from.end()) continue;
+      renamed.emplace(c->id, it->second->to);
+      c->id = it->second->to;
+      c->version = std::max(c->version, it->second->min_version);
+      p.mark(c->seq, Product::kDirty);
+    }
+    auto follow = [&](const std::string& id) -> const std::string& {
+      const auto it = renamed.find(id);
+      return it == renamed.end() ? id : it->second;
+    };
+    for (auto& m : memberships) {
+      if (m.product_id == p.id) m.pain_point_id = follow(m.pain_point_id);
+    }
+    // Merge records: a live or retired id has none; survivors follow their renames.
+    std::set<std::string, std::less<>> forget(live.begin(), live.end());
+    forget.insert(s.retired.begin(), s.retired.end());
+    for (auto& [from, into] : merged) into = follow(into);
+    std::erase_if(merged, [&](const auto& entry) { return forget.contains(entry.first); });
+    std::vector<StateWrite> writes;
+    for (auto& w : pending_writes) {
+      v1::AggMerged rec;
+      if (w.value && rec.ParseFromString(*w.value)) {
+        if (forget.contains(rec.id())) continue;
+        rec.set_merged_into(follow(rec.merged_into()));
+        w.value = rec.SerializeAsString();
+      }
+      writes.push_back(std::move(w));
+    }
+    pending_writes = std::move(writes);
+    // Final records of clusters merged away in this product: one whose id lives on is not final.
+    std::erase_if(pending_summaries, [&](const v1::PainPointSummary& x) {
+      return x.product_id() == p.id && live.contains(x.id());
+    });
+    for (auto& x : pending_summaries) {
+      if (x.product_id() == p.id) x.set_merged_into(follow(x.merged_into()));
+    }
+    for (const auto& [from, to] : renamed) {
+      pending_writes.push_back(StateWrite{merged_key(to), std::nullopt});
+    }
+    for (const auto& id : s.retired) pending_writes.push_back(StateWrite{merged_key(id), std::nullopt});
+    for (const auto& [from, into] : s.merged_into) {
+      merged[from] = into;
+      v1::AggMerged rec;
+      rec.set_id(from);
+      rec.set_merged_into(into);
+      pending_writes.push_back(StateWrite{merged_key(from), rec.SerializeAsString()});
+    }
+
+    // Curated facts follow the renames.
+    Curation& cur = p.curation;
+    if (!renamed.empty()) {
+      std::map<std::string, std::string, std::less<>> labels;
+      for (auto& [id, label] : cur.labels) labels[follow(id)] = std::move(label);
+      cur.labels = std::move(labels);
+      std::set<std::pair<std::string, std::string>> apart;
+      for (const auto& [a, b] : cur.apart) apart.insert(Curation::pair_of(follow(a), follow(b)));
+      cur.apart = std::move(apart);
+      for (auto& [from, into] : cur.merges) {
+        from = follow(from);
+        into = follow(into);
+      }
+      cur.dirty = true;
+    }
+    for (const auto& [a, b] : s.keep_apart) {
+      cur.dirty = cur.apart.insert(Curation::pair_of(a, b)).second || cur.dirty;
+    }
+
+    // Sequence numbers continue after the previous state's (split ids derive from them).
+    if (previous != nullptr) {
+      if (const auto meta = previous->get(meta_key(p.id))) {
+        v1::AggProductState m;
+        if (m.ParseFromString(*meta) && m.next_seq() > p.next_seq) {
+          p.next_seq = m.next_seq();
+          p.clusters.resize(p.next_seq);
+          p.dirty_meta = true;
+        }
+      }
+    }
+    return success(std::string(product_id));
+  }
 };
+
+std::string product_state_prefix(std::string_view product_id) { return product_prefix(product_id); }
+
+CurationRecord read_curation(const StateReader& state, std::string_view product_id) {
+  CurationRecord out;
+  const auto rec = state.get(curation_key(product_id));
+  v1::AggCuration m;
+  if (!rec || !m.ParseFromString(*rec)) return out;
+  for (const auto& l : m.label()) out.labels.emplace_back(l.id(), l.label());
+  for (const auto& a : m.apart()) out.apart.emplace_back(a.a(), a.b());
+  for (const auto& x : m.merge()) out.merges.emplace_back(x.from(), x.into());
+  return out;
+}
 
 Aggregator::Aggregator(ClusterConfig config, const StateReader* state)
     : impl_(std::make_unique<Impl>(config, state)) {}
@@ -1914,6 +2066,11 @@ CurationOutcome Aggregator::rename(std::string_view product_id, std::string_view
 CurationOutcome Aggregator::split(std::string_view product_id, std::string_view id,
                                   std::span<const v1::FeedbackEvent> events) {
   return impl_->curate_split(product_id, id, events);
+}
+
+CurationOutcome Aggregator::succeed(std::string_view product_id, const StateReader* previous,
+                                   const Succession& succession) {
+  return impl_->succeed(product_id, previous, succession);
 }
 
 std::string Aggregator::resolve(std::string_view id) const {

@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "painpoint/aggregator/config.h"
@@ -72,6 +73,44 @@ struct CurationOutcome {
   [[nodiscard]] bool ok() const { return code == Code::kOk; }
 };
 
+// The human curation of one product as a state holds it (see aggregator/README.md, "Curation").
+struct CurationRecord {
+  std::vector<std::pair<std::string, std::string>> labels;  // (pain point id, human label)
+  std::vector<std::pair<std::string, std::string>> apart;   // (a, b), a < b: never auto-merged
+  std::vector<std::pair<std::string, std::string>> merges;  // human merges (from, into), in order
+};
+
+// Reads a product's curation from a state written by an Aggregator (empty when it has none).
+// Lets a rebuild learn what humans decided without knowing the state's keys.
+[[nodiscard]] CurationRecord read_curation(const StateReader& state, std::string_view product_id);
+
+// Every state key of one product starts with this prefix (the merge records that resolve() reads
+// are global and excepted). A rebuild replaces a product's state by deleting the keys under it
+// that the rebuilt state does not write.
+[[nodiscard]] std::string product_state_prefix(std::string_view product_id);
+
+// How a product rebuilt from its history (`painpoint replay rebuild`) takes over the identity of
+// the state it replaces. See Aggregator::succeed().
+struct Succession {
+  struct Rename {
+    std::string from;  // id of a live cluster (pain point or candidate) of the rebuilt product
+    std::string to;    // the id it continues as
+    // The renamed cluster's next summary gets a version above this (the replaced pain point's
+    // last published version), so subscribers that keep the highest version accept it.
+    std::int64_t min_version = 0;
+  };
+  // Applied as one permutation: ids may swap, and afterwards the product's live ids must be
+  // distinct.
+  std::vector<Rename> renames;
+  // Ids of the replaced state that are gone, each merged into a live id: resolve() follows them.
+  std::vector<std::pair<std::string, std::string>> merged_into;
+  // Ids of the replaced state that are gone without a survivor: resolve() returns them as they
+  // are (any merge record this Aggregator made for the same id is forgotten).
+  std::vector<std::string> retired;
+  // Pairs (by id, after the renames) that maintenance must never merge (re-applied splits).
+  std::vector<std::pair<std::string, std::string>> keep_apart;
+};
+
 class Aggregator {
  public:
   // `state` may be null (start empty, as `painpoint cluster` does); it must outlive the Aggregator.
@@ -115,6 +154,17 @@ class Aggregator {
   // keeps its account set. Maintenance never merges the two back; a human merge still can.
   CurationOutcome split(std::string_view product_id, std::string_view id,
                         std::span<const v1::FeedbackEvent> events);
+
+  // Replay support: makes `product_id`, rebuilt by this Aggregator from the product's stored
+  // history, continue the identity of `previous` (the state being replaced; may be null). Renames
+  // live clusters (their pending memberships, merge records and curated facts follow), records
+  // how replaced ids resolve, and continues the product's sequence numbers after the previous
+  // state's, so ids minted later (splits) never repeat one the previous state published. Every
+  // renamed cluster is republished by the next take_changes(). Changes nothing unless ok():
+  // kNotFound for a `from` that is not a live cluster of the product, kConflict when the renames
+  // would leave two live clusters with one id, kInvalid for an empty id.
+  CurationOutcome succeed(std::string_view product_id, const StateReader* previous,
+                          const Succession& succession);
 
   // Follows merges: the id of the live pain point that `id` ended up in (itself if never merged).
   [[nodiscard]] std::string resolve(std::string_view id) const;
