@@ -490,6 +490,18 @@ Status Store::commit(const CommitBatch& batch) {
       writes.erase(kAggregatorState, write.key);
     }
   }
+  for (const std::string& event_id : batch.removed_memberships) {
+    std::optional<std::string> previous;
+    if (Status s = get_membership(event_id, &previous); !s.is_ok()) return s;
+    if (!previous) continue;
+    if (Status s = check(wb.Delete(impl.cf(kMembers), event_id)); !s.is_ok()) return s;
+    std::optional<v1::StoredEvent> stored;
+    if (Status s = get_event(event_id, &stored); !s.is_ok()) return s;
+    if (!stored) continue;
+    const std::string key = keys::member_key(
+        *previous, keys::member_position(to_micros(stored->event().occurred_at()), event_id));
+    if (Status s = check(wb.Delete(impl.cf(kMembersByPainPoint), key)); !s.is_ok()) return s;
+  }
   std::unordered_map<std::string_view, std::int64_t> batch_times;
   if (!batch.memberships.empty()) {
     batch_times.reserve(batch.events.size());

@@ -88,6 +88,9 @@ struct CommitBatch {
   // aggregator can rebuild the state it deferred by replaying them after a crash.
   bool aggregator_checkpoint = false;
   std::vector<MembershipWrite> memberships;
+  // Stored events that no longer belong to any pain point (a rebuild over a time range leaves
+  // them out): their membership and index entry go. Applied before `memberships`.
+  std::vector<std::string> removed_memberships;
   // Upserts of pain point summaries (the current state the API serves).
   std::vector<v1::PainPointSummary> summaries;
   // Also publish every entry of `summaries` (outbox), serialized once.
