@@ -14,6 +14,7 @@
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/produce.h"
+#include "replay.h"
 #include "serve.h"
 #include "signals.h"
 
@@ -136,6 +137,65 @@ int run_cli(int argc, char** argv) {
                           "Word vectors file, or 'none' (default: the default path if present)");
   cluster_cmd->add_option("--set", cluster_sets, "Override one clustering key: NAME=VALUE");
 
+  auto* replay_cmd = app.add_subcommand(
+      "replay", "Operate on the stored feedback history: rebuild, emit, rewind");
+  replay_cmd->require_subcommand(1);
+  RebuildOptions rebuild;
+  std::string rebuild_config, rebuild_since, rebuild_until;
+  auto* rebuild_cmd = replay_cmd->add_subcommand(
+      "rebuild",
+      "Recompute pain points from the stored events (offline), keeping ids by member overlap");
+  rebuild_cmd->add_option("--data-dir", rebuild.data_dir, "RocksDB data directory")
+      ->capture_default_str();
+  rebuild_cmd->add_option("--config", rebuild_config, "Configuration to rebuild with")
+      ->check(CLI::ExistingFile);
+  rebuild_cmd->add_option("--word-vectors", rebuild.word_vectors,
+                          "Word vectors file (default: the default path if present)");
+  rebuild_cmd->add_option("--since", rebuild_since,
+                          "Replay events with occurred_at >= this RFC 3339 time");
+  rebuild_cmd->add_option("--until", rebuild_until,
+                          "Replay events with occurred_at < this RFC 3339 time");
+  rebuild_cmd->add_option("--product", rebuild.products, "Product to rebuild (repeatable; "
+                                                         "default: all)");
+  rebuild_cmd->add_flag("--dry-run", rebuild.dry_run, "Print the report, write nothing");
+  rebuild_cmd
+      ->add_option("--inherit-threshold", rebuild.inherit_threshold,
+                   "Minimum member Jaccard for a new pain point to keep an old id")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 1.0));
+
+  EmitOptions emit;
+  std::string emit_since, emit_until;
+  auto* emit_cmd = replay_cmd->add_subcommand(
+      "emit", "Re-publish stored FeedbackEvents in occurred_at order to a topic");
+  emit_cmd->add_option("--data-dir", emit.data_dir, "RocksDB data directory")
+      ->capture_default_str();
+  emit_cmd->add_option("--brokers", emit.brokers, "Kafka bootstrap servers")->required();
+  emit_cmd->add_option("--topic", emit.topic, "Topic to publish to")->required();
+  emit_cmd->add_option("--since", emit_since, "Events with occurred_at >= this RFC 3339 time");
+  emit_cmd->add_option("--until", emit_until, "Events with occurred_at < this RFC 3339 time");
+  emit_cmd->add_option("--product", emit.products, "Product to emit (repeatable; default: all)");
+  emit_cmd->add_option("--rate", emit.rate_per_second, "Events per second (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
+
+  RewindOptions rewind;
+  std::string rewind_to, rewind_lookup = "auto";
+  auto* rewind_cmd = replay_cmd->add_subcommand(
+      "rewind", "Move the aggregator's stored input offsets back to a point in time");
+  rewind_cmd->add_option("--data-dir", rewind.data_dir, "RocksDB data directory")
+      ->capture_default_str();
+  rewind_cmd->add_option("--brokers", rewind.brokers, "Kafka bootstrap servers")->required();
+  rewind_cmd->add_option("--to", rewind_to, "RFC 3339 time (Kafka message time)")->required();
+  rewind_cmd->add_option("--topic", rewind.topic, "The aggregator's input topic")
+      ->capture_default_str();
+  rewind_cmd
+      ->add_option("--offset-lookup", rewind_lookup,
+                   "auto (broker, checking a 'none' answer by reading), broker, or scan")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "broker", "scan"}));
+  rewind_cmd->add_flag("--dry-run", rewind.dry_run, "Print the plan, write nothing");
+
   std::string config_path;
   auto* config_cmd = app.add_subcommand("config", "Print every configuration key with its value");
   config_cmd->add_option("--config", config_path, "File to check and print (default: defaults)")
@@ -180,6 +240,39 @@ int run_cli(int argc, char** argv) {
       cluster.config_overrides.emplace_back(set.substr(0, eq), set.substr(eq + 1));
     }
     return run_cluster_command(cluster);
+  }
+  if (*replay_cmd) {
+    auto time_arg = [](const std::string& text, const char* name,
+                       std::optional<TimePoint>* out) {
+      if (text.empty()) return true;
+      *out = parse_timestamp(text);
+      if (!*out) std::cerr << "painpoint replay: " << name << ": not an RFC 3339 time: " << text << "\n";
+      return out->has_value();
+    };
+    if (*rebuild_cmd) {
+      if (!rebuild_config.empty()) rebuild.config_file = rebuild_config;
+      if (!time_arg(rebuild_since, "--since", &rebuild.since) ||
+          !time_arg(rebuild_until, "--until", &rebuild.until)) {
+        return 2;
+      }
+      return run_replay_rebuild(rebuild);
+    }
+    if (*emit_cmd) {
+      if (!time_arg(emit_since, "--since", &emit.since) ||
+          !time_arg(emit_until, "--until", &emit.until)) {
+        return 2;
+      }
+      return run_replay_emit(emit);
+    }
+    if (*rewind_cmd) {
+      std::optional<TimePoint> to;
+      if (!time_arg(rewind_to, "--to", &to)) return 2;
+      rewind.to = *to;
+      rewind.lookup = rewind_lookup == "broker" ? OffsetLookup::kBroker
+                      : rewind_lookup == "scan" ? OffsetLookup::kScan
+                                                : OffsetLookup::kAuto;
+      return run_replay_rewind(rewind);
+    }
   }
   if (*produce_cmd) return run_produce_command(produce_brokers, produce_topic, produce_input);
   if (*config_cmd) {
