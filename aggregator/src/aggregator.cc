@@ -1941,7 +1941,8 @@ struct Aggregator::Impl {
     }
     for (const auto& [a, b] : s.keep_apart) {
       if (!live.contains(a) || !live.contains(b)) {
-        return failure(Code::kNotFound, "keep apart: no live cluster " + (live.contains(a) ? b : a));
+        return failure(Code::kNotFound,
+                       "keep apart: no live cluster " + (live.contains(a) ? b : a));
       }
     }
 
@@ -1988,7 +1989,8 @@ struct Aggregator::Impl {
     for (const auto& [from, to] : renamed) {
       pending_writes.push_back(StateWrite{merged_key(to), std::nullopt});
     }
-    for (const auto& id : s.retired) pending_writes.push_back(StateWrite{merged_key(id), std::nullopt});
+    for (const auto& id : s.retired)
+      pending_writes.push_back(StateWrite{merged_key(id), std::nullopt});
     for (const auto& [from, into] : s.merged_into) {
       merged[from] = into;
       v1::AggMerged rec;
@@ -2069,7 +2071,7 @@ CurationOutcome Aggregator::split(std::string_view product_id, std::string_view 
 }
 
 CurationOutcome Aggregator::succeed(std::string_view product_id, const StateReader* previous,
-                                   const Succession& succession) {
+                                    const Succession& succession) {
   return impl_->succeed(product_id, previous, succession);
 }
 

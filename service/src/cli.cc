@@ -137,8 +137,8 @@ int run_cli(int argc, char** argv) {
                           "Word vectors file, or 'none' (default: the default path if present)");
   cluster_cmd->add_option("--set", cluster_sets, "Override one clustering key: NAME=VALUE");
 
-  auto* replay_cmd = app.add_subcommand(
-      "replay", "Operate on the stored feedback history: rebuild, emit, rewind");
+  auto* replay_cmd =
+      app.add_subcommand("replay", "Operate on the stored feedback history: rebuild, emit, rewind");
   replay_cmd->require_subcommand(1);
   RebuildOptions rebuild;
   std::string rebuild_config, rebuild_since, rebuild_until;
@@ -155,8 +155,9 @@ int run_cli(int argc, char** argv) {
                           "Replay events with occurred_at >= this RFC 3339 time");
   rebuild_cmd->add_option("--until", rebuild_until,
                           "Replay events with occurred_at < this RFC 3339 time");
-  rebuild_cmd->add_option("--product", rebuild.products, "Product to rebuild (repeatable; "
-                                                         "default: all)");
+  rebuild_cmd->add_option("--product", rebuild.products,
+                          "Product to rebuild (repeatable; "
+                          "default: all)");
   rebuild_cmd->add_flag("--dry-run", rebuild.dry_run, "Print the report, write nothing");
   rebuild_cmd
       ->add_option("--inherit-threshold", rebuild.inherit_threshold,
@@ -242,11 +243,11 @@ int run_cli(int argc, char** argv) {
     return run_cluster_command(cluster);
   }
   if (*replay_cmd) {
-    auto time_arg = [](const std::string& text, const char* name,
-                       std::optional<TimePoint>* out) {
+    auto time_arg = [](const std::string& text, const char* name, std::optional<TimePoint>* out) {
       if (text.empty()) return true;
       *out = parse_timestamp(text);
-      if (!*out) std::cerr << "painpoint replay: " << name << ": not an RFC 3339 time: " << text << "\n";
+      if (!*out)
+        std::cerr << "painpoint replay: " << name << ": not an RFC 3339 time: " << text << "\n";
       return out->has_value();
     };
     if (*rebuild_cmd) {

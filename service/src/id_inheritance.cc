@@ -41,8 +41,8 @@ InheritanceResult match_inheritance(const InheritanceInput& in) {
       best = {common, n};
     }
     if (in.old_groups[o].published && !in.new_groups[n].published) continue;
-    const double jaccard = static_cast<double>(common) /
-                           static_cast<double>(old_size[o] + new_size[n] - common);
+    const double jaccard =
+        static_cast<double>(common) / static_cast<double>(old_size[o] + new_size[n] - common);
     if (jaccard >= in.threshold) pairs.push_back({jaccard, common, o, n});
   }
   std::sort(pairs.begin(), pairs.end(), [&](const Pair& a, const Pair& b) {

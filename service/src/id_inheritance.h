@@ -59,8 +59,8 @@ struct OldFate {
 };
 
 struct InheritanceResult {
-  std::vector<OldFate> old_fates;                      // by old group
-  std::vector<std::optional<std::uint32_t>> heir_of;   // by new group: the old group it inherits
+  std::vector<OldFate> old_fates;                     // by old group
+  std::vector<std::optional<std::uint32_t>> heir_of;  // by new group: the old group it inherits
 };
 
 [[nodiscard]] InheritanceResult match_inheritance(const InheritanceInput& input);

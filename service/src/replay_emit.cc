@@ -14,15 +14,16 @@
 
 namespace painpoint::service {
 
-TokenBucket::TokenBucket(double rate_per_second, double burst, std::function<Clock::time_point()> now,
+TokenBucket::TokenBucket(double rate_per_second, double burst,
+                         std::function<Clock::time_point()> now,
                          std::function<void(Clock::duration)> sleep)
     : rate_(rate_per_second),
       burst_(std::max(burst, 1.0)),
       tokens_(std::max(burst, 1.0)),
       now_(std::move(now)),
-      sleep_(sleep ? std::move(sleep)
-                   : std::function<void(Clock::duration)>(
-                         [](Clock::duration d) { std::this_thread::sleep_for(d); })),
+      sleep_(sleep ? std::move(sleep) : std::function<void(Clock::duration)>([](Clock::duration d) {
+        std::this_thread::sleep_for(d);
+      })),
       last_(now_()) {}
 
 void TokenBucket::take() {
@@ -88,9 +89,8 @@ int run_replay_emit(const EmitOptions& options) {
       options.since.value_or(TimePoint::min()), options.until.value_or(TimePoint::max()),
       [&](const v1::StoredEvent& stored) {
         const v1::FeedbackEvent& e = stored.event();
-        if (!options.products.empty() &&
-            std::find(options.products.begin(), options.products.end(), e.product_id()) ==
-                options.products.end()) {
+        if (!options.products.empty() && std::find(options.products.begin(), options.products.end(),
+                                                   e.product_id()) == options.products.end()) {
           return true;
         }
         bucket.take();
@@ -106,8 +106,7 @@ int run_replay_emit(const EmitOptions& options) {
       });
   const ingest::Status flushed = producer->flush(std::chrono::seconds(120));
   progress.finish();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("emit: %llu events sent, %llu delivered, %llu failed to %s, %.3f s (%.0f events/s)\n",
               static_cast<unsigned long long>(sent),
               static_cast<unsigned long long>(delivered.load()),

@@ -52,9 +52,9 @@ constexpr std::uint32_t kNoGroup = UINT32_MAX;
 
 struct ProductRun {
   std::unique_ptr<agg::Aggregator> aggregator;
-  std::vector<std::string> event_ids;      // replay order
-  std::vector<std::uint32_t> assigned;     // new id at assignment (index into new_ids)
-  std::vector<std::uint32_t> old_member;   // stored membership (index into old_ids) or kNoGroup
+  std::vector<std::string> event_ids;     // replay order
+  std::vector<std::uint32_t> assigned;    // new id at assignment (index into new_ids)
+  std::vector<std::uint32_t> old_member;  // stored membership (index into old_ids) or kNoGroup
   IdTable new_ids;
   IdTable old_ids;
 };
@@ -92,20 +92,19 @@ class Rebuilder {
     Progress progress("rebuild", total);
     std::optional<std::string> member;
     store::Status inner;
-    store::Status s =
-        store_.scan_events_by_time(since, until, [&](const v1::StoredEvent& stored) {
-          const v1::FeedbackEvent& e = stored.event();
-          if (!products.contains(e.product_id())) return true;
-          auto& slot = runs_[e.product_id()];
-          if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
-          slot.event_ids.push_back(e.event_id());
-          slot.assigned.push_back(slot.new_ids.intern(slot.aggregator->add(e)));
-          inner = store_.get_membership(e.event_id(), &member);
-          if (!inner.is_ok()) return false;
-          slot.old_member.push_back(member ? slot.old_ids.intern(*member) : kNoGroup);
-          progress.advance();
-          return true;
-        });
+    store::Status s = store_.scan_events_by_time(since, until, [&](const v1::StoredEvent& stored) {
+      const v1::FeedbackEvent& e = stored.event();
+      if (!products.contains(e.product_id())) return true;
+      auto& slot = runs_[e.product_id()];
+      if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
+      slot.event_ids.push_back(e.event_id());
+      slot.assigned.push_back(slot.new_ids.intern(slot.aggregator->add(e)));
+      inner = store_.get_membership(e.event_id(), &member);
+      if (!inner.is_ok()) return false;
+      slot.old_member.push_back(member ? slot.old_ids.intern(*member) : kNoGroup);
+      progress.advance();
+      return true;
+    });
     progress.finish();
     replay_seconds_ = progress.elapsed_seconds();
     if (!s.is_ok() || !inner.is_ok()) {
@@ -249,9 +248,10 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
     std::string id = new_groups.at(g);
     for (std::uint32_t k = 0; old_summaries.contains(id) || taken.contains(id); ++k) {
       char hex[17];
-      std::snprintf(hex, sizeof hex, "%016llx",
-                    static_cast<unsigned long long>(agg::fnv1a64(
-                        product + "\x1ereplay\x1e" + new_groups.at(g) + "\x1e" + std::to_string(k))));
+      std::snprintf(
+          hex, sizeof hex, "%016llx",
+          static_cast<unsigned long long>(agg::fnv1a64(
+              product + "\x1ereplay\x1e" + new_groups.at(g) + "\x1e" + std::to_string(k))));
       id = std::string("pp-") + hex;
     }
     taken.insert(id);
@@ -305,7 +305,8 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
       continue;
     }
     ++report.curation_dropped;
-    line("curation: split " + a + " / " + b + " not re-applied (neither side survives as a pain point)");
+    line("curation: split " + a + " / " + b +
+         " not re-applied (neither side survives as a pain point)");
   }
 
   // --- succession: renames, fates -------------------------------------------------------------
@@ -381,9 +382,9 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
            (total == 0 ? "no replayed events" : into + " did not survive") + ")");
       continue;
     }
-    const auto best = std::max_element(where.begin(), where.end(), [](const auto& x, const auto& y) {
-      return x.second < y.second;
-    });
+    const auto best =
+        std::max_element(where.begin(), where.end(),
+                         [](const auto& x, const auto& y) { return x.second < y.second; });
     const std::string& now = final_id[best->first];
     if (now == survivor) continue;  // still together: nothing to do
     if (!new_group_info[best->first].published) {
@@ -458,12 +459,14 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
       }
     }
     ++report.curation_dropped;
-    line("curation: label \"" + label + "\" of " + id + " dropped (the pain point did not survive)");
+    line("curation: label \"" + label + "\" of " + id +
+         " dropped (the pain point did not survive)");
   }
 
   agg::Changes second = aggregator.take_changes();
 
-  // --- what to write ------------------------------------------------------------------------------
+  // --- what to write
+  // ------------------------------------------------------------------------------
   store::CommitBatch batch;
   {
     std::map<std::string, std::optional<std::string>> state;
@@ -544,8 +547,8 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
   report.left_out += left_out;
   report.published += batch.outbox.size();
   std::cout << "product " << product << ": " << n << " events, " << live.size()
-            << " pain points and candidates, " << moved << " events moved, "
-            << batch.outbox.size() << " summaries to publish"
+            << " pain points and candidates, " << moved << " events moved, " << batch.outbox.size()
+            << " summaries to publish"
             << (left_out > 0 ? ", " + std::to_string(left_out) + " events outside the range" : "")
             << "\n";
   if (options_.dry_run) return true;
@@ -596,9 +599,8 @@ int run_replay_rebuild(const RebuildOptions& options) {
   std::uint64_t total = 0;
   const auto stats = store->product_stats();
   for (const auto& p : stats) {
-    if (!options.products.empty() &&
-        std::find(options.products.begin(), options.products.end(), p.product_id()) ==
-            options.products.end()) {
+    if (!options.products.empty() && std::find(options.products.begin(), options.products.end(),
+                                               p.product_id()) == options.products.end()) {
       continue;
     }
     products.insert(p.product_id());
@@ -618,8 +620,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
   if (!rebuilder.replay(products, total)) return 1;
   Report report;
   if (!rebuilder.finish_all(report)) return 1;
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "rebuild: %zu products, %zu events, kept %zu, new %zu, merged %zu, retired %zu, events "
       "moved %zu, curation re-applied %zu, dropped %zu, summaries %s %zu, %.3f s (replay "
@@ -627,8 +628,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
       report.products, report.events, report.kept, report.fresh, report.merged, report.retired,
       report.moved, report.curation_applied, report.curation_dropped,
       options.dry_run ? "to publish" : "published", report.published, secs,
-      rebuilder.replay_seconds(),
-      secs > 0 ? static_cast<double>(report.events) / secs : 0.0,
+      rebuilder.replay_seconds(), secs > 0 ? static_cast<double>(report.events) / secs : 0.0,
       options.dry_run ? " [dry run: nothing written]" : "");
   std::fflush(stdout);
   return 0;

@@ -65,17 +65,16 @@ std::map<std::int32_t, std::optional<std::int64_t>> scan_for_time(
     if (info.high > info.low) open.insert(p);
   }
   const std::vector<std::string> topics = {topic};
-  auto s = consumer->subscribe(
-      topics, [&](std::span<const ingest::TopicPartition> assigned) {
-        std::vector<ingest::StartOffset> starts;
-        for (const auto& tp : assigned) {
-          const auto it = partitions.find(tp.partition);
-          starts.push_back(it != partitions.end() && open.contains(tp.partition)
-                               ? ingest::StartOffset::at(it->second.low)
-                               : ingest::StartOffset::latest());
-        }
-        return starts;
-      });
+  auto s = consumer->subscribe(topics, [&](std::span<const ingest::TopicPartition> assigned) {
+    std::vector<ingest::StartOffset> starts;
+    for (const auto& tp : assigned) {
+      const auto it = partitions.find(tp.partition);
+      starts.push_back(it != partitions.end() && open.contains(tp.partition)
+                           ? ingest::StartOffset::at(it->second.low)
+                           : ingest::StartOffset::latest());
+    }
+    return starts;
+  });
   if (!s.ok()) {
     *error = s.to_string();
     return found;

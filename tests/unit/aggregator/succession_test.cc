@@ -192,8 +192,7 @@ TEST(Succession, SequenceNumbersContinueAfterThePreviousState) {
   previous.apply(old.take_changes());
 
   Aggregator same(config(), nullptr);  // without succession: the very same id comes back
-  ASSERT_EQ(same.split("p", feed(same, "c", kCamera, 5), first).id,
-            split.id);
+  ASSERT_EQ(same.split("p", feed(same, "c", kCamera, 5), first).id, split.id);
 
   Aggregator fresh(config(), nullptr);
   const std::string rebuilt = feed(fresh, "c", kCamera, 5);

@@ -1,11 +1,12 @@
 // The pure parts of `painpoint replay`: the id-inheritance rule, the rewind plan, the token
 // bucket and timestamp parsing.
+#include "replay.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 
 #include "id_inheritance.h"
-#include "replay.h"
 
 namespace painpoint::service {
 namespace {
@@ -38,7 +39,8 @@ std::vector<std::pair<int, int>> concat(std::initializer_list<std::vector<std::p
 }
 
 TEST(Inheritance, IdenticalGroupingsKeepEveryId) {
-  const auto r = match_inheritance(input(3, 3, concat({repeat(0, 2, 5), repeat(1, 0, 4), repeat(2, 1, 3)})));
+  const auto r =
+      match_inheritance(input(3, 3, concat({repeat(0, 2, 5), repeat(1, 0, 4), repeat(2, 1, 3)})));
   EXPECT_EQ(r.heir_of[2], 0u);
   EXPECT_EQ(r.heir_of[0], 1u);
   EXPECT_EQ(r.heir_of[1], 2u);
@@ -124,10 +126,10 @@ TEST(Inheritance, OldGroupWithoutReplayedEventsRetires) {
 TEST(RewindPlan, MovesBackNeverForwardAndTreatsNoneAsTheEnd) {
   const std::vector<std::pair<std::int32_t, std::int64_t>> stored = {{0, 100}, {1, 50}, {2, 80}};
   const std::vector<PartitionTimeOffset> lookup = {
-      {0, 0, 120, 40},             // back from 100 to 40
-      {1, 0, 90, 70},              // 70 is after the stored 50: stays at 50
-      {2, 0, 80, std::nullopt},    // none at or after the time: the end (80), unchanged
-      {3, 0, 30, 10},              // nothing stored: serve reads from the earliest anyway
+      {0, 0, 120, 40},           // back from 100 to 40
+      {1, 0, 90, 70},            // 70 is after the stored 50: stays at 50
+      {2, 0, 80, std::nullopt},  // none at or after the time: the end (80), unchanged
+      {3, 0, 30, 10},            // nothing stored: serve reads from the earliest anyway
   };
   const auto plan = plan_rewind(stored, lookup);
   ASSERT_EQ(plan.size(), 4u);
@@ -150,11 +152,12 @@ TEST(TokenBucket, PacesToTheRateAfterTheBurst) {
   using Clock = TokenBucket::Clock;
   Clock::time_point now{};
   Clock::duration slept{};
-  TokenBucket bucket(100.0, 10.0, [&] { return now; },
-                     [&](Clock::duration d) {
-                       now += d;
-                       slept += d;
-                     });
+  TokenBucket bucket(
+      100.0, 10.0, [&] { return now; },
+      [&](Clock::duration d) {
+        now += d;
+        slept += d;
+      });
   for (int i = 0; i < 10; ++i) bucket.take();  // the burst: no wait
   EXPECT_EQ(slept, Clock::duration::zero());
   for (int i = 0; i < 100; ++i) bucket.take();  // then 100 more at 100/s: about one second
