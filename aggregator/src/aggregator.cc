@@ -258,6 +258,13 @@ struct Curation {
   static std::pair<std::string, std::string> pair_of(std::string a, std::string b) {
     return a < b ? std::pair{std::move(a), std::move(b)} : std::pair{std::move(b), std::move(a)};
   }
+  // Adds a human merge to the history unless it is there already (a rebuild re-applies merges
+  // it also carries over). Returns whether it was added.
+  bool record_merge(const std::pair<std::string, std::string>& merge) {
+    if (std::find(merges.begin(), merges.end(), merge) != merges.end()) return false;
+    merges.push_back(merge);
+    return true;
+  }
   [[nodiscard]] bool renamed(const std::string& id) const { return labels.contains(id); }
   // Maintenance may merge a and b: not a split pair, and not two human-named pain points (they
   // were named apart on purpose).
@@ -1699,7 +1706,7 @@ struct Aggregator::Impl {
     if (from == nullptr) return not_found(from_id);
     Cluster* into = find_pain_point(p, into_id);
     if (into == nullptr) return not_found(into_id);
-    p.curation.merges.emplace_back(from_id, into_id);
+    p.curation.record_merge({std::string(from_id), std::string(into_id)});
     p.curation.dirty = true;
     merge(p, *into, *from);
     settle_touched(p, *into);
@@ -1989,8 +1996,9 @@ struct Aggregator::Impl {
     for (const auto& [from, to] : renamed) {
       pending_writes.push_back(StateWrite{merged_key(to), std::nullopt});
     }
-    for (const auto& id : s.retired)
+    for (const auto& id : s.retired) {
       pending_writes.push_back(StateWrite{merged_key(id), std::nullopt});
+    }
     for (const auto& [from, into] : s.merged_into) {
       merged[from] = into;
       v1::AggMerged rec;
@@ -2017,6 +2025,7 @@ struct Aggregator::Impl {
     for (const auto& [a, b] : s.keep_apart) {
       cur.dirty = cur.apart.insert(Curation::pair_of(a, b)).second || cur.dirty;
     }
+    for (const auto& merge : s.human_merges) cur.dirty = cur.record_merge(merge) || cur.dirty;
 
     // Sequence numbers continue after the previous state's (split ids derive from them).
     if (previous != nullptr) {

@@ -353,9 +353,11 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
   }
   // Human merges: the merged-away side's events belong with the survivor.
   struct Remerge {
-    std::string from;
-    std::string into;
+    std::uint32_t group;  // the new group holding most of the merged-away events
+    std::string from;     // the merge as recorded
+    std::string into;     // where `into` lives on
   };
+  succession.human_merges = curation.merges;
   std::vector<Remerge> remerges;
   for (const auto& [from, into] : curation.merges) {
     // Where do the events that went through `from` sit now?
@@ -392,7 +394,7 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
       line("curation: merge " + from + " -> " + into + " not re-applied (its events are emerging)");
       continue;
     }
-    remerges.push_back({now, survivor});
+    remerges.push_back({best->first, from, survivor});
   }
 
   if (const auto out = aggregator.succeed(product, &reader_, succession); !out.ok()) {
@@ -436,17 +438,39 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
     line("curation: split of " + r.id + " from " + r.origin + " re-applied (" +
          std::to_string(which.size()) + " events)");
   }
+  // What a re-merged event's membership names: the merged-away id, as after the human merge
+  // (memberships name the pain point at assignment; the merge record resolves it), so that the
+  // next rebuild still finds the events that went through it.
+  std::vector<std::optional<std::string>> member_override(n);
   for (const Remerge& m : remerges) {
-    const auto out = aggregator.merge(product, m.from, m.into);
+    std::string moving = final_id[m.group];
+    if (!match.heir_of[m.group] && !live.contains(m.from)) {
+      // A fresh cluster: it takes the merged-away id back, so the merge repeats as recorded.
+      agg::Succession rename;
+      const auto old = old_summaries.find(m.from);
+      rename.renames.push_back(
+          {moving, m.from, old != old_summaries.end() ? old->second.version() : 0});
+      if (aggregator.succeed(product, nullptr, rename).ok()) {
+        for (auto& id : event_final) {
+          if (id == moving) id = m.from;
+        }
+        live.erase(moving);
+        live.insert(m.from);
+        moving = m.from;
+      }
+    }
+    const auto out = aggregator.merge(product, moving, m.into);
     if (!out.ok()) {
       ++report.curation_dropped;
       line("curation: merge " + m.from + " -> " + m.into + " not re-applied: " + out.message);
       continue;
     }
-    for (auto& id : event_final) {
-      if (id == m.from) id = m.into;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (event_final[i] != moving) continue;
+      member_override[i] = moving;
+      event_final[i] = m.into;
     }
-    live.erase(m.from);
+    live.erase(moving);
     ++report.curation_applied;
     line("curation: merge " + m.from + " -> " + m.into + " re-applied");
   }
@@ -509,10 +533,10 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
   // Memberships: every replayed event names its final pain point (or candidate).
   std::size_t moved = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const std::string& now = event_final[i];
     const std::string before =
         old_final[i] == kNoGroup ? std::string() : old_groups.at(old_final[i]);
-    if (now != before) ++moved;
+    if (event_final[i] != before) ++moved;
+    const std::string& now = member_override[i] ? *member_override[i] : event_final[i];
     if (run.old_member[i] == kNoGroup || run.old_ids.at(run.old_member[i]) != now) {
       batch.memberships.push_back({run.event_ids[i], product, now});
     }

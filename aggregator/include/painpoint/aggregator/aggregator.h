@@ -109,6 +109,9 @@ struct Succession {
   std::vector<std::string> retired;
   // Pairs (by id, after the renames) that maintenance must never merge (re-applied splits).
   std::vector<std::pair<std::string, std::string>> keep_apart;
+  // Human merges of the replaced state (read_curation().merges) to keep on record, so that a
+  // later rebuild re-applies them too.
+  std::vector<std::pair<std::string, std::string>> human_merges;
 };
 
 class Aggregator {
