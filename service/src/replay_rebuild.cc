@@ -52,9 +52,10 @@ constexpr std::uint32_t kNoGroup = UINT32_MAX;
 
 struct ProductRun {
   std::unique_ptr<agg::Aggregator> aggregator;
-  std::vector<std::string> event_ids;     // replay order
-  std::vector<std::uint32_t> assigned;    // new id at assignment (index into new_ids)
-  std::vector<std::uint32_t> old_member;  // stored membership (index into old_ids) or kNoGroup
+  std::vector<std::string> event_ids;         // replay order
+  std::vector<std::uint32_t> assigned;        // new id at assignment (index into new_ids)
+  std::vector<std::uint32_t> old_member;      // stored membership (index into old_ids) or kNoGroup
+  std::vector<std::int64_t> occurred_micros;  // replay order
   IdTable new_ids;
   IdTable old_ids;
 };
@@ -90,21 +91,39 @@ class Rebuilder {
     const TimePoint since = options_.since.value_or(TimePoint::min());
     const TimePoint until = options_.until.value_or(TimePoint::max());
     Progress progress("rebuild", total);
-    std::optional<std::string> member;
+    // Stored memberships are looked up in batches (one MultiGet per chunk of events).
+    std::vector<std::pair<ProductRun*, std::size_t>> pending;
+    std::vector<std::string> pending_ids;
+    std::vector<std::optional<std::string>> members;
     store::Status inner;
+    auto lookup = [&]() {
+      std::vector<std::string_view> ids(pending_ids.begin(), pending_ids.end());
+      inner = store_.get_memberships(ids, &members);
+      if (!inner.is_ok()) return false;
+      for (std::size_t k = 0; k < pending.size(); ++k) {
+        auto& [run, index] = pending[k];
+        if (members[k]) run->old_member[index] = run->old_ids.intern(*members[k]);
+      }
+      pending.clear();
+      pending_ids.clear();
+      return true;
+    };
     store::Status s = store_.scan_events_by_time(since, until, [&](const v1::StoredEvent& stored) {
       const v1::FeedbackEvent& e = stored.event();
       if (!products.contains(e.product_id())) return true;
       auto& slot = runs_[e.product_id()];
       if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
       slot.event_ids.push_back(e.event_id());
+      slot.occurred_micros.push_back(e.occurred_at().seconds() * 1'000'000 +
+                                     e.occurred_at().nanos() / 1000);
       slot.assigned.push_back(slot.new_ids.intern(slot.aggregator->add(e)));
-      inner = store_.get_membership(e.event_id(), &member);
-      if (!inner.is_ok()) return false;
-      slot.old_member.push_back(member ? slot.old_ids.intern(*member) : kNoGroup);
+      slot.old_member.push_back(kNoGroup);
+      pending.emplace_back(&slot, slot.old_member.size() - 1);
+      pending_ids.push_back(e.event_id());
       progress.advance();
-      return true;
+      return pending.size() < 1024 || lookup();
     });
+    if (s.is_ok() && inner.is_ok()) (void)lookup();
     progress.finish();
     replay_seconds_ = progress.elapsed_seconds();
     if (!s.is_ok() || !inner.is_ok()) {
@@ -537,8 +556,12 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
         old_final[i] == kNoGroup ? std::string() : old_groups.at(old_final[i]);
     if (event_final[i] != before) ++moved;
     const std::string& now = member_override[i] ? *member_override[i] : event_final[i];
-    if (run.old_member[i] == kNoGroup || run.old_ids.at(run.old_member[i]) != now) {
+    std::optional<std::string> stored;
+    if (run.old_member[i] != kNoGroup) stored = run.old_ids.at(run.old_member[i]);
+    if (stored != now) {
       batch.memberships.push_back({run.event_ids[i], product, now});
+      batch.memberships_known.emplace_back(
+          store::KnownMembership{run.occurred_micros[i], std::move(stored)});
     }
   }
   // Events of the product outside the replayed range leave their pain points.

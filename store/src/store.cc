@@ -494,13 +494,14 @@ Status Store::commit(const CommitBatch& batch) {
     std::optional<std::string> previous;
     if (Status s = get_membership(event_id, &previous); !s.is_ok()) return s;
     if (!previous) continue;
-    if (Status s = check(wb.Delete(impl.cf(kMembers), event_id)); !s.is_ok()) return s;
+    writes.erase(kMembers, event_id);
     std::optional<v1::StoredEvent> stored;
     if (Status s = get_event(event_id, &stored); !s.is_ok()) return s;
     if (!stored) continue;
-    const std::string key = keys::member_key(
-        *previous, keys::member_position(to_micros(stored->event().occurred_at()), event_id));
-    if (Status s = check(wb.Delete(impl.cf(kMembersByPainPoint), key)); !s.is_ok()) return s;
+    writes.erase(
+        kMembersByPainPoint,
+        keys::member_key(
+            *previous, keys::member_position(to_micros(stored->event().occurred_at()), event_id)));
   }
   std::unordered_map<std::string_view, std::int64_t> batch_times;
   if (!batch.memberships.empty()) {
@@ -509,11 +510,25 @@ Status Store::commit(const CommitBatch& batch) {
       batch_times.emplace(stored.event().event_id(), to_micros(stored.event().occurred_at()));
     }
   }
-  for (const MembershipWrite& m : batch.memberships) {
+  if (!batch.memberships_known.empty() &&
+      batch.memberships_known.size() != batch.memberships.size()) {
+    return {StoreErrc::kInvalidArgument, "memberships_known must match memberships"};
+  }
+  for (std::size_t mi = 0; mi < batch.memberships.size(); ++mi) {
+    const MembershipWrite& m = batch.memberships[mi];
+    const std::optional<KnownMembership>* known =
+        batch.memberships_known.empty() ? nullptr : &batch.memberships_known[mi];
     writes.put(kMembers, m.event_id, m.pain_point_id);
     std::int64_t micros = 0;
     if (auto found = batch_times.find(m.event_id); found != batch_times.end()) {
       micros = found->second;
+    } else if (known != nullptr && known->has_value()) {
+      micros = (*known)->occurred_at_micros;
+      const auto& previous = (*known)->current_pain_point_id;
+      if (previous && *previous != m.pain_point_id) {
+        writes.erase(kMembersByPainPoint,
+                     keys::member_key(*previous, keys::member_position(micros, m.event_id)));
+      }
     } else {
       // An event stored by an earlier batch changes pain point (curation): move its index entry.
       std::optional<v1::StoredEvent> stored;
@@ -636,6 +651,25 @@ Status Store::get_event(std::string_view event_id, std::optional<v1::StoredEvent
 
 Status Store::get_membership(std::string_view event_id, std::optional<std::string>* out) const {
   return impl_->get(kMembers, event_id, out);
+}
+
+Status Store::get_memberships(std::span<const std::string_view> event_ids,
+                              std::vector<std::optional<std::string>>* out) const {
+  out->assign(event_ids.size(), std::nullopt);
+  if (event_ids.empty()) return Status::ok();
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(event_ids.size());
+  for (std::string_view id : event_ids) keys.push_back(slice(id));
+  std::vector<rocksdb::PinnableSlice> values(event_ids.size());
+  std::vector<rocksdb::Status> statuses(event_ids.size());
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kMembers), keys.size(), keys.data(),
+                      values.data(), statuses.data());
+  for (std::size_t i = 0; i < event_ids.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return from_rocks(statuses[i], "read memberships");
+    (*out)[i] = values[i].ToString();
+  }
+  return Status::ok();
 }
 
 Status Store::get_summary(std::string_view pain_point_id,

@@ -265,6 +265,58 @@ TEST_F(StoreTest, PublishedSummariesGoToTheOutboxOnce) {
   EXPECT_EQ(stored->version(), 3);
 }
 
+// Member ids of a pain point as the index lists them.
+std::vector<std::string> members_of(const Store& store, const std::string& pain_point) {
+  std::vector<std::string> out;
+  const std::vector<std::string> ids = {pain_point};
+  Status s = store.scan_members(ids, "", [&](const v1::StoredEvent& e, std::string_view) {
+    out.push_back(e.event().event_id());
+    return true;
+  });
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  return out;
+}
+
+TEST_F(StoreTest, RebuildWritesMoveAndRemoveMemberships) {
+  auto store = open_store();
+  CommitBatch first;
+  first.events.push_back(make_event("a", "app", v1::SOURCE_SUPPORT, 100));
+  first.events.push_back(make_event("b", "app", v1::SOURCE_SUPPORT, 200));
+  first.events.push_back(make_event("c", "app", v1::SOURCE_SUPPORT, 300));
+  for (const char* id : {"a", "b", "c"}) first.memberships.push_back({id, "app", "pp-old"});
+  ASSERT_TRUE(store->commit(first).is_ok());
+
+  std::vector<std::optional<std::string>> found;
+  const std::vector<std::string_view> ids = {"a", "zz", "c"};
+  ASSERT_TRUE(store->get_memberships(ids, &found).is_ok());
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[0], "pp-old");
+  EXPECT_FALSE(found[1].has_value());
+  EXPECT_EQ(found[2], "pp-old");
+
+  // "a" moves with what the caller knows (no reads), "b" without, "c" leaves every pain point.
+  CommitBatch rebuild;
+  rebuild.memberships.push_back({"a", "app", "pp-new"});
+  rebuild.memberships_known.emplace_back(KnownMembership{100'000'000, "pp-old"});
+  rebuild.memberships.push_back({"b", "app", "pp-new"});
+  rebuild.memberships_known.emplace_back(std::nullopt);
+  rebuild.removed_memberships.push_back("c");
+  ASSERT_TRUE(store->commit(rebuild).is_ok());
+  EXPECT_EQ(members_of(*store, "pp-new"), (std::vector<std::string>{"b", "a"}));
+  EXPECT_TRUE(members_of(*store, "pp-old").empty());
+  std::optional<std::string> c;
+  ASSERT_TRUE(store->get_membership("c", &c).is_ok());
+  EXPECT_FALSE(c.has_value());
+  std::optional<v1::StoredEvent> kept;
+  ASSERT_TRUE(store->get_event("c", &kept).is_ok());
+  EXPECT_TRUE(kept.has_value());  // the event itself stays
+
+  CommitBatch mismatched;
+  mismatched.memberships.push_back({"a", "app", "pp-x"});
+  mismatched.memberships_known.resize(2);
+  EXPECT_EQ(store->commit(mismatched).code(), StoreErrc::kInvalidArgument);
+}
+
 TEST_F(StoreTest, SecondOpenOfALiveDirectoryIsRefused) {
   auto store = open_store();
   std::unique_ptr<Store> second;

@@ -74,6 +74,14 @@ struct MembershipWrite {
   std::string pain_point_id;
 };
 
+// For an event stored earlier, commit() reads its occurred_at and current membership to move its
+// index entry. A caller that already holds both (a rebuild read them moments ago, under the
+// directory lock) passes them and saves the two reads; they must be exact.
+struct KnownMembership {
+  std::int64_t occurred_at_micros = 0;
+  std::optional<std::string> current_pain_point_id;  // nullopt: no membership stored
+};
+
 // Everything one processed batch produced.
 struct CommitBatch {
   // New events only: their ids must have passed filter_new_events() since the last commit.
@@ -88,6 +96,8 @@ struct CommitBatch {
   // aggregator can rebuild the state it deferred by replaying them after a crash.
   bool aggregator_checkpoint = false;
   std::vector<MembershipWrite> memberships;
+  // Empty, or one entry per membership (same order): what the caller knows of it already.
+  std::vector<std::optional<KnownMembership>> memberships_known;
   // Stored events that no longer belong to any pain point (a rebuild over a time range leaves
   // them out): their membership and index entry go. Applied before `memberships`.
   std::vector<std::string> removed_memberships;
@@ -134,6 +144,9 @@ class Store {
   Status kafka_cluster_id(std::optional<std::string>* out) const;
   Status get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const;
   Status get_membership(std::string_view event_id, std::optional<std::string>* out) const;
+  // The memberships of many events in one batched read (out[i] for event_ids[i]).
+  Status get_memberships(std::span<const std::string_view> event_ids,
+                         std::vector<std::optional<std::string>>* out) const;
   Status get_summary(std::string_view pain_point_id,
                      std::optional<v1::PainPointSummary>* out) const;
   Status get_state(std::string_view key, std::optional<std::string>* out) const;
