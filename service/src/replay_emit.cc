@@ -85,8 +85,15 @@ int run_replay_emit(const EmitOptions& options) {
   ingest::Status produce_error;
   std::string payload;
   const auto t0 = std::chrono::steady_clock::now();
+  std::function<bool(std::string_view)> wanted;
+  if (!options.products.empty()) {
+    wanted = [&](std::string_view product) {
+      return std::find(options.products.begin(), options.products.end(), product) !=
+             options.products.end();
+    };
+  }
   store::Status s = store->scan_events_by_time(
-      options.since.value_or(TimePoint::min()), options.until.value_or(TimePoint::max()),
+      options.since.value_or(TimePoint::min()), options.until.value_or(TimePoint::max()), wanted,
       [&](const v1::StoredEvent& stored) {
         const v1::FeedbackEvent& e = stored.event();
         if (!options.products.empty() && std::find(options.products.begin(), options.products.end(),

@@ -108,21 +108,25 @@ class Rebuilder {
       pending_ids.clear();
       return true;
     };
-    store::Status s = store_.scan_events_by_time(since, until, [&](const v1::StoredEvent& stored) {
-      const v1::FeedbackEvent& e = stored.event();
-      if (!products.contains(e.product_id())) return true;
-      auto& slot = runs_[e.product_id()];
-      if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
-      slot.event_ids.push_back(e.event_id());
-      slot.occurred_micros.push_back(e.occurred_at().seconds() * 1'000'000 +
-                                     e.occurred_at().nanos() / 1000);
-      slot.assigned.push_back(slot.new_ids.intern(slot.aggregator->add(e)));
-      slot.old_member.push_back(kNoGroup);
-      pending.emplace_back(&slot, slot.old_member.size() - 1);
-      pending_ids.push_back(e.event_id());
-      progress.advance();
-      return pending.size() < 1024 || lookup();
-    });
+    auto wanted = [&](std::string_view product) {
+      return products.find(std::string(product)) != products.end();
+    };
+    store::Status s =
+        store_.scan_events_by_time(since, until, wanted, [&](const v1::StoredEvent& stored) {
+          const v1::FeedbackEvent& e = stored.event();
+          if (!products.contains(e.product_id())) return true;
+          auto& slot = runs_[e.product_id()];
+          if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
+          slot.event_ids.push_back(e.event_id());
+          slot.occurred_micros.push_back(e.occurred_at().seconds() * 1'000'000 +
+                                         e.occurred_at().nanos() / 1000);
+          slot.assigned.push_back(slot.new_ids.intern(slot.aggregator->add(e)));
+          slot.old_member.push_back(kNoGroup);
+          pending.emplace_back(&slot, slot.old_member.size() - 1);
+          pending_ids.push_back(e.event_id());
+          progress.advance();
+          return pending.size() < 1024 || lookup();
+        });
     if (s.is_ok() && inner.is_ok()) (void)lookup();
     progress.finish();
     replay_seconds_ = progress.elapsed_seconds();
@@ -137,8 +141,13 @@ class Rebuilder {
   }
 
   bool finish_all(Report& report) {
+    Progress progress(options_.dry_run ? "rebuild: diffing" : "rebuild: committing", runs_.size(),
+                      "products");
     for (auto& [product, run] : runs_) {
+      progress.finish();  // the report lines go to stdout, maybe the same terminal
       if (!finish(product, run, report)) return false;
+      run = ProductRun{};  // done: its clustering and event lists are no longer needed
+      progress.advance();
     }
     return true;
   }
@@ -568,7 +577,8 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
   std::size_t left_out = 0;
   if (options_.since || options_.until) {
     auto collect = [&](TimePoint from, TimePoint to) {
-      return store_.scan_events_by_time(from, to, [&](const v1::StoredEvent& e) {
+      auto this_product = [&](std::string_view p) { return p == product; };
+      return store_.scan_events_by_time(from, to, this_product, [&](const v1::StoredEvent& e) {
         if (e.event().product_id() == product) {
           batch.removed_memberships.push_back(e.event().event_id());
           ++left_out;

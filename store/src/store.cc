@@ -706,6 +706,13 @@ Status Store::scan_summaries(std::string_view product_id,
 Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
                                   std::chrono::system_clock::time_point until,
                                   const std::function<bool(const v1::StoredEvent&)>& fn) const {
+  return scan_events_by_time(since, until, nullptr, fn);
+}
+
+Status Store::scan_events_by_time(
+    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
+    const std::function<bool(std::string_view product_id)>& want_product,
+    const std::function<bool(const v1::StoredEvent&)>& fn) const {
   using std::chrono::duration_cast;
   using std::chrono::microseconds;
   const std::int64_t since_us = duration_cast<microseconds>(since.time_since_epoch()).count();
@@ -718,6 +725,7 @@ Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
     auto parsed = keys::parse_time_key(view(it->key()));
     if (!parsed) return {StoreErrc::kCorruption, "undecodable time index key"};
     if (parsed->occurred_at_micros >= until_us) break;
+    if (want_product && !want_product(view(it->value()))) continue;
     std::optional<v1::StoredEvent> event;
     if (Status s = get_event(parsed->event_id, &event); !s.is_ok()) return s;
     if (!event) return {StoreErrc::kCorruption, "time index names a missing event"};

@@ -142,6 +142,19 @@ TEST_F(StoreTest, ScanByTimeIsOrderedAndBounded) {
                                         })
                   .is_ok());
   EXPECT_EQ(ids, (std::vector<std::string>{"a-early", "b-early", "middle"}));
+
+  // With a product filter: only that product's events, still in time order.
+  ids.clear();
+  ASSERT_TRUE(store
+                  ->scan_events_by_time(
+                      system_clock::time_point::min(), system_clock::time_point::max(),
+                      [](std::string_view product) { return product == "app"; },
+                      [&](const v1::StoredEvent& e) {
+                        ids.push_back(e.event().event_id());
+                        return true;
+                      })
+                  .is_ok());
+  EXPECT_EQ(ids, (std::vector<std::string>{"b-early", "middle", "late"}));
 }
 
 TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {

@@ -163,6 +163,12 @@ class Store {
   // Events committed since the last aggregator checkpoint (CommitBatch::aggregator_checkpoint), in
   // the order they were committed. fn returns false to stop.
   Status scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const;
+  // The same, for the events whose product `want_product` accepts: the time index holds each
+  // event's product, so the events skipped cost no read (a replay of a few products).
+  Status scan_events_by_time(std::chrono::system_clock::time_point since,
+                             std::chrono::system_clock::time_point until,
+                             const std::function<bool(std::string_view product_id)>& want_product,
+                             const std::function<bool(const v1::StoredEvent&)>& fn) const;
   // Member events of the pain points `pain_point_ids` (one id, or a survivor plus the ids merged
   // into it), as one list: newest first (occurred_at descending, then event id ascending).
   // `after` is the opaque position fn last received (empty: start at the newest); positions do
