@@ -1961,7 +1961,7 @@ struct Aggregator::Impl {
       renamed.emplace(c->id, it->second->to);
       c->id = it->second->to;
       c->version = std::max(c->version, it->second->min_version);
-      p.mark(c->seq, Product::kDirty);
+      p.changed(c->seq);
     }
     auto follow = [&](const std::string& id) -> const std::string& {
       const auto it = renamed.find(id);

@@ -555,7 +555,7 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
     if (known && same_content(s, old->second)) continue;
     batch.summaries.push_back(s);
   }
-  batch.outbox = batch.summaries;
+  batch.publish_summaries = true;
   report.fresh += fresh;
 
   // Memberships: every replayed event names its final pain point (or candidate).
@@ -602,10 +602,10 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
   report.events += n;
   report.moved += moved;
   report.left_out += left_out;
-  report.published += batch.outbox.size();
+  report.published += batch.summaries.size();
   std::cout << "product " << product << ": " << n << " events, " << live.size()
-            << " pain points and candidates, " << moved << " events moved, " << batch.outbox.size()
-            << " summaries to publish"
+            << " pain points and candidates, " << moved << " events moved, "
+            << batch.summaries.size() << " summaries to publish"
             << (left_out > 0 ? ", " + std::to_string(left_out) + " events outside the range" : "")
             << "\n";
   if (options_.dry_run) return true;
@@ -649,6 +649,26 @@ int run_replay_rebuild(const RebuildOptions& options) {
     }
     std::cerr << "painpoint replay rebuild: cannot open " << options.data_dir.string() << ": "
               << s.to_string() << "\n";
+    return 2;
+  }
+
+  // Events committed after serve's last aggregator checkpoint (it crashed) are replayed into
+  // the stored state by the next serve; a rebuild would count them twice. Serve's recovery
+  // comes first.
+  std::size_t unsaved = 0;
+  if (store::Status s = store->scan_unsaved_events([&](const v1::StoredEvent&) {
+        ++unsaved;
+        return true;
+      });
+      !s.is_ok()) {
+    std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
+    return 2;
+  }
+  if (unsaved > 0) {
+    std::cerr << "painpoint replay rebuild: " << unsaved
+              << " stored events are not in the saved aggregator state yet (serve stopped "
+                 "without its final checkpoint); start `painpoint serve` on this directory once "
+                 "and stop it with SIGTERM, then rebuild\n";
     return 2;
   }
 
