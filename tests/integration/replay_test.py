@@ -313,8 +313,11 @@ def main():
             assert out.returncode == 0, out.stderr
             serve = serve_until_stored(broker.bootstrap, data, total + len(third),
                                        extra=["--config", cfg])
-            wait_until(lambda: serve.metric("painpoint_events_duplicate_total", 0) >= len(second),
-                       30, "re-read duplicates")
+            # The counters follow the commits (which run behind the store's own event count).
+            wait_until(lambda: serve.metric("painpoint_events_duplicate_total", 0) >= len(second)
+                       and serve.metric("painpoint_events_stored_total", 0) >= len(third),
+                       30, "re-read duplicates and new events counted")
+            time.sleep(1)  # nothing more may arrive
             assert serve.metric("painpoint_events_duplicate_total") == len(second)
             assert serve.metric("painpoint_events_stored_total") == len(third)
             assert serve.stop() == 0
