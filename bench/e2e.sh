@@ -239,7 +239,7 @@ if [[ $INCOMPLETE == 1 ]]; then
 else
   if [[ $serve_rc != 0 ]]; then echo "e2e.sh: serve exited $serve_rc" >&2; tail -30 "$SERVE_LOG" >&2; exit 1; fi
   grep -q 'exiting (--exit-when-idle)' "$SERVE_LOG" || { echo "e2e.sh: serve did not report idle" >&2; tail -30 "$SERVE_LOG" >&2; exit 1; }
-  stored=$(grep -Eo 'stopped; store holds [0-9]+ events' "$SERVE_LOG" | grep -Eo '[0-9]+' | tail -n1)
+  stored=$(grep -Eo 'stopped.*store holds [0-9]+ events' "$SERVE_LOG" | grep -Eo '[0-9]+' | tail -n1)
   [[ $stored == "$EVENTS" ]] || { echo "e2e.sh: serve stored $stored of $EVENTS" >&2; tail -30 "$SERVE_LOG" >&2; exit 1; }
   [[ -n $DONE_AT ]] || { echo "e2e.sh: /metrics never showed $EVENTS stored with an empty outbox" >&2; exit 1; }
   SERVE_S=$(calc %.3f "$DONE_AT - $t0")
