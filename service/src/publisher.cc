@@ -38,6 +38,8 @@ struct Publisher::Impl {
     Clock::time_point oldest_in_flight{};
     Clock::time_point in_flight_since{};
     std::optional<Clock::time_point> last_sent;  // for coalescing
+    std::int64_t in_flight_version = -1;
+    std::int64_t sent_version = -1;  // highest version acknowledged by the broker
   };
 
   struct Report {
@@ -165,6 +167,21 @@ struct Publisher::Impl {
         next = std::min(next, *t.last_sent + config.interval);
         continue;
       }
+      // Send the committed current state when it is newer than what the outbox gave: after a
+      // restart an older entry can be read (in an earlier chunk) before a newer one that was
+      // already published before the crash, and a key's versions must never go back.
+      std::optional<v1::PainPointSummary> current;
+      if (store::Status s = store.get_summary(id, &current); !s.is_ok()) {
+        store_failure("read summary " + id + ": " + s.to_string());
+        continue;
+      }
+      if (current && current->version() > t.latest.version()) t.latest = *std::move(current);
+      if (t.latest.version() <= t.sent_version) {
+        // Already on the topic: the entries are done without another record.
+        to_delete.insert(to_delete.end(), t.unsent.begin(), t.unsent.end());
+        t.unsent.clear();
+        continue;
+      }
       payload.clear();
       t.latest.SerializeToString(&payload);
       const std::uint64_t tag = next_tag++;
@@ -173,6 +190,7 @@ struct Publisher::Impl {
         return retry_at;
       }
       tag_to_id.emplace(tag, id);
+      t.in_flight_version = t.latest.version();
       t.in_flight_tag = tag;
       t.in_flight = std::move(t.unsent);
       t.unsent.clear();
@@ -195,6 +213,7 @@ struct Publisher::Impl {
       t.in_flight_tag.reset();
       if (report.ok) {
         to_delete.insert(to_delete.end(), t.in_flight.begin(), t.in_flight.end());
+        t.sent_version = std::max(t.sent_version, t.in_flight_version);
         published_total.inc();
         age_seconds.observe(std::chrono::duration<double>(now - t.oldest_in_flight).count());
         backoff = milliseconds{0};
