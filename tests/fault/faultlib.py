@@ -220,27 +220,42 @@ def verify(serve, brokers, distinct_ids, pb, json_format):
     assert lost == 0 and unknown == 0 and in_several == 0, numbers
     assert counted == len(distinct_ids), numbers
 
+    # Every discrepancy is collected before failing, so that one run shows the whole picture.
     records = read_summaries(brokers, pb)
     latest, last = {}, {}
+    regressions = []
     for p, o, key, s in sorted(records, key=lambda r: (r[0], r[1])):
-        if key in last:
-            assert s.version >= last[key], "key %s: version %d after %d at %d@%d" % (
-                key, s.version, last[key], p, o)
-        last[key] = s.version
-        latest[key] = s
+        if key in last and s.version < last[key]:
+            regressions.append("%s: v%d after v%d at %d@%d" % (key, s.version, last[key], p, o))
+        last[key] = max(s.version, last.get(key, 0))
+        if key not in latest or s.version >= latest[key].version:
+            latest[key] = s
+    missing, differ = [], []
     for pid, p in active.items():
-        assert pid in latest, "active pain point %s has no record on the topic" % pid
+        if pid not in latest:
+            missing.append(pid)
+            continue
         api = json_format.ParseDict(p, pb.PainPointSummary())
-        assert latest[pid] == api, "pain point %s: topic has v%d, API v%s" % (
-            pid, latest[pid].version, p.get("version"))
-    merged = 0
+        if latest[pid] != api:
+            differ.append("%s: topic v%d, API v%s" % (pid, latest[pid].version, p.get("version")))
+    merged, stray = 0, []
     for key, s in latest.items():
         if key in active:
             continue
-        assert s.status == pb.STATUS_MERGED, "record %s is neither active nor merged" % key
+        if s.status != pb.STATUS_MERGED:
+            stray.append("%s: latest record v%d is %s but the API does not list it as active" % (
+                key, s.version, pb.Status.Name(s.status)))
+            continue
         merged += 1
         survivor = get_json(serve, "/v1/pain-points/" + key)
-        assert survivor["id"] in active, (key, survivor["id"])
+        if survivor["id"] not in active:
+            stray.append("%s: merged, resolves to %s which is not active" % (key, survivor["id"]))
+    problems = {"versions going down in offset order": regressions,
+                "active pain points without a record": missing,
+                "active pain points whose latest record differs from the API": differ,
+                "keys neither active nor merged into an active one": stray}
+    report = ["%d %s, e.g. %s" % (len(v), k, v[:3]) for k, v in problems.items() if v]
+    assert not report, "painpoint.summaries disagrees with the store:\n" + "\n".join(report)
     numbers.update({"summary_records": len(records), "summary_keys": len(latest),
                     "merged": merged})
     log("painpoint.summaries: %d records, %d keys (%d active, %d merged): latest per key equals "
