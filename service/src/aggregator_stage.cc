@@ -152,7 +152,6 @@ struct AggregatorStage::Impl {
   bool stored_offsets_valid = true;
   // Next offset per partition as far as the store is concerned (what we resume from).
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> positions;
-  Clock::time_point last_lag_refresh{};
   // A processed batch on its way to the store.
   struct Pending {
     store::CommitBatch commit;
@@ -626,11 +625,9 @@ struct AggregatorStage::Impl {
 
   // Lag from the watermarks the consumer already learned from its fetches: no broker round
   // trip on this thread (a blocking query per partition once stalled the stage for seconds per
-  // batch with 128 partitions).
+  // batch with 128 partitions), so it is cheap enough for every round. Positions move only once a
+  // commit succeeded: a batch still in flight counts as lag, so lag 0 means stored.
   void refresh_lag(bool polled_empty) {
-    const auto now = Clock::now();
-    if (!polled_empty && now - last_lag_refresh < config.lag_refresh_interval) return;
-    last_lag_refresh = now;
     std::int64_t total = 0;
     bool complete = assigned.load();
     for (const auto& [tp, position] : positions) {

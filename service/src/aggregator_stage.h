@@ -43,7 +43,6 @@ struct AggregatorStageConfig {
   std::chrono::milliseconds poll_timeout{100};
   // How long to keep asking the cluster for its id at start before giving up.
   std::chrono::milliseconds cluster_id_timeout{30'000};
-  std::chrono::milliseconds lag_refresh_interval{2'000};
   // How often the aggregator state is written out (a checkpoint), whichever comes first. Between
   // checkpoints only events, memberships and summaries are written, and a restart after a crash
   // replays the events since the last checkpoint (about 100k events/s) to rebuild the state.
