@@ -858,16 +858,17 @@ struct Aggregator::Impl {
                                            c.count, 1, cfg.size_bonus_cap)))));
   }
 
-  // An upper bound of  similarity + size bonus  of the current event (vec, dense) to the
-  // cluster at `seq`, from its hot record alone: exact products for the hot terms, for the
-  // others the smaller of Cauchy-Schwarz and (sum of the event's weights) x (largest weight);
-  // the dense cosine counts as 1.
-  [[nodiscard]] double upper_bound(const Product& p, std::uint32_t seq) const {
-    const Hot& h = p.hot[seq];
+  // Rounding slack of the bounds: they must never fall below the exact score they bound.
+  static constexpr double kBoundSlack = 1e-6;
+
+  // Upper bound of  v . centroid / |centroid|  from the hot record: exact products for the hot
+  // terms, for the others the smaller of Cauchy-Schwarz and (sum of v's weights) x (largest
+  // weight). Dividing by |v| is the caller's part.
+  [[nodiscard]] static double sparse_bound(const Hot& h, const std::vector<TermWeight>& v) {
     double dot = 0;
     double rest2 = 0;
     double rest1 = 0;
-    for (const auto& tw : vec) {
+    for (const auto& tw : v) {
       const double hw = h.weight_of(tw.term);
       const double x = tw.w;
       const double other = static_cast<double>(hw <= 0);
@@ -875,36 +876,26 @@ struct Aggregator::Impl {
       rest2 += other * x * x;
       rest1 += other * x;
     }
-    constexpr double kSlack = 1e-6;
     const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
                                   rest1 * static_cast<double>(h.rest_max));
-    double s = (dot + other) * (1.0 + kSlack) * static_cast<double>(h.inv_norm) + kSlack;
+    return (dot + other) * (1.0 + kBoundSlack) * static_cast<double>(h.inv_norm);
+  }
+
+  // An upper bound of  similarity + size bonus  of the current event (vec, dense) to the
+  // cluster at `seq`, from its hot record alone (sparse_bound; the dense cosine counts as 1).
+  [[nodiscard]] double upper_bound(const Product& p, std::uint32_t seq) const {
+    const Hot& h = p.hot[seq];
+    double s = sparse_bound(h, vec) + kBoundSlack;
     if (!dense.empty()) s = cfg.sparse_weight * s + (1.0 - cfg.sparse_weight);
-    return s * static_cast<double>(h.cohesion) + static_cast<double>(h.bonus) + kSlack;
+    return s * static_cast<double>(h.cohesion) + static_cast<double>(h.bonus) + kBoundSlack;
   }
 
   // An upper bound of cluster_similarity(c, cluster at `seq`) from the other's hot record
   // (maintenance's near-duplicate check; the dense cosine counts as 1).
   [[nodiscard]] double merge_bound(const Product& p, const Cluster& c, std::uint32_t seq) const {
     const Hot& h = p.hot[seq];
-    if (c.norm2 <= 0) return (dims() > 0 ? 1.0 - cfg.sparse_weight : 0.0) + 1e-6;
-    double dot = 0;
-    double rest2 = 0;
-    double rest1 = 0;
-    for (const auto& tw : c.centroid) {
-      const double hw = h.weight_of(tw.term);
-      const double x = tw.w;
-      const double other = static_cast<double>(hw <= 0);
-      dot += x * hw;
-      rest2 += other * x * x;
-      rest1 += other * x;
-    }
-    constexpr double kSlack = 1e-6;
-    const double other = std::min(std::sqrt(rest2) * static_cast<double>(h.rest_norm),
-                                  rest1 * static_cast<double>(h.rest_max));
-    const double s =
-        (dot + other) * (1.0 + kSlack) * static_cast<double>(h.inv_norm) / std::sqrt(c.norm2) +
-        kSlack;
+    if (c.norm2 <= 0) return (dims() > 0 ? 1.0 - cfg.sparse_weight : 0.0) + kBoundSlack;
+    const double s = sparse_bound(h, c.centroid) / std::sqrt(c.norm2) + kBoundSlack;
     // Blended or not (that depends on both dense sums), neither exceeds the larger of the two.
     return dims() > 0 ? std::max(s, cfg.sparse_weight * s + (1.0 - cfg.sparse_weight)) : s;
   }
