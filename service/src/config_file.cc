@@ -3,6 +3,7 @@
 #include <charconv>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string_view>
 #include <type_traits>
@@ -38,20 +39,39 @@ std::string to_text(const T& value) {
   return out.str();
 }
 
-// One entry for a plain field reached through `field(config)`.
 template <typename Access>
-Entry field_entry(std::string key, std::string help, Access field) {
-  using T = std::remove_cvref_t<decltype(field(std::declval<ServiceConfig&>()))>;
+using FieldType = std::remove_cvref_t<std::invoke_result_t<Access, ServiceConfig&>>;
+
+// One entry for a plain field reached through `field(config)`; values below `min` are refused.
+template <typename Access>
+Entry field_entry(std::string key, std::string help, Access field,
+                  FieldType<Access> min = std::numeric_limits<FieldType<Access>>::lowest()) {
   Entry entry;
   entry.key = std::move(key);
   entry.help = std::move(help);
-  entry.set = [field](ServiceConfig& c, std::string_view text) {
-    T value{};
-    if (!parse_number(text, &value)) return false;
+  entry.set = [field, min](ServiceConfig& c, std::string_view text) {
+    FieldType<Access> value{};
+    if (!parse_number(text, &value) || value < min) return false;
     field(c) = value;
     return true;
   };
   entry.get = [field](const ServiceConfig& c) { return to_text(field(c)); };
+  return entry;
+}
+
+// One entry for a std::chrono::milliseconds field, written as a whole number of ms >= min_ms.
+template <typename Access>
+Entry millis_entry(std::string key, std::string help, long min_ms, Access field) {
+  Entry entry;
+  entry.key = std::move(key);
+  entry.help = std::move(help);
+  entry.set = [field, min_ms](ServiceConfig& c, std::string_view text) {
+    long ms = 0;
+    if (!parse_number(text, &ms) || ms < min_ms) return false;
+    field(c) = std::chrono::milliseconds(ms);
+    return true;
+  };
+  entry.get = [field](const ServiceConfig& c) { return std::to_string(field(c).count()); };
   return entry;
 }
 
@@ -86,43 +106,18 @@ const std::vector<Entry>& entries() {
       return std::to_string(c.validation.max_future_skew.count());
     };
     t.push_back(std::move(skew));
-    Entry interval;
-    interval.key = "publisher.summary_interval_ms";
-    interval.help = "at most one summary per pain point per interval on painpoint.summaries, ms";
-    interval.set = [](ServiceConfig& c, std::string_view text) {
-      long ms = 0;
-      if (!parse_number(text, &ms) || ms < 0) return false;
-      c.summary_interval = std::chrono::milliseconds(ms);
-      return true;
-    };
-    interval.get = [](const ServiceConfig& c) {
-      return std::to_string(c.summary_interval.count());
-    };
-    t.push_back(std::move(interval));
-    Entry events;
-    events.key = "aggregator.checkpoint_events";
-    events.help = "write out the aggregator state every N stored events (a crash replays fewer)";
-    events.set = [](ServiceConfig& c, std::string_view text) {
-      long n = 0;
-      if (!parse_number(text, &n) || n < 1) return false;
-      c.checkpoint_events = static_cast<std::uint64_t>(n);
-      return true;
-    };
-    events.get = [](const ServiceConfig& c) { return std::to_string(c.checkpoint_events); };
-    t.push_back(std::move(events));
-    Entry every;
-    every.key = "aggregator.checkpoint_interval_ms";
-    every.help = "write out the aggregator state at least this often while events arrive, ms";
-    every.set = [](ServiceConfig& c, std::string_view text) {
-      long ms = 0;
-      if (!parse_number(text, &ms) || ms < 1) return false;
-      c.checkpoint_interval = std::chrono::milliseconds(ms);
-      return true;
-    };
-    every.get = [](const ServiceConfig& c) {
-      return std::to_string(c.checkpoint_interval.count());
-    };
-    t.push_back(std::move(every));
+    t.push_back(millis_entry(
+        "publisher.summary_interval_ms",
+        "at most one summary per pain point per interval on painpoint.summaries, ms", 0,
+        [](auto& c) -> auto& { return c.summary_interval; }));
+    t.push_back(field_entry(
+        "aggregator.checkpoint_events",
+        "write out the aggregator state every N stored events (a crash replays fewer)",
+        [](auto& c) -> auto& { return c.checkpoint_events; }, std::uint64_t{1}));
+    t.push_back(millis_entry(
+        "aggregator.checkpoint_interval_ms",
+        "write out the aggregator state at least this often while events arrive, ms", 1,
+        [](auto& c) -> auto& { return c.checkpoint_interval; }));
     append_cluster_entries(t);
     return t;
   }();
