@@ -25,7 +25,7 @@
 #   send time, and reads painpoint.summaries. Per summary record (MERGED records excluded):
 #   latency = record timestamp (set by the publisher) - the summary's last_seen, i.e. the age of
 #   the newest event reflected in each published summary, coalescing interval included. last_seen
-#   has whole-second resolution, so this is an upper bound; a lower bound (-1 s) is printed too.
+#   keeps occurred_at to the microsecond, so the figure is exact to the record timestamp's ms.
 #
 # Everything listens on 127.0.0.1. Every wait has a timeout; an EXIT trap kills every child.
 # Binary: $PAINPOINT_BIN, default build/service/painpoint of this repository.

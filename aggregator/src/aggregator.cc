@@ -224,8 +224,10 @@ struct Cluster {
   bool accounts_saturated = false;
   std::int64_t arr = 0;
   std::array<std::int64_t, 4> sources{};
-  std::int64_t first_seen = 0;
-  std::int64_t last_seen = 0;
+  // Microseconds since the epoch: a summary's last_seen is how old its newest event is, which
+  // whole seconds would blur by up to a second.
+  std::int64_t first_seen_us = 0;
+  std::int64_t last_seen_us = 0;
   std::int64_t day_of_last = 0;
   std::vector<std::int64_t> daily;
   std::vector<Exemplar> exemplars;
@@ -435,13 +437,24 @@ double dense_norm_of(const std::vector<float>& v) {
 
 std::int64_t seconds_of(const google::protobuf::Timestamp& ts) { return ts.seconds(); }
 
+// Timestamps are normalized (0 <= nanos < 1e9), so this is exact for times before 1970 too.
+std::int64_t micros_of(const google::protobuf::Timestamp& ts) {
+  return ts.seconds() * 1'000'000 + ts.nanos() / 1'000;
+}
+
+std::int64_t seconds_floor(std::int64_t micros) {
+  return micros >= 0 ? micros / 1'000'000 : -((-micros + 999'999) / 1'000'000);
+}
+
 std::int64_t day_of(std::int64_t unix_s) {
   return unix_s >= 0 ? unix_s / kSecondsPerDay : -((-unix_s + kSecondsPerDay - 1) / kSecondsPerDay);
 }
 
-google::protobuf::Timestamp ts_of(std::int64_t unix_s) {
+google::protobuf::Timestamp ts_of_micros(std::int64_t micros) {
   google::protobuf::Timestamp ts;
-  ts.set_seconds(unix_s);
+  const std::int64_t seconds = seconds_floor(micros);
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<std::int32_t>((micros - seconds * 1'000'000) * 1'000));
   return ts;
 }
 
@@ -1102,8 +1115,8 @@ struct Aggregator::Impl {
     auto c = std::make_unique<Cluster>();
     c->seq = p.next_seq++;
     c->id = "pp-" + hex16(fnv1a64(p.id + '\x1f' + e.event_id()));
-    c->first_seen = seconds_of(e.occurred_at());
-    c->last_seen = c->first_seen;
+    c->first_seen_us = micros_of(e.occurred_at());
+    c->last_seen_us = c->first_seen_us;
     p.candidates.push_back(c->seq);
     p.clusters.push_back(std::move(c));
     return *p.clusters.back();
@@ -1114,9 +1127,10 @@ struct Aggregator::Impl {
     add_dense(c, dense);
     ++c.count;
     c.last_event_doc = p.doc_count;
-    const std::int64_t t = seconds_of(e.occurred_at());
-    c.first_seen = std::min(c.first_seen, t);
-    c.last_seen = std::max(c.last_seen, t);
+    const std::int64_t t_us = micros_of(e.occurred_at());
+    const std::int64_t t = seconds_floor(t_us);
+    c.first_seen_us = std::min(c.first_seen_us, t_us);
+    c.last_seen_us = std::max(c.last_seen_us, t_us);
     add_day(c, day_of(t), 1);
     const auto src = static_cast<std::size_t>(e.source());
     if (src < c.sources.size()) ++c.sources[src];
@@ -1270,8 +1284,8 @@ struct Aggregator::Impl {
     if (!from.dense.empty()) add_dense(into, from.dense);
     into.count += from.count;
     into.last_event_doc = std::max(into.last_event_doc, from.last_event_doc);
-    into.first_seen = std::min(into.first_seen, from.first_seen);
-    into.last_seen = std::max(into.last_seen, from.last_seen);
+    into.first_seen_us = std::min(into.first_seen_us, from.first_seen_us);
+    into.last_seen_us = std::max(into.last_seen_us, from.last_seen_us);
     for (std::size_t i = 0; i < from.daily.size(); ++i) {
       const std::int64_t day =
           from.day_of_last - static_cast<std::int64_t>(from.daily.size() - 1 - i);
@@ -1376,10 +1390,10 @@ struct Aggregator::Impl {
       sc->set_count(c.sources[src]);
     }
     s.set_arr_at_risk_cents(c.arr);
-    *s.mutable_first_seen() = ts_of(c.first_seen);
-    *s.mutable_last_seen() = ts_of(c.last_seen);
+    *s.mutable_first_seen() = ts_of_micros(c.first_seen_us);
+    *s.mutable_last_seen() = ts_of_micros(c.last_seen_us);
     // The window ends on the day of last_seen.
-    const std::int64_t last_day = day_of(c.last_seen);
+    const std::int64_t last_day = day_of(seconds_floor(c.last_seen_us));
     const auto w = static_cast<std::int64_t>(c.daily.size());
     for (std::int64_t i = 0; i < w; ++i) {
       const std::int64_t day = last_day - (w - 1 - i);
@@ -1394,7 +1408,8 @@ struct Aggregator::Impl {
     in.account_count = s.account_count();
     in.arr_at_risk_cents = c.arr;
     in.trend = trend;
-    in.days_since_last_seen = static_cast<double>(p.latest - c.last_seen) / kSecondsPerDay;
+    in.days_since_last_seen =
+        static_cast<double>(p.latest - seconds_floor(c.last_seen_us)) / kSecondsPerDay;
     in.half_life_days = static_cast<double>(cfg.severity_half_life.count()) / 24.0;
     s.set_severity(severity(in));
   }
@@ -1417,8 +1432,10 @@ struct Aggregator::Impl {
     }
     m.set_arr_at_risk_cents(c.arr);
     for (auto s : c.sources) m.add_source_count(s);
-    m.set_first_seen_unix_s(c.first_seen);
-    m.set_last_seen_unix_s(c.last_seen);
+    m.set_first_seen_unix_s(seconds_floor(c.first_seen_us));
+    m.set_last_seen_unix_s(seconds_floor(c.last_seen_us));
+    m.set_first_seen_micros(c.first_seen_us);
+    m.set_last_seen_micros(c.last_seen_us);
     m.set_day_of_last(c.day_of_last);
     for (auto d : c.daily) m.add_daily(d);
     m.set_version(c.version);
@@ -1484,8 +1501,11 @@ struct Aggregator::Impl {
     for (int i = 0; i < m.source_count_size() && i < 4; ++i) {
       c->sources[static_cast<std::size_t>(i)] = m.source_count(i);
     }
-    c->first_seen = m.first_seen_unix_s();
-    c->last_seen = m.last_seen_unix_s();
+    // State written before the microsecond fields existed has whole seconds only.
+    c->first_seen_us =
+        m.has_first_seen_micros() ? m.first_seen_micros() : m.first_seen_unix_s() * 1'000'000;
+    c->last_seen_us =
+        m.has_last_seen_micros() ? m.last_seen_micros() : m.last_seen_unix_s() * 1'000'000;
     c->day_of_last = m.day_of_last();
     c->daily.assign(m.daily().begin(), m.daily().end());
     c->version = m.version();
@@ -1860,8 +1880,8 @@ struct Aggregator::Impl {
     // Unique per product (seq is), a pure function of the history, and never the id of a
     // cluster opened by an event (those hash product + '\x1f' + event id).
     fresh->id = "pp-" + hex16(fnv1a64(p.id + "\x1esplit\x1e" + std::to_string(fresh->seq)));
-    fresh->first_seen = seconds_of(events.front().occurred_at());
-    fresh->last_seen = fresh->first_seen;
+    fresh->first_seen_us = micros_of(events.front().occurred_at());
+    fresh->last_seen_us = fresh->first_seen_us;
     p.clusters.push_back(std::move(fresh));
     Cluster& out = *p.clusters.back();
     p.dirty_meta = true;

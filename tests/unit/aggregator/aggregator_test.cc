@@ -476,5 +476,38 @@ TEST(Aggregator, EvictIdleReloadsFromState) {
   EXPECT_GT(a.active_pain_points(), 0u);
 }
 
+// last_seen is what latency is measured against (how old the newest event in a summary is), so
+// it keeps the sub-second part of occurred_at, also across an eviction and reload from state.
+TEST(Aggregator, FirstAndLastSeenKeepMicroseconds) {
+  MapState store;
+  Aggregator a(test_config(), &store);
+  const std::string text = "csv export drops the date column";
+  auto first = event("1", "p", text, 1'790'000'000);
+  first.mutable_occurred_at()->set_nanos(250'000'000);
+  auto second = event("2", "p", text, 1'790'000'005);
+  second.mutable_occurred_at()->set_nanos(987'654'321);
+  a.add(first);
+  a.add(event("2b", "p", text, 1'790'000'003));
+  a.add(second);
+  auto ch = a.take_changes();
+  ASSERT_EQ(ch.summaries.size(), 1u);
+  EXPECT_EQ(ch.summaries[0].first_seen().seconds(), 1'790'000'000);
+  EXPECT_EQ(ch.summaries[0].first_seen().nanos(), 250'000'000);
+  EXPECT_EQ(ch.summaries[0].last_seen().seconds(), 1'790'000'005);
+  EXPECT_EQ(ch.summaries[0].last_seen().nanos(), 987'654'000) << "microsecond resolution";
+  store.apply(ch);
+  store.apply(a.take_changes());
+  a.evict_idle();
+  a.evict_idle();
+  ASSERT_EQ(a.active_pain_points(), 0u);
+  a.add(event("3", "p", text, 1'790'000'001));
+  ch = a.take_changes();
+  ASSERT_EQ(ch.summaries.size(), 1u);
+  EXPECT_EQ(ch.summaries[0].event_count(), 4);
+  EXPECT_EQ(ch.summaries[0].first_seen().nanos(), 250'000'000);
+  EXPECT_EQ(ch.summaries[0].last_seen().seconds(), 1'790'000'005);
+  EXPECT_EQ(ch.summaries[0].last_seen().nanos(), 987'654'000);
+}
+
 }  // namespace
 }  // namespace painpoint::aggregator
