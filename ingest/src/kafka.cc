@@ -720,6 +720,7 @@ Result<Consumer> Consumer::create(const ConsumerConfig& config) {
       {"session.timeout.ms", std::to_string(config.session_timeout.count())},
       {"max.poll.interval.ms", std::to_string(config.max_poll_interval.count())},
       {"statistics.interval.ms", std::to_string(config.stats_interval.count())},
+      {"fetch.wait.max.ms", std::to_string(config.fetch_wait_max.count())},
   };
   for (const auto& [k, v] : config.extra) props[k] = v;
   auto conf = detail::make_conf(props);
