@@ -98,10 +98,13 @@ const std::vector<ConfigKey>& config_keys() {
       {"sparse_weight", "weight of the sparse TF-IDF cosine in the blended similarity (0..1)"},
       {"join_threshold", "similarity (plus size bonus) an event needs to join a cluster"},
       {"size_bonus", "rich-get-richer prior: bonus per ln(cluster size)"},
+      {"size_bonus_cap", "cluster size beyond which the size bonus stops growing"},
+      {"cohesion_exponent", "broad clusters attract less: similarity times cohesion^exponent"},
       {"query_terms", "heaviest terms of an event used for candidate retrieval"},
       {"posting_scan", "clusters looked up per query term in the inverted index"},
       {"rerank", "candidates scored exactly per event"},
       {"indexed_terms", "terms of a centroid in the inverted index"},
+      {"min_indexed_weight", "weight a centroid term needs to go into the inverted index"},
       {"centroid_terms", "terms a centroid keeps at most"},
       {"min_support", "events a candidate needs to become a pain point"},
       {"candidate_ttl_events",
@@ -133,10 +136,13 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
   if (key == "sparse_weight") return num(c.sparse_weight);
   if (key == "join_threshold") return num(c.join_threshold);
   if (key == "size_bonus") return num(c.size_bonus);
+  if (key == "size_bonus_cap") return num(c.size_bonus_cap);
+  if (key == "cohesion_exponent") return num(c.cohesion_exponent);
   if (key == "query_terms") return num(c.query_terms);
   if (key == "posting_scan") return num(c.posting_scan);
   if (key == "rerank") return num(c.rerank);
   if (key == "indexed_terms") return num(c.indexed_terms);
+  if (key == "min_indexed_weight") return num(c.min_indexed_weight);
   if (key == "centroid_terms") return num(c.centroid_terms);
   if (key == "min_support") return num(c.min_support);
   if (key == "candidate_ttl_events") return num(c.candidate_ttl_events);
