@@ -10,6 +10,8 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <string>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 #include <variant>
@@ -309,18 +311,25 @@ struct AggregatorStage::Impl {
     aggregator->evict_idle();  // only saved products can be dropped
   }
 
-  // Writes out the deferred aggregator state (on stop). False on a store failure.
-  bool checkpoint_now() {
-    if (!finish_commit()) return false;
-    if (events_since_checkpoint == 0 || failed.load()) return true;
+  // Commits the aggregator's changes with its whole state, on this thread (no commit may be in
+  // flight). Returns what was committed, or nullopt after fail() on a store failure.
+  std::optional<store::CommitBatch> commit_checkpoint(std::string_view why) {
     store::CommitBatch commit =
         to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
     commit.aggregator_checkpoint = true;
     if (store::Status s = store.commit(commit); !s.is_ok()) {
-      return fail("store commit failed (checkpoint): " + s.to_string());
+      (void)fail("store commit failed (" + std::string(why) + "): " + s.to_string());
+      return std::nullopt;
     }
     checkpoint_committed(true, 0);
-    return true;
+    return commit;
+  }
+
+  // Writes out the deferred aggregator state (on stop). False on a store failure.
+  bool checkpoint_now() {
+    if (!finish_commit()) return false;
+    if (events_since_checkpoint == 0 || failed.load()) return true;
+    return commit_checkpoint("checkpoint").has_value();
   }
 
   // Rebuilds the state deferred before a crash: the events stored since the last checkpoint go
@@ -554,16 +563,13 @@ struct AggregatorStage::Impl {
         return true;
       }
       // Curation is not in the arrival log, so its state is written out at once.
-      store::CommitBatch commit =
-          to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
-      commit.aggregator_checkpoint = true;
-      if (store::Status s = store.commit(commit); !s.is_ok()) {
+      const std::optional<store::CommitBatch> commit = commit_checkpoint("curation");
+      if (!commit) {
         queued.promise.set_value(
             curation_error(CurationResult::Code::kUnavailable, "store commit failed"));
-        return fail("store commit failed (curation): " + s.to_string());
+        return false;
       }
-      checkpoint_committed(true, 0);
-      for (const auto& summary : commit.summaries) {
+      for (const auto& summary : commit->summaries) {
         if (summary.id() == outcome.id) result.summary = summary;
       }
     } catch (const StoreReadError& e) {
