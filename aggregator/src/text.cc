@@ -128,10 +128,29 @@ bool looks_like_email(std::string_view chunk) {
   return at != std::string_view::npos && at > 0 && chunk.find('.', at) != std::string_view::npos;
 }
 
+// kStopWords[kStopWordsFrom[c - 'a'] .. kStopWordsFrom[c - 'a' + 1]) start with letter c: a
+// lookup compares against a handful of words instead of binary-searching all of them.
+constexpr std::array<std::uint8_t, 27> kStopWordsFrom = [] {
+  std::array<std::uint8_t, 27> from{};
+  std::size_t i = 0;
+  for (std::size_t c = 0; c < 26; ++c) {
+    from[c] = static_cast<std::uint8_t>(i);
+    while (i < kStopWords.size() && kStopWords[i][0] == static_cast<char>('a' + c)) ++i;
+  }
+  from[26] = static_cast<std::uint8_t>(i);
+  return from;
+}();
+static_assert(kStopWordsFrom[26] == kStopWords.size(), "every stop word starts with a-z");
+
 }  // namespace
 
 bool is_stop_word(std::string_view word) {
-  return std::binary_search(kStopWords.begin(), kStopWords.end(), word);
+  if (word.empty() || word[0] < 'a' || word[0] > 'z') return false;
+  const auto c = static_cast<std::size_t>(word[0] - 'a');
+  for (std::size_t i = kStopWordsFrom[c]; i < kStopWordsFrom[c + 1]; ++i) {
+    if (kStopWords[i] == word) return true;
+  }
+  return false;
 }
 
 void Tokenizer::tokenize(std::string_view text, Tokens& out) {
@@ -139,8 +158,14 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
   // Pass 1: lowercase code points; the apostrophe variants become "'".
   lowered_.clear();
   for (std::size_t i = 0; i < text.size();) {
+    const char b = text[i];
+    if (static_cast<unsigned char>(b) < 0x80) {  // ASCII, most text: no decoding
+      lowered_.push_back(b == '`' ? '\'' : (b >= 'A' && b <= 'Z') ? static_cast<char>(b + 32) : b);
+      ++i;
+      continue;
+    }
     char32_t c = decode(text, i);
-    if (c == 0x2019 || c == 0x2018 || c == 0x60) c = '\'';
+    if (c == 0x2019 || c == 0x2018) c = '\'';
     append_utf8(lowered_, to_lower(c));
   }
   const std::string_view s = lowered_;

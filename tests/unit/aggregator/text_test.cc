@@ -43,6 +43,8 @@ TEST(Tokenizer, Placeholders) {
 TEST(Tokenizer, ContractionsKeepNegation) {
   EXPECT_EQ(words("I can't log in, it doesn't work"), (V{"not", "log", "not", "work"}));
   EXPECT_EQ(words("it’s broken"), (V{"broken"}));
+  // A backtick is an apostrophe too (ASCII text takes a fast path that must agree).
+  EXPECT_EQ(words("It`s BROKEN, Can`t Pay"), (V{"broken", "not", "pay"}));
 }
 
 TEST(Tokenizer, EmptyAndPunctuationOnly) {
@@ -62,6 +64,16 @@ TEST(StopWords, NegationsAreNotStopWords) {
   EXPECT_TRUE(is_stop_word("the"));
   EXPECT_FALSE(is_stop_word("not"));
   EXPECT_FALSE(is_stop_word("no"));
+}
+
+TEST(StopWords, FirstAndLastOfTheListAndNearMisses) {
+  for (std::string_view w : {"about", "yourself", "am", "zoo", "yours", "why", "whom", "a", ""}) {
+    const bool expected =
+        w == "about" || w == "yourself" || w == "am" || w == "yours" || w == "why" || w == "whom";
+    EXPECT_EQ(is_stop_word(w), expected) << w;
+  }
+  EXPECT_FALSE(is_stop_word("The")) << "the list is lowercase; tokens are lowered first";
+  EXPECT_FALSE(is_stop_word("abouts"));
 }
 
 TEST(Severity, TrendIsLogRatioOfLastTwoWeeks) {
