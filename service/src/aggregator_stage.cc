@@ -402,6 +402,8 @@ struct AggregatorStage::Impl {
     pending.commit.aggregator_checkpoint = checkpoint;
     pending.commit.events.reserve(fresh.size());
     pending.event_ids.reserve(fresh.size());
+    // In the order they were added: the store numbers them so (arrival numbers), which is what
+    // recover() and `replay rebuild` replay them in. Commits run one at a time, in batch order.
     for (std::size_t index : fresh) {
       pending.commit.events.push_back(std::move(events[index]));
       pending.event_ids.insert(pending.commit.events.back().event().event_id());

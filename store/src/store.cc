@@ -1,5 +1,7 @@
 #include "painpoint/store/store.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -111,6 +113,42 @@ std::string be64_value(std::uint64_t value) {
 
 std::int64_t to_micros(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1'000'000 + ts.nanos() / 1000;
+}
+
+// Appends StoredEvent.arrival_seq to a serialized StoredEvent. A protobuf parser takes the last
+// occurrence of a singular scalar field, so the bytes read back as the record with arrival_seq
+// set (replacing any value the caller left in it), without copying the event to set the field.
+void append_arrival(std::string& serialized, std::uint64_t arrival) {
+  using google::protobuf::internal::WireFormatLite;
+  serialized.push_back(static_cast<char>(WireFormatLite::MakeTag(
+      v1::StoredEvent::kArrivalSeqFieldNumber, WireFormatLite::WIRETYPE_VARINT)));
+  while (arrival >= 0x80) {
+    serialized.push_back(static_cast<char>((arrival & 0x7F) | 0x80));
+    arrival >>= 7;
+  }
+  serialized.push_back(static_cast<char>(arrival));
+}
+
+// The arrival number of a serialized StoredEvent without decoding the rest of it (the event's
+// strings are skipped, not copied). nullopt in *out: a record from before arrival numbers.
+// False: the bytes are not a StoredEvent.
+bool read_arrival(std::string_view serialized, std::optional<std::uint64_t>* out) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const std::uint8_t*>(serialized.data()),
+      static_cast<int>(serialized.size()));
+  out->reset();
+  while (const std::uint32_t tag = in.ReadTag()) {
+    if (tag == WireFormatLite::MakeTag(v1::StoredEvent::kArrivalSeqFieldNumber,
+                                       WireFormatLite::WIRETYPE_VARINT)) {
+      std::uint64_t value = 0;
+      if (!in.ReadVarint64(&value)) return false;
+      *out = value;  // the last occurrence wins, as in a full parse
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  return in.ConsumedEntireMessage();
 }
 
 rocksdb::ColumnFamilyOptions family_options(Family family, const StoreOptions& options,
@@ -402,13 +440,17 @@ Status Store::commit(const CommitBatch& batch) {
 
   std::map<std::string, v1::ProductStats, std::less<>> touched;
   std::string buffer;
-  // Events are numbered in arrival order; event_count is the next number.
+  // Events are numbered in arrival order; event_count is the next number (events are never
+  // deleted, so numbers are unique and grow across commits and restarts). The number goes into
+  // the event record (for replay in arrival order) and, until the next checkpoint, into the
+  // arrival log.
   auto arrival = static_cast<std::uint64_t>(event_count());
   std::string arrival_key;
   for (const v1::StoredEvent& stored : batch.events) {
     const v1::FeedbackEvent& event = stored.event();
     buffer.clear();
     stored.SerializeToString(&buffer);
+    append_arrival(buffer, arrival);
     writes.put(kEvents, event.event_id(), buffer);
     if (!batch.aggregator_checkpoint) {
       arrival_key.clear();
@@ -734,6 +776,97 @@ Status Store::scan_events_by_time(
   return from_rocks(it->status(), "scan events by time");
 }
 
+namespace {
+// A RocksDB snapshot released at scope exit: reads through options() see one consistent state.
+class ScopedSnapshot {
+ public:
+  explicit ScopedSnapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {
+    options_.snapshot = snapshot_;
+  }
+  ~ScopedSnapshot() { db_->ReleaseSnapshot(snapshot_); }
+  ScopedSnapshot(const ScopedSnapshot&) = delete;
+  ScopedSnapshot& operator=(const ScopedSnapshot&) = delete;
+  [[nodiscard]] const rocksdb::ReadOptions& options() const { return options_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+  rocksdb::ReadOptions options_;
+};
+}  // namespace
+
+Status Store::scan_events_by_arrival(
+    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
+    const std::function<bool(std::string_view product_id)>& want_product,
+    const std::function<bool(const v1::StoredEvent&)>& fn) const {
+  using std::chrono::duration_cast;
+  using std::chrono::microseconds;
+  const std::int64_t since_us = duration_cast<microseconds>(since.time_since_epoch()).count();
+  const std::int64_t until_us = duration_cast<microseconds>(until.time_since_epoch()).count();
+  const ScopedSnapshot snapshot(impl_->db.get());
+  const rocksdb::ReadOptions& read = snapshot.options();
+
+  // Pass 1: the selection (from the time index, as scan_events_by_time) with each event's
+  // arrival number. order 0: no arrival number (sorts first); otherwise arrival + 1.
+  struct Selected {
+    std::uint64_t order;
+    std::string event_id;
+  };
+  std::vector<Selected> selected;
+  {
+    std::string start;
+    keys::append_be64(start, keys::order_preserving(since_us));
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, impl_->cf(kByTime)));
+    rocksdb::PinnableSlice value;
+    for (it->Seek(start); it->Valid(); it->Next()) {
+      auto parsed = keys::parse_time_key(view(it->key()));
+      if (!parsed) return {StoreErrc::kCorruption, "undecodable time index key"};
+      if (parsed->occurred_at_micros >= until_us) break;
+      if (want_product && !want_product(view(it->value()))) continue;
+      value.Reset();
+      const rocksdb::Status got =
+          impl_->db->Get(read, impl_->cf(kEvents), slice(parsed->event_id), &value);
+      if (got.IsNotFound()) return {StoreErrc::kCorruption, "time index names a missing event"};
+      if (!got.ok()) return from_rocks(got, "read event");
+      std::optional<std::uint64_t> arrival;
+      if (!read_arrival(view(value), &arrival)) {
+        return {StoreErrc::kCorruption, "undecodable event record"};
+      }
+      selected.push_back({arrival ? *arrival + 1 : 0, std::string(parsed->event_id)});
+    }
+    if (Status s = from_rocks(it->status(), "scan events by time"); !s.is_ok()) return s;
+  }
+  // Stable: the events without a number keep their (occurred_at, event id) order.
+  std::stable_sort(selected.begin(), selected.end(),
+                   [](const Selected& a, const Selected& b) { return a.order < b.order; });
+
+  // Pass 2: the events in that order, one MultiGet per chunk.
+  constexpr std::size_t kChunk = 1024;
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(kChunk);
+  std::vector<rocksdb::PinnableSlice> values(kChunk);
+  std::vector<rocksdb::Status> statuses(kChunk);
+  v1::StoredEvent stored;
+  for (std::size_t begin = 0; begin < selected.size(); begin += kChunk) {
+    const std::size_t n = std::min(kChunk, selected.size() - begin);
+    keys.clear();
+    for (std::size_t i = 0; i < n; ++i) keys.push_back(slice(selected[begin + i].event_id));
+    impl_->db->MultiGet(read, impl_->cf(kEvents), n, keys.data(), values.data(), statuses.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (statuses[i].IsNotFound()) {
+        return {StoreErrc::kCorruption, "time index names a missing event"};
+      }
+      if (!statuses[i].ok()) return from_rocks(statuses[i], "read events");
+      const bool parsed =
+          stored.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()));
+      values[i].Reset();
+      if (!parsed) return {StoreErrc::kCorruption, "undecodable event record"};
+      if (!fn(stored)) return Status::ok();
+    }
+  }
+  return Status::ok();
+}
+
 Status Store::scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const {
   rocksdb::ColumnFamilyHandle* unsaved = impl_->families[kUnsaved];
   if (unsaved == nullptr) return Status::ok();  // read-only open of a store from before
@@ -756,13 +889,8 @@ Status Store::scan_members(
             "this store has no member index yet (open it once read-write to build it)"};
   }
   // One snapshot for all iterators and point reads, so a page is one consistent state.
-  struct SnapshotGuard {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* snapshot;
-    ~SnapshotGuard() { db->ReleaseSnapshot(snapshot); }
-  } guard{impl_->db.get(), impl_->db->GetSnapshot()};
-  rocksdb::ReadOptions read;
-  read.snapshot = guard.snapshot;
+  const ScopedSnapshot snapshot(impl_->db.get());
+  const rocksdb::ReadOptions& read = snapshot.options();
 
   struct Source {
     std::string_view id;

@@ -6,10 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <thread>
+
+#include "painpoint/store/keys.h"
 
 namespace painpoint::store {
 namespace {
@@ -155,6 +159,119 @@ TEST_F(StoreTest, ScanByTimeIsOrderedAndBounded) {
                       })
                   .is_ok());
   EXPECT_EQ(ids, (std::vector<std::string>{"b-early", "middle", "late"}));
+}
+
+// Every stored event carries its arrival number: 0, 1, 2, ... in commit order, across commits
+// with and without checkpoints and across reopens, whatever the caller left in the field.
+TEST_F(StoreTest, ArrivalNumbersArePersistedInCommitOrderAcrossReopens) {
+  std::vector<std::string> committed;
+  auto commit = [&](Store& store, std::vector<std::string> ids, bool checkpoint) {
+    CommitBatch batch;
+    std::int64_t t = 2'000'000'000;  // occurred_at runs backwards: numbers follow commits
+    for (const auto& id : ids) {
+      batch.events.push_back(make_event(id, id[0] == 'w' ? "web" : "app", v1::SOURCE_SUPPORT, t--));
+      batch.events.back().set_arrival_seq(999);  // the store owns the numbering
+      committed.push_back(id);
+    }
+    batch.aggregator_checkpoint = checkpoint;
+    Status s = store.commit(batch);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+  };
+  auto arrivals = [&](const Store& store) {
+    std::vector<std::uint64_t> out;
+    for (const auto& id : committed) {
+      std::optional<v1::StoredEvent> got;
+      EXPECT_TRUE(store.get_event(id, &got).is_ok());
+      EXPECT_TRUE(got.has_value() && got->has_arrival_seq()) << id;
+      if (!got) continue;
+      out.push_back(got->arrival_seq());
+      EXPECT_EQ(got->event().event_id(), id);  // the rest of the record is intact
+    }
+    return out;
+  };
+  {
+    auto store = open_store();
+    commit(*store, {"c", "a", "w1"}, false);
+    commit(*store, {}, true);
+    commit(*store, {"b", "w0"}, true);
+    EXPECT_EQ(arrivals(*store), (std::vector<std::uint64_t>{0, 1, 2, 3, 4}));
+  }
+  auto store = open_store();
+  commit(*store, {"a2", "w2"}, false);
+  EXPECT_EQ(arrivals(*store), (std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5, 6}));
+  // A later commit that only moves memberships (as a rebuild does) keeps the numbers.
+  CommitBatch moves;
+  moves.memberships.push_back({"c", "app", "pp-x"});
+  ASSERT_TRUE(store->commit(moves).is_ok());
+  EXPECT_EQ(arrivals(*store), (std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5, 6}));
+}
+
+TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
+  using std::chrono::seconds;
+  using std::chrono::system_clock;
+  {
+    auto store = open_store();
+    CommitBatch first;
+    first.events.push_back(make_event("late", "app", v1::SOURCE_SUPPORT, 300));
+    first.events.push_back(make_event("w-mid", "web", v1::SOURCE_SUPPORT, 250));
+    first.events.push_back(make_event("early", "app", v1::SOURCE_SUPPORT, 100));
+    ASSERT_TRUE(store->commit(first).is_ok());
+    CommitBatch second;
+    second.events.push_back(make_event("middle", "app", v1::SOURCE_SUPPORT, 200));
+    second.events.push_back(make_event("earliest", "app", v1::SOURCE_SUPPORT, 50));
+    ASSERT_TRUE(store->commit(second).is_ok());
+  }
+  {
+    // Two records as a build from before arrival numbers wrote them (no arrival_seq).
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir_.string(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open({}, dir_.string(), descriptors, &handles, &db).ok());
+    auto handle = [&](const std::string& name) {
+      return handles[std::find(names.begin(), names.end(), name) - names.begin()];
+    };
+    for (const auto& [id, secs] : {std::pair<std::string, std::int64_t>{"old-b", 400},
+                                   std::pair<std::string, std::int64_t>{"old-a", 150}}) {
+      const v1::StoredEvent old = make_event(id, "app", v1::SOURCE_SUPPORT, secs);
+      ASSERT_FALSE(old.has_arrival_seq());
+      ASSERT_TRUE(db->Put({}, handle("events"), id, old.SerializeAsString()).ok());
+      ASSERT_TRUE(db->Put({}, handle("by_time"), keys::time_key(secs * 1'000'000, id), "app").ok());
+    }
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    delete db;
+  }
+  auto store = open_store();
+  auto scan = [&](system_clock::time_point since, system_clock::time_point until,
+                  std::function<bool(std::string_view)> want, std::size_t limit = 100) {
+    std::vector<std::string> ids;
+    Status s = store->scan_events_by_arrival(since, until, want, [&](const v1::StoredEvent& e) {
+      ids.push_back(e.event().event_id());
+      return ids.size() < limit;
+    });
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return ids;
+  };
+  const auto all_time_min = system_clock::time_point::min();
+  const auto all_time_max = system_clock::time_point::max();
+  EXPECT_EQ(
+      scan(all_time_min, all_time_max, nullptr),
+      (std::vector<std::string>{"old-a", "old-b", "late", "w-mid", "early", "middle", "earliest"}));
+  EXPECT_EQ(scan(all_time_min, all_time_max, [](std::string_view p) { return p == "app"; }),
+            (std::vector<std::string>{"old-a", "old-b", "late", "early", "middle", "earliest"}));
+  EXPECT_EQ(
+      scan(system_clock::time_point(seconds(100)), system_clock::time_point(seconds(300)), nullptr),
+      (std::vector<std::string>{"old-a", "w-mid", "early", "middle"}));
+  EXPECT_EQ(scan(all_time_min, all_time_max, nullptr, 3),
+            (std::vector<std::string>{"old-a", "old-b", "late"}))
+      << "fn returning false stops the scan";
+  // New commits continue the numbering after the reopen.
+  CommitBatch third;
+  third.events.push_back(make_event("newest", "app", v1::SOURCE_SUPPORT, 10));
+  ASSERT_TRUE(store->commit(third).is_ok());
+  EXPECT_EQ(scan(all_time_min, all_time_max, nullptr).back(), "newest");
 }
 
 TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {

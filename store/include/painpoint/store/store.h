@@ -85,6 +85,8 @@ struct KnownMembership {
 // Everything one processed batch produced.
 struct CommitBatch {
   // New events only: their ids must have passed filter_new_events() since the last commit.
+  // Stored with their arrival number (StoredEvent.arrival_seq, replacing any value set here): the
+  // next numbers, in this order, so the caller lists them in the order it processed them.
   std::vector<v1::StoredEvent> events;
   std::vector<InputOffset> offsets;
   // Set when the offsets belong to a (possibly new) Kafka cluster.
@@ -169,6 +171,17 @@ class Store {
                              std::chrono::system_clock::time_point until,
                              const std::function<bool(std::string_view product_id)>& want_product,
                              const std::function<bool(const v1::StoredEvent&)>& fn) const;
+  // The same selection in arrival order: the order commit() received the events in (see
+  // v1::StoredEvent::arrival_seq), which for serve is the order its aggregator added them in, so
+  // a replay in this order reproduces serve's online clustering whatever order the events' times
+  // came in. Events stored before arrival numbers existed come first, in (occurred_at, event id)
+  // order. One snapshot for the whole scan. Cost: the selected events' ids are held in memory
+  // (tens of bytes each) and each selected event is read twice (for its arrival number, then in
+  // batches for fn).
+  Status scan_events_by_arrival(
+      std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
+      const std::function<bool(std::string_view product_id)>& want_product,
+      const std::function<bool(const v1::StoredEvent&)>& fn) const;
   // Member events of the pain points `pain_point_ids` (one id, or a survivor plus the ids merged
   // into it), as one list: newest first (occurred_at descending, then event id ascending).
   // `after` is the opaque position fn last received (empty: start at the newest); positions do
