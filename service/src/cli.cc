@@ -141,7 +141,7 @@ int run_cli(int argc, char** argv) {
       app.add_subcommand("replay", "Operate on the stored feedback history: rebuild, emit, rewind");
   replay_cmd->require_subcommand(1);
   RebuildOptions rebuild;
-  std::string rebuild_config, rebuild_since, rebuild_until;
+  std::string rebuild_config, rebuild_since, rebuild_until, rebuild_order = "arrival";
   auto* rebuild_cmd = replay_cmd->add_subcommand(
       "rebuild",
       "Recompute pain points from the stored events (offline), keeping ids by member overlap");
@@ -158,6 +158,13 @@ int run_cli(int argc, char** argv) {
   rebuild_cmd->add_option("--product", rebuild.products,
                           "Product to rebuild (repeatable; "
                           "default: all)");
+  rebuild_cmd
+      ->add_option("--order", rebuild_order,
+                   "arrival: the order serve clustered the events in (the clustering is online, "
+                   "so with an unchanged configuration this keeps every id and moves no event); "
+                   "occurred-at: (occurred_at, event id), independent of how they arrived")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"arrival", "occurred-at"}));
   rebuild_cmd->add_flag("--dry-run", rebuild.dry_run, "Print the report, write nothing");
   rebuild_cmd
       ->add_option("--inherit-threshold", rebuild.inherit_threshold,
@@ -252,6 +259,8 @@ int run_cli(int argc, char** argv) {
     };
     if (*rebuild_cmd) {
       if (!rebuild_config.empty()) rebuild.config_file = rebuild_config;
+      rebuild.order =
+          rebuild_order == "occurred-at" ? ReplayOrder::kOccurredAt : ReplayOrder::kArrival;
       if (!time_arg(rebuild_since, "--since", &rebuild.since) ||
           !time_arg(rebuild_until, "--until", &rebuild.until)) {
         return 2;

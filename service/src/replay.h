@@ -27,6 +27,18 @@ using TimePoint = std::chrono::system_clock::time_point;
 // Parses an RFC 3339 timestamp ("2026-10-01T12:00:00Z", fractional seconds and offsets allowed).
 [[nodiscard]] std::optional<TimePoint> parse_timestamp(const std::string& text);
 
+// The order a rebuild feeds each product's events to the clustering, which is online and so
+// order-dependent.
+enum class ReplayOrder {
+  // The order serve's aggregator added them in (the store's arrival numbers; events stored
+  // before those existed first, by occurred_at): with an unchanged configuration the rebuild
+  // reproduces serve's pain points exactly, however out of time order the input was.
+  kArrival,
+  // (occurred_at, event id): what a clustering of the history in time order makes of it,
+  // independent of how the events happened to arrive.
+  kOccurredAt,
+};
+
 struct RebuildOptions {
   std::filesystem::path data_dir = "painpoint-data";
   std::optional<std::filesystem::path> config_file;  // the configuration to rebuild with
@@ -37,6 +49,7 @@ struct RebuildOptions {
   std::optional<TimePoint> since;
   std::optional<TimePoint> until;
   std::vector<std::string> products;  // empty: every product in the store
+  ReplayOrder order = ReplayOrder::kArrival;
   bool dry_run = false;
   double inherit_threshold = 0.5;  // minimum member Jaccard to inherit an id
   bool verbose = true;             // one line per changed id in the report

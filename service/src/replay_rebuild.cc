@@ -111,22 +111,24 @@ class Rebuilder {
     auto wanted = [&](std::string_view product) {
       return products.find(std::string(product)) != products.end();
     };
-    store::Status s =
-        store_.scan_events_by_time(since, until, wanted, [&](const v1::StoredEvent& stored) {
-          const v1::FeedbackEvent& e = stored.event();
-          if (!products.contains(e.product_id())) return true;
-          auto& slot = runs_[e.product_id()];
-          if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
-          slot.event_ids.push_back(e.event_id());
-          slot.occurred_micros.push_back(e.occurred_at().seconds() * 1'000'000 +
-                                         e.occurred_at().nanos() / 1000);
-          slot.assigned.push_back(slot.new_ids.intern(slot.aggregator->add(e)));
-          slot.old_member.push_back(kNoGroup);
-          pending.emplace_back(&slot, slot.old_member.size() - 1);
-          pending_ids.push_back(e.event_id());
-          progress.advance();
-          return pending.size() < 1024 || lookup();
-        });
+    auto add = [&](const v1::StoredEvent& stored) {
+      const v1::FeedbackEvent& e = stored.event();
+      if (!products.contains(e.product_id())) return true;
+      auto& slot = runs_[e.product_id()];
+      if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
+      slot.event_ids.push_back(e.event_id());
+      slot.occurred_micros.push_back(e.occurred_at().seconds() * 1'000'000 +
+                                     e.occurred_at().nanos() / 1000);
+      slot.assigned.push_back(slot.new_ids.intern(slot.aggregator->add(e)));
+      slot.old_member.push_back(kNoGroup);
+      pending.emplace_back(&slot, slot.old_member.size() - 1);
+      pending_ids.push_back(e.event_id());
+      progress.advance();
+      return pending.size() < 1024 || lookup();
+    };
+    const store::Status s = options_.order == ReplayOrder::kArrival
+                                ? store_.scan_events_by_arrival(since, until, wanted, add)
+                                : store_.scan_events_by_time(since, until, wanted, add);
     if (s.is_ok() && inner.is_ok()) (void)lookup();
     progress.finish();
     replay_seconds_ = progress.elapsed_seconds();
@@ -700,11 +702,12 @@ int run_replay_rebuild(const RebuildOptions& options) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "rebuild: %zu products, %zu events, kept %zu, new %zu, merged %zu, retired %zu, events "
-      "moved %zu, curation re-applied %zu, dropped %zu, summaries %s %zu, %.3f s (replay "
-      "%.3f s, %.0f events/s)%s\n",
+      "moved %zu, curation re-applied %zu, dropped %zu, summaries %s %zu, %.3f s (%s order, "
+      "replay %.3f s, %.0f events/s)%s\n",
       report.products, report.events, report.kept, report.fresh, report.merged, report.retired,
       report.moved, report.curation_applied, report.curation_dropped,
       options.dry_run ? "to publish" : "published", report.published, secs,
+      options.order == ReplayOrder::kArrival ? "arrival" : "occurred-at",
       rebuilder.replay_seconds(), secs > 0 ? static_cast<double>(report.events) / secs : 0.0,
       options.dry_run ? " [dry run: nothing written]" : "");
   std::fflush(stdout);
