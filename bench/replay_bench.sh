@@ -7,12 +7,16 @@
 #    embedded broker keeps at most 5 MiB per partition), N synthetic events from
 #    bench/gen_events.py produced to the three input topics, and `painpoint serve
 #    --exit-when-idle` until it has stored, clustered and published them all.
-# 2. (a) `painpoint cluster` on the same events, sorted by (occurred_at, event id) — the order a
-#    rebuild replays them in — timed by its own summary line (clustering only, no file output).
-#    (b) `painpoint replay rebuild` on the stopped store with the same configuration, timed by its
-#    summary line (reading every event and its old membership from RocksDB, clustering, id
-#    inheritance, and committing state, memberships and summaries).
+# 2. (a) `painpoint cluster` on the same events, sorted by (occurred_at, event id), timed by its
+#    own summary line (clustering only, no file output).
+#    (b) `painpoint replay rebuild` on the stopped store with the same configuration, in its
+#    default order (arrival: the order serve clustered them in), timed by its summary line
+#    (reading every event and its old membership from RocksDB, clustering, id inheritance, and
+#    committing state, memberships and summaries). Its report shows what a rebuild with an
+#    unchanged configuration keeps and moves.
 #    Both under /usr/bin/time -v (wall, CPU, peak RSS). Prints both rates and (b)/(a).
+#    (c) `painpoint replay rebuild --dry-run --order occurred-at` on the rebuilt store: the same
+#    replay in (a)'s order, for what that order would have changed and what it costs.
 #
 # Everything listens on 127.0.0.1; an EXIT trap stops every child. Binary: $PAINPOINT_BIN, default
 # build/service/painpoint. Needs: /usr/bin/time.
@@ -24,7 +28,7 @@ PY=/usr/bin/python3
 EVENTS=1000000
 PARTITIONS=128
 KEEP=0
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --events) EVENTS=$2; shift 2 ;;
@@ -112,6 +116,13 @@ log "(b) painpoint replay rebuild"
 REBUILD_LINE=$(grep '^rebuild:' "$TMP/rebuild.out" | tail -n1)
 log "$REBUILD_LINE"
 
+log "(c) painpoint replay rebuild --dry-run --order occurred-at"
+/usr/bin/time -v -o "$TMP/rebuild-time-order.time" "$PAINPOINT" replay rebuild --data-dir "$TMP/data" \
+  --dry-run --order occurred-at >"$TMP/rebuild-time-order.out" 2>"$TMP/rebuild-time-order.err" ||
+  { cat "$TMP/rebuild-time-order.err" >&2; exit 1; }
+TIME_ORDER_LINE=$(grep '^rebuild:' "$TMP/rebuild-time-order.out" | tail -n1)
+log "$TIME_ORDER_LINE"
+
 CLUSTER_EVENTS=$(echo "$CLUSTER_LINE" | grep -Eo '[0-9]+ events,' | grep -Eo '[0-9]+')
 CLUSTER_S=$(echo "$CLUSTER_LINE" | grep -Eo '[0-9.]+ s,' | grep -Eo '[0-9.]+')
 REBUILD_EVENTS=$(echo "$REBUILD_LINE" | grep -Eo '[0-9]+ events,' | head -n1 | grep -Eo '[0-9]+')
@@ -122,4 +133,6 @@ echo "events: cluster $CLUSTER_EVENTS, rebuild $REBUILD_EVENTS"
 echo "(a) painpoint cluster:         $CLUSTER_S s, $CLUSTER_RATE events/s (process wall $(wall "$TMP/cluster.time"), peak RSS $(rss "$TMP/cluster.time") KB)"
 echo "(b) painpoint replay rebuild:  $REBUILD_S s, $REBUILD_RATE events/s (process wall $(wall "$TMP/rebuild.time"), peak RSS $(rss "$TMP/rebuild.time") KB)"
 echo "(b)/(a): $(calc %.2f "$REBUILD_RATE / $CLUSTER_RATE")"
+echo "(b) $REBUILD_LINE"
+echo "(c) $TIME_ORDER_LINE (process wall $(wall "$TMP/rebuild-time-order.time"), peak RSS $(rss "$TMP/rebuild-time-order.time") KB)"
 echo "load after: $(uptime)"
