@@ -751,29 +751,52 @@ Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
   return scan_events_by_time(since, until, nullptr, fn);
 }
 
-Status Store::scan_events_by_time(
-    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
-    const std::function<bool(std::string_view product_id)>& want_product,
-    const std::function<bool(const v1::StoredEvent&)>& fn) const {
-  using std::chrono::duration_cast;
-  using std::chrono::microseconds;
-  const std::int64_t since_us = duration_cast<microseconds>(since.time_since_epoch()).count();
-  const std::int64_t until_us = duration_cast<microseconds>(until.time_since_epoch()).count();
+namespace {
+
+std::int64_t micros_since_epoch(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+// Walks the time index over [since, until) in (occurred_at, event id) order, skipping the
+// products want_product (if set) rejects, and calls visit(event id) while it returns ok and
+// sets *more. The index's value is the product id, so rejected events cost no event read.
+Status walk_time_index(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_time,
+                       const rocksdb::ReadOptions& read,
+                       std::chrono::system_clock::time_point since,
+                       std::chrono::system_clock::time_point until,
+                       const std::function<bool(std::string_view product_id)>& want_product,
+                       const std::function<Status(std::string_view event_id, bool* more)>& visit) {
+  const std::int64_t until_us = micros_since_epoch(until);
   std::string start;
-  keys::append_be64(start, keys::order_preserving(since_us));
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kByTime)));
+  keys::append_be64(start, keys::order_preserving(micros_since_epoch(since)));
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, by_time));
   for (it->Seek(start); it->Valid(); it->Next()) {
     auto parsed = keys::parse_time_key(view(it->key()));
     if (!parsed) return {StoreErrc::kCorruption, "undecodable time index key"};
     if (parsed->occurred_at_micros >= until_us) break;
     if (want_product && !want_product(view(it->value()))) continue;
-    std::optional<v1::StoredEvent> event;
-    if (Status s = get_event(parsed->event_id, &event); !s.is_ok()) return s;
-    if (!event) return {StoreErrc::kCorruption, "time index names a missing event"};
-    if (!fn(*event)) break;
+    bool more = true;
+    if (Status s = visit(parsed->event_id, &more); !s.is_ok()) return s;
+    if (!more) break;
   }
   return from_rocks(it->status(), "scan events by time");
+}
+
+}  // namespace
+
+Status Store::scan_events_by_time(
+    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
+    const std::function<bool(std::string_view product_id)>& want_product,
+    const std::function<bool(const v1::StoredEvent&)>& fn) const {
+  return walk_time_index(*impl_->db, impl_->cf(kByTime), rocksdb::ReadOptions(), since, until,
+                         want_product, [&](std::string_view event_id, bool* more) -> Status {
+                           std::optional<v1::StoredEvent> event;
+                           if (Status s = get_event(event_id, &event); !s.is_ok()) return s;
+                           if (!event)
+                             return {StoreErrc::kCorruption, "time index names a missing event"};
+                           *more = fn(*event);
+                           return Status::ok();
+                         });
 }
 
 namespace {
@@ -799,10 +822,6 @@ Status Store::scan_events_by_arrival(
     std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
     const std::function<bool(std::string_view product_id)>& want_product,
     const std::function<bool(const v1::StoredEvent&)>& fn) const {
-  using std::chrono::duration_cast;
-  using std::chrono::microseconds;
-  const std::int64_t since_us = duration_cast<microseconds>(since.time_since_epoch()).count();
-  const std::int64_t until_us = duration_cast<microseconds>(until.time_since_epoch()).count();
   const ScopedSnapshot snapshot(impl_->db.get());
   const rocksdb::ReadOptions& read = snapshot.options();
 
@@ -813,28 +832,26 @@ Status Store::scan_events_by_arrival(
     std::string event_id;
   };
   std::vector<Selected> selected;
-  {
-    std::string start;
-    keys::append_be64(start, keys::order_preserving(since_us));
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, impl_->cf(kByTime)));
-    rocksdb::PinnableSlice value;
-    for (it->Seek(start); it->Valid(); it->Next()) {
-      auto parsed = keys::parse_time_key(view(it->key()));
-      if (!parsed) return {StoreErrc::kCorruption, "undecodable time index key"};
-      if (parsed->occurred_at_micros >= until_us) break;
-      if (want_product && !want_product(view(it->value()))) continue;
-      value.Reset();
-      const rocksdb::Status got =
-          impl_->db->Get(read, impl_->cf(kEvents), slice(parsed->event_id), &value);
-      if (got.IsNotFound()) return {StoreErrc::kCorruption, "time index names a missing event"};
-      if (!got.ok()) return from_rocks(got, "read event");
-      std::optional<std::uint64_t> arrival;
-      if (!read_arrival(view(value), &arrival)) {
-        return {StoreErrc::kCorruption, "undecodable event record"};
-      }
-      selected.push_back({arrival ? *arrival + 1 : 0, std::string(parsed->event_id)});
-    }
-    if (Status s = from_rocks(it->status(), "scan events by time"); !s.is_ok()) return s;
+  rocksdb::PinnableSlice value;
+  if (Status s =
+          walk_time_index(*impl_->db, impl_->cf(kByTime), read, since, until, want_product,
+                          [&](std::string_view event_id, bool*) -> Status {
+                            value.Reset();
+                            const rocksdb::Status got =
+                                impl_->db->Get(read, impl_->cf(kEvents), slice(event_id), &value);
+                            if (got.IsNotFound()) {
+                              return {StoreErrc::kCorruption, "time index names a missing event"};
+                            }
+                            if (!got.ok()) return from_rocks(got, "read event");
+                            std::optional<std::uint64_t> arrival;
+                            if (!read_arrival(view(value), &arrival)) {
+                              return {StoreErrc::kCorruption, "undecodable event record"};
+                            }
+                            selected.push_back({arrival ? *arrival + 1 : 0, std::string(event_id)});
+                            return Status::ok();
+                          });
+      !s.is_ok()) {
+    return s;
   }
   // Stable: the events without a number keep their (occurred_at, event id) order.
   std::stable_sort(selected.begin(), selected.end(),
