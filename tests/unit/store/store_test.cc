@@ -20,6 +20,36 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The store's RocksDB opened directly with all its column families, to write what another
+// build would have left behind. Closed at scope exit.
+struct RawRocks {
+  explicit RawRocks(fs::path directory) : dir(std::move(directory)) {}
+  RawRocks(const RawRocks&) = delete;
+  RawRocks& operator=(const RawRocks&) = delete;
+  ~RawRocks() {
+    for (auto* h : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+
+  [[nodiscard]] bool open() {
+    if (!rocksdb::DB::ListColumnFamilies({}, dir.string(), &names).ok()) return false;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    rocksdb::DB* raw = nullptr;
+    if (!rocksdb::DB::Open({}, dir.string(), descriptors, &handles, &raw).ok()) return false;
+    db.reset(raw);
+    return true;
+  }
+  [[nodiscard]] rocksdb::ColumnFamilyHandle* family(const std::string& name) const {
+    return handles[static_cast<std::size_t>(std::find(names.begin(), names.end(), name) -
+                                            names.begin())];
+  }
+
+  fs::path dir;
+  std::vector<std::string> names;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::unique_ptr<rocksdb::DB> db;
+};
+
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -223,25 +253,16 @@ TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
   }
   {
     // Two records as a build from before arrival numbers wrote them (no arrival_seq).
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir_.string(), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir_.string(), descriptors, &handles, &db).ok());
-    auto handle = [&](const std::string& name) {
-      return handles[std::find(names.begin(), names.end(), name) - names.begin()];
-    };
+    RawRocks raw(dir_);
+    ASSERT_TRUE(raw.open());
     for (const auto& [id, secs] : {std::pair<std::string, std::int64_t>{"old-b", 400},
                                    std::pair<std::string, std::int64_t>{"old-a", 150}}) {
       const v1::StoredEvent old = make_event(id, "app", v1::SOURCE_SUPPORT, secs);
       ASSERT_FALSE(old.has_arrival_seq());
-      ASSERT_TRUE(db->Put({}, handle("events"), id, old.SerializeAsString()).ok());
-      ASSERT_TRUE(db->Put({}, handle("by_time"), keys::time_key(secs * 1'000'000, id), "app").ok());
+      ASSERT_TRUE(raw.db->Put({}, raw.family("events"), id, old.SerializeAsString()).ok());
+      ASSERT_TRUE(
+          raw.db->Put({}, raw.family("by_time"), keys::time_key(secs * 1'000'000, id), "app").ok());
     }
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    delete db;
   }
   auto store = open_store();
   auto scan = [&](system_clock::time_point since, system_clock::time_point until,
@@ -459,16 +480,9 @@ TEST_F(StoreTest, OtherSchemaVersionIsRefusedWithAClearMessage) {
   { auto store = open_store(); }
   {
     // Rewrite the version marker with RocksDB directly, as an older build would have left it.
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir_.string(), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir_.string(), descriptors, &handles, &db).ok());
-    ASSERT_TRUE(db->Put({}, "schema_version", std::string("\0\0\0\x63", 4)).ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    delete db;
+    RawRocks raw(dir_);
+    ASSERT_TRUE(raw.open());
+    ASSERT_TRUE(raw.db->Put({}, "schema_version", std::string("\0\0\0\x63", 4)).ok());
   }
   std::unique_ptr<Store> store;
   Status s = Store::open(dir_, {}, &store);
