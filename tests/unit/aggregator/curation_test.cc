@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "curation_fixture.h"
 #include "map_state.h"
 #include "painpoint/aggregator/aggregator.h"
 
@@ -14,46 +15,7 @@ namespace {
 
 using Code = CurationOutcome::Code;
 
-v1::FeedbackEvent event(const std::string& id, const std::string& text,
-                        std::int64_t unix_s = 1'790'000'000, const std::string& product = "p") {
-  v1::FeedbackEvent e;
-  e.set_event_id(id);
-  e.set_product_id(product);
-  e.set_text(text);
-  e.mutable_occurred_at()->set_seconds(unix_s);
-  e.set_account_id("acct-" + id);
-  e.set_source(v1::SOURCE_SUPPORT);
-  return e;
-}
-
-using testing::MapState;
-
-// Small maintenance interval and an eager merge threshold: a split would be undone at once if
-// maintenance ignored it.
-ClusterConfig config() {
-  ClusterConfig c;
-  c.maintenance_interval = 4;
-  c.merge_threshold = 0.5;
-  c.min_support = 3;
-  return c;
-}
-
-const std::string kCamera = "app crashes when I open the camera";
-const std::string kBilling = "invoice shows the wrong amount charged twice";
-
-// Adds n events with `text`; returns the id the last one joined.
-std::string feed(Aggregator& a, const std::string& prefix, const std::string& text, int n,
-                 std::int64_t t0 = 1'790'000'000) {
-  std::string id;
-  for (int i = 0; i < n; ++i) id = a.add(event(prefix + std::to_string(i), text, t0 + i * 60));
-  return id;
-}
-
-std::map<std::string, v1::PainPointSummary> latest(const Changes& c) {
-  std::map<std::string, v1::PainPointSummary> out;
-  for (const auto& s : c.summaries) out[s.id()] = s;
-  return out;
-}
+using namespace testing;  // MapState, and the events and config of curation_fixture.h
 
 TEST(Curation, MergeKeepsIntoIdAndMarksTheOtherMerged) {
   Aggregator a(config(), nullptr);
