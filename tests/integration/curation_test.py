@@ -9,19 +9,15 @@ restart keeps it all.
 
 usage: curation_test.py PATH/TO/painpoint
 """
-import glob
 import http.client
 import json
 import os
-import subprocess
-import sys
 
-from harness import Broker, Serve, kcat, log, produce, protobuf_module, wait_until, workdir
+from harness import (Broker, Serve, latest_per_key, log, produce_sample, protobuf_module,
+                     read_summaries, stop_on_exit, workdir)
 
 TOKEN = "curation-secret"
 LABEL = "Photo upload crashes (curated)"
-SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
-                      "sample_feedback.py")
 
 
 def call(serve, method, path, body=None, token=TOKEN):
@@ -49,46 +45,6 @@ def get(serve, path):
     return expect(call(serve, "GET", path), 200, "GET " + path)
 
 
-def produce_sample(d, brokers, events, seed):
-    out_dir = os.path.join(d, "sample-%d" % seed)
-    os.makedirs(out_dir)
-    subprocess.run([sys.executable, SAMPLE, "--events", str(events), "--seed", str(seed),
-                    "--now", "2026-11-01T00:00:00Z", "--by-source", out_dir], check=True)
-    for path in sorted(glob.glob(os.path.join(out_dir, "*.jsonl"))):
-        out = produce(brokers, os.path.basename(path)[:-len(".jsonl")], path)
-        assert out.returncode == 0, out.stderr + out.stdout
-
-
-def wait_published(serve):
-    def drained():
-        if serve.proc.poll() is not None:
-            raise AssertionError("serve exited %s:\n%s" % (serve.proc.returncode, serve.tail()))
-        m = serve.metrics() or {}
-        return (m.get("painpoint_outbox_pending", -1) == 0
-                and m.get("painpoint_consumer_lag{stage=\"aggregator\"}", -1) == 0)
-    wait_until(drained, 60, "outbox drained")
-
-
-def latest_records(brokers, pb):
-    """The highest-version record per key on painpoint.summaries."""
-    out = kcat("-b", brokers, "-C", "-t", "painpoint.summaries", "-o", "beginning", "-e", "-q",
-               "-f", "%K %S\t%k%s", timeout=60)
-    assert out.returncode == 0, out.stderr
-    data, pos, latest = out.stdout, 0, {}
-    while pos < len(data):
-        tab = data.index(b"\t", pos)
-        klen, vlen = (int(x) for x in data[pos:tab].split())
-        pos = tab + 1
-        key = data[pos:pos + klen].decode()
-        pos += klen
-        s = pb.PainPointSummary()
-        s.ParseFromString(data[pos:pos + vlen])
-        pos += vlen
-        if key not in latest or s.version >= latest[key].version:
-            latest[key] = s
-    return latest
-
-
 def check_state(serve, brokers, pb, a, b, c, n):
     """API and topic agree on the curated state: a renamed, c merged into b, n split from a."""
     pa = get(serve, "/v1/pain-points/" + a)
@@ -96,8 +52,8 @@ def check_state(serve, brokers, pb, a, b, c, n):
     assert get(serve, "/v1/pain-points/" + c)["id"] == b, "a merged id answers with its survivor"
     pn = get(serve, "/v1/pain-points/" + n)
     assert pn["id"] == n and pn["status"] == "STATUS_ACTIVE", ("split re-merged", pn)
-    wait_published(serve)
-    latest = latest_records(brokers, pb)
+    serve.wait_published()
+    latest = latest_per_key(read_summaries(brokers, pb))
     assert latest[a].label == LABEL, latest[a]
     assert latest[c].status == pb.STATUS_MERGED and latest[c].merged_into == b, latest[c]
     for key in (a, b, n):
@@ -115,13 +71,13 @@ def main():
         broker = Broker(partitions=2)
         data_dir = os.path.join(d, "data")
         serve = None
-        try:
+        with stop_on_exit(broker, lambda: serve):
             brokers = broker.bootstrap
             produce_sample(d, brokers, 600, seed=1)
             serve = Serve(brokers, data_dir, extra=["--api-token", TOKEN])
             serve.wait_ready()
             serve.wait_stored(600)
-            wait_published(serve)
+            serve.wait_published()
 
             # The three biggest pain points of the product that has the most.
             products = get(serve, "/v1/products")["products"]
@@ -194,25 +150,15 @@ def main():
             assert int(pa2["eventCount"]) > int(pa["eventCount"]), "a got no new events"
             log("after 600 more events: %s has %s events, label kept" % (a, pa2["eventCount"]))
 
-            rc = serve.stop()
-            assert rc == 0, "serve exited %s:\n%s" % (rc, serve.tail())
+            serve.stop_cleanly()
             serve = Serve(brokers, data_dir, extra=["--api-token", TOKEN])
             serve.wait_ready()
             produce_sample(d, brokers, 400, seed=3)
             serve.wait_stored(1600)
             check_state(serve, brokers, pb, a, b, c, n)
             log("after a restart and 400 more events: curation kept")
-            rc = serve.stop()
-            assert rc == 0, "serve exited %s:\n%s" % (rc, serve.tail())
+            serve.stop_cleanly()
             serve = None
-        except BaseException:
-            if serve is not None:
-                print(serve.tail(80), file=sys.stderr)
-            raise
-        finally:
-            if serve is not None:
-                serve.stop()
-            broker.stop()
     print("curation_test: OK")
 
 

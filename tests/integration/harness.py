@@ -3,7 +3,9 @@
 Every test starts its own `painpoint broker` on an ephemeral port of 127.0.0.1 and its own
 `painpoint serve` on a temporary data directory, and stops them however the test ends.
 """
+import collections
 import contextlib
+import glob
 import json
 import os
 import random
@@ -18,6 +20,8 @@ import urllib.error
 import urllib.request
 
 PAINPOINT = os.environ.get("PAINPOINT_BIN") or (sys.argv[1] if len(sys.argv) > 1 else "painpoint")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+SAMPLE_FEEDBACK = os.path.join(ROOT, "scripts", "sample_feedback.py")
 
 
 def log(*args):
@@ -139,13 +143,27 @@ class Serve:
     def wait_ready(self, timeout=60):
         wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "serve /readyz")
 
+    def check_running(self):
+        """Raises, with the end of serve's log, if serve has exited."""
+        if self.proc.poll() is not None:
+            raise AssertionError("serve exited with %s; log:\n%s" % (self.proc.returncode,
+                                                                   self.tail()))
+
     def wait_stored(self, count, timeout=120):
         def check():
-            if self.proc.poll() is not None:
-                raise AssertionError("serve exited with %s; log:\n%s" % (self.proc.returncode,
-                                                                       self.tail()))
+            self.check_running()
             return self.metric("painpoint_store_events", -1) >= count
         wait_until(check, timeout, "%d stored events" % count)
+
+    def wait_published(self, timeout=60):
+        """Waits until all that serve consumed is on painpoint.summaries: the aggregator stage
+        has no lag and the outbox is empty."""
+        def drained():
+            self.check_running()
+            m = self.metrics() or {}
+            return (m.get("painpoint_outbox_pending", -1) == 0
+                    and m.get('painpoint_consumer_lag{stage="aggregator"}', -1) == 0)
+        wait_until(drained, timeout, "outbox drained")
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc.poll() is None:
@@ -159,9 +177,36 @@ class Serve:
         self.log_file.close()
         return self.proc.returncode
 
+    def stop_cleanly(self, timeout=30):
+        """SIGTERM, and asserts that serve exited 0 (the message has the end of its log)."""
+        rc = self.stop(timeout=timeout)
+        assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, self.tail())
+
     def tail(self, lines=40):
         with open(self.log_path) as f:
             return "".join(f.readlines()[-lines:])
+
+
+@contextlib.contextmanager
+def stop_on_exit(broker, current_serve, sig=signal.SIGTERM):
+    """Stops a test's processes however its `with` block ends: the Serve that current_serve()
+    returns at that moment (a test sets its variable to None once it has stopped serve and checked
+    how it exited), with `sig`, then the broker. If the block raises, the end of serve's log goes
+    to stderr first."""
+    try:
+        yield
+    except BaseException:
+        serve = current_serve()
+        if serve is not None:
+            print(serve.tail(80), file=sys.stderr)
+        raise
+    finally:
+        try:
+            serve = current_serve()
+            if serve is not None:
+                serve.stop(sig=sig)
+        finally:
+            broker.stop()
 
 
 def make_events(n, prefix="e", products=("mobile-app", "web-app", "billing"), seed=7,
@@ -197,9 +242,58 @@ def produce(brokers, topic, path):
     return out
 
 
+def produce_sample(d, brokers, events, seed):
+    """Writes `events` of scripts/sample_feedback.py (--seed `seed`) below d, one file per input
+    topic, and produces each to its topic with `painpoint produce`."""
+    out_dir = os.path.join(d, "sample-%d" % seed)
+    os.makedirs(out_dir)
+    subprocess.run([sys.executable, SAMPLE_FEEDBACK, "--events", str(events), "--seed", str(seed),
+                    "--now", "2026-11-01T00:00:00Z", "--by-source", out_dir], check=True)
+    for path in sorted(glob.glob(os.path.join(out_dir, "*.jsonl"))):
+        topic = os.path.basename(path)[:-len(".jsonl")]
+        out = produce(brokers, topic, path)
+        assert out.returncode == 0, out.stderr + out.stdout
+
+
 def kcat(*args, input_bytes=None, timeout=60):
     return subprocess.run(["kcat", *args], input=input_bytes, capture_output=True,
                           timeout=timeout)
+
+
+SummaryRecord = collections.namedtuple("SummaryRecord",
+                                       "partition offset timestamp_ms key summary")
+
+
+def read_summaries(brokers, pb, timeout=60):
+    """All records on painpoint.summaries, in kcat's order, as SummaryRecords (summary: a parsed
+    pb.PainPointSummary, whose id must be the record's key)."""
+    # Length-framed so binary payloads survive: "partition offset ts keylen len\t" key payload.
+    out = kcat("-b", brokers, "-C", "-t", "painpoint.summaries", "-o", "beginning", "-e", "-q",
+               "-f", "%p %o %T %K %S\t%k%s", timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    data, pos, records = out.stdout, 0, []
+    while pos < len(data):
+        tab = data.index(b"\t", pos)
+        p, o, ts, klen, vlen = (int(x) for x in data[pos:tab].split())
+        pos = tab + 1
+        key = data[pos:pos + klen].decode()
+        pos += klen
+        summary = pb.PainPointSummary()
+        summary.ParseFromString(data[pos:pos + vlen])
+        pos += vlen
+        assert summary.id == key, (key, summary.id)
+        records.append(SummaryRecord(p, o, ts, key, summary))
+    return records
+
+
+def latest_per_key(records):
+    """The highest-version summary per key of read_summaries() records (the later one of equal
+    versions)."""
+    latest = {}
+    for r in records:
+        if r.key not in latest or r.summary.version >= latest[r.key].version:
+            latest[r.key] = r.summary
+    return latest
 
 
 @contextlib.contextmanager
@@ -210,7 +304,7 @@ def workdir():
 
 def protobuf_module(workdir_path):
     """Compiles the wire schema for Python (python3-protobuf) so tests can write raw bytes."""
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto")
+    root = os.path.join(ROOT, "proto")
     out = os.path.join(workdir_path, "pb")
     os.makedirs(out, exist_ok=True)
     subprocess.run(["protoc", "-I", root, "--python_out", out,

@@ -5,11 +5,10 @@ a restart of `serve` stores nothing twice and misses nothing.
 usage: pipeline_test.py PATH/TO/painpoint
 """
 import os
-import sys
 import time
 
-from harness import (Broker, Serve, kcat, log, make_events, produce, protobuf_module, wait_until,
-                     workdir, write_jsonl)
+from harness import (Broker, Serve, kcat, log, make_events, produce, protobuf_module,
+                     stop_on_exit, wait_until, workdir, write_jsonl)
 
 TOPICS = {"SOURCE_SUPPORT": "feedback.support", "SOURCE_SALES": "feedback.sales",
           "SOURCE_CUSTOMER": "feedback.customer"}
@@ -32,7 +31,7 @@ def main():
     with workdir() as d:
         broker = Broker(partitions=4)
         serve = None
-        try:
+        with stop_on_exit(broker, lambda: serve):
             brokers = broker.bootstrap
             log("broker at", brokers)
             events = make_events(10_000)
@@ -117,8 +116,7 @@ def main():
                 assert "painpoint.source.offset=" in h, h
             log("dead letters carry reasons", reasons)
 
-            rc = serve.stop()
-            assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, serve.tail())
+            serve.stop_cleanly()
 
             # While it is down: 1,000 new events and 500 redeliveries.
             more = make_events(1_000, prefix="later", seed=11)
@@ -134,18 +132,9 @@ def main():
             # Only the new input was read again: nothing from before the restart was re-stored.
             assert serve.metric("painpoint_events_stored_total") == 1_000
             assert serve.metric("painpoint_events_duplicate_total") >= 500
-            rc = serve.stop()
-            assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, serve.tail())
+            serve.stop_cleanly()
             serve = None
             log("restart: 11,000 stored, nothing twice, nothing missed")
-        except BaseException:
-            if serve is not None:
-                print(serve.tail(80), file=sys.stderr)
-            raise
-        finally:
-            if serve is not None:
-                serve.stop()
-            broker.stop()
     print("pipeline_test: OK")
 
 

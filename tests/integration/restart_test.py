@@ -9,11 +9,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
-from harness import PAINPOINT, Broker, Serve, log, produce, wait_until, workdir
-
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+from harness import (PAINPOINT, SAMPLE_FEEDBACK, Broker, Serve, log, produce, stop_on_exit,
+                     wait_until, workdir)
 
 
 def snapshot(serve):
@@ -35,9 +33,8 @@ def main():
     with workdir() as d:
         events_path = os.path.join(d, "events.jsonl")
         with open(events_path, "w") as f:
-            subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "sample_feedback.py"),
-                            "--events", "3000", "--seed", "5", "--now", "2026-11-01T00:00:00Z"],
-                           stdout=f, check=True)
+            subprocess.run(["/usr/bin/python3", SAMPLE_FEEDBACK, "--events", "3000", "--seed", "5",
+                            "--now", "2026-11-01T00:00:00Z"], stdout=f, check=True)
         assignments = os.path.join(d, "assignments.jsonl")
         out = subprocess.run([PAINPOINT, "cluster", "--input", events_path, "--output",
                               assignments], capture_output=True, text=True, timeout=300)
@@ -60,7 +57,7 @@ def main():
 
         broker = Broker(partitions=4)
         serve = None
-        try:
+        with stop_on_exit(broker, lambda: serve):
             data_dir = os.path.join(d, "data")
             # One topic keeps the file order per product (the key decides the partition).
             def feed(chunk, stored):
@@ -71,7 +68,7 @@ def main():
             serve = Serve(broker.bootstrap, data_dir)
             serve.wait_ready()
             feed(chunks[0], 1000)
-            assert serve.stop() == 0  # graceful: the aggregator state is written out
+            serve.stop_cleanly()  # graceful: the aggregator state is written out
             serve = Serve(broker.bootstrap, data_dir)
             serve.wait_ready()
             feed(chunks[1], 2000)
@@ -93,23 +90,15 @@ def main():
                 assert len(offline[pid]) == count, (pid, count, len(offline[pid]))
             log("identical to painpoint cluster's result")
 
-            assert serve.stop() == 0
+            serve.stop_cleanly()
             serve = Serve(broker.bootstrap, data_dir)
             serve.wait_ready()
             after = snapshot(serve)
             assert after == before, "pain points changed across a restart"
             assert serve.metric("painpoint_pain_points_active") is not None
-            assert serve.stop() == 0
+            serve.stop_cleanly()
             serve = None
             log("pain points unchanged after restart")
-        except BaseException:
-            if serve is not None:
-                print(serve.tail(60), file=sys.stderr)
-            raise
-        finally:
-            if serve is not None:
-                serve.stop()
-            broker.stop()
     print("restart_test: OK")
 
 

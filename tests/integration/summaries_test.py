@@ -11,36 +11,23 @@ every summary still arrives.
 usage: summaries_test.py PATH/TO/painpoint
 """
 import collections
-import glob
 import os
 import signal
 import subprocess
 import sys
 import time
 
-from harness import (PAINPOINT, Broker, Serve, kcat, log, produce, protobuf_module, wait_until,
+from harness import (PAINPOINT, ROOT, SAMPLE_FEEDBACK, Broker, Serve, latest_per_key, log,
+                     produce_sample, protobuf_module, read_summaries, stop_on_exit, wait_until,
                      workdir)
 
-SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
-                      "sample_feedback.py")
 INTERVAL_MS = 1000  # PublisherConfig::interval default
 
 
-def produce_sample(d, brokers, events, seed):
-    out_dir = os.path.join(d, "sample-%d" % seed)
-    os.makedirs(out_dir)
-    subprocess.run([sys.executable, SAMPLE, "--events", str(events), "--seed", str(seed),
-                    "--now", "2026-11-01T00:00:00Z", "--by-source", out_dir], check=True)
-    for path in sorted(glob.glob(os.path.join(out_dir, "*.jsonl"))):
-        topic = os.path.basename(path)[:-len(".jsonl")]
-        out = produce(brokers, topic, path)
-        assert out.returncode == 0, out.stderr + out.stdout
-
-
 def stream_sample(brokers, events, seed, seconds):
-    lines = subprocess.run([sys.executable, SAMPLE, "--events", str(events), "--seed", str(seed),
-                            "--now", "2026-11-01T00:00:00Z"], check=True, capture_output=True,
-                           text=True).stdout.splitlines(keepends=True)
+    lines = subprocess.run([sys.executable, SAMPLE_FEEDBACK, "--events", str(events),
+                            "--seed", str(seed), "--now", "2026-11-01T00:00:00Z"], check=True,
+                           capture_output=True, text=True).stdout.splitlines(keepends=True)
     proc = subprocess.Popen([PAINPOINT, "produce", "--brokers", brokers, "--topic",
                              "feedback.support"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -54,27 +41,6 @@ def stream_sample(brokers, events, seed, seconds):
     assert proc.returncode == 0, err + out
 
 
-def read_summaries(brokers, pb):
-    """All records of painpoint.summaries as (partition, offset, timestamp_ms, key, summary)."""
-    # Length-framed so binary payloads survive: "partition offset ts keylen len\t" key payload.
-    out = kcat("-b", brokers, "-C", "-t", "painpoint.summaries", "-o", "beginning", "-e", "-q",
-               "-f", "%p %o %T %K %S\t%k%s", timeout=60)
-    assert out.returncode == 0, out.stderr
-    data, pos, records = out.stdout, 0, []
-    while pos < len(data):
-        tab = data.index(b"\t", pos)
-        p, o, ts, klen, vlen = (int(x) for x in data[pos:tab].split())
-        pos = tab + 1
-        key = data[pos:pos + klen].decode()
-        pos += klen
-        summary = pb.PainPointSummary()
-        summary.ParseFromString(data[pos:pos + vlen])
-        pos += vlen
-        assert summary.id == key, (key, summary.id)
-        records.append((p, o, ts, key, summary))
-    return records
-
-
 def check_order(records, strict):
     """Per key, in offset order: versions grow (strict=False allows a repeat after a crash)."""
     last = {}
@@ -85,14 +51,6 @@ def check_order(records, strict):
             ok = s.version > prev_v or (not strict and s.version == prev_v)
             assert ok, "key %s: version %d after %d at %d@%d" % (key, s.version, prev_v, p, o)
         last[key] = (p, s.version)
-
-
-def latest_per_key(records):
-    latest = {}
-    for _p, _o, _ts, key, s in records:
-        if key not in latest or s.version >= latest[key].version:
-            latest[key] = s
-    return latest
 
 
 def check_against_api(serve, records, pb, api_pb, json_format):
@@ -121,27 +79,16 @@ def check_against_api(serve, records, pb, api_pb, json_format):
     return latest, active, merged
 
 
-def wait_published(serve):
-    def drained():
-        if serve.proc.poll() is not None:
-            raise AssertionError("serve exited %s:\n%s" % (serve.proc.returncode, serve.tail()))
-        m = serve.metrics() or {}
-        return (m.get("painpoint_outbox_pending", -1) == 0
-                and m.get("painpoint_consumer_lag{stage=\"aggregator\"}", -1) == 0)
-    wait_until(drained, 60, "outbox drained")
-
-
 def main():
     with workdir() as d:
         protobuf_module(d)  # compiles feedback + pain_point into d/pb and puts it on sys.path
-        proto_root = os.path.join(os.path.dirname(SAMPLE), "..", "proto")
-        subprocess.run(["protoc", "-I", proto_root, "--python_out", os.path.join(d, "pb"),
-                        "painpoint/v1/api.proto"], check=True)
+        subprocess.run(["protoc", "-I", os.path.join(ROOT, "proto"), "--python_out",
+                        os.path.join(d, "pb"), "painpoint/v1/api.proto"], check=True)
         from painpoint.v1 import api_pb2, pain_point_pb2 as pp  # noqa: E402
         from google.protobuf import json_format  # noqa: E402
         broker = Broker(partitions=4)
         serve = None
-        try:
+        with stop_on_exit(broker, lambda: serve):
             brokers = broker.bootstrap
             data_dir = os.path.join(d, "data")
             produce_sample(d, brokers, 2_000, seed=1)
@@ -151,7 +98,7 @@ def main():
             # (each touching many pain points) within a few coalescing intervals.
             stream_sample(brokers, 3_000, seed=2, seconds=6)
             serve.wait_stored(5_000)
-            wait_published(serve)
+            serve.wait_published()
             batches = serve.metric("painpoint_batches_committed_total")
             published = serve.metric("painpoint_summaries_published_total")
             deleted = serve.metric("painpoint_outbox_deleted_total")
@@ -181,8 +128,7 @@ def main():
                                  max(per_key.values()), len(records) / len(latest), closest))
             assert active > 5, active
 
-            rc = serve.stop()
-            assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, serve.tail())
+            serve.stop_cleanly()
 
             # Crash between commit and publish: the publisher is held back, serve commits the
             # new events (and their summaries to the outbox), then dies without a clean stop.
@@ -205,7 +151,7 @@ def main():
 
             serve = Serve(brokers, data_dir)
             serve.wait_ready()
-            wait_published(serve)
+            serve.wait_published()
             records = read_summaries(brokers, pp)
             check_order(records, strict=False)
             latest2, active2, merged2 = check_against_api(serve, records, pp, api_pb2, json_format)
@@ -215,17 +161,8 @@ def main():
             log("after SIGKILL + restart: %d records, %d keys changed, all %d keys (%d active, "
                 "%d merged) match the API" % (len(records) - before, changed, len(latest2),
                                              active2, merged2))
-            rc = serve.stop()
-            assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, serve.tail())
+            serve.stop_cleanly()
             serve = None
-        except BaseException:
-            if serve is not None:
-                print(serve.tail(80), file=sys.stderr)
-            raise
-        finally:
-            if serve is not None:
-                serve.stop()
-            broker.stop()
     print("summaries_test: OK")
 
 
