@@ -8,13 +8,11 @@ usage: broker_faults_test.py PATH/TO/painpoint
 """
 import json
 import os
-import sys
-import threading
 import time
 
 import faultlib
 from faultlib import log
-from harness import Broker, Serve, wait_until, workdir
+from harness import Broker, Serve, stop_on_exit, wait_until, workdir
 
 # Kafka API keys and protocol error codes (kafka.apache.org/protocol#protocol_error_codes).
 PRODUCE, FETCH = 0, 1
@@ -23,8 +21,7 @@ DOWN_S = 6.0
 
 
 def stored(serve):
-    if serve.proc.poll() is not None:
-        raise AssertionError("serve exited %s:\n%s" % (serve.proc.returncode, serve.tail()))
+    serve.check_running()
     return serve.metric("painpoint_store_events", 0)
 
 
@@ -37,20 +34,12 @@ def main():
         files, ids, messages = faultlib.make_input(d, 40_000, seed=5)
         broker = Broker(partitions=8, fault_control=True)
         serve = None
-        producer = None
-        stop_feed = threading.Event()
-        errors = []
-        try:
+        producer = faultlib.BackgroundProducer()
+        with stop_on_exit(broker, lambda: serve), producer:
             brokers = broker.bootstrap
             serve = Serve(brokers, os.path.join(d, "data"), extra=["--config", config])
             serve.wait_ready(timeout=60)
-            def feed():
-                try:
-                    faultlib.produce_all(brokers, files, chunks=20, pause=0.5, stop=stop_feed)
-                except BaseException as e:
-                    errors.append(e)
-            producer = threading.Thread(target=feed)
-            producer.start()
+            producer.start(brokers, files, chunks=20, pause=0.5)
             wait_until(lambda: stored(serve) > 1_000, 60, "first events stored")
 
             # Request errors: the clients back off and retry (the idempotent producer without
@@ -107,8 +96,6 @@ def main():
             log("broker up: ready again after %.1f s" % (time.monotonic() - up_at))
 
             producer.join()
-            if errors:
-                raise errors[0]
             serve.wait_stored(len(ids), timeout=300)
             wait_until(lambda: (serve.metrics() or {}).get("painpoint_outbox_pending", -1) == 0,
                        120, "outbox drained")
@@ -117,22 +104,10 @@ def main():
             log("retries seen: ingest delivery failures %s, publish failures %s" % (
                 m.get("painpoint_ingest_delivery_failures_total"),
                 m.get("painpoint_publish_failures_total")))
-            rc = serve.stop()
-            assert rc == 0, "serve exited %s:\n%s" % (rc, serve.tail())
+            serve.stop_cleanly()
             serve = None
             log("broker_faults_test: %d events, lost %d, double-counted %d" % (
                 len(ids), numbers["lost"], numbers["double_counted"]))
-        except BaseException:
-            if serve is not None:
-                print(serve.tail(80), file=sys.stderr)
-            raise
-        finally:
-            stop_feed.set()
-            if producer is not None:
-                producer.join()
-            if serve is not None:
-                serve.stop()
-            broker.stop()
     print("broker_faults_test: OK")
 
 

@@ -16,12 +16,11 @@ import os
 import random
 import signal
 import sys
-import threading
 import time
 
 import faultlib
 from faultlib import log
-from harness import Broker, Serve, wait_until, workdir
+from harness import Broker, Serve, stop_on_exit, wait_until, workdir
 
 
 def parse_args():
@@ -61,9 +60,8 @@ def main():
         data_dir = os.path.join(d, "data")
         broker = Broker(partitions=args.partitions)
         serve = None
-        producer_stop = threading.Event()
-        producer_error = []
-        try:
+        producer = faultlib.BackgroundProducer()
+        with stop_on_exit(broker, lambda: serve, sig=signal.SIGKILL), producer:
             brokers = broker.bootstrap
             # A quarter of the input up front, the rest while serve runs and gets killed.
             head = {}
@@ -77,16 +75,7 @@ def main():
                         f.writelines(part)
                     head.setdefault(name, {})[topic] = (p, len(part))
             faultlib.produce_all(brokers, head["head"])
-
-            def produce_tail():
-                try:
-                    faultlib.produce_all(brokers, head["tail"], chunks=max(8, 2 * args.kills),
-                                         pause=0.5, stop=producer_stop)
-                except BaseException as e:  # reported by the main thread
-                    producer_error.append(e)
-
-            producer = threading.Thread(target=produce_tail)
-            producer.start()
+            producer.start(brokers, head["tail"], chunks=max(8, 2 * args.kills), pause=0.5)
 
             kills = []
             for k in range(args.kills):
@@ -105,9 +94,7 @@ def main():
                     mark = min(held + step, 0.98 * len(ids))
 
                     def reached():
-                        if serve.proc.poll() is not None:
-                            raise AssertionError("serve exited %s:\n%s"
-                                                 % (serve.proc.returncode, serve.tail()))
+                        serve.check_running()
                         return serve.metric("painpoint_store_events", 0) >= mark
                     try:
                         wait_until(reached, 120 + len(ids) / 2000, "%d events stored" % mark,
@@ -128,41 +115,23 @@ def main():
                 serve = None
 
             producer.join()
-            if producer_error:
-                raise producer_error[0]
             serve = Serve(brokers, data_dir, extra=["--config", config])
             serve.wait_ready(timeout=120)
             timeout = args.timeout or 120 + len(ids) / 500
             serve.wait_stored(len(ids), timeout=timeout)
-
-            def drained():
-                m = serve.metrics() or {}
-                return (m.get("painpoint_outbox_pending", -1) == 0 and
-                        m.get('painpoint_consumer_lag{stage="aggregator"}', -1) == 0)
-            wait_until(drained, 120, "outbox drained and no lag")
+            serve.wait_published(timeout=120)
             numbers = faultlib.verify(serve, brokers, ids, pp, json_format)
             # Any run, not just this one: a loss to retention (the embedded broker's 5 MiB per
             # partition) would be a setup problem, not a crash bug; say so plainly.
             losses = faultlib.retention_losses(serve.log_path)
             assert not losses, ("the broker dropped messages before they were consumed: use "
                                 "more partitions (--partitions)\n" + "\n".join(losses[:5]))
-            rc = serve.stop()
-            assert rc == 0, "serve exited %s on SIGTERM:\n%s" % (rc, serve.tail())
+            serve.stop_cleanly()
             serve = None
             log("crash_test: seed %d, %d events (%d messages), %d kills, lost %d, "
                 "double-counted %d, %.0f s" % (seed, len(ids), messages, len(kills),
                                                numbers["lost"], numbers["double_counted"],
                                                time.monotonic() - started))
-        except BaseException:
-            producer_stop.set()
-            if serve is not None:
-                print(serve.tail(80), file=sys.stderr)
-            raise
-        finally:
-            producer_stop.set()
-            if serve is not None:
-                serve.stop(sig=signal.SIGKILL)
-            broker.stop()
     print("crash_test: OK")
 
 

@@ -20,10 +20,9 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from harness import PAINPOINT, kcat, log, produce, protobuf_module  # noqa: E402,F401
+from harness import (PAINPOINT, SAMPLE_FEEDBACK, log, produce, protobuf_module,  # noqa: E402,F401
+                     read_summaries)
 
-ROOT = os.path.join(HERE, "..", "..")
-SAMPLE = os.path.join(ROOT, "scripts", "sample_feedback.py")
 TOPICS = ("feedback.support", "feedback.sales", "feedback.customer")
 SOURCE_TOPIC = {"SOURCE_SUPPORT": "feedback.support", "SOURCE_SALES": "feedback.sales",
                 "SOURCE_CUSTOMER": "feedback.customer"}
@@ -45,9 +44,9 @@ def make_input(d, n, seed, dup_fraction=0.05):
     its original in the same topic, as one JSONL file per input topic. Returns (files by topic,
     distinct ids, messages written)."""
     rng = random.Random(seed)
-    lines = subprocess.run(["/usr/bin/python3", SAMPLE, "--events", str(n), "--seed", str(seed),
-                            "--now", "2026-11-01T00:00:00Z"], check=True, capture_output=True,
-                           text=True).stdout.splitlines()
+    lines = subprocess.run(["/usr/bin/python3", SAMPLE_FEEDBACK, "--events", str(n),
+                            "--seed", str(seed), "--now", "2026-11-01T00:00:00Z"], check=True,
+                           capture_output=True, text=True).stdout.splitlines()
     assert len(lines) == n, len(lines)
     by_topic = collections.defaultdict(list)
     ids = set()
@@ -126,24 +125,41 @@ def produce_all(brokers, files, chunks=1, pause=0.0, stop=None):
     assert not errors, errors
 
 
-def read_summaries(brokers, pb):
-    """All records of painpoint.summaries as (partition, offset, key, PainPointSummary)."""
-    out = kcat("-b", brokers, "-C", "-t", "painpoint.summaries", "-o", "beginning", "-e", "-q",
-               "-f", "%p %o %K %S\t%k%s", timeout=300)
-    assert out.returncode == 0, out.stderr
-    data, pos, records = out.stdout, 0, []
-    while pos < len(data):
-        tab = data.index(b"\t", pos)
-        p, o, klen, vlen = (int(x) for x in data[pos:tab].split())
-        pos = tab + 1
-        key = data[pos:pos + klen].decode()
-        pos += klen
-        summary = pb.PainPointSummary()
-        summary.ParseFromString(data[pos:pos + vlen])
-        pos += vlen
-        assert summary.id == key, (key, summary.id)
-        records.append((p, o, key, summary))
-    return records
+class BackgroundProducer:
+    """produce_all() on a thread, so that input keeps arriving while serve runs, is killed or
+    meets broker faults. Used as a context manager around a test, it asks the thread to stop after
+    the piece in flight and waits for it however the test ends. Not thread-safe: one thread calls
+    start(), join() and the context manager."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._errors = []
+        self._thread = None
+
+    def start(self, brokers, files, chunks, pause):
+        """Starts produce_all(brokers, files, chunks, pause) on a new thread; returns at once."""
+        def run():
+            try:
+                produce_all(brokers, files, chunks=chunks, pause=pause, stop=self._stop)
+            except BaseException as e:  # raised again by join(), in the test's thread
+                self._errors.append(e)
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+
+    def join(self):
+        """Waits until all is produced; raises what producing raised."""
+        self._thread.join()
+        if self._errors:
+            raise self._errors[0]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return False
 
 
 def retention_losses(log_path):
@@ -221,10 +237,10 @@ def verify(serve, brokers, distinct_ids, pb, json_format):
     assert counted == len(distinct_ids), numbers
 
     # Every discrepancy is collected before failing, so that one run shows the whole picture.
-    records = read_summaries(brokers, pb)
+    records = read_summaries(brokers, pb, timeout=300)
     latest, last = {}, {}
     regressions = []
-    for p, o, key, s in sorted(records, key=lambda r: (r[0], r[1])):
+    for p, o, _ts, key, s in sorted(records, key=lambda r: (r[0], r[1])):
         if key in last and s.version < last[key]:
             regressions.append("%s: v%d after v%d at %d@%d" % (key, s.version, last[key], p, o))
         last[key] = max(s.version, last.get(key, 0))

@@ -10,11 +10,10 @@ usage: retention_test.py PATH/TO/painpoint
 import json
 import os
 import random
-import sys
 
 import faultlib
 from faultlib import log
-from harness import Broker, Serve, produce, wait_until, workdir, write_jsonl
+from harness import Broker, Serve, produce, stop_on_exit, wait_until, workdir, write_jsonl
 
 TOPIC = "feedback.support"
 
@@ -50,7 +49,7 @@ def main():
         # One partition per topic, so that all input shares the 5 MiB of feedback.support[0].
         broker = Broker(partitions=1)
         serve = None
-        try:
+        with stop_on_exit(broker, lambda: serve):
             brokers = broker.bootstrap
             first = events("before", 500, 0, seed=1)
             path = os.path.join(d, "first.jsonl")
@@ -59,8 +58,7 @@ def main():
             data_dir = os.path.join(d, "data")
             serve = Serve(brokers, data_dir, extra=["--config", config])
             serve.wait_stored(len(first), timeout=120)
-            rc = serve.stop()
-            assert rc == 0, serve.tail()
+            serve.stop_cleanly()
             serve = None
             committed = len(first)  # ingest consumed and committed everything
 
@@ -86,8 +84,7 @@ def main():
             assert ingest_lost == expected_lost, (ingest_lost, expected_lost)
 
             def settled():
-                if serve.proc.poll() is not None:
-                    raise AssertionError("serve exited:\n" + serve.tail())
+                serve.check_running()
                 m = serve.metrics() or {}
                 agg = m.get('painpoint_events_lost_to_retention_total{stage="aggregator"}', 0)
                 return (m.get("painpoint_store_events") == committed + surviving - agg and
@@ -110,17 +107,8 @@ def main():
                 "as: %s" % (expected_lost, json.dumps(details), logged[0].strip()[:200]))
             log("store: %d before + %d still on the broker - %d lost in the repartition topic = "
                 "%d events" % (committed, surviving, agg_lost, stored))
-            rc = serve.stop()
-            assert rc == 0, serve.tail()
+            serve.stop_cleanly()
             serve = None
-        except BaseException:
-            if serve is not None:
-                print(serve.tail(80), file=sys.stderr)
-            raise
-        finally:
-            if serve is not None:
-                serve.stop()
-            broker.stop()
     print("retention_test: OK")
 
 
