@@ -79,6 +79,7 @@ def main():
             sys.exit(SKIP)
         ro = os.path.join(d, "ro")
         broker = None
+        serve = None
         try:
             faultlib.protobuf_module(d)
             from painpoint.v1 import feedback_pb2, pain_point_pb2 as pp  # noqa: E402
@@ -168,6 +169,10 @@ def main():
             log("other schema version: exit 1: %s"
                 % [line for line in output.splitlines() if "schema" in line][0][-250:])
         finally:
+            # A serve left running by a failed assertion would keep the tmpfs busy.
+            if serve is not None and serve.proc.poll() is None:
+                serve.proc.kill()
+                serve.proc.wait()
             if os.path.ismount(ro):
                 sh("umount", ro)
             if broker is not None:
