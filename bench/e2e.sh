@@ -22,10 +22,10 @@
 #
 # Latency (second phase, fresh broker, fresh data dir; --skip-latency to skip): serve runs, then
 #   bench/latency.py offers R events/s for S s (default 10,000/s for 30 s) with occurred_at = the
-#   send time, and reads painpoint.summaries. Per summary record (MERGED records excluded):
-#   latency = record timestamp (set by the publisher) - the summary's last_seen, i.e. the age of
-#   the newest event reflected in each published summary, coalescing interval included. last_seen
-#   keeps occurred_at to the microsecond, so the figure is exact to the record timestamp's ms.
+#   send time and reads painpoint.summaries. Per event: the CreateTime of the first summary record
+#   that reflects it (its pain point's, found by listing members through the HTTP API) minus its
+#   occurred_at, coalescing interval included; events that waited as candidates for support and
+#   the first 5 s (warm-up from an empty store) are printed separately. See bench/latency.py.
 #
 # Everything listens on 127.0.0.1. Every wait has a timeout; an EXIT trap kills every child.
 # Binary: $PAINPOINT_BIN, default build/service/painpoint of this repository.
