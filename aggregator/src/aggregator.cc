@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -189,10 +190,18 @@ struct alignas(64) Hot {
   std::array<float, kHotTerms> w{};
   // The centroid weight of `t` if it is a hot term, else 0.
   [[nodiscard]] float weight_of(std::uint32_t t) const {
-    float x = 0;
-    // Multiplying by the comparison (exact: w * 1 and w * 0) keeps the compiler from branching.
-    for (std::size_t k = 0; k < kHotTerms; ++k) x += w[k] * static_cast<float>(term[k] == t);
-    return x;
+    // Hot terms are distinct, so at most one slot matches: OR-ing the bits of the matching
+    // weight (mask all ones) and of the others (mask zero) gives exactly that weight, or +0.
+    // Unlike a float sum, an integer OR may be evaluated in any order, so the compiler does the
+    // twelve comparisons in SIMD lanes instead of a chain of twelve dependent additions: with
+    // thousands of pain points an event bounds eight candidates over each of its terms, and
+    // that chain was the largest part of the bounding cost.
+    std::uint32_t bits = 0;
+    for (std::size_t k = 0; k < kHotTerms; ++k) {
+      const std::uint32_t match = 0u - static_cast<std::uint32_t>(term[k] == t);
+      bits |= std::bit_cast<std::uint32_t>(w[k]) & match;
+    }
+    return std::bit_cast<float>(bits);
   }
 };
 static_assert(sizeof(Hot) == 128);
@@ -512,6 +521,7 @@ struct Aggregator::Impl {
   std::vector<float> acc;
   std::vector<std::uint32_t> touched;
   std::vector<std::uint32_t> top_seqs;
+  std::vector<float> top_scores;  // acc of top_seqs while retrieve() selects them
   // The candidate with the best approximate score in the last retrieve() (UINT32_MAX: none):
   // usually the one an event joins, so its data is requested before anything else.
   std::uint32_t retrieved_best = UINT32_MAX;
@@ -739,18 +749,34 @@ struct Aggregator::Impl {
       return acc[a] != acc[b] ? acc[a] > acc[b] : a < b;
     };
     if (touched.size() > cfg.rerank) {
-      // One pass keeps the best `rerank` in a small sorted array (thousands of clusters put a
-      // few hundred distinct candidates here). `better` is a total order, so this keeps exactly
-      // the set a sort would.
-      top_seqs.clear();
+      // One pass keeps the best `rerank` (score, seq) pairs in a small array sorted by
+      // `better`, a total order, so this keeps exactly the set a sort would. Thousands of
+      // clusters put a few hundred distinct candidates here and most fall below the last kept
+      // pair: that test reads one score and compares it with the pair held in registers.
+      const std::size_t keep = cfg.rerank;
+      top_scores.resize(keep + 1);
+      top_seqs.resize(keep + 1);
+      std::size_t n = 0;
       for (std::uint32_t seq : touched) {
-        if (top_seqs.size() == cfg.rerank) {
-          if (!better(seq, top_seqs.back())) continue;
-          top_seqs.pop_back();
+        const float score = acc[seq];
+        if (n == keep) {
+          const float last = top_scores[n - 1];
+          if (!(score > last || (score == last && seq < top_seqs[n - 1]))) continue;
+          --n;
         }
-        top_seqs.insert(std::upper_bound(top_seqs.begin(), top_seqs.end(), seq, better), seq);
+        std::size_t i = n;
+        for (; i > 0; --i) {
+          const float s = top_scores[i - 1];
+          if (!(score > s || (score == s && seq < top_seqs[i - 1]))) break;
+          top_scores[i] = s;
+          top_seqs[i] = top_seqs[i - 1];
+        }
+        top_scores[i] = score;
+        top_seqs[i] = seq;
+        ++n;
       }
       for (std::uint32_t seq : touched) acc[seq] = 0.0f;
+      top_seqs.resize(n);
       touched.swap(top_seqs);
       retrieved_best = touched.front();
     } else {
