@@ -10,10 +10,12 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <utility>
 
 #include "flat_map.h"
+#include "page_pool.h"
 #include "painpoint/aggregator/severity.h"
 #include "painpoint/aggregator/text.h"
 #include "painpoint/aggregator/word_vectors.h"
@@ -123,16 +125,16 @@ class PostingBlocks {
 
   void split(std::size_t b) {
     auto& block = blocks_[b];
-    std::vector<Posting> upper(block.begin() + static_cast<std::ptrdiff_t>(kPostingBlock),
-                               block.end());
+    PoolVector<Posting> upper(block.begin() + static_cast<std::ptrdiff_t>(kPostingBlock),
+                              block.end());
     block.resize(kPostingBlock);
     lasts_[b] = block.back();
     lasts_.insert(lasts_.begin() + static_cast<std::ptrdiff_t>(b) + 1, upper.back());
     blocks_.insert(blocks_.begin() + static_cast<std::ptrdiff_t>(b) + 1, std::move(upper));
   }
 
-  std::vector<std::vector<Posting>> blocks_;
-  std::vector<Posting> lasts_;  // lasts_[i] == blocks_[i].back()
+  PoolVector<PoolVector<Posting>> blocks_;
+  PoolVector<Posting> lasts_;  // lasts_[i] == blocks_[i].back()
   std::size_t size_ = 0;
 };
 
@@ -141,7 +143,7 @@ class PostingBlocks {
 struct PostingList {
   // Invariant: head == the first min(scan, all.size()) elements of `all`.
   PostingBlocks all;
-  std::vector<Posting> head;
+  PoolVector<Posting> head;
 
   void insert(const Posting& key, std::size_t scan) {
     if (!all.insert(key)) return;
@@ -159,7 +161,7 @@ struct PostingList {
       head.push_back(head.empty() ? *all.first() : *all.next_after(head.back()));
     }
   }
-  [[nodiscard]] const std::vector<Posting>& top(std::size_t /*scan*/) const { return head; }
+  [[nodiscard]] const PoolVector<Posting>& top(std::size_t /*scan*/) const { return head; }
 };
 
 // What bounding a candidate's score needs, one fixed-size record per cluster in a contiguous
@@ -209,7 +211,7 @@ static_assert(sizeof(Hot) == 128);
 struct Exemplar {
   std::string event_id;
   std::string text;
-  std::vector<TermWeight> terms;
+  PoolVector<TermWeight> terms;
   float score = 0;
 };
 
@@ -218,18 +220,27 @@ struct Account {
   std::int64_t arr;
 };
 
+// The record and its vectors live in the PagePool (page_pool.h): huge pages instead of a 4 KiB
+// page per allocation somewhere in the heap.
 struct Cluster {
+  static void* operator new(std::size_t bytes) {
+    return PagePool::allocate(bytes, alignof(Cluster));
+  }
+  static void operator delete(void* p, std::size_t bytes) noexcept {
+    PagePool::deallocate(p, bytes, alignof(Cluster));
+  }
+
   // What scoring a candidate reads comes first, so that it spans two adjacent cache lines.
   std::int64_t count = 0;
   double norm2 = 0;
   double dense_norm = 0;
-  std::vector<TermWeight> centroid;  // sorted by term
-  std::vector<float> dense;          // empty without word vectors
+  PoolVector<TermWeight> centroid;  // sorted by term
+  PoolVector<float> dense;          // empty without word vectors
   std::uint32_t seq = 0;
   bool promoted = false;
   std::string id;
-  std::vector<TermWeight> indexed;
-  std::vector<Account> accounts;  // sorted by hash
+  PoolVector<TermWeight> indexed;
+  PoolVector<Account> accounts;  // sorted by hash
   bool accounts_saturated = false;
   std::int64_t arr = 0;
   std::array<std::int64_t, 4> sources{};
@@ -238,8 +249,8 @@ struct Cluster {
   std::int64_t first_seen_us = 0;
   std::int64_t last_seen_us = 0;
   std::int64_t day_of_last = 0;
-  std::vector<std::int64_t> daily;
-  std::vector<Exemplar> exemplars;
+  PoolVector<std::int64_t> daily;
+  PoolVector<Exemplar> exemplars;
   // Lowest score in a full exemplar pool, cached so that the usual newcomer (which does not
   // enter the pool) reads no exemplar. Invalid after any change of the pool or its scores.
   float exemplar_floor = 0;
@@ -327,8 +338,8 @@ struct Product {
     const Account* account_data = nullptr;
     const std::int64_t* daily_last = nullptr;
   };
-  std::vector<Hint> hints;
-  std::vector<Hot> hot;  // by seq
+  PoolVector<Hint> hints;
+  PoolVector<Hot> hot;  // by seq
   void hint(const Cluster& c) {
     if (hints.size() <= c.seq) hints.resize(static_cast<std::size_t>(c.seq) + 1);
     hints[c.seq] = Hint{c.centroid.data(),
@@ -417,7 +428,7 @@ std::string cold_key(std::string_view product, std::uint32_t seq) {
 std::string merged_key(std::string_view id) { return "agg-merged/" + std::string(id); }
 std::string curation_key(std::string_view product) { return product_prefix(product) + "k"; }
 
-double sparse_dot(const std::vector<TermWeight>& a, const std::vector<TermWeight>& b) {
+double sparse_dot(std::span<const TermWeight> a, std::span<const TermWeight> b) {
   // Both sorted by term; the shorter one drives binary searches into the longer one.
   const auto& small = a.size() <= b.size() ? a : b;
   const auto& large = a.size() <= b.size() ? b : a;
@@ -432,13 +443,13 @@ double sparse_dot(const std::vector<TermWeight>& a, const std::vector<TermWeight
   return dot;
 }
 
-double norm2_of(const std::vector<TermWeight>& v) {
+double norm2_of(std::span<const TermWeight> v) {
   double n = 0;
   for (const auto& tw : v) n += static_cast<double>(tw.w) * static_cast<double>(tw.w);
   return n;
 }
 
-double dense_norm_of(const std::vector<float>& v) {
+double dense_norm_of(std::span<const float> v) {
   double n = 0;
   for (float x : v) n += static_cast<double>(x) * static_cast<double>(x);
   return std::sqrt(n);
@@ -476,7 +487,8 @@ std::size_t clip_length(const std::string& s, std::size_t max) {
   return n;
 }
 
-void top_terms_into(const std::vector<TermWeight>& v, std::size_t k, std::vector<TermWeight>& out) {
+template <typename Out>
+void top_terms_into(std::span<const TermWeight> v, std::size_t k, Out& out) {
   out.assign(v.begin(), v.end());
   auto heavier = [](const TermWeight& a, const TermWeight& b) {
     return a.w != b.w ? a.w > b.w : a.term < b.term;
@@ -490,7 +502,7 @@ void top_terms_into(const std::vector<TermWeight>& v, std::size_t k, std::vector
   }
 }
 
-std::vector<TermWeight> top_terms(const std::vector<TermWeight>& v, std::size_t k) {
+std::vector<TermWeight> top_terms(std::span<const TermWeight> v, std::size_t k) {
   std::vector<TermWeight> out;
   top_terms_into(v, k, out);
   return out;
@@ -680,10 +692,8 @@ struct Aggregator::Impl {
   // Blended similarity of an event to cluster `c`, or nullopt as soon as an upper bound shows
   // it cannot exceed `floor` (skips the dense dot product for hopeless candidates; the result
   // is the same as computing everything).
-  [[nodiscard]] std::optional<double> similarity_to(const Cluster& c,
-                                                    const std::vector<TermWeight>& v,
-                                                    const std::vector<float>& dv,
-                                                    double floor) const {
+  [[nodiscard]] std::optional<double> similarity_to(const Cluster& c, std::span<const TermWeight> v,
+                                                    std::span<const float> dv, double floor) const {
     double s = c.norm2 > 0 ? sparse_dot(v, c.centroid) / std::sqrt(c.norm2) : 0.0;
     double cohesion = 1.0;
     if (cfg.cohesion_exponent > 0 && c.count > 1) {
@@ -719,7 +729,7 @@ struct Aggregator::Impl {
   }
 
   // Approximate scores from the inverted index; leaves candidate seqs in `touched`.
-  void retrieve(Product& p, const std::vector<TermWeight>& query, std::uint32_t exclude) {
+  void retrieve(Product& p, std::span<const TermWeight> query, std::uint32_t exclude) {
     if (acc.size() < p.next_seq) acc.resize(p.next_seq, 0.0f);
     touched.clear();
     top_terms_into(query, cfg.query_terms, query_scratch);
@@ -852,7 +862,7 @@ struct Aggregator::Impl {
   // centroid's (the same float sums; adding 0 leaves a float as it is); any other term grew by
   // at most the event's largest weight among them, which keeps rest_max an upper bound until the
   // next refresh (at the reindexing schedule) tightens it.
-  void update_hot(Product& p, const Cluster& c, const std::vector<TermWeight>& v) {
+  void update_hot(Product& p, const Cluster& c, std::span<const TermWeight> v) {
     if (centroid_truncated || p.hot.size() <= c.seq || p.hot[c.seq].live == 0) {
       refresh_hot(p, c);
       return;
@@ -903,7 +913,7 @@ struct Aggregator::Impl {
   // Upper bound of  v . centroid / |centroid|  from the hot record: exact products for the hot
   // terms, for the others the smaller of Cauchy-Schwarz and (sum of v's weights) x (largest
   // weight). Dividing by |v| is the caller's part.
-  [[nodiscard]] static double sparse_bound(const Hot& h, const std::vector<TermWeight>& v) {
+  [[nodiscard]] static double sparse_bound(const Hot& h, std::span<const TermWeight> v) {
     double dot = 0;
     double rest2 = 0;
     double rest1 = 0;
@@ -977,7 +987,7 @@ struct Aggregator::Impl {
     }
     unindex(p, c);
     if (norm <= 0) return;
-    c.indexed = index_scratch;
+    c.indexed.assign(index_scratch.begin(), index_scratch.end());
     insert_postings(p, c);
   }
 
@@ -986,7 +996,7 @@ struct Aggregator::Impl {
   }
 
   // ---------------------------------------------------------------- cluster updates
-  void add_to_centroid(Cluster& c, const std::vector<TermWeight>& v) {
+  void add_to_centroid(Cluster& c, std::span<const TermWeight> v) {
     centroid_truncated = false;
     if (add_in_place(c, v)) return;
     merged_scratch.clear();
@@ -1025,7 +1035,7 @@ struct Aggregator::Impl {
   // as the merge) and keeps the cluster's buffer, instead of trading it for the scratch buffer,
   // which scattered centroids over the heap and made each absorb write to a cold buffer.
   // One linear walk (predictable branches, unlike binary searches) records where each term is.
-  bool add_in_place(Cluster& c, const std::vector<TermWeight>& v) {
+  bool add_in_place(Cluster& c, std::span<const TermWeight> v) {
     positions.clear();
     std::size_t i = 0;
     for (const auto& tw : v) {
@@ -1040,7 +1050,7 @@ struct Aggregator::Impl {
     return true;
   }
 
-  void add_dense(Cluster& c, const std::vector<float>& dv) {
+  void add_dense(Cluster& c, std::span<const float> dv) {
     if (dv.empty()) return;
     if (c.dense.empty()) c.dense.assign(dv.size(), 0.0f);
     for (std::size_t k = 0; k < dv.size(); ++k) c.dense[k] += dv[k];
@@ -1872,7 +1882,7 @@ struct Aggregator::Impl {
       // Float residue of a term only the removed event had is not evidence.
       if (w > 1e-4f) merged_scratch.push_back(TermWeight{tw.term, w});
     }
-    c.centroid.swap(merged_scratch);
+    c.centroid.assign(merged_scratch.begin(), merged_scratch.end());
     c.norm2 = norm2_of(c.centroid);
     if (!dense.empty() && c.dense.size() == dense.size()) {
       for (std::size_t k = 0; k < dense.size(); ++k) c.dense[k] -= dense[k];

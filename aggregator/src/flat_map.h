@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "page_pool.h"
+
 namespace painpoint::aggregator {
 
 template <typename K, typename V>
@@ -70,7 +72,7 @@ class FlatMap {
   }
 
   void grow() {
-    std::vector<Slot> old;
+    PoolVector<Slot> old;
     old.swap(slots_);
     const std::size_t cap = old.empty() ? 64 : old.size() * 2;
     slots_.resize(cap);
@@ -82,7 +84,8 @@ class FlatMap {
     }
   }
 
-  std::vector<Slot> slots_;
+  // Large tables (a big product's terms) get huge pages: see page_pool.h.
+  PoolVector<Slot> slots_;
   std::size_t size_ = 0;
   std::size_t mask_ = 0;
 };
