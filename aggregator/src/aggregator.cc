@@ -263,10 +263,30 @@ struct Cluster {
   bool cold_dirty = false;
 };
 
-struct DfEntry {
+// What a product knows about one term (hashed stem), in one 64-byte slot of its term table:
+// the document frequency, where its first surface form and its posting list are, and, while the
+// list is short, the list itself. An event looks each of its terms up once (featurize() counts
+// it) and retrieval finds the postings in the line that look-up already brought in. With
+// thousands of pain points most of an event's terms are rare ones whose lists hold a posting or
+// two, and the slot, an index entry and a posting array were three or four cache misses per
+// term (a document-frequency slot, a two-line index slot, the posting array) where this is one.
+struct Term {
+  static constexpr std::uint32_t kNone = UINT32_MAX;
+  static constexpr std::uint8_t kLongList = UINT8_MAX;
+  static constexpr std::size_t kInline = 5;
   std::uint32_t df = 0;
-  std::string word;  // first surface form seen: keywords are shown as words, not stems
+  std::uint32_t word = kNone;  // index into Product::words: first surface form seen (keywords
+                               // are shown as words, not stems); kNone: none yet
+  std::uint32_t list = kNone;  // index into Product::lists; kNone: never indexed
+  // Whether the term has a document frequency (seen in an event, or loaded): a term that only
+  // some cluster indexed has a slot but counts as unseen, exactly like an absent one.
+  bool counted = false;
+  // head[0, inline_n) is lists[list].head when that holds at most kInline postings (kept in step
+  // by sync_inline() on every change of the list); kLongList: read lists[list].head.
+  std::uint8_t inline_n = 0;
+  std::array<Posting, kInline> head{};
 };
+static_assert(sizeof(Term) == 56, "with its key, a Term slot is one cache line");
 
 // Human curation of one product (persisted as one record; curation is rare, so rewriting it
 // whole on each change is cheap and keeps its bytes a pure function of its content).
@@ -321,10 +341,13 @@ struct Product {
   std::int64_t since_maintenance = 0;
   std::vector<double> dense_mean_sum;
   std::int64_t latest = 0;
-  FlatMap<std::uint32_t, DfEntry> df;
+  // Term statistics and the inverted index in one table (see Term). Lists are never removed
+  // (an emptied one costs a few bytes).
+  FlatMap<std::uint32_t, Term, 64> terms;
+  std::vector<std::string> words;                                              // by Term::word
+  PoolVector<PostingList> lists;                                               // by Term::list
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> page_buckets;  // page -> buckets
   std::vector<std::unique_ptr<Cluster>> clusters;  // by seq; null once retired or merged
-  FlatMap<std::uint32_t, PostingList> index;
   std::size_t live_promoted = 0;
   std::vector<std::uint32_t> candidates;  // seqs of clusters not yet promoted (may be stale)
   // By seq: where each cluster's centroid and dense sum were last seen, so that a candidate's
@@ -538,7 +561,7 @@ struct Aggregator::Impl {
   // usually the one an event joins, so its data is requested before anything else.
   std::uint32_t retrieved_best = UINT32_MAX;
   std::vector<TermWeight> query_scratch;
-  std::vector<const PostingList*> lists;
+  std::vector<std::span<const Posting>> heads;
   std::vector<TermWeight> index_scratch;
   std::vector<TermWeight> hot_scratch;
   std::vector<std::uint32_t> positions;
@@ -612,7 +635,7 @@ struct Aggregator::Impl {
       const WordInfo info = word_info(tokens[i], word_keys[i]);
       buckets.push_back(info.bucket);
       token_vectors.push_back(info.vector);
-      p.df.prefetch(info.bucket);
+      p.terms.prefetch(info.bucket);
     }
     ++p.doc_count;
     p.token_count += static_cast<std::int64_t>(tokens.size());
@@ -631,11 +654,17 @@ struct Aggregator::Impl {
       std::size_t j = i;
       while (j < vec.size() && vec[j].term == vec[i].term) ++j;
       const std::uint32_t term = vec[i].term;
-      auto [entry, fresh] = p.df.try_emplace(term);
-      auto& e = *entry;
-      if (fresh) p.page_buckets[term >> kPageBits].push_back(term);
+      Term& e = *p.terms.try_emplace(term).first;
+      if (!e.counted) {
+        e.counted = true;
+        p.page_buckets[term >> kPageBits].push_back(term);
+      }
       ++e.df;
-      if (e.word.empty()) e.word = std::string(tokens[static_cast<std::size_t>(vec[i].w)]);
+      if (const auto word = tokens[static_cast<std::size_t>(vec[i].w)];
+          e.word == Term::kNone && !word.empty()) {
+        e.word = static_cast<std::uint32_t>(p.words.size());
+        p.words.emplace_back(word);
+      }
       p.mark_page(term >> kPageBits);
       const double tf = 1.0 + std::log(static_cast<double>(j - i));
       // Smoothed IDF (as scikit-learn's smooth_idf): the +1 keeps shared terms meaningful while
@@ -662,7 +691,7 @@ struct Aggregator::Impl {
     for (std::size_t i = 0; i < tokens.size(); ++i) {
       const float* v = token_vectors[i];
       if (v == nullptr) continue;
-      const double prob = static_cast<double>(p.df.find(buckets[i])->df) / total;
+      const double prob = static_cast<double>(p.terms.find(buckets[i])->df) / total;
       const double weight = cfg.sif_a / (cfg.sif_a + prob);
       for (std::uint32_t k = 0; k < d; ++k) dense_acc[k] += weight * static_cast<double>(v[k]);
       any = true;
@@ -733,22 +762,18 @@ struct Aggregator::Impl {
     if (acc.size() < p.next_seq) acc.resize(p.next_seq, 0.0f);
     touched.clear();
     top_terms_into(query, cfg.query_terms, query_scratch);
-    // Look every list up, then touch their heads: independent misses overlap instead of each
-    // look-up waiting for the previous list's scan.
-    lists.clear();
+    // Look every list up, then touch the heads of long ones: independent misses overlap instead
+    // of each look-up waiting for the previous list's scan. (Short lists are in the term's slot,
+    // which featurize() has just read for an event's terms.)
+    heads.clear();
     for (const auto& tw : query_scratch) {
-      const PostingList* list = p.index.find(tw.term);
-      lists.push_back(list);
-      if (list != nullptr) {
-        const auto& head = list->top(cfg.posting_scan);
-        prefetch_bytes(head.data(), head.size() * sizeof(Posting));
-      }
+      const auto head = head_of(p, tw.term);
+      heads.push_back(head);
+      if (head.size() > Term::kInline) prefetch_bytes(head.data(), head.size() * sizeof(Posting));
     }
     for (std::size_t q = 0; q < query_scratch.size(); ++q) {
-      const PostingList* list = lists[q];
-      if (list == nullptr) continue;
       const auto& tw = query_scratch[q];
-      for (const Posting& posting : list->top(cfg.posting_scan)) {
+      for (const Posting& posting : heads[q]) {
         const std::uint32_t seq = posting.seq;
         if (seq == exclude) continue;
         if (acc[seq] == 0.0f) touched.push_back(seq);
@@ -950,19 +975,57 @@ struct Aggregator::Impl {
   }
 
   // ---------------------------------------------------------------- index
+  // The postings retrieval reads for `term` (its list's head), empty when none.
+  static std::span<const Posting> head_of(const Product& p, std::uint32_t term) {
+    const Term* t = p.terms.find(term);
+    if (t == nullptr || t->list == Term::kNone) return {};
+    if (t->inline_n != Term::kLongList) return {t->head.data(), t->inline_n};
+    return p.lists[t->list].head;
+  }
+
+  // Keeps the copy of a short list's head in the term's slot equal to the list's head.
+  static void sync_inline(Term& t, const PostingList& list) {
+    if (list.head.size() > Term::kInline) {
+      t.inline_n = Term::kLongList;
+      return;
+    }
+    std::copy(list.head.begin(), list.head.end(), t.head.begin());
+    t.inline_n = static_cast<std::uint8_t>(list.head.size());
+  }
+
   void unindex(Product& p, Cluster& c) {
     for (const auto& tw : c.indexed) {
-      // Emptied lists stay (no erase in FlatMap); they cost a few bytes per term.
-      PostingList* list = p.index.find(tw.term);
-      if (list != nullptr) list->erase(Posting{tw.w, c.seq}, cfg.posting_scan);
+      Term* t = p.terms.find(tw.term);
+      if (t == nullptr || t->list == Term::kNone) continue;
+      PostingList& list = p.lists[t->list];
+      list.erase(Posting{tw.w, c.seq}, cfg.posting_scan);
+      sync_inline(*t, list);
     }
     c.indexed.clear();
   }
 
   void insert_postings(Product& p, const Cluster& c) {
     for (const auto& tw : c.indexed) {
-      p.index.try_emplace(tw.term).first->insert(Posting{tw.w, c.seq}, cfg.posting_scan);
+      Term& t = *p.terms.try_emplace(tw.term).first;
+      if (t.list == Term::kNone) {
+        t.list = static_cast<std::uint32_t>(p.lists.size());
+        p.lists.emplace_back();
+      }
+      PostingList& list = p.lists[t.list];
+      list.insert(Posting{tw.w, c.seq}, cfg.posting_scan);
+      sync_inline(t, list);
     }
+  }
+
+  // The term's statistics if the product counted it (seen in an event or loaded), else null.
+  static const Term* counted_term(const Product& p, std::uint32_t term) {
+    const Term* t = p.terms.find(term);
+    return t != nullptr && t->counted ? t : nullptr;
+  }
+
+  // The first surface form of a counted term, empty when none was recorded.
+  static std::string_view word_of(const Product& p, const Term& t) {
+    return t.word == Term::kNone ? std::string_view{} : std::string_view{p.words[t.word]};
   }
 
   void reindex(Product& p, Cluster& c) {
@@ -1372,8 +1435,8 @@ struct Aggregator::Impl {
     std::vector<TermWeight> scored;
     const double n = static_cast<double>(std::max<std::int64_t>(p.doc_count, 1));
     for (const auto& tw : c.centroid) {
-      const DfEntry* e = p.df.find(tw.term);
-      if (e == nullptr || e->word.empty() || e->word.front() == '_') continue;
+      const Term* e = counted_term(p, tw.term);
+      if (e == nullptr || word_of(p, *e).empty() || word_of(p, *e).front() == '_') continue;
       const double score = static_cast<double>(tw.w) * std::log(1.0 + n / e->df);
       scored.push_back(TermWeight{tw.term, static_cast<float>(score)});
     }
@@ -1384,7 +1447,8 @@ struct Aggregator::Impl {
     s.set_product_id(p.id);
     s.set_status(v1::STATUS_ACTIVE);
     s.set_version(c.version);
-    for (const auto& tw : scored) s.add_keywords(p.df.find(tw.term)->word);
+    for (const auto& tw : scored)
+      s.add_keywords(std::string(word_of(p, *counted_term(p, tw.term))));
     // Label: the top three keywords in the order the medoid uses them.
     std::vector<std::pair<std::size_t, std::string>> words;
     if (!ex.empty()) {
@@ -1400,7 +1464,7 @@ struct Aggregator::Impl {
           break;
         }
       }
-      words.emplace_back(pos, p.df.find(scored[k].term)->word);
+      words.emplace_back(pos, word_of(p, *counted_term(p, scored[k].term)));
     }
     std::sort(words.begin(), words.end());
     std::string label;
@@ -1568,7 +1632,14 @@ struct Aggregator::Impl {
       v1::AggDfPage page;
       if (!page.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
       for (int i = 0; i < page.bucket_size() && i < page.df_size() && i < page.word_size(); ++i) {
-        *p.df.try_emplace(page.bucket(i)).first = DfEntry{page.df(i), page.word(i)};
+        Term& t = *p.terms.try_emplace(page.bucket(i)).first;
+        t.df = page.df(i);
+        t.counted = true;
+        t.word = Term::kNone;
+        if (!page.word(i).empty()) {
+          t.word = static_cast<std::uint32_t>(p.words.size());
+          p.words.push_back(page.word(i));
+        }
         p.page_buckets[page.bucket(i) >> kPageBits].push_back(page.bucket(i));
       }
     });
@@ -1635,10 +1706,10 @@ struct Aggregator::Impl {
       auto& keys = p.page_buckets[page];
       std::sort(keys.begin(), keys.end());
       for (std::uint32_t b : keys) {
-        const auto& e = *p.df.find(b);
+        const Term& e = *counted_term(p, b);
         m.add_bucket(b);
         m.add_df(e.df);
-        m.add_word(e.word);
+        m.add_word(std::string(word_of(p, e)));
       }
       out.state.push_back(StateWrite{page_key(p.id, page), m.SerializeAsString()});
     }
@@ -1833,7 +1904,7 @@ struct Aggregator::Impl {
     for (std::size_t i = 0; i < sorted.size();) {
       std::size_t j = i;
       while (j < sorted.size() && sorted[j] == sorted[i]) ++j;
-      const DfEntry* e = p.df.find(sorted[i]);
+      const Term* e = counted_term(p, sorted[i]);
       const double df = e != nullptr ? static_cast<double>(e->df) : 1.0;
       const double tf = 1.0 + std::log(static_cast<double>(j - i));
       const double idf = std::log((n + 1.0) / (df + 1.0)) + 1.0;
@@ -1852,7 +1923,7 @@ struct Aggregator::Impl {
     const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
     for (std::size_t i = 0; i < tokens.size(); ++i) {
       const float* v = cfg.word_vectors->find(tokens[i]);
-      const DfEntry* e = p.df.find(buckets[i]);
+      const Term* e = counted_term(p, buckets[i]);
       if (v == nullptr || e == nullptr) continue;
       const double weight = cfg.sif_a / (cfg.sif_a + static_cast<double>(e->df) / total);
       for (std::uint32_t k = 0; k < d; ++k) dense_acc[k] += weight * static_cast<double>(v[k]);
@@ -2171,14 +2242,15 @@ Aggregator::MemoryStats Aggregator::memory_stats() const {
   MemoryStats m;
   for (const auto& [id, p] : impl_->products) {
     ++m.products;
-    m.bytes += sizeof(Product) + p->df.capacity_bytes() + p->index.capacity_bytes() +
-               p->clusters.capacity() * sizeof(void*) + p->flags.capacity() +
-               p->candidates.capacity() * 4 + p->dense_mean_sum.capacity() * 8 +
-               p->hints.capacity() * sizeof(Product::Hint);
-    p->df.for_each([&](std::uint32_t, const DfEntry& e) { m.bytes += string_heap(e.word); });
-    p->index.for_each([&](std::uint32_t, const PostingList& l) {
+    m.bytes += sizeof(Product) + p->terms.capacity_bytes() +
+               p->words.capacity() * sizeof(std::string) +
+               p->lists.capacity() * sizeof(PostingList) + p->clusters.capacity() * sizeof(void*) +
+               p->flags.capacity() + p->candidates.capacity() * 4 +
+               p->dense_mean_sum.capacity() * 8 + p->hints.capacity() * sizeof(Product::Hint);
+    for (const auto& w : p->words) m.bytes += string_heap(w);
+    for (const auto& l : p->lists) {
       m.bytes += l.all.capacity_bytes() + l.head.capacity() * sizeof(Posting);
-    });
+    }
     for (const auto& [page, list] : p->page_buckets) m.bytes += 32 + list.capacity() * 4;
     for (const auto& c : p->clusters) {
       if (c == nullptr) continue;

@@ -3,6 +3,7 @@
 // Open-addressing hash map for integer keys (linear probing, no erase). The aggregator's hot
 // lookups (term statistics, stem cache) hit one cache line instead of a node chain.
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -11,7 +12,8 @@
 
 namespace painpoint::aggregator {
 
-template <typename K, typename V>
+// SlotAlign (optional) aligns every slot, e.g. to a cache line so that a look-up reads one.
+template <typename K, typename V, std::size_t SlotAlign = 1>
 class FlatMap {
  public:
   [[nodiscard]] std::size_t size() const { return size_; }
@@ -60,7 +62,7 @@ class FlatMap {
   }
 
  private:
-  struct Slot {
+  struct alignas(std::max({alignof(K), alignof(V), SlotAlign})) Slot {
     K key{};
     bool used = false;
     V value{};
