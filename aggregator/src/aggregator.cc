@@ -1247,7 +1247,12 @@ struct Aggregator::Impl {
     }
     p.hint(c);
     p.changed(c.seq);
-    p.mark(c.seq, Product::kTouched);
+    // Maintenance checks only pain points that doubled since their last check (merge_due), so
+    // only those need its mark: with thousands of pain points nearly every event touches
+    // another one, and visiting each touched one at maintenance cost a cache miss per event.
+    // (load() and settle_touched() mark every cluster that grew, a superset: maintenance skips
+    // the others, so what it does is the same.)
+    if (c.promoted && c.count >= 2 * c.merge_checked_count) p.mark(c.seq, Product::kTouched);
   }
 
   std::string add(const v1::FeedbackEvent& e) {
