@@ -20,6 +20,7 @@
 #include "painpoint/aggregator/text.h"
 #include "painpoint/aggregator/word_vectors.h"
 #include "painpoint/v1/aggregator_state.pb.h"
+#include "prefetch.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -851,12 +852,12 @@ struct Aggregator::Impl {
       }
       // What absorbing an event into it reads next: the top of the account search and today.
       if (h.accounts > 0) {
-        __builtin_prefetch(h.account_data + h.accounts / 2);
-        __builtin_prefetch(h.account_data + h.accounts / 4);
-        __builtin_prefetch(h.account_data + h.accounts * 3 / 4);
+        prefetch_line(h.account_data + h.accounts / 2);
+        prefetch_line(h.account_data + h.accounts / 4);
+        prefetch_line(h.account_data + h.accounts * 3 / 4);
       }
-      if (h.daily_last != nullptr) __builtin_prefetch(h.daily_last);
-      if (h.id != nullptr) __builtin_prefetch(h.id);
+      if (h.daily_last != nullptr) prefetch_line(h.daily_last);
+      if (h.id != nullptr) prefetch_line(h.id);
     }
   }
 
@@ -866,7 +867,7 @@ struct Aggregator::Impl {
     const auto first = reinterpret_cast<std::uintptr_t>(data) & ~std::uintptr_t{63};
     const auto end = reinterpret_cast<std::uintptr_t>(data) + bytes;
     for (auto line = first; line < end; line += 64) {
-      __builtin_prefetch(reinterpret_cast<const void*>(line));
+      prefetch_line(reinterpret_cast<const void*>(line));
     }
   }
 

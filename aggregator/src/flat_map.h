@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "page_pool.h"
+#include "prefetch.h"
 
 namespace painpoint::aggregator {
 
@@ -28,7 +29,7 @@ class FlatMap {
   // Starts loading the slot where `key` would be (a hint: lets several independent look-ups
   // overlap their cache misses instead of paying them one after another).
   void prefetch(K key) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[index(key)]);
+    if (!slots_.empty()) prefetch_line(&slots_[index(key)]);
   }
 
   [[nodiscard]] V* find(K key) {
