@@ -779,15 +779,26 @@ struct Aggregator::Impl {
       heads.push_back(head);
       if (head.size() > Term::kInline) prefetch_bytes(head.data(), head.size() * sizeof(Posting));
     }
+    // A candidate is new when its score is still 0 (a contribution is > 0). Written without a
+    // branch (the slot is always written, the count moves only for a new one): whether a
+    // posting's cluster was already seen is a coin toss with thousands of clusters, and a
+    // mispredicted branch per posting cost more than the rest of the loop.
+    std::size_t postings = 0;
+    for (const auto& head : heads) postings += head.size();
+    touched.resize(postings);
+    std::size_t found = 0;
     for (std::size_t q = 0; q < query_scratch.size(); ++q) {
       const auto& tw = query_scratch[q];
       for (const Posting& posting : heads[q]) {
         const std::uint32_t seq = posting.seq;
         if (seq == exclude) continue;
-        if (acc[seq] == 0.0f) touched.push_back(seq);
-        acc[seq] += tw.w * posting.w + 1e-9f;
+        const float before = acc[seq];
+        touched[found] = seq;
+        found += static_cast<std::size_t>(before == 0.0f);
+        acc[seq] = before + (tw.w * posting.w + 1e-9f);
       }
     }
+    touched.resize(found);
     auto better = [&](std::uint32_t a, std::uint32_t b) {
       return acc[a] != acc[b] ? acc[a] > acc[b] : a < b;
     };
