@@ -813,6 +813,7 @@ struct Aggregator::Impl {
       std::size_t n = 0;
       for (std::uint32_t seq : touched) {
         const float score = acc[seq];
+        acc[seq] = 0.0f;  // reset while the line is at hand (the next query starts from zero)
         if (n == keep) {
           const float last = top_scores[n - 1];
           if (!(score > last || (score == last && seq < top_seqs[n - 1]))) continue;
@@ -829,7 +830,6 @@ struct Aggregator::Impl {
         top_seqs[i] = seq;
         ++n;
       }
-      for (std::uint32_t seq : touched) acc[seq] = 0.0f;
       top_seqs.resize(n);
       touched.swap(top_seqs);
       retrieved_best = touched.front();
