@@ -419,8 +419,12 @@ struct Product {
     mark(seq, kUnsaved);
   }
   std::vector<std::uint32_t> drain(std::uint8_t flag) {
-    std::vector<std::uint32_t> out;
-    out.swap(list_of(flag));
+    // Copied out rather than swapped: the list keeps its capacity, so the events of the next
+    // batch do not grow it again from nothing, which allocated from glibc inside add() (see
+    // take_changes() on why add() avoids that).
+    auto& list = list_of(flag);
+    std::vector<std::uint32_t> out(list.begin(), list.end());
+    list.clear();
     std::sort(out.begin(), out.end());
     for (auto seq : out) flags[seq] &= static_cast<std::uint8_t>(~flag);
     return out;
