@@ -1773,8 +1773,9 @@ struct Aggregator::Impl {
     // later allocation misses its caches, and that allocation was add()'s. With this and the
     // exemplar strings in the pool, add() allocates from glibc only the membership's and the
     // returned id (small blocks served from glibc's caches), so that work is done by the next
-    // drain's own allocations instead (measured: BM_AddEvent vs BM_AddEventWithFlush).
-    memberships.reserve(out.memberships.size());
+    // drain's own allocations instead (measured: BM_AddEvent vs BM_AddEventWithFlush). Capped:
+    // a caller that drains once after a whole replay would otherwise keep room for all of it.
+    memberships.reserve(std::min<std::size_t>(out.memberships.size(), 1 << 16));
     out.summaries = std::move(pending_summaries);
     pending_summaries.clear();
     if (state == StateOutput::kInclude) {
