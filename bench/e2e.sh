@@ -108,6 +108,11 @@ start_broker() {
   done
 }
 
+# CPU seconds (user + system) a process has used so far, from /proc (clock ticks).
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
 # Sets HTTP_PORT from serve's "painpoint serving: http://127.0.0.1:PORT" log line.
 wait_serving() {
   local logf=$1 pid=$2 deadline=$((SECONDS + 120))
@@ -157,6 +162,8 @@ done
 log "produced $sent events in $(calc %.1f "$t1 - $t0") s"
 
 log "(a) kcat consuming the three topics to the end"
+BROKER_PID=${PIDS[0]}
+broker_cpu0=$(cpu_seconds "$BROKER_PID")
 t0=$(now)
 kcat_count=$(timeout "$STEP_TIMEOUT" kcat -b "$BROKER" -G "kcat-bench-$$" -o beginning -e -q \
   -f '%o\n' "${TOPICS[@]}" | wc -l)
@@ -164,9 +171,11 @@ t1=$(now)
 KCAT_S=$(calc %.3f "$t1 - $t0")
 [[ $kcat_count == "$EVENTS" ]] || { echo "e2e.sh: kcat read $kcat_count of $EVENTS (retention? more --partitions)" >&2; exit 1; }
 log "kcat read $kcat_count in $KCAT_S s"
+broker_cpu1=$(cpu_seconds "$BROKER_PID")
 
 log "(b) painpoint serve --exit-when-idle from an empty store"
 SERVE_LOG=$TMP/serve.log
+broker_cpu2=
 t0=$(now)
 /usr/bin/time -v -o "$TMP/serve.time" timeout -k 20 "$((SERVE_TIMEOUT + 120))" "$PAINPOINT" serve \
   --brokers "$BROKER" --data-dir "$TMP/data" --http-port 0 --exit-when-idle >"$SERVE_LOG" 2>&1 &
@@ -208,7 +217,10 @@ while kill -0 "$TIME_PID" 2>/dev/null; do
     st=$s
     echo "$(calc %.1f "$(now) - $t0") consumed=$cons stored=$st outbox=$pend published=$pub" >>"$TMP/serve.metrics"
   fi
-  if [[ -z $DONE_AT && $st == "$EVENTS" && $pend == 0 ]]; then DONE_AT=$(now); fi
+  if [[ -z $DONE_AT && $st == "$EVENTS" && $pend == 0 ]]; then
+    DONE_AT=$(now)
+    broker_cpu2=$(cpu_seconds "$BROKER_PID")
+  fi
   if [[ -z $DONE_AT ]] && awk "BEGIN { exit !($(now) > $serve_deadline) }"; then
     INCOMPLETE=1
     log "serve not done after --serve-timeout $SERVE_TIMEOUT s (stored $st of $EVENTS): stopping it"
@@ -248,6 +260,8 @@ else
 fi
 echo "serve CPU: $(calc %.1f "$user + $sys") s (user $user, sys $sys) = $(calc %.4f "($user + $sys) * 1000 / ($st > 0 ? $st : 1)") CPU s per 1,000 events stored"
 echo "serve peak RSS: $(calc %.0f "$rss_kb / 1024") MiB"
+# The embedded broker shares the machine's cores with serve: its CPU is part of the budget.
+echo "broker CPU: (a) $(calc %.1f "$broker_cpu1 - $broker_cpu0") s = $(calc %.4f "($broker_cpu1 - $broker_cpu0) * 1000 / $EVENTS") s per 1,000 events; (b) ${broker_cpu2:+$(calc %.1f "$broker_cpu2 - $broker_cpu1") s = $(calc %.4f "($broker_cpu2 - $broker_cpu1) * 1000 / $EVENTS") s per 1,000 events (until done)}"
 
 if [[ $PERF == 1 && -f $TMP/perf.data ]]; then
   for _ in $(seq 100); do kill -0 "$PERF_PID" 2>/dev/null || break; sleep 0.1; done

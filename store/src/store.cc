@@ -163,6 +163,12 @@ rocksdb::ColumnFamilyOptions family_options(Family family, const StoreOptions& o
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
   }
+  if (family == kEvents) {
+    // The same for the memtables: every batch looks up all its event ids (dedupe), and without a
+    // filter each miss searched the skip list (~2 µs per event of the stage thread's time).
+    cf.memtable_whole_key_filtering = true;
+    cf.memtable_prefix_bloom_size_ratio = 0.02;
+  }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
 }
