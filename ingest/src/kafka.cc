@@ -752,11 +752,13 @@ Status Consumer::subscribe(std::span<const std::string> topics, AssignHandler on
   return status_from(rd_kafka_subscribe(impl_->rk.get(), list.get()), "subscribe");
 }
 
-MessageBatch Consumer::poll_batch(std::size_t max_messages, std::chrono::milliseconds timeout) {
+MessageBatch Consumer::poll_batch(std::size_t max_messages, std::chrono::milliseconds timeout,
+                                  std::size_t max_bytes) {
   MessageBatch batch;
   if (!impl_ || impl_->closed || max_messages == 0) return batch;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (batch.messages_.size() < max_messages) {
+  std::size_t bytes = 0;
+  while (batch.messages_.size() < max_messages && bytes < max_bytes) {
     int wait_ms = 0;
     if (batch.messages_.empty()) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -771,6 +773,7 @@ MessageBatch Consumer::poll_batch(std::size_t max_messages, std::chrono::millise
     }
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       impl_->reachable.store(true);
+      bytes += msg->len;
       batch.messages_.emplace_back(msg.release());
       continue;
     }

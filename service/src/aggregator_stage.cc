@@ -653,7 +653,8 @@ struct AggregatorStage::Impl {
 
   void run() {
     while (!stop_requested.load()) {
-      ingest::MessageBatch batch = consumer->poll_batch(config.batch_size, config.poll_timeout);
+      ingest::MessageBatch batch =
+          consumer->poll_batch(config.batch_size, config.poll_timeout, config.batch_bytes);
       for (const auto& reset : batch.offset_resets()) {
         if (reset.lost() > 0) {
           spdlog::error(

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -244,6 +245,32 @@ TEST_F(KafkaTest, AssignHandlerChoosesConcreteOffsets) {
   auto times = consumer.offsets_for_times(std::vector<TopicPartitionOffset>{{"seek", 0, 0}}, 10s);
   ASSERT_TRUE(times.ok()) << times.status().to_string();
   ASSERT_EQ(times->size(), 1u);  // the mock broker answers -1 for real timestamps
+}
+
+TEST_F(KafkaTest, PollBatchStopsAtTheByteBound) {
+  ASSERT_TRUE(broker_->create_topic("bytes", 1).ok());
+  auto producer = make_producer();
+  const std::string payload(1000, 'x');
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(producer.produce("bytes", "k", payload).ok());
+  ASSERT_TRUE(producer.flush(kDeadline).ok());
+
+  auto consumer = make_consumer("bytes-group");
+  const std::vector<std::string> topics{"bytes"};
+  ASSERT_TRUE(consumer.subscribe(topics).ok());
+  std::vector<std::size_t> sizes;
+  std::size_t total = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (total < 40 && std::chrono::steady_clock::now() < deadline) {
+    // 2,500 bytes: the third 1,000-byte message crosses the bound and is the last one taken.
+    auto batch = consumer.poll_batch(100, 200ms, 2'500);
+    if (batch.empty()) continue;
+    sizes.push_back(batch.size());
+    total += batch.size();
+  }
+  ASSERT_EQ(total, 40u);
+  for (std::size_t n : sizes) EXPECT_LE(n, 3u);
+  // Messages arrive in fetches of many: at least one batch was cut by the bound, not by a gap.
+  EXPECT_NE(std::find(sizes.begin(), sizes.end(), 3u), sizes.end());
 }
 
 TEST_F(KafkaTest, OffsetOutOfRangeIsReportedAndConsumptionContinuesFromEarliest) {

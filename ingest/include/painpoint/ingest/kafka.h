@@ -276,8 +276,11 @@ class Consumer {
                    RevokeHandler on_revoke = nullptr);
 
   // Returns up to `max_messages`, waiting at most `timeout` for the first one and not at all for
-  // the rest. Rebalance handlers run inside this call. Partition EOF is not reported.
-  MessageBatch poll_batch(std::size_t max_messages, std::chrono::milliseconds timeout);
+  // the rest. Stops early once the payloads add up to `max_bytes` (the message that crosses it is
+  // included, so a batch is never empty for a large message). Rebalance handlers run inside this
+  // call. Partition EOF is not reported.
+  MessageBatch poll_batch(std::size_t max_messages, std::chrono::milliseconds timeout,
+                          std::size_t max_bytes = SIZE_MAX);
 
   // `offsets` are next-to-consume offsets (see TopicPartitionOffset). async=true returns at once.
   Status commit(std::span<const TopicPartitionOffset> offsets, bool async);
