@@ -34,7 +34,6 @@ machine's (everything runs on 127.0.0.1).
   latency.py --brokers 127.0.0.1:PORT --metrics-url http://127.0.0.1:PORT/metrics --rate 10000 --duration 30
 """
 import argparse
-import bisect
 import json
 import math
 import os
