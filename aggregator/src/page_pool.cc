@@ -10,20 +10,6 @@
 namespace painpoint::aggregator {
 namespace {
 
-// Under AddressSanitizer every block comes from operator new, so that a use after free or a
-// leak of clustering state is reported instead of hidden in the pool.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kForward = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kForward = true;
-#else
-constexpr bool kForward = false;
-#endif
-#else
-constexpr bool kForward = false;
-#endif
-
 constexpr std::size_t kChunkBytes = std::size_t{2} << 20;  // one huge page on x86-64
 constexpr std::size_t kGrain = 16;
 constexpr std::size_t kClasses = PagePool::kMaxPooledBytes / kGrain + 1;
@@ -79,7 +65,7 @@ void to_heap(void* ptr, std::size_t align) { ::operator delete (ptr, std::align_
 }  // namespace
 
 void* PagePool::allocate(std::size_t bytes, std::size_t align) {
-  if (kForward) return from_heap(bytes, align);
+  if (!PagePool::kPooled) return from_heap(bytes, align);
   if (bytes >= kHugeBytes) return map_huge(huge_size(bytes));
   if (bytes > kMaxPooledBytes || align > kGrain) return from_heap(bytes, align);
   const std::size_t cls = class_of(bytes);
@@ -106,7 +92,7 @@ void* PagePool::allocate(std::size_t bytes, std::size_t align) {
 
 void PagePool::deallocate(void* ptr, std::size_t bytes, std::size_t align) noexcept {
   if (ptr == nullptr) return;
-  if (kForward) return to_heap(ptr, align);
+  if (!PagePool::kPooled) return to_heap(ptr, align);
   if (bytes >= kHugeBytes) {
     munmap(ptr, huge_size(bytes));
     return;

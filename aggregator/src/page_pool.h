@@ -35,6 +35,20 @@ namespace painpoint::aggregator {
 
 class PagePool {
  public:
+  // False under AddressSanitizer: every block then comes from operator new (neither reused nor
+  // huge-page aligned), so that a use after free or a leak of clustering state is reported
+  // instead of hidden in the pool.
+#if defined(__SANITIZE_ADDRESS__)
+  static constexpr bool kPooled = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  static constexpr bool kPooled = false;
+#else
+  static constexpr bool kPooled = true;
+#endif
+#else
+  static constexpr bool kPooled = true;
+#endif
   static constexpr std::size_t kMaxPooledBytes = 4096;
   static constexpr std::size_t kHugeBytes = std::size_t{1} << 20;
 

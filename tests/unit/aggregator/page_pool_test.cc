@@ -12,20 +12,6 @@
 namespace painpoint::aggregator {
 namespace {
 
-// Under AddressSanitizer the pool forwards to operator new (see page_pool.cc), so reuse and the
-// huge-page alignment are not promised there.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kPooled = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kPooled = false;
-#else
-constexpr bool kPooled = true;
-#endif
-#else
-constexpr bool kPooled = true;
-#endif
-
 std::uintptr_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
 TEST(PagePool, SmallBlocksAreAlignedAndDisjoint) {
@@ -52,7 +38,7 @@ TEST(PagePool, SmallBlocksAreAlignedAndDisjoint) {
 }
 
 TEST(PagePool, FreedBlocksAreReusedBySameSizeClass) {
-  if (!kPooled) GTEST_SKIP() << "forwards to operator new under AddressSanitizer";
+  if (!PagePool::kPooled) GTEST_SKIP() << "forwards to operator new under AddressSanitizer";
   std::set<void*> freed;
   std::vector<void*> first;
   for (int i = 0; i < 64; ++i) first.push_back(PagePool::allocate(100, 16));
@@ -72,7 +58,7 @@ TEST(PagePool, LargeArraysGetHugePageAlignedMappings) {
   const std::size_t bytes = PagePool::kHugeBytes + 12345;
   auto* p = static_cast<unsigned char*>(PagePool::allocate(bytes, 64));
   ASSERT_NE(p, nullptr);
-  if (kPooled) {
+  if (PagePool::kPooled) {
     EXPECT_EQ(address(p) % (std::size_t{2} << 20), 0u);
   }
   p[0] = 1;
