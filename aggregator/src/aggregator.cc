@@ -162,7 +162,6 @@ struct PostingList {
       head.push_back(head.empty() ? *all.first() : *all.next_after(head.back()));
     }
   }
-  [[nodiscard]] const PoolVector<Posting>& top(std::size_t /*scan*/) const { return head; }
 };
 
 // What bounding a candidate's score needs, one fixed-size record per cluster in a contiguous
