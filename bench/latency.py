@@ -16,8 +16,9 @@ where a record of pain point P reflects event e when P is the pain point e joine
 merged into, from the merge on) and the record's last_seen >= e's occurred_at. Coalescing is
 included: an event that arrives just after a pain point was published waits for the next record.
 When a survivor lists events of pain points merged into it, the one an event joined is known only
-up to the pain points whose [first_seen, last_seen] contain its time; the largest of the
-candidates' delivery times is taken (an upper bound) and the number of such events printed.
+up to the family members that could hold it (the first record reaching its time added it: one new
+event at exactly that time, or several); the largest of the candidates' delivery times is taken
+(an upper bound) and the number of such events printed.
 Events of candidates never promoted to pain points are not published at all; they are counted,
 not timed.
 
@@ -227,7 +228,6 @@ def main():
     source_enum = {name: feedback_pb2.Source.Value(name) for name in TOPIC_OF}
 
     records = {}  # pain point id -> [(CreateTime s, summary)], in the order published
-    merged = [0]
     last_record = [time.monotonic()]
     stop = threading.Event()
     consumer_error = []
@@ -243,8 +243,6 @@ def main():
                         continue
                     s = pain_point_pb2.PainPointSummary.FromString(msg.value())
                     last_record[0] = time.monotonic()
-                    if s.status == pain_point_pb2.STATUS_MERGED:
-                        merged[0] += 1
                     _, ts_ms = msg.timestamp()
                     records.setdefault(s.id, []).append((ts_ms / 1000.0, s))
         except Exception as e:  # surfaces in the main thread's report
@@ -331,6 +329,8 @@ def main():
         return 1
 
     newest = newest_event_ages(records, pain_point_pb2.STATUS_MERGED)
+    merged = sum(s.status == pain_point_pb2.STATUS_MERGED
+                 for recs in records.values() for _, s in recs)
     api = a.api_url or a.metrics_url.rsplit("/metrics", 1)[0]
     try:
         per_event, bounded, unpublished, unreflected = event_latencies(
@@ -361,7 +361,7 @@ def main():
              every[-1], bounded, unpublished, unreflected))
     print("latency per record, newest event only (%d records that brought a new event; %d merged "
           "records): p50 %.3f s, p99 %.3f s, max %.3f s"
-          % (len(newest), merged[0], percentile(newest, 50), percentile(newest, 99), newest[-1]))
+          % (len(newest), merged, percentile(newest, 50), percentile(newest, 99), newest[-1]))
     print("stored %d of %d" % (stored, sent))
     return 0 if stored >= sent and delivery_errors[0] == 0 and not unreflected else 1
 
