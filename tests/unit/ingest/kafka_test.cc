@@ -149,6 +149,31 @@ TEST_F(KafkaTest, BrokerListensOnRequestedPort) {
   EXPECT_EQ(clash.status().code, KafkaErrc::kTransport);
 }
 
+TEST_F(KafkaTest, ClusterIdWithoutABrokerIsAnErrorAfterTheTimeout) {
+  // A port that was free a moment ago: nothing answers there.
+  std::uint16_t port = 0;
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    auto* addr = static_cast<sockaddr*>(static_cast<void*>(&sin));
+    ASSERT_EQ(::bind(fd, addr, sizeof sin), 0);
+    ASSERT_EQ(::getsockname(fd, addr, &len), 0);
+    port = ntohs(sin.sin_port);
+    ::close(fd);
+  }
+  ConsumerConfig config;
+  config.brokers = "127.0.0.1:" + std::to_string(port);
+  config.group_id = "nobody-home";
+  auto consumer = Consumer::create(config);
+  ASSERT_TRUE(consumer.ok()) << consumer.status().to_string();
+  auto id = consumer->cluster_id(300ms);
+  EXPECT_FALSE(id.ok());
+}
+
 TEST_F(KafkaTest, ProducerConsumerRoundTrip) {
   ASSERT_TRUE(broker_->create_topic("rt", 3).ok());
   std::atomic<int> delivered{0};
