@@ -146,8 +146,10 @@ bool looks_like_date_or_version(std::string_view run) {
   return dashes == 2 && n_groups == 3 && groups[0] == 4 && groups[1] <= 2 && groups[2] <= 2;
 }
 
-// Replaces emails, phone numbers and card-like numbers by placeholders.
-std::string scrub_pii(std::string_view s) {
+// Replaces emails, phone numbers and card-like numbers by placeholders; `replaced` tells whether
+// it did (then the result differs from `s`: a placeholder has neither '@' nor digits).
+std::string scrub_pii(std::string_view s, bool& replaced) {
+  replaced = false;
   std::string out;
   out.reserve(s.size());
   std::size_t i = 0;
@@ -159,6 +161,7 @@ std::string scrub_pii(std::string_view s) {
       if (b != std::string_view::npos) {
         out.append(s.substr(emitted_until, b - emitted_until));
         out.append("<email>");
+        replaced = true;
         i = emitted_until = e;
         continue;
       }
@@ -182,6 +185,7 @@ std::string scrub_pii(std::string_view s) {
       if (placeholder != nullptr) {
         out.append(s.substr(emitted_until, i - emitted_until));
         out.append(placeholder);
+        replaced = true;
         i = emitted_until = e;
         continue;
       }
@@ -202,6 +206,17 @@ std::string clean_whitespace(std::string_view s) {
   bool pending_space = false;
   std::size_t i = 0;
   while (i < s.size()) {
+    // Printable ASCII other than the space is kept as is: copy such runs whole (most feedback is
+    // mostly that, and one append per character was most of the cost of this function).
+    std::size_t run_end = i;
+    while (run_end < s.size() && s[run_end] > ' ' && s[run_end] < 0x7F) ++run_end;
+    if (run_end > i) {
+      if (pending_space) out.push_back(' ');
+      pending_space = false;
+      out.append(s.substr(i, run_end - i));
+      i = run_end;
+      continue;
+    }
     const std::size_t start = i;
     const char32_t cp = next_code_point(s, i);
     if (is_unicode_space(cp)) {
@@ -337,10 +352,11 @@ bool is_valid_utf8(std::string_view s) {
 // chain one exposure per pass (the fuzzer built 17), and a 16 KiB text allows at most a few
 // hundred links, each pass linear.
 std::string normalize_text(std::string_view text) {
-  std::string out = scrub_pii(clean_whitespace(text));
+  std::string out = clean_whitespace(text);
   for (;;) {
-    std::string again = scrub_pii(out);
-    if (again == out) return out;
+    bool replaced = false;
+    std::string again = scrub_pii(out, replaced);
+    if (!replaced) return out;
     out = std::move(again);
   }
 }

@@ -184,6 +184,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "bed",
                  "tabbed"},
         TextCase{"zero\u200bwidth", "zerowidth"},
+        TextCase{"end.\u200b\u00a0Next\t \x7f token~", "end. Next token~"},
         TextCase{"write to john.doe+x@example.co.uk please", "write to <email> please"},
         TextCase{"mail: a@b.io.", "mail: <email>."},
         TextCase{"not an email: @home or user@localhost", "not an email: @home or user@localhost"},
