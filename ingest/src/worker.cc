@@ -1,5 +1,6 @@
 #include "painpoint/ingest/worker.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <map>
@@ -112,7 +113,10 @@ Status IngestWorker::start() {
   impl_->consumer.emplace(std::move(consumer).value());
   impl_->stop_requested.store(false);
   impl_->running.store(true);
-  impl_->thread = std::thread([impl] { impl->run(); });
+  impl_->thread = std::thread([impl] {
+    pthread_setname_np(pthread_self(), "pp-ingest");
+    impl->run();
+  });
   return Status::Ok();
 }
 

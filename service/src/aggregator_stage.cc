@@ -1,5 +1,6 @@
 #include "aggregator_stage.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -105,6 +106,7 @@ class CommitThread {
 
  private:
   void run() {
+    pthread_setname_np(pthread_self(), "pp-commit");
     std::unique_lock lock(mutex_);
     for (;;) {
       wake_.wait(lock, [this] { return stop_ || batch_ != nullptr; });
@@ -724,7 +726,10 @@ ingest::Status AggregatorStage::start() {
     std::lock_guard lock(impl.commands_mutex);
     impl.accepting = true;
   }
-  impl.thread = std::thread([&impl] { impl.run(); });
+  impl.thread = std::thread([&impl] {
+    pthread_setname_np(pthread_self(), "pp-aggregate");
+    impl.run();
+  });
   return ingest::Status::Ok();
 }
 

@@ -1,5 +1,6 @@
 #include "http_server.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -710,7 +711,11 @@ void HttpServer::Impl::start() {
   started_ = true;
   const int n = std::max(1, config_.io_threads);
   threads_.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { run_io_thread(); });
+  for (int i = 0; i < n; ++i)
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "pp-http");
+      run_io_thread();
+    });
   spdlog::info("http: listening on {}:{} ({} io threads)", config_.address, port_, n);
 }
 

@@ -1,5 +1,6 @@
 #include "publisher.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -389,7 +390,10 @@ ingest::Status Publisher::start() {
   }
   impl.running.store(true);
   impl.set_detail("starting");
-  impl.thread = std::thread([&impl] { impl.run(); });
+  impl.thread = std::thread([&impl] {
+    pthread_setname_np(pthread_self(), "pp-publish");
+    impl.run();
+  });
   return ingest::Status::Ok();
 }
 
