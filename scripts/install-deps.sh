@@ -23,7 +23,7 @@ esac
 packages=(
   build-essential cmake ninja-build pkg-config git
   librdkafka-dev librocksdb-dev libprotobuf-dev protobuf-compiler
-  libboost-dev libcli11-dev libspdlog-dev libstemmer-dev
+  libboost-dev libcli11-dev libspdlog-dev libstemmer-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat curl
   python3 python3-sklearn python3-numpy python3-confluent-kafka python3-protobuf
