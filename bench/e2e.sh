@@ -113,6 +113,16 @@ cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
+# CPU seconds per thread name of a process so far ("name seconds" lines, threads of one name
+# summed), from /proc/PID/task/*/stat: exact, where perf's per-thread attribution is not.
+thread_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{
+      name = $0; sub(/^[^(]*\(/, "", name); sub(/\) .*$/, "", name)
+      rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
+      cpu[name] += (f[12] + f[13]) / hz
+    } END { for (n in cpu) printf "%s %.2f\n", n, cpu[n] }' /proc/"$1"/task/*/stat 2>/dev/null | sort -k2 -nr
+}
+
 # Sets HTTP_PORT from serve's "painpoint serving: http://127.0.0.1:PORT" log line.
 wait_serving() {
   local logf=$1 pid=$2 deadline=$((SECONDS + 120))
@@ -230,6 +240,7 @@ while kill -0 "$TIME_PID" 2>/dev/null; do
   if [[ -z $DONE_AT && $st == "$EVENTS" && $pend == 0 ]]; then
     DONE_AT=$EPOCHREALTIME
     broker_cpu2=$(cpu_seconds "$BROKER_PID")
+    thread_cpu "$SERVE_PID" >"$TMP/serve.threads"
   fi
   if [[ -z $DONE_AT ]] && (( now_us / 1000000 > serve_deadline )); then
     INCOMPLETE=1
@@ -272,6 +283,10 @@ echo "serve CPU: $(calc %.1f "$user + $sys") s (user $user, sys $sys) = $(calc %
 echo "serve peak RSS: $(calc %.0f "$rss_kb / 1024") MiB"
 # The embedded broker shares the machine's cores with serve: its CPU is part of the budget.
 echo "broker CPU: (a) $(calc %.1f "$broker_cpu1 - $broker_cpu0") s = $(calc %.4f "($broker_cpu1 - $broker_cpu0) * 1000 / $EVENTS") s per 1,000 events; (b) ${broker_cpu2:+$(calc %.1f "$broker_cpu2 - $broker_cpu1") s = $(calc %.4f "($broker_cpu2 - $broker_cpu1) * 1000 / $EVENTS") s per 1,000 events (until done)}"
+
+if [[ -s $TMP/serve.threads ]]; then
+  echo "serve CPU by thread until done (µs per event): $(awk -v n="$EVENTS" '{ printf "%s%s %.1f", sep, $1, $2 * 1e6 / n; sep = ", " }' "$TMP/serve.threads")"
+fi
 
 if [[ $PERF == 1 && -f $TMP/perf.data ]]; then
   for _ in $(seq 100); do kill -0 "$PERF_PID" 2>/dev/null || break; sleep 0.1; done
