@@ -343,6 +343,26 @@ int Producer::poll(std::chrono::milliseconds timeout) {
   return impl_ ? rd_kafka_poll(impl_->rk.get(), to_timeout_ms(timeout)) : 0;
 }
 
+Status Producer::prefetch_metadata(std::span<const std::string> topics,
+                                   std::chrono::milliseconds timeout) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "producer moved from");
+  for (const std::string& topic : topics) {
+    // The reply fills the client's metadata cache, which a topic's first produce() reads.
+    detail::TopicPtr rkt(rd_kafka_topic_new(impl_->rk.get(), topic.c_str(), nullptr));
+    if (!rkt) return status_from(rd_kafka_last_error(), "topic handle " + topic);
+    const rd_kafka_metadata_t* raw = nullptr;
+    const auto err = rd_kafka_metadata(impl_->rk.get(), 0, rkt.get(), &raw, to_timeout_ms(timeout));
+    detail::MetadataPtr md(raw);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "metadata of " + topic);
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (md->topics[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return status_from(md->topics[i].err, "metadata of " + topic);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Status Producer::flush(std::chrono::milliseconds timeout) {
   if (!impl_) return Status::Error(KafkaErrc::kState, "producer moved from");
   const auto err = rd_kafka_flush(impl_->rk.get(), to_timeout_ms(timeout));

@@ -26,6 +26,7 @@ struct KafkaDeleter {
   void operator()(rd_kafka_error_t* err) const noexcept { rd_kafka_error_destroy(err); }
   void operator()(rd_kafka_AdminOptions_t* o) const noexcept { rd_kafka_AdminOptions_destroy(o); }
   void operator()(rd_kafka_NewTopic_t* t) const noexcept { rd_kafka_NewTopic_destroy(t); }
+  void operator()(rd_kafka_topic_t* t) const noexcept { rd_kafka_topic_destroy(t); }
   void operator()(const rd_kafka_metadata_t* md) const noexcept { rd_kafka_metadata_destroy(md); }
   void operator()(char* mem) const noexcept { rd_kafka_mem_free(nullptr, mem); }
 };
@@ -40,6 +41,7 @@ using EventPtr = std::unique_ptr<rd_kafka_event_t, KafkaDeleter>;
 using ErrorPtr = std::unique_ptr<rd_kafka_error_t, KafkaDeleter>;
 using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, KafkaDeleter>;
 using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, KafkaDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, KafkaDeleter>;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, KafkaDeleter>;
 using KafkaStringPtr = std::unique_ptr<char, KafkaDeleter>;
 

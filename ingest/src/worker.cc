@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <map>
 #include <optional>
 #include <thread>
@@ -92,6 +93,11 @@ Status IngestWorker::start() {
     }
   });
   if (!producer.ok()) return producer.status();
+  const std::array<std::string, 2> outputs{cfg.output_topic, cfg.deadletter_topic};
+  if (auto s = producer->prefetch_metadata(outputs, std::chrono::seconds(2)); !s.ok()) {
+    spdlog::warn("ingest: output topics not looked up yet ({}); the first batch waits for it",
+                 s.to_string());
+  }
 
   ConsumerConfig cc;
   cc.brokers = cfg.brokers;

@@ -384,6 +384,12 @@ ingest::Status Publisher::start() {
       });
   if (!producer.ok()) return producer.status();
   impl.producer.emplace(std::move(producer).value());
+  if (auto s = impl.producer->prefetch_metadata(std::span(&impl.config.topic, 1),
+                                                std::chrono::seconds(2));
+      !s.ok()) {
+    spdlog::warn("publisher: {} not looked up yet ({}); the first summaries wait for it",
+                 impl.config.topic, s.to_string());
+  }
   if (impl.config.test_initial_delay.count() > 0) {
     spdlog::warn("publisher: TEST ONLY delay of {} ms before the first publish",
                  impl.config.test_initial_delay.count());

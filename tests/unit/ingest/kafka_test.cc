@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <random>
 #include <set>
@@ -172,6 +173,19 @@ TEST_F(KafkaTest, ClusterIdWithoutABrokerIsAnErrorAfterTheTimeout) {
   ASSERT_TRUE(consumer.ok()) << consumer.status().to_string();
   auto id = consumer->cluster_id(300ms);
   EXPECT_FALSE(id.ok());
+}
+
+TEST_F(KafkaTest, PrefetchMetadataOfExistingAndUnreachableTopics) {
+  ASSERT_TRUE(broker_->create_topic("warm", 3).ok());
+  auto producer = make_producer();
+  const std::array<std::string, 1> topics{"warm"};
+  EXPECT_TRUE(producer.prefetch_metadata(topics, 10s).ok());
+
+  ProducerConfig nowhere;
+  nowhere.brokers = "127.0.0.1:1";  // nothing listens on port 1
+  auto lonely = Producer::create(nowhere);
+  ASSERT_TRUE(lonely.ok()) << lonely.status().to_string();
+  EXPECT_FALSE(lonely->prefetch_metadata(topics, 300ms).ok());
 }
 
 TEST_F(KafkaTest, ProducerConsumerRoundTrip) {

@@ -115,6 +115,12 @@ class Producer {
   // Serves delivery reports; blocks up to `timeout` if none is ready. Returns how many were served.
   int poll(std::chrono::milliseconds timeout = 0ms);
 
+  // Fetches the partitions and leaders of `topics` now, blocking up to `timeout` per topic. Without
+  // it the first message to a topic waited ~1 s (librdkafka looks an unknown topic up on its
+  // periodic scan), which a producer's first batch pays on every start. A failure only means the
+  // first message waits for the lookup as before.
+  Status prefetch_metadata(std::span<const std::string> topics, std::chrono::milliseconds timeout);
+
   // Waits until every enqueued message is acknowledged or failed (delivery callbacks run).
   // kTimedOut if messages are still in flight after `timeout`.
   Status flush(std::chrono::milliseconds timeout);
