@@ -55,8 +55,8 @@ Result<ConfPtr> make_conf(const std::map<std::string, std::string>& props);
 
 int to_timeout_ms(std::chrono::milliseconds timeout);
 
-// The cluster id (KIP-78) of the cluster `rk` is connected to, waiting up to `timeout` for the
-// first metadata response; kTimedOut when none came.
+// The cluster id (KIP-78) of the cluster `rk` is connected to, waiting up to `timeout` for a
+// metadata response; an error (timeout, transport) when none came.
 Result<std::string> cluster_id(rd_kafka_t* rk, std::chrono::milliseconds timeout);
 
 // Forwards librdkafka's log lines to spdlog (so they follow Painpoint's log format and level).

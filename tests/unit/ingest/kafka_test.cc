@@ -37,6 +37,22 @@ struct Received {
   std::map<std::string, std::string> headers;
 };
 
+// A loopback port that is free right now (bound, read back, released). Call it inside
+// ASSERT_NO_FATAL_FAILURE.
+void free_loopback_port(std::uint16_t* port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sin;
+  auto* addr = static_cast<sockaddr*>(static_cast<void*>(&sin));
+  const bool bound = ::bind(fd, addr, sizeof sin) == 0 && ::getsockname(fd, addr, &len) == 0;
+  ::close(fd);
+  ASSERT_TRUE(bound);
+  *port = ntohs(sin.sin_port);
+}
+
 class KafkaTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -128,19 +144,7 @@ TEST_F(KafkaTest, BrokerHasPainpointTopicsAndClusterId) {
 TEST_F(KafkaTest, BrokerListensOnRequestedPort) {
   // Find a port that is free right now, then ask for it.
   std::uint16_t port = 0;
-  {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sin;
-    auto* addr = static_cast<sockaddr*>(static_cast<void*>(&sin));
-    ASSERT_EQ(::bind(fd, addr, sizeof sin), 0);
-    ASSERT_EQ(::getsockname(fd, addr, &len), 0);
-    port = ntohs(sin.sin_port);
-    ::close(fd);
-  }
+  ASSERT_NO_FATAL_FAILURE(free_loopback_port(&port));
   auto broker = EmbeddedBroker::start(broker_config(port, true));
   ASSERT_TRUE(broker.ok()) << broker.status().to_string();
   EXPECT_EQ((*broker)->bootstrap(), "127.0.0.1:" + std::to_string(port));
@@ -153,19 +157,7 @@ TEST_F(KafkaTest, BrokerListensOnRequestedPort) {
 TEST_F(KafkaTest, ClusterIdWithoutABrokerIsAnErrorAfterTheTimeout) {
   // A port that was free a moment ago: nothing answers there.
   std::uint16_t port = 0;
-  {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sin;
-    auto* addr = static_cast<sockaddr*>(static_cast<void*>(&sin));
-    ASSERT_EQ(::bind(fd, addr, sizeof sin), 0);
-    ASSERT_EQ(::getsockname(fd, addr, &len), 0);
-    port = ntohs(sin.sin_port);
-    ::close(fd);
-  }
+  ASSERT_NO_FATAL_FAILURE(free_loopback_port(&port));
   ConsumerConfig config;
   config.brokers = "127.0.0.1:" + std::to_string(port);
   config.group_id = "nobody-home";
@@ -181,8 +173,10 @@ TEST_F(KafkaTest, PrefetchMetadataOfExistingAndUnreachableTopics) {
   const std::array<std::string, 1> topics{"warm"};
   EXPECT_TRUE(producer.prefetch_metadata(topics, 10s).ok());
 
+  std::uint16_t port = 0;  // free a moment ago: nothing answers there
+  ASSERT_NO_FATAL_FAILURE(free_loopback_port(&port));
   ProducerConfig nowhere;
-  nowhere.brokers = "127.0.0.1:1";  // nothing listens on port 1
+  nowhere.brokers = "127.0.0.1:" + std::to_string(port);
   auto lonely = Producer::create(nowhere);
   ASSERT_TRUE(lonely.ok()) << lonely.status().to_string();
   EXPECT_FALSE(lonely->prefetch_metadata(topics, 300ms).ok());
