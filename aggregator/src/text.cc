@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <stdexcept>
 
 namespace painpoint::aggregator {
@@ -142,13 +143,59 @@ constexpr std::array<std::uint8_t, 27> kStopWordsFrom = [] {
 }();
 static_assert(kStopWordsFrom[26] == kStopWords.size(), "every stop word starts with a-z");
 
+// Stop words compared as two integers and a length instead of through memcmp calls: the check
+// runs for every word of every event.
+constexpr std::size_t kLongestStopWord = 16;
+static_assert(std::all_of(kStopWords.begin(), kStopWords.end(),
+                          [](std::string_view w) { return w.size() <= kLongestStopWord; }));
+
+struct PackedWord {
+  std::uint64_t lo = 0;
+  std::uint64_t hi = 0;
+  std::size_t size = 0;
+  constexpr bool operator==(const PackedWord&) const = default;
+};
+
+// Requires word.size() <= kLongestStopWord.
+constexpr PackedWord pack(std::string_view word) {
+  PackedWord p;
+  p.size = word.size();
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    const auto byte = static_cast<std::uint64_t>(static_cast<unsigned char>(word[i]));
+    if (i < 8) {
+      p.lo |= byte << (8 * i);
+    } else {
+      p.hi |= byte << (8 * (i - 8));
+    }
+  }
+  return p;
+}
+
+constexpr std::array<PackedWord, kStopWords.size()> kPackedStopWords = [] {
+  std::array<PackedWord, kStopWords.size()> packed{};
+  for (std::size_t i = 0; i < kStopWords.size(); ++i) packed[i] = pack(kStopWords[i]);
+  return packed;
+}();
+
+constexpr bool is_ascii_word_char(char b) {
+  return (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || (b >= 'A' && b <= 'Z');
+}
+
+constexpr char lower_ascii(char b) {
+  if (b == '`') return '\'';
+  return (b >= 'A' && b <= 'Z') ? static_cast<char>(b + 32) : b;
+}
+
 }  // namespace
 
 bool is_stop_word(std::string_view word) {
-  if (word.empty() || word[0] < 'a' || word[0] > 'z') return false;
+  if (word.size() > kLongestStopWord || word.empty() || word[0] < 'a' || word[0] > 'z') {
+    return false;
+  }
+  const PackedWord packed = pack(word);
   const auto c = static_cast<std::size_t>(word[0] - 'a');
   for (std::size_t i = kStopWordsFrom[c]; i < kStopWordsFrom[c + 1]; ++i) {
-    if (kStopWords[i] == word) return true;
+    if (kPackedStopWords[i] == packed) return true;
   }
   return false;
 }
@@ -158,10 +205,13 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
   // Pass 1: lowercase code points; the apostrophe variants become "'".
   lowered_.clear();
   for (std::size_t i = 0; i < text.size();) {
-    const char b = text[i];
-    if (static_cast<unsigned char>(b) < 0x80) {  // ASCII, most text: no decoding
-      lowered_.push_back(b == '`' ? '\'' : (b >= 'A' && b <= 'Z') ? static_cast<char>(b + 32) : b);
-      ++i;
+    if (static_cast<unsigned char>(text[i]) < 0x80) {  // ASCII, most text: a run at a time
+      std::size_t end = i + 1;
+      while (end < text.size() && static_cast<unsigned char>(text[end]) < 0x80) ++end;
+      const std::size_t from = lowered_.size();
+      lowered_.append(text.data() + i, end - i);
+      for (std::size_t k = from; k < lowered_.size(); ++k) lowered_[k] = lower_ascii(lowered_[k]);
+      i = end;
       continue;
     }
     char32_t c = decode(text, i);
@@ -197,6 +247,16 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
       bool digit = false;
       bool any = false;
       while (i < chunk.size()) {
+        if (is_ascii_word_char(chunk[i])) {  // a run of ASCII letters and digits at once
+          std::size_t run_end = i;
+          for (; run_end < chunk.size() && is_ascii_word_char(chunk[run_end]); ++run_end) {
+            digit |= (chunk[run_end] >= '0' && chunk[run_end] <= '9');
+          }
+          word_.append(chunk.data() + i, run_end - i);
+          any = true;
+          i = run_end;
+          continue;
+        }
         std::size_t next = i;
         const char32_t c = decode(chunk, next);
         if (is_letter(c) || (c >= '0' && c <= '9')) {

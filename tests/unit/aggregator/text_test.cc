@@ -76,6 +76,23 @@ TEST(StopWords, FirstAndLastOfTheListAndNearMisses) {
   EXPECT_FALSE(is_stop_word("abouts"));
 }
 
+TEST(StopWords, LengthAndBytesBeyondTheFirstEightCount) {
+  EXPECT_TRUE(is_stop_word("themselves")) << "ten letters: the comparison spans two words";
+  EXPECT_FALSE(is_stop_word("themselvez"));
+  EXPECT_FALSE(is_stop_word("themselvesthemselves"));
+  EXPECT_FALSE(is_stop_word("th"));
+  EXPECT_FALSE(is_stop_word(std::string_view("the\0", 4))) << "a NUL byte is not padding";
+}
+
+TEST(Tokenizer, WordsMixingAsciiRunsWithOtherLetters) {
+  // ASCII letters and digits are copied a run at a time; the run must join the letters that
+  // follow it, and digits anywhere in the word make it a number.
+  EXPECT_EQ(words("cafés Straße école2 x86_64 abc—def"),
+            (V{"cafés", "straße", "_num_", "_num_", "_num_", "abc", "def"}));
+  EXPECT_EQ(words("1,000 users, v2.5.1 and 3. items"),
+            (V{"_num_", "users", "_num_", "_num_", "items"}));
+}
+
 TEST(Severity, TrendIsLogRatioOfLastTwoWeeks) {
   std::vector<std::int64_t> flat(28, 1);
   EXPECT_DOUBLE_EQ(trend_of(flat), 0.0);
