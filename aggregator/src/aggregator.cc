@@ -467,12 +467,20 @@ double sparse_dot(std::span<const TermWeight> a, std::span<const TermWeight> b) 
   const auto& small = a.size() <= b.size() ? a : b;
   const auto& large = a.size() <= b.size() ? b : a;
   double dot = 0;
-  auto it = large.begin();
+  const TermWeight* first = large.data();
+  std::size_t len = large.size();
   for (const auto& tw : small) {
-    it = std::lower_bound(it, large.end(), tw.term,
-                          [](const TermWeight& x, std::uint32_t t) { return x.term < t; });
-    if (it == large.end()) break;
-    if (it->term == tw.term) dot += static_cast<double>(tw.w) * static_cast<double>(it->w);
+    // lower_bound without branches on the comparison (they mispredict half of the time): the
+    // same position, found with conditional moves.
+    while (len > 0) {
+      const std::size_t half = len / 2;
+      const bool less = first[half].term < tw.term;
+      first += less ? half + 1 : 0;
+      len = less ? len - half - 1 : half;
+    }
+    len = static_cast<std::size_t>(large.data() + large.size() - first);
+    if (len == 0) break;
+    if (first->term == tw.term) dot += static_cast<double>(tw.w) * static_cast<double>(first->w);
   }
   return dot;
 }
@@ -528,9 +536,16 @@ void top_terms_into(std::span<const TermWeight> v, std::size_t k, Out& out) {
     return a.w != b.w ? a.w > b.w : a.term < b.term;
   };
   if (out.size() > k) {
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k), out.end(),
-                      heavier);
+    // The order is total (terms are distinct), so selecting the k heaviest and sorting only them
+    // gives exactly what partial_sort would, without its heap operations over every term.
+    if (k == 0) {
+      out.clear();
+      return;
+    }
+    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k - 1), out.end(),
+                     heavier);
     out.resize(k);
+    std::sort(out.begin(), out.end(), heavier);
   } else {
     std::sort(out.begin(), out.end(), heavier);
   }
@@ -562,6 +577,7 @@ struct Aggregator::Impl {
   std::vector<std::uint32_t> buckets;
   std::vector<TermWeight> vec;
   std::vector<TermWeight> merged_scratch;
+  std::vector<TermWeight> truncate_scratch;
   std::vector<float> dense;
   std::vector<double> dense_acc;
   std::vector<float> acc;
@@ -1109,14 +1125,17 @@ struct Aggregator::Impl {
       // Keep the heaviest terms (ties: lower term) so the centroid stays bounded. The order is
       // total, so selecting them in place (no copy, no full sort of the losers) keeps exactly
       // the same set as sorting would.
+      // The k-th heaviest is selected on a copy; the merge then keeps, in its term order (no
+      // sort), exactly the terms at least as heavy as it.
+      auto heavier = [](const TermWeight& x, const TermWeight& y) {
+        return x.w != y.w ? x.w > y.w : x.term < y.term;
+      };
       const auto k = static_cast<std::ptrdiff_t>(cfg.centroid_terms);
-      std::nth_element(merged_scratch.begin(), merged_scratch.begin() + k - 1, merged_scratch.end(),
-                       [](const TermWeight& x, const TermWeight& y) {
-                         return x.w != y.w ? x.w > y.w : x.term < y.term;
-                       });
-      merged_scratch.resize(cfg.centroid_terms);
-      std::sort(merged_scratch.begin(), merged_scratch.end(),
-                [](const TermWeight& x, const TermWeight& y) { return x.term < y.term; });
+      truncate_scratch.assign(merged_scratch.begin(), merged_scratch.end());
+      std::nth_element(truncate_scratch.begin(), truncate_scratch.begin() + k - 1,
+                       truncate_scratch.end(), heavier);
+      const TermWeight kth = truncate_scratch[static_cast<std::size_t>(k - 1)];
+      std::erase_if(merged_scratch, [&](const TermWeight& x) { return heavier(kth, x); });
     }
     c.centroid.assign(merged_scratch.begin(), merged_scratch.end());
     c.norm2 = norm2_of(c.centroid);
