@@ -30,6 +30,8 @@
 # Everything listens on 127.0.0.1. Every wait has a timeout; an EXIT trap kills every child.
 # Binary: $PAINPOINT_BIN, default build/service/painpoint of this repository.
 # Needs: kcat, protoc, /usr/bin/time, python3-confluent-kafka, python3-protobuf (and perf for --perf).
+# --perf records frame-pointer call chains; PERF_CALL_GRAPH=dwarf,16384 records DWARF ones instead
+# (inlined frames and library callers, e.g. which code calls memcmp; ~250 MB for 1,000,000 events).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -208,7 +210,7 @@ wait_serving "$SERVE_LOG" "$TIME_PID"
 if [[ $PERF == 1 ]]; then
   # Only once serving: perf -p samples the threads that exist when it attaches (attached at
   # exec, it saw 2 threads and 100 samples in 600 s). cpu-clock: VMs often lack hardware counters.
-  perf record -e cpu-clock -F 499 -g -o "$TMP/perf.data" -p "$SERVE_PID" >"$TMP/perf.log" 2>&1 &
+  perf record -e cpu-clock -F 499 --call-graph "${PERF_CALL_GRAPH:-fp}" -o "$TMP/perf.data" -p "$SERVE_PID" >"$TMP/perf.log" 2>&1 &
   PERF_PID=$!
   PIDS+=($PERF_PID)
 fi
