@@ -485,6 +485,22 @@ double sparse_dot(std::span<const TermWeight> a, std::span<const TermWeight> b) 
   return dot;
 }
 
+// a[k] += weight * v[k] for k < n: an event's dense features, once per token. Four lanes at a
+// time, out of line and with restrict, so that -O2 uses packed arithmetic (inlined, or as a plain
+// loop, it stayed scalar). Each element gets the same operations in the same order, so the sums
+// are bit-identical to the plain loop's.
+[[gnu::noinline]] void accumulate_scaled(double* __restrict a, std::size_t n, double weight,
+                       const float* __restrict v) {
+  std::size_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    a[k] += weight * static_cast<double>(v[k]);
+    a[k + 1] += weight * static_cast<double>(v[k + 1]);
+    a[k + 2] += weight * static_cast<double>(v[k + 2]);
+    a[k + 3] += weight * static_cast<double>(v[k + 3]);
+  }
+  for (; k < n; ++k) a[k] += weight * static_cast<double>(v[k]);
+}
+
 double norm2_of(std::span<const TermWeight> v) {
   double n = 0;
   for (const auto& tw : v) n += static_cast<double>(tw.w) * static_cast<double>(tw.w);
@@ -720,7 +736,7 @@ struct Aggregator::Impl {
       if (v == nullptr) continue;
       const double prob = static_cast<double>(p.terms.find(buckets[i])->df) / total;
       const double weight = cfg.sif_a / (cfg.sif_a + prob);
-      for (std::uint32_t k = 0; k < d; ++k) dense_acc[k] += weight * static_cast<double>(v[k]);
+      accumulate_scaled(dense_acc.data(), dense_acc.size(), weight, v);
       any = true;
     }
     dense.assign(d, 0.0f);
