@@ -143,38 +143,32 @@ constexpr std::array<std::uint8_t, 27> kStopWordsFrom = [] {
 }();
 static_assert(kStopWordsFrom[26] == kStopWords.size(), "every stop word starts with a-z");
 
-// Stop words compared as two integers and a length instead of through memcmp calls: the check
-// runs for every word of every event.
-constexpr std::size_t kLongestStopWord = 16;
+// Stop words by first letter and length: most words share neither with any stop word and are
+// rejected by one table look-up; the others compare with one or two candidates of their length.
+constexpr std::size_t kLongestStopWord = 10;
 static_assert(std::all_of(kStopWords.begin(), kStopWords.end(),
                           [](std::string_view w) { return w.size() <= kLongestStopWord; }));
 
-struct PackedWord {
-  std::uint64_t lo = 0;
-  std::uint64_t hi = 0;
-  std::size_t size = 0;
-  constexpr bool operator==(const PackedWord&) const = default;
+// For letter c and length n: kStopWords indices of the words starting with c, of length n, are
+// listed at kStopWordIndex[kStopWordsAt[c][n] .. kStopWordsAt[c][n + 1]).
+struct StopWordTable {
+  std::array<std::array<std::uint8_t, kLongestStopWord + 2>, 26> at{};
+  std::array<std::uint8_t, kStopWords.size()> index{};
 };
 
-// Requires word.size() <= kLongestStopWord.
-constexpr PackedWord pack(std::string_view word) {
-  PackedWord p;
-  p.size = word.size();
-  for (std::size_t i = 0; i < word.size(); ++i) {
-    const auto byte = static_cast<std::uint64_t>(static_cast<unsigned char>(word[i]));
-    if (i < 8) {
-      p.lo |= byte << (8 * i);
-    } else {
-      p.hi |= byte << (8 * (i - 8));
+constexpr StopWordTable kStopWordTable = [] {
+  StopWordTable t;
+  std::size_t next = 0;
+  for (std::size_t c = 0; c < 26; ++c) {
+    for (std::size_t n = 0; n <= kLongestStopWord; ++n) {
+      t.at[c][n] = static_cast<std::uint8_t>(next);
+      for (std::size_t i = kStopWordsFrom[c]; i < kStopWordsFrom[c + 1]; ++i) {
+        if (kStopWords[i].size() == n) t.index[next++] = static_cast<std::uint8_t>(i);
+      }
     }
+    t.at[c][kLongestStopWord + 1] = static_cast<std::uint8_t>(next);
   }
-  return p;
-}
-
-constexpr std::array<PackedWord, kStopWords.size()> kPackedStopWords = [] {
-  std::array<PackedWord, kStopWords.size()> packed{};
-  for (std::size_t i = 0; i < kStopWords.size(); ++i) packed[i] = pack(kStopWords[i]);
-  return packed;
+  return t;
 }();
 
 constexpr bool is_ascii_word_char(char b) {
@@ -192,10 +186,9 @@ bool is_stop_word(std::string_view word) {
   if (word.size() > kLongestStopWord || word.empty() || word[0] < 'a' || word[0] > 'z') {
     return false;
   }
-  const PackedWord packed = pack(word);
-  const auto c = static_cast<std::size_t>(word[0] - 'a');
-  for (std::size_t i = kStopWordsFrom[c]; i < kStopWordsFrom[c + 1]; ++i) {
-    if (kPackedStopWords[i] == packed) return true;
+  const auto& at = kStopWordTable.at[static_cast<std::size_t>(word[0] - 'a')];
+  for (std::size_t k = at[word.size()]; k < at[word.size() + 1]; ++k) {
+    if (kStopWords[kStopWordTable.index[k]] == word) return true;
   }
   return false;
 }
@@ -229,15 +222,16 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
   while (pos < s.size()) {
     while (pos < s.size() && is_space(s[pos])) ++pos;
     std::size_t end = pos;
-    while (end < s.size() && !is_space(s[end])) ++end;
+    bool has_at = false;  // most chunks have none: no search for an e-mail address
+    for (; end < s.size() && !is_space(s[end]); ++end) has_at |= s[end] == '@';
     const std::string_view chunk = s.substr(pos, end - pos);
     pos = end;
     if (chunk.empty()) continue;
-    if (looks_like_url(chunk)) {
+    if ((chunk[0] == 'h' || chunk[0] == 'w') && looks_like_url(chunk)) {
       out.push("_url_");
       continue;
     }
-    if (looks_like_email(chunk) || chunk == "[email]") {
+    if ((has_at && looks_like_email(chunk)) || chunk == "[email]") {
       out.push("_email_");
       continue;
     }
@@ -246,6 +240,7 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
       word_.clear();
       bool digit = false;
       bool any = false;
+      bool apostrophe = false;  // contractions are rare: only then look for them
       while (i < chunk.size()) {
         if (is_ascii_word_char(chunk[i])) {  // a run of ASCII letters and digits at once
           std::size_t run_end = i;
@@ -269,6 +264,7 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
           i = next;  // 42.50 and 1,000 are one number
         } else if (c == '\'' && any && next < chunk.size()) {
           word_.push_back('\'');
+          apostrophe = true;
           i = next;
         } else {
           i = next;
@@ -282,6 +278,10 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
         continue;
       }
       std::string_view w = word_;
+      if (!apostrophe) {
+        emit(w);
+        continue;
+      }
       if (w.ends_with("n't")) {
         w.remove_suffix(3);
         if (w == "ca") w = "can";
