@@ -490,7 +490,7 @@ double sparse_dot(std::span<const TermWeight> a, std::span<const TermWeight> b) 
 // loop, it stayed scalar). Each element gets the same operations in the same order, so the sums
 // are bit-identical to the plain loop's.
 [[gnu::noinline]] void accumulate_scaled(double* __restrict a, std::size_t n, double weight,
-                       const float* __restrict v) {
+                                         const float* __restrict v) {
   std::size_t k = 0;
   for (; k + 4 <= n; k += 4) {
     a[k] += weight * static_cast<double>(v[k]);
@@ -628,8 +628,27 @@ struct Aggregator::Impl {
   std::vector<const float*> token_vectors;
   std::vector<std::uint64_t> word_keys;
 
+  // size_bonus * ln(n) for n = 0 .. min(size_bonus_cap, 4096): the joining score needs it for
+  // every candidate scored, and the logarithm was a visible part of that.
+  std::vector<double> size_bonus_by_count;
+
   Impl(ClusterConfig c, const StateReader* r)
-      : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {}
+      : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {
+    const std::uint32_t tabulated = std::min<std::uint32_t>(cfg.size_bonus_cap, 4096);
+    size_bonus_by_count.resize(static_cast<std::size_t>(tabulated) + 1);
+    for (std::uint32_t n = 0; n <= tabulated; ++n) {
+      size_bonus_by_count[n] = cfg.size_bonus * std::log(static_cast<double>(n));
+    }
+  }
+
+  // The size bonus of a cluster of `count` events (the same value as computing it).
+  [[nodiscard]] double size_bonus_of(std::int64_t count) const {
+    const std::int64_t n = std::min<std::int64_t>(count, cfg.size_bonus_cap);
+    if (n >= 0 && static_cast<std::size_t>(n) < size_bonus_by_count.size()) {
+      return size_bonus_by_count[static_cast<std::size_t>(n)];
+    }
+    return cfg.size_bonus * std::log(static_cast<double>(n));
+  }
 
   [[nodiscard]] std::uint32_t dims() const {
     return cfg.word_vectors != nullptr ? cfg.word_vectors->dims() : 0;
@@ -1345,9 +1364,7 @@ struct Aggregator::Impl {
       if (bounded[i].bound < std::max(cfg.join_threshold, best_score)) break;
       if (i + 1 < bounded.size()) prefetch_cluster(p, bounded[i + 1].seq);
       Cluster* c = p.clusters[bounded[i].seq].get();
-      const double bonus =
-          cfg.size_bonus *
-          std::log(static_cast<double>(std::min<std::int64_t>(c->count, cfg.size_bonus_cap)));
+      const double bonus = size_bonus_of(c->count);
       // Skips the dense part when the sparse part already rules the candidate out.
       const double floor = std::max(cfg.join_threshold, best_score) - bonus - 1e-9;
       const auto sim_or = similarity_to(*c, vec, dense, floor);
