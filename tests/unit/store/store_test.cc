@@ -136,6 +136,35 @@ TEST_F(StoreTest, CountersPerProductAndSourceSurviveReopen) {
   EXPECT_EQ(stats[1].customer_count(), 1);
 }
 
+TEST_F(StoreTest, AFailedCommitLeavesNothingForTheNextOne) {
+  // commit() reuses its WriteBatch: what a refused batch had added before the check that refused
+  // it must not ride along with the next commit.
+  {
+    auto store = open_store();
+    CommitBatch refused;
+    refused.events.push_back(make_event("x", "web", v1::SOURCE_SALES, 1));
+    refused.memberships.push_back({"x", "web", "pp-x"});
+    refused.memberships_known.resize(2);
+    ASSERT_EQ(store->commit(refused).code(), StoreErrc::kInvalidArgument);
+    CommitBatch next;
+    next.events.push_back(make_event("y", "app", v1::SOURCE_SUPPORT, 2));
+    ASSERT_TRUE(store->commit(next).is_ok());
+  }
+  auto store = open_store();
+  EXPECT_EQ(store->event_count(), 1);
+  auto stats = store->product_stats();
+  ASSERT_EQ(stats.size(), 1U);
+  EXPECT_EQ(stats[0].product_id(), "app");
+  std::vector<std::string> unsaved;
+  ASSERT_TRUE(store
+                  ->scan_unsaved_events([&](const v1::StoredEvent& e) {
+                    unsaved.push_back(e.event().event_id());
+                    return true;
+                  })
+                  .is_ok());
+  EXPECT_EQ(unsaved, (std::vector<std::string>{"y"}));
+}
+
 TEST_F(StoreTest, OffsetsAndClusterIdRoundTrip) {
   {
     auto store = open_store();
