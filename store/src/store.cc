@@ -178,6 +178,36 @@ rocksdb::ColumnFamilyOptions family_options(Family family, const StoreOptions& o
   return cf;
 }
 
+// Indices of `keys` in bytewise (RocksDB's default comparator) order. The first 16 bytes of each
+// key, zero-padded, are compared as two big-endian integers; their order is the bytewise order
+// unless they are equal, and only then are the whole keys compared.
+std::vector<std::uint32_t> bytewise_order(std::span<const std::string_view> keys) {
+  struct Packed {
+    std::uint64_t high;
+    std::uint64_t low;
+    std::uint32_t index;
+  };
+  auto load = [](std::string_view key, std::size_t from) {
+    std::uint64_t v = 0;
+    for (std::size_t i = from; i < from + 8; ++i) {
+      v = (v << 8) | (i < key.size() ? static_cast<unsigned char>(key[i]) : 0u);
+    }
+    return v;
+  };
+  std::vector<Packed> packed(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    packed[i] = Packed{load(keys[i], 0), load(keys[i], 8), static_cast<std::uint32_t>(i)};
+  }
+  std::sort(packed.begin(), packed.end(), [&keys](const Packed& a, const Packed& b) {
+    if (a.high != b.high) return a.high < b.high;
+    if (a.low != b.low) return a.low < b.low;
+    return keys[a.index] < keys[b.index];
+  });
+  std::vector<std::uint32_t> order(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) order[i] = packed[i].index;
+  return order;
+}
+
 // The puts and deletes of one commit per column family, handed to the WriteBatch in key order
 // (stable: operations on one key keep their order). Event and pain point ids are random, and the
 // memtable's skip list inserts a run of ascending keys from where the previous insert ended instead
@@ -431,18 +461,24 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
 Status Store::filter_new_events(std::span<const std::string_view> event_ids,
                                 std::vector<std::size_t>* new_indices) const {
   if (event_ids.empty()) return Status::ok();
+  // MultiGet wants its keys in bytewise order and otherwise sorts them itself, through the
+  // comparator (a memcmp call per comparison: half of this function's cost with 50,000 ids).
+  // Sorted here by their first 16 bytes as two integers, the rest compared only on a tie.
+  const std::vector<std::uint32_t> order = bytewise_order(event_ids);
   std::vector<rocksdb::Slice> keys;
   keys.reserve(event_ids.size());
-  for (std::string_view id : event_ids) keys.push_back(slice(id));
+  for (std::uint32_t i : order) keys.push_back(slice(event_ids[i]));
   std::vector<rocksdb::PinnableSlice> values(event_ids.size());
-  std::vector<rocksdb::Status> statuses(event_ids.size());
+  std::vector<rocksdb::Status> sorted_statuses(event_ids.size());
   impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kEvents), keys.size(), keys.data(),
-                      values.data(), statuses.data());
+                      values.data(), sorted_statuses.data(), /*sorted_input=*/true);
+  std::vector<const rocksdb::Status*> statuses(event_ids.size());
+  for (std::size_t k = 0; k < order.size(); ++k) statuses[order[k]] = &sorted_statuses[k];
   std::unordered_set<std::string_view> seen;
   seen.reserve(event_ids.size());
   for (std::size_t i = 0; i < event_ids.size(); ++i) {
-    if (statuses[i].ok()) continue;  // already stored
-    if (!statuses[i].IsNotFound()) return from_rocks(statuses[i], "look up event id");
+    if (statuses[i]->ok()) continue;  // already stored
+    if (!statuses[i]->IsNotFound()) return from_rocks(*statuses[i], "look up event id");
     if (!seen.insert(event_ids[i]).second) continue;  // repeated within this batch
     new_indices->push_back(i);
   }

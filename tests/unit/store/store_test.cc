@@ -115,6 +115,52 @@ TEST_F(StoreTest, DuplicateIdsAreFilteredAgainstStoreAndWithinBatch) {
   EXPECT_TRUE(new_of(*store, {}).empty());
 }
 
+TEST_F(StoreTest, DedupeOfManyIdsOfMixedShapesFromTableFilesAndMemtable) {
+  // The lookup sorts ids itself (by their first 16 bytes, then the rest): ids sharing long
+  // prefixes, shorter than 16 bytes, with NUL or high bytes, must all be found where stored.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string n = std::to_string(i);
+    switch (i % 5) {
+      case 0:
+        ids.push_back("bench-1-" + n);
+        break;
+      case 1:
+        ids.push_back("same-sixteen-pfx" + n);
+        break;
+      case 2:
+        ids.push_back(n);
+        break;
+      case 3:
+        ids.push_back(std::string("\xff\x80", 2) + n);
+        break;
+      default:
+        ids.push_back(std::string("nul\0", 4) + n);
+        break;
+    }
+  }
+  {
+    auto store = open_store();
+    CommitBatch batch;
+    for (std::size_t i = 0; i < ids.size(); i += 3) {
+      batch.events.push_back(make_event(ids[i], "app", v1::SOURCE_SUPPORT, 1));
+    }
+    ASSERT_TRUE(store->commit(batch).is_ok());
+  }
+  auto store = open_store();  // reopening moves the first commit into a table file
+  CommitBatch later;
+  for (std::size_t i = 1; i < ids.size(); i += 3) {
+    later.events.push_back(make_event(ids[i], "app", v1::SOURCE_SUPPORT, 1));
+  }
+  ASSERT_TRUE(store->commit(later).is_ok());
+  std::vector<std::string_view> query(ids.begin(), ids.end());
+  query.push_back(ids[2]);  // a repeat of a new id
+  query.push_back(ids[0]);  // a repeat of a stored id
+  std::vector<std::size_t> expected;
+  for (std::size_t i = 2; i < ids.size(); i += 3) expected.push_back(i);
+  EXPECT_EQ(new_of(*store, query), expected);
+}
+
 TEST_F(StoreTest, CountersPerProductAndSourceSurviveReopen) {
   {
     auto store = open_store();
