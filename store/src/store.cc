@@ -603,13 +603,26 @@ Status Store::commit(const CommitBatch& batch) {
         keys::member_key(
             *previous, keys::member_position(to_micros(stored->event().occurred_at()), event_id)));
   }
+  // The time of a membership's event if this batch stores it. Memberships usually come in the
+  // order of the events (the stage adds both per event), so the event at the same position is
+  // tried first; the map of every event's time is built only when that fails.
   std::unordered_map<std::string_view, std::int64_t> batch_times;
-  if (!batch.memberships.empty()) {
-    batch_times.reserve(batch.events.size());
-    for (const v1::StoredEvent& stored : batch.events) {
-      batch_times.emplace(stored.event().event_id(), to_micros(stored.event().occurred_at()));
+  bool batch_times_built = false;
+  auto time_in_batch = [&](std::size_t position,
+                           std::string_view event_id) -> std::optional<std::int64_t> {
+    if (position < batch.events.size() && batch.events[position].event().event_id() == event_id) {
+      return to_micros(batch.events[position].event().occurred_at());
     }
-  }
+    if (!batch_times_built) {
+      batch_times_built = true;
+      batch_times.reserve(batch.events.size());
+      for (const v1::StoredEvent& stored : batch.events) {
+        batch_times.emplace(stored.event().event_id(), to_micros(stored.event().occurred_at()));
+      }
+    }
+    if (auto found = batch_times.find(event_id); found != batch_times.end()) return found->second;
+    return std::nullopt;
+  };
   if (!batch.memberships_known.empty() &&
       batch.memberships_known.size() != batch.memberships.size()) {
     return {StoreErrc::kInvalidArgument, "memberships_known must match memberships"};
@@ -620,8 +633,8 @@ Status Store::commit(const CommitBatch& batch) {
         batch.memberships_known.empty() ? nullptr : &batch.memberships_known[mi];
     writes.put(kMembers, m.event_id, m.pain_point_id);
     std::int64_t micros = 0;
-    if (auto found = batch_times.find(m.event_id); found != batch_times.end()) {
-      micros = found->second;
+    if (const std::optional<std::int64_t> in_batch = time_in_batch(mi, m.event_id)) {
+      micros = *in_batch;
     } else if (known != nullptr && known->has_value()) {
       micros = (*known)->occurred_at_micros;
       const auto& previous = (*known)->current_pain_point_id;

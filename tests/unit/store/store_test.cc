@@ -503,6 +503,22 @@ std::vector<std::string> members_of(const Store& store, const std::string& pain_
   return out;
 }
 
+TEST_F(StoreTest, MembershipsListByEventTimeInAnyOrderOfTheBatch) {
+  // A membership takes its event's time from the batch: from the event at the same position
+  // when the ids match, else by id.
+  auto store = open_store();
+  CommitBatch batch;
+  batch.events.push_back(make_event("late", "app", v1::SOURCE_SUPPORT, 300));
+  batch.events.push_back(make_event("early", "app", v1::SOURCE_SUPPORT, 100));
+  batch.events.push_back(make_event("middle", "app", v1::SOURCE_SUPPORT, 200));
+  batch.memberships.push_back({"early", "app", "pp-1"});
+  batch.memberships.push_back({"early-twin", "app", "pp-1"});  // not in the batch: no index entry
+  batch.memberships.push_back({"middle", "app", "pp-1"});
+  batch.memberships.push_back({"late", "app", "pp-1"});
+  ASSERT_TRUE(store->commit(batch).is_ok());
+  EXPECT_EQ(members_of(*store, "pp-1"), (std::vector<std::string>{"late", "middle", "early"}));
+}
+
 TEST_F(StoreTest, RebuildWritesMoveAndRemoveMemberships) {
   auto store = open_store();
   CommitBatch first;
