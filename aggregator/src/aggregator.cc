@@ -1158,10 +1158,8 @@ struct Aggregator::Impl {
     if (merged_scratch.size() > cfg.centroid_terms) {
       centroid_truncated = true;
       // Keep the heaviest terms (ties: lower term) so the centroid stays bounded. The order is
-      // total, so selecting them in place (no copy, no full sort of the losers) keeps exactly
-      // the same set as sorting would.
-      // The k-th heaviest is selected on a copy; the merge then keeps, in its term order (no
-      // sort), exactly the terms at least as heavy as it.
+      // total, so the k-th heaviest (selected on a copy) separates exactly the set that sorting
+      // would keep; filtering the merge by it keeps that set in term order, with no sort.
       auto heavier = [](const TermWeight& x, const TermWeight& y) {
         return x.w != y.w ? x.w > y.w : x.term < y.term;
       };

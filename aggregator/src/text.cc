@@ -149,8 +149,8 @@ constexpr std::size_t kLongestStopWord = 10;
 static_assert(std::all_of(kStopWords.begin(), kStopWords.end(),
                           [](std::string_view w) { return w.size() <= kLongestStopWord; }));
 
-// For letter c and length n: kStopWords indices of the words starting with c, of length n, are
-// listed at kStopWordIndex[kStopWordsAt[c][n] .. kStopWordsAt[c][n + 1]).
+// For letter c and length n: the kStopWords indices of the words that start with c and have n
+// letters are index[at[c][n]] .. index[at[c][n + 1] - 1].
 struct StopWordTable {
   std::array<std::array<std::uint8_t, kLongestStopWord + 2>, 26> at{};
   std::array<std::uint8_t, kStopWords.size()> index{};
