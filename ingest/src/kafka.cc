@@ -1041,12 +1041,13 @@ Status Admin::create_topics(std::span<const TopicSpec> topics, std::chrono::mill
 Result<ClusterMetadata> Admin::metadata(std::chrono::milliseconds timeout,
                                         const std::string& topic) {
   if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
-  rd_kafka_topic_t* rkt = nullptr;
-  if (!topic.empty()) rkt = rd_kafka_topic_new(impl_->rk.get(), topic.c_str(), nullptr);
+  // Without a topic (or when its handle cannot be made): every topic.
+  detail::TopicPtr rkt;
+  if (!topic.empty()) rkt.reset(rd_kafka_topic_new(impl_->rk.get(), topic.c_str(), nullptr));
   const rd_kafka_metadata_t* raw = nullptr;
   const auto err =
-      rd_kafka_metadata(impl_->rk.get(), rkt == nullptr ? 1 : 0, rkt, &raw, to_timeout_ms(timeout));
-  if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
+      rd_kafka_metadata(impl_->rk.get(), rkt ? 0 : 1, rkt.get(), &raw, to_timeout_ms(timeout));
+  rkt.reset();
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "metadata");
   detail::MetadataPtr md(raw);
   impl_->reachable.store(true);
