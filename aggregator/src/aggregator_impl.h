@@ -1,0 +1,191 @@
+// Aggregator::Impl, shared by the files that implement it:
+//   aggregator.cc   the hot path: add(), retrieval, hot-record bounds, index and cluster updates
+//   featurize.cc    an event's features (sparse TF-IDF and dense SIF average)
+//   maintenance.cc  near-duplicate merges and expiry of candidates
+//   summaries.cc    labels, keywords and exemplars of a PainPointSummary
+//   persistence.cc  take_changes(), lazy loading, eviction, resolve()
+//   curation.cc     merge/rename/split by humans, succession of a rebuilt product
+// The model types are in model.h, the records' encoding in state_codec.h, keys in state_keys.h.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "flat_map.h"
+#include "model.h"
+#include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/text.h"
+#include "painpoint/aggregator/word_vectors.h"
+
+namespace painpoint::aggregator {
+
+struct Aggregator::Impl {
+  ClusterConfig cfg;
+  const StateReader* reader;
+  std::uint32_t mask;
+  std::map<std::string, std::unique_ptr<Product>, std::less<>> products;
+  std::unordered_map<std::string, std::string> merged;  // id -> merged_into (not yet evicted)
+  std::vector<StateWrite> pending_writes;               // merged records
+  std::vector<v1::PainPointSummary> pending_summaries;  // final records of merged pain points
+  std::vector<Membership> memberships;
+  std::uint64_t generation = 0;
+
+  // Scratch buffers reused by every event (no per-event heap churn once warm).
+  Tokenizer tokenizer;
+  Stemmer stemmer;
+  Tokens tokens;
+  std::vector<std::uint32_t> buckets;
+  std::vector<TermWeight> vec;
+  std::vector<TermWeight> merged_scratch;
+  std::vector<TermWeight> truncate_scratch;
+  std::vector<float> dense;
+  std::vector<double> dense_acc;
+  std::vector<float> acc;
+  std::vector<std::uint32_t> touched;
+  std::vector<std::uint32_t> top_seqs;
+  std::vector<float> top_scores;  // acc of top_seqs while retrieve() selects them
+  // The candidate with the best approximate score in the last retrieve() (UINT32_MAX: none):
+  // usually the one an event joins, so its data is requested before anything else.
+  std::uint32_t retrieved_best = UINT32_MAX;
+  std::vector<TermWeight> query_scratch;
+  std::vector<std::span<const Posting>> heads;
+  std::vector<TermWeight> index_scratch;
+  std::vector<TermWeight> hot_scratch;
+  std::vector<std::uint32_t> positions;
+  bool centroid_truncated = false;  // set by add_to_centroid when it dropped terms
+  struct Bounded {
+    double bound;
+    std::uint32_t seq;
+  };
+  std::vector<Bounded> bounded;
+  std::string key_scratch;
+  std::vector<std::uint32_t> token_df;
+  // word -> hashed stem. Stemming dominates featurization and the vocabulary is Zipfian;
+  // cleared when full, which cannot change results (it only caches a pure function).
+  // The word's vector rides along: the vectors' own table is large and node-based, so a
+  // lookup there costs cache misses that this (already needed) probe does not.
+  struct WordInfo {
+    std::uint32_t bucket = 0;
+    const float* vector = nullptr;
+  };
+  FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
+  std::vector<const float*> token_vectors;
+  std::vector<std::uint64_t> word_keys;
+
+  // size_bonus * ln(n) for n = 0 .. min(size_bonus_cap, 4096): the joining score needs it for
+  // every candidate scored, and the logarithm was a visible part of that.
+  std::vector<double> size_bonus_by_count;
+
+  Impl(ClusterConfig c, const StateReader* r)
+      : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {
+    const std::uint32_t tabulated = std::min<std::uint32_t>(cfg.size_bonus_cap, 4096);
+    size_bonus_by_count.resize(static_cast<std::size_t>(tabulated) + 1);
+    for (std::uint32_t n = 0; n <= tabulated; ++n) {
+      size_bonus_by_count[n] = cfg.size_bonus * std::log(static_cast<double>(n));
+    }
+  }
+
+  // The size bonus of a cluster of `count` events (the same value as computing it).
+  [[nodiscard]] double size_bonus_of(std::int64_t count) const {
+    const std::int64_t n = std::min<std::int64_t>(count, cfg.size_bonus_cap);
+    if (n >= 0 && static_cast<std::size_t>(n) < size_bonus_by_count.size()) {
+      return size_bonus_by_count[static_cast<std::size_t>(n)];
+    }
+    return cfg.size_bonus * std::log(static_cast<double>(n));
+  }
+
+  [[nodiscard]] std::uint32_t dims() const {
+    return cfg.word_vectors != nullptr ? cfg.word_vectors->dims() : 0;
+  }
+
+  // Members are grouped by the file that defines them. Those declared inline are defined in, and
+  // called only from, that file: the hot path's are inlined into add() and absorb_event().
+
+  // ---------------------------------------------------------------- aggregator.cc
+  Product& product(const std::string& id);
+  std::string add(const v1::FeedbackEvent& e);
+  void retrieve(Product& p, std::span<const TermWeight> query, std::uint32_t exclude);
+  inline void prefetch_hot(const Product& p) const;
+  inline void prefetch_cluster(const Product& p, std::uint32_t seq) const;
+  [[nodiscard]] inline std::optional<double> similarity_to(const Cluster& c,
+                                                           std::span<const TermWeight> v,
+                                                           std::span<const float> dv,
+                                                           double floor) const;
+  inline Hot& hot_of(Product& p, std::uint32_t seq);
+  void refresh_hot(Product& p, const Cluster& c);
+  inline void update_hot(Product& p, const Cluster& c, std::span<const TermWeight> v);
+  inline void finish_hot(Hot& h, const Cluster& c) const;
+  [[nodiscard]] inline double upper_bound(const Product& p, std::uint32_t seq) const;
+  [[nodiscard]] double merge_bound(const Product& p, const Cluster& c, std::uint32_t seq) const;
+  void unindex(Product& p, Cluster& c);
+  void insert_postings(Product& p, const Cluster& c);
+  void reindex(Product& p, Cluster& c);
+  void add_to_centroid(Cluster& c, std::span<const TermWeight> v);
+  inline bool add_in_place(Cluster& c, std::span<const TermWeight> v);
+  void add_dense(Cluster& c, std::span<const float> dv);
+  void add_day(Cluster& c, std::int64_t day, std::int64_t n);
+  void add_account(Cluster& c, std::uint64_t hash, std::int64_t arr);
+  inline void offer_exemplar(Cluster& c, const v1::FeedbackEvent& e, double score);
+  static void rescore_exemplars(Cluster& c);
+  inline Cluster& open_cluster(Product& p, const v1::FeedbackEvent& e);
+  void absorb_event(Product& p, Cluster& c, const v1::FeedbackEvent& e, double score);
+
+  // ---------------------------------------------------------------- featurize.cc
+  std::uint32_t bucket_of(std::string_view word);
+  inline WordInfo word_info(std::string_view word);
+  inline WordInfo word_info(std::string_view word, std::uint64_t key);
+  void featurize(Product& p, const std::string& text);
+  void refeaturize(Product& p, const std::string& text);
+  template <bool kCount>
+  void featurize_as(Product& p, const std::string& text);
+  template <bool kCount>
+  void featurize_dense(Product& p);
+
+  // ---------------------------------------------------------------- maintenance.cc
+  void maintain(Product& p);
+  inline void merge_near_duplicates(Product& p);
+  inline void retire_expired_candidates(Product& p);
+  [[nodiscard]] inline double cluster_similarity(const Cluster& a, const Cluster& b) const;
+  void merge(Product& p, Cluster& into, Cluster& from);
+
+  // ---------------------------------------------------------------- summaries.cc
+  void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s);
+  inline std::string automatic_label(const Product& p, const Exemplar* medoid,
+                                     std::span<const TermWeight> keywords);
+
+  // ---------------------------------------------------------------- persistence.cc
+  void load(Product& p);
+  void flush(Product& p, Changes& out, StateOutput state);
+  Changes take_changes(StateOutput state);
+  void load_curation(Product& p);
+  static void flush_curation(Product& p, Changes& out);
+
+  // ---------------------------------------------------------------- curation.cc
+  CurationOutcome curate_merge(std::string_view product_id, std::string_view from_id,
+                               std::string_view into_id);
+  CurationOutcome curate_rename(std::string_view product_id, std::string_view id,
+                                std::string_view label);
+  inline void subtract_features(Cluster& c);
+  CurationOutcome curate_split(std::string_view product_id, std::string_view id,
+                               std::span<const v1::FeedbackEvent> events);
+  CurationOutcome succeed(std::string_view product_id, const StateReader* previous,
+                          const Succession& s);
+  inline std::unordered_map<std::string, std::string> rename_clusters(
+      Product& p, const std::map<std::string, const Succession::Rename*, std::less<>>& by_from);
+  inline void redirect_merge_records(Product& p, const Succession& s,
+                                     const std::set<std::string, std::less<>>& live,
+                                     const std::unordered_map<std::string, std::string>& renamed);
+};
+
+}  // namespace painpoint::aggregator

@@ -1,0 +1,176 @@
+// An event's features: sparse TF-IDF over hashed stems and the SIF-weighted average of its word
+// vectors, centred on the product's running mean (aggregator/README.md, "Features").
+#include <algorithm>
+#include <cmath>
+
+#include "aggregator_impl.h"
+#include "state_keys.h"
+
+namespace painpoint::aggregator {
+namespace {
+
+// a[k] += weight * v[k] for k < n: an event's dense features, once per token. Four lanes at a
+// time, out of line and with restrict, so that -O2 uses packed arithmetic (inlined, or as a plain
+// loop, it stayed scalar). Each element gets the same operations in the same order, so the sums
+// are bit-identical to the plain loop's.
+[[gnu::noinline]] void accumulate_scaled(double* __restrict a, std::size_t n, double weight,
+                                         const float* __restrict v) {
+  std::size_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    a[k] += weight * static_cast<double>(v[k]);
+    a[k + 1] += weight * static_cast<double>(v[k + 1]);
+    a[k + 2] += weight * static_cast<double>(v[k + 2]);
+    a[k + 3] += weight * static_cast<double>(v[k + 3]);
+  }
+  for (; k < n; ++k) a[k] += weight * static_cast<double>(v[k]);
+}
+
+}  // namespace
+
+std::uint32_t Aggregator::Impl::bucket_of(std::string_view word) { return word_info(word).bucket; }
+
+inline Aggregator::Impl::WordInfo Aggregator::Impl::word_info(std::string_view word) {
+  return word_info(word, fnv1a64(word));
+}
+
+inline Aggregator::Impl::WordInfo Aggregator::Impl::word_info(std::string_view word,
+                                                              std::uint64_t key) {
+  if (const auto* hit = stem_cache.find(key)) return *hit;
+  if (stem_cache.size() >= 200'000) stem_cache.clear();
+  WordInfo info;
+  info.bucket = static_cast<std::uint32_t>(fnv1a64(stemmer.stem(word))) & mask;
+  if (cfg.word_vectors != nullptr) info.vector = cfg.word_vectors->find(word);
+  *stem_cache.try_emplace(key).first = info;
+  return info;
+}
+
+void Aggregator::Impl::featurize(Product& p, const std::string& text) {
+  featurize_as<true>(p, text);
+}
+
+// Features of an event that the product already counted, under its current statistics and
+// without counting it again: what a split subtracts. IDF and the dense centring have moved on
+// since the event was added, so this approximates its original contribution (both are unit
+// vectors, so the mass is right).
+void Aggregator::Impl::refeaturize(Product& p, const std::string& text) {
+  featurize_as<false>(p, text);
+}
+
+// Leaves the event's features in `vec` (sorted by term, unit length) and `dense`. kCount: the
+// event is new and is counted first (documents, tokens, document frequencies, first words, the
+// dense mean), so that it is weighed with statistics that include it. Otherwise the product is
+// only read: a term it never counted weighs as if seen once.
+template <bool kCount>
+void Aggregator::Impl::featurize_as(Product& p, const std::string& text) {
+  tokenizer.tokenize(text, tokens);
+  buckets.clear();
+  token_vectors.clear();
+  // Each token costs a stem-cache and a DF-table look-up, cache misses once the vocabulary
+  // outgrows the caches: request every slot first so that the misses overlap.
+  word_keys.clear();
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    word_keys.push_back(fnv1a64(tokens[i]));
+    stem_cache.prefetch(word_keys.back());
+  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const WordInfo info = word_info(tokens[i], word_keys[i]);
+    buckets.push_back(info.bucket);
+    token_vectors.push_back(info.vector);
+    p.terms.prefetch(info.bucket);
+  }
+  if constexpr (kCount) {
+    ++p.doc_count;
+    p.token_count += static_cast<std::int64_t>(tokens.size());
+    p.dirty_meta = true;
+  }
+  // Term frequencies: sort a copy of (bucket, position) to count without a map.
+  vec.clear();
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    vec.push_back(TermWeight{buckets[i], static_cast<float>(i)});
+  }
+  std::sort(vec.begin(), vec.end(), [](const TermWeight& a, const TermWeight& b) {
+    return a.term != b.term ? a.term < b.term : a.w < b.w;
+  });
+  std::size_t out = 0;
+  const double n = static_cast<double>(std::max<std::int64_t>(p.doc_count, 1));
+  for (std::size_t i = 0; i < vec.size();) {
+    std::size_t j = i;
+    while (j < vec.size() && vec[j].term == vec[i].term) ++j;
+    const std::uint32_t term = vec[i].term;
+    double df = 1.0;
+    if constexpr (kCount) {
+      Term& e = *p.terms.try_emplace(term).first;
+      if (!e.counted) {
+        e.counted = true;
+        p.page_buckets[term >> kPageBits].push_back(term);
+      }
+      ++e.df;
+      if (const auto word = tokens[static_cast<std::size_t>(vec[i].w)];
+          e.word == Term::kNone && !word.empty()) {
+        e.word = static_cast<std::uint32_t>(p.words.size());
+        p.words.emplace_back(word);
+      }
+      p.mark_page(term >> kPageBits);
+      df = static_cast<double>(e.df);
+    } else {
+      if (const Term* e = counted_term(p, term)) df = static_cast<double>(e->df);
+    }
+    const double tf = 1.0 + std::log(static_cast<double>(j - i));
+    // Smoothed IDF (as scikit-learn's smooth_idf): the +1 keeps shared terms meaningful while
+    // a product has seen only a handful of events.
+    const double idf = std::log((n + 1.0) / (df + 1.0)) + 1.0;
+    vec[out++] = TermWeight{term, static_cast<float>(tf * std::max(idf, 0.01))};
+    i = j;
+  }
+  vec.resize(out);
+  const double norm = std::sqrt(norm2_of(vec));
+  if (norm > 0) {
+    for (auto& tw : vec) tw.w = static_cast<float>(tw.w / norm);
+  }
+  featurize_dense<kCount>(p);
+}
+
+template <bool kCount>
+void Aggregator::Impl::featurize_dense(Product& p) {
+  const std::uint32_t d = dims();
+  dense.clear();
+  if (d == 0) return;
+  dense_acc.assign(d, 0.0);
+  bool any = false;
+  const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const float* v = token_vectors[i];
+    const Term* e = counted_term(p, buckets[i]);
+    if (v == nullptr || e == nullptr) continue;
+    const double prob = static_cast<double>(e->df) / total;
+    const double weight = cfg.sif_a / (cfg.sif_a + prob);
+    accumulate_scaled(dense_acc.data(), dense_acc.size(), weight, v);
+    any = true;
+  }
+  dense.assign(d, 0.0f);
+  if (!any) return;
+  double norm = 0;
+  for (double x : dense_acc) norm += x * x;
+  norm = std::sqrt(norm);
+  if (norm == 0) return;
+  // Centre on the product's running mean: GloVe averages share a large common direction
+  // that otherwise makes every pair of sentences look similar. A counted event is part of it.
+  const double docs = static_cast<double>(std::max<std::int64_t>(p.doc_count, 1));
+  [[maybe_unused]] const double inv_docs = 1.0 / docs;
+  double cnorm = 0;
+  for (std::uint32_t k = 0; k < d; ++k) {
+    const double unit = dense_acc[k] / norm;
+    if constexpr (kCount) {
+      p.dense_mean_sum[k] += unit;
+      dense_acc[k] = unit - p.dense_mean_sum[k] * inv_docs;
+    } else {
+      dense_acc[k] = unit - p.dense_mean_sum[k] / docs;
+    }
+    cnorm += dense_acc[k] * dense_acc[k];
+  }
+  cnorm = std::sqrt(cnorm);
+  if (cnorm == 0) return;
+  for (std::uint32_t k = 0; k < d; ++k) dense[k] = static_cast<float>(dense_acc[k] / cnorm);
+}
+
+}  // namespace painpoint::aggregator

@@ -1,0 +1,81 @@
+// Sparse term vectors (sorted by term) and the arithmetic every part of the aggregator shares.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace painpoint::aggregator {
+
+struct TermWeight {
+  std::uint32_t term;
+  float w;
+};
+
+inline double sparse_dot(std::span<const TermWeight> a, std::span<const TermWeight> b) {
+  // Both sorted by term; the shorter one drives binary searches into the longer one.
+  const auto& small = a.size() <= b.size() ? a : b;
+  const auto& large = a.size() <= b.size() ? b : a;
+  double dot = 0;
+  const TermWeight* first = large.data();
+  std::size_t len = large.size();
+  for (const auto& tw : small) {
+    // lower_bound without branches on the comparison (they mispredict half of the time): the
+    // same position, found with conditional moves.
+    while (len > 0) {
+      const std::size_t half = len / 2;
+      const bool less = first[half].term < tw.term;
+      first += less ? half + 1 : 0;
+      len = less ? len - half - 1 : half;
+    }
+    len = static_cast<std::size_t>(large.data() + large.size() - first);
+    if (len == 0) break;
+    if (first->term == tw.term) dot += static_cast<double>(tw.w) * static_cast<double>(first->w);
+  }
+  return dot;
+}
+
+inline double norm2_of(std::span<const TermWeight> v) {
+  double n = 0;
+  for (const auto& tw : v) n += static_cast<double>(tw.w) * static_cast<double>(tw.w);
+  return n;
+}
+
+inline double dense_norm_of(std::span<const float> v) {
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * static_cast<double>(x);
+  return std::sqrt(n);
+}
+
+template <typename Out>
+void top_terms_into(std::span<const TermWeight> v, std::size_t k, Out& out) {
+  out.assign(v.begin(), v.end());
+  auto heavier = [](const TermWeight& a, const TermWeight& b) {
+    return a.w != b.w ? a.w > b.w : a.term < b.term;
+  };
+  if (out.size() > k) {
+    // The order is total (terms are distinct), so selecting the k heaviest and sorting only them
+    // gives exactly what partial_sort would, without its heap operations over every term.
+    if (k == 0) {
+      out.clear();
+      return;
+    }
+    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k - 1), out.end(),
+                     heavier);
+    out.resize(k);
+    std::sort(out.begin(), out.end(), heavier);
+  } else {
+    std::sort(out.begin(), out.end(), heavier);
+  }
+}
+
+inline std::vector<TermWeight> top_terms(std::span<const TermWeight> v, std::size_t k) {
+  std::vector<TermWeight> out;
+  top_terms_into(v, k, out);
+  return out;
+}
+
+}  // namespace painpoint::aggregator
