@@ -98,7 +98,9 @@ Aggregator::Aggregator(ClusterConfig config, const StateReader* state)
 
 Aggregator::~Aggregator() = default;
 
-std::string Aggregator::add(const v1::FeedbackEvent& event) { return impl_->add(event); }
+std::string Aggregator::add(const v1::FeedbackEvent& event, std::span<const float> embedding) {
+  return impl_->add_event(event, embedding);
+}
 
 Product& Aggregator::Impl::product(const std::string& id) {
   auto it = products.find(id);
@@ -111,6 +113,15 @@ Product& Aggregator::Impl::product(const std::string& id) {
   }
   it->second->last_used_generation = generation;
   return *it->second;
+}
+
+std::string Aggregator::Impl::add_event(const v1::FeedbackEvent& e,
+                                        std::span<const float> embedding) {
+  if (!semantic()) return add(e);
+  event_embedding = embedding;
+  std::string id = add_semantic(e);
+  event_embedding = {};
+  return id;
 }
 
 std::string Aggregator::Impl::add(const v1::FeedbackEvent& e) {
@@ -158,6 +169,44 @@ std::string Aggregator::Impl::add(const v1::FeedbackEvent& e) {
     best_sim = 1.0;
   }
   absorb_event(p, *best, e, best_sim);
+  memberships.push_back(Membership{e.event_id(), p.id, best->id});
+  std::string id = best->id;
+  if (++p.since_maintenance >= cfg.maintenance_interval) maintain(p);
+  return id;
+}
+
+// Semantic mode: the event joins the cluster whose members it resembles most on average, in
+// units of the product's background similarity (semantic.cc, aggregator/README.md).
+std::string Aggregator::Impl::add_semantic(const v1::FeedbackEvent& e) {
+  Product& p = product(e.product_id());
+  p.latest = std::max(p.latest, seconds_of(e.occurred_at()));
+  featurize(p, e.text());
+  const double b = background_similarity(p);
+  const double threshold = b + cfg.semantic_join * (1.0 - b);
+  const double prior = cfg.semantic_prior;
+  Cluster* best = nullptr;
+  double best_score = -std::numeric_limits<double>::infinity();
+  if (!dense.empty()) {
+    // Every live cluster is scored: the dot products cost far less than encoding the event.
+    for (const auto& slot : p.clusters) {
+      const Cluster* c = slot.get();
+      if (c == nullptr || c->count == 0 || c->dense.size() != dense.size()) continue;
+      const double members = static_cast<double>(c->count);
+      // (sum of cosines to the members + prior * b) / (members + prior)
+      const double score =
+          (dot_lanes(dense.data(), c->dense.data(), dense.size()) + prior * b) /
+          (members + prior);
+      if (score > best_score) {
+        best_score = score;
+        best = slot.get();
+      }
+    }
+  }
+  if (best == nullptr || best_score < threshold) {
+    best = &open_cluster(p, e);
+    best_score = 1.0;
+  }
+  absorb_event(p, *best, e, best_score);
   memberships.push_back(Membership{e.event_id(), p.id, best->id});
   std::string id = best->id;
   if (++p.since_maintenance >= cfg.maintenance_interval) maintain(p);

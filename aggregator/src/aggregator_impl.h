@@ -1,6 +1,7 @@
 // Aggregator::Impl, shared by the files that implement it:
 //   aggregator.cc   the hot path: add(), retrieval, hot-record bounds, index and cluster updates
 //   featurize.cc    an event's features (sparse TF-IDF and dense SIF average)
+//   semantic.cc     semantic mode: assignment and merge candidates by sentence vectors
 //   maintenance.cc  near-duplicate merges and expiry of candidates
 //   summaries.cc    labels, keywords and exemplars of a PainPointSummary
 //   persistence.cc  take_changes(), lazy loading, eviction, resolve()
@@ -89,6 +90,8 @@ struct Aggregator::Impl {
 
   Impl(ClusterConfig c, const StateReader* r)
       : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {
+    // The sentence vectors replace the word vectors' average; looking words up would be waste.
+    if (cfg.encoder != EncoderMode::kStatic) cfg.word_vectors = nullptr;
     const std::uint32_t tabulated = std::min<std::uint32_t>(cfg.size_bonus_cap, 4096);
     size_bonus_by_count.resize(static_cast<std::size_t>(tabulated) + 1);
     for (std::uint32_t n = 0; n <= tabulated; ++n) {
@@ -105,9 +108,15 @@ struct Aggregator::Impl {
     return cfg.size_bonus * std::log(static_cast<double>(n));
   }
 
+  [[nodiscard]] bool semantic() const { return cfg.encoder == EncoderMode::kSemantic; }
+
   [[nodiscard]] std::uint32_t dims() const {
+    if (semantic()) return cfg.embedding_dims;
     return cfg.word_vectors != nullptr ? cfg.word_vectors->dims() : 0;
   }
+
+  // The vector add() was given for the current event (semantic mode).
+  std::span<const float> event_embedding;
 
   // Members are grouped by the file that defines them. Those declared inline are defined in, and
   // called only from, that file: the hot path's are inlined into add() and absorb_event().
@@ -115,6 +124,7 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- aggregator.cc
   Product& product(const std::string& id);
   std::string add(const v1::FeedbackEvent& e);
+  std::string add_event(const v1::FeedbackEvent& e, std::span<const float> embedding);
   void retrieve(Product& p, std::span<const TermWeight> query, std::uint32_t exclude);
   inline void prefetch_hot(const Product& p) const;
   inline void prefetch_cluster(const Product& p, std::uint32_t seq) const;
@@ -152,9 +162,17 @@ struct Aggregator::Impl {
   template <bool kCount>
   void featurize_dense(Product& p);
 
+  // ---------------------------------------------------------------- semantic.cc
+  std::string add_semantic(const v1::FeedbackEvent& e);
+  [[nodiscard]] double background_similarity(const Product& p) const;
+  [[nodiscard]] Cluster* semantic_merge_target(Product& p, const Cluster& c);
+  template <bool kCount>
+  void semantic_dense(Product& p);
+
   // ---------------------------------------------------------------- maintenance.cc
   void maintain(Product& p);
   inline void merge_near_duplicates(Product& p);
+  [[nodiscard]] Cluster* sparse_merge_target(Product& p, const Cluster& c);
   inline void retire_expired_candidates(Product& p);
   [[nodiscard]] inline double cluster_similarity(const Cluster& a, const Cluster& b) const;
   void merge(Product& p, Cluster& into, Cluster& from);

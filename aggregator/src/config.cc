@@ -29,10 +29,43 @@ bool parse(std::string_view v, std::uint32_t& out) {
 
 }  // namespace
 
+std::optional<EncoderMode> encoder_mode_of(std::string_view name) {
+  if (name == "semantic") return EncoderMode::kSemantic;
+  if (name == "static") return EncoderMode::kStatic;
+  if (name == "sparse") return EncoderMode::kSparse;
+  return std::nullopt;
+}
+
+std::string_view encoder_mode_name(EncoderMode mode) {
+  switch (mode) {
+    case EncoderMode::kSemantic:
+      return "semantic";
+    case EncoderMode::kStatic:
+      return "static";
+    case EncoderMode::kSparse:
+      return "sparse";
+  }
+  return "static";
+}
+
 std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_view key,
                                                  std::string_view value) {
   bool ok = false;
-  if (key == "hash_bits")
+  if (key == "encoder") {
+    const auto mode = encoder_mode_of(value);
+    if (!mode) return ConfigError::kBadValue;
+    c.encoder = *mode;
+    return std::nullopt;
+  }
+  if (key == "embedding_dims")
+    ok = parse(value, c.embedding_dims);
+  else if (key == "semantic_join")
+    ok = parse(value, c.semantic_join);
+  else if (key == "semantic_merge")
+    ok = parse(value, c.semantic_merge);
+  else if (key == "semantic_prior")
+    ok = parse(value, c.semantic_prior);
+  else if (key == "hash_bits")
     ok = parse(value, c.hash_bits);
   else if (key == "sif_a")
     ok = parse(value, c.sif_a);
@@ -85,7 +118,8 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
   // Keep values in ranges the algorithm relies on.
   if (c.hash_bits < 8 || c.hash_bits > 30 || c.daily_window_days < 14 || c.query_terms == 0 ||
       c.rerank == 0 || c.indexed_terms == 0 || c.centroid_terms == 0 || c.min_support == 0 ||
-      c.maintenance_interval == 0) {
+      c.maintenance_interval == 0 || c.embedding_dims == 0 || c.embedding_dims > 4096 ||
+      c.semantic_prior < 0) {
     return ConfigError::kBadValue;
   }
   return std::nullopt;
@@ -93,6 +127,17 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
 
 const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = {
+      {"encoder",
+       "semantic (sentence encoder; best pain points, ~1 ms per event) | static (word vectors "
+       "blended with TF-IDF; fast) | sparse (TF-IDF only; needs no model files)"},
+      {"embedding_dims", "dimension of the sentence encoder's vectors (semantic)"},
+      {"semantic_join",
+       "semantic: join when the mean cosine to a cluster's members reaches b + this * (1 - b), "
+       "b = the product's background cosine"},
+      {"semantic_merge",
+       "semantic: merge pain points when the mean cosine between their members reaches "
+       "b + this * (1 - b)"},
+      {"semantic_prior", "semantic: members at background similarity assumed in every cluster"},
       {"hash_bits", "terms are hashed into 2^hash_bits buckets per product"},
       {"sif_a", "SIF smoothing a in a / (a + p(word)) for dense sentence vectors"},
       {"sparse_weight", "weight of the sparse TF-IDF cosine in the blended similarity (0..1)"},
@@ -131,6 +176,11 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
       return std::to_string(v);
     }
   };
+  if (key == "encoder") return std::string(encoder_mode_name(c.encoder));
+  if (key == "embedding_dims") return num(c.embedding_dims);
+  if (key == "semantic_join") return num(c.semantic_join);
+  if (key == "semantic_merge") return num(c.semantic_merge);
+  if (key == "semantic_prior") return num(c.semantic_prior);
   if (key == "hash_bits") return num(c.hash_bits);
   if (key == "sif_a") return num(c.sif_a);
   if (key == "sparse_weight") return num(c.sparse_weight);

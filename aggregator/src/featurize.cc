@@ -132,6 +132,10 @@ void Aggregator::Impl::featurize_as(Product& p, const std::string& text) {
 
 template <bool kCount>
 void Aggregator::Impl::featurize_dense(Product& p) {
+  if (semantic()) {
+    semantic_dense<kCount>(p);
+    return;
+  }
   const std::uint32_t d = dims();
   dense.clear();
   if (d == 0) return;

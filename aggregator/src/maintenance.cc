@@ -34,23 +34,7 @@ inline void Aggregator::Impl::merge_near_duplicates(Product& p) {
     c->merge_checked_count = c->count;
     p.hot[seq].merge_due = c->count == 0 ? 1 : 0;
     p.changed(seq);
-    retrieve(p, c->centroid, seq);
-    Cluster* target = nullptr;
-    double best = cfg.merge_threshold;
-    for (std::uint32_t other : touched) {
-      // Most candidates only share common terms: ruled out from their hot records, without
-      // touching their (cold) clusters.
-      if (other >= p.hot.size() || p.hot[other].live == 0 || p.hot[other].promoted == 0) continue;
-      if (merge_bound(p, *c, other) < best) continue;
-      Cluster* o = p.clusters[other].get();
-      if (o == nullptr || !o->promoted) continue;
-      if (!p.curation.auto_merge_allowed(c->id, o->id)) continue;
-      const double s = cluster_similarity(*c, *o);
-      if (s >= best) {
-        best = s;
-        target = o;
-      }
-    }
+    Cluster* target = semantic() ? semantic_merge_target(p, *c) : sparse_merge_target(p, *c);
     if (target == nullptr) continue;
     Cluster* older = target->seq < c->seq ? target : c;
     Cluster* younger = target->seq < c->seq ? c : target;
@@ -58,6 +42,29 @@ inline void Aggregator::Impl::merge_near_duplicates(Product& p) {
     if (p.curation.renamed(younger->id)) std::swap(older, younger);
     merge(p, *older, *younger);
   }
+}
+
+// The near-duplicate of `c` among the clusters sharing its heaviest terms, if any.
+Cluster* Aggregator::Impl::sparse_merge_target(Product& p, const Cluster& c) {
+  const std::uint32_t seq = c.seq;
+  retrieve(p, c.centroid, seq);
+  Cluster* target = nullptr;
+  double best = cfg.merge_threshold;
+  for (std::uint32_t other : touched) {
+    // Most candidates only share common terms: ruled out from their hot records, without
+    // touching their (cold) clusters.
+    if (other >= p.hot.size() || p.hot[other].live == 0 || p.hot[other].promoted == 0) continue;
+    if (merge_bound(p, c, other) < best) continue;
+    Cluster* o = p.clusters[other].get();
+    if (o == nullptr || !o->promoted) continue;
+    if (!p.curation.auto_merge_allowed(c.id, o->id)) continue;
+    const double s = cluster_similarity(c, *o);
+    if (s >= best) {
+      best = s;
+      target = o;
+    }
+  }
+  return target;
 }
 
 // Retires candidates that never gathered support (only candidates are visited: touching every

@@ -78,4 +78,19 @@ inline std::vector<TermWeight> top_terms(std::span<const TermWeight> v, std::siz
   return out;
 }
 
+// Dot product with a fixed summation order (eight lanes, then the lanes in order), so that the
+// compiler may vectorize it and the result is the same on every run and every machine.
+inline double dot_lanes(const float* a, const float* b, std::size_t n) {
+  constexpr std::size_t kLanes = 8;
+  float lane[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+    for (std::size_t j = 0; j < kLanes; ++j) lane[j] += a[k + j] * b[k + j];
+  }
+  double sum = 0;
+  for (std::size_t j = 0; j < kLanes; ++j) sum += static_cast<double>(lane[j]);
+  for (; k < n; ++k) sum += static_cast<double>(a[k]) * static_cast<double>(b[k]);
+  return sum;
+}
+
 }  // namespace painpoint::aggregator

@@ -123,8 +123,12 @@ class Aggregator {
   Aggregator& operator=(const Aggregator&) = delete;
 
   // Assigns one validated event whose id has not been seen before (the caller dedupes).
-  // Returns the id of the pain point or candidate it joined.
-  std::string add(const v1::FeedbackEvent& event);
+  // Returns the id of the pain point or candidate it joined. In semantic mode
+  // (ClusterConfig::encoder) `embedding` is the event's sentence vector (embedding_dims floats,
+  // unit length); the same vector must come back when the event is replayed, so callers store it
+  // with the event. Other modes ignore it. A semantic event without a vector of the right size
+  // can only open a candidate of its own.
+  std::string add(const v1::FeedbackEvent& event, std::span<const float> embedding = {});
 
   // Whether take_changes() also hands back the state writes. Summaries and memberships always go
   // out; the state may be deferred (kDefer) and written later in one go (kInclude), so that a

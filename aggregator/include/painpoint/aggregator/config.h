@@ -15,7 +15,29 @@ namespace painpoint::aggregator {
 
 class WordVectors;
 
+// Where an event's dense vector comes from (config key `encoder`).
+enum class EncoderMode {
+  kSemantic,  // a sentence encoder's vector, computed by the caller and passed to add()
+  kStatic,    // SIF-weighted average of static word vectors (word_vectors), blended with TF-IDF
+  kSparse,    // none: TF-IDF only
+};
+
 struct ClusterConfig {
+  // --- mode -----------------------------------------------------------------------------
+  EncoderMode encoder = EncoderMode::kStatic;
+  // Dimension of the vectors add() receives in semantic mode.
+  std::uint32_t embedding_dims = 384;
+  // Semantic decisions are taken in units of the product's own background similarity b (the
+  // expected cosine of two of its events, |mean event vector|^2), so that one setting fits
+  // products whose texts are all alike and products whose texts are not: an event joins the
+  // cluster whose members it resembles most on average when that mean cosine reaches
+  // b + semantic_join * (1 - b); two pain points merge when the mean cosine between their
+  // members reaches b + semantic_merge * (1 - b).
+  double semantic_join = 0.2;
+  double semantic_merge = 0.3;
+  // A young cluster's mean cosine is shrunk towards b as if it had this many more members at
+  // background similarity: one lucky pair is weaker evidence than a consistent group.
+  double semantic_prior = 1.0;
   // --- features -------------------------------------------------------------------------
   // Terms (stems) are hashed into 2^hash_bits buckets per product; the online IDF is kept per
   // bucket, so memory per product is bounded by the vocabulary actually seen.
@@ -78,6 +100,10 @@ struct ClusterConfig {
 };
 
 enum class ConfigError { kUnknownKey, kBadValue };
+
+// "semantic" | "static" | "sparse" (nullopt for anything else), and back.
+[[nodiscard]] std::optional<EncoderMode> encoder_mode_of(std::string_view name);
+[[nodiscard]] std::string_view encoder_mode_name(EncoderMode mode);
 
 // Sets one field by its name in this struct ("join_threshold", "min_support", ...; the half life
 // is "severity_half_life_hours"). Used by config files and the cluster command's overrides.

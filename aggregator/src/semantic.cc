@@ -1,0 +1,60 @@
+// Semantic mode (ClusterConfig::encoder == kSemantic): events carry a sentence encoder's vector,
+// and assignment and merges are decided on those vectors, in units of the product's own
+// background similarity (aggregator/README.md, "Semantic mode"). The sparse features are still
+// kept: keywords, labels and exemplars come from them.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "aggregator_impl.h"
+#include "term_vector.h"
+
+namespace painpoint::aggregator {
+// The event's vector becomes `dense` as it is (unit length, not centred: the decisions below
+// measure against the background instead). kCount: it joins the product's running sum.
+template <bool kCount>
+void Aggregator::Impl::semantic_dense(Product& p) {
+  dense.clear();
+  const std::uint32_t d = dims();
+  if (event_embedding.size() != d) return;
+  dense.assign(event_embedding.begin(), event_embedding.end());
+  if constexpr (kCount) {
+    for (std::uint32_t k = 0; k < d; ++k) p.dense_mean_sum[k] += static_cast<double>(dense[k]);
+  }
+}
+
+template void Aggregator::Impl::semantic_dense<true>(Product& p);
+template void Aggregator::Impl::semantic_dense<false>(Product& p);
+
+// The mean cosine between two distinct events of the product, from the sum S of its n unit
+// vectors: (|S|^2 - n) / (n (n - 1)). Zero until there are two events.
+double Aggregator::Impl::background_similarity(const Product& p) const {
+  const auto n = static_cast<double>(p.doc_count);
+  if (n < 2 || p.dense_mean_sum.empty()) return 0.0;
+  double s2 = 0;
+  for (double x : p.dense_mean_sum) s2 += x * x;
+  return std::clamp((s2 - n) / (n * (n - 1)), 0.0, 1.0);
+}
+
+// The pain point `c` should merge with: the one whose members it resembles most on average, if
+// that mean cosine reaches b + semantic_merge * (1 - b) and curation allows the merge.
+Cluster* Aggregator::Impl::semantic_merge_target(Product& p, const Cluster& c) {
+  if (c.dense.empty() || c.count == 0) return nullptr;
+  const double b = background_similarity(p);
+  double best = b + cfg.semantic_merge * (1.0 - b);
+  Cluster* target = nullptr;
+  for (const auto& slot : p.clusters) {
+    Cluster* o = slot.get();
+    if (o == nullptr || o == &c || !o->promoted || o->count == 0) continue;
+    if (o->dense.size() != c.dense.size()) continue;
+    const double cross = dot_lanes(c.dense.data(), o->dense.data(), c.dense.size()) /
+                         (static_cast<double>(c.count) * static_cast<double>(o->count));
+    if (cross >= best && p.curation.auto_merge_allowed(c.id, o->id)) {
+      best = cross;
+      target = o;
+    }
+  }
+  return target;
+}
+
+}  // namespace painpoint::aggregator
