@@ -20,6 +20,7 @@
 #include "painpoint/aggregator/text.h"
 #include "painpoint/aggregator/word_vectors.h"
 #include "painpoint/v1/aggregator_state.pb.h"
+#include "phrase_label.h"
 #include "prefetch.h"
 
 namespace painpoint::aggregator {
@@ -625,6 +626,7 @@ struct Aggregator::Impl {
     const float* vector = nullptr;
   };
   FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
+  PhraseLabeler phrase_labeler;
   std::vector<const float*> token_vectors;
   std::vector<std::uint64_t> word_keys;
 
@@ -1532,14 +1534,31 @@ struct Aggregator::Impl {
     s.set_version(c.version);
     for (const auto& tw : scored)
       s.add_keywords(std::string(word_of(p, *counted_term(p, tw.term))));
-    // Label: the top three keywords in the order the medoid uses them.
+    // Label: a phrase of the exemplars close to the centroid (phrase_label.h), under the same
+    // term weights as featurize(); without one, the top three keywords in the order the medoid
+    // uses them.
+    std::vector<std::string_view> texts;
+    for (const Exemplar* x : ex) texts.emplace_back(x->text.data(), x->text.size());
+    std::vector<std::uint32_t> top;
+    for (std::size_t k = 0; k < scored.size() && k < 3; ++k) top.push_back(scored[k].term);
+    std::string label = phrase_labeler.label(texts, top, [&](std::string_view token) {
+      PhraseTerm t{bucket_of(token), 0.0, 0.0};
+      const Term* e = counted_term(p, t.term);
+      const double df = e != nullptr ? static_cast<double>(e->df) : 1.0;
+      t.idf = std::max(std::log((n + 1.0) / (df + 1.0)) + 1.0, 0.01);
+      const auto it = std::lower_bound(
+          c.centroid.begin(), c.centroid.end(), t.term,
+          [](const TermWeight& tw, std::uint32_t term) { return tw.term < term; });
+      if (it != c.centroid.end() && it->term == t.term && cnorm > 0) t.centroid = it->w / cnorm;
+      return t;
+    });
     std::vector<std::pair<std::size_t, std::string>> words;
-    if (!ex.empty()) {
+    if (!ex.empty() && label.empty()) {
       tokenizer.tokenize(ex.front()->text, tokens);
     } else {
       tokens.clear();
     }
-    for (std::size_t k = 0; k < scored.size() && k < 3; ++k) {
+    for (std::size_t k = 0; k < scored.size() && k < 3 && label.empty(); ++k) {
       std::size_t pos = SIZE_MAX - 3 + k;
       for (std::size_t i = 0; i < tokens.size(); ++i) {
         if (bucket_of(tokens[i]) == scored[k].term) {
@@ -1550,7 +1569,6 @@ struct Aggregator::Impl {
       words.emplace_back(pos, word_of(p, *counted_term(p, scored[k].term)));
     }
     std::sort(words.begin(), words.end());
-    std::string label;
     for (const auto& w : words) {
       if (!label.empty()) label += ' ';
       label += w.second;
