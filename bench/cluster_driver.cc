@@ -3,7 +3,10 @@
 // clustering can be measured and tuned independently of the other modules.
 //
 //   cluster_driver --input EVENTS.jsonl --output ASSIGNMENTS.jsonl [--vectors FILE|none]
-//                  [key=value ...]   (ClusterConfig overrides, see config.h)
+//                  [--summaries SUMMARIES.jsonl] [key=value ...]   (overrides, see config.h)
+//
+// --summaries writes the last summary of every active pain point (proto3 JSON, one per line):
+// labels, keywords and exemplars to read after a run.
 
 #include <google/protobuf/util/json_util.h>
 
@@ -11,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -21,7 +25,7 @@
 namespace agg = painpoint::aggregator;
 
 int main(int argc, char** argv) {
-  std::string input, output, vectors_path = agg::default_word_vectors_path();
+  std::string input, output, summaries_path, vectors_path = agg::default_word_vectors_path();
   agg::ClusterConfig cfg;
   std::size_t batch = 512;  // events per take_changes(), like a service batch
   bool parse_only = false;
@@ -31,6 +35,8 @@ int main(int argc, char** argv) {
       input = argv[++i];
     } else if (a == "--output" && i + 1 < argc) {
       output = argv[++i];
+    } else if (a == "--summaries" && i + 1 < argc) {
+      summaries_path = argv[++i];
     } else if (a == "--batch" && i + 1 < argc) {
       batch = std::stoul(argv[++i]);
     } else if (a == "--parse-only") {
@@ -43,7 +49,8 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else {
-      std::cerr << "usage: cluster_driver --input F --output F [--vectors F|none] [k=v...]\n";
+      std::cerr << "usage: cluster_driver --input F --output F [--summaries F] [--vectors F|none] "
+                   "[k=v...]\n";
       return 2;
     }
   }
@@ -69,6 +76,11 @@ int main(int argc, char** argv) {
   painpoint::v1::FeedbackEvent e;
   std::size_t n_events = 0;
   google::protobuf::util::JsonParseOptions opts;
+  std::map<std::string, painpoint::v1::PainPointSummary> latest;  // only with --summaries
+  auto keep = [&](agg::Changes changes) {
+    if (summaries_path.empty()) return;
+    for (auto& s : changes.summaries) latest[s.id()] = std::move(s);
+  };
   while (std::getline(in, line)) {
     e.Clear();
     Row r;
@@ -89,9 +101,9 @@ int main(int argc, char** argv) {
       }
     }
     rows.push_back(std::move(r));
-    if (rows.size() % batch == 0) (void)aggregator.take_changes();
+    if (rows.size() % batch == 0) keep(aggregator.take_changes());
   }
-  (void)aggregator.take_changes();
+  keep(aggregator.take_changes());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::ofstream out(output);
   for (const auto& r : rows) {
@@ -100,6 +112,16 @@ int main(int argc, char** argv) {
     } else {
       out << "{\"eventId\":\"" << r.event_id << "\",\"productId\":\"" << r.product_id
           << "\",\"painPointId\":\"" << aggregator.resolve(r.pain_point) << "\"}\n";
+    }
+  }
+  if (!summaries_path.empty()) {
+    std::ofstream sums(summaries_path);
+    std::string json;
+    for (const auto& [id, s] : latest) {
+      if (s.status() != painpoint::v1::STATUS_ACTIVE) continue;
+      json.clear();
+      (void)google::protobuf::util::MessageToJsonString(s, &json);
+      sums << json << "\n";
     }
   }
   const auto mem = aggregator.memory_stats();

@@ -25,6 +25,7 @@
 
 #include "flat_map.h"
 #include "model.h"
+#include "phrase_label.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/text.h"
 #include "painpoint/aggregator/word_vectors.h"
@@ -81,6 +82,7 @@ struct Aggregator::Impl {
     const float* vector = nullptr;
   };
   FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
+  PhraseLabeler phrase_labeler;
   std::vector<const float*> token_vectors;
   std::vector<std::uint64_t> word_keys;
 
@@ -179,6 +181,8 @@ struct Aggregator::Impl {
 
   // ---------------------------------------------------------------- summaries.cc
   void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s);
+  std::string phrase_label(const Product& p, const Cluster& c, std::span<const Exemplar* const> ex,
+                           std::span<const TermWeight> keywords);
   inline std::string automatic_label(const Product& p, const Exemplar* medoid,
                                      std::span<const TermWeight> keywords);
 

@@ -96,7 +96,9 @@ void Aggregator::Impl::fill_summary(const Product& p, Cluster& c, v1::PainPointS
   s.set_status(v1::STATUS_ACTIVE);
   s.set_version(c.version);
   for (const auto& tw : scored) s.add_keywords(std::string(word_of(p, *counted_term(p, tw.term))));
-  s.set_label(automatic_label(p, ex.empty() ? nullptr : ex.front(), scored));
+  std::string label = phrase_label(p, c, ex, scored);
+  if (label.empty()) label = automatic_label(p, ex.empty() ? nullptr : ex.front(), scored);
+  s.set_label(std::move(label));
   if (const auto it = p.curation.labels.find(c.id); it != p.curation.labels.end()) {
     s.set_label(it->second);
   }
@@ -108,7 +110,31 @@ void Aggregator::Impl::fill_summary(const Product& p, Cluster& c, v1::PainPointS
   fill_counts(p, c, cfg, s);
 }
 
-// Label: the top three keywords in the order the medoid uses them (keywords it lacks last, in
+// Label: a phrase of the exemplars close to the centroid (phrase_label.h), under the same term
+// weights as featurize(); "" when no phrase qualifies.
+std::string Aggregator::Impl::phrase_label(const Product& p, const Cluster& c,
+                                           std::span<const Exemplar* const> ex,
+                                           std::span<const TermWeight> keywords) {
+  std::vector<std::string_view> texts;
+  for (const Exemplar* x : ex) texts.emplace_back(x->text.data(), x->text.size());
+  std::vector<std::uint32_t> top;
+  for (std::size_t k = 0; k < keywords.size() && k < 3; ++k) top.push_back(keywords[k].term);
+  const double n = static_cast<double>(std::max<std::int64_t>(p.doc_count, 1));
+  const double cnorm = std::sqrt(c.norm2);
+  return phrase_labeler.label(texts, top, [&](std::string_view token) {
+    PhraseTerm t{bucket_of(token), 0.0, 0.0};
+    const Term* e = counted_term(p, t.term);
+    const double df = e != nullptr ? static_cast<double>(e->df) : 1.0;
+    t.idf = std::max(std::log((n + 1.0) / (df + 1.0)) + 1.0, 0.01);
+    const auto it =
+        std::lower_bound(c.centroid.begin(), c.centroid.end(), t.term,
+                         [](const TermWeight& tw, std::uint32_t term) { return tw.term < term; });
+    if (it != c.centroid.end() && it->term == t.term && cnorm > 0) t.centroid = it->w / cnorm;
+    return t;
+  });
+}
+
+// Fallback label: the top three keywords in the order the medoid uses them (keywords it lacks last, in
 // keyword order).
 std::string Aggregator::Impl::automatic_label(const Product& p, const Exemplar* medoid,
                                               std::span<const TermWeight> keywords) {

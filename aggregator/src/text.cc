@@ -182,6 +182,10 @@ constexpr char lower_ascii(char b) {
 
 }  // namespace
 
+char32_t decode_utf8(std::string_view s, std::size_t& i) { return decode(s, i); }
+
+bool is_word_code_point(char32_t c) { return is_letter(c) || (c >= '0' && c <= '9'); }
+
 bool is_stop_word(std::string_view word) {
   if (word.size() > kLongestStopWord || word.empty() || word[0] < 'a' || word[0] > 'z') {
     return false;
