@@ -1,0 +1,244 @@
+// The encoder's forward pass for one instruction set; included by encoder_kernels_sse2.cc,
+// encoder_kernels_avx2.cc and encoder_kernels_avx512.cc, which are compiled with different
+// target flags. Everything here has internal linkage (see encoder_kernels.h).
+//
+// Determinism: each output of a dense layer is acc = 0; acc = fma(x[k], w[k], acc) for k in
+// order; acc + bias, in one SIMD lane, whichever row-group kernel computes the row. Attention,
+// pooling and normalization work on one sequence or one row at a time. So a text's vector does
+// not depend on what else is in the chunk.
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "encoder_kernels.h"
+
+namespace painpoint::aggregator::encoder {
+namespace {
+
+#if defined(__AVX512F__)
+using Vec = __m512;
+constexpr std::size_t kLanes = 16;
+constexpr std::size_t kRowsPerGroup = 8;
+inline Vec vzero() { return _mm512_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm512_load_ps(p); }
+inline Vec vbroadcast(float x) { return _mm512_set1_ps(x); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec vadd(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+inline void vstore(float* p, Vec v) { _mm512_store_ps(p, v); }
+#elif defined(__AVX2__) && defined(__FMA__)
+using Vec = __m256;
+constexpr std::size_t kLanes = 8;
+constexpr std::size_t kRowsPerGroup = 6;
+inline Vec vzero() { return _mm256_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm256_load_ps(p); }
+inline Vec vbroadcast(float x) { return _mm256_set1_ps(x); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline Vec vadd(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+inline void vstore(float* p, Vec v) { _mm256_store_ps(p, v); }
+#else
+using Vec = __m128;
+constexpr std::size_t kLanes = 4;
+constexpr std::size_t kRowsPerGroup = 4;
+inline Vec vzero() { return _mm_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm_load_ps(p); }
+inline Vec vbroadcast(float x) { return _mm_set1_ps(x); }
+// No FMA on plain x86-64: multiply, round, add.
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+inline Vec vadd(Vec a, Vec b) { return _mm_add_ps(a, b); }
+inline void vstore(float* p, Vec v) { _mm_store_ps(p, v); }
+#endif
+
+// Outputs per packed panel: two vectors, so a row group keeps 2 * kRowsPerGroup accumulators.
+constexpr std::size_t kPanel = 2 * kLanes;
+
+// Panel p holds outputs [p * kPanel, (p + 1) * kPanel) for every k: out[p][k][j] = w[p*kPanel+j][k].
+void pack(const float* w, std::size_t n, std::size_t k, float* out) {
+  for (std::size_t p = 0; p < n / kPanel; ++p) {
+    for (std::size_t kk = 0; kk < k; ++kk) {
+      for (std::size_t j = 0; j < kPanel; ++j) {
+        out[(p * k + kk) * kPanel + j] = w[(p * kPanel + j) * k + kk];
+      }
+    }
+  }
+}
+
+// y[r][0..kPanel) = x[r] . panel + b for R rows; the per-output operations do not depend on R.
+template <std::size_t R>
+inline void dense_rows(const float* x, std::size_t k, const float* panel, const float* b, float* y,
+                       std::size_t ldy) {
+  Vec acc[R][2];
+  for (std::size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vzero();
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    const Vec w0 = vload(panel + kk * kPanel);
+    const Vec w1 = vload(panel + kk * kPanel + kLanes);
+    for (std::size_t r = 0; r < R; ++r) {
+      const Vec xv = vbroadcast(x[r * k + kk]);
+      acc[r][0] = vfma(xv, w0, acc[r][0]);
+      acc[r][1] = vfma(xv, w1, acc[r][1]);
+    }
+  }
+  const Vec b0 = vload(b);
+  const Vec b1 = vload(b + kLanes);
+  for (std::size_t r = 0; r < R; ++r) {
+    vstore(y + r * ldy, vadd(acc[r][0], b0));
+    vstore(y + r * ldy + kLanes, vadd(acc[r][1], b1));
+  }
+}
+
+// y[m, n] = x[m, k] W^T + b, W packed. Panels outside, rows inside: a panel is read from memory
+// once per chunk and the chunk's rows come from L2.
+void dense(const float* x, std::size_t m, std::size_t k, const float* packed, const float* b,
+           std::size_t n, float* y) {
+  for (std::size_t p = 0; p < n / kPanel; ++p) {
+    const float* panel = packed + p * k * kPanel;
+    std::size_t r = 0;
+    for (; r + kRowsPerGroup <= m; r += kRowsPerGroup) {
+      dense_rows<kRowsPerGroup>(x + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+    }
+    for (; r < m; ++r) {
+      dense_rows<1>(x + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+    }
+  }
+}
+
+// x = LayerNorm(x + add) over kHidden, eps 1e-12 (add may be null).
+void add_layer_norm(float* x, const float* add, const float* w, const float* b) {
+  if (add != nullptr) {
+    for (std::size_t i = 0; i < kHidden; ++i) x[i] += add[i];
+  }
+  double sum = 0;
+  for (std::size_t i = 0; i < kHidden; ++i) sum += x[i];
+  const double mean = sum / kHidden;
+  double sq = 0;
+  for (std::size_t i = 0; i < kHidden; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const double inv = 1.0 / std::sqrt(sq / kHidden + 1e-12);
+  const auto fmean = static_cast<float>(mean);
+  const auto finv = static_cast<float>(inv);
+  for (std::size_t i = 0; i < kHidden; ++i) x[i] = (x[i] - fmean) * finv * w[i] + b[i];
+}
+
+// Exact GELU, as the model was trained with: x/2 (1 + erf(x / sqrt 2)).
+void gelu(float* x, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = 0.5F * x[i] * (1.0F + std::erf(x[i] * 0.70710678118654752F));
+  }
+}
+
+// Self-attention of one sequence of `len` rows: qkv [len, 3 * kHidden] -> ctx [len, kHidden].
+// Only the sequence's own tokens are there, which is what the reference's padding mask gives.
+void attention(const float* qkv, std::size_t len, float* ctx, float* scratch) {
+  constexpr std::size_t ld = 3 * kHidden;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(kHeadDim));
+  float* kt = scratch;  // keys transposed: [kHeadDim][len]
+  float* s = scratch + kHeadDim * kMaxTokens;
+  for (std::size_t h = 0; h < kHeads; ++h) {
+    for (std::size_t j = 0; j < len; ++j) {
+      for (std::size_t d = 0; d < kHeadDim; ++d) kt[d * len + j] = qkv[j * ld + kHidden + h * kHeadDim + d];
+    }
+    for (std::size_t i = 0; i < len; ++i) {
+      const float* q = qkv + i * ld + h * kHeadDim;
+      for (std::size_t j = 0; j < len; ++j) s[j] = 0;
+      for (std::size_t d = 0; d < kHeadDim; ++d) {
+        const float qd = q[d];
+        const float* row = kt + d * len;
+        for (std::size_t j = 0; j < len; ++j) s[j] += qd * row[j];
+      }
+      float max = s[0] * scale;
+      for (std::size_t j = 0; j < len; ++j) {
+        s[j] *= scale;
+        max = s[j] > max ? s[j] : max;
+      }
+      float sum = 0;
+      for (std::size_t j = 0; j < len; ++j) {
+        s[j] = std::exp(s[j] - max);
+        sum += s[j];
+      }
+      const float inv = 1.0F / sum;
+      float out[kHeadDim] = {};
+      for (std::size_t j = 0; j < len; ++j) {
+        const float p = s[j] * inv;
+        const float* v = qkv + j * ld + 2 * kHidden + h * kHeadDim;
+        for (std::size_t d = 0; d < kHeadDim; ++d) out[d] += p * v[d];
+      }
+      std::memcpy(ctx + i * kHidden + h * kHeadDim, out, sizeof(out));
+    }
+  }
+}
+
+void embed(const Weights& w, const std::int32_t* ids, const std::size_t* offsets,
+           std::size_t count, float* h) {
+  for (std::size_t s = 0; s < count; ++s) {
+    for (std::size_t t = offsets[s]; t < offsets[s + 1]; ++t) {
+      const float* word = w.word + static_cast<std::size_t>(ids[t]) * kHidden;
+      const float* pos = w.position + (t - offsets[s]) * kHidden;
+      float* row = h + (t - offsets[0]) * kHidden;
+      for (std::size_t i = 0; i < kHidden; ++i) row[i] = (word[i] + w.token_type[i]) + pos[i];
+      add_layer_norm(row, nullptr, w.ln_w, w.ln_b);
+    }
+  }
+}
+
+void layer(const LayerWeights& l, const std::size_t* offsets, std::size_t count, std::size_t m,
+           float* h, float* qkv, float* ctx, float* tmp, float* ffn, float* att_scratch) {
+  dense(h, m, kHidden, l.qkv_w, l.qkv_b, 3 * kHidden, qkv);
+  for (std::size_t s = 0; s < count; ++s) {
+    const std::size_t begin = offsets[s] - offsets[0];
+    attention(qkv + begin * 3 * kHidden, offsets[s + 1] - offsets[s], ctx + begin * kHidden,
+              att_scratch);
+  }
+  dense(ctx, m, kHidden, l.attn_out_w, l.attn_out_b, kHidden, tmp);
+  for (std::size_t r = 0; r < m; ++r) {
+    add_layer_norm(h + r * kHidden, tmp + r * kHidden, l.ln1_w, l.ln1_b);
+  }
+  dense(h, m, kHidden, l.ffn_in_w, l.ffn_in_b, kFfn, ffn);
+  gelu(ffn, m * kFfn);
+  dense(ffn, m, kFfn, l.ffn_out_w, l.ffn_out_b, kHidden, tmp);
+  for (std::size_t r = 0; r < m; ++r) {
+    add_layer_norm(h + r * kHidden, tmp + r * kHidden, l.ln2_w, l.ln2_b);
+  }
+}
+
+// Mean over the sequence's rows, then L2 normalization (sentence-transformers' Pooling and
+// Normalize modules).
+void pool(const float* h, const std::size_t* offsets, std::size_t count, float* out) {
+  for (std::size_t s = 0; s < count; ++s) {
+    double acc[kHidden] = {};
+    const std::size_t len = offsets[s + 1] - offsets[s];
+    for (std::size_t t = 0; t < len; ++t) {
+      const float* row = h + (offsets[s] - offsets[0] + t) * kHidden;
+      for (std::size_t i = 0; i < kHidden; ++i) acc[i] += row[i];
+    }
+    double norm = 0;
+    for (std::size_t i = 0; i < kHidden; ++i) {
+      acc[i] /= static_cast<double>(len);
+      norm += acc[i] * acc[i];
+    }
+    const double inv = 1.0 / std::fmax(std::sqrt(norm), 1e-12);
+    for (std::size_t i = 0; i < kHidden; ++i) {
+      out[s * kHidden + i] = static_cast<float>(acc[i] * inv);
+    }
+  }
+}
+
+void encode_chunk(const Weights& w, const std::int32_t* ids, const std::size_t* offsets,
+                  std::size_t count, float* scratch, float* out) {
+  const std::size_t m = offsets[count] - offsets[0];
+  float* h = scratch;
+  float* qkv = h + kChunkRows * kHidden;
+  float* ctx = qkv + kChunkRows * 3 * kHidden;
+  float* tmp = ctx + kChunkRows * kHidden;
+  float* ffn = tmp + kChunkRows * kHidden;
+  float* att = ffn + kChunkRows * kFfn;
+  embed(w, ids, offsets, count, h);
+  for (std::size_t i = 0; i < w.num_layers; ++i) {
+    layer(w.layers[i], offsets, count, m, h, qkv, ctx, tmp, ffn, att);
+  }
+  pool(h, offsets, count, out);
+}
+
+}  // namespace
+}  // namespace painpoint::aggregator::encoder
