@@ -29,6 +29,10 @@ inline Vec vbroadcast(float x) { return _mm512_set1_ps(x); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vec vadd(Vec a, Vec b) { return _mm512_add_ps(a, b); }
 inline void vstore(float* p, Vec v) { _mm512_store_ps(p, v); }
+inline Vec vmul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+inline Vec vdiv(Vec a, Vec b) { return _mm512_div_ps(a, b); }
+inline Vec vmin(Vec a, Vec b) { return _mm512_min_ps(a, b); }
+inline Vec vmax(Vec a, Vec b) { return _mm512_max_ps(a, b); }
 #elif defined(__AVX2__) && defined(__FMA__)
 using Vec = __m256;
 constexpr std::size_t kLanes = 8;
@@ -39,6 +43,10 @@ inline Vec vbroadcast(float x) { return _mm256_set1_ps(x); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec vadd(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 inline void vstore(float* p, Vec v) { _mm256_store_ps(p, v); }
+inline Vec vmul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+inline Vec vdiv(Vec a, Vec b) { return _mm256_div_ps(a, b); }
+inline Vec vmin(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+inline Vec vmax(Vec a, Vec b) { return _mm256_max_ps(a, b); }
 #else
 using Vec = __m128;
 constexpr std::size_t kLanes = 4;
@@ -50,6 +58,10 @@ inline Vec vbroadcast(float x) { return _mm_set1_ps(x); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
 inline Vec vadd(Vec a, Vec b) { return _mm_add_ps(a, b); }
 inline void vstore(float* p, Vec v) { _mm_store_ps(p, v); }
+inline Vec vmul(Vec a, Vec b) { return _mm_mul_ps(a, b); }
+inline Vec vdiv(Vec a, Vec b) { return _mm_div_ps(a, b); }
+inline Vec vmin(Vec a, Vec b) { return _mm_min_ps(a, b); }
+inline Vec vmax(Vec a, Vec b) { return _mm_max_ps(a, b); }
 #endif
 
 // Outputs per packed panel: two vectors, so a row group keeps 2 * kRowsPerGroup accumulators.
@@ -70,11 +82,14 @@ void pack(const float* w, std::size_t n, std::size_t k, float* out) {
 template <std::size_t R>
 inline void dense_rows(const float* x, std::size_t k, const float* panel, const float* b, float* y,
                        std::size_t ldy) {
+  // The row loops are unrolled so that the accumulators live in registers.
   Vec acc[R][2];
+#pragma GCC unroll 8
   for (std::size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vzero();
   for (std::size_t kk = 0; kk < k; ++kk) {
     const Vec w0 = vload(panel + kk * kPanel);
     const Vec w1 = vload(panel + kk * kPanel + kLanes);
+#pragma GCC unroll 8
     for (std::size_t r = 0; r < R; ++r) {
       const Vec xv = vbroadcast(x[r * k + kk]);
       acc[r][0] = vfma(xv, w0, acc[r][0]);
@@ -83,6 +98,7 @@ inline void dense_rows(const float* x, std::size_t k, const float* panel, const 
   }
   const Vec b0 = vload(b);
   const Vec b1 = vload(b + kLanes);
+#pragma GCC unroll 8
   for (std::size_t r = 0; r < R; ++r) {
     vstore(y + r * ldy, vadd(acc[r][0], b0));
     vstore(y + r * ldy + kLanes, vadd(acc[r][1], b1));
@@ -121,10 +137,34 @@ void add_layer_norm(float* x, const float* add, const float* w, const float* b) 
   for (std::size_t i = 0; i < kHidden; ++i) x[i] = (x[i] - fmean) * finv * w[i] + b[i];
 }
 
-// Exact GELU, as the model was trained with: x/2 (1 + erf(x / sqrt 2)).
+// erf(x) for float: Eigen's rational approximation (generic_fast_erf_float), within a few ulp
+// of erff and without its branches and call per element.
+inline Vec verf(Vec v) {
+  const Vec x = vmax(vmin(v, vbroadcast(4.0F)), vbroadcast(-4.0F));
+  const Vec x2 = vmul(x, x);
+  Vec p = vfma(x2, vbroadcast(-2.72614225801306e-10F), vbroadcast(2.77068142495902e-08F));
+  p = vfma(x2, p, vbroadcast(-2.10102402082508e-06F));
+  p = vfma(x2, p, vbroadcast(-5.69250639462346e-05F));
+  p = vfma(x2, p, vbroadcast(-7.34990630326855e-04F));
+  p = vfma(x2, p, vbroadcast(-2.95459980854025e-03F));
+  p = vfma(x2, p, vbroadcast(-1.60960333262415e-02F));
+  p = vmul(x, p);
+  Vec q = vfma(x2, vbroadcast(-1.45660718464996e-05F), vbroadcast(-2.13374055278905e-04F));
+  q = vfma(x2, q, vbroadcast(-1.68282697438203e-03F));
+  q = vfma(x2, q, vbroadcast(-7.37332916720468e-03F));
+  q = vfma(x2, q, vbroadcast(-1.42647390514189e-02F));
+  return vdiv(p, q);
+}
+
+// GELU with erf (the model's, not the tanh approximation): x/2 (1 + erf(x / sqrt 2)). `n` is a
+// multiple of the vector width.
 void gelu(float* x, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    x[i] = 0.5F * x[i] * (1.0F + std::erf(x[i] * 0.70710678118654752F));
+  const Vec half = vbroadcast(0.5F);
+  const Vec one = vbroadcast(1.0F);
+  const Vec inv_sqrt2 = vbroadcast(0.70710678118654752F);
+  for (std::size_t i = 0; i < n; i += kLanes) {
+    const Vec v = vload(x + i);
+    vstore(x + i, vmul(vmul(half, v), vadd(one, verf(vmul(v, inv_sqrt2)))));
   }
 }
 
