@@ -47,7 +47,10 @@ struct Weights {
 
 struct Kernels {
   const char* name;
-  // Packs a PyTorch-layout weight W[n, k] (n a multiple of 32) into `out` (n * k floats).
+  // Bytes per packed weight: 4 (f32) or 2 (bf16).
+  std::size_t weight_bytes;
+  // Packs a PyTorch-layout weight W[n, k] (n a multiple of 32) into `out` (n * k * weight_bytes
+  // bytes).
   void (*pack)(const float* w, std::size_t n, std::size_t k, float* out);
   // Encodes `count` sequences, sequence s being ids[offsets[s] .. offsets[s + 1]) (at most
   // kChunkRows ids in all, each sequence at most kMaxTokens), into count * kHidden floats of
@@ -57,15 +60,19 @@ struct Kernels {
 };
 
 [[nodiscard]] constexpr std::size_t scratch_floats() {
-  return kChunkRows * (4 * kHidden + 3 * kHidden + kFfn) + kMaxTokens * (kHeadDim + 16) + 64;
+  // Hidden states, fused q/k/v, attention context, sublayer output, FFN activations; attention
+  // scratch; activations rounded to bf16 (two per float).
+  return kChunkRows * (3 * kHidden + 3 * kHidden + kFfn) + kMaxTokens * (kHeadDim + 16) +
+         kChunkRows * kFfn / 2;
 }
 
 const Kernels& kernels_sse2();
 const Kernels& kernels_avx2();
 const Kernels& kernels_avx512();
+const Kernels& kernels_avx512_bf16();
 
-// The best kernels this CPU runs; $PAINPOINT_ENCODER_KERNEL (sse2, avx2, avx512) chooses a
-// lesser one for measurements and tests.
+// The best kernels this CPU runs; $PAINPOINT_ENCODER_KERNEL (sse2, avx2, avx512, avx512_bf16)
+// chooses a lesser one for measurements and tests.
 const Kernels& select_kernels();
 
 }  // namespace painpoint::aggregator::encoder

@@ -4,7 +4,7 @@
 namespace painpoint::aggregator::encoder {
 
 const Kernels& kernels_avx2() {
-  static const Kernels kernels{"avx2", &pack, &encode_chunk};
+  static const Kernels kernels{"avx2", 4, &pack, &encode_chunk};
   return kernels;
 }
 

@@ -4,7 +4,7 @@
 namespace painpoint::aggregator::encoder {
 
 const Kernels& kernels_avx512() {
-  static const Kernels kernels{"avx512", &pack, &encode_chunk};
+  static const Kernels kernels{"avx512", 4, &pack, &encode_chunk};
   return kernels;
 }
 

@@ -9,6 +9,7 @@
 
 #include <immintrin.h>
 
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -22,7 +23,7 @@ namespace {
 #if defined(__AVX512F__)
 using Vec = __m512;
 constexpr std::size_t kLanes = 16;
-constexpr std::size_t kRowsPerGroup = 8;
+constexpr std::size_t kFp32RowsPerGroup = 8;
 inline Vec vzero() { return _mm512_setzero_ps(); }
 inline Vec vload(const float* p) { return _mm512_load_ps(p); }
 inline Vec vbroadcast(float x) { return _mm512_set1_ps(x); }
@@ -36,7 +37,7 @@ inline Vec vmax(Vec a, Vec b) { return _mm512_max_ps(a, b); }
 #elif defined(__AVX2__) && defined(__FMA__)
 using Vec = __m256;
 constexpr std::size_t kLanes = 8;
-constexpr std::size_t kRowsPerGroup = 6;
+constexpr std::size_t kFp32RowsPerGroup = 6;
 inline Vec vzero() { return _mm256_setzero_ps(); }
 inline Vec vload(const float* p) { return _mm256_load_ps(p); }
 inline Vec vbroadcast(float x) { return _mm256_set1_ps(x); }
@@ -50,7 +51,7 @@ inline Vec vmax(Vec a, Vec b) { return _mm256_max_ps(a, b); }
 #else
 using Vec = __m128;
 constexpr std::size_t kLanes = 4;
-constexpr std::size_t kRowsPerGroup = 4;
+constexpr std::size_t kFp32RowsPerGroup = 4;
 inline Vec vzero() { return _mm_setzero_ps(); }
 inline Vec vload(const float* p) { return _mm_load_ps(p); }
 inline Vec vbroadcast(float x) { return _mm_set1_ps(x); }
@@ -64,8 +65,10 @@ inline Vec vmin(Vec a, Vec b) { return _mm_min_ps(a, b); }
 inline Vec vmax(Vec a, Vec b) { return _mm_max_ps(a, b); }
 #endif
 
+#if !defined(__AVX512BF16__)
 // Outputs per packed panel: two vectors, so a row group keeps 2 * kRowsPerGroup accumulators.
 constexpr std::size_t kPanel = 2 * kLanes;
+constexpr std::size_t kRowsPerGroup = kFp32RowsPerGroup;
 
 // Panel p holds outputs [p * kPanel, (p + 1) * kPanel) for every k: out[p][k][j] = w[p*kPanel+j][k].
 void pack(const float* w, std::size_t n, std::size_t k, float* out) {
@@ -105,21 +108,122 @@ inline void dense_rows(const float* x, std::size_t k, const float* panel, const 
   }
 }
 
+// The last m % kRowsPerGroup rows in one group (R known at compile time for each remainder).
+template <std::size_t R = kRowsPerGroup - 1>
+inline void dense_tail(std::size_t rows, const float* x, std::size_t k, const float* panel,
+                       const float* b, float* y, std::size_t ldy) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      dense_rows<R>(x, k, panel, b, y, ldy);
+    } else {
+      dense_tail<R - 1>(rows, x, k, panel, b, y, ldy);
+    }
+  }
+}
+
 // y[m, n] = x[m, k] W^T + b, W packed. Panels outside, rows inside: a panel is read from memory
 // once per chunk and the chunk's rows come from L2.
 void dense(const float* x, std::size_t m, std::size_t k, const float* packed, const float* b,
-           std::size_t n, float* y) {
+           std::size_t n, float* y, std::uint16_t* /*work*/) {
   for (std::size_t p = 0; p < n / kPanel; ++p) {
     const float* panel = packed + p * k * kPanel;
     std::size_t r = 0;
     for (; r + kRowsPerGroup <= m; r += kRowsPerGroup) {
       dense_rows<kRowsPerGroup>(x + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
     }
-    for (; r < m; ++r) {
-      dense_rows<1>(x + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+    dense_tail(m - r, x + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+  }
+}
+
+#else
+// Outputs per packed panel: two vectors of 16 outputs, each lane a pair of consecutive k.
+constexpr std::size_t kPanel = 32;
+constexpr std::size_t kRowsPerGroup = 8;
+
+// Round to nearest even, as vcvtne2ps2bf16 does for the activations.
+inline std::uint16_t to_bf16(float f) {
+  std::uint32_t u = 0;
+  std::memcpy(&u, &f, 4);
+  u += 0x7FFF + ((u >> 16) & 1);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+// Panel p, k pair q, output j: out[((p * k/2 + q) * kPanel + j) * 2 + t] = w[p*kPanel + j][2q + t]
+// in bf16; `out` needs n * k / 2 floats of room.
+void pack(const float* w, std::size_t n, std::size_t k, float* out_floats) {
+  auto* out = reinterpret_cast<std::uint16_t*>(out_floats);
+  for (std::size_t p = 0; p < n / kPanel; ++p) {
+    for (std::size_t q = 0; q < k / 2; ++q) {
+      for (std::size_t j = 0; j < kPanel; ++j) {
+        for (std::size_t t = 0; t < 2; ++t) {
+          out[((p * (k / 2) + q) * kPanel + j) * 2 + t] = to_bf16(w[(p * kPanel + j) * k + 2 * q + t]);
+        }
+      }
     }
   }
 }
+
+inline __m512bh load_bh(const std::uint16_t* p) { return std::bit_cast<__m512bh>(_mm512_load_si512(p)); }
+
+template <std::size_t R>
+inline void dense_rows(const std::uint16_t* x, std::size_t k, const std::uint16_t* panel,
+                       const float* b, float* y, std::size_t ldy) {
+  __m512 acc[R][2];
+#pragma GCC unroll 8
+  for (std::size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (std::size_t q = 0; q < k / 2; ++q) {
+    const __m512bh w0 = load_bh(panel + q * 2 * kPanel);
+    const __m512bh w1 = load_bh(panel + q * 2 * kPanel + kPanel);
+#pragma GCC unroll 8
+    for (std::size_t r = 0; r < R; ++r) {
+      std::int32_t pair = 0;
+      std::memcpy(&pair, x + r * k + 2 * q, 4);
+      const __m512bh xv = std::bit_cast<__m512bh>(_mm512_set1_epi32(pair));
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xv, w0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xv, w1);
+    }
+  }
+  const __m512 b0 = _mm512_load_ps(b);
+  const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 8
+  for (std::size_t r = 0; r < R; ++r) {
+    _mm512_store_ps(y + r * ldy, _mm512_add_ps(acc[r][0], b0));
+    _mm512_store_ps(y + r * ldy + 16, _mm512_add_ps(acc[r][1], b1));
+  }
+}
+
+template <std::size_t R = kRowsPerGroup - 1>
+inline void dense_tail(std::size_t rows, const std::uint16_t* x, std::size_t k,
+                       const std::uint16_t* panel, const float* b, float* y, std::size_t ldy) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      dense_rows<R>(x, k, panel, b, y, ldy);
+    } else {
+      dense_tail<R - 1>(rows, x, k, panel, b, y, ldy);
+    }
+  }
+}
+
+// y[m, n] = x[m, k] W^T + b with x rounded to bf16 (into `work`, m * k values) and products
+// accumulated in f32 by vdpbf16ps, pairs of k in order.
+void dense(const float* x, std::size_t m, std::size_t k, const float* packed, const float* b,
+           std::size_t n, float* y, std::uint16_t* work) {
+  for (std::size_t i = 0; i < m * k; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_store_si512(work + i, std::bit_cast<__m512i>(v));
+  }
+  const auto* wp = reinterpret_cast<const std::uint16_t*>(packed);
+  for (std::size_t p = 0; p < n / kPanel; ++p) {
+    const std::uint16_t* panel = wp + p * k * kPanel;
+    std::size_t r = 0;
+    for (; r + kRowsPerGroup <= m; r += kRowsPerGroup) {
+      dense_rows<kRowsPerGroup>(work + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+    }
+    dense_tail(m - r, work + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+  }
+}
+
+#endif
 
 // x = LayerNorm(x + add) over kHidden, eps 1e-12 (add may be null).
 void add_layer_norm(float* x, const float* add, const float* w, const float* b) {
@@ -223,20 +327,21 @@ void embed(const Weights& w, const std::int32_t* ids, const std::size_t* offsets
 }
 
 void layer(const LayerWeights& l, const std::size_t* offsets, std::size_t count, std::size_t m,
-           float* h, float* qkv, float* ctx, float* tmp, float* ffn, float* att_scratch) {
-  dense(h, m, kHidden, l.qkv_w, l.qkv_b, 3 * kHidden, qkv);
+           float* h, float* qkv, float* ctx, float* tmp, float* ffn, float* att_scratch,
+           std::uint16_t* work) {
+  dense(h, m, kHidden, l.qkv_w, l.qkv_b, 3 * kHidden, qkv, work);
   for (std::size_t s = 0; s < count; ++s) {
     const std::size_t begin = offsets[s] - offsets[0];
     attention(qkv + begin * 3 * kHidden, offsets[s + 1] - offsets[s], ctx + begin * kHidden,
               att_scratch);
   }
-  dense(ctx, m, kHidden, l.attn_out_w, l.attn_out_b, kHidden, tmp);
+  dense(ctx, m, kHidden, l.attn_out_w, l.attn_out_b, kHidden, tmp, work);
   for (std::size_t r = 0; r < m; ++r) {
     add_layer_norm(h + r * kHidden, tmp + r * kHidden, l.ln1_w, l.ln1_b);
   }
-  dense(h, m, kHidden, l.ffn_in_w, l.ffn_in_b, kFfn, ffn);
+  dense(h, m, kHidden, l.ffn_in_w, l.ffn_in_b, kFfn, ffn, work);
   gelu(ffn, m * kFfn);
-  dense(ffn, m, kFfn, l.ffn_out_w, l.ffn_out_b, kHidden, tmp);
+  dense(ffn, m, kFfn, l.ffn_out_w, l.ffn_out_b, kHidden, tmp, work);
   for (std::size_t r = 0; r < m; ++r) {
     add_layer_norm(h + r * kHidden, tmp + r * kHidden, l.ln2_w, l.ln2_b);
   }
@@ -273,9 +378,10 @@ void encode_chunk(const Weights& w, const std::int32_t* ids, const std::size_t* 
   float* tmp = ctx + kChunkRows * kHidden;
   float* ffn = tmp + kChunkRows * kHidden;
   float* att = ffn + kChunkRows * kFfn;
+  auto* work = reinterpret_cast<std::uint16_t*>(att + kMaxTokens * (kHeadDim + 16));
   embed(w, ids, offsets, count, h);
   for (std::size_t i = 0; i < w.num_layers; ++i) {
-    layer(w.layers[i], offsets, count, m, h, qkv, ctx, tmp, ffn, att);
+    layer(w.layers[i], offsets, count, m, h, qkv, ctx, tmp, ffn, att, work);
   }
   pool(h, offsets, count, out);
 }

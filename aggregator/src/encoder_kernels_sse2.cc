@@ -4,7 +4,7 @@
 namespace painpoint::aggregator::encoder {
 
 const Kernels& kernels_sse2() {
-  static const Kernels kernels{"sse2", &pack, &encode_chunk};
+  static const Kernels kernels{"sse2", 4, &pack, &encode_chunk};
   return kernels;
 }
 

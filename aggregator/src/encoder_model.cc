@@ -51,7 +51,9 @@ const Kernels& select_kernels() {
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd");
+  const bool bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
   if (want == "sse2") return kernels_sse2();
+  if (bf16 && (want.empty() || want == "avx512_bf16")) return kernels_avx512_bf16();
   if (avx512 && want != "avx2") return kernels_avx512();
   if (avx2) return kernels_avx2();
   return kernels_sse2();
@@ -125,14 +127,15 @@ std::string read_vocab(const MappedFile& f, const Header& h, std::size_t offset,
 // Packs one layer's dense weights into `dst` (advanced past them) and fills `l`.
 void pack_layer(const Kernels& k, TensorReader& in, float*& dst, LayerWeights& l) {
   constexpr std::size_t hh = kHidden * kHidden;
+  const std::size_t packed_hh = hh * k.weight_bytes / sizeof(float);  // in floats
   float* qkv_w = dst;
-  float* qkv_b = dst + 3 * hh;
-  dst += 3 * hh + 3 * kHidden;
+  float* qkv_b = dst + 3 * packed_hh;
+  dst += 3 * packed_hh + 3 * kHidden;
   for (std::size_t i = 0; i < 3; ++i) {
     const float* w = in.next(hh);
     const float* b = in.next(kHidden);
     if (!in.ok()) return;
-    k.pack(w, kHidden, kHidden, qkv_w + i * hh);
+    k.pack(w, kHidden, kHidden, qkv_w + i * packed_hh);
     std::memcpy(qkv_b + i * kHidden, b, kHidden * sizeof(float));
   }
   l.qkv_w = qkv_w;
@@ -143,7 +146,7 @@ void pack_layer(const Kernels& k, TensorReader& in, float*& dst, LayerWeights& l
     if (!in.ok()) return;
     k.pack(src, n, kk, dst);
     w = dst;
-    dst += n * kk;
+    dst += n * kk * k.weight_bytes / sizeof(float);
   };
   dense(kHidden, kHidden, l.attn_out_w, l.attn_out_b);
   l.ln1_w = in.next(kHidden);
