@@ -225,20 +225,38 @@ void dense(const float* x, std::size_t m, std::size_t k, const float* packed, co
 
 #endif
 
+// Sum of v[0..kHidden): lane-wise partial sums, then the lanes in order (a fixed order per row).
+inline float row_sum(const float* v) {
+  Vec acc = vzero();
+  for (std::size_t i = 0; i < kHidden; i += kLanes) acc = vadd(acc, vload(v + i));
+  alignas(64) float lanes[kLanes];
+  vstore(lanes, acc);
+  float sum = 0;
+  for (const float lane : lanes) sum += lane;
+  return sum;
+}
+
 // x = LayerNorm(x + add) over kHidden, eps 1e-12 (add may be null).
 void add_layer_norm(float* x, const float* add, const float* w, const float* b) {
   if (add != nullptr) {
-    for (std::size_t i = 0; i < kHidden; ++i) x[i] += add[i];
+    for (std::size_t i = 0; i < kHidden; i += kLanes) vstore(x + i, vadd(vload(x + i), vload(add + i)));
   }
-  double sum = 0;
-  for (std::size_t i = 0; i < kHidden; ++i) sum += x[i];
-  const double mean = sum / kHidden;
-  double sq = 0;
-  for (std::size_t i = 0; i < kHidden; ++i) sq += (x[i] - mean) * (x[i] - mean);
-  const double inv = 1.0 / std::sqrt(sq / kHidden + 1e-12);
-  const auto fmean = static_cast<float>(mean);
-  const auto finv = static_cast<float>(inv);
-  for (std::size_t i = 0; i < kHidden; ++i) x[i] = (x[i] - fmean) * finv * w[i] + b[i];
+  const Vec mean = vbroadcast(row_sum(x) / static_cast<float>(kHidden));
+  alignas(64) float centered[kHidden];
+  Vec sq = vzero();
+  for (std::size_t i = 0; i < kHidden; i += kLanes) {
+    const Vec c = vadd(vload(x + i), vmul(mean, vbroadcast(-1.0F)));
+    vstore(centered + i, c);
+    sq = vfma(c, c, sq);
+  }
+  alignas(64) float lanes[kLanes];
+  vstore(lanes, sq);
+  float var = 0;
+  for (const float lane : lanes) var += lane;
+  const Vec inv = vbroadcast(1.0F / std::sqrt(var / static_cast<float>(kHidden) + 1e-12F));
+  for (std::size_t i = 0; i < kHidden; i += kLanes) {
+    vstore(x + i, vfma(vmul(vload(centered + i), inv), vload(w + i), vload(b + i)));
+  }
 }
 
 // erf(x) for float: Eigen's rational approximation (generic_fast_erf_float), within a few ulp
