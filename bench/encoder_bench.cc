@@ -119,5 +119,12 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("peak RSS: %.1f MiB (%.1f MiB before loading)\n", peak_rss_mib(), rss_before);
+  // Where the resident memory is now: anonymous (packed weights, scratch) or the mapped file.
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("RssAnon", 0) == 0 || line.rfind("RssFile", 0) == 0) {
+      std::printf("%s\n", line.c_str());
+    }
+  }
   return 0;
 }
