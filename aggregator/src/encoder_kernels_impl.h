@@ -292,41 +292,43 @@ void gelu(float* x, std::size_t n) {
 
 // Self-attention of one sequence of `len` rows: qkv [len, 3 * kHidden] -> ctx [len, kHidden].
 // Only the sequence's own tokens are there, which is what the reference's padding mask gives.
+// The keys are transposed and padded with zeros to whole vectors, so scores are computed
+// kLanes keys at a time; the padding scores are never read.
 void attention(const float* qkv, std::size_t len, float* ctx, float* scratch) {
   constexpr std::size_t ld = 3 * kHidden;
-  const float scale = 1.0F / std::sqrt(static_cast<float>(kHeadDim));
-  float* kt = scratch;  // keys transposed: [kHeadDim][len]
+  constexpr std::size_t kChunks = kHeadDim / kLanes;
+  const std::size_t padded = (len + kLanes - 1) / kLanes * kLanes;
+  const Vec scale = vbroadcast(1.0F / std::sqrt(static_cast<float>(kHeadDim)));
+  float* kt = scratch;  // keys transposed: [kHeadDim][padded]
   float* s = scratch + kHeadDim * kMaxTokens;
   for (std::size_t h = 0; h < kHeads; ++h) {
-    for (std::size_t j = 0; j < len; ++j) {
-      for (std::size_t d = 0; d < kHeadDim; ++d) kt[d * len + j] = qkv[j * ld + kHidden + h * kHeadDim + d];
+    for (std::size_t d = 0; d < kHeadDim; ++d) {
+      for (std::size_t j = 0; j < len; ++j) kt[d * padded + j] = qkv[j * ld + kHidden + h * kHeadDim + d];
+      for (std::size_t j = len; j < padded; ++j) kt[d * padded + j] = 0;
     }
     for (std::size_t i = 0; i < len; ++i) {
       const float* q = qkv + i * ld + h * kHeadDim;
-      for (std::size_t j = 0; j < len; ++j) s[j] = 0;
-      for (std::size_t d = 0; d < kHeadDim; ++d) {
-        const float qd = q[d];
-        const float* row = kt + d * len;
-        for (std::size_t j = 0; j < len; ++j) s[j] += qd * row[j];
+      for (std::size_t j = 0; j < padded; j += kLanes) {
+        Vec acc = vzero();
+        for (std::size_t d = 0; d < kHeadDim; ++d) acc = vfma(vbroadcast(q[d]), vload(kt + d * padded + j), acc);
+        vstore(s + j, vmul(acc, scale));
       }
-      float max = s[0] * scale;
-      for (std::size_t j = 0; j < len; ++j) {
-        s[j] *= scale;
-        max = s[j] > max ? s[j] : max;
-      }
+      float max = s[0];
+      for (std::size_t j = 1; j < len; ++j) max = s[j] > max ? s[j] : max;
       float sum = 0;
       for (std::size_t j = 0; j < len; ++j) {
         s[j] = std::exp(s[j] - max);
         sum += s[j];
       }
       const float inv = 1.0F / sum;
-      float out[kHeadDim] = {};
+      Vec out[kChunks];
+      for (Vec& o : out) o = vzero();
       for (std::size_t j = 0; j < len; ++j) {
-        const float p = s[j] * inv;
+        const Vec p = vbroadcast(s[j] * inv);
         const float* v = qkv + j * ld + 2 * kHidden + h * kHeadDim;
-        for (std::size_t d = 0; d < kHeadDim; ++d) out[d] += p * v[d];
+        for (std::size_t c = 0; c < kChunks; ++c) out[c] = vfma(p, vload(v + c * kLanes), out[c]);
       }
-      std::memcpy(ctx + i * kHidden + h * kHeadDim, out, sizeof(out));
+      for (std::size_t c = 0; c < kChunks; ++c) vstore(ctx + i * kHidden + h * kHeadDim + c * kLanes, out[c]);
     }
   }
 }
