@@ -13,6 +13,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "dependencies"
 ./scripts/install-deps.sh
 
+# The encoder's unit tests fail without its weights (the glove vectors come later, in quality.sh).
+step "sentence encoder weights"
+./scripts/fetch-encoder.sh
+
 jobs=$(nproc)
 
 step "build (RelWithDebInfo)"

@@ -1,0 +1,410 @@
+// The encoder's forward pass for one instruction set; included by encoder_kernels_sse2.cc,
+// encoder_kernels_avx2.cc and encoder_kernels_avx512.cc, which are compiled with different
+// target flags. Everything here has internal linkage (see encoder_kernels.h).
+//
+// Determinism: each output of a dense layer is acc = 0; acc = fma(x[k], w[k], acc) for k in
+// order; acc + bias, in one SIMD lane, whichever row-group kernel computes the row. Attention,
+// pooling and normalization work on one sequence or one row at a time. So a text's vector does
+// not depend on what else is in the chunk.
+
+#include <immintrin.h>
+
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "encoder_kernels.h"
+
+namespace painpoint::aggregator::encoder {
+namespace {
+
+#if defined(__AVX512F__)
+using Vec = __m512;
+constexpr std::size_t kLanes = 16;
+constexpr std::size_t kFp32RowsPerGroup = 8;
+inline Vec vzero() { return _mm512_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm512_load_ps(p); }
+inline Vec vbroadcast(float x) { return _mm512_set1_ps(x); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec vadd(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+inline void vstore(float* p, Vec v) { _mm512_store_ps(p, v); }
+inline Vec vmul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+inline Vec vdiv(Vec a, Vec b) { return _mm512_div_ps(a, b); }
+inline Vec vmin(Vec a, Vec b) { return _mm512_min_ps(a, b); }
+inline Vec vmax(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+#elif defined(__AVX2__) && defined(__FMA__)
+using Vec = __m256;
+constexpr std::size_t kLanes = 8;
+constexpr std::size_t kFp32RowsPerGroup = 6;
+inline Vec vzero() { return _mm256_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm256_load_ps(p); }
+inline Vec vbroadcast(float x) { return _mm256_set1_ps(x); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline Vec vadd(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+inline void vstore(float* p, Vec v) { _mm256_store_ps(p, v); }
+inline Vec vmul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+inline Vec vdiv(Vec a, Vec b) { return _mm256_div_ps(a, b); }
+inline Vec vmin(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+inline Vec vmax(Vec a, Vec b) { return _mm256_max_ps(a, b); }
+#else
+using Vec = __m128;
+constexpr std::size_t kLanes = 4;
+constexpr std::size_t kFp32RowsPerGroup = 4;
+inline Vec vzero() { return _mm_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm_load_ps(p); }
+inline Vec vbroadcast(float x) { return _mm_set1_ps(x); }
+// No FMA on plain x86-64: multiply, round, add.
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+inline Vec vadd(Vec a, Vec b) { return _mm_add_ps(a, b); }
+inline void vstore(float* p, Vec v) { _mm_store_ps(p, v); }
+inline Vec vmul(Vec a, Vec b) { return _mm_mul_ps(a, b); }
+inline Vec vdiv(Vec a, Vec b) { return _mm_div_ps(a, b); }
+inline Vec vmin(Vec a, Vec b) { return _mm_min_ps(a, b); }
+inline Vec vmax(Vec a, Vec b) { return _mm_max_ps(a, b); }
+#endif
+
+#if !defined(__AVX512BF16__)
+// Outputs per packed panel: two vectors, so a row group keeps 2 * kRowsPerGroup accumulators.
+constexpr std::size_t kPanel = 2 * kLanes;
+constexpr std::size_t kRowsPerGroup = kFp32RowsPerGroup;
+
+// Panel p holds outputs [p * kPanel, (p + 1) * kPanel) for every k: out[p][k][j] = w[p*kPanel+j][k].
+void pack(const float* w, std::size_t n, std::size_t k, float* out) {
+  for (std::size_t p = 0; p < n / kPanel; ++p) {
+    for (std::size_t kk = 0; kk < k; ++kk) {
+      for (std::size_t j = 0; j < kPanel; ++j) {
+        out[(p * k + kk) * kPanel + j] = w[(p * kPanel + j) * k + kk];
+      }
+    }
+  }
+}
+
+// y[r][0..kPanel) = x[r] . panel + b for R rows; the per-output operations do not depend on R.
+template <std::size_t R>
+inline void dense_rows(const float* x, std::size_t k, const float* panel, const float* b, float* y,
+                       std::size_t ldy) {
+  // The row loops are unrolled so that the accumulators live in registers.
+  Vec acc[R][2];
+#pragma GCC unroll 8
+  for (std::size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vzero();
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    const Vec w0 = vload(panel + kk * kPanel);
+    const Vec w1 = vload(panel + kk * kPanel + kLanes);
+#pragma GCC unroll 8
+    for (std::size_t r = 0; r < R; ++r) {
+      const Vec xv = vbroadcast(x[r * k + kk]);
+      acc[r][0] = vfma(xv, w0, acc[r][0]);
+      acc[r][1] = vfma(xv, w1, acc[r][1]);
+    }
+  }
+  const Vec b0 = vload(b);
+  const Vec b1 = vload(b + kLanes);
+#pragma GCC unroll 8
+  for (std::size_t r = 0; r < R; ++r) {
+    vstore(y + r * ldy, vadd(acc[r][0], b0));
+    vstore(y + r * ldy + kLanes, vadd(acc[r][1], b1));
+  }
+}
+
+// The last m % kRowsPerGroup rows in one group (R known at compile time for each remainder).
+template <std::size_t R = kRowsPerGroup - 1>
+inline void dense_tail(std::size_t rows, const float* x, std::size_t k, const float* panel,
+                       const float* b, float* y, std::size_t ldy) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      dense_rows<R>(x, k, panel, b, y, ldy);
+    } else {
+      dense_tail<R - 1>(rows, x, k, panel, b, y, ldy);
+    }
+  }
+}
+
+// y[m, n] = x[m, k] W^T + b, W packed. Panels outside, rows inside: a panel is read from memory
+// once per chunk and the chunk's rows come from L2.
+void dense(const float* x, std::size_t m, std::size_t k, const float* packed, const float* b,
+           std::size_t n, float* y, std::uint16_t* /*work*/) {
+  for (std::size_t p = 0; p < n / kPanel; ++p) {
+    const float* panel = packed + p * k * kPanel;
+    std::size_t r = 0;
+    for (; r + kRowsPerGroup <= m; r += kRowsPerGroup) {
+      dense_rows<kRowsPerGroup>(x + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+    }
+    dense_tail(m - r, x + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+  }
+}
+
+#else
+// Outputs per packed panel: two vectors of 16 outputs, each lane a pair of consecutive k.
+constexpr std::size_t kPanel = 32;
+constexpr std::size_t kRowsPerGroup = 8;
+
+// Round to nearest even, as vcvtne2ps2bf16 does for the activations.
+inline std::uint16_t to_bf16(float f) {
+  std::uint32_t u = 0;
+  std::memcpy(&u, &f, 4);
+  u += 0x7FFF + ((u >> 16) & 1);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+// Panel p, k pair q, output j: out[((p * k/2 + q) * kPanel + j) * 2 + t] = w[p*kPanel + j][2q + t]
+// in bf16; `out` needs n * k / 2 floats of room.
+void pack(const float* w, std::size_t n, std::size_t k, float* out_floats) {
+  auto* out = reinterpret_cast<std::uint16_t*>(out_floats);
+  for (std::size_t p = 0; p < n / kPanel; ++p) {
+    for (std::size_t q = 0; q < k / 2; ++q) {
+      for (std::size_t j = 0; j < kPanel; ++j) {
+        for (std::size_t t = 0; t < 2; ++t) {
+          out[((p * (k / 2) + q) * kPanel + j) * 2 + t] = to_bf16(w[(p * kPanel + j) * k + 2 * q + t]);
+        }
+      }
+    }
+  }
+}
+
+inline __m512bh load_bh(const std::uint16_t* p) { return std::bit_cast<__m512bh>(_mm512_load_si512(p)); }
+
+template <std::size_t R>
+inline void dense_rows(const std::uint16_t* x, std::size_t k, const std::uint16_t* panel,
+                       const float* b, float* y, std::size_t ldy) {
+  __m512 acc[R][2];
+#pragma GCC unroll 8
+  for (std::size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (std::size_t q = 0; q < k / 2; ++q) {
+    const __m512bh w0 = load_bh(panel + q * 2 * kPanel);
+    const __m512bh w1 = load_bh(panel + q * 2 * kPanel + kPanel);
+#pragma GCC unroll 8
+    for (std::size_t r = 0; r < R; ++r) {
+      std::int32_t pair = 0;
+      std::memcpy(&pair, x + r * k + 2 * q, 4);
+      const __m512bh xv = std::bit_cast<__m512bh>(_mm512_set1_epi32(pair));
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xv, w0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xv, w1);
+    }
+  }
+  const __m512 b0 = _mm512_load_ps(b);
+  const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 8
+  for (std::size_t r = 0; r < R; ++r) {
+    _mm512_store_ps(y + r * ldy, _mm512_add_ps(acc[r][0], b0));
+    _mm512_store_ps(y + r * ldy + 16, _mm512_add_ps(acc[r][1], b1));
+  }
+}
+
+template <std::size_t R = kRowsPerGroup - 1>
+inline void dense_tail(std::size_t rows, const std::uint16_t* x, std::size_t k,
+                       const std::uint16_t* panel, const float* b, float* y, std::size_t ldy) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      dense_rows<R>(x, k, panel, b, y, ldy);
+    } else {
+      dense_tail<R - 1>(rows, x, k, panel, b, y, ldy);
+    }
+  }
+}
+
+// y[m, n] = x[m, k] W^T + b with x rounded to bf16 (into `work`, m * k values) and products
+// accumulated in f32 by vdpbf16ps, pairs of k in order.
+void dense(const float* x, std::size_t m, std::size_t k, const float* packed, const float* b,
+           std::size_t n, float* y, std::uint16_t* work) {
+  for (std::size_t i = 0; i < m * k; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_store_si512(work + i, std::bit_cast<__m512i>(v));
+  }
+  const auto* wp = reinterpret_cast<const std::uint16_t*>(packed);
+  for (std::size_t p = 0; p < n / kPanel; ++p) {
+    const std::uint16_t* panel = wp + p * k * kPanel;
+    std::size_t r = 0;
+    for (; r + kRowsPerGroup <= m; r += kRowsPerGroup) {
+      dense_rows<kRowsPerGroup>(work + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+    }
+    dense_tail(m - r, work + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
+  }
+}
+
+#endif
+
+// Sum of v[0..kHidden): lane-wise partial sums, then the lanes in order (a fixed order per row).
+inline float row_sum(const float* v) {
+  Vec acc = vzero();
+  for (std::size_t i = 0; i < kHidden; i += kLanes) acc = vadd(acc, vload(v + i));
+  alignas(64) float lanes[kLanes];
+  vstore(lanes, acc);
+  float sum = 0;
+  for (const float lane : lanes) sum += lane;
+  return sum;
+}
+
+// x = LayerNorm(x + add) over kHidden, eps 1e-12 (add may be null).
+void add_layer_norm(float* x, const float* add, const float* w, const float* b) {
+  if (add != nullptr) {
+    for (std::size_t i = 0; i < kHidden; i += kLanes) vstore(x + i, vadd(vload(x + i), vload(add + i)));
+  }
+  const Vec mean = vbroadcast(row_sum(x) / static_cast<float>(kHidden));
+  alignas(64) float centered[kHidden];
+  Vec sq = vzero();
+  for (std::size_t i = 0; i < kHidden; i += kLanes) {
+    const Vec c = vadd(vload(x + i), vmul(mean, vbroadcast(-1.0F)));
+    vstore(centered + i, c);
+    sq = vfma(c, c, sq);
+  }
+  alignas(64) float lanes[kLanes];
+  vstore(lanes, sq);
+  float var = 0;
+  for (const float lane : lanes) var += lane;
+  const Vec inv = vbroadcast(1.0F / std::sqrt(var / static_cast<float>(kHidden) + 1e-12F));
+  for (std::size_t i = 0; i < kHidden; i += kLanes) {
+    vstore(x + i, vfma(vmul(vload(centered + i), inv), vload(w + i), vload(b + i)));
+  }
+}
+
+// erf(x) for float: Eigen's rational approximation (generic_fast_erf_float), within a few ulp
+// of erff and without its branches and call per element.
+inline Vec verf(Vec v) {
+  const Vec x = vmax(vmin(v, vbroadcast(4.0F)), vbroadcast(-4.0F));
+  const Vec x2 = vmul(x, x);
+  Vec p = vfma(x2, vbroadcast(-2.72614225801306e-10F), vbroadcast(2.77068142495902e-08F));
+  p = vfma(x2, p, vbroadcast(-2.10102402082508e-06F));
+  p = vfma(x2, p, vbroadcast(-5.69250639462346e-05F));
+  p = vfma(x2, p, vbroadcast(-7.34990630326855e-04F));
+  p = vfma(x2, p, vbroadcast(-2.95459980854025e-03F));
+  p = vfma(x2, p, vbroadcast(-1.60960333262415e-02F));
+  p = vmul(x, p);
+  Vec q = vfma(x2, vbroadcast(-1.45660718464996e-05F), vbroadcast(-2.13374055278905e-04F));
+  q = vfma(x2, q, vbroadcast(-1.68282697438203e-03F));
+  q = vfma(x2, q, vbroadcast(-7.37332916720468e-03F));
+  q = vfma(x2, q, vbroadcast(-1.42647390514189e-02F));
+  return vdiv(p, q);
+}
+
+// GELU with erf (the model's, not the tanh approximation): x/2 (1 + erf(x / sqrt 2)). `n` is a
+// multiple of the vector width.
+void gelu(float* x, std::size_t n) {
+  const Vec half = vbroadcast(0.5F);
+  const Vec one = vbroadcast(1.0F);
+  const Vec inv_sqrt2 = vbroadcast(0.70710678118654752F);
+  for (std::size_t i = 0; i < n; i += kLanes) {
+    const Vec v = vload(x + i);
+    vstore(x + i, vmul(vmul(half, v), vadd(one, verf(vmul(v, inv_sqrt2)))));
+  }
+}
+
+// Self-attention of one sequence of `len` rows: qkv [len, 3 * kHidden] -> ctx [len, kHidden].
+// Only the sequence's own tokens are there, which is what the reference's padding mask gives.
+// The keys are transposed and padded with zeros to whole vectors, so scores are computed
+// kLanes keys at a time; the padding scores are never read.
+void attention(const float* qkv, std::size_t len, float* ctx, float* scratch) {
+  constexpr std::size_t ld = 3 * kHidden;
+  constexpr std::size_t kChunks = kHeadDim / kLanes;
+  const std::size_t padded = (len + kLanes - 1) / kLanes * kLanes;
+  const Vec scale = vbroadcast(1.0F / std::sqrt(static_cast<float>(kHeadDim)));
+  float* kt = scratch;  // keys transposed: [kHeadDim][padded]
+  float* s = scratch + kHeadDim * kMaxTokens;
+  for (std::size_t h = 0; h < kHeads; ++h) {
+    for (std::size_t d = 0; d < kHeadDim; ++d) {
+      for (std::size_t j = 0; j < len; ++j) kt[d * padded + j] = qkv[j * ld + kHidden + h * kHeadDim + d];
+      for (std::size_t j = len; j < padded; ++j) kt[d * padded + j] = 0;
+    }
+    for (std::size_t i = 0; i < len; ++i) {
+      const float* q = qkv + i * ld + h * kHeadDim;
+      for (std::size_t j = 0; j < padded; j += kLanes) {
+        Vec acc = vzero();
+        for (std::size_t d = 0; d < kHeadDim; ++d) acc = vfma(vbroadcast(q[d]), vload(kt + d * padded + j), acc);
+        vstore(s + j, vmul(acc, scale));
+      }
+      float max = s[0];
+      for (std::size_t j = 1; j < len; ++j) max = s[j] > max ? s[j] : max;
+      float sum = 0;
+      for (std::size_t j = 0; j < len; ++j) {
+        s[j] = std::exp(s[j] - max);
+        sum += s[j];
+      }
+      const float inv = 1.0F / sum;
+      Vec out[kChunks];
+      for (Vec& o : out) o = vzero();
+      for (std::size_t j = 0; j < len; ++j) {
+        const Vec p = vbroadcast(s[j] * inv);
+        const float* v = qkv + j * ld + 2 * kHidden + h * kHeadDim;
+        for (std::size_t c = 0; c < kChunks; ++c) out[c] = vfma(p, vload(v + c * kLanes), out[c]);
+      }
+      for (std::size_t c = 0; c < kChunks; ++c) vstore(ctx + i * kHidden + h * kHeadDim + c * kLanes, out[c]);
+    }
+  }
+}
+
+void embed(const Weights& w, const std::int32_t* ids, const std::size_t* offsets,
+           std::size_t count, float* h) {
+  for (std::size_t s = 0; s < count; ++s) {
+    for (std::size_t t = offsets[s]; t < offsets[s + 1]; ++t) {
+      const float* word = w.word + static_cast<std::size_t>(ids[t]) * kHidden;
+      const float* pos = w.position + (t - offsets[s]) * kHidden;
+      float* row = h + (t - offsets[0]) * kHidden;
+      for (std::size_t i = 0; i < kHidden; ++i) row[i] = (word[i] + w.token_type[i]) + pos[i];
+      add_layer_norm(row, nullptr, w.ln_w, w.ln_b);
+    }
+  }
+}
+
+void layer(const LayerWeights& l, const std::size_t* offsets, std::size_t count, std::size_t m,
+           float* h, float* qkv, float* ctx, float* tmp, float* ffn, float* att_scratch,
+           std::uint16_t* work) {
+  dense(h, m, kHidden, l.qkv_w, l.qkv_b, 3 * kHidden, qkv, work);
+  for (std::size_t s = 0; s < count; ++s) {
+    const std::size_t begin = offsets[s] - offsets[0];
+    attention(qkv + begin * 3 * kHidden, offsets[s + 1] - offsets[s], ctx + begin * kHidden,
+              att_scratch);
+  }
+  dense(ctx, m, kHidden, l.attn_out_w, l.attn_out_b, kHidden, tmp, work);
+  for (std::size_t r = 0; r < m; ++r) {
+    add_layer_norm(h + r * kHidden, tmp + r * kHidden, l.ln1_w, l.ln1_b);
+  }
+  dense(h, m, kHidden, l.ffn_in_w, l.ffn_in_b, kFfn, ffn, work);
+  gelu(ffn, m * kFfn);
+  dense(ffn, m, kFfn, l.ffn_out_w, l.ffn_out_b, kHidden, tmp, work);
+  for (std::size_t r = 0; r < m; ++r) {
+    add_layer_norm(h + r * kHidden, tmp + r * kHidden, l.ln2_w, l.ln2_b);
+  }
+}
+
+// Mean over the sequence's rows, then L2 normalization (sentence-transformers' Pooling and
+// Normalize modules).
+void pool(const float* h, const std::size_t* offsets, std::size_t count, float* out) {
+  for (std::size_t s = 0; s < count; ++s) {
+    double acc[kHidden] = {};
+    const std::size_t len = offsets[s + 1] - offsets[s];
+    for (std::size_t t = 0; t < len; ++t) {
+      const float* row = h + (offsets[s] - offsets[0] + t) * kHidden;
+      for (std::size_t i = 0; i < kHidden; ++i) acc[i] += row[i];
+    }
+    double norm = 0;
+    for (std::size_t i = 0; i < kHidden; ++i) {
+      acc[i] /= static_cast<double>(len);
+      norm += acc[i] * acc[i];
+    }
+    const double inv = 1.0 / std::fmax(std::sqrt(norm), 1e-12);
+    for (std::size_t i = 0; i < kHidden; ++i) {
+      out[s * kHidden + i] = static_cast<float>(acc[i] * inv);
+    }
+  }
+}
+
+void encode_chunk(const Weights& w, const std::int32_t* ids, const std::size_t* offsets,
+                  std::size_t count, float* scratch, float* out) {
+  const std::size_t m = offsets[count] - offsets[0];
+  float* h = scratch;
+  float* qkv = h + kChunkRows * kHidden;
+  float* ctx = qkv + kChunkRows * 3 * kHidden;
+  float* tmp = ctx + kChunkRows * kHidden;
+  float* ffn = tmp + kChunkRows * kHidden;
+  float* att = ffn + kChunkRows * kFfn;
+  auto* work = reinterpret_cast<std::uint16_t*>(att + kMaxTokens * (kHeadDim + 16));
+  embed(w, ids, offsets, count, h);
+  for (std::size_t i = 0; i < w.num_layers; ++i) {
+    layer(w.layers[i], offsets, count, m, h, qkv, ctx, tmp, ffn, att, work);
+  }
+  pool(h, offsets, count, out);
+}
+
+}  // namespace
+}  // namespace painpoint::aggregator::encoder

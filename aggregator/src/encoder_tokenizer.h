@@ -1,0 +1,42 @@
+#pragma once
+
+// The WordPiece tokenizer of all-MiniLM-L6-v2, as the HF tokenizers library runs it (BERT
+// normalizer uncased, BERT pre-tokenizer, WordPiece with "##", [CLS] ... [SEP], truncation).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace painpoint::aggregator::encoder {
+
+// Decodes UTF-8 like Python's bytes.decode(errors="replace"): each maximal ill-formed subpart
+// becomes one U+FFFD (which the tokenizer drops).
+void decode_utf8(std::string_view text, std::u32string& out);
+
+class WordPiece {
+ public:
+  // `vocab[i]` is the token of id i; it must hold [CLS], [SEP] and [UNK] (see valid()).
+  WordPiece(const std::vector<std::string_view>& vocab, std::size_t max_tokens);
+
+  [[nodiscard]] bool valid() const { return cls_ >= 0 && sep_ >= 0 && unk_ >= 0; }
+  [[nodiscard]] std::vector<std::int32_t> tokenize(std::string_view text) const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  [[nodiscard]] std::int32_t find(std::string_view token) const;
+  // Appends the ids of one pre-tokenized word (UTF-8, `chars` code points) to `ids`.
+  void add_word(std::string_view word, std::size_t chars, std::vector<std::int32_t>& ids) const;
+
+  std::unordered_map<std::string, std::int32_t, Hash, std::equal_to<>> ids_;
+  std::int32_t cls_ = -1;
+  std::int32_t sep_ = -1;
+  std::int32_t unk_ = -1;
+  std::size_t max_tokens_;
+};
+
+}  // namespace painpoint::aggregator::encoder
