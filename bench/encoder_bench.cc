@@ -79,9 +79,8 @@ int main(int argc, char** argv) {
   }
   const double rss_before = rss_mib();
   const char* env = std::getenv("PAINPOINT_ENCODER");
-  const std::string path = env != nullptr && *env != '\0'
-                               ? env
-                               : painpoint::aggregator::default_encoder_path();
+  const std::string path =
+      env != nullptr && *env != '\0' ? env : painpoint::aggregator::default_encoder_path();
   const auto loaded = painpoint::aggregator::load_sentence_encoder(path);
   if (!loaded.encoder) {
     std::fprintf(stderr, "encoder_bench: %s (run scripts/fetch-encoder.sh)\n",
@@ -113,9 +112,10 @@ int main(int argc, char** argv) {
       const double s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double cpu = cpu_seconds() - cpu_start;
-      std::printf("threads %u batch %3zu: %7.1f texts/s, %6.2f µs per token, %7.1f texts per CPU s\n",
-                  threads, batch, static_cast<double>(views.size()) / s,
-                  s * 1e6 / static_cast<double>(tokens), static_cast<double>(views.size()) / cpu);
+      std::printf(
+          "threads %u batch %3zu: %7.1f texts/s, %6.2f µs per token, %7.1f texts per CPU s\n",
+          threads, batch, static_cast<double>(views.size()) / s,
+          s * 1e6 / static_cast<double>(tokens), static_cast<double>(views.size()) / cpu);
     }
   }
   std::printf("peak RSS: %.1f MiB (%.1f MiB before loading)\n", peak_rss_mib(), rss_before);

@@ -67,11 +67,14 @@ int main() {
       float* own = aligned_floats(static_cast<std::size_t>(m) * n);
       const double flops = 2.0 * m * n * k;
       const double eigen = gflops([&] { y.noalias() = x * w.transpose(); }, flops);
-      const double blas = gflops([&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.F, x.data(), k, w.data(), k,
-                    0.F, y.data(), n);
-      }, flops);
-      const double mine = gflops([&] { dense(x.data(), m, k, packed, bias, n, own, work.data()); }, flops);
+      const double blas = gflops(
+          [&] {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.F, x.data(), k,
+                        w.data(), k, 0.F, y.data(), n);
+          },
+          flops);
+      const double mine =
+          gflops([&] { dense(x.data(), m, k, packed, bias, n, own, work.data()); }, flops);
       // Row 0 computed in a 1-row product against the same row in the m-row product.
       y.noalias() = x * w.transpose();
       RowMajor y1(1, n);
@@ -84,9 +87,10 @@ int main() {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.F, x.data(), k, w.data(), k,
                   0.F, zm.data(), n);
       const bool blas_same = std::memcmp(z1.data(), zm.data(), n * sizeof(float)) == 0;
-      std::printf("m=%3d k=%4d n=%4d GFLOP/s: eigen %5.1f openblas %5.1f own %5.1f | "
-                  "row 0 alone = row 0 of m: eigen %s, openblas %s\n",
-                  m, k, n, eigen, blas, mine, eigen_same ? "yes" : "no", blas_same ? "yes" : "no");
+      std::printf(
+          "m=%3d k=%4d n=%4d GFLOP/s: eigen %5.1f openblas %5.1f own %5.1f | "
+          "row 0 alone = row 0 of m: eigen %s, openblas %s\n",
+          m, k, n, eigen, blas, mine, eigen_same ? "yes" : "no", blas_same ? "yes" : "no");
       std::free(own);
     }
     std::free(packed);

@@ -32,8 +32,8 @@ namespace {
 bool encode_range(const encoder::Model& model, const encoder::WordPiece& tokenizer,
                   std::span<const std::string_view> texts, std::size_t begin, std::size_t end,
                   float* out) {
-  std::unique_ptr<float[], encoder::FreeDeleter> scratch(static_cast<float*>(
-      std::aligned_alloc(64, encoder::scratch_floats() * sizeof(float))));
+  std::unique_ptr<float[], encoder::FreeDeleter> scratch(
+      static_cast<float*>(std::aligned_alloc(64, encoder::scratch_floats() * sizeof(float))));
   if (!scratch) return false;
   std::vector<std::int32_t> ids;
   std::vector<std::size_t> offsets{0};
@@ -90,8 +90,8 @@ LoadedEncoder load_sentence_encoder(const std::string& path) {
   if (!tokenizer->valid()) {
     return {nullptr, EncoderError::kBadFormat, path + ": vocabulary lacks [CLS], [SEP] or [UNK]"};
   }
-  return {std::make_unique<SentenceEncoder>(std::move(model), std::move(tokenizer)), std::nullopt,
-          {}};
+  return {
+      std::make_unique<SentenceEncoder>(std::move(model), std::move(tokenizer)), std::nullopt, {}};
 }
 
 std::string default_encoder_path() {
@@ -106,7 +106,8 @@ std::string default_encoder_path() {
   if (const char* cache = set("XDG_CACHE_HOME")) {
     return std::string(cache) + "/painpoint/minilm-l6-v2.bin";
   }
-  if (const char* home = set("HOME")) return std::string(home) + "/.cache/painpoint/minilm-l6-v2.bin";
+  if (const char* home = set("HOME"))
+    return std::string(home) + "/.cache/painpoint/minilm-l6-v2.bin";
   return "./.cache/painpoint/minilm-l6-v2.bin";
 }
 

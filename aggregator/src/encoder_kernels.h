@@ -36,8 +36,8 @@ struct LayerWeights {
 };
 
 struct Weights {
-  const float* word;  // [vocab, kHidden]
-  const float* position;  // [max_positions, kHidden]
+  const float* word;        // [vocab, kHidden]
+  const float* position;    // [max_positions, kHidden]
   const float* token_type;  // [kHidden], type 0
   const float* ln_w;
   const float* ln_b;

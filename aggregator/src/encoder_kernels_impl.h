@@ -70,7 +70,7 @@ inline Vec vmax(Vec a, Vec b) { return _mm_max_ps(a, b); }
 constexpr std::size_t kPanel = 2 * kLanes;
 constexpr std::size_t kRowsPerGroup = kFp32RowsPerGroup;
 
-// Panel p holds outputs [p * kPanel, (p + 1) * kPanel) for every k: out[p][k][j] = w[p*kPanel+j][k].
+// out[p][k][j] = w[p * kPanel + j][k]: panel p holds outputs [p * kPanel, (p + 1) * kPanel).
 void pack(const float* w, std::size_t n, std::size_t k, float* out) {
   for (std::size_t p = 0; p < n / kPanel; ++p) {
     for (std::size_t kk = 0; kk < k; ++kk) {
@@ -156,14 +156,17 @@ void pack(const float* w, std::size_t n, std::size_t k, float* out_floats) {
     for (std::size_t q = 0; q < k / 2; ++q) {
       for (std::size_t j = 0; j < kPanel; ++j) {
         for (std::size_t t = 0; t < 2; ++t) {
-          out[((p * (k / 2) + q) * kPanel + j) * 2 + t] = to_bf16(w[(p * kPanel + j) * k + 2 * q + t]);
+          out[((p * (k / 2) + q) * kPanel + j) * 2 + t] =
+              to_bf16(w[(p * kPanel + j) * k + 2 * q + t]);
         }
       }
     }
   }
 }
 
-inline __m512bh load_bh(const std::uint16_t* p) { return std::bit_cast<__m512bh>(_mm512_load_si512(p)); }
+inline __m512bh load_bh(const std::uint16_t* p) {
+  return std::bit_cast<__m512bh>(_mm512_load_si512(p));
+}
 
 template <std::size_t R>
 inline void dense_rows(const std::uint16_t* x, std::size_t k, const std::uint16_t* panel,
@@ -239,7 +242,9 @@ inline float row_sum(const float* v) {
 // x = LayerNorm(x + add) over kHidden, eps 1e-12 (add may be null).
 void add_layer_norm(float* x, const float* add, const float* w, const float* b) {
   if (add != nullptr) {
-    for (std::size_t i = 0; i < kHidden; i += kLanes) vstore(x + i, vadd(vload(x + i), vload(add + i)));
+    for (std::size_t i = 0; i < kHidden; i += kLanes) {
+      vstore(x + i, vadd(vload(x + i), vload(add + i)));
+    }
   }
   const Vec mean = vbroadcast(row_sum(x) / static_cast<float>(kHidden));
   alignas(64) float centered[kHidden];
@@ -303,14 +308,18 @@ void attention(const float* qkv, std::size_t len, float* ctx, float* scratch) {
   float* s = scratch + kHeadDim * kMaxTokens;
   for (std::size_t h = 0; h < kHeads; ++h) {
     for (std::size_t d = 0; d < kHeadDim; ++d) {
-      for (std::size_t j = 0; j < len; ++j) kt[d * padded + j] = qkv[j * ld + kHidden + h * kHeadDim + d];
+      for (std::size_t j = 0; j < len; ++j) {
+        kt[d * padded + j] = qkv[j * ld + kHidden + h * kHeadDim + d];
+      }
       for (std::size_t j = len; j < padded; ++j) kt[d * padded + j] = 0;
     }
     for (std::size_t i = 0; i < len; ++i) {
       const float* q = qkv + i * ld + h * kHeadDim;
       for (std::size_t j = 0; j < padded; j += kLanes) {
         Vec acc = vzero();
-        for (std::size_t d = 0; d < kHeadDim; ++d) acc = vfma(vbroadcast(q[d]), vload(kt + d * padded + j), acc);
+        for (std::size_t d = 0; d < kHeadDim; ++d) {
+          acc = vfma(vbroadcast(q[d]), vload(kt + d * padded + j), acc);
+        }
         vstore(s + j, vmul(acc, scale));
       }
       float max = s[0];
@@ -328,13 +337,15 @@ void attention(const float* qkv, std::size_t len, float* ctx, float* scratch) {
         const float* v = qkv + j * ld + 2 * kHidden + h * kHeadDim;
         for (std::size_t c = 0; c < kChunks; ++c) out[c] = vfma(p, vload(v + c * kLanes), out[c]);
       }
-      for (std::size_t c = 0; c < kChunks; ++c) vstore(ctx + i * kHidden + h * kHeadDim + c * kLanes, out[c]);
+      for (std::size_t c = 0; c < kChunks; ++c) {
+        vstore(ctx + i * kHidden + h * kHeadDim + c * kLanes, out[c]);
+      }
     }
   }
 }
 
-void embed(const Weights& w, const std::int32_t* ids, const std::size_t* offsets,
-           std::size_t count, float* h) {
+void embed(const Weights& w, const std::int32_t* ids, const std::size_t* offsets, std::size_t count,
+           float* h) {
   for (std::size_t s = 0; s < count; ++s) {
     for (std::size_t t = offsets[s]; t < offsets[s + 1]; ++t) {
       const float* word = w.word + static_cast<std::size_t>(ids[t]) * kHidden;

@@ -178,8 +178,7 @@ ModelStatus load_model(const std::string& path, Model& model) {
   w.ln_w = in.next(kHidden);
   w.ln_b = in.next(kHidden);
   const std::size_t layers_begin = in.end();
-  constexpr std::size_t per_layer =
-      4 * kHidden * kHidden + 3 * kHidden + 2 * kHidden * kFfn;
+  constexpr std::size_t per_layer = 4 * kHidden * kHidden + 3 * kHidden + 2 * kHidden * kFfn;
   model.packed.reset(static_cast<float*>(
       std::aligned_alloc(kAlign, align_up(per_layer * h.layers * sizeof(float)))));
   if (!model.packed) return {path + ": out of memory"};

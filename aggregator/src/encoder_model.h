@@ -38,7 +38,7 @@ class MappedFile {
 
 struct Model {
   MappedFile file;
-  std::vector<std::string_view> vocab;  // into `file`
+  std::vector<std::string_view> vocab;           // into `file`
   std::unique_ptr<float[], FreeDeleter> packed;  // packed dense weights and fused biases
   std::vector<LayerWeights> layers;
   Weights weights{};

@@ -80,8 +80,9 @@ std::size_t normalize_char(char32_t cp, char32_t* out) {
     return 3;
   }
   const MapEntry* end = kMapEntries + kMapCount;
-  const MapEntry* it = std::lower_bound(kMapEntries, end, static_cast<std::uint32_t>(cp),
-                                        [](const MapEntry& e, std::uint32_t c) { return e.cp < c; });
+  const MapEntry* it =
+      std::lower_bound(kMapEntries, end, static_cast<std::uint32_t>(cp),
+                       [](const MapEntry& e, std::uint32_t c) { return e.cp < c; });
   if (it == end || it->cp != cp) {
     out[0] = cp;
     return 1;

@@ -94,8 +94,7 @@ Reference read_reference() {
   }
   std::ifstream f16(dir + "/encoder_reference.f16", std::ios::binary);
   std::vector<std::uint16_t> halves(ref.texts.size() * kDims);
-  f16.read(reinterpret_cast<char*>(halves.data()),
-           static_cast<std::streamsize>(halves.size() * 2));
+  f16.read(reinterpret_cast<char*>(halves.data()), static_cast<std::streamsize>(halves.size() * 2));
   if (!f16) ref.texts.clear();  // the size check in the tests reports it
   ref.vectors.resize(halves.size());
   std::transform(halves.begin(), halves.end(), ref.vectors.begin(), half_to_float);
@@ -138,8 +137,8 @@ TEST_F(EncoderTest, TokenIdsEqualTheReference) {
     const std::vector<std::int32_t> ids = encoder().tokenize(ref().texts[i]);
     if (ids != ref().ids[i]) {
       ++mismatches;
-      ADD_FAILURE() << "text " << i << " (" << ref().texts[i].substr(0, 80) << "): "
-                    << ids.size() << " ids, reference " << ref().ids[i].size();
+      ADD_FAILURE() << "text " << i << " (" << ref().texts[i].substr(0, 80) << "): " << ids.size()
+                    << " ids, reference " << ref().ids[i].size();
     }
   }
   EXPECT_EQ(mismatches, 0U);
