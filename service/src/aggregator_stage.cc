@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "event_vectors.h"
 #include "metrics.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/ingest/kafka.h"
@@ -142,6 +143,7 @@ struct AggregatorStage::Impl {
   store::Store& store;
   StoreStateReader state_reader;
   std::unique_ptr<aggregator::Aggregator> aggregator;
+  EventVectors vectors;
   std::optional<ingest::Consumer> consumer;
   std::thread thread;
   std::atomic<bool> stop_requested{false};
@@ -197,6 +199,10 @@ struct AggregatorStage::Impl {
       : config(std::move(cfg)),
         store(s),
         state_reader(s),
+        vectors(config.cluster.encoder == aggregator::EncoderMode::kSemantic ? config.encoder
+                                                                             : nullptr,
+                config.encoder_threads != 0 ? config.encoder_threads
+                                            : std::max(1u, std::thread::hardware_concurrency())),
         stored_total(metrics.counter("painpoint_events_stored_total",
                                      "Distinct events committed to the store since start")),
         duplicate_total(metrics.counter(
@@ -341,7 +347,7 @@ struct AggregatorStage::Impl {
     const auto started = Clock::now();
     std::uint64_t replayed = 0;
     store::Status scanned = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
-      aggregator->add(stored.event());
+      aggregator->add(stored.event(), vectors.vector_of(stored));
       if (++replayed % 10'000 == 0) {
         (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
       }
@@ -395,7 +401,15 @@ struct AggregatorStage::Impl {
       std::erase_if(fresh, [&](std::size_t i) { return in_flight->event_ids.contains(ids[i]); });
     }
 
-    for (std::size_t index : fresh) aggregator->add(events[index].event());
+    if (vectors.enabled()) {
+      std::vector<v1::StoredEvent*> to_encode;
+      to_encode.reserve(fresh.size());
+      for (std::size_t index : fresh) to_encode.push_back(&events[index]);
+      vectors.encode_missing(to_encode);
+    }
+    for (std::size_t index : fresh) {
+      aggregator->add(events[index].event(), vectors.vector_of(events[index]));
+    }
     const bool checkpoint = checkpoint_due(fresh.size());
     Pending pending;
     pending.commit = to_commit_batch(

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "painpoint/aggregator/config.h"
+#include "painpoint/aggregator/encoder.h"
 #include "painpoint/ingest/status.h"
 #include "painpoint/store/store.h"
 
@@ -57,6 +58,10 @@ struct AggregatorStageConfig {
   // on it.
   std::chrono::milliseconds close_timeout{1'000};
   aggregator::ClusterConfig cluster;
+  // cluster.encoder = semantic: the sentence encoder (not owned; outlives the stage) and the
+  // threads that encode each batch (0: one per core).
+  const aggregator::SentenceEncoder* encoder = nullptr;
+  unsigned encoder_threads = 0;
 };
 
 // A human curation request (POST /v1/pain-points/{id}/merge|rename|split).

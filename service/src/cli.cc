@@ -79,6 +79,8 @@ int run_cli(int argc, char** argv) {
       ->add_option("--broker-port", serve.embedded_port,
                    "Port of the embedded broker (0: any free port)")
       ->capture_default_str();
+  serve_cmd->add_option("--encoder", serve.encoder,
+                        "Sentence encoder file for cluster.encoder = semantic (default path if empty)");
   serve_cmd->add_option("--word-vectors", serve.word_vectors,
                         "Word vectors file (default: .cache/painpoint/glove-100d.bin if present)");
   serve_cmd->add_flag("--sync", serve.sync_writes,
@@ -120,7 +122,7 @@ int run_cli(int argc, char** argv) {
   produce_cmd->add_option("--input", produce_input, "JSONL file (default: stdin)");
 
   ClusterCommandOptions cluster;
-  std::string cluster_config, cluster_vectors;
+  std::string cluster_config, cluster_vectors, cluster_encoder;
   std::vector<std::string> cluster_sets;
   auto* cluster_cmd = app.add_subcommand(
       "cluster",
@@ -135,6 +137,11 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   cluster_cmd->add_option("--word-vectors", cluster_vectors,
                           "Word vectors file, or 'none' (default: the default path if present)");
+  cluster_cmd->add_option("--encoder", cluster_encoder,
+                          "Sentence encoder file for encoder = semantic (default: the default path)");
+  cluster_cmd->add_option("--encoder-threads", cluster.encoder_threads,
+                          "Threads that encode in semantic mode (0: one per core)")
+      ->capture_default_str();
   cluster_cmd->add_option("--set", cluster_sets, "Override one clustering key: NAME=VALUE");
 
   auto* replay_cmd =
@@ -149,6 +156,8 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str();
   rebuild_cmd->add_option("--config", rebuild_config, "Configuration to rebuild with")
       ->check(CLI::ExistingFile);
+  rebuild_cmd->add_option("--encoder", rebuild.encoder,
+                          "Sentence encoder file for cluster.encoder = semantic");
   rebuild_cmd->add_option("--word-vectors", rebuild.word_vectors,
                           "Word vectors file (default: the default path if present)");
   rebuild_cmd->add_option("--since", rebuild_since,
@@ -239,6 +248,7 @@ int run_cli(int argc, char** argv) {
   if (*cluster_cmd) {
     if (!cluster_config.empty()) cluster.config_path = cluster_config;
     if (!cluster_vectors.empty()) cluster.vectors_path = cluster_vectors;
+    if (!cluster_encoder.empty()) cluster.encoder_path = cluster_encoder;
     for (const std::string& set : cluster_sets) {
       const auto eq = set.find('=');
       if (eq == std::string::npos) {

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -16,6 +18,7 @@
 #include "http_server.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/config.h"
+#include "painpoint/aggregator/encoder.h"
 #include "painpoint/aggregator/word_vectors.h"
 #include "painpoint/ingest/validate.h"
 
@@ -116,6 +119,83 @@ bool apply(agg::ClusterConfig& cfg, const std::string& key, const std::string& v
   return true;
 }
 
+// Sentence vectors of a chunk's valid events (semantic mode), encoded as one batch over the
+// encoder's threads and passed through their stored form, exactly what serve stores.
+class ChunkEncoder {
+ public:
+  ChunkEncoder(const agg::SentenceEncoder& encoder, unsigned threads)
+      : encoder_(encoder), threads_(threads) {}
+
+  void encode(const std::vector<Parsed>& chunk) {
+    std::vector<std::string_view> texts;
+    index_.assign(chunk.size(), kNone);
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      if (!chunk[i].error.empty()) continue;
+      index_[i] = texts.size();
+      texts.emplace_back(chunk[i].event.text());
+    }
+    raw_.resize(texts.size() * kDims);
+    vectors_.resize(texts.size() * kDims);
+    if (!encoder_.encode(texts, raw_, threads_)) texts.clear();
+    for (std::size_t t = 0; t < texts.size(); ++t) {
+      const std::span<const float> raw(raw_.data() + t * kDims, kDims);
+      const std::span<float> out(vectors_.data() + t * kDims, kDims);
+      (void)agg::unpack_embedding(agg::pack_embedding(raw), out);
+    }
+  }
+
+  // The vector of chunk[i] (empty for an invalid event).
+  [[nodiscard]] std::span<const float> vector_of(std::size_t i) const {
+    if (i >= index_.size() || index_[i] == kNone) return {};
+    return {vectors_.data() + index_[i] * kDims, kDims};
+  }
+
+ private:
+  static constexpr std::size_t kDims = agg::SentenceEncoder::kDims;
+  static constexpr std::size_t kNone = SIZE_MAX;
+  const agg::SentenceEncoder& encoder_;
+  unsigned threads_;
+  std::vector<std::size_t> index_;
+  std::vector<float> raw_;
+  std::vector<float> vectors_;
+};
+
+// The models the configured mode needs: word vectors (static) or the sentence encoder
+// (semantic). Reports on stderr and returns false when a required one cannot be used.
+struct Models {
+  agg::LoadedVectors vectors;
+  agg::LoadedEncoder encoder;
+};
+
+bool load_models(const ClusterCommandOptions& options, agg::ClusterConfig& cfg, Models& models) {
+  if (cfg.encoder == agg::EncoderMode::kSemantic) {
+    const std::string path = options.encoder_path.value_or(agg::default_encoder_path());
+    models.encoder = agg::load_sentence_encoder(path);
+    if (!models.encoder.encoder) {
+      std::cerr << "painpoint cluster: sentence encoder: " << models.encoder.detail
+                << " (run scripts/fetch-encoder.sh, or --set encoder=static)\n";
+      return false;
+    }
+    cfg.embedding_dims = agg::SentenceEncoder::kDims;
+    return true;
+  }
+  if (cfg.encoder == agg::EncoderMode::kSparse) return true;
+  const std::string vpath = options.vectors_path.value_or(agg::default_word_vectors_path());
+  if (vpath == "none" || vpath.empty()) return true;
+  if (options.vectors_path || std::filesystem::exists(vpath)) {
+    models.vectors = agg::load_word_vectors(vpath);
+    if (!models.vectors.vectors) {
+      std::cerr << "painpoint cluster: word vectors: " << models.vectors.detail << "\n";
+      return false;
+    }
+    cfg.word_vectors = models.vectors.vectors.get();
+  } else {
+    std::cerr << "painpoint cluster: no word vectors at " << vpath
+              << " (run scripts/fetch-embeddings.sh); clustering on sparse features only\n";
+  }
+  return true;
+}
+
 struct Row {
   std::string event_id;
   std::string product_id;
@@ -141,21 +221,8 @@ int run_cluster_command(const ClusterCommandOptions& options) {
   for (const auto& [k, v] : options.config_overrides) {
     if (!apply(cfg, k, v, "override")) return 1;
   }
-  agg::LoadedVectors vectors;
-  std::string vpath = options.vectors_path.value_or(agg::default_word_vectors_path());
-  if (vpath != "none" && !vpath.empty()) {
-    if (options.vectors_path || std::filesystem::exists(vpath)) {
-      vectors = agg::load_word_vectors(vpath);
-      if (!vectors.vectors) {
-        std::cerr << "painpoint cluster: word vectors: " << vectors.detail << "\n";
-        return 1;
-      }
-      cfg.word_vectors = vectors.vectors.get();
-    } else {
-      std::cerr << "painpoint cluster: no word vectors at " << vpath
-                << " (run scripts/fetch-embeddings.sh); clustering on sparse features only\n";
-    }
-  }
+  Models models;
+  if (!load_models(options, cfg, models)) return 1;
   std::ifstream in(options.input_path);
   if (!in) {
     std::cerr << "painpoint cluster: cannot open " << options.input_path << "\n";
@@ -176,8 +243,17 @@ int run_cluster_command(const ClusterCommandOptions& options) {
   const std::size_t batch = std::max<std::size_t>(options.batch_size, 1);
   {
     ParsePipeline pipeline(in, service_config.validation, std::chrono::system_clock::now());
+    std::optional<ChunkEncoder> encoder;
+    if (models.encoder.encoder) {
+      const unsigned threads = options.encoder_threads != 0
+                                   ? options.encoder_threads
+                                   : std::max(1u, std::thread::hardware_concurrency());
+      encoder.emplace(*models.encoder.encoder, threads);
+    }
     for (auto chunk = pipeline.next(); !chunk.empty(); chunk = pipeline.next()) {
-      for (auto& p : chunk) {
+      if (encoder) encoder->encode(chunk);
+      for (std::size_t i = 0; i < chunk.size(); ++i) {
+        auto& p = chunk[i];
         Row r;
         r.event_id = p.event.event_id();
         if (!p.error.empty()) {
@@ -188,7 +264,8 @@ int run_cluster_command(const ClusterCommandOptions& options) {
         r.product_id = p.event.product_id();
         const auto [it, fresh] = first_row.try_emplace(r.event_id, rows.size());
         if (fresh) {
-          r.pain_point = aggregator.add(p.event);
+          r.pain_point = aggregator.add(
+              p.event, encoder ? encoder->vector_of(i) : std::span<const float>{});
           ++events;
           // The service drains changes per batch; doing the same keeps memory and cost
           // representative (and the memberships list bounded).

@@ -23,6 +23,11 @@ struct ClusterCommandOptions {
   // Word vectors file (scripts/fetch-embeddings.sh). nullopt: the default path if it exists
   // (with a warning on stderr when it does not); "none": sparse features only.
   std::optional<std::string> vectors_path;
+  // Sentence encoder file (scripts/fetch-encoder.sh) for cluster.encoder = semantic. nullopt:
+  // the default path; a missing file is then an error that says how to get it.
+  std::optional<std::string> encoder_path;
+  // Threads that encode (semantic mode); 0: one per core.
+  unsigned encoder_threads = 0;
   // Events per take_changes() call. The command discards the changes, so batches are larger
   // than the service's (which commits ~50 per second); memberships stay bounded either way.
   std::size_t batch_size = 8192;

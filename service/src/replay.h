@@ -43,6 +43,7 @@ struct RebuildOptions {
   std::filesystem::path data_dir = "painpoint-data";
   std::optional<std::filesystem::path> config_file;  // the configuration to rebuild with
   std::filesystem::path word_vectors;                // empty: the default file if present
+  std::filesystem::path encoder;  // semantic mode; empty: the default file
   // Events with since <= occurred_at < until are replayed. The rebuilt products' pain points are
   // built from those events only; their events outside the range stay stored but leave every
   // pain point (their memberships are removed).

@@ -7,9 +7,11 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "config_file.h"
+#include "event_vectors.h"
 #include "id_inheritance.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/text.h"
@@ -83,8 +85,13 @@ bool same_content(v1::PainPointSummary a, v1::PainPointSummary b) {
 
 class Rebuilder {
  public:
-  Rebuilder(const RebuildOptions& options, store::Store& store, agg::ClusterConfig cfg)
-      : options_(options), store_(store), reader_(store), cfg_(std::move(cfg)) {}
+  Rebuilder(const RebuildOptions& options, store::Store& store, agg::ClusterConfig cfg,
+            const agg::SentenceEncoder* encoder)
+      : options_(options),
+        store_(store),
+        reader_(store),
+        cfg_(std::move(cfg)),
+        vectors_(encoder, std::max(1u, std::thread::hardware_concurrency())) {}
 
   // Returns false on a store error (reported).
   bool replay(const std::set<std::string>& products, std::uint64_t total) {
@@ -119,7 +126,8 @@ class Rebuilder {
       slot.event_ids.push_back(e.event_id());
       slot.occurred_micros.push_back(e.occurred_at().seconds() * 1'000'000 +
                                      e.occurred_at().nanos() / 1000);
-      slot.assigned.push_back(slot.new_ids.intern(slot.aggregator->add(e)));
+      slot.assigned.push_back(
+          slot.new_ids.intern(slot.aggregator->add(e, vectors_.vector_of(stored))));
       slot.old_member.push_back(kNoGroup);
       pending.emplace_back(&slot, slot.old_member.size() - 1);
       pending_ids.push_back(e.event_id());
@@ -172,6 +180,7 @@ class Rebuilder {
   store::Store& store_;
   StoreStateReader reader_;
   agg::ClusterConfig cfg_;
+  EventVectors vectors_;  // semantic mode: each event's stored vector
   std::map<std::string, ProductRun> runs_;
   double replay_seconds_ = 0;
 };
@@ -630,6 +639,15 @@ int run_replay_rebuild(const RebuildOptions& options) {
     }
     config = std::move(*loaded.config);
   }
+  aggregator::LoadedEncoder encoder;
+  if (config.cluster.encoder == aggregator::EncoderMode::kSemantic) {
+    encoder = load_encoder_for(options.encoder);
+    if (!encoder.encoder) {
+      std::cerr << "painpoint replay rebuild: sentence encoder: " << encoder.detail << "\n";
+      return 2;
+    }
+    config.cluster.embedding_dims = aggregator::SentenceEncoder::kDims;
+  }
   aggregator::LoadedVectors vectors = load_vectors_for(options.word_vectors);
   if (vectors.vectors) {
     config.cluster.word_vectors = vectors.vectors.get();
@@ -694,7 +712,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
   // With a time range the number of replayed events is not known up front.
   if (options.since || options.until) total = 0;
 
-  Rebuilder rebuilder(options, *store, config.cluster);
+  Rebuilder rebuilder(options, *store, config.cluster, encoder.encoder.get());
   const auto t0 = std::chrono::steady_clock::now();
   if (!rebuilder.replay(products, total)) return 1;
   Report report;

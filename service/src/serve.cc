@@ -147,6 +147,18 @@ aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requeste
   return loaded;
 }
 
+aggregator::LoadedEncoder load_encoder_for(const std::filesystem::path& requested) {
+  const std::string path =
+      requested.empty() ? aggregator::default_encoder_path() : requested.string();
+  auto loaded = aggregator::load_sentence_encoder(path);
+  if (!loaded.encoder) {
+    loaded.detail += " (run scripts/fetch-encoder.sh, or set cluster.encoder = static)";
+  } else {
+    spdlog::info("sentence encoder: {} ({} kernels)", path, loaded.encoder->kernel());
+  }
+  return loaded;
+}
+
 int run_serve(const ServeOptions& options) {
   const std::atomic<bool>& stop = install_stop_signal_handlers();
 
@@ -158,6 +170,15 @@ int run_serve(const ServeOptions& options) {
       return 2;
     }
     config = std::move(*loaded.config);
+  }
+  aggregator::LoadedEncoder encoder;
+  if (config.cluster.encoder == aggregator::EncoderMode::kSemantic) {
+    encoder = load_encoder_for(options.encoder);
+    if (!encoder.encoder) {
+      spdlog::error("sentence encoder: {}", encoder.detail);
+      return 2;
+    }
+    config.cluster.embedding_dims = aggregator::SentenceEncoder::kDims;
   }
 
   std::unique_ptr<aggregator::WordVectors> vectors;
@@ -202,6 +223,12 @@ int run_serve(const ServeOptions& options) {
   AggregatorStageConfig stage_config;
   stage_config.brokers = brokers;
   stage_config.cluster = config.cluster;
+  stage_config.encoder = encoder.encoder.get();
+  if (encoder.encoder) {
+    // A batch is encoded before it is aggregated (about a millisecond per event and core):
+    // smaller batches keep the latency to a summary and the time between polls short.
+    stage_config.batch_size = std::min<std::size_t>(stage_config.batch_size, 2'000);
+  }
   stage_config.checkpoint_events = config.checkpoint_events;
   stage_config.checkpoint_interval = config.checkpoint_interval;
   AggregatorStage aggregator_stage(stage_config, *store, metrics);

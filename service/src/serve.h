@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "painpoint/aggregator/encoder.h"
 #include "painpoint/aggregator/word_vectors.h"
 
 namespace painpoint::service {
@@ -26,6 +27,9 @@ struct ServeOptions {
   // GloVe vectors for the clustering (scripts/fetch-embeddings.sh). Empty: the default path if
   // the file exists there, else sparse features only (with a warning).
   std::filesystem::path word_vectors;
+  // Sentence encoder for cluster.encoder = semantic (scripts/fetch-encoder.sh). Empty: the
+  // default path; a semantic configuration without a usable encoder does not start.
+  std::filesystem::path encoder;
   // Bearer tokens of the HTTP API (empty: that guard is off; see ApiAuth in api.h).
   std::string api_token;
   std::string api_read_token;
@@ -35,6 +39,10 @@ struct ServeOptions {
 // Loads `requested`, or the default vectors file when `requested` is empty and that file exists
 // (logs a warning and returns no vectors when it does not). Shared by serve and cluster.
 aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requested);
+
+// Loads `requested`, or the default encoder file when it is empty. The error (in `detail`) says
+// how to get the file. Shared by serve and replay rebuild.
+aggregator::LoadedEncoder load_encoder_for(const std::filesystem::path& requested);
 
 // Runs the whole pipeline until SIGINT/SIGTERM (or idle, with exit_when_idle). Returns the
 // process exit code: 0 after a graceful stop, non-zero when a stage failed or could not start.

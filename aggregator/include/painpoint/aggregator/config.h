@@ -33,8 +33,8 @@ struct ClusterConfig {
   // cluster whose members it resembles most on average when that mean cosine reaches
   // b + semantic_join * (1 - b); two pain points merge when the mean cosine between their
   // members reaches b + semantic_merge * (1 - b).
-  double semantic_join = 0.2;
-  double semantic_merge = 0.3;
+  double semantic_join = 0.25;
+  double semantic_merge = 0.6;
   // A young cluster's mean cosine is shrunk towards b as if it had this many more members at
   // background similarity: one lucky pair is weaker evidence than a consistent group.
   double semantic_prior = 1.0;

@@ -64,6 +64,13 @@ struct LoadedEncoder {
 // script replaces it atomically.
 [[nodiscard]] LoadedEncoder load_sentence_encoder(const std::string& path);
 
+// The stored form of a sentence vector: a float32 scale (little endian) and one int8 code per
+// dimension, value = scale * code (kDims + 4 bytes). Callers hand the aggregator the unpacked
+// vector, never the encoder's own floats, so that a replay from the store sees the same input.
+[[nodiscard]] std::string pack_embedding(std::span<const float> vector);
+// False (and `out` untouched) when `bytes` is not a packed vector of out.size() dimensions.
+[[nodiscard]] bool unpack_embedding(std::string_view bytes, std::span<float> out);
+
 // Default location: $PAINPOINT_DATA_HOME/minilm-l6-v2.bin, else $XDG_CACHE_HOME/painpoint/, else
 // ~/.cache/painpoint/ (scripts/fetch-encoder.sh writes the same path).
 [[nodiscard]] std::string default_encoder_path();
