@@ -14,6 +14,9 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "dependencies"
 ./scripts/install-deps.sh
 ./scripts/fetch-embeddings.sh || echo "(word vectors unavailable: clustering falls back to sparse features)"
+# The demo shows the best pain points: cluster.encoder = semantic (scripts/fetch-encoder.sh).
+mode=semantic
+./scripts/fetch-encoder.sh || { mode=static; echo "(sentence encoder unavailable: clustering in static mode)"; }
 
 step "build"
 cmake --preset default >/dev/null
@@ -26,9 +29,10 @@ broker_port=$(free_port)
 work=$(mktemp -d /tmp/painpoint-demo.XXXXXX)
 api="http://127.0.0.1:$http_port"
 
-step "painpoint serve (embedded broker on 127.0.0.1:$broker_port, HTTP on $api, data in $work/data)"
-"$bin" serve --data-dir "$work/data" --http-port "$http_port" --broker-port "$broker_port" \
-  >"$work/serve.log" 2>&1 &
+step "painpoint serve (embedded broker on 127.0.0.1:$broker_port, HTTP on $api, data in $work/data, cluster.encoder = $mode)"
+printf 'cluster.encoder = %s\n' "$mode" >"$work/painpoint.conf"
+"$bin" serve --config "$work/painpoint.conf" --data-dir "$work/data" --http-port "$http_port" \
+  --broker-port "$broker_port" >"$work/serve.log" 2>&1 &
 serve_pid=$!
 cleanup() {
   if kill -0 "$serve_pid" 2>/dev/null; then

@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs the whole test suite:
 #   unit, integration and fault tests (ctest), all three again under ASan+UBSan (the painpoint
 #   binary the integration and fault tests run is then the sanitized one), the clustering quality
-#   floor on Banking77 (../shared/data/banking77), then each libFuzzer target briefly.
+#   floors (Banking77 from ../shared/data/banking77 and the sets in tests/quality/data, in the static
+#   and semantic modes), then each libFuzzer target briefly.
 # Environment: PAINPOINT_SKIP_ASAN=1 skips the sanitizer build (local iterations only; CI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ if [[ "${PAINPOINT_SKIP_ASAN:-0}" != 1 ]]; then
     ctest --preset asan -j 2
 fi
 
-step "clustering quality floor (Banking77)"
+step "clustering quality floors (Banking77 and tests/quality/data, static and semantic)"
 ./scripts/quality.sh --floor
 
 step "fuzzing, short form (20 s per target; scripts/fuzz.sh for longer runs)"
