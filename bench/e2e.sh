@@ -2,7 +2,7 @@
 # End-to-end benchmark of painpoint serve against the raw consumption ceiling (issue 7).
 #
 #   bench/e2e.sh [--events N] [--partitions P] [--rate R] [--duration S] [--skip-latency]
-#                [--serve-timeout S] [--perf] [--keep]
+#                [--serve-timeout S] [--perf] [--keep] [--config FILE]
 #
 # Throughput (one run, one broker):
 #   1. `painpoint broker --port 0 --partitions P`; N synthetic FeedbackEvents (bench/gen_events.py:
@@ -27,6 +27,8 @@
 #   occurred_at, coalescing interval included; events that waited as candidates for support and
 #   the first 5 s (warm-up from an empty store) are printed separately. See bench/latency.py.
 #
+# --config FILE is passed to both serves (e.g. `cluster.encoder = semantic`).
+#
 # Everything listens on 127.0.0.1. Every wait has a timeout; an EXIT trap kills every child.
 # Binary: $PAINPOINT_BIN, default build/service/painpoint of this repository.
 # Needs: kcat, protoc, /usr/bin/time, python3-confluent-kafka, python3-protobuf (and perf for --perf).
@@ -46,6 +48,7 @@ SKIP_LATENCY=0
 SERVE_TIMEOUT=
 PERF=0
 KEEP=0
+SERVE_CONFIG=()
 
 usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
@@ -58,6 +61,7 @@ while [[ $# -gt 0 ]]; do
     --serve-timeout) SERVE_TIMEOUT=$2; shift 2 ;;
     --perf) PERF=1; shift ;;
     --keep) KEEP=1; shift ;;
+    --config) SERVE_CONFIG=(--config "$(realpath "$2")"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "e2e.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -190,7 +194,8 @@ SERVE_LOG=$TMP/serve.log
 broker_cpu2=
 t0=$(now)
 /usr/bin/time -v -o "$TMP/serve.time" timeout -k 20 "$((SERVE_TIMEOUT + 120))" "$PAINPOINT" serve \
-  --brokers "$BROKER" --data-dir "$TMP/data" --http-port 0 --exit-when-idle >"$SERVE_LOG" 2>&1 &
+  --brokers "$BROKER" --data-dir "$TMP/data" --http-port 0 --exit-when-idle "${SERVE_CONFIG[@]}" \
+  >"$SERVE_LOG" 2>&1 &
 TIME_PID=$!
 PIDS+=($TIME_PID)
 # serve is a grandchild (time -> timeout -> serve): its pid is needed for perf and for the cleanup,
@@ -302,7 +307,8 @@ kill "${PIDS[0]}" 2>/dev/null || true  # broker1: its memory and CPU are not par
 if [[ $SKIP_LATENCY == 0 ]]; then
   start_broker broker2
   log "latency phase: broker at $BROKER, fresh data dir"
-  "$PAINPOINT" serve --brokers "$BROKER" --data-dir "$TMP/data2" --http-port 0 >"$TMP/serve2.log" 2>&1 &
+  "$PAINPOINT" serve --brokers "$BROKER" --data-dir "$TMP/data2" --http-port 0 "${SERVE_CONFIG[@]}" \
+    >"$TMP/serve2.log" 2>&1 &
   SERVE2=$!
   PIDS+=($SERVE2)
   wait_serving "$TMP/serve2.log" "$SERVE2"

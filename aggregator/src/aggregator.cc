@@ -164,11 +164,18 @@ std::string Aggregator::Impl::add(const v1::FeedbackEvent& e) {
       best = c;
     }
   }
-  if (best == nullptr || best_score < cfg.join_threshold) {
+  return place_event(p, e, best_score >= cfg.join_threshold ? best : nullptr, best_sim);
+}
+
+// Adds `e` to `best`, or to a new candidate when `best` is null, and does what every added event
+// shares: its membership, and maintenance when it is due.
+std::string Aggregator::Impl::place_event(Product& p, const v1::FeedbackEvent& e, Cluster* best,
+                                          double score) {
+  if (best == nullptr) {
     best = &open_cluster(p, e);
-    best_sim = 1.0;
+    score = 1.0;
   }
-  absorb_event(p, *best, e, best_sim);
+  absorb_event(p, *best, e, score);
   memberships.push_back(Membership{e.event_id(), p.id, best->id});
   std::string id = best->id;
   if (++p.since_maintenance >= cfg.maintenance_interval) maintain(p);
@@ -202,15 +209,7 @@ std::string Aggregator::Impl::add_semantic(const v1::FeedbackEvent& e) {
       }
     }
   }
-  if (best == nullptr || best_score < threshold) {
-    best = &open_cluster(p, e);
-    best_score = 1.0;
-  }
-  absorb_event(p, *best, e, best_score);
-  memberships.push_back(Membership{e.event_id(), p.id, best->id});
-  std::string id = best->id;
-  if (++p.since_maintenance >= cfg.maintenance_interval) maintain(p);
-  return id;
+  return place_event(p, e, best_score >= threshold ? best : nullptr, best_score);
 }
 
 // ---------------------------------------------------------------- retrieval

@@ -127,6 +127,7 @@ struct Aggregator::Impl {
   Product& product(const std::string& id);
   std::string add(const v1::FeedbackEvent& e);
   std::string add_event(const v1::FeedbackEvent& e, std::span<const float> embedding);
+  std::string place_event(Product& p, const v1::FeedbackEvent& e, Cluster* best, double score);
   void retrieve(Product& p, std::span<const TermWeight> query, std::uint32_t exclude);
   inline void prefetch_hot(const Product& p) const;
   inline void prefetch_cluster(const Product& p, std::uint32_t seq) const;
