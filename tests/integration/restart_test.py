@@ -3,8 +3,15 @@ computes offline from the same events, through a graceful restart (state written
 SIGKILL (the state deferred since the last checkpoint is rebuilt by replaying the events stored
 since), and the pain points survive a further restart unchanged.
 
-usage: restart_test.py PATH/TO/painpoint
+With --encoder semantic, serve runs with `cluster.encoder = semantic` (a config file) and
+`painpoint cluster` with `--set encoder=semantic`: the vectors serve stored with the events are
+what the SIGKILL's recovery replays, so the exactness checks hold there too. Needs the sentence
+encoder (scripts/fetch-encoder.sh).
+
+usage: restart_test.py PATH/TO/painpoint [--encoder static|semantic] [--events N]
+  --events: a multiple of 3 (one third per life of serve; default 3000)
 """
+import argparse
 import json
 import os
 import signal
@@ -29,15 +36,39 @@ def snapshot(serve):
     return result
 
 
+def parse_args():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("painpoint")
+    ap.add_argument("--encoder", choices=("static", "semantic"), default=None,
+                    help="cluster.encoder for serve and painpoint cluster (default: theirs)")
+    ap.add_argument("--events", type=int, default=3000)
+    args = ap.parse_args()
+    if args.events < 3 or args.events % 3:
+        ap.error("--events must be a positive multiple of 3")
+    return args
+
+
 def main():
+    args = parse_args()
+    total = args.events
+    chunk = total // 3
     with workdir() as d:
         events_path = os.path.join(d, "events.jsonl")
         with open(events_path, "w") as f:
-            subprocess.run(["/usr/bin/python3", SAMPLE_FEEDBACK, "--events", "3000", "--seed", "5",
-                            "--now", "2026-11-01T00:00:00Z"], stdout=f, check=True)
+            subprocess.run(["/usr/bin/python3", SAMPLE_FEEDBACK, "--events", str(total),
+                            "--seed", "5", "--now", "2026-11-01T00:00:00Z"], stdout=f, check=True)
+        serve_extra, cluster_extra = [], []
+        if args.encoder:
+            config = os.path.join(d, "serve.conf")
+            with open(config, "w") as f:
+                f.write("cluster.encoder = %s\n" % args.encoder)
+            serve_extra = ["--config", config]
+            cluster_extra = ["--set", "encoder=%s" % args.encoder]
+            log("cluster.encoder =", args.encoder)
         assignments = os.path.join(d, "assignments.jsonl")
         out = subprocess.run([PAINPOINT, "cluster", "--input", events_path, "--output",
-                              assignments], capture_output=True, text=True, timeout=300)
+                              assignments] + cluster_extra, capture_output=True, text=True,
+                             timeout=300)
         assert out.returncode == 0, out.stderr
         offline = {}
         with open(assignments) as f:
@@ -52,7 +83,7 @@ def main():
         for i in range(3):
             path = os.path.join(d, "chunk%d.jsonl" % i)
             with open(path, "w") as f:
-                f.writelines(lines[i * 1000:(i + 1) * 1000])
+                f.writelines(lines[i * chunk:(i + 1) * chunk])
             chunks.append(path)
 
         broker = Broker(partitions=4)
@@ -65,24 +96,29 @@ def main():
                 assert out.returncode == 0, out.stdout + out.stderr
                 serve.wait_stored(stored)
 
-            serve = Serve(broker.bootstrap, data_dir)
-            serve.wait_ready()
-            feed(chunks[0], 1000)
+            def start():
+                s = Serve(broker.bootstrap, data_dir, extra=serve_extra)
+                s.wait_ready()
+                return s
+
+            serve = start()
+            if args.encoder == "semantic":
+                with open(serve.log_path) as f:
+                    assert "sentence encoder:" in f.read(), serve.tail(30)
+            feed(chunks[0], chunk)
             serve.stop_cleanly()  # graceful: the aggregator state is written out
-            serve = Serve(broker.bootstrap, data_dir)
-            serve.wait_ready()
-            feed(chunks[1], 2000)
+            serve = start()
+            feed(chunks[1], 2 * chunk)
             # No checkpoint yet (default: every 250,000 events or 60 s): 2nd chunk unsaved.
-            wait_until(lambda: serve.metric("painpoint_aggregator_unsaved_events") == 1000, 10,
+            wait_until(lambda: serve.metric("painpoint_aggregator_unsaved_events") == chunk, 10,
                        "the 2nd chunk counted as unsaved")
             serve.stop(signal.SIGKILL)  # the state since the graceful stop exists nowhere
-            serve = Serve(broker.bootstrap, data_dir)
-            serve.wait_ready()
+            serve = start()
             with open(serve.log_path) as f:
-                assert "rebuilt from 1000 events" in f.read(), serve.tail(30)
-            feed(chunks[2], 3000)
+                assert "rebuilt from %d events" % chunk in f.read(), serve.tail(30)
+            feed(chunks[2], total)
             before = wait_until(lambda: snapshot(serve) or None, 30, "pain points")
-            log("serve formed", len(before), "pain points from 3,000 events")
+            log("serve formed", len(before), "pain points from", total, "events")
 
             # Same events, same order per product, same config: the same pain points and sizes.
             for pid, (_, count, _, _) in before.items():
@@ -91,8 +127,7 @@ def main():
             log("identical to painpoint cluster's result")
 
             serve.stop_cleanly()
-            serve = Serve(broker.bootstrap, data_dir)
-            serve.wait_ready()
+            serve = start()
             after = snapshot(serve)
             assert after == before, "pain points changed across a restart"
             assert serve.metric("painpoint_pain_points_active") is not None
