@@ -9,7 +9,12 @@ and its publish, inside ingest's produce/commit, ...). Input keeps arriving duri
 part of the run, so ingest is killed mid-batch too. The seed is printed; PAINPOINT_FAULT_SEED
 replays a run's schedule (timing still varies with the machine).
 
+With --encoder semantic, serve runs with `cluster.encoder = semantic` too (needs
+scripts/fetch-encoder.sh's file): events are encoded before they are stored, so a kill also
+lands mid-encoding, and recovery replays the vectors stored with the events.
+
 usage: crash_test.py PATH/TO/painpoint [--events N] [--kills K] [--partitions P] [--seed S]
+                     [--encoder static|semantic]
 """
 import argparse
 import os
@@ -32,6 +37,8 @@ def parse_args():
                     help="per topic; the embedded broker keeps at most 5 MiB per partition")
     ap.add_argument("--seed", type=int,
                     default=int(os.environ.get("PAINPOINT_FAULT_SEED", "0")) or None)
+    ap.add_argument("--encoder", choices=("static", "semantic"), default=None,
+                    help="cluster.encoder for serve (default: serve's)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds to wait for the final run to store everything")
     return ap.parse_args()
@@ -56,7 +63,10 @@ def main():
         files, ids, messages = faultlib.make_input(d, args.events, seed)
         log("input: %d distinct events, %d messages (%d redelivered copies)"
             % (len(ids), messages, messages - len(ids)))
-        config = faultlib.write_serve_config(d)
+        config = faultlib.write_serve_config(
+            d, "cluster.encoder = %s\n" % args.encoder if args.encoder else "")
+        if args.encoder:
+            log("cluster.encoder =", args.encoder)
         data_dir = os.path.join(d, "data")
         broker = Broker(partitions=args.partitions)
         serve = None
@@ -117,6 +127,9 @@ def main():
             producer.join()
             serve = Serve(brokers, data_dir, extra=["--config", config])
             serve.wait_ready(timeout=120)
+            if args.encoder == "semantic":
+                with open(serve.log_path) as f:
+                    assert "sentence encoder:" in f.read(), serve.tail(30)
             timeout = args.timeout or 120 + len(ids) / 500
             serve.wait_stored(len(ids), timeout=timeout)
             serve.wait_published(timeout=120)

@@ -30,11 +30,13 @@ SOURCE_TOPIC = {"SOURCE_SUPPORT": "feedback.support", "SOURCE_SALES": "feedback.
 SERVE_CONFIG = "cluster.min_support = 1\n"
 
 
-def write_serve_config(d):
+def write_serve_config(d, extra=""):
+    """serve's config file for the fault suites: SERVE_CONFIG, then `extra` (more lines)."""
     path = os.path.join(d, "serve.conf")
     with open(path, "w") as f:
         f.write("# fault suites: every event joins a published pain point at once\n")
         f.write(SERVE_CONFIG)
+        f.write(extra)
     return path
 
 
