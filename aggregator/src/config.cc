@@ -57,9 +57,7 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
     c.encoder = *mode;
     return std::nullopt;
   }
-  if (key == "embedding_dims")
-    ok = parse(value, c.embedding_dims);
-  else if (key == "semantic_join")
+  if (key == "semantic_join")
     ok = parse(value, c.semantic_join);
   else if (key == "semantic_merge")
     ok = parse(value, c.semantic_merge);
@@ -118,8 +116,7 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
   // Keep values in ranges the algorithm relies on.
   if (c.hash_bits < 8 || c.hash_bits > 30 || c.daily_window_days < 14 || c.query_terms == 0 ||
       c.rerank == 0 || c.indexed_terms == 0 || c.centroid_terms == 0 || c.min_support == 0 ||
-      c.maintenance_interval == 0 || c.embedding_dims == 0 || c.embedding_dims > 4096 ||
-      c.semantic_prior < 0) {
+      c.maintenance_interval == 0 || c.semantic_prior < 0) {
     return ConfigError::kBadValue;
   }
   return std::nullopt;
@@ -130,7 +127,6 @@ const std::vector<ConfigKey>& config_keys() {
       {"encoder",
        "semantic (sentence encoder; best pain points, ~1 ms per event) | static (word vectors "
        "blended with TF-IDF; fast) | sparse (TF-IDF only; needs no model files)"},
-      {"embedding_dims", "dimension of the sentence encoder's vectors (semantic)"},
       {"semantic_join",
        "semantic: join when the mean cosine to a cluster's members reaches b + this * (1 - b), "
        "b = the product's background cosine"},
@@ -177,7 +173,6 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
     }
   };
   if (key == "encoder") return std::string(encoder_mode_name(c.encoder));
-  if (key == "embedding_dims") return num(c.embedding_dims);
   if (key == "semantic_join") return num(c.semantic_join);
   if (key == "semantic_merge") return num(c.semantic_merge);
   if (key == "semantic_prior") return num(c.semantic_prior);

@@ -201,8 +201,7 @@ struct AggregatorStage::Impl {
         state_reader(s),
         vectors(config.cluster.encoder == aggregator::EncoderMode::kSemantic ? config.encoder
                                                                              : nullptr,
-                config.encoder_threads != 0 ? config.encoder_threads
-                                            : std::max(1u, std::thread::hardware_concurrency())),
+                config.encoder_threads),
         stored_total(metrics.counter("painpoint_events_stored_total",
                                      "Distinct events committed to the store since start")),
         duplicate_total(metrics.counter(

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "config_file.h"
+#include "event_vectors.h"
 #include "http_server.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/config.h"
@@ -119,12 +120,12 @@ bool apply(agg::ClusterConfig& cfg, const std::string& key, const std::string& v
   return true;
 }
 
-// Sentence vectors of a chunk's valid events (semantic mode), encoded as one batch over the
-// encoder's threads and passed through their stored form, exactly what serve stores.
+// Sentence vectors of a chunk's valid events (semantic mode): one batch, kept in their stored
+// form (EventVectors), so the aggregator gets exactly what serve would give it.
 class ChunkEncoder {
  public:
   ChunkEncoder(const agg::SentenceEncoder& encoder, unsigned threads)
-      : encoder_(encoder), threads_(threads) {}
+      : vectors_(&encoder, threads) {}
 
   void encode(const std::vector<Parsed>& chunk) {
     std::vector<std::string_view> texts;
@@ -134,30 +135,21 @@ class ChunkEncoder {
       index_[i] = texts.size();
       texts.emplace_back(chunk[i].event.text());
     }
-    raw_.resize(texts.size() * kDims);
-    vectors_.resize(texts.size() * kDims);
-    if (!encoder_.encode(texts, raw_, threads_)) texts.clear();
-    for (std::size_t t = 0; t < texts.size(); ++t) {
-      const std::span<const float> raw(raw_.data() + t * kDims, kDims);
-      const std::span<float> out(vectors_.data() + t * kDims, kDims);
-      (void)agg::unpack_embedding(agg::pack_embedding(raw), out);
-    }
+    packed_.clear();
+    (void)vectors_.encode(texts, packed_);
   }
 
-  // The vector of chunk[i] (empty for an invalid event).
-  [[nodiscard]] std::span<const float> vector_of(std::size_t i) const {
-    if (i >= index_.size() || index_[i] == kNone) return {};
-    return {vectors_.data() + index_[i] * kDims, kDims};
+  // The vector of chunk[i] (empty for an invalid event). Valid until the next call.
+  [[nodiscard]] std::span<const float> vector_of(std::size_t i) {
+    if (i >= index_.size() || index_[i] >= packed_.size()) return {};
+    return vectors_.unpack(packed_[index_[i]]);
   }
 
  private:
-  static constexpr std::size_t kDims = agg::SentenceEncoder::kDims;
   static constexpr std::size_t kNone = SIZE_MAX;
-  const agg::SentenceEncoder& encoder_;
-  unsigned threads_;
+  EventVectors vectors_;
   std::vector<std::size_t> index_;
-  std::vector<float> raw_;
-  std::vector<float> vectors_;
+  std::vector<std::string> packed_;
 };
 
 // The models the configured mode needs: word vectors (static) or the sentence encoder
@@ -244,12 +236,7 @@ int run_cluster_command(const ClusterCommandOptions& options) {
   {
     ParsePipeline pipeline(in, service_config.validation, std::chrono::system_clock::now());
     std::optional<ChunkEncoder> encoder;
-    if (models.encoder.encoder) {
-      const unsigned threads = options.encoder_threads != 0
-                                   ? options.encoder_threads
-                                   : std::max(1u, std::thread::hardware_concurrency());
-      encoder.emplace(*models.encoder.encoder, threads);
-    }
+    if (models.encoder.encoder) encoder.emplace(*models.encoder.encoder, options.encoder_threads);
     for (auto chunk = pipeline.next(); !chunk.empty(); chunk = pipeline.next()) {
       if (encoder) encoder->encode(chunk);
       for (std::size_t i = 0; i < chunk.size(); ++i) {

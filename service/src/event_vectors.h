@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "painpoint/aggregator/encoder.h"
@@ -16,10 +18,20 @@ namespace painpoint::service {
 
 class EventVectors {
  public:
-  // `encoder` may be null (not semantic): then every vector is empty. Not owned.
+  // `encoder` may be null (not semantic): then every vector is empty. Not owned. `threads`
+  // encode each batch; 0: one per core.
   EventVectors(const aggregator::SentenceEncoder* encoder, unsigned threads);
 
   [[nodiscard]] bool enabled() const { return encoder_ != nullptr; }
+
+  // Encodes `texts` as one batch: packed[i] is the stored form of texts[i]'s vector. False, with
+  // `packed` untouched, when not enabled.
+  [[nodiscard]] bool encode(std::span<const std::string_view> texts,
+                            std::vector<std::string>& packed);
+
+  // The vector the aggregator gets for a stored form; empty when `packed` is not one. Valid
+  // until the next call.
+  [[nodiscard]] std::span<const float> unpack(std::string_view packed);
 
   // Encodes, as one batch, the events that carry no vector yet and stores it in them.
   void encode_missing(std::span<v1::StoredEvent* const> events);

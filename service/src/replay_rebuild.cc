@@ -7,7 +7,6 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <thread>
 #include <unordered_map>
 
 #include "config_file.h"
@@ -91,7 +90,7 @@ class Rebuilder {
         store_(store),
         reader_(store),
         cfg_(std::move(cfg)),
-        vectors_(encoder, std::max(1u, std::thread::hardware_concurrency())) {}
+        vectors_(encoder, /*threads=*/0) {}
 
   // Returns false on a store error (reported).
   bool replay(const std::set<std::string>& products, std::uint64_t total) {

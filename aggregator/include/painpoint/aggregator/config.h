@@ -25,7 +25,8 @@ enum class EncoderMode {
 struct ClusterConfig {
   // --- mode -----------------------------------------------------------------------------
   EncoderMode encoder = EncoderMode::kStatic;
-  // Dimension of the vectors add() receives in semantic mode.
+  // Dimension of the vectors add() receives in semantic mode: the caller sets it from its encoder
+  // (SentenceEncoder::kDims), so it is not a configuration key.
   std::uint32_t embedding_dims = 384;
   // Semantic decisions are taken in units of the product's own background similarity b (the
   // expected cosine of two of its events, |mean event vector|^2), so that one setting fits
