@@ -201,7 +201,8 @@ struct Aggregator::Impl {
                                 std::string_view label);
   inline void subtract_features(Cluster& c);
   CurationOutcome curate_split(std::string_view product_id, std::string_view id,
-                               std::span<const v1::FeedbackEvent> events);
+                               std::span<const v1::FeedbackEvent> events,
+                               std::span<const float> embeddings);
   CurationOutcome succeed(std::string_view product_id, const StateReader* previous,
                           const Succession& s);
   inline std::unordered_map<std::string, std::string> rename_clusters(

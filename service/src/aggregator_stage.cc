@@ -519,6 +519,7 @@ struct AggregatorStage::Impl {
           return {};
         }
         std::vector<v1::FeedbackEvent> events;
+        std::vector<float> embeddings;  // semantic mode: each event's stored vector, in order
         std::set<std::string_view> seen;
         for (const std::string& event_id : command.event_ids) {
           std::optional<std::string> member_of;
@@ -546,8 +547,10 @@ struct AggregatorStage::Impl {
             return {};
           }
           events.push_back(stored->event());
+          const std::span<const float> v = vectors.vector_of(*stored);
+          embeddings.insert(embeddings.end(), v.begin(), v.end());
         }
-        return aggregator->split(product, command.id, events);
+        return aggregator->split(product, command.id, events, embeddings);
       }
     }
     return {};
