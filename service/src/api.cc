@@ -69,6 +69,18 @@ std::optional<Less> order_for(std::string_view sort) {
       return std::make_tuple(b.event_count(), a.id()) < std::make_tuple(a.event_count(), b.id());
     };
   }
+  if (sort == "accounts") {
+    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
+      return std::make_tuple(b.account_count(), a.id()) <
+             std::make_tuple(a.account_count(), b.id());
+    };
+  }
+  if (sort == "arr") {
+    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
+      return std::make_tuple(b.arr_at_risk_cents(), a.id()) <
+             std::make_tuple(a.arr_at_risk_cents(), b.id());
+    };
+  }
   if (sort == "trend") {
     return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
       return std::make_tuple(b.trend(), a.id()) < std::make_tuple(a.trend(), b.id());
@@ -531,7 +543,7 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                const auto sort = order_for(request.query_param("sort").value_or("severity"));
                if (!sort) {
                  return HttpResponse::error(400, "bad_sort",
-                                            "sort must be severity, events, trend or recent");
+                                            "sort must be severity, events, accounts, arr, trend or recent");
                }
                const auto limit = parse_limit(request);
                if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
@@ -600,6 +612,21 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                if (!s.is_ok()) return store_error(s);
                if (more) page.set_next_cursor(hex_encode(last_position));
                return json_message(200, page);
+             }));
+
+  router.get("/v1/pain-points/{id}/merged",
+             with_read_auth(auth, [&store](const HttpRequest& request) {
+               HttpResponse error;
+               auto survivor = resolve(store, std::string(request.path_param("id")), &error);
+               if (!survivor) return error;
+               auto ids = member_sources(store, *survivor, &error);
+               if (!ids) return error;
+               std::string body = "{\"id\":" + json_quote(survivor->id()) + ",\"ids\":[";
+               for (std::size_t i = 1; i < ids->size(); ++i) {
+                 body += (i > 1 ? "," : "") + json_quote((*ids)[i]);
+               }
+               body += "]}";
+               return HttpResponse::json(200, std::move(body));
              }));
 
   auto shared_config = std::make_shared<const ApiConfig>(config);

@@ -180,6 +180,44 @@ TEST_F(ApiTest, EventsNewestFirstAcrossMergedIdsWithStablePages) {
   EXPECT_TRUE(second.next_cursor().empty());
 }
 
+TEST_F(ApiTest, MergedListsTheIdsWhoseChainEndsAtTheSurvivor) {
+  seed_merged();
+  store::CommitBatch batch;
+  batch.summaries = {summary("pp-d", "p", "pp-b")};  // d -> b -> a
+  ASSERT_TRUE(store_->commit(batch).is_ok());
+  build_router();
+  auto a = call("GET", "/v1/pain-points/pp-a/merged");
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body, R"({"id":"pp-a","ids":["pp-b","pp-d"]})");
+  // A merged id answers for its survivor.
+  EXPECT_EQ(call("GET", "/v1/pain-points/pp-d/merged").body, a.body);
+  EXPECT_EQ(call("GET", "/v1/pain-points/pp-c/merged").body, R"({"id":"pp-c","ids":[]})");
+  EXPECT_EQ(call("GET", "/v1/pain-points/nope/merged").status, 404);
+}
+
+// Descending by the sort's value, ties by id, for the two orders the board added.
+TEST_F(ApiTest, SortsByAccountsAndArrAtRisk) {
+  store::CommitBatch batch;
+  const std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> rows = {
+      {"pp-1", 5, 100}, {"pp-2", 9, 100}, {"pp-3", 5, 700}, {"pp-4", 1, 0}};
+  for (const auto& [id, accounts, arr] : rows) {
+    v1::PainPointSummary s = summary(id, "p");
+    s.set_account_count(accounts);
+    s.set_arr_at_risk_cents(arr);
+    batch.summaries.push_back(s);
+  }
+  ASSERT_TRUE(store_->commit(batch).is_ok());
+  build_router();
+  auto ids = [&](const std::string& sort) {
+    std::vector<std::string> out;
+    auto list = parse<v1::PainPointList>(call("GET", "/v1/products/p/pain-points?sort=" + sort));
+    for (const auto& p : list.pain_points()) out.push_back(p.id());
+    return out;
+  };
+  EXPECT_EQ(ids("accounts"), (std::vector<std::string>{"pp-2", "pp-1", "pp-3", "pp-4"}));
+  EXPECT_EQ(ids("arr"), (std::vector<std::string>{"pp-3", "pp-1", "pp-2", "pp-4"}));
+}
+
 TEST_F(ApiTest, ReassignedEventMovesToItsNewPainPoint) {
   seed_merged();
   build_router();
