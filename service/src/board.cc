@@ -33,7 +33,8 @@ bool is_zero_quality(std::string_view params) {
   while (!params.empty()) {
     const auto semicolon = params.find(';');
     std::string_view param = trim_spaces(params.substr(0, semicolon));
-    params = semicolon == std::string_view::npos ? std::string_view() : params.substr(semicolon + 1);
+    params =
+        semicolon == std::string_view::npos ? std::string_view() : params.substr(semicolon + 1);
     if (param.size() < 2 || (param[0] != 'q' && param[0] != 'Q') || param[1] != '=') continue;
     std::string_view value = param.substr(2);
     return !value.empty() && value.find_first_not_of("0.") == std::string_view::npos;
@@ -55,9 +56,8 @@ HttpResponse serve_asset(const HttpRequest& request, const BoardAsset& asset) {
   response.body = std::string(gzip ? asset.gzip : asset.identity);
   if (gzip) response.headers.emplace_back("Content-Encoding", "gzip");
   response.headers.emplace_back("Vary", "Accept-Encoding");
-  response.headers.emplace_back("Cache-Control", asset.immutable
-                                                     ? "public, max-age=31536000, immutable"
-                                                     : "no-cache");
+  response.headers.emplace_back(
+      "Cache-Control", asset.immutable ? "public, max-age=31536000, immutable" : "no-cache");
   response.headers.emplace_back("X-Content-Type-Options", "nosniff");
   if (!asset.immutable) {
     response.headers.emplace_back("Content-Security-Policy", std::string(kContentSecurityPolicy));

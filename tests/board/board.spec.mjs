@@ -279,6 +279,10 @@ async function main() {
     const page = await context.newPage();
     const external = [];
     page.on('request', (r) => { if (!r.url().startsWith(BOARD_URL)) external.push(r.url()); });
+    const polls = {};
+    page.on('response', (r) => {
+      if (new URL(r.url()).pathname === '/v1/products') polls[r.status()] = (polls[r.status()] || 0) + 1;
+    });
     await checkWrongToken(page);
     await useToken(page, WRITE_TOKEN);
     await page.waitForSelector('text=can curate');
@@ -293,6 +297,8 @@ async function main() {
     const liveSeconds = await checkLive(page, product);
     await checkReadOnly(page, top);
     assert.deepEqual(external, [], 'the board loads nothing from elsewhere');
+    log('GET /v1/products answers seen by the page, by status:', JSON.stringify(polls));
+    assert.ok(polls[304] > 0, 'the live poll revalidates with If-None-Match');
     writeFileSync(path.join(ARTIFACTS, 'curated.json'), JSON.stringify({ ...curated, liveSeconds }));
     await perfCheck(browser, BOARD_URL, log);
   } finally {

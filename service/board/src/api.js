@@ -19,18 +19,21 @@ export class ApiError extends Error {
   }
 }
 
-// The API's own words: {"error":{"code","message"}} bodies become an ApiError with that message.
-export async function api(path, { method = 'GET', body } = {}) {
-  const headers = {};
+function send(path, { method = 'GET', body, headers = {} } = {}) {
   const token = getToken();
-  if (token) headers.Authorization = 'Bearer ' + token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(path, {
+  const all = { ...headers };
+  if (token) all.Authorization = 'Bearer ' + token;
+  if (body !== undefined) all['Content-Type'] = 'application/json';
+  return fetch(path, {
     method,
-    headers,
+    headers: all,
     body: body === undefined ? undefined : JSON.stringify(body),
-    cache: 'no-cache',
+    cache: 'no-store',
   });
+}
+
+// The API's own words: {"error":{"code","message"}} bodies become an ApiError with that message.
+async function parse(response) {
   const text = await response.text();
   let doc = null;
   try {
@@ -44,6 +47,18 @@ export async function api(path, { method = 'GET', body } = {}) {
       error ? error.message : `HTTP ${response.status}`);
   }
   return doc;
+}
+
+export async function api(path, options) {
+  return parse(await send(path, options));
+}
+
+// GET /v1/products, conditional on the previous answer's ETag: {changed: false} on 304.
+export async function pollProducts(etag) {
+  const response = await send('/v1/products', { headers: etag ? { 'If-None-Match': etag } : {} });
+  if (response.status === 304) return { changed: false, etag };
+  const doc = await parse(response);
+  return { changed: true, etag: response.headers.get('ETag'), doc };
 }
 
 export const listProducts = () => api('/v1/products');

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { canWrite as probeWrite, getToken, listProducts, setToken } from './api.js';
+import { canWrite as probeWrite, getToken, pollProducts, setToken } from './api.js';
 import { Board } from './Board.jsx';
 import { Overview } from './Overview.jsx';
 import { PainPoint } from './PainPoint.jsx';
@@ -29,18 +29,19 @@ function usePath() {
   return path;
 }
 
-// Bumps the returned number whenever GET /v1/products answers something new.
+// Bumps the returned number whenever GET /v1/products answers something new (a 304 to the
+// previous ETag is nothing new).
 function useLiveRevision(tokenRevision) {
   const [revision, setRevision] = useState(0);
   const [error, setError] = useState(null);
   useEffect(() => {
-    let last = null;
+    let etag = null;
     let live = true;
     const tick = async () => {
       try {
-        const text = JSON.stringify(await listProducts());
-        if (last !== null && text !== last) setRevision((r) => r + 1);
-        last = text;
+        const answer = await pollProducts(etag);
+        if (answer.changed && etag !== null) setRevision((r) => r + 1);
+        etag = answer.etag || '';
         setError(null);
       } catch (e) {
         setError(e);
