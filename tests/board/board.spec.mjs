@@ -179,6 +179,7 @@ async function checkReadOnly(page, id) {
   await page.waitForSelector('[data-testid=events] li');
   assert.equal(await page.$('[data-testid=rename]'), null, 'no curation with the read token');
   assert.equal(await page.$('[data-testid=events] input[type=checkbox]'), null);
+  await shot(page, 'pain-point-read-only');
   log('read token: the pain-point page is read-only');
 }
 
@@ -188,6 +189,17 @@ async function curate(page, product) {
   const [a, b] = ids;
   const label = 'Renamed on the board';
   await page.goto(`${BOARD_URL}/pain-points/${a}`);
+  // A refused rename shows the API's own message (and changes nothing).
+  const tooLong = 'x'.repeat(201);
+  const refused = await fetch(`${BOARD_URL}/v1/pain-points/${a}/rename`, { method: 'POST',
+    headers: { Authorization: 'Bearer ' + WRITE_TOKEN }, body: JSON.stringify({ label: tooLong }) });
+  const { error } = await refused.json();
+  assert.equal(refused.status, 422);
+  await page.fill('#rename-label', tooLong);
+  await page.click('[data-testid=rename] button');
+  const note = await page.waitForSelector('[data-testid=rename] [data-testid=error]');
+  assert.equal(await note.textContent(), `${error.message} (422 ${error.code})`);
+  log('refused rename: the page shows', JSON.stringify(await note.textContent()));
   await page.fill('#rename-label', label);
   await page.click('[data-testid=rename] button');
   await page.waitForSelector(`[data-testid=label]:has-text("${label}")`);
