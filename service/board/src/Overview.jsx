@@ -12,6 +12,7 @@ async function loadOverview() {
     const points = await listPainPoints(product.productId);
     return {
       ...product,
+      // The summaries give ARR per pain point only, so an account in two pain points counts twice.
       arr: points.reduce((sum, p) => sum + num(p.arrAtRiskCents), 0),
       daily: sumWindows(points, OVERVIEW_DAYS),
     };
@@ -37,7 +38,9 @@ export function Overview({ revision }) {
               <th scope="col">Product</th>
               <th scope="col" class="n">Events</th>
               <th scope="col" class="n">Active pain points</th>
-              <th scope="col" class="n">ARR at risk</th>
+              <th scope="col" class="n">
+                <abbr title="an account with several pain points counts once in each">ARR at risk, summed over pain points</abbr>
+              </th>
               <th scope="col">Last {OVERVIEW_DAYS} days</th>
             </tr>
           </thead>
