@@ -180,6 +180,7 @@ async function checkReadOnly(page, id) {
   assert.equal(await page.$('[data-testid=rename]'), null, 'no curation with the read token');
   assert.equal(await page.$('[data-testid=events] input[type=checkbox]'), null);
   await shot(page, 'pain-point-read-only');
+  await checkAccessibility(page, 'pain point, read-only');
   log('read token: the pain-point page is read-only');
 }
 
