@@ -87,6 +87,7 @@ export function Board({ productId, revision }) {
 
   useEffect(() => {
     versions.current = null;
+    setMarks(new Map());
     setList(null);
   }, [productId]);
   useEffect(() => {
