@@ -188,6 +188,21 @@ std::optional<std::string> hex_decode(std::string_view text) {
   return out;
 }
 
+// GET /v1/pain-points/{id}/merged: the survivor and the ids whose merge chain ends at it.
+HttpResponse merged_ids(const store::Store& store, const HttpRequest& request) {
+  HttpResponse error;
+  auto survivor = resolve(store, std::string(request.path_param("id")), &error);
+  if (!survivor) return error;
+  auto ids = member_sources(store, *survivor, &error);
+  if (!ids) return error;
+  std::string body = "{\"id\":" + json_quote(survivor->id()) + ",\"ids\":[";
+  for (std::size_t i = 1; i < ids->size(); ++i) {
+    body += (i > 1 ? "," : "") + json_quote((*ids)[i]);
+  }
+  body += "]}";
+  return HttpResponse::json(200, std::move(body));
+}
+
 // ---------------------------------------------------------------------------- auth
 
 // `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 7235).
@@ -641,19 +656,8 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                return json_message(200, page);
              }));
 
-  router.get("/v1/pain-points/{id}/merged", guarded_read([&store](const HttpRequest& request) {
-               HttpResponse error;
-               auto survivor = resolve(store, std::string(request.path_param("id")), &error);
-               if (!survivor) return error;
-               auto ids = member_sources(store, *survivor, &error);
-               if (!ids) return error;
-               std::string body = "{\"id\":" + json_quote(survivor->id()) + ",\"ids\":[";
-               for (std::size_t i = 1; i < ids->size(); ++i) {
-                 body += (i > 1 ? "," : "") + json_quote((*ids)[i]);
-               }
-               body += "]}";
-               return HttpResponse::json(200, std::move(body));
-             }));
+  router.get("/v1/pain-points/{id}/merged",
+             guarded_read([&store](const HttpRequest& r) { return merged_ids(store, r); }));
 
   auto shared_config = std::make_shared<const ApiConfig>(config);
   router.post("/v1/feedback",
