@@ -10,6 +10,7 @@
 
 #include "aggregator_stage.h"
 #include "api.h"
+#include "board.h"
 #include "config_file.h"
 #include "curation_api.h"
 #include "http_server.h"
@@ -121,6 +122,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
   });
   add_api_routes(router, *pipeline.store, sink, api_config);
   add_curation_routes(router, *pipeline.aggregator, api_config.auth);
+  add_board_routes(router);
   return router;
 }
 
