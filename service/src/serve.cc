@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "painpoint/aggregator/word_vectors.h"
 #include "painpoint/ingest/embedded_broker.h"
+#include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
 #include "publisher.h"
@@ -95,7 +96,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
                   std::to_string(
                       std::chrono::duration_cast<std::chrono::seconds>(ack_wait).count()) +
                   " s (broker down or failing requests)"
-            : std::string("Kafka broker unreachable"));
+            : ingest::unreachable_detail(pipeline.ingest->connection_problem()));
     body += ",\"aggregator\":" + json_quote(pipeline.aggregator->status_detail());
     body += ",\"publisher\":" + json_quote(pipeline.publisher->status_detail());
     // Not a readiness failure (consumption goes on), but a loss an operator must see: the
@@ -222,6 +223,7 @@ int run_serve(const ServeOptions& options) {
 
   AggregatorStageConfig stage_config;
   stage_config.brokers = brokers;
+  stage_config.consumer_properties = config.kafka.settings.for_role(ingest::ClientRole::kConsumer);
   stage_config.cluster = config.cluster;
   stage_config.encoder = encoder.encoder.get();
   if (encoder.encoder) {
@@ -232,35 +234,26 @@ int run_serve(const ServeOptions& options) {
   stage_config.checkpoint_events = config.checkpoint_events;
   stage_config.checkpoint_interval = config.checkpoint_interval;
   AggregatorStage aggregator_stage(stage_config, *store, metrics);
-  if (auto s = aggregator_stage.start(); !s.ok()) {
-    spdlog::error("cannot start the aggregator stage: {}", s.to_string());
-    return 1;
-  }
 
-  // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so
-  // the summaries of the final batch still go out on a clean stop.
   PublisherConfig publisher_config;
   publisher_config.brokers = brokers;
+  publisher_config.producer_properties =
+      config.kafka.settings.for_role(ingest::ClientRole::kProducer);
   publisher_config.interval = config.summary_interval;
   publisher_config.test_initial_delay = test_publish_delay();
   Publisher publisher(publisher_config, *store, metrics);
-  if (auto s = publisher.start(); !s.ok()) {
-    spdlog::error("cannot start the summary publisher: {}", s.to_string());
-    return 1;
-  }
 
   ingest::IngestConfig ingest_config;
   ingest_config.brokers = brokers;
+  ingest_config.consumer_extra = config.kafka.settings.for_role(ingest::ClientRole::kConsumer);
+  ingest_config.producer_extra = config.kafka.settings.for_role(ingest::ClientRole::kProducer);
   ingest_config.validation = config.validation;
   ingest::IngestWorker ingest_worker(ingest_config);
-  if (auto s = ingest_worker.start(); !s.ok()) {
-    spdlog::error("cannot start the ingest stage: {}", s.to_string());
-    return 1;
-  }
   register_ingest_metrics(metrics, ingest_worker);
 
   // Declared before the server so that it outlives every handler that sends to it.
-  auto feedback_sink = make_kafka_feedback_sink(brokers);
+  auto feedback_sink = make_kafka_feedback_sink(
+      brokers, config.kafka.settings.for_role(ingest::ClientRole::kProducer));
   if (!feedback_sink.ok()) {
     spdlog::error("cannot create the producer of POST /v1/feedback: {}",
                   feedback_sink.status().to_string());
@@ -276,6 +269,9 @@ int run_serve(const ServeOptions& options) {
         options.http_address, options.http_port);
   }
 
+  // The server starts before the stages so that /readyz can say why they have not started yet
+  // (the aggregator stage waits for the Kafka cluster, and a wrong password would otherwise
+  // look like a silent hang).
   HttpServerConfig http_config;
   http_config.address = options.http_address;
   http_config.port = options.http_port;
@@ -288,6 +284,21 @@ int run_serve(const ServeOptions& options) {
   } catch (const std::exception& e) {
     spdlog::error("cannot start the HTTP server on {}:{}: {}", options.http_address,
                   options.http_port, e.what());
+    return 1;
+  }
+
+  if (auto s = aggregator_stage.start(); !s.ok()) {
+    spdlog::error("cannot start the aggregator stage: {}", s.to_string());
+    return 1;
+  }
+  // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so
+  // the summaries of the final batch still go out on a clean stop.
+  if (auto s = publisher.start(); !s.ok()) {
+    spdlog::error("cannot start the summary publisher: {}", s.to_string());
+    return 1;
+  }
+  if (auto s = ingest_worker.start(); !s.ok()) {
+    spdlog::error("cannot start the ingest stage: {}", s.to_string());
     return 1;
   }
   spdlog::info("painpoint serving: http://{}:{} (healthz, readyz, metrics), Kafka {}",

@@ -135,6 +135,9 @@ class Producer {
   ProducerCounters counters() const;
   // False after librdkafka reported that no broker is reachable; true again once one is.
   bool broker_reachable() const;
+  // Why connecting failed (authentication, TLS, wrong listener, ...) as librdkafka reported it
+  // while no broker was reachable; empty once a broker is up.
+  std::string connection_problem() const;
 
   struct Impl;
 
@@ -313,6 +316,9 @@ class Consumer {
   Result<std::vector<TopicPartition>> assignment() const;
   // False after librdkafka reported all brokers down; true once a broker is up again.
   bool broker_reachable() const;
+  // As Producer::connection_problem. Learned from the polls (and, before subscribe(), from
+  // failed lookups such as cluster_id()).
+  std::string connection_problem() const;
 
   // Leaves the group (runs the revoke handler on this thread). Blocks at most `timeout`: when the
   // group leave has not finished by then (the coordinator is unreachable), returns kTimedOut and
@@ -337,6 +343,10 @@ class Consumer {
 // to the OS (std::_Exit after flushing its logs): returning from main would run static
 // destructors under their threads.
 bool await_background_teardown(std::chrono::milliseconds timeout);
+
+// "Kafka broker unreachable", followed by the client's connection_problem() when it has one:
+// what readiness checks report.
+std::string unreachable_detail(const std::string& connection_problem);
 
 // ---------------------------------------------------------------------------------------------
 // Admin
