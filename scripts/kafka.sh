@@ -17,6 +17,8 @@
 #   DIR/scram-password            its password (random, mode 600)
 #   DIR/client-sasl-ssl.properties  librdkafka properties for that listener (bootstrap.servers,
 #                                 security.protocol, sasl.*, ssl.ca.location), usable with kcat -F
+# start on a DIR whose broker was stopped or killed restarts it with its data, ports and credentials
+# (--version and --sasl-ssl are then taken from the first start).
 # The PLAINTEXT listener stays open beside it (DIR/bootstrap-plaintext) for setup and checks.
 # Other files: DIR/bootstrap (what start printed), DIR/kafka.pid, DIR/version, DIR/server.properties,
 # DIR/broker.log (the broker's own log), DIR/classpath.
@@ -160,6 +162,10 @@ start() {
   fi
   command -v java >/dev/null || die "java not found (scripts/install-deps.sh installs a JRE)"
   command -v kcat >/dev/null || die "kcat not found"
+  if [[ -f $dir/data/meta.properties ]]; then
+    launch "$dir"
+    return
+  fi
   fetch "$version"
   echo "$cache/$version/libs/*" > "$dir/classpath"
   echo "$version" > "$dir/version"
@@ -177,6 +183,7 @@ start() {
     format_args=(--add-scram "SCRAM-SHA-512=[name=\"$scram_user\",password=\"$(cat "$dir/scram-password")\"]")
   fi
   write_server_properties "$dir" "$port" "$controller_port" "$sasl_port" "$store_pass"
+  echo "127.0.0.1:$port" > "$dir/bootstrap-plaintext"
 
   local cluster_id
   cluster_id=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
@@ -185,17 +192,6 @@ start() {
     --cluster-id "$cluster_id" --ignore-formatted "${format_args[@]}" > "$dir/format.log" 2>&1 ||
     die "storage format failed: $(tail -5 "$dir/format.log")"
 
-  # set -m: the broker gets its own process group, so signals meant for the caller's group (ctest's
-  # timeout, a test killing serve) do not reach it.
-  set -m
-  local options
-  read -r -a options <<<"$(java_options)"
-  java "${options[@]}" -cp "$(cat "$dir/classpath")" kafka.Kafka "$dir/server.properties" \
-    > "$dir/broker.log" 2>&1 < /dev/null &
-  echo $! > "$dir/kafka.pid"
-  set +m
-
-  echo "127.0.0.1:$port" > "$dir/bootstrap-plaintext"
   if ((sasl_ssl)); then
     cat > "$dir/client-sasl-ssl.properties" <<EOF
 bootstrap.servers=127.0.0.1:$sasl_port
@@ -210,6 +206,22 @@ EOF
   else
     echo "127.0.0.1:$port" > "$dir/bootstrap"
   fi
+  launch "$dir"
+}
+
+# Starts the broker formatted in DIR and waits until it answers.
+launch() {
+  local dir=$1 port
+  port=$(cut -d: -f2 "$dir/bootstrap-plaintext")
+  # set -m: the broker gets its own process group, so signals meant for the caller's group (ctest's
+  # timeout, a test killing serve) do not reach it.
+  set -m
+  local options
+  read -r -a options <<<"$(java_options)"
+  java "${options[@]}" -cp "$(cat "$dir/classpath")" kafka.Kafka "$dir/server.properties" \
+    >> "$dir/broker.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kafka.pid"
+  set +m
 
   local deadline=$((SECONDS + 90))
   # Readiness is asked on the PLAINTEXT listener: whether a given client can log in on SASL_SSL is
