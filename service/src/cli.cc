@@ -14,6 +14,7 @@
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/produce.h"
+#include "painpoint/ingest/topics.h"
 #include "replay.h"
 #include "serve.h"
 #include "signals.h"
@@ -65,6 +66,55 @@ int run_produce_command(const std::string& brokers, const std::string& topic,
   std::cout << "sent " << report.sent << ", rejected " << report.rejected << ", failed "
             << report.failed << " (of " << report.lines << " lines) to " << topic << "\n";
   return report.ok() ? 0 : 1;
+}
+
+struct TopicsEnsureOptions {
+  std::string brokers;
+  int partitions = 16;
+  int replication_factor = -1;  // the broker's default.replication.factor
+  std::string config_path;
+};
+
+// `painpoint topics ensure`: one line per topic (created / ok / mismatch); exit status 0 when
+// every topic fits, 1 on a mismatch, 2 when the cluster could not be asked.
+int run_topics_ensure(const TopicsEnsureOptions& options) {
+  ingest::ClientSettings kafka;
+  if (!load_kafka_settings(options.config_path, "topics ensure", &kafka)) return 2;
+  auto admin = ingest::Admin::create(
+      {options.brokers, "painpoint-topics", kafka.for_role(ingest::ClientRole::kAdmin)});
+  if (!admin.ok()) {
+    std::cerr << "painpoint topics ensure: " << admin.status().to_string() << "\n";
+    return 2;
+  }
+  const auto specs = ingest::painpoint_topics(options.partitions, options.replication_factor);
+  auto checks = ingest::ensure_topics(*admin, specs, std::chrono::seconds(30));
+  if (!checks.ok()) {
+    std::cerr << "painpoint topics ensure: " << options.brokers << ": "
+              << checks.status().to_string() << "\n";
+    return 2;
+  }
+  bool fits = true;
+  for (const auto& check : *checks) {
+    switch (check.outcome) {
+      case ingest::TopicCheck::Outcome::kCreated:
+        std::cout << "created " << check.topic << "\n";
+        break;
+      case ingest::TopicCheck::Outcome::kOk:
+        std::cout << "ok " << check.topic << "\n";
+        break;
+      case ingest::TopicCheck::Outcome::kMismatch:
+        fits = false;
+        for (const auto& mismatch : check.mismatches) {
+          std::cout << "mismatch " << check.topic << ": " << mismatch << "\n";
+        }
+        break;
+    }
+  }
+  if (!fits) {
+    std::cerr << "painpoint topics ensure: existing topics differ from what Painpoint needs; "
+                 "change them with kafka-configs (configs) or recreate them (partitions)\n";
+  }
+  return fits ? 0 : 1;
 }
 
 }  // namespace
@@ -236,6 +286,26 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "broker", "scan"}));
   rewind_cmd->add_flag("--dry-run", rewind.dry_run, "Print the plan, write nothing");
 
+  auto* topics_cmd = app.add_subcommand("topics", "Set up Painpoint's Kafka topics");
+  topics_cmd->require_subcommand(1);
+  TopicsEnsureOptions topics;
+  auto* ensure_cmd = topics_cmd->add_subcommand(
+      "ensure", "Create the missing topics and check the existing ones (partitions, configs)");
+  ensure_cmd->add_option("--brokers", topics.brokers, "Kafka bootstrap servers")->required();
+  ensure_cmd
+      ->add_option("--partitions", topics.partitions,
+                   "Partitions of each created topic; the repartition topic must have exactly "
+                   "this many")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  ensure_cmd
+      ->add_option("--replication-factor", topics.replication_factor,
+                   "Replicas of each created topic (-1: the broker's default)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 100));
+  ensure_cmd->add_option("--config", topics.config_path, kKafkaConfigHelp)
+      ->check(CLI::ExistingFile);
+
   std::string config_path;
   auto* config_cmd = app.add_subcommand("config", "Print every configuration key with its value");
   config_cmd->add_option("--config", config_path, "File to check and print (default: defaults)")
@@ -321,6 +391,7 @@ int run_cli(int argc, char** argv) {
       return run_replay_rewind(rewind);
     }
   }
+  if (*topics_cmd) return run_topics_ensure(topics);
   if (*produce_cmd) {
     return run_produce_command(produce_brokers, produce_topic, produce_input, produce_config);
   }

@@ -375,6 +375,9 @@ struct ClusterMetadata {
   std::vector<TopicMetadata> topics;
 };
 
+// A topic's configuration as the broker describes it (every entry, defaults included).
+using TopicConfigs = std::map<std::string, std::string>;
+
 struct AdminConfig {
   std::string brokers;
   std::string client_id = "painpoint-admin";
@@ -393,6 +396,9 @@ class Admin {
 
   // Creates the topics that do not exist yet; existing ones are left as they are (not an error).
   Status create_topics(std::span<const TopicSpec> topics, std::chrono::milliseconds timeout);
+  // The configuration of each of `topics` (DescribeConfigs); an error if any is missing.
+  Result<std::map<std::string, TopicConfigs>> describe_topic_configs(
+      std::span<const std::string> topics, std::chrono::milliseconds timeout);
   // All topics when `topic` is empty.
   Result<ClusterMetadata> metadata(std::chrono::milliseconds timeout,
                                    const std::string& topic = {});
