@@ -89,6 +89,17 @@ Status Admin::create_topics(std::span<const TopicSpec> topics, std::chrono::mill
   return Status::Ok();
 }
 
+Result<bool> Admin::has_controller(std::chrono::milliseconds timeout) {
+  auto cluster = metadata(timeout);
+  if (!cluster.ok()) return cluster.status();
+  // The metadata response just received carries the controller id; this reads it back.
+  const std::int32_t controller = rd_kafka_controllerid(impl_->rk.get(), 0);
+  for (const auto& broker : cluster->brokers) {
+    if (broker.id == controller) return true;
+  }
+  return false;
+}
+
 Result<std::map<std::string, TopicConfigs>> Admin::describe_topic_configs(
     std::span<const std::string> topics, std::chrono::milliseconds timeout) {
   if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");

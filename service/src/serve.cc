@@ -17,6 +17,7 @@
 #include "painpoint/aggregator/word_vectors.h"
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/topics.h"
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
 #include "publisher.h"
@@ -51,6 +52,46 @@ std::chrono::milliseconds test_publish_delay() {
     spdlog::warn("ignoring PAINPOINT_TEST_PUBLISH_DELAY_MS={}: not a number", value);
     return std::chrono::milliseconds{0};
   }
+}
+
+// painpoint.summaries must be compacted: subscribers rebuild the pain points from the latest
+// record per key, which a delete policy removes. Checked where the cluster answers admin requests
+// (not on the embedded broker). False after logging what to do.
+bool summaries_topic_fits(const std::string& brokers, const ingest::ClientProperties& admin_props) {
+  // The cluster was just reached by the aggregator stage: it answers in milliseconds.
+  constexpr std::chrono::seconds kTimeout{10};
+  auto admin = ingest::Admin::create({brokers, "painpoint-topic-check", admin_props});
+  if (!admin.ok()) {
+    spdlog::error("topic check: {}", admin.status().to_string());
+    return false;
+  }
+  auto answers = admin->has_controller(kTimeout);
+  if (!answers.ok() || !*answers) {
+    spdlog::debug("topic check skipped: {}",
+                  answers.ok() ? "the cluster names no controller" : answers.status().to_string());
+    return true;
+  }
+  const std::vector<std::string> topics = {std::string(ingest::kTopicSummaries)};
+  auto configs = admin->describe_topic_configs(topics, kTimeout);
+  if (!configs.ok()) {
+    spdlog::warn("cannot check {} ({}); `painpoint topics ensure --brokers {}` creates it compacted",
+                 topics[0], configs.status().to_string(), brokers);
+    return true;
+  }
+  for (const auto& spec : ingest::painpoint_topics(1)) {
+    if (spec.name != topics[0]) continue;
+    const auto mismatches = ingest::topic_mismatches(spec, 1, (*configs)[spec.name]);
+    for (const auto& mismatch : mismatches) {
+      spdlog::error(
+          "{}: {}: subscribers need the latest summary per pain point kept. Change it (e.g. "
+          "kafka-configs --bootstrap-server {} --alter --entity-type topics --entity-name {} "
+          "--add-config cleanup.policy=compact) and start again; `painpoint topics ensure "
+          "--brokers {}` lists every difference",
+          spec.name, mismatch, brokers, spec.name, brokers);
+    }
+    return mismatches.empty();
+  }
+  return true;
 }
 
 void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorker& worker) {
@@ -290,6 +331,12 @@ int run_serve(const ServeOptions& options) {
   if (auto s = aggregator_stage.start(); !s.ok()) {
     spdlog::error("cannot start the aggregator stage: {}", s.to_string());
     return 1;
+  }
+  // After the aggregator stage reached the cluster (so a cluster that cannot be reached delays
+  // nothing here) and before anything is published.
+  if (!options.brokers.empty() &&
+      !summaries_topic_fits(brokers, config.kafka.settings.for_role(ingest::ClientRole::kAdmin))) {
+    return 2;
   }
   // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so
   // the summaries of the final batch still go out on a clean stop.

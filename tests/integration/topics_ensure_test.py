@@ -7,12 +7,15 @@
 3. painpoint.summaries switched to cleanup.policy=delete and a different --partitions: the
    summaries' policy and the repartition topic's partition count are reported (exit 1); the
    input topics' partition counts are not.
+4. serve refuses to start on that cluster (exit 2), saying what to change.
 
 usage: topics_ensure_test.py PATH/TO/painpoint
 """
 import os
 import subprocess
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import PAINPOINT, KafkaBroker, log  # noqa: E402
@@ -76,6 +79,16 @@ def main():
                                    "expected 4") for line in lines), lines
         assert "kafka-configs" in err, err
         log("mismatches reported:", mismatches)
+
+        with tempfile.TemporaryDirectory(prefix="painpoint-it-") as d:
+            started = time.monotonic()
+            out = subprocess.run([PAINPOINT, "serve", "--brokers", broker.bootstrap, "--data-dir",
+                                  d, "--http-port", "0"], capture_output=True, text=True,
+                                 timeout=120)
+            assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
+            assert "painpoint.summaries: cleanup.policy is delete, expected compact" in out.stderr
+            assert "painpoint topics ensure" in out.stderr, out.stderr[-3000:]
+            log("serve refused in %.1f s" % (time.monotonic() - started))
     finally:
         broker.stop()
     print("topics_ensure_test: OK")

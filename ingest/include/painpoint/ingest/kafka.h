@@ -396,6 +396,9 @@ class Admin {
 
   // Creates the topics that do not exist yet; existing ones are left as they are (not an error).
   Status create_topics(std::span<const TopicSpec> topics, std::chrono::milliseconds timeout);
+  // Whether the cluster names a controller among its brokers: without one (librdkafka's mock
+  // cluster, the embedded broker) CreateTopics and DescribeConfigs wait until they time out.
+  Result<bool> has_controller(std::chrono::milliseconds timeout);
   // The configuration of each of `topics` (DescribeConfigs); an error if any is missing.
   Result<std::map<std::string, TopicConfigs>> describe_topic_configs(
       std::span<const std::string> topics, std::chrono::milliseconds timeout);
