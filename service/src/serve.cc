@@ -55,24 +55,11 @@ std::chrono::milliseconds test_publish_delay() {
 }
 
 // painpoint.summaries must be compacted: subscribers rebuild the pain points from the latest
-// record per key, which a delete policy removes. Checked where the cluster answers admin requests
-// (not on the embedded broker). False after logging what to do.
-bool summaries_topic_fits(const std::string& brokers, const ingest::ClientProperties& admin_props) {
-  // The cluster was just reached by the aggregator stage: it answers in milliseconds.
-  constexpr std::chrono::seconds kTimeout{10};
-  auto admin = ingest::Admin::create({brokers, "painpoint-topic-check", admin_props});
-  if (!admin.ok()) {
-    spdlog::error("topic check: {}", admin.status().to_string());
-    return false;
-  }
-  auto answers = admin->has_controller(kTimeout);
-  if (!answers.ok() || !*answers) {
-    spdlog::debug("topic check skipped: {}",
-                  answers.ok() ? "the cluster names no controller" : answers.status().to_string());
-    return true;
-  }
+// record per key, which a delete policy removes. False after logging what to do.
+bool summaries_topic_fits(ingest::Admin& admin, const std::string& brokers,
+                          std::chrono::milliseconds timeout) {
   const std::vector<std::string> topics = {std::string(ingest::kTopicSummaries)};
-  auto configs = admin->describe_topic_configs(topics, kTimeout);
+  auto configs = admin.describe_topic_configs(topics, timeout);
   if (!configs.ok()) {
     spdlog::warn("cannot check {} ({}); `painpoint topics ensure --brokers {}` creates it compacted",
                  topics[0], configs.status().to_string(), brokers);
@@ -92,6 +79,60 @@ bool summaries_topic_fits(const std::string& brokers, const ingest::ClientProper
     return mismatches.empty();
   }
   return true;
+}
+
+// Each partition of the repartition topic owns the state of the products that hash to it, so
+// the topic must keep the partition count the store was built with: recorded at the first start
+// on such a cluster, compared at every later one. False after logging what to do.
+bool repartition_topic_fits(ingest::Admin& admin, const std::string& brokers,
+                            std::chrono::milliseconds timeout, store::Store& store,
+                            const std::filesystem::path& data_dir) {
+  const std::string topic(ingest::kTopicByProduct);
+  auto metadata = admin.metadata(timeout, topic);
+  if (!metadata.ok() || metadata->topics.empty() || !metadata->topics[0].error.ok()) {
+    spdlog::warn("cannot check the partitions of {}; `painpoint topics ensure --brokers {}` "
+                 "creates it",
+                 topic, brokers);
+    return true;
+  }
+  const int partitions = metadata->topics[0].partitions;
+  std::optional<std::int32_t> recorded;
+  store::Status s = store.input_partitions(&recorded);
+  if (s.is_ok() && !recorded) s = store.record_input_partitions(partitions);
+  if (!s.is_ok()) {
+    spdlog::error("store: {}", s.to_string());
+    return false;
+  }
+  if (!recorded || *recorded == partitions) return true;
+  spdlog::error(
+      "{} has {} partitions, but the store in {} was built with {}: products would move to "
+      "partitions that do not hold their state. Use a topic with {} partitions (`painpoint "
+      "topics ensure --brokers {} --partitions {}` checks it), or start with an empty "
+      "--data-dir and `painpoint replay emit` this store's events into the new topics",
+      topic, partitions, data_dir.string(), *recorded, *recorded, brokers, *recorded);
+  return false;
+}
+
+// The topic checks, on clusters that answer admin requests: librdkafka's mock cluster (the
+// embedded broker, `painpoint broker`) names no controller among its brokers and never answers
+// DescribeConfigs, and its topics are Painpoint's own anyway.
+bool cluster_topics_fit(const std::string& brokers, const ingest::ClientProperties& admin_props,
+                        store::Store& store, const std::filesystem::path& data_dir) {
+  // The aggregator stage has just reached the cluster: it answers in milliseconds.
+  constexpr std::chrono::seconds kTimeout{10};
+  auto admin = ingest::Admin::create({brokers, "painpoint-topic-check", admin_props});
+  if (!admin.ok()) {
+    spdlog::error("topic check: {}", admin.status().to_string());
+    return false;
+  }
+  auto answers = admin->has_controller(kTimeout);
+  if (!answers.ok() || !*answers) {
+    spdlog::debug("topic checks skipped: {}",
+                  answers.ok() ? "the cluster names no controller" : answers.status().to_string());
+    return true;
+  }
+  return summaries_topic_fits(*admin, brokers, kTimeout) &&
+         repartition_topic_fits(*admin, brokers, kTimeout, store, data_dir);
 }
 
 void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorker& worker) {
@@ -335,7 +376,8 @@ int run_serve(const ServeOptions& options) {
   // After the aggregator stage reached the cluster (so a cluster that cannot be reached delays
   // nothing here) and before anything is published.
   if (!options.brokers.empty() &&
-      !summaries_topic_fits(brokers, config.kafka.settings.for_role(ingest::ClientRole::kAdmin))) {
+      !cluster_topics_fit(brokers, config.kafka.settings.for_role(ingest::ClientRole::kAdmin),
+                          *store, options.data_dir)) {
     return 2;
   }
   // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so

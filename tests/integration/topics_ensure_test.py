@@ -8,6 +8,9 @@
    summaries' policy and the repartition topic's partition count are reported (exit 1); the
    input topics' partition counts are not.
 4. serve refuses to start on that cluster (exit 2), saying what to change.
+5. With the summaries compacted again, serve starts and records the repartition topic's 3
+   partitions in its store; after Kafka's TopicCommand raised them to 4, serve refuses that
+   store (exit 2), saying what to do.
 
 usage: topics_ensure_test.py PATH/TO/painpoint
 """
@@ -18,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PAINPOINT, KafkaBroker, log  # noqa: E402
+from harness import PAINPOINT, KafkaBroker, Serve, log  # noqa: E402
 
 TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
           "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
@@ -89,6 +92,30 @@ def main():
             assert "painpoint.summaries: cleanup.policy is delete, expected compact" in out.stderr
             assert "painpoint topics ensure" in out.stderr, out.stderr[-3000:]
             log("serve refused in %.1f s" % (time.monotonic() - started))
+
+        out = broker.run_class(config_command, "--bootstrap-server", broker.bootstrap, "--alter",
+                               "--entity-type", "topics", "--entity-name", "painpoint.summaries",
+                               "--add-config", "cleanup.policy=compact")
+        assert out.returncode == 0, out.stderr[-2000:]
+        with tempfile.TemporaryDirectory(prefix="painpoint-it-") as d:
+            data_dir = os.path.join(d, "data")
+            serve = Serve(broker.bootstrap, data_dir)
+            try:
+                serve.wait_ready(timeout=60)
+            finally:
+                serve.stop_cleanly()
+            out = broker.run_class("org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                                   broker.bootstrap, "--alter", "--topic",
+                                   "painpoint.feedback-by-product", "--partitions", "4")
+            assert out.returncode == 0, out.stderr[-2000:]
+            out = subprocess.run([PAINPOINT, "serve", "--brokers", broker.bootstrap, "--data-dir",
+                                  data_dir, "--http-port", "0"], capture_output=True, text=True,
+                                 timeout=120)
+            assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
+            expected = ("painpoint.feedback-by-product has 4 partitions, but the store in %s was "
+                        "built with 3" % data_dir)
+            assert expected in out.stderr, out.stderr[-3000:]
+            log("serve refused a store built with 3 partitions on a topic with 4")
     finally:
         broker.stop()
     print("topics_ensure_test: OK")
