@@ -133,8 +133,8 @@ Result<std::map<std::string, TopicConfigs>> Admin::describe_topic_configs(
   const auto** resources = rd_kafka_DescribeConfigs_result_resources(result, &count);
   for (size_t i = 0; i < count; ++i) {
     if (auto e = rd_kafka_ConfigResource_error(resources[i]); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return status_from(e, std::string("describe configs of ") +
-                                rd_kafka_ConfigResource_name(resources[i]));
+      return status_from(
+          e, std::string("describe configs of ") + rd_kafka_ConfigResource_name(resources[i]));
     }
     TopicConfigs& configs = out[rd_kafka_ConfigResource_name(resources[i])];
     size_t entries = 0;

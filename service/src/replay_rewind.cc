@@ -46,9 +46,8 @@ constexpr auto kTimeout = std::chrono::seconds(15);
 // whose message timestamp is >= `ms` (nullopt when none up to the high watermark). Exact under
 // any timestamp order (CreateTime need not grow with the offset), at the cost of reading them.
 std::map<std::int32_t, std::optional<std::int64_t>> scan_for_time(
-    const RewindOptions& options,
-    const std::map<std::int32_t, PartitionTimeOffset>& partitions, std::int64_t ms,
-    std::string* error) {
+    const RewindOptions& options, const std::map<std::int32_t, PartitionTimeOffset>& partitions,
+    std::int64_t ms, std::string* error) {
   std::map<std::int32_t, std::optional<std::int64_t>> found;
   const std::string& topic = options.topic;
   ingest::ConsumerConfig config;

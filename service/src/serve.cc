@@ -61,8 +61,9 @@ bool summaries_topic_fits(ingest::Admin& admin, const std::string& brokers,
   const std::vector<std::string> topics = {std::string(ingest::kTopicSummaries)};
   auto configs = admin.describe_topic_configs(topics, timeout);
   if (!configs.ok()) {
-    spdlog::warn("cannot check {} ({}); `painpoint topics ensure --brokers {}` creates it compacted",
-                 topics[0], configs.status().to_string(), brokers);
+    spdlog::warn(
+        "cannot check {} ({}); `painpoint topics ensure --brokers {}` creates it compacted",
+        topics[0], configs.status().to_string(), brokers);
     return true;
   }
   for (const auto& spec : ingest::painpoint_topics(1)) {
@@ -90,9 +91,10 @@ bool repartition_topic_fits(ingest::Admin& admin, const std::string& brokers,
   const std::string topic(ingest::kTopicByProduct);
   auto metadata = admin.metadata(timeout, topic);
   if (!metadata.ok() || metadata->topics.empty() || !metadata->topics[0].error.ok()) {
-    spdlog::warn("cannot check the partitions of {}; `painpoint topics ensure --brokers {}` "
-                 "creates it",
-                 topic, brokers);
+    spdlog::warn(
+        "cannot check the partitions of {}; `painpoint topics ensure --brokers {}` "
+        "creates it",
+        topic, brokers);
     return true;
   }
   const int partitions = metadata->topics[0].partitions;

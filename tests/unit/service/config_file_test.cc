@@ -98,8 +98,8 @@ TEST(ConfigFileKafkaTest, PropertiesThePipelineOwnsAreRefusedByName) {
   EXPECT_EQ(refused("kafka.enable.auto.commit = true"),
             "line 1: kafka.enable.auto.commit is set by Painpoint itself (offsets are committed "
             "only after their events are stored or forwarded)");
-  EXPECT_NE(refused("kafka.consumer.isolation.level = read_uncommitted").find(
-                "kafka.consumer.isolation.level is set by Painpoint itself"),
+  EXPECT_NE(refused("kafka.consumer.isolation.level = read_uncommitted")
+                .find("kafka.consumer.isolation.level is set by Painpoint itself"),
             std::string::npos);
   EXPECT_NE(refused("kafka.producer.enable.idempotence = false").find("is set by Painpoint"),
             std::string::npos);
@@ -143,10 +143,13 @@ TEST(ConfigFileKafkaTest, SecretsComeFromFilesAndEnvironmentAndArePrintedRedacte
   std::ofstream(password_file) << "s3cret#file\n";
   const ScopedEnv env("PAINPOINT_TEST_KEY_PASSWORD", "s3cret-env");
 
-  auto result = parse("kafka.sasl.username = painpoint\n"
-                      "kafka.sasl.password_file = " + password_file.string() + "\n"
-                      "kafka.ssl.key.password_env = PAINPOINT_TEST_KEY_PASSWORD\n"
-                      "kafka.producer.ssl.keystore.password = s3cret-inline\n");
+  auto result = parse(
+      "kafka.sasl.username = painpoint\n"
+      "kafka.sasl.password_file = " +
+      password_file.string() +
+      "\n"
+      "kafka.ssl.key.password_env = PAINPOINT_TEST_KEY_PASSWORD\n"
+      "kafka.producer.ssl.keystore.password = s3cret-inline\n");
   ASSERT_TRUE(result.config.has_value()) << result.error;
   const auto producer = result.config->kafka.settings.for_role(ClientRole::kProducer);
   EXPECT_EQ(producer.at("sasl.password"), "s3cret#file");  // `#` survives, the newline does not
