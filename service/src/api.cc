@@ -444,10 +444,12 @@ HttpHandler with_etag(HttpHandler handler) {
 
 class KafkaFeedbackSink final : public FeedbackSink {
  public:
-  static ingest::Result<std::unique_ptr<FeedbackSink>> create(const std::string& brokers) {
+  static ingest::Result<std::unique_ptr<FeedbackSink>> create(
+      const std::string& brokers, const std::map<std::string, std::string>& properties) {
     std::unique_ptr<KafkaFeedbackSink> sink(new KafkaFeedbackSink());
     ingest::ProducerConfig config;
     config.brokers = brokers;
+    config.extra = properties;
     config.client_id = "painpoint-webhook";
     // A webhook answers a person or a support system: favour latency over batch size.
     config.linger = std::chrono::milliseconds{5};
@@ -552,8 +554,9 @@ HttpHandler with_write_auth(const ApiAuth& auth, HttpHandler handler) {
                  std::move(handler));
 }
 
-ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(const std::string& brokers) {
-  return KafkaFeedbackSink::create(brokers);
+ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(
+    const std::string& brokers, const std::map<std::string, std::string>& properties) {
+  return KafkaFeedbackSink::create(brokers, properties);
 }
 
 void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sink,
