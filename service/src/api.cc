@@ -576,13 +576,16 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                  info->set_sales_count(stats.sales_count());
                  info->set_support_count(stats.support_count());
                  std::int64_t active = 0;
+                 std::int64_t changes = 0;
                  store::Status s =
                      store.scan_summaries(stats.product_id(), [&](const auto& summary) {
                        active += summary.status() == v1::STATUS_ACTIVE ? 1 : 0;
+                       changes += summary.version();
                        return true;
                      });
                  if (!s.is_ok()) return store_error(s);
                  info->set_pain_point_count(active);
+                 info->set_changes(changes);
                }
                return json_message(200, list);
              }));
