@@ -70,15 +70,16 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
+# JVM options; $1 is the log configuration's prefix in tests/kafka ("" broker, "tools-" tools).
 java_options() {
   echo -Xmx"${PAINPOINT_KAFKA_HEAP:-512m}" -Xms64m -XX:+UseSerialGC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$root/tests/kafka/log4j2.properties" \
-    -Dlog4j.configuration="file:$root/tests/kafka/log4j.properties"
+    -Dlog4j2.configurationFile="$root/tests/kafka/${1:-}log4j2.properties" \
+    -Dlog4j.configuration="file:$root/tests/kafka/${1:-}log4j.properties"
 }
 
 java_run() {
   local dir=$1 options; shift
-  read -r -a options <<<"$(java_options)"
+  read -r -a options <<<"$(java_options "${JAVA_LOG:-}")"
   java "${options[@]}" -cp "$(cat "$dir/classpath")" "$@"
 }
 
@@ -263,6 +264,6 @@ case $cmd in
   run-class)
     [[ $# -ge 3 ]] || usage
     dir=$2; shift 2
-    PAINPOINT_KAFKA_HEAP=256m java_run "$dir" "$@" ;;
+    PAINPOINT_KAFKA_HEAP=256m JAVA_LOG=tools- java_run "$dir" "$@" ;;
   *) usage ;;
 esac
