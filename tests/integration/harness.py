@@ -114,9 +114,6 @@ class KafkaBroker:
     (`partitions` each, painpoint.summaries compacted; none for 0) created through the admin
     API."""
 
-    TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
-              "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
-
     def __init__(self, partitions, version, topic_configs=None):
         self.dir = tempfile.mkdtemp(prefix="painpoint-kafka-")
         self.version = version
@@ -134,15 +131,7 @@ class KafkaBroker:
         self.bootstrap = out.stdout.strip().splitlines()[-1]
 
     def create_topics(self, partitions, topic_configs):
-        from confluent_kafka.admin import AdminClient, NewTopic  # python3-confluent-kafka
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        configs = {"painpoint.summaries": {"cleanup.policy": "compact"}}
-        for name, extra in topic_configs.items():
-            configs.setdefault(name, {}).update(extra)
-        futures = admin.create_topics([NewTopic(t, partitions, 1, config=configs.get(t, {}))
-                                       for t in self.TOPICS], operation_timeout=30)
-        for future in futures.values():
-            future.result(timeout=60)
+        create_painpoint_topics(self.bootstrap, partitions, topic_configs)
 
     def pid(self):
         with open(os.path.join(self.dir, "kafka.pid")) as f:
@@ -173,6 +162,24 @@ class KafkaBroker:
             raise AssertionError("scripts/kafka.sh stop failed: %s" % out.stderr)
         shutil.rmtree(self.dir, ignore_errors=True)
         return 0
+
+
+PAINPOINT_TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
+                    "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
+
+
+def create_painpoint_topics(bootstrap, partitions, topic_configs=None):
+    """Painpoint's six topics with `partitions` each, painpoint.summaries compacted, plus
+    topic_configs ({topic: {key: value}}), through the admin API."""
+    from confluent_kafka.admin import AdminClient, NewTopic  # python3-confluent-kafka
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    configs = {"painpoint.summaries": {"cleanup.policy": "compact"}}
+    for name, extra in (topic_configs or {}).items():
+        configs.setdefault(name, {}).update(extra)
+    futures = admin.create_topics([NewTopic(t, partitions, 1, config=configs.get(t, {}))
+                                   for t in PAINPOINT_TOPICS], operation_timeout=30)
+    for future in futures.values():
+        future.result(timeout=60)
 
 
 def _alive(pid):
