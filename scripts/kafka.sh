@@ -4,10 +4,11 @@
 # through Maven (tests/kafka/pom.xml) and are cached under ~/.cache/painpoint/kafka/<version>.
 #
 #   scripts/kafka.sh fetch [--version V]             resolve the jars only (idempotent)
-#   scripts/kafka.sh start DIR [--version V] [--sasl-ssl]
+#   scripts/kafka.sh start DIR [--version V] [--sasl-ssl] [--owner-pid PID]
 #   scripts/kafka.sh stop DIR                        SIGTERM, then SIGKILL after 30 s
 #   scripts/kafka.sh run-class DIR CLASS [ARGS...]   run a Kafka tool class (ConsumerGroupCommand, ...)
 #
+# --owner-pid: the broker is stopped once process PID has exited (tests pass their own pid).
 # start formats KRaft storage in DIR/data, starts the broker in the background, waits until it
 # answers a metadata request and prints the bootstrap address on stdout as one line, host:port.
 # Without --sasl-ssl that is the PLAINTEXT listener. With --sasl-ssl it is the SASL_SSL listener
@@ -128,6 +129,7 @@ num.io.threads=2
 background.threads=2
 log.cleaner.threads=1
 log.cleaner.backoff.ms=1000
+log.retention.check.interval.ms=1000
 EOF
   if [[ -n $sasl_port ]]; then
     cat >> "$dir/server.properties" <<EOF
@@ -148,11 +150,12 @@ broker_answers() {
 
 start() {
   local dir=$1; shift
-  local version=$default_version sasl_ssl=0
+  local version=$default_version sasl_ssl=0 owner_pid=""
   while (($#)); do
     case $1 in
       --version) version=${2:?--version needs a value}; shift 2 ;;
       --sasl-ssl) sasl_ssl=1; shift ;;
+      --owner-pid) owner_pid=${2:?--owner-pid needs a value}; shift 2 ;;
       *) die "unknown option $1" ;;
     esac
   done
@@ -165,6 +168,7 @@ start() {
   command -v kcat >/dev/null || die "kcat not found"
   if [[ -f $dir/data/meta.properties ]]; then
     launch "$dir"
+    [[ -z $owner_pid ]] || watch_owner "$dir" "$owner_pid"
     return
   fi
   fetch "$version"
@@ -208,6 +212,21 @@ EOF
     echo "127.0.0.1:$port" > "$dir/bootstrap"
   fi
   launch "$dir"
+  [[ -z $owner_pid ]] || watch_owner "$dir" "$owner_pid"
+}
+
+# A detached watcher that stops the broker of DIR once process OWNER has exited: a test killed
+# before its cleanup (ctest's timeout, SIGKILL) must not leave a JVM behind.
+watch_owner() {
+  local dir=$1 owner=$2
+  setsid "$0" watch "$dir" "$owner" < /dev/null > /dev/null 2>&1 &
+}
+
+watch() {
+  local dir=$1 owner=$2
+  while kill -0 "$owner" 2>/dev/null && [[ -d $dir ]]; do sleep 1; done
+  [[ -f $dir/kafka.pid ]] && stop "$dir"
+  return 0
 }
 
 # Starts the broker formatted in DIR and waits until it answers.
@@ -261,6 +280,7 @@ case $cmd in
     fetch "$version" ;;
   start) [[ $# -ge 2 ]] || usage; shift; start "$@" ;;
   stop) [[ $# -eq 2 ]] || usage; stop "$2" ;;
+  watch) [[ $# -eq 3 ]] || usage; watch "$2" "$3" ;;
   run-class)
     [[ $# -ge 3 ]] || usage
     dir=$2; shift 2

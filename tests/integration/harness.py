@@ -54,13 +54,15 @@ def wait_until(predicate, timeout, what, interval=0.2):
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
 
 
-def Broker(partitions=4, fault_control=False):
-    """The broker of a test: `painpoint broker`, or Apache Kafka under PAINPOINT_TEST_KAFKA."""
+def Broker(partitions=4, fault_control=False, kafka_topic_configs=None):
+    """The broker of a test: `painpoint broker`, or Apache Kafka under PAINPOINT_TEST_KAFKA (with
+    kafka_topic_configs, {topic: {key: value}}, where a test needs what the embedded broker does
+    by itself, e.g. retention)."""
     if KAFKA_VERSION:
         if fault_control:
             raise AssertionError("fault control is the embedded broker's; on Apache Kafka use "
                                  "KafkaBroker.kill()/pause()")
-        return KafkaBroker(partitions, KAFKA_VERSION)
+        return KafkaBroker(partitions, KAFKA_VERSION, kafka_topic_configs)
     return EmbeddedBroker(partitions, fault_control)
 
 
@@ -124,7 +126,8 @@ class KafkaBroker:
 
     def start(self):
         """Starts the broker, or restarts it with its data after stop() or kill()."""
-        out = subprocess.run([KAFKA_SH, "start", self.dir, "--version", self.version],
+        out = subprocess.run([KAFKA_SH, "start", self.dir, "--version", self.version,
+                              "--owner-pid", str(os.getpid())],
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise AssertionError("scripts/kafka.sh start failed: %s" % out.stderr[-2000:])
