@@ -114,7 +114,8 @@ start_broker() {
   local name=$1
   if [[ $KAFKA == real ]]; then
     REAL_BROKER_DIRS+=("$TMP/$name")
-    BROKER=$("$ROOT/scripts/kafka.sh" start "$TMP/$name" ${KAFKA_VERSION:+--version "$KAFKA_VERSION"}) ||
+    BROKER=$("$ROOT/scripts/kafka.sh" start "$TMP/$name" --owner-pid $$ \
+               ${KAFKA_VERSION:+--version "$KAFKA_VERSION"}) ||
       { echo "e2e.sh: scripts/kafka.sh start failed" >&2; exit 1; }
     BROKER_PID=$(cat "$TMP/$name/kafka.pid")
     "$PY" "$ROOT/tests/kafka/create_topics.py" "$BROKER" "$PARTITIONS" ||

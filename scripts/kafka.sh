@@ -6,7 +6,7 @@
 #   scripts/kafka.sh fetch [--version V]             resolve the jars only (idempotent)
 #   scripts/kafka.sh start DIR [--version V] [--sasl-ssl] [--owner-pid PID]
 #   scripts/kafka.sh stop DIR                        SIGTERM, then SIGKILL after 30 s
-#   scripts/kafka.sh run-class DIR CLASS [ARGS...]   run a Kafka tool class (ConsumerGroupCommand, ...)
+#   scripts/kafka.sh run-class DIR CLASS [ARGS...]   run one of Kafka's tools (ConsumerGroupCommand)
 #
 # --owner-pid: the broker is stopped once process PID has exited (tests pass their own pid).
 # start formats KRaft storage in DIR/data, starts the broker in the background, waits until it
@@ -21,11 +21,12 @@
 # start on a DIR whose broker was stopped or killed restarts it with its data, ports and credentials
 # (--version and --sasl-ssl are then taken from the first start).
 # The PLAINTEXT listener stays open beside it (DIR/bootstrap-plaintext) for setup and checks.
-# Other files: DIR/bootstrap (what start printed), DIR/kafka.pid, DIR/version, DIR/server.properties,
-# DIR/broker.log (the broker's own log), DIR/classpath.
+# Other files: DIR/bootstrap (what start printed), DIR/kafka.pid, DIR/version,
+# DIR/server.properties, DIR/broker.log (the broker's own log), DIR/classpath.
 #
-# Versions: default 4.4.0 (newest 4.x); 3.9.2 is the newest 3.9.x. Environment: PAINPOINT_KAFKA_VERSION
-# overrides the default, PAINPOINT_KAFKA_HEAP (default 512m) the broker's maximum heap.
+# Versions: default 4.4.0 (newest 4.x); 3.9.2 is the newest 3.9.x. Environment:
+# PAINPOINT_KAFKA_VERSION overrides the default, PAINPOINT_KAFKA_HEAP (default 512m) the broker's
+# maximum heap.
 set -euo pipefail
 
 default_version=${PAINPOINT_KAFKA_VERSION:-4.4.0}
@@ -49,18 +50,20 @@ fetch() {
   echo "kafka.sh: resolving Apache Kafka $version from Maven Central into $libs" >&2
   local profile=()
   [[ $version == 3.* ]] || profile=(-Plog4j2)
-  mvn -B -q -Dstyle.color=never -f "$root/tests/kafka/pom.xml" -Dmaven.repo.local="$cache/m2" "${profile[@]}" \
+  # --strict-checksums: a jar whose checksum does not match the repository's fails the fetch.
+  mvn -B -q --strict-checksums -Dstyle.color=never -f "$root/tests/kafka/pom.xml" \
+    -Dmaven.repo.local="$cache/m2" "${profile[@]}" \
     -Dkafka.version="$version" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$libs" >&2 ||
     die "Maven could not resolve Apache Kafka $version"
   [[ -f $libs/kafka_2.13-$version.jar ]] || die "kafka_2.13-$version.jar missing after resolution"
-  # The jars' checksums are verified by Maven against the repository; this records what was used.
+  # What was used, for comparing caches.
   (cd "$libs" && sha256sum ./*.jar) > "$cache/$version/sha256sums"
   touch "$cache/$version/complete"
 }
 
 free_ports() {
-  python3 - "$1" <<'EOF'
+  /usr/bin/python3 - "$1" <<'EOF'
 import socket, sys
 socks = []
 for _ in range(int(sys.argv[1])):
@@ -185,13 +188,16 @@ start() {
     make_tls "$dir" "$store_pass"
     echo "$scram_user" > "$dir/scram-user"
     (umask 077 && openssl rand -hex 16 > "$dir/scram-password")
-    format_args=(--add-scram "SCRAM-SHA-512=[name=\"$scram_user\",password=\"$(cat "$dir/scram-password")\"]")
+    local credential="name=\"$scram_user\",password=\"$(cat "$dir/scram-password")\""
+    format_args=(--add-scram "SCRAM-SHA-512=[$credential]")
   fi
   write_server_properties "$dir" "$port" "$controller_port" "$sasl_port" "$store_pass"
   echo "127.0.0.1:$port" > "$dir/bootstrap-plaintext"
 
   local cluster_id
-  cluster_id=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # 16 random bytes, base64url without padding: the form Kafka's cluster ids take.
+  cluster_id=$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')
+  [[ ${#cluster_id} == 22 ]] || die "could not make a cluster id"
   rm -rf "$dir/data"
   java_run "$dir" kafka.tools.StorageTool format --config "$dir/server.properties" \
     --cluster-id "$cluster_id" --ignore-formatted "${format_args[@]}" > "$dir/format.log" 2>&1 ||
