@@ -195,8 +195,13 @@ start() {
   echo "127.0.0.1:$port" > "$dir/bootstrap-plaintext"
 
   local cluster_id
-  # 16 random bytes, base64url without padding: the form Kafka's cluster ids take.
-  cluster_id=$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')
+  # 16 random bytes, base64url without padding: the form Kafka's cluster ids take. Not starting
+  # with '-', which the storage tool's option parser would take for an option (as Kafka's own
+  # Uuid.randomUuid() avoids).
+  cluster_id=-
+  while [[ $cluster_id == -* ]]; do
+    cluster_id=$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
   [[ ${#cluster_id} == 22 ]] || die "could not make a cluster id"
   rm -rf "$dir/data"
   java_run "$dir" kafka.tools.StorageTool format --config "$dir/server.properties" \
@@ -251,7 +256,7 @@ launch() {
 
   local deadline=$((SECONDS + 90))
   # Readiness is asked on the PLAINTEXT listener: whether a given client can log in on SASL_SSL is
-  # for the tests to find out (docs/adr-003-real-kafka.md).
+  # for the tests to find out (docs/adr-004-real-kafka.md).
   until broker_answers -b "127.0.0.1:$port"; do
     kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null ||
       die "broker exited during start-up: $(grep -m3 -E 'ERROR|Exception' "$dir/broker.log")"
