@@ -88,5 +88,8 @@ echo
 echo "Metrics: $api/metrics    Readiness: $api/readyz    Log: $work/serve.log"
 if [[ "${DEMO_KEEP:-0}" == 1 ]]; then
   echo "Painpoint keeps running (DEMO_KEEP=1); Ctrl-C stops it."
+  echo "Board: $api/"
   wait "$serve_pid"
+else
+  echo "Board: $api/  (serve stops now; DEMO_KEEP=1 ./scripts/demo.sh keeps it up)"
 fi

@@ -2,8 +2,8 @@
 """Writes synthetic sample feedback (proto3-JSON FeedbackEvents, one per line) for the demo.
 
 Three products, each with a handful of recurring problems phrased many ways, plus one-off remarks
-that should not become pain points. Deterministic for a given --seed; timestamps spread over the
-30 days before --now (default: the current time).
+(each said at most once per product) that should not become pain points. Deterministic for a given
+--seed; timestamps spread over the 30 days before --now (default: the current time).
 
 usage: sample_feedback.py [--events N] [--seed S] [--now ISO8601] [--by-source DIR] > feedback.jsonl
 """
@@ -50,9 +50,32 @@ THEMES = {
     ],
 }
 
-ONE_OFFS = ["love the new logo", "who won the game last night", "your support agent Maria was great",
-            "is there a student discount", "the font on the landing page is nice",
-            "can I get a t-shirt", "thanks for the quick fix"]
+# Remarks that are said once: each is used at most once per product, so none recurs enough to
+# become a pain point (a remark repeated many times would rightly be one).
+ONE_OFFS = [
+    "love the new logo", "who won the game last night", "your support agent Maria was great",
+    "is there a student discount", "the font on the landing page is nice", "can I get a t-shirt",
+    "thanks for the quick fix", "my cat walked across the keyboard, ignore the last ticket",
+    "do you have an office in Lisbon", "congrats on the funding round",
+    "what is your favourite pizza topping", "the webinar last week was really useful",
+    "are you hiring backend engineers", "I moved to a new apartment yesterday",
+    "my manager asked me to say hello", "the weather here is terrible today",
+    "nice podcast episode with your CEO", "which conference are you attending in spring",
+    "happy new year to the whole crew", "is the company dog-friendly",
+    "I recommended you to a friend", "our intern thinks your mascot is cute",
+    "the coffee at your booth was excellent", "sorry for the angry email last month",
+    "is there a referral programme", "I found a typo in your careers page",
+    "we are celebrating ten years as customers", "your newsletter made me laugh",
+    "the hold music is catchy", "does anyone there speak Finnish",
+    "I am writing this from a train", "our office plants finally bloomed",
+    "please say thanks to the onboarding team", "can you recommend a good book on pricing",
+    "the conference stickers were a hit", "I passed my driving test today",
+    "how many people work at your company", "my daughter loves the colour scheme",
+    "any chance of a meetup in Nairobi", "the keynote demo was impressive",
+    "your status page has a nice design", "I will be on holiday next week",
+    "what time zone is your support team in", "the survey was shorter than I expected",
+    "great answer on the community forum yesterday",
+]
 PREFIXES = ["", "", "", "hi, ", "hello team, ", "urgent: ", "fyi ", "again: "]
 SUFFIXES = ["", "", "", ".", "!", " please help", " - very annoying", " since yesterday",
             " for our whole team", " this is blocking us"]
@@ -77,14 +100,15 @@ def main():
     account_ids = sorted(accounts)
     products = sorted(THEMES)
     outputs = {}
+    unused_remarks = {p: rng.sample(ONE_OFFS, len(ONE_OFFS)) for p in products}
     if args.by_source:
         for source in set(SOURCES):
             topic = "feedback." + source.split("_")[1].lower()
             outputs[source] = open("%s/%s.jsonl" % (args.by_source, topic), "w")
     for i in range(args.events):
         product = rng.choice(products)
-        if rng.random() < 0.05:
-            text = rng.choice(ONE_OFFS)
+        if rng.random() < 0.04 and unused_remarks[product]:
+            text = unused_remarks[product].pop()
         else:
             themes = THEMES[product]
             # Earlier themes are more common, as real pain points are.

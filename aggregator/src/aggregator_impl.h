@@ -183,7 +183,7 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- summaries.cc
   void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s);
   std::string phrase_label(const Product& p, const Cluster& c, std::span<const Exemplar* const> ex,
-                           std::span<const TermWeight> keywords);
+                           std::span<const TermWeight> keywords, std::size_t* source);
   inline std::string automatic_label(const Product& p, const Exemplar* medoid,
                                      std::span<const TermWeight> keywords);
 
@@ -201,7 +201,8 @@ struct Aggregator::Impl {
                                 std::string_view label);
   inline void subtract_features(Cluster& c);
   CurationOutcome curate_split(std::string_view product_id, std::string_view id,
-                               std::span<const v1::FeedbackEvent> events);
+                               std::span<const v1::FeedbackEvent> events,
+                               std::span<const float> embeddings);
   CurationOutcome succeed(std::string_view product_id, const StateReader* previous,
                           const Succession& s);
   inline std::unordered_map<std::string, std::string> rename_clusters(

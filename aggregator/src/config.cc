@@ -129,7 +129,7 @@ const std::vector<ConfigKey>& config_keys() {
        "blended with TF-IDF; fast) | sparse (TF-IDF only; needs no model files)"},
       {"semantic_join",
        "semantic: join when the mean cosine to a cluster's members reaches b + this * (1 - b), "
-       "b = the product's background cosine"},
+       "b = the mean cosine of two of the product's events in different pain points"},
       {"semantic_merge",
        "semantic: merge pain points when the mean cosine between their members reaches "
        "b + this * (1 - b)"},

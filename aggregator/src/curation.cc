@@ -237,8 +237,15 @@ inline void Aggregator::Impl::subtract_features(Cluster& c) {
 }
 
 CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std::string_view id,
-                                               std::span<const v1::FeedbackEvent> events) {
+                                               std::span<const v1::FeedbackEvent> events,
+                                               std::span<const float> embeddings) {
   if (events.empty()) return failure(CurationOutcome::Code::kInvalid, "no events to split off");
+  // Without the vectors the split-off pain point would have no dense sum, and no later event
+  // could join it.
+  if (semantic() && embeddings.size() != events.size() * dims()) {
+    return failure(CurationOutcome::Code::kInvalid,
+                   "semantic mode: a split needs one vector per event");
+  }
   std::set<std::string_view> ids;
   for (const auto& e : events) {
     if (e.product_id() != product_id) {
@@ -269,8 +276,11 @@ CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std:
   p.dirty_meta = true;
 
   const auto w = static_cast<std::int64_t>(src->daily.size());
-  for (const auto& e : events) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const v1::FeedbackEvent& e = events[i];
+    if (semantic()) event_embedding = embeddings.subspan(i * dims(), dims());
     refeaturize(p, e.text());
+    event_embedding = {};
     subtract_features(*src);
     --src->count;
     const auto s = static_cast<std::size_t>(e.source());
@@ -394,8 +404,9 @@ CurationOutcome Aggregator::rename(std::string_view product_id, std::string_view
 }
 
 CurationOutcome Aggregator::split(std::string_view product_id, std::string_view id,
-                                  std::span<const v1::FeedbackEvent> events) {
-  return impl_->curate_split(product_id, id, events);
+                                  std::span<const v1::FeedbackEvent> events,
+                                  std::span<const float> embeddings) {
+  return impl_->curate_split(product_id, id, events, embeddings);
 }
 
 CurationOutcome Aggregator::succeed(std::string_view product_id, const StateReader* previous,

@@ -233,7 +233,8 @@ std::string readable(std::string_view text, std::size_t begin, std::size_t bytes
 }  // namespace
 
 std::string PhraseLabeler::label(std::span<const std::string_view> texts,
-                                 std::span<const std::uint32_t> keywords, const Lookup& lookup) {
+                                 std::span<const std::uint32_t> keywords, const Lookup& lookup,
+                                 std::size_t* source) {
   words_.clear();
   word_terms_.clear();
   distinct_.clear();
@@ -268,8 +269,9 @@ std::string PhraseLabeler::label(std::span<const std::string_view> texts,
     }
   }
   for (std::size_t level = best.size(); level-- > 0;) {
-    if (best[level].valid)
-      return readable(texts[best[level].text], best[level].begin, best[level].bytes);
+    if (!best[level].valid) continue;
+    if (source != nullptr) *source = best[level].text;
+    return readable(texts[best[level].text], best[level].begin, best[level].bytes);
   }
   return {};
 }

@@ -67,8 +67,10 @@ class PhraseLabeler {
   // cluster's top keyword terms. Returns the phrase as it occurs in its text, except that a
   // sentence-initial capital ("Uploading", not "SSO" or "iOS") is lowercased; empty when no
   // candidate qualifies. Ties: higher score, then fewer bytes, earlier text, earlier position.
+  // `source`, when given, receives the index of the text the phrase was taken from.
   std::string label(std::span<const std::string_view> texts,
-                    std::span<const std::uint32_t> keywords, const Lookup& lookup);
+                    std::span<const std::uint32_t> keywords, const Lookup& lookup,
+                    std::size_t* source = nullptr);
 
  private:
   enum class Kind : std::uint8_t { kStop, kFunction, kNegation, kNumber, kContent };

@@ -26,13 +26,35 @@ void Aggregator::Impl::semantic_dense(Product& p) {
 template void Aggregator::Impl::semantic_dense<true>(Product& p);
 template void Aggregator::Impl::semantic_dense<false>(Product& p);
 
-// The mean cosine between two distinct events of the product, from the sum S of its n unit
-// vectors: (|S|^2 - n) / (n (n - 1)). Zero until there are two events.
+// The product's background: the mean cosine between two of its events that are not in the same
+// pain point (candidates included; an event in none counts as its own). With S the sum of the
+// product's n unit vectors and S_c, n_c those of cluster c, that is
+//   (|S|^2 - sum |S_c|^2 - u) / (n^2 - sum n_c^2 - u),  u = n - sum n_c (events in no cluster).
+// Pairs within a pain point are left out because a product with a few large themes would
+// otherwise count its own paraphrases as background. Until there are kMinCrossPairs such pairs it
+// is the mean over all pairs, (|S|^2 - n) / (n (n - 1)). Zero until there are two events.
 double Aggregator::Impl::background_similarity(const Product& p) const {
+  constexpr double kMinCrossPairs = 2000;
   const auto n = static_cast<double>(p.doc_count);
   if (n < 2 || p.dense_mean_sum.empty()) return 0.0;
   double s2 = 0;
   for (double x : p.dense_mean_sum) s2 += x * x;
+  double within = 0;     // sum |S_c|^2
+  double clustered = 0;  // sum n_c
+  double pairs = 0;      // sum n_c^2
+  for (const auto& slot : p.clusters) {
+    const Cluster* c = slot.get();
+    if (c == nullptr || c->count == 0 || c->dense.size() != p.dense_mean_sum.size()) continue;
+    const auto members = static_cast<double>(c->count);
+    within += c->dense_norm * c->dense_norm;
+    clustered += members;
+    pairs += members * members;
+  }
+  const double alone = std::max(n - clustered, 0.0);
+  const double cross_pairs = n * n - pairs - alone;
+  if (cross_pairs >= kMinCrossPairs) {
+    return std::clamp((s2 - within - alone) / cross_pairs, 0.0, 1.0);
+  }
   return std::clamp((s2 - n) / (n * (n - 1)), 0.0, 1.0);
 }
 

@@ -87,7 +87,7 @@ void fill_counts(const Product& p, const Cluster& c, const ClusterConfig& cfg,
 
 // Publishes the current state of `c` into `s`.
 void Aggregator::Impl::fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s) {
-  const std::vector<const Exemplar*> ex = ranked_exemplars(c);
+  std::vector<const Exemplar*> ex = ranked_exemplars(c);
   const std::vector<TermWeight> scored = keyword_terms(p, c, cfg.keywords);
 
   s.Clear();
@@ -96,8 +96,16 @@ void Aggregator::Impl::fill_summary(const Product& p, Cluster& c, v1::PainPointS
   s.set_status(v1::STATUS_ACTIVE);
   s.set_version(c.version);
   for (const auto& tw : scored) s.add_keywords(std::string(word_of(p, *counted_term(p, tw.term))));
-  std::string label = phrase_label(p, c, ex, scored);
+  std::size_t source = 0;
+  std::string label = phrase_label(p, c, ex, scored, &source);
   if (label.empty()) label = automatic_label(p, ex.empty() ? nullptr : ex.front(), scored);
+  // The label is read off an exemplar; the published ones show it, in the last place if it came
+  // from a text ranked below them.
+  if (cfg.exemplars > 0 && source >= cfg.exemplars && source < ex.size()) {
+    std::rotate(ex.begin() + static_cast<std::ptrdiff_t>(cfg.exemplars - 1),
+                ex.begin() + static_cast<std::ptrdiff_t>(source),
+                ex.begin() + static_cast<std::ptrdiff_t>(source + 1));
+  }
   s.set_label(std::move(label));
   if (const auto it = p.curation.labels.find(c.id); it != p.curation.labels.end()) {
     s.set_label(it->second);
@@ -114,7 +122,8 @@ void Aggregator::Impl::fill_summary(const Product& p, Cluster& c, v1::PainPointS
 // weights as featurize(); "" when no phrase qualifies.
 std::string Aggregator::Impl::phrase_label(const Product& p, const Cluster& c,
                                            std::span<const Exemplar* const> ex,
-                                           std::span<const TermWeight> keywords) {
+                                           std::span<const TermWeight> keywords,
+                                           std::size_t* source) {
   std::vector<std::string_view> texts;
   for (const Exemplar* x : ex) texts.emplace_back(x->text.data(), x->text.size());
   std::vector<std::uint32_t> top;
@@ -131,7 +140,7 @@ std::string Aggregator::Impl::phrase_label(const Product& p, const Cluster& c,
                          [](const TermWeight& tw, std::uint32_t term) { return tw.term < term; });
     if (it != c.centroid.end() && it->term == t.term && cnorm > 0) t.centroid = it->w / cnorm;
     return t;
-  });
+  }, source);
 }
 
 // Fallback label: the top three keywords in the order the medoid uses them (keywords it lacks last, in

@@ -69,6 +69,18 @@ std::optional<Less> order_for(std::string_view sort) {
       return std::make_tuple(b.event_count(), a.id()) < std::make_tuple(a.event_count(), b.id());
     };
   }
+  if (sort == "accounts") {
+    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
+      return std::make_tuple(b.account_count(), a.id()) <
+             std::make_tuple(a.account_count(), b.id());
+    };
+  }
+  if (sort == "arr") {
+    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
+      return std::make_tuple(b.arr_at_risk_cents(), a.id()) <
+             std::make_tuple(a.arr_at_risk_cents(), b.id());
+    };
+  }
   if (sort == "trend") {
     return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
       return std::make_tuple(b.trend(), a.id()) < std::make_tuple(a.trend(), b.id());
@@ -174,6 +186,21 @@ std::optional<std::string> hex_decode(std::string_view text) {
     out.push_back(static_cast<char>((hi << 4) | lo));
   }
   return out;
+}
+
+// GET /v1/pain-points/{id}/merged: the survivor and the ids whose merge chain ends at it.
+HttpResponse merged_ids(const store::Store& store, const HttpRequest& request) {
+  HttpResponse error;
+  auto survivor = resolve(store, std::string(request.path_param("id")), &error);
+  if (!survivor) return error;
+  auto ids = member_sources(store, *survivor, &error);
+  if (!ids) return error;
+  std::string body = "{\"id\":" + json_quote(survivor->id()) + ",\"ids\":[";
+  for (std::size_t i = 1; i < ids->size(); ++i) {
+    body += (i > 1 ? "," : "") + json_quote((*ids)[i]);
+  }
+  body += "]}";
+  return HttpResponse::json(200, std::move(body));
 }
 
 // ---------------------------------------------------------------------------- auth
@@ -386,14 +413,43 @@ HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
   return json_message(202, accepted);
 }
 
+// ---------------------------------------------------------------------------- validators
+
+// A strong validator of a 200 body: a client that sends it back in If-None-Match gets 304 and no
+// body (the board polls GET /v1/products every second). The digest is std::hash, so it is stable
+// within one process; after a restart a client gets one full answer again.
+HttpHandler with_etag(HttpHandler handler) {
+  return [handler = std::move(handler)](const HttpRequest& request) {
+    HttpResponse response = handler(request);
+    if (response.status != 200) return response;
+    const std::size_t digest = std::hash<std::string_view>{}(response.body);
+    std::string bytes;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      bytes.push_back(static_cast<char>((static_cast<std::uint64_t>(digest) >> shift) & 0xFF));
+    }
+    const std::string etag = "\"" + hex_encode(bytes) + "\"";
+    // Stored by the browser but revalidated on every use.
+    response.headers.emplace_back("Cache-Control", "private, no-cache");
+    response.headers.emplace_back("ETag", etag);
+    const std::string_view wanted = request.header("If-None-Match").value_or("");
+    if (wanted.find(etag) != std::string_view::npos || trim(wanted) == "*") {
+      response.status = 304;
+      response.body.clear();
+    }
+    return response;
+  };
+}
+
 // ---------------------------------------------------------------------------- Kafka sink
 
 class KafkaFeedbackSink final : public FeedbackSink {
  public:
-  static ingest::Result<std::unique_ptr<FeedbackSink>> create(const std::string& brokers) {
+  static ingest::Result<std::unique_ptr<FeedbackSink>> create(
+      const std::string& brokers, const std::map<std::string, std::string>& properties) {
     std::unique_ptr<KafkaFeedbackSink> sink(new KafkaFeedbackSink());
     ingest::ProducerConfig config;
     config.brokers = brokers;
+    config.extra = properties;
     config.client_id = "painpoint-webhook";
     // A webhook answers a person or a support system: favour latency over batch size.
     config.linger = std::chrono::milliseconds{5};
@@ -498,14 +554,19 @@ HttpHandler with_write_auth(const ApiAuth& auth, HttpHandler handler) {
                  std::move(handler));
 }
 
-ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(const std::string& brokers) {
-  return KafkaFeedbackSink::create(brokers);
+ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(
+    const std::string& brokers, const std::map<std::string, std::string>& properties) {
+  return KafkaFeedbackSink::create(brokers, properties);
 }
 
 void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sink,
                     const ApiConfig& config) {
   const ApiAuth& auth = config.auth;
-  router.get("/v1/products", with_read_auth(auth, [&store](const HttpRequest&) {
+  // Every read answers with an ETag (see with_etag).
+  auto guarded_read = [&auth](HttpHandler handler) {
+    return with_read_auth(auth, with_etag(std::move(handler)));
+  };
+  router.get("/v1/products", guarded_read([&store](const HttpRequest&) {
                v1::ProductList list;
                for (const v1::ProductStats& stats : store.product_stats()) {
                  v1::ProductInfo* info = list.add_products();
@@ -526,50 +587,46 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                return json_message(200, list);
              }));
 
-  router.get("/v1/products/{product}/pain-points",
-             with_read_auth(auth, [&store](const HttpRequest& request) {
-               const auto sort = order_for(request.query_param("sort").value_or("severity"));
-               if (!sort) {
-                 return HttpResponse::error(400, "bad_sort",
-                                            "sort must be severity, events, trend or recent");
-               }
-               const auto limit = parse_limit(request);
-               if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
-               int start = 0;
-               if (auto text = request.query_param("cursor"); text && !text->empty()) {
-                 auto parsed = parse_int(*text);
-                 if (!parsed || *parsed < 0)
-                   return HttpResponse::error(400, "bad_cursor", "malformed cursor");
-                 start = *parsed;
-               }
-               std::vector<v1::PainPointSummary> active;
-               store::Status s = store.scan_summaries(request.path_param("product"),
-                                                      [&](const v1::PainPointSummary& p) {
-                                                        if (p.status() == v1::STATUS_ACTIVE)
-                                                          active.push_back(p);
-                                                        return true;
-                                                      });
-               if (!s.is_ok()) return store_error(s);
-               std::sort(active.begin(), active.end(), *sort);
-               v1::PainPointList page;
-               const std::size_t begin =
-                   std::min<std::size_t>(static_cast<std::size_t>(start), active.size());
-               const std::size_t end =
-                   std::min(active.size(), begin + static_cast<std::size_t>(*limit));
-               for (std::size_t i = begin; i < end; ++i)
-                 *page.add_pain_points() = std::move(active[i]);
-               if (end < active.size()) page.set_next_cursor(std::to_string(end));
-               return json_message(200, page);
-             }));
+  router.get(
+      "/v1/products/{product}/pain-points", guarded_read([&store](const HttpRequest& request) {
+        const auto sort = order_for(request.query_param("sort").value_or("severity"));
+        if (!sort) {
+          return HttpResponse::error(
+              400, "bad_sort", "sort must be severity, events, accounts, arr, trend or recent");
+        }
+        const auto limit = parse_limit(request);
+        if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
+        int start = 0;
+        if (auto text = request.query_param("cursor"); text && !text->empty()) {
+          auto parsed = parse_int(*text);
+          if (!parsed || *parsed < 0)
+            return HttpResponse::error(400, "bad_cursor", "malformed cursor");
+          start = *parsed;
+        }
+        std::vector<v1::PainPointSummary> active;
+        store::Status s =
+            store.scan_summaries(request.path_param("product"), [&](const v1::PainPointSummary& p) {
+              if (p.status() == v1::STATUS_ACTIVE) active.push_back(p);
+              return true;
+            });
+        if (!s.is_ok()) return store_error(s);
+        std::sort(active.begin(), active.end(), *sort);
+        v1::PainPointList page;
+        const std::size_t begin =
+            std::min<std::size_t>(static_cast<std::size_t>(start), active.size());
+        const std::size_t end = std::min(active.size(), begin + static_cast<std::size_t>(*limit));
+        for (std::size_t i = begin; i < end; ++i) *page.add_pain_points() = std::move(active[i]);
+        if (end < active.size()) page.set_next_cursor(std::to_string(end));
+        return json_message(200, page);
+      }));
 
-  router.get("/v1/pain-points/{id}", with_read_auth(auth, [&store](const HttpRequest& request) {
+  router.get("/v1/pain-points/{id}", guarded_read([&store](const HttpRequest& request) {
                HttpResponse error;
                auto summary = resolve(store, std::string(request.path_param("id")), &error);
                return summary ? json_message(200, *summary) : error;
              }));
 
-  router.get("/v1/pain-points/{id}/events",
-             with_read_auth(auth, [&store](const HttpRequest& request) {
+  router.get("/v1/pain-points/{id}/events", guarded_read([&store](const HttpRequest& request) {
                const auto limit = parse_limit(request);
                if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
                std::string after;
@@ -601,6 +658,9 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                if (more) page.set_next_cursor(hex_encode(last_position));
                return json_message(200, page);
              }));
+
+  router.get("/v1/pain-points/{id}/merged",
+             guarded_read([&store](const HttpRequest& r) { return merged_ids(store, r); }));
 
   auto shared_config = std::make_shared<const ApiConfig>(config);
   router.post("/v1/feedback",

@@ -2,13 +2,16 @@
 
 // The /v1 HTTP API of `painpoint serve`:
 //   GET  /v1/products
-//   GET  /v1/products/{product}/pain-points?sort=severity|events|trend|recent&limit=N&cursor=C
+//   GET  /v1/products/{product}/pain-points?sort=severity|events|accounts|arr|trend|recent
+//                                            &limit=N&cursor=C
 //   GET  /v1/pain-points/{id}                (a merged id answers with its survivor)
 //   GET  /v1/pain-points/{id}/events?limit=N&cursor=C   (member events, newest first; a merged
 //                                            id lists its survivor's, merged members included)
+//   GET  /v1/pain-points/{id}/merged        ({"id": survivor, "ids": [ids merged into it]})
 //   POST /v1/feedback[?source=support|sales|customer]   (one FeedbackEvent or a JSON array)
 // Bodies are the proto3 JSON mapping of painpoint.v1 messages (api.proto, pain_point.proto,
-// feedback.proto); errors are {"error":{"code":...,"message":...}}.
+// feedback.proto); errors are {"error":{"code":...,"message":...}}. Successful GETs carry an ETag
+// (a digest of the body) and answer 304 to a matching If-None-Match.
 //
 // Safety: with ApiAuth tokens configured, requests need `Authorization: Bearer <token>`
 // (401 + WWW-Authenticate otherwise); tokens are compared in constant time. Read handlers do
@@ -17,6 +20,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -64,7 +68,9 @@ class FeedbackSink {
 };
 
 // The Kafka sink: an idempotent producer owned by the sink (destroying it flushes briefly).
-ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(const std::string& brokers);
+// `properties`: the operator's librdkafka properties for producers (config file `kafka.*`).
+ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(
+    const std::string& brokers, const std::map<std::string, std::string>& properties);
 
 struct ApiConfig {
   ApiAuth auth;

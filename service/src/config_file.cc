@@ -157,6 +157,12 @@ ConfigLoadResult parse_service_config(std::istream& in) {
     }
     const std::string_view key = trim(text.substr(0, eq));
     const std::string_view value = trim(text.substr(eq + 1));
+    if (is_kafka_key(key)) {
+      if (auto error = apply_kafka_key(config.kafka, key, value)) {
+        return {std::nullopt, "line " + std::to_string(number) + ": " + *error};
+      }
+      continue;
+    }
     const Entry* match = nullptr;
     for (const Entry& e : entries()) {
       if (e.key == key) match = &e;
@@ -184,7 +190,7 @@ std::string describe_service_config(const ServiceConfig& config) {
   for (const Entry& e : entries()) {
     out += "# " + e.help + "\n" + e.key + " = " + e.get(config) + "\n";
   }
-  return out;
+  return out + describe_kafka_keys(config.kafka);
 }
 
 }  // namespace painpoint::service

@@ -446,6 +446,7 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
 
   for (const Resplit& r : resplits) {
     std::vector<v1::FeedbackEvent> events;
+    std::vector<float> embeddings;  // semantic mode: each event's stored vector, in order
     std::vector<std::size_t> which;
     for (std::size_t i = 0; i < n; ++i) {
       if (old_final[i] != r.old_group || event_final[i] != r.origin) continue;
@@ -455,9 +456,11 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
       }
       if (!stored) continue;
       events.push_back(stored->event());
+      const std::span<const float> v = vectors_.vector_of(*stored);
+      embeddings.insert(embeddings.end(), v.begin(), v.end());
       which.push_back(i);
     }
-    const auto out = aggregator.split(product, r.origin, events);
+    const auto out = aggregator.split(product, r.origin, events, embeddings);
     if (!out.ok()) {
       ++report.curation_dropped;
       line("curation: split of " + r.id + " from " + r.origin + " not re-applied: " + out.message);

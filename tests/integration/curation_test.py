@@ -7,8 +7,12 @@ records on painpoint.summaries (kcat) reflect them (the merged id's last record 
 names its survivor); more feedback keeps the human label and does not merge the split back; a
 restart keeps it all.
 
-usage: curation_test.py PATH/TO/painpoint
+With --encoder semantic, serve runs with `cluster.encoder = semantic`: a split then moves the
+events' stored vectors too (the aggregator refuses a semantic split without them).
+
+usage: curation_test.py PATH/TO/painpoint [--encoder static|semantic]
 """
+import argparse
 import http.client
 import json
 import os
@@ -65,7 +69,19 @@ def check_state(serve, brokers, pb, a, b, c, n):
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("painpoint")
+    ap.add_argument("--encoder", choices=("static", "semantic"), default=None,
+                    help="cluster.encoder for serve (default: its own)")
+    args = ap.parse_args()
     with workdir() as d:
+        extra = ["--api-token", TOKEN]
+        if args.encoder:
+            config = os.path.join(d, "painpoint.conf")
+            with open(config, "w") as f:
+                f.write("cluster.encoder = %s\n" % args.encoder)
+            extra += ["--config", config]
+            log("cluster.encoder =", args.encoder)
         pb = protobuf_module(d) and __import__("painpoint.v1.pain_point_pb2",
                                                fromlist=["PainPointSummary"])
         broker = Broker(partitions=2)
@@ -74,7 +90,7 @@ def main():
         with stop_on_exit(broker, lambda: serve):
             brokers = broker.bootstrap
             produce_sample(d, brokers, 600, seed=1)
-            serve = Serve(brokers, data_dir, extra=["--api-token", TOKEN])
+            serve = Serve(brokers, data_dir, extra=extra)
             serve.wait_ready()
             serve.wait_stored(600)
             serve.wait_published()
@@ -151,7 +167,7 @@ def main():
             log("after 600 more events: %s has %s events, label kept" % (a, pa2["eventCount"]))
 
             serve.stop_cleanly()
-            serve = Serve(brokers, data_dir, extra=["--api-token", TOKEN])
+            serve = Serve(brokers, data_dir, extra=extra)
             serve.wait_ready()
             produce_sample(d, brokers, 400, seed=3)
             serve.wait_stored(1600)

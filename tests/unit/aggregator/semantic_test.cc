@@ -171,6 +171,37 @@ TEST(SemanticMode, SameInputSameOutputAndRestartContinuesExactly) {
   }
 }
 
+// A human merges two topics' pain points, then splits one topic back out: its vectors move with
+// its events, so later events of that topic join the split-off pain point.
+TEST(SemanticMode, SplitMovesTheEventsVectors) {
+  const VectorStream s = make_stream("p", 2, 600, 0.5f, 0.0f, 21);
+  Aggregator a(semantic_config(), nullptr);
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < 400; ++i) ids.push_back(a.add(s.events[i], s.vectors[i]));
+  std::map<int, std::string> of_topic;
+  for (std::size_t i = 0; i < 400; ++i) of_topic[s.topic[i]] = a.resolve(ids[i]);
+  ASSERT_EQ(of_topic.size(), 2u);
+  ASSERT_NE(of_topic[0], of_topic[1]);
+  ASSERT_TRUE(a.merge("p", of_topic[1], of_topic[0]).ok());
+
+  std::vector<v1::FeedbackEvent> moved;
+  std::vector<float> vectors;
+  for (std::size_t i = 0; i < 400; ++i) {
+    if (s.topic[i] != 1) continue;
+    moved.push_back(s.events[i]);
+    vectors.insert(vectors.end(), s.vectors[i].begin(), s.vectors[i].end());
+  }
+  EXPECT_EQ(a.split("p", of_topic[0], moved).code, CurationOutcome::Code::kInvalid)
+      << "semantic mode: refused without the vectors";
+  const auto out = a.split("p", of_topic[0], moved, vectors);
+  ASSERT_TRUE(out.ok()) << out.message;
+
+  for (std::size_t i = 400; i < s.events.size(); ++i) {
+    const std::string id = a.resolve(a.add(s.events[i], s.vectors[i]));
+    EXPECT_EQ(id, s.topic[i] == 1 ? out.id : of_topic[0]) << "event " << i;
+  }
+}
+
 TEST(SemanticMode, ConfigKeys) {
   ClusterConfig cfg;
   EXPECT_FALSE(apply_config_override(cfg, "encoder", "semantic"));

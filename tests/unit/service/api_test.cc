@@ -180,6 +180,86 @@ TEST_F(ApiTest, EventsNewestFirstAcrossMergedIdsWithStablePages) {
   EXPECT_TRUE(second.next_cursor().empty());
 }
 
+TEST_F(ApiTest, MergedListsTheIdsWhoseChainEndsAtTheSurvivor) {
+  seed_merged();
+  store::CommitBatch batch;
+  batch.summaries = {summary("pp-d", "p", "pp-b")};  // d -> b -> a
+  ASSERT_TRUE(store_->commit(batch).is_ok());
+  build_router();
+  auto a = call("GET", "/v1/pain-points/pp-a/merged");
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body, R"({"id":"pp-a","ids":["pp-b","pp-d"]})");
+  // A merged id answers for its survivor.
+  EXPECT_EQ(call("GET", "/v1/pain-points/pp-d/merged").body, a.body);
+  EXPECT_EQ(call("GET", "/v1/pain-points/pp-c/merged").body, R"({"id":"pp-c","ids":[]})");
+  EXPECT_EQ(call("GET", "/v1/pain-points/nope/merged").status, 404);
+}
+
+// Descending by the sort's value, ties by id, for the two orders the board added.
+TEST_F(ApiTest, SortsByAccountsAndArrAtRisk) {
+  store::CommitBatch batch;
+  const std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> rows = {
+      {"pp-1", 5, 100}, {"pp-2", 9, 100}, {"pp-3", 5, 700}, {"pp-4", 1, 0}};
+  for (const auto& [id, accounts, arr] : rows) {
+    v1::PainPointSummary s = summary(id, "p");
+    s.set_account_count(accounts);
+    s.set_arr_at_risk_cents(arr);
+    batch.summaries.push_back(s);
+  }
+  ASSERT_TRUE(store_->commit(batch).is_ok());
+  build_router();
+  auto ids = [&](const std::string& sort) {
+    std::vector<std::string> out;
+    auto list = parse<v1::PainPointList>(call("GET", "/v1/products/p/pain-points?sort=" + sort));
+    for (const auto& p : list.pain_points()) out.push_back(p.id());
+    return out;
+  };
+  EXPECT_EQ(ids("accounts"), (std::vector<std::string>{"pp-2", "pp-1", "pp-3", "pp-4"}));
+  EXPECT_EQ(ids("arr"), (std::vector<std::string>{"pp-3", "pp-1", "pp-2", "pp-4"}));
+}
+
+std::string header_of(const HttpResponse& response, const std::string& name) {
+  for (const auto& [key, value] : response.headers) {
+    if (key == name) return value;
+  }
+  return "";
+}
+
+TEST_F(ApiTest, ReadsAnswer304ToTheirOwnEtagUntilTheBodyChanges) {
+  seed_merged();
+  build_router();
+  auto first = call("GET", "/v1/products");
+  ASSERT_EQ(first.status, 200);
+  const std::string etag = header_of(first, "ETag");
+  ASSERT_EQ(etag.size(), 18u) << etag;  // a quoted 16-digit hex digest
+  EXPECT_EQ(header_of(first, "Cache-Control"), "private, no-cache");
+
+  auto again_request = [&](const std::string& if_none_match) {
+    HttpRequest request;
+    request.method = "GET";
+    request.target = request.path = "/v1/products";
+    request.headers.emplace("If-None-Match", if_none_match);
+    return router_.dispatch(request);
+  };
+  auto same = again_request(etag);
+  EXPECT_EQ(same.status, 304);
+  EXPECT_TRUE(same.body.empty());
+  EXPECT_EQ(header_of(same, "ETag"), etag);
+  EXPECT_EQ(again_request("W/" + etag + ", \"other\"").status, 304);
+  EXPECT_EQ(again_request("\"0000000000000000\"").status, 200);
+
+  // New events change the product's counts, the body and so the validator.
+  store::CommitBatch batch;
+  batch.events.push_back(stored_event("a9", "p", 9000));
+  batch.memberships.push_back({"a9", "p", "pp-a"});
+  ASSERT_TRUE(store_->commit(batch).is_ok());
+  auto changed = again_request(etag);
+  EXPECT_EQ(changed.status, 200);
+  EXPECT_NE(header_of(changed, "ETag"), etag);
+  // Errors carry no validator.
+  EXPECT_EQ(header_of(call("GET", "/v1/pain-points/nope"), "ETag"), "");
+}
+
 TEST_F(ApiTest, ReassignedEventMovesToItsNewPainPoint) {
   seed_merged();
   build_router();

@@ -159,8 +159,11 @@ class Aggregator {
   // id the outcome carries. Their contributions to `id` are subtracted as they weigh under the
   // product's current statistics (an approximation: IDF has moved since they were added); `id`
   // keeps its account set. Maintenance never merges the two back; a human merge still can.
+  // Semantic mode: `embeddings` holds the events' vectors as add() got them, one row of
+  // embedding_dims per event in the order of `events`; they move with the events.
   CurationOutcome split(std::string_view product_id, std::string_view id,
-                        std::span<const v1::FeedbackEvent> events);
+                        std::span<const v1::FeedbackEvent> events,
+                        std::span<const float> embeddings = {});
 
   // Replay support: makes `product_id`, rebuilt by this Aggregator from the product's stored
   // history, continue the identity of `previous` (the state being replaced; may be null). Renames

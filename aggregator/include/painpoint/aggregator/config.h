@@ -29,13 +29,13 @@ struct ClusterConfig {
   // (SentenceEncoder::kDims), so it is not a configuration key.
   std::uint32_t embedding_dims = 384;
   // Semantic decisions are taken in units of the product's own background similarity b (the
-  // expected cosine of two of its events, |mean event vector|^2), so that one setting fits
+  // mean cosine of two of its events that are not in one pain point), so that one setting fits
   // products whose texts are all alike and products whose texts are not: an event joins the
   // cluster whose members it resembles most on average when that mean cosine reaches
   // b + semantic_join * (1 - b); two pain points merge when the mean cosine between their
   // members reaches b + semantic_merge * (1 - b).
   double semantic_join = 0.25;
-  double semantic_merge = 0.6;
+  double semantic_merge = 0.45;
   // A young cluster's mean cosine is shrunk towards b as if it had this many more members at
   // background similarity: one lucky pair is weaker evidence than a consistent group.
   double semantic_prior = 1.0;
