@@ -119,10 +119,14 @@ class KafkaBroker:
     def __init__(self, partitions, version, topic_configs=None):
         self.dir = tempfile.mkdtemp(prefix="painpoint-kafka-")
         self.version = version
-        self.start()
-        log("Apache Kafka %s at %s" % (version, self.bootstrap))
-        if partitions:
-            self.create_topics(partitions, topic_configs or {})
+        try:
+            self.start()
+            log("Apache Kafka %s at %s" % (version, self.bootstrap))
+            if partitions:
+                self.create_topics(partitions, topic_configs or {})
+        except BaseException:
+            self.stop()  # the test's cleanup never sees a broker whose set-up failed
+            raise
 
     def start(self):
         """Starts the broker, or restarts it with its data after stop() or kill()."""
