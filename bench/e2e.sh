@@ -3,6 +3,7 @@
 #
 #   bench/e2e.sh [--events N] [--partitions P] [--rate R] [--duration S] [--skip-latency]
 #                [--serve-timeout S] [--perf] [--keep] [--config FILE]
+#                [--kafka embedded|real] [--kafka-version V]
 #
 # Throughput (one run, one broker):
 #   1. `painpoint broker --port 0 --partitions P`; N synthetic FeedbackEvents (bench/gen_events.py:
@@ -28,6 +29,9 @@
 #   the first 5 s (warm-up from an empty store) are printed separately. See bench/latency.py.
 #
 # --config FILE is passed to both serves (e.g. `cluster.encoder = semantic`).
+# --kafka real runs both phases on Apache Kafka (scripts/kafka.sh, --kafka-version V, default its
+#   newest 4.x) instead of `painpoint broker`, with the same topics (tests/kafka/create_topics.py);
+#   kcat and serve then read the same real broker, and "broker CPU" is the broker's JVM.
 #
 # Everything listens on 127.0.0.1. Every wait has a timeout; an EXIT trap kills every child.
 # Binary: $PAINPOINT_BIN, default build/service/painpoint of this repository.
@@ -49,8 +53,11 @@ SERVE_TIMEOUT=
 PERF=0
 KEEP=0
 SERVE_CONFIG=()
+KAFKA=embedded
+KAFKA_VERSION=
+REAL_BROKER_DIRS=()
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --events) EVENTS=$2; shift 2 ;;
@@ -62,11 +69,14 @@ while [[ $# -gt 0 ]]; do
     --perf) PERF=1; shift ;;
     --keep) KEEP=1; shift ;;
     --config) SERVE_CONFIG=(--config "$(realpath "$2")"); shift 2 ;;
+    --kafka) KAFKA=$2; shift 2 ;;
+    --kafka-version) KAFKA_VERSION=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "e2e.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 [[ $EVENTS =~ ^[0-9]+$ && $EVENTS -gt 0 ]] || { echo "e2e.sh: --events must be > 0" >&2; exit 2; }
+[[ $KAFKA == embedded || $KAFKA == real ]] || { echo "e2e.sh: --kafka embedded|real" >&2; exit 2; }
 [[ -x $PAINPOINT ]] || { echo "e2e.sh: no binary at $PAINPOINT (build it or set PAINPOINT_BIN)" >&2; exit 2; }
 for tool in kcat protoc /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "e2e.sh: $tool is missing" >&2; exit 2; }
@@ -79,7 +89,8 @@ SERVE_TIMEOUT=${SERVE_TIMEOUT:-$STEP_TIMEOUT}
 TMP=$(mktemp -d /tmp/painpoint-e2e.XXXXXX)
 PIDS=()
 cleanup() {
-  local pid alive
+  local pid alive dir
+  for dir in "${REAL_BROKER_DIRS[@]}"; do "$ROOT/scripts/kafka.sh" stop "$dir" || true; done
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   # A graceful stop finishes the batch in flight; bounded, then forced.
   for _ in $(seq 50); do
@@ -98,11 +109,22 @@ log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
-# Sets BROKER; the broker's first stdout line is its bootstrap address.
+# Sets BROKER and BROKER_PID; the embedded broker's first stdout line is its bootstrap address.
 start_broker() {
   local name=$1
+  if [[ $KAFKA == real ]]; then
+    REAL_BROKER_DIRS+=("$TMP/$name")
+    BROKER=$("$ROOT/scripts/kafka.sh" start "$TMP/$name" --owner-pid $$ \
+               ${KAFKA_VERSION:+--version "$KAFKA_VERSION"}) ||
+      { echo "e2e.sh: scripts/kafka.sh start failed" >&2; exit 1; }
+    BROKER_PID=$(cat "$TMP/$name/kafka.pid")
+    "$PY" "$ROOT/tests/kafka/create_topics.py" "$BROKER" "$PARTITIONS" ||
+      { echo "e2e.sh: creating the topics failed" >&2; exit 1; }
+    return
+  fi
   "$PAINPOINT" broker --port 0 --partitions "$PARTITIONS" >"$TMP/$name.out" 2>"$TMP/$name.log" &
   PIDS+=($!)
+  BROKER_PID=$!
   local deadline=$((SECONDS + 30))
   BROKER=
   while [[ -z $BROKER ]]; do
@@ -144,7 +166,7 @@ wait_serving() {
 }
 
 LOAD_BEFORE=$(uptime)
-log "binary $PAINPOINT, $EVENTS events, $PARTITIONS partitions, tmp $TMP"
+log "binary $PAINPOINT, $EVENTS events, $PARTITIONS partitions, broker: $KAFKA${KAFKA_VERSION:+ $KAFKA_VERSION}, tmp $TMP"
 log "load before: $LOAD_BEFORE"
 
 # ---- throughput -------------------------------------------------------------------------------
@@ -178,7 +200,6 @@ done
 log "produced $sent events in $(calc %.1f "$t1 - $t0") s"
 
 log "(a) kcat consuming the three topics to the end"
-BROKER_PID=${PIDS[0]}
 broker_cpu0=$(cpu_seconds "$BROKER_PID")
 t0=$(now)
 kcat_count=$(timeout "$STEP_TIMEOUT" kcat -b "$BROKER" -G "kcat-bench-$$" -o beginning -e -q \
@@ -270,7 +291,7 @@ if grep -qiE 'retention|lost' "$SERVE_LOG"; then
   log "WARNING: serve logged losses:"; grep -iE 'retention|lost' "$SERVE_LOG" | head -5 >&2
 fi
 
-echo "== throughput: $EVENTS events, $PARTITIONS partitions =="
+echo "== throughput: $EVENTS events, $PARTITIONS partitions, broker: $KAFKA${KAFKA_VERSION:+ $KAFKA_VERSION} =="
 echo "(a) kcat:  $(calc %.0f "$EVENTS / $KCAT_S") events/s ($KCAT_S s)"
 if [[ $INCOMPLETE == 1 ]]; then
   # Not a throughput figure: the average up to the timeout, to show how far serve got.
@@ -288,7 +309,7 @@ else
 fi
 echo "serve CPU: $(calc %.1f "$user + $sys") s (user $user, sys $sys) = $(calc %.4f "($user + $sys) * 1000 / ($st > 0 ? $st : 1)") CPU s per 1,000 events stored"
 echo "serve peak RSS: $(calc %.0f "$rss_kb / 1024") MiB"
-# The embedded broker shares the machine's cores with serve: its CPU is part of the budget.
+# The broker shares the machine's cores with serve: its CPU is part of the budget.
 echo "broker CPU: (a) $(calc %.1f "$broker_cpu1 - $broker_cpu0") s = $(calc %.4f "($broker_cpu1 - $broker_cpu0) * 1000 / $EVENTS") s per 1,000 events; (b) ${broker_cpu2:+$(calc %.1f "$broker_cpu2 - $broker_cpu1") s = $(calc %.4f "($broker_cpu2 - $broker_cpu1) * 1000 / $EVENTS") s per 1,000 events (until done)}"
 
 if [[ -s $TMP/serve.threads ]]; then
@@ -301,7 +322,8 @@ if [[ $PERF == 1 && -f $TMP/perf.data ]]; then
   timeout 300 perf report -i "$TMP/perf.data" --stdio --no-children --sort dso,symbol -g none 2>/dev/null |
     grep -E '^ +[0-9.]+%' | sed -E 's/ +$//' | cut -c1-150 | head -25 || true
 fi
-kill "${PIDS[0]}" 2>/dev/null || true  # broker1: its memory and CPU are not part of what follows
+# broker1: its memory and CPU are not part of what follows
+if [[ $KAFKA == real ]]; then "$ROOT/scripts/kafka.sh" stop "$TMP/broker1"; else kill "$BROKER_PID" 2>/dev/null || true; fi
 
 # ---- latency ----------------------------------------------------------------------------------
 if [[ $SKIP_LATENCY == 0 ]]; then

@@ -4,10 +4,11 @@
 # through Maven (tests/kafka/pom.xml) and are cached under ~/.cache/painpoint/kafka/<version>.
 #
 #   scripts/kafka.sh fetch [--version V]             resolve the jars only (idempotent)
-#   scripts/kafka.sh start DIR [--version V] [--sasl-ssl]
+#   scripts/kafka.sh start DIR [--version V] [--sasl-ssl] [--owner-pid PID]
 #   scripts/kafka.sh stop DIR                        SIGTERM, then SIGKILL after 30 s
-#   scripts/kafka.sh run-class DIR CLASS [ARGS...]   run a Kafka tool class (ConsumerGroupCommand, ...)
+#   scripts/kafka.sh run-class DIR CLASS [ARGS...]   run one of Kafka's tools (ConsumerGroupCommand)
 #
+# --owner-pid: the broker is stopped once process PID has exited (tests pass their own pid).
 # start formats KRaft storage in DIR/data, starts the broker in the background, waits until it
 # answers a metadata request and prints the bootstrap address on stdout as one line, host:port.
 # Without --sasl-ssl that is the PLAINTEXT listener. With --sasl-ssl it is the SASL_SSL listener
@@ -20,11 +21,12 @@
 # start on a DIR whose broker was stopped or killed restarts it with its data, ports and credentials
 # (--version and --sasl-ssl are then taken from the first start).
 # The PLAINTEXT listener stays open beside it (DIR/bootstrap-plaintext) for setup and checks.
-# Other files: DIR/bootstrap (what start printed), DIR/kafka.pid, DIR/version, DIR/server.properties,
-# DIR/broker.log (the broker's own log), DIR/classpath.
+# Other files: DIR/bootstrap (what start printed), DIR/kafka.pid, DIR/version,
+# DIR/server.properties, DIR/broker.log (the broker's own log), DIR/classpath.
 #
-# Versions: default 4.4.0 (newest 4.x); 3.9.2 is the newest 3.9.x. Environment: PAINPOINT_KAFKA_VERSION
-# overrides the default, PAINPOINT_KAFKA_HEAP (default 512m) the broker's maximum heap.
+# Versions: default 4.4.0 (newest 4.x); 3.9.2 is the newest 3.9.x. Environment:
+# PAINPOINT_KAFKA_VERSION overrides the default, PAINPOINT_KAFKA_HEAP (default 512m) the broker's
+# maximum heap.
 set -euo pipefail
 
 default_version=${PAINPOINT_KAFKA_VERSION:-4.4.0}
@@ -48,18 +50,20 @@ fetch() {
   echo "kafka.sh: resolving Apache Kafka $version from Maven Central into $libs" >&2
   local profile=()
   [[ $version == 3.* ]] || profile=(-Plog4j2)
-  mvn -B -q -Dstyle.color=never -f "$root/tests/kafka/pom.xml" -Dmaven.repo.local="$cache/m2" "${profile[@]}" \
+  # --strict-checksums: a jar whose checksum does not match the repository's fails the fetch.
+  mvn -B -q --strict-checksums -Dstyle.color=never -f "$root/tests/kafka/pom.xml" \
+    -Dmaven.repo.local="$cache/m2" "${profile[@]}" \
     -Dkafka.version="$version" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$libs" >&2 ||
     die "Maven could not resolve Apache Kafka $version"
   [[ -f $libs/kafka_2.13-$version.jar ]] || die "kafka_2.13-$version.jar missing after resolution"
-  # The jars' checksums are verified by Maven against the repository; this records what was used.
+  # What was used, for comparing caches.
   (cd "$libs" && sha256sum ./*.jar) > "$cache/$version/sha256sums"
   touch "$cache/$version/complete"
 }
 
 free_ports() {
-  python3 - "$1" <<'EOF'
+  /usr/bin/python3 - "$1" <<'EOF'
 import socket, sys
 socks = []
 for _ in range(int(sys.argv[1])):
@@ -70,15 +74,16 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
+# JVM options; $1 is the log configuration's prefix in tests/kafka ("" broker, "tools-" tools).
 java_options() {
   echo -Xmx"${PAINPOINT_KAFKA_HEAP:-512m}" -Xms64m -XX:+UseSerialGC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$root/tests/kafka/log4j2.properties" \
-    -Dlog4j.configuration="file:$root/tests/kafka/log4j.properties"
+    -Dlog4j2.configurationFile="$root/tests/kafka/${1:-}log4j2.properties" \
+    -Dlog4j.configuration="file:$root/tests/kafka/${1:-}log4j.properties"
 }
 
 java_run() {
   local dir=$1 options; shift
-  read -r -a options <<<"$(java_options)"
+  read -r -a options <<<"$(java_options "${JAVA_LOG:-}")"
   java "${options[@]}" -cp "$(cat "$dir/classpath")" "$@"
 }
 
@@ -127,6 +132,7 @@ num.io.threads=2
 background.threads=2
 log.cleaner.threads=1
 log.cleaner.backoff.ms=1000
+log.retention.check.interval.ms=1000
 EOF
   if [[ -n $sasl_port ]]; then
     cat >> "$dir/server.properties" <<EOF
@@ -147,11 +153,12 @@ broker_answers() {
 
 start() {
   local dir=$1; shift
-  local version=$default_version sasl_ssl=0
+  local version=$default_version sasl_ssl=0 owner_pid=""
   while (($#)); do
     case $1 in
       --version) version=${2:?--version needs a value}; shift 2 ;;
       --sasl-ssl) sasl_ssl=1; shift ;;
+      --owner-pid) owner_pid=${2:?--owner-pid needs a value}; shift 2 ;;
       *) die "unknown option $1" ;;
     esac
   done
@@ -164,6 +171,7 @@ start() {
   command -v kcat >/dev/null || die "kcat not found"
   if [[ -f $dir/data/meta.properties ]]; then
     launch "$dir"
+    [[ -z $owner_pid ]] || watch_owner "$dir" "$owner_pid"
     return
   fi
   fetch "$version"
@@ -180,13 +188,21 @@ start() {
     make_tls "$dir" "$store_pass"
     echo "$scram_user" > "$dir/scram-user"
     (umask 077 && openssl rand -hex 16 > "$dir/scram-password")
-    format_args=(--add-scram "SCRAM-SHA-512=[name=\"$scram_user\",password=\"$(cat "$dir/scram-password")\"]")
+    local credential="name=\"$scram_user\",password=\"$(cat "$dir/scram-password")\""
+    format_args=(--add-scram "SCRAM-SHA-512=[$credential]")
   fi
   write_server_properties "$dir" "$port" "$controller_port" "$sasl_port" "$store_pass"
   echo "127.0.0.1:$port" > "$dir/bootstrap-plaintext"
 
   local cluster_id
-  cluster_id=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # 16 random bytes, base64url without padding: the form Kafka's cluster ids take. Not starting
+  # with '-', which the storage tool's option parser would take for an option (as Kafka's own
+  # Uuid.randomUuid() avoids).
+  cluster_id=-
+  while [[ $cluster_id == -* ]]; do
+    cluster_id=$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
+  [[ ${#cluster_id} == 22 ]] || die "could not make a cluster id"
   rm -rf "$dir/data"
   java_run "$dir" kafka.tools.StorageTool format --config "$dir/server.properties" \
     --cluster-id "$cluster_id" --ignore-formatted "${format_args[@]}" > "$dir/format.log" 2>&1 ||
@@ -207,6 +223,21 @@ EOF
     echo "127.0.0.1:$port" > "$dir/bootstrap"
   fi
   launch "$dir"
+  [[ -z $owner_pid ]] || watch_owner "$dir" "$owner_pid"
+}
+
+# A detached watcher that stops the broker of DIR once process OWNER has exited: a test killed
+# before its cleanup (ctest's timeout, SIGKILL) must not leave a JVM behind.
+watch_owner() {
+  local dir=$1 owner=$2
+  setsid "$0" watch "$dir" "$owner" < /dev/null > /dev/null 2>&1 &
+}
+
+watch() {
+  local dir=$1 owner=$2
+  while kill -0 "$owner" 2>/dev/null && [[ -d $dir ]]; do sleep 1; done
+  [[ -f $dir/kafka.pid ]] && stop "$dir"
+  return 0
 }
 
 # Starts the broker formatted in DIR and waits until it answers.
@@ -225,7 +256,7 @@ launch() {
 
   local deadline=$((SECONDS + 90))
   # Readiness is asked on the PLAINTEXT listener: whether a given client can log in on SASL_SSL is
-  # for the tests to find out (docs/adr-003-real-kafka.md).
+  # for the tests to find out (docs/adr-004-real-kafka.md).
   until broker_answers -b "127.0.0.1:$port"; do
     kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null ||
       die "broker exited during start-up: $(grep -m3 -E 'ERROR|Exception' "$dir/broker.log")"
@@ -260,9 +291,10 @@ case $cmd in
     fetch "$version" ;;
   start) [[ $# -ge 2 ]] || usage; shift; start "$@" ;;
   stop) [[ $# -eq 2 ]] || usage; stop "$2" ;;
+  watch) [[ $# -eq 3 ]] || usage; watch "$2" "$3" ;;
   run-class)
     [[ $# -ge 3 ]] || usage
     dir=$2; shift 2
-    PAINPOINT_KAFKA_HEAP=256m java_run "$dir" "$@" ;;
+    PAINPOINT_KAFKA_HEAP=256m JAVA_LOG=tools- java_run "$dir" "$@" ;;
   *) usage ;;
 esac

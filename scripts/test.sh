@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite:
-#   unit, integration and fault tests (ctest), all three again under ASan+UBSan (the painpoint
+#   unit, integration and fault tests (ctest), the kafka label (pipeline and crash suites on Apache
+#   Kafka 4.x and 3.9.x, scripts/kafka.sh), the first three again under ASan+UBSan (the painpoint
 #   binary the integration and fault tests run is then the sanitized one), the clustering quality
 #   floors (Banking77 from ../shared/data/banking77 and the sets in tests/quality/data, in the static
 #   and semantic modes), then each libFuzzer target briefly.
@@ -25,7 +26,10 @@ cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
 
 step "unit, integration and fault tests"
-ctest --preset default -j 2
+ctest --preset default -j 2 -LE '^kafka$'
+
+step "kafka label: pipeline and crash suites on Apache Kafka 4.x and 3.9.x (scripts/kafka.sh)"
+ctest --preset default -L '^kafka$'
 
 if [[ "${PAINPOINT_SKIP_ASAN:-0}" != 1 ]]; then
   step "unit, integration and fault tests under ASan+UBSan"

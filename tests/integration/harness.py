@@ -54,13 +54,15 @@ def wait_until(predicate, timeout, what, interval=0.2):
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
 
 
-def Broker(partitions=4, fault_control=False):
-    """The broker of a test: `painpoint broker`, or Apache Kafka under PAINPOINT_TEST_KAFKA."""
+def Broker(partitions=4, fault_control=False, kafka_topic_configs=None):
+    """The broker of a test: `painpoint broker`, or Apache Kafka under PAINPOINT_TEST_KAFKA (with
+    kafka_topic_configs, {topic: {key: value}}, where a test needs what the embedded broker does
+    by itself, e.g. retention)."""
     if KAFKA_VERSION:
         if fault_control:
             raise AssertionError("fault control is the embedded broker's; on Apache Kafka use "
                                  "KafkaBroker.kill()/pause()")
-        return KafkaBroker(partitions, KAFKA_VERSION)
+        return KafkaBroker(partitions, KAFKA_VERSION, kafka_topic_configs)
     return EmbeddedBroker(partitions, fault_control)
 
 
@@ -114,35 +116,29 @@ class KafkaBroker:
     (`partitions` each, painpoint.summaries compacted; none for 0) created through the admin
     API."""
 
-    TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
-              "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
-
     def __init__(self, partitions, version, topic_configs=None):
         self.dir = tempfile.mkdtemp(prefix="painpoint-kafka-")
         self.version = version
-        self.start()
-        log("Apache Kafka %s at %s" % (version, self.bootstrap))
-        if partitions:
-            self.create_topics(partitions, topic_configs or {})
+        try:
+            self.start()
+            log("Apache Kafka %s at %s" % (version, self.bootstrap))
+            if partitions:
+                self.create_topics(partitions, topic_configs or {})
+        except BaseException:
+            self.stop()  # the test's cleanup never sees a broker whose set-up failed
+            raise
 
     def start(self):
         """Starts the broker, or restarts it with its data after stop() or kill()."""
-        out = subprocess.run([KAFKA_SH, "start", self.dir, "--version", self.version],
+        out = subprocess.run([KAFKA_SH, "start", self.dir, "--version", self.version,
+                              "--owner-pid", str(os.getpid())],
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise AssertionError("scripts/kafka.sh start failed: %s" % out.stderr[-2000:])
         self.bootstrap = out.stdout.strip().splitlines()[-1]
 
     def create_topics(self, partitions, topic_configs):
-        from confluent_kafka.admin import AdminClient, NewTopic  # python3-confluent-kafka
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        configs = {"painpoint.summaries": {"cleanup.policy": "compact"}}
-        for name, extra in topic_configs.items():
-            configs.setdefault(name, {}).update(extra)
-        futures = admin.create_topics([NewTopic(t, partitions, 1, config=configs.get(t, {}))
-                                       for t in self.TOPICS], operation_timeout=30)
-        for future in futures.values():
-            future.result(timeout=60)
+        create_painpoint_topics(self.bootstrap, partitions, topic_configs)
 
     def pid(self):
         with open(os.path.join(self.dir, "kafka.pid")) as f:
@@ -173,6 +169,24 @@ class KafkaBroker:
             raise AssertionError("scripts/kafka.sh stop failed: %s" % out.stderr)
         shutil.rmtree(self.dir, ignore_errors=True)
         return 0
+
+
+PAINPOINT_TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
+                    "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
+
+
+def create_painpoint_topics(bootstrap, partitions, topic_configs=None):
+    """Painpoint's six topics with `partitions` each, painpoint.summaries compacted, plus
+    topic_configs ({topic: {key: value}}), through the admin API."""
+    from confluent_kafka.admin import AdminClient, NewTopic  # python3-confluent-kafka
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    configs = {"painpoint.summaries": {"cleanup.policy": "compact"}}
+    for name, extra in (topic_configs or {}).items():
+        configs.setdefault(name, {}).update(extra)
+    futures = admin.create_topics([NewTopic(t, partitions, 1, config=configs.get(t, {}))
+                                   for t in PAINPOINT_TOPICS], operation_timeout=30)
+    for future in futures.values():
+        future.result(timeout=60)
 
 
 def _alive(pid):
