@@ -19,6 +19,7 @@ mode=semantic
 ./scripts/fetch-encoder.sh || { mode=static; echo "(sentence encoder unavailable: clustering in static mode)"; }
 
 step "build"
+./scripts/build-librdkafka.sh
 cmake --preset default >/dev/null
 cmake --build --preset default --target painpoint -j "$(nproc)"
 bin=$root/build/service/painpoint

@@ -25,6 +25,7 @@ packages=(
   librdkafka-dev librocksdb-dev libprotobuf-dev protobuf-compiler
   libboost-dev libcli11-dev libspdlog-dev libstemmer-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev zlib1g-dev libzstd-dev liblz4-dev  # scripts/build-librdkafka.sh (librdkafka 2.12)
   kcat curl
   chromium  # the board's browser tests (tests/board), driven by playwright-core
   openjdk-17-jre-headless maven openssl  # scripts/kafka.sh: Apache Kafka for the kafka test label

@@ -19,6 +19,10 @@ step "dependencies"
 step "sentence encoder weights"
 ./scripts/fetch-encoder.sh
 
+# Before the configure: CMakeLists.txt links this build when present (docs/adr-004-real-kafka.md).
+step "librdkafka 2.12 (scripts/build-librdkafka.sh, once)"
+./scripts/build-librdkafka.sh
+
 jobs=$(nproc)
 
 step "build (RelWithDebInfo)"
