@@ -934,4 +934,6 @@ Status Consumer::close(std::chrono::milliseconds timeout) {
   return Status::Ok();
 }
 
+std::string librdkafka_version() { return rd_kafka_version_str(); }
+
 }  // namespace painpoint::ingest

@@ -123,6 +123,10 @@ int run_cli(int argc, char** argv) {
   CLI::App app{"Painpoint: ranked, evidence-backed pain points per product from feedback streams",
                "painpoint"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] {
+    return std::string("painpoint " PAINPOINT_VERSION " (librdkafka ") +
+           ingest::librdkafka_version() + ")";
+  });
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();

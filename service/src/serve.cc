@@ -394,8 +394,9 @@ int run_serve(const ServeOptions& options) {
     spdlog::error("cannot start the ingest stage: {}", s.to_string());
     return 1;
   }
-  spdlog::info("painpoint serving: http://{}:{} (healthz, readyz, metrics), Kafka {}",
-               options.http_address, http.port(), brokers);
+  spdlog::info(
+      "painpoint serving: http://{}:{} (healthz, readyz, metrics), Kafka {} (librdkafka {})",
+      options.http_address, http.port(), brokers, ingest::librdkafka_version());
 
   int exit_code = 0;
   constexpr Clock::time_point kNotIdle = Clock::time_point::max();

@@ -414,4 +414,8 @@ class Admin {
   std::unique_ptr<Impl> impl_;
 };
 
+// The version of the librdkafka linked in (rd_kafka_version_str()), e.g. "2.12.0": the library
+// decides which brokers and SASL mechanisms work (docs/adr-004-real-kafka.md).
+std::string librdkafka_version();
+
 }  // namespace painpoint::ingest
