@@ -10,6 +10,12 @@ namespace painpoint::ingest::detail {
 
 namespace {
 
+// Appended to a connection the broker closed before answering the first request: the usual cause
+// is a listener that expects TLS (or SASL) from a client configured without it.
+constexpr std::string_view kClosedDuringApiVersionHint =
+    ": the broker closed the connection before answering ApiVersion; check that "
+    "kafka.security.protocol matches the listener (a plaintext client on an SSL listener?)";
+
 void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   const char* name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
   if (level <= 3) {
@@ -20,6 +26,15 @@ void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
     spdlog::info("kafka {} [{}]: {}", name, fac, buf);
   } else {
     spdlog::debug("kafka {} [{}]: {}", name, fac, buf);
+  }
+}
+
+// The clients' log lines also go to their state: some connection failures reach the application
+// only as a log line (see ClientState::on_log).
+void client_log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  log_cb(rk, level, fac, buf);
+  if (void* opaque = rk != nullptr ? rd_kafka_opaque(rk) : nullptr; opaque != nullptr) {
+    static_cast<ClientState*>(opaque)->on_log(fac, buf);
   }
 }
 
@@ -41,7 +56,7 @@ int stats_cb(rd_kafka_t* /*rk*/, char* json, size_t json_len, void* opaque) {
 void install_log_cb(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, log_cb); }
 
 void install_common_cbs(rd_kafka_conf_t* conf, ClientState* state) {
-  install_log_cb(conf);
+  rd_kafka_conf_set_log_cb(conf, client_log_cb);
   rd_kafka_conf_set_opaque(conf, state);
   rd_kafka_conf_set_error_cb(conf, error_cb);
   rd_kafka_conf_set_stats_cb(conf, stats_cb);
@@ -69,6 +84,22 @@ void ClientState::on_broker_state(bool some_broker_up) {
 void ClientState::note_problem(const char* reason) {
   std::lock_guard lock(mutex_);
   problem_ = reason;
+}
+
+void ClientState::on_log(std::string_view facility, std::string_view line) {
+  // librdkafka 2.12 logs a connection the broker closed before answering ApiVersion at info level
+  // and without its old "(connecting to a SSL listener?)" hint, and raises no error for it.
+  if (facility != "FAIL" || reachable.load() ||
+      line.find("Disconnected") == std::string_view::npos ||
+      line.find("in state APIVERSION_QUERY") == std::string_view::npos) {
+    return;
+  }
+  std::string problem(line);
+  problem += kClosedDuringApiVersionHint;
+  if (!warned_closed_during_api_version_.exchange(true))
+    spdlog::warn("kafka {}: {}", what, problem);
+  std::lock_guard lock(mutex_);
+  problem_ = std::move(problem);
 }
 
 void ClientState::on_error(rd_kafka_resp_err_t code, const char* reason) {

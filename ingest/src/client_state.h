@@ -8,6 +8,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "painpoint/ingest/status.h"
 
@@ -26,10 +27,13 @@ struct ClientState {
   // From librdkafka's error callback and its statistics (served by the client's polls).
   void on_error(rd_kafka_resp_err_t code, const char* reason);
   void on_broker_state(bool some_broker_up);
+  // From librdkafka's log callback: notes the failures that only show up as a log line.
+  void on_log(std::string_view facility, std::string_view line);
 
  private:
   void note_problem(const char* reason);
 
+  std::atomic<bool> warned_closed_during_api_version_{false};
   mutable std::mutex mutex_;
   std::string problem_;
 };
