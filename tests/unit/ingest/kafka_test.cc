@@ -167,6 +167,58 @@ TEST_F(KafkaTest, ClusterIdWithoutABrokerIsAnErrorAfterTheTimeout) {
   EXPECT_FALSE(id.ok());
 }
 
+// What a TLS listener does to a plaintext client: accept, then close without answering. Serves
+// until destroyed.
+class ClosingListener {
+ public:
+  ClosingListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    auto* addr = static_cast<sockaddr*>(static_cast<void*>(&sin));
+    if (fd_ >= 0 && ::bind(fd_, addr, sizeof sin) == 0 && ::listen(fd_, 16) == 0 &&
+        ::getsockname(fd_, addr, &len) == 0) {
+      port_ = ntohs(sin.sin_port);
+      thread_ = std::thread([fd = fd_] {
+        for (int client; (client = ::accept(fd, nullptr, nullptr)) >= 0;) ::close(client);
+      });
+    }
+  }
+  ~ClosingListener() {
+    ::shutdown(fd_, SHUT_RDWR);  // ends the blocked accept()
+    if (thread_.joinable()) thread_.join();
+    ::close(fd_);
+  }
+  ClosingListener(const ClosingListener&) = delete;
+  ClosingListener& operator=(const ClosingListener&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(KafkaTest, ConnectionClosedBeforeApiVersionNamesSecurityProtocol) {
+  // librdkafka 2.12 only logs this case; the client state turns it into the connection problem.
+  ClosingListener listener;
+  ASSERT_NE(listener.port(), 0);
+  ConsumerConfig config;
+  config.brokers = "127.0.0.1:" + std::to_string(listener.port());
+  config.group_id = "closed-before-apiversion";
+  auto consumer = Consumer::create(config);
+  ASSERT_TRUE(consumer.ok()) << consumer.status().to_string();
+  auto id = consumer->cluster_id(2s);
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(id.status().message.find("APIVERSION_QUERY"), std::string::npos)
+      << id.status().to_string();
+  EXPECT_NE(id.status().message.find("check that kafka.security.protocol matches the listener"),
+            std::string::npos)
+      << id.status().to_string();
+}
+
 TEST_F(KafkaTest, PrefetchMetadataOfExistingAndUnreachableTopics) {
   ASSERT_TRUE(broker_->create_topic("warm", 3).ok());
   auto producer = make_producer();
