@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "connectors/connectors.h"
 #include "painpoint/aggregator/config.h"
 #include "painpoint/ingest/validate.h"
 
@@ -30,6 +31,8 @@ struct ServiceConfig {
   // the events stored since. Larger: fewer writes, longer recovery.
   std::uint64_t checkpoint_events = 250'000;
   std::chrono::milliseconds checkpoint_interval{60'000};
+  // connectors.* keys: the webhooks of support systems (docs/connectors.md).
+  ConnectorsConfig connectors;
 };
 
 struct ConfigLoadResult {
