@@ -11,6 +11,7 @@
 
 #include "cluster_command.h"
 #include "config_file.h"
+#include "import_command.h"
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/produce.h"
@@ -213,6 +214,9 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "broker", "scan"}));
   rewind_cmd->add_flag("--dry-run", rewind.dry_run, "Print the plan, write nothing");
 
+  ImportOptions import_options;
+  CLI::App* import_cmd = add_import_subcommand(app, &import_options);
+
   std::string config_path;
   auto* config_cmd = app.add_subcommand("config", "Print every configuration key with its value");
   config_cmd->add_option("--config", config_path, "File to check and print (default: defaults)")
@@ -245,6 +249,7 @@ int run_cli(int argc, char** argv) {
     return ingest::run_broker(broker, stop, std::cout, std::cerr,
                               broker_fault_control ? STDIN_FILENO : -1);
   }
+  if (*import_cmd) return run_import(import_options);
   if (*cluster_cmd) {
     if (!cluster_config.empty()) cluster.config_path = cluster_config;
     if (!cluster_vectors.empty()) cluster.vectors_path = cluster_vectors;
