@@ -257,150 +257,206 @@ std::optional<v1::FeedbackEvent> map_json_row(const ImportMap& map, std::string_
   return event;
 }
 
-int run_import(const ImportOptions& options) {
-  const auto fail = [](const std::string& message) {
-    std::cerr << "painpoint import: " << message << "\n";
-    return 2;
-  };
-  std::ifstream map_in(options.map_file);
-  if (!map_in) return fail("cannot open the map file " + options.map_file.string());
-  ImportMapLoad loaded = parse_import_map(map_in);
-  if (!loaded.map) return fail(options.map_file.string() + ": " + loaded.error);
-  const ImportMap& map = *loaded.map;
-  std::ifstream in(options.input, std::ios::binary);
-  if (!in) return fail("cannot open " + options.input.string());
-  std::error_code ec;
-  const auto input_size = std::filesystem::file_size(options.input, ec);
+namespace {
 
+int usage_error(const std::string& message) {
+  std::cerr << "painpoint import: " << message << "\n";
+  return 2;
+}
+
+// One run of `painpoint import` over files that opened: rows are handled in order on this
+// thread, which also serves the producer's delivery reports (inside produce/poll/flush).
+class ImportRun {
+ public:
+  ImportRun(const ImportOptions& options, const ImportMap& map, ImportState state,
+            std::uint64_t resume_at, std::filesystem::path errors_path)
+      : options_(options),
+        map_(map),
+        state_(std::move(state)),
+        resume_at_(resume_at),
+        saved_(resume_at),
+        done_(resume_at),
+        errors_path_(std::move(errors_path)),
+        topic_(topic_of(map.source)),
+        bucket_(options.rate_per_second, options.rate_per_second / 10),
+        progress_("import", input_size(options.input), "bytes"),
+        stop_(install_stop_signal_handlers()) {}
+  ImportRun(const ImportRun&) = delete;
+  ImportRun& operator=(const ImportRun&) = delete;
+
+  int run() {
+    in_.open(options_.input, std::ios::binary);
+    errors_.open(errors_path_, std::ios::app);
+    if (!in_) return usage_error("cannot open " + options_.input.string());
+    if (!errors_) return usage_error("cannot open " + errors_path_.string());
+    ingest::ProducerConfig config;
+    config.brokers = options_.brokers;
+    config.client_id = "painpoint-import";
+    auto producer = ingest::Producer::create(
+        config, [this](const ingest::DeliveryReport& report) { delivered(report); });
+    if (!producer.ok()) return usage_error("producer: " + producer.status().to_string());
+    producer_.emplace(std::move(producer).value());
+    std::string parse_error;
+    if (options_.format == ImportFormat::kCsv) {
+      CsvReader reader(in_);
+      std::vector<std::string> record;
+      std::optional<CsvColumns> columns;
+      if (!reader.next(&record) || !(columns = csv_columns(map_, record, &parse_error))) {
+        return usage_error(options_.input.string() + ": " +
+                           (parse_error.empty() ? "no header row " + reader.error() : parse_error));
+      }
+      for (std::uint64_t row = 1; reader.next(&record); ++row) {
+        std::string error;
+        auto event = row <= resume_at_ ? std::nullopt : map_csv_row(map_, *columns, record, &error);
+        if (!handle(row, std::move(event), error)) break;
+      }
+      parse_error = reader.error();
+    } else {
+      std::string line;
+      for (std::uint64_t row = 1; std::getline(in_, line); ++row) {
+        std::string error;
+        auto event = row <= resume_at_ ? std::nullopt : map_json_row(map_, line, &error);
+        if (!handle(row, std::move(event), error)) break;
+      }
+    }
+    return finish(parse_error);
+  }
+
+ private:
+  static std::uint64_t input_size(const std::filesystem::path& path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    return ec ? 0 : size;
+  }
+
+  void delivered(const ingest::DeliveryReport& report) {
+    if (report.status.ok()) {
+      ++counts_.acknowledged;
+      done_.mark(report.tag);
+    } else if (counts_.failed++ == 0) {
+      first_failure_ = report.status.to_string();
+    }
+  }
+
+  // One mapped row (or the reason it has none): validated, then produced tagged with its number.
+  // false: stop reading (produce failed, or a stop signal).
+  bool handle(std::uint64_t row, std::optional<v1::FeedbackEvent> event, const std::string& error) {
+    ++counts_.rows;
+    if (row <= resume_at_) {
+      ++counts_.skipped;
+      return true;
+    }
+    std::string reason = error;
+    if (event) {
+      if (auto rejected =
+              ingest::validate_and_normalize(*event, map_.source, options_.validation, now_)) {
+        reason = std::string(ingest::reason_code(rejected->reason)) + ": " + rejected->detail;
+        event.reset();
+      }
+    }
+    if (!event) {
+      ++counts_.rejected;
+      errors_ << "row " << row << ": " << reason << "\n";
+      done_.mark(row);
+      return true;
+    }
+    bucket_.take();
+    event->SerializeToString(&payload_);
+    if (auto s = producer_->produce(topic_, event->product_id(), payload_, {}, row); !s.ok()) {
+      if (counts_.failed++ == 0) first_failure_ = s.to_string();
+      return false;
+    }
+    ++counts_.sent;
+    if (const auto t = std::chrono::steady_clock::now(); t - last_save_ >= kStateInterval) {
+      checkpoint();
+      last_save_ = t;
+    }
+    return !stop_.load();
+  }
+
+  void checkpoint() {
+    producer_->poll(std::chrono::milliseconds(0));
+    if (done_.prefix() != saved_) state_ok_ = state_ok_ && state_.save(saved_ = done_.prefix());
+    if (const auto at = in_.tellg(); at >= 0) {
+      progress_.advance(static_cast<std::uint64_t>(at) - progress_.done());
+    }
+  }
+
+  int finish(const std::string& parse_error) {
+    const ingest::Status flushed = producer_->flush(std::chrono::seconds(60));
+    state_ok_ = state_ok_ && state_.save(done_.prefix());
+    errors_.flush();
+    progress_.finish();
+    const double seconds = progress_.elapsed_seconds();
+    std::printf(
+        "import: %llu rows read, %llu skipped (done before), %llu sent, %llu acknowledged, "
+        "%llu rejected, %llu failed, %.3f s (%.0f rows/s) to %s\n",
+        static_cast<unsigned long long>(counts_.rows),
+        static_cast<unsigned long long>(counts_.skipped),
+        static_cast<unsigned long long>(counts_.sent),
+        static_cast<unsigned long long>(counts_.acknowledged),
+        static_cast<unsigned long long>(counts_.rejected),
+        static_cast<unsigned long long>(counts_.failed), seconds,
+        static_cast<double>(counts_.acknowledged) / std::max(seconds, 1e-9), topic_.c_str());
+    std::fflush(stdout);
+    if (!parse_error.empty()) std::cerr << "painpoint import: " << parse_error << "\n";
+    if (!state_ok_) std::cerr << "painpoint import: cannot write " << state_.path.string() << "\n";
+    if (!flushed.ok() && first_failure_.empty()) first_failure_ = flushed.to_string();
+    if (counts_.failed > 0 || !flushed.ok() || !parse_error.empty() || !state_ok_ || stop_.load()) {
+      if (!first_failure_.empty()) {
+        std::cerr << "painpoint import: first failure: " << first_failure_ << "\n";
+      }
+      return 3;
+    }
+    if (counts_.rejected > 0) {
+      std::cerr << "painpoint import: " << counts_.rejected << " rows rejected, listed in "
+                << errors_path_.string() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+
+  const ImportOptions& options_;
+  const ImportMap& map_;
+  ImportState state_;
+  const std::uint64_t resume_at_;
+  std::uint64_t saved_;
+  bool state_ok_ = true;
+  DonePrefix done_;
+  Counts counts_;
+  std::string first_failure_;
+  std::filesystem::path errors_path_;
+  std::ifstream in_;
+  std::ofstream errors_;
+  const std::string topic_;
+  TokenBucket bucket_;
+  Progress progress_;
+  const std::atomic<bool>& stop_;
+  const std::chrono::system_clock::time_point now_ = std::chrono::system_clock::now();
+  std::chrono::steady_clock::time_point last_save_ = std::chrono::steady_clock::now();
+  std::string payload_;
+  std::optional<ingest::Producer> producer_;  // last: destroyed (flushed) first
+};
+
+}  // namespace
+
+int run_import(const ImportOptions& options) {
+  std::ifstream map_in(options.map_file);
+  if (!map_in) return usage_error("cannot open the map file " + options.map_file.string());
+  const ImportMapLoad loaded = parse_import_map(map_in);
+  if (!loaded.map) return usage_error(options.map_file.string() + ": " + loaded.error);
   ImportState state{options.state_file.empty()
                         ? std::filesystem::path(options.input.string() + ".import-state")
                         : options.state_file,
                     std::filesystem::absolute(options.input).lexically_normal().string()};
   std::string state_error;
   const auto resume_at = state.load(&state_error);
-  if (!resume_at) return fail(state_error);
-  const auto errors_path = options.errors_file.empty()
-                               ? std::filesystem::path(options.input.string() + ".import-errors")
-                               : options.errors_file;
-  std::ofstream errors(errors_path, std::ios::app);
-  if (!errors) return fail("cannot open " + errors_path.string());
-
-  Counts counts;
-  DonePrefix done(*resume_at);
-  std::string first_failure;
-  ingest::ProducerConfig config;
-  config.brokers = options.brokers;
-  config.client_id = "painpoint-import";
-  // Delivery reports arrive on this thread, inside produce()/poll()/flush().
-  auto producer = ingest::Producer::create(config, [&](const ingest::DeliveryReport& report) {
-    if (report.status.ok()) {
-      ++counts.acknowledged;
-      done.mark(report.tag);
-    } else {
-      if (counts.failed++ == 0) first_failure = report.status.to_string();
-    }
-  });
-  if (!producer.ok()) return fail("producer: " + producer.status().to_string());
-
-  const std::string topic(topic_of(map.source));
-  TokenBucket bucket(options.rate_per_second, options.rate_per_second / 10);
-  Progress progress("import", input_size, "bytes");
-  const std::atomic<bool>& stop = install_stop_signal_handlers();
-  auto last_save = std::chrono::steady_clock::now();
-  std::uint64_t saved = *resume_at;
-  bool state_ok = true;
-  std::string payload;
-  const auto now = std::chrono::system_clock::now();
-  // One mapped row (or the reason it has none): validated, then produced tagged with its number.
-  auto handle = [&](std::uint64_t row, std::optional<v1::FeedbackEvent> event,
-                    const std::string& error) -> bool {
-    ++counts.rows;
-    if (row <= *resume_at) {
-      ++counts.skipped;
-      return true;
-    }
-    std::string reason = error;
-    if (event) {
-      if (auto rejected =
-              ingest::validate_and_normalize(*event, map.source, options.validation, now)) {
-        reason = std::string(ingest::reason_code(rejected->reason)) + ": " + rejected->detail;
-        event.reset();
-      }
-    }
-    if (!event) {
-      ++counts.rejected;
-      errors << "row " << row << ": " << reason << "\n";
-      done.mark(row);
-      return true;
-    }
-    bucket.take();
-    event->SerializeToString(&payload);
-    if (auto s = producer->produce(topic, event->product_id(), payload, {}, row); !s.ok()) {
-      if (counts.failed++ == 0) first_failure = s.to_string();
-      return false;
-    }
-    ++counts.sent;
-    if (const auto t = std::chrono::steady_clock::now(); t - last_save >= kStateInterval) {
-      producer->poll(std::chrono::milliseconds(0));
-      if (done.prefix() != saved) state_ok = state_ok && state.save(saved = done.prefix());
-      last_save = t;
-      if (const auto at = in.tellg(); at >= 0) {
-        progress.advance(static_cast<std::uint64_t>(at) - progress.done());
-      }
-    }
-    return !stop.load();
-  };
-
-  std::string parse_error;
-  if (options.format == ImportFormat::kCsv) {
-    CsvReader reader(in);
-    std::vector<std::string> record;
-    std::optional<CsvColumns> columns;
-    if (!reader.next(&record) || !(columns = csv_columns(map, record, &parse_error))) {
-      return fail(options.input.string() + ": " +
-                  (parse_error.empty() ? "no header row " + reader.error() : parse_error));
-    }
-    for (std::uint64_t row = 1; reader.next(&record); ++row) {
-      std::string error;
-      auto event = row <= *resume_at ? std::nullopt : map_csv_row(map, *columns, record, &error);
-      if (!handle(row, std::move(event), error)) break;
-    }
-    parse_error = reader.error();
-  } else {
-    std::string line;
-    for (std::uint64_t row = 1; std::getline(in, line); ++row) {
-      std::string error;
-      auto event = row <= *resume_at ? std::nullopt : map_json_row(map, line, &error);
-      if (!handle(row, std::move(event), error)) break;
-    }
-  }
-  const ingest::Status flushed = producer->flush(std::chrono::seconds(60));
-  state_ok = state_ok && state.save(done.prefix());
-  progress.finish();
-  std::printf(
-      "import: %llu rows read, %llu skipped (done before), %llu sent, %llu acknowledged, "
-      "%llu rejected, %llu failed, %.3f s (%.0f rows/s) to %s\n",
-      static_cast<unsigned long long>(counts.rows), static_cast<unsigned long long>(counts.skipped),
-      static_cast<unsigned long long>(counts.sent),
-      static_cast<unsigned long long>(counts.acknowledged),
-      static_cast<unsigned long long>(counts.rejected),
-      static_cast<unsigned long long>(counts.failed), progress.elapsed_seconds(),
-      static_cast<double>(counts.acknowledged) / std::max(progress.elapsed_seconds(), 1e-9),
-      topic.c_str());
-  std::fflush(stdout);
-  if (!parse_error.empty()) std::cerr << "painpoint import: " << parse_error << "\n";
-  if (!state_ok) std::cerr << "painpoint import: cannot write " << state.path.string() << "\n";
-  if (counts.failed > 0 || !flushed.ok() || !parse_error.empty() || !state_ok || stop.load()) {
-    if (!first_failure.empty())
-      std::cerr << "painpoint import: first failure: " << first_failure << "\n";
-    return 3;
-  }
-  if (counts.rejected > 0) {
-    std::cerr << "painpoint import: " << counts.rejected << " rows rejected, listed in "
-              << errors_path.string() << "\n";
-    return 1;
-  }
-  return 0;
+  if (!resume_at) return usage_error(state_error);
+  ImportRun run(options, *loaded.map, std::move(state), *resume_at,
+                options.errors_file.empty()
+                    ? std::filesystem::path(options.input.string() + ".import-errors")
+                    : options.errors_file);
+  return run.run();
 }
 
 CLI::App* add_import_subcommand(CLI::App& app, ImportOptions* options) {
