@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -356,6 +357,8 @@ class ImportRun {
     }
     if (!event) {
       ++counts_.rejected;
+      // One line per row, whatever the parser's message looks like.
+      std::replace(reason.begin(), reason.end(), '\n', ' ');
       errors_ << "row " << row << ": " << reason << "\n";
       done_.mark(row);
       return true;

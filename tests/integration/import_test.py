@@ -3,8 +3,8 @@
 A CSV export of 10,000 rows (RFC 4180 quoting, line breaks inside quotes, UTF-8) plus 3 rows
 without text goes to `painpoint broker` at 2,000 rows/s; the import is SIGKILLed once its state
 file records some rows, then rerun without a rate limit. Checked: the rerun skips at least the
-recorded rows, reports the 3 rejected rows (exit 1, errors file), and `painpoint serve` then
-holds every valid row exactly once (painpoint_store_events); kcat finds every row's event on
+recorded rows, reports the 3 rejected rows (exit 1, errors file); a JSONL import of 3 lines (one
+not JSON) sends 2 to feedback.sales; `painpoint serve` then holds every valid row exactly once (painpoint_store_events); kcat finds every row's event on
 feedback.support and prints how many were sent twice (acknowledged after the last state write),
 which the store dropped as duplicates.
 
@@ -104,13 +104,32 @@ def main():
             log("on feedback.support:", len(ids), "records,", resent,
                 "rows sent twice (acknowledged after the last state write)")
 
+            # JSONL: pointers into each line, a line that is not JSON reported on one line.
+            jsonl = os.path.join(d, "conversations.jsonl")
+            with open(jsonl, "w") as f:
+                f.write('{"id":1,"part":{"body":"Search is slow since Monday"},"team":"web-app"}\n'
+                        '{bad json\n'
+                        '{"id":2,"part":{"body":"Ünicode söarch fails"},"at":1795167000}\n')
+            jsonl_map = os.path.join(d, "conversations.map")
+            with open(jsonl_map, "w") as f:
+                f.write("id = /id\ntext = /part/body\nproduct = /team\ntime = /at\n"
+                        "default_product = billing\nid_prefix = ic-\nsource = sales\n")
+            r = subprocess.run([PAINPOINT, "import", "--format", "jsonl", "--input", jsonl,
+                                "--map", jsonl_map, "--brokers", broker.bootstrap],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 1 and "2 sent, 2 acknowledged, 1 rejected" in r.stdout, \
+                (r.returncode, r.stdout, r.stderr)
+            with open(jsonl + ".import-errors") as f:
+                errors = f.read().splitlines()
+            assert len(errors) == 1 and errors[0].startswith("row 2: not JSON"), errors
+
             serve = Serve(broker.bootstrap, os.path.join(d, "data"))
-            serve.wait_stored(ROWS, timeout=300)
+            serve.wait_stored(ROWS + 2, timeout=300)
             wait_until(lambda: serve.metric("painpoint_events_duplicate_total", 0) >= resent, 60,
                        "the re-sent rows counted as duplicates")
             serve.wait_published()
             stored = serve.metric("painpoint_store_events")
-            assert stored == ROWS, "stored %s events, expected %d" % (stored, ROWS)
+            assert stored == ROWS + 2, "stored %s events, expected %d" % (stored, ROWS + 2)
             log("stored", int(stored), "events once each; duplicates dropped:",
                 int(serve.metric("painpoint_events_duplicate_total")))
             serve.stop_cleanly()
