@@ -28,6 +28,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat curl
   chromium  # the board's browser tests (tests/board), driven by playwright-core
+  openjdk-17-jre-headless maven openssl  # scripts/kafka.sh: Apache Kafka for the kafka test label
   python3 python3-sklearn python3-numpy python3-pip python3-confluent-kafka python3-protobuf
   clang clang-format libclang-rt-14-dev
 )

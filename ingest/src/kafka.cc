@@ -10,7 +10,9 @@
 #include <mutex>
 #include <thread>
 
+#include "client_state.h"
 #include "kafka_handles.h"
+#include "painpoint/ingest/client_settings.h"
 
 namespace painpoint::ingest {
 namespace detail {
@@ -72,7 +74,16 @@ Result<ConfPtr> make_conf(const std::map<std::string, std::string>& props) {
   for (const auto& [name, value] : props) {
     if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
-      return Status::Error(KafkaErrc::kInvalidConfig, name + "=" + value + ": " + errstr);
+      if (!is_secret_property(name)) {
+        return Status::Error(KafkaErrc::kInvalidConfig, name + "=" + value + ": " + errstr);
+      }
+      std::string reason = errstr;
+      constexpr std::string_view kRedacted = "<redacted>";
+      for (auto at = reason.find(value); !value.empty() && at != std::string::npos;
+           at = reason.find(value, at + kRedacted.size())) {
+        reason.replace(at, value.size(), kRedacted);
+      }
+      return Status::Error(KafkaErrc::kInvalidConfig, name + ": " + reason);
     }
   }
   return conf;
@@ -103,65 +114,6 @@ Result<std::string> cluster_id(rd_kafka_t* rk, std::chrono::milliseconds timeout
   return std::string(id.get());
 }
 
-namespace {
-void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  const char* name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
-  if (level <= 3) {
-    spdlog::error("kafka {} [{}]: {}", name, fac, buf);
-  } else if (level == 4) {
-    spdlog::warn("kafka {} [{}]: {}", name, fac, buf);
-  } else if (level <= 6) {
-    spdlog::info("kafka {} [{}]: {}", name, fac, buf);
-  } else {
-    spdlog::debug("kafka {} [{}]: {}", name, fac, buf);
-  }
-}
-}  // namespace
-
-void install_log_cb(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, log_cb); }
-
-// State every client shares with its librdkafka callbacks (the conf opaque points here).
-struct ClientState {
-  std::atomic<bool> reachable{false};
-  std::string what;  // "producer", "consumer", ... for logs
-
-  virtual ~ClientState() = default;
-};
-
-namespace {
-
-void error_cb(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
-  auto* state = static_cast<ClientState*>(opaque);
-  const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-    state->reachable.store(false);
-    spdlog::warn("kafka {}: all brokers down: {}", state->what, reason);
-  } else if (code == RD_KAFKA_RESP_ERR__FATAL) {
-    spdlog::error("kafka {}: fatal error: {}", state->what, reason);
-  } else if (code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__RESOLVE) {
-    // Single connections fail routinely (idle reaping, restarts); librdkafka reconnects.
-    spdlog::debug("kafka {}: {}", state->what, reason);
-  } else {
-    spdlog::warn("kafka {}: {} ({})", state->what, reason, rd_kafka_err2name(code));
-  }
-}
-
-// librdkafka reports every broker's connection state in its statistics; a broker in state "UP"
-// means the cluster is reachable again after an ALL_BROKERS_DOWN.
-int stats_cb(rd_kafka_t* /*rk*/, char* json, size_t json_len, void* opaque) {
-  auto* state = static_cast<ClientState*>(opaque);
-  const std::string_view stats(json, json_len);
-  state->reachable.store(stats.find("\"state\":\"UP\"") != std::string_view::npos);
-  return 0;  // librdkafka frees json
-}
-
-void install_common_cbs(rd_kafka_conf_t* conf, ClientState* state) {
-  install_log_cb(conf);
-  rd_kafka_conf_set_opaque(conf, state);
-  rd_kafka_conf_set_error_cb(conf, error_cb);
-  rd_kafka_conf_set_stats_cb(conf, stats_cb);
-}
-
 Result<KafkaPtr> new_client(rd_kafka_type_t type, ConfPtr conf) {
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr, sizeof errstr);
@@ -169,6 +121,8 @@ Result<KafkaPtr> new_client(rd_kafka_type_t type, ConfPtr conf) {
   (void)conf.release();  // rd_kafka_new took ownership
   return KafkaPtr(rk);
 }
+
+namespace {
 
 PartitionListPtr to_list(std::span<const TopicPartitionOffset> offsets) {
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
@@ -222,7 +176,9 @@ struct Producer::Impl : ClientState {
       report.offset = msg->offset;
     } else {
       self->failed.fetch_add(1);
-      report.status = status_from(msg->err, "delivery to " + std::string(report.topic));
+      // A message that timed out while no broker was reachable: say why none was.
+      report.status = detail::with_connection_problem(
+          status_from(msg->err, "delivery to " + std::string(report.topic)), *self);
     }
     if (self->on_delivery) {
       try {
@@ -385,6 +341,9 @@ ProducerCounters Producer::counters() const {
 }
 
 bool Producer::broker_reachable() const { return impl_ && impl_->reachable.load(); }
+std::string Producer::connection_problem() const {
+  return impl_ ? impl_->connection_problem() : std::string();
+}
 
 // =============================================================================================
 // Messages
@@ -497,6 +456,10 @@ struct Consumer::Impl : ClientState {
   RevokeHandler on_revoke;
   bool start_from_earliest = true;
   bool closed = false;
+  // The main queue (errors, statistics) is forwarded to the consumer queue at subscribe; before
+  // that, lookups serve it themselves so that a failed connection's cause reaches error_cb.
+  std::mutex main_queue_mutex;
+  bool main_queue_forwarded = false;
   // close() gave up waiting for the group: destroying the handle must not wait for it again
   // (rd_kafka_destroy would run the blocking close that close() bounded).
   bool abandon_group_on_destroy = false;
@@ -773,8 +736,6 @@ Result<Consumer> Consumer::create(const ConsumerConfig& config) {
   auto rk = detail::new_client(RD_KAFKA_CONSUMER, std::move(conf).value());
   if (!rk.ok()) return rk.status();
   impl->rk = std::move(rk).value();
-  // One queue for messages, rebalances and errors, all served by poll_batch().
-  rd_kafka_poll_set_consumer(impl->rk.get());
   return Consumer(std::move(impl));
 }
 
@@ -787,6 +748,12 @@ Status Consumer::subscribe(std::span<const std::string> topics, AssignHandler on
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
   for (const auto& t : topics) {
     rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  {
+    // From here on one queue carries messages, rebalances and errors, all served by poll_batch().
+    std::lock_guard lock(impl_->main_queue_mutex);
+    if (!impl_->main_queue_forwarded) rd_kafka_poll_set_consumer(impl_->rk.get());
+    impl_->main_queue_forwarded = true;
   }
   return status_from(rd_kafka_subscribe(impl_->rk.get(), list.get()), "subscribe");
 }
@@ -909,7 +876,13 @@ Result<std::vector<TopicPartitionOffset>> Consumer::committed(
 
 Result<std::string> Consumer::cluster_id(std::chrono::milliseconds timeout) const {
   if (!impl_) return Status::Error(KafkaErrc::kState, "consumer moved from");
-  return detail::cluster_id(impl_->rk.get(), timeout);
+  auto id = detail::cluster_id(impl_->rk.get(), timeout);
+  if (id.ok()) return id;
+  {
+    std::lock_guard lock(impl_->main_queue_mutex);
+    if (!impl_->main_queue_forwarded) rd_kafka_poll(impl_->rk.get(), 0);
+  }
+  return detail::with_connection_problem(id.status(), *impl_);
 }
 
 Result<std::vector<TopicPartition>> Consumer::assignment() const {
@@ -922,6 +895,9 @@ Result<std::vector<TopicPartition>> Consumer::assignment() const {
 }
 
 bool Consumer::broker_reachable() const { return impl_ && impl_->reachable.load(); }
+std::string Consumer::connection_problem() const {
+  return impl_ ? impl_->connection_problem() : std::string();
+}
 
 Status Consumer::close(std::chrono::milliseconds timeout) {
   if (!impl_ || impl_->closed) return Status::Ok();
@@ -956,115 +932,6 @@ Status Consumer::close(std::chrono::milliseconds timeout) {
     }
   }
   return Status::Ok();
-}
-
-// =============================================================================================
-// Admin
-
-struct Admin::Impl : ClientState {
-  KafkaPtr rk;
-};
-
-Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Admin::Admin(Admin&&) noexcept = default;
-Admin& Admin::operator=(Admin&&) noexcept = default;
-Admin::~Admin() = default;
-
-Result<Admin> Admin::create(const AdminConfig& config) {
-  if (config.brokers.empty()) return Status::Error(KafkaErrc::kInvalidConfig, "no brokers");
-  std::map<std::string, std::string> props{
-      {"bootstrap.servers", config.brokers},
-      {"client.id", config.client_id},
-      // Metadata lookups must not create the topics they ask about.
-      {"allow.auto.create.topics", "false"},
-  };
-  for (const auto& [k, v] : config.extra) props[k] = v;
-  auto conf = detail::make_conf(props);
-  if (!conf.ok()) return conf.status();
-  auto impl = std::make_unique<Impl>();
-  impl->what = "admin";
-  detail::install_common_cbs(conf->get(), impl.get());
-  auto rk = detail::new_client(RD_KAFKA_PRODUCER, std::move(conf).value());
-  if (!rk.ok()) return rk.status();
-  impl->rk = std::move(rk).value();
-  return Admin(std::move(impl));
-}
-
-Status Admin::create_topics(std::span<const TopicSpec> topics, std::chrono::milliseconds timeout) {
-  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
-  if (topics.empty()) return Status::Ok();
-  char errstr[512];
-  std::vector<detail::NewTopicPtr> owned;
-  std::vector<rd_kafka_NewTopic_t*> raw;
-  for (const auto& spec : topics) {
-    detail::NewTopicPtr nt(rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
-                                                 spec.replication_factor, errstr, sizeof errstr));
-    if (!nt) return Status::Error(KafkaErrc::kInvalidArgument, spec.name + ": " + errstr);
-    for (const auto& [k, v] : spec.configs) {
-      if (auto e = rd_kafka_NewTopic_set_config(nt.get(), k.c_str(), v.c_str()); e) {
-        return status_from(e, spec.name + " config " + k);
-      }
-    }
-    raw.push_back(nt.get());
-    owned.push_back(std::move(nt));
-  }
-  detail::AdminOptionsPtr options(
-      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                            sizeof errstr);
-  rd_kafka_AdminOptions_set_operation_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                              sizeof errstr);
-  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
-  rd_kafka_CreateTopics(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
-  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
-  if (!event) return Status::Error(KafkaErrc::kTimedOut, "create topics: no response");
-  if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Status::Error(detail::errc_from(e),
-                         std::string("create topics: ") + rd_kafka_event_error_string(event.get()),
-                         e);
-  }
-  const auto* result = rd_kafka_event_CreateTopics_result(event.get());
-  size_t count = 0;
-  const auto** results = rd_kafka_CreateTopics_result_topics(result, &count);
-  for (size_t i = 0; i < count; ++i) {
-    const auto e = rd_kafka_topic_result_error(results[i]);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
-    const char* msg = rd_kafka_topic_result_error_string(results[i]);
-    return Status::Error(detail::errc_from(e),
-                         std::string("create topic ") + rd_kafka_topic_result_name(results[i]) +
-                             ": " + (msg != nullptr ? msg : rd_kafka_err2str(e)),
-                         e);
-  }
-  return Status::Ok();
-}
-
-Result<ClusterMetadata> Admin::metadata(std::chrono::milliseconds timeout,
-                                        const std::string& topic) {
-  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
-  // Without a topic (or when its handle cannot be made): every topic.
-  detail::TopicPtr rkt;
-  if (!topic.empty()) rkt.reset(rd_kafka_topic_new(impl_->rk.get(), topic.c_str(), nullptr));
-  const rd_kafka_metadata_t* raw = nullptr;
-  const auto err =
-      rd_kafka_metadata(impl_->rk.get(), rkt ? 0 : 1, rkt.get(), &raw, to_timeout_ms(timeout));
-  rkt.reset();
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "metadata");
-  detail::MetadataPtr md(raw);
-  impl_->reachable.store(true);
-  ClusterMetadata out;
-  for (int i = 0; i < md->broker_cnt; ++i) {
-    out.brokers.push_back({md->brokers[i].id, md->brokers[i].host, md->brokers[i].port});
-  }
-  for (int i = 0; i < md->topic_cnt; ++i) {
-    const auto& t = md->topics[i];
-    out.topics.push_back({t.topic, t.partition_cnt, status_from(t.err, t.topic)});
-  }
-  return out;
-}
-
-Result<std::string> Admin::cluster_id(std::chrono::milliseconds timeout) const {
-  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
-  return detail::cluster_id(impl_->rk.get(), timeout);
 }
 
 }  // namespace painpoint::ingest

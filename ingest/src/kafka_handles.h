@@ -29,6 +29,9 @@ struct KafkaDeleter {
   void operator()(rd_kafka_topic_t* t) const noexcept { rd_kafka_topic_destroy(t); }
   void operator()(const rd_kafka_metadata_t* md) const noexcept { rd_kafka_metadata_destroy(md); }
   void operator()(char* mem) const noexcept { rd_kafka_mem_free(nullptr, mem); }
+  void operator()(rd_kafka_ConfigResource_t* r) const noexcept {
+    rd_kafka_ConfigResource_destroy(r);
+  }
 };
 
 using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
@@ -44,6 +47,7 @@ using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, KafkaDeleter>;
 using TopicPtr = std::unique_ptr<rd_kafka_topic_t, KafkaDeleter>;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, KafkaDeleter>;
 using KafkaStringPtr = std::unique_ptr<char, KafkaDeleter>;
+using ConfigResourcePtr = std::unique_ptr<rd_kafka_ConfigResource_t, KafkaDeleter>;
 
 // Maps librdkafka's error to the module's error code.
 KafkaErrc errc_from(rd_kafka_resp_err_t err);
@@ -54,6 +58,9 @@ Status status_from(const rd_kafka_error_t* error, const std::string& context);
 Result<ConfPtr> make_conf(const std::map<std::string, std::string>& props);
 
 int to_timeout_ms(std::chrono::milliseconds timeout);
+
+// rd_kafka_new for `conf` (which it takes over on success); kInvalidConfig with librdkafka's text.
+Result<KafkaPtr> new_client(rd_kafka_type_t type, ConfPtr conf);
 
 // The cluster id (KIP-78) of the cluster `rk` is connected to, waiting up to `timeout` for a
 // metadata response; an error (timeout, transport) when none came.

@@ -59,6 +59,12 @@ bool IngestWorker::broker_reachable() const {
   return impl_->consumer && impl_->producer && impl_->consumer->broker_reachable();
 }
 
+std::string IngestWorker::connection_problem() const {
+  std::string problem = impl_->consumer ? impl_->consumer->connection_problem() : std::string();
+  if (problem.empty() && impl_->producer) problem = impl_->producer->connection_problem();
+  return problem;
+}
+
 std::chrono::milliseconds IngestWorker::waiting_for_acks() const {
   const std::int64_t since = impl_->waiting_since_ns.load();
   if (since == 0) return std::chrono::milliseconds{0};

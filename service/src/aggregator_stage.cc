@@ -178,6 +178,7 @@ struct AggregatorStage::Impl {
 
   mutable std::mutex detail_mutex;
   std::string failure_detail;
+  std::string start_detail;  // why start() is still waiting (readiness shows it)
 
   std::mutex commands_mutex;
   std::deque<QueuedCommand> commands;  // guarded by commands_mutex
@@ -263,6 +264,8 @@ struct AggregatorStage::Impl {
       if (Clock::now() > deadline || stop_requested.load()) return id.status();
       spdlog::warn("waiting for the Kafka cluster at {}: {}", config.brokers,
                    id.status().to_string());
+      std::lock_guard lock(detail_mutex);
+      start_detail = "waiting for the Kafka cluster: " + id.status().to_string();
     }
   }
 
@@ -720,6 +723,7 @@ ingest::Status AggregatorStage::start() {
   ingest::ConsumerConfig consumer_config;
   consumer_config.brokers = impl.config.brokers;
   consumer_config.group_id = impl.config.group_id;
+  consumer_config.extra = impl.config.consumer_properties;
   auto consumer = ingest::Consumer::create(consumer_config);
   if (!consumer.ok()) return consumer.status();
   impl.consumer.emplace(std::move(consumer).value());
@@ -737,6 +741,10 @@ ingest::Status AggregatorStage::start() {
       topics, [&impl](std::span<const ingest::TopicPartition> p) { return impl.on_assign(p); },
       [&impl](std::span<const ingest::TopicPartition> p) { impl.on_revoke(p); });
   if (!s.ok()) return s;
+  {
+    std::lock_guard lock(impl.detail_mutex);
+    impl.start_detail.clear();
+  }
   impl.running.store(true);
   {
     std::lock_guard lock(impl.commands_mutex);
@@ -793,8 +801,11 @@ std::string AggregatorStage::status_detail() const {
     std::lock_guard lock(impl_->detail_mutex);
     return impl_->failure_detail;
   }
-  if (!impl_->running.load()) return "not running";
-  if (!broker_reachable()) return "Kafka broker unreachable";
+  if (!impl_->running.load()) {
+    std::lock_guard lock(impl_->detail_mutex);
+    return impl_->start_detail.empty() ? "not running" : impl_->start_detail;
+  }
+  if (!broker_reachable()) return ingest::unreachable_detail(impl_->consumer->connection_problem());
   if (!impl_->assigned.load()) return "waiting for partition assignment";
   return "ok";
 }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,6 +36,8 @@ class MetricsRegistry;
 
 struct AggregatorStageConfig {
   std::string brokers;
+  // The operator's librdkafka properties for the consumer (config file `kafka.*`).
+  std::map<std::string, std::string> consumer_properties;
   std::string group_id = "painpoint-aggregator";
   std::string topic = "painpoint.feedback-by-product";
   // Most messages per batch (one RocksDB WriteBatch), and most payload bytes (whichever comes

@@ -381,10 +381,12 @@ HttpHandler with_etag(HttpHandler handler) {
 
 class KafkaFeedbackSink final : public FeedbackSink {
  public:
-  static ingest::Result<std::unique_ptr<FeedbackSink>> create(const std::string& brokers) {
+  static ingest::Result<std::unique_ptr<FeedbackSink>> create(
+      const std::string& brokers, const std::map<std::string, std::string>& properties) {
     std::unique_ptr<KafkaFeedbackSink> sink(new KafkaFeedbackSink());
     ingest::ProducerConfig config;
     config.brokers = brokers;
+    config.extra = properties;
     config.client_id = "painpoint-webhook";
     // A webhook answers a person or a support system: favour latency over batch size.
     config.linger = std::chrono::milliseconds{5};
@@ -533,8 +535,9 @@ HttpResponse submit_feedback(std::span<v1::FeedbackEvent> events, v1::Source def
   return json_message(202, accepted);
 }
 
-ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(const std::string& brokers) {
-  return KafkaFeedbackSink::create(brokers);
+ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(
+    const std::string& brokers, const std::map<std::string, std::string>& properties) {
+  return KafkaFeedbackSink::create(brokers, properties);
 }
 
 void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sink,
@@ -554,13 +557,16 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                  info->set_sales_count(stats.sales_count());
                  info->set_support_count(stats.support_count());
                  std::int64_t active = 0;
+                 std::int64_t changes = 0;
                  store::Status s =
                      store.scan_summaries(stats.product_id(), [&](const auto& summary) {
                        active += summary.status() == v1::STATUS_ACTIVE ? 1 : 0;
+                       changes += summary.version();
                        return true;
                      });
                  if (!s.is_ok()) return store_error(s);
                  info->set_pain_point_count(active);
+                 info->set_changes(changes);
                }
                return json_message(200, list);
              }));

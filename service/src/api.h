@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -69,7 +70,9 @@ class FeedbackSink {
 };
 
 // The Kafka sink: an idempotent producer owned by the sink (destroying it flushes briefly).
-ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(const std::string& brokers);
+// `properties`: the operator's librdkafka properties for producers (config file `kafka.*`).
+ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(
+    const std::string& brokers, const std::map<std::string, std::string>& properties);
 
 struct ApiConfig {
   ApiAuth auth;

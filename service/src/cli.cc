@@ -15,6 +15,7 @@
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/produce.h"
+#include "painpoint/ingest/topics.h"
 #include "replay.h"
 #include "serve.h"
 #include "signals.h"
@@ -23,11 +24,31 @@ namespace painpoint::service {
 
 namespace {
 
+constexpr const char* kKafkaConfigHelp =
+    "Configuration file; its kafka.* keys set the Kafka client properties (TLS, SASL, ...)";
+
+// The `kafka.*` settings of the configuration file at `path` (none when `path` is empty); false
+// after printing the error.
+bool load_kafka_settings(const std::string& path, const char* command,
+                         ingest::ClientSettings* settings) {
+  if (path.empty()) return true;
+  auto loaded = load_service_config(path);
+  if (!loaded.config) {
+    std::cerr << "painpoint " << command << ": " << path << ": " << loaded.error << "\n";
+    return false;
+  }
+  *settings = std::move(loaded.config->kafka.settings);
+  return true;
+}
+
 int run_produce_command(const std::string& brokers, const std::string& topic,
-                        const std::string& input) {
+                        const std::string& input, const std::string& config_path) {
   ingest::ProduceOptions options;
   options.brokers = brokers;
   options.topic = topic;
+  ingest::ClientSettings kafka;
+  if (!load_kafka_settings(config_path, "produce", &kafka)) return 2;
+  options.producer_extra = kafka.for_role(ingest::ClientRole::kProducer);
   ingest::ProduceReport report;
   if (input.empty() || input == "-") {
     report = ingest::produce_jsonl(std::cin, options);
@@ -46,6 +67,55 @@ int run_produce_command(const std::string& brokers, const std::string& topic,
   std::cout << "sent " << report.sent << ", rejected " << report.rejected << ", failed "
             << report.failed << " (of " << report.lines << " lines) to " << topic << "\n";
   return report.ok() ? 0 : 1;
+}
+
+struct TopicsEnsureOptions {
+  std::string brokers;
+  int partitions = 16;
+  int replication_factor = -1;  // the broker's default.replication.factor
+  std::string config_path;
+};
+
+// `painpoint topics ensure`: one line per topic (created / ok / mismatch); exit status 0 when
+// every topic fits, 1 on a mismatch, 2 when the cluster could not be asked.
+int run_topics_ensure(const TopicsEnsureOptions& options) {
+  ingest::ClientSettings kafka;
+  if (!load_kafka_settings(options.config_path, "topics ensure", &kafka)) return 2;
+  auto admin = ingest::Admin::create(
+      {options.brokers, "painpoint-topics", kafka.for_role(ingest::ClientRole::kAdmin)});
+  if (!admin.ok()) {
+    std::cerr << "painpoint topics ensure: " << admin.status().to_string() << "\n";
+    return 2;
+  }
+  const auto specs = ingest::painpoint_topics(options.partitions, options.replication_factor);
+  auto checks = ingest::ensure_topics(*admin, specs, std::chrono::seconds(30));
+  if (!checks.ok()) {
+    std::cerr << "painpoint topics ensure: " << options.brokers << ": "
+              << checks.status().to_string() << "\n";
+    return 2;
+  }
+  bool fits = true;
+  for (const auto& check : *checks) {
+    switch (check.outcome) {
+      case ingest::TopicCheck::Outcome::kCreated:
+        std::cout << "created " << check.topic << "\n";
+        break;
+      case ingest::TopicCheck::Outcome::kOk:
+        std::cout << "ok " << check.topic << "\n";
+        break;
+      case ingest::TopicCheck::Outcome::kMismatch:
+        fits = false;
+        for (const auto& mismatch : check.mismatches) {
+          std::cout << "mismatch " << check.topic << ": " << mismatch << "\n";
+        }
+        break;
+    }
+  }
+  if (!fits) {
+    std::cerr << "painpoint topics ensure: existing topics differ from what Painpoint needs; "
+                 "change them with kafka-configs (configs) or recreate them (partitions)\n";
+  }
+  return fits ? 0 : 1;
 }
 
 }  // namespace
@@ -115,12 +185,13 @@ int run_cli(int argc, char** argv) {
   broker_cmd->add_flag("--fault-control", broker_fault_control,
                        "Read fault-injection commands from stdin (tests; see README)");
 
-  std::string produce_brokers, produce_topic, produce_input;
+  std::string produce_brokers, produce_topic, produce_input, produce_config;
   auto* produce_cmd = app.add_subcommand(
       "produce", "Send proto3-JSON FeedbackEvents (one per line) to a topic as protobuf");
   produce_cmd->add_option("--brokers", produce_brokers, "Kafka bootstrap servers")->required();
   produce_cmd->add_option("--topic", produce_topic, "Topic, e.g. feedback.support")->required();
   produce_cmd->add_option("--input", produce_input, "JSONL file (default: stdin)");
+  produce_cmd->add_option("--config", produce_config, kKafkaConfigHelp)->check(CLI::ExistingFile);
 
   ClusterCommandOptions cluster;
   std::string cluster_config, cluster_vectors, cluster_encoder;
@@ -183,13 +254,14 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0.01, 1.0));
 
   EmitOptions emit;
-  std::string emit_since, emit_until;
+  std::string emit_since, emit_until, emit_config;
   auto* emit_cmd = replay_cmd->add_subcommand(
       "emit", "Re-publish stored FeedbackEvents in occurred_at order to a topic");
   emit_cmd->add_option("--data-dir", emit.data_dir, "RocksDB data directory")
       ->capture_default_str();
   emit_cmd->add_option("--brokers", emit.brokers, "Kafka bootstrap servers")->required();
   emit_cmd->add_option("--topic", emit.topic, "Topic to publish to")->required();
+  emit_cmd->add_option("--config", emit_config, kKafkaConfigHelp)->check(CLI::ExistingFile);
   emit_cmd->add_option("--since", emit_since, "Events with occurred_at >= this RFC 3339 time");
   emit_cmd->add_option("--until", emit_until, "Events with occurred_at < this RFC 3339 time");
   emit_cmd->add_option("--product", emit.products, "Product to emit (repeatable; default: all)");
@@ -198,13 +270,14 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1e9));
 
   RewindOptions rewind;
-  std::string rewind_to, rewind_lookup = "auto";
+  std::string rewind_to, rewind_lookup = "auto", rewind_config;
   auto* rewind_cmd = replay_cmd->add_subcommand(
       "rewind", "Move the aggregator's stored input offsets back to a point in time");
   rewind_cmd->add_option("--data-dir", rewind.data_dir, "RocksDB data directory")
       ->capture_default_str();
   rewind_cmd->add_option("--brokers", rewind.brokers, "Kafka bootstrap servers")->required();
   rewind_cmd->add_option("--to", rewind_to, "RFC 3339 time (Kafka message time)")->required();
+  rewind_cmd->add_option("--config", rewind_config, kKafkaConfigHelp)->check(CLI::ExistingFile);
   rewind_cmd->add_option("--topic", rewind.topic, "The aggregator's input topic")
       ->capture_default_str();
   rewind_cmd
@@ -216,6 +289,25 @@ int run_cli(int argc, char** argv) {
 
   ImportOptions import_options;
   CLI::App* import_cmd = add_import_subcommand(app, &import_options);
+  auto* topics_cmd = app.add_subcommand("topics", "Set up Painpoint's Kafka topics");
+  topics_cmd->require_subcommand(1);
+  TopicsEnsureOptions topics;
+  auto* ensure_cmd = topics_cmd->add_subcommand(
+      "ensure", "Create the missing topics and check the existing ones (partitions, configs)");
+  ensure_cmd->add_option("--brokers", topics.brokers, "Kafka bootstrap servers")->required();
+  ensure_cmd
+      ->add_option("--partitions", topics.partitions,
+                   "Partitions of each created topic; the repartition topic must have exactly "
+                   "this many")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  ensure_cmd
+      ->add_option("--replication-factor", topics.replication_factor,
+                   "Replicas of each created topic (-1: the broker's default)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 100));
+  ensure_cmd->add_option("--config", topics.config_path, kKafkaConfigHelp)
+      ->check(CLI::ExistingFile);
 
   std::string config_path;
   auto* config_cmd = app.add_subcommand("config", "Print every configuration key with its value");
@@ -249,7 +341,12 @@ int run_cli(int argc, char** argv) {
     return ingest::run_broker(broker, stop, std::cout, std::cerr,
                               broker_fault_control ? STDIN_FILENO : -1);
   }
-  if (*import_cmd) return run_import(import_options);
+  if (*import_cmd) {
+    ingest::ClientSettings kafka;
+    if (!load_kafka_settings(import_options.config_path, "import", &kafka)) return 2;
+    import_options.producer_extra = kafka.for_role(ingest::ClientRole::kProducer);
+    return run_import(import_options);
+  }
   if (*cluster_cmd) {
     if (!cluster_config.empty()) cluster.config_path = cluster_config;
     if (!cluster_vectors.empty()) cluster.vectors_path = cluster_vectors;
@@ -284,14 +381,18 @@ int run_cli(int argc, char** argv) {
     }
     if (*emit_cmd) {
       if (!time_arg(emit_since, "--since", &emit.since) ||
-          !time_arg(emit_until, "--until", &emit.until)) {
+          !time_arg(emit_until, "--until", &emit.until) ||
+          !load_kafka_settings(emit_config, "replay emit", &emit.kafka)) {
         return 2;
       }
       return run_replay_emit(emit);
     }
     if (*rewind_cmd) {
       std::optional<TimePoint> to;
-      if (!time_arg(rewind_to, "--to", &to)) return 2;
+      if (!time_arg(rewind_to, "--to", &to) ||
+          !load_kafka_settings(rewind_config, "replay rewind", &rewind.kafka)) {
+        return 2;
+      }
       rewind.to = *to;
       rewind.lookup = rewind_lookup == "broker" ? OffsetLookup::kBroker
                       : rewind_lookup == "scan" ? OffsetLookup::kScan
@@ -299,7 +400,10 @@ int run_cli(int argc, char** argv) {
       return run_replay_rewind(rewind);
     }
   }
-  if (*produce_cmd) return run_produce_command(produce_brokers, produce_topic, produce_input);
+  if (*topics_cmd) return run_topics_ensure(topics);
+  if (*produce_cmd) {
+    return run_produce_command(produce_brokers, produce_topic, produce_input, produce_config);
+  }
   if (*config_cmd) {
     ServiceConfig config;
     if (!config_path.empty()) {

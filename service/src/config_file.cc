@@ -164,6 +164,12 @@ ConfigLoadResult parse_service_config(std::istream& in) {
       }
       continue;
     }
+    if (is_kafka_key(key)) {
+      if (auto error = apply_kafka_key(config.kafka, key, value)) {
+        return {std::nullopt, "line " + std::to_string(number) + ": " + *error};
+      }
+      continue;
+    }
     const Entry* match = nullptr;
     for (const Entry& e : entries()) {
       if (e.key == key) match = &e;
@@ -191,7 +197,7 @@ std::string describe_service_config(const ServiceConfig& config) {
   for (const Entry& e : entries()) {
     out += "# " + e.help + "\n" + e.key + " = " + e.get(config) + "\n";
   }
-  return out + describe_connectors(config.connectors);
+  return out + describe_kafka_keys(config.kafka) + describe_connectors(config.connectors);
 }
 
 }  // namespace painpoint::service

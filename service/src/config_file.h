@@ -4,7 +4,8 @@
 //
 // Format: one `key = value` per line; `#` starts a comment; blank lines are ignored. Keys are
 // `section.name` (e.g. `validation.max_text_bytes = 16384`). Unknown keys and unparsable values
-// are errors that name the line, so a typo never silently falls back to a default.
+// are errors that name the line, so a typo never silently falls back to a default. `kafka.*`
+// keys pass librdkafka properties to every Kafka client (kafka_keys.h); librdkafka checks them.
 // Every key and its default is listed by `painpoint config --defaults`.
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "connectors/connectors.h"
+#include "kafka_keys.h"
 #include "painpoint/aggregator/config.h"
 #include "painpoint/ingest/validate.h"
 
@@ -33,6 +35,8 @@ struct ServiceConfig {
   std::chrono::milliseconds checkpoint_interval{60'000};
   // connectors.* keys: the webhooks of support systems (docs/connectors.md).
   ConnectorsConfig connectors;
+  // kafka.* keys: librdkafka properties for every Kafka client (see kafka_keys.h).
+  KafkaKeys kafka;
 };
 
 struct ConfigLoadResult {

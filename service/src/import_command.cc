@@ -293,6 +293,7 @@ class ImportRun {
     ingest::ProducerConfig config;
     config.brokers = options_.brokers;
     config.client_id = "painpoint-import";
+    config.extra = options_.producer_extra;
     auto producer = ingest::Producer::create(
         config, [this](const ingest::DeliveryReport& report) { delivered(report); });
     if (!producer.ok()) return usage_error("producer: " + producer.status().to_string());
@@ -480,6 +481,10 @@ CLI::App* add_import_subcommand(CLI::App& app, ImportOptions* options) {
       ->check(CLI::Range(0.0, 1e9));
   command->add_option("--state", options->state_file,
                       "Acknowledged-position file (default: INPUT.import-state)");
+  command
+      ->add_option("--config", options->config_path,
+                   "Configuration file; its kafka.* keys set the Kafka client properties")
+      ->check(CLI::ExistingFile);
   command->add_option("--errors", options->errors_file,
                       "Rejected rows are appended here (default: INPUT.import-errors)");
   return command;

@@ -63,6 +63,8 @@ struct ImportOptions {
   std::filesystem::path state_file;   // empty: <input>.import-state
   std::filesystem::path errors_file;  // empty: <input>.import-errors
   ingest::ValidationConfig validation;
+  std::string config_path;                            // --config: its kafka.* keys
+  std::map<std::string, std::string> producer_extra;  // librdkafka properties from those keys
 };
 
 // Exit status: 0 every row sent; 1 some rows rejected (listed in the errors file), the rest sent;

@@ -289,7 +289,8 @@ struct Publisher::Impl {
       text = "delivery failing (" + last_error + "); " + std::to_string(pending) +
              " outbox entries kept, retrying";
     } else if (!producer->broker_reachable() && now - started_at > kReachabilityGrace) {
-      text = "Kafka broker unreachable; " + std::to_string(pending) + " outbox entries kept";
+      text = ingest::unreachable_detail(producer->connection_problem()) + "; " +
+             std::to_string(pending) + " outbox entries kept";
     } else if (oldest_in_flight != Clock::time_point::max() &&
                now - oldest_in_flight > kStallThreshold) {
       text = "no acknowledgement from the broker for " +
@@ -375,6 +376,7 @@ ingest::Status Publisher::start() {
   producer_config.client_id = "painpoint-publisher";
   producer_config.linger = milliseconds{5};
   producer_config.delivery_timeout = impl.config.delivery_timeout;
+  producer_config.extra = impl.config.producer_properties;
   // Frequent statistics feed broker_reachable() for /readyz.
   producer_config.extra["statistics.interval.ms"] = "1000";
   auto producer =

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,8 @@ class MetricsRegistry;
 
 struct PublisherConfig {
   std::string brokers;
+  // The operator's librdkafka properties for the producer (config file `kafka.*`).
+  std::map<std::string, std::string> producer_properties;
   std::string topic = "painpoint.summaries";
   // At most one record per pain point per interval.
   std::chrono::milliseconds interval{1'000};

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "painpoint/ingest/client_settings.h"
+
 namespace painpoint::service {
 
 using TimePoint = std::chrono::system_clock::time_point;
@@ -61,6 +63,7 @@ struct RebuildOptions {
 struct EmitOptions {
   std::filesystem::path data_dir = "painpoint-data";
   std::string brokers;
+  ingest::ClientSettings kafka;  // the config file's `kafka.*` properties
   std::string topic;
   std::optional<TimePoint> since;
   std::optional<TimePoint> until;
@@ -101,6 +104,7 @@ enum class OffsetLookup {
 struct RewindOptions {
   std::filesystem::path data_dir = "painpoint-data";
   std::string brokers;
+  ingest::ClientSettings kafka;  // the config file's `kafka.*` properties
   std::string topic = "painpoint.feedback-by-product";
   TimePoint to;
   OffsetLookup lookup = OffsetLookup::kAuto;

@@ -66,6 +66,7 @@ int run_replay_emit(const EmitOptions& options) {
   ingest::ProducerConfig config;
   config.brokers = options.brokers;
   config.client_id = "painpoint-replay-emit";
+  config.extra = options.kafka.for_role(ingest::ClientRole::kProducer);
   auto producer = ingest::Producer::create(config, [&](const ingest::DeliveryReport& r) {
     if (r.status.ok()) {
       delivered.fetch_add(1);

@@ -46,12 +46,13 @@ constexpr auto kTimeout = std::chrono::seconds(15);
 // whose message timestamp is >= `ms` (nullopt when none up to the high watermark). Exact under
 // any timestamp order (CreateTime need not grow with the offset), at the cost of reading them.
 std::map<std::int32_t, std::optional<std::int64_t>> scan_for_time(
-    const std::string& brokers, const std::string& topic,
-    const std::map<std::int32_t, PartitionTimeOffset>& partitions, std::int64_t ms,
-    std::string* error) {
+    const RewindOptions& options, const std::map<std::int32_t, PartitionTimeOffset>& partitions,
+    std::int64_t ms, std::string* error) {
   std::map<std::int32_t, std::optional<std::int64_t>> found;
+  const std::string& topic = options.topic;
   ingest::ConsumerConfig config;
-  config.brokers = brokers;
+  config.brokers = options.brokers;
+  config.extra = options.kafka.for_role(ingest::ClientRole::kConsumer);
   // A group of its own (committing nothing) so that the scan never disturbs serve's group.
   config.group_id = "painpoint-replay-rewind-scan";
   config.client_id = "painpoint-replay-rewind";
@@ -123,6 +124,7 @@ int run_replay_rewind(const RewindOptions& options) {
   config.brokers = options.brokers;
   config.group_id = "painpoint-replay-rewind";  // never joined: lookups only
   config.client_id = "painpoint-replay-rewind";
+  config.extra = options.kafka.for_role(ingest::ClientRole::kConsumer);
   auto consumer = ingest::Consumer::create(config);
   if (!consumer.ok()) {
     std::cerr << "painpoint replay rewind: " << consumer.status().to_string() << "\n";
@@ -146,7 +148,8 @@ int run_replay_rewind(const RewindOptions& options) {
     return 2;
   }
 
-  auto admin = ingest::Admin::create({options.brokers, "painpoint-replay-rewind", {}});
+  auto admin = ingest::Admin::create({options.brokers, "painpoint-replay-rewind",
+                                      options.kafka.for_role(ingest::ClientRole::kAdmin)});
   if (!admin.ok()) {
     std::cerr << "painpoint replay rewind: " << admin.status().to_string() << "\n";
     return 2;
@@ -200,7 +203,7 @@ int run_replay_rewind(const RewindOptions& options) {
     std::map<std::int32_t, PartitionTimeOffset> subset;
     for (std::int32_t p : to_scan) subset[p] = lookup[p];
     std::string error;
-    const auto found = scan_for_time(options.brokers, options.topic, subset, ms, &error);
+    const auto found = scan_for_time(options, subset, ms, &error);
     if (!error.empty()) {
       std::cerr << "painpoint replay rewind: reading timestamps: " << error << "\n";
       return 2;

@@ -17,6 +17,8 @@
 #include "metrics.h"
 #include "painpoint/aggregator/word_vectors.h"
 #include "painpoint/ingest/embedded_broker.h"
+#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/topics.h"
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
 #include "publisher.h"
@@ -51,6 +53,89 @@ std::chrono::milliseconds test_publish_delay() {
     spdlog::warn("ignoring PAINPOINT_TEST_PUBLISH_DELAY_MS={}: not a number", value);
     return std::chrono::milliseconds{0};
   }
+}
+
+// painpoint.summaries must be compacted: subscribers rebuild the pain points from the latest
+// record per key, which a delete policy removes. False after logging what to do.
+bool summaries_topic_fits(ingest::Admin& admin, const std::string& brokers,
+                          std::chrono::milliseconds timeout) {
+  const std::vector<std::string> topics = {std::string(ingest::kTopicSummaries)};
+  auto configs = admin.describe_topic_configs(topics, timeout);
+  if (!configs.ok()) {
+    spdlog::warn(
+        "cannot check {} ({}); `painpoint topics ensure --brokers {}` creates it compacted",
+        topics[0], configs.status().to_string(), brokers);
+    return true;
+  }
+  for (const auto& spec : ingest::painpoint_topics(1)) {
+    if (spec.name != topics[0]) continue;
+    const auto mismatches = ingest::topic_mismatches(spec, 1, (*configs)[spec.name]);
+    for (const auto& mismatch : mismatches) {
+      spdlog::error(
+          "{}: {}: subscribers need the latest summary per pain point kept. Change it (e.g. "
+          "kafka-configs --bootstrap-server {} --alter --entity-type topics --entity-name {} "
+          "--add-config cleanup.policy=compact) and start again; `painpoint topics ensure "
+          "--brokers {}` lists every difference",
+          spec.name, mismatch, brokers, spec.name, brokers);
+    }
+    return mismatches.empty();
+  }
+  return true;
+}
+
+// Each partition of the repartition topic owns the state of the products that hash to it, so
+// the topic must keep the partition count the store was built with: recorded at the first start
+// on such a cluster, compared at every later one. False after logging what to do.
+bool repartition_topic_fits(ingest::Admin& admin, const std::string& brokers,
+                            std::chrono::milliseconds timeout, store::Store& store,
+                            const std::filesystem::path& data_dir) {
+  const std::string topic(ingest::kTopicByProduct);
+  auto metadata = admin.metadata(timeout, topic);
+  if (!metadata.ok() || metadata->topics.empty() || !metadata->topics[0].error.ok()) {
+    spdlog::warn(
+        "cannot check the partitions of {}; `painpoint topics ensure --brokers {}` "
+        "creates it",
+        topic, brokers);
+    return true;
+  }
+  const int partitions = metadata->topics[0].partitions;
+  std::optional<std::int32_t> recorded;
+  store::Status s = store.input_partitions(&recorded);
+  if (s.is_ok() && !recorded) s = store.record_input_partitions(partitions);
+  if (!s.is_ok()) {
+    spdlog::error("store: {}", s.to_string());
+    return false;
+  }
+  if (!recorded || *recorded == partitions) return true;
+  spdlog::error(
+      "{} has {} partitions, but the store in {} was built with {}: products would move to "
+      "partitions that do not hold their state. Use a topic with {} partitions (`painpoint "
+      "topics ensure --brokers {} --partitions {}` checks it), or start with an empty "
+      "--data-dir and `painpoint replay emit` this store's events into the new topics",
+      topic, partitions, data_dir.string(), *recorded, *recorded, brokers, *recorded);
+  return false;
+}
+
+// The topic checks, on clusters that answer admin requests: librdkafka's mock cluster (the
+// embedded broker, `painpoint broker`) names no controller among its brokers and never answers
+// DescribeConfigs, and its topics are Painpoint's own anyway.
+bool cluster_topics_fit(const std::string& brokers, const ingest::ClientProperties& admin_props,
+                        store::Store& store, const std::filesystem::path& data_dir) {
+  // The aggregator stage has just reached the cluster: it answers in milliseconds.
+  constexpr std::chrono::seconds kTimeout{10};
+  auto admin = ingest::Admin::create({brokers, "painpoint-topic-check", admin_props});
+  if (!admin.ok()) {
+    spdlog::error("topic check: {}", admin.status().to_string());
+    return false;
+  }
+  auto answers = admin->has_controller(kTimeout);
+  if (!answers.ok() || !*answers) {
+    spdlog::debug("topic checks skipped: {}",
+                  answers.ok() ? "the cluster names no controller" : answers.status().to_string());
+    return true;
+  }
+  return summaries_topic_fits(*admin, brokers, kTimeout) &&
+         repartition_topic_fits(*admin, brokers, kTimeout, store, data_dir);
 }
 
 void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorker& worker) {
@@ -96,7 +181,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
                   std::to_string(
                       std::chrono::duration_cast<std::chrono::seconds>(ack_wait).count()) +
                   " s (broker down or failing requests)"
-            : std::string("Kafka broker unreachable"));
+            : ingest::unreachable_detail(pipeline.ingest->connection_problem()));
     body += ",\"aggregator\":" + json_quote(pipeline.aggregator->status_detail());
     body += ",\"publisher\":" + json_quote(pipeline.publisher->status_detail());
     // Not a readiness failure (consumption goes on), but a loss an operator must see: the
@@ -234,6 +319,7 @@ int run_serve(const ServeOptions& options) {
 
   AggregatorStageConfig stage_config;
   stage_config.brokers = brokers;
+  stage_config.consumer_properties = config.kafka.settings.for_role(ingest::ClientRole::kConsumer);
   stage_config.cluster = config.cluster;
   stage_config.encoder = encoder.encoder.get();
   if (encoder.encoder) {
@@ -244,35 +330,26 @@ int run_serve(const ServeOptions& options) {
   stage_config.checkpoint_events = config.checkpoint_events;
   stage_config.checkpoint_interval = config.checkpoint_interval;
   AggregatorStage aggregator_stage(stage_config, *store, metrics);
-  if (auto s = aggregator_stage.start(); !s.ok()) {
-    spdlog::error("cannot start the aggregator stage: {}", s.to_string());
-    return 1;
-  }
 
-  // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so
-  // the summaries of the final batch still go out on a clean stop.
   PublisherConfig publisher_config;
   publisher_config.brokers = brokers;
+  publisher_config.producer_properties =
+      config.kafka.settings.for_role(ingest::ClientRole::kProducer);
   publisher_config.interval = config.summary_interval;
   publisher_config.test_initial_delay = test_publish_delay();
   Publisher publisher(publisher_config, *store, metrics);
-  if (auto s = publisher.start(); !s.ok()) {
-    spdlog::error("cannot start the summary publisher: {}", s.to_string());
-    return 1;
-  }
 
   ingest::IngestConfig ingest_config;
   ingest_config.brokers = brokers;
+  ingest_config.consumer_extra = config.kafka.settings.for_role(ingest::ClientRole::kConsumer);
+  ingest_config.producer_extra = config.kafka.settings.for_role(ingest::ClientRole::kProducer);
   ingest_config.validation = config.validation;
   ingest::IngestWorker ingest_worker(ingest_config);
-  if (auto s = ingest_worker.start(); !s.ok()) {
-    spdlog::error("cannot start the ingest stage: {}", s.to_string());
-    return 1;
-  }
   register_ingest_metrics(metrics, ingest_worker);
 
   // Declared before the server so that it outlives every handler that sends to it.
-  auto feedback_sink = make_kafka_feedback_sink(brokers);
+  auto feedback_sink = make_kafka_feedback_sink(
+      brokers, config.kafka.settings.for_role(ingest::ClientRole::kProducer));
   if (!feedback_sink.ok()) {
     spdlog::error("cannot create the producer of POST /v1/feedback: {}",
                   feedback_sink.status().to_string());
@@ -288,6 +365,9 @@ int run_serve(const ServeOptions& options) {
         options.http_address, options.http_port);
   }
 
+  // The server starts before the stages so that /readyz can say why they have not started yet
+  // (the aggregator stage waits for the Kafka cluster, and a wrong password would otherwise
+  // look like a silent hang).
   HttpServerConfig http_config;
   http_config.address = options.http_address;
   http_config.port = options.http_port;
@@ -300,6 +380,28 @@ int run_serve(const ServeOptions& options) {
   } catch (const std::exception& e) {
     spdlog::error("cannot start the HTTP server on {}:{}: {}", options.http_address,
                   options.http_port, e.what());
+    return 1;
+  }
+
+  if (auto s = aggregator_stage.start(); !s.ok()) {
+    spdlog::error("cannot start the aggregator stage: {}", s.to_string());
+    return 1;
+  }
+  // After the aggregator stage reached the cluster (so a cluster that cannot be reached delays
+  // nothing here) and before anything is published.
+  if (!options.brokers.empty() &&
+      !cluster_topics_fit(brokers, config.kafka.settings.for_role(ingest::ClientRole::kAdmin),
+                          *store, options.data_dir)) {
+    return 2;
+  }
+  // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so
+  // the summaries of the final batch still go out on a clean stop.
+  if (auto s = publisher.start(); !s.ok()) {
+    spdlog::error("cannot start the summary publisher: {}", s.to_string());
+    return 1;
+  }
+  if (auto s = ingest_worker.start(); !s.ok()) {
+    spdlog::error("cannot start the ingest stage: {}", s.to_string());
     return 1;
   }
   spdlog::info("painpoint serving: http://{}:{} (healthz, readyz, metrics), Kafka {}",

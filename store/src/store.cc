@@ -79,6 +79,7 @@ constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
 
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 constexpr std::string_view kClusterIdKey = "kafka_cluster_id";
+constexpr std::string_view kInputPartitionsKey = "input_partitions";
 constexpr std::string_view kEventCountKey = "event_count";
 constexpr std::string_view kOutboxSequenceKey = "outbox_next_sequence";
 constexpr std::string_view kOffsetPrefix = "offset/";
@@ -737,6 +738,26 @@ Status Store::load_offsets(std::vector<InputOffset>* out) const {
 
 Status Store::kafka_cluster_id(std::optional<std::string>* out) const {
   return impl_->get(kMeta, kClusterIdKey, out);
+}
+
+Status Store::record_input_partitions(std::int32_t partitions) {
+  std::string encoded;
+  keys::append_be32(encoded, static_cast<std::uint32_t>(partitions));
+  return from_rocks(impl_->db->Put(impl_->write_options, slice(kInputPartitionsKey), encoded),
+                    "write input partitions");
+}
+
+Status Store::input_partitions(std::optional<std::int32_t>* out) const {
+  std::optional<std::string> value;
+  if (Status s = impl_->get(kMeta, kInputPartitionsKey, &value); !s.is_ok()) return s;
+  if (!value) {
+    out->reset();
+    return Status::ok();
+  }
+  const auto partitions = keys::read_be32(*value);
+  if (!partitions) return {StoreErrc::kCorruption, "undecodable input partition count"};
+  *out = static_cast<std::int32_t>(*partitions);
+  return Status::ok();
 }
 
 namespace {

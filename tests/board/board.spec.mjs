@@ -283,6 +283,28 @@ async function checkLive(page, product) {
   return seconds;
 }
 
+// A rename by someone else (straight through the API) changes no count: the open board still
+// shows the new label, marked as updated.
+async function checkLiveRename(page, product, curated) {
+  await page.goto(`${BOARD_URL}/products/${product}`);
+  await page.waitForSelector('[data-testid=board] tbody tr');
+  await new Promise((r) => setTimeout(r, 1500));
+  // Not one the UI curated: the summaries check after this test expects their labels.
+  const curatedIds = [curated.renamed, curated.merged, curated.split];
+  const target = (await apiPainPoints(product, 'severity')).find((id) => !curatedIds.includes(id));
+  const label = `renamed elsewhere ${Date.now()}`;
+  await api(`/v1/pain-points/${target}/rename`, { method: 'POST', body: { label } });
+  const renamed = performance.now();
+  await waitFor('the rename on the open board, marked', async () => {
+    const row = await page.$(`[data-testid=board] tbody tr[data-id="${target}"]`);
+    if (!row) return false;
+    const text = await row.textContent();
+    return text.includes(label) && (await row.$('[data-testid=mark]')) !== null;
+  }, 15_000);
+  log(`live rename: shown and marked ${((performance.now() - renamed) / 1000).toFixed(2)} s after ` +
+    'the API answered');
+}
+
 async function main() {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
     args: CHROMIUM_ARGS });
@@ -308,6 +330,7 @@ async function main() {
     await checkPainPointPage(page, top);
     const curated = await curate(page, product);
     const liveSeconds = await checkLive(page, product);
+    await checkLiveRename(page, product, curated);
     await checkReadOnly(page, top);
     assert.deepEqual(external, [], 'the board loads nothing from elsewhere');
     log('GET /v1/products answers seen by the page, by status:', JSON.stringify(polls));

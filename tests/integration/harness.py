@@ -1,7 +1,10 @@
 """Shared helpers of the integration tests: real processes, real clients, loopback only.
 
 Every test starts its own `painpoint broker` on an ephemeral port of 127.0.0.1 and its own
-`painpoint serve` on a temporary data directory, and stops them however the test ends.
+`painpoint serve` on a temporary data directory, and stops them however the test ends. With
+PAINPOINT_TEST_KAFKA=<version> (the ctest label `kafka`), Broker() is Apache Kafka of that version
+instead, started by scripts/kafka.sh with Painpoint's topics created the way `painpoint broker`
+creates them.
 """
 import collections
 import contextlib
@@ -10,6 +13,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +26,8 @@ import urllib.request
 PAINPOINT = os.environ.get("PAINPOINT_BIN") or (sys.argv[1] if len(sys.argv) > 1 else "painpoint")
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SAMPLE_FEEDBACK = os.path.join(ROOT, "scripts", "sample_feedback.py")
+KAFKA_SH = os.path.join(ROOT, "scripts", "kafka.sh")
+KAFKA_VERSION = os.environ.get("PAINPOINT_TEST_KAFKA")
 
 
 def log(*args):
@@ -48,7 +54,17 @@ def wait_until(predicate, timeout, what, interval=0.2):
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
 
 
-class Broker:
+def Broker(partitions=4, fault_control=False):
+    """The broker of a test: `painpoint broker`, or Apache Kafka under PAINPOINT_TEST_KAFKA."""
+    if KAFKA_VERSION:
+        if fault_control:
+            raise AssertionError("fault control is the embedded broker's; on Apache Kafka use "
+                                 "KafkaBroker.kill()/pause()")
+        return KafkaBroker(partitions, KAFKA_VERSION)
+    return EmbeddedBroker(partitions, fault_control)
+
+
+class EmbeddedBroker:
     """`painpoint broker` in a child process; its first stdout line is the bootstrap address.
 
     With fault_control=True it runs with --fault-control and command() drives its fault
@@ -91,6 +107,80 @@ class Broker:
                 self.proc.wait()
                 raise AssertionError("broker did not stop on SIGTERM")
         return self.proc.returncode
+
+
+class KafkaBroker:
+    """Apache Kafka from scripts/kafka.sh in a temporary directory, with Painpoint's six topics
+    (`partitions` each, painpoint.summaries compacted; none for 0) created through the admin
+    API."""
+
+    TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
+              "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
+
+    def __init__(self, partitions, version, topic_configs=None):
+        self.dir = tempfile.mkdtemp(prefix="painpoint-kafka-")
+        self.version = version
+        self.start()
+        log("Apache Kafka %s at %s" % (version, self.bootstrap))
+        if partitions:
+            self.create_topics(partitions, topic_configs or {})
+
+    def start(self):
+        """Starts the broker, or restarts it with its data after stop() or kill()."""
+        out = subprocess.run([KAFKA_SH, "start", self.dir, "--version", self.version],
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise AssertionError("scripts/kafka.sh start failed: %s" % out.stderr[-2000:])
+        self.bootstrap = out.stdout.strip().splitlines()[-1]
+
+    def create_topics(self, partitions, topic_configs):
+        from confluent_kafka.admin import AdminClient, NewTopic  # python3-confluent-kafka
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        configs = {"painpoint.summaries": {"cleanup.policy": "compact"}}
+        for name, extra in topic_configs.items():
+            configs.setdefault(name, {}).update(extra)
+        futures = admin.create_topics([NewTopic(t, partitions, 1, config=configs.get(t, {}))
+                                       for t in self.TOPICS], operation_timeout=30)
+        for future in futures.values():
+            future.result(timeout=60)
+
+    def pid(self):
+        with open(os.path.join(self.dir, "kafka.pid")) as f:
+            return int(f.read())
+
+    def kill(self):
+        """SIGKILL, and waits until the process is gone."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not _alive(pid), 30, "broker %d gone after SIGKILL" % pid)
+
+    def pause(self):
+        os.kill(self.pid(), signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.pid(), signal.SIGCONT)
+
+    def run_class(self, *args, timeout=180):
+        """Runs a Kafka tool class (e.g. org.apache.kafka.tools.VerifiableProducer) of this
+        broker's version."""
+        return subprocess.run([KAFKA_SH, "run-class", self.dir, *args], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def stop(self):
+        out = subprocess.run([KAFKA_SH, "stop", self.dir], capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode != 0:
+            raise AssertionError("scripts/kafka.sh stop failed: %s" % out.stderr)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return 0
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 class Serve:

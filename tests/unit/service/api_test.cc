@@ -256,6 +256,20 @@ TEST_F(ApiTest, ReadsAnswer304ToTheirOwnEtagUntilTheBodyChanges) {
   auto changed = again_request(etag);
   EXPECT_EQ(changed.status, 200);
   EXPECT_NE(header_of(changed, "ETag"), etag);
+
+  // A rename changes no count, only a summary's version: the list still changes (the board's
+  // live poll watches it).
+  const std::string before_rename = header_of(changed, "ETag");
+  EXPECT_EQ(parse<v1::ProductList>(changed).products(0).changes(), 3);
+  store::CommitBatch rename;
+  v1::PainPointSummary renamed = summary("pp-c", "p");
+  renamed.set_version(2);
+  renamed.set_label("renamed by a person");
+  rename.summaries = {renamed};
+  ASSERT_TRUE(store_->commit(rename).is_ok());
+  auto after_rename = again_request(before_rename);
+  EXPECT_EQ(after_rename.status, 200);
+  EXPECT_EQ(parse<v1::ProductList>(after_rename).products(0).changes(), 4);
   // Errors carry no validator.
   EXPECT_EQ(header_of(call("GET", "/v1/pain-points/nope"), "ETag"), "");
 }

@@ -231,6 +231,20 @@ TEST_F(StoreTest, OffsetsAndClusterIdRoundTrip) {
   EXPECT_EQ(cluster, "cluster-A");
 }
 
+TEST_F(StoreTest, InputPartitionsRoundTrip) {
+  {
+    auto store = open_store();
+    std::optional<std::int32_t> partitions;
+    ASSERT_TRUE(store->input_partitions(&partitions).is_ok());
+    EXPECT_FALSE(partitions.has_value());
+    ASSERT_TRUE(store->record_input_partitions(48).is_ok());
+  }
+  auto store = open_store();
+  std::optional<std::int32_t> partitions;
+  ASSERT_TRUE(store->input_partitions(&partitions).is_ok());
+  EXPECT_EQ(partitions, 48);
+}
+
 TEST_F(StoreTest, ScanByTimeIsOrderedAndBounded) {
   auto store = open_store();
   CommitBatch batch;

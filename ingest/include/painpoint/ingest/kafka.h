@@ -135,6 +135,9 @@ class Producer {
   ProducerCounters counters() const;
   // False after librdkafka reported that no broker is reachable; true again once one is.
   bool broker_reachable() const;
+  // Why connecting failed (authentication, TLS, wrong listener, ...) as librdkafka reported it
+  // while no broker was reachable; empty once a broker is up.
+  std::string connection_problem() const;
 
   struct Impl;
 
@@ -313,6 +316,9 @@ class Consumer {
   Result<std::vector<TopicPartition>> assignment() const;
   // False after librdkafka reported all brokers down; true once a broker is up again.
   bool broker_reachable() const;
+  // As Producer::connection_problem. Learned from the polls (and, before subscribe(), from
+  // failed lookups such as cluster_id()).
+  std::string connection_problem() const;
 
   // Leaves the group (runs the revoke handler on this thread). Blocks at most `timeout`: when the
   // group leave has not finished by then (the coordinator is unreachable), returns kTimedOut and
@@ -337,6 +343,10 @@ class Consumer {
 // to the OS (std::_Exit after flushing its logs): returning from main would run static
 // destructors under their threads.
 bool await_background_teardown(std::chrono::milliseconds timeout);
+
+// "Kafka broker unreachable", followed by the client's connection_problem() when it has one:
+// what readiness checks report.
+std::string unreachable_detail(const std::string& connection_problem);
 
 // ---------------------------------------------------------------------------------------------
 // Admin
@@ -365,6 +375,9 @@ struct ClusterMetadata {
   std::vector<TopicMetadata> topics;
 };
 
+// A topic's configuration as the broker describes it (every entry, defaults included).
+using TopicConfigs = std::map<std::string, std::string>;
+
 struct AdminConfig {
   std::string brokers;
   std::string client_id = "painpoint-admin";
@@ -383,6 +396,12 @@ class Admin {
 
   // Creates the topics that do not exist yet; existing ones are left as they are (not an error).
   Status create_topics(std::span<const TopicSpec> topics, std::chrono::milliseconds timeout);
+  // Whether the cluster names a controller among its brokers: without one (librdkafka's mock
+  // cluster, the embedded broker) CreateTopics and DescribeConfigs wait until they time out.
+  Result<bool> has_controller(std::chrono::milliseconds timeout);
+  // The configuration of each of `topics` (DescribeConfigs); an error if any is missing.
+  Result<std::map<std::string, TopicConfigs>> describe_topic_configs(
+      std::span<const std::string> topics, std::chrono::milliseconds timeout);
   // All topics when `topic` is empty.
   Result<ClusterMetadata> metadata(std::chrono::milliseconds timeout,
                                    const std::string& topic = {});

@@ -2,6 +2,10 @@
 
 // Names of the Kafka topics Painpoint uses, and how it creates them.
 
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -19,9 +23,32 @@ inline constexpr std::string_view kTopicSummaries = "painpoint.summaries";
 // The three input topics, in a fixed order.
 std::vector<std::string> input_topics();
 
-// Every topic Painpoint needs, with `partitions` partitions each. painpoint.summaries is
-// compacted (latest summary per pain point id); the others use time/size retention.
+// Dead letters are read by people, often days after the fact: they are kept for 30 days.
+inline constexpr std::int64_t kDeadletterRetentionMs = 30LL * 24 * 3600 * 1000;
+
+// Every topic Painpoint needs, with `partitions` partitions each (replication_factor -1: the
+// broker's default). painpoint.summaries is compacted (latest summary per pain point id),
+// painpoint.deadletter keeps kDeadletterRetentionMs; the others use the broker's retention.
 std::vector<TopicSpec> painpoint_topics(int partitions, int replication_factor = 1);
+
+// What an existing topic lacks compared with `want`: its partition count where that must match
+// (the repartition topic, whose partitions each own their products' state) and each config of
+// the spec (retention.ms may be longer, or -1). Empty when it fits.
+std::vector<std::string> topic_mismatches(const TopicSpec& want, int partitions,
+                                          const TopicConfigs& have);
+
+// What `painpoint topics ensure` did with one topic.
+struct TopicCheck {
+  enum class Outcome { kCreated, kOk, kMismatch };
+  std::string topic;
+  Outcome outcome = Outcome::kOk;
+  std::vector<std::string> mismatches;
+};
+
+// Creates the topics of `specs` that do not exist and checks the others (topic_mismatches).
+// An error when the cluster could not be asked or refused to create a topic.
+Result<std::vector<TopicCheck>> ensure_topics(Admin& admin, std::span<const TopicSpec> specs,
+                                              std::chrono::milliseconds timeout);
 
 // Dead-letter header names: the original message is kept byte for byte, these explain it.
 inline constexpr std::string_view kHeaderReason = "painpoint.reason";  // reason_code()

@@ -82,6 +82,9 @@ class IngestWorker {
   // What the consumer last learned from librdkafka. Its callbacks are served by polls, which
   // pause while a batch waits for acknowledgements: see waiting_for_acks() for that case.
   bool broker_reachable() const;
+  // Why the consumer (or else the producer) cannot connect, as librdkafka reported it; empty
+  // when nothing is known.
+  std::string connection_problem() const;
   // How long the batch in flight has been waiting for the broker to acknowledge its output
   // (zero when none waits). Grows while the broker is down or failing produce requests.
   std::chrono::milliseconds waiting_for_acks() const;

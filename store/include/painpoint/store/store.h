@@ -139,11 +139,16 @@ class Store {
   // Deletes published outbox entries (after the broker acknowledged them). Safe concurrently with
   // commit() (see the class comment); one WriteBatch, so a crash deletes all of them or none.
   Status delete_outbox(std::span<const std::uint64_t> sequences);
+  // Records the partition count of the aggregator's input topic the stored state is built on
+  // (products map to partitions by it); serve records it once and compares later starts.
+  Status record_input_partitions(std::int32_t partitions);
 
   // Reader side (thread-safe) -------------------------------------------------------------------
 
   Status load_offsets(std::vector<InputOffset>* out) const;
   Status kafka_cluster_id(std::optional<std::string>* out) const;
+  // What record_input_partitions() recorded; nullopt when nothing was.
+  Status input_partitions(std::optional<std::int32_t>* out) const;
   Status get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const;
   Status get_membership(std::string_view event_id, std::optional<std::string>* out) const;
   // The memberships of many events in one batched read (out[i] for event_ids[i]).

@@ -1,0 +1,185 @@
+// The admin client: topic creation, topic configs, metadata.
+#include <vector>
+
+#include "client_state.h"
+#include "kafka_handles.h"
+#include "painpoint/ingest/kafka.h"
+
+namespace painpoint::ingest {
+
+using detail::ClientState;
+using detail::KafkaPtr;
+using detail::status_from;
+using detail::to_timeout_ms;
+
+struct Admin::Impl : ClientState {
+  KafkaPtr rk;
+};
+
+Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Admin::Admin(Admin&&) noexcept = default;
+Admin& Admin::operator=(Admin&&) noexcept = default;
+Admin::~Admin() = default;
+
+Result<Admin> Admin::create(const AdminConfig& config) {
+  if (config.brokers.empty()) return Status::Error(KafkaErrc::kInvalidConfig, "no brokers");
+  std::map<std::string, std::string> props{
+      {"bootstrap.servers", config.brokers},
+      {"client.id", config.client_id},
+      // Metadata lookups must not create the topics they ask about.
+      {"allow.auto.create.topics", "false"},
+  };
+  for (const auto& [k, v] : config.extra) props[k] = v;
+  auto conf = detail::make_conf(props);
+  if (!conf.ok()) return conf.status();
+  auto impl = std::make_unique<Impl>();
+  impl->what = "admin";
+  detail::install_common_cbs(conf->get(), impl.get());
+  auto rk = detail::new_client(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!rk.ok()) return rk.status();
+  impl->rk = std::move(rk).value();
+  return Admin(std::move(impl));
+}
+
+Status Admin::create_topics(std::span<const TopicSpec> topics, std::chrono::milliseconds timeout) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  if (topics.empty()) return Status::Ok();
+  char errstr[512];
+  std::vector<detail::NewTopicPtr> owned;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  for (const auto& spec : topics) {
+    detail::NewTopicPtr nt(rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
+                                                 spec.replication_factor, errstr, sizeof errstr));
+    if (!nt) return Status::Error(KafkaErrc::kInvalidArgument, spec.name + ": " + errstr);
+    for (const auto& [k, v] : spec.configs) {
+      if (auto e = rd_kafka_NewTopic_set_config(nt.get(), k.c_str(), v.c_str()); e) {
+        return status_from(e, spec.name + " config " + k);
+      }
+    }
+    raw.push_back(nt.get());
+    owned.push_back(std::move(nt));
+  }
+  detail::AdminOptionsPtr options(
+      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                            sizeof errstr);
+  rd_kafka_AdminOptions_set_operation_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                              sizeof errstr);
+  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
+  rd_kafka_CreateTopics(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
+  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  if (!event) return Status::Error(KafkaErrc::kTimedOut, "create topics: no response");
+  if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Error(detail::errc_from(e),
+                         std::string("create topics: ") + rd_kafka_event_error_string(event.get()),
+                         e);
+  }
+  const auto* result = rd_kafka_event_CreateTopics_result(event.get());
+  size_t count = 0;
+  const auto** results = rd_kafka_CreateTopics_result_topics(result, &count);
+  for (size_t i = 0; i < count; ++i) {
+    const auto e = rd_kafka_topic_result_error(results[i]);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
+    const char* msg = rd_kafka_topic_result_error_string(results[i]);
+    return Status::Error(detail::errc_from(e),
+                         std::string("create topic ") + rd_kafka_topic_result_name(results[i]) +
+                             ": " + (msg != nullptr ? msg : rd_kafka_err2str(e)),
+                         e);
+  }
+  return Status::Ok();
+}
+
+Result<bool> Admin::has_controller(std::chrono::milliseconds timeout) {
+  auto cluster = metadata(timeout);
+  if (!cluster.ok()) return cluster.status();
+  // The metadata response just received carries the controller id; this reads it back.
+  const std::int32_t controller = rd_kafka_controllerid(impl_->rk.get(), 0);
+  for (const auto& broker : cluster->brokers) {
+    if (broker.id == controller) return true;
+  }
+  return false;
+}
+
+Result<std::map<std::string, TopicConfigs>> Admin::describe_topic_configs(
+    std::span<const std::string> topics, std::chrono::milliseconds timeout) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  std::map<std::string, TopicConfigs> out;
+  if (topics.empty()) return out;
+  std::vector<detail::ConfigResourcePtr> owned;
+  std::vector<rd_kafka_ConfigResource_t*> raw;
+  for (const auto& topic : topics) {
+    owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  char errstr[512];
+  detail::AdminOptionsPtr options(
+      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                            sizeof errstr);
+  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
+  rd_kafka_DescribeConfigs(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
+  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  if (!event) return Status::Error(KafkaErrc::kTimedOut, "describe configs: no response");
+  if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
+    return detail::with_connection_problem(
+        Status::Error(detail::errc_from(e),
+                      std::string("describe configs: ") + rd_kafka_event_error_string(event.get()),
+                      e),
+        *impl_);
+  }
+  const auto* result = rd_kafka_event_DescribeConfigs_result(event.get());
+  size_t count = 0;
+  const auto** resources = rd_kafka_DescribeConfigs_result_resources(result, &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (auto e = rd_kafka_ConfigResource_error(resources[i]); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return status_from(
+          e, std::string("describe configs of ") + rd_kafka_ConfigResource_name(resources[i]));
+    }
+    TopicConfigs& configs = out[rd_kafka_ConfigResource_name(resources[i])];
+    size_t entries = 0;
+    const auto** entry = rd_kafka_ConfigResource_configs(resources[i], &entries);
+    for (size_t j = 0; j < entries; ++j) {
+      const char* value = rd_kafka_ConfigEntry_value(entry[j]);
+      configs[rd_kafka_ConfigEntry_name(entry[j])] = value != nullptr ? value : "";
+    }
+  }
+  return out;
+}
+
+Result<ClusterMetadata> Admin::metadata(std::chrono::milliseconds timeout,
+                                        const std::string& topic) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  // Without a topic (or when its handle cannot be made): every topic.
+  detail::TopicPtr rkt;
+  if (!topic.empty()) rkt.reset(rd_kafka_topic_new(impl_->rk.get(), topic.c_str(), nullptr));
+  const rd_kafka_metadata_t* raw = nullptr;
+  const auto err =
+      rd_kafka_metadata(impl_->rk.get(), rkt ? 0 : 1, rkt.get(), &raw, to_timeout_ms(timeout));
+  rkt.reset();
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
+    return detail::with_connection_problem(status_from(err, "metadata"), *impl_);
+  }
+  detail::MetadataPtr md(raw);
+  impl_->reachable.store(true);
+  ClusterMetadata out;
+  for (int i = 0; i < md->broker_cnt; ++i) {
+    out.brokers.push_back({md->brokers[i].id, md->brokers[i].host, md->brokers[i].port});
+  }
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const auto& t = md->topics[i];
+    out.topics.push_back({t.topic, t.partition_cnt, status_from(t.err, t.topic)});
+  }
+  return out;
+}
+
+Result<std::string> Admin::cluster_id(std::chrono::milliseconds timeout) const {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  auto id = detail::cluster_id(impl_->rk.get(), timeout);
+  if (id.ok()) return id;
+  rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
+  return detail::with_connection_problem(id.status(), *impl_);
+}
+
+}  // namespace painpoint::ingest
