@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-all_targets=(fuzz_wire_event fuzz_json_event fuzz_http_request)
+all_targets=(fuzz_wire_event fuzz_json_event fuzz_http_request
+             fuzz_connector_zendesk fuzz_connector_intercom fuzz_connector_jira fuzz_connector_generic)
 seconds=${1:-60}
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]   (targets: ${all_targets[*]})" >&2

@@ -23,6 +23,7 @@ esac
 packages=(
   build-essential cmake ninja-build pkg-config git
   librdkafka-dev librocksdb-dev libprotobuf-dev protobuf-compiler
+  libssl-dev  # HMAC (libcrypto) for the connectors' webhook signatures
   libboost-dev libcli11-dev libspdlog-dev libstemmer-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev zlib1g-dev libzstd-dev liblz4-dev  # scripts/build-librdkafka.sh (librdkafka 2.12)

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "hex.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/v1/api.pb.h"
@@ -157,35 +158,6 @@ std::optional<std::vector<std::string>> member_sources(const store::Store& store
     ids.push_back(id);
   }
   return ids;
-}
-
-std::string hex_encode(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0x0F]);
-  }
-  return out;
-}
-
-std::optional<std::string> hex_decode(std::string_view text) {
-  if (text.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size() / 2);
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    const int hi = nibble(text[i]);
-    const int lo = nibble(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>((hi << 4) | lo));
-  }
-  return out;
 }
 
 // GET /v1/pain-points/{id}/merged: the survivor and the ids whose merge chain ends at it.
@@ -363,54 +335,19 @@ HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
         "at most " + std::to_string(config.max_events_per_request) + " events per request");
   }
 
-  // All or nothing: every event is parsed and validated before any is produced, so a client
-  // that fixes the reported event can resend the same request.
+  // All or nothing: every event is parsed before any is produced, so a client that fixes the
+  // reported event can resend the same request.
   std::vector<v1::FeedbackEvent> events(texts.size());
-  const auto now = std::chrono::system_clock::now();
   for (std::size_t i = 0; i < texts.size(); ++i) {
     v1::FeedbackEvent& event = events[i];
     if (auto rejected = ingest::parse_json_event(texts[i], &event)) {
       return HttpResponse::error(400, "bad_json",
                                  event_name(i, event, is_array) + ": " + rejected->detail);
     }
-    if (event.source() == v1::SOURCE_UNSPECIFIED && default_source == v1::SOURCE_UNSPECIFIED) {
-      return HttpResponse::error(422, "missing_source",
-                                 event_name(i, event, is_array) +
-                                     ": source is unspecified (set it in the event or pass "
-                                     "?source=support|sales|customer)");
-    }
-    if (auto rejected =
-            ingest::validate_and_normalize(event, default_source, config.validation, now)) {
-      return HttpResponse::error(422, ingest::reason_code(rejected->reason),
-                                 event_name(i, event, is_array) + ": " + rejected->detail);
-    }
-    if (!topic_for(event.source())) {
-      return HttpResponse::error(422, "bad_source",
-                                 event_name(i, event, is_array) + ": unknown source");
-    }
   }
-  if (sink == nullptr) {
-    return HttpResponse::error(503, "kafka_unavailable", "feedback ingestion is not configured");
-  }
-  std::vector<FeedbackRecord> records;
-  records.reserve(events.size());
-  v1::AcceptedFeedback accepted;
-  for (const v1::FeedbackEvent& event : events) {
-    records.push_back(
-        {std::string(*topic_for(event.source())), event.product_id(), event.SerializeAsString()});
-    accepted.add_accepted(event.event_id());
-  }
-  if (ingest::Status s = sink->send(records, config.produce_timeout); !s.ok()) {
-    spdlog::warn("POST /v1/feedback: {} events not acknowledged: {}", records.size(),
-                 s.to_string());
-    HttpResponse response = HttpResponse::error(
-        503, "kafka_unavailable",
-        "Kafka did not acknowledge the events in time; resend them (event ids make that safe): " +
-            s.to_string());
-    response.headers.emplace_back("Retry-After", "1");
-    return response;
-  }
-  return json_message(202, accepted);
+  return submit_feedback(events, default_source, sink, config, [&](std::size_t i) {
+    return event_name(i, events[i], is_array);
+  });
 }
 
 // ---------------------------------------------------------------------------- validators
@@ -552,6 +489,50 @@ HttpHandler with_read_auth(const ApiAuth& auth, HttpHandler handler) {
 HttpHandler with_write_auth(const ApiAuth& auth, HttpHandler handler) {
   return guarded({auth.write_token.empty() ? auth.read_token : auth.write_token},
                  std::move(handler));
+}
+
+HttpResponse submit_feedback(std::span<v1::FeedbackEvent> events, v1::Source default_source,
+                             FeedbackSink* sink, const ApiConfig& config,
+                             const std::function<std::string(std::size_t)>& name) {
+  const auto now = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    v1::FeedbackEvent& event = events[i];
+    if (event.source() == v1::SOURCE_UNSPECIFIED && default_source == v1::SOURCE_UNSPECIFIED) {
+      return HttpResponse::error(422, "missing_source",
+                                 name(i) +
+                                     ": source is unspecified (set it in the event or pass "
+                                     "?source=support|sales|customer)");
+    }
+    if (auto rejected =
+            ingest::validate_and_normalize(event, default_source, config.validation, now)) {
+      return HttpResponse::error(422, ingest::reason_code(rejected->reason),
+                                 name(i) + ": " + rejected->detail);
+    }
+    if (!topic_for(event.source())) {
+      return HttpResponse::error(422, "bad_source", name(i) + ": unknown source");
+    }
+  }
+  if (sink == nullptr) {
+    return HttpResponse::error(503, "kafka_unavailable", "feedback ingestion is not configured");
+  }
+  std::vector<FeedbackRecord> records;
+  records.reserve(events.size());
+  v1::AcceptedFeedback accepted;
+  for (const v1::FeedbackEvent& event : events) {
+    records.push_back(
+        {std::string(*topic_for(event.source())), event.product_id(), event.SerializeAsString()});
+    accepted.add_accepted(event.event_id());
+  }
+  if (ingest::Status s = sink->send(records, config.produce_timeout); !s.ok()) {
+    spdlog::warn("feedback: {} events not acknowledged: {}", records.size(), s.to_string());
+    HttpResponse response = HttpResponse::error(
+        503, "kafka_unavailable",
+        "Kafka did not acknowledge the events in time; resend them (event ids make that safe): " +
+            s.to_string());
+    response.headers.emplace_back("Retry-After", "1");
+    return response;
+  }
+  return json_message(202, accepted);
 }
 
 ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(

@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -30,6 +31,7 @@
 #include "painpoint/ingest/status.h"
 #include "painpoint/ingest/validate.h"
 #include "painpoint/store/store.h"
+#include "painpoint/v1/feedback.pb.h"
 
 namespace painpoint::service {
 
@@ -80,6 +82,14 @@ struct ApiConfig {
   std::chrono::milliseconds produce_timeout{5'000};
   std::size_t max_events_per_request = 1'000;  // more -> 413
 };
+
+// The shared tail of POST /v1/feedback and the connectors (/v1/connectors/{system}): validates
+// and normalizes every event (all or nothing; `default_source` fills an unspecified source), then
+// sends them through `sink`. 202 with the accepted ids; 422 naming (through `name(i)`) the first
+// invalid event; 503 without a sink or when Kafka did not acknowledge in time.
+HttpResponse submit_feedback(std::span<v1::FeedbackEvent> events, v1::Source default_source,
+                             FeedbackSink* sink, const ApiConfig& config,
+                             const std::function<std::string(std::size_t)>& name);
 
 // Registers every /v1 route. `store` (and `sink`, when not null) must outlive the server; with a
 // null sink POST /v1/feedback answers 503.

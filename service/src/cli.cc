@@ -11,6 +11,7 @@
 
 #include "cluster_command.h"
 #include "config_file.h"
+#include "import_command.h"
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/produce.h"
@@ -290,6 +291,8 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "broker", "scan"}));
   rewind_cmd->add_flag("--dry-run", rewind.dry_run, "Print the plan, write nothing");
 
+  ImportOptions import_options;
+  CLI::App* import_cmd = add_import_subcommand(app, &import_options);
   auto* topics_cmd = app.add_subcommand("topics", "Set up Painpoint's Kafka topics");
   topics_cmd->require_subcommand(1);
   TopicsEnsureOptions topics;
@@ -341,6 +344,12 @@ int run_cli(int argc, char** argv) {
     const std::atomic<bool>& stop = install_stop_signal_handlers();
     return ingest::run_broker(broker, stop, std::cout, std::cerr,
                               broker_fault_control ? STDIN_FILENO : -1);
+  }
+  if (*import_cmd) {
+    ingest::ClientSettings kafka;
+    if (!load_kafka_settings(import_options.config_path, "import", &kafka)) return 2;
+    import_options.producer_extra = kafka.for_role(ingest::ClientRole::kProducer);
+    return run_import(import_options);
   }
   if (*cluster_cmd) {
     if (!cluster_config.empty()) cluster.config_path = cluster_config;

@@ -157,6 +157,13 @@ ConfigLoadResult parse_service_config(std::istream& in) {
     }
     const std::string_view key = trim(text.substr(0, eq));
     const std::string_view value = trim(text.substr(eq + 1));
+    if (key.starts_with("connectors.")) {
+      if (auto error = apply_connector_key(config.connectors, key, value)) {
+        return {std::nullopt, "line " + std::to_string(number) + ": " + std::string(key) + ": " +
+                                  *error};
+      }
+      continue;
+    }
     if (is_kafka_key(key)) {
       if (auto error = apply_kafka_key(config.kafka, key, value)) {
         return {std::nullopt, "line " + std::to_string(number) + ": " + *error};
@@ -190,7 +197,7 @@ std::string describe_service_config(const ServiceConfig& config) {
   for (const Entry& e : entries()) {
     out += "# " + e.help + "\n" + e.key + " = " + e.get(config) + "\n";
   }
-  return out + describe_kafka_keys(config.kafka);
+  return out + describe_kafka_keys(config.kafka) + describe_connectors(config.connectors);
 }
 
 }  // namespace painpoint::service

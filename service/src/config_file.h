@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "connectors/connectors.h"
 #include "kafka_keys.h"
 #include "painpoint/aggregator/config.h"
 #include "painpoint/ingest/validate.h"
@@ -32,6 +33,8 @@ struct ServiceConfig {
   // the events stored since. Larger: fewer writes, longer recovery.
   std::uint64_t checkpoint_events = 250'000;
   std::chrono::milliseconds checkpoint_interval{60'000};
+  // connectors.* keys: the webhooks of support systems (docs/connectors.md).
+  ConnectorsConfig connectors;
   // kafka.* keys: librdkafka properties for every Kafka client (see kafka_keys.h).
   KafkaKeys kafka;
 };

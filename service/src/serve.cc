@@ -159,7 +159,7 @@ void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorke
 }
 
 Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackSink* sink,
-                   const ApiConfig& api_config) {
+                   const ApiConfig& api_config, const Connectors& connectors) {
   Router router;
   router.get("/healthz", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
   router.get("/readyz", [pipeline](const HttpRequest&) {
@@ -206,6 +206,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
     return response;
   });
   add_api_routes(router, *pipeline.store, sink, api_config);
+  add_connector_routes(router, connectors, sink, api_config);
   add_curation_routes(router, *pipeline.aggregator, api_config.auth);
   add_board_routes(router);
   return router;
@@ -257,6 +258,15 @@ int run_serve(const ServeOptions& options) {
       return 2;
     }
     config = std::move(*loaded.config);
+  }
+  auto connectors = load_connectors(config.connectors);
+  if (!connectors.connectors) {
+    spdlog::error("connectors: {}", connectors.error);
+    return 2;
+  }
+  for (const auto& [system, connector] : connectors.connectors->enabled) {
+    spdlog::info("connector {} enabled at POST /v1/connectors/{}", system_name(system),
+                 system_name(system));
   }
   aggregator::LoadedEncoder encoder;
   if (config.cluster.encoder == aggregator::EncoderMode::kSemantic) {
@@ -364,7 +374,7 @@ int run_serve(const ServeOptions& options) {
   http_config.body_limit_bytes = options.http_body_limit;
   HttpServer http(http_config,
                   make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher}, metrics,
-                              feedback_sink->get(), api_config));
+                              feedback_sink->get(), api_config, *connectors.connectors));
   try {
     http.start();
   } catch (const std::exception& e) {

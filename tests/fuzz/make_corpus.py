@@ -163,7 +163,33 @@ def write(target, seeds):
         (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
 
 
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "connectors"
+GENERIC = {
+    "mapped": '{"id":"r-1","text":"search ignores filters","product":"web","a":"acct-1","arr":5,'
+              '"t":"2026-12-01T09:30:00Z","links":["https://x"]}',
+    "numeric_id_and_time": '{"id":17,"text":"slow","t":1796117400,"arr":"12"}',
+    "bad_arr": '{"id":"1","text":"t","arr":-3}',
+}
+BROKEN = {
+    "not_json": "{\"type\": ",
+    "array": "[1, 2, 3]",
+    "deep": "[" * 200 + "]" * 200,
+    "escaped_pointer": '{"a~b":{"c/d":1}}',
+}
+
+
+def connector_seeds(system):
+    seeds = dict(BROKEN)
+    for path in sorted(FIXTURES.glob(system + "_*.json")):
+        seeds[path.stem] = path.read_bytes()
+    if system == "generic":
+        seeds.update(GENERIC)
+    return seeds
+
+
 if __name__ == "__main__":
+    for system in ("zendesk", "intercom", "jira", "generic"):
+        write("fuzz_connector_" + system, connector_seeds(system))
     write("fuzz_wire_event", WIRE)
     write("fuzz_json_event", JSON)
     write("fuzz_http_request", HTTP)
