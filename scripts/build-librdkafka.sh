@@ -33,6 +33,13 @@ then
   exit 0
 fi
 
+# Only an earlier build of this script is replaced, never a directory someone else filled.
+if [[ -d "$PREFIX" && -n "$(ls -A "$PREFIX")" && ! -f "$STAMP" && ! -f "$PREFIX/lib/librdkafka.a" ]]
+then
+  echo "build-librdkafka: $PREFIX is not empty and holds no earlier build; not touching it" >&2
+  exit 1
+fi
+
 CACHE="$DATA_HOME/npm-packages"
 mkdir -p "$CACHE"
 if [[ ! -s "$CACHE/$TARBALL" || "$(sha256_of "$CACHE/$TARBALL")" != "$TARBALL_SHA256" ]]; then
