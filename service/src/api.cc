@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hex.h"
+#include "text_trim.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/v1/api.pb.h"
@@ -226,22 +227,18 @@ HttpHandler guarded(std::vector<std::string> accepted, HttpHandler handler) {
 
 // ---------------------------------------------------------------------------- feedback
 
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  const auto first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
+// Whitespace as JSON (and the headers parsed here) know it.
+constexpr std::string_view kJsonSpace = " \t\r\n";
 
 // Splits a JSON array into the texts of its top-level elements without interpreting them (each
 // is then parsed on its own, with the same parser as `painpoint produce`). nullopt when brackets
 // or strings do not balance, or an element is empty; the elements' own syntax is checked later.
 std::optional<std::vector<std::string_view>> split_json_array(std::string_view text) {
-  text = trim(text);
+  text = trim(text, kJsonSpace);
   if (text.size() < 2 || text.front() != '[' || text.back() != ']') return std::nullopt;
   const std::string_view inner = text.substr(1, text.size() - 2);
   std::vector<std::string_view> elements;
-  if (trim(inner).empty()) return elements;
+  if (trim(inner, kJsonSpace).empty()) return elements;
   std::size_t depth = 0;
   std::size_t start = 0;
   bool in_string = false;
@@ -266,12 +263,12 @@ std::optional<std::vector<std::string_view>> split_json_array(std::string_view t
       if (depth == 0) return std::nullopt;
       --depth;
     } else if (c == ',' && depth == 0) {
-      elements.push_back(trim(inner.substr(start, i - start)));
+      elements.push_back(trim(inner.substr(start, i - start), kJsonSpace));
       start = i + 1;
     }
   }
   if (in_string || depth != 0) return std::nullopt;
-  elements.push_back(trim(inner.substr(start)));
+  elements.push_back(trim(inner.substr(start), kJsonSpace));
   for (std::string_view element : elements) {
     if (element.empty()) return std::nullopt;
   }
@@ -315,7 +312,7 @@ HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
     }
     default_source = *parsed;
   }
-  const std::string_view body = trim(request.body);
+  const std::string_view body = trim(request.body, kJsonSpace);
   std::vector<std::string_view> texts;
   const bool is_array = !body.empty() && body.front() == '[';
   if (is_array) {
@@ -369,7 +366,7 @@ HttpHandler with_etag(HttpHandler handler) {
     response.headers.emplace_back("Cache-Control", "private, no-cache");
     response.headers.emplace_back("ETag", etag);
     const std::string_view wanted = request.header("If-None-Match").value_or("");
-    if (wanted.find(etag) != std::string_view::npos || trim(wanted) == "*") {
+    if (wanted.find(etag) != std::string_view::npos || trim(wanted, kJsonSpace) == "*") {
       response.status = 304;
       response.body.clear();
     }

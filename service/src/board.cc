@@ -5,6 +5,7 @@
 #include <string>
 
 #include "board_assets.h"
+#include "text_trim.h"
 
 namespace painpoint::service {
 
@@ -14,12 +15,8 @@ namespace {
 constexpr std::string_view kContentSecurityPolicy =
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'";
-
-std::string_view trim_spaces(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
+// HTTP's optional whitespace (RFC 9110 section 5.6.3) around header list items and parameters.
+constexpr std::string_view kOptionalWhitespace = " \t";
 
 bool iequals_ascii(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
@@ -32,7 +29,7 @@ bool iequals_ascii(std::string_view a, std::string_view b) {
 bool is_zero_quality(std::string_view params) {
   while (!params.empty()) {
     const auto semicolon = params.find(';');
-    std::string_view param = trim_spaces(params.substr(0, semicolon));
+    std::string_view param = trim(params.substr(0, semicolon), kOptionalWhitespace);
     params =
         semicolon == std::string_view::npos ? std::string_view() : params.substr(semicolon + 1);
     if (param.size() < 2 || (param[0] != 'q' && param[0] != 'Q') || param[1] != '=') continue;
@@ -81,7 +78,7 @@ bool accepts_gzip(std::string_view accept_encoding) {
     accept_encoding =
         comma == std::string_view::npos ? std::string_view() : accept_encoding.substr(comma + 1);
     const auto semicolon = item.find(';');
-    const std::string_view coding = trim_spaces(item.substr(0, semicolon));
+    const std::string_view coding = trim(item.substr(0, semicolon), kOptionalWhitespace);
     const std::string_view params =
         semicolon == std::string_view::npos ? std::string_view() : item.substr(semicolon + 1);
     if ((iequals_ascii(coding, "gzip") || coding == "*") && !is_zero_quality(params)) return true;

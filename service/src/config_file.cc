@@ -8,16 +8,11 @@
 #include <string_view>
 #include <type_traits>
 
+#include "text_trim.h"
+
 namespace painpoint::service {
 
 namespace {
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r");
-  return text.substr(first, last - first + 1);
-}
 
 template <typename T>
 bool parse_number(std::string_view text, T* out) {
@@ -141,8 +136,9 @@ void append_cluster_entries(std::vector<Entry>& table) {
 
 }  // namespace
 
-ConfigLoadResult parse_service_config(std::istream& in) {
-  ServiceConfig config;
+std::string read_key_value_lines(
+    std::istream& in,
+    const std::function<std::string(std::string_view key, std::string_view value)>& apply) {
   std::string line;
   int number = 0;
   while (std::getline(in, line)) {
@@ -152,37 +148,34 @@ ConfigLoadResult parse_service_config(std::istream& in) {
     text = trim(text);
     if (text.empty()) continue;
     const auto eq = text.find('=');
-    if (eq == std::string_view::npos) {
-      return {std::nullopt, "line " + std::to_string(number) + ": expected `key = value`"};
-    }
-    const std::string_view key = trim(text.substr(0, eq));
-    const std::string_view value = trim(text.substr(eq + 1));
-    if (key.starts_with("connectors.")) {
-      if (auto error = apply_connector_key(config.connectors, key, value)) {
-        return {std::nullopt, "line " + std::to_string(number) + ": " + std::string(key) + ": " +
-                                  *error};
-      }
-      continue;
-    }
-    if (is_kafka_key(key)) {
-      if (auto error = apply_kafka_key(config.kafka, key, value)) {
-        return {std::nullopt, "line " + std::to_string(number) + ": " + *error};
-      }
-      continue;
-    }
-    const Entry* match = nullptr;
-    for (const Entry& e : entries()) {
-      if (e.key == key) match = &e;
-    }
-    if (match == nullptr) {
-      return {std::nullopt,
-              "line " + std::to_string(number) + ": unknown key '" + std::string(key) + "'"};
-    }
-    if (!match->set(config, value)) {
-      return {std::nullopt, "line " + std::to_string(number) + ": bad value '" +
-                                std::string(value) + "' for " + match->key};
-    }
+    std::string error = eq == std::string_view::npos
+                            ? "expected `key = value`"
+                            : apply(trim(text.substr(0, eq)), trim(text.substr(eq + 1)));
+    if (!error.empty()) return "line " + std::to_string(number) + ": " + error;
   }
+  return {};
+}
+
+ConfigLoadResult parse_service_config(std::istream& in) {
+  ServiceConfig config;
+  std::string error =
+      read_key_value_lines(in, [&config](std::string_view key, std::string_view value) {
+        if (key.starts_with("connectors.")) {
+          auto problem = apply_connector_key(config.connectors, key, value);
+          return problem ? std::string(key) + ": " + *problem : std::string();
+        }
+        if (is_kafka_key(key)) return apply_kafka_key(config.kafka, key, value).value_or("");
+        const Entry* match = nullptr;
+        for (const Entry& e : entries()) {
+          if (e.key == key) match = &e;
+        }
+        if (match == nullptr) return "unknown key '" + std::string(key) + "'";
+        if (!match->set(config, value)) {
+          return "bad value '" + std::string(value) + "' for " + match->key;
+        }
+        return std::string();
+      });
+  if (!error.empty()) return {std::nullopt, std::move(error)};
   return {std::move(config), {}};
 }
 

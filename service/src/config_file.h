@@ -11,9 +11,11 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connectors/connectors.h"
@@ -43,6 +45,13 @@ struct ConfigLoadResult {
   std::optional<ServiceConfig> config;
   std::string error;  // set when config is empty: "line 3: unknown key 'cluster.treshold'"
 };
+
+// Reads the format above (also used by `painpoint import --map`): each `key = value`, both
+// trimmed, goes to `apply`, which returns "" or what is wrong with it. Returns "" or the first
+// error as "line N: <what>".
+std::string read_key_value_lines(
+    std::istream& in,
+    const std::function<std::string(std::string_view key, std::string_view value)>& apply);
 
 ConfigLoadResult parse_service_config(std::istream& in);
 ConfigLoadResult load_service_config(const std::filesystem::path& path);

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "config_file.h"
 #include "connectors/json_value.h"
 #include "import_csv.h"
 #include "painpoint/ingest/kafka.h"
@@ -21,6 +22,7 @@
 #include "progress.h"
 #include "replay.h"
 #include "signals.h"
+#include "text_trim.h"
 
 namespace painpoint::service {
 
@@ -31,12 +33,6 @@ constexpr const char* kFieldNames[] = {"id",  "text", "product", "account",
 // How often the acknowledged position is made durable: a kill re-sends at most this much
 // (acknowledged but not yet recorded rows; their event ids make them no-ops in the store).
 constexpr auto kStateInterval = std::chrono::milliseconds(200);
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
-}
 
 bool is_field(std::string_view name) {
   for (std::string_view field : kFieldNames) {
@@ -173,38 +169,29 @@ struct Counts {
 
 ImportMapLoad parse_import_map(std::istream& in) {
   ImportMap map;
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    std::string_view text = line;
-    if (auto hash = text.find('#'); hash != std::string_view::npos) text = text.substr(0, hash);
-    text = trim(text);
-    if (text.empty()) continue;
-    const auto eq = text.find('=');
-    const std::string at = "line " + std::to_string(number) + ": ";
-    if (eq == std::string_view::npos) return {std::nullopt, at + "expected `key = value`"};
-    const std::string key(trim(text.substr(0, eq)));
-    const std::string value(trim(text.substr(eq + 1)));
-    if (is_field(key)) {
-      map.fields[key] = value;
-    } else if (key == "default_product") {
-      map.default_product = value;
-    } else if (key == "id_prefix") {
-      map.id_prefix = value;
-    } else if (key == "source") {
-      if (value == "support")
-        map.source = v1::SOURCE_SUPPORT;
-      else if (value == "sales")
-        map.source = v1::SOURCE_SALES;
-      else if (value == "customer")
-        map.source = v1::SOURCE_CUSTOMER;
-      else
-        return {std::nullopt, at + "source must be support, sales or customer"};
-    } else {
-      return {std::nullopt, at + "unknown key '" + key + "'"};
-    }
-  }
+  std::string error =
+      read_key_value_lines(in, [&map](std::string_view key, std::string_view value) {
+        if (is_field(key)) {
+          map.fields[std::string(key)] = std::string(value);
+        } else if (key == "default_product") {
+          map.default_product = value;
+        } else if (key == "id_prefix") {
+          map.id_prefix = value;
+        } else if (key == "source") {
+          if (value == "support")
+            map.source = v1::SOURCE_SUPPORT;
+          else if (value == "sales")
+            map.source = v1::SOURCE_SALES;
+          else if (value == "customer")
+            map.source = v1::SOURCE_CUSTOMER;
+          else
+            return std::string("source must be support, sales or customer");
+        } else {
+          return "unknown key '" + std::string(key) + "'";
+        }
+        return std::string();
+      });
+  if (!error.empty()) return {std::nullopt, std::move(error)};
   if (!map.fields.contains("id") || !map.fields.contains("text")) {
     return {std::nullopt, "the map needs at least `id = ...` and `text = ...`"};
   }
