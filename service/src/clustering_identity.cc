@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -80,6 +81,19 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
+// A store from before the record: its events carry sentence vectors exactly when its state
+// was built in semantic mode. nullopt when it holds no event or cannot be read.
+std::optional<bool> events_carry_vectors(const store::Store& store) {
+  std::optional<bool> carry;
+  const store::Status s = store.scan_events_by_time(
+      std::chrono::system_clock::time_point::min(), std::chrono::system_clock::time_point::max(),
+      [&](const v1::StoredEvent& e) {
+        carry = !e.embedding().empty();
+        return false;
+      });
+  return s.is_ok() ? carry : std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> describe_clustering(const agg::ClusterConfig& config,
@@ -147,6 +161,18 @@ bool clustering_fits(store::Store& store, const std::string& current,
         "`painpoint replay rebuild` applies them to the stored history",
         joined(change.settings));
   } else if (store.event_count() > 0) {
+    const bool semantic = parse_lines(current)["encoder"] == "semantic";
+    const auto vectors = events_carry_vectors(store);
+    if (vectors && *vectors != semantic) {
+      spdlog::error(
+          "the pain points in {} were built {} the sentence encoder (before the store recorded "
+          "its clustering), and this configuration {} it: set cluster.encoder to what they were "
+          "built with, or re-cluster the stored history first with `painpoint replay rebuild "
+          "--data-dir {} --config FILE`",
+          data_dir.string(), *vectors ? "with" : "without", semantic ? "uses" : "does not use",
+          data_dir.string());
+      return false;
+    }
     spdlog::info("recording the clustering of the existing state in {} (not recorded before)",
                  data_dir.string());
   }

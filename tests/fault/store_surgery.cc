@@ -7,6 +7,8 @@
 //        store_surgery damage DATA_DIR COLUMN_FAMILY KEY_PREFIX
 //          overwrites the value of the first key starting with KEY_PREFIX with bytes that do not
 //          decode, and prints that key
+//        store_surgery erase DATA_DIR KEY
+//          deletes KEY from the default column family (a record an older build did not write)
 
 #include <rocksdb/db.h>
 
@@ -77,15 +79,25 @@ int damage(const OpenDb& db, const std::string& family_name, const std::string& 
   return 0;
 }
 
+int erase(const OpenDb& db, const std::string& key) {
+  if (auto s = db.db->Delete({}, key); !s.ok()) {
+    std::cerr << s.ToString() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   const bool stamp = args.size() == 3 && args[0] == "stamp-schema";
   const bool damage_record = args.size() == 4 && args[0] == "damage";
-  if (!stamp && !damage_record) {
+  const bool erase_key = args.size() == 3 && args[0] == "erase";
+  if (!stamp && !damage_record && !erase_key) {
     std::cerr << "usage: store_surgery stamp-schema DATA_DIR VERSION\n"
-                 "       store_surgery damage DATA_DIR COLUMN_FAMILY KEY_PREFIX\n";
+                 "       store_surgery damage DATA_DIR COLUMN_FAMILY KEY_PREFIX\n"
+                 "       store_surgery erase DATA_DIR KEY\n";
     return 2;
   }
   OpenDb db;
@@ -94,5 +106,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (stamp) return stamp_schema(db, static_cast<std::uint32_t>(std::stoul(args[2])));
+  if (erase_key) return erase(db, args[2]);
   return damage(db, args[2], args[3]);
 }

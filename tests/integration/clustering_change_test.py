@@ -1,6 +1,8 @@
 """Changing the clustering of a data directory, on `painpoint broker`.
 
-1. serve (cluster.encoder = static) stores and clusters 600 events, then stops.
+1. serve (cluster.encoder = static) stores and clusters 600 events, then stops. With its record
+   erased (store_surgery, as a directory of an older build), semantic serve is refused anyway:
+   the stored events carry no sentence vectors.
 2. serve with cluster.encoder = semantic refuses that directory (exit 2), naming the change and
    `painpoint replay rebuild`; the directory is unchanged (same pain points afterwards).
 3. `replay rebuild --product billing` with the semantic configuration is refused (exit 2): the
@@ -9,7 +11,7 @@
    directory and answers the rebuilt pain points, while static serve is now refused.
 5. A changed threshold is accepted with a warning naming it.
 
-usage: clustering_change_test.py PATH/TO/painpoint
+usage: clustering_change_test.py PATH/TO/painpoint PATH/TO/store_surgery
 """
 import json
 import os
@@ -89,11 +91,19 @@ def main():
             assert before and all(before.values()), before
             log("static pain points:", {p: len(ids) for p, ids in before.items()})
 
+            out = subprocess.run([sys.argv[2], "erase", data, "clustering"],
+                                 capture_output=True, text=True)
+            assert out.returncode == 0, out.stderr
+            text = refused_serve(broker.bootstrap, data, semantic)
+            assert "were built without the sentence encoder (before the store recorded" in text, \
+                text
+            log("a directory without the record: its events carry no vectors, semantic refused")
+
+            again, _ = serve_and_list(broker.bootstrap, data, static)  # records it again
+            assert again == before, (again, before)
             text = refused_serve(broker.bootstrap, data, semantic)
             assert "built with another clustering (encoder: static -> semantic" in text, text
             assert "painpoint replay rebuild" in text, text
-            again, _ = serve_and_list(broker.bootstrap, data, static)
-            assert again == before, (again, before)
             log("semantic serve refused; the static state is intact")
 
             out = rebuild(data, semantic, "--product", "billing")

@@ -5,6 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
+
+#include "painpoint/store/store.h"
 
 namespace painpoint::service {
 namespace {
@@ -78,6 +81,40 @@ TEST(ClusteringIdentity, ThresholdsAreSettingsButEncodersFilesAndHashingAreNot) 
   change = compare_clustering(base, describe(sparse, {}));
   ASSERT_EQ(change.incompatible.size(), 2u);  // the mode, and the encoder file it no longer has
   EXPECT_EQ(change.incompatible[0], "encoder: semantic -> sparse");
+}
+
+// A directory from before the record: serve infers from the stored events whether the state was
+// built with sentence vectors, and refuses the other kind of mode.
+TEST(ClusteringIdentity, UnrecordedDirectoryIsJudgedByItsStoredVectors) {
+  for (const bool with_vectors : {true, false}) {
+    const auto dir = std::filesystem::path(testing::TempDir()) /
+                     (with_vectors ? "unrecorded-semantic" : "unrecorded-static");
+    std::filesystem::remove_all(dir);
+    std::unique_ptr<store::Store> store;
+    ASSERT_TRUE(store::Store::open(dir, {}, &store).is_ok());
+    store::CommitBatch batch;
+    auto& stored = batch.events.emplace_back();
+    stored.mutable_event()->set_event_id("e-1");
+    stored.mutable_event()->set_product_id("billing");
+    stored.mutable_event()->set_text("charged twice");
+    stored.mutable_event()->mutable_occurred_at()->set_seconds(1'780'000'000);
+    if (with_vectors) stored.set_embedding(std::string(388, '\1'));
+    ASSERT_TRUE(store->commit(batch).is_ok());
+
+    agg::ClusterConfig semantic;
+    semantic.encoder = agg::EncoderMode::kSemantic;
+    agg::ClusterConfig sparse;
+    sparse.encoder = agg::EncoderMode::kSparse;
+    const std::string semantic_text = describe(semantic, {write_file("encoder-c", "abc"), {}});
+    const std::string sparse_text = describe(sparse, {});
+    const std::string& wrong = with_vectors ? sparse_text : semantic_text;
+    const std::string& right = with_vectors ? semantic_text : sparse_text;
+    EXPECT_FALSE(clustering_fits(*store, wrong, dir)) << with_vectors;
+    EXPECT_TRUE(clustering_fits(*store, right, dir)) << with_vectors;
+    std::optional<std::string> recorded;
+    ASSERT_TRUE(store->clustering(&recorded).is_ok());
+    EXPECT_EQ(recorded, right);
+  }
 }
 
 }  // namespace
