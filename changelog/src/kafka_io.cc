@@ -22,6 +22,8 @@ Status from_kafka(const ingest::Status& status) {
 
 namespace {
 
+constexpr int kRestoreFetchBytes = 16 * 1024 * 1024;
+
 Status kafka_error(rd_kafka_resp_err_t err, const std::string& context) {
   return from_kafka(kd::status_from(err, context));
 }
@@ -38,6 +40,9 @@ Result<kd::ConfPtr> conf_for(const ChangelogConfig& config, ingest::ClientRole r
     props["linger.ms"] = "5";
     props["compression.type"] = "lz4";
   } else {
+    // One partition is read at a time: librdkafka's 1 MiB per partition and fetch capped a
+    // restore from Apache Kafka at one round trip per MiB. The operator may still set it.
+    props.try_emplace("fetch.message.max.bytes", std::to_string(kRestoreFetchBytes));
     props["enable.partition.eof"] = "true";
     // A restore waits for nothing but the records already there and its own markers; the
     // embedded broker holds an empty fetch for the whole wait (librdkafka's default: 500 ms).

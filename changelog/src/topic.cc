@@ -3,13 +3,15 @@
 
 namespace painpoint::changelog {
 
-Result<ingest::TopicCheck> ensure_changelog_topic(ingest::Admin& admin, int input_partitions,
+Result<ingest::TopicCheck> ensure_changelog_topic(ingest::Admin& admin, const std::string& topic,
+                                                  int input_partitions,
                                                   std::chrono::milliseconds timeout) {
   if (input_partitions <= 0) {
     return Status::Error(ChangelogErrc::kInvalidArgument, "input partitions must be positive");
   }
-  for (const auto& spec : ingest::painpoint_topics(input_partitions, -1)) {
+  for (auto spec : ingest::painpoint_topics(input_partitions, -1)) {
     if (spec.name != ingest::kTopicChangelog) continue;
+    spec.name = topic;
     const std::vector<ingest::TopicSpec> specs = {spec};
     auto checks = ingest::ensure_topics(admin, specs, timeout);
     if (!checks.ok()) return detail::from_kafka(checks.status());

@@ -17,6 +17,7 @@ std::vector<TopicSpec> painpoint_topics(int partitions, int replication_factor) 
     spec.name = std::string(name);
     spec.partitions = partitions;
     spec.replication_factor = replication_factor;
+    spec.exact_partitions = name == kTopicByProduct || name == kTopicChangelog;
     // Subscribers only need the latest summary per pain point id.
     if (name == kTopicSummaries) spec.configs["cleanup.policy"] = "compact";
     // A restore needs the latest value of every key, and recent batches whole.
@@ -51,16 +52,14 @@ bool duration_suffices(const std::string& have, const std::string& want) {
 std::vector<std::string> topic_mismatches(const TopicSpec& want, int partitions,
                                           const TopicConfigs& have) {
   std::vector<std::string> out;
-  if (want.name == kTopicByProduct && partitions != want.partitions) {
+  if (want.exact_partitions && partitions != want.partitions) {
     out.push_back(std::to_string(partitions) + " partitions, expected " +
                   std::to_string(want.partitions) +
-                  " (each partition owns the state of its products; a different count moves "
-                  "products to partitions that do not hold their history)");
-  }
-  if (want.name == kTopicChangelog && partitions != want.partitions) {
-    out.push_back(std::to_string(partitions) + " partitions, expected " +
-                  std::to_string(want.partitions) + " (partition p holds the state of partition p "
-                  "of " + std::string(kTopicByProduct) + ")");
+                  (want.name == kTopicByProduct
+                       ? " (each partition owns the state of its products; a different count "
+                         "moves products to partitions that do not hold their history)"
+                       : " (partition p holds the state of partition p of " +
+                             std::string(kTopicByProduct) + ")"));
   }
   for (const auto& [key, value] : want.configs) {
     const auto it = have.find(key);

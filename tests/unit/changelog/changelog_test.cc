@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -40,16 +42,56 @@ PartitionState state_at(std::int64_t next_input_offset) {
   return {next_input_offset, "cluster-a", {{"arrival", next_input_offset * 10}}};
 }
 
+// On the embedded broker by default; on the broker named by PAINPOINT_CHANGELOG_TEST_BROKERS
+// (Apache Kafka: tests/kafka/changelog_real_test.py) when set. Every test gets topics of its own.
 class ChangelogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ingest::EmbeddedBrokerConfig broker_config;
-    broker_config.partitions = 2;
-    auto broker = ingest::EmbeddedBroker::start(broker_config);
-    ASSERT_TRUE(broker.ok()) << broker.status().to_string();
-    broker_ = std::move(broker).value();
-    config_.brokers = broker_->bootstrap();
-    config_.ack_timeout = 10'000ms;
+    config_.ack_timeout = 30'000ms;
+    if (const char* brokers = std::getenv("PAINPOINT_CHANGELOG_TEST_BROKERS")) {
+      config_.brokers = brokers;
+      ingest::AdminConfig admin_config;
+      admin_config.brokers = brokers;
+      auto admin = ingest::Admin::create(admin_config);
+      ASSERT_TRUE(admin.ok()) << admin.status().to_string();
+      admin_ = std::make_unique<ingest::Admin>(std::move(admin).value());
+    } else {
+      ingest::EmbeddedBrokerConfig broker_config;
+      broker_config.create_painpoint_topics = false;
+      auto broker = ingest::EmbeddedBroker::start(broker_config);
+      ASSERT_TRUE(broker.ok()) << broker.status().to_string();
+      broker_ = std::move(broker).value();
+      config_.brokers = broker_->bootstrap();
+    }
+    config_.topic = make_topic("changelog-test." + test_name(), 2);
+  }
+
+  static std::string test_name() {
+    return ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  }
+
+  // A changelog topic with `partitions` partitions. On Apache Kafka through
+  // ensure_changelog_topic, which is then asked again and must find it as it made it.
+  std::string make_topic(const std::string& name, int partitions) {
+    if (broker_) {
+      EXPECT_TRUE(broker_->create_topic(name, partitions).ok());
+      return name;
+    }
+    auto created = ensure_changelog_topic(*admin_, name, partitions, 30'000ms);
+    EXPECT_TRUE(created.ok()) << created.status().to_string();
+    EXPECT_EQ(created->outcome, ingest::TopicCheck::Outcome::kCreated);
+    // Until the new topic shows in the metadata, ensure finds it missing and creates it again.
+    auto checked = ensure_changelog_topic(*admin_, name, partitions, 30'000ms);
+    for (int attempt = 0; attempt < 50 && checked.ok() &&
+                          checked->outcome == ingest::TopicCheck::Outcome::kCreated;
+         ++attempt) {
+      std::this_thread::sleep_for(100ms);
+      checked = ensure_changelog_topic(*admin_, name, partitions, 30'000ms);
+    }
+    EXPECT_TRUE(checked.ok()) << checked.status().to_string();
+    EXPECT_EQ(checked->outcome, ingest::TopicCheck::Outcome::kOk);
+    for (const auto& mismatch : checked->mismatches) ADD_FAILURE() << mismatch;
+    return name;
   }
 
   RestoreResult restore(std::int32_t partition, Store* store, const Checkpoint& from = {}) {
@@ -80,6 +122,7 @@ class ChangelogTest : public ::testing::Test {
   }
 
   std::unique_ptr<ingest::EmbeddedBroker> broker_;
+  std::unique_ptr<ingest::Admin> admin_;
   ChangelogConfig config_;
 };
 
@@ -127,8 +170,8 @@ TEST_F(ChangelogTest, RestoreReplaysPutsAndDeletesOfCommittedBatches) {
 }
 
 TEST_F(ChangelogTest, RecordsAfterTheLastMarkerAreDiscarded) {
-  config_.topic = "changelog-tail";
-  ASSERT_TRUE(broker_->create_topic(config_.topic, 1).ok());
+  // One partition, so that a producer partitioning by key writes to it.
+  config_.topic = make_topic("changelog-test.tail", 1);
   Store ignored;
   ChangelogWriter w = take_over(0, &ignored);
   ASSERT_TRUE(w.append_batch(std::vector<Record>{put("events", "e1", "one")}, state_at(1)).ok());
@@ -230,6 +273,15 @@ TEST_F(ChangelogTest, WriterNeedsARestoreAndValidFamilies) {
             ChangelogErrc::kInvalidArgument);
   EXPECT_EQ(w.append_batch(std::vector<Record>{put(std::string("a\0b", 3), "k", "v")}, {}).code,
             ChangelogErrc::kInvalidArgument);
+}
+
+TEST_F(ChangelogTest, TopicWithAnotherPartitionCountIsReported) {
+  if (!admin_) GTEST_SKIP() << "the embedded broker answers neither CreateTopics nor DescribeConfigs";
+  auto checked = ensure_changelog_topic(*admin_, config_.topic, 3, 30'000ms);
+  ASSERT_TRUE(checked.ok()) << checked.status().to_string();
+  EXPECT_EQ(checked->outcome, ingest::TopicCheck::Outcome::kMismatch);
+  ASSERT_EQ(checked->mismatches.size(), 1U);
+  EXPECT_EQ(checked->mismatches[0].rfind("2 partitions, expected 3", 0), 0U);
 }
 
 }  // namespace

@@ -172,9 +172,11 @@ class ChangelogRestorer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Creates painpoint.aggregator-changelog where it is missing (compacted, with as many
-// partitions as `input_partitions`) and checks it otherwise, like `painpoint topics ensure`.
-Result<ingest::TopicCheck> ensure_changelog_topic(ingest::Admin& admin, int input_partitions,
+// Creates the changelog topic (`topic`, normally ingest::kTopicChangelog) where it is missing
+// (compacted, with as many partitions as `input_partitions`) and checks it otherwise, with the
+// spec and checks of `painpoint topics ensure`.
+Result<ingest::TopicCheck> ensure_changelog_topic(ingest::Admin& admin, const std::string& topic,
+                                                  int input_partitions,
                                                   std::chrono::milliseconds timeout);
 
 }  // namespace painpoint::changelog

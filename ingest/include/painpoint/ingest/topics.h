@@ -40,8 +40,8 @@ inline constexpr std::int64_t kChangelogMinCompactionLagMs = 3600LL * 1000;
 std::vector<TopicSpec> painpoint_topics(int partitions, int replication_factor = 1);
 
 // What an existing topic lacks compared with `want`: its partition count where that must match
-// (the repartition topic, whose partitions each own their products' state, and the changelog,
-// partition for partition) and each config of the spec (retention.ms and
+// (TopicSpec::exact_partitions: the repartition topic, whose partitions each own their products'
+// state, and the changelog, partition for partition) and each config of the spec (retention.ms and
 // min.compaction.lag.ms may be longer, retention.ms also -1). Empty when it fits.
 std::vector<std::string> topic_mismatches(const TopicSpec& want, int partitions,
                                           const TopicConfigs& have);
