@@ -1,7 +1,5 @@
 #include "kafka_io.h"
 
-#include "codec.h"
-
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
@@ -21,6 +19,17 @@ Status from_kafka(const ingest::Status& status) {
 }
 
 namespace {
+
+std::optional<std::string_view> header_of(const rd_kafka_message_t& msg, const char* name) {
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(&msg, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  const void* value = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::nullopt;
+  }
+  return std::string_view(static_cast<const char*>(value), size);
+}
 
 constexpr int kRestoreFetchBytes = 16 * 1024 * 1024;
 
@@ -75,6 +84,19 @@ Status prefetch_metadata(rd_kafka_t* rk, rd_kafka_topic_t* rkt, const std::strin
 }
 
 }  // namespace
+
+Result<Decoded> decode_message(const rd_kafka_message_t& msg) {
+  const std::string_view key(static_cast<const char*>(msg.key), msg.key_len);
+  std::optional<std::string_view> value;
+  if (msg.payload != nullptr) value = std::string_view(static_cast<const char*>(msg.payload), msg.len);
+  auto decoded = decode(key, value, header_of(msg, kHeaderEpoch.data()),
+                        header_of(msg, kHeaderBatch.data()));
+  if (!decoded.ok()) {
+    return Status::Error(ChangelogErrc::kCorrupt,
+                         decoded.status().message + " at offset " + std::to_string(msg.offset));
+  }
+  return decoded;
+}
 
 // ------------------------------------------------------------------------------------------------
 

@@ -12,12 +12,16 @@
 #include <string_view>
 #include <vector>
 
+#include "codec.h"
 #include "kafka_handles.h"
 #include "painpoint/changelog/changelog.h"
 
 namespace painpoint::changelog::detail {
 
 Status from_kafka(const ingest::Status& status);
+
+// A message read back from the changelog, decoded (codec.h); kCorrupt names its offset.
+Result<Decoded> decode_message(const rd_kafka_message_t& msg);
 
 // An idempotent producer (acks=all) that appends to one partition and waits for acknowledgements.
 class PartitionAppender {

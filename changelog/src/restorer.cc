@@ -14,18 +14,6 @@ namespace {
 // marker → read up to it → done.
 enum class Phase { kToHighWatermark, kToFence, kToRestoreMarker, kDone };
 
-std::optional<std::string_view> header(const rd_kafka_message_t* msg, std::string_view name) {
-  rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(msg, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
-  const void* value = nullptr;
-  size_t size = 0;
-  if (rd_kafka_header_get_last(headers, std::string(name).c_str(), &value, &size) !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return std::nullopt;
-  }
-  return std::string_view(static_cast<const char*>(value), size);
-}
-
 }  // namespace
 
 struct ChangelogRestorer::Impl {
@@ -54,15 +42,8 @@ struct ChangelogRestorer::Impl {
 };
 
 Status ChangelogRestorer::Impl::feed(const rd_kafka_message_t* msg, const ApplyBatch& apply) {
-  std::string_view key(static_cast<const char*>(msg->key), msg->key_len);
-  std::optional<std::string_view> value;
-  if (msg->payload != nullptr) value = std::string_view(static_cast<const char*>(msg->payload), msg->len);
-  auto decoded = detail::decode(key, value, header(msg, detail::kHeaderEpoch),
-                                header(msg, detail::kHeaderBatch));
-  if (!decoded.ok()) {
-    return Status::Error(ChangelogErrc::kCorrupt, decoded.status().message + " at offset " +
-                                                      std::to_string(msg->offset));
-  }
+  auto decoded = detail::decode_message(*msg);
+  if (!decoded.ok()) return decoded.status();
   if (msg->offset == fence_offset && !lineage.accepts_fence(own_epoch)) {
     return Status::Error(ChangelogErrc::kFenced, "another owner fenced partition " +
                                                      std::to_string(partition) +

@@ -1,24 +1,13 @@
-#include "codec.h"
-#include "kafka_io.h"
-#include "painpoint/changelog/changelog.h"
-
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
 
+#include "codec.h"
+#include "kafka_io.h"
+#include "painpoint/changelog/changelog.h"
+
 namespace painpoint::changelog {
 namespace {
-
-std::optional<std::string_view> header_of(const rd_kafka_message_t* msg, const char* name) {
-  rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(msg, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
-  const void* value = nullptr;
-  size_t size = 0;
-  if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return std::nullopt;
-  }
-  return std::string_view(static_cast<const char*>(value), size);
-}
 
 // Someone else's records came between `from` and this writer's last offset. A superseded owner's
 // late records are harmless (every restore ignores them); anything of a newer epoch means this
@@ -39,13 +28,7 @@ Status check_foreign_records(const ChangelogConfig& config, std::int32_t partiti
     for (const auto& msg : chunk->messages) {
       position = msg->offset + 1;
       if (std::binary_search(own.begin(), own.end(), msg->offset)) continue;
-      std::string_view key(static_cast<const char*>(msg->key), msg->key_len);
-      std::optional<std::string_view> value;
-      if (msg->payload != nullptr) {
-        value = std::string_view(static_cast<const char*>(msg->payload), msg->len);
-      }
-      auto decoded = detail::decode(key, value, header_of(msg.get(), detail::kHeaderEpoch.data()),
-                                    header_of(msg.get(), detail::kHeaderBatch.data()));
+      auto decoded = detail::decode_message(*msg);
       if (!decoded.ok()) return decoded.status();
       if (decoded->epoch > own_epoch) {
         return Status::Error(
