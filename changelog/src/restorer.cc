@@ -129,6 +129,14 @@ Result<ChangelogRestorer> ChangelogRestorer::create(const ChangelogConfig& confi
   if (!reader.ok()) return reader.status();
   auto high = reader->high_watermark(config.ack_timeout);
   if (!high.ok()) return high.status();
+  if (from.next_changelog_offset > *high) {
+    // The local state belongs to a log this topic is not (another cluster, a recreated topic).
+    return Status::Error(ChangelogErrc::kInvalidArgument,
+                         "checkpoint at offset " + std::to_string(from.next_changelog_offset) +
+                             " is beyond the end of partition " + std::to_string(partition) +
+                             " of " + config.topic + " (" + std::to_string(*high) +
+                             "): restore from the beginning into an empty partition");
+  }
   auto impl = std::unique_ptr<Impl>(new Impl(config, partition, std::move(reader).value(), from));
   auto appender = detail::PartitionAppender::create(config, partition);
   if (!appender.ok()) return appender.status();

@@ -265,6 +265,14 @@ TEST_F(ChangelogTest, InterruptedRestoreRestartedGivesTheSameState) {
   EXPECT_EQ(result.stats.batches_applied, 20);
 }
 
+TEST_F(ChangelogTest, CheckpointBeyondTheEndIsRefused) {
+  Checkpoint elsewhere;
+  elsewhere.next_changelog_offset = 1000;
+  elsewhere.epoch = 3;
+  auto restorer = ChangelogRestorer::create(config_, 0, elsewhere);
+  EXPECT_EQ(restorer.status().code, ChangelogErrc::kInvalidArgument) << restorer.status().to_string();
+}
+
 TEST_F(ChangelogTest, WriterNeedsARestoreAndValidFamilies) {
   EXPECT_EQ(ChangelogWriter::create(config_, 0, {}).status().code,
             ChangelogErrc::kInvalidArgument);

@@ -140,6 +140,8 @@ using ApplyBatch = std::function<Status(std::span<const Record> records)>;
 // paused) between them and is not expelled from the group during a long restore:
 //   while (true) { auto done = restorer.step(apply, 10'000, 100ms); if (!done.ok()) ...;
 //                  if (*done) break; consumer.poll_batch(...); }
+// A checkpoint beyond the partition's end (another cluster, a recreated topic) is refused
+// (kInvalidArgument): that local state is not this changelog's.
 // Thread safety: one thread at a time.
 class ChangelogRestorer {
  public:
