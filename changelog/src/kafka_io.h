@@ -63,8 +63,8 @@ class PartitionReader {
 
   // The partition's high watermark, asked from the broker.
   Result<std::int64_t> high_watermark(std::chrono::milliseconds timeout);
-  // Up to `max` messages, waiting at most `timeout` for the first. An end-of-partition report
-  // comes back as nullopt's offset in `eof_offset`.
+  // Up to `max` messages, waiting at most `timeout` for the first. Reaching the end of the
+  // partition sets `eof_offset` (the offset after the last message).
   struct Chunk {
     std::vector<ingest::detail::MessagePtr> messages;
     std::optional<std::int64_t> eof_offset;

@@ -34,7 +34,6 @@ class LineageReader {
   std::int64_t lineage_epoch() const { return lineage_epoch_; }
   // The state after the last accepted marker, with the offset behind it.
   const Checkpoint& committed() const { return committed_; }
-  std::size_t pending() const { return pending_.size(); }
   RestoreStats& stats() { return stats_; }
 
  private:
