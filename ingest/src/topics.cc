@@ -12,13 +12,19 @@ std::vector<std::string> input_topics() {
 std::vector<TopicSpec> painpoint_topics(int partitions, int replication_factor) {
   std::vector<TopicSpec> specs;
   for (auto name : {kTopicSupport, kTopicSales, kTopicCustomer, kTopicByProduct, kTopicDeadletter,
-                    kTopicSummaries}) {
+                    kTopicSummaries, kTopicChangelog}) {
     TopicSpec spec;
     spec.name = std::string(name);
     spec.partitions = partitions;
     spec.replication_factor = replication_factor;
+    spec.exact_partitions = name == kTopicByProduct || name == kTopicChangelog;
     // Subscribers only need the latest summary per pain point id.
     if (name == kTopicSummaries) spec.configs["cleanup.policy"] = "compact";
+    // A restore needs the latest value of every key, and recent batches whole.
+    if (name == kTopicChangelog) {
+      spec.configs["cleanup.policy"] = "compact";
+      spec.configs["min.compaction.lag.ms"] = std::to_string(kChangelogMinCompactionLagMs);
+    }
     if (name == kTopicDeadletter) {
       spec.configs["retention.ms"] = std::to_string(kDeadletterRetentionMs);
     }
@@ -29,8 +35,9 @@ std::vector<TopicSpec> painpoint_topics(int partitions, int replication_factor) 
 
 namespace {
 
-// A retention at least as long as wanted (or unlimited) keeps what Painpoint needs.
-bool retention_suffices(const std::string& have, const std::string& want) {
+// A retention or compaction lag at least as long as wanted (or unlimited) keeps what Painpoint
+// needs.
+bool duration_suffices(const std::string& have, const std::string& want) {
   long long have_ms = 0, want_ms = 0;
   const auto parsed = [](const std::string& text, long long* out) {
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
@@ -45,16 +52,21 @@ bool retention_suffices(const std::string& have, const std::string& want) {
 std::vector<std::string> topic_mismatches(const TopicSpec& want, int partitions,
                                           const TopicConfigs& have) {
   std::vector<std::string> out;
-  if (want.name == kTopicByProduct && partitions != want.partitions) {
+  if (want.exact_partitions && partitions != want.partitions) {
     out.push_back(std::to_string(partitions) + " partitions, expected " +
                   std::to_string(want.partitions) +
-                  " (each partition owns the state of its products; a different count moves "
-                  "products to partitions that do not hold their history)");
+                  (want.name == kTopicByProduct
+                       ? " (each partition owns the state of its products; a different count "
+                         "moves products to partitions that do not hold their history)"
+                       : " (partition p holds the state of partition p of " +
+                             std::string(kTopicByProduct) + ")"));
   }
   for (const auto& [key, value] : want.configs) {
     const auto it = have.find(key);
     const std::string actual = it == have.end() ? "(unset)" : it->second;
-    const bool fits = key == "retention.ms" ? retention_suffices(actual, value) : actual == value;
+    const bool fits = key == "retention.ms" || key == "min.compaction.lag.ms"
+                          ? duration_suffices(actual, value)
+                          : actual == value;
     if (!fits) out.push_back(key + " is " + actual + ", expected " + value);
   }
   return out;

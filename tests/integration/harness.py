@@ -112,7 +112,7 @@ class EmbeddedBroker:
 
 
 class KafkaBroker:
-    """Apache Kafka from scripts/kafka.sh in a temporary directory, with Painpoint's six topics
+    """Apache Kafka from scripts/kafka.sh in a temporary directory, with Painpoint's seven topics
     (`partitions` each, painpoint.summaries compacted; none for 0) created through the admin
     API."""
 
@@ -172,15 +172,19 @@ class KafkaBroker:
 
 
 PAINPOINT_TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
-                    "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
+                    "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries",
+                    "painpoint.aggregator-changelog")
 
 
 def create_painpoint_topics(bootstrap, partitions, topic_configs=None):
-    """Painpoint's six topics with `partitions` each, painpoint.summaries compacted, plus
+    """Painpoint's seven topics with `partitions` each, painpoint.summaries and
+    painpoint.aggregator-changelog compacted, plus
     topic_configs ({topic: {key: value}}), through the admin API."""
     from confluent_kafka.admin import AdminClient, NewTopic  # python3-confluent-kafka
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    configs = {"painpoint.summaries": {"cleanup.policy": "compact"}}
+    configs = {"painpoint.summaries": {"cleanup.policy": "compact"},
+               "painpoint.aggregator-changelog": {"cleanup.policy": "compact",
+                                                  "min.compaction.lag.ms": "3600000"}}
     for name, extra in (topic_configs or {}).items():
         configs.setdefault(name, {}).update(extra)
     futures = admin.create_topics([NewTopic(t, partitions, 1, config=configs.get(t, {}))

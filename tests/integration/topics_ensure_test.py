@@ -1,12 +1,13 @@
 """`painpoint topics ensure` on Apache Kafka (PAINPOINT_TEST_KAFKA=<version>, label kafka).
 
-1. On a broker without Painpoint's topics: all six are created; Kafka's own admin API (through
-   python3-confluent-kafka) sees painpoint.summaries compacted, painpoint.deadletter kept 30 days
-   and the requested partition counts.
+1. On a broker without Painpoint's topics: all seven are created; Kafka's own admin API (through
+   python3-confluent-kafka) sees painpoint.summaries compacted, painpoint.deadletter kept 30 days,
+   painpoint.aggregator-changelog compacted with a one-hour min.compaction.lag.ms, and the
+   requested partition counts.
 2. Run again: every topic is reported ok (exit 0), nothing changes.
 3. painpoint.summaries switched to cleanup.policy=delete and a different --partitions: the
-   summaries' policy and the repartition topic's partition count are reported (exit 1); the
-   input topics' partition counts are not.
+   summaries' policy and the partition counts of the repartition topic and the changelog are
+   reported (exit 1); the input topics' partition counts are not.
 4. serve refuses to start on that cluster (exit 2), saying what to change.
 5. With the summaries compacted again, serve starts and records the repartition topic's 3
    partitions in its store; after Kafka's TopicCommand raised them to 4, serve refuses that
@@ -24,7 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import PAINPOINT, KafkaBroker, Serve, log  # noqa: E402
 
 TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
-          "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
+          "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries",
+          "painpoint.aggregator-changelog")
 
 
 def ensure(bootstrap, *args):
@@ -55,6 +57,9 @@ def main():
             assert len(metadata[topic].partitions) == 3, (topic, metadata[topic].partitions)
         assert describe(admin, "painpoint.summaries")["cleanup.policy"] == "compact"
         assert describe(admin, "painpoint.deadletter")["retention.ms"] == str(30 * 24 * 3600 * 1000)
+        changelog = describe(admin, "painpoint.aggregator-changelog")
+        assert changelog["cleanup.policy"] == "compact", changelog
+        assert changelog["min.compaction.lag.ms"] == "3600000", changelog
         log("created:", lines)
 
         rc, lines, err = ensure(broker.bootstrap, "--partitions", "3")
@@ -76,9 +81,11 @@ def main():
         rc, lines, err = ensure(broker.bootstrap, "--partitions", "4")
         assert rc == 1, (rc, lines, err)
         mismatches = [line for line in lines if line.startswith("mismatch ")]
-        assert len(mismatches) == 2, lines
+        assert len(mismatches) == 3, lines
         assert "mismatch painpoint.summaries: cleanup.policy is delete, expected compact" in lines
         assert any(line.startswith("mismatch painpoint.feedback-by-product: 3 partitions, "
+                                   "expected 4") for line in lines), lines
+        assert any(line.startswith("mismatch painpoint.aggregator-changelog: 3 partitions, "
                                    "expected 4") for line in lines), lines
         assert "kafka-configs" in err, err
         log("mismatches reported:", mismatches)

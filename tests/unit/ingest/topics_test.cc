@@ -47,5 +47,18 @@ TEST(TopicsTest, ConfigsMustMatchAndRetentionMayBeLonger) {
             std::vector<std::string>{"retention.ms is 604800000, expected 2592000000"});
 }
 
+TEST(TopicsTest, ChangelogIsCompactedPartitionForPartition) {
+  const TopicSpec changelog = spec_of(kTopicChangelog, 12);
+  EXPECT_EQ(changelog.configs.at("cleanup.policy"), "compact");
+  EXPECT_EQ(changelog.configs.at("min.compaction.lag.ms"), "3600000");
+  const TopicConfigs fits = {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "7200000"}};
+  EXPECT_TRUE(topic_mismatches(changelog, 12, fits).empty());
+  const auto mismatches = topic_mismatches(
+      changelog, 16, {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}});
+  ASSERT_EQ(mismatches.size(), 2U);
+  EXPECT_EQ(mismatches[0].rfind("16 partitions, expected 12", 0), 0U) << mismatches[0];
+  EXPECT_EQ(mismatches[1], "min.compaction.lag.ms is 0, expected 3600000");
+}
+
 }  // namespace
 }  // namespace painpoint::ingest

@@ -356,6 +356,9 @@ struct TopicSpec {
   int partitions = 16;
   int replication_factor = 1;
   std::map<std::string, std::string> configs;  // e.g. {"cleanup.policy", "compact"}
+  // An existing topic with another partition count does not fit (topic_mismatches): its
+  // partitions each own state.
+  bool exact_partitions = false;
 };
 
 struct TopicMetadata {

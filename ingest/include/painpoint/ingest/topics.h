@@ -19,6 +19,8 @@ inline constexpr std::string_view kTopicCustomer = "feedback.customer";
 inline constexpr std::string_view kTopicByProduct = "painpoint.feedback-by-product";
 inline constexpr std::string_view kTopicDeadletter = "painpoint.deadletter";
 inline constexpr std::string_view kTopicSummaries = "painpoint.summaries";
+// The aggregator's state changes, partition p for partition p of kTopicByProduct (changelog/).
+inline constexpr std::string_view kTopicChangelog = "painpoint.aggregator-changelog";
 
 // The three input topics, in a fixed order.
 std::vector<std::string> input_topics();
@@ -26,14 +28,21 @@ std::vector<std::string> input_topics();
 // Dead letters are read by people, often days after the fact: they are kept for 30 days.
 inline constexpr std::int64_t kDeadletterRetentionMs = 30LL * 24 * 3600 * 1000;
 
+// The log cleaner leaves a changelog record alone for this long, so that the records a restore
+// must tell apart (an unfinished batch, a superseded owner's late writes) are still there
+// uncompacted beside the markers that decide about them (changelog/README.md).
+inline constexpr std::int64_t kChangelogMinCompactionLagMs = 3600LL * 1000;
+
 // Every topic Painpoint needs, with `partitions` partitions each (replication_factor -1: the
-// broker's default). painpoint.summaries is compacted (latest summary per pain point id),
-// painpoint.deadletter keeps kDeadletterRetentionMs; the others use the broker's retention.
+// broker's default). painpoint.summaries and painpoint.aggregator-changelog are compacted (latest
+// value per key), painpoint.deadletter keeps kDeadletterRetentionMs; the others use the broker's
+// retention.
 std::vector<TopicSpec> painpoint_topics(int partitions, int replication_factor = 1);
 
 // What an existing topic lacks compared with `want`: its partition count where that must match
-// (the repartition topic, whose partitions each own their products' state) and each config of
-// the spec (retention.ms may be longer, or -1). Empty when it fits.
+// (TopicSpec::exact_partitions: the repartition topic, whose partitions each own their products'
+// state, and the changelog, partition for partition) and each config of the spec (retention.ms and
+// min.compaction.lag.ms may be longer, retention.ms also -1). Empty when it fits.
 std::vector<std::string> topic_mismatches(const TopicSpec& want, int partitions,
                                           const TopicConfigs& have);
 
