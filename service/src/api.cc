@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "hex.h"
+#include "summary_json.h"
 #include "text_trim.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
@@ -31,6 +32,8 @@ constexpr int kMaxMergeHops = 64;
 // Ids merged into one survivor that GET .../events lists together (one store iterator each).
 // Merges need a pain point to double in size first, so real chains stay far below this.
 constexpr std::size_t kMaxMergedSources = 256;
+// Distinct summaries whose JSON the pain-point list keeps (~2 KB each).
+constexpr std::size_t kSummaryJsonCacheEntries = 16'384;
 
 HttpResponse json_message(int status, const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -524,8 +527,10 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                return json_message(200, list);
              }));
 
+  auto json_cache = std::make_shared<SummaryJsonCache>(kSummaryJsonCacheEntries);
   router.get(
-      "/v1/products/{product}/pain-points", guarded_read([&store](const HttpRequest& request) {
+      "/v1/products/{product}/pain-points",
+      guarded_read([&store, json_cache](const HttpRequest& request) {
         const auto sort = order_for(request.query_param("sort").value_or("severity"));
         if (!sort) {
           return HttpResponse::error(
@@ -545,15 +550,13 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                                                         static_cast<std::size_t>(start),
                                                         static_cast<std::size_t>(*limit), &found);
         if (!s.is_ok()) return store_error(s);
-        v1::PainPointList page;
-        for (v1::PainPointSummary& summary : found.summaries) {
-          *page.add_pain_points() = std::move(summary);
-        }
         const std::size_t begin = std::min(static_cast<std::size_t>(start), found.active_total);
         const std::size_t end =
             std::min(found.active_total, begin + static_cast<std::size_t>(*limit));
-        if (end < found.active_total) page.set_next_cursor(std::to_string(end));
-        return json_message(200, page);
+        auto body = json_cache->render_list(
+            found.summaries, end < found.active_total ? std::to_string(end) : std::string());
+        if (!body) return HttpResponse::error(500, "internal", "cannot render the response");
+        return HttpResponse::json(200, std::move(*body));
       }));
 
   router.get("/v1/pain-points/{id}", guarded_read([&store](const HttpRequest& request) {
