@@ -3,7 +3,7 @@
 #
 #   bench/e2e.sh [--events N] [--partitions P] [--rate R] [--duration S] [--skip-latency]
 #                [--serve-timeout S] [--perf] [--keep] [--config FILE]
-#                [--kafka embedded|real] [--kafka-version V]
+#                [--kafka embedded|real] [--kafka-version V] [--workload W[,W...]]
 #
 # Throughput (one run, one broker):
 #   1. `painpoint broker --port 0 --partitions P`; N synthetic FeedbackEvents (bench/gen_events.py:
@@ -57,7 +57,9 @@ KAFKA=embedded
 KAFKA_VERSION=
 REAL_BROKER_DIRS=()
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
+ALL_ARGS=("$@")
+WORKLOAD=generated
 while [[ $# -gt 0 ]]; do
   case $1 in
     --events) EVENTS=$2; shift 2 ;;
@@ -71,11 +73,19 @@ while [[ $# -gt 0 ]]; do
     --config) SERVE_CONFIG=(--config "$(realpath "$2")"); shift 2 ;;
     --kafka) KAFKA=$2; shift 2 ;;
     --kafka-version) KAFKA_VERSION=$2; shift 2 ;;
+    --workload) WORKLOAD=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "e2e.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 [[ $EVENTS =~ ^[0-9]+$ && $EVENTS -gt 0 ]] || { echo "e2e.sh: --events must be > 0" >&2; exit 2; }
+if [[ $WORKLOAD == *,* ]]; then
+  # One run per workload, in order; the later --workload wins over the list.
+  rc=0
+  for w in ${WORKLOAD//,/ }; do "$0" "${ALL_ARGS[@]}" --workload "$w" || rc=1; done
+  exit $rc
+fi
+[[ $WORKLOAD == generated || $WORKLOAD == banking77 ]] || { echo "e2e.sh: --workload generated|banking77" >&2; exit 2; }
 [[ $KAFKA == embedded || $KAFKA == real ]] || { echo "e2e.sh: --kafka embedded|real" >&2; exit 2; }
 [[ -x $PAINPOINT ]] || { echo "e2e.sh: no binary at $PAINPOINT (build it or set PAINPOINT_BIN)" >&2; exit 2; }
 for tool in kcat protoc /usr/bin/time; do
@@ -166,14 +176,15 @@ wait_serving() {
 }
 
 LOAD_BEFORE=$(uptime)
-log "binary $PAINPOINT, $EVENTS events, $PARTITIONS partitions, broker: $KAFKA${KAFKA_VERSION:+ $KAFKA_VERSION}, tmp $TMP"
+log "binary $PAINPOINT, workload $WORKLOAD, $EVENTS events, $PARTITIONS partitions, broker: $KAFKA${KAFKA_VERSION:+ $KAFKA_VERSION}, tmp $TMP"
 log "load before: $LOAD_BEFORE"
 
 # ---- throughput -------------------------------------------------------------------------------
 start_broker broker1
 log "broker at $BROKER; generating $EVENTS events"
 mkdir -p "$TMP/events"
-timeout "$STEP_TIMEOUT" "$PY" "$ROOT/bench/gen_events.py" --events "$EVENTS" --out-dir "$TMP/events" >&2
+timeout "$STEP_TIMEOUT" "$PY" "$ROOT/bench/gen_events.py" --workload "$WORKLOAD" --events "$EVENTS" \
+  --out-dir "$TMP/events" >&2
 
 log "producing (three topics in parallel)"
 TOPICS=(feedback.support feedback.sales feedback.customer)
@@ -249,7 +260,7 @@ st=0
 t0_us=$(calc %.0f "$t0 * 1000000")
 while kill -0 "$TIME_PID" 2>/dev/null; do
   m=$(curl -fsS --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null || true)
-  s= pend= cons= pub=
+  s= pend= cons= pub= active=
   while read -r name value; do
     # printf reads the %g-style values ("2e+05") as numbers.
     case $name in
@@ -257,6 +268,7 @@ while kill -0 "$TIME_PID" 2>/dev/null; do
       painpoint_outbox_pending) printf -v pend '%.0f' "$value" ;;
       painpoint_events_consumed_total) printf -v cons '%.0f' "$value" ;;
       painpoint_summaries_published_total) printf -v pub '%.0f' "$value" ;;
+      painpoint_pain_points_active) printf -v active '%.0f' "$value" ;;
     esac
   done <<<"$m"
   now_us=${EPOCHREALTIME/./}
@@ -267,6 +279,7 @@ while kill -0 "$TIME_PID" 2>/dev/null; do
   fi
   if [[ -z $DONE_AT && $st == "$EVENTS" && $pend == 0 ]]; then
     DONE_AT=$EPOCHREALTIME
+    ACTIVE_AT_DONE=$active
     broker_cpu2=$(cpu_seconds "$BROKER_PID")
     thread_cpu "$SERVE_PID" >"$TMP/serve.threads"
   fi
@@ -291,7 +304,7 @@ if grep -qiE 'retention|lost' "$SERVE_LOG"; then
   log "WARNING: serve logged losses:"; grep -iE 'retention|lost' "$SERVE_LOG" | head -5 >&2
 fi
 
-echo "== throughput: $EVENTS events, $PARTITIONS partitions, broker: $KAFKA${KAFKA_VERSION:+ $KAFKA_VERSION} =="
+echo "== throughput: workload $WORKLOAD, $EVENTS events, $PARTITIONS partitions, broker: $KAFKA${KAFKA_VERSION:+ $KAFKA_VERSION} =="
 echo "(a) kcat:  $(calc %.0f "$EVENTS / $KCAT_S") events/s ($KCAT_S s)"
 if [[ $INCOMPLETE == 1 ]]; then
   # Not a throughput figure: the average up to the timeout, to show how far serve got.
@@ -306,6 +319,7 @@ else
   SERVE_S=$(calc %.3f "$DONE_AT - $t0")
   echo "(b) serve: $(calc %.0f "$EVENTS / $SERVE_S") events/s ($SERVE_S s from start to all stored + outbox empty; process exited after $SERVE_WALL s), stored $stored"
   echo "(b)/(a):   $(calc %.3f "$KCAT_S / $SERVE_S")"
+  echo "active pain points when done: ${ACTIVE_AT_DONE:-?}"
 fi
 echo "serve CPU: $(calc %.1f "$user + $sys") s (user $user, sys $sys) = $(calc %.4f "($user + $sys) * 1000 / ($st > 0 ? $st : 1)") CPU s per 1,000 events stored"
 echo "serve peak RSS: $(calc %.0f "$rss_kb / 1024") MiB"

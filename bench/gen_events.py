@@ -9,9 +9,16 @@ clustering does the work it does in production: paraphrases to join, noise to ho
       writes DIR/feedback.support.jsonl, DIR/feedback.sales.jsonl, DIR/feedback.customer.jsonl
       (proto3 JSON, one event per line, the file name is the input topic) and prints the counts.
 
+  gen_events.py --workload banking77 ...
+      the same files with the shape of real support queries: the 13,083 short texts of
+      ../shared/data/banking77 (77 intents; --banking77-dir to point elsewhere), cycled in a fixed
+      shuffled order, each event on a random product, so every product sees every intent and
+      ends up with hundreds of pain points (issue 20). The dataset is read in place, never copied.
+
 bench/latency.py imports EventMaker to produce the same kind of text at a fixed rate.
 """
 import argparse
+import csv
 import datetime as dt
 import json
 import os
@@ -144,15 +151,47 @@ class EventMaker:
         return pid, source, text, rng.randrange(len(self.arr)), rng.choice(CHANNELS[source])
 
 
+class Banking77Maker:
+    """Banking77's texts over many products; deterministic for a seed, accounts as EventMaker's."""
+
+    def __init__(self, data_dir, products=100, seed=1):
+        self.rng = random.Random(seed)
+        self.texts = []
+        for name in ("train.csv", "test.csv"):
+            with open(os.path.join(data_dir, name), newline="", encoding="utf-8") as f:
+                self.texts += [row["text"] for row in csv.DictReader(f)]
+        if not self.texts:
+            raise SystemExit("gen_events.py: no texts in %s" % data_dir)
+        self.rng.shuffle(self.texts)
+        self.next_text = 0
+        self.products = ["product-%03d" % p for p in range(products)]
+        self.arr = [self.rng.choice([0, 120_000, 480_000, 2_400_000, 9_600_000])
+                    for _ in range(5000)]
+
+    def make(self):
+        rng = self.rng
+        text = self.texts[self.next_text % len(self.texts)]
+        self.next_text += 1
+        source = rng.choice(SOURCES)
+        return (self.products[rng.randrange(len(self.products))], source, text,
+                rng.randrange(len(self.arr)), rng.choice(CHANNELS[source]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--products", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--workload", choices=["generated", "banking77"], default="generated")
+    ap.add_argument("--banking77-dir", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "banking77"))
     ap.add_argument("--now", default=None, help="ISO 8601; events spread over the 30 days before")
     a = ap.parse_args()
-    maker = EventMaker(a.products, seed=a.seed)
+    if a.workload == "banking77":
+        maker = Banking77Maker(a.banking77_dir, a.products, seed=a.seed)
+    else:
+        maker = EventMaker(a.products, seed=a.seed)
     rng = maker.rng
     now = (dt.datetime.fromisoformat(a.now.replace("Z", "+00:00")) if a.now
            else dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)

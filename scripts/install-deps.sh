@@ -5,17 +5,21 @@
 #
 #   scripts/install-deps.sh          install what is missing (as root, or via sudo)
 #   scripts/install-deps.sh --check  list what is missing; exit 1 if anything is, install nothing
+#   --bench (with either): also the benchmarks' own tools (wrk for bench/api_load.sh)
 set -euo pipefail
 
-usage() { sed -n '2,8s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,9s/^# \{0,1\}//p' "$0"; }
 
 check_only=0
-case "${1:-}" in
-  "") ;;
-  --check) check_only=1 ;;
-  -h|--help) usage; exit 0 ;;
-  *) echo "install-deps: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-esac
+bench=0
+for arg in "$@"; do
+  case $arg in
+    --check) check_only=1 ;;
+    --bench) bench=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install-deps: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
+  esac
+done
 
 # libboost-dev, not libboost1.81-dev: python3-sklearn -> python3-scipy -> python3-pythran
 # pulls in libboost-dev (1.74), and on bookworm the 1.81 headers conflict with it. We only
@@ -33,6 +37,9 @@ packages=(
   python3 python3-sklearn python3-numpy python3-pip python3-confluent-kafka python3-protobuf
   clang clang-format libclang-rt-14-dev
 )
+if (( bench )); then
+  packages+=(wrk)
+fi
 # Many machines get node/npm from NodeSource or nvm; Debian's npm would conflict with
 # (or shadow) that, so it is only a fallback.
 if ! command -v npm >/dev/null 2>&1; then

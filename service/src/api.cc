@@ -11,11 +11,11 @@
 #include <optional>
 #include <set>
 #include <thread>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "hex.h"
+#include "summary_json.h"
 #include "text_trim.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
@@ -32,6 +32,8 @@ constexpr int kMaxMergeHops = 64;
 // Ids merged into one survivor that GET .../events lists together (one store iterator each).
 // Merges need a pain point to double in size first, so real chains stay far below this.
 constexpr std::size_t kMaxMergedSources = 256;
+// Distinct summaries whose JSON the pain-point list keeps (~2 KB each).
+constexpr std::size_t kSummaryJsonCacheEntries = 16'384;
 
 HttpResponse json_message(int status, const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -53,47 +55,13 @@ std::optional<int> parse_int(std::string_view text) {
   return value;
 }
 
-using Less = bool (*)(const v1::PainPointSummary&, const v1::PainPointSummary&);
-
-std::int64_t micros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1'000'000 + t.nanos() / 1000;
-}
-
-// Every order ends on the id, so pages are stable between requests.
-std::optional<Less> order_for(std::string_view sort) {
-  if (sort == "severity") {
-    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
-      return std::make_tuple(b.severity(), a.id()) < std::make_tuple(a.severity(), b.id());
-    };
-  }
-  if (sort == "events") {
-    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
-      return std::make_tuple(b.event_count(), a.id()) < std::make_tuple(a.event_count(), b.id());
-    };
-  }
-  if (sort == "accounts") {
-    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
-      return std::make_tuple(b.account_count(), a.id()) <
-             std::make_tuple(a.account_count(), b.id());
-    };
-  }
-  if (sort == "arr") {
-    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
-      return std::make_tuple(b.arr_at_risk_cents(), a.id()) <
-             std::make_tuple(a.arr_at_risk_cents(), b.id());
-    };
-  }
-  if (sort == "trend") {
-    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
-      return std::make_tuple(b.trend(), a.id()) < std::make_tuple(a.trend(), b.id());
-    };
-  }
-  if (sort == "recent") {
-    return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
-      return std::make_tuple(micros(b.last_seen()), a.id()) <
-             std::make_tuple(micros(a.last_seen()), b.id());
-    };
-  }
+std::optional<store::ListingOrder> order_for(std::string_view sort) {
+  if (sort == "severity") return store::ListingOrder::kSeverity;
+  if (sort == "events") return store::ListingOrder::kEvents;
+  if (sort == "accounts") return store::ListingOrder::kAccounts;
+  if (sort == "arr") return store::ListingOrder::kArr;
+  if (sort == "trend") return store::ListingOrder::kTrend;
+  if (sort == "recent") return store::ListingOrder::kRecent;
   return std::nullopt;
 }
 
@@ -553,23 +521,16 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                  info->set_customer_count(stats.customer_count());
                  info->set_sales_count(stats.sales_count());
                  info->set_support_count(stats.support_count());
-                 std::int64_t active = 0;
-                 std::int64_t changes = 0;
-                 store::Status s =
-                     store.scan_summaries(stats.product_id(), [&](const auto& summary) {
-                       active += summary.status() == v1::STATUS_ACTIVE ? 1 : 0;
-                       changes += summary.version();
-                       return true;
-                     });
-                 if (!s.is_ok()) return store_error(s);
-                 info->set_pain_point_count(active);
-                 info->set_changes(changes);
+                 info->set_pain_point_count(stats.active_pain_points());
+                 info->set_changes(stats.summary_versions());
                }
                return json_message(200, list);
              }));
 
+  auto json_cache = std::make_shared<SummaryJsonCache>(kSummaryJsonCacheEntries);
   router.get(
-      "/v1/products/{product}/pain-points", guarded_read([&store](const HttpRequest& request) {
+      "/v1/products/{product}/pain-points",
+      guarded_read([&store, json_cache](const HttpRequest& request) {
         const auto sort = order_for(request.query_param("sort").value_or("severity"));
         if (!sort) {
           return HttpResponse::error(
@@ -584,21 +545,18 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
             return HttpResponse::error(400, "bad_cursor", "malformed cursor");
           start = *parsed;
         }
-        std::vector<v1::PainPointSummary> active;
-        store::Status s =
-            store.scan_summaries(request.path_param("product"), [&](const v1::PainPointSummary& p) {
-              if (p.status() == v1::STATUS_ACTIVE) active.push_back(p);
-              return true;
-            });
+        store::PainPointPage found;
+        store::Status s = store.list_active_pain_points(request.path_param("product"), *sort,
+                                                        static_cast<std::size_t>(start),
+                                                        static_cast<std::size_t>(*limit), &found);
         if (!s.is_ok()) return store_error(s);
-        std::sort(active.begin(), active.end(), *sort);
-        v1::PainPointList page;
-        const std::size_t begin =
-            std::min<std::size_t>(static_cast<std::size_t>(start), active.size());
-        const std::size_t end = std::min(active.size(), begin + static_cast<std::size_t>(*limit));
-        for (std::size_t i = begin; i < end; ++i) *page.add_pain_points() = std::move(active[i]);
-        if (end < active.size()) page.set_next_cursor(std::to_string(end));
-        return json_message(200, page);
+        const std::size_t begin = std::min(static_cast<std::size_t>(start), found.active_total);
+        const std::size_t end =
+            std::min(found.active_total, begin + static_cast<std::size_t>(*limit));
+        auto body = json_cache->render_list(
+            found.summaries, end < found.active_total ? std::to_string(end) : std::string());
+        if (!body) return HttpResponse::error(500, "internal", "cannot render the response");
+        return HttpResponse::json(200, std::move(*body));
       }));
 
   router.get("/v1/pain-points/{id}", guarded_read([&store](const HttpRequest& request) {

@@ -18,7 +18,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "listings.h"
 #include "painpoint/store/keys.h"
+#include "store_internal.h"
 
 namespace painpoint::store {
 
@@ -48,6 +50,21 @@ std::string Status::to_string() const {
   text += ": ";
   text += message_;
   return text;
+}
+
+Status from_rocks(const rocksdb::Status& status, std::string_view what) {
+  if (status.ok()) return Status::ok();
+  std::string message(what);
+  message += ": ";
+  message += status.ToString();
+  if (status.IsNoSpace()) return {StoreErrc::kNoSpace, message};
+  if (status.IsCorruption()) return {StoreErrc::kCorruption, message};
+  if (status.IsIOError() && status.ToString().find("lock") != std::string::npos) {
+    return {StoreErrc::kLocked,
+            message + " (is another painpoint process using this data directory?)"};
+  }
+  if (status.IsInvalidArgument()) return {StoreErrc::kInvalidArgument, message};
+  return {StoreErrc::kIoError, message};
 }
 
 namespace {
@@ -85,36 +102,23 @@ constexpr std::string_view kEventCountKey = "event_count";
 constexpr std::string_view kOutboxSequenceKey = "outbox_next_sequence";
 constexpr std::string_view kOffsetPrefix = "offset/";
 constexpr std::string_view kProductPrefix = "product/";
+// A read-write open upgrades this version in place; a read-only one reads it as it is (the
+// listing falls back to the summaries, the pain point counters read 0).
+constexpr std::uint32_t kUpgradableSchemaVersion = 1;
 // Present once members_by_pain_point covers every membership (the family was added after the
 // first stores were written; open() fills it from `members` until this marker exists).
 constexpr std::string_view kMembersIndexedKey = "members_by_pain_point_complete";
 
-Status from_rocks(const rocksdb::Status& status, std::string_view what) {
-  if (status.ok()) return Status::ok();
-  std::string message(what);
-  message += ": ";
-  message += status.ToString();
-  if (status.IsNoSpace()) return {StoreErrc::kNoSpace, message};
-  if (status.IsCorruption()) return {StoreErrc::kCorruption, message};
-  if (status.IsIOError() && status.ToString().find("lock") != std::string::npos) {
-    return {StoreErrc::kLocked,
-            message + " (is another painpoint process using this data directory?)"};
-  }
-  if (status.IsInvalidArgument()) return {StoreErrc::kInvalidArgument, message};
-  return {StoreErrc::kIoError, message};
+std::string product_key(std::string_view product_id) {
+  std::string key(kProductPrefix);
+  key += product_id;
+  return key;
 }
-
-rocksdb::Slice slice(std::string_view view) { return {view.data(), view.size()}; }
-std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 std::string be64_value(std::uint64_t value) {
   std::string out;
   keys::append_be64(out, value);
   return out;
-}
-
-std::int64_t to_micros(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1'000'000 + ts.nanos() / 1000;
 }
 
 // Appends StoredEvent.arrival_seq to a serialized StoredEvent. A protobuf parser takes the last
@@ -364,7 +368,40 @@ struct Store::Impl {
     return from_rocks(db->Write(write_options, &wb), "index members");
   }
 
-  Status check_schema(bool created) {
+  // Schema 1 -> 2 (see listings.h): the index values are rewritten first (idempotent); the
+  // product counters and the new version follow in one WriteBatch, so a crash midway leaves a
+  // version 1 store that the next open upgrades again.
+  Status upgrade_listings() {
+    listings::CountDeltas totals;
+    if (Status s = listings::build_listings(*db, write_options, cf(kPainPoints),
+                                            cf(kPainPointsByProduct), &totals);
+        !s.is_ok()) {
+      return s;
+    }
+    rocksdb::WriteBatch wb;
+    for (const auto& [product, total] : totals) {
+      v1::ProductStats& stats = products[product];
+      stats.set_product_id(product);
+      stats.set_active_pain_points(total.active);
+      stats.set_summary_versions(total.versions);
+      if (Status s = from_rocks(wb.Put(product_key(product), stats.SerializeAsString()),
+                                "upgrade product counters");
+          !s.is_ok()) {
+        return s;
+      }
+    }
+    std::string encoded;
+    keys::append_be32(encoded, kSchemaVersion);
+    if (Status s = from_rocks(wb.Put(slice(kSchemaVersionKey), encoded), "upgrade schema");
+        !s.is_ok()) {
+      return s;
+    }
+    return from_rocks(db->Write(write_options, &wb), "upgrade the store to schema 2");
+  }
+
+  // *found: the version the directory holds (kSchemaVersion once written for a new store).
+  Status check_schema(bool created, std::uint32_t* found) {
+    *found = kSchemaVersion;
     std::optional<std::string> value;
     if (Status s = get(kMeta, kSchemaVersionKey, &value); !s.is_ok()) return s;
     if (!value) {
@@ -378,6 +415,10 @@ struct Store::Impl {
                         "write schema version");
     }
     const auto version = keys::read_be32(*value);
+    if (version == kUpgradableSchemaVersion) {
+      *found = *version;
+      return Status::ok();
+    }
     if (!version || *version != kSchemaVersion) {
       return {StoreErrc::kSchemaMismatch,
               "data directory was written by schema version " +
@@ -455,10 +496,14 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
     impl->families[i] = handles[h];
   }
 
-  if (Status st = impl->check_schema(!existed); !st.is_ok()) return st;
+  std::uint32_t version = 0;
+  if (Status st = impl->check_schema(!existed, &version); !st.is_ok()) return st;
   if (Status st = impl->load_counters(); !st.is_ok()) return st;
   if (!options.read_only) {
     if (Status st = impl->index_members_if_needed(); !st.is_ok()) return st;
+    if (version == kUpgradableSchemaVersion) {
+      if (Status st = impl->upgrade_listings(); !st.is_ok()) return st;
+    }
   }
   out->reset(new Store(std::move(impl)));
   return Status::ok();
@@ -499,6 +544,19 @@ Status Store::commit(const CommitBatch& batch) {
   KeyOrderedWrites writes;
 
   std::map<std::string, v1::ProductStats, std::less<>> touched;
+  // The counters of a product this commit changes, starting from the stored ones.
+  auto stats_for = [&](const std::string& product) -> v1::ProductStats& {
+    auto [it, inserted] = touched.try_emplace(product);
+    if (inserted) {
+      std::shared_lock lock(impl.counters_mutex);
+      if (auto existing = impl.products.find(product); existing != impl.products.end()) {
+        it->second = existing->second;
+      } else {
+        it->second.set_product_id(product);
+      }
+    }
+    return it->second;
+  };
   std::string buffer;
   // Events are numbered in arrival order; event_count is the next number (events are never
   // deleted, so numbers are unique and grow across commits and restarts). The number goes into
@@ -523,16 +581,7 @@ Status Store::commit(const CommitBatch& batch) {
     ++arrival;
     const std::string tkey = keys::time_key(to_micros(event.occurred_at()), event.event_id());
     writes.put(kByTime, tkey, event.product_id());
-    auto [it, inserted] = touched.try_emplace(event.product_id());
-    if (inserted) {
-      std::shared_lock lock(impl.counters_mutex);
-      if (auto existing = impl.products.find(event.product_id()); existing != impl.products.end()) {
-        it->second = existing->second;
-      } else {
-        it->second.set_product_id(event.product_id());
-      }
-    }
-    v1::ProductStats& stats = it->second;
+    v1::ProductStats& stats = stats_for(event.product_id());
     stats.set_event_count(stats.event_count() + 1);
     switch (event.source()) {
       case v1::SOURCE_CUSTOMER:
@@ -548,10 +597,25 @@ Status Store::commit(const CommitBatch& batch) {
         break;
     }
   }
+  // The summaries' index entries carry their listing; the products' pain point counters change
+  // by what those listings replace.
+  std::vector<std::string> listing_values;
+  listings::CountDeltas count_deltas;
+  if (Status s = listings::prepare_upserts(*impl.db, impl.cf(kPainPointsByProduct), batch.summaries,
+                                           &listing_values, &count_deltas);
+      !s.is_ok()) {
+    return s;
+  }
+  for (const auto& [product, delta] : count_deltas) {
+    if (delta.active == 0 && delta.versions == 0) continue;
+    v1::ProductStats& stats = stats_for(product);
+    stats.set_active_pain_points(stats.active_pain_points() + delta.active);
+    stats.set_summary_versions(stats.summary_versions() + delta.versions);
+  }
   for (const auto& [product, stats] : touched) {
-    std::string key(kProductPrefix);
-    key += product;
-    if (Status s = check(wb.Put(key, stats.SerializeAsString())); !s.is_ok()) return s;
+    if (Status s = check(wb.Put(product_key(product), stats.SerializeAsString())); !s.is_ok()) {
+      return s;
+    }
   }
   const std::int64_t new_event_count =
       event_count() + static_cast<std::int64_t>(batch.events.size());
@@ -667,12 +731,13 @@ Status Store::commit(const CommitBatch& batch) {
     std::shared_lock lock(impl.counters_mutex);
     next_sequence = impl.next_outbox_sequence;
   }
-  for (const v1::PainPointSummary& summary : batch.summaries) {
+  for (std::size_t i = 0; i < batch.summaries.size(); ++i) {
+    const v1::PainPointSummary& summary = batch.summaries[i];
     buffer.clear();
     summary.SerializeToString(&buffer);
     writes.put(kPainPoints, summary.id(), buffer);
     writes.put(kPainPointsByProduct, keys::product_item_key(summary.product_id(), summary.id()),
-               "");
+               listing_values[i]);
     if (batch.publish_summaries) {
       if (Status s = check(wb.Put(impl.cf(kOutbox), be64_value(next_sequence++), buffer));
           !s.is_ok()) {
@@ -847,6 +912,13 @@ Status Store::scan_summaries(std::string_view product_id,
   return s.is_ok() ? inner : s;
 }
 
+Status Store::list_active_pain_points(std::string_view product_id, ListingOrder order,
+                                      std::size_t offset, std::size_t limit,
+                                      PainPointPage* out) const {
+  return listings::list_active(*impl_->db, impl_->cf(kPainPointsByProduct), impl_->cf(kPainPoints),
+                               product_id, order, offset, limit, out);
+}
+
 Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
                                   std::chrono::system_clock::time_point until,
                                   const std::function<bool(const v1::StoredEvent&)>& fn) const {
@@ -900,25 +972,6 @@ Status Store::scan_events_by_time(
                            return Status::ok();
                          });
 }
-
-namespace {
-// A RocksDB snapshot released at scope exit: reads through options() see one consistent state.
-class ScopedSnapshot {
- public:
-  explicit ScopedSnapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {
-    options_.snapshot = snapshot_;
-  }
-  ~ScopedSnapshot() { db_->ReleaseSnapshot(snapshot_); }
-  ScopedSnapshot(const ScopedSnapshot&) = delete;
-  ScopedSnapshot& operator=(const ScopedSnapshot&) = delete;
-  [[nodiscard]] const rocksdb::ReadOptions& options() const { return options_; }
-
- private:
-  rocksdb::DB* db_;
-  const rocksdb::Snapshot* snapshot_;
-  rocksdb::ReadOptions options_;
-};
-}  // namespace
 
 Status Store::scan_events_by_arrival(
     std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -216,6 +217,56 @@ TEST_F(ApiTest, SortsByAccountsAndArrAtRisk) {
   };
   EXPECT_EQ(ids("accounts"), (std::vector<std::string>{"pp-2", "pp-1", "pp-3", "pp-4"}));
   EXPECT_EQ(ids("arr"), (std::vector<std::string>{"pp-3", "pp-1", "pp-2", "pp-4"}));
+}
+
+// The list is assembled from each summary's JSON, rendered once per distinct summary: the body
+// must be what the JSON printer makes of the whole message, also after a summary changed.
+TEST_F(ApiTest, PainPointListBodyIsThePrintersAndFollowsChanges) {
+  auto rich = [](const std::string& id, std::int64_t version, const std::string& label) {
+    v1::PainPointSummary s = summary(id, "p");
+    s.set_version(version);
+    s.set_label(label);
+    s.add_keywords("card \"quoted\" \u00e9");
+    v1::Exemplar* exemplar = s.add_exemplars();
+    exemplar->set_event_id("e-" + id);
+    exemplar->set_text("line\nbreak <b>");
+    s.add_daily_counts(3);
+    s.add_daily_counts(0);
+    s.set_severity(0.125 * static_cast<double>(version));
+    s.set_trend(-1.5);
+    s.mutable_last_seen()->set_seconds(1'800'000'000);
+    return s;
+  };
+  auto expect_printed = [&](const std::string& target, const std::vector<std::string>& ids,
+                            const std::string& cursor) {
+    v1::PainPointList list;
+    for (const std::string& id : ids) {
+      std::optional<v1::PainPointSummary> stored;
+      ASSERT_TRUE(store_->get_summary(id, &stored).is_ok());
+      ASSERT_TRUE(stored.has_value());
+      *list.add_pain_points() = *stored;
+    }
+    list.set_next_cursor(cursor);
+    google::protobuf::util::JsonPrintOptions options;
+    options.always_print_primitive_fields = true;
+    std::string printed;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(list, &printed, options).ok());
+    auto response = call("GET", target);
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, printed);
+  };
+  store::CommitBatch batch;
+  batch.summaries = {rich("pp-1", 1, "first"), rich("pp-2", 2, "second"), rich("pp-3", 3, "third")};
+  ASSERT_TRUE(store_->commit(batch).is_ok());
+  build_router();
+  expect_printed("/v1/products/p/pain-points", {"pp-3", "pp-2", "pp-1"}, "");
+  expect_printed("/v1/products/p/pain-points?limit=2", {"pp-3", "pp-2"}, "2");
+  expect_printed("/v1/products/nope/pain-points", {}, "");
+
+  store::CommitBatch renamed;
+  renamed.summaries = {rich("pp-2", 2, "renamed without a new version")};
+  ASSERT_TRUE(store_->commit(renamed).is_ok());
+  expect_printed("/v1/products/p/pain-points", {"pp-3", "pp-2", "pp-1"}, "");
 }
 
 std::string header_of(const HttpResponse& response, const std::string& name) {

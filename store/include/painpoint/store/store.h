@@ -37,8 +37,10 @@
 
 namespace painpoint::store {
 
-// Bumped when the on-disk layout changes incompatibly; open() refuses other versions.
-inline constexpr std::uint32_t kSchemaVersion = 1;
+// Bumped when the on-disk layout changes incompatibly; open() refuses other versions, except
+// that a read-write open upgrades version 1 in place (version 2 added the listing values of
+// pain_points_by_product and the per-product pain point counters; see docs/read-api.md).
+inline constexpr std::uint32_t kSchemaVersion = 2;
 
 struct StoreOptions {
   bool create_if_missing = true;
@@ -111,6 +113,15 @@ struct CommitBatch {
   std::vector<v1::PainPointSummary> outbox;
 };
 
+// The orders of list_active_pain_points(): each descending, ties broken by id ascending, so pages
+// are stable between requests.
+enum class ListingOrder { kSeverity, kEvents, kAccounts, kArr, kTrend, kRecent };
+
+struct PainPointPage {
+  std::vector<v1::PainPointSummary> summaries;
+  std::size_t active_total = 0;  // active pain points of the product
+};
+
 struct OutboxEntry {
   std::uint64_t sequence = 0;
   v1::PainPointSummary summary;
@@ -168,6 +179,11 @@ class Store {
       const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
   Status scan_summaries(std::string_view product_id,
                         const std::function<bool(const v1::PainPointSummary&)>& fn) const;
+  // Up to `limit` of the product's active pain points in `order`, skipping the first `offset`,
+  // read on one snapshot. Orders the small listing records of the product's index (one per pain
+  // point) and parses only the page's summaries; commits never wait for it.
+  Status list_active_pain_points(std::string_view product_id, ListingOrder order,
+                                 std::size_t offset, std::size_t limit, PainPointPage* out) const;
   // Events with since <= occurred_at < until, in (occurred_at, event id) order.
   Status scan_events_by_time(std::chrono::system_clock::time_point since,
                              std::chrono::system_clock::time_point until,
@@ -211,7 +227,8 @@ class Store {
   // The sequence the next outbox entry will get: every entry ever written has a smaller one.
   [[nodiscard]] std::uint64_t outbox_next_sequence() const;
 
-  // Distinct events held, in total and per product (maintained by commit, O(1) / O(products)).
+  // Distinct events held, in total and per product, with each product's active pain points and
+  // the sum of its summaries' versions (maintained by commit, O(1) / O(products)).
   [[nodiscard]] std::int64_t event_count() const;
   [[nodiscard]] std::vector<v1::ProductStats> product_stats() const;
 
