@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "hex.h"
-#include "text_trim.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/v1/api.pb.h"
+#include "text_trim.h"
 
 namespace painpoint::service {
 
@@ -33,6 +33,8 @@ constexpr int kMaxMergeHops = 64;
 // Merges need a pain point to double in size first, so real chains stay far below this.
 constexpr std::size_t kMaxMergedSources = 256;
 
+}  // namespace
+
 HttpResponse json_message(int status, const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
@@ -45,6 +47,8 @@ HttpResponse json_message(int status, const google::protobuf::Message& message) 
 HttpResponse store_error(const store::Status& s) {
   return HttpResponse::error(503, "store_unavailable", s.to_string());
 }
+
+namespace {
 
 std::optional<int> parse_int(std::string_view text) {
   int value = 0;
@@ -97,6 +101,8 @@ std::optional<Less> order_for(std::string_view sort) {
   return std::nullopt;
 }
 
+}  // namespace
+
 std::optional<int> parse_limit(const HttpRequest& request) {
   auto text = request.query_param("limit");
   if (!text) return kDefaultLimit;
@@ -104,6 +110,8 @@ std::optional<int> parse_limit(const HttpRequest& request) {
   if (!parsed || *parsed < 1 || *parsed > kMaxLimit) return std::nullopt;
   return parsed;
 }
+
+namespace {
 
 // Follows merged_into to the pain point that holds `id`'s events now. nullopt + *error set when
 // there is none (404) or the store failed.
@@ -342,9 +350,8 @@ HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
                                  event_name(i, event, is_array) + ": " + rejected->detail);
     }
   }
-  return submit_feedback(events, default_source, sink, config, [&](std::size_t i) {
-    return event_name(i, events[i], is_array);
-  });
+  return submit_feedback(events, default_source, sink, config,
+                         [&](std::size_t i) { return event_name(i, events[i], is_array); });
 }
 
 // ---------------------------------------------------------------------------- validators
@@ -352,6 +359,8 @@ HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
 // A strong validator of a 200 body: a client that sends it back in If-None-Match gets 304 and no
 // body (the board polls GET /v1/products every second). The digest is std::hash, so it is stable
 // within one process; after a restart a client gets one full answer again.
+}  // namespace
+
 HttpHandler with_etag(HttpHandler handler) {
   return [handler = std::move(handler)](const HttpRequest& request) {
     HttpResponse response = handler(request);
@@ -373,6 +382,8 @@ HttpHandler with_etag(HttpHandler handler) {
     return response;
   };
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------- Kafka sink
 

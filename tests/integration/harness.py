@@ -172,11 +172,12 @@ class KafkaBroker:
 
 
 PAINPOINT_TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
-                    "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
+                    "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries",
+                    "painpoint.alerts")
 
 
 def create_painpoint_topics(bootstrap, partitions, topic_configs=None):
-    """Painpoint's six topics with `partitions` each, painpoint.summaries compacted, plus
+    """Painpoint's seven topics with `partitions` each, painpoint.summaries compacted, plus
     topic_configs ({topic: {key: value}}), through the admin API."""
     from confluent_kafka.admin import AdminClient, NewTopic  # python3-confluent-kafka
     admin = AdminClient({"bootstrap.servers": bootstrap})

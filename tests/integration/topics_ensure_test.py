@@ -1,6 +1,6 @@
 """`painpoint topics ensure` on Apache Kafka (PAINPOINT_TEST_KAFKA=<version>, label kafka).
 
-1. On a broker without Painpoint's topics: all six are created; Kafka's own admin API (through
+1. On a broker without Painpoint's topics: all seven are created; Kafka's own admin API (through
    python3-confluent-kafka) sees painpoint.summaries compacted, painpoint.deadletter kept 30 days
    and the requested partition counts.
 2. Run again: every topic is reported ok (exit 0), nothing changes.
@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import PAINPOINT, KafkaBroker, Serve, log  # noqa: E402
 
 TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
-          "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries")
+          "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries",
+          "painpoint.alerts")
 
 
 def ensure(bootstrap, *args):

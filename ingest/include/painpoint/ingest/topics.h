@@ -19,6 +19,8 @@ inline constexpr std::string_view kTopicCustomer = "feedback.customer";
 inline constexpr std::string_view kTopicByProduct = "painpoint.feedback-by-product";
 inline constexpr std::string_view kTopicDeadletter = "painpoint.deadletter";
 inline constexpr std::string_view kTopicSummaries = "painpoint.summaries";
+// AlertEvent records keyed by alert id (docs/alerts.md); the broker's retention applies.
+inline constexpr std::string_view kTopicAlerts = "painpoint.alerts";
 
 // The three input topics, in a fixed order.
 std::vector<std::string> input_topics();
