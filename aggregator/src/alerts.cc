@@ -34,7 +34,7 @@ bool parse_double(std::string_view text, double* out) {
   return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(*out);
 }
 
-// "kind k=v k=v" -> kind and the pairs; nullopt-like error text on a malformed pair.
+// "kind k=v k=v" -> the kind and the pairs, or what is malformed.
 struct Spec {
   std::string kind;
   std::map<std::string, std::string, std::less<>> values;

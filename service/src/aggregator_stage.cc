@@ -202,9 +202,9 @@ struct AggregatorStage::Impl {
       : config(std::move(cfg)),
         store(s),
         state_reader(s),
-        vectors(
-            config.cluster.encoder == aggregator::EncoderMode::kSemantic ? config.encoder : nullptr,
-            config.encoder_threads),
+        vectors(config.cluster.encoder == aggregator::EncoderMode::kSemantic ? config.encoder
+                                                                             : nullptr,
+                config.encoder_threads),
         stored_total(metrics.counter("painpoint_events_stored_total",
                                      "Distinct events committed to the store since start")),
         duplicate_total(metrics.counter(

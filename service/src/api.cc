@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "hex.h"
+#include "text_trim.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/v1/api.pb.h"
-#include "text_trim.h"
 
 namespace painpoint::service {
 
@@ -350,17 +350,18 @@ HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
                                  event_name(i, event, is_array) + ": " + rejected->detail);
     }
   }
-  return submit_feedback(events, default_source, sink, config,
-                         [&](std::size_t i) { return event_name(i, events[i], is_array); });
+  return submit_feedback(events, default_source, sink, config, [&](std::size_t i) {
+    return event_name(i, events[i], is_array);
+  });
 }
 
 // ---------------------------------------------------------------------------- validators
 
+}  // namespace
+
 // A strong validator of a 200 body: a client that sends it back in If-None-Match gets 304 and no
 // body (the board polls GET /v1/products every second). The digest is std::hash, so it is stable
 // within one process; after a restart a client gets one full answer again.
-}  // namespace
-
 HttpHandler with_etag(HttpHandler handler) {
   return [handler = std::move(handler)](const HttpRequest& request) {
     HttpResponse response = handler(request);

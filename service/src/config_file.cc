@@ -164,8 +164,9 @@ ConfigLoadResult parse_service_config(std::istream& in) {
           auto problem = apply_connector_key(config.connectors, key, value);
           return problem ? std::string(key) + ": " + *problem : std::string();
         }
-        if (key.starts_with("alerts."))
+        if (key.starts_with("alerts.")) {
           return apply_alerts_key(config.alerts, key, value).value_or("");
+        }
         if (is_kafka_key(key)) return apply_kafka_key(config.kafka, key, value).value_or("");
         const Entry* match = nullptr;
         for (const Entry& e : entries()) {

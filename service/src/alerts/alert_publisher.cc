@@ -107,8 +107,7 @@ struct AlertPublisher::Impl {
       return;
     }
     // Acknowledged entries are deleted, so re-reading from the same cursor resends only the rest.
-    if (failed > 0 || produced < chunk.size())
-      failures_total.inc(chunk.size() - acknowledged.size());
+    failures_total.inc(chunk.size() - acknowledged.size());
     backoff = std::clamp(backoff * 2, config.backoff_min, config.backoff_max);
   }
 
