@@ -19,14 +19,23 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+constexpr std::chrono::milliseconds kCancelCheck{100};
+
 // Starts one asynchronous operation and runs the io_context until it completed; the stream's
-// expiry (beast::tcp_stream) cancels it at the deadline.
-template <typename Start>
-beast::error_code run_step(asio::io_context& io, Start start) {
+// expiry (beast::tcp_stream) cancels it at the deadline, `cancel` once `cancelled` is set.
+template <typename Cancel, typename Start>
+beast::error_code run_step(asio::io_context& io, const std::atomic<bool>* cancelled, Cancel cancel,
+                           Start start) {
   beast::error_code result = asio::error::would_block;
   start([&result](beast::error_code ec, auto&&...) { result = ec; });
   io.restart();
-  io.run();
+  while (!io.stopped()) {
+    io.run_for(kCancelCheck);
+    if (!io.stopped() && cancelled != nullptr && cancelled->load()) {
+      cancel();
+      io.run();  // the operation completes with operation_aborted
+    }
+  }
   return result;
 }
 
@@ -81,7 +90,8 @@ std::variant<HttpsClient, std::string> HttpsClient::create(const std::string& ca
 
 HttpsResult HttpsClient::post(const HttpsUrl& url, std::string_view content_type, std::string body,
                               const std::vector<std::pair<std::string, std::string>>& headers,
-                              std::chrono::milliseconds timeout) {
+                              std::chrono::milliseconds timeout,
+                              const std::atomic<bool>* cancelled) {
   asio::io_context io;
   beast::ssl_stream<beast::tcp_stream> stream(io, context_);
   HttpsResult result;
@@ -100,20 +110,25 @@ HttpsResult HttpsClient::post(const HttpsUrl& url, std::string_view content_type
 
   tcp::resolver resolver(io);
   tcp::resolver::results_type endpoints;
-  beast::error_code ec = run_step(io, [&](auto handler) {
-    resolver.async_resolve(url.host, url.port,
-                           [&endpoints, handler](beast::error_code e, auto found) mutable {
-                             endpoints = std::move(found);
-                             handler(e);
-                           });
-  });
+  auto cancel_socket = [&stream] { beast::get_lowest_layer(stream).cancel(); };
+  beast::error_code ec = run_step(
+      io, cancelled, [&resolver] { resolver.cancel(); },
+      [&](auto handler) {
+        resolver.async_resolve(url.host, url.port,
+                               [&endpoints, handler](beast::error_code e, auto found) mutable {
+                                 endpoints = std::move(found);
+                                 handler(e);
+                               });
+      });
   if (ec) return failed("resolve " + url.host, ec);
   beast::get_lowest_layer(stream).expires_after(timeout);
-  ec = run_step(
-      io, [&](auto handler) { beast::get_lowest_layer(stream).async_connect(endpoints, handler); });
+  ec = run_step(io, cancelled, cancel_socket, [&](auto handler) {
+    beast::get_lowest_layer(stream).async_connect(endpoints, handler);
+  });
   if (ec) return failed("connect " + url.host + ":" + url.port, ec);
-  ec = run_step(
-      io, [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, handler); });
+  ec = run_step(io, cancelled, cancel_socket, [&](auto handler) {
+    stream.async_handshake(asio::ssl::stream_base::client, handler);
+  });
   if (ec) return failed("TLS handshake with " + url.host, ec);
 
   http::request<http::string_body> request(http::verb::post, url.target, 11);
@@ -124,18 +139,21 @@ HttpsResult HttpsClient::post(const HttpsUrl& url, std::string_view content_type
   for (const auto& [name, value] : headers) request.set(name, value);
   request.body() = std::move(body);
   request.prepare_payload();
-  ec = run_step(io, [&](auto handler) { http::async_write(stream, request, handler); });
+  ec = run_step(io, cancelled, cancel_socket,
+                [&](auto handler) { http::async_write(stream, request, handler); });
   if (ec) return failed("send", ec);
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024);  // receivers answer "ok" or a short error
-  ec = run_step(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+  ec = run_step(io, cancelled, cancel_socket,
+                [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
   if (ec) return failed("read response", ec);
   result.status = static_cast<int>(parser.get().result_int());
   // The connection is not reused; a missing close_notify is common and harmless here.
   beast::get_lowest_layer(stream).expires_after(std::chrono::milliseconds{500});
-  (void)run_step(io, [&](auto handler) { stream.async_shutdown(handler); });
+  (void)run_step(io, cancelled, cancel_socket,
+                 [&](auto handler) { stream.async_shutdown(handler); });
   return result;
 }
 

@@ -7,6 +7,7 @@
 // Thread safety: an HttpsClient may be used from one thread at a time; each post() has its own
 // io_context and connection.
 
+#include <atomic>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <optional>
@@ -39,9 +40,11 @@ class HttpsClient {
   // ca_file empty: the system's default CA paths. Returns the client or what is wrong.
   static std::variant<HttpsClient, std::string> create(const std::string& ca_file);
 
+  // `cancelled` (may be null) is checked every 100 ms: once it is set, the request is abandoned
+  // (a stopping serve must not wait for a receiver's deadline).
   HttpsResult post(const HttpsUrl& url, std::string_view content_type, std::string body,
                    const std::vector<std::pair<std::string, std::string>>& headers,
-                   std::chrono::milliseconds timeout);
+                   std::chrono::milliseconds timeout, const std::atomic<bool>* cancelled = nullptr);
 
  private:
   explicit HttpsClient(boost::asio::ssl::context context) : context_(std::move(context)) {}

@@ -81,7 +81,8 @@ struct WebhookDelivery::Impl {
   std::vector<std::thread> threads;
   std::mutex mutex;
   std::condition_variable wake;
-  bool stop_requested = false;  // guarded by mutex
+  bool stop_requested = false;               // guarded by mutex
+  std::atomic<bool> cancel_requests{false};  // set with stop_requested: abandons requests
   Counter& delivered_total;
   Counter& failures_total;
 
@@ -108,7 +109,7 @@ struct WebhookDelivery::Impl {
   HttpsResult deliver(HttpsClient& client, const ReadyWebhook& hook, const v1::AlertEvent& alert) {
     if (hook.format == WebhookFormat::kSlack) {
       return client.post(hook.url, "application/json", slack_body(alert), {},
-                         config.request_timeout);
+                         config.request_timeout, &cancel_requests);
     }
     std::string body = generic_body(alert);
     const std::string timestamp = std::to_string(
@@ -118,7 +119,7 @@ struct WebhookDelivery::Impl {
         {"X-Painpoint-Signature", generic_signature(hook.secret, timestamp, body)},
         {"X-Painpoint-Alert-Id", alert.alert_id()}};
     return client.post(hook.url, "application/json", std::move(body), headers,
-                       config.request_timeout);
+                       config.request_timeout, &cancel_requests);
   }
 
   // Delivers one alert, retrying with backoff until it is accepted; false when stopped first.
@@ -205,6 +206,7 @@ void WebhookDelivery::stop() {
     std::lock_guard lock(impl_->mutex);
     impl_->stop_requested = true;
   }
+  impl_->cancel_requests.store(true);
   impl_->wake.notify_all();
   for (auto& thread : impl_->threads) {
     if (thread.joinable()) thread.join();
