@@ -12,7 +12,7 @@ std::vector<std::string> input_topics() {
 std::vector<TopicSpec> painpoint_topics(int partitions, int replication_factor) {
   std::vector<TopicSpec> specs;
   for (auto name : {kTopicSupport, kTopicSales, kTopicCustomer, kTopicByProduct, kTopicDeadletter,
-                    kTopicSummaries, kTopicChangelog}) {
+                    kTopicSummaries, kTopicChangelog, kTopicAlerts}) {
     TopicSpec spec;
     spec.name = std::string(name);
     spec.partitions = partitions;

@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "alerts/alert_firing.h"
 #include "event_vectors.h"
 #include "metrics.h"
 #include "painpoint/aggregator/aggregator.h"
@@ -172,6 +173,7 @@ struct AggregatorStage::Impl {
   // next batch; only this stage's thread starts and finishes it.
   std::unique_ptr<Pending> in_flight;
   CommitThread committer{store};
+  AlertFiring alerts{config.alert_rules, store};
   // Events committed since the aggregator state was last written out (a checkpoint).
   std::uint64_t events_since_checkpoint = 0;
   Clock::time_point last_checkpoint = Clock::now();
@@ -328,6 +330,10 @@ struct AggregatorStage::Impl {
     store::CommitBatch commit =
         to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
     commit.aggregator_checkpoint = true;
+    if (store::Status s = alerts.add_to(&commit); !s.is_ok()) {
+      (void)fail("alert lookup failed (" + std::string(why) + "): " + s.to_string());
+      return std::nullopt;
+    }
     if (store::Status s = store.commit(commit); !s.is_ok()) {
       (void)fail("store commit failed (" + std::string(why) + "): " + s.to_string());
       return std::nullopt;
@@ -430,6 +436,9 @@ struct AggregatorStage::Impl {
         aggregator->take_changes(checkpoint ? aggregator::Aggregator::StateOutput::kInclude
                                             : aggregator::Aggregator::StateOutput::kDefer));
     pending.commit.aggregator_checkpoint = checkpoint;
+    if (store::Status s = alerts.add_to(&pending.commit); !s.is_ok()) {
+      return fail("alert lookup failed: " + s.to_string());
+    }
     pending.commit.events.reserve(fresh.size());
     pending.event_ids.reserve(fresh.size());
     // In the order they were added: the store numbers them so (arrival numbers), which is what

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "painpoint/aggregator/alerts.h"
 #include "painpoint/aggregator/config.h"
 #include "painpoint/aggregator/encoder.h"
 #include "painpoint/ingest/status.h"
@@ -65,6 +66,8 @@ struct AggregatorStageConfig {
   // threads that encode each batch (0: one per core).
   const aggregator::SentenceEncoder* encoder = nullptr;
   unsigned encoder_threads = 0;
+  // Alert rules evaluated on every committed batch's summaries (docs/alerts.md).
+  std::vector<aggregator::AlertRule> alert_rules;
 };
 
 // A human curation request (POST /v1/pain-points/{id}/merge|rename|split).

@@ -35,6 +35,8 @@ constexpr std::size_t kMaxMergedSources = 256;
 // Distinct summaries whose JSON the pain-point list keeps (~2 KB each).
 constexpr std::size_t kSummaryJsonCacheEntries = 16'384;
 
+}  // namespace
+
 HttpResponse json_message(int status, const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
@@ -47,6 +49,8 @@ HttpResponse json_message(int status, const google::protobuf::Message& message) 
 HttpResponse store_error(const store::Status& s) {
   return HttpResponse::error(503, "store_unavailable", s.to_string());
 }
+
+namespace {
 
 std::optional<int> parse_int(std::string_view text) {
   int value = 0;
@@ -65,6 +69,8 @@ std::optional<store::ListingOrder> order_for(std::string_view sort) {
   return std::nullopt;
 }
 
+}  // namespace
+
 std::optional<int> parse_limit(const HttpRequest& request) {
   auto text = request.query_param("limit");
   if (!text) return kDefaultLimit;
@@ -72,6 +78,8 @@ std::optional<int> parse_limit(const HttpRequest& request) {
   if (!parsed || *parsed < 1 || *parsed > kMaxLimit) return std::nullopt;
   return parsed;
 }
+
+namespace {
 
 // Follows merged_into to the pain point that holds `id`'s events now. nullopt + *error set when
 // there is none (404) or the store failed.
@@ -317,6 +325,8 @@ HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
 
 // ---------------------------------------------------------------------------- validators
 
+}  // namespace
+
 // A strong validator of a 200 body: a client that sends it back in If-None-Match gets 304 and no
 // body (the board polls GET /v1/products every second). The digest is std::hash, so it is stable
 // within one process; after a restart a client gets one full answer again.
@@ -341,6 +351,8 @@ HttpHandler with_etag(HttpHandler handler) {
     return response;
   };
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------- Kafka sink
 

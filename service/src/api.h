@@ -18,11 +18,14 @@
 // bounded point reads and per-product scans; POST /v1/feedback blocks its io thread for at most
 // ApiConfig::produce_timeout while Kafka acknowledges (then 503).
 
+#include <google/protobuf/message.h>
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,6 +54,15 @@ bool constant_time_equals(std::string_view a, std::string_view b) noexcept;
 // For use by every /v1 route, including ones registered outside api.cc (curation).
 HttpHandler with_read_auth(const ApiAuth& auth, HttpHandler handler);
 HttpHandler with_write_auth(const ApiAuth& auth, HttpHandler handler);
+
+// Shared by the /v1 reads registered outside api.cc (alerts/alerts_api.h):
+// a proto3 JSON body (primitive fields always printed); 503 naming a store failure; the `limit`
+// query parameter (1..500, default 50; nullopt when malformed); an ETag on every 200 and 304 for
+// a matching If-None-Match.
+HttpResponse json_message(int status, const google::protobuf::Message& message);
+HttpResponse store_error(const store::Status& s);
+std::optional<int> parse_limit(const HttpRequest& request);
+HttpHandler with_etag(HttpHandler handler);
 
 // One Kafka record of POST /v1/feedback: FeedbackEvent wire bytes keyed by product id.
 struct FeedbackRecord {

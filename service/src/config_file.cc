@@ -164,6 +164,9 @@ ConfigLoadResult parse_service_config(std::istream& in) {
           auto problem = apply_connector_key(config.connectors, key, value);
           return problem ? std::string(key) + ": " + *problem : std::string();
         }
+        if (key.starts_with("alerts.")) {
+          return apply_alerts_key(config.alerts, key, value).value_or("");
+        }
         if (is_kafka_key(key)) return apply_kafka_key(config.kafka, key, value).value_or("");
         const Entry* match = nullptr;
         for (const Entry& e : entries()) {
@@ -190,7 +193,8 @@ std::string describe_service_config(const ServiceConfig& config) {
   for (const Entry& e : entries()) {
     out += "# " + e.help + "\n" + e.key + " = " + e.get(config) + "\n";
   }
-  return out + describe_kafka_keys(config.kafka) + describe_connectors(config.connectors);
+  return out + describe_kafka_keys(config.kafka) + describe_connectors(config.connectors) +
+         describe_alerts(config.alerts);
 }
 
 }  // namespace painpoint::service

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alerts/alerts_config.h"
 #include "connectors/connectors.h"
 #include "kafka_keys.h"
 #include "painpoint/aggregator/config.h"
@@ -37,6 +38,8 @@ struct ServiceConfig {
   std::chrono::milliseconds checkpoint_interval{60'000};
   // connectors.* keys: the webhooks of support systems (docs/connectors.md).
   ConnectorsConfig connectors;
+  // alerts.* keys: alert rules (docs/alerts.md).
+  AlertsConfig alerts;
   // kafka.* keys: librdkafka properties for every Kafka client (see kafka_keys.h).
   KafkaKeys kafka;
 };

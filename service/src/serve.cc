@@ -9,6 +9,9 @@
 #include <thread>
 
 #include "aggregator_stage.h"
+#include "alerts/alert_publisher.h"
+#include "alerts/alerts_api.h"
+#include "alerts/webhook_delivery.h"
 #include "api.h"
 #include "board.h"
 #include "clustering_identity.h"
@@ -209,6 +212,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
   add_api_routes(router, *pipeline.store, sink, api_config);
   add_connector_routes(router, connectors, sink, api_config);
   add_curation_routes(router, *pipeline.aggregator, api_config.auth);
+  add_alerts_routes(router, *pipeline.store, api_config.auth);
   add_board_routes(router);
   return router;
 }
@@ -265,6 +269,11 @@ int run_serve(const ServeOptions& options) {
       return 2;
     }
     config = std::move(*loaded.config);
+  }
+  auto webhooks = prepare_webhooks(config.alerts);
+  if (auto* error = std::get_if<std::string>(&webhooks)) {
+    spdlog::error("alerts: {}", *error);
+    return 2;
   }
   auto connectors = load_connectors(config.connectors);
   if (!connectors.connectors) {
@@ -349,6 +358,7 @@ int run_serve(const ServeOptions& options) {
   }
   stage_config.checkpoint_events = config.checkpoint_events;
   stage_config.checkpoint_interval = config.checkpoint_interval;
+  stage_config.alert_rules = config.alerts.rules;
   AggregatorStage aggregator_stage(stage_config, *store, metrics);
 
   PublisherConfig publisher_config;
@@ -358,6 +368,15 @@ int run_serve(const ServeOptions& options) {
   publisher_config.interval = config.summary_interval;
   publisher_config.test_initial_delay = test_publish_delay();
   Publisher publisher(publisher_config, *store, metrics);
+  AlertPublisherConfig alert_publisher_config;
+  alert_publisher_config.brokers = brokers;
+  alert_publisher_config.producer_properties = publisher_config.producer_properties;
+  AlertPublisher alert_publisher(alert_publisher_config, *store, metrics);
+  WebhookDeliveryConfig webhook_config;
+  webhook_config.webhooks = std::get<std::vector<ReadyWebhook>>(std::move(webhooks));
+  webhook_config.ca_file = config.alerts.webhook_ca_file;
+  webhook_config.backoff_max = config.alerts.webhook_backoff_max;
+  WebhookDelivery webhook_delivery(std::move(webhook_config), *store, metrics);
 
   ingest::IngestConfig ingest_config;
   ingest_config.brokers = brokers;
@@ -420,6 +439,14 @@ int run_serve(const ServeOptions& options) {
     spdlog::error("cannot start the summary publisher: {}", s.to_string());
     return 1;
   }
+  if (auto s = alert_publisher.start(); !s.ok()) {
+    spdlog::error("cannot start the alert publisher: {}", s.to_string());
+    return 1;
+  }
+  if (auto error = webhook_delivery.start(); !error.empty()) {
+    spdlog::error("cannot start the alert webhooks: {}", error);
+    return 1;
+  }
   if (auto s = ingest_worker.start(); !s.ok()) {
     spdlog::error("cannot start the ingest stage: {}", s.to_string());
     return 1;
@@ -443,8 +470,8 @@ int run_serve(const ServeOptions& options) {
       // (its output is what the aggregator reads, so both are drained), and every summary the
       // commits produced is published.
       const std::uint64_t consumed = ingest_worker.counters().consumed.load();
-      const bool quiet =
-          consumed == last_consumed && aggregator_stage.idle() && publisher.outbox_empty();
+      const bool quiet = consumed == last_consumed && aggregator_stage.idle() &&
+                         publisher.outbox_empty() && alert_publisher.outbox_empty();
       last_consumed = consumed;
       if (!quiet) {
         idle_since = kNotIdle;
@@ -464,6 +491,8 @@ int run_serve(const ServeOptions& options) {
   std::thread ingest_stopper([&ingest_worker] { ingest_worker.stop(); });
   aggregator_stage.stop();
   publisher.stop();
+  alert_publisher.stop();
+  webhook_delivery.stop();
   ingest_stopper.join();
   http.stop(std::chrono::seconds(1));
   spdlog::info(

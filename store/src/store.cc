@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "alert_records.h"
 #include "listings.h"
 #include "painpoint/store/keys.h"
 #include "store_internal.h"
@@ -85,6 +86,8 @@ enum Family : std::size_t {
   // Arrival number -> event id of every event stored since the last aggregator checkpoint: the
   // events to replay through the aggregator to rebuild its deferred state after a crash.
   kUnsaved,
+  // Fired alerts, their per-product index and their outbox (alert_records.h).
+  kAlerts,
   kFamilyCount,
 };
 
@@ -92,7 +95,7 @@ constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
     "default",          "events",      "by_time",
     "members",          "pain_points", "pain_points_by_product",
     "aggregator_state", "outbox",      "members_by_pain_point",
-    "unsaved_arrivals"};
+    "unsaved_arrivals", "alerts"};
 
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 constexpr std::string_view kClusterIdKey = "kafka_cluster_id";
@@ -272,6 +275,7 @@ struct Store::Impl {
   mutable std::shared_mutex counters_mutex;
   std::int64_t event_count = 0;
   std::uint64_t next_outbox_sequence = 1;
+  std::uint64_t next_alert_sequence = 1;
   std::map<std::string, v1::ProductStats, std::less<>> products;
 
   ~Impl() {
@@ -320,6 +324,14 @@ struct Store::Impl {
     if (value) event_count = static_cast<std::int64_t>(keys::read_be64(*value).value_or(0));
     if (Status s = get(kMeta, kOutboxSequenceKey, &value); !s.is_ok()) return s;
     if (value) next_outbox_sequence = keys::read_be64(*value).value_or(1);
+    if (families[kAlerts] != nullptr) {
+      if (Status s = from_rocks(
+              alert_records::load_next_sequence(*db, families[kAlerts], &next_alert_sequence),
+              "read alert sequence");
+          !s.is_ok()) {
+        return s;
+      }
+    }
     bool corrupt = false;
     Status s = scan(kMeta, kProductPrefix, [&](std::string_view key, std::string_view bytes) {
       v1::ProductStats stats;
@@ -759,6 +771,15 @@ Status Store::commit(const CommitBatch& batch) {
     }
   }
 
+  std::uint64_t next_alert;
+  {
+    std::shared_lock lock(impl.counters_mutex);
+    next_alert = impl.next_alert_sequence;
+  }
+  if (Status s = check(alert_records::append(wb, impl.cf(kAlerts), batch.alerts, &next_alert));
+      !s.is_ok()) {
+    return s;
+  }
   if (Status s = check(writes.append_to(wb, [&impl](Family f) { return impl.cf(f); }));
       !s.is_ok()) {
     return s;
@@ -769,6 +790,7 @@ Status Store::commit(const CommitBatch& batch) {
   std::unique_lock lock(impl.counters_mutex);
   impl.event_count = new_event_count;
   impl.next_outbox_sequence = next_sequence;
+  impl.next_alert_sequence = next_alert;
   for (auto& [product, stats] : touched) impl.products[product] = std::move(stats);
   return Status::ok();
 }
@@ -1139,6 +1161,71 @@ Status Store::read_outbox_after(std::uint64_t after_sequence, std::size_t max_en
 std::uint64_t Store::outbox_next_sequence() const {
   std::shared_lock lock(impl_->counters_mutex);
   return impl_->next_outbox_sequence;
+}
+
+Status Store::delete_alert_outbox(std::span<const std::uint64_t> sequences) {
+  rocksdb::WriteBatch wb;
+  if (Status s = from_rocks(alert_records::delete_outbox(wb, impl_->cf(kAlerts), sequences),
+                            "alert outbox");
+      !s.is_ok()) {
+    return s;
+  }
+  return from_rocks(impl_->db->Write(impl_->write_options, &wb), "delete alert outbox entries");
+}
+
+// A read-only open of a store written before alerts existed has no alerts family: nothing fired.
+Status Store::alert_fired(std::string_view alert_id, bool* out) const {
+  *out = false;
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(alert_records::fired(*impl_->db, impl_->families[kAlerts], alert_id, out),
+                    "look up alert");
+}
+
+Status Store::scan_alerts(std::string_view product_id, std::uint64_t before_sequence,
+                          const std::function<bool(const StoredAlert&)>& fn) const {
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(
+      alert_records::scan(*impl_->db, impl_->families[kAlerts], product_id, before_sequence, fn),
+      "scan alerts");
+}
+
+Status Store::read_alert_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
+                                      std::vector<StoredAlert>* out) const {
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(alert_records::read_outbox_after(*impl_->db, impl_->families[kAlerts],
+                                                     after_sequence, max_entries, out),
+                    "read alert outbox");
+}
+
+Status Store::read_alerts_after(std::uint64_t after_sequence, std::size_t max_entries,
+                                std::vector<StoredAlert>* out) const {
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(alert_records::read_after(*impl_->db, impl_->families[kAlerts], after_sequence,
+                                              max_entries, out),
+                    "read alerts");
+}
+
+Status Store::webhook_position(std::string_view name, std::optional<std::uint64_t>* out) const {
+  out->reset();
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(
+      alert_records::webhook_position(*impl_->db, impl_->families[kAlerts], name, out),
+      "read webhook position");
+}
+
+Status Store::record_webhook_position(std::string_view name, std::uint64_t sequence) {
+  rocksdb::WriteBatch wb;
+  if (Status s = from_rocks(
+          alert_records::put_webhook_position(wb, impl_->cf(kAlerts), name, sequence), "webhook");
+      !s.is_ok()) {
+    return s;
+  }
+  return from_rocks(impl_->db->Write(impl_->write_options, &wb), "record webhook position");
+}
+
+std::uint64_t Store::alert_next_sequence() const {
+  std::shared_lock lock(impl_->counters_mutex);
+  return impl_->next_alert_sequence;
 }
 
 std::int64_t Store::event_count() const {

@@ -112,7 +112,7 @@ class EmbeddedBroker:
 
 
 class KafkaBroker:
-    """Apache Kafka from scripts/kafka.sh in a temporary directory, with Painpoint's seven topics
+    """Apache Kafka from scripts/kafka.sh in a temporary directory, with Painpoint's eight topics
     (`partitions` each, painpoint.summaries compacted; none for 0) created through the admin
     API."""
 
@@ -173,11 +173,11 @@ class KafkaBroker:
 
 PAINPOINT_TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
                     "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries",
-                    "painpoint.aggregator-changelog")
+                    "painpoint.aggregator-changelog", "painpoint.alerts")
 
 
 def create_painpoint_topics(bootstrap, partitions, topic_configs=None):
-    """Painpoint's seven topics with `partitions` each, painpoint.summaries and
+    """Painpoint's eight topics with `partitions` each, painpoint.summaries and
     painpoint.aggregator-changelog compacted, plus
     topic_configs ({topic: {key: value}}), through the admin API."""
     from confluent_kafka.admin import AdminClient, NewTopic  # python3-confluent-kafka

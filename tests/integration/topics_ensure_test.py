@@ -1,6 +1,6 @@
 """`painpoint topics ensure` on Apache Kafka (PAINPOINT_TEST_KAFKA=<version>, label kafka).
 
-1. On a broker without Painpoint's topics: all seven are created; Kafka's own admin API (through
+1. On a broker without Painpoint's topics: all eight are created; Kafka's own admin API (through
    python3-confluent-kafka) sees painpoint.summaries compacted, painpoint.deadletter kept 30 days,
    painpoint.aggregator-changelog compacted with a one-hour min.compaction.lag.ms, and the
    requested partition counts.
@@ -26,7 +26,7 @@ from harness import PAINPOINT, KafkaBroker, Serve, log  # noqa: E402
 
 TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
           "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries",
-          "painpoint.aggregator-changelog")
+          "painpoint.aggregator-changelog", "painpoint.alerts")
 
 
 def ensure(bootstrap, *args):

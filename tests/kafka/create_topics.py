@@ -1,4 +1,4 @@
-"""Creates Painpoint's seven topics on a broker, as `painpoint broker` creates them (N partitions
+"""Creates Painpoint's eight topics on a broker, as `painpoint broker` creates them (N partitions
 each, painpoint.summaries compacted): for scripts that start Apache Kafka with scripts/kafka.sh.
 
 usage: create_topics.py BOOTSTRAP PARTITIONS

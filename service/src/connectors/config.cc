@@ -33,15 +33,6 @@ std::string env_name(ConnectorSystem system) {
   return name + "_SECRET";
 }
 
-// The secret file's content without its trailing newline; nullopt when it cannot be read.
-std::optional<std::string> read_secret_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream content;
-  content << in.rdbuf();
-  return std::string(trim_line_end(content.str()));
-}
-
 std::optional<std::string> load_accounts(const std::filesystem::path& path,
                                          std::map<std::string, std::int64_t, std::less<>>* out) {
   std::ifstream in(path);
@@ -67,6 +58,14 @@ std::optional<std::string> load_accounts(const std::filesystem::path& path,
 }
 
 }  // namespace
+
+std::optional<std::string> read_secret_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream content;
+  content << in.rdbuf();
+  return std::string(trim_line_end(content.str()));
+}
 
 std::string_view system_name(ConnectorSystem system) {
   switch (system) {

@@ -58,6 +58,10 @@ std::optional<std::string> apply_connector_key(ConnectorsConfig& config, std::st
 // The keys set in `config`, in the file format (secrets themselves are never in the config).
 std::string describe_connectors(const ConnectorsConfig& config);
 
+// A secret file's content without its trailing newline; nullopt when it cannot be read.
+// (Also the alert webhooks' secrets.)
+std::optional<std::string> read_secret_file(const std::filesystem::path& path);
+
 // A connector ready to serve: its configuration plus the secret read at start.
 struct EnabledConnector {
   ConnectorConfig config;

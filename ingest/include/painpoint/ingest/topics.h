@@ -21,6 +21,8 @@ inline constexpr std::string_view kTopicDeadletter = "painpoint.deadletter";
 inline constexpr std::string_view kTopicSummaries = "painpoint.summaries";
 // The aggregator's state changes, partition p for partition p of kTopicByProduct (changelog/).
 inline constexpr std::string_view kTopicChangelog = "painpoint.aggregator-changelog";
+// AlertEvent records keyed by alert id (docs/alerts.md); the broker's retention applies.
+inline constexpr std::string_view kTopicAlerts = "painpoint.alerts";
 
 // The three input topics, in a fixed order.
 std::vector<std::string> input_topics();

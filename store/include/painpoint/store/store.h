@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "painpoint/store/status.h"
+#include "painpoint/v1/alert.pb.h"
 #include "painpoint/v1/internal.pb.h"
 #include "painpoint/v1/pain_point.pb.h"
 
@@ -111,6 +112,14 @@ struct CommitBatch {
   bool publish_summaries = false;
   // Further summaries to publish (outbox) that are not upserts.
   std::vector<v1::PainPointSummary> outbox;
+  // Alerts fired by this batch: recorded as fired (alert_fired), listed (scan_alerts) and put in
+  // the alert outbox. Their ids must not have fired before.
+  std::vector<v1::AlertEvent> alerts;
+};
+
+struct StoredAlert {
+  std::uint64_t sequence = 0;  // firing order, from 1
+  v1::AlertEvent alert;
 };
 
 // The orders of list_active_pain_points(): each descending, ties broken by id ascending, so pages
@@ -150,6 +159,10 @@ class Store {
   // Deletes published outbox entries (after the broker acknowledged them). Safe concurrently with
   // commit() (see the class comment); one WriteBatch, so a crash deletes all of them or none.
   Status delete_outbox(std::span<const std::uint64_t> sequences);
+  // Deletes alert outbox entries (after the broker acknowledged them); like delete_outbox().
+  Status delete_alert_outbox(std::span<const std::uint64_t> sequences);
+  // Records how far the webhook `name` delivered (one writer per name; safe beside commit()).
+  Status record_webhook_position(std::string_view name, std::uint64_t sequence);
   // Records the partition count of the aggregator's input topic the stored state is built on
   // (products map to partitions by it); serve records it once and compares later starts.
   Status record_input_partitions(std::int32_t partitions);
@@ -226,6 +239,23 @@ class Store {
                            std::vector<OutboxEntry>* out) const;
   // The sequence the next outbox entry will get: every entry ever written has a smaller one.
   [[nodiscard]] std::uint64_t outbox_next_sequence() const;
+
+  // Whether an alert with this id was committed.
+  Status alert_fired(std::string_view alert_id, bool* out) const;
+  // Alerts newest first, starting below `before_sequence` (0: the newest); an empty product
+  // lists every product's. fn returns false to stop.
+  Status scan_alerts(std::string_view product_id, std::uint64_t before_sequence,
+                     const std::function<bool(const StoredAlert&)>& fn) const;
+  // Alerts not yet deleted from the alert outbox, in firing order, after `after_sequence`.
+  Status read_alert_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
+                                 std::vector<StoredAlert>* out) const;
+  // The sequence the next alert will get.
+  [[nodiscard]] std::uint64_t alert_next_sequence() const;
+  // Alerts oldest first, after `after_sequence` (webhook delivery).
+  Status read_alerts_after(std::uint64_t after_sequence, std::size_t max_entries,
+                           std::vector<StoredAlert>* out) const;
+  // The sequence of the last alert the webhook `name` delivered; nullopt before the first record.
+  Status webhook_position(std::string_view name, std::optional<std::uint64_t>* out) const;
 
   // Distinct events held, in total and per product, with each product's active pain points and
   // the sum of its summaries' versions (maintained by commit, O(1) / O(products)).
