@@ -1,4 +1,4 @@
-// `painpoint replay rebuild`: see replay.h and the README's "Replay" section.
+// `painpoint replay rebuild`: see replay.h and docs/replay.md.
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
