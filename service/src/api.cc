@@ -15,7 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "hex.h"
+#include "painpoint/base/hex.h"
+#include "painpoint/base/time.h"
 #include "text_trim.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
@@ -55,10 +56,6 @@ std::optional<int> parse_int(std::string_view text) {
 
 using Less = bool (*)(const v1::PainPointSummary&, const v1::PainPointSummary&);
 
-std::int64_t micros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1'000'000 + t.nanos() / 1000;
-}
-
 // Every order ends on the id, so pages are stable between requests.
 std::optional<Less> order_for(std::string_view sort) {
   if (sort == "severity") {
@@ -90,8 +87,8 @@ std::optional<Less> order_for(std::string_view sort) {
   }
   if (sort == "recent") {
     return [](const v1::PainPointSummary& a, const v1::PainPointSummary& b) {
-      return std::make_tuple(micros(b.last_seen()), a.id()) <
-             std::make_tuple(micros(a.last_seen()), b.id());
+      return std::make_tuple(base::micros_of(b.last_seen()), a.id()) <
+             std::make_tuple(base::micros_of(a.last_seen()), b.id());
     };
   }
   return std::nullopt;
@@ -361,7 +358,7 @@ HttpHandler with_etag(HttpHandler handler) {
     for (int shift = 56; shift >= 0; shift -= 8) {
       bytes.push_back(static_cast<char>((static_cast<std::uint64_t>(digest) >> shift) & 0xFF));
     }
-    const std::string etag = "\"" + hex_encode(bytes) + "\"";
+    const std::string etag = "\"" + base::hex_encode(bytes) + "\"";
     // Stored by the browser but revalidated on every use.
     response.headers.emplace_back("Cache-Control", "private, no-cache");
     response.headers.emplace_back("ETag", etag);
@@ -612,7 +609,7 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
                std::string after;
                if (auto text = request.query_param("cursor"); text && !text->empty()) {
-                 auto decoded = hex_decode(*text);
+                 auto decoded = base::hex_decode(*text);
                  if (!decoded) return HttpResponse::error(400, "bad_cursor", "malformed cursor");
                  after = std::move(*decoded);
                }
@@ -636,7 +633,7 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                      return true;
                    });
                if (!s.is_ok()) return store_error(s);
-               if (more) page.set_next_cursor(hex_encode(last_position));
+               if (more) page.set_next_cursor(base::hex_encode(last_position));
                return json_message(200, page);
              }));
 

@@ -27,6 +27,9 @@
 #include <boost/beast/http.hpp>
 #pragma GCC diagnostic pop
 
+#include "painpoint/base/hex.h"
+#include "painpoint/base/utf8.h"
+
 namespace painpoint::service {
 
 namespace beast = boost::beast;
@@ -37,39 +40,6 @@ using tcp = net::ip::tcp;
 namespace {
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one.
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  std::size_t len = 0;
-  unsigned min_cp = 0;
-  unsigned cp = 0;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2, min_cp = 0x80, cp = c & 0x1Fu;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3, min_cp = 0x800, cp = c & 0x0Fu;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4, min_cp = 0x10000, cp = c & 0x07u;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(i + k) & 0x3Fu);
-  }
-  if (cp < min_cp || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
 
 // "/a/b" -> {"a","b"}; "/" -> {""}; "/a/" -> {"a",""}. `path` starts with '/'.
 std::vector<std::string_view> split_path(std::string_view path) {
@@ -127,7 +97,7 @@ std::string json_quote(std::string_view text) {
     auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
       // Invalid UTF-8 (a client-supplied path, say) would make the whole document invalid JSON.
-      std::size_t len = utf8_sequence_length(text, i);
+      std::size_t len = base::utf8_sequence_length(text, i);
       if (len == 0) {
         out += "\\ufffd";
         ++i;
@@ -175,8 +145,8 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_as_sp
     char c = text[i];
     if (c == '%') {
       if (i + 2 >= text.size()) return std::nullopt;
-      int hi = hex_value(text[i + 1]);
-      int lo = hex_value(text[i + 2]);
+      int hi = base::hex_digit_value(text[i + 1]);
+      int lo = base::hex_digit_value(text[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;
       out += static_cast<char>(hi * 16 + lo);
       i += 2;

@@ -14,6 +14,7 @@
 #include "id_inheritance.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/text.h"
+#include "painpoint/base/time.h"
 #include "painpoint/store/store.h"
 #include "progress.h"
 #include "replay.h"
@@ -123,8 +124,7 @@ class Rebuilder {
       auto& slot = runs_[e.product_id()];
       if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
       slot.event_ids.push_back(e.event_id());
-      slot.occurred_micros.push_back(e.occurred_at().seconds() * 1'000'000 +
-                                     e.occurred_at().nanos() / 1000);
+      slot.occurred_micros.push_back(base::micros_of(e.occurred_at()));
       slot.assigned.push_back(
           slot.new_ids.intern(slot.aggregator->add(e, vectors_.vector_of(stored))));
       slot.old_member.push_back(kNoGroup);

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "painpoint/base/time.h"
 #include "painpoint/store/keys.h"
 
 namespace painpoint::store {
@@ -112,9 +113,7 @@ std::string be64_value(std::uint64_t value) {
   return out;
 }
 
-std::int64_t to_micros(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1'000'000 + ts.nanos() / 1000;
-}
+std::int64_t to_micros(const google::protobuf::Timestamp& ts) { return base::micros_of(ts); }
 
 // Appends StoredEvent.arrival_seq to a serialized StoredEvent. A protobuf parser takes the last
 // occurrence of a singular scalar field, so the bytes read back as the record with arrival_seq
