@@ -630,14 +630,14 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
 
 }  // namespace
 
-int run_replay_rebuild(const RebuildOptions& options) {
+base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
   ServiceConfig config;
   if (options.config_file) {
     auto loaded = load_service_config(*options.config_file);
     if (!loaded.config) {
       std::cerr << "painpoint replay rebuild: config " << options.config_file->string() << ": "
                 << loaded.error << "\n";
-      return 2;
+      return base::ExitCode::kBadUsage;
     }
     config = std::move(*loaded.config);
   }
@@ -646,7 +646,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
     encoder = load_encoder_for(options.encoder);
     if (!encoder.encoder) {
       std::cerr << "painpoint replay rebuild: sentence encoder: " << encoder.detail << "\n";
-      return 2;
+      return base::ExitCode::kBadUsage;
     }
     config.cluster.embedding_dims = aggregator::SentenceEncoder::kDims;
   }
@@ -656,7 +656,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
   } else if (!options.word_vectors.empty()) {
     std::cerr << "painpoint replay rebuild: word vectors " << options.word_vectors.string() << ": "
               << vectors.detail << "\n";
-    return 2;
+    return base::ExitCode::kBadUsage;
   }
 
   std::unique_ptr<store::Store> store;
@@ -667,11 +667,11 @@ int run_replay_rebuild(const RebuildOptions& options) {
       std::cerr << "painpoint replay rebuild: " << options.data_dir.string()
                 << " is in use by a running painpoint process (stop `painpoint serve` first; a "
                    "rebuild replaces state that serve holds in memory)\n";
-      return 3;
+      return base::ExitCode::kStoreLocked;
     }
     std::cerr << "painpoint replay rebuild: cannot open " << options.data_dir.string() << ": "
               << s.to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
 
   // Events committed after serve's last aggregator checkpoint (it crashed) are replayed into
@@ -684,14 +684,14 @@ int run_replay_rebuild(const RebuildOptions& options) {
       });
       !s.is_ok()) {
     std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   if (unsaved > 0) {
     std::cerr << "painpoint replay rebuild: " << unsaved
               << " stored events are not in the saved aggregator state yet (serve stopped "
                  "without its final checkpoint); start `painpoint serve` on this directory once "
                  "and stop it with SIGTERM, then rebuild\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
 
   std::set<std::string> products;
@@ -708,7 +708,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
   for (const auto& p : options.products) {
     if (!products.contains(p)) {
       std::cerr << "painpoint replay rebuild: no stored events of product " << p << "\n";
-      return 2;
+      return base::ExitCode::kCannotProceed;
     }
   }
   // With a time range the number of replayed events is not known up front.
@@ -716,9 +716,9 @@ int run_replay_rebuild(const RebuildOptions& options) {
 
   Rebuilder rebuilder(options, *store, config.cluster, encoder.encoder.get());
   const auto t0 = std::chrono::steady_clock::now();
-  if (!rebuilder.replay(products, total)) return 1;
+  if (!rebuilder.replay(products, total)) return base::ExitCode::kFailed;
   Report report;
-  if (!rebuilder.finish_all(report)) return 1;
+  if (!rebuilder.finish_all(report)) return base::ExitCode::kFailed;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "rebuild: %zu products, %zu events, kept %zu, new %zu, merged %zu, retired %zu, events "
@@ -731,7 +731,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
       rebuilder.replay_seconds(), secs > 0 ? static_cast<double>(report.events) / secs : 0.0,
       options.dry_run ? " [dry run: nothing written]" : "");
   std::fflush(stdout);
-  return 0;
+  return base::ExitCode::kOk;
 }
 
 }  // namespace painpoint::service
