@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "painpoint/aggregator/aggregator.h"
 #include "painpoint/base/hex.h"
 #include "painpoint/base/time.h"
 #include "text_trim.h"
@@ -28,8 +29,7 @@ namespace {
 
 constexpr int kDefaultLimit = 50;
 constexpr int kMaxLimit = 500;
-// A merge chain longer than this means corrupt data, not history.
-constexpr int kMaxMergeHops = 64;
+constexpr int kMaxMergeHops = aggregator::Aggregator::kMaxMergeHops;
 // Ids merged into one survivor that GET .../events lists together (one store iterator each).
 // Merges need a pain point to double in size first, so real chains stay far below this.
 constexpr std::size_t kMaxMergedSources = 256;
