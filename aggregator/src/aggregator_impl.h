@@ -42,6 +42,9 @@ struct Aggregator::Impl {
   std::vector<v1::PainPointSummary> pending_summaries;  // final records of merged pain points
   std::vector<Membership> memberships;
   std::uint64_t generation = 0;
+  // The first stored state record that could not be decoded (see Aggregator::state_error()).
+  std::optional<std::string> state_error;
+  void corrupt_state(std::string_view key, std::string_view record);
 
   // Scratch buffers reused by every event (no per-event heap churn once warm).
   Tokenizer tokenizer;

@@ -22,28 +22,40 @@ std::size_t string_heap(const String& s) {
 
 // Rebuilds a product from the state: meta, term table pages, cluster records and their cold
 // parts, then what derives from them (index, hot records, candidates, "grown" marks).
+void Aggregator::Impl::corrupt_state(std::string_view key, std::string_view record) {
+  if (state_error) return;
+  state_error = "aggregator state record '" + std::string(key) + "' (" + std::string(record) +
+                ") cannot be decoded";
+}
+
 void Aggregator::Impl::load(Product& p) {
   if (reader == nullptr) return;
   const auto meta = reader->get(meta_key(p.id));
   if (!meta) return;
   v1::AggProductState m;
-  if (!m.ParseFromString(*meta)) return;
+  if (!m.ParseFromString(*meta)) return corrupt_state(meta_key(p.id), "a product's meta record");
   decode_meta(m, dims(), p);
-  reader->scan(product_prefix(p.id) + "d/", [&](std::string_view, std::string_view value) {
+  reader->scan(product_prefix(p.id) + "d/", [&](std::string_view key, std::string_view value) {
     v1::AggDfPage page;
-    if (!page.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
+    if (!page.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return corrupt_state(key, "a term-frequency page");
+    }
     decode_page(page, p);
   });
   p.clusters.resize(p.next_seq);
-  reader->scan(product_prefix(p.id) + "c/", [&](std::string_view, std::string_view value) {
+  reader->scan(product_prefix(p.id) + "c/", [&](std::string_view key, std::string_view value) {
     v1::AggCluster c;
-    if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
+    if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return corrupt_state(key, "a cluster");
+    }
     if (c.seq() >= p.next_seq) return;
     p.clusters[c.seq()] = decode_cluster(c);
   });
-  reader->scan(product_prefix(p.id) + "x/", [&](std::string_view, std::string_view value) {
+  reader->scan(product_prefix(p.id) + "x/", [&](std::string_view key, std::string_view value) {
     v1::AggCluster c;
-    if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) return;
+    if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return corrupt_state(key, "the cold part of a cluster");
+    }
     if (c.seq() >= p.next_seq || p.clusters[c.seq()] == nullptr) return;
     decode_cold(c, *p.clusters[c.seq()]);
   });
@@ -132,7 +144,7 @@ void Aggregator::Impl::load_curation(Product& p) {
   const auto rec = reader->get(curation_key(p.id));
   if (!rec) return;
   v1::AggCuration m;
-  if (!m.ParseFromString(*rec)) return;
+  if (!m.ParseFromString(*rec)) return corrupt_state(curation_key(p.id), "a product's curation");
   decode_curation(m, p.curation);
 }
 
@@ -205,6 +217,8 @@ Aggregator::MemoryStats Aggregator::memory_stats() const {
   }
   return m;
 }
+
+const std::optional<std::string>& Aggregator::state_error() const { return impl_->state_error; }
 
 std::size_t Aggregator::active_pain_points() const {
   std::size_t n = 0;

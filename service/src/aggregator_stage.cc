@@ -324,6 +324,7 @@ struct AggregatorStage::Impl {
   // Commits the aggregator's changes with its whole state, on this thread (no commit may be in
   // flight). Returns what was committed, or nullopt after fail() on a store failure.
   std::optional<store::CommitBatch> commit_checkpoint(std::string_view why) {
+    if (!state_intact()) return std::nullopt;
     store::CommitBatch commit =
         to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
     commit.aggregator_checkpoint = true;
@@ -333,6 +334,16 @@ struct AggregatorStage::Impl {
     }
     checkpoint_committed(true, 0);
     return commit;
+  }
+
+  // A stored state record that could not be decoded left its product incomplete; committing
+  // what the aggregator derived from it would make the loss permanent, so the stage stops.
+  bool state_intact() {
+    const auto& error = aggregator->state_error();
+    if (!error) return true;
+    return fail(*error +
+                "; `painpoint replay rebuild --product ID` recomputes a product's state from its "
+                "stored events");
   }
 
   // Writes out the deferred aggregator state (on stop). False on a store failure.
@@ -412,6 +423,7 @@ struct AggregatorStage::Impl {
     for (std::size_t index : fresh) {
       aggregator->add(events[index].event(), vectors.vector_of(events[index]));
     }
+    if (!state_intact()) return false;
     const bool checkpoint = checkpoint_due(fresh.size());
     Pending pending;
     pending.commit = to_commit_batch(

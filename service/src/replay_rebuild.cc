@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "clustering_identity.h"
 #include "config_file.h"
 #include "event_vectors.h"
 #include "id_inheritance.h"
@@ -628,6 +629,42 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
   return true;
 }
 
+// A rebuild may change the clustering the stored state depends on (another encoder) only if
+// it rebuilds everything: otherwise products left out would keep a state of the old encoder.
+// `current` receives the clustering this rebuild uses, recorded after a whole-history rebuild.
+bool rebuild_clustering_fits(const RebuildOptions& options, store::Store& store,
+                             const agg::ClusterConfig& config, bool word_vectors_loaded,
+                             bool whole_history, std::string* current) {
+  std::string error;
+  auto described = describe_clustering(
+      config,
+      {config.encoder == agg::EncoderMode::kSemantic ? encoder_path_for(options.encoder)
+                                                     : std::filesystem::path(),
+       word_vectors_loaded ? word_vectors_path_for(options.word_vectors) : std::filesystem::path()},
+      &error);
+  if (!described) {
+    std::cerr << "painpoint replay rebuild: clustering: " << error << "\n";
+    return false;
+  }
+  *current = std::move(*described);
+  std::optional<std::string> recorded;
+  if (store::Status s = store.clustering(&recorded); !s.is_ok()) {
+    std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
+    return false;
+  }
+  if (!recorded || whole_history) return true;
+  const ClusteringChange change = compare_clustering(*recorded, *current);
+  if (change.incompatible.empty()) return true;
+  std::string changes;
+  for (const auto& c : change.incompatible) changes += (changes.empty() ? "" : "; ") + c;
+  std::cerr << "painpoint replay rebuild: this configuration changes what the stored state is "
+               "built on ("
+            << changes
+            << "); such a rebuild must cover every product and the whole history (leave out "
+               "--product, --since and --until)\n";
+  return false;
+}
+
 }  // namespace
 
 base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
@@ -713,12 +750,24 @@ base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
   }
   // With a time range the number of replayed events is not known up front.
   if (options.since || options.until) total = 0;
+  const bool whole_history = options.products.empty() && !options.since && !options.until;
+  std::string clustering;
+  if (!rebuild_clustering_fits(options, *store, config.cluster, vectors.vectors != nullptr,
+                               whole_history, &clustering)) {
+    return base::ExitCode::kCannotProceed;
+  }
 
   Rebuilder rebuilder(options, *store, config.cluster, encoder.encoder.get());
   const auto t0 = std::chrono::steady_clock::now();
   if (!rebuilder.replay(products, total)) return base::ExitCode::kFailed;
   Report report;
   if (!rebuilder.finish_all(report)) return base::ExitCode::kFailed;
+  if (whole_history && !options.dry_run) {
+    if (store::Status s = store->record_clustering(clustering); !s.is_ok()) {
+      std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
+      return base::ExitCode::kFailed;
+    }
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "rebuild: %zu products, %zu events, kept %zu, new %zu, merged %zu, retired %zu, events "

@@ -11,6 +11,7 @@
 #include "aggregator_stage.h"
 #include "api.h"
 #include "board.h"
+#include "clustering_identity.h"
 #include "config_file.h"
 #include "curation_api.h"
 #include "http_server.h"
@@ -214,18 +215,25 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
 
 }  // namespace
 
+std::filesystem::path word_vectors_path_for(const std::filesystem::path& requested) {
+  if (!requested.empty()) return requested;
+  std::filesystem::path path = aggregator::default_word_vectors_path();
+  std::error_code ec;
+  return std::filesystem::exists(path, ec) ? path : std::filesystem::path();
+}
+
+std::filesystem::path encoder_path_for(const std::filesystem::path& requested) {
+  return requested.empty() ? std::filesystem::path(aggregator::default_encoder_path()) : requested;
+}
+
 aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requested) {
-  std::filesystem::path path = requested;
+  const std::filesystem::path path = word_vectors_path_for(requested);
   if (path.empty()) {
-    path = aggregator::default_word_vectors_path();
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) {
-      spdlog::warn(
-          "no word vectors at {}: clustering uses sparse TF-IDF features only, which groups "
-          "paraphrases less well (run scripts/fetch-embeddings.sh, or pass --word-vectors)",
-          path.string());
-      return {};
-    }
+    spdlog::warn(
+        "no word vectors at {}: clustering uses sparse TF-IDF features only, which groups "
+        "paraphrases less well (run scripts/fetch-embeddings.sh, or pass --word-vectors)",
+        aggregator::default_word_vectors_path());
+    return {};
   }
   auto loaded = aggregator::load_word_vectors(path.string());
   if (loaded.vectors) {
@@ -236,8 +244,7 @@ aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requeste
 }
 
 aggregator::LoadedEncoder load_encoder_for(const std::filesystem::path& requested) {
-  const std::string path =
-      requested.empty() ? aggregator::default_encoder_path() : requested.string();
+  const std::string path = encoder_path_for(requested).string();
   auto loaded = aggregator::load_sentence_encoder(path);
   if (!loaded.encoder) {
     loaded.detail += " (run scripts/fetch-encoder.sh, or set cluster.encoder = static)";
@@ -291,6 +298,24 @@ base::ExitCode load_setup(const ServeOptions& options, ServeSetup& setup) {
     spdlog::error("word vectors {}: {}", options.word_vectors.string(), loaded.detail);
     return base::ExitCode::kBadUsage;
   }
+  return base::ExitCode::kOk;
+}
+
+// The clustering the data directory was built with must be the one configured (exit 2 otherwise);
+// recorded at the first start.
+base::ExitCode check_clustering(const ServeOptions& options, const ServeSetup& setup,
+                                store::Store& store) {
+  std::string error;
+  const auto clustering = describe_clustering(
+      setup.config.cluster,
+      {setup.encoder.encoder ? encoder_path_for(options.encoder) : std::filesystem::path(),
+       setup.vectors ? word_vectors_path_for(options.word_vectors) : std::filesystem::path()},
+      &error);
+  if (!clustering) {
+    spdlog::error("clustering: {}", error);
+    return base::ExitCode::kBadUsage;
+  }
+  if (!clustering_fits(store, *clustering, options.data_dir)) return base::ExitCode::kCannotProceed;
   return base::ExitCode::kOk;
 }
 
@@ -466,6 +491,9 @@ base::ExitCode run_serve(const ServeOptions& options) {
     return base::ExitCode::kStartFailed;
   }
   spdlog::info("store {} holds {} events", options.data_dir.string(), store->event_count());
+  if (auto code = check_clustering(options, setup, *store); code != base::ExitCode::kOk) {
+    return code;
+  }
 
   MetricsRegistry metrics;
   metrics.gauge_callback("painpoint_store_events", "Distinct events held in the store",

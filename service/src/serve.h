@@ -37,6 +37,11 @@ struct ServeOptions {
   std::size_t http_body_limit = 1024 * 1024;  // larger request bodies -> 413
 };
 
+// The file load_vectors_for() and load_encoder_for() read for `requested` (empty: no word
+// vectors, the default file being absent).
+std::filesystem::path word_vectors_path_for(const std::filesystem::path& requested);
+std::filesystem::path encoder_path_for(const std::filesystem::path& requested);
+
 // Loads `requested`, or the default vectors file when `requested` is empty and that file exists
 // (logs a warning and returns no vectors when it does not). Shared by serve and cluster.
 aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requested);

@@ -81,6 +81,7 @@ constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 constexpr std::string_view kClusterIdKey = "kafka_cluster_id";
 constexpr std::string_view kInputPartitionsKey = "input_partitions";
+constexpr std::string_view kClusteringKey = "clustering";
 constexpr std::string_view kEventCountKey = "event_count";
 constexpr std::string_view kOutboxSequenceKey = "outbox_next_sequence";
 constexpr std::string_view kOffsetPrefix = "offset/";
@@ -744,6 +745,15 @@ Status Store::record_input_partitions(std::int32_t partitions) {
   keys::append_be32(encoded, static_cast<std::uint32_t>(partitions));
   return from_rocks(impl_->db->Put(impl_->write_options, slice(kInputPartitionsKey), encoded),
                     "write input partitions");
+}
+
+Status Store::record_clustering(std::string_view description) {
+  return from_rocks(impl_->db->Put(impl_->write_options, slice(kClusteringKey), slice(description)),
+                    "write clustering");
+}
+
+Status Store::clustering(std::optional<std::string>* out) const {
+  return impl_->get(kMeta, kClusteringKey, out);
 }
 
 Status Store::input_partitions(std::optional<std::int32_t>* out) const {

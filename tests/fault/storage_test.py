@@ -8,11 +8,11 @@ skipped, with the reason):
    once (faultlib.verify).
 2. A read-only data directory (read-only bind mount): serve refuses to start, exit 1, with a
    message that names the directory and the error.
-3. Another schema version (stamped with the stamp_schema_version helper): exit 1 with a message
+3. Another schema version (stamped with the store_surgery helper): exit 1 with a message
    naming both versions.
 4. A directory held by a running serve: a second serve exits 1 and says so.
 
-usage: storage_test.py PATH/TO/painpoint PATH/TO/stamp_schema_version
+usage: storage_test.py PATH/TO/painpoint PATH/TO/store_surgery
 """
 import os
 import subprocess
@@ -68,7 +68,7 @@ def run_to_exit(args, timeout=60):
 
 
 def main():
-    stamp = sys.argv[2]
+    surgery = sys.argv[2]
     with workdir() as d:
         mnt = os.path.join(d, "disk")
         os.makedirs(mnt)
@@ -159,7 +159,7 @@ def main():
             sh("umount", ro)
 
             # 3. Another schema version.
-            stamped = sh(stamp, data_dir, "99")
+            stamped = sh(surgery, "stamp-schema", data_dir, "99")
             assert stamped.returncode == 0, stamped.stderr
             rc, output = run_to_exit(["--brokers", brokers, "--data-dir", data_dir,
                                       "--http-port", "0"])

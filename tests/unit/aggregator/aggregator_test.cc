@@ -320,6 +320,35 @@ TEST(Aggregator, StateRoundTripContinuesExactly) {
   EXPECT_EQ(r.active, full.active);
 }
 
+// A state record that does not decode is reported with its key, never skipped: the product it
+// belongs to would otherwise go on without that pain point and its counts.
+TEST(Aggregator, UndecodableStateRecordIsReportedWithItsKey) {
+  const auto events = two_products(200);
+  for (const std::string part : {"/c/", "/m", "/d/"}) {
+    MapState store;
+    {
+      Aggregator a(test_config(), &store);
+      for (const auto& e : events) (void)a.add(e);
+      store.apply(a.take_changes());
+    }
+    std::string damaged;
+    for (auto& [key, value] : store.kv) {
+      if (key.starts_with("agg/beta" + part)) {
+        damaged = key;
+        value = "\xff\xff\xff\xff";
+        break;
+      }
+    }
+    ASSERT_FALSE(damaged.empty()) << part;
+    Aggregator b(test_config(), &store);
+    (void)b.add(events[0]);  // alpha: intact
+    EXPECT_FALSE(b.state_error().has_value()) << *b.state_error();
+    (void)b.add(events[1]);  // beta loads its state
+    ASSERT_TRUE(b.state_error().has_value()) << part;
+    EXPECT_NE(b.state_error()->find("'" + damaged + "'"), std::string::npos) << *b.state_error();
+  }
+}
+
 // Hundreds of pain points share the common words, so their posting lists span several blocks
 // and most candidates are ruled out from their hot records; a restart (which rebuilds both from
 // the persisted clusters) must continue exactly.

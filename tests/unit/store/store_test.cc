@@ -245,6 +245,23 @@ TEST_F(StoreTest, InputPartitionsRoundTrip) {
   EXPECT_EQ(partitions, 48);
 }
 
+TEST_F(StoreTest, ClusteringRecordSurvivesReopenAndIsReplaced) {
+  {
+    auto store = open_store();
+    std::optional<std::string> clustering;
+    ASSERT_TRUE(store->clustering(&clustering).is_ok());
+    EXPECT_FALSE(clustering.has_value());
+    ASSERT_TRUE(store->record_clustering("encoder = static\n").is_ok());
+  }
+  auto store = open_store();
+  std::optional<std::string> clustering;
+  ASSERT_TRUE(store->clustering(&clustering).is_ok());
+  EXPECT_EQ(clustering, "encoder = static\n");
+  ASSERT_TRUE(store->record_clustering("encoder = semantic\n").is_ok());
+  ASSERT_TRUE(store->clustering(&clustering).is_ok());
+  EXPECT_EQ(clustering, "encoder = semantic\n");
+}
+
 TEST_F(StoreTest, ScanByTimeIsOrderedAndBounded) {
   auto store = open_store();
   CommitBatch batch;

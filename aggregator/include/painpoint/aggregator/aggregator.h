@@ -190,6 +190,11 @@ class Aggregator {
 
   [[nodiscard]] std::size_t active_pain_points() const;
 
+  // Where and what, for the first state record the reader returned that could not be decoded
+  // (nullopt while there is none). The product it belongs to was loaded without it, so nothing
+  // the aggregator produced since may be persisted: the caller stops instead.
+  [[nodiscard]] const std::optional<std::string>& state_error() const;
+
   struct MemoryStats {
     std::size_t products = 0;
     std::size_t clusters = 0;  // pain points and candidates held in memory

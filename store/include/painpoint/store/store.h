@@ -142,6 +142,9 @@ class Store {
   // Records the partition count of the aggregator's input topic the stored state is built on
   // (products map to partitions by it); serve records it once and compares later starts.
   Status record_input_partitions(std::int32_t partitions);
+  // Records the clustering the stored aggregator state is built with (an opaque text the
+  // service composes); serve compares it at every start, `replay rebuild` replaces it.
+  Status record_clustering(std::string_view description);
 
   // Reader side (thread-safe) -------------------------------------------------------------------
 
@@ -149,6 +152,8 @@ class Store {
   Status kafka_cluster_id(std::optional<std::string>* out) const;
   // What record_input_partitions() recorded; nullopt when nothing was.
   Status input_partitions(std::optional<std::int32_t>* out) const;
+  // What record_clustering() recorded last; nullopt when nothing was.
+  Status clustering(std::optional<std::string>* out) const;
   Status get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const;
   Status get_membership(std::string_view event_id, std::optional<std::string>* out) const;
   // The memberships of many events in one batched read (out[i] for event_ids[i]).
