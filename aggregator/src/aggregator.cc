@@ -7,7 +7,8 @@
 #include <utility>
 
 #include "aggregator_impl.h"
-#include "event_time.h"
+#include "painpoint/base/time.h"
+#include "painpoint/base/utf8.h"
 #include "prefetch.h"
 #include "state_keys.h"
 
@@ -16,14 +17,6 @@ namespace {
 
 constexpr std::size_t kExemplarTerms = 16;
 constexpr std::size_t kMaxExemplarText = 400;
-
-// Length of the longest prefix of at most `max` bytes that ends at a UTF-8 boundary.
-std::size_t clip_length(const std::string& s, std::size_t max) {
-  if (s.size() <= max) return s.size();
-  std::size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return n;
-}
 
 // Every cache line that [data, data + bytes) touches (from the line `data` starts in: an
 // unaligned range of n * 64 bytes spans n + 1 lines).
@@ -126,7 +119,7 @@ std::string Aggregator::Impl::add_event(const v1::FeedbackEvent& e,
 
 std::string Aggregator::Impl::add(const v1::FeedbackEvent& e) {
   Product& p = product(e.product_id());
-  p.latest = std::max(p.latest, seconds_of(e.occurred_at()));
+  p.latest = std::max(p.latest, base::seconds_of(e.occurred_at()));
   featurize(p, e.text());
   retrieve(p, vec, UINT32_MAX);
   // Bound every candidate from its hot record, then score exactly, highest bound first, only
@@ -186,7 +179,7 @@ std::string Aggregator::Impl::place_event(Product& p, const v1::FeedbackEvent& e
 // units of the product's background similarity (semantic.cc, aggregator/README.md).
 std::string Aggregator::Impl::add_semantic(const v1::FeedbackEvent& e) {
   Product& p = product(e.product_id());
-  p.latest = std::max(p.latest, seconds_of(e.occurred_at()));
+  p.latest = std::max(p.latest, base::seconds_of(e.occurred_at()));
   featurize(p, e.text());
   const double b = background_similarity(p);
   const double threshold = b + cfg.semantic_join * (1.0 - b);
@@ -602,7 +595,7 @@ inline void Aggregator::Impl::offer_exemplar(Cluster& c, const v1::FeedbackEvent
   // cost).
   auto fill = [&](Exemplar& x) {
     x.event_id.assign(e.event_id().data(), e.event_id().size());
-    x.text.assign(e.text().data(), clip_length(e.text(), kMaxExemplarText));
+    x.text.assign(e.text().data(), base::utf8_prefix_length(e.text(), kMaxExemplarText));
     top_terms_into(vec, kExemplarTerms, x.terms);
     std::sort(x.terms.begin(), x.terms.end(),
               [](const TermWeight& a, const TermWeight& b) { return a.term < b.term; });
@@ -639,7 +632,7 @@ inline Cluster& Aggregator::Impl::open_cluster(Product& p, const v1::FeedbackEve
   auto c = std::make_unique<Cluster>();
   c->seq = p.next_seq++;
   c->id = "pp-" + hex16(fnv1a64(p.id + '\x1f' + e.event_id()));
-  c->first_seen_us = micros_of(e.occurred_at());
+  c->first_seen_us = base::micros_of(e.occurred_at());
   c->last_seen_us = c->first_seen_us;
   p.candidates.push_back(c->seq);
   p.clusters.push_back(std::move(c));
@@ -652,11 +645,11 @@ void Aggregator::Impl::absorb_event(Product& p, Cluster& c, const v1::FeedbackEv
   add_dense(c, dense);
   ++c.count;
   c.last_event_doc = p.doc_count;
-  const std::int64_t t_us = micros_of(e.occurred_at());
-  const std::int64_t t = seconds_floor(t_us);
+  const std::int64_t t_us = base::micros_of(e.occurred_at());
+  const std::int64_t t = base::seconds_floor(t_us);
   c.first_seen_us = std::min(c.first_seen_us, t_us);
   c.last_seen_us = std::max(c.last_seen_us, t_us);
-  add_day(c, day_of(t), 1);
+  add_day(c, base::day_of(t), 1);
   const auto src = static_cast<std::size_t>(e.source());
   if (src < c.sources.size()) ++c.sources[src];
   if (!e.account_id().empty()) add_account(c, fnv1a64(e.account_id()), e.account_arr_cents());

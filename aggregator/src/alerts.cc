@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <map>
 
-#include "event_time.h"
+#include "painpoint/base/time.h"
 #include "painpoint/aggregator/text.h"
 
 namespace painpoint::aggregator {
@@ -162,9 +162,9 @@ std::int64_t days_sum(const v1::PainPointSummary& s, std::int64_t skip_newest, s
 }
 
 std::int64_t block_start_micros(std::int64_t micros, std::int64_t days) {
-  const std::int64_t day = day_of(seconds_floor(micros));
+  const std::int64_t day = base::day_of(base::seconds_floor(micros));
   const std::int64_t block = day >= 0 ? day / days : -((-day + days - 1) / days);
-  return block * days * kSecondsPerDay * 1'000'000;
+  return block * days * base::kSecondsPerDay * 1'000'000;
 }
 
 struct Evaluation {
@@ -173,8 +173,8 @@ struct Evaluation {
 };
 
 std::optional<Evaluation> check(const NewPainPointRule& rule, const v1::PainPointSummary& s) {
-  const std::int64_t first = micros_of(s.first_seen());
-  const std::int64_t span = micros_of(s.last_seen()) - first;
+  const std::int64_t first = base::micros_of(s.first_seen());
+  const std::int64_t span = base::micros_of(s.last_seen()) - first;
   const std::int64_t within =
       std::chrono::duration_cast<std::chrono::microseconds>(rule.within).count();
   if (s.account_count() < rule.accounts || span > within) return std::nullopt;
@@ -187,13 +187,14 @@ std::optional<Evaluation> check(const SpikeRule& rule, const v1::PainPointSummar
   if (previous == 0 || last < rule.min_events) return std::nullopt;
   if (static_cast<double>(last) < rule.factor * static_cast<double>(previous)) return std::nullopt;
   if (Cents{s.arr_at_risk_cents()} < rule.min_arr) return std::nullopt;
-  return Evaluation{v1::ALERT_KIND_SPIKE, block_start_micros(micros_of(s.last_seen()), kSpikeDays)};
+  return Evaluation{v1::ALERT_KIND_SPIKE,
+                    block_start_micros(base::micros_of(s.last_seen()), kSpikeDays)};
 }
 
 std::optional<Evaluation> check(const SeverityRule& rule, const v1::PainPointSummary& s) {
   if (s.severity() < rule.at_least) return std::nullopt;
   return Evaluation{v1::ALERT_KIND_SEVERITY,
-                    block_start_micros(micros_of(s.last_seen()), rule.window.count())};
+                    block_start_micros(base::micros_of(s.last_seen()), rule.window.count())};
 }
 
 }  // namespace
@@ -251,7 +252,7 @@ std::vector<v1::AlertEvent> evaluate_alerts(std::span<const AlertRule> rules,
     alert.set_pain_point_id(summary.id());
     alert.set_product_id(summary.product_id());
     alert.set_label(summary.label());
-    *alert.mutable_window_start() = ts_of_micros(hit->window_start_micros);
+    *alert.mutable_window_start() = base::timestamp_of_micros(hit->window_start_micros);
     *alert.mutable_triggered_at() = summary.last_seen();
     alert.set_event_count(summary.event_count());
     alert.set_account_count(summary.account_count());

@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "aggregator_impl.h"
-#include "event_time.h"
+#include "painpoint/base/time.h"
+#include "painpoint/base/utf8.h"
 #include "painpoint/v1/aggregator_state.pb.h"
 #include "state_keys.h"
 
@@ -63,38 +64,12 @@ CurationOutcome success(std::string id) {
 
 bool valid_label(std::string_view label) {
   if (label.size() > Aggregator::kMaxLabelBytes) return false;
-  // UTF-8 well-formedness (the summary is protobuf: invalid UTF-8 would not serialize) and no
-  // control characters (labels end up in dashboards and terminals).
+  // Well-formed UTF-8 (the summary is protobuf: invalid UTF-8 would not serialize) and no control
+  // characters, C0 or C1 (labels end up in dashboards and terminals).
+  if (!base::is_valid_utf8(label)) return false;
   for (std::size_t i = 0; i < label.size();) {
-    const auto b = static_cast<unsigned char>(label[i]);
-    if (b < 0x20 || b == 0x7f) return false;
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (b < 0x80) {
-      n = 1;
-      cp = b;
-    } else if ((b & 0xE0) == 0xC0) {
-      n = 2;
-      cp = b & 0x1Fu;
-    } else if ((b & 0xF0) == 0xE0) {
-      n = 3;
-      cp = b & 0x0Fu;
-    } else if ((b & 0xF8) == 0xF0) {
-      n = 4;
-      cp = b & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + n > label.size()) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      const auto cb = static_cast<unsigned char>(label[i + k]);
-      if ((cb & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cb & 0x3Fu);
-    }
-    static constexpr std::array<std::uint32_t, 5> kMin = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    if (cp >= 0x80 && cp < 0xA0) return false;  // C1 controls
-    i += n;
+    const char32_t c = base::decode_utf8(label, i);
+    if (c < 0x20 || (c >= 0x7F && c < 0xA0)) return false;
   }
   return true;
 }
@@ -269,7 +244,7 @@ CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std:
   // Unique per product (seq is), a pure function of the history, and never the id of a
   // cluster opened by an event (those hash product + '\x1f' + event id).
   fresh->id = "pp-" + hex16(fnv1a64(p.id + "\x1esplit\x1e" + std::to_string(fresh->seq)));
-  fresh->first_seen_us = micros_of(events.front().occurred_at());
+  fresh->first_seen_us = base::micros_of(events.front().occurred_at());
   fresh->last_seen_us = fresh->first_seen_us;
   p.clusters.push_back(std::move(fresh));
   Cluster& out = *p.clusters.back();
@@ -285,7 +260,8 @@ CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std:
     --src->count;
     const auto s = static_cast<std::size_t>(e.source());
     if (s < src->sources.size() && src->sources[s] > 0) --src->sources[s];
-    const std::int64_t idx = w - 1 - (src->day_of_last - day_of(seconds_of(e.occurred_at())));
+    const std::int64_t day = base::day_of(base::seconds_of(e.occurred_at()));
+    const std::int64_t idx = w - 1 - (src->day_of_last - day);
     if (idx >= 0 && idx < w && src->daily[static_cast<std::size_t>(idx)] > 0) {
       --src->daily[static_cast<std::size_t>(idx)];
     }

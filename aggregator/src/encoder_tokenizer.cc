@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "encoder_unicode.h"
+#include "painpoint/base/utf8.h"
 
 namespace painpoint::aggregator::encoder {
 
 namespace {
 
-constexpr char32_t kReplacement = 0xFFFD;
 // The library's limit: longer words become a single [UNK].
 constexpr std::size_t kMaxWordChars = 100;
 
@@ -19,24 +19,6 @@ bool is_chinese(char32_t c) {
          (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
          (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
-}
-
-void append_utf8(char32_t c, std::string& out) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
 }
 
 // The clean-up, CJK spacing, NFD, mark stripping and lowercasing of the BERT normalizer; each
@@ -92,51 +74,7 @@ std::size_t normalize_char(char32_t cp, char32_t* out) {
 }
 
 void decode_utf8(std::string_view text, std::u32string& out) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t n = text.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char b = s[i];
-    if (b < 0x80) {
-      out += static_cast<char32_t>(b);
-      ++i;
-      continue;
-    }
-    // Expected length and the allowed range of the second byte (Unicode Table 3-7).
-    std::size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) {
-      len = 2;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-      len = 3;
-      if (b == 0xE0) lo = 0xA0;
-      if (b == 0xED) hi = 0x9F;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-      len = 4;
-      if (b == 0xF0) lo = 0x90;
-      if (b == 0xF4) hi = 0x8F;
-    }
-    if (len == 0) {
-      out += kReplacement;
-      ++i;
-      continue;
-    }
-    char32_t c = b & (0xFF >> (len + 1));
-    std::size_t k = 1;
-    for (; k < len && i + k < n; ++k) {
-      const unsigned char t = s[i + k];
-      const bool ok = k == 1 ? (t >= lo && t <= hi) : (t >= 0x80 && t <= 0xBF);
-      if (!ok) break;
-      c = (c << 6) | (t & 0x3F);
-    }
-    if (k == len) {
-      out += c;
-    } else {
-      out += kReplacement;  // the maximal valid prefix; the offending byte starts over
-    }
-    i += k;
-  }
+  for (std::size_t i = 0; i < text.size();) out += base::decode_utf8(text, i);
 }
 
 WordPiece::WordPiece(const std::vector<std::string_view>& vocab, std::size_t max_tokens)
@@ -175,7 +113,7 @@ void WordPiece::add_word(std::string_view word, std::size_t chars,
       if (id >= 0) break;
       do {
         --end;
-      } while (end > start && (static_cast<unsigned char>(word[end]) & 0xC0) == 0x80);
+      } while (end > start && base::is_utf8_continuation(word[end]));
     }
     if (id < 0) {
       ids.resize(first);
@@ -210,11 +148,11 @@ std::vector<std::int32_t> WordPiece::tokenize(std::string_view text) const {
       flush();
     } else if (cls == CharClass::kPunct) {
       flush();
-      append_utf8(c, word);
+      base::append_utf8(word, c);
       chars = 1;
       flush();
     } else {
-      append_utf8(c, word);
+      base::append_utf8(word, c);
       ++chars;
     }
   }

@@ -159,7 +159,7 @@ Changes Aggregator::take_changes(StateOutput state) { return impl_->take_changes
 
 std::string Aggregator::resolve(std::string_view id) const {
   std::string cur(id);
-  for (int hops = 0; hops < 1000; ++hops) {
+  for (int hops = 0; hops < kMaxMergeHops; ++hops) {
     const auto it = impl_->merged.find(cur);
     if (it != impl_->merged.end()) {
       cur = it->second;

@@ -5,6 +5,8 @@
 #include <bit>
 #include <cmath>
 
+#include "painpoint/base/utf8.h"
+
 namespace painpoint::aggregator {
 namespace {
 
@@ -124,7 +126,7 @@ char32_t next_code_point(std::string_view s, std::size_t& i) {
     ++i;
     return b;
   }
-  return decode_utf8(s, i);
+  return base::decode_utf8(s, i);
 }
 
 bool is_word_char(char32_t c) {

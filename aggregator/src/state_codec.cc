@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "event_time.h"
+#include "painpoint/base/time.h"
 #include "state_keys.h"
 
 namespace painpoint::aggregator {
@@ -25,8 +25,8 @@ v1::AggCluster encode_cluster(const Cluster& c) {
   }
   m.set_arr_at_risk_cents(c.arr);
   for (auto s : c.sources) m.add_source_count(s);
-  m.set_first_seen_unix_s(seconds_floor(c.first_seen_us));
-  m.set_last_seen_unix_s(seconds_floor(c.last_seen_us));
+  m.set_first_seen_unix_s(base::seconds_floor(c.first_seen_us));
+  m.set_last_seen_unix_s(base::seconds_floor(c.last_seen_us));
   m.set_first_seen_micros(c.first_seen_us);
   m.set_last_seen_micros(c.last_seen_us);
   m.set_day_of_last(c.day_of_last);
@@ -95,10 +95,10 @@ std::unique_ptr<Cluster> decode_cluster(const v1::AggCluster& m) {
     c->sources[static_cast<std::size_t>(i)] = m.source_count(i);
   }
   // State written before the microsecond fields existed has whole seconds only.
-  c->first_seen_us =
-      m.has_first_seen_micros() ? m.first_seen_micros() : m.first_seen_unix_s() * 1'000'000;
-  c->last_seen_us =
-      m.has_last_seen_micros() ? m.last_seen_micros() : m.last_seen_unix_s() * 1'000'000;
+  c->first_seen_us = m.has_first_seen_micros() ? m.first_seen_micros()
+                                               : m.first_seen_unix_s() * base::kMicrosPerSecond;
+  c->last_seen_us = m.has_last_seen_micros() ? m.last_seen_micros()
+                                             : m.last_seen_unix_s() * base::kMicrosPerSecond;
   c->day_of_last = m.day_of_last();
   c->daily.assign(m.daily().begin(), m.daily().end());
   c->version = m.version();

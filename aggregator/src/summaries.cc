@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "aggregator_impl.h"
-#include "event_time.h"
+#include "painpoint/base/time.h"
 #include "painpoint/aggregator/severity.h"
 
 namespace painpoint::aggregator {
@@ -59,10 +59,10 @@ void fill_counts(const Product& p, const Cluster& c, const ClusterConfig& cfg,
     sc->set_count(c.sources[src]);
   }
   s.set_arr_at_risk_cents(c.arr);
-  *s.mutable_first_seen() = ts_of_micros(c.first_seen_us);
-  *s.mutable_last_seen() = ts_of_micros(c.last_seen_us);
+  *s.mutable_first_seen() = base::timestamp_of_micros(c.first_seen_us);
+  *s.mutable_last_seen() = base::timestamp_of_micros(c.last_seen_us);
   // The window ends on the day of last_seen.
-  const std::int64_t last_day = day_of(seconds_floor(c.last_seen_us));
+  const std::int64_t last_day = base::day_of(base::seconds_floor(c.last_seen_us));
   const auto w = static_cast<std::int64_t>(c.daily.size());
   for (std::int64_t i = 0; i < w; ++i) {
     const std::int64_t day = last_day - (w - 1 - i);
@@ -78,7 +78,7 @@ void fill_counts(const Product& p, const Cluster& c, const ClusterConfig& cfg,
   in.arr_at_risk_cents = c.arr;
   in.trend = trend;
   in.days_since_last_seen =
-      static_cast<double>(p.latest - seconds_floor(c.last_seen_us)) / kSecondsPerDay;
+      static_cast<double>(p.latest - base::seconds_floor(c.last_seen_us)) / base::kSecondsPerDay;
   in.half_life_days = static_cast<double>(cfg.severity_half_life.count()) / 24.0;
   s.set_severity(severity(in));
 }

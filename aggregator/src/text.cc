@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "painpoint/base/utf8.h"
+
 namespace painpoint::aggregator {
 namespace {
 
@@ -60,62 +62,6 @@ bool is_letter(char32_t c) {
   if (c >= 0xFE00 && c <= 0xFE0F) return false;  // variation selectors
   if (c >= 0x1F000) return false;                // emoji
   return true;
-}
-
-void append_utf8(std::string& s, char32_t c) {
-  if (c < 0x80) {
-    s.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    s.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    s.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    s.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    s.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    s.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    s.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    s.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    s.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    s.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
-
-// Decodes one code point at s[i]; invalid bytes decode as U+FFFD and advance by one.
-char32_t decode(std::string_view s, std::size_t& i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  int len = 0;
-  char32_t c = 0;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2;
-    c = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3;
-    c = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4;
-    c = b0 & 0x07;
-  } else {
-    ++i;
-    return 0xFFFD;
-  }
-  if (i + static_cast<std::size_t>(len) > s.size()) {
-    i = s.size();
-    return 0xFFFD;
-  }
-  for (int k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-    if ((b & 0xC0) != 0x80) {
-      ++i;
-      return 0xFFFD;
-    }
-    c = (c << 6) | (b & 0x3F);
-  }
-  i += static_cast<std::size_t>(len);
-  return c;
 }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
@@ -182,8 +128,6 @@ constexpr char lower_ascii(char b) {
 
 }  // namespace
 
-char32_t decode_utf8(std::string_view s, std::size_t& i) { return decode(s, i); }
-
 bool is_word_code_point(char32_t c) { return is_letter(c) || (c >= '0' && c <= '9'); }
 
 bool is_stop_word(std::string_view word) {
@@ -211,9 +155,9 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
       i = end;
       continue;
     }
-    char32_t c = decode(text, i);
+    char32_t c = base::decode_utf8(text, i);
     if (c == 0x2019 || c == 0x2018) c = '\'';
-    append_utf8(lowered_, to_lower(c));
+    base::append_utf8(lowered_, to_lower(c));
   }
   const std::string_view s = lowered_;
   auto emit = [&](std::string_view w) {
@@ -257,10 +201,10 @@ void Tokenizer::tokenize(std::string_view text, Tokens& out) {
           continue;
         }
         std::size_t next = i;
-        const char32_t c = decode(chunk, next);
+        const char32_t c = base::decode_utf8(chunk, next);
         if (is_letter(c) || (c >= '0' && c <= '9')) {
           digit |= (c >= '0' && c <= '9');
-          append_utf8(word_, c);
+          base::append_utf8(word_, c);
           any = true;
           i = next;
         } else if ((c == '.' || c == ',') && digit && next < chunk.size() && chunk[next] >= '0' &&

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "painpoint/base/hex.h"
+#include "painpoint/base/utf8.h"
 #include "painpoint/ingest/topics.h"
 
 namespace painpoint::ingest {
@@ -18,20 +20,6 @@ using google::protobuf::util::TimeUtil;
 
 Rejection reject(RejectReason reason, std::string detail) {
   return Rejection{reason, std::move(detail)};
-}
-
-// Decodes the code point at s[i] (s must be valid UTF-8); advances i.
-char32_t next_code_point(std::string_view s, std::size_t& i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  const int len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : 2;
-  char32_t cp = b0 & (0x7F >> (len + 1));
-  for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  i += static_cast<std::size_t>(len);
-  return cp;
 }
 
 bool is_unicode_space(char32_t cp) {
@@ -218,7 +206,7 @@ std::string clean_whitespace(std::string_view s) {
       continue;
     }
     const std::size_t start = i;
-    const char32_t cp = next_code_point(s, i);
+    const char32_t cp = base::decode_utf8(s, i);
     if (is_unicode_space(cp)) {
       pending_space = !out.empty();
       continue;
@@ -234,7 +222,7 @@ std::string clean_whitespace(std::string_view s) {
 bool has_control_chars(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
-    const char32_t cp = next_code_point(s, i);
+    const char32_t cp = base::decode_utf8(s, i);
     if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) return true;
   }
   return false;
@@ -245,7 +233,7 @@ bool is_product_id_char(char c) {
 }
 
 std::optional<Rejection> check_utf8(std::string_view value, const char* field) {
-  if (!is_valid_utf8(value)) {
+  if (!base::is_valid_utf8(value)) {
     return reject(RejectReason::kInvalidUtf8, std::string(field) + " is not valid UTF-8");
   }
   return std::nullopt;
@@ -297,48 +285,6 @@ v1::Source source_for_topic(std::string_view topic) {
   if (topic == kTopicSales) return v1::SOURCE_SALES;
   if (topic == kTopicCustomer) return v1::SOURCE_CUSTOMER;
   return v1::SOURCE_UNSPECIFIED;
-}
-
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-      if (i + k >= n) return false;
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      return b >= lo && b <= hi;
-    };
-    if (b0 >= 0xC2 && b0 <= 0xDF) {  // C0/C1 would be overlong
-      if (!cont(1)) return false;
-      i += 2;
-    } else if (b0 == 0xE0) {  // E0 80..9F would be overlong
-      if (!cont(1, 0xA0, 0xBF) || !cont(2)) return false;
-      i += 3;
-    } else if (b0 == 0xED) {  // ED A0..BF would be a surrogate
-      if (!cont(1, 0x80, 0x9F) || !cont(2)) return false;
-      i += 3;
-    } else if (b0 >= 0xE1 && b0 <= 0xEF) {
-      if (!cont(1) || !cont(2)) return false;
-      i += 3;
-    } else if (b0 == 0xF0) {  // F0 80..8F would be overlong
-      if (!cont(1, 0x90, 0xBF) || !cont(2) || !cont(3)) return false;
-      i += 4;
-    } else if (b0 >= 0xF1 && b0 <= 0xF3) {
-      if (!cont(1) || !cont(2) || !cont(3)) return false;
-      i += 4;
-    } else if (b0 == 0xF4) {  // F4 90.. would exceed U+10FFFF
-      if (!cont(1, 0x80, 0x8F) || !cont(2) || !cont(3)) return false;
-      i += 4;
-    } else {
-      return false;
-    }
-  }
-  return true;
 }
 
 // Whitespace and control characters go first: an invisible character inside an address or number
@@ -670,29 +616,12 @@ class FastJson {
           if (pos_ + 4 > s_.size()) return false;
           std::uint32_t cp = 0;
           for (int i = 0; i < 4; ++i) {
-            const char h = s_[pos_++];
-            cp <<= 4;
-            if (h >= '0' && h <= '9') {
-              cp |= static_cast<std::uint32_t>(h - '0');
-            } else if (h >= 'a' && h <= 'f') {
-              cp |= static_cast<std::uint32_t>(h - 'a' + 10);
-            } else if (h >= 'A' && h <= 'F') {
-              cp |= static_cast<std::uint32_t>(h - 'A' + 10);
-            } else {
-              return false;
-            }
+            const int digit = base::hex_digit_value(s_[pos_++]);
+            if (digit < 0) return false;
+            cp = (cp << 4) | static_cast<std::uint32_t>(digit);
           }
           if (cp < 0x20 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-          if (cp < 0x80) {
-            out.push_back(static_cast<char>(cp));
-          } else if (cp < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-          } else {
-            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-          }
+          base::append_utf8(out, cp);
           break;
         }
         default:
@@ -729,7 +658,9 @@ class FastJson {
 }  // namespace
 
 std::optional<Rejection> parse_json_event(std::string_view line, v1::FeedbackEvent* out) {
-  if (!is_valid_utf8(line)) return reject(RejectReason::kInvalidUtf8, "line is not valid UTF-8");
+  if (!base::is_valid_utf8(line)) {
+    return reject(RejectReason::kInvalidUtf8, "line is not valid UTF-8");
+  }
   out->Clear();
   if (FastJson(line).parse(out)) return std::nullopt;
   out->Clear();
@@ -759,7 +690,7 @@ std::optional<Rejection> parse_wire_event(std::string_view bytes, v1::FeedbackEv
       const auto& field = fields.field(k);
       if (field.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) continue;
       for (int number : kStringFields) {
-        if (field.number() == number && !is_valid_utf8(field.length_delimited())) {
+        if (field.number() == number && !base::is_valid_utf8(field.length_delimited())) {
           const auto* desc = v1::FeedbackEvent::descriptor()->FindFieldByNumber(number);
           return reject(RejectReason::kInvalidUtf8, desc->name() + " is not valid UTF-8");
         }

@@ -14,7 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "hex.h"
+#include "painpoint/aggregator/aggregator.h"
+#include "painpoint/base/hex.h"
+#include "painpoint/base/time.h"
 #include "summary_json.h"
 #include "text_trim.h"
 #include "painpoint/ingest/kafka.h"
@@ -27,8 +29,7 @@ namespace {
 
 constexpr int kDefaultLimit = 50;
 constexpr int kMaxLimit = 500;
-// A merge chain longer than this means corrupt data, not history.
-constexpr int kMaxMergeHops = 64;
+constexpr int kMaxMergeHops = aggregator::Aggregator::kMaxMergeHops;
 // Ids merged into one survivor that GET .../events lists together (one store iterator each).
 // Merges need a pain point to double in size first, so real chains stay far below this.
 constexpr std::size_t kMaxMergedSources = 256;
@@ -339,7 +340,7 @@ HttpHandler with_etag(HttpHandler handler) {
     for (int shift = 56; shift >= 0; shift -= 8) {
       bytes.push_back(static_cast<char>((static_cast<std::uint64_t>(digest) >> shift) & 0xFF));
     }
-    const std::string etag = "\"" + hex_encode(bytes) + "\"";
+    const std::string etag = "\"" + base::hex_encode(bytes) + "\"";
     // Stored by the browser but revalidated on every use.
     response.headers.emplace_back("Cache-Control", "private, no-cache");
     response.headers.emplace_back("ETag", etag);
@@ -582,7 +583,7 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
                std::string after;
                if (auto text = request.query_param("cursor"); text && !text->empty()) {
-                 auto decoded = hex_decode(*text);
+                 auto decoded = base::hex_decode(*text);
                  if (!decoded) return HttpResponse::error(400, "bad_cursor", "malformed cursor");
                  after = std::move(*decoded);
                }
@@ -606,7 +607,7 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                      return true;
                    });
                if (!s.is_ok()) return store_error(s);
-               if (more) page.set_next_cursor(hex_encode(last_position));
+               if (more) page.set_next_cursor(base::hex_encode(last_position));
                return json_message(200, page);
              }));
 

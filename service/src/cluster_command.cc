@@ -197,7 +197,7 @@ struct Row {
 
 }  // namespace
 
-int run_cluster_command(const ClusterCommandOptions& options) {
+base::ExitCode run_cluster_command(const ClusterCommandOptions& options) {
   // The same file format and keys as `painpoint serve --config`: cluster.* and validation.*.
   ServiceConfig service_config;
   if (options.config_path) {
@@ -205,25 +205,25 @@ int run_cluster_command(const ClusterCommandOptions& options) {
     if (!loaded.config) {
       std::cerr << "painpoint cluster: config " << *options.config_path << ": " << loaded.error
                 << "\n";
-      return 1;
+      return base::ExitCode::kFailed;
     }
     service_config = std::move(*loaded.config);
   }
   agg::ClusterConfig& cfg = service_config.cluster;
   for (const auto& [k, v] : options.config_overrides) {
-    if (!apply(cfg, k, v, "override")) return 1;
+    if (!apply(cfg, k, v, "override")) return base::ExitCode::kFailed;
   }
   Models models;
-  if (!load_models(options, cfg, models)) return 1;
+  if (!load_models(options, cfg, models)) return base::ExitCode::kFailed;
   std::ifstream in(options.input_path);
   if (!in) {
     std::cerr << "painpoint cluster: cannot open " << options.input_path << "\n";
-    return 1;
+    return base::ExitCode::kFailed;
   }
   std::ofstream out(options.output_path, std::ios::trunc);
   if (!out) {
     std::cerr << "painpoint cluster: cannot write " << options.output_path << "\n";
-    return 1;
+    return base::ExitCode::kFailed;
   }
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -295,7 +295,7 @@ int run_cluster_command(const ClusterCommandOptions& options) {
   out.flush();
   if (!out) {
     std::cerr << "painpoint cluster: write to " << options.output_path << " failed\n";
-    return 1;
+    return base::ExitCode::kFailed;
   }
   std::fprintf(stderr,
                "painpoint cluster: %zu events, %zu pain points, %.3f s, %.0f events/s (%zu lines, "
@@ -304,7 +304,7 @@ int run_cluster_command(const ClusterCommandOptions& options) {
                secs > 0 ? static_cast<double>(events) / secs : 0.0, rows.size(),
                static_cast<std::size_t>(std::count_if(
                    rows.begin(), rows.end(), [](const Row& r) { return !r.error.empty(); })));
-  return 0;
+  return base::ExitCode::kOk;
 }
 
 }  // namespace painpoint::service

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "painpoint/base/exit_code.h"
+
 namespace painpoint::service {
 
 struct ClusterCommandOptions {
@@ -33,8 +35,8 @@ struct ClusterCommandOptions {
   std::size_t batch_size = 8192;
 };
 
-// Returns the process exit code: 0 on success (invalid events are reported per line and do not
-// fail the run), 1 when the input, output, config or vectors cannot be used.
-[[nodiscard]] int run_cluster_command(const ClusterCommandOptions& options);
+// kOk on success (invalid events are reported per line and do not fail the run), kFailed when the
+// input, output, config or vectors cannot be used.
+[[nodiscard]] base::ExitCode run_cluster_command(const ClusterCommandOptions& options);
 
 }  // namespace painpoint::service

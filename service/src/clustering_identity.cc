@@ -9,7 +9,7 @@
 #include <map>
 #include <memory>
 
-#include "hex.h"
+#include "painpoint/base/hex.h"
 #include "painpoint/store/store.h"
 #include "text_trim.h"
 
@@ -59,7 +59,7 @@ std::optional<std::string> file_sha256(const std::filesystem::path& path, std::s
     *error = "SHA-256 of " + path.string() + " failed";
     return std::nullopt;
   }
-  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
+  return base::hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 std::map<std::string, std::string, std::less<>> parse_lines(std::string_view text) {

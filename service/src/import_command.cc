@@ -247,9 +247,9 @@ std::optional<v1::FeedbackEvent> map_json_row(const ImportMap& map, std::string_
 
 namespace {
 
-int usage_error(const std::string& message) {
+base::ExitCode usage_error(const std::string& message) {
   std::cerr << "painpoint import: " << message << "\n";
-  return 2;
+  return base::ExitCode::kBadUsage;
 }
 
 // One run of `painpoint import` over files that opened: rows are handled in order on this
@@ -272,7 +272,7 @@ class ImportRun {
   ImportRun(const ImportRun&) = delete;
   ImportRun& operator=(const ImportRun&) = delete;
 
-  int run() {
+  base::ExitCode run() {
     in_.open(options_.input, std::ios::binary);
     errors_.open(errors_path_, std::ios::app);
     if (!in_) return usage_error("cannot open " + options_.input.string());
@@ -373,7 +373,7 @@ class ImportRun {
     }
   }
 
-  int finish(const std::string& parse_error) {
+  base::ExitCode finish(const std::string& parse_error) {
     const ingest::Status flushed = producer_->flush(std::chrono::seconds(60));
     state_ok_ = state_ok_ && state_.save(done_.prefix());
     errors_.flush();
@@ -397,14 +397,14 @@ class ImportRun {
       if (!first_failure_.empty()) {
         std::cerr << "painpoint import: first failure: " << first_failure_ << "\n";
       }
-      return 3;
+      return base::ExitCode::kImportIncomplete;
     }
     if (counts_.rejected > 0) {
       std::cerr << "painpoint import: " << counts_.rejected << " rows rejected, listed in "
                 << errors_path_.string() << "\n";
-      return 1;
+      return base::ExitCode::kInputRejected;
     }
-    return 0;
+    return base::ExitCode::kOk;
   }
 
   const ImportOptions& options_;
@@ -431,7 +431,7 @@ class ImportRun {
 
 }  // namespace
 
-int run_import(const ImportOptions& options) {
+base::ExitCode run_import(const ImportOptions& options) {
   std::ifstream map_in(options.map_file);
   if (!map_in) return usage_error("cannot open the map file " + options.map_file.string());
   const ImportMapLoad loaded = parse_import_map(map_in);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "painpoint/base/exit_code.h"
 #include "painpoint/ingest/validate.h"
 #include "painpoint/v1/feedback.pb.h"
 
@@ -67,9 +68,10 @@ struct ImportOptions {
   std::map<std::string, std::string> producer_extra;  // librdkafka properties from those keys
 };
 
-// Exit status: 0 every row sent; 1 some rows rejected (listed in the errors file), the rest sent;
-// 3 rows not acknowledged by Kafka (rerun to resume); 2 unusable arguments or files.
-int run_import(const ImportOptions& options);
+// kOk every row sent; kInputRejected some rows rejected (listed in the errors file), the rest
+// sent; kImportIncomplete rows not acknowledged by Kafka (rerun to resume); kBadUsage unusable
+// arguments or files.
+[[nodiscard]] base::ExitCode run_import(const ImportOptions& options);
 
 // Adds `painpoint import` and its options (filled into `*options` on parse) to `app`.
 CLI::App* add_import_subcommand(CLI::App& app, ImportOptions* options);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "painpoint/base/exit_code.h"
 #include "painpoint/ingest/client_settings.h"
 
 namespace painpoint::service {
@@ -58,7 +59,7 @@ struct RebuildOptions {
   bool verbose = true;             // one line per changed id in the report
 };
 
-[[nodiscard]] int run_replay_rebuild(const RebuildOptions& options);
+[[nodiscard]] base::ExitCode run_replay_rebuild(const RebuildOptions& options);
 
 struct EmitOptions {
   std::filesystem::path data_dir = "painpoint-data";
@@ -71,7 +72,7 @@ struct EmitOptions {
   double rate_per_second = 0;         // 0: as fast as the broker takes them
 };
 
-[[nodiscard]] int run_replay_emit(const EmitOptions& options);
+[[nodiscard]] base::ExitCode run_replay_emit(const EmitOptions& options);
 
 // A token bucket: take() blocks until one token is available. Tokens accrue at `rate` per
 // second up to `burst`. The clock and sleep are injectable for tests. Not thread-safe.
@@ -136,6 +137,6 @@ struct RewindStep {
     const std::vector<std::pair<std::int32_t, std::int64_t>>& stored,
     const std::vector<PartitionTimeOffset>& lookup);
 
-[[nodiscard]] int run_replay_rewind(const RewindOptions& options);
+[[nodiscard]] base::ExitCode run_replay_rewind(const RewindOptions& options);
 
 }  // namespace painpoint::service

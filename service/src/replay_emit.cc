@@ -41,7 +41,7 @@ void TokenBucket::take() {
   }
 }
 
-int run_replay_emit(const EmitOptions& options) {
+base::ExitCode run_replay_emit(const EmitOptions& options) {
   std::unique_ptr<store::Store> store;
   store::StoreOptions store_options;
   // Reading only: a live serve may hold the directory; emit sees what was committed when it
@@ -50,7 +50,7 @@ int run_replay_emit(const EmitOptions& options) {
   if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.is_ok()) {
     std::cerr << "painpoint replay emit: cannot open " << options.data_dir.string() << ": "
               << s.to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   std::uint64_t total = 0;
   for (const auto& p : store->product_stats()) {
@@ -76,7 +76,7 @@ int run_replay_emit(const EmitOptions& options) {
   });
   if (!producer.ok()) {
     std::cerr << "painpoint replay emit: producer: " << producer.status().to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
 
   // A tenth of a second of burst: smooth at the requested rate, without a sleep per event.
@@ -123,22 +123,22 @@ int run_replay_emit(const EmitOptions& options) {
   std::fflush(stdout);
   if (!s.is_ok()) {
     std::cerr << "painpoint replay emit: reading events: " << s.to_string() << "\n";
-    return 1;
+    return base::ExitCode::kFailed;
   }
   if (!produce_error.ok()) {
     std::cerr << "painpoint replay emit: produce: " << produce_error.to_string() << "\n";
-    return 1;
+    return base::ExitCode::kFailed;
   }
   if (!flushed.ok()) {
     std::cerr << "painpoint replay emit: " << flushed.to_string() << "\n";
-    return 1;
+    return base::ExitCode::kFailed;
   }
   if (failed.load() > 0) {
     std::cerr << "painpoint replay emit: " << failed.load()
               << " events were not acknowledged, first: " << first_error << "\n";
-    return 1;
+    return base::ExitCode::kFailed;
   }
-  return 0;
+  return base::ExitCode::kOk;
 }
 
 }  // namespace painpoint::service

@@ -1,4 +1,4 @@
-// `painpoint replay rebuild`: see replay.h and the README's "Replay" section.
+// `painpoint replay rebuild`: see replay.h and docs/replay.md.
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
@@ -15,6 +15,7 @@
 #include "id_inheritance.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/text.h"
+#include "painpoint/base/time.h"
 #include "painpoint/store/store.h"
 #include "progress.h"
 #include "replay.h"
@@ -124,8 +125,7 @@ class Rebuilder {
       auto& slot = runs_[e.product_id()];
       if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
       slot.event_ids.push_back(e.event_id());
-      slot.occurred_micros.push_back(e.occurred_at().seconds() * 1'000'000 +
-                                     e.occurred_at().nanos() / 1000);
+      slot.occurred_micros.push_back(base::micros_of(e.occurred_at()));
       slot.assigned.push_back(
           slot.new_ids.intern(slot.aggregator->add(e, vectors_.vector_of(stored))));
       slot.old_member.push_back(kNoGroup);
@@ -640,8 +640,7 @@ bool rebuild_clustering_fits(const RebuildOptions& options, store::Store& store,
       config,
       {config.encoder == agg::EncoderMode::kSemantic ? encoder_path_for(options.encoder)
                                                      : std::filesystem::path(),
-       word_vectors_loaded ? word_vectors_path_for(options.word_vectors)
-                           : std::filesystem::path()},
+       word_vectors_loaded ? word_vectors_path_for(options.word_vectors) : std::filesystem::path()},
       &error);
   if (!described) {
     std::cerr << "painpoint replay rebuild: clustering: " << error << "\n";
@@ -668,14 +667,14 @@ bool rebuild_clustering_fits(const RebuildOptions& options, store::Store& store,
 
 }  // namespace
 
-int run_replay_rebuild(const RebuildOptions& options) {
+base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
   ServiceConfig config;
   if (options.config_file) {
     auto loaded = load_service_config(*options.config_file);
     if (!loaded.config) {
       std::cerr << "painpoint replay rebuild: config " << options.config_file->string() << ": "
                 << loaded.error << "\n";
-      return 2;
+      return base::ExitCode::kBadUsage;
     }
     config = std::move(*loaded.config);
   }
@@ -684,7 +683,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
     encoder = load_encoder_for(options.encoder);
     if (!encoder.encoder) {
       std::cerr << "painpoint replay rebuild: sentence encoder: " << encoder.detail << "\n";
-      return 2;
+      return base::ExitCode::kBadUsage;
     }
     config.cluster.embedding_dims = aggregator::SentenceEncoder::kDims;
   }
@@ -694,7 +693,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
   } else if (!options.word_vectors.empty()) {
     std::cerr << "painpoint replay rebuild: word vectors " << options.word_vectors.string() << ": "
               << vectors.detail << "\n";
-    return 2;
+    return base::ExitCode::kBadUsage;
   }
 
   std::unique_ptr<store::Store> store;
@@ -705,11 +704,11 @@ int run_replay_rebuild(const RebuildOptions& options) {
       std::cerr << "painpoint replay rebuild: " << options.data_dir.string()
                 << " is in use by a running painpoint process (stop `painpoint serve` first; a "
                    "rebuild replaces state that serve holds in memory)\n";
-      return 3;
+      return base::ExitCode::kStoreLocked;
     }
     std::cerr << "painpoint replay rebuild: cannot open " << options.data_dir.string() << ": "
               << s.to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
 
   // Events committed after serve's last aggregator checkpoint (it crashed) are replayed into
@@ -722,14 +721,14 @@ int run_replay_rebuild(const RebuildOptions& options) {
       });
       !s.is_ok()) {
     std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   if (unsaved > 0) {
     std::cerr << "painpoint replay rebuild: " << unsaved
               << " stored events are not in the saved aggregator state yet (serve stopped "
                  "without its final checkpoint); start `painpoint serve` on this directory once "
                  "and stop it with SIGTERM, then rebuild\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
 
   std::set<std::string> products;
@@ -746,7 +745,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
   for (const auto& p : options.products) {
     if (!products.contains(p)) {
       std::cerr << "painpoint replay rebuild: no stored events of product " << p << "\n";
-      return 2;
+      return base::ExitCode::kCannotProceed;
     }
   }
   // With a time range the number of replayed events is not known up front.
@@ -755,18 +754,18 @@ int run_replay_rebuild(const RebuildOptions& options) {
   std::string clustering;
   if (!rebuild_clustering_fits(options, *store, config.cluster, vectors.vectors != nullptr,
                                whole_history, &clustering)) {
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
 
   Rebuilder rebuilder(options, *store, config.cluster, encoder.encoder.get());
   const auto t0 = std::chrono::steady_clock::now();
-  if (!rebuilder.replay(products, total)) return 1;
+  if (!rebuilder.replay(products, total)) return base::ExitCode::kFailed;
   Report report;
-  if (!rebuilder.finish_all(report)) return 1;
+  if (!rebuilder.finish_all(report)) return base::ExitCode::kFailed;
   if (whole_history && !options.dry_run) {
     if (store::Status s = store->record_clustering(clustering); !s.is_ok()) {
       std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
-      return 1;
+      return base::ExitCode::kFailed;
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -781,7 +780,7 @@ int run_replay_rebuild(const RebuildOptions& options) {
       rebuilder.replay_seconds(), secs > 0 ? static_cast<double>(report.events) / secs : 0.0,
       options.dry_run ? " [dry run: nothing written]" : "");
   std::fflush(stdout);
-  return 0;
+  return base::ExitCode::kOk;
 }
 
 }  // namespace painpoint::service

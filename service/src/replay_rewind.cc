@@ -104,7 +104,7 @@ std::map<std::int32_t, std::optional<std::int64_t>> scan_for_time(
 
 }  // namespace
 
-int run_replay_rewind(const RewindOptions& options) {
+base::ExitCode run_replay_rewind(const RewindOptions& options) {
   std::unique_ptr<store::Store> store;
   store::StoreOptions store_options;
   store_options.create_if_missing = false;
@@ -113,11 +113,11 @@ int run_replay_rewind(const RewindOptions& options) {
       std::cerr << "painpoint replay rewind: " << options.data_dir.string()
                 << " is in use by a running painpoint process (stop `painpoint serve` first: it "
                    "resumes from the offsets it holds)\n";
-      return 3;
+      return base::ExitCode::kStoreLocked;
     }
     std::cerr << "painpoint replay rewind: cannot open " << options.data_dir.string() << ": "
               << s.to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
 
   ingest::ConsumerConfig config;
@@ -128,38 +128,38 @@ int run_replay_rewind(const RewindOptions& options) {
   auto consumer = ingest::Consumer::create(config);
   if (!consumer.ok()) {
     std::cerr << "painpoint replay rewind: " << consumer.status().to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   auto cluster = consumer->cluster_id(kTimeout);
   if (!cluster.ok()) {
     std::cerr << "painpoint replay rewind: " << options.brokers << ": "
               << cluster.status().to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   std::optional<std::string> stored_cluster;
   if (store::Status s = store->kafka_cluster_id(&stored_cluster); !s.is_ok()) {
     std::cerr << "painpoint replay rewind: " << s.to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   if (stored_cluster && *stored_cluster != *cluster) {
     std::cerr << "painpoint replay rewind: the stored offsets belong to Kafka cluster "
               << *stored_cluster << ", " << options.brokers << " is cluster " << *cluster
               << "; serve re-reads that cluster from its earliest offsets anyway\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
 
   auto admin = ingest::Admin::create({options.brokers, "painpoint-replay-rewind",
                                       options.kafka.for_role(ingest::ClientRole::kAdmin)});
   if (!admin.ok()) {
     std::cerr << "painpoint replay rewind: " << admin.status().to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   auto meta = admin->metadata(kTimeout, options.topic);
   if (!meta.ok() || meta->topics.empty() || !meta->topics.front().error.ok() ||
       meta->topics.front().partitions == 0) {
     std::cerr << "painpoint replay rewind: topic " << options.topic << " not found on "
               << options.brokers << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   const int partitions = meta->topics.front().partitions;
   const std::int64_t ms =
@@ -172,7 +172,7 @@ int run_replay_rewind(const RewindOptions& options) {
     if (!marks.ok()) {
       std::cerr << "painpoint replay rewind: watermarks of " << options.topic << "[" << p
                 << "]: " << marks.status().to_string() << "\n";
-      return 2;
+      return base::ExitCode::kCannotProceed;
     }
     lookup[p] = {p, marks->low, marks->high, std::nullopt};
     query.push_back({options.topic, p, ms});
@@ -185,7 +185,7 @@ int run_replay_rewind(const RewindOptions& options) {
     if (!answer.ok()) {
       std::cerr << "painpoint replay rewind: offsets_for_times: " << answer.status().to_string()
                 << "\n";
-      return 2;
+      return base::ExitCode::kCannotProceed;
     }
     for (const auto& o : *answer) {
       PartitionTimeOffset& info = lookup[o.partition];
@@ -206,7 +206,7 @@ int run_replay_rewind(const RewindOptions& options) {
     const auto found = scan_for_time(options, subset, ms, &error);
     if (!error.empty()) {
       std::cerr << "painpoint replay rewind: reading timestamps: " << error << "\n";
-      return 2;
+      return base::ExitCode::kCannotProceed;
     }
     for (const auto& [p, offset] : found) lookup[p].first_at_or_after = offset;
     scanned = to_scan.size();
@@ -215,7 +215,7 @@ int run_replay_rewind(const RewindOptions& options) {
   std::vector<store::InputOffset> offsets;
   if (store::Status s = store->load_offsets(&offsets); !s.is_ok()) {
     std::cerr << "painpoint replay rewind: " << s.to_string() << "\n";
-    return 2;
+    return base::ExitCode::kCannotProceed;
   }
   std::vector<std::pair<std::int32_t, std::int64_t>> stored;
   for (const auto& o : offsets) {
@@ -237,7 +237,7 @@ int run_replay_rewind(const RewindOptions& options) {
   if (!options.dry_run && !batch.offsets.empty()) {
     if (store::Status s = store->commit(batch); !s.is_ok()) {
       std::cerr << "painpoint replay rewind: " << s.to_string() << "\n";
-      return 1;
+      return base::ExitCode::kFailed;
     }
   }
   std::printf(
@@ -246,7 +246,7 @@ int run_replay_rewind(const RewindOptions& options) {
       batch.offsets.size(), partitions, options.topic.c_str(), static_cast<long long>(rewound),
       scanned, options.dry_run ? " [dry run: nothing written]" : "");
   std::fflush(stdout);
-  return 0;
+  return base::ExitCode::kOk;
 }
 
 }  // namespace painpoint::service

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
+#include <vector>
 
 #include "aggregator_stage.h"
 #include "alerts/alert_publisher.h"
@@ -258,66 +260,270 @@ aggregator::LoadedEncoder load_encoder_for(const std::filesystem::path& requeste
   return loaded;
 }
 
-int run_serve(const ServeOptions& options) {
-  const std::atomic<bool>& stop = install_stop_signal_handlers();
+namespace {
 
+// What serve loads before it starts anything: the configuration file, the connectors and the
+// model files the configuration asks for.
+struct ServeSetup {
   ServiceConfig config;
+  ConnectorsLoad connectors;
+  aggregator::LoadedEncoder encoder;
+  std::unique_ptr<aggregator::WordVectors> vectors;
+  std::vector<ReadyWebhook> webhooks;  // alerts.webhooks.*, with their secrets read
+};
+
+base::ExitCode load_setup(const ServeOptions& options, ServeSetup& setup) {
   if (options.config_file) {
     auto loaded = load_service_config(*options.config_file);
     if (!loaded.config) {
       spdlog::error("config {}: {}", options.config_file->string(), loaded.error);
-      return 2;
+      return base::ExitCode::kBadUsage;
     }
-    config = std::move(*loaded.config);
+    setup.config = std::move(*loaded.config);
   }
-  auto webhooks = prepare_webhooks(config.alerts);
+  auto webhooks = prepare_webhooks(setup.config.alerts);
   if (auto* error = std::get_if<std::string>(&webhooks)) {
     spdlog::error("alerts: {}", *error);
-    return 2;
+    return base::ExitCode::kBadUsage;
   }
-  auto connectors = load_connectors(config.connectors);
-  if (!connectors.connectors) {
-    spdlog::error("connectors: {}", connectors.error);
-    return 2;
+  setup.webhooks = std::get<std::vector<ReadyWebhook>>(std::move(webhooks));
+  setup.connectors = load_connectors(setup.config.connectors);
+  if (!setup.connectors.connectors) {
+    spdlog::error("connectors: {}", setup.connectors.error);
+    return base::ExitCode::kBadUsage;
   }
-  for (const auto& [system, connector] : connectors.connectors->enabled) {
+  for (const auto& [system, connector] : setup.connectors.connectors->enabled) {
     spdlog::info("connector {} enabled at POST /v1/connectors/{}", system_name(system),
                  system_name(system));
   }
-  aggregator::LoadedEncoder encoder;
-  if (config.cluster.encoder == aggregator::EncoderMode::kSemantic) {
-    encoder = load_encoder_for(options.encoder);
-    if (!encoder.encoder) {
-      spdlog::error("sentence encoder: {}", encoder.detail);
-      return 2;
+  if (setup.config.cluster.encoder == aggregator::EncoderMode::kSemantic) {
+    setup.encoder = load_encoder_for(options.encoder);
+    if (!setup.encoder.encoder) {
+      spdlog::error("sentence encoder: {}", setup.encoder.detail);
+      return base::ExitCode::kBadUsage;
     }
-    config.cluster.embedding_dims = aggregator::SentenceEncoder::kDims;
+    setup.config.cluster.embedding_dims = aggregator::SentenceEncoder::kDims;
   }
-
-  std::unique_ptr<aggregator::WordVectors> vectors;
   if (auto loaded = load_vectors_for(options.word_vectors); loaded.vectors) {
-    vectors = std::move(loaded.vectors);
-    config.cluster.word_vectors = vectors.get();
+    setup.vectors = std::move(loaded.vectors);
+    setup.config.cluster.word_vectors = setup.vectors.get();
   } else if (!options.word_vectors.empty()) {
     spdlog::error("word vectors {}: {}", options.word_vectors.string(), loaded.detail);
-    return 2;
+    return base::ExitCode::kBadUsage;
   }
+  return base::ExitCode::kOk;
+}
 
-  std::unique_ptr<ingest::EmbeddedBroker> embedded;
-  std::string brokers = options.brokers;
-  if (brokers.empty()) {
-    ingest::EmbeddedBrokerConfig broker_config;
-    broker_config.port = options.embedded_port;
-    broker_config.partitions = options.embedded_partitions;
-    auto started = ingest::EmbeddedBroker::start(broker_config);
-    if (!started.ok()) {
-      spdlog::error("cannot start the embedded broker: {}", started.status().to_string());
-      return 1;
+// The clustering the data directory was built with must be the one configured (exit 2 otherwise);
+// recorded at the first start.
+base::ExitCode check_clustering(const ServeOptions& options, const ServeSetup& setup,
+                                store::Store& store) {
+  std::string error;
+  const auto clustering = describe_clustering(
+      setup.config.cluster,
+      {setup.encoder.encoder ? encoder_path_for(options.encoder) : std::filesystem::path(),
+       setup.vectors ? word_vectors_path_for(options.word_vectors) : std::filesystem::path()},
+      &error);
+  if (!clustering) {
+    spdlog::error("clustering: {}", error);
+    return base::ExitCode::kBadUsage;
+  }
+  if (!clustering_fits(store, *clustering, options.data_dir)) return base::ExitCode::kCannotProceed;
+  return base::ExitCode::kOk;
+}
+
+// Without --brokers: starts the embedded broker and sets `brokers` to its address.
+base::ExitCode start_embedded_broker_if_needed(const ServeOptions& options,
+                                               std::unique_ptr<ingest::EmbeddedBroker>& embedded,
+                                               std::string& brokers) {
+  brokers = options.brokers;
+  if (!brokers.empty()) return base::ExitCode::kOk;
+  ingest::EmbeddedBrokerConfig broker_config;
+  broker_config.port = options.embedded_port;
+  broker_config.partitions = options.embedded_partitions;
+  auto started = ingest::EmbeddedBroker::start(broker_config);
+  if (!started.ok()) {
+    spdlog::error("cannot start the embedded broker: {}", started.status().to_string());
+    return base::ExitCode::kStartFailed;
+  }
+  embedded = std::move(started).value();
+  brokers = embedded->bootstrap();
+  spdlog::info("embedded Kafka broker listening on {} (in memory; pass --brokers for real Kafka)",
+               brokers);
+  return base::ExitCode::kOk;
+}
+
+AggregatorStageConfig make_stage_config(const ServeSetup& setup, const std::string& brokers) {
+  AggregatorStageConfig stage_config;
+  stage_config.brokers = brokers;
+  stage_config.consumer_properties =
+      setup.config.kafka.settings.for_role(ingest::ClientRole::kConsumer);
+  stage_config.cluster = setup.config.cluster;
+  stage_config.encoder = setup.encoder.encoder.get();
+  if (setup.encoder.encoder) {
+    // A batch is encoded before it is aggregated (about a millisecond per event and core):
+    // smaller batches keep the latency to a summary and the time between polls short.
+    stage_config.batch_size = std::min<std::size_t>(stage_config.batch_size, 2'000);
+  }
+  stage_config.checkpoint_events = setup.config.checkpoint_events;
+  stage_config.checkpoint_interval = setup.config.checkpoint_interval;
+  stage_config.alert_rules = setup.config.alerts.rules;
+  return stage_config;
+}
+
+PublisherConfig make_publisher_config(const ServeSetup& setup, const std::string& brokers) {
+  PublisherConfig publisher_config;
+  publisher_config.brokers = brokers;
+  publisher_config.producer_properties =
+      setup.config.kafka.settings.for_role(ingest::ClientRole::kProducer);
+  publisher_config.interval = setup.config.summary_interval;
+  publisher_config.test_initial_delay = test_publish_delay();
+  return publisher_config;
+}
+
+AlertPublisherConfig make_alert_publisher_config(const ServeSetup& setup,
+                                                 const std::string& brokers) {
+  AlertPublisherConfig config;
+  config.brokers = brokers;
+  config.producer_properties = setup.config.kafka.settings.for_role(ingest::ClientRole::kProducer);
+  return config;
+}
+
+// Moves the prepared webhooks out of `setup`.
+WebhookDeliveryConfig make_webhook_config(ServeSetup& setup) {
+  WebhookDeliveryConfig config;
+  config.webhooks = std::move(setup.webhooks);
+  config.ca_file = setup.config.alerts.webhook_ca_file;
+  config.backoff_max = setup.config.alerts.webhook_backoff_max;
+  return config;
+}
+
+ingest::IngestConfig make_ingest_config(const ServeSetup& setup, const std::string& brokers) {
+  ingest::IngestConfig ingest_config;
+  ingest_config.brokers = brokers;
+  ingest_config.consumer_extra =
+      setup.config.kafka.settings.for_role(ingest::ClientRole::kConsumer);
+  ingest_config.producer_extra =
+      setup.config.kafka.settings.for_role(ingest::ClientRole::kProducer);
+  ingest_config.validation = setup.config.validation;
+  return ingest_config;
+}
+
+ApiConfig make_api_config(const ServeOptions& options, const ServeSetup& setup) {
+  ApiConfig api_config;
+  api_config.auth = {options.api_token, options.api_read_token};
+  api_config.validation = setup.config.validation;
+  if (options.api_token.empty() && options.api_read_token.empty()) {
+    spdlog::warn(
+        "HTTP API without tokens: anyone who reaches {}:{} can read and POST feedback "
+        "(set --api-token / PAINPOINT_API_TOKEN)",
+        options.http_address, options.http_port);
+  }
+  return api_config;
+}
+
+// The stages of one serve process, in the order they start.
+struct Stages {
+  AggregatorStage& aggregator;
+  Publisher& publisher;
+  AlertPublisher& alert_publisher;
+  WebhookDelivery& webhooks;
+  ingest::IngestWorker& ingest;
+};
+
+base::ExitCode start_stages(const ServeOptions& options, const ServeSetup& setup,
+                            const std::string& brokers, store::Store& store, Stages stages) {
+  if (auto s = stages.aggregator.start(); !s.ok()) {
+    spdlog::error("cannot start the aggregator stage: {}", s.to_string());
+    return base::ExitCode::kStartFailed;
+  }
+  // After the aggregator stage reached the cluster (so a cluster that cannot be reached delays
+  // nothing here) and before anything is published.
+  if (!options.brokers.empty() &&
+      !cluster_topics_fit(brokers, setup.config.kafka.settings.for_role(ingest::ClientRole::kAdmin),
+                          store, options.data_dir)) {
+    return base::ExitCode::kCannotProceed;
+  }
+  // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so
+  // the summaries of the final batch still go out on a clean stop.
+  if (auto s = stages.publisher.start(); !s.ok()) {
+    spdlog::error("cannot start the summary publisher: {}", s.to_string());
+    return base::ExitCode::kStartFailed;
+  }
+  if (auto s = stages.alert_publisher.start(); !s.ok()) {
+    spdlog::error("cannot start the alert publisher: {}", s.to_string());
+    return base::ExitCode::kStartFailed;
+  }
+  if (auto error = stages.webhooks.start(); !error.empty()) {
+    spdlog::error("cannot start the alert webhooks: {}", error);
+    return base::ExitCode::kStartFailed;
+  }
+  if (auto s = stages.ingest.start(); !s.ok()) {
+    spdlog::error("cannot start the ingest stage: {}", s.to_string());
+    return base::ExitCode::kStartFailed;
+  }
+  return base::ExitCode::kOk;
+}
+
+// Waits for SIGINT/SIGTERM, a failed aggregator stage (kStoreFailed) or, with --exit-when-idle,
+// for everything consumed to be stored and published.
+base::ExitCode wait_until_done(const std::atomic<bool>& stop, const ServeOptions& options,
+                               Stages stages) {
+  constexpr Clock::time_point kNotIdle = Clock::time_point::max();
+  Clock::time_point idle_since = kNotIdle;
+  std::uint64_t last_consumed = 0;
+  while (!stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (stages.aggregator.failed()) return base::ExitCode::kStoreFailed;
+    if (!options.exit_when_idle) continue;
+    // Idle: the aggregator has nothing left to read and ingest has not moved for a while (its
+    // output is what the aggregator reads, so both are drained), and every summary and alert the
+    // commits produced is published.
+    const std::uint64_t consumed = stages.ingest.counters().consumed.load();
+    const bool quiet = consumed == last_consumed && stages.aggregator.idle() &&
+                       stages.publisher.outbox_empty() && stages.alert_publisher.outbox_empty();
+    last_consumed = consumed;
+    if (!quiet) {
+      idle_since = kNotIdle;
+    } else if (idle_since == kNotIdle) {
+      idle_since = Clock::now();
+    } else if (Clock::now() - idle_since > std::chrono::seconds(3)) {
+      spdlog::info("all input consumed, stored and published; exiting (--exit-when-idle)");
+      break;
     }
-    embedded = std::move(started).value();
-    brokers = embedded->bootstrap();
-    spdlog::info("embedded Kafka broker listening on {} (in memory; pass --brokers for real Kafka)",
-                 brokers);
+  }
+  return base::ExitCode::kOk;
+}
+
+void stop_stages(Stages stages, HttpServer& http, const store::Store& store) {
+  const auto stop_started = Clock::now();
+  // Ingest and the aggregator stage do not depend on each other's shutdown: stop them side by
+  // side (each bounds its own wait for the broker). The publisher goes after the aggregator
+  // stage, so the summaries of its last commit are still published.
+  std::thread ingest_stopper([&ingest = stages.ingest] { ingest.stop(); });
+  stages.aggregator.stop();
+  stages.publisher.stop();
+  stages.alert_publisher.stop();
+  stages.webhooks.stop();
+  ingest_stopper.join();
+  http.stop(std::chrono::seconds(1));
+  spdlog::info(
+      "stopped in {} ms; store holds {} events",
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stop_started).count(),
+      store.event_count());
+}
+
+}  // namespace
+
+base::ExitCode run_serve(const ServeOptions& options) {
+  const std::atomic<bool>& stop = install_stop_signal_handlers();
+  ServeSetup setup;
+  if (auto code = load_setup(options, setup); code != base::ExitCode::kOk) return code;
+  std::unique_ptr<ingest::EmbeddedBroker> embedded;
+  std::string brokers;
+  if (auto code = start_embedded_broker_if_needed(options, embedded, brokers);
+      code != base::ExitCode::kOk) {
+    return code;
   }
 
   store::StoreOptions store_options;
@@ -325,85 +531,33 @@ int run_serve(const ServeOptions& options) {
   std::unique_ptr<store::Store> store;
   if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.is_ok()) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir.string(), s.to_string());
-    return 1;
+    return base::ExitCode::kStartFailed;
   }
   spdlog::info("store {} holds {} events", options.data_dir.string(), store->event_count());
-  {
-    std::string error;
-    const auto clustering = describe_clustering(
-        config.cluster,
-        {encoder.encoder ? encoder_path_for(options.encoder) : std::filesystem::path(),
-         vectors ? word_vectors_path_for(options.word_vectors) : std::filesystem::path()},
-        &error);
-    if (!clustering) {
-      spdlog::error("clustering: {}", error);
-      return 2;
-    }
-    if (!clustering_fits(*store, *clustering, options.data_dir)) return 2;
+  if (auto code = check_clustering(options, setup, *store); code != base::ExitCode::kOk) {
+    return code;
   }
 
   MetricsRegistry metrics;
   metrics.gauge_callback("painpoint_store_events", "Distinct events held in the store",
                          [s = store.get()] { return static_cast<double>(s->event_count()); });
-
-  AggregatorStageConfig stage_config;
-  stage_config.brokers = brokers;
-  stage_config.consumer_properties = config.kafka.settings.for_role(ingest::ClientRole::kConsumer);
-  stage_config.cluster = config.cluster;
-  stage_config.encoder = encoder.encoder.get();
-  if (encoder.encoder) {
-    // A batch is encoded before it is aggregated (about a millisecond per event and core):
-    // smaller batches keep the latency to a summary and the time between polls short.
-    stage_config.batch_size = std::min<std::size_t>(stage_config.batch_size, 2'000);
-  }
-  stage_config.checkpoint_events = config.checkpoint_events;
-  stage_config.checkpoint_interval = config.checkpoint_interval;
-  stage_config.alert_rules = config.alerts.rules;
-  AggregatorStage aggregator_stage(stage_config, *store, metrics);
-
-  PublisherConfig publisher_config;
-  publisher_config.brokers = brokers;
-  publisher_config.producer_properties =
-      config.kafka.settings.for_role(ingest::ClientRole::kProducer);
-  publisher_config.interval = config.summary_interval;
-  publisher_config.test_initial_delay = test_publish_delay();
-  Publisher publisher(publisher_config, *store, metrics);
-  AlertPublisherConfig alert_publisher_config;
-  alert_publisher_config.brokers = brokers;
-  alert_publisher_config.producer_properties = publisher_config.producer_properties;
-  AlertPublisher alert_publisher(alert_publisher_config, *store, metrics);
-  WebhookDeliveryConfig webhook_config;
-  webhook_config.webhooks = std::get<std::vector<ReadyWebhook>>(std::move(webhooks));
-  webhook_config.ca_file = config.alerts.webhook_ca_file;
-  webhook_config.backoff_max = config.alerts.webhook_backoff_max;
-  WebhookDelivery webhook_delivery(std::move(webhook_config), *store, metrics);
-
-  ingest::IngestConfig ingest_config;
-  ingest_config.brokers = brokers;
-  ingest_config.consumer_extra = config.kafka.settings.for_role(ingest::ClientRole::kConsumer);
-  ingest_config.producer_extra = config.kafka.settings.for_role(ingest::ClientRole::kProducer);
-  ingest_config.validation = config.validation;
-  ingest::IngestWorker ingest_worker(ingest_config);
+  AggregatorStage aggregator_stage(make_stage_config(setup, brokers), *store, metrics);
+  Publisher publisher(make_publisher_config(setup, brokers), *store, metrics);
+  AlertPublisher alert_publisher(make_alert_publisher_config(setup, brokers), *store, metrics);
+  WebhookDelivery webhook_delivery(make_webhook_config(setup), *store, metrics);
+  ingest::IngestWorker ingest_worker(make_ingest_config(setup, brokers));
   register_ingest_metrics(metrics, ingest_worker);
+  const Stages stages{aggregator_stage, publisher, alert_publisher, webhook_delivery,
+                      ingest_worker};
 
   // Declared before the server so that it outlives every handler that sends to it.
   auto feedback_sink = make_kafka_feedback_sink(
-      brokers, config.kafka.settings.for_role(ingest::ClientRole::kProducer));
+      brokers, setup.config.kafka.settings.for_role(ingest::ClientRole::kProducer));
   if (!feedback_sink.ok()) {
     spdlog::error("cannot create the producer of POST /v1/feedback: {}",
                   feedback_sink.status().to_string());
-    return 1;
+    return base::ExitCode::kStartFailed;
   }
-  ApiConfig api_config;
-  api_config.auth = {options.api_token, options.api_read_token};
-  api_config.validation = config.validation;
-  if (options.api_token.empty() && options.api_read_token.empty()) {
-    spdlog::warn(
-        "HTTP API without tokens: anyone who reaches {}:{} can read and POST feedback "
-        "(set --api-token / PAINPOINT_API_TOKEN)",
-        options.http_address, options.http_port);
-  }
-
   // The server starts before the stages so that /readyz can say why they have not started yet
   // (the aggregator stage waits for the Kafka cluster, and a wrong password would otherwise
   // look like a silent hang).
@@ -411,95 +565,28 @@ int run_serve(const ServeOptions& options) {
   http_config.address = options.http_address;
   http_config.port = options.http_port;
   http_config.body_limit_bytes = options.http_body_limit;
+  const ApiConfig api_config = make_api_config(options, setup);
   HttpServer http(http_config,
                   make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher}, metrics,
-                              feedback_sink->get(), api_config, *connectors.connectors));
+                              feedback_sink->get(), api_config, *setup.connectors.connectors));
   try {
     http.start();
   } catch (const std::exception& e) {
     spdlog::error("cannot start the HTTP server on {}:{}: {}", options.http_address,
                   options.http_port, e.what());
-    return 1;
+    return base::ExitCode::kStartFailed;
   }
-
-  if (auto s = aggregator_stage.start(); !s.ok()) {
-    spdlog::error("cannot start the aggregator stage: {}", s.to_string());
-    return 1;
-  }
-  // After the aggregator stage reached the cluster (so a cluster that cannot be reached delays
-  // nothing here) and before anything is published.
-  if (!options.brokers.empty() &&
-      !cluster_topics_fit(brokers, config.kafka.settings.for_role(ingest::ClientRole::kAdmin),
-                          *store, options.data_dir)) {
-    return 2;
-  }
-  // Started after the aggregator stage (whose commits fill the outbox) and stopped after it, so
-  // the summaries of the final batch still go out on a clean stop.
-  if (auto s = publisher.start(); !s.ok()) {
-    spdlog::error("cannot start the summary publisher: {}", s.to_string());
-    return 1;
-  }
-  if (auto s = alert_publisher.start(); !s.ok()) {
-    spdlog::error("cannot start the alert publisher: {}", s.to_string());
-    return 1;
-  }
-  if (auto error = webhook_delivery.start(); !error.empty()) {
-    spdlog::error("cannot start the alert webhooks: {}", error);
-    return 1;
-  }
-  if (auto s = ingest_worker.start(); !s.ok()) {
-    spdlog::error("cannot start the ingest stage: {}", s.to_string());
-    return 1;
+  if (auto code = start_stages(options, setup, brokers, *store, stages);
+      code != base::ExitCode::kOk) {
+    return code;
   }
   spdlog::info(
       "painpoint serving: http://{}:{} (healthz, readyz, metrics), Kafka {} (librdkafka {})",
       options.http_address, http.port(), brokers, ingest::librdkafka_version());
 
-  int exit_code = 0;
-  constexpr Clock::time_point kNotIdle = Clock::time_point::max();
-  Clock::time_point idle_since = kNotIdle;
-  std::uint64_t last_consumed = 0;
-  while (!stop.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (aggregator_stage.failed()) {
-      exit_code = 3;
-      break;
-    }
-    if (options.exit_when_idle) {
-      // Idle: the aggregator has nothing left to read and ingest has not moved for a while
-      // (its output is what the aggregator reads, so both are drained), and every summary the
-      // commits produced is published.
-      const std::uint64_t consumed = ingest_worker.counters().consumed.load();
-      const bool quiet = consumed == last_consumed && aggregator_stage.idle() &&
-                         publisher.outbox_empty() && alert_publisher.outbox_empty();
-      last_consumed = consumed;
-      if (!quiet) {
-        idle_since = kNotIdle;
-      } else if (idle_since == kNotIdle) {
-        idle_since = Clock::now();
-      } else if (Clock::now() - idle_since > std::chrono::seconds(3)) {
-        spdlog::info("all input consumed, stored and published; exiting (--exit-when-idle)");
-        break;
-      }
-    }
-  }
+  const base::ExitCode exit_code = wait_until_done(stop, options, stages);
   if (stop.load()) spdlog::info("stop requested: finishing the batches in flight");
-  const auto stop_started = Clock::now();
-  // Ingest and the aggregator stage do not depend on each other's shutdown: stop them side by
-  // side (each bounds its own wait for the broker). The publisher goes after the aggregator
-  // stage, so the summaries of its last commit are still published.
-  std::thread ingest_stopper([&ingest_worker] { ingest_worker.stop(); });
-  aggregator_stage.stop();
-  publisher.stop();
-  alert_publisher.stop();
-  webhook_delivery.stop();
-  ingest_stopper.join();
-  http.stop(std::chrono::seconds(1));
-  spdlog::info(
-      "stopped in {} ms; store holds {} events",
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stop_started).count(),
-      store->event_count());
+  stop_stages(stages, http, *store);
   return exit_code;
 }
-
 }  // namespace painpoint::service

@@ -9,6 +9,7 @@
 
 #include "painpoint/aggregator/encoder.h"
 #include "painpoint/aggregator/word_vectors.h"
+#include "painpoint/base/exit_code.h"
 
 namespace painpoint::service {
 
@@ -49,8 +50,9 @@ aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requeste
 // how to get the file. Shared by serve and replay rebuild.
 aggregator::LoadedEncoder load_encoder_for(const std::filesystem::path& requested);
 
-// Runs the whole pipeline until SIGINT/SIGTERM (or idle, with exit_when_idle). Returns the
-// process exit code: 0 after a graceful stop, non-zero when a stage failed or could not start.
-int run_serve(const ServeOptions& options);
+// Runs the whole pipeline until SIGINT/SIGTERM (or idle, with exit_when_idle). Returns kOk after a
+// graceful stop, kStartFailed or kBadUsage when it could not start, kStoreFailed when the store
+// stopped writing.
+[[nodiscard]] base::ExitCode run_serve(const ServeOptions& options);
 
 }  // namespace painpoint::service

@@ -20,6 +20,7 @@
 
 #include "alert_records.h"
 #include "listings.h"
+#include "painpoint/base/time.h"
 #include "painpoint/store/keys.h"
 #include "store_internal.h"
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "painpoint/base/time.h"
 #include "painpoint/store/status.h"
 
 namespace painpoint::store {
@@ -22,9 +23,7 @@ Status from_rocks(const rocksdb::Status& status, std::string_view what);
 inline rocksdb::Slice slice(std::string_view view) { return {view.data(), view.size()}; }
 inline std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
-inline std::int64_t to_micros(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1'000'000 + ts.nanos() / 1000;
-}
+inline std::int64_t to_micros(const google::protobuf::Timestamp& ts) { return base::micros_of(ts); }
 
 // A RocksDB snapshot released at scope exit: reads through options() see one consistent state.
 class ScopedSnapshot {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "checks.h"
+#include "painpoint/base/utf8.h"
 #include "painpoint/ingest/validate.h"
 
 namespace painpoint::fuzz {
@@ -60,7 +61,7 @@ inline void validate_and_check(const v1::FeedbackEvent& decoded,
   check(!event.text().empty(), "accepted text is empty");
   check(event.text().size() <= config.max_text_bytes, "normalized text exceeds max_text_bytes",
         std::to_string(event.text().size()));
-  check(ingest::is_valid_utf8(event.text()), "normalized text is not valid UTF-8");
+  check(base::is_valid_utf8(event.text()), "normalized text is not valid UTF-8");
   check(event.text().front() != ' ' && event.text().back() != ' ', "text not trimmed");
   check(event.text().find("  ") == std::string::npos, "text has a double space");
   if (const std::string twice = ingest::normalize_text(event.text()); twice != event.text()) {

@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.ignore_unknown_fields = false;
   v1::FeedbackEvent reference;
   const bool reference_ok =
-      ingest::is_valid_utf8(line) &&
+      base::is_valid_utf8(line) &&
       google::protobuf::util::JsonStringToMessage(
           google::protobuf::StringPiece(line.data(), line.size()), &reference, options)
           .ok();

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "connectors/signature.h"
-#include "hex.h"
+#include "painpoint/base/hex.h"
 #include "http_server.h"
 #include "metrics.h"
 
@@ -72,7 +72,7 @@ std::string generic_signature(std::string_view secret, std::string_view timestam
   std::string message(timestamp);
   message += '.';
   message += body;
-  return "sha256=" + hex_encode(hmac_sha256(secret, message));
+  return "sha256=" + base::hex_encode(hmac_sha256(secret, message));
 }
 
 struct WebhookDelivery::Impl {

@@ -8,9 +8,9 @@
 #include <charconv>
 
 #include "../api.h"
-#include "../hex.h"
 #include "../http_server.h"
 #include "connectors.h"
+#include "painpoint/base/hex.h"
 
 namespace painpoint::service {
 
@@ -130,18 +130,19 @@ ConnectorStatus verify_signature(ConnectorSystem system, const HttpRequest& requ
     }
     case ConnectorSystem::kIntercom: {
       const auto sent = lowercase_header(request, "X-Hub-Signature");
-      return compare(sent, "sha1=" + hex_encode(hmac_sha1(secret, body)), "X-Hub-Signature");
+      return compare(sent, "sha1=" + base::hex_encode(hmac_sha1(secret, body)), "X-Hub-Signature");
     }
     case ConnectorSystem::kJira: {
       const auto sent = lowercase_header(request, "X-Hub-Signature");
-      return compare(sent, "sha256=" + hex_encode(hmac_sha256(secret, body)), "X-Hub-Signature");
+      return compare(sent, "sha256=" + base::hex_encode(hmac_sha256(secret, body)),
+                     "X-Hub-Signature");
     }
     case ConnectorSystem::kGeneric: {
       constexpr std::string_view kTimestamp = "X-Painpoint-Timestamp";
       const auto timestamp = request.header(kTimestamp);
       const std::string signed_text = std::string(timestamp.value_or("")) + "." + std::string(body);
       const auto sent = lowercase_header(request, "X-Painpoint-Signature");
-      if (auto s = compare(sent, "sha256=" + hex_encode(hmac_sha256(secret, signed_text)),
+      if (auto s = compare(sent, "sha256=" + base::hex_encode(hmac_sha256(secret, signed_text)),
                            "X-Painpoint-Signature");
           !s.ok()) {
         return s;

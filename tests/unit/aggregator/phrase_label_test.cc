@@ -17,6 +17,7 @@
 
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/text.h"
+#include "painpoint/base/utf8.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -182,7 +183,7 @@ TEST(PhraseLabeler, Utf8AccentsAndEmojiAreSafe) {
     // Emoji separate words like punctuation, and a phrase never ends inside a code point.
     EXPECT_EQ(label.find("\xF0\x9F"), std::string::npos) << label;
     for (std::size_t i = 0; i < label.size();) {
-      EXPECT_NE(decode_utf8(label, i), U'\uFFFD') << label;
+      EXPECT_NE(base::decode_utf8(label, i), U'\uFFFD') << label;
     }
   }
   // Invalid UTF-8 does not throw or read past the end.

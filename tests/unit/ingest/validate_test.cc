@@ -200,21 +200,6 @@ INSTANTIATE_TEST_SUITE_P(
         TextCase{"Ünïcödé stays", "Ünïcödé stays"}),
     [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
-TEST(Utf8, ValidAndInvalid) {
-  EXPECT_TRUE(is_valid_utf8(""));
-  EXPECT_TRUE(is_valid_utf8("plain"));
-  EXPECT_TRUE(is_valid_utf8("\xC3\xA9"));          // é
-  EXPECT_TRUE(is_valid_utf8("\xEF\xBF\xBD"));      // U+FFFD
-  EXPECT_TRUE(is_valid_utf8("\xF0\x9F\x99\x81"));  // emoji
-  EXPECT_TRUE(is_valid_utf8("\xF4\x8F\xBF\xBF"));  // U+10FFFF
-  EXPECT_FALSE(is_valid_utf8("\xC1\xBF"));
-  EXPECT_FALSE(is_valid_utf8("\xF0\x8F\xBF\xBF"));  // overlong 4-byte
-  EXPECT_FALSE(is_valid_utf8("\xED\xBF\xBF"));      // U+DFFF
-  EXPECT_FALSE(is_valid_utf8("\x80"));
-  EXPECT_FALSE(is_valid_utf8("\xF5\x80\x80\x80"));
-  EXPECT_FALSE(is_valid_utf8("\xE2\x82"));
-}
-
 TEST(ParseJson, GoodLine) {
   v1::FeedbackEvent e;
   ASSERT_FALSE(parse_json_event(

@@ -16,8 +16,8 @@
 #include "api.h"
 #include "config_file.h"
 #include "connectors/signature.h"
-#include "hex.h"
 #include "http_server.h"
+#include "painpoint/base/hex.h"
 #include "painpoint/v1/feedback.pb.h"
 
 namespace painpoint::service {
@@ -72,18 +72,18 @@ void sign(ConnectorSystem system, HttpRequest& request,
     }
     case ConnectorSystem::kIntercom:
       request.headers.emplace("X-Hub-Signature",
-                              "sha1=" + hex_encode(hmac_sha1(kSecret, request.body)));
+                              "sha1=" + base::hex_encode(hmac_sha1(kSecret, request.body)));
       break;
     case ConnectorSystem::kJira:
       request.headers.emplace("X-Hub-Signature",
-                              "sha256=" + hex_encode(hmac_sha256(kSecret, request.body)));
+                              "sha256=" + base::hex_encode(hmac_sha256(kSecret, request.body)));
       break;
     case ConnectorSystem::kGeneric: {
       const std::string stamp = unix_seconds(when);
       request.headers.emplace("X-Painpoint-Timestamp", stamp);
       request.headers.emplace(
           "X-Painpoint-Signature",
-          "sha256=" + hex_encode(hmac_sha256(kSecret, stamp + "." + request.body)));
+          "sha256=" + base::hex_encode(hmac_sha256(kSecret, stamp + "." + request.body)));
       break;
     }
   }
@@ -91,9 +91,9 @@ void sign(ConnectorSystem system, HttpRequest& request,
 
 TEST(ConnectorSignature, HmacMatchesPublishedTestVectors) {
   // RFC 4231 test case 2 and RFC 2202 test case 2 (key "Jefe").
-  EXPECT_EQ(hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")),
+  EXPECT_EQ(base::hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  EXPECT_EQ(hex_encode(hmac_sha1("Jefe", "what do ya want for nothing?")),
+  EXPECT_EQ(base::hex_encode(hmac_sha1("Jefe", "what do ya want for nothing?")),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
   // RFC 4648 section 10.
   EXPECT_EQ(base64_encode(""), "");

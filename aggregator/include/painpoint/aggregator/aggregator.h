@@ -178,6 +178,10 @@ class Aggregator {
 
   // Follows merges: the id of the live pain point that `id` ended up in (itself if never merged).
   [[nodiscard]] std::string resolve(std::string_view id) const;
+  // The longest merge chain resolve() and the HTTP API follow; a longer one can only be a cycle in
+  // corrupt data. The aggregator's bound: a lower one could stop resolve() short of the survivor
+  // on long-lived state, which would change which pain point an event resolves to.
+  static constexpr int kMaxMergeHops = 1000;
 
   // Drops in-memory state of products not touched for a while (reloaded lazily via StateReader).
   // Products with state not yet handed out (see StateOutput::kDefer) are kept. Only valid right

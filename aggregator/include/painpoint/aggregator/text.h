@@ -52,10 +52,9 @@ class Tokenizer {
 
 [[nodiscard]] bool is_stop_word(std::string_view word);
 
-// The tokenizer's UTF-8 reading, for code that must find the same words in the original bytes:
-// decodes the code point at s[i] and advances i past it (invalid bytes decode as U+FFFD and
-// advance by one), and tells whether a code point belongs to a word (a letter or a digit).
-[[nodiscard]] char32_t decode_utf8(std::string_view s, std::size_t& i);
+// Whether a code point belongs to a word (a letter or a digit), as the tokenizer decides it. Code
+// that must find the tokenizer's words in the original bytes reads them with base::decode_utf8,
+// the tokenizer's decoder.
 [[nodiscard]] bool is_word_code_point(char32_t c);
 
 // Snowball English stemmer (libstemmer). The returned view is valid until the next call.

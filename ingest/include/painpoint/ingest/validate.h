@@ -57,10 +57,6 @@ v1::Source source_for_topic(std::string_view topic);
     v1::FeedbackEvent& event, v1::Source topic_source, const ValidationConfig& config,
     std::chrono::system_clock::time_point now);
 
-// Strict UTF-8: rejects overlong encodings, surrogates (U+D800..U+DFFF), code points above
-// U+10FFFF and truncated sequences.
-bool is_valid_utf8(std::string_view bytes);
-
 // The text cleanup validate_and_normalize() applies to `text`: emails -> "<email>", phone
 // numbers -> "<phone>", card-like digit runs (13+ digits) -> "<number>"; control characters
 // dropped; Unicode whitespace runs collapsed to one ASCII space; trimmed. `text` must be valid

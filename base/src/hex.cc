@@ -1,6 +1,6 @@
-#include "hex.h"
+#include "painpoint/base/hex.h"
 
-namespace painpoint::service {
+namespace painpoint::base {
 
 std::string hex_encode(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -15,20 +15,16 @@ std::string hex_encode(std::string_view bytes) {
 
 std::optional<std::string> hex_decode(std::string_view text) {
   if (text.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
+  auto lowercase_digit = [](char c) { return (c >= 'A' && c <= 'F') ? -1 : hex_digit_value(c); };
   std::string out;
   out.reserve(text.size() / 2);
   for (std::size_t i = 0; i < text.size(); i += 2) {
-    const int hi = nibble(text[i]);
-    const int lo = nibble(text[i + 1]);
+    const int hi = lowercase_digit(text[i]);
+    const int lo = lowercase_digit(text[i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out.push_back(static_cast<char>((hi << 4) | lo));
   }
   return out;
 }
 
-}  // namespace painpoint::service
+}  // namespace painpoint::base
