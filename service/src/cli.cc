@@ -157,6 +157,10 @@ void declare_serve(CLI::App& app, ServeCommand& command) {
                         "Word vectors file (default: .cache/painpoint/glove-100d.bin if present)");
   serve_cmd->add_flag("--sync", serve.sync_writes,
                       "fsync the RocksDB WAL on every commit (survives power loss; slower)");
+  serve_cmd->add_option("--min-free-mib", serve.min_free_mib,
+                        "Stop committing (exit 3) while the data directory's file system has less "
+                        "free space than this, in MiB")
+      ->capture_default_str();
   serve_cmd->add_flag("--exit-when-idle", serve.exit_when_idle,
                       "Exit 0 once all input is consumed and stored (benchmarks, tests)");
   serve_cmd

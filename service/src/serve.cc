@@ -528,6 +528,7 @@ base::ExitCode run_serve(const ServeOptions& options) {
 
   store::StoreOptions store_options;
   store_options.sync_writes = options.sync_writes;
+  store_options.min_free_bytes = options.min_free_mib << 20;
   std::unique_ptr<store::Store> store;
   if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.is_ok()) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir.string(), s.to_string());

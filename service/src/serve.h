@@ -22,6 +22,9 @@ struct ServeOptions {
   int embedded_partitions = 16;
   std::uint16_t embedded_port = 0;
   bool sync_writes = false;
+  // Commits are refused (the aggregator stage stops, exit 3) while the data directory's file
+  // system has less free space than this (store::StoreOptions::min_free_bytes).
+  std::uint64_t min_free_mib = 64;
   // Exit 0 once every input topic is consumed and stored (benchmarks, demos, tests).
   bool exit_when_idle = false;
   std::optional<std::filesystem::path> config_file;

@@ -8,9 +8,11 @@
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -272,6 +274,35 @@ struct Store::Impl {
   rocksdb::WriteBatch commit_batch;
   static constexpr std::size_t kRetainedCommitBytes = std::size_t{64} << 20;
 
+  // Every write after open goes through write(). After a failed write (a full disk, an I/O
+  // error) RocksDB's log writer must not be written again (assertion-enabled builds of RocksDB,
+  // Debian's among them, abort), so later writes fail with the first failure, untried.
+  std::mutex write_mutex;
+  std::optional<Status> write_failure;
+  std::filesystem::path dir;
+  Status write(rocksdb::WriteBatch* batch, std::string_view what) {
+    std::lock_guard lock(write_mutex);
+    if (write_failure) return *write_failure;
+    if (Status s = check_free_space(batch->GetDataSize(), what); !s.is_ok()) return s;
+    Status status = from_rocks(db->Write(write_options, batch), what);
+    if (status.code() == StoreErrc::kIoError || status.code() == StoreErrc::kNoSpace) {
+      write_failure = status;
+    }
+    return status;
+  }
+
+  Status check_free_space(std::size_t write_bytes, std::string_view what) const {
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) != 0) return Status::ok();  // unknown: let RocksDB tell
+    const std::uint64_t free_bytes = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+    if (free_bytes >= options.min_free_bytes + write_bytes) return Status::ok();
+    return {StoreErrc::kNoSpace,
+            std::string(what) + ": " + std::to_string(free_bytes >> 20) + " MiB free on the file " +
+                "system of " + dir.string() + ", less than the " +
+                std::to_string(options.min_free_bytes >> 20) +
+                " MiB the store keeps free (No space left on device); free space and restart"};
+  }
+
   // Counters kept in memory and written with every commit. Guarded for concurrent readers.
   mutable std::shared_mutex counters_mutex;
   std::int64_t event_count = 0;
@@ -451,6 +482,7 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
                    std::unique_ptr<Store>* out) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->dir = dir;
   impl->write_options.sync = options.sync_writes;
 
   std::error_code ec;
@@ -785,7 +817,7 @@ Status Store::commit(const CommitBatch& batch) {
       !s.is_ok()) {
     return s;
   }
-  const Status written = from_rocks(impl.db->Write(impl.write_options, &wb), "commit batch");
+  const Status written = impl.write(&wb, "commit batch");
   if (wb.Data().capacity() > Impl::kRetainedCommitBytes) wb = rocksdb::WriteBatch();
   if (!written.is_ok()) return written;
   std::unique_lock lock(impl.counters_mutex);
@@ -804,7 +836,7 @@ Status Store::delete_outbox(std::span<const std::uint64_t> sequences) {
       return s;
     }
   }
-  return from_rocks(impl_->db->Write(impl_->write_options, &wb), "delete outbox entries");
+  return impl_->write(&wb, "delete outbox entries");
 }
 
 Status Store::load_offsets(std::vector<InputOffset>* out) const {
@@ -832,13 +864,21 @@ Status Store::kafka_cluster_id(std::optional<std::string>* out) const {
 Status Store::record_input_partitions(std::int32_t partitions) {
   std::string encoded;
   keys::append_be32(encoded, static_cast<std::uint32_t>(partitions));
-  return from_rocks(impl_->db->Put(impl_->write_options, slice(kInputPartitionsKey), encoded),
-                    "write input partitions");
+  rocksdb::WriteBatch wb;
+  if (Status s = from_rocks(wb.Put(slice(kInputPartitionsKey), encoded), "input partitions");
+      !s.is_ok()) {
+    return s;
+  }
+  return impl_->write(&wb, "write input partitions");
 }
 
 Status Store::record_clustering(std::string_view description) {
-  return from_rocks(impl_->db->Put(impl_->write_options, slice(kClusteringKey), slice(description)),
-                    "write clustering");
+  rocksdb::WriteBatch wb;
+  if (Status s = from_rocks(wb.Put(slice(kClusteringKey), slice(description)), "clustering");
+      !s.is_ok()) {
+    return s;
+  }
+  return impl_->write(&wb, "write clustering");
 }
 
 Status Store::clustering(std::optional<std::string>* out) const {
@@ -1171,7 +1211,7 @@ Status Store::delete_alert_outbox(std::span<const std::uint64_t> sequences) {
       !s.is_ok()) {
     return s;
   }
-  return from_rocks(impl_->db->Write(impl_->write_options, &wb), "delete alert outbox entries");
+  return impl_->write(&wb, "delete alert outbox entries");
 }
 
 // A read-only open of a store written before alerts existed has no alerts family: nothing fired.
@@ -1221,7 +1261,7 @@ Status Store::record_webhook_position(std::string_view name, std::uint64_t seque
       !s.is_ok()) {
     return s;
   }
-  return from_rocks(impl_->db->Write(impl_->write_options, &wb), "record webhook position");
+  return impl_->write(&wb, "record webhook position");
 }
 
 std::uint64_t Store::alert_next_sequence() const {

@@ -216,6 +216,22 @@ TEST_F(StoreTest, InputPartitionsRoundTrip) {
   EXPECT_EQ(partitions, 48);
 }
 
+// Below the free space it keeps, the store refuses writes itself (kNoSpace, saying how much is
+// free) rather than letting RocksDB meet a full disk; nothing of the refused batch is stored.
+TEST_F(StoreTest, WritesAreRefusedBelowTheFreeSpaceReserve) {
+  StoreOptions options;
+  options.min_free_bytes = std::uint64_t{1} << 62;
+  auto store = open_store(options);
+  CommitBatch batch;
+  batch.events.push_back(make_event("e-1", "billing", v1::SOURCE_SUPPORT, 1'780'000'000));
+  const Status s = store->commit(batch);
+  EXPECT_EQ(s.code(), StoreErrc::kNoSpace) << s.to_string();
+  EXPECT_NE(s.to_string().find("MiB free on the file system of"), std::string::npos)
+      << s.to_string();
+  EXPECT_EQ(store->event_count(), 0u);
+  EXPECT_EQ(store->record_clustering("encoder = static\n").code(), StoreErrc::kNoSpace);
+}
+
 TEST_F(StoreTest, ClusteringRecordSurvivesReopenAndIsReplaced) {
   {
     auto store = open_store();

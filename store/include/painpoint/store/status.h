@@ -9,7 +9,7 @@ namespace painpoint::store {
 enum class StoreErrc {
   kOk = 0,
   kIoError,         // the disk or file system failed (includes a read-only directory)
-  kNoSpace,         // the disk is full; writes may succeed again when space returns
+  kNoSpace,         // the disk is full; the Store writes no more (a restart resumes)
   kCorruption,      // checksums or our own records do not decode
   kSchemaMismatch,  // the directory was written by another schema version
   kLocked,          // another process (a live `painpoint serve`) holds the directory

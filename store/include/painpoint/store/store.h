@@ -55,6 +55,10 @@ struct StoreOptions {
   std::size_t total_write_buffer_bytes = std::size_t{128} << 20;
   // Open without taking the lock (tools that only read a stopped or live directory).
   bool read_only = false;
+  // Writes are refused (kNoSpace) while the data directory's file system has less free space
+  // than this plus the write: RocksDB needs room for its flushes, and the build Debian ships
+  // aborts on some writes that meet a full disk instead of returning the error.
+  std::uint64_t min_free_bytes = std::uint64_t{64} << 20;
 };
 
 struct InputOffset {
