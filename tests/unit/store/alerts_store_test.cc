@@ -1,32 +1,26 @@
 // Fired alerts in the store: recorded with the batch that fired them, listed newest first per
 // product and in total, and drained through their own outbox; all of it survives a reopen.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "painpoint/store/store.h"
+#include "store_dir_test.h"
 
 namespace painpoint::store {
 namespace {
 
-namespace fs = std::filesystem;
-
-class AlertsStoreTest : public ::testing::Test {
+class AlertsStoreTest : public StoreDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("painpoint-alerts-store-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    StoreDirTest::SetUp();
     reopen();
   }
   void TearDown() override {
     store_.reset();
-    fs::remove_all(dir_);
+    StoreDirTest::TearDown();
   }
   void reopen() {
     store_.reset();
@@ -58,7 +52,6 @@ class AlertsStoreTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
   std::unique_ptr<Store> store_;
 };
 

@@ -3,10 +3,8 @@
 // version 1 store.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <tuple>
@@ -15,27 +13,13 @@
 #include "painpoint/store/keys.h"
 #include "painpoint/store/store.h"
 #include "raw_rocks.h"
+#include "store_dir_test.h"
 
 namespace painpoint::store {
 namespace {
 
-class ListingsTest : public ::testing::Test {
+class ListingsTest : public StoreDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("painpoint-listings-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::unique_ptr<Store> open_store(StoreOptions options = {}) {
-    std::unique_ptr<Store> store;
-    Status s = Store::open(dir_, options, &store);
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
-    return store;
-  }
-
   static v1::PainPointSummary summary(const std::string& id, const std::string& product,
                                       v1::Status status, std::int64_t version) {
     v1::PainPointSummary s;
@@ -53,8 +37,6 @@ class ListingsTest : public ::testing::Test {
     ADD_FAILURE() << "no statistics for " << product;
     return {};
   }
-
-  fs::path dir_;
 };
 
 TEST_F(ListingsTest, CountersFollowEveryUpsertAndSurviveReopen) {

@@ -15,29 +15,13 @@
 
 #include "painpoint/store/keys.h"
 #include "raw_rocks.h"
+#include "store_dir_test.h"
 
 namespace painpoint::store {
 namespace {
 
-namespace fs = std::filesystem;
-
-class StoreTest : public ::testing::Test {
+class StoreTest : public StoreDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("painpoint-store-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::unique_ptr<Store> open_store(StoreOptions options = {}) {
-    std::unique_ptr<Store> store;
-    Status s = Store::open(dir_, options, &store);
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
-    return store;
-  }
-
   static v1::StoredEvent make_event(const std::string& id, const std::string& product,
                                     v1::Source source, std::int64_t seconds,
                                     std::int64_t offset = 0) {
@@ -59,8 +43,6 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(s.is_ok()) << s.to_string();
     return out;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(StoreTest, EventRoundTripAndAbsenceIsAValue) {

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "painpoint/store/store.h"
+
+namespace painpoint::store {
+
+// The set-up the store's suites share: a data directory of its own per test (named after the
+// suite and the test, removed before and after it) and open_store() on it.
+class StoreDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("painpoint-" + std::string(test->test_suite_name()) + "-" +
+            std::to_string(::getpid()) + "-" + test->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> open_store(StoreOptions options = {}) {
+    std::unique_ptr<Store> store;
+    Status s = Store::open(dir_, options, &store);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return store;
+  }
+
+  std::filesystem::path dir_;
+};
+
+}  // namespace painpoint::store
