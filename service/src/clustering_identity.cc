@@ -75,12 +75,6 @@ std::map<std::string, std::string, std::less<>> parse_lines(std::string_view tex
   return out;
 }
 
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : "; ") + item;
-  return out;
-}
-
 // A store from before the record: its events carry sentence vectors exactly when its state
 // was built in semantic mode. nullopt when it holds no event or cannot be read.
 std::optional<bool> events_carry_vectors(const store::Store& store) {
@@ -114,6 +108,12 @@ std::optional<std::string> describe_clustering(const agg::ClusterConfig& config,
     if (key.name == "encoder") continue;
     out += key.name + " = " + agg::config_value(config, key.name).value_or("") + "\n";
   }
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : "; ") + item;
   return out;
 }
 

@@ -39,6 +39,9 @@ struct ClusteringChange {
   std::vector<std::string> settings;
 };
 
+// "a; b; c": the lines of a ClusteringChange list, for messages.
+[[nodiscard]] std::string joined(const std::vector<std::string>& changes);
+
 [[nodiscard]] ClusteringChange compare_clustering(std::string_view recorded,
                                                   std::string_view current);
 

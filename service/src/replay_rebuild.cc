@@ -655,11 +655,9 @@ bool rebuild_clustering_fits(const RebuildOptions& options, store::Store& store,
   if (!recorded || whole_history) return true;
   const ClusteringChange change = compare_clustering(*recorded, *current);
   if (change.incompatible.empty()) return true;
-  std::string changes;
-  for (const auto& c : change.incompatible) changes += (changes.empty() ? "" : "; ") + c;
   std::cerr << "painpoint replay rebuild: this configuration changes what the stored state is "
                "built on ("
-            << changes
+            << joined(change.incompatible)
             << "); such a rebuild must cover every product and the whole history (leave out "
                "--product, --since and --until)\n";
   return false;
