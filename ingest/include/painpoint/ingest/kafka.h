@@ -1,7 +1,8 @@
 #pragma once
 
 // RAII Kafka clients over librdkafka's C API: Producer, Consumer, Admin.
-// This header deliberately does not include rdkafka.h; the handles live in ingest/src/.
+// This header deliberately does not include rdkafka.h; the handles live in
+// internal/painpoint/ingest/kafka_handles.h.
 //
 // Common rules:
 //  - Every class owns its librdkafka handle; destruction releases it (a Producer flushes first
