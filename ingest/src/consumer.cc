@@ -89,7 +89,9 @@ Result<Consumer> Consumer::create(const ConsumerConfig& config) {
       {"max.poll.interval.ms", std::to_string(config.max_poll_interval.count())},
       {"statistics.interval.ms", std::to_string(config.stats_interval.count())},
       {"fetch.wait.max.ms", std::to_string(config.fetch_wait_max.count())},
+      {"partition.assignment.strategy", config.assignment_strategy},
   };
+  if (!config.group_instance_id.empty()) props["group.instance.id"] = config.group_instance_id;
   for (const auto& [k, v] : config.extra) props[k] = v;
   auto conf = detail::make_conf(props);
   if (!conf.ok()) return conf.status();
@@ -105,12 +107,42 @@ Result<Consumer> Consumer::create(const ConsumerConfig& config) {
   return Consumer(std::move(impl));
 }
 
+namespace {
+
+// The listener behind subscribe() with handlers.
+class HandlerListener final : public RebalanceListener {
+ public:
+  HandlerListener(AssignHandler on_assign, RevokeHandler on_revoke)
+      : on_assign_(std::move(on_assign)), on_revoke_(std::move(on_revoke)) {}
+  std::vector<StartOffset> on_assigned(std::span<const TopicPartition> partitions,
+                                       RebalanceProtocol /*protocol*/) override {
+    return on_assign_ ? on_assign_(partitions) : std::vector<StartOffset>{};
+  }
+  void on_revoked(std::span<const TopicPartition> partitions, bool /*lost*/,
+                  RebalanceProtocol /*protocol*/) override {
+    if (on_revoke_) on_revoke_(partitions);
+  }
+
+ private:
+  AssignHandler on_assign_;
+  RevokeHandler on_revoke_;
+};
+
+}  // namespace
+
 Status Consumer::subscribe(std::span<const std::string> topics, AssignHandler on_assign,
                            RevokeHandler on_revoke) {
   if (!impl_ || impl_->closed) return Status::Error(KafkaErrc::kState, "consumer closed");
+  auto listener = std::make_unique<HandlerListener>(std::move(on_assign), std::move(on_revoke));
+  auto& handlers = *listener;
+  impl_->owned_listener = std::move(listener);
+  return subscribe(topics, handlers);
+}
+
+Status Consumer::subscribe(std::span<const std::string> topics, RebalanceListener& listener) {
+  if (!impl_ || impl_->closed) return Status::Error(KafkaErrc::kState, "consumer closed");
   if (topics.empty()) return Status::Error(KafkaErrc::kInvalidArgument, "no topics");
-  impl_->on_assign = std::move(on_assign);
-  impl_->on_revoke = std::move(on_revoke);
+  impl_->listener = &listener;
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
   for (const auto& t : topics) {
     rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
@@ -187,6 +219,35 @@ Status Consumer::seek(std::span<const TopicPartitionOffset> offsets,
   return detail::first_partition_error(list.get(), "seek");
 }
 
+Status Consumer::seek(const TopicPartition& partition, std::int64_t next_offset,
+                      std::chrono::milliseconds timeout) {
+  const TopicPartitionOffset one{partition.topic, partition.partition, next_offset};
+  return seek(std::span(&one, 1), timeout);
+}
+
+namespace {
+
+Status set_paused(rd_kafka_t* rk, std::span<const TopicPartition> partitions, bool paused) {
+  auto list = detail::to_list(partitions);
+  const auto err = paused ? rd_kafka_pause_partitions(rk, list.get())
+                          : rd_kafka_resume_partitions(rk, list.get());
+  const std::string what = paused ? "pause" : "resume";
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, what);
+  return detail::first_partition_error(list.get(), what);
+}
+
+}  // namespace
+
+Status Consumer::pause(std::span<const TopicPartition> partitions) {
+  if (!impl_ || impl_->closed) return Status::Error(KafkaErrc::kState, "consumer closed");
+  return set_paused(impl_->rk.get(), partitions, true);
+}
+
+Status Consumer::resume(std::span<const TopicPartition> partitions) {
+  if (!impl_ || impl_->closed) return Status::Error(KafkaErrc::kState, "consumer closed");
+  return set_paused(impl_->rk.get(), partitions, false);
+}
+
 std::optional<Watermarks> Consumer::cached_watermarks(const std::string& topic,
                                                       std::int32_t partition) const {
   if (!impl_) return std::nullopt;
@@ -247,6 +308,10 @@ Result<std::vector<TopicPartition>> Consumer::assignment() const {
   PartitionListPtr list(raw);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return status_from(err, "assignment");
   return detail::to_partitions(list.get());
+}
+
+RebalanceProtocol Consumer::rebalance_protocol() const {
+  return impl_ ? impl_->protocol() : RebalanceProtocol::kEager;
 }
 
 bool Consumer::broker_reachable() const { return impl_ && impl_->reachable.load(); }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -17,8 +18,9 @@ namespace painpoint::ingest {
 
 struct Consumer::Impl : detail::ClientState {
   detail::KafkaPtr rk;
-  AssignHandler on_assign;
-  RevokeHandler on_revoke;
+  // The caller's listener, or owned_listener (subscribe with handlers).
+  RebalanceListener* listener = nullptr;
+  std::unique_ptr<RebalanceListener> owned_listener;
   bool start_from_earliest = true;
   bool closed = false;
   // The main queue (errors, statistics) is forwarded to the consumer queue at subscribe; before
@@ -46,6 +48,9 @@ struct Consumer::Impl : detail::ClientState {
     return start_from_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
   }
   bool cooperative() const;
+  RebalanceProtocol protocol() const {
+    return cooperative() ? RebalanceProtocol::kCooperative : RebalanceProtocol::kEager;
+  }
 
   // librdkafka's rebalance callback (conf opaque: the Impl); close() passes its events here too.
   static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,

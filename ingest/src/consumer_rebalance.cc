@@ -46,17 +46,26 @@ std::int64_t to_librdkafka_offset(const StartOffset& start, std::int64_t fallbac
   return RD_KAFKA_OFFSET_STORED;
 }
 
+// ": topic[0] topic[3]" for the log, or nothing for an empty list.
+std::string describe(std::span<const TopicPartition> partitions) {
+  std::string out;
+  for (const auto& tp : partitions) {
+    out += (out.empty() ? ": " : " ") + tp.topic + "[" + std::to_string(tp.partition) + "]";
+  }
+  return out;
+}
+
 }  // namespace
 
 void Consumer::Impl::assign_partitions(rd_kafka_topic_partition_list_t* partitions) {
   const bool incremental = cooperative();
   const auto tps = detail::to_partitions(partitions);
   std::vector<StartOffset> starts;
-  if (on_assign) {
+  if (listener != nullptr) {
     try {
-      starts = on_assign(tps);
+      starts = listener->on_assigned(tps, protocol());
     } catch (const std::exception& e) {
-      spdlog::error("kafka consumer: assign handler threw ({}); using committed offsets", e.what());
+      spdlog::error("kafka {}: assign handler threw ({}); using committed offsets", what, e.what());
       starts.clear();
     }
   }
@@ -70,7 +79,8 @@ void Consumer::Impl::assign_partitions(rd_kafka_topic_partition_list_t* partitio
   for (int i = 0; i < partitions->cnt; ++i) {
     assigned_start[tps[static_cast<std::size_t>(i)]] = partitions->elems[i].offset;
   }
-  spdlog::info("kafka consumer: assigned {} partitions", partitions->cnt);
+  spdlog::info("kafka {}: assigned {} partitions ({}){}", what, partitions->cnt,
+               incremental ? "incremental" : "eager", describe(tps));
   if (incremental) {
     detail::ErrorPtr error(rd_kafka_incremental_assign(rk.get(), partitions));
     if (error) {
@@ -83,14 +93,19 @@ void Consumer::Impl::assign_partitions(rd_kafka_topic_partition_list_t* partitio
 
 void Consumer::Impl::revoke_partitions(rd_kafka_topic_partition_list_t* partitions) {
   const auto tps = detail::to_partitions(partitions);
-  if (rd_kafka_assignment_lost(rk.get())) {
-    spdlog::warn("kafka consumer: {} partitions lost (session timed out)", partitions->cnt);
+  const bool lost = rd_kafka_assignment_lost(rk.get()) != 0;
+  if (lost) {
+    spdlog::warn("kafka {}: {} partitions lost (session timed out){}", what, partitions->cnt,
+                 describe(tps));
+  } else {
+    spdlog::info("kafka {}: {} partitions revoked ({}){}", what, partitions->cnt,
+                 cooperative() ? "incremental" : "eager", describe(tps));
   }
-  if (on_revoke) {
+  if (listener != nullptr) {
     try {
-      on_revoke(tps);
+      listener->on_revoked(tps, lost, protocol());
     } catch (const std::exception& e) {
-      spdlog::error("kafka consumer: revoke handler threw: {}", e.what());
+      spdlog::error("kafka {}: revoke handler threw: {}", what, e.what());
     }
   }
   for (const auto& tp : tps) assigned_start.erase(tp);
