@@ -182,4 +182,85 @@ Result<std::string> Admin::cluster_id(std::chrono::milliseconds timeout) const {
   return detail::with_connection_problem(id.status(), *impl_);
 }
 
+namespace {
+
+std::vector<TopicPartition> partitions_of(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  if (list == nullptr) return out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
+  return out;
+}
+
+std::string or_empty(const char* text) { return text != nullptr ? text : ""; }
+
+GroupMember member_of(const rd_kafka_MemberDescription_t* member) {
+  GroupMember out;
+  out.member_id = or_empty(rd_kafka_MemberDescription_consumer_id(member));
+  out.client_id = or_empty(rd_kafka_MemberDescription_client_id(member));
+  out.group_instance_id = or_empty(rd_kafka_MemberDescription_group_instance_id(member));
+  out.host = or_empty(rd_kafka_MemberDescription_host(member));
+  if (const auto* assignment = rd_kafka_MemberDescription_assignment(member)) {
+    out.assignment = partitions_of(rd_kafka_MemberAssignment_partitions(assignment));
+  }
+  return out;
+}
+
+// A broker that does not implement DescribeGroups answers with one of these.
+bool is_unsupported(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE ||
+         err == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION ||
+         err == RD_KAFKA_RESP_ERR_INVALID_REQUEST;
+}
+
+Status describe_error(rd_kafka_resp_err_t err, const std::string& what) {
+  if (is_unsupported(err)) {
+    return Status::Error(KafkaErrc::kUnsupported,
+                         what + ": the broker cannot describe consumer groups (" +
+                             rd_kafka_err2str(err) + ")",
+                         err);
+  }
+  return status_from(err, what);
+}
+
+}  // namespace
+
+Result<GroupDescription> Admin::describe_group(const std::string& group_id,
+                                               std::chrono::milliseconds timeout) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  const std::string what = "describe group " + group_id;
+  char errstr[512];
+  detail::AdminOptionsPtr options(
+      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                            sizeof errstr);
+  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
+  const char* groups[] = {group_id.c_str()};
+  rd_kafka_DescribeConsumerGroups(impl_->rk.get(), groups, 1, options.get(), queue.get());
+  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  if (!event) return Status::Error(KafkaErrc::kTimedOut, what + ": no response");
+  if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
+    return detail::with_connection_problem(describe_error(e, what), *impl_);
+  }
+  const auto* result = rd_kafka_event_DescribeConsumerGroups_result(event.get());
+  size_t count = 0;
+  const auto** groups_out = rd_kafka_DescribeConsumerGroups_result_groups(result, &count);
+  if (count != 1) return Status::Error(KafkaErrc::kOther, what + ": no description returned");
+  const rd_kafka_ConsumerGroupDescription_t* group = groups_out[0];
+  if (const rd_kafka_error_t* error = rd_kafka_ConsumerGroupDescription_error(group)) {
+    return describe_error(rd_kafka_error_code(error), what);
+  }
+  GroupDescription out;
+  out.group_id = group_id;
+  out.state = rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(group));
+  out.assignor = or_empty(rd_kafka_ConsumerGroupDescription_partition_assignor(group));
+  const size_t members = rd_kafka_ConsumerGroupDescription_member_count(group);
+  for (size_t i = 0; i < members; ++i) {
+    out.members.push_back(member_of(rd_kafka_ConsumerGroupDescription_member(group, i)));
+  }
+  return out;
+}
+
 }  // namespace painpoint::ingest
