@@ -16,6 +16,28 @@ struct Admin::Impl : ClientState {
   KafkaPtr rk;
 };
 
+namespace {
+
+// Sends one admin request (`send` gets the options and the queue for the reply) and waits for its
+// result event: nullptr when none came within the timeout.
+template <typename Send>
+detail::EventPtr admin_request(rd_kafka_t* rk, rd_kafka_admin_op_t op,
+                               std::chrono::milliseconds timeout, Send&& send) {
+  char errstr[512];
+  detail::AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                            sizeof errstr);
+  if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS) {
+    rd_kafka_AdminOptions_set_operation_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                                sizeof errstr);
+  }
+  detail::QueuePtr queue(rd_kafka_queue_new(rk));
+  send(options.get(), queue.get());
+  return detail::EventPtr(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+}
+
+}  // namespace
+
 Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Admin::Admin(Admin&&) noexcept = default;
 Admin& Admin::operator=(Admin&&) noexcept = default;
@@ -59,15 +81,10 @@ Status Admin::create_topics(std::span<const TopicSpec> topics, std::chrono::mill
     raw.push_back(nt.get());
     owned.push_back(std::move(nt));
   }
-  detail::AdminOptionsPtr options(
-      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                            sizeof errstr);
-  rd_kafka_AdminOptions_set_operation_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                              sizeof errstr);
-  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
-  rd_kafka_CreateTopics(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
-  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  detail::EventPtr event = admin_request(
+      impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout, [&](auto* options, auto* queue) {
+        rd_kafka_CreateTopics(impl_->rk.get(), raw.data(), raw.size(), options, queue);
+      });
   if (!event) return Status::Error(KafkaErrc::kTimedOut, "create topics: no response");
   if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::Error(detail::errc_from(e),
@@ -111,14 +128,10 @@ Result<std::map<std::string, TopicConfigs>> Admin::describe_topic_configs(
     owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
     raw.push_back(owned.back().get());
   }
-  char errstr[512];
-  detail::AdminOptionsPtr options(
-      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                            sizeof errstr);
-  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
-  rd_kafka_DescribeConfigs(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
-  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  detail::EventPtr event = admin_request(
+      impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout, [&](auto* options, auto* queue) {
+        rd_kafka_DescribeConfigs(impl_->rk.get(), raw.data(), raw.size(), options, queue);
+      });
   if (!event) return Status::Error(KafkaErrc::kTimedOut, "describe configs: no response");
   if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
@@ -230,15 +243,12 @@ Result<GroupDescription> Admin::describe_group(const std::string& group_id,
                                                std::chrono::milliseconds timeout) {
   if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
   const std::string what = "describe group " + group_id;
-  char errstr[512];
-  detail::AdminOptionsPtr options(
-      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                            sizeof errstr);
-  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
   const char* groups[] = {group_id.c_str()};
-  rd_kafka_DescribeConsumerGroups(impl_->rk.get(), groups, 1, options.get(), queue.get());
-  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  detail::EventPtr event =
+      admin_request(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout,
+                    [&](auto* options, auto* queue) {
+                      rd_kafka_DescribeConsumerGroups(impl_->rk.get(), groups, 1, options, queue);
+                    });
   if (!event) return Status::Error(KafkaErrc::kTimedOut, what + ": no response");
   if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
