@@ -10,45 +10,32 @@ removed records: the state must not change.
 
 usage: changelog_real_test.py PATH/TO/changelog_unit_tests
 """
-import os
-import subprocess
 import sys
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import KafkaBroker, log  # noqa: E402
+import gtest_on_kafka
+
+
+def check_topic_configs(broker):
+    from confluent_kafka.admin import AdminClient, ConfigResource
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    # changelog-test.compacted is the log cleaner's test topic, with configs of its own.
+    topics = {name: meta for name, meta in admin.list_topics(timeout=30).topics.items()
+              if name.startswith("changelog-test.") and name != "changelog-test.compacted"}
+    assert len(topics) >= 6, sorted(topics)
+    for name, meta in sorted(topics.items()):
+        resource = ConfigResource("topic", name)
+        configs = admin.describe_configs([resource])[resource].result(timeout=30)
+        assert configs["cleanup.policy"].value == "compact", (name, configs["cleanup.policy"])
+        assert configs["min.compaction.lag.ms"].value == "3600000", name
+        expected = 1 if name == "changelog-test.tail" else 2
+        assert len(meta.partitions) == expected, (name, len(meta.partitions))
+    gtest_on_kafka.log("%d changelog topics compacted with min.compaction.lag.ms 3600000"
+                       % len(topics))
 
 
 def main():
-    binary = sys.argv[1]
-    version = os.environ.get("PAINPOINT_TEST_KAFKA", "4.4.0")
-    broker = KafkaBroker(0, version)
-    try:
-        started = time.monotonic()
-        env = dict(os.environ, PAINPOINT_CHANGELOG_TEST_BROKERS=broker.bootstrap)
-        out = subprocess.run([binary], env=env, capture_output=True,
-                             text=True, timeout=300)
-        sys.stdout.write(out.stdout[-4000:])
-        assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
-        assert "[  SKIPPED ]" not in out.stdout, out.stdout[-2000:]
-        log("changelog tests on Kafka %s: %.1f s" % (version, time.monotonic() - started))
-
-        from confluent_kafka.admin import AdminClient, ConfigResource
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-        # changelog-test.compacted is the log cleaner's test topic, with configs of its own.
-        topics = {name: meta for name, meta in admin.list_topics(timeout=30).topics.items()
-                  if name.startswith("changelog-test.") and name != "changelog-test.compacted"}
-        assert len(topics) >= 6, sorted(topics)
-        for name, meta in sorted(topics.items()):
-            resource = ConfigResource("topic", name)
-            configs = admin.describe_configs([resource])[resource].result(timeout=30)
-            assert configs["cleanup.policy"].value == "compact", (name, configs["cleanup.policy"])
-            assert configs["min.compaction.lag.ms"].value == "3600000", name
-            expected = 1 if name == "changelog-test.tail" else 2
-            assert len(meta.partitions) == expected, (name, len(meta.partitions))
-        log("%d changelog topics compacted with min.compaction.lag.ms 3600000" % len(topics))
-    finally:
-        broker.stop()
+    gtest_on_kafka.run(sys.argv[1], "PAINPOINT_CHANGELOG_TEST_BROKERS", "changelog tests",
+                       after=check_topic_configs)
 
 
 if __name__ == "__main__":
