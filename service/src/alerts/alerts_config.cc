@@ -104,8 +104,9 @@ std::string describe_alerts(const AlertsConfig& config) {
   std::string out =
       "# alert rules (docs/alerts.md), one line each:\n"
       "#   alerts.rules.<name> = new_pain_point accounts=N [within_hours=24]\n"
-      "#   alerts.rules.<name> = spike factor=X [min_events=10] [min_arr_cents=0]\n"
-      "#   alerts.rules.<name> = severity at_least=Z [window_days=7]\n";
+      "#   alerts.rules.<name> = spike factor=X [min_events=10] [min_baseline=5] "
+      "[min_arr_cents=0]\n"
+      "#   alerts.rules.<name> = severity at_least=Z\n";
   for (const aggregator::AlertRule& rule : config.rules) {
     out +=
         std::string(kRulePrefix) + rule.name + " = " + aggregator::describe_alert_rule(rule) + "\n";

@@ -2,8 +2,8 @@
 
 // The `alerts.*` keys of the configuration file (docs/alerts.md):
 //   alerts.rules.<name> = new_pain_point accounts=N [within_hours=H]
-//   alerts.rules.<name> = spike factor=X [min_events=M] [min_arr_cents=Y]
-//   alerts.rules.<name> = severity at_least=Z [window_days=D]
+//   alerts.rules.<name> = spike factor=X [min_events=M] [min_baseline=B] [min_arr_cents=Y]
+//   alerts.rules.<name> = severity at_least=Z
 //   alerts.webhooks.<name>.url = https://...
 //   alerts.webhooks.<name>.format = slack | generic
 //   alerts.webhooks.<name>.secret_file = PATH   (generic; or PAINPOINT_WEBHOOK_<NAME>_SECRET)

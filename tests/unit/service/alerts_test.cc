@@ -38,7 +38,7 @@ TEST(AlertsConfigTest, RulesParseInFileOrderAndDescribeBackToThemselves) {
   EXPECT_EQ(rules[0].name, "fresh");
   EXPECT_EQ(rules[2].name, "severe");
   const std::string described = describe_service_config(*loaded.config);
-  EXPECT_NE(described.find("alerts.rules.spike = spike factor=3 min_events=10 "
+  EXPECT_NE(described.find("alerts.rules.spike = spike factor=3 min_events=10 min_baseline=5 "
                            "min_arr_cents=5000000\n"),
             std::string::npos)
       << described;
@@ -202,6 +202,42 @@ TEST_F(AlertsStoreTest, EachAlertFiresOnceAcrossBatchesInFlightAndRestarts) {
   ASSERT_TRUE(restarted.add_to(&third).is_ok());
   ASSERT_EQ(third.alerts.size(), 1u);
   EXPECT_EQ(third.alerts[0].pain_point_id(), "pp-3");
+}
+
+TEST_F(AlertsStoreTest, AnEpisodeFiresOnceAndReArmsOnlyAfterItsConditionWasFalse) {
+  const std::vector<aggregator::AlertRule> severe = {std::get<aggregator::AlertRule>(
+      aggregator::parse_alert_rule("severe", "severity at_least=5"))};
+  constexpr std::int64_t kDay = 86'400;
+  auto at = [](std::int64_t day, double severity) {
+    v1::PainPointSummary s = summary("pp-1", "app", 9);
+    s.mutable_last_seen()->set_seconds(1'790'000'600 + day * kDay);
+    s.set_severity(severity);
+    return s;
+  };
+  auto fire = [this](AlertFiring& firing, v1::PainPointSummary s) {
+    store::CommitBatch batch;
+    batch.summaries = {std::move(s)};
+    EXPECT_TRUE(firing.add_to(&batch).is_ok());
+    EXPECT_TRUE(store_->commit(batch).is_ok());
+    return batch.alerts;
+  };
+  AlertFiring firing(severe, *store_);
+  const auto opened = fire(firing, at(0, 6));
+  ASSERT_EQ(opened.size(), 1u);
+  // Severe for three weeks: one episode, whatever the days and the restarts.
+  EXPECT_TRUE(fire(firing, at(8, 7)).empty());
+  AlertFiring restarted(severe, *store_);
+  EXPECT_TRUE(fire(restarted, at(15, 6)).empty());
+  EXPECT_TRUE(fire(restarted, at(21, 5)).empty());
+  // Below the threshold once (recorded), then severe again after another restart: a new episode.
+  EXPECT_TRUE(fire(restarted, at(22, 4)).empty());
+  AlertFiring again(severe, *store_);
+  const auto reopened = fire(again, at(23, 6));
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_NE(reopened[0].alert_id(), opened[0].alert_id());
+  EXPECT_EQ(reopened[0].window_start().seconds() % kDay, 0);
+  EXPECT_EQ(reopened[0].triggered_at().seconds(), 1'790'000'600 + 23 * kDay);
+  EXPECT_TRUE(fire(again, at(24, 6)).empty());
 }
 
 TEST_F(AlertsStoreTest, ListNewestFirstByProductWithPagesEtagAndAuth) {
