@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -93,6 +94,50 @@ TEST(AlertsConfigTest, WebhooksNeedAnHttpsUrlAFormatAndForGenericASecret) {
   EXPECT_FALSE(parse_https_url("https://user@h/x"));
   EXPECT_FALSE(parse_https_url("https://h:99999/x"));
   EXPECT_EQ(parse_https_url("https://h?q=1")->target, "/?q=1");
+}
+
+TEST(AlertsConfigTest, ASlackUrlComesFromTheFileTheFileNamesOrTheEnvironment) {
+  const fs::path file =
+      fs::temp_directory_path() / ("painpoint-alerts-url-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(file);
+    out << "https://hooks.example.com/services/T1/B1/secret\n";
+  }
+  auto from_file = parse("alerts.webhooks.team.url_file = " + file.string() +
+                         "\nalerts.webhooks.team.format = slack\n");
+  ASSERT_TRUE(from_file.config) << from_file.error;
+  auto ready = prepare_webhooks(from_file.config->alerts);
+  ASSERT_TRUE(std::holds_alternative<std::vector<ReadyWebhook>>(ready));
+  EXPECT_EQ(std::get<std::vector<ReadyWebhook>>(ready)[0].url.target, "/services/T1/B1/secret");
+  // `painpoint config` shows where the URL comes from, never the URL.
+  const std::string described = describe_service_config(*from_file.config);
+  EXPECT_EQ(described.find("T1/B1"), std::string::npos) << described;
+  EXPECT_NE(described.find("alerts.webhooks.team.url_file = " + file.string()), std::string::npos)
+      << described;
+  fs::remove(file);
+  EXPECT_EQ(std::get<std::string>(prepare_webhooks(from_file.config->alerts)),
+            "cannot read alerts.webhooks.team.url_file " + file.string());
+
+  auto from_env = parse("alerts.webhooks.team-2.format = slack\n");
+  ASSERT_TRUE(from_env.config) << from_env.error;
+  EXPECT_EQ(std::get<std::string>(prepare_webhooks(from_env.config->alerts)),
+            "alerts.webhooks.team-2.url is missing (.url, .url_file or "
+            "PAINPOINT_WEBHOOK_TEAM_2_URL)");
+  ::setenv("PAINPOINT_WEBHOOK_TEAM_2_URL", "http://hooks.example.com/x", 1);
+  EXPECT_EQ(std::get<std::string>(prepare_webhooks(from_env.config->alerts)),
+            "PAINPOINT_WEBHOOK_TEAM_2_URL: expected https://host[:port]/path");
+  ::setenv("PAINPOINT_WEBHOOK_TEAM_2_URL", "https://hooks.example.com/services/T2", 1);
+  ready = prepare_webhooks(from_env.config->alerts);
+  ::unsetenv("PAINPOINT_WEBHOOK_TEAM_2_URL");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ReadyWebhook>>(ready));
+  EXPECT_EQ(std::get<std::vector<ReadyWebhook>>(ready)[0].url.target, "/services/T2");
+
+  auto both = parse(
+      "alerts.webhooks.a.url = https://h/x\nalerts.webhooks.a.url_file = /f\n"
+      "alerts.webhooks.a.format = slack\n");
+  ASSERT_TRUE(both.config);
+  EXPECT_EQ(std::get<std::string>(prepare_webhooks(both.config->alerts)),
+            "alerts.webhooks.a: .url and .url_file both given (one of them)");
 }
 
 TEST(WebhookBodiesTest, SlackTextAndSignedGenericJson) {
