@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "api_internal.h"
-#include "painpoint/base/hex.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/v1/api.pb.h"
+#include "response_cache.h"
 #include "text_trim.h"
 
 namespace painpoint::service {
@@ -217,15 +217,17 @@ HttpHandler with_etag(HttpHandler handler) {
   return [handler = std::move(handler)](const HttpRequest& request) {
     HttpResponse response = handler(request);
     if (response.status != 200) return response;
-    const std::size_t digest = std::hash<std::string_view>{}(response.body);
-    std::string bytes;
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      bytes.push_back(static_cast<char>((static_cast<std::uint64_t>(digest) >> shift) & 0xFF));
+    // A handler that serves a cached body brings the validator computed with it.
+    std::string etag;
+    for (const auto& [name, value] : response.headers) {
+      if (name == "ETag") etag = value;
     }
-    const std::string etag = "\"" + base::hex_encode(bytes) + "\"";
+    if (etag.empty()) {
+      etag = etag_of(response.body);
+      response.headers.emplace_back("ETag", etag);
+    }
     // Stored by the browser but revalidated on every use.
     response.headers.emplace_back("Cache-Control", "private, no-cache");
-    response.headers.emplace_back("ETag", etag);
     const std::string_view wanted = request.header("If-None-Match").value_or("");
     if (wanted.find(etag) != std::string_view::npos || trim(wanted, kJsonSpace) == "*") {
       response.status = 304;

@@ -14,6 +14,7 @@
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/base/hex.h"
 #include "painpoint/v1/api.pb.h"
+#include "response_cache.h"
 #include "summary_json.h"
 
 namespace painpoint::service {
@@ -28,6 +29,8 @@ constexpr int kMaxMergeHops = aggregator::Aggregator::kMaxMergeHops;
 constexpr std::size_t kMaxMergedSources = 256;
 // Distinct summaries whose JSON the pain-point list keeps (~2 KB each).
 constexpr std::size_t kSummaryJsonCacheEntries = 16'384;
+// Rendered product lists and pain-point pages kept (a page of 50 summaries is ~100 KB).
+constexpr std::size_t kResponseCacheBytes = std::size_t{64} << 20;
 
 std::optional<int> parse_int(std::string_view text) {
   int value = 0;
@@ -46,6 +49,12 @@ std::optional<store::ListingOrder> order_for(std::string_view sort) {
   return std::nullopt;
 }
 
+HttpResponse cached_response(const CachedBody& cached) {
+  HttpResponse response = HttpResponse::json(200, cached.body);
+  response.headers.emplace_back("ETag", cached.etag);  // with_etag keeps it
+  return response;
+}
+
 }  // namespace
 
 std::optional<int> parse_limit(const HttpRequest& request) {
@@ -60,10 +69,19 @@ namespace {
 
 // ---------------------------------------------------------------------------- products
 
-// GET /v1/products: the store's per-product counters (O(products)).
-HttpResponse list_products(const store::Store& store) {
+// GET /v1/products: the store's per-product counters, printed again only after they moved.
+HttpResponse list_products(const store::Store& store, ResponseCache& cache) {
+  const std::vector<v1::ProductStats> all = store.product_stats();
+  DataVersion version;
+  version.products = static_cast<std::int64_t>(all.size());
+  for (const v1::ProductStats& stats : all) {
+    version.events += stats.event_count();
+    version.summary_versions += stats.summary_versions();
+  }
+  const std::string key = "products";
+  if (auto cached = cache.find(key, version)) return cached_response(*cached);
   v1::ProductList list;
-  for (const v1::ProductStats& stats : store.product_stats()) {
+  for (const v1::ProductStats& stats : all) {
     v1::ProductInfo* info = list.add_products();
     info->set_product_id(stats.product_id());
     info->set_event_count(stats.event_count());
@@ -73,12 +91,25 @@ HttpResponse list_products(const store::Store& store) {
     info->set_pain_point_count(stats.active_pain_points());
     info->set_changes(stats.summary_versions());
   }
-  return json_message(200, list);
+  HttpResponse printed = json_message(200, list);
+  if (printed.status != 200) return printed;
+  return cached_response(*cache.put(key, version, std::move(printed.body)));
+}
+
+// The counters a product's pain-point pages are rendered from: its summaries' versions (every
+// change of a summary raises its version). Read before the listings, whose snapshot is then at
+// least as new: a page is never cached under a version newer than its content.
+DataVersion pages_version(const store::Store& store, std::string_view product) {
+  DataVersion version;
+  for (const v1::ProductStats& stats : store.product_stats()) {
+    if (stats.product_id() == product) version.summary_versions = stats.summary_versions();
+  }
+  return version;
 }
 
 // GET /v1/products/{product}/pain-points?sort=&limit=&cursor=
-HttpResponse list_pain_points(const store::Store& store, SummaryJsonCache& summaries,
-                              const HttpRequest& request) {
+HttpResponse list_pain_points(const store::Store& store, ResponseCache& pages,
+                              SummaryJsonCache& summaries, const HttpRequest& request) {
   const auto sort = order_for(request.query_param("sort").value_or("severity"));
   if (!sort) {
     return HttpResponse::error(400, "bad_sort",
@@ -92,17 +123,26 @@ HttpResponse list_pain_points(const store::Store& store, SummaryJsonCache& summa
     if (!parsed || *parsed < 0) return HttpResponse::error(400, "bad_cursor", "malformed cursor");
     start = *parsed;
   }
+  const std::string_view product = request.path_param("product");
+  const DataVersion version = pages_version(store, product);
+  std::string key(product);
+  for (const int part : {static_cast<int>(*sort), start, *limit}) {
+    key += '\0';
+    key += std::to_string(part);
+  }
+  if (auto cached = pages.find(key, version)) return cached_response(*cached);
+
   store::PainPointPage found;
-  store::Status s = store.list_active_pain_points(request.path_param("product"), *sort,
-                                                  static_cast<std::size_t>(start),
-                                                  static_cast<std::size_t>(*limit), &found);
+  store::Status s =
+      store.list_active_pain_points(product, *sort, static_cast<std::size_t>(start),
+                                    static_cast<std::size_t>(*limit), &found);
   if (!s.is_ok()) return store_error(s);
   const std::size_t begin = std::min(static_cast<std::size_t>(start), found.active_total);
   const std::size_t end = std::min(found.active_total, begin + static_cast<std::size_t>(*limit));
   auto body = summaries.render_list(
       found.summaries, end < found.active_total ? std::to_string(end) : std::string());
   if (!body) return HttpResponse::error(500, "internal", "cannot render the response");
-  return HttpResponse::json(200, std::move(*body));
+  return cached_response(*pages.put(key, version, std::move(*body)));
 }
 
 // ---------------------------------------------------------------------------- pain points
@@ -215,12 +255,15 @@ HttpResponse list_events(const store::Store& store, const HttpRequest& request) 
 }  // namespace
 
 void add_product_routes(Router& router, const store::Store& store, const ReadGuard& read) {
-  router.get("/v1/products",
-             read([&store](const HttpRequest&) { return list_products(store); }));
+  auto products = std::make_shared<ResponseCache>(kResponseCacheBytes);
+  router.get("/v1/products", read([&store, products](const HttpRequest&) {
+               return list_products(store, *products);
+             }));
+  auto pages = std::make_shared<ResponseCache>(kResponseCacheBytes);
   auto summaries = std::make_shared<SummaryJsonCache>(kSummaryJsonCacheEntries);
   router.get("/v1/products/{product}/pain-points",
-             read([&store, summaries](const HttpRequest& request) {
-               return list_pain_points(store, *summaries, request);
+             read([&store, pages, summaries](const HttpRequest& request) {
+               return list_pain_points(store, *pages, *summaries, request);
              }));
 }
 
