@@ -126,6 +126,10 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::start(const EmbeddedBrok
             ? "cannot listen on 127.0.0.1:" + std::to_string(config.port) + " (port in use?)"
             : std::string("cannot create the mock cluster"));
   }
+#if RD_KAFKA_VERSION >= 0x020c0000
+  rd_kafka_mock_group_initial_rebalance_delay_ms(
+      impl->cluster, detail::to_timeout_ms(config.group_initial_rebalance_delay));
+#endif
   impl->bootstrap = rd_kafka_mock_cluster_bootstraps(impl->cluster);
   const auto colon = impl->bootstrap.find(':');
   const auto comma = impl->bootstrap.find(',');
