@@ -283,26 +283,26 @@ TEST_F(ApiTest, PainPointListBodyIsThePrintersAndFollowsChanges) {
 
 TEST(ResponseCache, ServesABodyOnlyAtTheVersionItWasRenderedAt) {
   ResponseCache cache(1'000);
-  const DataVersion v1{1, 10, 100};
-  const DataVersion v2{1, 11, 100};
-  EXPECT_EQ(cache.find("k", v1), nullptr);
-  auto put = cache.put("k", v1, "body one");
+  const DataVersion older{1, 10, 100};
+  const DataVersion newer{1, 11, 100};
+  EXPECT_EQ(cache.find("k", older), nullptr);
+  auto put = cache.put("k", older, "body one");
   EXPECT_EQ(put->body, "body one");
   EXPECT_EQ(put->etag, etag_of("body one"));
-  ASSERT_NE(cache.find("k", v1), nullptr);
-  EXPECT_EQ(cache.find("k", v1)->body, "body one");
-  EXPECT_EQ(cache.find("k", v2), nullptr);
-  EXPECT_EQ(cache.find("other", v1), nullptr);
-  cache.put("k", v2, "body two");
-  EXPECT_EQ(cache.find("k", v1), nullptr);
-  EXPECT_EQ(cache.find("k", v2)->body, "body two");
+  ASSERT_NE(cache.find("k", older), nullptr);
+  EXPECT_EQ(cache.find("k", older)->body, "body one");
+  EXPECT_EQ(cache.find("k", newer), nullptr);
+  EXPECT_EQ(cache.find("other", older), nullptr);
+  cache.put("k", newer, "body two");
+  EXPECT_EQ(cache.find("k", older), nullptr);
+  EXPECT_EQ(cache.find("k", newer)->body, "body two");
   EXPECT_NE(etag_of("body one"), etag_of("body two"));
   // Past its byte budget the cache starts over; a body larger than the budget is not kept.
-  cache.put("big", v1, std::string(990, 'x'));
-  EXPECT_EQ(cache.find("k", v2), nullptr);
-  EXPECT_NE(cache.find("big", v1), nullptr);
-  EXPECT_EQ(cache.put("huge", v1, std::string(2'000, 'y'))->body.size(), 2'000u);
-  EXPECT_EQ(cache.find("huge", v1), nullptr);
+  cache.put("big", older, std::string(990, 'x'));
+  EXPECT_EQ(cache.find("k", newer), nullptr);
+  EXPECT_NE(cache.find("big", older), nullptr);
+  EXPECT_EQ(cache.put("huge", older, std::string(2'000, 'y'))->body.size(), 2'000u);
+  EXPECT_EQ(cache.find("huge", older), nullptr);
 }
 
 std::string header_of(const HttpResponse& response, const std::string& name) {
