@@ -7,6 +7,10 @@
 //
 // --summaries writes the last summary of every active pain point (proto3 JSON, one per line):
 // labels, keywords and exemplars to read after a run.
+//
+// --alerts RULES evaluates the alert rules of RULES (lines `alerts.rules.<name> = <rule>`, as in
+// serve's configuration) on the summaries of every batch, with the episodes and once-per-id
+// promise of serve, and prints each alert with the counts that raised it, then `alerts N`.
 
 #include <google/protobuf/util/json_util.h>
 
@@ -20,12 +24,66 @@
 #include <vector>
 
 #include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/alerts.h"
 #include "painpoint/aggregator/word_vectors.h"
 
 namespace agg = painpoint::aggregator;
 
+namespace {
+
+// `alerts.rules.<name> = <rule>` lines of `path`; other lines are ignored.
+bool read_rules(const std::string& path, std::vector<agg::AlertRule>* out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  constexpr std::string_view kPrefix = "alerts.rules.";
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (!line.starts_with(kPrefix) || eq == std::string::npos) continue;
+    std::string name = line.substr(kPrefix.size(), eq - kPrefix.size());
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    auto parsed = agg::parse_alert_rule(name, line.substr(eq + 1));
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+      std::cerr << path << ": " << *error << "\n";
+      return false;
+    }
+    out->push_back(std::get<agg::AlertRule>(std::move(parsed)));
+  }
+  return true;
+}
+
+// Serve's AlertFiring without a store: episodes and product volumes in memory, each id once.
+struct AlertLog {
+  std::vector<agg::AlertRule> rules;
+  agg::AlertEpisodes episodes;
+  agg::ProductVolumes volumes;
+  std::unordered_set<std::string> fired;
+
+  void evaluate(const std::vector<painpoint::v1::PainPointSummary>& summaries) {
+    std::vector<agg::StateWrite> writes;
+    for (const auto& s : summaries) volumes.update(s);
+    for (const auto& s : summaries) {
+      for (const auto& a : episodes.evaluate(rules, s, &volumes, &writes)) {
+        if (!fired.insert(a.alert_id()).second) continue;
+        std::printf(
+            "alert %s %s %s last7=%lld previous7=%lld events=%lld accounts=%lld "
+            "severity=%.2f first_seen=%lld last_seen=%lld\n",
+            a.rule().c_str(), a.product_id().c_str(), a.pain_point_id().c_str(),
+            static_cast<long long>(a.last_7_days_count()),
+            static_cast<long long>(a.previous_7_days_count()),
+            static_cast<long long>(a.event_count()), static_cast<long long>(a.account_count()),
+            a.severity(), static_cast<long long>(s.first_seen().seconds()),
+            static_cast<long long>(s.last_seen().seconds()));
+      }
+    }
+  }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  std::string input, output, summaries_path, vectors_path = agg::default_word_vectors_path();
+  std::string input, output, summaries_path, alerts_path,
+      vectors_path = agg::default_word_vectors_path();
   agg::ClusterConfig cfg;
   std::size_t batch = 512;  // events per take_changes(), like a service batch
   bool parse_only = false;
@@ -39,6 +97,8 @@ int main(int argc, char** argv) {
       summaries_path = argv[++i];
     } else if (a == "--batch" && i + 1 < argc) {
       batch = std::stoul(argv[++i]);
+    } else if (a == "--alerts" && i + 1 < argc) {
+      alerts_path = argv[++i];
     } else if (a == "--parse-only") {
       parse_only = true;
     } else if (a == "--vectors" && i + 1 < argc) {
@@ -49,10 +109,15 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else {
-      std::cerr << "usage: cluster_driver --input F --output F [--summaries F] [--vectors F|none] "
-                   "[k=v...]\n";
+      std::cerr << "usage: cluster_driver --input F --output F [--summaries F] [--alerts RULES] "
+                   "[--vectors F|none] [k=v...]\n";
       return 2;
     }
+  }
+  AlertLog alerts;
+  if (!alerts_path.empty() && !read_rules(alerts_path, &alerts.rules)) {
+    std::cerr << "cannot read the rules of " << alerts_path << "\n";
+    return 2;
   }
   agg::LoadedVectors vectors;
   if (vectors_path != "none") {
@@ -78,6 +143,7 @@ int main(int argc, char** argv) {
   google::protobuf::util::JsonParseOptions opts;
   std::map<std::string, painpoint::v1::PainPointSummary> latest;  // only with --summaries
   auto keep = [&](agg::Changes changes) {
+    if (!alerts.rules.empty()) alerts.evaluate(changes.summaries);
     if (summaries_path.empty()) return;
     for (auto& s : changes.summaries) latest[s.id()] = std::move(s);
   };
@@ -124,6 +190,7 @@ int main(int argc, char** argv) {
       sums << json << "\n";
     }
   }
+  if (!alerts_path.empty()) std::printf("alerts %zu\n", alerts.fired.size());
   const auto mem = aggregator.memory_stats();
   std::fprintf(
       stderr,

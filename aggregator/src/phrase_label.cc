@@ -21,10 +21,11 @@ constexpr std::uint16_t kClauseLast = 64;         // none after it
 constexpr std::uint16_t kAfterStop = 128;         // the previous word is a stop word
 constexpr std::uint16_t kBeforeStop = 256;        // the next word is a stop word other than "to"
 constexpr std::uint16_t kBeforeMeaningful = 512;  // the next word is not a stop word
-constexpr std::uint16_t kCannotEnd = 1024;        // the next word opens its object or particle
+constexpr std::uint16_t kCannotEnd = 1024;        // its object, particle or noun follows
 
 constexpr std::uint16_t kFunctionWord = 2048;  // a token, not a stop word, but no content
 constexpr std::uint16_t kNegation = 4096;      // "not", "never", "cannot"...
+constexpr std::uint16_t kDeterminer = 8192;    // "the", "my": a noun phrase follows
 
 // Tokens the tokenizer keeps (they are not stop words) that still make a poor first or last word
 // of a label: prepositions, conjunctions, determiners, modals and chat fillers.
@@ -63,6 +64,10 @@ constexpr std::string_view kStarters[] = {"get",   "got",  "how",   "why",
 constexpr std::string_view kObjectOpeners[] = {
     "a",   "an",   "any", "her",   "him",  "his",   "it",   "its",   "me", "my",
     "our", "some", "the", "their", "them", "these", "this", "those", "us", "your"};
+// The openers above that are determiners: the noun phrase they open runs to its noun.
+constexpr std::string_view kDeterminers[] = {"a",    "an",  "any",   "her",   "his",
+                                             "its",  "my",  "our",   "some",  "the",
+                                             "their", "these", "this", "those", "your"};
 
 // All the words above with their flags, in an open-addressing table built at compile time: every
 // word of every exemplar is looked up, and binary searches over the lists were a visible part of
@@ -104,6 +109,7 @@ constexpr SpecialTable kSpecial = [] {
   t.add(kParticles, kParticle);
   t.add(kStarters, kStarter);
   t.add(kObjectOpeners, kOpensObject);
+  t.add(kDeterminers, kDeterminer);
   t.add({std::string_view("to")}, kTo);
   return t;
 }();
@@ -372,7 +378,8 @@ void PhraseLabeler::add_word(std::string_view text, std::size_t begin, std::size
   const std::uint16_t flags =
       lowered_.empty()
           ? 0
-          : special_flags(lowered_) & (kPhrasal | kParticle | kStarter | kOpensObject | kTo);
+          : special_flags(lowered_) &
+                (kPhrasal | kParticle | kStarter | kOpensObject | kDeterminer | kTo);
   const auto first = static_cast<std::uint32_t>(word_terms_.size());
   for (std::size_t k = 0; k < tokens_.size(); ++k) {
     word_terms_.push_back(distinct_of(tokens_[k], index, lookup));
@@ -466,8 +473,12 @@ void PhraseLabeler::mark_clauses() {
       } else if ((next.flags & kTo) == 0) {
         w.flags |= kBeforeStop;
       }
+      // Nor inside a noun phrase that continues: "in the wrong | timezone", "my credit | card".
+      const bool after_determiner = i > 0 && words_[i - 1].segment == w.segment &&
+                                (words_[i - 1].flags & kDeterminer) != 0;
       if ((next.flags & kOpensObject) != 0 ||
-          ((w.flags & kPhrasal) != 0 && (next.flags & kParticle) != 0)) {
+          ((w.flags & kPhrasal) != 0 && (next.flags & kParticle) != 0) ||
+          (after_determiner && meaningful(next))) {
         w.flags |= kCannotEnd;
       }
     }

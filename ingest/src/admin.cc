@@ -16,6 +16,28 @@ struct Admin::Impl : ClientState {
   KafkaPtr rk;
 };
 
+namespace {
+
+// Sends one admin request (`send` gets the options and the queue for the reply) and waits for its
+// result event: nullptr when none came within the timeout.
+template <typename Send>
+detail::EventPtr admin_request(rd_kafka_t* rk, rd_kafka_admin_op_t op,
+                               std::chrono::milliseconds timeout, Send&& send) {
+  char errstr[512];
+  detail::AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                            sizeof errstr);
+  if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS) {
+    rd_kafka_AdminOptions_set_operation_timeout(options.get(), to_timeout_ms(timeout), errstr,
+                                                sizeof errstr);
+  }
+  detail::QueuePtr queue(rd_kafka_queue_new(rk));
+  send(options.get(), queue.get());
+  return detail::EventPtr(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+}
+
+}  // namespace
+
 Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Admin::Admin(Admin&&) noexcept = default;
 Admin& Admin::operator=(Admin&&) noexcept = default;
@@ -59,15 +81,10 @@ Status Admin::create_topics(std::span<const TopicSpec> topics, std::chrono::mill
     raw.push_back(nt.get());
     owned.push_back(std::move(nt));
   }
-  detail::AdminOptionsPtr options(
-      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                            sizeof errstr);
-  rd_kafka_AdminOptions_set_operation_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                              sizeof errstr);
-  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
-  rd_kafka_CreateTopics(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
-  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  detail::EventPtr event = admin_request(
+      impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout, [&](auto* options, auto* queue) {
+        rd_kafka_CreateTopics(impl_->rk.get(), raw.data(), raw.size(), options, queue);
+      });
   if (!event) return Status::Error(KafkaErrc::kTimedOut, "create topics: no response");
   if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::Error(detail::errc_from(e),
@@ -111,14 +128,10 @@ Result<std::map<std::string, TopicConfigs>> Admin::describe_topic_configs(
     owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
     raw.push_back(owned.back().get());
   }
-  char errstr[512];
-  detail::AdminOptionsPtr options(
-      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), to_timeout_ms(timeout), errstr,
-                                            sizeof errstr);
-  detail::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
-  rd_kafka_DescribeConfigs(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
-  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), to_timeout_ms(timeout) + 1000));
+  detail::EventPtr event = admin_request(
+      impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout, [&](auto* options, auto* queue) {
+        rd_kafka_DescribeConfigs(impl_->rk.get(), raw.data(), raw.size(), options, queue);
+      });
   if (!event) return Status::Error(KafkaErrc::kTimedOut, "describe configs: no response");
   if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
@@ -180,6 +193,84 @@ Result<std::string> Admin::cluster_id(std::chrono::milliseconds timeout) const {
   if (id.ok()) return id;
   rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
   return detail::with_connection_problem(id.status(), *impl_);
+}
+
+namespace {
+
+std::vector<TopicPartition> partitions_of(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  if (list == nullptr) return out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
+  return out;
+}
+
+std::string or_empty(const char* text) { return text != nullptr ? text : ""; }
+
+GroupMember member_of(const rd_kafka_MemberDescription_t* member) {
+  GroupMember out;
+  out.member_id = or_empty(rd_kafka_MemberDescription_consumer_id(member));
+  out.client_id = or_empty(rd_kafka_MemberDescription_client_id(member));
+  out.group_instance_id = or_empty(rd_kafka_MemberDescription_group_instance_id(member));
+  out.host = or_empty(rd_kafka_MemberDescription_host(member));
+  if (const auto* assignment = rd_kafka_MemberDescription_assignment(member)) {
+    out.assignment = partitions_of(rd_kafka_MemberAssignment_partitions(assignment));
+  }
+  return out;
+}
+
+// A broker that does not implement DescribeGroups answers with one of these.
+bool is_unsupported(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE ||
+         err == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION ||
+         err == RD_KAFKA_RESP_ERR_INVALID_REQUEST;
+}
+
+Status describe_error(rd_kafka_resp_err_t err, const std::string& what) {
+  if (is_unsupported(err)) {
+    return Status::Error(KafkaErrc::kUnsupported,
+                         what + ": the broker cannot describe consumer groups (" +
+                             rd_kafka_err2str(err) + ")",
+                         err);
+  }
+  return status_from(err, what);
+}
+
+}  // namespace
+
+Result<GroupDescription> Admin::describe_group(const std::string& group_id,
+                                               std::chrono::milliseconds timeout) {
+  if (!impl_) return Status::Error(KafkaErrc::kState, "admin moved from");
+  const std::string what = "describe group " + group_id;
+  const char* groups[] = {group_id.c_str()};
+  detail::EventPtr event =
+      admin_request(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout,
+                    [&](auto* options, auto* queue) {
+                      rd_kafka_DescribeConsumerGroups(impl_->rk.get(), groups, 1, options, queue);
+                    });
+  if (!event) return Status::Error(KafkaErrc::kTimedOut, what + ": no response");
+  if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_poll(impl_->rk.get(), 0);  // serves error_cb, which learns the cause
+    return detail::with_connection_problem(describe_error(e, what), *impl_);
+  }
+  const auto* result = rd_kafka_event_DescribeConsumerGroups_result(event.get());
+  size_t count = 0;
+  const auto** groups_out = rd_kafka_DescribeConsumerGroups_result_groups(result, &count);
+  if (count != 1) return Status::Error(KafkaErrc::kOther, what + ": no description returned");
+  const rd_kafka_ConsumerGroupDescription_t* group = groups_out[0];
+  if (const rd_kafka_error_t* error = rd_kafka_ConsumerGroupDescription_error(group)) {
+    return describe_error(rd_kafka_error_code(error), what);
+  }
+  GroupDescription out;
+  out.group_id = group_id;
+  out.state = rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(group));
+  out.assignor = or_empty(rd_kafka_ConsumerGroupDescription_partition_assignor(group));
+  const size_t members = rd_kafka_ConsumerGroupDescription_member_count(group);
+  for (size_t i = 0; i < members; ++i) {
+    out.members.push_back(member_of(rd_kafka_ConsumerGroupDescription_member(group, i)));
+  }
+  return out;
 }
 
 }  // namespace painpoint::ingest

@@ -26,6 +26,8 @@ std::string_view to_string(KafkaErrc code) {
       return "fatal";
     case KafkaErrc::kState:
       return "state";
+    case KafkaErrc::kUnsupported:
+      return "unsupported";
     case KafkaErrc::kOther:
       return "other";
   }

@@ -5,38 +5,20 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "painpoint/aggregator/aggregator.h"
-#include "painpoint/base/hex.h"
-#include "painpoint/base/time.h"
-#include "summary_json.h"
-#include "text_trim.h"
+#include "api_internal.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/v1/api.pb.h"
+#include "response_cache.h"
+#include "text_trim.h"
 
 namespace painpoint::service {
-
-namespace {
-
-constexpr int kDefaultLimit = 50;
-constexpr int kMaxLimit = 500;
-constexpr int kMaxMergeHops = aggregator::Aggregator::kMaxMergeHops;
-// Ids merged into one survivor that GET .../events lists together (one store iterator each).
-// Merges need a pain point to double in size first, so real chains stay far below this.
-constexpr std::size_t kMaxMergedSources = 256;
-// Distinct summaries whose JSON the pain-point list keeps (~2 KB each).
-constexpr std::size_t kSummaryJsonCacheEntries = 16'384;
-
-}  // namespace
 
 HttpResponse json_message(int status, const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -52,106 +34,6 @@ HttpResponse store_error(const store::Status& s) {
 }
 
 namespace {
-
-std::optional<int> parse_int(std::string_view text) {
-  int value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-std::optional<store::ListingOrder> order_for(std::string_view sort) {
-  if (sort == "severity") return store::ListingOrder::kSeverity;
-  if (sort == "events") return store::ListingOrder::kEvents;
-  if (sort == "accounts") return store::ListingOrder::kAccounts;
-  if (sort == "arr") return store::ListingOrder::kArr;
-  if (sort == "trend") return store::ListingOrder::kTrend;
-  if (sort == "recent") return store::ListingOrder::kRecent;
-  return std::nullopt;
-}
-
-}  // namespace
-
-std::optional<int> parse_limit(const HttpRequest& request) {
-  auto text = request.query_param("limit");
-  if (!text) return kDefaultLimit;
-  auto parsed = parse_int(*text);
-  if (!parsed || *parsed < 1 || *parsed > kMaxLimit) return std::nullopt;
-  return parsed;
-}
-
-namespace {
-
-// Follows merged_into to the pain point that holds `id`'s events now. nullopt + *error set when
-// there is none (404) or the store failed.
-std::optional<v1::PainPointSummary> resolve(const store::Store& store, std::string id,
-                                            HttpResponse* error) {
-  for (int hop = 0; hop < kMaxMergeHops; ++hop) {
-    std::optional<v1::PainPointSummary> summary;
-    if (store::Status s = store.get_summary(id, &summary); !s.is_ok()) {
-      *error = store_error(s);
-      return std::nullopt;
-    }
-    if (!summary) {
-      *error = HttpResponse::error(404, "not_found", "no pain point " + id);
-      return std::nullopt;
-    }
-    if (summary->status() != v1::STATUS_MERGED || summary->merged_into().empty()) return summary;
-    id = summary->merged_into();
-  }
-  *error = HttpResponse::error(500, "merge_cycle", "merge chain too long");
-  return std::nullopt;
-}
-
-// The survivor plus every id of its product whose merge chain ends at it: one scan of the
-// product's summaries (the same cost as listing them), chains followed in memory.
-std::optional<std::vector<std::string>> member_sources(const store::Store& store,
-                                                       const v1::PainPointSummary& survivor,
-                                                       HttpResponse* error) {
-  std::map<std::string, std::string, std::less<>> merged_into;
-  store::Status s = store.scan_summaries(survivor.product_id(), [&](const auto& p) {
-    if (p.status() == v1::STATUS_MERGED && !p.merged_into().empty()) {
-      merged_into.emplace(p.id(), p.merged_into());
-    }
-    return true;
-  });
-  if (!s.is_ok()) {
-    *error = store_error(s);
-    return std::nullopt;
-  }
-  std::vector<std::string> ids{survivor.id()};
-  for (const auto& [id, into] : merged_into) {
-    std::string_view at = into;
-    for (int hop = 0; hop < kMaxMergeHops && at != survivor.id(); ++hop) {
-      auto next = merged_into.find(at);
-      if (next == merged_into.end()) break;
-      at = next->second;
-    }
-    if (at != survivor.id()) continue;
-    if (ids.size() >= kMaxMergedSources) {
-      spdlog::warn("pain point {} has more than {} merged ids; listing the events of the first {}",
-                   survivor.id(), kMaxMergedSources, kMaxMergedSources);
-      break;
-    }
-    ids.push_back(id);
-  }
-  return ids;
-}
-
-// GET /v1/pain-points/{id}/merged: the survivor and the ids whose merge chain ends at it.
-HttpResponse merged_ids(const store::Store& store, const HttpRequest& request) {
-  HttpResponse error;
-  auto survivor = resolve(store, std::string(request.path_param("id")), &error);
-  if (!survivor) return error;
-  auto ids = member_sources(store, *survivor, &error);
-  if (!ids) return error;
-  std::string body = "{\"id\":" + json_quote(survivor->id()) + ",\"ids\":[";
-  for (std::size_t i = 1; i < ids->size(); ++i) {
-    body += (i > 1 ? "," : "") + json_quote((*ids)[i]);
-  }
-  body += "]}";
-  return HttpResponse::json(200, std::move(body));
-}
 
 // ---------------------------------------------------------------------------- auth
 
@@ -335,15 +217,17 @@ HttpHandler with_etag(HttpHandler handler) {
   return [handler = std::move(handler)](const HttpRequest& request) {
     HttpResponse response = handler(request);
     if (response.status != 200) return response;
-    const std::size_t digest = std::hash<std::string_view>{}(response.body);
-    std::string bytes;
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      bytes.push_back(static_cast<char>((static_cast<std::uint64_t>(digest) >> shift) & 0xFF));
+    // A handler that serves a cached body brings the validator computed with it.
+    std::string etag;
+    for (const auto& [name, value] : response.headers) {
+      if (name == "ETag") etag = value;
     }
-    const std::string etag = "\"" + base::hex_encode(bytes) + "\"";
+    if (etag.empty()) {
+      etag = etag_of(response.body);
+      response.headers.emplace_back("ETag", etag);
+    }
     // Stored by the browser but revalidated on every use.
     response.headers.emplace_back("Cache-Control", "private, no-cache");
-    response.headers.emplace_back("ETag", etag);
     const std::string_view wanted = request.header("If-None-Match").value_or("");
     if (wanted.find(etag) != std::string_view::npos || trim(wanted, kJsonSpace) == "*") {
       response.status = 304;
@@ -522,98 +406,11 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
                     const ApiConfig& config) {
   const ApiAuth& auth = config.auth;
   // Every read answers with an ETag (see with_etag).
-  auto guarded_read = [&auth](HttpHandler handler) {
+  const ReadGuard read = [&auth](HttpHandler handler) {
     return with_read_auth(auth, with_etag(std::move(handler)));
   };
-  router.get("/v1/products", guarded_read([&store](const HttpRequest&) {
-               v1::ProductList list;
-               for (const v1::ProductStats& stats : store.product_stats()) {
-                 v1::ProductInfo* info = list.add_products();
-                 info->set_product_id(stats.product_id());
-                 info->set_event_count(stats.event_count());
-                 info->set_customer_count(stats.customer_count());
-                 info->set_sales_count(stats.sales_count());
-                 info->set_support_count(stats.support_count());
-                 info->set_pain_point_count(stats.active_pain_points());
-                 info->set_changes(stats.summary_versions());
-               }
-               return json_message(200, list);
-             }));
-
-  auto json_cache = std::make_shared<SummaryJsonCache>(kSummaryJsonCacheEntries);
-  router.get(
-      "/v1/products/{product}/pain-points",
-      guarded_read([&store, json_cache](const HttpRequest& request) {
-        const auto sort = order_for(request.query_param("sort").value_or("severity"));
-        if (!sort) {
-          return HttpResponse::error(
-              400, "bad_sort", "sort must be severity, events, accounts, arr, trend or recent");
-        }
-        const auto limit = parse_limit(request);
-        if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
-        int start = 0;
-        if (auto text = request.query_param("cursor"); text && !text->empty()) {
-          auto parsed = parse_int(*text);
-          if (!parsed || *parsed < 0)
-            return HttpResponse::error(400, "bad_cursor", "malformed cursor");
-          start = *parsed;
-        }
-        store::PainPointPage found;
-        store::Status s = store.list_active_pain_points(request.path_param("product"), *sort,
-                                                        static_cast<std::size_t>(start),
-                                                        static_cast<std::size_t>(*limit), &found);
-        if (!s.is_ok()) return store_error(s);
-        const std::size_t begin = std::min(static_cast<std::size_t>(start), found.active_total);
-        const std::size_t end =
-            std::min(found.active_total, begin + static_cast<std::size_t>(*limit));
-        auto body = json_cache->render_list(
-            found.summaries, end < found.active_total ? std::to_string(end) : std::string());
-        if (!body) return HttpResponse::error(500, "internal", "cannot render the response");
-        return HttpResponse::json(200, std::move(*body));
-      }));
-
-  router.get("/v1/pain-points/{id}", guarded_read([&store](const HttpRequest& request) {
-               HttpResponse error;
-               auto summary = resolve(store, std::string(request.path_param("id")), &error);
-               return summary ? json_message(200, *summary) : error;
-             }));
-
-  router.get("/v1/pain-points/{id}/events", guarded_read([&store](const HttpRequest& request) {
-               const auto limit = parse_limit(request);
-               if (!limit) return HttpResponse::error(400, "bad_limit", "limit must be 1..500");
-               std::string after;
-               if (auto text = request.query_param("cursor"); text && !text->empty()) {
-                 auto decoded = base::hex_decode(*text);
-                 if (!decoded) return HttpResponse::error(400, "bad_cursor", "malformed cursor");
-                 after = std::move(*decoded);
-               }
-               HttpResponse error;
-               auto survivor = resolve(store, std::string(request.path_param("id")), &error);
-               if (!survivor) return error;
-               auto ids = member_sources(store, *survivor, &error);
-               if (!ids) return error;
-               v1::EventList page;
-               std::string last_position;
-               bool more = false;
-               store::Status s = store.scan_members(
-                   *ids, after, [&](const v1::StoredEvent& stored, std::string_view position) {
-                     // One event past the page tells whether a next page exists.
-                     if (page.events_size() == *limit) {
-                       more = true;
-                       return false;
-                     }
-                     *page.add_events() = stored.event();
-                     last_position = position;
-                     return true;
-                   });
-               if (!s.is_ok()) return store_error(s);
-               if (more) page.set_next_cursor(base::hex_encode(last_position));
-               return json_message(200, page);
-             }));
-
-  router.get("/v1/pain-points/{id}/merged",
-             guarded_read([&store](const HttpRequest& r) { return merged_ids(store, r); }));
-
+  add_product_routes(router, store, read);
+  add_pain_point_routes(router, store, read);
   auto shared_config = std::make_shared<const ApiConfig>(config);
   router.post("/v1/feedback",
               with_write_auth(auth, [sink, shared_config](const HttpRequest& request) {

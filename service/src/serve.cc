@@ -46,6 +46,7 @@ struct Pipeline {
   ingest::IngestWorker* ingest = nullptr;
   AggregatorStage* aggregator = nullptr;
   Publisher* publisher = nullptr;
+  AlertPublisher* alert_publisher = nullptr;
 };
 
 // TEST ONLY: PAINPOINT_TEST_PUBLISH_DELAY_MS holds back the first publish so the integration test
@@ -196,6 +197,9 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
     const std::uint64_t lost_aggregator = pipeline.aggregator->events_lost_to_retention();
     body += "},\"details\":{\"lost_to_retention\":{\"ingest\":" + std::to_string(lost_ingest) +
             ",\"aggregator\":" + std::to_string(lost_aggregator) + "}";
+    // Not a readiness check either: alerts wait in the store's outbox and serving goes on; a
+    // broker that is down shows in "publisher" already.
+    body += ",\"alert_publisher\":" + json_quote(pipeline.alert_publisher->status_detail());
     if (lost_ingest + lost_aggregator > 0) {
       body += ",\"warning\":" +
               json_quote(std::to_string(lost_ingest + lost_aggregator) +
@@ -567,9 +571,10 @@ base::ExitCode run_serve(const ServeOptions& options) {
   http_config.port = options.http_port;
   http_config.body_limit_bytes = options.http_body_limit;
   const ApiConfig api_config = make_api_config(options, setup);
-  HttpServer http(http_config,
-                  make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher}, metrics,
-                              feedback_sink->get(), api_config, *setup.connectors.connectors));
+  HttpServer http(
+      http_config,
+      make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher, &alert_publisher},
+                  metrics, feedback_sink->get(), api_config, *setup.connectors.connectors));
   try {
     http.start();
   } catch (const std::exception& e) {

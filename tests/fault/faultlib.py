@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -186,6 +187,29 @@ def get_json(serve, path):
     return json.loads(body)
 
 
+def summaries_diagnosis(serve, brokers, pb, active, records_read):
+    """For a failure report: whether a second read of painpoint.summaries, a few seconds later,
+    still disagrees (the records are missing, not just read too early), and what the publisher
+    counted."""
+    time.sleep(5)
+    records = read_summaries(brokers, pb, timeout=300)
+    latest = {}
+    for _p, _o, _ts, key, s in records:
+        if key not in latest or s.version >= latest[key].version:
+            latest[key] = s
+    still = sum(1 for pid, p in active.items()
+                if pid not in latest or latest[pid].version != int(p.get("version", 0)))
+    m = serve.metrics() or {}
+    counters = {k: m.get(k) for k in ("painpoint_summaries_published_total",
+                                      "painpoint_outbox_deleted_total",
+                                      "painpoint_publish_failures_total",
+                                      "painpoint_outbox_pending")}
+    status, body = serve.get("/readyz")
+    return ("diagnosis: first read %d records, second read 5 s later %d records with %d active "
+            "pain points still behind; publisher %s; /readyz %s %s" % (
+                records_read, len(records), still, counters, status, body[:300]))
+
+
 def verify(serve, brokers, distinct_ids, pb, json_format):
     """The end state: the store holds exactly `distinct_ids`; every one is a member of exactly one
     active pain point; the pain points' counts add up to them; the latest record per key on
@@ -273,6 +297,11 @@ def verify(serve, brokers, distinct_ids, pb, json_format):
                 "active pain points whose latest record differs from the API": differ,
                 "keys neither active nor merged into an active one": stray}
     report = ["%d %s, e.g. %s" % (len(v), k, v[:3]) for k, v in problems.items() if v]
+    if report:
+        try:
+            report.append(summaries_diagnosis(serve, brokers, pb, active, len(records)))
+        except Exception as e:  # the discrepancy above is the failure; this only explains it
+            report.append("diagnosis failed: %r" % e)
     assert not report, "painpoint.summaries disagrees with the store:\n" + "\n".join(report)
     numbers.update({"summary_records": len(records), "summary_keys": len(latest),
                     "merged": merged})

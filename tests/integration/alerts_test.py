@@ -6,9 +6,16 @@ receiver on 127.0.0.1 (Python's http.server with a throwaway certificate made by
 this run) that is down until serve has failed to deliver, then up: every alert arrives, the
 Slack one as {"text": ...}, the generic one as the AlertEvent's JSON with a valid HMAC-SHA256
 signature; a third webhook that names the receiver "localhost" (the certificate says 127.0.0.1)
-is refused at the TLS handshake and gets nothing. Then the same events again into a fresh broker and data directory, with serve killed
-(SIGKILL) between two halves of the stream: the same alerts, each exactly once per key on the
-topic.
+is refused at the TLS handshake and gets nothing. Then the same events again into a fresh broker
+and data directory, with serve killed (SIGKILL) between two halves of the stream: the same
+alerts, each exactly once per key on the topic; there a second receiver is up all along, and the
+log prints the time from the produce that caused each alert to its record on painpoint.alerts
+and to its POST at that receiver (figures, not assertions: an upper bound of the time from the
+batch's commit, which follows the produce).
+
+PAINPOINT_TEST_RECEIVER_DOWN_S=30 keeps the first receiver down at least 30 s after the events
+went in (default: only until serve has failed to deliver to it), to check by hand that alerts
+arrive after a longer outage.
 
 usage: alerts_test.py PATH/TO/painpoint
 """
@@ -22,6 +29,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 
 from harness import (ROOT, Broker, Serve, free_port, kcat, log, produce, stop_on_exit, wait_until,
                      workdir, write_jsonl)
@@ -72,24 +80,27 @@ class Receiver:
     """An HTTPS server on 127.0.0.1 that records every POST (path, headers, body); started
     later than it is configured, so that deliveries fail first."""
 
-    def __init__(self, d):
+    def __init__(self, d, name="receiver"):
         self.port = free_port()
-        self.cert = os.path.join(d, "receiver-cert.pem")
-        self.key = os.path.join(d, "receiver-key.pem")
+        self.cert = os.path.join(d, name + "-cert.pem")
+        self.key = os.path.join(d, name + "-key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                         "-keyout", self.key, "-out", self.cert], check=True,
                        capture_output=True)
         self.requests = []
+        self.arrivals = {}  # (path, X-Painpoint-Alert-Id or body) -> time.monotonic() of the first
         self.server = None
 
     def start(self):
-        received = self.requests
+        received, arrivals = self.requests, self.arrivals
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.append((self.path, dict(self.headers), body))
+                arrivals.setdefault((self.path, self.headers.get("X-Painpoint-Alert-Id", body)),
+                                    time.monotonic())
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -110,6 +121,35 @@ class Receiver:
             self.server.server_close()
 
 
+class AlertWatch:
+    """kcat consuming painpoint.alerts in the background: when each key first arrived."""
+
+    def __init__(self, brokers):
+        self.arrivals = {}
+        self.proc = subprocess.Popen(["kcat", "-b", brokers, "-C", "-t", "painpoint.alerts", "-o",
+                                      "beginning", "-u", "-q", "-f", "%k\\n"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.arrivals.setdefault(line.decode().strip(), time.monotonic())
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def latencies(produced_at, arrivals):
+    """Seconds from the last produce before each arrival to the arrival."""
+    out = []
+    for arrived in arrivals:
+        before = [t for t in produced_at if t <= arrived]
+        if before:
+            out.append(arrived - max(before))
+    return sorted(out)
+
+
 def webhook_config(d, receiver):
     secret = os.path.join(d, "webhook-secret")
     with open(secret, "w") as f:
@@ -125,6 +165,15 @@ alerts.webhooks.wrong-host.format = slack
 alerts.webhook_ca_file = {cert}
 alerts.webhook_backoff_max_ms = 2000
 """.format(port=receiver.port, secret=secret, cert=receiver.cert)
+
+
+def live_webhook_config(receiver):
+    """A Slack webhook at a receiver that is up all along, its URL from the environment."""
+    os.environ["PAINPOINT_WEBHOOK_LIVE_URL"] = "https://127.0.0.1:%d/live" % receiver.port
+    return """
+alerts.webhooks.live.format = slack
+alerts.webhook_ca_file = {cert}
+""".format(cert=receiver.cert)
 
 
 def check_webhooks(receiver, alerts):
@@ -191,20 +240,25 @@ def summary_of(serve, pain_point_id):
     return json.loads(body)
 
 
-def run(d, pb, name, halves_with_kill, receiver=None):
+def run(d, pb, name, halves_with_kill, receiver=None, live=None):
     """Feeds the stream (in two halves with a SIGKILL between them, or whole) and returns the
     alerts on the topic by key and GET /v1/alerts; with a receiver, starts it once serve failed
-    to deliver to it and waits for every alert there."""
+    to deliver to it (and PAINPOINT_TEST_RECEIVER_DOWN_S passed) and waits for every alert there;
+    with a live receiver (up all along), logs how long each alert took to reach it."""
     events = stream()
     config = os.path.join(d, name + ".conf")
     with open(config, "w") as f:
-        f.write(RULES + (webhook_config(d, receiver) if receiver else ""))
+        f.write(RULES + (webhook_config(d, receiver) if receiver else "")
+                + (live_webhook_config(live) if live else ""))
     broker = Broker(partitions=4)
     serve = None
+    watch = None
+    produced_at = []
     with stop_on_exit(broker, lambda: serve):
         data_dir = os.path.join(d, name)
         serve = Serve(broker.bootstrap, data_dir, extra=["--config", config])
         serve.wait_ready()
+        watch = AlertWatch(broker.bootstrap)
         parts = [events[:34], events[34:]] if halves_with_kill else [events]
         stored = 0
         for i, part in enumerate(parts):
@@ -212,6 +266,7 @@ def run(d, pb, name, halves_with_kill, receiver=None):
             write_jsonl(path, part)
             out = produce(broker.bootstrap, "feedback.support", path)
             assert out.returncode == 0, out.stdout + out.stderr
+            produced_at.append(time.monotonic())  # kcat -P returns once the broker acknowledged
             stored += len(part)
             serve.wait_stored(stored)
             if halves_with_kill and i == 0:
@@ -226,13 +281,20 @@ def run(d, pb, name, halves_with_kill, receiver=None):
             lambda: (lambda r: r if {k for k, _ in r} >= wanted else None)(
                 read_alerts(broker.bootstrap, pb)), 30, "the alerts on painpoint.alerts")
         summaries = {a["painPointId"]: summary_of(serve, a["painPointId"]) for a in alerts}
+        status, body = serve.get("/readyz")
+        assert status == 200 and json.loads(body)["details"]["alert_publisher"] == "ok", body
+        assert serve.metric("painpoint_alert_publisher_ok") == 1
         if receiver:
             def both_failed():
                 with open(serve.log_path) as f:
                     log_text = f.read()
                 return all("webhook %s: alert" % hook in log_text for hook in ("team", "ops"))
             wait_until(both_failed, 30, "failed deliveries while the receiver is down")
+            down_s = float(os.environ.get("PAINPOINT_TEST_RECEIVER_DOWN_S", "0"))
+            time.sleep(max(0.0, produced_at[0] + down_s - time.monotonic()))
             receiver.start()
+            log("receiver down for %.1f s after the events went in" %
+                (time.monotonic() - produced_at[0]))
             log("receiver up after", int(serve.metric("painpoint_alert_webhook_failures_total")),
                 "failed deliveries")
             wait_until(lambda: serve.metric("painpoint_alert_webhook_deliveries_total", 0)
@@ -245,6 +307,14 @@ def run(d, pb, name, halves_with_kill, receiver=None):
                 refused = [line for line in f if "webhook wrong-host" in line and "TLS" in line]
             assert refused, serve.tail(30)
             log("a certificate for another host refused:", refused[-1].strip()[-120:])
+        if live:
+            wait_until(lambda: len([r for r in live.requests if r[0] == "/live"]) >= len(alerts),
+                       30, "every alert at the live receiver")
+            log("produce -> painpoint.alerts, s:", " ".join(
+                "%.2f" % t for t in latencies(produced_at, watch.arrivals.values())))
+            log("produce -> webhook POST, s:", " ".join(
+                "%.2f" % t for t in latencies(produced_at, live.arrivals.values())))
+        watch.stop()
         serve.stop_cleanly()
         serve = None
     return records, alerts, summaries
@@ -289,7 +359,13 @@ def main():
         assert len(records) == len(alerts), "a record repeated without a crash: %r" % records
         log("one alert per rule on painpoint.alerts and in GET /v1/alerts")
 
-        killed, killed_alerts, killed_summaries = run(d, pb, "killed", halves_with_kill=True)
+        live = Receiver(d, "live")
+        live.start()
+        try:
+            killed, killed_alerts, killed_summaries = run(d, pb, "killed", halves_with_kill=True,
+                                                          live=live)
+        finally:
+            live.stop()
         check(killed, killed_alerts, killed_summaries, pb)
         same = sorted(a["alertId"] for a in killed_alerts) == sorted(a["alertId"] for a in alerts)
         assert same, (killed_alerts, alerts)

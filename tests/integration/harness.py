@@ -171,29 +171,6 @@ class KafkaBroker:
         return 0
 
 
-def run_gtest_on_kafka(binary, brokers_variable, args=(), timeout=300, then=None):
-    """Runs a gtest binary (a module's unit tests) against a fresh Apache Kafka of version
-    $PAINPOINT_TEST_KAFKA, whose address it finds in the environment variable `brokers_variable`.
-    Every test must pass and none may be skipped; then(broker, stdout) checks more before the
-    broker stops."""
-    version = os.environ.get("PAINPOINT_TEST_KAFKA", "4.4.0")
-    broker = KafkaBroker(0, version)
-    try:
-        started = time.monotonic()
-        env = dict(os.environ, **{brokers_variable: broker.bootstrap})
-        out = subprocess.run([binary, *args], env=env, capture_output=True, text=True,
-                             timeout=timeout)
-        sys.stdout.write(out.stdout[-4000:])
-        assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
-        assert "[  SKIPPED ]" not in out.stdout, out.stdout[-2000:]
-        log("%s on Kafka %s: %.1f s" % (os.path.basename(binary), version,
-                                        time.monotonic() - started))
-        if then is not None:
-            then(broker, out.stdout)
-    finally:
-        broker.stop()
-
-
 PAINPOINT_TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
                     "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries",
                     "painpoint.aggregator-changelog", "painpoint.alerts")

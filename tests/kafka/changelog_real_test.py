@@ -10,14 +10,12 @@ removed records: the state must not change.
 
 usage: changelog_real_test.py PATH/TO/changelog_unit_tests
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import log, run_gtest_on_kafka  # noqa: E402
+import gtest_on_kafka
 
 
-def check_topic_configs(broker, _stdout):
+def check_topic_configs(broker):
     from confluent_kafka.admin import AdminClient, ConfigResource
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     # changelog-test.compacted is the log cleaner's test topic, with configs of its own.
@@ -31,11 +29,13 @@ def check_topic_configs(broker, _stdout):
         assert configs["min.compaction.lag.ms"].value == "3600000", name
         expected = 1 if name == "changelog-test.tail" else 2
         assert len(meta.partitions) == expected, (name, len(meta.partitions))
-    log("%d changelog topics compacted with min.compaction.lag.ms 3600000" % len(topics))
+    gtest_on_kafka.log("%d changelog topics compacted with min.compaction.lag.ms 3600000"
+                       % len(topics))
 
 
 def main():
-    run_gtest_on_kafka(sys.argv[1], "PAINPOINT_CHANGELOG_TEST_BROKERS", then=check_topic_configs)
+    gtest_on_kafka.run(sys.argv[1], "PAINPOINT_CHANGELOG_TEST_BROKERS", "changelog tests",
+                       after=check_topic_configs)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -35,6 +36,9 @@ struct AlertPublisher::Impl {
   std::size_t failed = 0;
   std::string last_error;
   milliseconds backoff{0};
+  // last_error for other threads (status_detail()).
+  mutable std::mutex detail_mutex;
+  std::string shared_error;
 
   Counter& published_total;
   Counter& failures_total;
@@ -45,7 +49,18 @@ struct AlertPublisher::Impl {
         published_total(metrics.counter("painpoint_alerts_published_total",
                                         "Alert records acknowledged on painpoint.alerts")),
         failures_total(metrics.counter("painpoint_alert_publish_failures_total",
-                                       "Alert records that failed to publish; retried")) {}
+                                       "Alert records that failed to publish; retried")) {
+    metrics.gauge_callback("painpoint_alert_publisher_ok",
+                           "1 while the alert publisher runs and its deliveries succeed",
+                           [this] { return running.load() && healthy.load() ? 1.0 : 0.0; });
+  }
+
+  // Publisher thread: records the error for this thread and for status_detail().
+  void set_error(std::string error) {
+    last_error = std::move(error);
+    std::lock_guard lock(detail_mutex);
+    shared_error = last_error;
+  }
 
   // Produces one chunk and waits for its reports. Returns false when nothing was read.
   bool publish_chunk() {
@@ -102,7 +117,7 @@ struct AlertPublisher::Impl {
       cursor = chunk.back().sequence;
       backoff = milliseconds{0};
       if (!last_error.empty()) spdlog::info("alert publisher: deliveries succeed again");
-      last_error.clear();
+      set_error({});
       healthy.store(true);
       return;
     }
@@ -113,7 +128,7 @@ struct AlertPublisher::Impl {
 
   void note_failure(std::string what) {
     if (last_error.empty()) spdlog::warn("alert publisher: {}; alerts kept, retrying", what);
-    last_error = std::move(what);
+    set_error(std::move(what));
     healthy.store(false);
     backoff = std::clamp(backoff * 2, config.backoff_min, config.backoff_max);
   }
@@ -155,7 +170,7 @@ ingest::Status AlertPublisher::start() {
           if (impl.last_error.empty()) {
             spdlog::warn("alert publisher: delivery failed: {}; retrying", r.status.to_string());
           }
-          impl.last_error = r.status.to_string();
+          impl.set_error(r.status.to_string());
           impl.healthy.store(false);
         }
       });
@@ -178,5 +193,12 @@ void AlertPublisher::stop() {
 bool AlertPublisher::ok() const { return impl_->running.load() && impl_->healthy.load(); }
 
 bool AlertPublisher::outbox_empty() const { return impl_->empty.load(); }
+
+std::string AlertPublisher::status_detail() const {
+  if (!impl_->running.load()) return "not running";
+  if (impl_->healthy.load()) return "ok";
+  std::lock_guard lock(impl_->detail_mutex);
+  return "failing (" + impl_->shared_error + "); alerts kept in the outbox, retrying";
+}
 
 }  // namespace painpoint::service

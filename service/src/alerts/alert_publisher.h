@@ -58,6 +58,8 @@ class AlertPublisher {
   [[nodiscard]] bool ok() const;
   // True when the alert outbox was seen empty after everything committed so far.
   [[nodiscard]] bool outbox_empty() const;
+  // "ok", "not running", or why deliveries fail (for /readyz).
+  [[nodiscard]] std::string status_detail() const;
 
   struct Impl;
 

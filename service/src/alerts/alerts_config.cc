@@ -40,7 +40,8 @@ std::optional<std::string> apply_webhook(AlertsConfig& config, std::string_view 
   const auto dot = rest.find('.');
   const std::string_view name = rest.substr(0, dot);
   if (dot == std::string_view::npos || !valid_name(name)) {
-    return "expected alerts.webhooks.<name>.url|format|secret_file, <name> of a-z, 0-9, _ and -";
+    return "expected alerts.webhooks.<name>.url|url_file|format|secret_file, <name> of a-z, 0-9, "
+           "_ and -";
   }
   AlertWebhookConfig* hook = nullptr;
   for (auto& existing : config.webhooks) {
@@ -54,6 +55,8 @@ std::optional<std::string> apply_webhook(AlertsConfig& config, std::string_view 
   if (field == "url") {
     if (!parse_https_url(value)) return std::string(key) + ": expected https://host[:port]/path";
     hook->url = std::string(value);
+  } else if (field == "url_file") {
+    hook->url_file = std::string(value);
   } else if (field == "format") {
     if (value == "slack") {
       hook->format = WebhookFormat::kSlack;
@@ -70,10 +73,38 @@ std::optional<std::string> apply_webhook(AlertsConfig& config, std::string_view 
   return std::nullopt;
 }
 
-std::string env_name(std::string_view webhook) {
+// PAINPOINT_WEBHOOK_<NAME>_<WHAT>, the name upper-cased with - as _.
+std::string env_name(std::string_view webhook, std::string_view what) {
   std::string name = "PAINPOINT_WEBHOOK_";
   for (char c : webhook) name.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
-  return name + "_SECRET";
+  return name + "_" + std::string(what);
+}
+
+// The URL from `.url`, else `.url_file`, else the environment: a Slack webhook's URL is its
+// credential, so it may live where the secrets do. Empty: none given; else the URL or an error.
+std::variant<HttpsUrl, std::string> webhook_url(const AlertWebhookConfig& hook,
+                                                const std::string& what) {
+  if (!hook.url.empty() && !hook.url_file.empty()) {
+    return what + ": .url and .url_file both given (one of them)";
+  }
+  std::string url = hook.url;
+  std::string origin = what + ".url";
+  if (!hook.url_file.empty()) {
+    auto read = read_secret_file(hook.url_file);
+    if (!read) return "cannot read " + what + ".url_file " + hook.url_file.string();
+    url = std::move(*read);
+    origin = what + ".url_file " + hook.url_file.string();
+  } else if (url.empty()) {
+    const std::string env = env_name(hook.name, "URL");
+    if (const char* value = std::getenv(env.c_str())) url = value;
+    origin = env;
+  }
+  if (url.empty()) {
+    return what + ".url is missing (.url, .url_file or " + env_name(hook.name, "URL") + ")";
+  }
+  auto parsed = parse_https_url(url);
+  if (!parsed) return origin + ": expected https://host[:port]/path";
+  return *parsed;
 }
 
 }  // namespace
@@ -104,18 +135,21 @@ std::string describe_alerts(const AlertsConfig& config) {
   std::string out =
       "# alert rules (docs/alerts.md), one line each:\n"
       "#   alerts.rules.<name> = new_pain_point accounts=N [within_hours=24]\n"
-      "#   alerts.rules.<name> = spike factor=X [min_events=10] [min_arr_cents=0]\n"
-      "#   alerts.rules.<name> = severity at_least=Z [window_days=7]\n";
+      "#   alerts.rules.<name> = spike factor=X [min_events=10] [min_baseline=5] "
+      "[min_arr_cents=0]\n"
+      "#   alerts.rules.<name> = severity at_least=Z\n";
   for (const aggregator::AlertRule& rule : config.rules) {
     out +=
         std::string(kRulePrefix) + rule.name + " = " + aggregator::describe_alert_rule(rule) + "\n";
   }
   out +=
-      "# alert webhooks: alerts.webhooks.<name>.url = https://..., .format = slack | generic,\n"
+      "# alert webhooks: alerts.webhooks.<name>.url = https://... (or .url_file = PATH, or\n"
+      "#   PAINPOINT_WEBHOOK_<NAME>_URL), .format = slack | generic,\n"
       "#   .secret_file = PATH (generic; or PAINPOINT_WEBHOOK_<NAME>_SECRET)\n";
   for (const AlertWebhookConfig& hook : config.webhooks) {
     const std::string prefix = std::string(kWebhookPrefix) + hook.name + ".";
-    out += prefix + "url = " + hook.url + "\n";
+    if (!hook.url.empty()) out += prefix + "url = " + hook.url + "\n";
+    if (!hook.url_file.empty()) out += prefix + "url_file = " + hook.url_file.string() + "\n";
     if (hook.format) {
       out += prefix + "format = " + (*hook.format == WebhookFormat::kSlack ? "slack" : "generic") +
              "\n";
@@ -139,9 +173,9 @@ std::variant<std::vector<ReadyWebhook>, std::string> prepare_webhooks(const Aler
     const std::string what = "alerts.webhooks." + hook.name;
     ReadyWebhook r;
     r.name = hook.name;
-    const auto url = parse_https_url(hook.url);
-    if (!url) return what + ".url is missing";
-    r.url = *url;
+    auto url = webhook_url(hook, what);
+    if (auto* error = std::get_if<std::string>(&url)) return std::move(*error);
+    r.url = std::get<HttpsUrl>(std::move(url));
     if (!hook.format) return what + ".format is missing (slack or generic)";
     r.format = *hook.format;
     if (r.format == WebhookFormat::kGeneric) {
@@ -149,12 +183,12 @@ std::variant<std::vector<ReadyWebhook>, std::string> prepare_webhooks(const Aler
         auto secret = read_secret_file(hook.secret_file);
         if (!secret) return "cannot read " + what + ".secret_file " + hook.secret_file.string();
         r.secret = std::move(*secret);
-      } else if (const char* env = std::getenv(env_name(hook.name).c_str())) {
+      } else if (const char* env = std::getenv(env_name(hook.name, "SECRET").c_str())) {
         r.secret = env;
       }
       if (r.secret.empty()) {
         return what + ": a generic webhook needs a secret (" + what + ".secret_file or " +
-               env_name(hook.name) + ")";
+               env_name(hook.name, "SECRET") + ")";
       }
     }
     ready.push_back(std::move(r));

@@ -2,9 +2,10 @@
 
 // The `alerts.*` keys of the configuration file (docs/alerts.md):
 //   alerts.rules.<name> = new_pain_point accounts=N [within_hours=H]
-//   alerts.rules.<name> = spike factor=X [min_events=M] [min_arr_cents=Y]
-//   alerts.rules.<name> = severity at_least=Z [window_days=D]
-//   alerts.webhooks.<name>.url = https://...
+//   alerts.rules.<name> = spike factor=X [min_events=M] [min_baseline=B] [min_arr_cents=Y]
+//   alerts.rules.<name> = severity at_least=Z
+//   alerts.webhooks.<name>.url = https://...      (or .url_file = PATH, or
+//                                                   PAINPOINT_WEBHOOK_<NAME>_URL)
 //   alerts.webhooks.<name>.format = slack | generic
 //   alerts.webhooks.<name>.secret_file = PATH   (generic; or PAINPOINT_WEBHOOK_<NAME>_SECRET)
 //   alerts.webhook_ca_file = PATH                (CAs to verify receivers with; default: system)
@@ -30,7 +31,8 @@ enum class WebhookFormat {
 
 struct AlertWebhookConfig {
   std::string name;  // [a-z0-9_-]
-  std::string url;
+  std::string url;   // empty: from url_file or the environment
+  std::filesystem::path url_file;
   std::optional<WebhookFormat> format;
   std::filesystem::path secret_file;
 };
@@ -58,8 +60,9 @@ struct ReadyWebhook {
   std::string secret;  // generic only
 };
 
-// Checks every webhook (an https URL, a format, a secret for generic ones: from its
-// secret_file or else the environment variable PAINPOINT_WEBHOOK_<NAME>_SECRET, with - as _).
+// Checks every webhook (an https URL: from .url, .url_file or else the environment variable
+// PAINPOINT_WEBHOOK_<NAME>_URL; a format; a secret for generic ones: from its secret_file or else
+// PAINPOINT_WEBHOOK_<NAME>_SECRET; <NAME> upper-cased with - as _).
 std::variant<std::vector<ReadyWebhook>, std::string> prepare_webhooks(const AlertsConfig& config);
 
 }  // namespace painpoint::service

@@ -1,5 +1,6 @@
-// Alert rules: parsing, each kind's threshold and window, and that a replay of the same events
-// through the aggregator in differently sized batches fires the same alerts.
+// Alert rules: parsing, each kind's threshold and window, episodes (once while a condition holds,
+// again only after it was false), and that a replay of the same events through the aggregator in
+// differently sized batches fires the same alerts.
 #include "painpoint/aggregator/alerts.h"
 
 #include <gtest/gtest.h>
@@ -54,12 +55,6 @@ v1::PainPointSummary with_days(v1::PainPointSummary s, std::int64_t previous, st
   return s;
 }
 
-std::vector<std::string> ids_of(const std::vector<v1::AlertEvent>& alerts) {
-  std::vector<std::string> ids;
-  for (const auto& a : alerts) ids.push_back(a.alert_id());
-  return ids;
-}
-
 TEST(AlertRules, ParseEachKindWithDefaultsAndDescribeRoundTrips) {
   const AlertRule fresh = rule("fresh", "new_pain_point accounts=5");
   const auto& n = std::get<NewPainPointRule>(fresh.condition);
@@ -69,9 +64,10 @@ TEST(AlertRules, ParseEachKindWithDefaultsAndDescribeRoundTrips) {
   const auto& sp = std::get<SpikeRule>(spike.condition);
   EXPECT_DOUBLE_EQ(sp.factor, 3.0);
   EXPECT_EQ(sp.min_events, 10);
+  EXPECT_EQ(sp.min_baseline, 5);
   EXPECT_EQ(sp.min_arr, Cents{5'000'000});
-  const AlertRule severe = rule("severe", "severity at_least=7.5 window_days=14");
-  EXPECT_EQ(std::get<SeverityRule>(severe.condition).window, std::chrono::days(14));
+  const AlertRule severe = rule("severe", "severity at_least=7.5");
+  EXPECT_DOUBLE_EQ(std::get<SeverityRule>(severe.condition).at_least, 7.5);
   for (const AlertRule& r : {fresh, spike, severe}) {
     const AlertRule again = rule(r.name, describe_alert_rule(r));
     EXPECT_EQ(describe_alert_rule(again), describe_alert_rule(r));
@@ -85,6 +81,8 @@ TEST(AlertRules, BadRulesSayWhatIsWrong) {
   EXPECT_EQ(error_of("x", "severity at_least=high"),
             "bad value 'high' for at_least (expected a number >= 0)");
   EXPECT_EQ(error_of("x", "spike factor=3 min_arr=5"), "unknown key 'min_arr' for spike");
+  EXPECT_EQ(error_of("x", "spike factor=3 min_baseline=0"),
+            "bad value '0' for min_baseline (expected a whole number >= 1)");
   EXPECT_EQ(error_of("x", "trend above=2"),
             "unknown rule kind 'trend' (expected new_pain_point, spike or severity)");
   EXPECT_EQ(error_of("x", "spike factor"), "expected key=value, got 'factor'");
@@ -104,8 +102,10 @@ TEST(AlertRules, NewPainPointFiresAtTheAccountThresholdWithinTheSpanOnly) {
   EXPECT_EQ(fired[0].pain_point_id(), "pp-1");
   EXPECT_EQ(fired[0].window_start().seconds(), kStart);
   EXPECT_EQ(fired[0].triggered_at().seconds(), kStart + 3600);
-  // Later states of the same pain point give the same id: the caller fires it once.
-  EXPECT_EQ(ids_of(evaluate_alerts(rules, summary(kStart, kStart + 7200, 9))), ids_of(fired));
+  // Later states of the same pain point have the same window: its id is the same.
+  const auto later = evaluate_alerts(rules, summary(kStart, kStart + 7200, 9));
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].window_start().seconds(), kStart);
   // Exactly 24 h still counts; past it the pain point is no longer new.
   EXPECT_EQ(evaluate_alerts(rules, summary(kStart, kStart + kDay, 5)).size(), 1u);
   EXPECT_TRUE(evaluate_alerts(rules, summary(kStart, kStart + kDay + 1, 5)).empty());
@@ -115,20 +115,21 @@ TEST(AlertRules, NewPainPointFiresAtTheAccountThresholdWithinTheSpanOnly) {
   EXPECT_TRUE(evaluate_alerts(rules, merged).empty());
 }
 
-TEST(AlertRules, SpikeNeedsTheFactorABaselineEnoughEventsAndArr) {
+TEST(AlertRules, SpikeNeedsTheFactorAnEstablishedBaselineEnoughEventsAndArr) {
   const std::vector<AlertRule> rules = {
       rule("spike", "spike factor=3 min_events=10 min_arr_cents=100000")};
   auto s = summary(kStart - 30 * kDay, kStart + 3 * kDay, 40);
   s.set_arr_at_risk_cents(100'000);
-  // 7 before: 7 events; last 7: 14, 21 (3x), none before (no baseline).
+  // 7 before: 7 events; last 7: 14 (2x), 28 (4x); none before (no baseline).
   EXPECT_TRUE(evaluate_alerts(rules, with_days(s, 1, 2)).empty());
-  const auto fired = evaluate_alerts(rules, with_days(s, 1, 3));
+  const auto fired = evaluate_alerts(rules, with_days(s, 1, 4));
   ASSERT_EQ(fired.size(), 1u);
   EXPECT_EQ(fired[0].kind(), v1::ALERT_KIND_SPIKE);
-  EXPECT_EQ(fired[0].last_7_days_count(), 21);
+  EXPECT_EQ(fired[0].last_7_days_count(), 28);
   EXPECT_EQ(fired[0].previous_7_days_count(), 7);
-  EXPECT_TRUE(evaluate_alerts(rules, with_days(s, 0, 3)).empty());
-  auto poor = with_days(s, 1, 3);
+  EXPECT_EQ(fired[0].window_start().seconds(), kStart + 3 * kDay);  // the day it holds
+  EXPECT_TRUE(evaluate_alerts(rules, with_days(s, 0, 4)).empty());
+  auto poor = with_days(s, 1, 4);
   poor.set_arr_at_risk_cents(99'999);
   EXPECT_TRUE(evaluate_alerts(rules, poor).empty());
   // Nine times the baseline, but 9 events are fewer than min_events.
@@ -136,32 +137,109 @@ TEST(AlertRules, SpikeNeedsTheFactorABaselineEnoughEventsAndArr) {
   few.set_daily_counts(13, 1);
   few.set_daily_counts(27, 9);
   EXPECT_TRUE(evaluate_alerts(rules, few).empty());
+  // 40 over 4: ten times, but a baseline of 4 events is below min_baseline (5) ...
+  auto thin = with_days(s, 0, 0);
+  for (int day : {14, 16, 18, 20}) thin.set_daily_counts(day, 1);
+  thin.set_daily_counts(27, 40);
+  EXPECT_TRUE(evaluate_alerts(rules, thin).empty());
+  thin.set_daily_counts(15, 1);
+  EXPECT_EQ(evaluate_alerts(rules, thin).size(), 1u);
+  // ... and a pain point that began after the first day of the baseline week has no baseline
+  // week: its first weeks are the new_pain_point rule's business.
+  auto young = with_days(s, 1, 4);
+  young.mutable_first_seen()->set_seconds(kStart + 3 * kDay - 13 * kDay);
+  EXPECT_EQ(evaluate_alerts(rules, young).size(), 1u);
+  young.mutable_first_seen()->set_seconds(kStart + 3 * kDay - 12 * kDay);
+  EXPECT_TRUE(evaluate_alerts(rules, young).empty());
 }
 
-TEST(AlertRules, WindowsAreBlocksOfEventTime) {
-  const std::vector<AlertRule> rules = {rule("severe", "severity at_least=5 window_days=7")};
+TEST(AlertRules, ASpikeIsBeyondChance) {
+  const std::vector<AlertRule> rules = {rule("spike", "spike factor=3")};
+  auto s = with_days(summary(kStart - 30 * kDay, kStart, 40), 1, 3);
+  // 21 after 7: three times, but 21 or more of 28 events in one of two equal weeks happens by
+  // chance with probability 0.0063 (binomial, p = 1/2): not yet a spike.
+  EXPECT_TRUE(evaluate_alerts(rules, s).empty());
+  // 26 after 7: P = 0.00066.
+  s.set_daily_counts(27, 8);
+  EXPECT_EQ(evaluate_alerts(rules, s).size(), 1u);
+  // 63 after 21 is three times too, and far beyond chance (P = 3e-6).
+  EXPECT_EQ(evaluate_alerts(rules, with_days(s, 3, 9)).size(), 1u);
+}
+
+TEST(AlertRules, ASpikeOutgrowsTheRestOfItsProduct) {
+  const std::vector<AlertRule> rules = {rule("spike", "spike factor=3")};
+  const auto camera = with_days(summary(kStart - 30 * kDay, kStart, 40), 2, 8);  // 14 -> 56
+  auto other = with_days(summary(kStart - 30 * kDay, kStart, 400), 10, 20);      // 70 -> 140
+  other.set_id("pp-2");
+  ProductVolumes volumes;
+  volumes.update(camera);
+  volumes.update(other);
+  EXPECT_EQ(volumes.others(camera, 0, 1'000'000), 70 + 140);  // the other's, not its own
+  // The camera quadrupled, the rest of the product doubled: 4 < 3 x 2, no spike ...
+  EXPECT_EQ(evaluate_alerts(rules, camera).size(), 1u);
+  EXPECT_TRUE(evaluate_alerts(rules, camera, &volumes).empty());
+  // ... until the rest is flat again (a new summary replaces the old one).
+  volumes.update(with_days(other, 10, 10));
+  EXPECT_EQ(evaluate_alerts(rules, camera, &volumes).size(), 1u);
+  // A merged pain point leaves the product's volume.
+  auto merged = with_days(other, 10, 10);
+  merged.set_status(v1::STATUS_MERGED);
+  volumes.update(merged);
+  EXPECT_EQ(volumes.others(camera, 0, 1'000'000), 0);
+}
+
+TEST(AlertRules, AnEpisodeFiresOnceWhileItsConditionHoldsAndAgainOnlyAfterItWasFalse) {
+  const std::vector<AlertRule> rules = {rule("severe", "severity at_least=5"),
+                                        rule("severe-2", "severity at_least=5")};
+  AlertEpisodes episodes;
+  std::vector<StateWrite> writes;
   auto s = summary(kStart - 30 * kDay, kStart, 40);
   s.set_severity(4.99);
-  EXPECT_TRUE(evaluate_alerts(rules, s).empty());
+  EXPECT_TRUE(episodes.evaluate(rules, s, nullptr, &writes).empty());
+  EXPECT_TRUE(writes.empty());
   s.set_severity(5.0);
-  const auto first = evaluate_alerts(rules, s);
-  ASSERT_EQ(first.size(), 1u);
+  const auto first = episodes.evaluate(rules, s, nullptr, &writes);
+  ASSERT_EQ(first.size(), 2u);
   EXPECT_EQ(first[0].kind(), v1::ALERT_KIND_SEVERITY);
-  // Days since the epoch in blocks of 7: the window holds last_seen and starts on a block edge.
-  const std::int64_t window = first[0].window_start().seconds();
-  EXPECT_EQ(window % (7 * kDay), 0);
-  EXPECT_LE(window, kStart);
-  EXPECT_GT(window + 7 * kDay, kStart);
-  // Anywhere in the same block: the same alert; in the next block: a new one.
-  s.mutable_last_seen()->set_seconds(window + 7 * kDay - 1);
-  EXPECT_EQ(ids_of(evaluate_alerts(rules, s)), ids_of(first));
-  s.mutable_last_seen()->set_seconds(window + 7 * kDay);
-  const auto next = evaluate_alerts(rules, s);
-  ASSERT_EQ(next.size(), 1u);
-  EXPECT_NE(next[0].alert_id(), first[0].alert_id());
+  EXPECT_EQ(first[0].window_start().seconds(), kStart);
   // Another rule with the same condition is another alert.
-  const std::vector<AlertRule> twin = {rule("severe-2", "severity at_least=5 window_days=7")};
-  EXPECT_NE(ids_of(evaluate_alerts(twin, s)), ids_of(next));
+  EXPECT_NE(first[0].alert_id(), first[1].alert_id());
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[0].key, "alert-episode/severe/pp-1");
+  EXPECT_EQ(writes[0].value, "1 open");
+  // Still severe three weeks later: the same episode, nothing new.
+  s.mutable_last_seen()->set_seconds(kStart + 21 * kDay);
+  writes.clear();
+  EXPECT_TRUE(episodes.evaluate(rules, s, nullptr, &writes).empty());
+  EXPECT_TRUE(writes.empty());
+  // The episodes as stored take over in another process (a restart).
+  AlertEpisodes restarted;
+  for (const auto& w : std::vector<StateWrite>{{"alert-episode/severe/pp-1", "1 open"},
+                                               {"alert-episode/severe-2/pp-1", "1 open"}}) {
+    EXPECT_TRUE(restarted.restore(w.key, *w.value));
+  }
+  EXPECT_FALSE(restarted.restore("agg/app/m", "1 open"));
+  EXPECT_FALSE(restarted.restore("alert-episode/x/pp-1", "1"));
+  EXPECT_TRUE(restarted.evaluate(rules, s, nullptr, &writes).empty());
+  // Below the threshold: the episodes close; above it again: the second episodes, new ids.
+  s.set_severity(4.0);
+  EXPECT_TRUE(restarted.evaluate(rules, s, nullptr, &writes).empty());
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[0].value, "1 closed");
+  EXPECT_EQ(restarted.open_episodes(), 0u);
+  s.set_severity(6.0);
+  s.mutable_last_seen()->set_seconds(kStart + 22 * kDay + 3600);
+  writes.clear();
+  const auto again = restarted.evaluate(rules, s, nullptr, &writes);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(writes[0].value, "2 open");
+  EXPECT_EQ(again[0].window_start().seconds(), kStart + 22 * kDay);
+  EXPECT_NE(again[0].alert_id(), first[0].alert_id());
+  // A merged pain point closes its episodes.
+  s.set_status(v1::STATUS_MERGED);
+  writes.clear();
+  EXPECT_TRUE(restarted.evaluate(rules, s, nullptr, &writes).empty());
+  EXPECT_EQ(writes.size(), 2u);
 }
 
 v1::FeedbackEvent event(int n, std::int64_t seconds, const std::string& account,
@@ -202,19 +280,24 @@ std::vector<v1::FeedbackEvent> alert_stream() {
   return events;
 }
 
-// Fires the alerts of every take_changes() after `batch` events, once per id (as the service
-// does), and returns them in firing order.
+// Fires the alerts of every take_changes() after `batch` events, by episode and once per id (as
+// the service does), and returns them in firing order.
 std::vector<std::string> replay(std::size_t batch, const std::vector<AlertRule>& rules) {
   testing::MapState state;
   Aggregator aggregator(ClusterConfig{}, &state);
+  AlertEpisodes episodes;
+  ProductVolumes volumes;
+  std::vector<StateWrite> writes;
   std::vector<std::string> fired;
   std::set<std::string> seen;
   const auto events = alert_stream();
   for (std::size_t i = 0; i < events.size(); ++i) {
     aggregator.add(events[i]);
     if ((i + 1) % batch != 0 && i + 1 != events.size()) continue;
-    for (const auto& s : aggregator.take_changes().summaries) {
-      for (const auto& alert : evaluate_alerts(rules, s)) {
+    const auto summaries = aggregator.take_changes().summaries;
+    for (const auto& s : summaries) volumes.update(s);
+    for (const auto& s : summaries) {
+      for (const auto& alert : episodes.evaluate(rules, s, &volumes, &writes)) {
         if (seen.insert(alert.alert_id()).second) fired.push_back(alert.rule() + " " + s.id());
       }
     }

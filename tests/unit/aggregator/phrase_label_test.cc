@@ -149,6 +149,21 @@ TEST(PhraseLabeler, DoesNotStartOrEndOnStopFunctionWordsOrNegations) {
   EXPECT_NE(words.front(), "since");
 }
 
+// "report times are in the wrong" cut "the wrong timezone" before its noun; a label may end on
+// an adjective only where the noun phrase ends.
+TEST(PhraseLabeler, DoesNotEndInsideANounPhrase) {
+  const std::vector<std::string> texts = {"report times are in the wrong timezone",
+                                          "report times are in the wrong timezone again",
+                                          "my report times are in the wrong timezone"};
+  const std::string label = label_of(texts);
+  EXPECT_EQ(phrase_problem(label, texts), "") << label;
+  EXPECT_NE(split_spaces(label).back(), "wrong") << label;
+  const std::vector<std::string> cards = {"cannot update my credit card details",
+                                          "cannot update my credit card details today",
+                                          "we cannot update my credit card details"};
+  EXPECT_NE(split_spaces(label_of(cards)).back(), "credit") << label_of(cards);
+}
+
 TEST(PhraseLabeler, ANegationMayStartAPhrase) {
   const std::vector<std::string> texts = {"cannot sign in", "we cannot sign in", "cannot sign in!"};
   EXPECT_EQ(label_of(texts), "cannot sign in");

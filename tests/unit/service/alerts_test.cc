@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -38,7 +39,7 @@ TEST(AlertsConfigTest, RulesParseInFileOrderAndDescribeBackToThemselves) {
   EXPECT_EQ(rules[0].name, "fresh");
   EXPECT_EQ(rules[2].name, "severe");
   const std::string described = describe_service_config(*loaded.config);
-  EXPECT_NE(described.find("alerts.rules.spike = spike factor=3 min_events=10 "
+  EXPECT_NE(described.find("alerts.rules.spike = spike factor=3 min_events=10 min_baseline=5 "
                            "min_arr_cents=5000000\n"),
             std::string::npos)
       << described;
@@ -93,6 +94,50 @@ TEST(AlertsConfigTest, WebhooksNeedAnHttpsUrlAFormatAndForGenericASecret) {
   EXPECT_FALSE(parse_https_url("https://user@h/x"));
   EXPECT_FALSE(parse_https_url("https://h:99999/x"));
   EXPECT_EQ(parse_https_url("https://h?q=1")->target, "/?q=1");
+}
+
+TEST(AlertsConfigTest, ASlackUrlComesFromTheFileTheFileNamesOrTheEnvironment) {
+  const fs::path file =
+      fs::temp_directory_path() / ("painpoint-alerts-url-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(file);
+    out << "https://hooks.example.com/services/T1/B1/secret\n";
+  }
+  auto from_file = parse("alerts.webhooks.team.url_file = " + file.string() +
+                         "\nalerts.webhooks.team.format = slack\n");
+  ASSERT_TRUE(from_file.config) << from_file.error;
+  auto ready = prepare_webhooks(from_file.config->alerts);
+  ASSERT_TRUE(std::holds_alternative<std::vector<ReadyWebhook>>(ready));
+  EXPECT_EQ(std::get<std::vector<ReadyWebhook>>(ready)[0].url.target, "/services/T1/B1/secret");
+  // `painpoint config` shows where the URL comes from, never the URL.
+  const std::string described = describe_service_config(*from_file.config);
+  EXPECT_EQ(described.find("T1/B1"), std::string::npos) << described;
+  EXPECT_NE(described.find("alerts.webhooks.team.url_file = " + file.string()), std::string::npos)
+      << described;
+  fs::remove(file);
+  EXPECT_EQ(std::get<std::string>(prepare_webhooks(from_file.config->alerts)),
+            "cannot read alerts.webhooks.team.url_file " + file.string());
+
+  auto from_env = parse("alerts.webhooks.team-2.format = slack\n");
+  ASSERT_TRUE(from_env.config) << from_env.error;
+  EXPECT_EQ(std::get<std::string>(prepare_webhooks(from_env.config->alerts)),
+            "alerts.webhooks.team-2.url is missing (.url, .url_file or "
+            "PAINPOINT_WEBHOOK_TEAM_2_URL)");
+  ::setenv("PAINPOINT_WEBHOOK_TEAM_2_URL", "http://hooks.example.com/x", 1);
+  EXPECT_EQ(std::get<std::string>(prepare_webhooks(from_env.config->alerts)),
+            "PAINPOINT_WEBHOOK_TEAM_2_URL: expected https://host[:port]/path");
+  ::setenv("PAINPOINT_WEBHOOK_TEAM_2_URL", "https://hooks.example.com/services/T2", 1);
+  ready = prepare_webhooks(from_env.config->alerts);
+  ::unsetenv("PAINPOINT_WEBHOOK_TEAM_2_URL");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ReadyWebhook>>(ready));
+  EXPECT_EQ(std::get<std::vector<ReadyWebhook>>(ready)[0].url.target, "/services/T2");
+
+  auto both = parse(
+      "alerts.webhooks.a.url = https://h/x\nalerts.webhooks.a.url_file = /f\n"
+      "alerts.webhooks.a.format = slack\n");
+  ASSERT_TRUE(both.config);
+  EXPECT_EQ(std::get<std::string>(prepare_webhooks(both.config->alerts)),
+            "alerts.webhooks.a: .url and .url_file both given (one of them)");
 }
 
 TEST(WebhookBodiesTest, SlackTextAndSignedGenericJson) {
@@ -202,6 +247,42 @@ TEST_F(AlertsStoreTest, EachAlertFiresOnceAcrossBatchesInFlightAndRestarts) {
   ASSERT_TRUE(restarted.add_to(&third).is_ok());
   ASSERT_EQ(third.alerts.size(), 1u);
   EXPECT_EQ(third.alerts[0].pain_point_id(), "pp-3");
+}
+
+TEST_F(AlertsStoreTest, AnEpisodeFiresOnceAndReArmsOnlyAfterItsConditionWasFalse) {
+  const std::vector<aggregator::AlertRule> severe = {std::get<aggregator::AlertRule>(
+      aggregator::parse_alert_rule("severe", "severity at_least=5"))};
+  constexpr std::int64_t kDay = 86'400;
+  auto at = [](std::int64_t day, double severity) {
+    v1::PainPointSummary s = summary("pp-1", "app", 9);
+    s.mutable_last_seen()->set_seconds(1'790'000'600 + day * kDay);
+    s.set_severity(severity);
+    return s;
+  };
+  auto fire = [this](AlertFiring& firing, v1::PainPointSummary s) {
+    store::CommitBatch batch;
+    batch.summaries = {std::move(s)};
+    EXPECT_TRUE(firing.add_to(&batch).is_ok());
+    EXPECT_TRUE(store_->commit(batch).is_ok());
+    return batch.alerts;
+  };
+  AlertFiring firing(severe, *store_);
+  const auto opened = fire(firing, at(0, 6));
+  ASSERT_EQ(opened.size(), 1u);
+  // Severe for three weeks: one episode, whatever the days and the restarts.
+  EXPECT_TRUE(fire(firing, at(8, 7)).empty());
+  AlertFiring restarted(severe, *store_);
+  EXPECT_TRUE(fire(restarted, at(15, 6)).empty());
+  EXPECT_TRUE(fire(restarted, at(21, 5)).empty());
+  // Below the threshold once (recorded), then severe again after another restart: a new episode.
+  EXPECT_TRUE(fire(restarted, at(22, 4)).empty());
+  AlertFiring again(severe, *store_);
+  const auto reopened = fire(again, at(23, 6));
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_NE(reopened[0].alert_id(), opened[0].alert_id());
+  EXPECT_EQ(reopened[0].window_start().seconds() % kDay, 0);
+  EXPECT_EQ(reopened[0].triggered_at().seconds(), 1'790'000'600 + 23 * kDay);
+  EXPECT_TRUE(fire(again, at(24, 6)).empty());
 }
 
 TEST_F(AlertsStoreTest, ListNewestFirstByProductWithPagesEtagAndAuth) {

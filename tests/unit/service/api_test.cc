@@ -15,6 +15,7 @@
 #include "painpoint/store/store.h"
 #include "painpoint/v1/api.pb.h"
 #include "painpoint/v1/feedback.pb.h"
+#include "response_cache.h"
 
 namespace painpoint::service {
 namespace {
@@ -263,10 +264,45 @@ TEST_F(ApiTest, PainPointListBodyIsThePrintersAndFollowsChanges) {
   expect_printed("/v1/products/p/pain-points?limit=2", {"pp-3", "pp-2"}, "2");
   expect_printed("/v1/products/nope/pain-points", {}, "");
 
+  // Pages are kept until the product's summaries change; every change raises a summary's
+  // version (here also its severity, which ties pp-3 and wins on the id).
   store::CommitBatch renamed;
-  renamed.summaries = {rich("pp-2", 2, "renamed without a new version")};
+  renamed.summaries = {rich("pp-2", 3, "renamed")};
   ASSERT_TRUE(store_->commit(renamed).is_ok());
-  expect_printed("/v1/products/p/pain-points", {"pp-3", "pp-2", "pp-1"}, "");
+  expect_printed("/v1/products/p/pain-points", {"pp-2", "pp-3", "pp-1"}, "");
+  expect_printed("/v1/products/p/pain-points?limit=2", {"pp-2", "pp-3"}, "2");
+  expect_printed("/v1/products/p/pain-points?limit=2&cursor=2", {"pp-1"}, "");
+  // Another product's change leaves this product's pages as they are.
+  store::CommitBatch other;
+  other.summaries = {rich("pp-9", 1, "elsewhere")};
+  other.summaries[0].set_product_id("q");
+  ASSERT_TRUE(store_->commit(other).is_ok());
+  expect_printed("/v1/products/p/pain-points", {"pp-2", "pp-3", "pp-1"}, "");
+  expect_printed("/v1/products/q/pain-points", {"pp-9"}, "");
+}
+
+TEST(ResponseCache, ServesABodyOnlyAtTheVersionItWasRenderedAt) {
+  ResponseCache cache(1'000);
+  const DataVersion older{1, 10, 100};
+  const DataVersion newer{1, 11, 100};
+  EXPECT_EQ(cache.find("k", older), nullptr);
+  auto put = cache.put("k", older, "body one");
+  EXPECT_EQ(put->body, "body one");
+  EXPECT_EQ(put->etag, etag_of("body one"));
+  ASSERT_NE(cache.find("k", older), nullptr);
+  EXPECT_EQ(cache.find("k", older)->body, "body one");
+  EXPECT_EQ(cache.find("k", newer), nullptr);
+  EXPECT_EQ(cache.find("other", older), nullptr);
+  cache.put("k", newer, "body two");
+  EXPECT_EQ(cache.find("k", older), nullptr);
+  EXPECT_EQ(cache.find("k", newer)->body, "body two");
+  EXPECT_NE(etag_of("body one"), etag_of("body two"));
+  // Past its byte budget the cache starts over; a body larger than the budget is not kept.
+  cache.put("big", older, std::string(990, 'x'));
+  EXPECT_EQ(cache.find("k", newer), nullptr);
+  EXPECT_NE(cache.find("big", older), nullptr);
+  EXPECT_EQ(cache.put("huge", older, std::string(2'000, 'y'))->body.size(), 2'000u);
+  EXPECT_EQ(cache.find("huge", older), nullptr);
 }
 
 std::string header_of(const HttpResponse& response, const std::string& name) {

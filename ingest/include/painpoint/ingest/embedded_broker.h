@@ -23,6 +23,12 @@ struct EmbeddedBrokerConfig {
   int partitions = 16;  // per Painpoint topic
   int num_brokers = 1;  // brokers 2..N always get ephemeral ports
   bool create_painpoint_topics = true;
+  // The brokers' group.initial.rebalance.delay.ms: how long a new consumer group waits for more
+  // members before its first assignment. The mock's default, 3 s like Apache Kafka's, was most of
+  // serve's start-up; a member that joins later costs one more rebalance instead. Applied with
+  // librdkafka >= 2.12 (rd_kafka_mock_group_initial_rebalance_delay_ms); Debian's 2.0.2 has no
+  // such call and keeps 3 s.
+  std::chrono::milliseconds group_initial_rebalance_delay{0};
 };
 
 // Owns a running mock cluster (its own threads serve the network). Stops on destruction.

@@ -423,6 +423,22 @@ struct ClusterMetadata {
 // A topic's configuration as the broker describes it (every entry, defaults included).
 using TopicConfigs = std::map<std::string, std::string>;
 
+// One member of a consumer group as the group coordinator describes it (DescribeGroups).
+struct GroupMember {
+  std::string member_id;
+  std::string client_id;
+  std::string group_instance_id;  // empty without static membership
+  std::string host;               // the member's address as the coordinator saw it
+  std::vector<TopicPartition> assignment;
+};
+
+struct GroupDescription {
+  std::string group_id;
+  std::string state;  // "Stable", "PreparingRebalance", "Empty", ...
+  std::string assignor;
+  std::vector<GroupMember> members;
+};
+
 struct AdminConfig {
   std::string brokers;
   std::string client_id = "painpoint-admin";
@@ -451,6 +467,10 @@ class Admin {
   Result<ClusterMetadata> metadata(std::chrono::milliseconds timeout,
                                    const std::string& topic = {});
   Result<std::string> cluster_id(std::chrono::milliseconds timeout) const;
+  // The members of consumer group `group_id` and the partitions each is assigned. The embedded
+  // broker (librdkafka's mock cluster) cannot describe groups: kUnsupported.
+  Result<GroupDescription> describe_group(const std::string& group_id,
+                                          std::chrono::milliseconds timeout);
 
   struct Impl;
 

@@ -23,6 +23,7 @@ enum class KafkaErrc {
   kOffsetOutOfRange,  // the requested offset is no longer (or not yet) on the broker
   kFatal,             // the client instance is unusable (e.g. idempotence violated); recreate it
   kState,             // call not valid in the current state (closed, not subscribed, ...)
+  kUnsupported,       // the broker does not implement the request (the embedded broker)
   kOther,
 };
 
