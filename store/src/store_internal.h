@@ -144,6 +144,9 @@ struct Store::Impl {
   std::uint64_t next_outbox_sequence = 1;
   std::uint64_t next_alert_sequence = 1;
   std::map<std::string, v1::ProductStats, std::less<>> products;
+  // Commits written since open: a prepared commit is written only onto the state it was
+  // prepared on.
+  std::uint64_t commit_generation = 0;
 
   ~Impl();
 
@@ -154,6 +157,9 @@ struct Store::Impl {
   Status get(Family family, std::string_view key, std::optional<std::string>* out) const;
   Status scan(Family family, std::string_view prefix,
               const std::function<bool(std::string_view, std::string_view)>& fn) const;
+
+  // Builds a PreparedCommit (store_commit.cc).
+  class CommitPreparation;
 
   // Open-time steps (store_open.cc).
   Status open_db(bool existed);
