@@ -19,17 +19,6 @@
 namespace painpoint::store {
 namespace {
 
-v1::StoredEvent event(const std::string& id, const std::string& product, std::int64_t seconds) {
-  v1::StoredEvent stored;
-  v1::FeedbackEvent* e = stored.mutable_event();
-  e->set_event_id(id);
-  e->set_product_id(product);
-  e->set_source(v1::SOURCE_CUSTOMER);
-  e->set_text("text of " + id);
-  e->mutable_occurred_at()->set_seconds(seconds);
-  return stored;
-}
-
 v1::PainPointSummary summary(const std::string& id, const std::string& product,
                              std::int64_t version) {
   v1::PainPointSummary s;
@@ -39,38 +28,6 @@ v1::PainPointSummary summary(const std::string& id, const std::string& product,
   s.set_version(version);
   s.set_event_count(version);
   return s;
-}
-
-// A first batch both stores get, then one that touches every kind of record: new events (random
-// ids, out of key order), a stored event moving pain point, state puts and deletes, summaries
-// with their outbox, offsets, the cluster id and an alert.
-CommitBatch first_batch() {
-  CommitBatch batch;
-  batch.events = {event("e-old", "app", 50)};
-  batch.memberships = {{"e-old", "app", "pp-old"}};
-  batch.summaries = {summary("pp-old", "app", 1)};
-  batch.aggregator_state = {{"p/app/gone", "x"}};
-  return batch;
-}
-
-CommitBatch second_batch() {
-  CommitBatch batch;
-  batch.events = {event("e-z", "app", 300), event("e-a", "web", 100), event("e-m", "app", 200)};
-  batch.offsets = {{"painpoint.feedback", 0, 42}, {"painpoint.feedback", 1, 7}};
-  batch.kafka_cluster_id = "cluster-1";
-  batch.aggregator_state = {{"p/app/z", "1"}, {"p/app/a", "2"}, {"p/app/gone", std::nullopt}};
-  batch.memberships = {{"e-z", "app", "pp-new"},
-                       {"e-a", "web", "pp-web"},
-                       {"e-m", "app", "pp-new"},
-                       {"e-old", "app", "pp-new"}};
-  batch.summaries = {summary("pp-new", "app", 1), summary("pp-web", "web", 1)};
-  batch.publish_summaries = true;
-  v1::AlertEvent alert;
-  alert.set_alert_id("al-1");
-  alert.set_product_id("app");
-  alert.set_rule("r");
-  batch.alerts = {alert};
-  return batch;
 }
 
 // Every record of every column family, family by family in key order.
@@ -92,6 +49,40 @@ std::map<std::string, std::vector<std::pair<std::string, std::string>>> contents
 
 class PreparedCommitTest : public StoreDirTest {
  protected:
+  // A first batch both stores get, then one that touches every kind of record: new events (random
+  // ids, out of key order), a stored event moving pain point, state puts and deletes, summaries
+  // with their outbox, offsets, the cluster id and an alert.
+  static CommitBatch first_batch() {
+    CommitBatch batch;
+    batch.events = {make_event("e-old", "app", v1::SOURCE_CUSTOMER, 50)};
+    batch.memberships = {{"e-old", "app", "pp-old"}};
+    batch.summaries = {summary("pp-old", "app", 1)};
+    batch.aggregator_state = {{"p/app/gone", "x"}};
+    return batch;
+  }
+
+  static CommitBatch second_batch() {
+    CommitBatch batch;
+    batch.events = {make_event("e-z", "app", v1::SOURCE_CUSTOMER, 300),
+                    make_event("e-a", "web", v1::SOURCE_CUSTOMER, 100),
+                    make_event("e-m", "app", v1::SOURCE_CUSTOMER, 200)};
+    batch.offsets = {{"painpoint.feedback", 0, 42}, {"painpoint.feedback", 1, 7}};
+    batch.kafka_cluster_id = "cluster-1";
+    batch.aggregator_state = {{"p/app/z", "1"}, {"p/app/a", "2"}, {"p/app/gone", std::nullopt}};
+    batch.memberships = {{"e-z", "app", "pp-new"},
+                         {"e-a", "web", "pp-web"},
+                         {"e-m", "app", "pp-new"},
+                         {"e-old", "app", "pp-new"}};
+    batch.summaries = {summary("pp-new", "app", 1), summary("pp-web", "web", 1)};
+    batch.publish_summaries = true;
+    v1::AlertEvent alert;
+    alert.set_alert_id("al-1");
+    alert.set_product_id("app");
+    alert.set_rule("r");
+    batch.alerts = {alert};
+    return batch;
+  }
+
   void TearDown() override {
     std::filesystem::remove_all(committed_dir());
     StoreDirTest::TearDown();
@@ -165,7 +156,7 @@ TEST_F(PreparedCommitTest, ACommitBetweenPrepareAndWriteIsRefused) {
   PreparedCommit stale;
   ASSERT_TRUE(store->prepare_commit(first_batch(), &stale).is_ok());
   CommitBatch other;
-  other.events = {event("e-other", "app", 10)};
+  other.events = {make_event("e-other", "app", v1::SOURCE_CUSTOMER, 10)};
   ASSERT_TRUE(store->commit(other).is_ok());
 
   EXPECT_EQ(store->write_prepared(std::move(stale)).code(), StoreErrc::kInvalidArgument);
