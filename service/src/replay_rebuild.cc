@@ -245,8 +245,7 @@ class Rebuilder {
   bool finish(const std::string& product, ProductRun& run, Report& report);
   // The steps of finish(), in order.
   bool read_old_side(const std::string& product, const ProductRun& run, ProductRebuild& r);
-  static void group_new_side(const ProductRun& run, agg::Aggregator& aggregator,
-                             ProductRebuild& r);
+  static void group_new_side(const ProductRun& run, agg::Aggregator& aggregator, ProductRebuild& r);
   void name_new_groups(const std::string& product, ProductRebuild& r) const;
   void plan_splits(ProductRebuild& r, Report& report);
   void plan_succession(ProductRebuild& r, Report& report);

@@ -91,7 +91,8 @@ class CommitWrites {
     in_order.push_back(Op{family, WriteKind::kPut, std::string(key), std::string(value)});
   }
   void put(Family family, std::string_view key, std::string_view value) {
-    key_ordered[family].push_back(Op{family, WriteKind::kPut, std::string(key), std::string(value)});
+    key_ordered[family].push_back(
+        Op{family, WriteKind::kPut, std::string(key), std::string(value)});
   }
   void erase(Family family, std::string_view key) {
     key_ordered[family].push_back(Op{family, WriteKind::kDelete, std::string(key), {}});
@@ -335,7 +336,7 @@ class Store::Impl::CommitPreparation {
     if (batch_.aggregator_checkpoint) {
       // The aggregator state of this batch covers every event stored so far.
       out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDeleteRange, be64_value(0),
-                                                be64_value(new_event_count)});
+                                               be64_value(new_event_count)});
     }
   }
 
@@ -367,9 +368,10 @@ class Store::Impl::CommitPreparation {
       std::optional<v1::StoredEvent> stored;
       if (Status s = store_.get_event(event_id, &stored); !s.is_ok()) return s;
       if (!stored) continue;
-      out_.erase(kMembersByPainPoint,
-                 keys::member_key(*previous, keys::member_position(
-                                                 to_micros(stored->event().occurred_at()), event_id)));
+      out_.erase(
+          kMembersByPainPoint,
+          keys::member_key(*previous, keys::member_position(
+                                          to_micros(stored->event().occurred_at()), event_id)));
     }
     return Status::ok();
   }

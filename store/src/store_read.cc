@@ -15,7 +15,8 @@
 
 namespace painpoint::store {
 
-Status Store::Impl::get(Family family, std::string_view key, std::optional<std::string>* out) const {
+Status Store::Impl::get(Family family, std::string_view key,
+                        std::optional<std::string>* out) const {
   std::string value;
   const rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(family), slice(key), &value);
   if (s.IsNotFound()) {

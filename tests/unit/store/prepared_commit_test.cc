@@ -131,7 +131,7 @@ TEST_F(PreparedCommitTest, PreparedWritesAreInspectableAndWriteWhatCommitWrites)
     }
     EXPECT_TRUE(old_entry_deleted);
     EXPECT_EQ(keys_of["outbox"].size(), 2u);
-    EXPECT_EQ(keys_of["alerts"].size(), 5u);  // id, sequence, product, outbox, next sequence
+    EXPECT_EQ(keys_of["alerts"].size(), 5u);   // id, sequence, product, outbox, next sequence
     EXPECT_EQ(keys_of["default"].size(), 7u);  // 2 products, event count, 2 offsets, cluster,
                                                // outbox sequence
 
