@@ -9,7 +9,7 @@
 // 5 MiB per partition, so keep N small there). With --brokers (Apache Kafka, scripts/kafka.sh) it
 // creates a fresh compacted topic for the run.
 //
-// One event costs R changelog records: store.cc's commit writes five keys per event today
+// One event costs R changelog records: Store::commit writes five keys per event today
 // (events, by_time, the arrival log, members, members_by_pain_point), plus per batch a few keys
 // (product stats, event count, offsets, summaries, outbox) that this benchmark leaves out.
 

@@ -84,6 +84,74 @@ bool same_content(v1::PainPointSummary a, v1::PainPointSummary b) {
   return a.SerializeAsString() == b.SerializeAsString();
 }
 
+// Splits: a pair kept apart where one side kept its id and the other merged into it again
+// (the fresh clustering does not know the split) is split again.
+struct Resplit {
+  std::string origin;  // final id holding the events now
+  std::string id;      // the split-off id to restore
+  std::uint32_t old_group;
+};
+
+// Human merges: the merged-away side's events belong with the survivor.
+struct Remerge {
+  std::uint32_t group;  // the new group holding most of the merged-away events
+  std::string from;     // the merge as recorded
+  std::string into;     // where `into` lives on
+};
+
+// What Rebuilder::finish() works out for one product, step by step: the old grouping of the
+// replayed events, the new one, which ids survive, and the curation to re-apply.
+struct ProductRebuild {
+  std::size_t n = 0;  // replayed events
+  // The old side: summaries, and how stored memberships resolve.
+  std::map<std::string, v1::PainPointSummary> old_summaries;
+  IdTable old_groups;
+  std::vector<InheritanceGroup> old_group_info;
+  std::vector<std::uint32_t> old_final;  // per event: old group, or kNoGroup
+  // The new side.
+  agg::Changes first;  // the replay's changes
+  IdTable new_groups;
+  std::vector<std::uint32_t> new_final;  // per event: new group
+  std::vector<InheritanceGroup> new_group_info;
+  // Which ids survive.
+  InheritanceResult match;
+  std::vector<std::string> final_id;  // per new group
+  std::set<std::string> live;
+  // Curation and succession.
+  agg::CurationRecord curation;
+  agg::Succession succession;
+  std::vector<Resplit> resplits;
+  std::set<std::uint32_t> resplit_groups;
+  std::vector<v1::PainPointSummary> finals;  // final records of old ids
+  std::vector<Remerge> remerges;
+  // Per event: its final id, and what its membership names when that differs (re-merges).
+  std::vector<std::string> event_final;
+  std::vector<std::optional<std::string>> member_override;
+  agg::Changes second;  // the changes of succession and curation
+
+  // Follows merge records from an old id to where it lives on.
+  [[nodiscard]] std::string old_resolve(std::string id) const {
+    for (int hops = 0; hops < 1000; ++hops) {
+      const auto it = old_summaries.find(id);
+      if (it == old_summaries.end() || it->second.status() != v1::STATUS_MERGED) break;
+      id = it->second.merged_into();
+    }
+    return id;
+  }
+  [[nodiscard]] std::optional<std::uint32_t> old_index(const std::string& id) const {
+    for (std::uint32_t i = 0; i < old_groups.size(); ++i) {
+      if (old_groups.at(i) == id) return i;
+    }
+    return std::nullopt;
+  }
+  // The new group that inherited the old id, if one did.
+  [[nodiscard]] std::optional<std::uint32_t> group_holding(const std::string& old_id) const {
+    const auto o = old_index(old_id);
+    if (!o || match.old_fates[*o].kind != OldFate::Kind::kInherited) return std::nullopt;
+    return match.old_fates[*o].new_group;
+  }
+};
+
 class Rebuilder {
  public:
   Rebuilder(const RebuildOptions& options, store::Store& store, agg::ClusterConfig cfg,
@@ -175,6 +243,24 @@ class Rebuilder {
   }
 
   bool finish(const std::string& product, ProductRun& run, Report& report);
+  // The steps of finish(), in order.
+  bool read_old_side(const std::string& product, const ProductRun& run, ProductRebuild& r);
+  static void group_new_side(const ProductRun& run, agg::Aggregator& aggregator, ProductRebuild& r);
+  void name_new_groups(const std::string& product, ProductRebuild& r) const;
+  void plan_splits(ProductRebuild& r, Report& report);
+  void plan_succession(ProductRebuild& r, Report& report);
+  void plan_remerges(const ProductRun& run, ProductRebuild& r, Report& report);
+  bool reapply_splits(const std::string& product, const ProductRun& run,
+                      agg::Aggregator& aggregator, ProductRebuild& r, Report& report);
+  void reapply_merges(const std::string& product, agg::Aggregator& aggregator, ProductRebuild& r,
+                      Report& report);
+  void reapply_labels(const std::string& product, agg::Aggregator& aggregator, ProductRebuild& r,
+                      Report& report);
+  bool add_state_writes(const std::string& product, ProductRebuild& r, store::CommitBatch& batch);
+  std::size_t add_summary_writes(ProductRebuild& r, store::CommitBatch& batch);
+  static std::size_t add_membership_writes(const std::string& product, const ProductRun& run,
+                                           const ProductRebuild& r, store::CommitBatch& batch);
+  bool add_left_out(const std::string& product, store::CommitBatch& batch, std::size_t* left_out);
 
   const RebuildOptions& options_;
   store::Store& store_;
@@ -188,181 +274,199 @@ class Rebuilder {
 bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& report) {
   if (!run.aggregator) run.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
   agg::Aggregator& aggregator = *run.aggregator;
-  const std::size_t n = run.event_ids.size();
+  ProductRebuild r;
+  r.n = run.event_ids.size();
 
-  // --- the old side: summaries, how stored memberships resolve -------------------------------
-  std::map<std::string, v1::PainPointSummary> old_summaries;
+  if (!read_old_side(product, run, r)) return false;
+  group_new_side(run, aggregator, r);
+  name_new_groups(product, r);
+  r.curation = agg::read_curation(reader_, product);
+  plan_splits(r, report);
+  plan_succession(r, report);
+  plan_remerges(run, r, report);
+  if (const auto out = aggregator.succeed(product, &reader_, r.succession); !out.ok()) {
+    std::cerr << "painpoint replay rebuild: " << product << ": succession failed: " << out.message
+              << "\n";
+    return false;
+  }
+  // Final id per event (index into final_id, or an override for re-applied curation).
+  r.event_final.resize(r.n);
+  for (std::size_t i = 0; i < r.n; ++i) r.event_final[i] = r.final_id[r.new_final[i]];
+  if (!reapply_splits(product, run, aggregator, r, report)) return false;
+  reapply_merges(product, aggregator, r, report);
+  reapply_labels(product, aggregator, r, report);
+  r.second = aggregator.take_changes();
+
+  store::CommitBatch batch;
+  if (!add_state_writes(product, r, batch)) return false;
+  report.fresh += add_summary_writes(r, batch);
+  const std::size_t moved = add_membership_writes(product, run, r, batch);
+  std::size_t left_out = 0;
+  if (!add_left_out(product, batch, &left_out)) return false;
+
+  ++report.products;
+  report.events += r.n;
+  report.moved += moved;
+  report.left_out += left_out;
+  report.published += batch.summaries.size();
+  std::cout << "product " << product << ": " << r.n << " events, " << r.live.size()
+            << " pain points and candidates, " << moved << " events moved, "
+            << batch.summaries.size() << " summaries to publish"
+            << (left_out > 0 ? ", " + std::to_string(left_out) + " events outside the range" : "")
+            << "\n";
+  if (options_.dry_run) return true;
+  if (store::Status s = store_.commit(batch); !s.is_ok()) {
+    return fail("committing the rebuild of " + product, s);
+  }
+  return true;
+}
+
+// The old side: the product's summaries, its old groups (every active pain point, even without
+// replayed events: it must get a fate, and the candidates replayed events belonged to) and each
+// replayed event's old group.
+bool Rebuilder::read_old_side(const std::string& product, const ProductRun& run,
+                              ProductRebuild& r) {
   if (store::Status s = store_.scan_summaries(product,
                                               [&](const v1::PainPointSummary& x) {
-                                                old_summaries[x.id()] = x;
+                                                r.old_summaries[x.id()] = x;
                                                 return true;
                                               });
       !s.is_ok()) {
     return fail("reading summaries of " + product, s);
   }
-  auto old_resolve = [&](std::string id) {
-    for (int hops = 0; hops < 1000; ++hops) {
-      const auto it = old_summaries.find(id);
-      if (it == old_summaries.end() || it->second.status() != v1::STATUS_MERGED) break;
-      id = it->second.merged_into();
-    }
-    return id;
-  };
-  // Old groups: every active pain point (even without replayed events: it must get a fate) and
-  // the candidates replayed events belonged to.
-  IdTable old_groups;
-  std::vector<InheritanceGroup> old_group_info;
-  for (const auto& [id, s] : old_summaries) {
+  for (const auto& [id, s] : r.old_summaries) {
     if (s.status() != v1::STATUS_ACTIVE) continue;
-    old_groups.intern(id);
-    old_group_info.push_back({true});
+    r.old_groups.intern(id);
+    r.old_group_info.push_back({true});
   }
-  std::vector<std::uint32_t> old_final(n, kNoGroup);  // per event: old group
-  {
-    std::vector<std::uint32_t> memo(run.old_ids.size(), kNoGroup - 1);
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t m = run.old_member[i];
-      if (m == kNoGroup) continue;
-      if (memo[m] == kNoGroup - 1) {
-        const std::string id = old_resolve(run.old_ids.at(m));
-        const auto it = old_summaries.find(id);
-        if (it != old_summaries.end() && it->second.status() != v1::STATUS_ACTIVE) {
-          memo[m] = kNoGroup;  // ends at a retired id: in no group today
-        } else {
-          const std::size_t before = old_groups.size();
-          memo[m] = old_groups.intern(id);
-          if (old_groups.size() > before) old_group_info.push_back({false});  // a candidate
-        }
+  r.old_final.assign(r.n, kNoGroup);
+  std::vector<std::uint32_t> memo(run.old_ids.size(), kNoGroup - 1);
+  for (std::size_t i = 0; i < r.n; ++i) {
+    const std::uint32_t m = run.old_member[i];
+    if (m == kNoGroup) continue;
+    if (memo[m] == kNoGroup - 1) {
+      const std::string id = r.old_resolve(run.old_ids.at(m));
+      const auto it = r.old_summaries.find(id);
+      if (it != r.old_summaries.end() && it->second.status() != v1::STATUS_ACTIVE) {
+        memo[m] = kNoGroup;  // ends at a retired id: in no group today
+      } else {
+        const std::size_t before = r.old_groups.size();
+        memo[m] = r.old_groups.intern(id);
+        if (r.old_groups.size() > before) r.old_group_info.push_back({false});  // a candidate
       }
-      old_final[i] = memo[m];
     }
+    r.old_final[i] = memo[m];
   }
+  return true;
+}
 
-  // --- the new side ----------------------------------------------------------------------------
-  agg::Changes first = aggregator.take_changes();
+// The new side: the replay's clusters as the aggregator resolves them, and which were promoted.
+void Rebuilder::group_new_side(const ProductRun& run, agg::Aggregator& aggregator,
+                               ProductRebuild& r) {
+  r.first = aggregator.take_changes();
   std::set<std::string> promoted;
-  for (const auto& s : first.summaries) {
+  for (const auto& s : r.first.summaries) {
     if (s.status() == v1::STATUS_ACTIVE) promoted.insert(s.id());
   }
-  IdTable new_groups;
-  std::vector<std::uint32_t> new_final(n);
-  {
-    std::vector<std::uint32_t> memo(run.new_ids.size(), kNoGroup);
-    for (std::size_t i = 0; i < n; ++i) {
-      std::uint32_t& m = memo[run.assigned[i]];
-      if (m == kNoGroup) m = new_groups.intern(aggregator.resolve(run.new_ids.at(run.assigned[i])));
-      new_final[i] = m;
+  r.new_final.resize(r.n);
+  std::vector<std::uint32_t> memo(run.new_ids.size(), kNoGroup);
+  for (std::size_t i = 0; i < r.n; ++i) {
+    std::uint32_t& m = memo[run.assigned[i]];
+    if (m == kNoGroup) {
+      m = r.new_groups.intern(aggregator.resolve(run.new_ids.at(run.assigned[i])));
     }
+    r.new_final[i] = m;
   }
-  std::vector<InheritanceGroup> new_group_info(new_groups.size());
-  for (std::uint32_t g = 0; g < new_groups.size(); ++g) {
-    new_group_info[g].published = promoted.contains(new_groups.at(g));
+  r.new_group_info.resize(r.new_groups.size());
+  for (std::uint32_t g = 0; g < r.new_groups.size(); ++g) {
+    r.new_group_info[g].published = promoted.contains(r.new_groups.at(g));
   }
+}
 
+// Final id of every new group: inherited, or its own unless subscribers already know that id
+// for something else (then a fresh one that nobody has used).
+void Rebuilder::name_new_groups(const std::string& product, ProductRebuild& r) const {
   InheritanceInput input;
-  input.old_groups = old_group_info;
-  input.new_groups = new_group_info;
+  input.old_groups = r.old_group_info;
+  input.new_groups = r.new_group_info;
   input.threshold = options_.inherit_threshold;
-  input.events.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
+  input.events.reserve(r.n);
+  for (std::size_t i = 0; i < r.n; ++i) {
     InheritanceInput::Event e;
-    if (old_final[i] != kNoGroup) e.old_group = old_final[i];
-    e.new_group = new_final[i];
+    if (r.old_final[i] != kNoGroup) e.old_group = r.old_final[i];
+    e.new_group = r.new_final[i];
     input.events.push_back(e);
   }
-  const InheritanceResult match = match_inheritance(input);
+  r.match = match_inheritance(input);
 
-  // Final id of every new group: inherited, or its own unless subscribers already know that id
-  // for something else (then a fresh one that nobody has used).
-  std::vector<std::string> final_id(new_groups.size());
+  const std::uint32_t groups = static_cast<std::uint32_t>(r.new_groups.size());
+  r.final_id.resize(groups);
   std::set<std::string> taken;
-  for (std::uint32_t g = 0; g < new_groups.size(); ++g) {
-    if (match.heir_of[g]) taken.insert(old_groups.at(*match.heir_of[g]));
+  for (std::uint32_t g = 0; g < groups; ++g) {
+    if (r.match.heir_of[g]) taken.insert(r.old_groups.at(*r.match.heir_of[g]));
   }
-  for (std::uint32_t g = 0; g < new_groups.size(); ++g) {
-    if (match.heir_of[g]) final_id[g] = old_groups.at(*match.heir_of[g]);
+  for (std::uint32_t g = 0; g < groups; ++g) {
+    if (r.match.heir_of[g]) r.final_id[g] = r.old_groups.at(*r.match.heir_of[g]);
   }
-  for (std::uint32_t g = 0; g < new_groups.size(); ++g) {
-    if (match.heir_of[g]) continue;
-    std::string id = new_groups.at(g);
-    for (std::uint32_t k = 0; old_summaries.contains(id) || taken.contains(id); ++k) {
+  for (std::uint32_t g = 0; g < groups; ++g) {
+    if (r.match.heir_of[g]) continue;
+    std::string id = r.new_groups.at(g);
+    for (std::uint32_t k = 0; r.old_summaries.contains(id) || taken.contains(id); ++k) {
       char hex[17];
       std::snprintf(
           hex, sizeof hex, "%016llx",
           static_cast<unsigned long long>(agg::fnv1a64(
-              product + "\x1ereplay\x1e" + new_groups.at(g) + "\x1e" + std::to_string(k))));
+              product + "\x1ereplay\x1e" + r.new_groups.at(g) + "\x1e" + std::to_string(k))));
       id = std::string("pp-") + hex;
     }
     taken.insert(id);
-    final_id[g] = id;
+    r.final_id[g] = id;
   }
-  std::set<std::string> live(taken.begin(), taken.end());
+  r.live = std::set<std::string>(taken.begin(), taken.end());
+}
 
-  // --- curation ----------------------------------------------------------------------------------
-  const agg::CurationRecord curation = agg::read_curation(reader_, product);
-  auto group_holding = [&](const std::string& old_id) -> std::optional<std::uint32_t> {
-    const auto o = [&]() -> std::optional<std::uint32_t> {
-      for (std::uint32_t i = 0; i < old_groups.size(); ++i) {
-        if (old_groups.at(i) == old_id) return i;
-      }
-      return std::nullopt;
-    }();
-    if (!o || match.old_fates[*o].kind != OldFate::Kind::kInherited) return std::nullopt;
-    return match.old_fates[*o].new_group;
-  };
-  auto old_index = [&](const std::string& id) -> std::optional<std::uint32_t> {
-    for (std::uint32_t i = 0; i < old_groups.size(); ++i) {
-      if (old_groups.at(i) == id) return i;
-    }
-    return std::nullopt;
-  };
-  // Splits: a pair kept apart where one side kept its id and the other merged into it again
-  // (the fresh clustering does not know the split) is split again; both alive: kept apart.
-  struct Resplit {
-    std::string origin;  // final id holding the events now
-    std::string id;      // the split-off id to restore
-    std::uint32_t old_group;
-  };
-  std::vector<Resplit> resplits;
-  std::set<std::uint32_t> resplit_groups;
-  agg::Succession succession;
-  for (const auto& [a, b] : curation.apart) {
-    const auto ga = group_holding(a), gb = group_holding(b);
+// Pairs kept apart: both alive, they stay apart; one merged into the other again, it is split
+// again later (reapply_splits); otherwise the record is dropped.
+void Rebuilder::plan_splits(ProductRebuild& r, Report& report) {
+  for (const auto& [a, b] : r.curation.apart) {
+    const auto ga = r.group_holding(a), gb = r.group_holding(b);
     if (ga && gb) {
-      succession.keep_apart.emplace_back(a, b);
+      r.succession.keep_apart.emplace_back(a, b);
       ++report.curation_applied;
       line("curation: " + a + " and " + b + " kept apart");
       continue;
     }
     const std::string& kept = ga ? a : b;
     const std::string& gone = ga ? b : a;
-    const auto og = old_index(gone);
-    if ((ga || gb) && og && match.old_fates[*og].kind == OldFate::Kind::kMerged &&
-        match.old_fates[*og].new_group == *(ga ? ga : gb) && !resplit_groups.contains(*og)) {
-      resplits.push_back({kept, gone, *og});
-      resplit_groups.insert(*og);
+    const auto og = r.old_index(gone);
+    if ((ga || gb) && og && r.match.old_fates[*og].kind == OldFate::Kind::kMerged &&
+        r.match.old_fates[*og].new_group == *(ga ? ga : gb) && !r.resplit_groups.contains(*og)) {
+      r.resplits.push_back({kept, gone, *og});
+      r.resplit_groups.insert(*og);
       continue;
     }
     ++report.curation_dropped;
     line("curation: split " + a + " / " + b +
          " not re-applied (neither side survives as a pain point)");
   }
+}
 
-  // --- succession: renames, fates -------------------------------------------------------------
-  for (std::uint32_t g = 0; g < new_groups.size(); ++g) {
-    if (!match.heir_of[g] && final_id[g] == new_groups.at(g)) continue;
+// Renames of new groups to their final ids, and the final record (merged or retired) of every
+// old id without heir.
+void Rebuilder::plan_succession(ProductRebuild& r, Report& report) {
+  for (std::uint32_t g = 0; g < r.new_groups.size(); ++g) {
+    if (!r.match.heir_of[g] && r.final_id[g] == r.new_groups.at(g)) continue;
     std::int64_t min_version = 0;
-    if (const auto it = old_summaries.find(final_id[g]); it != old_summaries.end()) {
+    if (const auto it = r.old_summaries.find(r.final_id[g]); it != r.old_summaries.end()) {
       min_version = it->second.version();
     }
-    succession.renames.push_back({new_groups.at(g), final_id[g], min_version});
+    r.succession.renames.push_back({r.new_groups.at(g), r.final_id[g], min_version});
   }
-  std::vector<v1::PainPointSummary> finals;  // final records of old ids
-  for (std::uint32_t o = 0; o < old_groups.size(); ++o) {
-    const OldFate& fate = match.old_fates[o];
-    const std::string& id = old_groups.at(o);
+  for (std::uint32_t o = 0; o < r.old_groups.size(); ++o) {
+    const OldFate& fate = r.match.old_fates[o];
+    const std::string& id = r.old_groups.at(o);
     if (fate.kind == OldFate::Kind::kInherited) {
-      if (old_group_info[o].published) {
+      if (r.old_group_info[o].published) {
         ++report.kept;
         char j[16];
         std::snprintf(j, sizeof j, "%.2f", fate.jaccard);
@@ -370,54 +474,52 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
       }
       continue;
     }
-    if (fate.kind == OldFate::Kind::kDropped || resplit_groups.contains(o)) continue;
-    v1::PainPointSummary fin = old_summaries.at(id);
+    if (fate.kind == OldFate::Kind::kDropped || r.resplit_groups.contains(o)) continue;
+    v1::PainPointSummary fin = r.old_summaries.at(id);
     fin.set_version(fin.version() + 1);
     if (fate.kind == OldFate::Kind::kMerged) {
-      const std::string& into = final_id[fate.new_group];
+      const std::string& into = r.final_id[fate.new_group];
       fin.set_status(v1::STATUS_MERGED);
       fin.set_merged_into(into);
-      succession.merged_into.emplace_back(id, into);
+      r.succession.merged_into.emplace_back(id, into);
       ++report.merged;
       char share[16];
       std::snprintf(share, sizeof share, "%.0f%%", 100 * fate.jaccard);
       line("merged  " + id + " -> " + into + " (" + share + " of its events)");
     } else {
       fin.set_status(v1::STATUS_RETIRED);
-      succession.retired.push_back(id);
+      r.succession.retired.push_back(id);
       ++report.retired;
       line("retired " + id);
     }
-    finals.push_back(std::move(fin));
+    r.finals.push_back(std::move(fin));
   }
-  // Human merges: the merged-away side's events belong with the survivor.
-  struct Remerge {
-    std::uint32_t group;  // the new group holding most of the merged-away events
-    std::string from;     // the merge as recorded
-    std::string into;     // where `into` lives on
-  };
-  succession.human_merges = curation.merges;
-  std::vector<Remerge> remerges;
-  for (const auto& [from, into] : curation.merges) {
+}
+
+// Human merges whose sides the fresh clustering put apart again: merged again later
+// (reapply_merges) when the survivor lives on and the events sit in a published pain point.
+void Rebuilder::plan_remerges(const ProductRun& run, ProductRebuild& r, Report& report) {
+  r.succession.human_merges = r.curation.merges;
+  for (const auto& [from, into] : r.curation.merges) {
     // Where do the events that went through `from` sit now?
     std::map<std::uint32_t, std::int64_t> where;
     std::int64_t total = 0;
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < r.n; ++i) {
       if (run.old_member[i] == kNoGroup) continue;
       std::string id = run.old_ids.at(run.old_member[i]);
       bool through = false;
       for (int hops = 0; hops < 1000 && !through; ++hops) {
         through = id == from;
-        const auto it = old_summaries.find(id);
-        if (it == old_summaries.end() || it->second.status() != v1::STATUS_MERGED) break;
+        const auto it = r.old_summaries.find(id);
+        if (it == r.old_summaries.end() || it->second.status() != v1::STATUS_MERGED) break;
         id = it->second.merged_into();
       }
       if (!through) continue;
-      ++where[new_final[i]];
+      ++where[r.new_final[i]];
       ++total;
     }
-    const std::string survivor = old_resolve(into);
-    if (total == 0 || !live.contains(survivor) || !group_holding(survivor)) {
+    const std::string survivor = r.old_resolve(into);
+    if (total == 0 || !r.live.contains(survivor) || !r.group_holding(survivor)) {
       ++report.curation_dropped;
       line("curation: merge " + from + " -> " + into + " not re-applied (" +
            (total == 0 ? "no replayed events" : into + " did not survive") + ")");
@@ -426,31 +528,25 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
     const auto best =
         std::max_element(where.begin(), where.end(),
                          [](const auto& x, const auto& y) { return x.second < y.second; });
-    const std::string& now = final_id[best->first];
+    const std::string& now = r.final_id[best->first];
     if (now == survivor) continue;  // still together: nothing to do
-    if (!new_group_info[best->first].published) {
+    if (!r.new_group_info[best->first].published) {
       ++report.curation_dropped;
       line("curation: merge " + from + " -> " + into + " not re-applied (its events are emerging)");
       continue;
     }
-    remerges.push_back({best->first, from, survivor});
+    r.remerges.push_back({best->first, from, survivor});
   }
+}
 
-  if (const auto out = aggregator.succeed(product, &reader_, succession); !out.ok()) {
-    std::cerr << "painpoint replay rebuild: " << product << ": succession failed: " << out.message
-              << "\n";
-    return false;
-  }
-  // Final id per event (index into final_id, or an override for re-applied curation).
-  std::vector<std::string> event_final(n);
-  for (std::size_t i = 0; i < n; ++i) event_final[i] = final_id[new_final[i]];
-
-  for (const Resplit& r : resplits) {
+bool Rebuilder::reapply_splits(const std::string& product, const ProductRun& run,
+                               agg::Aggregator& aggregator, ProductRebuild& r, Report& report) {
+  for (const Resplit& split : r.resplits) {
     std::vector<v1::FeedbackEvent> events;
     std::vector<float> embeddings;  // semantic mode: each event's stored vector, in order
     std::vector<std::size_t> which;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (old_final[i] != r.old_group || event_final[i] != r.origin) continue;
+    for (std::size_t i = 0; i < r.n; ++i) {
+      if (r.old_final[i] != split.old_group || r.event_final[i] != split.origin) continue;
       std::optional<v1::StoredEvent> stored;
       if (store::Status s = store_.get_event(run.event_ids[i], &stored); !s.is_ok()) {
         return fail("reading an event to split", s);
@@ -461,43 +557,49 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
       embeddings.insert(embeddings.end(), v.begin(), v.end());
       which.push_back(i);
     }
-    const auto out = aggregator.split(product, r.origin, events, embeddings);
+    const auto out = aggregator.split(product, split.origin, events, embeddings);
     if (!out.ok()) {
       ++report.curation_dropped;
-      line("curation: split of " + r.id + " from " + r.origin + " not re-applied: " + out.message);
+      line("curation: split of " + split.id + " from " + split.origin +
+           " not re-applied: " + out.message);
       continue;
     }
     agg::Succession rename;
-    rename.renames.push_back({out.id, r.id, old_summaries.at(r.id).version()});
+    rename.renames.push_back({out.id, split.id, r.old_summaries.at(split.id).version()});
     if (const auto o2 = aggregator.succeed(product, nullptr, rename); !o2.ok()) {
       std::cerr << "painpoint replay rebuild: " << product << ": " << o2.message << "\n";
       return false;
     }
-    for (std::size_t i : which) event_final[i] = r.id;
-    live.insert(r.id);
+    for (std::size_t i : which) r.event_final[i] = split.id;
+    r.live.insert(split.id);
     ++report.kept;
     ++report.curation_applied;
-    line("curation: split of " + r.id + " from " + r.origin + " re-applied (" +
+    line("curation: split of " + split.id + " from " + split.origin + " re-applied (" +
          std::to_string(which.size()) + " events)");
   }
-  // What a re-merged event's membership names: the merged-away id, as after the human merge
-  // (memberships name the pain point at assignment; the merge record resolves it), so that the
-  // next rebuild still finds the events that went through it.
-  std::vector<std::optional<std::string>> member_override(n);
-  for (const Remerge& m : remerges) {
-    std::string moving = final_id[m.group];
-    if (!match.heir_of[m.group] && !live.contains(m.from)) {
+  return true;
+}
+
+// What a re-merged event's membership names: the merged-away id, as after the human merge
+// (memberships name the pain point at assignment; the merge record resolves it), so that the
+// next rebuild still finds the events that went through it.
+void Rebuilder::reapply_merges(const std::string& product, agg::Aggregator& aggregator,
+                               ProductRebuild& r, Report& report) {
+  r.member_override.resize(r.n);
+  for (const Remerge& m : r.remerges) {
+    std::string moving = r.final_id[m.group];
+    if (!r.match.heir_of[m.group] && !r.live.contains(m.from)) {
       // A fresh cluster: it takes the merged-away id back, so the merge repeats as recorded.
       agg::Succession rename;
-      const auto old = old_summaries.find(m.from);
+      const auto old = r.old_summaries.find(m.from);
       rename.renames.push_back(
-          {moving, m.from, old != old_summaries.end() ? old->second.version() : 0});
+          {moving, m.from, old != r.old_summaries.end() ? old->second.version() : 0});
       if (aggregator.succeed(product, nullptr, rename).ok()) {
-        for (auto& id : event_final) {
+        for (auto& id : r.event_final) {
           if (id == moving) id = m.from;
         }
-        live.erase(moving);
-        live.insert(m.from);
+        r.live.erase(moving);
+        r.live.insert(m.from);
         moving = m.from;
       }
     }
@@ -507,17 +609,21 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
       line("curation: merge " + m.from + " -> " + m.into + " not re-applied: " + out.message);
       continue;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      if (event_final[i] != moving) continue;
-      member_override[i] = moving;
-      event_final[i] = m.into;
+    for (std::size_t i = 0; i < r.n; ++i) {
+      if (r.event_final[i] != moving) continue;
+      r.member_override[i] = moving;
+      r.event_final[i] = m.into;
     }
-    live.erase(moving);
+    r.live.erase(moving);
     ++report.curation_applied;
     line("curation: merge " + m.from + " -> " + m.into + " re-applied");
   }
-  for (const auto& [id, label] : curation.labels) {
-    if (live.contains(id)) {
+}
+
+void Rebuilder::reapply_labels(const std::string& product, agg::Aggregator& aggregator,
+                               ProductRebuild& r, Report& report) {
+  for (const auto& [id, label] : r.curation.labels) {
+    if (r.live.contains(id)) {
       if (aggregator.rename(product, id, label).ok()) {
         ++report.curation_applied;
         line("curation: label of " + id + " re-applied");
@@ -528,39 +634,42 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
     line("curation: label \"" + label + "\" of " + id +
          " dropped (the pain point did not survive)");
   }
+}
 
-  agg::Changes second = aggregator.take_changes();
-
-  // --- what to write
-  // ------------------------------------------------------------------------------
-  store::CommitBatch batch;
-  {
-    std::map<std::string, std::optional<std::string>> state;
-    for (auto& w : first.state) state[std::move(w.key)] = std::move(w.value);
-    for (auto& w : second.state) state[std::move(w.key)] = std::move(w.value);
-    const std::string prefix = agg::product_state_prefix(product);
-    if (store::Status s = store_.scan_state(prefix,
-                                            [&](std::string_view key, std::string_view) {
-                                              state.try_emplace(std::string(key), std::nullopt);
-                                              return true;
-                                            });
-        !s.is_ok()) {
-      return fail("reading the state of " + product, s);
-    }
-    batch.aggregator_state.reserve(state.size());
-    for (auto& [k, v] : state) batch.aggregator_state.push_back({k, std::move(v)});
+// The product's state is replaced: what the replay and the succession wrote, and a delete of
+// every other stored key under its prefix.
+bool Rebuilder::add_state_writes(const std::string& product, ProductRebuild& r,
+                                 store::CommitBatch& batch) {
+  std::map<std::string, std::optional<std::string>> state;
+  for (auto& w : r.first.state) state[std::move(w.key)] = std::move(w.value);
+  for (auto& w : r.second.state) state[std::move(w.key)] = std::move(w.value);
+  const std::string prefix = agg::product_state_prefix(product);
+  if (store::Status s = store_.scan_state(prefix,
+                                          [&](std::string_view key, std::string_view) {
+                                            state.try_emplace(std::string(key), std::nullopt);
+                                            return true;
+                                          });
+      !s.is_ok()) {
+    return fail("reading the state of " + product, s);
   }
+  batch.aggregator_state.reserve(state.size());
+  for (auto& [k, v] : state) batch.aggregator_state.push_back({k, std::move(v)});
+  return true;
+}
+
+// The summaries that changed, published. Returns how many pain points are new.
+std::size_t Rebuilder::add_summary_writes(ProductRebuild& r, store::CommitBatch& batch) {
   std::map<std::string, v1::PainPointSummary> summaries;
-  for (auto& s : first.summaries) {
+  for (auto& s : r.first.summaries) {
     if (s.status() == v1::STATUS_ACTIVE) summaries[s.id()] = std::move(s);
   }
-  for (auto& s : second.summaries) summaries[s.id()] = std::move(s);
-  for (auto& s : finals) summaries[s.id()] = std::move(s);
+  for (auto& s : r.second.summaries) summaries[s.id()] = std::move(s);
+  for (auto& s : r.finals) summaries[s.id()] = std::move(s);
   std::size_t fresh = 0;
   for (auto& [id, s] : summaries) {
-    const auto old = old_summaries.find(id);
-    const bool known = old != old_summaries.end();
-    if (s.status() == v1::STATUS_ACTIVE && !live.contains(id)) continue;  // renamed away
+    const auto old = r.old_summaries.find(id);
+    const bool known = old != r.old_summaries.end();
+    if (s.status() == v1::STATUS_ACTIVE && !r.live.contains(id)) continue;  // renamed away
     if (s.status() != v1::STATUS_ACTIVE && !known) continue;  // never published: nothing to end
     if (s.status() == v1::STATUS_ACTIVE && (!known || old->second.status() != v1::STATUS_ACTIVE)) {
       ++fresh;
@@ -570,15 +679,19 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
     batch.summaries.push_back(s);
   }
   batch.publish_summaries = true;
-  report.fresh += fresh;
+  return fresh;
+}
 
-  // Memberships: every replayed event names its final pain point (or candidate).
+// Memberships: every replayed event names its final pain point (or candidate). Returns how
+// many events changed group.
+std::size_t Rebuilder::add_membership_writes(const std::string& product, const ProductRun& run,
+                                             const ProductRebuild& r, store::CommitBatch& batch) {
   std::size_t moved = 0;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < r.n; ++i) {
     const std::string before =
-        old_final[i] == kNoGroup ? std::string() : old_groups.at(old_final[i]);
-    if (event_final[i] != before) ++moved;
-    const std::string& now = member_override[i] ? *member_override[i] : event_final[i];
+        r.old_final[i] == kNoGroup ? std::string() : r.old_groups.at(r.old_final[i]);
+    if (r.event_final[i] != before) ++moved;
+    const std::string& now = r.member_override[i] ? *r.member_override[i] : r.event_final[i];
     std::optional<std::string> stored;
     if (run.old_member[i] != kNoGroup) stored = run.old_ids.at(run.old_member[i]);
     if (stored != now) {
@@ -587,44 +700,32 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
           store::KnownMembership{run.occurred_micros[i], std::move(stored)});
     }
   }
-  // Events of the product outside the replayed range leave their pain points.
-  std::size_t left_out = 0;
-  if (options_.since || options_.until) {
-    auto collect = [&](TimePoint from, TimePoint to) {
-      auto this_product = [&](std::string_view p) { return p == product; };
-      return store_.scan_events_by_time(from, to, this_product, [&](const v1::StoredEvent& e) {
-        if (e.event().product_id() == product) {
-          batch.removed_memberships.push_back(e.event().event_id());
-          ++left_out;
-        }
-        return true;
-      });
-    };
-    if (options_.since) {
-      if (store::Status s = collect(TimePoint::min(), *options_.since); !s.is_ok()) {
-        return fail("reading events before --since", s);
+  return moved;
+}
+
+// Events of the product outside the replayed range leave their pain points.
+bool Rebuilder::add_left_out(const std::string& product, store::CommitBatch& batch,
+                             std::size_t* left_out) {
+  if (!options_.since && !options_.until) return true;
+  auto collect = [&](TimePoint from, TimePoint to) {
+    auto this_product = [&](std::string_view p) { return p == product; };
+    return store_.scan_events_by_time(from, to, this_product, [&](const v1::StoredEvent& e) {
+      if (e.event().product_id() == product) {
+        batch.removed_memberships.push_back(e.event().event_id());
+        ++*left_out;
       }
-    }
-    if (options_.until) {
-      if (store::Status s = collect(*options_.until, TimePoint::max()); !s.is_ok()) {
-        return fail("reading events after --until", s);
-      }
+      return true;
+    });
+  };
+  if (options_.since) {
+    if (store::Status s = collect(TimePoint::min(), *options_.since); !s.is_ok()) {
+      return fail("reading events before --since", s);
     }
   }
-
-  ++report.products;
-  report.events += n;
-  report.moved += moved;
-  report.left_out += left_out;
-  report.published += batch.summaries.size();
-  std::cout << "product " << product << ": " << n << " events, " << live.size()
-            << " pain points and candidates, " << moved << " events moved, "
-            << batch.summaries.size() << " summaries to publish"
-            << (left_out > 0 ? ", " + std::to_string(left_out) + " events outside the range" : "")
-            << "\n";
-  if (options_.dry_run) return true;
-  if (store::Status s = store_.commit(batch); !s.is_ok()) {
-    return fail("committing the rebuild of " + product, s);
+  if (options_.until) {
+    if (store::Status s = collect(*options_.until, TimePoint::max()); !s.is_ok()) {
+      return fail("reading events after --until", s);
+    }
   }
   return true;
 }
@@ -663,34 +764,69 @@ bool rebuild_clustering_fits(const RebuildOptions& options, store::Store& store,
   return false;
 }
 
-}  // namespace
-
-base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
-  ServiceConfig config;
+// The configuration to rebuild with, with the encoder and word vectors it names loaded. False
+// (reported): the rebuild cannot start.
+bool load_rebuild_clustering(const RebuildOptions& options, ServiceConfig* config,
+                             aggregator::LoadedEncoder* encoder,
+                             aggregator::LoadedVectors* vectors) {
   if (options.config_file) {
     auto loaded = load_service_config(*options.config_file);
     if (!loaded.config) {
       std::cerr << "painpoint replay rebuild: config " << options.config_file->string() << ": "
                 << loaded.error << "\n";
-      return base::ExitCode::kBadUsage;
+      return false;
     }
-    config = std::move(*loaded.config);
+    *config = std::move(*loaded.config);
   }
-  aggregator::LoadedEncoder encoder;
-  if (config.cluster.encoder == aggregator::EncoderMode::kSemantic) {
-    encoder = load_encoder_for(options.encoder);
-    if (!encoder.encoder) {
-      std::cerr << "painpoint replay rebuild: sentence encoder: " << encoder.detail << "\n";
-      return base::ExitCode::kBadUsage;
+  if (config->cluster.encoder == aggregator::EncoderMode::kSemantic) {
+    *encoder = load_encoder_for(options.encoder);
+    if (!encoder->encoder) {
+      std::cerr << "painpoint replay rebuild: sentence encoder: " << encoder->detail << "\n";
+      return false;
     }
-    config.cluster.embedding_dims = aggregator::SentenceEncoder::kDims;
+    config->cluster.embedding_dims = aggregator::SentenceEncoder::kDims;
   }
-  aggregator::LoadedVectors vectors = load_vectors_for(options.word_vectors);
-  if (vectors.vectors) {
-    config.cluster.word_vectors = vectors.vectors.get();
+  *vectors = load_vectors_for(options.word_vectors);
+  if (vectors->vectors) {
+    config->cluster.word_vectors = vectors->vectors.get();
   } else if (!options.word_vectors.empty()) {
     std::cerr << "painpoint replay rebuild: word vectors " << options.word_vectors.string() << ": "
-              << vectors.detail << "\n";
+              << vectors->detail << "\n";
+    return false;
+  }
+  return true;
+}
+
+// Events committed after serve's last aggregator checkpoint (it crashed) are replayed into
+// the stored state by the next serve; a rebuild would count them twice. Serve's recovery
+// comes first. False (reported): there are such events, or the store could not tell.
+bool no_unsaved_events(const store::Store& store) {
+  std::size_t unsaved = 0;
+  if (store::Status s = store.scan_unsaved_events([&](const v1::StoredEvent&) {
+        ++unsaved;
+        return true;
+      });
+      !s.is_ok()) {
+    std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
+    return false;
+  }
+  if (unsaved > 0) {
+    std::cerr << "painpoint replay rebuild: " << unsaved
+              << " stored events are not in the saved aggregator state yet (serve stopped "
+                 "without its final checkpoint); start `painpoint serve` on this directory once "
+                 "and stop it with SIGTERM, then rebuild\n";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
+  ServiceConfig config;
+  aggregator::LoadedEncoder encoder;
+  aggregator::LoadedVectors vectors;
+  if (!load_rebuild_clustering(options, &config, &encoder, &vectors)) {
     return base::ExitCode::kBadUsage;
   }
 
@@ -709,25 +845,7 @@ base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
     return base::ExitCode::kCannotProceed;
   }
 
-  // Events committed after serve's last aggregator checkpoint (it crashed) are replayed into
-  // the stored state by the next serve; a rebuild would count them twice. Serve's recovery
-  // comes first.
-  std::size_t unsaved = 0;
-  if (store::Status s = store->scan_unsaved_events([&](const v1::StoredEvent&) {
-        ++unsaved;
-        return true;
-      });
-      !s.is_ok()) {
-    std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
-    return base::ExitCode::kCannotProceed;
-  }
-  if (unsaved > 0) {
-    std::cerr << "painpoint replay rebuild: " << unsaved
-              << " stored events are not in the saved aggregator state yet (serve stopped "
-                 "without its final checkpoint); start `painpoint serve` on this directory once "
-                 "and stop it with SIGTERM, then rebuild\n";
-    return base::ExitCode::kCannotProceed;
-  }
+  if (!no_unsaved_events(*store)) return base::ExitCode::kCannotProceed;
 
   std::set<std::string> products;
   std::uint64_t total = 0;

@@ -46,9 +46,9 @@ rocksdb::Status read_alert(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, std
 
 }  // namespace
 
-rocksdb::Status append(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf,
-                       std::span<const v1::AlertEvent> alerts, std::uint64_t* next_sequence) {
-  if (alerts.empty()) return rocksdb::Status::OK();
+void append(std::span<const v1::AlertEvent> alerts, std::uint64_t* next_sequence,
+            const std::function<void(std::string_view key, std::string_view value)>& put) {
+  if (alerts.empty()) return;
   std::string buffer;
   for (const v1::AlertEvent& alert : alerts) {
     const std::uint64_t sequence = (*next_sequence)++;
@@ -58,16 +58,14 @@ rocksdb::Status append(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf,
     keys::append_be64(sequence_value, sequence);
     buffer.clear();
     alert.SerializeToString(&buffer);
-    for (rocksdb::Status s : {wb.Put(cf, id_key, sequence_value),
-                              wb.Put(cf, with_sequence(kSequencePrefix, sequence), buffer),
-                              wb.Put(cf, product_key(alert.product_id(), sequence), ""),
-                              wb.Put(cf, with_sequence(kOutboxPrefix, sequence), "")}) {
-      if (!s.ok()) return s;
-    }
+    put(id_key, sequence_value);
+    put(with_sequence(kSequencePrefix, sequence), buffer);
+    put(product_key(alert.product_id(), sequence), "");
+    put(with_sequence(kOutboxPrefix, sequence), "");
   }
   std::string next;
   keys::append_be64(next, *next_sequence);
-  return wb.Put(cf, slice(kNextSequenceKey), next);
+  put(kNextSequenceKey, next);
 }
 
 rocksdb::Status load_next_sequence(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf,

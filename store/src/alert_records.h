@@ -23,9 +23,10 @@
 
 namespace painpoint::store::alert_records {
 
-// Puts `alerts` into `wb` with the sequences from *next_sequence on, and the new next sequence.
-rocksdb::Status append(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf,
-                       std::span<const v1::AlertEvent> alerts, std::uint64_t* next_sequence);
+// Hands the records of `alerts`, with the sequences from *next_sequence on, and then the new
+// next sequence to put(key, value), in that order.
+void append(std::span<const v1::AlertEvent> alerts, std::uint64_t* next_sequence,
+            const std::function<void(std::string_view key, std::string_view value)>& put);
 rocksdb::Status load_next_sequence(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf,
                                    std::uint64_t* out);
 rocksdb::Status fired(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, std::string_view alert_id,

@@ -1,19 +1,35 @@
 #pragma once
 
 // Helpers shared by the store's source files (private: never included by a public header, so
-// RocksDB types stay out of the store's interface).
+// RocksDB types stay out of the store's interface), and Store::Impl, which they implement
+// together: store_open.cc (open, schema, upgrades), store_commit.cc (the write path),
+// store_read.cc (point reads and scans), store_meta.cc (offsets, counters, recorded settings),
+// store_outbox.cc (the summary and alert outboxes, alerts).
 
 #include <google/protobuf/timestamp.pb.h>
 #include <rocksdb/db.h>
+#include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/status.h>
+#include <rocksdb/write_batch.h>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
 #include "painpoint/base/time.h"
+#include "painpoint/store/keys.h"
 #include "painpoint/store/status.h"
+#include "painpoint/store/store.h"
 
 namespace painpoint::store {
 
@@ -40,6 +56,117 @@ class ScopedSnapshot {
   rocksdb::DB* db_;
   const rocksdb::Snapshot* snapshot_;
   rocksdb::ReadOptions options_;
+};
+
+// Column families: one per kind of record, so each gets the tuning its access pattern needs
+// (bloom filters for point lookups of event ids, plain scans for time and outbox).
+enum Family : std::size_t {
+  kMeta = 0,  // RocksDB's default family
+  kEvents,
+  kByTime,
+  kMembers,
+  kPainPoints,
+  kPainPointsByProduct,
+  kAggregatorState,
+  kOutbox,
+  // pain point id -> its member events, newest first (keys::member_key); values are empty.
+  kMembersByPainPoint,
+  // Arrival number -> event id of every event stored since the last aggregator checkpoint: the
+  // events to replay through the aggregator to rebuild its deferred state after a crash.
+  kUnsaved,
+  // Fired alerts, their per-product index and their outbox (alert_records.h).
+  kAlerts,
+  kFamilyCount,
+};
+
+inline constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
+    "default",          "events",      "by_time",
+    "members",          "pain_points", "pain_points_by_product",
+    "aggregator_state", "outbox",      "members_by_pain_point",
+    "unsaved_arrivals", "alerts"};
+
+// Keys of the default family.
+inline constexpr std::string_view kSchemaVersionKey = "schema_version";
+inline constexpr std::string_view kClusterIdKey = "kafka_cluster_id";
+inline constexpr std::string_view kInputPartitionsKey = "input_partitions";
+inline constexpr std::string_view kClusteringKey = "clustering";
+inline constexpr std::string_view kEventCountKey = "event_count";
+inline constexpr std::string_view kOutboxSequenceKey = "outbox_next_sequence";
+inline constexpr std::string_view kOffsetPrefix = "offset/";
+inline constexpr std::string_view kProductPrefix = "product/";
+
+inline std::string product_key(std::string_view product_id) {
+  std::string key(kProductPrefix);
+  key += product_id;
+  return key;
+}
+
+inline std::string be64_value(std::uint64_t value) {
+  std::string out;
+  keys::append_be64(out, value);
+  return out;
+}
+
+// Appends StoredEvent.arrival_seq to a serialized StoredEvent. A protobuf parser takes the last
+// occurrence of a singular scalar field, so the bytes read back as the record with arrival_seq
+// set (replacing any value the caller left in it), without copying the event to set the field.
+void append_arrival(std::string& serialized, std::uint64_t arrival);
+
+// The arrival number of a serialized StoredEvent without decoding the rest of it (the event's
+// strings are skipped, not copied). nullopt in *out: a record from before arrival numbers.
+// False: the bytes are not a StoredEvent.
+bool read_arrival(std::string_view serialized, std::optional<std::uint64_t>* out);
+
+struct Store::Impl {
+  StoreOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> families{};
+  rocksdb::WriteOptions write_options;
+  // commit()'s WriteBatch, kept between commits (only commit() touches it: one call at a time).
+  // A batch of 50,000 events is ~30 MB; built afresh each time, its buffer grew by doubling into
+  // newly mapped pages, and the page faults and copies were ~2% of serve's CPU in bench/e2e.sh.
+  // A buffer that grew past kRetainedCommitBytes is released after its commit.
+  rocksdb::WriteBatch commit_batch;
+  static constexpr std::size_t kRetainedCommitBytes = std::size_t{64} << 20;
+
+  // Every write after open goes through write(). After a failed write (a full disk, an I/O
+  // error) RocksDB's log writer must not be written again (assertion-enabled builds of RocksDB,
+  // Debian's among them, abort), so later writes fail with the first failure, untried.
+  std::mutex write_mutex;
+  std::optional<Status> write_failure;
+  std::filesystem::path dir;
+  Status write(rocksdb::WriteBatch* batch, std::string_view what);
+  [[nodiscard]] Status check_free_space(std::size_t write_bytes, std::string_view what) const;
+
+  // Counters kept in memory and written with every commit. Guarded for concurrent readers.
+  mutable std::shared_mutex counters_mutex;
+  std::int64_t event_count = 0;
+  std::uint64_t next_outbox_sequence = 1;
+  std::uint64_t next_alert_sequence = 1;
+  std::map<std::string, v1::ProductStats, std::less<>> products;
+  // Commits written since open: a prepared commit is written only onto the state it was
+  // prepared on.
+  std::uint64_t commit_generation = 0;
+
+  ~Impl();
+
+  rocksdb::ColumnFamilyHandle* cf(Family family) const {
+    return family == kMeta ? db->DefaultColumnFamily() : families[family];
+  }
+
+  Status get(Family family, std::string_view key, std::optional<std::string>* out) const;
+  Status scan(Family family, std::string_view prefix,
+              const std::function<bool(std::string_view, std::string_view)>& fn) const;
+
+  // Builds a PreparedCommit (store_commit.cc).
+  class CommitPreparation;
+
+  // Open-time steps (store_open.cc).
+  Status open_db(bool existed);
+  Status load_counters();
+  Status index_members_if_needed();
+  Status upgrade_listings();
+  Status check_schema(bool created, std::uint32_t* found);
 };
 
 }  // namespace painpoint::store

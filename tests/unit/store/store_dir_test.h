@@ -12,7 +12,7 @@
 namespace painpoint::store {
 
 // The set-up the store's suites share: a data directory of its own per test (named after the
-// suite and the test, removed before and after it) and open_store() on it.
+// suite and the test, removed before and after it), open_store() on it, and make_event().
 class StoreDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -29,6 +29,21 @@ class StoreDirTest : public ::testing::Test {
     Status s = Store::open(dir_, options, &store);
     EXPECT_TRUE(s.is_ok()) << s.to_string();
     return store;
+  }
+
+  static v1::StoredEvent make_event(const std::string& id, const std::string& product,
+                                    v1::Source source, std::int64_t seconds,
+                                    std::int64_t offset = 0) {
+    v1::StoredEvent stored;
+    v1::FeedbackEvent* e = stored.mutable_event();
+    e->set_event_id(id);
+    e->set_product_id(product);
+    e->set_source(source);
+    e->set_text("text of " + id);
+    e->mutable_occurred_at()->set_seconds(seconds);
+    stored.set_input_topic("painpoint.feedback-by-product");
+    stored.set_input_offset(offset);
+    return stored;
   }
 
   std::filesystem::path dir_;

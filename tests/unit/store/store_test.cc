@@ -22,21 +22,6 @@ namespace {
 
 class StoreTest : public StoreDirTest {
  protected:
-  static v1::StoredEvent make_event(const std::string& id, const std::string& product,
-                                    v1::Source source, std::int64_t seconds,
-                                    std::int64_t offset = 0) {
-    v1::StoredEvent stored;
-    v1::FeedbackEvent* e = stored.mutable_event();
-    e->set_event_id(id);
-    e->set_product_id(product);
-    e->set_source(source);
-    e->set_text("text of " + id);
-    e->mutable_occurred_at()->set_seconds(seconds);
-    stored.set_input_topic("painpoint.feedback-by-product");
-    stored.set_input_offset(offset);
-    return stored;
-  }
-
   static std::vector<std::size_t> new_of(const Store& store, std::vector<std::string_view> ids) {
     std::vector<std::size_t> out;
     Status s = store.filter_new_events(ids, &out);

@@ -140,6 +140,38 @@ struct OutboxEntry {
   v1::PainPointSummary summary;
 };
 
+// What one write of a prepared commit does.
+enum class WriteKind { kPut, kDelete, kDeleteRange };
+
+// One write of a prepared commit: `family` names the column family. For kDeleteRange, `value`
+// is the end of the range (excluded).
+struct PreparedWrite {
+  std::string_view family;
+  WriteKind kind = WriteKind::kPut;
+  std::string_view key;
+  std::string_view value;
+};
+
+// The writes of one CommitBatch, built by Store::prepare_commit() and written atomically by
+// Store::write_prepared(), so that a step between the two can hand them elsewhere first.
+class PreparedCommit {
+ public:
+  PreparedCommit();
+  ~PreparedCommit();
+  PreparedCommit(PreparedCommit&&) noexcept;
+  PreparedCommit& operator=(PreparedCommit&&) noexcept;
+
+  // Every write in the order write_prepared() applies them: first the default family's records,
+  // the arrival log, the outboxes and the alerts as the batch produced them, then each other
+  // family's puts and deletes in key order. The views point into this object.
+  [[nodiscard]] std::vector<PreparedWrite> writes() const;
+
+ private:
+  friend class Store;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class Store {
  public:
   // Opens (or creates) the store in `dir`. Fails with kSchemaMismatch for another schema version
@@ -158,7 +190,14 @@ class Store {
                            std::vector<std::size_t>* new_indices) const;
 
   // Writes the batch atomically. Also maintains the per-product and total event counters.
+  // The same as prepare_commit() followed by write_prepared().
   Status commit(const CommitBatch& batch);
+  // commit() in two steps. prepare_commit() reads what the batch's writes depend on (listings,
+  // stored memberships, counters) and builds them; write_prepared() writes them in one
+  // WriteBatch and advances the counters. A commit written in between makes write_prepared()
+  // fail with kInvalidArgument (nothing written): prepare again.
+  Status prepare_commit(const CommitBatch& batch, PreparedCommit* out) const;
+  Status write_prepared(PreparedCommit prepared);
 
   // Deletes published outbox entries (after the broker acknowledged them). Safe concurrently with
   // commit() (see the class comment); one WriteBatch, so a crash deletes all of them or none.

@@ -1,0 +1,521 @@
+// The write path: dedupe of event ids, and commit() as prepare_commit() (read what the batch
+// needs, build its writes) followed by write_prepared() (one WriteBatch, then the counters).
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "alert_records.h"
+#include "listings.h"
+#include "painpoint/store/keys.h"
+#include "painpoint/store/store.h"
+#include "store_internal.h"
+
+namespace painpoint::store {
+namespace {
+
+// Indices of `keys` in bytewise (RocksDB's default comparator) order, equal keys in their given
+// order (a stable sort). The first 16 bytes of each key, zero-padded, are compared as two
+// big-endian integers; their order is the bytewise order unless they are equal, and only then
+// are the whole keys compared (a memcmp call per comparison was most of a sort's cost).
+std::vector<std::uint32_t> bytewise_order(std::span<const std::string_view> keys) {
+  struct Packed {
+    std::uint64_t high;
+    std::uint64_t low;
+    std::uint32_t index;
+  };
+  auto load = [](std::string_view key, std::size_t from) {
+    std::uint64_t v = 0;
+    for (std::size_t i = from; i < from + 8; ++i) {
+      v = (v << 8) | (i < key.size() ? static_cast<unsigned char>(key[i]) : 0u);
+    }
+    return v;
+  };
+  std::vector<Packed> packed(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    packed[i] = Packed{load(keys[i], 0), load(keys[i], 8), static_cast<std::uint32_t>(i)};
+  }
+  std::sort(packed.begin(), packed.end(), [&keys](const Packed& a, const Packed& b) {
+    if (a.high != b.high) return a.high < b.high;
+    if (a.low != b.low) return a.low < b.low;
+    if (const int c = keys[a.index].compare(keys[b.index]); c != 0) return c < 0;
+    return a.index < b.index;
+  });
+  std::vector<std::uint32_t> order(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) order[i] = packed[i].index;
+  return order;
+}
+
+}  // namespace
+
+// The writes of one commit. The records of the default family, the arrival log, the outboxes
+// and the alerts go into the WriteBatch first, in the order they were added; then the puts and
+// deletes of the other families, per family in key order (stable: operations on one key keep
+// their order). Event and pain point ids are random, and the memtable's skip list inserts a run
+// of ascending keys from where the previous insert ended instead of searching from the top for
+// each one: measured, this was most of the cost of a commit.
+class CommitWrites {
+ public:
+  struct Op {
+    Family family;
+    WriteKind kind;
+    std::string key;
+    std::string value;  // kDeleteRange: the end of the range
+  };
+  // The counters a commit starts from and leaves, so that they change only when its write did.
+  struct Counters {
+    std::uint64_t generation = 0;  // commits written since open
+    std::int64_t event_count = 0;
+    std::uint64_t next_outbox_sequence = 1;
+    std::uint64_t next_alert_sequence = 1;
+  };
+
+  std::vector<Op> in_order;
+  std::array<std::vector<Op>, kFamilyCount> key_ordered;
+  std::array<std::vector<std::uint32_t>, kFamilyCount> key_order;  // set by order_keys()
+  Counters before;
+  Counters after;
+  // The counters of the products this commit changes, as they are after it.
+  std::map<std::string, v1::ProductStats, std::less<>> products;
+
+  void put_in_order(Family family, std::string_view key, std::string_view value) {
+    in_order.push_back(Op{family, WriteKind::kPut, std::string(key), std::string(value)});
+  }
+  void put(Family family, std::string_view key, std::string_view value) {
+    key_ordered[family].push_back(
+        Op{family, WriteKind::kPut, std::string(key), std::string(value)});
+  }
+  void erase(Family family, std::string_view key) {
+    key_ordered[family].push_back(Op{family, WriteKind::kDelete, std::string(key), {}});
+  }
+
+  void order_keys() {
+    std::vector<std::string_view> keys;
+    for (std::size_t f = 0; f < kFamilyCount; ++f) {
+      keys.clear();
+      for (const Op& op : key_ordered[f]) keys.emplace_back(op.key);
+      key_order[f] = bytewise_order(keys);
+    }
+  }
+
+  // Calls fn(op) for every write in WriteBatch order.
+  template <class Fn>
+  void for_each(Fn fn) const {
+    for (const Op& op : in_order) fn(op);
+    for (std::size_t f = 0; f < kFamilyCount; ++f) {
+      for (std::uint32_t i : key_order[f]) fn(key_ordered[f][i]);
+    }
+  }
+};
+
+struct PreparedCommit::Impl {
+  CommitWrites writes;
+};
+
+PreparedCommit::PreparedCommit() = default;
+PreparedCommit::~PreparedCommit() = default;
+PreparedCommit::PreparedCommit(PreparedCommit&&) noexcept = default;
+PreparedCommit& PreparedCommit::operator=(PreparedCommit&&) noexcept = default;
+
+std::vector<PreparedWrite> PreparedCommit::writes() const {
+  std::vector<PreparedWrite> out;
+  if (!impl_) return out;
+  impl_->writes.for_each([&out](const CommitWrites::Op& op) {
+    out.push_back(PreparedWrite{kFamilyNames[op.family], op.kind, op.key, op.value});
+  });
+  return out;
+}
+
+Status Store::Impl::write(rocksdb::WriteBatch* batch, std::string_view what) {
+  std::lock_guard lock(write_mutex);
+  if (write_failure) return *write_failure;
+  if (Status s = check_free_space(batch->GetDataSize(), what); !s.is_ok()) return s;
+  Status status = from_rocks(db->Write(write_options, batch), what);
+  if (status.code() == StoreErrc::kIoError || status.code() == StoreErrc::kNoSpace) {
+    write_failure = status;
+  }
+  return status;
+}
+
+Status Store::Impl::check_free_space(std::size_t write_bytes, std::string_view what) const {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return Status::ok();  // unknown: let RocksDB tell
+  const std::uint64_t free_bytes = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+  if (free_bytes >= options.min_free_bytes + write_bytes) return Status::ok();
+  return {StoreErrc::kNoSpace,
+          std::string(what) + ": " + std::to_string(free_bytes >> 20) + " MiB free on the file " +
+              "system of " + dir.string() + ", less than the " +
+              std::to_string(options.min_free_bytes >> 20) +
+              " MiB the store keeps free (No space left on device); free space and restart"};
+}
+
+Status Store::filter_new_events(std::span<const std::string_view> event_ids,
+                                std::vector<std::size_t>* new_indices) const {
+  if (event_ids.empty()) return Status::ok();
+  // MultiGet wants its keys in bytewise order and otherwise sorts them itself, through the
+  // comparator (a memcmp call per comparison: half of this function's cost with 50,000 ids).
+  // Sorted here by their first 16 bytes as two integers, the rest compared only on a tie.
+  const std::vector<std::uint32_t> order = bytewise_order(event_ids);
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(event_ids.size());
+  for (std::uint32_t i : order) keys.push_back(slice(event_ids[i]));
+  std::vector<rocksdb::PinnableSlice> values(event_ids.size());
+  std::vector<rocksdb::Status> sorted_statuses(event_ids.size());
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kEvents), keys.size(), keys.data(),
+                      values.data(), sorted_statuses.data(), /*sorted_input=*/true);
+  std::vector<const rocksdb::Status*> statuses(event_ids.size());
+  for (std::size_t k = 0; k < order.size(); ++k) statuses[order[k]] = &sorted_statuses[k];
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(event_ids.size());
+  for (std::size_t i = 0; i < event_ids.size(); ++i) {
+    if (statuses[i]->ok()) continue;  // already stored
+    if (!statuses[i]->IsNotFound()) return from_rocks(*statuses[i], "look up event id");
+    if (!seen.insert(event_ids[i]).second) continue;  // repeated within this batch
+    new_indices->push_back(i);
+  }
+  return Status::ok();
+}
+
+namespace {
+
+// The time of a membership's event if the batch stores it. Memberships usually come in the
+// order of the events (the stage adds both per event), so the event at the same position is
+// tried first; the map of every event's time is built only when that fails.
+class BatchEventTimes {
+ public:
+  explicit BatchEventTimes(const std::vector<v1::StoredEvent>& events) : events_(events) {}
+
+  std::optional<std::int64_t> find(std::size_t position, std::string_view event_id) {
+    if (position < events_.size() && events_[position].event().event_id() == event_id) {
+      return to_micros(events_[position].event().occurred_at());
+    }
+    if (!built_) {
+      built_ = true;
+      times_.reserve(events_.size());
+      for (const v1::StoredEvent& stored : events_) {
+        times_.emplace(stored.event().event_id(), to_micros(stored.event().occurred_at()));
+      }
+    }
+    if (auto found = times_.find(event_id); found != times_.end()) return found->second;
+    return std::nullopt;
+  }
+
+ private:
+  const std::vector<v1::StoredEvent>& events_;
+  std::unordered_map<std::string_view, std::int64_t> times_;
+  bool built_ = false;
+};
+
+}  // namespace
+
+// Builds the writes of one CommitBatch, one step per kind of record, in the order the
+// WriteBatch has always held them. Reads only: the store changes in write_prepared().
+class Store::Impl::CommitPreparation {
+ public:
+  CommitPreparation(const Store& store, const Impl& impl, const CommitBatch& batch,
+                    CommitWrites& out)
+      : store_(store), impl_(impl), batch_(batch), out_(out) {}
+
+  Status run() {
+    take_counters();
+    add_events();
+    if (Status s = add_listing_counts(); !s.is_ok()) return s;
+    add_counters();
+    add_offsets();
+    add_aggregator_state();
+    if (Status s = add_removed_memberships(); !s.is_ok()) return s;
+    if (Status s = add_memberships(); !s.is_ok()) return s;
+    add_summaries_and_outbox();
+    add_alerts();
+    out_.order_keys();
+    return Status::ok();
+  }
+
+ private:
+  void take_counters() {
+    std::shared_lock lock(impl_.counters_mutex);
+    out_.before = {impl_.commit_generation, impl_.event_count, impl_.next_outbox_sequence,
+                   impl_.next_alert_sequence};
+    out_.after = out_.before;
+    ++out_.after.generation;
+  }
+
+  // The counters of a product this commit changes, starting from the stored ones.
+  v1::ProductStats& stats_for(const std::string& product) {
+    auto [it, inserted] = out_.products.try_emplace(product);
+    if (inserted) {
+      std::shared_lock lock(impl_.counters_mutex);
+      if (auto existing = impl_.products.find(product); existing != impl_.products.end()) {
+        it->second = existing->second;
+      } else {
+        it->second.set_product_id(product);
+      }
+    }
+    return it->second;
+  }
+
+  // Events are numbered in arrival order; event_count is the next number (events are never
+  // deleted, so numbers are unique and grow across commits and restarts). The number goes into
+  // the event record (for replay in arrival order) and, until the next checkpoint, into the
+  // arrival log.
+  void add_events() {
+    auto arrival = static_cast<std::uint64_t>(out_.before.event_count);
+    std::string arrival_key;
+    for (const v1::StoredEvent& stored : batch_.events) {
+      const v1::FeedbackEvent& event = stored.event();
+      buffer_.clear();
+      stored.SerializeToString(&buffer_);
+      append_arrival(buffer_, arrival);
+      out_.put(kEvents, event.event_id(), buffer_);
+      if (!batch_.aggregator_checkpoint) {
+        arrival_key.clear();
+        keys::append_be64(arrival_key, arrival);
+        out_.put_in_order(kUnsaved, arrival_key, event.event_id());
+      }
+      ++arrival;
+      const std::string tkey = keys::time_key(to_micros(event.occurred_at()), event.event_id());
+      out_.put(kByTime, tkey, event.product_id());
+      count_event(stats_for(event.product_id()), event.source());
+    }
+    out_.after.event_count =
+        out_.before.event_count + static_cast<std::int64_t>(batch_.events.size());
+  }
+
+  static void count_event(v1::ProductStats& stats, v1::Source source) {
+    stats.set_event_count(stats.event_count() + 1);
+    switch (source) {
+      case v1::SOURCE_CUSTOMER:
+        stats.set_customer_count(stats.customer_count() + 1);
+        break;
+      case v1::SOURCE_SALES:
+        stats.set_sales_count(stats.sales_count() + 1);
+        break;
+      case v1::SOURCE_SUPPORT:
+        stats.set_support_count(stats.support_count() + 1);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // The summaries' index entries carry their listing; the products' pain point counters change
+  // by what those listings replace.
+  Status add_listing_counts() {
+    listings::CountDeltas count_deltas;
+    if (Status s = listings::prepare_upserts(*impl_.db, impl_.cf(kPainPointsByProduct),
+                                             batch_.summaries, &listing_values_, &count_deltas);
+        !s.is_ok()) {
+      return s;
+    }
+    for (const auto& [product, delta] : count_deltas) {
+      if (delta.active == 0 && delta.versions == 0) continue;
+      v1::ProductStats& stats = stats_for(product);
+      stats.set_active_pain_points(stats.active_pain_points() + delta.active);
+      stats.set_summary_versions(stats.summary_versions() + delta.versions);
+    }
+    return Status::ok();
+  }
+
+  void add_counters() {
+    for (const auto& [product, stats] : out_.products) {
+      out_.put_in_order(kMeta, product_key(product), stats.SerializeAsString());
+    }
+    const auto new_event_count = static_cast<std::uint64_t>(out_.after.event_count);
+    if (!batch_.events.empty()) {
+      out_.put_in_order(kMeta, kEventCountKey, be64_value(new_event_count));
+    }
+    if (batch_.aggregator_checkpoint) {
+      // The aggregator state of this batch covers every event stored so far.
+      out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDeleteRange, be64_value(0),
+                                               be64_value(new_event_count)});
+    }
+  }
+
+  void add_offsets() {
+    for (const InputOffset& offset : batch_.offsets) {
+      std::string key(kOffsetPrefix);
+      key += keys::offset_key(offset.topic, offset.partition);
+      out_.put_in_order(kMeta, key, be64_value(static_cast<std::uint64_t>(offset.next_offset)));
+    }
+    if (batch_.kafka_cluster_id) out_.put_in_order(kMeta, kClusterIdKey, *batch_.kafka_cluster_id);
+  }
+
+  void add_aggregator_state() {
+    for (const KeyWrite& write : batch_.aggregator_state) {
+      if (write.value) {
+        out_.put(kAggregatorState, write.key, *write.value);
+      } else {
+        out_.erase(kAggregatorState, write.key);
+      }
+    }
+  }
+
+  Status add_removed_memberships() {
+    for (const std::string& event_id : batch_.removed_memberships) {
+      std::optional<std::string> previous;
+      if (Status s = store_.get_membership(event_id, &previous); !s.is_ok()) return s;
+      if (!previous) continue;
+      out_.erase(kMembers, event_id);
+      std::optional<v1::StoredEvent> stored;
+      if (Status s = store_.get_event(event_id, &stored); !s.is_ok()) return s;
+      if (!stored) continue;
+      out_.erase(
+          kMembersByPainPoint,
+          keys::member_key(*previous, keys::member_position(
+                                          to_micros(stored->event().occurred_at()), event_id)));
+    }
+    return Status::ok();
+  }
+
+  Status add_memberships() {
+    if (!batch_.memberships_known.empty() &&
+        batch_.memberships_known.size() != batch_.memberships.size()) {
+      return {StoreErrc::kInvalidArgument, "memberships_known must match memberships"};
+    }
+    BatchEventTimes batch_times(batch_.events);
+    for (std::size_t mi = 0; mi < batch_.memberships.size(); ++mi) {
+      const MembershipWrite& m = batch_.memberships[mi];
+      const std::optional<KnownMembership>* known =
+          batch_.memberships_known.empty() ? nullptr : &batch_.memberships_known[mi];
+      out_.put(kMembers, m.event_id, m.pain_point_id);
+      std::int64_t micros = 0;
+      if (const std::optional<std::int64_t> in_batch = batch_times.find(mi, m.event_id)) {
+        micros = *in_batch;
+      } else if (known != nullptr && known->has_value()) {
+        micros = (*known)->occurred_at_micros;
+        const auto& previous = (*known)->current_pain_point_id;
+        if (previous && *previous != m.pain_point_id) {
+          out_.erase(kMembersByPainPoint,
+                     keys::member_key(*previous, keys::member_position(micros, m.event_id)));
+        }
+      } else {
+        bool listed = false;
+        if (Status s = move_stored_membership(m, &micros, &listed); !s.is_ok()) return s;
+        if (!listed) continue;  // no event to list; the membership alone is kept as before
+      }
+      const std::string key =
+          keys::member_key(m.pain_point_id, keys::member_position(micros, m.event_id));
+      out_.put(kMembersByPainPoint, key, {});
+    }
+    return Status::ok();
+  }
+
+  // An event stored by an earlier batch changes pain point (curation): move its index entry.
+  // *listed: the event is stored (*micros is its time), so the new entry can be written.
+  Status move_stored_membership(const MembershipWrite& m, std::int64_t* micros, bool* listed) {
+    std::optional<v1::StoredEvent> stored;
+    if (Status s = store_.get_event(m.event_id, &stored); !s.is_ok()) return s;
+    if (!stored) return Status::ok();
+    *listed = true;
+    *micros = to_micros(stored->event().occurred_at());
+    std::optional<std::string> previous;
+    if (Status s = store_.get_membership(m.event_id, &previous); !s.is_ok()) return s;
+    if (previous && *previous != m.pain_point_id) {
+      out_.erase(kMembersByPainPoint,
+                 keys::member_key(*previous, keys::member_position(*micros, m.event_id)));
+    }
+    return Status::ok();
+  }
+
+  void add_summaries_and_outbox() {
+    std::uint64_t& next_sequence = out_.after.next_outbox_sequence;
+    for (std::size_t i = 0; i < batch_.summaries.size(); ++i) {
+      const v1::PainPointSummary& summary = batch_.summaries[i];
+      buffer_.clear();
+      summary.SerializeToString(&buffer_);
+      out_.put(kPainPoints, summary.id(), buffer_);
+      out_.put(kPainPointsByProduct, keys::product_item_key(summary.product_id(), summary.id()),
+               listing_values_[i]);
+      if (batch_.publish_summaries) {
+        out_.put_in_order(kOutbox, be64_value(next_sequence++), buffer_);
+      }
+    }
+    for (const v1::PainPointSummary& summary : batch_.outbox) {
+      out_.put_in_order(kOutbox, be64_value(next_sequence++), summary.SerializeAsString());
+    }
+    if (!batch_.outbox.empty() || (batch_.publish_summaries && !batch_.summaries.empty())) {
+      out_.put_in_order(kMeta, kOutboxSequenceKey, be64_value(next_sequence));
+    }
+  }
+
+  void add_alerts() {
+    alert_records::append(batch_.alerts, &out_.after.next_alert_sequence,
+                          [this](std::string_view key, std::string_view value) {
+                            out_.put_in_order(kAlerts, key, value);
+                          });
+  }
+
+  const Store& store_;
+  const Impl& impl_;
+  const CommitBatch& batch_;
+  CommitWrites& out_;
+  std::string buffer_;  // serialized records, reused
+  std::vector<std::string> listing_values_;
+};
+
+Status Store::prepare_commit(const CommitBatch& batch, PreparedCommit* out) const {
+  out->impl_ = std::make_unique<PreparedCommit::Impl>();
+  Impl::CommitPreparation preparation(*this, *impl_, batch, out->impl_->writes);
+  Status s = preparation.run();
+  if (!s.is_ok()) out->impl_.reset();
+  return s;
+}
+
+Status Store::write_prepared(PreparedCommit prepared) {
+  Impl& impl = *impl_;
+  if (!prepared.impl_) return {StoreErrc::kInvalidArgument, "no prepared commit to write"};
+  CommitWrites& writes = prepared.impl_->writes;
+  {
+    std::shared_lock lock(impl.counters_mutex);
+    if (impl.commit_generation != writes.before.generation) {
+      return {StoreErrc::kInvalidArgument,
+              "another commit was written after this one was prepared; prepare it again"};
+    }
+  }
+  rocksdb::WriteBatch& wb = impl.commit_batch;
+  wb.Clear();
+  rocksdb::Status built;
+  writes.for_each([&](const CommitWrites::Op& op) {
+    if (!built.ok()) return;
+    rocksdb::ColumnFamilyHandle* cf = impl.cf(op.family);
+    switch (op.kind) {
+      case WriteKind::kPut:
+        built = wb.Put(cf, op.key, op.value);
+        break;
+      case WriteKind::kDelete:
+        built = wb.Delete(cf, op.key);
+        break;
+      case WriteKind::kDeleteRange:
+        built = wb.DeleteRange(cf, op.key, op.value);
+        break;
+    }
+  });
+  if (Status s = from_rocks(built, "build write batch"); !s.is_ok()) return s;
+  const Status written = impl.write(&wb, "commit batch");
+  if (wb.Data().capacity() > Impl::kRetainedCommitBytes) wb = rocksdb::WriteBatch();
+  if (!written.is_ok()) return written;
+  std::unique_lock lock(impl.counters_mutex);
+  impl.commit_generation = writes.after.generation;
+  impl.event_count = writes.after.event_count;
+  impl.next_outbox_sequence = writes.after.next_outbox_sequence;
+  impl.next_alert_sequence = writes.after.next_alert_sequence;
+  for (auto& [product, stats] : writes.products) impl.products[product] = std::move(stats);
+  return Status::ok();
+}
+
+Status Store::commit(const CommitBatch& batch) {
+  PreparedCommit prepared;
+  if (Status s = prepare_commit(batch, &prepared); !s.is_ok()) return s;
+  return write_prepared(std::move(prepared));
+}
+
+}  // namespace painpoint::store

@@ -1,0 +1,280 @@
+// Store::open: the column families and their options, the schema check and the upgrades an
+// older data directory gets on a read-write open.
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
+#include "alert_records.h"
+#include "listings.h"
+#include "painpoint/store/keys.h"
+#include "painpoint/store/store.h"
+#include "store_internal.h"
+
+namespace painpoint::store {
+namespace {
+
+// A read-write open upgrades this version in place; a read-only one reads it as it is (the
+// listing falls back to the summaries, the pain point counters read 0).
+constexpr std::uint32_t kUpgradableSchemaVersion = 1;
+// Present once members_by_pain_point covers every membership (the family was added after the
+// first stores were written; open() fills it from `members` until this marker exists).
+constexpr std::string_view kMembersIndexedKey = "members_by_pain_point_complete";
+
+rocksdb::ColumnFamilyOptions family_options(Family family, const StoreOptions& options,
+                                            const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = options.write_buffer_bytes;
+  // No compression in L0 and L1: their files are rewritten soon by compaction, so compressing
+  // them spent CPU on data that lives minutes (LZ4 was ~4% of serve's CPU in bench/e2e.sh, in the
+  // flush and compaction threads); the deeper levels, where the data stays, are compressed.
+  cf.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression};
+  cf.compression_per_level.resize(static_cast<std::size_t>(cf.num_levels),
+                                  rocksdb::kLZ4Compression);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  if (family == kEvents || family == kMembers || family == kPainPoints) {
+    // Most event-id lookups are misses (new events): a bloom filter answers those from memory.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.whole_key_filtering = true;
+  }
+  if (family == kEvents) {
+    // The same for the memtables: every batch looks up all its event ids (dedupe), and without a
+    // filter each miss searched the skip list (~2 µs per event of the stage thread's time).
+    cf.memtable_whole_key_filtering = true;
+    cf.memtable_prefix_bloom_size_ratio = 0.02;
+  }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+}  // namespace
+
+Store::Impl::~Impl() {
+  if (!db) return;
+  for (std::size_t i = 1; i < kFamilyCount; ++i) {
+    if (families[i] != nullptr) {
+      // Destroying a handle only releases memory; the status cannot fail meaningfully here.
+      const rocksdb::Status ignored = db->DestroyColumnFamilyHandle(families[i]);
+      (void)ignored;
+    }
+  }
+  const rocksdb::Status closed = db->Close();
+  (void)closed;  // Close() reports only errors of unsynced data we do not promise to keep.
+}
+
+Status Store::Impl::load_counters() {
+  std::optional<std::string> value;
+  if (Status s = get(kMeta, kEventCountKey, &value); !s.is_ok()) return s;
+  if (value) event_count = static_cast<std::int64_t>(keys::read_be64(*value).value_or(0));
+  if (Status s = get(kMeta, kOutboxSequenceKey, &value); !s.is_ok()) return s;
+  if (value) next_outbox_sequence = keys::read_be64(*value).value_or(1);
+  if (families[kAlerts] != nullptr) {
+    if (Status s = from_rocks(
+            alert_records::load_next_sequence(*db, families[kAlerts], &next_alert_sequence),
+            "read alert sequence");
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  bool corrupt = false;
+  Status s = scan(kMeta, kProductPrefix, [&](std::string_view key, std::string_view bytes) {
+    v1::ProductStats stats;
+    if (!stats.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      corrupt = true;
+      return false;
+    }
+    products.emplace(std::string(key.substr(kProductPrefix.size())), std::move(stats));
+    return true;
+  });
+  if (!s.is_ok()) return s;
+  if (corrupt) return {StoreErrc::kCorruption, "undecodable product statistics record"};
+  return Status::ok();
+}
+
+// Fills members_by_pain_point from `members` for stores written before the index existed.
+// Idempotent (re-putting an entry is harmless), so a crash midway just redoes it next open.
+Status Store::Impl::index_members_if_needed() {
+  std::optional<std::string> marker;
+  if (Status s = get(kMeta, kMembersIndexedKey, &marker); !s.is_ok() || marker) return s;
+  rocksdb::WriteBatch wb;
+  Status inner = Status::ok();
+  Status s = scan(kMembers, "", [&](std::string_view event_id, std::string_view pain_point) {
+    std::optional<std::string> bytes;
+    inner = get(kEvents, event_id, &bytes);
+    if (!inner.is_ok()) return false;
+    v1::StoredEvent stored;
+    if (!bytes || !stored.ParseFromString(*bytes)) return true;  // nothing to list it with
+    const std::string position =
+        keys::member_position(to_micros(stored.event().occurred_at()), event_id);
+    inner = from_rocks(
+        wb.Put(cf(kMembersByPainPoint), keys::member_key(pain_point, position), rocksdb::Slice()),
+        "index members");
+    if (inner.is_ok() && wb.Count() >= 10'000) {
+      inner = from_rocks(db->Write(write_options, &wb), "index members");
+      wb.Clear();
+    }
+    return inner.is_ok();
+  });
+  if (!s.is_ok()) return s;
+  if (!inner.is_ok()) return inner;
+  if (Status st = from_rocks(wb.Put(slice(kMembersIndexedKey), "1"), "index members");
+      !st.is_ok()) {
+    return st;
+  }
+  return from_rocks(db->Write(write_options, &wb), "index members");
+}
+
+// Schema 1 -> 2 (see listings.h): the index values are rewritten first (idempotent); the
+// product counters and the new version follow in one WriteBatch, so a crash midway leaves a
+// version 1 store that the next open upgrades again.
+Status Store::Impl::upgrade_listings() {
+  listings::CountDeltas totals;
+  if (Status s = listings::build_listings(*db, write_options, cf(kPainPoints),
+                                          cf(kPainPointsByProduct), &totals);
+      !s.is_ok()) {
+    return s;
+  }
+  rocksdb::WriteBatch wb;
+  for (const auto& [product, total] : totals) {
+    v1::ProductStats& stats = products[product];
+    stats.set_product_id(product);
+    stats.set_active_pain_points(total.active);
+    stats.set_summary_versions(total.versions);
+    if (Status s = from_rocks(wb.Put(product_key(product), stats.SerializeAsString()),
+                              "upgrade product counters");
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  std::string encoded;
+  keys::append_be32(encoded, kSchemaVersion);
+  if (Status s = from_rocks(wb.Put(slice(kSchemaVersionKey), encoded), "upgrade schema");
+      !s.is_ok()) {
+    return s;
+  }
+  return from_rocks(db->Write(write_options, &wb), "upgrade the store to schema 2");
+}
+
+// *found: the version the directory holds (kSchemaVersion once written for a new store).
+Status Store::Impl::check_schema(bool created, std::uint32_t* found) {
+  *found = kSchemaVersion;
+  std::optional<std::string> value;
+  if (Status s = get(kMeta, kSchemaVersionKey, &value); !s.is_ok()) return s;
+  if (!value) {
+    if (!created && options.read_only) {
+      return {StoreErrc::kSchemaMismatch, "data directory has no schema version"};
+    }
+    if (options.read_only) return Status::ok();
+    std::string encoded;
+    keys::append_be32(encoded, kSchemaVersion);
+    return from_rocks(db->Put(write_options, slice(kSchemaVersionKey), encoded),
+                      "write schema version");
+  }
+  const auto version = keys::read_be32(*value);
+  if (version == kUpgradableSchemaVersion) {
+    *found = *version;
+    return Status::ok();
+  }
+  if (!version || *version != kSchemaVersion) {
+    return {StoreErrc::kSchemaMismatch,
+            "data directory was written by schema version " +
+                (version ? std::to_string(*version) : std::string("<unreadable>")) +
+                ", this build reads version " + std::to_string(kSchemaVersion) +
+                "; use a matching painpoint build or rebuild the directory with `painpoint "
+                "replay`"};
+  }
+  return Status::ok();
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+// Opens the RocksDB instance in `dir` with the store's families (only those that exist for a
+// read-only open) and keeps their handles.
+Status Store::Impl::open_db(bool existed) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.db_write_buffer_size = options.total_write_buffer_bytes;
+  db_options.bytes_per_sync = 1 << 20;
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+
+  // A read-only open cannot create families, so it opens only those that exist (an older store
+  // has no members_by_pain_point; scan_members() then reports that instead of failing open()).
+  std::vector<std::string> existing_families;
+  if (existed && options.read_only) {
+    const rocksdb::Status listed =
+        rocksdb::DB::ListColumnFamilies(db_options, dir.string(), &existing_families);
+    if (!listed.ok()) return from_rocks(listed, "list column families of " + dir.string());
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<std::size_t> opened;
+  for (std::size_t i = 0; i < kFamilyCount; ++i) {
+    if (!existing_families.empty() && std::find(existing_families.begin(), existing_families.end(),
+                                                kFamilyNames[i]) == existing_families.end()) {
+      continue;
+    }
+    descriptors.emplace_back(kFamilyNames[i],
+                             family_options(static_cast<Family>(i), options, cache));
+    opened.push_back(i);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status s =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, dir.string(), descriptors, &handles, &raw)
+          : rocksdb::DB::Open(db_options, dir.string(), descriptors, &handles, &raw);
+  if (!s.ok()) return from_rocks(s, "open " + dir.string());
+  db.reset(raw);
+  for (std::size_t h = 0; h < handles.size(); ++h) {
+    const std::size_t i = opened[h];
+    if (i == kMeta) {
+      // The default family's handle is owned by the DB; keep using DefaultColumnFamily().
+      const rocksdb::Status ignored = db->DestroyColumnFamilyHandle(handles[h]);
+      (void)ignored;
+      continue;
+    }
+    families[i] = handles[h];
+  }
+  return Status::ok();
+}
+
+Status Store::open(const std::filesystem::path& dir, const StoreOptions& options,
+                   std::unique_ptr<Store>* out) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->dir = dir;
+  impl->write_options.sync = options.sync_writes;
+
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(dir / "CURRENT", ec);
+  if (!existed && (options.read_only || !options.create_if_missing)) {
+    return {StoreErrc::kInvalidArgument, "no painpoint store in " + dir.string()};
+  }
+  if (!existed) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return {StoreErrc::kIoError, "create " + dir.string() + ": " + ec.message()};
+  }
+  if (Status st = impl->open_db(existed); !st.is_ok()) return st;
+
+  std::uint32_t version = 0;
+  if (Status st = impl->check_schema(!existed, &version); !st.is_ok()) return st;
+  if (Status st = impl->load_counters(); !st.is_ok()) return st;
+  if (!options.read_only) {
+    if (Status st = impl->index_members_if_needed(); !st.is_ok()) return st;
+    if (version == kUpgradableSchemaVersion) {
+      if (Status st = impl->upgrade_listings(); !st.is_ok()) return st;
+    }
+  }
+  out->reset(new Store(std::move(impl)));
+  return Status::ok();
+}
+
+}  // namespace painpoint::store

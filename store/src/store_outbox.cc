@@ -1,0 +1,125 @@
+// The outbox of summaries to publish, and fired alerts with their outbox and webhook positions
+// (alert_records.h holds the alerts family's layout).
+#include <rocksdb/iterator.h>
+#include <rocksdb/write_batch.h>
+
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include "alert_records.h"
+#include "painpoint/store/keys.h"
+#include "painpoint/store/store.h"
+#include "store_internal.h"
+
+namespace painpoint::store {
+
+Status Store::delete_outbox(std::span<const std::uint64_t> sequences) {
+  rocksdb::WriteBatch wb;
+  for (std::uint64_t sequence : sequences) {
+    if (Status s = from_rocks(wb.Delete(impl_->cf(kOutbox), be64_value(sequence)), "outbox");
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  return impl_->write(&wb, "delete outbox entries");
+}
+
+Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const {
+  return read_outbox_after(0, max_entries, out);
+}
+
+Status Store::read_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
+                                std::vector<OutboxEntry>* out) const {
+  if (max_entries == 0) return Status::ok();
+  if (after_sequence == std::numeric_limits<std::uint64_t>::max()) return Status::ok();
+  const std::string start = be64_value(after_sequence + 1);
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
+  for (it->Seek(slice(start)); it->Valid() && out->size() < max_entries; it->Next()) {
+    const std::string_view key = view(it->key());
+    const std::string_view value = view(it->value());
+    OutboxEntry entry;
+    auto sequence = keys::read_be64(key);
+    if (!sequence || !entry.summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return {StoreErrc::kCorruption, "undecodable outbox entry"};
+    }
+    entry.sequence = *sequence;
+    out->push_back(std::move(entry));
+  }
+  return from_rocks(it->status(), "read outbox");
+}
+
+std::uint64_t Store::outbox_next_sequence() const {
+  std::shared_lock lock(impl_->counters_mutex);
+  return impl_->next_outbox_sequence;
+}
+
+Status Store::delete_alert_outbox(std::span<const std::uint64_t> sequences) {
+  rocksdb::WriteBatch wb;
+  if (Status s = from_rocks(alert_records::delete_outbox(wb, impl_->cf(kAlerts), sequences),
+                            "alert outbox");
+      !s.is_ok()) {
+    return s;
+  }
+  return impl_->write(&wb, "delete alert outbox entries");
+}
+
+// A read-only open of a store written before alerts existed has no alerts family: nothing fired.
+Status Store::alert_fired(std::string_view alert_id, bool* out) const {
+  *out = false;
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(alert_records::fired(*impl_->db, impl_->families[kAlerts], alert_id, out),
+                    "look up alert");
+}
+
+Status Store::scan_alerts(std::string_view product_id, std::uint64_t before_sequence,
+                          const std::function<bool(const StoredAlert&)>& fn) const {
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(
+      alert_records::scan(*impl_->db, impl_->families[kAlerts], product_id, before_sequence, fn),
+      "scan alerts");
+}
+
+Status Store::read_alert_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
+                                      std::vector<StoredAlert>* out) const {
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(alert_records::read_outbox_after(*impl_->db, impl_->families[kAlerts],
+                                                     after_sequence, max_entries, out),
+                    "read alert outbox");
+}
+
+Status Store::read_alerts_after(std::uint64_t after_sequence, std::size_t max_entries,
+                                std::vector<StoredAlert>* out) const {
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(alert_records::read_after(*impl_->db, impl_->families[kAlerts], after_sequence,
+                                              max_entries, out),
+                    "read alerts");
+}
+
+Status Store::webhook_position(std::string_view name, std::optional<std::uint64_t>* out) const {
+  out->reset();
+  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  return from_rocks(
+      alert_records::webhook_position(*impl_->db, impl_->families[kAlerts], name, out),
+      "read webhook position");
+}
+
+Status Store::record_webhook_position(std::string_view name, std::uint64_t sequence) {
+  rocksdb::WriteBatch wb;
+  if (Status s = from_rocks(
+          alert_records::put_webhook_position(wb, impl_->cf(kAlerts), name, sequence), "webhook");
+      !s.is_ok()) {
+    return s;
+  }
+  return impl_->write(&wb, "record webhook position");
+}
+
+std::uint64_t Store::alert_next_sequence() const {
+  std::shared_lock lock(impl_->counters_mutex);
+  return impl_->next_alert_sequence;
+}
+
+}  // namespace painpoint::store
