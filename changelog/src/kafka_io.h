@@ -1,8 +1,8 @@
 #pragma once
 
 // Private: the changelog's two librdkafka clients for one partition, as RAII types over the
-// handles of ingest/src/kafka_handles.h (one set of deleters, one conf builder that keeps
-// secrets out of error messages).
+// handles of painpoint/ingest/kafka_handles.h (target painpoint_kafka_handles: one set of
+// deleters, one conf builder that keeps secrets out of error messages).
 
 #include <chrono>
 #include <cstdint>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "codec.h"
-#include "kafka_handles.h"
+#include "painpoint/ingest/kafka_handles.h"
 #include "painpoint/changelog/changelog.h"
 
 namespace painpoint::changelog::detail {

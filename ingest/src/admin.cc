@@ -2,7 +2,7 @@
 #include <vector>
 
 #include "client_state.h"
-#include "kafka_handles.h"
+#include "painpoint/ingest/kafka_handles.h"
 #include "painpoint/ingest/kafka.h"
 
 namespace painpoint::ingest {

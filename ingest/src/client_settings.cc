@@ -3,7 +3,7 @@
 #include <array>
 #include <utility>
 
-#include "kafka_handles.h"
+#include "painpoint/ingest/kafka_handles.h"
 
 namespace painpoint::ingest {
 

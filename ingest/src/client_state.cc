@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "kafka_handles.h"
+#include "painpoint/ingest/kafka_handles.h"
 
 namespace painpoint::ingest::detail {
 

@@ -15,7 +15,7 @@
 #include <ostream>
 #include <thread>
 
-#include "kafka_handles.h"
+#include "painpoint/ingest/kafka_handles.h"
 // clang-format off
 #include <librdkafka/rdkafka_mock.h>  // needs rdkafka.h first
 // clang-format on

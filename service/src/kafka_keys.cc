@@ -13,6 +13,9 @@ constexpr std::string_view kPrefix = "kafka.";
 constexpr std::string_view kFileSuffix = "_file";
 constexpr std::string_view kEnvSuffix = "_env";
 constexpr std::string_view kRedacted = "<redacted>";
+// kafka.group_instance_id[_env|_file]: the consumers' group.instance.id (static membership), e.g.
+// `kafka.group_instance_id_env = POD_NAME`; the same as kafka.consumer.group.instance.id.
+constexpr std::string_view kGroupInstanceIdKey = "group_instance_id";
 constexpr std::array kRoles{
     std::pair{std::string_view("consumer."), ingest::ClientRole::kConsumer},
     std::pair{std::string_view("producer."), ingest::ClientRole::kProducer},
@@ -71,6 +74,11 @@ std::optional<std::string> apply_kafka_key(KafkaKeys& keys, std::string_view key
   const bool from_file = cut_suffix(&property, kFileSuffix);
   const bool from_env = !from_file && cut_suffix(&property, kEnvSuffix);
   if (property.empty()) return named + ": no librdkafka property named";
+  if (every_role && property == kGroupInstanceIdKey) {
+    property = "group.instance.id";
+    role = ingest::ClientRole::kConsumer;
+    every_role = false;
+  }
   if (auto refused = refusal(role, property, every_role)) return named + " " + *refused;
 
   std::string resolved(value);
@@ -101,7 +109,8 @@ std::string describe_kafka_keys(const KafkaKeys& keys) {
   std::string out =
       "# kafka.<librdkafka property> = value for every Kafka client; kafka.consumer.*, "
       "kafka.producer.*, kafka.admin.* for one role; <property>_file = PATH and "
-      "<property>_env = NAME read a value (a secret) from a file or the environment\n";
+      "<property>_env = NAME read a value (a secret) from a file or the environment; "
+      "kafka.group_instance_id[_env] = the consumers' group.instance.id (static membership)\n";
   for (const auto& [key, shown] : keys.shown) out += key + " = " + shown + "\n";
   return out;
 }

@@ -6,6 +6,7 @@
 //   kafka.consumer.<property> = value   consumers only (also .producer., .admin.); wins over
 //   kafka.* kafka.<...>.<property>_file = PATH  the value is the file's content (one trailing
 //   newline cut) kafka.<...>.<property>_env = NAME   the value is the environment variable NAME
+//   kafka.group_instance_id = ID        the consumers' group.instance.id (also _env, _file)
 //
 // Secrets (passwords, private keys) belong in _file or _env keys: the configuration file cuts
 // values at `#`, and `painpoint config` shows a secret written directly only as <redacted>.

@@ -135,6 +135,25 @@ class ScopedEnv {
   const char* name_;
 };
 
+TEST(ConfigFileKafkaTest, GroupInstanceIdSetsTheConsumersStaticMembership) {
+  const ScopedEnv env("PAINPOINT_TEST_POD_NAME", "painpoint-2");
+  auto from_env = parse("kafka.group_instance_id_env = PAINPOINT_TEST_POD_NAME\n");
+  ASSERT_TRUE(from_env.config.has_value()) << from_env.error;
+  const auto& settings = from_env.config->kafka.settings;
+  EXPECT_EQ(settings.for_role(ClientRole::kConsumer).at("group.instance.id"), "painpoint-2");
+  EXPECT_FALSE(settings.for_role(ClientRole::kProducer).contains("group.instance.id"));
+  EXPECT_NE(describe_service_config(*from_env.config)
+                .find("kafka.group_instance_id_env = PAINPOINT_TEST_POD_NAME\n"),
+            std::string::npos);
+
+  auto literal = parse("kafka.group_instance_id = pod-0\n");
+  ASSERT_TRUE(literal.config.has_value()) << literal.error;
+  EXPECT_EQ(literal.config->kafka.settings.consumer.at("group.instance.id"), "pod-0");
+  EXPECT_EQ(parse("kafka.group_instance_id_env = PAINPOINT_TEST_UNSET_POD\n").error,
+            "line 1: kafka.group_instance_id_env: environment variable PAINPOINT_TEST_UNSET_POD "
+            "is not set");
+}
+
 TEST(ConfigFileKafkaTest, SecretsComeFromFilesAndEnvironmentAndArePrintedRedacted) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("painpoint-kafka-keys-" + std::to_string(::getpid()));

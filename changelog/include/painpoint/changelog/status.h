@@ -3,10 +3,11 @@
 // Error values of the changelog module. Kafka trouble and a superseded owner are expected
 // operating conditions, so they travel as values the caller must look at.
 
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "painpoint/base/result.h"
 
 namespace painpoint::changelog {
 
@@ -34,30 +35,15 @@ struct [[nodiscard]] Status {
     return Status{c, std::move(msg), native};
   }
   bool ok() const { return code == ChangelogErrc::kOk; }
+  // What a Result built from an OK status holds instead (base::Result).
+  static Status result_without_value() {
+    return Error(ChangelogErrc::kState, "Result built from OK");
+  }
   std::string to_string() const;  // "fenced: ..." — for logs
 };
 
-// Either a value or a failed Status.
+// Either a value or a failed Status (base/result.h).
 template <class T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status error) : status_(std::move(error)) {
-    if (status_.ok()) status_ = Status::Error(ChangelogErrc::kState, "Result built from OK");
-  }
-  bool ok() const { return value_.has_value(); }
-  const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
-
- private:
-  std::optional<T> value_;
-  Status status_;
-};
+using Result = base::Result<T, Status>;
 
 }  // namespace painpoint::changelog

@@ -1,7 +1,8 @@
 #pragma once
 
 // RAII Kafka clients over librdkafka's C API: Producer, Consumer, Admin.
-// This header deliberately does not include rdkafka.h; the handles live in ingest/src/.
+// This header deliberately does not include rdkafka.h; the handles live in
+// internal/painpoint/ingest/kafka_handles.h.
 //
 // Common rules:
 //  - Every class owns its librdkafka handle; destruction releases it (a Producer flushes first
@@ -166,6 +167,14 @@ struct ConsumerConfig {
   // the latency of every event that arrives during the wait (librdkafka's 500 ms default made
   // up to a second of the produce-to-summary latency over serve's two consuming hops).
   std::chrono::milliseconds fetch_wait_max{100};
+  // partition.assignment.strategy. "cooperative-sticky": a rebalance moves only the partitions
+  // that change owner and the others keep flowing (incremental protocol); "range,roundrobin" and
+  // the other eager assignors revoke every partition at each rebalance.
+  std::string assignment_strategy = "cooperative-sticky";
+  // group.instance.id (static membership, KIP-345), unique per member of the group, e.g. the pod
+  // name. A member that closes and comes back with it within `session_timeout` gets its
+  // partitions back without a rebalance. Empty: dynamic membership.
+  std::string group_instance_id;
   std::map<std::string, std::string> extra;
 };
 
@@ -186,6 +195,29 @@ struct StartOffset {
 using AssignHandler = std::function<std::vector<StartOffset>(std::span<const TopicPartition>)>;
 // Called before partitions are taken away (rebalance or close): finish and commit their work.
 using RevokeHandler = std::function<void(std::span<const TopicPartition>)>;
+
+// The protocol of the group's assignor (ConsumerConfig::assignment_strategy). kCooperative:
+// rebalances assign and revoke only the partitions that move. kEager: every partition is revoked,
+// then the whole new assignment is handed out.
+enum class RebalanceProtocol { kEager, kCooperative };
+
+// Told of every change of a member's assignment, on the consumer's thread inside poll_batch()
+// or close(). The consumer applies the change after the call returns.
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // `partitions` join the assignment (cooperative: only the added ones, possibly none; eager: the
+  // whole new assignment). One StartOffset per partition, same order; a result of another size
+  // (or a throw) means committed() for all. A partition that must not be read yet (its state is
+  // being restored) can be paused here and sought and resumed later.
+  virtual std::vector<StartOffset> on_assigned(std::span<const TopicPartition> partitions,
+                                               RebalanceProtocol protocol) = 0;
+  // `partitions` leave the assignment (cooperative: only those; eager: all of them): finish and
+  // commit their work. `lost`: the session timed out and another member may own them already,
+  // so their offsets must not be committed.
+  virtual void on_revoked(std::span<const TopicPartition> partitions, bool lost,
+                          RebalanceProtocol protocol) = 0;
+};
 
 // A non-owning view of one consumed message. Valid while its MessageBatch lives.
 class Message {
@@ -283,6 +315,8 @@ class Consumer {
   // Joins the group. Handlers may be empty: then all partitions start at committed().
   Status subscribe(std::span<const std::string> topics, AssignHandler on_assign = nullptr,
                    RevokeHandler on_revoke = nullptr);
+  // Joins the group; `listener` hears of every assignment change and must outlive close().
+  Status subscribe(std::span<const std::string> topics, RebalanceListener& listener);
 
   // Returns up to `max_messages`, waiting at most `timeout` for the first one and not at all for
   // the rest. Stops early once the payloads add up to `max_bytes` (the message that crosses it is
@@ -295,6 +329,12 @@ class Consumer {
   Status commit(std::span<const TopicPartitionOffset> offsets, bool async);
   // Moves the fetch position of assigned partitions (e.g. to redo a batch whose output failed).
   Status seek(std::span<const TopicPartitionOffset> offsets, std::chrono::milliseconds timeout);
+  Status seek(const TopicPartition& partition, std::int64_t next_offset,
+              std::chrono::milliseconds timeout);
+  // Stops fetching assigned partitions (messages already fetched for them are dropped, so none
+  // arrives after this returns), or starts again where they stopped.
+  Status pause(std::span<const TopicPartition> partitions);
+  Status resume(std::span<const TopicPartition> partitions);
 
   // The watermarks this client last learned from its fetches (the high one is refreshed with
   // every fetch response). Never blocks; nullopt before the partition was fetched at all. The
@@ -314,6 +354,8 @@ class Consumer {
   Result<std::string> cluster_id(std::chrono::milliseconds timeout) const;
   // Partitions currently assigned to this member.
   Result<std::vector<TopicPartition>> assignment() const;
+  // The protocol of the group's current generation (kEager until the first join).
+  RebalanceProtocol rebalance_protocol() const;
   // False after librdkafka reported all brokers down; true once a broker is up again.
   bool broker_reachable() const;
   // As Producer::connection_problem. Learned from the polls (and, before subscribe(), from

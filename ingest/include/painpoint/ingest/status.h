@@ -3,10 +3,11 @@
 // Error values of the ingest module. Kafka failures are expected operating conditions (a broker
 // restarts, a topic is missing), so they travel as values the caller must look at, not exceptions.
 
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "painpoint/base/result.h"
 
 namespace painpoint::ingest {
 
@@ -41,33 +42,16 @@ struct [[nodiscard]] Status {
     return Status{c, std::move(msg), native};
   }
   bool ok() const { return code == KafkaErrc::kOk; }
+  // What a Result built from an OK status holds instead (base::Result).
+  static Status result_without_value() {
+    return Error(KafkaErrc::kOther, "Result built from an OK status");
+  }
   // "timed_out: flush: 3 messages still in flight" — for logs.
   std::string to_string() const;
 };
 
-// Either a value or a failed Status. Accessing value() of a failed result is a programming error
-// (checked by assertion in debug builds).
+// Either a value or a failed Status (base/result.h).
 template <class T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status error) : status_(std::move(error)) {
-    if (status_.ok()) status_ = Status::Error(KafkaErrc::kOther, "Result built from an OK status");
-  }
-
-  bool ok() const { return value_.has_value(); }
-  const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
-
- private:
-  std::optional<T> value_;
-  Status status_;
-};
+using Result = base::Result<T, Status>;
 
 }  // namespace painpoint::ingest

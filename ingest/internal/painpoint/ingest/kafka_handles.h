@@ -1,14 +1,20 @@
 #pragma once
 
-// Private: owning handles over librdkafka's C objects, and helpers shared by the client classes.
+// Internal: owning handles over librdkafka's C objects, and the helpers every client built on them
+// shares (error mapping, the conf builder that keeps secrets out of error text). For the ingest
+// module's clients and for modules that link the painpoint_kafka_handles target (changelog);
+// ingest's public headers stay free of rdkafka.h.
 
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
+#include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/status.h"
 
 namespace painpoint::ingest::detail {
@@ -65,6 +71,16 @@ Result<KafkaPtr> new_client(rd_kafka_type_t type, ConfPtr conf);
 // The cluster id (KIP-78) of the cluster `rk` is connected to, waiting up to `timeout` for a
 // metadata response; an error (timeout, transport) when none came.
 Result<std::string> cluster_id(rd_kafka_t* rk, std::chrono::milliseconds timeout);
+
+// A partition list with `offsets` (their offset fields set), or with `partitions` (offsets unset).
+PartitionListPtr to_list(std::span<const TopicPartitionOffset> offsets);
+PartitionListPtr to_list(std::span<const TopicPartition> partitions);
+std::vector<TopicPartition> to_partitions(const rd_kafka_topic_partition_list_t* list);
+std::vector<TopicPartitionOffset> to_offsets(const rd_kafka_topic_partition_list_t* list);
+
+// The first per-partition error in `list` (after commit, seek, ...), named with its partition.
+Status first_partition_error(const rd_kafka_topic_partition_list_t* list,
+                             const std::string& context);
 
 // Forwards librdkafka's log lines to spdlog (so they follow Painpoint's log format and level).
 void install_log_cb(rd_kafka_conf_t* conf);
