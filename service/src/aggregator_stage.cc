@@ -24,6 +24,7 @@
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/validate.h"
+#include "routing/partition_owners.h"
 #include "store_state_reader.h"
 
 namespace painpoint::service {
@@ -290,7 +291,8 @@ struct AggregatorStage::Impl {
       }
     }
     spdlog::info("aggregator stage assigned {} partitions of {}", partitions.size(), config.topic);
-    assigned.store(true);
+    // Incremental (cooperative) assignments can add nothing: ready is "owns a partition".
+    assigned.store(!positions.empty());
     return starts;
   }
 
@@ -739,11 +741,16 @@ AggregatorStage::AggregatorStage(AggregatorStageConfig config, store::Store& sto
 
 AggregatorStage::~AggregatorStage() { stop(); }
 
+void AggregatorStage::advertise_api(std::string_view address) {
+  impl_->config.client_id = client_id_with_address(address);
+}
+
 ingest::Status AggregatorStage::start() {
   Impl& impl = *impl_;
   ingest::ConsumerConfig consumer_config;
   consumer_config.brokers = impl.config.brokers;
   consumer_config.group_id = impl.config.group_id;
+  consumer_config.client_id = impl.config.client_id;
   consumer_config.extra = impl.config.consumer_properties;
   auto consumer = ingest::Consumer::create(consumer_config);
   if (!consumer.ok()) return consumer.status();

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -40,6 +41,8 @@ struct AggregatorStageConfig {
   // The operator's librdkafka properties for the consumer (config file `kafka.*`).
   std::map<std::string, std::string> consumer_properties;
   std::string group_id = "painpoint-aggregator";
+  // The consumer's client id; advertise_api() puts the API's address into it.
+  std::string client_id = "painpoint";
   std::string topic = "painpoint.feedback-by-product";
   // Most messages per batch (one RocksDB WriteBatch), and most payload bytes (whichever comes
   // first). A batch holds what is already fetched, so under light load batches stay small and
@@ -102,6 +105,9 @@ class AggregatorStage {
   AggregatorStage(const AggregatorStage&) = delete;
   AggregatorStage& operator=(const AggregatorStage&) = delete;
 
+  // Puts the address this instance's HTTP API is reachable at into the consumer's client id, where
+  // the other instances of the group find it (routing/partition_owners.h). Before start().
+  void advertise_api(std::string_view address);
   // Creates the consumer, learns the cluster id, subscribes and starts the thread.
   ingest::Status start();
   // Finishes the batch in flight (it is committed whole or not at all), leaves the group (waiting

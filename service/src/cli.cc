@@ -139,6 +139,10 @@ void declare_serve(CLI::App& app, ServeCommand& command) {
       ->capture_default_str();
   serve_cmd->add_option("--http-address", serve.http_address, "HTTP bind address")
       ->capture_default_str();
+  serve_cmd->add_option("--advertise", serve.advertise,
+                        "HOST:PORT other instances reach this one's HTTP API at, carried in the "
+                        "aggregator consumer's client id (default: the bind address, or the host "
+                        "name when binding all interfaces)");
   serve_cmd->add_option("--config", serve_config, "Configuration file (key = value lines)")
       ->check(CLI::ExistingFile);
   serve_cmd

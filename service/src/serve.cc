@@ -28,6 +28,7 @@
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
 #include "publisher.h"
+#include "routing/partition_owners.h"
 #include "signals.h"
 
 namespace painpoint::service {
@@ -582,6 +583,8 @@ base::ExitCode run_serve(const ServeOptions& options) {
                   options.http_port, e.what());
     return base::ExitCode::kStartFailed;
   }
+  aggregator_stage.advertise_api(advertised_address(options.http_address, http.port(),
+                                                    options.advertise));
   if (auto code = start_stages(options, setup, brokers, *store, stages);
       code != base::ExitCode::kOk) {
     return code;

@@ -19,6 +19,9 @@ struct ServeOptions {
   std::filesystem::path data_dir = "painpoint-data";
   std::string http_address = "127.0.0.1";
   std::uint16_t http_port = 8080;
+  // Where other instances reach this one's HTTP API (host:port). Empty: the bind address and the
+  // bound port, or the host name when binding all interfaces (advertised_address()).
+  std::string advertise;
   int embedded_partitions = 16;
   std::uint16_t embedded_port = 0;
   bool sync_writes = false;

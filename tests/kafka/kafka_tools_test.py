@@ -5,7 +5,8 @@
   `undecodable` for each of them, at the partition and offset the tool reported, and nothing else;
 - org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --describe shows Painpoint's groups
   (painpoint-ingest, painpoint-aggregator) on all their partitions at lag 0 once serve has
-  drained (an empty partition, with no committed offset, counts as lag 0).
+  drained (an empty partition, with no committed offset, counts as lag 0), the aggregator's with
+  the client id `painpoint@<API address>` that other instances find it by.
 
 usage: kafka_tools_test.py PATH/TO/painpoint
 """
@@ -69,7 +70,8 @@ def group_lags(broker):
         if len(cols) >= 6 and cols[0] in GROUPS and cols[2].isdigit():
             # A partition nothing was written to has no committed offset: "-" and LAG "-".
             lag = 0 if cols[4] == "0" and cols[5] == "-" else int(cols[5])
-            rows.setdefault(cols[0], []).append((cols[1], int(cols[2]), lag))
+            client_id = cols[8] if len(cols) >= 9 else ""
+            rows.setdefault(cols[0], []).append((cols[1], int(cols[2]), lag, client_id))
     return rows, out.stdout
 
 
@@ -117,7 +119,7 @@ def main():
                 partitions = {g: len(rows.get(g, [])) for g in GROUPS}
                 # ingest reads 3 topics x 4 partitions, the aggregator the repartition topic's 4.
                 complete = partitions == {"painpoint-ingest": 12, "painpoint-aggregator": 4}
-                zero = all(lag == 0 for g in GROUPS for _, _, lag in rows.get(g, []))
+                zero = all(lag == 0 for g in GROUPS for _, _, lag, _ in rows.get(g, []))
                 return (rows, text) if complete and zero else None
             try:
                 rows, text = wait_until(all_at_lag_zero, 90, "Painpoint's groups at lag 0",
@@ -126,6 +128,11 @@ def main():
                 raise AssertionError("ConsumerGroupCommand:\n%s" % group_lags(broker)[1])
             log("ConsumerGroupCommand: %s at lag 0" % ", ".join(
                 "%s (%d partitions)" % (g, len(rows[g])) for g in GROUPS))
+            # The aggregator's members carry the API's address, where other instances find it.
+            advertised = "painpoint@127.0.0.1:%d" % serve.port
+            client_ids = sorted({client_id for _, _, _, client_id in rows["painpoint-aggregator"]})
+            assert client_ids == [advertised], (client_ids, advertised, text)
+            log("aggregator group members' client id: %s" % advertised)
             serve.stop_cleanly()
             serve = None
     print("kafka_tools_test: OK")

@@ -1,6 +1,9 @@
 #include "routing/partition_owners.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include "painpoint/ingest/partitioner.h"
@@ -28,6 +31,19 @@ std::optional<std::string> address_from_client_id(std::string_view client_id) {
     return std::nullopt;
   }
   return std::string(address);
+}
+
+std::string advertised_address(std::string_view bind_address, std::uint16_t port,
+                               std::string_view configured) {
+  if (!configured.empty()) return std::string(configured);
+  std::string host(bind_address);
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    std::array<char, 256> name{};
+    host = ::gethostname(name.data(), name.size() - 1) == 0 ? name.data() : "localhost";
+  } else if (host.find(':') != std::string::npos && !host.starts_with("[")) {
+    host = "[" + host + "]";  // an IPv6 literal
+  }
+  return host + ":" + std::to_string(port);
 }
 
 ingest::Result<PartitionOwners> PartitionOwners::from_group(const ingest::GroupDescription& group,

@@ -24,6 +24,11 @@ std::string client_id_with_address(std::string_view http_address);
 // The address in such a client id; nullopt for any other client id.
 std::optional<std::string> address_from_client_id(std::string_view client_id);
 
+// The address to advertise: `configured` when given, else the bind address with the bound port,
+// where an address that binds every interface (0.0.0.0, ::) becomes this host's name.
+std::string advertised_address(std::string_view bind_address, std::uint16_t port,
+                               std::string_view configured);
+
 struct PartitionOwner {
   std::string member_id;
   std::string instance_id;   // the member's group.instance.id; empty without static membership

@@ -59,6 +59,20 @@ TEST(ClientIdAddress, RoundTripsAndRejectsOthers) {
   }
 }
 
+TEST(ClientIdAddress, AdvertisedAddressDefaultsToTheBoundOne) {
+  EXPECT_EQ(advertised_address("127.0.0.1", 8080, ""), "127.0.0.1:8080");
+  EXPECT_EQ(advertised_address("0.0.0.0", 8080, "painpoint-1.painpoint:8080"),
+            "painpoint-1.painpoint:8080");
+  EXPECT_EQ(advertised_address("::1", 9000, ""), "[::1]:9000");
+  // Binding every interface: the host name, which other machines can resolve.
+  for (const char* any : {"0.0.0.0", "::", ""}) {
+    const std::string address = advertised_address(any, 8080, "");
+    EXPECT_TRUE(address.ends_with(":8080")) << address;
+    EXPECT_FALSE(address.starts_with("0.0.0.0") || address.starts_with("::")) << address;
+    EXPECT_EQ(address_from_client_id(client_id_with_address(address)), address);
+  }
+}
+
 GroupDescription two_members() {
   GroupDescription group{"painpoint-aggregator", "Stable", "cooperative-sticky", {}};
   group.members.push_back(GroupMember{"m-1", "painpoint@10.0.0.1:8080", "pod-0", "/10.0.0.1",
