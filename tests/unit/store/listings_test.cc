@@ -122,7 +122,8 @@ TEST_F(ListingsTest, EveryOrderAndPageMatchesSortingTheSummaries) {
              return Key{0, micros(s)};
            }},
       };
-  for (const auto& [order, key] : orders) {
+  for (const auto& [order, key_of_order] : orders) {
+    const auto& key = key_of_order;  // a variable: Clang 14 cannot capture a structured binding
     std::vector<v1::PainPointSummary> expected = active;
     std::sort(expected.begin(), expected.end(), [&](const auto& a, const auto& b) {
       return std::make_tuple(key(b), a.id()) < std::make_tuple(key(a), b.id());
