@@ -15,7 +15,7 @@ Status from_kafka(const ingest::Status& status) {
   if (status.ok()) return Status::Ok();
   const auto code = status.code == ingest::KafkaErrc::kTimedOut ? ChangelogErrc::kTimedOut
                                                                : ChangelogErrc::kKafka;
-  return Status::Error(code, status.to_string(), status.kafka_error);
+  return Status::Error(code, status.to_string(), status.native_error);
 }
 
 namespace {

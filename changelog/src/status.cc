@@ -24,13 +24,4 @@ std::string_view to_string(ChangelogErrc code) {
   return "unknown";
 }
 
-std::string Status::to_string() const {
-  std::string out(changelog::to_string(code));
-  if (!message.empty()) {
-    out += ": ";
-    out += message;
-  }
-  return out;
-}
-
 }  // namespace painpoint::changelog

@@ -34,13 +34,4 @@ std::string_view to_string(KafkaErrc code) {
   return "unknown";
 }
 
-std::string Status::to_string() const {
-  std::string out(ingest::to_string(code));
-  if (!message.empty()) {
-    out += ": ";
-    out += message;
-  }
-  return out;
-}
-
 }  // namespace painpoint::ingest

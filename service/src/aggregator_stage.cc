@@ -243,7 +243,7 @@ struct AggregatorStage::Impl {
 
   ingest::Status resolve_cluster() {
     std::optional<std::string> stored_cluster;
-    if (store::Status s = store.kafka_cluster_id(&stored_cluster); !s.is_ok()) {
+    if (store::Status s = store.kafka_cluster_id(&stored_cluster); !s.ok()) {
       return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
     }
     const auto deadline = Clock::now() + config.cluster_id_timeout;
@@ -274,7 +274,7 @@ struct AggregatorStage::Impl {
 
   std::vector<ingest::StartOffset> on_assign(std::span<const ingest::TopicPartition> partitions) {
     std::vector<store::InputOffset> offsets;
-    if (store::Status s = store.load_offsets(&offsets); !s.is_ok()) {
+    if (store::Status s = store.load_offsets(&offsets); !s.ok()) {
       throw std::runtime_error("load offsets: " + s.to_string());
     }
     std::map<std::pair<std::string, std::int32_t>, std::int64_t> by_partition;
@@ -332,11 +332,11 @@ struct AggregatorStage::Impl {
     store::CommitBatch commit =
         to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
     commit.aggregator_checkpoint = true;
-    if (store::Status s = alerts.add_to(&commit); !s.is_ok()) {
+    if (store::Status s = alerts.add_to(&commit); !s.ok()) {
       (void)fail("alert lookup failed (" + std::string(why) + "): " + s.to_string());
       return std::nullopt;
     }
-    if (store::Status s = store.commit(commit); !s.is_ok()) {
+    if (store::Status s = store.commit(commit); !s.ok()) {
       (void)fail("store commit failed (" + std::string(why) + "): " + s.to_string());
       return std::nullopt;
     }
@@ -374,7 +374,7 @@ struct AggregatorStage::Impl {
       }
       return true;
     });
-    if (!scanned.is_ok()) return scanned;
+    if (!scanned.ok()) return scanned;
     (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
     events_since_checkpoint = replayed;
     unsaved_events.set(static_cast<double>(replayed));
@@ -384,7 +384,7 @@ struct AggregatorStage::Impl {
           "{:.2f} s",
           replayed, std::chrono::duration<double>(Clock::now() - started).count());
     }
-    return store::Status::ok();
+    return store::Status::Ok();
   }
 
   // Returns false when the stage must stop (store failure). The batch's WriteBatch is committed
@@ -414,7 +414,7 @@ struct AggregatorStage::Impl {
     ids.reserve(events.size());
     for (const auto& e : events) ids.push_back(e.event().event_id());
     std::vector<std::size_t> fresh;
-    if (store::Status s = store.filter_new_events(ids, &fresh); !s.is_ok()) {
+    if (store::Status s = store.filter_new_events(ids, &fresh); !s.ok()) {
       return fail("dedupe lookup failed: " + s.to_string());
     }
     // The store does not know the events of the commit still in flight yet.
@@ -438,7 +438,7 @@ struct AggregatorStage::Impl {
         aggregator->take_changes(checkpoint ? aggregator::Aggregator::StateOutput::kInclude
                                             : aggregator::Aggregator::StateOutput::kDefer));
     pending.commit.aggregator_checkpoint = checkpoint;
-    if (store::Status s = alerts.add_to(&pending.commit); !s.is_ok()) {
+    if (store::Status s = alerts.add_to(&pending.commit); !s.ok()) {
       return fail("alert lookup failed: " + s.to_string());
     }
     pending.commit.events.reserve(fresh.size());
@@ -476,7 +476,7 @@ struct AggregatorStage::Impl {
     if (!in_flight) return true;
     const store::Status s = committer.wait();
     std::unique_ptr<Pending> done = std::move(in_flight);
-    if (!s.is_ok()) return fail("store commit failed: " + s.to_string());
+    if (!s.ok()) return fail("store commit failed: " + s.to_string());
     const std::size_t stored = done->commit.events.size();
     checkpoint_committed(done->commit.aggregator_checkpoint, stored);
     for (const auto& o : done->next) positions[{o.topic, o.partition}] = o.offset;
@@ -498,7 +498,7 @@ struct AggregatorStage::Impl {
   // Active (not merged) summary of `id`, or the error to answer with.
   std::variant<v1::PainPointSummary, CurationResult> active_summary(const std::string& id) {
     std::optional<v1::PainPointSummary> summary;
-    if (store::Status s = store.get_summary(id, &summary); !s.is_ok()) {
+    if (store::Status s = store.get_summary(id, &summary); !s.ok()) {
       throw StoreReadError("summary lookup: " + s.to_string());
     }
     if (!summary) return curation_error(CurationResult::Code::kNotFound, "no pain point " + id);
@@ -549,7 +549,7 @@ struct AggregatorStage::Impl {
         std::set<std::string_view> seen;
         for (const std::string& event_id : command.event_ids) {
           std::optional<std::string> member_of;
-          if (store::Status s = store.get_membership(event_id, &member_of); !s.is_ok()) {
+          if (store::Status s = store.get_membership(event_id, &member_of); !s.ok()) {
             throw StoreReadError("membership lookup: " + s.to_string());
           }
           // Memberships name the pain point at assignment; merges since are followed.
@@ -564,7 +564,7 @@ struct AggregatorStage::Impl {
             return {};
           }
           std::optional<v1::StoredEvent> stored;
-          if (store::Status s = store.get_event(event_id, &stored); !s.is_ok()) {
+          if (store::Status s = store.get_event(event_id, &stored); !s.ok()) {
             throw StoreReadError("event lookup: " + s.to_string());
           }
           if (!stored) {
@@ -759,7 +759,7 @@ ingest::Status AggregatorStage::start() {
 
   impl.aggregator =
       std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);
-  if (store::Status s = impl.recover(); !s.is_ok()) {
+  if (store::Status s = impl.recover(); !s.ok()) {
     return ingest::Status::Error(ingest::KafkaErrc::kOther,
                                  "rebuilding the aggregator state: " + s.to_string());
   }

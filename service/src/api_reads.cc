@@ -136,7 +136,7 @@ HttpResponse list_pain_points(const store::Store& store, ResponseCache& pages,
   store::Status s =
       store.list_active_pain_points(product, *sort, static_cast<std::size_t>(start),
                                     static_cast<std::size_t>(*limit), &found);
-  if (!s.is_ok()) return store_error(s);
+  if (!s.ok()) return store_error(s);
   const std::size_t begin = std::min(static_cast<std::size_t>(start), found.active_total);
   const std::size_t end = std::min(found.active_total, begin + static_cast<std::size_t>(*limit));
   auto body = summaries.render_list(
@@ -153,7 +153,7 @@ std::optional<v1::PainPointSummary> resolve(const store::Store& store, std::stri
                                             HttpResponse* error) {
   for (int hop = 0; hop < kMaxMergeHops; ++hop) {
     std::optional<v1::PainPointSummary> summary;
-    if (store::Status s = store.get_summary(id, &summary); !s.is_ok()) {
+    if (store::Status s = store.get_summary(id, &summary); !s.ok()) {
       *error = store_error(s);
       return std::nullopt;
     }
@@ -180,7 +180,7 @@ std::optional<std::vector<std::string>> member_sources(const store::Store& store
     }
     return true;
   });
-  if (!s.is_ok()) {
+  if (!s.ok()) {
     *error = store_error(s);
     return std::nullopt;
   }
@@ -247,7 +247,7 @@ HttpResponse list_events(const store::Store& store, const HttpRequest& request) 
         last_position = position;
         return true;
       });
-  if (!s.is_ok()) return store_error(s);
+  if (!s.ok()) return store_error(s);
   if (more) page.set_next_cursor(base::hex_encode(last_position));
   return json_message(200, page);
 }

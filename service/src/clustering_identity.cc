@@ -85,7 +85,7 @@ std::optional<bool> events_carry_vectors(const store::Store& store) {
         carry = !e.embedding().empty();
         return false;
       });
-  return s.is_ok() ? carry : std::nullopt;
+  return s.ok() ? carry : std::nullopt;
 }
 
 }  // namespace
@@ -140,7 +140,7 @@ ClusteringChange compare_clustering(std::string_view recorded, std::string_view 
 bool clustering_fits(store::Store& store, const std::string& current,
                      const std::filesystem::path& data_dir) {
   std::optional<std::string> recorded;
-  if (store::Status s = store.clustering(&recorded); !s.is_ok()) {
+  if (store::Status s = store.clustering(&recorded); !s.ok()) {
     spdlog::error("store: {}", s.to_string());
     return false;
   }
@@ -176,7 +176,7 @@ bool clustering_fits(store::Store& store, const std::string& current,
     spdlog::info("recording the clustering of the existing state in {} (not recorded before)",
                  data_dir.string());
   }
-  if (store::Status s = store.record_clustering(current); !s.is_ok()) {
+  if (store::Status s = store.record_clustering(current); !s.ok()) {
     spdlog::error("store: {}", s.to_string());
     return false;
   }

@@ -120,7 +120,7 @@ struct Publisher::Impl {
     // Taken before the read: every entry below it is visible to the read that follows.
     const std::uint64_t next_sequence = store.outbox_next_sequence();
     std::vector<store::OutboxEntry> entries;
-    if (store::Status s = store.read_outbox_after(cursor, want, &entries); !s.is_ok()) {
+    if (store::Status s = store.read_outbox_after(cursor, want, &entries); !s.ok()) {
       store_failure("read outbox: " + s.to_string());
       return;
     }
@@ -177,7 +177,7 @@ struct Publisher::Impl {
       // restart an older entry can be read (in an earlier chunk) before a newer one that was
       // already published before the crash, and a key's versions must never go back.
       std::optional<v1::PainPointSummary> current;
-      if (store::Status s = store.get_summary(id, &current); !s.is_ok()) {
+      if (store::Status s = store.get_summary(id, &current); !s.ok()) {
         store_failure("read summary " + id + ": " + s.to_string());
         continue;
       }
@@ -242,7 +242,7 @@ struct Publisher::Impl {
 
   void delete_acknowledged() {
     if (to_delete.empty()) return;
-    if (store::Status s = store.delete_outbox(to_delete); !s.is_ok()) {
+    if (store::Status s = store.delete_outbox(to_delete); !s.ok()) {
       store_failure("delete outbox entries: " + s.to_string());
       return;  // kept in to_delete: retried on the next round
     }

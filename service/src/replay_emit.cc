@@ -47,7 +47,7 @@ base::ExitCode run_replay_emit(const EmitOptions& options) {
   // Reading only: a live serve may hold the directory; emit sees what was committed when it
   // opened it.
   store_options.read_only = true;
-  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.is_ok()) {
+  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.ok()) {
     std::cerr << "painpoint replay emit: cannot open " << options.data_dir.string() << ": "
               << s.to_string() << "\n";
     return base::ExitCode::kCannotProceed;
@@ -121,7 +121,7 @@ base::ExitCode run_replay_emit(const EmitOptions& options) {
               static_cast<unsigned long long>(failed.load()), options.topic.c_str(), secs,
               secs > 0 ? static_cast<double>(delivered.load()) / secs : 0.0);
   std::fflush(stdout);
-  if (!s.is_ok()) {
+  if (!s.ok()) {
     std::cerr << "painpoint replay emit: reading events: " << s.to_string() << "\n";
     return base::ExitCode::kFailed;
   }

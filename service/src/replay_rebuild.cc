@@ -175,7 +175,7 @@ class Rebuilder {
     auto lookup = [&]() {
       std::vector<std::string_view> ids(pending_ids.begin(), pending_ids.end());
       inner = store_.get_memberships(ids, &members);
-      if (!inner.is_ok()) return false;
+      if (!inner.ok()) return false;
       for (std::size_t k = 0; k < pending.size(); ++k) {
         auto& [run, index] = pending[k];
         if (members[k]) run->old_member[index] = run->old_ids.intern(*members[k]);
@@ -205,12 +205,12 @@ class Rebuilder {
     const store::Status s = options_.order == ReplayOrder::kArrival
                                 ? store_.scan_events_by_arrival(since, until, wanted, add)
                                 : store_.scan_events_by_time(since, until, wanted, add);
-    if (s.is_ok() && inner.is_ok()) (void)lookup();
+    if (s.ok() && inner.ok()) (void)lookup();
     progress.finish();
     replay_seconds_ = progress.elapsed_seconds();
-    if (!s.is_ok() || !inner.is_ok()) {
+    if (!s.ok() || !inner.ok()) {
       std::cerr << "painpoint replay rebuild: reading events: "
-                << (s.is_ok() ? inner : s).to_string() << "\n";
+                << (s.ok() ? inner : s).to_string() << "\n";
       return false;
     }
     // Products with no event in the range still lose their old pain points.
@@ -315,7 +315,7 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
             << (left_out > 0 ? ", " + std::to_string(left_out) + " events outside the range" : "")
             << "\n";
   if (options_.dry_run) return true;
-  if (store::Status s = store_.commit(batch); !s.is_ok()) {
+  if (store::Status s = store_.commit(batch); !s.ok()) {
     return fail("committing the rebuild of " + product, s);
   }
   return true;
@@ -331,7 +331,7 @@ bool Rebuilder::read_old_side(const std::string& product, const ProductRun& run,
                                                 r.old_summaries[x.id()] = x;
                                                 return true;
                                               });
-      !s.is_ok()) {
+      !s.ok()) {
     return fail("reading summaries of " + product, s);
   }
   for (const auto& [id, s] : r.old_summaries) {
@@ -548,7 +548,7 @@ bool Rebuilder::reapply_splits(const std::string& product, const ProductRun& run
     for (std::size_t i = 0; i < r.n; ++i) {
       if (r.old_final[i] != split.old_group || r.event_final[i] != split.origin) continue;
       std::optional<v1::StoredEvent> stored;
-      if (store::Status s = store_.get_event(run.event_ids[i], &stored); !s.is_ok()) {
+      if (store::Status s = store_.get_event(run.event_ids[i], &stored); !s.ok()) {
         return fail("reading an event to split", s);
       }
       if (!stored) continue;
@@ -649,7 +649,7 @@ bool Rebuilder::add_state_writes(const std::string& product, ProductRebuild& r,
                                             state.try_emplace(std::string(key), std::nullopt);
                                             return true;
                                           });
-      !s.is_ok()) {
+      !s.ok()) {
     return fail("reading the state of " + product, s);
   }
   batch.aggregator_state.reserve(state.size());
@@ -718,12 +718,12 @@ bool Rebuilder::add_left_out(const std::string& product, store::CommitBatch& bat
     });
   };
   if (options_.since) {
-    if (store::Status s = collect(TimePoint::min(), *options_.since); !s.is_ok()) {
+    if (store::Status s = collect(TimePoint::min(), *options_.since); !s.ok()) {
       return fail("reading events before --since", s);
     }
   }
   if (options_.until) {
-    if (store::Status s = collect(*options_.until, TimePoint::max()); !s.is_ok()) {
+    if (store::Status s = collect(*options_.until, TimePoint::max()); !s.ok()) {
       return fail("reading events after --until", s);
     }
   }
@@ -749,7 +749,7 @@ bool rebuild_clustering_fits(const RebuildOptions& options, store::Store& store,
   }
   *current = std::move(*described);
   std::optional<std::string> recorded;
-  if (store::Status s = store.clustering(&recorded); !s.is_ok()) {
+  if (store::Status s = store.clustering(&recorded); !s.ok()) {
     std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
     return false;
   }
@@ -806,7 +806,7 @@ bool no_unsaved_events(const store::Store& store) {
         ++unsaved;
         return true;
       });
-      !s.is_ok()) {
+      !s.ok()) {
     std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
     return false;
   }
@@ -833,8 +833,8 @@ base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
   std::unique_ptr<store::Store> store;
   store::StoreOptions store_options;
   store_options.create_if_missing = false;
-  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.is_ok()) {
-    if (s.code() == store::StoreErrc::kLocked) {
+  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.ok()) {
+    if (s.code == store::StoreErrc::kLocked) {
       std::cerr << "painpoint replay rebuild: " << options.data_dir.string()
                 << " is in use by a running painpoint process (stop `painpoint serve` first; a "
                    "rebuild replaces state that serve holds in memory)\n";
@@ -879,7 +879,7 @@ base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
   Report report;
   if (!rebuilder.finish_all(report)) return base::ExitCode::kFailed;
   if (whole_history && !options.dry_run) {
-    if (store::Status s = store->record_clustering(clustering); !s.is_ok()) {
+    if (store::Status s = store->record_clustering(clustering); !s.ok()) {
       std::cerr << "painpoint replay rebuild: " << s.to_string() << "\n";
       return base::ExitCode::kFailed;
     }

@@ -108,8 +108,8 @@ base::ExitCode run_replay_rewind(const RewindOptions& options) {
   std::unique_ptr<store::Store> store;
   store::StoreOptions store_options;
   store_options.create_if_missing = false;
-  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.is_ok()) {
-    if (s.code() == store::StoreErrc::kLocked) {
+  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.ok()) {
+    if (s.code == store::StoreErrc::kLocked) {
       std::cerr << "painpoint replay rewind: " << options.data_dir.string()
                 << " is in use by a running painpoint process (stop `painpoint serve` first: it "
                    "resumes from the offsets it holds)\n";
@@ -137,7 +137,7 @@ base::ExitCode run_replay_rewind(const RewindOptions& options) {
     return base::ExitCode::kCannotProceed;
   }
   std::optional<std::string> stored_cluster;
-  if (store::Status s = store->kafka_cluster_id(&stored_cluster); !s.is_ok()) {
+  if (store::Status s = store->kafka_cluster_id(&stored_cluster); !s.ok()) {
     std::cerr << "painpoint replay rewind: " << s.to_string() << "\n";
     return base::ExitCode::kCannotProceed;
   }
@@ -213,7 +213,7 @@ base::ExitCode run_replay_rewind(const RewindOptions& options) {
   }
 
   std::vector<store::InputOffset> offsets;
-  if (store::Status s = store->load_offsets(&offsets); !s.is_ok()) {
+  if (store::Status s = store->load_offsets(&offsets); !s.ok()) {
     std::cerr << "painpoint replay rewind: " << s.to_string() << "\n";
     return base::ExitCode::kCannotProceed;
   }
@@ -235,7 +235,7 @@ base::ExitCode run_replay_rewind(const RewindOptions& options) {
                 static_cast<long long>(*step.stored), static_cast<long long>(step.target));
   }
   if (!options.dry_run && !batch.offsets.empty()) {
-    if (store::Status s = store->commit(batch); !s.is_ok()) {
+    if (store::Status s = store->commit(batch); !s.ok()) {
       std::cerr << "painpoint replay rewind: " << s.to_string() << "\n";
       return base::ExitCode::kFailed;
     }

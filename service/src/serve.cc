@@ -109,8 +109,8 @@ bool repartition_topic_fits(ingest::Admin& admin, const std::string& brokers,
   const int partitions = metadata->topics[0].partitions;
   std::optional<std::int32_t> recorded;
   store::Status s = store.input_partitions(&recorded);
-  if (s.is_ok() && !recorded) s = store.record_input_partitions(partitions);
-  if (!s.is_ok()) {
+  if (s.ok() && !recorded) s = store.record_input_partitions(partitions);
+  if (!s.ok()) {
     spdlog::error("store: {}", s.to_string());
     return false;
   }
@@ -535,7 +535,7 @@ base::ExitCode run_serve(const ServeOptions& options) {
   store_options.sync_writes = options.sync_writes;
   store_options.min_free_bytes = options.min_free_mib << 20;
   std::unique_ptr<store::Store> store;
-  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.is_ok()) {
+  if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.ok()) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir.string(), s.to_string());
     return base::ExitCode::kStartFailed;
   }

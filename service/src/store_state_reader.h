@@ -21,7 +21,7 @@ class StoreStateReader final : public aggregator::StateReader {
 
   std::optional<std::string> get(std::string_view key) const override {
     std::optional<std::string> value;
-    if (store::Status s = store_.get_state(key, &value); !s.is_ok()) {
+    if (store::Status s = store_.get_state(key, &value); !s.ok()) {
       throw StoreReadError("read aggregator state: " + s.to_string());
     }
     return value;
@@ -33,7 +33,7 @@ class StoreStateReader final : public aggregator::StateReader {
       fn(k, v);
       return true;
     });
-    if (!s.is_ok()) throw StoreReadError("scan aggregator state: " + s.to_string());
+    if (!s.ok()) throw StoreReadError("scan aggregator state: " + s.to_string());
   }
 
  private:

@@ -68,19 +68,19 @@ Status read_listing(rocksdb::DB& db, const rocksdb::ReadOptions& read,
       return {StoreErrc::kCorruption, "undecodable pain point listing"};
     }
     *out = std::move(listing);
-    return Status::ok();
+    return Status::Ok();
   }
   std::string bytes;
   const rocksdb::Status got = db.Get(read, pain_points, slice(id), &bytes);
   if (got.IsNotFound()) {
     out->reset();
-    return Status::ok();
+    return Status::Ok();
   }
   if (!got.ok()) return from_rocks(got, "read pain point");
   v1::PainPointSummary summary;
   if (!summary.ParseFromString(bytes)) return {StoreErrc::kCorruption, "undecodable summary"};
   *out = listing_of(summary);
-  return Status::ok();
+  return Status::Ok();
 }
 
 }  // namespace
@@ -102,7 +102,7 @@ Status prepare_upserts(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
                        std::span<const v1::PainPointSummary> summaries,
                        std::vector<std::string>* values, CountDeltas* deltas) {
   values->clear();
-  if (summaries.empty()) return Status::ok();
+  if (summaries.empty()) return Status::Ok();
   std::vector<std::string> keys;
   keys.reserve(summaries.size());
   for (const auto& summary : summaries) {
@@ -136,7 +136,7 @@ Status prepare_upserts(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
     listings[i].SerializeToString(&(*values)[i]);
     earlier[keys[i]] = i;
   }
-  return Status::ok();
+  return Status::Ok();
 }
 
 Status build_listings(rocksdb::DB& db, const rocksdb::WriteOptions& write,
@@ -154,15 +154,15 @@ Status build_listings(rocksdb::DB& db, const rocksdb::WriteOptions& write,
     count(listing, +1, (*totals)[summary.product_id()]);
     listing.SerializeToString(&value);
     const std::string key = keys::product_item_key(summary.product_id(), summary.id());
-    if (Status s = from_rocks(wb.Put(by_product, key, value), "upgrade listings"); !s.is_ok()) {
+    if (Status s = from_rocks(wb.Put(by_product, key, value), "upgrade listings"); !s.ok()) {
       return s;
     }
     if (static_cast<std::size_t>(wb.Count()) >= kUpgradeBatchEntries) {
-      if (Status s = from_rocks(db.Write(write, &wb), "upgrade listings"); !s.is_ok()) return s;
+      if (Status s = from_rocks(db.Write(write, &wb), "upgrade listings"); !s.ok()) return s;
       wb.Clear();
     }
   }
-  if (Status s = from_rocks(it->status(), "scan pain points"); !s.is_ok()) return s;
+  if (Status s = from_rocks(it->status(), "scan pain points"); !s.ok()) return s;
   return from_rocks(db.Write(write, &wb), "upgrade listings");
 }
 
@@ -180,12 +180,12 @@ Status list_active(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
     const std::string_view id = key.substr(prefix.size());
     std::optional<v1::PainPointListing> listing;
     if (Status s = read_listing(db, read, pain_points, id, view(it->value()), &listing);
-        !s.is_ok()) {
+        !s.ok()) {
       return s;
     }
     if (listing && is_active(*listing)) rows.push_back({std::move(*listing), std::string(id)});
   }
-  if (Status s = from_rocks(it->status(), "scan pain point listings"); !s.is_ok()) return s;
+  if (Status s = from_rocks(it->status(), "scan pain point listings"); !s.ok()) return s;
 
   out->summaries.clear();
   out->active_total = rows.size();
@@ -194,7 +194,7 @@ Status list_active(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
   // Only the rows up to the page's end need their order.
   std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(end), rows.end(),
                     less_for(order));
-  if (begin == end) return Status::ok();
+  if (begin == end) return Status::Ok();
   std::vector<rocksdb::Slice> keys;
   for (std::size_t i = begin; i < end; ++i) keys.push_back(slice(rows[i].id));
   std::vector<rocksdb::PinnableSlice> values(keys.size());
@@ -209,7 +209,7 @@ Status list_active(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
       return {StoreErrc::kCorruption, "undecodable pain point summary"};
     }
   }
-  return Status::ok();
+  return Status::Ok();
 }
 
 }  // namespace painpoint::store::listings

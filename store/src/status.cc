@@ -7,7 +7,7 @@
 
 namespace painpoint::store {
 
-std::string_view errc_name(StoreErrc code) {
+std::string_view to_string(StoreErrc code) {
   switch (code) {
     case StoreErrc::kOk:
       return "ok";
@@ -27,16 +27,9 @@ std::string_view errc_name(StoreErrc code) {
   return "unknown";
 }
 
-std::string Status::to_string() const {
-  if (is_ok()) return "ok";
-  std::string text(errc_name(code_));
-  text += ": ";
-  text += message_;
-  return text;
-}
 
 Status from_rocks(const rocksdb::Status& status, std::string_view what) {
-  if (status.ok()) return Status::ok();
+  if (status.ok()) return Status::Ok();
   std::string message(what);
   message += ": ";
   message += status.ToString();

@@ -25,9 +25,9 @@ Status Store::load_offsets(std::vector<InputOffset>* out) const {
         {std::string(parsed->topic), parsed->partition, static_cast<std::int64_t>(*offset)});
     return true;
   });
-  if (!s.is_ok()) return s;
+  if (!s.ok()) return s;
   if (corrupt) return {StoreErrc::kCorruption, "undecodable input offset record"};
-  return Status::ok();
+  return Status::Ok();
 }
 
 Status Store::kafka_cluster_id(std::optional<std::string>* out) const {
@@ -39,7 +39,7 @@ Status Store::record_input_partitions(std::int32_t partitions) {
   keys::append_be32(encoded, static_cast<std::uint32_t>(partitions));
   rocksdb::WriteBatch wb;
   if (Status s = from_rocks(wb.Put(slice(kInputPartitionsKey), encoded), "input partitions");
-      !s.is_ok()) {
+      !s.ok()) {
     return s;
   }
   return impl_->write(&wb, "write input partitions");
@@ -48,7 +48,7 @@ Status Store::record_input_partitions(std::int32_t partitions) {
 Status Store::record_clustering(std::string_view description) {
   rocksdb::WriteBatch wb;
   if (Status s = from_rocks(wb.Put(slice(kClusteringKey), slice(description)), "clustering");
-      !s.is_ok()) {
+      !s.ok()) {
     return s;
   }
   return impl_->write(&wb, "write clustering");
@@ -60,15 +60,15 @@ Status Store::clustering(std::optional<std::string>* out) const {
 
 Status Store::input_partitions(std::optional<std::int32_t>* out) const {
   std::optional<std::string> value;
-  if (Status s = impl_->get(kMeta, kInputPartitionsKey, &value); !s.is_ok()) return s;
+  if (Status s = impl_->get(kMeta, kInputPartitionsKey, &value); !s.ok()) return s;
   if (!value) {
     out->reset();
-    return Status::ok();
+    return Status::Ok();
   }
   const auto partitions = keys::read_be32(*value);
   if (!partitions) return {StoreErrc::kCorruption, "undecodable input partition count"};
   *out = static_cast<std::int32_t>(*partitions);
-  return Status::ok();
+  return Status::Ok();
 }
 
 std::int64_t Store::event_count() const {

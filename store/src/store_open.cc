@@ -70,15 +70,15 @@ Store::Impl::~Impl() {
 
 Status Store::Impl::load_counters() {
   std::optional<std::string> value;
-  if (Status s = get(kMeta, kEventCountKey, &value); !s.is_ok()) return s;
+  if (Status s = get(kMeta, kEventCountKey, &value); !s.ok()) return s;
   if (value) event_count = static_cast<std::int64_t>(keys::read_be64(*value).value_or(0));
-  if (Status s = get(kMeta, kOutboxSequenceKey, &value); !s.is_ok()) return s;
+  if (Status s = get(kMeta, kOutboxSequenceKey, &value); !s.ok()) return s;
   if (value) next_outbox_sequence = keys::read_be64(*value).value_or(1);
   if (families[kAlerts] != nullptr) {
     if (Status s = from_rocks(
             alert_records::load_next_sequence(*db, families[kAlerts], &next_alert_sequence),
             "read alert sequence");
-        !s.is_ok()) {
+        !s.ok()) {
       return s;
     }
   }
@@ -92,22 +92,22 @@ Status Store::Impl::load_counters() {
     products.emplace(std::string(key.substr(kProductPrefix.size())), std::move(stats));
     return true;
   });
-  if (!s.is_ok()) return s;
+  if (!s.ok()) return s;
   if (corrupt) return {StoreErrc::kCorruption, "undecodable product statistics record"};
-  return Status::ok();
+  return Status::Ok();
 }
 
 // Fills members_by_pain_point from `members` for stores written before the index existed.
 // Idempotent (re-putting an entry is harmless), so a crash midway just redoes it next open.
 Status Store::Impl::index_members_if_needed() {
   std::optional<std::string> marker;
-  if (Status s = get(kMeta, kMembersIndexedKey, &marker); !s.is_ok() || marker) return s;
+  if (Status s = get(kMeta, kMembersIndexedKey, &marker); !s.ok() || marker) return s;
   rocksdb::WriteBatch wb;
-  Status inner = Status::ok();
+  Status inner = Status::Ok();
   Status s = scan(kMembers, "", [&](std::string_view event_id, std::string_view pain_point) {
     std::optional<std::string> bytes;
     inner = get(kEvents, event_id, &bytes);
-    if (!inner.is_ok()) return false;
+    if (!inner.ok()) return false;
     v1::StoredEvent stored;
     if (!bytes || !stored.ParseFromString(*bytes)) return true;  // nothing to list it with
     const std::string position =
@@ -115,16 +115,16 @@ Status Store::Impl::index_members_if_needed() {
     inner = from_rocks(
         wb.Put(cf(kMembersByPainPoint), keys::member_key(pain_point, position), rocksdb::Slice()),
         "index members");
-    if (inner.is_ok() && wb.Count() >= 10'000) {
+    if (inner.ok() && wb.Count() >= 10'000) {
       inner = from_rocks(db->Write(write_options, &wb), "index members");
       wb.Clear();
     }
-    return inner.is_ok();
+    return inner.ok();
   });
-  if (!s.is_ok()) return s;
-  if (!inner.is_ok()) return inner;
+  if (!s.ok()) return s;
+  if (!inner.ok()) return inner;
   if (Status st = from_rocks(wb.Put(slice(kMembersIndexedKey), "1"), "index members");
-      !st.is_ok()) {
+      !st.ok()) {
     return st;
   }
   return from_rocks(db->Write(write_options, &wb), "index members");
@@ -137,7 +137,7 @@ Status Store::Impl::upgrade_listings() {
   listings::CountDeltas totals;
   if (Status s = listings::build_listings(*db, write_options, cf(kPainPoints),
                                           cf(kPainPointsByProduct), &totals);
-      !s.is_ok()) {
+      !s.ok()) {
     return s;
   }
   rocksdb::WriteBatch wb;
@@ -148,14 +148,14 @@ Status Store::Impl::upgrade_listings() {
     stats.set_summary_versions(total.versions);
     if (Status s = from_rocks(wb.Put(product_key(product), stats.SerializeAsString()),
                               "upgrade product counters");
-        !s.is_ok()) {
+        !s.ok()) {
       return s;
     }
   }
   std::string encoded;
   keys::append_be32(encoded, kSchemaVersion);
   if (Status s = from_rocks(wb.Put(slice(kSchemaVersionKey), encoded), "upgrade schema");
-      !s.is_ok()) {
+      !s.ok()) {
     return s;
   }
   return from_rocks(db->Write(write_options, &wb), "upgrade the store to schema 2");
@@ -165,12 +165,12 @@ Status Store::Impl::upgrade_listings() {
 Status Store::Impl::check_schema(bool created, std::uint32_t* found) {
   *found = kSchemaVersion;
   std::optional<std::string> value;
-  if (Status s = get(kMeta, kSchemaVersionKey, &value); !s.is_ok()) return s;
+  if (Status s = get(kMeta, kSchemaVersionKey, &value); !s.ok()) return s;
   if (!value) {
     if (!created && options.read_only) {
       return {StoreErrc::kSchemaMismatch, "data directory has no schema version"};
     }
-    if (options.read_only) return Status::ok();
+    if (options.read_only) return Status::Ok();
     std::string encoded;
     keys::append_be32(encoded, kSchemaVersion);
     return from_rocks(db->Put(write_options, slice(kSchemaVersionKey), encoded),
@@ -179,7 +179,7 @@ Status Store::Impl::check_schema(bool created, std::uint32_t* found) {
   const auto version = keys::read_be32(*value);
   if (version == kUpgradableSchemaVersion) {
     *found = *version;
-    return Status::ok();
+    return Status::Ok();
   }
   if (!version || *version != kSchemaVersion) {
     return {StoreErrc::kSchemaMismatch,
@@ -189,7 +189,7 @@ Status Store::Impl::check_schema(bool created, std::uint32_t* found) {
                 "; use a matching painpoint build or rebuild the directory with `painpoint "
                 "replay`"};
   }
-  return Status::ok();
+  return Status::Ok();
 }
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -243,7 +243,7 @@ Status Store::Impl::open_db(bool existed) {
     }
     families[i] = handles[h];
   }
-  return Status::ok();
+  return Status::Ok();
 }
 
 Status Store::open(const std::filesystem::path& dir, const StoreOptions& options,
@@ -262,19 +262,19 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
     std::filesystem::create_directories(dir, ec);
     if (ec) return {StoreErrc::kIoError, "create " + dir.string() + ": " + ec.message()};
   }
-  if (Status st = impl->open_db(existed); !st.is_ok()) return st;
+  if (Status st = impl->open_db(existed); !st.ok()) return st;
 
   std::uint32_t version = 0;
-  if (Status st = impl->check_schema(!existed, &version); !st.is_ok()) return st;
-  if (Status st = impl->load_counters(); !st.is_ok()) return st;
+  if (Status st = impl->check_schema(!existed, &version); !st.ok()) return st;
+  if (Status st = impl->load_counters(); !st.ok()) return st;
   if (!options.read_only) {
-    if (Status st = impl->index_members_if_needed(); !st.is_ok()) return st;
+    if (Status st = impl->index_members_if_needed(); !st.ok()) return st;
     if (version == kUpgradableSchemaVersion) {
-      if (Status st = impl->upgrade_listings(); !st.is_ok()) return st;
+      if (Status st = impl->upgrade_listings(); !st.ok()) return st;
     }
   }
   out->reset(new Store(std::move(impl)));
-  return Status::ok();
+  return Status::Ok();
 }
 
 }  // namespace painpoint::store

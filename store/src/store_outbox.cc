@@ -20,7 +20,7 @@ Status Store::delete_outbox(std::span<const std::uint64_t> sequences) {
   rocksdb::WriteBatch wb;
   for (std::uint64_t sequence : sequences) {
     if (Status s = from_rocks(wb.Delete(impl_->cf(kOutbox), be64_value(sequence)), "outbox");
-        !s.is_ok()) {
+        !s.ok()) {
       return s;
     }
   }
@@ -33,8 +33,8 @@ Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out
 
 Status Store::read_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
                                 std::vector<OutboxEntry>* out) const {
-  if (max_entries == 0) return Status::ok();
-  if (after_sequence == std::numeric_limits<std::uint64_t>::max()) return Status::ok();
+  if (max_entries == 0) return Status::Ok();
+  if (after_sequence == std::numeric_limits<std::uint64_t>::max()) return Status::Ok();
   const std::string start = be64_value(after_sequence + 1);
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
@@ -61,7 +61,7 @@ Status Store::delete_alert_outbox(std::span<const std::uint64_t> sequences) {
   rocksdb::WriteBatch wb;
   if (Status s = from_rocks(alert_records::delete_outbox(wb, impl_->cf(kAlerts), sequences),
                             "alert outbox");
-      !s.is_ok()) {
+      !s.ok()) {
     return s;
   }
   return impl_->write(&wb, "delete alert outbox entries");
@@ -70,14 +70,14 @@ Status Store::delete_alert_outbox(std::span<const std::uint64_t> sequences) {
 // A read-only open of a store written before alerts existed has no alerts family: nothing fired.
 Status Store::alert_fired(std::string_view alert_id, bool* out) const {
   *out = false;
-  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  if (impl_->families[kAlerts] == nullptr) return Status::Ok();
   return from_rocks(alert_records::fired(*impl_->db, impl_->families[kAlerts], alert_id, out),
                     "look up alert");
 }
 
 Status Store::scan_alerts(std::string_view product_id, std::uint64_t before_sequence,
                           const std::function<bool(const StoredAlert&)>& fn) const {
-  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  if (impl_->families[kAlerts] == nullptr) return Status::Ok();
   return from_rocks(
       alert_records::scan(*impl_->db, impl_->families[kAlerts], product_id, before_sequence, fn),
       "scan alerts");
@@ -85,7 +85,7 @@ Status Store::scan_alerts(std::string_view product_id, std::uint64_t before_sequ
 
 Status Store::read_alert_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
                                       std::vector<StoredAlert>* out) const {
-  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  if (impl_->families[kAlerts] == nullptr) return Status::Ok();
   return from_rocks(alert_records::read_outbox_after(*impl_->db, impl_->families[kAlerts],
                                                      after_sequence, max_entries, out),
                     "read alert outbox");
@@ -93,7 +93,7 @@ Status Store::read_alert_outbox_after(std::uint64_t after_sequence, std::size_t 
 
 Status Store::read_alerts_after(std::uint64_t after_sequence, std::size_t max_entries,
                                 std::vector<StoredAlert>* out) const {
-  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  if (impl_->families[kAlerts] == nullptr) return Status::Ok();
   return from_rocks(alert_records::read_after(*impl_->db, impl_->families[kAlerts], after_sequence,
                                               max_entries, out),
                     "read alerts");
@@ -101,7 +101,7 @@ Status Store::read_alerts_after(std::uint64_t after_sequence, std::size_t max_en
 
 Status Store::webhook_position(std::string_view name, std::optional<std::uint64_t>* out) const {
   out->reset();
-  if (impl_->families[kAlerts] == nullptr) return Status::ok();
+  if (impl_->families[kAlerts] == nullptr) return Status::Ok();
   return from_rocks(
       alert_records::webhook_position(*impl_->db, impl_->families[kAlerts], name, out),
       "read webhook position");
@@ -111,7 +111,7 @@ Status Store::record_webhook_position(std::string_view name, std::uint64_t seque
   rocksdb::WriteBatch wb;
   if (Status s = from_rocks(
           alert_records::put_webhook_position(wb, impl_->cf(kAlerts), name, sequence), "webhook");
-      !s.is_ok()) {
+      !s.ok()) {
     return s;
   }
   return impl_->write(&wb, "record webhook position");

@@ -21,11 +21,11 @@ Status Store::Impl::get(Family family, std::string_view key,
   const rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(family), slice(key), &value);
   if (s.IsNotFound()) {
     out->reset();
-    return Status::ok();
+    return Status::Ok();
   }
   if (!s.ok()) return from_rocks(s, "read");
   *out = std::move(value);
-  return Status::ok();
+  return Status::Ok();
 }
 
 Status Store::Impl::scan(Family family, std::string_view prefix,
@@ -45,20 +45,20 @@ Status decode(const std::optional<std::string>& bytes, std::optional<Message>* o
               std::string_view what) {
   if (!bytes) {
     out->reset();
-    return Status::ok();
+    return Status::Ok();
   }
   Message message;
   if (!message.ParseFromString(*bytes)) {
     return {StoreErrc::kCorruption, "undecodable " + std::string(what)};
   }
   *out = std::move(message);
-  return Status::ok();
+  return Status::Ok();
 }
 }  // namespace
 
 Status Store::get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const {
   std::optional<std::string> bytes;
-  if (Status s = impl_->get(kEvents, event_id, &bytes); !s.is_ok()) return s;
+  if (Status s = impl_->get(kEvents, event_id, &bytes); !s.ok()) return s;
   return decode(bytes, out, "event record");
 }
 
@@ -69,7 +69,7 @@ Status Store::get_membership(std::string_view event_id, std::optional<std::strin
 Status Store::get_memberships(std::span<const std::string_view> event_ids,
                               std::vector<std::optional<std::string>>* out) const {
   out->assign(event_ids.size(), std::nullopt);
-  if (event_ids.empty()) return Status::ok();
+  if (event_ids.empty()) return Status::Ok();
   std::vector<rocksdb::Slice> keys;
   keys.reserve(event_ids.size());
   for (std::string_view id : event_ids) keys.push_back(slice(id));
@@ -82,13 +82,13 @@ Status Store::get_memberships(std::span<const std::string_view> event_ids,
     if (!statuses[i].ok()) return from_rocks(statuses[i], "read memberships");
     (*out)[i] = values[i].ToString();
   }
-  return Status::ok();
+  return Status::Ok();
 }
 
 Status Store::get_summary(std::string_view pain_point_id,
                           std::optional<v1::PainPointSummary>* out) const {
   std::optional<std::string> bytes;
-  if (Status s = impl_->get(kPainPoints, pain_point_id, &bytes); !s.is_ok()) return s;
+  if (Status s = impl_->get(kPainPoints, pain_point_id, &bytes); !s.ok()) return s;
   return decode(bytes, out, "pain point summary");
 }
 
@@ -105,15 +105,15 @@ Status Store::scan_state(
 Status Store::scan_summaries(std::string_view product_id,
                              const std::function<bool(const v1::PainPointSummary&)>& fn) const {
   const std::string prefix = keys::product_item_key(product_id, "");
-  Status inner = Status::ok();
+  Status inner = Status::Ok();
   Status s = impl_->scan(kPainPointsByProduct, prefix, [&](std::string_view key, std::string_view) {
     std::optional<v1::PainPointSummary> summary;
     inner = get_summary(key.substr(prefix.size()), &summary);
-    if (!inner.is_ok()) return false;
+    if (!inner.ok()) return false;
     if (!summary) return true;  // index entry without record: cannot happen within one batch
     return fn(*summary);
   });
-  return s.is_ok() ? inner : s;
+  return s.ok() ? inner : s;
 }
 
 Status Store::list_active_pain_points(std::string_view product_id, ListingOrder order,
@@ -154,7 +154,7 @@ Status walk_time_index(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_time,
     if (parsed->occurred_at_micros >= until_us) break;
     if (want_product && !want_product(view(it->value()))) continue;
     bool more = true;
-    if (Status s = visit(parsed->event_id, &more); !s.is_ok()) return s;
+    if (Status s = visit(parsed->event_id, &more); !s.ok()) return s;
     if (!more) break;
   }
   return from_rocks(it->status(), "scan events by time");
@@ -169,11 +169,11 @@ Status Store::scan_events_by_time(
   return walk_time_index(*impl_->db, impl_->cf(kByTime), rocksdb::ReadOptions(), since, until,
                          want_product, [&](std::string_view event_id, bool* more) -> Status {
                            std::optional<v1::StoredEvent> event;
-                           if (Status s = get_event(event_id, &event); !s.is_ok()) return s;
+                           if (Status s = get_event(event_id, &event); !s.ok()) return s;
                            if (!event)
                              return {StoreErrc::kCorruption, "time index names a missing event"};
                            *more = fn(*event);
-                           return Status::ok();
+                           return Status::Ok();
                          });
 }
 
@@ -207,9 +207,9 @@ Status Store::scan_events_by_arrival(
                               return {StoreErrc::kCorruption, "undecodable event record"};
                             }
                             selected.push_back({arrival ? *arrival + 1 : 0, std::string(event_id)});
-                            return Status::ok();
+                            return Status::Ok();
                           });
-      !s.is_ok()) {
+      !s.ok()) {
     return s;
   }
   // Stable: the events without a number keep their (occurred_at, event id) order.
@@ -237,19 +237,19 @@ Status Store::scan_events_by_arrival(
           stored.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()));
       values[i].Reset();
       if (!parsed) return {StoreErrc::kCorruption, "undecodable event record"};
-      if (!fn(stored)) return Status::ok();
+      if (!fn(stored)) return Status::Ok();
     }
   }
-  return Status::ok();
+  return Status::Ok();
 }
 
 Status Store::scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const {
   rocksdb::ColumnFamilyHandle* unsaved = impl_->families[kUnsaved];
-  if (unsaved == nullptr) return Status::ok();  // read-only open of a store from before
+  if (unsaved == nullptr) return Status::Ok();  // read-only open of a store from before
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), unsaved));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::optional<v1::StoredEvent> event;
-    if (Status s = get_event(view(it->value()), &event); !s.is_ok()) return s;
+    if (Status s = get_event(view(it->value()), &event); !s.ok()) return s;
     if (!event) return {StoreErrc::kCorruption, "the arrival log names a missing event"};
     if (!fn(*event)) break;
   }
@@ -310,9 +310,9 @@ Status Store::scan_members(
     if (!fn(stored, position)) break;
   }
   for (const Source& source : sources) {
-    if (Status st = from_rocks(source.it->status(), "scan members"); !st.is_ok()) return st;
+    if (Status st = from_rocks(source.it->status(), "scan members"); !st.ok()) return st;
   }
-  return Status::ok();
+  return Status::Ok();
 }
 
 }  // namespace painpoint::store

@@ -77,7 +77,7 @@ void build_world() {
   store::StoreOptions options;
   options.block_cache_bytes = 1 << 20;
   options.write_buffer_bytes = 1 << 20;
-  if (auto s = store::Store::open(world->dir, options, &world->store); !s.is_ok()) {
+  if (auto s = store::Store::open(world->dir, options, &world->store); !s.ok()) {
     throw std::runtime_error("store: " + s.to_string());
   }
   // Enough rows for paging, a merge chain and a merge cycle (which must answer 500, not spin).
@@ -94,7 +94,7 @@ void build_world() {
     batch.events.push_back(stored);
     batch.memberships.push_back({id, "mobile-app", id[2] == '3' ? "pp-3" : "pp-1"});
   }
-  if (auto s = world->store->commit(batch); !s.is_ok()) {
+  if (auto s = world->store->commit(batch); !s.ok()) {
     throw std::runtime_error("store commit: " + s.to_string());
   }
   // Registered only now: exit handlers run in reverse order, so this one closes the store before

@@ -13,7 +13,7 @@ AlertFiring::AlertFiring(std::vector<aggregator::AlertRule> rules, const store::
 
 store::Status AlertFiring::load_product(std::string_view product_id) {
   if (!track_volumes_ || loaded_products_.contains(std::string(product_id))) {
-    return store::Status::ok();
+    return store::Status::Ok();
   }
   // The store holds every summary committed before this batch (a product this stage already
   // saw in a batch still in flight was loaded then, and is kept up to date in memory).
@@ -21,37 +21,37 @@ store::Status AlertFiring::load_product(std::string_view product_id) {
     volumes_.update(stored);
     return true;
   });
-  if (!s.is_ok()) return s;
+  if (!s.ok()) return s;
   loaded_products_.emplace(product_id);
-  return store::Status::ok();
+  return store::Status::Ok();
 }
 
 store::Status AlertFiring::load_episodes() {
-  if (episodes_loaded_) return store::Status::ok();
+  if (episodes_loaded_) return store::Status::Ok();
   const std::string prefix(aggregator::AlertEpisodes::kEpisodeStatePrefix);
   std::size_t undecodable = 0;
   store::Status s = store_.scan_state(prefix, [&](std::string_view key, std::string_view value) {
     if (!episodes_.restore(key, value)) ++undecodable;
     return true;
   });
-  if (!s.is_ok()) return s;
+  if (!s.ok()) return s;
   if (undecodable > 0) {
     // Such an entry counts as closed: at worst its rule fires once more.
     spdlog::warn("alerts: {} undecodable alert episode entries ignored", undecodable);
   }
   episodes_loaded_ = true;
-  return store::Status::ok();
+  return store::Status::Ok();
 }
 
 store::Status AlertFiring::add_to(store::CommitBatch* batch) {
   batch->alerts.clear();
-  if (rules_.empty()) return store::Status::ok();
-  if (store::Status s = load_episodes(); !s.is_ok()) return s;
+  if (rules_.empty()) return store::Status::Ok();
+  if (store::Status s = load_episodes(); !s.ok()) return s;
   std::vector<aggregator::StateWrite> writes;
   if (track_volumes_) {
     // The whole batch first: a spike is judged against its product as this commit leaves it.
     for (const v1::PainPointSummary& summary : batch->summaries) {
-      if (store::Status s = load_product(summary.product_id()); !s.is_ok()) return s;
+      if (store::Status s = load_product(summary.product_id()); !s.ok()) return s;
       volumes_.update(summary);
     }
   }
@@ -60,7 +60,7 @@ store::Status AlertFiring::add_to(store::CommitBatch* batch) {
     for (v1::AlertEvent& alert : episodes_.evaluate(rules_, summary, volumes, &writes)) {
       if (fired_.contains(alert.alert_id())) continue;
       bool stored = false;
-      if (store::Status s = store_.alert_fired(alert.alert_id(), &stored); !s.is_ok()) return s;
+      if (store::Status s = store_.alert_fired(alert.alert_id(), &stored); !s.ok()) return s;
       fired_.insert(alert.alert_id());
       if (!stored) batch->alerts.push_back(std::move(alert));
     }
@@ -68,7 +68,7 @@ store::Status AlertFiring::add_to(store::CommitBatch* batch) {
   for (aggregator::StateWrite& write : writes) {
     batch->aggregator_state.push_back({std::move(write.key), std::move(write.value)});
   }
-  return store::Status::ok();
+  return store::Status::Ok();
 }
 
 }  // namespace painpoint::service

@@ -66,7 +66,7 @@ struct AlertPublisher::Impl {
   bool publish_chunk() {
     std::vector<store::StoredAlert> chunk;
     if (store::Status s = store.read_alert_outbox_after(cursor, config.read_chunk, &chunk);
-        !s.is_ok()) {
+        !s.ok()) {
       note_failure("read alert outbox: " + s.to_string());
       return false;
     }
@@ -107,7 +107,7 @@ struct AlertPublisher::Impl {
   // went out (otherwise the next round re-reads what is left, after a backoff).
   void settle(const std::vector<store::StoredAlert>& chunk, std::size_t produced) {
     if (!acknowledged.empty()) {
-      if (store::Status s = store.delete_alert_outbox(acknowledged); !s.is_ok()) {
+      if (store::Status s = store.delete_alert_outbox(acknowledged); !s.ok()) {
         note_failure("delete alert outbox entries: " + s.to_string());
         return;
       }

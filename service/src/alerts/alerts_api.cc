@@ -40,7 +40,7 @@ HttpResponse list_alerts(const store::Store& store, const HttpRequest& request) 
     last_sequence = stored.sequence;
     return true;
   });
-  if (!s.is_ok()) return store_error(s);
+  if (!s.ok()) return store_error(s);
   if (more) page.set_next_cursor(std::to_string(last_sequence));
   return json_message(200, page);
 }

@@ -146,7 +146,7 @@ struct WebhookDelivery::Impl {
     while (!stopping()) {
       std::vector<store::StoredAlert> chunk;
       if (store::Status s = store.read_alerts_after(position, config.read_chunk, &chunk);
-          !s.is_ok()) {
+          !s.ok()) {
         spdlog::error("webhook {}: read alerts: {}", hook.name, s.to_string());
         if (!pause(config.backoff_max)) return;
         continue;
@@ -156,7 +156,7 @@ struct WebhookDelivery::Impl {
         position = stored.sequence;
         while (true) {
           store::Status s = store.record_webhook_position(hook.name, position);
-          if (s.is_ok()) break;
+          if (s.ok()) break;
           spdlog::error("webhook {}: record position: {}", hook.name, s.to_string());
           if (!pause(config.backoff_max)) return;
         }
@@ -179,12 +179,12 @@ std::string WebhookDelivery::start() {
     if (auto* error = std::get_if<std::string>(&client))
       return "webhook " + hook.name + ": " + *error;
     std::optional<std::uint64_t> position;
-    if (store::Status s = impl.store.webhook_position(hook.name, &position); !s.is_ok()) {
+    if (store::Status s = impl.store.webhook_position(hook.name, &position); !s.ok()) {
       return "webhook " + hook.name + ": " + s.to_string();
     }
     if (!position) {
       position = impl.store.alert_next_sequence() - 1;
-      if (store::Status s = impl.store.record_webhook_position(hook.name, *position); !s.is_ok()) {
+      if (store::Status s = impl.store.record_webhook_position(hook.name, *position); !s.ok()) {
         return "webhook " + hook.name + ": " + s.to_string();
       }
     }

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "painpoint/base/status.h"
 #include "painpoint/v1/feedback.pb.h"
 
 namespace painpoint::service {
@@ -90,15 +91,14 @@ enum class ConnectorErrc {
   kMalformed,       // 400: not JSON, or a field the mapping needs is missing or of the wrong type
 };
 
-struct ConnectorStatus {
-  ConnectorErrc code = ConnectorErrc::kOk;
-  std::string message;
-  bool ok() const { return code == ConnectorErrc::kOk; }
-  static ConnectorStatus Ok() { return {}; }
-  static ConnectorStatus Error(ConnectorErrc code, std::string message) {
-    return {code, std::move(message)};
-  }
-};
+// Stable lowercase name, e.g. "bad_signature".
+std::string_view to_string(ConnectorErrc code);
+// The code base::Result uses when it is built from an OK status (a programming error).
+constexpr ConnectorErrc result_without_value_code(ConnectorErrc) {
+  return ConnectorErrc::kMalformed;
+}
+
+using ConnectorStatus = base::Status<ConnectorErrc>;
 
 // Checks the request's signature with `secret` under `system`'s scheme (constant-time compare).
 ConnectorStatus verify_signature(ConnectorSystem system, const HttpRequest& request,

@@ -110,6 +110,20 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
+std::string_view to_string(ConnectorErrc code) {
+  switch (code) {
+    case ConnectorErrc::kOk:
+      return "ok";
+    case ConnectorErrc::kBadSignature:
+      return "bad_signature";
+    case ConnectorErrc::kStaleTimestamp:
+      return "stale_timestamp";
+    case ConnectorErrc::kMalformed:
+      return "malformed";
+  }
+  return "unknown";
+}
+
 ConnectorStatus verify_signature(ConnectorSystem system, const HttpRequest& request,
                                  std::string_view secret, std::chrono::seconds max_skew,
                                  std::chrono::system_clock::time_point now) {

@@ -172,7 +172,7 @@ class AlertsStoreTest : public ::testing::Test {
            ("painpoint-alerts-test-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
-    ASSERT_TRUE(store::Store::open(dir_, {}, &store_).is_ok());
+    ASSERT_TRUE(store::Store::open(dir_, {}, &store_).ok());
   }
   void TearDown() override {
     store_.reset();
@@ -225,26 +225,26 @@ TEST_F(AlertsStoreTest, EachAlertFiresOnceAcrossBatchesInFlightAndRestarts) {
   AlertFiring firing(rules(), *store_);
   store::CommitBatch below;
   below.summaries = {summary("pp-1", "app", 2)};
-  ASSERT_TRUE(firing.add_to(&below).is_ok());
+  ASSERT_TRUE(firing.add_to(&below).ok());
   EXPECT_TRUE(below.alerts.empty());
 
   store::CommitBatch first;
   first.summaries = {summary("pp-1", "app", 3), summary("pp-2", "app", 1)};
-  ASSERT_TRUE(firing.add_to(&first).is_ok());
+  ASSERT_TRUE(firing.add_to(&first).ok());
   ASSERT_EQ(first.alerts.size(), 1u);
   EXPECT_EQ(first.alerts[0].pain_point_id(), "pp-1");
   // The next batch is evaluated while the first one is still being committed.
   store::CommitBatch second;
   second.summaries = {summary("pp-1", "app", 4)};
-  ASSERT_TRUE(firing.add_to(&second).is_ok());
+  ASSERT_TRUE(firing.add_to(&second).ok());
   EXPECT_TRUE(second.alerts.empty());
-  ASSERT_TRUE(store_->commit(first).is_ok());
+  ASSERT_TRUE(store_->commit(first).ok());
 
   // A restarted stage knows what fired from the store.
   AlertFiring restarted(rules(), *store_);
   store::CommitBatch third;
   third.summaries = {summary("pp-1", "app", 5), summary("pp-3", "web", 3)};
-  ASSERT_TRUE(restarted.add_to(&third).is_ok());
+  ASSERT_TRUE(restarted.add_to(&third).ok());
   ASSERT_EQ(third.alerts.size(), 1u);
   EXPECT_EQ(third.alerts[0].pain_point_id(), "pp-3");
 }
@@ -262,8 +262,8 @@ TEST_F(AlertsStoreTest, AnEpisodeFiresOnceAndReArmsOnlyAfterItsConditionWasFalse
   auto fire = [this](AlertFiring& firing, v1::PainPointSummary s) {
     store::CommitBatch batch;
     batch.summaries = {std::move(s)};
-    EXPECT_TRUE(firing.add_to(&batch).is_ok());
-    EXPECT_TRUE(store_->commit(batch).is_ok());
+    EXPECT_TRUE(firing.add_to(&batch).ok());
+    EXPECT_TRUE(store_->commit(batch).ok());
     return batch.alerts;
   };
   AlertFiring firing(severe, *store_);
@@ -293,7 +293,7 @@ TEST_F(AlertsStoreTest, ListNewestFirstByProductWithPagesEtagAndAuth) {
     alert.set_product_id(i % 2 == 0 ? "app" : "web");
     alert.set_kind(v1::ALERT_KIND_SPIKE);
     batch.alerts.push_back(alert);
-    ASSERT_TRUE(store_->commit(batch).is_ok());
+    ASSERT_TRUE(store_->commit(batch).ok());
   }
   add_alerts_routes(router_, *store_, ApiAuth{"", "reader"});
   EXPECT_EQ(get("/v1/alerts").status, 401);

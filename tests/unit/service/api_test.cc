@@ -83,7 +83,7 @@ class ApiTest : public ::testing::Test {
         ("painpoint-api-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
          "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
-    ASSERT_TRUE(store::Store::open(dir_, {}, &store_).is_ok());
+    ASSERT_TRUE(store::Store::open(dir_, {}, &store_).ok());
   }
   void TearDown() override {
     store_.reset();
@@ -122,7 +122,7 @@ class ApiTest : public ::testing::Test {
       batch.memberships.push_back({event, "p", pain_point});
     }
     batch.summaries = {summary("pp-a", "p"), summary("pp-b", "p", "pp-a"), summary("pp-c", "p")};
-    ASSERT_TRUE(store_->commit(batch).is_ok());
+    ASSERT_TRUE(store_->commit(batch).ok());
   }
 
   std::vector<std::string> all_event_ids(const std::string& id, int limit) {
@@ -173,7 +173,7 @@ TEST_F(ApiTest, EventsNewestFirstAcrossMergedIdsWithStablePages) {
   store::CommitBatch batch;
   batch.events.push_back(stored_event("a0", "p", 9000));
   batch.memberships.push_back({"a0", "p", "pp-a"});
-  ASSERT_TRUE(store_->commit(batch).is_ok());
+  ASSERT_TRUE(store_->commit(batch).ok());
   auto second = parse<v1::EventList>(
       call("GET", "/v1/pain-points/pp-a/events?limit=10&cursor=" + first.next_cursor()));
   std::vector<std::string> rest;
@@ -186,7 +186,7 @@ TEST_F(ApiTest, MergedListsTheIdsWhoseChainEndsAtTheSurvivor) {
   seed_merged();
   store::CommitBatch batch;
   batch.summaries = {summary("pp-d", "p", "pp-b")};  // d -> b -> a
-  ASSERT_TRUE(store_->commit(batch).is_ok());
+  ASSERT_TRUE(store_->commit(batch).ok());
   build_router();
   auto a = call("GET", "/v1/pain-points/pp-a/merged");
   EXPECT_EQ(a.status, 200);
@@ -208,7 +208,7 @@ TEST_F(ApiTest, SortsByAccountsAndArrAtRisk) {
     s.set_arr_at_risk_cents(arr);
     batch.summaries.push_back(s);
   }
-  ASSERT_TRUE(store_->commit(batch).is_ok());
+  ASSERT_TRUE(store_->commit(batch).ok());
   build_router();
   auto ids = [&](const std::string& sort) {
     std::vector<std::string> out;
@@ -243,7 +243,7 @@ TEST_F(ApiTest, PainPointListBodyIsThePrintersAndFollowsChanges) {
     v1::PainPointList list;
     for (const std::string& id : ids) {
       std::optional<v1::PainPointSummary> stored;
-      ASSERT_TRUE(store_->get_summary(id, &stored).is_ok());
+      ASSERT_TRUE(store_->get_summary(id, &stored).ok());
       ASSERT_TRUE(stored.has_value());
       *list.add_pain_points() = *stored;
     }
@@ -258,7 +258,7 @@ TEST_F(ApiTest, PainPointListBodyIsThePrintersAndFollowsChanges) {
   };
   store::CommitBatch batch;
   batch.summaries = {rich("pp-1", 1, "first"), rich("pp-2", 2, "second"), rich("pp-3", 3, "third")};
-  ASSERT_TRUE(store_->commit(batch).is_ok());
+  ASSERT_TRUE(store_->commit(batch).ok());
   build_router();
   expect_printed("/v1/products/p/pain-points", {"pp-3", "pp-2", "pp-1"}, "");
   expect_printed("/v1/products/p/pain-points?limit=2", {"pp-3", "pp-2"}, "2");
@@ -268,7 +268,7 @@ TEST_F(ApiTest, PainPointListBodyIsThePrintersAndFollowsChanges) {
   // version (here also its severity, which ties pp-3 and wins on the id).
   store::CommitBatch renamed;
   renamed.summaries = {rich("pp-2", 3, "renamed")};
-  ASSERT_TRUE(store_->commit(renamed).is_ok());
+  ASSERT_TRUE(store_->commit(renamed).ok());
   expect_printed("/v1/products/p/pain-points", {"pp-2", "pp-3", "pp-1"}, "");
   expect_printed("/v1/products/p/pain-points?limit=2", {"pp-2", "pp-3"}, "2");
   expect_printed("/v1/products/p/pain-points?limit=2&cursor=2", {"pp-1"}, "");
@@ -276,7 +276,7 @@ TEST_F(ApiTest, PainPointListBodyIsThePrintersAndFollowsChanges) {
   store::CommitBatch other;
   other.summaries = {rich("pp-9", 1, "elsewhere")};
   other.summaries[0].set_product_id("q");
-  ASSERT_TRUE(store_->commit(other).is_ok());
+  ASSERT_TRUE(store_->commit(other).ok());
   expect_printed("/v1/products/p/pain-points", {"pp-2", "pp-3", "pp-1"}, "");
   expect_printed("/v1/products/q/pain-points", {"pp-9"}, "");
 }
@@ -339,7 +339,7 @@ TEST_F(ApiTest, ReadsAnswer304ToTheirOwnEtagUntilTheBodyChanges) {
   store::CommitBatch batch;
   batch.events.push_back(stored_event("a9", "p", 9000));
   batch.memberships.push_back({"a9", "p", "pp-a"});
-  ASSERT_TRUE(store_->commit(batch).is_ok());
+  ASSERT_TRUE(store_->commit(batch).ok());
   auto changed = again_request(etag);
   EXPECT_EQ(changed.status, 200);
   EXPECT_NE(header_of(changed, "ETag"), etag);
@@ -353,7 +353,7 @@ TEST_F(ApiTest, ReadsAnswer304ToTheirOwnEtagUntilTheBodyChanges) {
   renamed.set_version(2);
   renamed.set_label("renamed by a person");
   rename.summaries = {renamed};
-  ASSERT_TRUE(store_->commit(rename).is_ok());
+  ASSERT_TRUE(store_->commit(rename).ok());
   auto after_rename = again_request(before_rename);
   EXPECT_EQ(after_rename.status, 200);
   EXPECT_EQ(parse<v1::ProductList>(after_rename).products(0).changes(), 4);
@@ -366,7 +366,7 @@ TEST_F(ApiTest, ReassignedEventMovesToItsNewPainPoint) {
   build_router();
   store::CommitBatch batch;
   batch.memberships.push_back({"a2", "p", "pp-c"});
-  ASSERT_TRUE(store_->commit(batch).is_ok());
+  ASSERT_TRUE(store_->commit(batch).ok());
   EXPECT_EQ(all_event_ids("pp-c", 10), (std::vector<std::string>{"c1", "a2"}));
   EXPECT_EQ(all_event_ids("pp-a", 10), (std::vector<std::string>{"a4", "b2", "a3", "b1", "a1"}));
 }

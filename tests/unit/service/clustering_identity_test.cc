@@ -91,7 +91,7 @@ TEST(ClusteringIdentity, UnrecordedDirectoryIsJudgedByItsStoredVectors) {
                      (with_vectors ? "unrecorded-semantic" : "unrecorded-static");
     std::filesystem::remove_all(dir);
     std::unique_ptr<store::Store> store;
-    ASSERT_TRUE(store::Store::open(dir, {}, &store).is_ok());
+    ASSERT_TRUE(store::Store::open(dir, {}, &store).ok());
     store::CommitBatch batch;
     auto& stored = batch.events.emplace_back();
     stored.mutable_event()->set_event_id("e-1");
@@ -99,7 +99,7 @@ TEST(ClusteringIdentity, UnrecordedDirectoryIsJudgedByItsStoredVectors) {
     stored.mutable_event()->set_text("charged twice");
     stored.mutable_event()->mutable_occurred_at()->set_seconds(1'780'000'000);
     if (with_vectors) stored.set_embedding(std::string(388, '\1'));
-    ASSERT_TRUE(store->commit(batch).is_ok());
+    ASSERT_TRUE(store->commit(batch).ok());
 
     agg::ClusterConfig semantic;
     semantic.encoder = agg::EncoderMode::kSemantic;
@@ -112,7 +112,7 @@ TEST(ClusteringIdentity, UnrecordedDirectoryIsJudgedByItsStoredVectors) {
     EXPECT_FALSE(clustering_fits(*store, wrong, dir)) << with_vectors;
     EXPECT_TRUE(clustering_fits(*store, right, dir)) << with_vectors;
     std::optional<std::string> recorded;
-    ASSERT_TRUE(store->clustering(&recorded).is_ok());
+    ASSERT_TRUE(store->clustering(&recorded).ok());
     EXPECT_EQ(recorded, right);
   }
 }

@@ -25,7 +25,7 @@ class AlertsStoreTest : public StoreDirTest {
   void reopen() {
     store_.reset();
     Status s = Store::open(dir_, {}, &store_);
-    ASSERT_TRUE(s.is_ok()) << s.to_string();
+    ASSERT_TRUE(s.ok()) << s.to_string();
   }
 
   static v1::AlertEvent alert(const std::string& id, const std::string& product) {
@@ -42,13 +42,13 @@ class AlertsStoreTest : public StoreDirTest {
       ids.push_back(a.alert.alert_id() + "@" + std::to_string(a.sequence));
       return true;
     });
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_TRUE(s.ok()) << s.to_string();
     return ids;
   }
 
   bool fired(const std::string& id) {
     bool out = false;
-    EXPECT_TRUE(store_->alert_fired(id, &out).is_ok());
+    EXPECT_TRUE(store_->alert_fired(id, &out).ok());
     return out;
   }
 
@@ -60,10 +60,10 @@ TEST_F(AlertsStoreTest, CommittedAlertsAreFiredListedAndInTheOutbox) {
   EXPECT_EQ(store_->alert_next_sequence(), 1u);
   CommitBatch first;
   first.alerts = {alert("al-1", "app"), alert("al-2", "web")};
-  ASSERT_TRUE(store_->commit(first).is_ok());
+  ASSERT_TRUE(store_->commit(first).ok());
   CommitBatch second;
   second.alerts = {alert("al-3", "app")};
-  ASSERT_TRUE(store_->commit(second).is_ok());
+  ASSERT_TRUE(store_->commit(second).ok());
 
   EXPECT_TRUE(fired("al-1"));
   EXPECT_TRUE(fired("al-3"));
@@ -75,50 +75,50 @@ TEST_F(AlertsStoreTest, CommittedAlertsAreFiredListedAndInTheOutbox) {
   EXPECT_EQ(listed("web"), (std::vector<std::string>{"al-2@2"}));
 
   std::vector<StoredAlert> outbox;
-  ASSERT_TRUE(store_->read_alert_outbox_after(0, 10, &outbox).is_ok());
+  ASSERT_TRUE(store_->read_alert_outbox_after(0, 10, &outbox).ok());
   ASSERT_EQ(outbox.size(), 3u);
   EXPECT_EQ(outbox[0].alert.alert_id(), "al-1");
   EXPECT_EQ(outbox[2].sequence, 3u);
   const std::vector<std::uint64_t> done = {1, 3};
-  ASSERT_TRUE(store_->delete_alert_outbox(done).is_ok());
+  ASSERT_TRUE(store_->delete_alert_outbox(done).ok());
 
   reopen();
   EXPECT_EQ(store_->alert_next_sequence(), 4u);
   EXPECT_TRUE(fired("al-2"));
   outbox.clear();
-  ASSERT_TRUE(store_->read_alert_outbox_after(0, 10, &outbox).is_ok());
+  ASSERT_TRUE(store_->read_alert_outbox_after(0, 10, &outbox).ok());
   ASSERT_EQ(outbox.size(), 1u);
   EXPECT_EQ(outbox[0].alert.alert_id(), "al-2");
   // Deleted from the outbox, still listed.
   EXPECT_EQ(listed("").size(), 3u);
   CommitBatch third;
   third.alerts = {alert("al-4", "app")};
-  ASSERT_TRUE(store_->commit(third).is_ok());
+  ASSERT_TRUE(store_->commit(third).ok());
   EXPECT_EQ(listed("app").front(), "al-4@4");
 }
 
 TEST_F(AlertsStoreTest, AlertsReadOldestFirstAndWebhookPositionsSurviveAReopen) {
   CommitBatch batch;
   batch.alerts = {alert("al-1", "app"), alert("al-2", "web"), alert("al-3", "app")};
-  ASSERT_TRUE(store_->commit(batch).is_ok());
+  ASSERT_TRUE(store_->commit(batch).ok());
   std::vector<StoredAlert> read;
-  ASSERT_TRUE(store_->read_alerts_after(1, 10, &read).is_ok());
+  ASSERT_TRUE(store_->read_alerts_after(1, 10, &read).ok());
   ASSERT_EQ(read.size(), 2u);
   EXPECT_EQ(read[0].alert.alert_id(), "al-2");
   EXPECT_EQ(read[1].sequence, 3u);
   read.clear();
-  ASSERT_TRUE(store_->read_alerts_after(0, 1, &read).is_ok());
+  ASSERT_TRUE(store_->read_alerts_after(0, 1, &read).ok());
   ASSERT_EQ(read.size(), 1u);
   EXPECT_EQ(read[0].alert.alert_id(), "al-1");
 
   std::optional<std::uint64_t> position;
-  ASSERT_TRUE(store_->webhook_position("team", &position).is_ok());
+  ASSERT_TRUE(store_->webhook_position("team", &position).ok());
   EXPECT_FALSE(position);
-  ASSERT_TRUE(store_->record_webhook_position("team", 2).is_ok());
+  ASSERT_TRUE(store_->record_webhook_position("team", 2).ok());
   reopen();
-  ASSERT_TRUE(store_->webhook_position("team", &position).is_ok());
+  ASSERT_TRUE(store_->webhook_position("team", &position).ok());
   EXPECT_EQ(position, 2u);
-  ASSERT_TRUE(store_->webhook_position("other", &position).is_ok());
+  ASSERT_TRUE(store_->webhook_position("other", &position).ok());
   EXPECT_FALSE(position);
   // Positions live beside the alerts without showing up in their lists.
   EXPECT_EQ(listed("").size(), 3u);

@@ -46,7 +46,7 @@ TEST_F(ListingsTest, CountersFollowEveryUpsertAndSurviveReopen) {
     first.summaries = {summary("pp-1", "app", v1::STATUS_ACTIVE, 1),
                        summary("pp-2", "app", v1::STATUS_ACTIVE, 1),
                        summary("pp-3", "web", v1::STATUS_ACTIVE, 4)};
-    ASSERT_TRUE(store->commit(first).is_ok());
+    ASSERT_TRUE(store->commit(first).ok());
     EXPECT_EQ(stats_of(*store, "app").active_pain_points(), 2);
     EXPECT_EQ(stats_of(*store, "app").summary_versions(), 2);
     EXPECT_EQ(stats_of(*store, "web").active_pain_points(), 1);
@@ -56,7 +56,7 @@ TEST_F(ListingsTest, CountersFollowEveryUpsertAndSurviveReopen) {
     second.summaries = {summary("pp-1", "app", v1::STATUS_ACTIVE, 2),
                         summary("pp-2", "app", v1::STATUS_MERGED, 2),
                         summary("pp-1", "app", v1::STATUS_ACTIVE, 3)};
-    ASSERT_TRUE(store->commit(second).is_ok());
+    ASSERT_TRUE(store->commit(second).ok());
     EXPECT_EQ(stats_of(*store, "app").active_pain_points(), 1);
     EXPECT_EQ(stats_of(*store, "app").summary_versions(), 5);
     EXPECT_EQ(stats_of(*store, "web").summary_versions(), 4);
@@ -89,7 +89,7 @@ TEST_F(ListingsTest, EveryOrderAndPageMatchesSortingTheSummaries) {
     if (!merged) active.push_back(s);
   }
   batch.summaries.push_back(summary("pp-other", "other", v1::STATUS_ACTIVE, 1));
-  ASSERT_TRUE(store->commit(batch).is_ok());
+  ASSERT_TRUE(store->commit(batch).ok());
 
   auto micros = [](const v1::PainPointSummary& s) {
     return s.last_seen().seconds() * 1'000'000 + s.last_seen().nanos() / 1000;
@@ -132,7 +132,7 @@ TEST_F(ListingsTest, EveryOrderAndPageMatchesSortingTheSummaries) {
       std::vector<std::string> got;
       for (std::size_t offset = 0; offset < expected.size() + limit; offset += limit) {
         PainPointPage page;
-        ASSERT_TRUE(store->list_active_pain_points("app", order, offset, limit, &page).is_ok());
+        ASSERT_TRUE(store->list_active_pain_points("app", order, offset, limit, &page).ok());
         EXPECT_EQ(page.active_total, expected.size());
         EXPECT_LE(page.summaries.size(), limit);
         for (const auto& s : page.summaries) {
@@ -158,7 +158,7 @@ TEST_F(ListingsTest, AVersion1StoreIsReadAsItIsAndUpgradedOnOpen) {
                        summary("pp-3", "app", v1::STATUS_ACTIVE, 1)};
     batch.summaries[0].set_severity(0.5);
     batch.summaries[2].set_severity(0.9);
-    ASSERT_TRUE(store->commit(batch).is_ok());
+    ASSERT_TRUE(store->commit(batch).ok());
   }
   {
     RawRocks raw(dir_);
@@ -176,7 +176,7 @@ TEST_F(ListingsTest, AVersion1StoreIsReadAsItIsAndUpgradedOnOpen) {
   auto ids = [](const Store& store) {
     PainPointPage page;
     EXPECT_TRUE(
-        store.list_active_pain_points("app", ListingOrder::kSeverity, 0, 10, &page).is_ok());
+        store.list_active_pain_points("app", ListingOrder::kSeverity, 0, 10, &page).ok());
     std::vector<std::string> out;
     for (const auto& s : page.summaries) out.push_back(s.id());
     return out;

@@ -95,17 +95,17 @@ TEST_F(PreparedCommitTest, PreparedWritesAreInspectableAndWriteWhatCommitWrites)
   {
     auto prepared_store = open_store();
     std::unique_ptr<Store> committed_store;
-    ASSERT_TRUE(Store::open(committed_dir(), {}, &committed_store).is_ok());
-    ASSERT_TRUE(prepared_store->commit(first_batch()).is_ok());
-    ASSERT_TRUE(committed_store->commit(first_batch()).is_ok());
+    ASSERT_TRUE(Store::open(committed_dir(), {}, &committed_store).ok());
+    ASSERT_TRUE(prepared_store->commit(first_batch()).ok());
+    ASSERT_TRUE(committed_store->commit(first_batch()).ok());
 
     PreparedCommit prepared;
     Status s = prepared_store->prepare_commit(second_batch(), &prepared);
-    ASSERT_TRUE(s.is_ok()) << s.to_string();
+    ASSERT_TRUE(s.ok()) << s.to_string();
     // Nothing is written yet.
     EXPECT_EQ(prepared_store->event_count(), 1);
     std::optional<v1::StoredEvent> absent;
-    ASSERT_TRUE(prepared_store->get_event("e-z", &absent).is_ok());
+    ASSERT_TRUE(prepared_store->get_event("e-z", &absent).ok());
     EXPECT_FALSE(absent.has_value());
 
     const std::vector<PreparedWrite> writes = prepared.writes();
@@ -136,8 +136,8 @@ TEST_F(PreparedCommitTest, PreparedWritesAreInspectableAndWriteWhatCommitWrites)
                                                // outbox sequence
 
     s = prepared_store->write_prepared(std::move(prepared));
-    ASSERT_TRUE(s.is_ok()) << s.to_string();
-    ASSERT_TRUE(committed_store->commit(second_batch()).is_ok());
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    ASSERT_TRUE(committed_store->commit(second_batch()).ok());
     EXPECT_EQ(prepared_store->event_count(), 4);
     EXPECT_EQ(prepared_store->outbox_next_sequence(), committed_store->outbox_next_sequence());
     EXPECT_EQ(prepared_store->alert_next_sequence(), committed_store->alert_next_sequence());
@@ -154,22 +154,22 @@ TEST_F(PreparedCommitTest, PreparedWritesAreInspectableAndWriteWhatCommitWrites)
 TEST_F(PreparedCommitTest, ACommitBetweenPrepareAndWriteIsRefused) {
   auto store = open_store();
   PreparedCommit stale;
-  ASSERT_TRUE(store->prepare_commit(first_batch(), &stale).is_ok());
+  ASSERT_TRUE(store->prepare_commit(first_batch(), &stale).ok());
   CommitBatch other;
   other.events = {make_event("e-other", "app", v1::SOURCE_CUSTOMER, 10)};
-  ASSERT_TRUE(store->commit(other).is_ok());
+  ASSERT_TRUE(store->commit(other).ok());
 
-  EXPECT_EQ(store->write_prepared(std::move(stale)).code(), StoreErrc::kInvalidArgument);
+  EXPECT_EQ(store->write_prepared(std::move(stale)).code, StoreErrc::kInvalidArgument);
   std::optional<v1::StoredEvent> absent;
-  ASSERT_TRUE(store->get_event("e-old", &absent).is_ok());
+  ASSERT_TRUE(store->get_event("e-old", &absent).ok());
   EXPECT_FALSE(absent.has_value());
   EXPECT_EQ(store->event_count(), 1);
 
   PreparedCommit fresh;
-  ASSERT_TRUE(store->prepare_commit(first_batch(), &fresh).is_ok());
-  ASSERT_TRUE(store->write_prepared(std::move(fresh)).is_ok());
+  ASSERT_TRUE(store->prepare_commit(first_batch(), &fresh).ok());
+  ASSERT_TRUE(store->write_prepared(std::move(fresh)).ok());
   EXPECT_EQ(store->event_count(), 2);
-  EXPECT_EQ(store->write_prepared(PreparedCommit()).code(), StoreErrc::kInvalidArgument);
+  EXPECT_EQ(store->write_prepared(PreparedCommit()).code, StoreErrc::kInvalidArgument);
 }
 
 }  // namespace

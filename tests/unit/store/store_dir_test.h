@@ -27,7 +27,7 @@ class StoreDirTest : public ::testing::Test {
   std::unique_ptr<Store> open_store(StoreOptions options = {}) {
     std::unique_ptr<Store> store;
     Status s = Store::open(dir_, options, &store);
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_TRUE(s.ok()) << s.to_string();
     return store;
   }
 

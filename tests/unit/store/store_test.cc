@@ -25,7 +25,7 @@ class StoreTest : public StoreDirTest {
   static std::vector<std::size_t> new_of(const Store& store, std::vector<std::string_view> ids) {
     std::vector<std::size_t> out;
     Status s = store.filter_new_events(ids, &out);
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_TRUE(s.ok()) << s.to_string();
     return out;
   }
 };
@@ -34,13 +34,13 @@ TEST_F(StoreTest, EventRoundTripAndAbsenceIsAValue) {
   auto store = open_store();
   CommitBatch batch;
   batch.events.push_back(make_event("e-1", "app", v1::SOURCE_SUPPORT, 100));
-  ASSERT_TRUE(store->commit(batch).is_ok());
+  ASSERT_TRUE(store->commit(batch).ok());
 
   std::optional<v1::StoredEvent> got;
-  ASSERT_TRUE(store->get_event("e-1", &got).is_ok());
+  ASSERT_TRUE(store->get_event("e-1", &got).ok());
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->event().text(), "text of e-1");
-  ASSERT_TRUE(store->get_event("missing", &got).is_ok());
+  ASSERT_TRUE(store->get_event("missing", &got).ok());
   EXPECT_FALSE(got.has_value());
 }
 
@@ -48,7 +48,7 @@ TEST_F(StoreTest, DuplicateIdsAreFilteredAgainstStoreAndWithinBatch) {
   auto store = open_store();
   CommitBatch batch;
   batch.events.push_back(make_event("a", "app", v1::SOURCE_SUPPORT, 1));
-  ASSERT_TRUE(store->commit(batch).is_ok());
+  ASSERT_TRUE(store->commit(batch).ok());
   EXPECT_EQ(new_of(*store, {"a", "b", "b", "c", "a"}), (std::vector<std::size_t>{1, 3}));
   EXPECT_TRUE(new_of(*store, {}).empty());
 }
@@ -83,14 +83,14 @@ TEST_F(StoreTest, DedupeOfManyIdsOfMixedShapesFromTableFilesAndMemtable) {
     for (std::size_t i = 0; i < ids.size(); i += 3) {
       batch.events.push_back(make_event(ids[i], "app", v1::SOURCE_SUPPORT, 1));
     }
-    ASSERT_TRUE(store->commit(batch).is_ok());
+    ASSERT_TRUE(store->commit(batch).ok());
   }
   auto store = open_store();  // reopening moves the first commit into a table file
   CommitBatch later;
   for (std::size_t i = 1; i < ids.size(); i += 3) {
     later.events.push_back(make_event(ids[i], "app", v1::SOURCE_SUPPORT, 1));
   }
-  ASSERT_TRUE(store->commit(later).is_ok());
+  ASSERT_TRUE(store->commit(later).ok());
   std::vector<std::string_view> query(ids.begin(), ids.end());
   query.push_back(ids[2]);  // a repeat of a new id
   query.push_back(ids[0]);  // a repeat of a stored id
@@ -106,7 +106,7 @@ TEST_F(StoreTest, CountersPerProductAndSourceSurviveReopen) {
     batch.events.push_back(make_event("1", "app", v1::SOURCE_SUPPORT, 1));
     batch.events.push_back(make_event("2", "app", v1::SOURCE_SALES, 2));
     batch.events.push_back(make_event("3", "web", v1::SOURCE_CUSTOMER, 3));
-    ASSERT_TRUE(store->commit(batch).is_ok());
+    ASSERT_TRUE(store->commit(batch).ok());
     EXPECT_EQ(store->event_count(), 3);
   }
   auto store = open_store();
@@ -129,10 +129,10 @@ TEST_F(StoreTest, AFailedCommitLeavesNothingForTheNextOne) {
     refused.events.push_back(make_event("x", "web", v1::SOURCE_SALES, 1));
     refused.memberships.push_back({"x", "web", "pp-x"});
     refused.memberships_known.resize(2);
-    ASSERT_EQ(store->commit(refused).code(), StoreErrc::kInvalidArgument);
+    ASSERT_EQ(store->commit(refused).code, StoreErrc::kInvalidArgument);
     CommitBatch next;
     next.events.push_back(make_event("y", "app", v1::SOURCE_SUPPORT, 2));
-    ASSERT_TRUE(store->commit(next).is_ok());
+    ASSERT_TRUE(store->commit(next).ok());
   }
   auto store = open_store();
   EXPECT_EQ(store->event_count(), 1);
@@ -145,7 +145,7 @@ TEST_F(StoreTest, AFailedCommitLeavesNothingForTheNextOne) {
                     unsaved.push_back(e.event().event_id());
                     return true;
                   })
-                  .is_ok());
+                  .ok());
   EXPECT_EQ(unsaved, (std::vector<std::string>{"y"}));
 }
 
@@ -155,17 +155,17 @@ TEST_F(StoreTest, OffsetsAndClusterIdRoundTrip) {
     CommitBatch batch;
     batch.offsets = {{"topic", 0, 10}, {"topic", 11, 5}};
     batch.kafka_cluster_id = "cluster-A";
-    ASSERT_TRUE(store->commit(batch).is_ok());
+    ASSERT_TRUE(store->commit(batch).ok());
     batch.offsets = {{"topic", 0, 42}};
     batch.kafka_cluster_id.reset();
-    ASSERT_TRUE(store->commit(batch).is_ok());
+    ASSERT_TRUE(store->commit(batch).ok());
   }
   auto store = open_store();
   std::vector<InputOffset> offsets;
-  ASSERT_TRUE(store->load_offsets(&offsets).is_ok());
+  ASSERT_TRUE(store->load_offsets(&offsets).ok());
   EXPECT_EQ(offsets, (std::vector<InputOffset>{{"topic", 0, 42}, {"topic", 11, 5}}));
   std::optional<std::string> cluster;
-  ASSERT_TRUE(store->kafka_cluster_id(&cluster).is_ok());
+  ASSERT_TRUE(store->kafka_cluster_id(&cluster).ok());
   EXPECT_EQ(cluster, "cluster-A");
 }
 
@@ -173,13 +173,13 @@ TEST_F(StoreTest, InputPartitionsRoundTrip) {
   {
     auto store = open_store();
     std::optional<std::int32_t> partitions;
-    ASSERT_TRUE(store->input_partitions(&partitions).is_ok());
+    ASSERT_TRUE(store->input_partitions(&partitions).ok());
     EXPECT_FALSE(partitions.has_value());
-    ASSERT_TRUE(store->record_input_partitions(48).is_ok());
+    ASSERT_TRUE(store->record_input_partitions(48).ok());
   }
   auto store = open_store();
   std::optional<std::int32_t> partitions;
-  ASSERT_TRUE(store->input_partitions(&partitions).is_ok());
+  ASSERT_TRUE(store->input_partitions(&partitions).ok());
   EXPECT_EQ(partitions, 48);
 }
 
@@ -192,27 +192,27 @@ TEST_F(StoreTest, WritesAreRefusedBelowTheFreeSpaceReserve) {
   CommitBatch batch;
   batch.events.push_back(make_event("e-1", "billing", v1::SOURCE_SUPPORT, 1'780'000'000));
   const Status s = store->commit(batch);
-  EXPECT_EQ(s.code(), StoreErrc::kNoSpace) << s.to_string();
+  EXPECT_EQ(s.code, StoreErrc::kNoSpace) << s.to_string();
   EXPECT_NE(s.to_string().find("MiB free on the file system of"), std::string::npos)
       << s.to_string();
   EXPECT_EQ(store->event_count(), 0u);
-  EXPECT_EQ(store->record_clustering("encoder = static\n").code(), StoreErrc::kNoSpace);
+  EXPECT_EQ(store->record_clustering("encoder = static\n").code, StoreErrc::kNoSpace);
 }
 
 TEST_F(StoreTest, ClusteringRecordSurvivesReopenAndIsReplaced) {
   {
     auto store = open_store();
     std::optional<std::string> clustering;
-    ASSERT_TRUE(store->clustering(&clustering).is_ok());
+    ASSERT_TRUE(store->clustering(&clustering).ok());
     EXPECT_FALSE(clustering.has_value());
-    ASSERT_TRUE(store->record_clustering("encoder = static\n").is_ok());
+    ASSERT_TRUE(store->record_clustering("encoder = static\n").ok());
   }
   auto store = open_store();
   std::optional<std::string> clustering;
-  ASSERT_TRUE(store->clustering(&clustering).is_ok());
+  ASSERT_TRUE(store->clustering(&clustering).ok());
   EXPECT_EQ(clustering, "encoder = static\n");
-  ASSERT_TRUE(store->record_clustering("encoder = semantic\n").is_ok());
-  ASSERT_TRUE(store->clustering(&clustering).is_ok());
+  ASSERT_TRUE(store->record_clustering("encoder = semantic\n").ok());
+  ASSERT_TRUE(store->clustering(&clustering).ok());
   EXPECT_EQ(clustering, "encoder = semantic\n");
 }
 
@@ -223,7 +223,7 @@ TEST_F(StoreTest, ScanByTimeIsOrderedAndBounded) {
   batch.events.push_back(make_event("b-early", "app", v1::SOURCE_SUPPORT, 100));
   batch.events.push_back(make_event("a-early", "web", v1::SOURCE_SUPPORT, 100));
   batch.events.push_back(make_event("middle", "app", v1::SOURCE_SUPPORT, 200));
-  ASSERT_TRUE(store->commit(batch).is_ok());
+  ASSERT_TRUE(store->commit(batch).ok());
   using std::chrono::seconds;
   using std::chrono::system_clock;
   std::vector<std::string> ids;
@@ -234,7 +234,7 @@ TEST_F(StoreTest, ScanByTimeIsOrderedAndBounded) {
                                           ids.push_back(e.event().event_id());
                                           return true;
                                         })
-                  .is_ok());
+                  .ok());
   EXPECT_EQ(ids, (std::vector<std::string>{"a-early", "b-early", "middle"}));
 
   // With a product filter: only that product's events, still in time order.
@@ -247,7 +247,7 @@ TEST_F(StoreTest, ScanByTimeIsOrderedAndBounded) {
                         ids.push_back(e.event().event_id());
                         return true;
                       })
-                  .is_ok());
+                  .ok());
   EXPECT_EQ(ids, (std::vector<std::string>{"b-early", "middle", "late"}));
 }
 
@@ -265,13 +265,13 @@ TEST_F(StoreTest, ArrivalNumbersArePersistedInCommitOrderAcrossReopens) {
     }
     batch.aggregator_checkpoint = checkpoint;
     Status s = store.commit(batch);
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_TRUE(s.ok()) << s.to_string();
   };
   auto arrivals = [&](const Store& store) {
     std::vector<std::uint64_t> out;
     for (const auto& id : committed) {
       std::optional<v1::StoredEvent> got;
-      EXPECT_TRUE(store.get_event(id, &got).is_ok());
+      EXPECT_TRUE(store.get_event(id, &got).ok());
       EXPECT_TRUE(got.has_value() && got->has_arrival_seq()) << id;
       if (!got) continue;
       out.push_back(got->arrival_seq());
@@ -292,7 +292,7 @@ TEST_F(StoreTest, ArrivalNumbersArePersistedInCommitOrderAcrossReopens) {
   // A later commit that only moves memberships (as a rebuild does) keeps the numbers.
   CommitBatch moves;
   moves.memberships.push_back({"c", "app", "pp-x"});
-  ASSERT_TRUE(store->commit(moves).is_ok());
+  ASSERT_TRUE(store->commit(moves).ok());
   EXPECT_EQ(arrivals(*store), (std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5, 6}));
 }
 
@@ -305,11 +305,11 @@ TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
     first.events.push_back(make_event("late", "app", v1::SOURCE_SUPPORT, 300));
     first.events.push_back(make_event("w-mid", "web", v1::SOURCE_SUPPORT, 250));
     first.events.push_back(make_event("early", "app", v1::SOURCE_SUPPORT, 100));
-    ASSERT_TRUE(store->commit(first).is_ok());
+    ASSERT_TRUE(store->commit(first).ok());
     CommitBatch second;
     second.events.push_back(make_event("middle", "app", v1::SOURCE_SUPPORT, 200));
     second.events.push_back(make_event("earliest", "app", v1::SOURCE_SUPPORT, 50));
-    ASSERT_TRUE(store->commit(second).is_ok());
+    ASSERT_TRUE(store->commit(second).ok());
   }
   {
     // Two records as a build from before arrival numbers wrote them (no arrival_seq).
@@ -332,7 +332,7 @@ TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
       ids.push_back(e.event().event_id());
       return ids.size() < limit;
     });
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_TRUE(s.ok()) << s.to_string();
     return ids;
   };
   const auto all_time_min = system_clock::time_point::min();
@@ -351,7 +351,7 @@ TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
   // New commits continue the numbering after the reopen.
   CommitBatch third;
   third.events.push_back(make_event("newest", "app", v1::SOURCE_SUPPORT, 10));
-  ASSERT_TRUE(store->commit(third).is_ok());
+  ASSERT_TRUE(store->commit(third).ok());
   EXPECT_EQ(scan(all_time_min, all_time_max, nullptr).back(), "newest");
 }
 
@@ -366,14 +366,14 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
   summary.set_version(1);
   batch.summaries = {summary};
   batch.outbox = {summary};
-  ASSERT_TRUE(store->commit(batch).is_ok());
+  ASSERT_TRUE(store->commit(batch).ok());
 
   CommitBatch second;
   second.aggregator_state = {{"p/app/c/1", std::nullopt}};
   summary.set_version(2);
   second.summaries = {summary};
   second.outbox = {summary};
-  ASSERT_TRUE(store->commit(second).is_ok());
+  ASSERT_TRUE(store->commit(second).ok());
 
   std::vector<std::string> keys;
   ASSERT_TRUE(store
@@ -382,11 +382,11 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
                                  keys.emplace_back(k);
                                  return true;
                                })
-                  .is_ok());
+                  .ok());
   EXPECT_EQ(keys, (std::vector<std::string>{"p/app/meta"}));
 
   std::optional<std::string> member;
-  ASSERT_TRUE(store->get_membership("e-1", &member).is_ok());
+  ASSERT_TRUE(store->get_membership("e-1", &member).ok());
   EXPECT_EQ(member, "pp-1");
 
   std::vector<std::int64_t> versions;
@@ -396,7 +396,7 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
                                      versions.push_back(s.version());
                                      return true;
                                    })
-                  .is_ok());
+                  .ok());
   EXPECT_EQ(versions, (std::vector<std::int64_t>{2}));
   ASSERT_TRUE(store
                   ->scan_summaries("ap",
@@ -404,17 +404,17 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
                                      ADD_FAILURE() << "prefix of another product matched";
                                      return true;
                                    })
-                  .is_ok());
+                  .ok());
 
   std::vector<OutboxEntry> outbox;
-  ASSERT_TRUE(store->read_outbox(10, &outbox).is_ok());
+  ASSERT_TRUE(store->read_outbox(10, &outbox).ok());
   ASSERT_EQ(outbox.size(), 2U);
   EXPECT_LT(outbox[0].sequence, outbox[1].sequence);
   EXPECT_EQ(outbox[1].summary.version(), 2);
   const std::vector<std::uint64_t> done = {outbox[0].sequence};
-  ASSERT_TRUE(store->delete_outbox(done).is_ok());
+  ASSERT_TRUE(store->delete_outbox(done).ok());
   outbox.clear();
-  ASSERT_TRUE(store->read_outbox(10, &outbox).is_ok());
+  ASSERT_TRUE(store->read_outbox(10, &outbox).ok());
   ASSERT_EQ(outbox.size(), 1U);
   EXPECT_EQ(outbox[0].summary.version(), 2);
 }
@@ -426,7 +426,7 @@ TEST_F(StoreTest, ArrivalLogHoldsTheEventsSinceTheLastCheckpointInCommitOrder) {
       ids.push_back(e.event().event_id());
       return true;
     });
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_TRUE(s.ok()) << s.to_string();
     return ids;
   };
   auto commit = [](Store& store, std::vector<std::string> ids, bool checkpoint) {
@@ -437,7 +437,7 @@ TEST_F(StoreTest, ArrivalLogHoldsTheEventsSinceTheLastCheckpointInCommitOrder) {
     batch.aggregator_checkpoint = checkpoint;
     if (checkpoint) batch.aggregator_state.push_back({"agg/p/m", std::string("state")});
     Status s = store.commit(batch);
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_TRUE(s.ok()) << s.to_string();
   };
   {
     auto store = open_store();
@@ -465,13 +465,13 @@ TEST_F(StoreTest, PublishedSummariesGoToTheOutboxOnce) {
   summary.set_version(3);
   batch.summaries = {summary};
   batch.publish_summaries = true;
-  ASSERT_TRUE(store->commit(batch).is_ok());
+  ASSERT_TRUE(store->commit(batch).ok());
   std::vector<OutboxEntry> outbox;
-  ASSERT_TRUE(store->read_outbox(10, &outbox).is_ok());
+  ASSERT_TRUE(store->read_outbox(10, &outbox).ok());
   ASSERT_EQ(outbox.size(), 1u);
   EXPECT_EQ(outbox[0].summary.SerializeAsString(), summary.SerializeAsString());
   std::optional<v1::PainPointSummary> stored;
-  ASSERT_TRUE(store->get_summary("pp-1", &stored).is_ok());
+  ASSERT_TRUE(store->get_summary("pp-1", &stored).ok());
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->version(), 3);
 }
@@ -484,7 +484,7 @@ std::vector<std::string> members_of(const Store& store, const std::string& pain_
     out.push_back(e.event().event_id());
     return true;
   });
-  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_TRUE(s.ok()) << s.to_string();
   return out;
 }
 
@@ -500,7 +500,7 @@ TEST_F(StoreTest, MembershipsListByEventTimeInAnyOrderOfTheBatch) {
   batch.memberships.push_back({"early-twin", "app", "pp-1"});  // not in the batch: no index entry
   batch.memberships.push_back({"middle", "app", "pp-1"});
   batch.memberships.push_back({"late", "app", "pp-1"});
-  ASSERT_TRUE(store->commit(batch).is_ok());
+  ASSERT_TRUE(store->commit(batch).ok());
   EXPECT_EQ(members_of(*store, "pp-1"), (std::vector<std::string>{"late", "middle", "early"}));
 }
 
@@ -511,11 +511,11 @@ TEST_F(StoreTest, RebuildWritesMoveAndRemoveMemberships) {
   first.events.push_back(make_event("b", "app", v1::SOURCE_SUPPORT, 200));
   first.events.push_back(make_event("c", "app", v1::SOURCE_SUPPORT, 300));
   for (const char* id : {"a", "b", "c"}) first.memberships.push_back({id, "app", "pp-old"});
-  ASSERT_TRUE(store->commit(first).is_ok());
+  ASSERT_TRUE(store->commit(first).ok());
 
   std::vector<std::optional<std::string>> found;
   const std::vector<std::string_view> ids = {"a", "zz", "c"};
-  ASSERT_TRUE(store->get_memberships(ids, &found).is_ok());
+  ASSERT_TRUE(store->get_memberships(ids, &found).ok());
   ASSERT_EQ(found.size(), 3u);
   EXPECT_EQ(found[0], "pp-old");
   EXPECT_FALSE(found[1].has_value());
@@ -528,27 +528,27 @@ TEST_F(StoreTest, RebuildWritesMoveAndRemoveMemberships) {
   rebuild.memberships.push_back({"b", "app", "pp-new"});
   rebuild.memberships_known.emplace_back(std::nullopt);
   rebuild.removed_memberships.push_back("c");
-  ASSERT_TRUE(store->commit(rebuild).is_ok());
+  ASSERT_TRUE(store->commit(rebuild).ok());
   EXPECT_EQ(members_of(*store, "pp-new"), (std::vector<std::string>{"b", "a"}));
   EXPECT_TRUE(members_of(*store, "pp-old").empty());
   std::optional<std::string> c;
-  ASSERT_TRUE(store->get_membership("c", &c).is_ok());
+  ASSERT_TRUE(store->get_membership("c", &c).ok());
   EXPECT_FALSE(c.has_value());
   std::optional<v1::StoredEvent> kept;
-  ASSERT_TRUE(store->get_event("c", &kept).is_ok());
+  ASSERT_TRUE(store->get_event("c", &kept).ok());
   EXPECT_TRUE(kept.has_value());  // the event itself stays
 
   CommitBatch mismatched;
   mismatched.memberships.push_back({"a", "app", "pp-x"});
   mismatched.memberships_known.resize(2);
-  EXPECT_EQ(store->commit(mismatched).code(), StoreErrc::kInvalidArgument);
+  EXPECT_EQ(store->commit(mismatched).code, StoreErrc::kInvalidArgument);
 }
 
 TEST_F(StoreTest, SecondOpenOfALiveDirectoryIsRefused) {
   auto store = open_store();
   std::unique_ptr<Store> second;
   Status s = Store::open(dir_, {}, &second);
-  EXPECT_EQ(s.code(), StoreErrc::kLocked) << s.to_string();
+  EXPECT_EQ(s.code, StoreErrc::kLocked) << s.to_string();
   EXPECT_EQ(second, nullptr);
 }
 
@@ -562,8 +562,8 @@ TEST_F(StoreTest, OtherSchemaVersionIsRefusedWithAClearMessage) {
   }
   std::unique_ptr<Store> store;
   Status s = Store::open(dir_, {}, &store);
-  EXPECT_EQ(s.code(), StoreErrc::kSchemaMismatch);
-  EXPECT_NE(s.message().find("schema version 99"), std::string::npos) << s.message();
+  EXPECT_EQ(s.code, StoreErrc::kSchemaMismatch);
+  EXPECT_NE(s.message.find("schema version 99"), std::string::npos) << s.message;
 }
 
 // A process killed at a random moment leaves, for every batch, either all of it (events and the
@@ -577,9 +577,9 @@ TEST_F(StoreTest, OffsetsAreAtomicWithTheEventsAcrossAKill) {
     if (child == 0) {
       ::close(ready[0]);
       std::unique_ptr<Store> store;
-      if (!Store::open(dir_, {}, &store).is_ok()) ::_exit(2);
+      if (!Store::open(dir_, {}, &store).ok()) ::_exit(2);
       std::vector<InputOffset> offsets;
-      if (!store->load_offsets(&offsets).is_ok()) ::_exit(3);
+      if (!store->load_offsets(&offsets).ok()) ::_exit(3);
       std::int64_t next = offsets.empty() ? 0 : offsets[0].next_offset;
       for (;;) {
         CommitBatch batch;
@@ -588,7 +588,7 @@ TEST_F(StoreTest, OffsetsAreAtomicWithTheEventsAcrossAKill) {
               make_event("e-" + std::to_string(next), "app", v1::SOURCE_SUPPORT, next, next));
         }
         batch.offsets = {{"t", 0, next}};
-        if (!store->commit(batch).is_ok()) ::_exit(4);
+        if (!store->commit(batch).ok()) ::_exit(4);
         if (ready[1] >= 0) {  // tell the parent that commits are under way
           if (::write(ready[1], "x", 1) != 1) ::_exit(5);
           ::close(ready[1]);
@@ -608,16 +608,16 @@ TEST_F(StoreTest, OffsetsAreAtomicWithTheEventsAcrossAKill) {
 
     auto store = open_store();
     std::vector<InputOffset> offsets;
-    ASSERT_TRUE(store->load_offsets(&offsets).is_ok());
+    ASSERT_TRUE(store->load_offsets(&offsets).ok());
     ASSERT_EQ(offsets.size(), 1U);
     const std::int64_t next = offsets[0].next_offset;
     EXPECT_EQ(store->event_count(), next);
     std::optional<v1::StoredEvent> event;
     if (next > 0) {
-      ASSERT_TRUE(store->get_event("e-" + std::to_string(next - 1), &event).is_ok());
+      ASSERT_TRUE(store->get_event("e-" + std::to_string(next - 1), &event).ok());
       EXPECT_TRUE(event.has_value());
     }
-    ASSERT_TRUE(store->get_event("e-" + std::to_string(next), &event).is_ok());
+    ASSERT_TRUE(store->get_event("e-" + std::to_string(next), &event).ok());
     EXPECT_FALSE(event.has_value());
   }
 }

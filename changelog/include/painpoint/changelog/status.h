@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "painpoint/base/result.h"
+#include "painpoint/base/status.h"
 
 namespace painpoint::changelog {
 
@@ -25,22 +26,11 @@ enum class ChangelogErrc {
 // Stable lowercase name, e.g. "fenced"; meant for logs and metric labels.
 std::string_view to_string(ChangelogErrc code);
 
-struct [[nodiscard]] Status {
-  ChangelogErrc code = ChangelogErrc::kOk;
-  std::string message;
-  int kafka_error = 0;  // librdkafka's rd_kafka_resp_err_t when the failure came from it
+// The code base::Result uses when it is built from an OK status (a programming error).
+constexpr ChangelogErrc result_without_value_code(ChangelogErrc) { return ChangelogErrc::kState; }
 
-  static Status Ok() { return {}; }
-  static Status Error(ChangelogErrc c, std::string msg, int native = 0) {
-    return Status{c, std::move(msg), native};
-  }
-  bool ok() const { return code == ChangelogErrc::kOk; }
-  // What a Result built from an OK status holds instead (base::Result).
-  static Status result_without_value() {
-    return Error(ChangelogErrc::kState, "Result built from OK");
-  }
-  std::string to_string() const;  // "fenced: ..." — for logs
-};
+// native_error() keeps librdkafka's rd_kafka_resp_err_t when the failure came from it.
+using Status = base::Status<ChangelogErrc>;
 
 // Either a value or a failed Status (base/result.h).
 template <class T>

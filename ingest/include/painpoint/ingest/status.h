@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "painpoint/base/result.h"
+#include "painpoint/base/status.h"
 
 namespace painpoint::ingest {
 
@@ -30,25 +31,12 @@ enum class KafkaErrc {
 // Stable lowercase name, e.g. "timed_out"; meant for logs and metric labels.
 std::string_view to_string(KafkaErrc code);
 
-// Outcome of an operation. `kafka_error` keeps librdkafka's rd_kafka_resp_err_t value (0 if the
-// failure did not come from librdkafka) so logs can name the precise cause.
-struct [[nodiscard]] Status {
-  KafkaErrc code = KafkaErrc::kOk;
-  std::string message;
-  int kafka_error = 0;
+// The code base::Result uses when it is built from an OK status (a programming error).
+constexpr KafkaErrc result_without_value_code(KafkaErrc) { return KafkaErrc::kOther; }
 
-  static Status Ok() { return {}; }
-  static Status Error(KafkaErrc c, std::string msg, int native = 0) {
-    return Status{c, std::move(msg), native};
-  }
-  bool ok() const { return code == KafkaErrc::kOk; }
-  // What a Result built from an OK status holds instead (base::Result).
-  static Status result_without_value() {
-    return Error(KafkaErrc::kOther, "Result built from an OK status");
-  }
-  // "timed_out: flush: 3 messages still in flight" — for logs.
-  std::string to_string() const;
-};
+// Outcome of an operation; native_error() keeps librdkafka's rd_kafka_resp_err_t (0 when the
+// failure did not come from librdkafka).
+using Status = base::Status<KafkaErrc>;
 
 // Either a value or a failed Status (base/result.h).
 template <class T>

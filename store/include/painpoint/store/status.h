@@ -4,6 +4,8 @@
 #include <string_view>
 #include <utility>
 
+#include "painpoint/base/status.h"
+
 namespace painpoint::store {
 
 enum class StoreErrc {
@@ -16,24 +18,12 @@ enum class StoreErrc {
   kInvalidArgument,
 };
 
-std::string_view errc_name(StoreErrc code);
+// Stable lowercase name, e.g. "no_space"; meant for logs and metric labels.
+std::string_view to_string(StoreErrc code);
+// The code base::Result uses when it is built from an OK status (a programming error).
+constexpr StoreErrc result_without_value_code(StoreErrc) { return StoreErrc::kInvalidArgument; }
 
 // Outcome of a store operation, in the style of rocksdb::Status: never ignore it.
-class [[nodiscard]] Status {
- public:
-  Status() = default;
-  Status(StoreErrc code, std::string message) : code_(code), message_(std::move(message)) {}
-
-  static Status ok() { return {}; }
-  [[nodiscard]] bool is_ok() const { return code_ == StoreErrc::kOk; }
-  [[nodiscard]] StoreErrc code() const { return code_; }
-  [[nodiscard]] const std::string& message() const { return message_; }
-  // "<code>: <message>" for logs and errors shown to operators.
-  [[nodiscard]] std::string to_string() const;
-
- private:
-  StoreErrc code_ = StoreErrc::kOk;
-  std::string message_;
-};
+using Status = base::Status<StoreErrc>;
 
 }  // namespace painpoint::store
