@@ -797,13 +797,18 @@ bool load_rebuild_clustering(const RebuildOptions& options, ServiceConfig* confi
   return true;
 }
 
-// Events committed after serve's last aggregator checkpoint (it crashed) are replayed into
-// the stored state by the next serve; a rebuild would count them twice. Serve's recovery
-// comes first. False (reported): there are such events, or the store could not tell.
-bool no_unsaved_events(const store::Store& store) {
+// Events committed after serve's last aggregator checkpoint (it crashed, or stopped on a damaged
+// state record) are replayed into the stored state by the next serve; a rebuild of their product
+// would count them twice, so serve's recovery comes first. Other products' unsaved events are
+// no obstacle: their state is not rewritten, and serve replays them as before. `products` empty:
+// every product. False (reported): there are such events, or the store could not tell.
+bool no_unsaved_events(const store::Store& store, const std::vector<std::string>& products) {
   std::size_t unsaved = 0;
-  if (store::Status s = store.scan_unsaved_events([&](const v1::StoredEvent&) {
-        ++unsaved;
+  if (store::Status s = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
+        if (products.empty() || std::find(products.begin(), products.end(),
+                                          stored.event().product_id()) != products.end()) {
+          ++unsaved;
+        }
         return true;
       });
       !s.ok()) {
@@ -812,9 +817,9 @@ bool no_unsaved_events(const store::Store& store) {
   }
   if (unsaved > 0) {
     std::cerr << "painpoint replay rebuild: " << unsaved
-              << " stored events are not in the saved aggregator state yet (serve stopped "
-                 "without its final checkpoint); start `painpoint serve` on this directory once "
-                 "and stop it with SIGTERM, then rebuild\n";
+              << " stored events of the products to rebuild are not in the saved aggregator "
+                 "state yet (serve stopped without its final checkpoint); start `painpoint "
+                 "serve` on this directory once and stop it with SIGTERM, then rebuild\n";
     return false;
   }
   return true;
@@ -845,7 +850,7 @@ base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
     return base::ExitCode::kCannotProceed;
   }
 
-  if (!no_unsaved_events(*store)) return base::ExitCode::kCannotProceed;
+  if (!no_unsaved_events(*store, options.products)) return base::ExitCode::kCannotProceed;
 
   std::set<std::string> products;
   std::uint64_t total = 0;

@@ -4,8 +4,8 @@
 2. One of billing's cluster records is overwritten with bytes that do not decode (the
    store_surgery helper, behind the store's back).
 3. serve restarts and more billing events arrive: loading billing's state meets the record, and
-   serve stops (exit 3) with a message naming the record's key, before committing anything of
-   those events; mobile-app's events in the same run change nothing of that.
+   serve stops (exit 3) with a message naming the record's key, before committing any of
+   billing's events; batches holding only mobile-app's events may be committed before that.
 4. `painpoint replay rebuild --product billing` recomputes billing's state from its stored events;
    serve then stores the new events and every stored event of billing is in one pain point.
 
@@ -13,6 +13,7 @@ usage: state_damage_test.py PATH/TO/painpoint PATH/TO/store_surgery
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -75,8 +76,13 @@ def main():
             assert out.returncode == 3, (out.returncode, text[-3000:])
             assert "aggregator state record '%s' (a cluster) cannot be decoded" % key in text, \
                 text[-3000:]
-            assert "store holds %d events" % FIRST in text, text[-3000:]
-            log("serve stopped on the damaged record (exit 3), nothing of the new events stored")
+            # Batches without billing's events may commit before the stage reaches its state;
+            # none of billing's new events may be stored.
+            held = re.findall(r"store holds (\d+) events", text)
+            other = sum(1 for e in more if e["productId"] != "billing")
+            assert held and FIRST <= int(held[-1]) <= FIRST + other, (held, other, text[-3000:])
+            log("serve stopped on the damaged record (exit 3) holding %s events: none of "
+                "billing's new ones" % held[-1])
 
             out = subprocess.run([PAINPOINT, "replay", "rebuild", "--data-dir", data, "--config",
                                   conf, "--product", "billing"],
