@@ -101,8 +101,8 @@ HttpResponse list_products(const store::Store& store, ResponseCache& cache) {
 // least as new: a page is never cached under a version newer than its content.
 DataVersion pages_version(const store::Store& store, std::string_view product) {
   DataVersion version;
-  for (const v1::ProductStats& stats : store.product_stats()) {
-    if (stats.product_id() == product) version.summary_versions = stats.summary_versions();
+  if (auto stats = store.product_stats(product)) {
+    version.summary_versions = stats->summary_versions();
   }
   return version;
 }

@@ -84,4 +84,11 @@ std::vector<v1::ProductStats> Store::product_stats() const {
   return out;
 }
 
+std::optional<v1::ProductStats> Store::product_stats(std::string_view product) const {
+  std::shared_lock lock(impl_->counters_mutex);
+  const auto it = impl_->products.find(product);
+  if (it == impl_->products.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace painpoint::store

@@ -304,6 +304,8 @@ class Store {
   // the sum of its summaries' versions (maintained by commit, O(1) / O(products)).
   [[nodiscard]] std::int64_t event_count() const;
   [[nodiscard]] std::vector<v1::ProductStats> product_stats() const;
+  // One product's counters (O(log products)); nullopt for a product with no stored event.
+  [[nodiscard]] std::optional<v1::ProductStats> product_stats(std::string_view product) const;
 
  private:
   struct Impl;
