@@ -21,8 +21,8 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from harness import (PAINPOINT, SAMPLE_FEEDBACK, log, produce, protobuf_module,  # noqa: E402,F401
-                     read_summaries)
+from harness import (PAINPOINT, SAMPLE_FEEDBACK, latest_per_key, log, produce,  # noqa: E402,F401
+                     protobuf_module, read_summaries)
 
 TOPICS = ("feedback.support", "feedback.sales", "feedback.customer")
 SOURCE_TOPIC = {"SOURCE_SUPPORT": "feedback.support", "SOURCE_SALES": "feedback.sales",
@@ -193,10 +193,7 @@ def summaries_diagnosis(serve, brokers, pb, active, records_read):
     counted."""
     time.sleep(5)
     records = read_summaries(brokers, pb, timeout=300)
-    latest = {}
-    for _p, _o, _ts, key, s in records:
-        if key not in latest or s.version >= latest[key].version:
-            latest[key] = s
+    latest = latest_per_key(records)
     still = sum(1 for pid, p in active.items()
                 if pid not in latest or latest[pid].version != int(p.get("version", 0)))
     m = serve.metrics() or {}
