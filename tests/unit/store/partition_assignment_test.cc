@@ -14,80 +14,22 @@
 #include <vector>
 
 #include "raw_rocks.h"
-#include "store_dir_test.h"
+#include "schema2_store.h"
 
 namespace painpoint::store {
 namespace {
 
 using partition_assignment::Assigner;
-using partition_assignment::PartitionRule;
-using partition_assignment::StateKeyOwner;
 // family name -> partition (-1: none) -> records
 using Tally = std::map<std::string, std::map<std::int32_t, int>>;
 
-PartitionRule test_rule() {
-  PartitionRule rule;
-  rule.of_product = [](std::string_view product) {
-    const std::map<std::string_view, std::int32_t> partitions = {
-        {"alpha", 0}, {"beta", 2}, {"gamma", 300}};
-    return partitions.at(product);
-  };
-  // The aggregator's layout (aggregator/src/state_keys.h).
-  rule.state_key_owner = [](std::string_view key) -> std::optional<StateKeyOwner> {
-    if (key.starts_with("agg-merged/")) return StateKeyOwner{"", std::string(key.substr(11))};
-    if (!key.starts_with("agg/")) return std::nullopt;
-    const std::string_view rest = key.substr(4);
-    return StateKeyOwner{std::string(rest.substr(0, rest.find('/'))), ""};
-  };
-  return rule;
-}
-
-class PartitionAssignmentTest : public StoreDirTest {
+class PartitionAssignmentTest : public Schema2StoreTest {
  protected:
-  static v1::PainPointSummary summary(const std::string& id, const std::string& product) {
-    v1::PainPointSummary s;
-    s.set_id(id);
-    s.set_product_id(product);
-    s.set_status(v1::STATUS_ACTIVE);
-    s.set_version(1);
-    return s;
-  }
-
-  // A schema 2 store: three products, a merged pain point with its state key, the outbox, the
-  // arrival log (no checkpoint), input offsets of two partitions and an alert.
-  void write_schema2_store() {
-    auto store = open_store();
-    CommitBatch batch;
-    const std::vector<std::pair<std::string, std::string>> events = {
-        {"e1", "alpha"}, {"e2", "beta"}, {"e3", "alpha"},
-        {"e4", "gamma"}, {"e5", "beta"}, {"e6", "alpha"}};
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      const auto& [id, product] = events[i];
-      batch.events.push_back(make_event(id, product, v1::SOURCE_CUSTOMER,
-                                        1'700'000'000 + static_cast<std::int64_t>(i)));
-      const std::string pain_point = product == "beta" && id == "e5" ? "pp-b2" : "pp-" + product;
-      batch.memberships.push_back({id, product, pain_point});
-    }
-    batch.summaries = {summary("pp-alpha", "alpha"), summary("pp-beta", "beta"),
-                       summary("pp-b2", "beta"), summary("pp-gamma", "gamma")};
-    batch.publish_summaries = true;
-    batch.aggregator_state = {{"agg/alpha/m", "a"}, {"agg/gamma/c/00000001", "g"},
-                              {"agg-merged/pp-b2", "pp-beta"}};
-    batch.offsets = {{"painpoint.feedback-by-product", 0, 4},
-                     {"painpoint.feedback-by-product", 2, 2}};
-    v1::AlertEvent alert;
-    alert.set_alert_id("al-1");
-    alert.set_product_id("beta");
-    batch.alerts = {alert};
-    Status s = store->commit(batch);
-    ASSERT_TRUE(s.ok()) << s.to_string();
-  }
-
   // Every record of every family through the assigner.
   rocksdb::Status assign_all(RawRocks& raw, Tally* tally) {
     std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> families{};
     for (std::size_t f = 0; f < kFamilyCount; ++f) families[f] = raw.family(kFamilyNames[f]);
-    Assigner assigner(*raw.db, rocksdb::ReadOptions(), families, test_rule());
+    Assigner assigner(*raw.db, rocksdb::ReadOptions(), families, schema2_test_rule());
     for (std::size_t f = 0; f < kFamilyCount; ++f) {
       std::unique_ptr<rocksdb::Iterator> it(
           raw.db->NewIterator(rocksdb::ReadOptions(), families[f]));
@@ -140,7 +82,7 @@ TEST_F(PartitionAssignmentTest, RecordsNamingWhatIsNotStoredAreCorruption) {
   ASSERT_TRUE(raw.open());
   std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> families{};
   for (std::size_t f = 0; f < kFamilyCount; ++f) families[f] = raw.family(kFamilyNames[f]);
-  Assigner assigner(*raw.db, rocksdb::ReadOptions(), families, test_rule());
+  Assigner assigner(*raw.db, rocksdb::ReadOptions(), families, schema2_test_rule());
   std::optional<std::int32_t> partition;
   EXPECT_TRUE(assigner.partition_of(kMembers, "no-such-event", "pp-alpha", &partition)
                   .IsCorruption());
