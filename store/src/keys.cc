@@ -110,8 +110,8 @@ std::string partitioned_key(std::int32_t partition, std::string_view key) {
 
 std::optional<PartitionedKey> parse_partitioned_key(std::string_view key) {
   if (key.size() < 2) return std::nullopt;
-  const auto partition = static_cast<std::int32_t>(
-      (static_cast<unsigned char>(key[0]) << 8) | static_cast<unsigned char>(key[1]));
+  const auto partition = static_cast<std::int32_t>((static_cast<unsigned char>(key[0]) << 8) |
+                                                   static_cast<unsigned char>(key[1]));
   if (!valid_partition(partition)) return std::nullopt;
   return PartitionedKey{partition, key.substr(2)};
 }

@@ -32,8 +32,8 @@ Assigner::Assigner(rocksdb::DB& db, rocksdb::ReadOptions read,
                    PartitionRule rule)
     : db_(db), read_(std::move(read)), families_(families), rule_(std::move(rule)) {}
 
-rocksdb::Status Assigner::partition_of(Family family, std::string_view key,
-                                       std::string_view value, std::optional<std::int32_t>* out) {
+rocksdb::Status Assigner::partition_of(Family family, std::string_view key, std::string_view value,
+                                       std::optional<std::int32_t>* out) {
   out->reset();
   std::string product;
   rocksdb::Status s;

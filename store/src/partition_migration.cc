@@ -137,8 +137,7 @@ class Copier {
   rocksdb::Status move_meta(rocksdb::WriteBatch& wb, std::string_view prefix,
                             std::set<std::int32_t>* partitions) {
     std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix));
-         it->Next()) {
+    for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
       const std::string_view key(it->key().data(), it->key().size());
       std::optional<std::int32_t> partition;
       if (rocksdb::Status s = assigner_.partition_of(kMeta, key, view(it->value()), &partition);

@@ -25,11 +25,15 @@ namespace painpoint::store::partition_ranges {
 // The families whose every key starts with the partition prefix (names as in kFamilyNames).
 // Not partitioned: `default` (process-wide records, plus meta_prefix() ranges) and `alerts`
 // (its sequence is the API's and the webhooks' process-wide cursor; see the README).
-inline constexpr std::string_view kPartitionedFamilies[] = {
-    "events",           "by_time", "members",
-    "pain_points",      "pain_points_by_product",
-    "aggregator_state", "outbox",  "members_by_pain_point",
-    "unsaved_arrivals"};
+inline constexpr std::string_view kPartitionedFamilies[] = {"events",
+                                                            "by_time",
+                                                            "members",
+                                                            "pain_points",
+                                                            "pain_points_by_product",
+                                                            "aggregator_state",
+                                                            "outbox",
+                                                            "members_by_pain_point",
+                                                            "unsaved_arrivals"};
 
 // The default family's key prefix of one partition's records: "partition/" | be16(partition).
 [[nodiscard]] std::string meta_prefix(std::int32_t partition);

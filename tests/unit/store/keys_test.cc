@@ -80,12 +80,16 @@ TEST(KeysTest, PartitionPrefixIsBigEndianAndRoundTrips) {
 TEST(KeysTest, EachPartitionIsOneRangeBelowTheNextPrefix) {
   // Partition 1's keys, whatever follows the prefix, sort after partition 0's longest keys and
   // before partition 2's prefix, so [prefix(p), prefix(p + 1)) holds exactly partition p.
-  const std::vector<std::string> sorted = {
-      partitioned_key(0, std::string(40, '\xff')), partition_prefix(1),
-      partitioned_key(1, ""),                       partitioned_key(1, std::string("\0", 1)),
-      partitioned_key(1, "zzz"),                    partitioned_key(1, std::string(40, '\xff')),
-      partition_prefix(2),                          partitioned_key(256, "a"),
-      partition_prefix(kPartitionLimit - 1) + "z",  partition_prefix(kPartitionLimit)};
+  const std::vector<std::string> sorted = {partitioned_key(0, std::string(40, '\xff')),
+                                           partition_prefix(1),
+                                           partitioned_key(1, ""),
+                                           partitioned_key(1, std::string("\0", 1)),
+                                           partitioned_key(1, "zzz"),
+                                           partitioned_key(1, std::string(40, '\xff')),
+                                           partition_prefix(2),
+                                           partitioned_key(256, "a"),
+                                           partition_prefix(kPartitionLimit - 1) + "z",
+                                           partition_prefix(kPartitionLimit)};
   EXPECT_TRUE(std::is_sorted(sorted.begin(), sorted.end()));
 }
 

@@ -84,15 +84,15 @@ TEST_F(PartitionAssignmentTest, RecordsNamingWhatIsNotStoredAreCorruption) {
   for (std::size_t f = 0; f < kFamilyCount; ++f) families[f] = raw.family(kFamilyNames[f]);
   Assigner assigner(*raw.db, rocksdb::ReadOptions(), families, schema2_test_rule());
   std::optional<std::int32_t> partition;
-  EXPECT_TRUE(assigner.partition_of(kMembers, "no-such-event", "pp-alpha", &partition)
-                  .IsCorruption());
-  EXPECT_TRUE(assigner.partition_of(kMembersByPainPoint, std::string("pp-none\0pos", 11), "",
-                                    &partition)
-                  .IsCorruption());
-  EXPECT_TRUE(assigner.partition_of(kPainPointsByProduct, "no-separator", "", &partition)
-                  .IsCorruption());
-  EXPECT_TRUE(assigner.partition_of(kAggregatorState, "foreign/key", "", &partition)
-                  .IsCorruption());
+  EXPECT_TRUE(
+      assigner.partition_of(kMembers, "no-such-event", "pp-alpha", &partition).IsCorruption());
+  EXPECT_TRUE(
+      assigner.partition_of(kMembersByPainPoint, std::string("pp-none\0pos", 11), "", &partition)
+          .IsCorruption());
+  EXPECT_TRUE(
+      assigner.partition_of(kPainPointsByProduct, "no-separator", "", &partition).IsCorruption());
+  EXPECT_TRUE(
+      assigner.partition_of(kAggregatorState, "foreign/key", "", &partition).IsCorruption());
   EXPECT_TRUE(assigner.partition_of(kEvents, "e1", "\xff\xff", &partition).IsCorruption());
   ASSERT_TRUE(assigner.partition_of(kByTime, "ignored", "gamma", &partition).ok());
   EXPECT_EQ(partition, 300);

@@ -129,12 +129,11 @@ TEST_F(PartitionRangesTest, DroppingOnePartitionLeavesEveryOtherRecordAsItWas) {
   Dump expected;
   for (const auto& [where, value] : before) {
     const std::string& key = where.second;
-    const bool in_dropped =
-        where.first == rocksdb::kDefaultColumnFamilyName
-            ? key.starts_with(partition_ranges::meta_prefix(1)) ||
-                  key.starts_with(partition_ranges::meta_prefix(255))
-            : key.starts_with(keys::partition_prefix(1)) ||
-                  key.starts_with(keys::partition_prefix(255));
+    const bool in_dropped = where.first == rocksdb::kDefaultColumnFamilyName
+                                ? key.starts_with(partition_ranges::meta_prefix(1)) ||
+                                      key.starts_with(partition_ranges::meta_prefix(255))
+                                : key.starts_with(keys::partition_prefix(1)) ||
+                                      key.starts_with(keys::partition_prefix(255));
     if (!in_dropped) expected.emplace(where, value);
   }
   EXPECT_EQ(dump(), expected);

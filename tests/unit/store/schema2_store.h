@@ -65,8 +65,8 @@ class Schema2StoreTest : public StoreDirTest {
     batch.summaries = {summary("pp-alpha", "alpha"), summary("pp-beta", "beta"),
                        summary("pp-b2", "beta"), summary("pp-gamma", "gamma")};
     batch.publish_summaries = true;
-    batch.aggregator_state = {{"agg/alpha/m", "a"}, {"agg/gamma/c/00000001", "g"},
-                              {"agg-merged/pp-b2", "pp-beta"}};
+    batch.aggregator_state = {
+        {"agg/alpha/m", "a"}, {"agg/gamma/c/00000001", "g"}, {"agg-merged/pp-b2", "pp-beta"}};
     batch.offsets = {{"painpoint.feedback-by-product", 0, 4},
                      {"painpoint.feedback-by-product", 2, 2}};
     v1::AlertEvent alert;

@@ -47,8 +47,8 @@ struct OffsetKey {
 
 // Partitioned families (docs/adr-005-scale-out.md, decision (b)): be16(partition) | key, so that
 // each partition of the input topic is one contiguous range of every such family, from
-// partition_prefix(p) up to (excluded) partition_prefix(p + 1). Partitions 0 .. kPartitionLimit - 1;
-// the last 2-byte value stays unused so that every partition's range has an end key.
+// partition_prefix(p) up to (excluded) partition_prefix(p + 1). Partitions 0 .. kPartitionLimit -
+// 1; the last 2-byte value stays unused so that every partition's range has an end key.
 inline constexpr std::int32_t kPartitionLimit = 0xFFFF;
 [[nodiscard]] bool valid_partition(std::int32_t partition);
 // partition_prefix() takes 0 .. kPartitionLimit (the last: the end of the last partition's range);
