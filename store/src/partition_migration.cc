@@ -25,8 +25,6 @@ std::string progress_key(Family family) {
   return key;
 }
 
-bool is_partitioned(Family family) { return family != kMeta && family != kAlerts; }
-
 class Copier {
  public:
   Copier(rocksdb::DB& db, const rocksdb::WriteOptions& write, const Families& families,
@@ -96,7 +94,8 @@ class Copier {
     std::vector<std::int32_t> present;
     std::vector<rocksdb::ColumnFamilyHandle*> partitioned;
     for (std::size_t f = 0; f < kFamilyCount; ++f) {
-      if (is_partitioned(static_cast<Family>(f))) partitioned.push_back(families_.to[f]);
+      if (partition_ranges::is_partitioned(static_cast<Family>(f)))
+        partitioned.push_back(families_.to[f]);
     }
     if (rocksdb::Status s = partition_ranges::present(db_, rocksdb::ReadOptions(), partitioned,
                                                       db_.DefaultColumnFamily(), &present);
@@ -189,7 +188,7 @@ rocksdb::Status copy(rocksdb::DB& db, const rocksdb::WriteOptions& write, const 
   Copier copier(db, write, families, rule, limits, stats);
   for (std::size_t f = 0; f < kFamilyCount; ++f) {
     const auto family = static_cast<Family>(f);
-    if (!is_partitioned(family)) continue;
+    if (!partition_ranges::is_partitioned(family)) continue;
     if (families.to[f] == nullptr) {
       return rocksdb::Status::InvalidArgument(std::string("no schema 3 family for ") +
                                               kFamilyNames[f]);

@@ -20,20 +20,16 @@
 #include <string_view>
 #include <vector>
 
+#include "store_internal.h"
+
 namespace painpoint::store::partition_ranges {
 
-// The families whose every key starts with the partition prefix (names as in kFamilyNames).
-// Not partitioned: `default` (process-wide records, plus meta_prefix() ranges) and `alerts`
-// (its sequence is the API's and the webhooks' process-wide cursor; see the README).
-inline constexpr std::string_view kPartitionedFamilies[] = {"events",
-                                                            "by_time",
-                                                            "members",
-                                                            "pain_points",
-                                                            "pain_points_by_product",
-                                                            "aggregator_state",
-                                                            "outbox",
-                                                            "members_by_pain_point",
-                                                            "unsaved_arrivals"};
+// Whether every key of `family` starts with the partition prefix. Not partitioned: `default`
+// (process-wide records, plus meta_prefix() ranges) and `alerts` (its sequence is the API's and
+// the webhooks' process-wide cursor; see the README).
+[[nodiscard]] constexpr bool is_partitioned(Family family) {
+  return family != kMeta && family != kAlerts && family != kFamilyCount;
+}
 
 // The default family's key prefix of one partition's records: "partition/" | be16(partition).
 [[nodiscard]] std::string meta_prefix(std::int32_t partition);
@@ -41,7 +37,7 @@ inline constexpr std::string_view kPartitionedFamilies[] = {"events",
 [[nodiscard]] std::string meta_key(std::int32_t partition, std::string_view name);
 
 // Adds to `wb` the deletion of every record of `partition`: a DeleteRange over its prefix in each
-// of `partitioned` (the handles of kPartitionedFamilies) and over meta_prefix() in `meta`.
+// of `partitioned` (the handles of the is_partitioned() families) and over meta_prefix() in `meta`.
 // InvalidArgument for a partition outside keys::valid_partition().
 rocksdb::Status add_drop(rocksdb::WriteBatch& wb,
                          std::span<rocksdb::ColumnFamilyHandle* const> partitioned,

@@ -23,7 +23,9 @@ namespace {
 using Records = std::map<std::string, std::string>;
 constexpr std::string_view kTopic = "painpoint.feedback-by-product";
 
-bool partitioned(std::size_t family) { return family != kMeta && family != kAlerts; }
+bool partitioned(std::size_t family) {
+  return partition_ranges::is_partitioned(static_cast<Family>(family));
+}
 
 class PartitionMigrationTest : public Schema2StoreTest {
  protected:

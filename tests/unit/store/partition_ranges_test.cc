@@ -35,8 +35,9 @@ class PartitionRangesTest : public ::testing::Test {
     options.create_missing_column_families = true;
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-    for (std::string_view name : partition_ranges::kPartitionedFamilies) {
-      descriptors.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
+    for (std::size_t f = 0; f < kFamilyCount; ++f) {
+      if (!partition_ranges::is_partitioned(static_cast<Family>(f))) continue;
+      descriptors.emplace_back(kFamilyNames[f], rocksdb::ColumnFamilyOptions());
     }
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(options, dir_.string(), descriptors, &handles_, &raw).ok());
