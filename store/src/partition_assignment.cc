@@ -102,13 +102,21 @@ rocksdb::Status Assigner::partition_of_meta(std::string_view key, std::string_vi
   return rocksdb::Status::OK();
 }
 
-rocksdb::Status Assigner::product_of_event(std::string_view event_id, std::string* product) const {
+// The stored record `key` of `family` that another record names: missing is Corruption.
+template <typename Message>
+rocksdb::Status Assigner::read_named(Family family, std::string_view key, const char* what,
+                                     Message* out) const {
   std::string bytes;
-  rocksdb::Status s = db_.Get(read_, families_[kEvents], slice(event_id), &bytes);
-  if (s.IsNotFound()) return rocksdb::Status::Corruption("a record names a missing event");
+  const rocksdb::Status s = db_.Get(read_, families_[family], slice(key), &bytes);
+  if (s.IsNotFound())
+    return rocksdb::Status::Corruption(std::string("a record names a missing ") + what);
   if (!s.ok()) return s;
+  return parse(bytes, out, what);
+}
+
+rocksdb::Status Assigner::product_of_event(std::string_view event_id, std::string* product) const {
   v1::StoredEvent stored;
-  s = parse(bytes, &stored, "event record");
+  const rocksdb::Status s = read_named(kEvents, event_id, "event", &stored);
   if (s.ok()) *product = stored.event().product_id();
   return s;
 }
@@ -119,13 +127,10 @@ rocksdb::Status Assigner::product_of_pain_point(std::string_view pain_point_id,
     *product = known->second;
     return rocksdb::Status::OK();
   }
-  std::string bytes;
-  rocksdb::Status s = db_.Get(read_, families_[kPainPoints], slice(pain_point_id), &bytes);
-  if (s.IsNotFound()) return rocksdb::Status::Corruption("a record names a missing pain point");
-  if (!s.ok()) return s;
   v1::PainPointSummary summary;
-  s = parse(bytes, &summary, "pain point summary");
-  if (!s.ok()) return s;
+  if (rocksdb::Status s = read_named(kPainPoints, pain_point_id, "pain point", &summary); !s.ok()) {
+    return s;
+  }
   *product = summary.product_id();
   pain_point_products_.emplace(std::string(pain_point_id), *product);
   return rocksdb::Status::OK();

@@ -54,6 +54,9 @@ class Assigner {
  private:
   rocksdb::Status partition_of_meta(std::string_view key, std::string_view value,
                                     std::optional<std::int32_t>* out) const;
+  template <typename Message>
+  rocksdb::Status read_named(Family family, std::string_view key, const char* what,
+                             Message* out) const;
   rocksdb::Status product_of_event(std::string_view event_id, std::string* product) const;
   rocksdb::Status product_of_pain_point(std::string_view pain_point_id, std::string* product);
 

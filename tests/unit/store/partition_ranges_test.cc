@@ -6,9 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,20 +14,18 @@
 #include <vector>
 
 #include "painpoint/store/keys.h"
+#include "store_dir_test.h"
 
 namespace painpoint::store {
 namespace {
 
-namespace fs = std::filesystem;
 using Dump = std::map<std::pair<std::string, std::string>, std::string>;  // (family, key) -> value
 
-class PartitionRangesTest : public ::testing::Test {
+// A RocksDB of the default family and the partitioned ones in the test's directory.
+class PartitionRangesTest : public StoreDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("painpoint-partition-ranges-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    StoreDirTest::SetUp();
     rocksdb::DBOptions options;
     options.create_if_missing = true;
     options.create_missing_column_families = true;
@@ -47,7 +43,7 @@ class PartitionRangesTest : public ::testing::Test {
   void TearDown() override {
     for (auto* handle : handles_) EXPECT_TRUE(db_->DestroyColumnFamilyHandle(handle).ok());
     db_.reset();
-    fs::remove_all(dir_);
+    StoreDirTest::TearDown();
   }
 
   rocksdb::ColumnFamilyHandle* meta() const { return handles_[0]; }
@@ -97,7 +93,6 @@ class PartitionRangesTest : public ::testing::Test {
     return db_->Write(rocksdb::WriteOptions(), &wb);
   }
 
-  fs::path dir_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::vector<rocksdb::ColumnFamilyHandle*> partitioned_;
