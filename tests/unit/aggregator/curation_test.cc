@@ -49,6 +49,33 @@ TEST(Curation, MergeKeepsIntoIdAndMarksTheOtherMerged) {
   EXPECT_TRUE(a.take_changes().summaries.empty()) << "failed operations change nothing";
 }
 
+// The per-partition store keeps each state key in its product's partition: every write names the
+// product, the merge records of a curation included, and another product's writes name theirs.
+TEST(Curation, EveryStateWriteNamesItsProduct) {
+  Aggregator a(config(), nullptr);
+  const std::string camera = feed(a, "c", kCamera, 4);
+  const std::string billing = feed(a, "b", kBilling, 4);
+  for (int i = 0; i < 3; ++i)
+    a.add(event("o" + std::to_string(i), kCamera, 1'790'000'000, "other"));
+  ASSERT_TRUE(a.merge("p", camera, billing).ok());
+  const Changes changes = a.take_changes(Aggregator::StateOutput::kInclude);
+  std::map<std::string, int> writes_per_product;
+  bool merge_record = false;
+  for (const StateWrite& w : changes.state) {
+    ++writes_per_product[w.product_id];
+    if (w.key.starts_with("agg-merged/")) {
+      merge_record = true;
+      EXPECT_EQ(w.product_id, "p") << w.key;
+    } else {
+      EXPECT_TRUE(w.key.starts_with("agg/" + w.product_id + "/")) << w.key << " / " << w.product_id;
+    }
+  }
+  EXPECT_TRUE(merge_record);
+  EXPECT_GT(writes_per_product["p"], 0);
+  EXPECT_GT(writes_per_product["other"], 0);
+  EXPECT_EQ(writes_per_product.size(), 2u) << "no write without a product";
+}
+
 TEST(Curation, RenameSurvivesLaterEvents) {
   Aggregator a(config(), nullptr);
   const std::string camera = feed(a, "c", kCamera, 4);
