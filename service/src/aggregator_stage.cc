@@ -24,6 +24,7 @@
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/validate.h"
+#include "product_partitions.h"
 #include "routing/partition_owners.h"
 #include "store_state_reader.h"
 
@@ -36,7 +37,8 @@ store::CommitBatch to_commit_batch(aggregator::Changes&& changes) {
   store::CommitBatch batch;
   batch.aggregator_state.reserve(changes.state.size());
   for (auto& write : changes.state) {
-    batch.aggregator_state.push_back({std::move(write.key), std::move(write.value)});
+    batch.aggregator_state.push_back(
+        {std::move(write.key), std::move(write.value), std::move(write.product_id)});
   }
   batch.memberships.reserve(changes.memberships.size());
   for (auto& m : changes.memberships) {
@@ -154,6 +156,8 @@ struct AggregatorStage::Impl {
   std::atomic<bool> idle{false};
   std::atomic<bool> assigned{false};
   std::atomic<std::uint64_t> stored_count{0};
+  // Each commit names its products' input partitions (for the per-partition store).
+  ProductPartitions product_partitions{std::nullopt};
 
   // Cluster id to record with the next commit (set when it differs from the stored one).
   std::optional<std::string> cluster_id_to_store;
@@ -336,6 +340,7 @@ struct AggregatorStage::Impl {
       (void)fail("alert lookup failed (" + std::string(why) + "): " + s.to_string());
       return std::nullopt;
     }
+    product_partitions.assign(&commit);
     if (store::Status s = store.commit(commit); !s.ok()) {
       (void)fail("store commit failed (" + std::string(why) + "): " + s.to_string());
       return std::nullopt;
@@ -368,6 +373,7 @@ struct AggregatorStage::Impl {
     const auto started = Clock::now();
     std::uint64_t replayed = 0;
     store::Status scanned = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
+      product_partitions.learn(stored);
       aggregator->add(stored.event(), vectors.vector_of(stored));
       if (++replayed % 10'000 == 0) {
         (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
@@ -454,6 +460,7 @@ struct AggregatorStage::Impl {
       pending.commit.offsets.push_back({o.topic, o.partition, o.offset});
     }
     pending.commit.kafka_cluster_id = cluster_id_to_store;
+    product_partitions.assign(&pending.commit);
     pending.messages = batch.size();
     pending.duplicates = events.size() - fresh.size();
     pending.invalid = invalid;
@@ -756,6 +763,11 @@ ingest::Status AggregatorStage::start() {
   if (!consumer.ok()) return consumer.status();
   impl.consumer.emplace(std::move(consumer).value());
   if (auto s = impl.resolve_cluster(); !s.ok()) return s;
+  std::optional<std::int32_t> partition_count;
+  if (store::Status s = impl.store.input_partitions(&partition_count); !s.ok()) {
+    return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
+  }
+  impl.product_partitions = ProductPartitions(partition_count);
 
   impl.aggregator =
       std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);
