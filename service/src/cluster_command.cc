@@ -247,14 +247,15 @@ class AggregatorShard {
       for (const Event& e : events) {
         assigned_.push_back(aggregator_.add(e.event, e.vector));
         // The service drains changes per batch; doing the same keeps memory and cost
-        // representative (and the memberships list bounded).
+        // representative (and the memberships list bounded). The state is deferred as serve
+        // defers it between checkpoints: nothing here would persist it.
         if (++since_take >= batch_) {
           since_take = 0;
-          (void)aggregator_.take_changes();
+          (void)aggregator_.take_changes(agg::Aggregator::StateOutput::kDefer);
         }
       }
     }
-    (void)aggregator_.take_changes();
+    (void)aggregator_.take_changes(agg::Aggregator::StateOutput::kDefer);
   }
 
   agg::Aggregator aggregator_;
