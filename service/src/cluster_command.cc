@@ -268,24 +268,18 @@ class AggregatorShard {
   std::thread worker_;  // last: starts after the members it uses exist
 };
 
-// Which shard each product is on: a product seen for the first time goes to the shard that has
-// received the fewest events so far, so shards stay even however the products' ids hash.
+// Which shard each product is on: products take the shards in turn in the order they first
+// appear, so shards hold equal numbers of products.
 class ProductSharding {
  public:
-  explicit ProductSharding(std::size_t shards) : events_(shards, 0) {}
+  explicit ProductSharding(std::size_t shards) : shards_(shards) {}
   std::size_t shard_of(const std::string& product_id) {
-    auto it = shard_.find(product_id);
-    if (it == shard_.end()) {
-      const auto least = std::min_element(events_.begin(), events_.end()) - events_.begin();
-      it = shard_.emplace(product_id, static_cast<std::size_t>(least)).first;
-    }
-    ++events_[it->second];
-    return it->second;
+    return shard_.try_emplace(product_id, shard_.size() % shards_).first->second;
   }
 
  private:
   std::unordered_map<std::string, std::size_t> shard_;
-  std::vector<std::size_t> events_;
+  const std::size_t shards_;
 };
 
 struct Row {

@@ -36,9 +36,10 @@ struct ClusterCommandOptions {
   // Aggregators, each on its own thread, that products are spread over (a product stays on
   // one); the output does not depend on it. 0: one per core, at most kMaxDefaultClusterThreads.
   unsigned threads = 0;
-  // Events per take_changes() call (per thread). The command discards the changes, so batches are larger
-  // than the service's (which commits ~50 per second); memberships stay bounded either way.
-  std::size_t batch_size = 8192;
+  // Events per take_changes() call, per thread: serve's largest batch (AggregatorStageConfig::
+  // batch_size), the one it takes under backlog. Each drain summarizes every pain point the batch
+  // touched; the command discards the changes, and drains to keep memberships bounded.
+  std::size_t batch_size = 50'000;
 };
 
 // kOk on success (invalid events are reported per line and do not fail the run), kFailed when the
