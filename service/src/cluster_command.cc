@@ -36,8 +36,8 @@ struct Parsed {
   std::string error;  // empty: valid
 };
 
-// Lines are parsed and validated on a second thread: protobuf's JSON parser costs about as
-// much as the clustering itself, and the aggregator must stay single-threaded.
+// Lines are parsed and validated on a thread of their own, in file order, beside the threads
+// that cluster.
 class ParsePipeline {
  public:
   ParsePipeline(std::ifstream& in, const ingest::ValidationConfig& validation,
