@@ -303,7 +303,7 @@ std::size_t distribute(ParsePipeline& pipeline, ChunkEncoder* encoder,
                        const std::vector<std::unique_ptr<AggregatorShard>>& shards,
                        std::vector<Row>& rows) {
   ProductSharding sharding(shards.size());
-  std::vector<std::size_t> pushed(shards.size(), 0);  // events handed to each shard so far
+  std::vector<std::size_t> pushed(shards.size(), 0);       // events handed to each shard so far
   std::unordered_map<std::string, std::size_t> first_row;  // event id -> row of first sighting
   std::size_t events = 0;
   for (auto chunk = pipeline.next(); !chunk.empty(); chunk = pipeline.next()) {

@@ -231,9 +231,9 @@ TEST(ParseJson, Rejections) {
 // on acceptance and on the message: here for the ARR, bare and quoted (proto3 JSON's int64 form).
 TEST(ParseJson, ArrAgreesWithProtobuf) {
   for (const std::string arr :
-       {"1200", "\"1200\"", "0", "\"0\"", "-5", "\"-5\"", "\"-0\"", "\"007\"", "\"1e3\"",
-        "\"1.0\"", "\" 12\"", "\"12 \"", "\"\"", "\"12", "\"999999999999999999\"",
-        "\"9223372036854775807\"", "\"9223372036854775808\"", "\"+3\"", "\"0x10\""}) {
+       {"1200", "\"1200\"", "0", "\"0\"", "-5", "\"-5\"", "\"-0\"", "\"007\"", "\"1e3\"", "\"1.0\"",
+        "\" 12\"", "\"12 \"", "\"\"", "\"12", "\"999999999999999999\"", "\"9223372036854775807\"",
+        "\"9223372036854775808\"", "\"+3\"", "\"0x10\""}) {
     const std::string line =
         R"({"eventId":"e-1","productId":"p","text":"crash","accountArrCents":)" + arr + "}";
     v1::FeedbackEvent fast;
