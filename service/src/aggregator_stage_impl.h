@@ -34,7 +34,7 @@
 #include "event_vectors.h"
 #include "metrics.h"
 #include "painpoint/aggregator/aggregator.h"
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/consumer.h"
 #include "store_state_reader.h"
 
 namespace painpoint::service {
