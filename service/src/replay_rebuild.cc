@@ -131,7 +131,7 @@ struct ProductRebuild {
 
   // Follows merge records from an old id to where it lives on.
   [[nodiscard]] std::string old_resolve(std::string id) const {
-    for (int hops = 0; hops < 1000; ++hops) {
+    for (int hops = 0; hops < agg::Aggregator::kMaxMergeHops; ++hops) {
       const auto it = old_summaries.find(id);
       if (it == old_summaries.end() || it->second.status() != v1::STATUS_MERGED) break;
       id = it->second.merged_into();
@@ -508,7 +508,7 @@ void Rebuilder::plan_remerges(const ProductRun& run, ProductRebuild& r, Report& 
       if (run.old_member[i] == kNoGroup) continue;
       std::string id = run.old_ids.at(run.old_member[i]);
       bool through = false;
-      for (int hops = 0; hops < 1000 && !through; ++hops) {
+      for (int hops = 0; hops < agg::Aggregator::kMaxMergeHops && !through; ++hops) {
         through = id == from;
         const auto it = r.old_summaries.find(id);
         if (it == r.old_summaries.end() || it->second.status() != v1::STATUS_MERGED) break;
