@@ -90,6 +90,10 @@ ingest::Status AggregatorStage::start() {
     return ingest::Status::Error(ingest::KafkaErrc::kOther,
                                  "rebuilding the aggregator state: " + s.to_string());
   }
+  if (const auto& read_error = impl.state_reader.read_error()) {
+    return ingest::Status::Error(ingest::KafkaErrc::kOther,
+                                 "rebuilding the aggregator state: " + *read_error);
+  }
   impl.stored_count.store(0);
   const std::vector<std::string> topics = {impl.config.topic};
   auto s = impl.consumer->subscribe(

@@ -51,9 +51,11 @@ std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::
   return commit;
 }
 
-// A stored state record that could not be decoded left its product incomplete; committing
-// what the aggregator derived from it would make the loss permanent, so the stage stops.
+// A state read the store refused, or a stored state record that could not be decoded, left its
+// product incomplete; committing what the aggregator derived from it would make the loss
+// permanent, so the stage stops.
 bool AggregatorStage::Impl::state_intact() {
+  if (const auto& read_error = state_reader.read_error()) return fail(*read_error);
   const auto& error = aggregator->state_error();
   if (!error) return true;
   return fail(*error +

@@ -52,7 +52,7 @@ std::variant<v1::PainPointSummary, CurationResult> AggregatorStage::Impl::active
     const std::string& id) {
   std::optional<v1::PainPointSummary> summary;
   if (store::Status s = store.get_summary(id, &summary); !s.ok()) {
-    throw StoreReadError("summary lookup: " + s.to_string());
+    return store_read_failed("summary lookup: " + s.to_string());
   }
   if (!summary) return curation_error(CurationResult::Code::kNotFound, "no pain point " + id);
   if (summary->status() == v1::STATUS_MERGED) {
@@ -65,7 +65,7 @@ std::variant<v1::PainPointSummary, CurationResult> AggregatorStage::Impl::active
   return *std::move(summary);
 }
 
-// Applies one command to the aggregator. Store read errors throw StoreReadError.
+// Applies one command to the aggregator. A store read error stops the stage (error: kUnavailable).
 aggregator::CurationOutcome AggregatorStage::Impl::apply(const CurationCommand& command,
                                                          const std::string& product,
                                                          CurationResult& error) {
@@ -104,7 +104,8 @@ aggregator::CurationOutcome AggregatorStage::Impl::apply(const CurationCommand& 
       for (const std::string& event_id : command.event_ids) {
         std::optional<std::string> member_of;
         if (store::Status s = store.get_membership(event_id, &member_of); !s.ok()) {
-          throw StoreReadError("membership lookup: " + s.to_string());
+          error = store_read_failed("membership lookup: " + s.to_string());
+          return {};
         }
         // Memberships name the pain point at assignment; merges since are followed.
         if (!member_of || aggregator->resolve(*member_of) != command.id) {
@@ -119,7 +120,8 @@ aggregator::CurationOutcome AggregatorStage::Impl::apply(const CurationCommand& 
         }
         std::optional<v1::StoredEvent> stored;
         if (store::Status s = store.get_event(event_id, &stored); !s.ok()) {
-          throw StoreReadError("event lookup: " + s.to_string());
+          error = store_read_failed("event lookup: " + s.to_string());
+          return {};
         }
         if (!stored) {
           error = curation_error(CurationResult::Code::kInvalid,
@@ -136,6 +138,13 @@ aggregator::CurationOutcome AggregatorStage::Impl::apply(const CurationCommand& 
   return {};
 }
 
+// A read the curation needs failed: the stage stops, as after a batch's (the aggregator may have
+// loaded state halfway), and the command is answered kUnavailable.
+CurationResult AggregatorStage::Impl::store_read_failed(std::string detail) {
+  (void)fail(detail);
+  return curation_error(CurationResult::Code::kUnavailable, std::move(detail));
+}
+
 // Runs on the stage's thread. Returns false when the stage must stop (store failure).
 bool AggregatorStage::Impl::execute(QueuedCommand& queued) {
   if (Clock::now() > queued.deadline) {
@@ -145,37 +154,36 @@ bool AggregatorStage::Impl::execute(QueuedCommand& queued) {
   }
   const CurationCommand& command = queued.command;
   CurationResult result;
-  try {
-    auto target = active_summary(command.id);
-    if (auto* e = std::get_if<CurationResult>(&target)) {
-      queued.promise.set_value(std::move(*e));
-      return true;
-    }
-    const std::string product = std::get<v1::PainPointSummary>(target).product_id();
-    CurationResult error;
-    const aggregator::CurationOutcome outcome = apply(command, product, error);
-    if (error.code != CurationResult::Code::kOk) {
-      queued.promise.set_value(std::move(error));
-      return true;
-    }
-    if (!outcome.ok()) {
-      queued.promise.set_value(curation_error(code_of(outcome.code), outcome.message));
-      return true;
-    }
-    // Curation is not in the arrival log, so its state is written out at once.
-    const std::optional<store::CommitBatch> commit = commit_checkpoint("curation");
-    if (!commit) {
-      queued.promise.set_value(
-          curation_error(CurationResult::Code::kUnavailable, "store commit failed"));
-      return false;
-    }
-    for (const auto& summary : commit->summaries) {
-      if (summary.id() == outcome.id) result.summary = summary;
-    }
-  } catch (const StoreReadError& e) {
-    // The aggregator may have loaded state halfway: same policy as a batch.
-    queued.promise.set_value(curation_error(CurationResult::Code::kUnavailable, e.what()));
-    return fail(e.what());
+  auto target = active_summary(command.id);
+  if (auto* e = std::get_if<CurationResult>(&target)) {
+    queued.promise.set_value(std::move(*e));
+    return !failed.load();
+  }
+  const std::string product = std::get<v1::PainPointSummary>(target).product_id();
+  CurationResult error;
+  const aggregator::CurationOutcome outcome = apply(command, product, error);
+  // A state read the store refused left the aggregator with state loaded halfway: as for a batch.
+  if (const auto& read_error = state_reader.read_error(); read_error && !failed.load()) {
+    queued.promise.set_value(curation_error(CurationResult::Code::kUnavailable, *read_error));
+    return fail(*read_error);
+  }
+  if (error.code != CurationResult::Code::kOk) {
+    queued.promise.set_value(std::move(error));
+    return !failed.load();
+  }
+  if (!outcome.ok()) {
+    queued.promise.set_value(curation_error(code_of(outcome.code), outcome.message));
+    return true;
+  }
+  // Curation is not in the arrival log, so its state is written out at once.
+  const std::optional<store::CommitBatch> commit = commit_checkpoint("curation");
+  if (!commit) {
+    queued.promise.set_value(
+        curation_error(CurationResult::Code::kUnavailable, "store commit failed"));
+    return false;
+  }
+  for (const auto& summary : commit->summaries) {
+    if (summary.id() == outcome.id) result.summary = summary;
   }
   active_pain_points.set(static_cast<double>(aggregator->active_pain_points()));
   spdlog::info("curation: {} {} applied",

@@ -168,6 +168,7 @@ struct AggregatorStage::Impl {
   std::variant<v1::PainPointSummary, CurationResult> active_summary(const std::string& id);
   aggregator::CurationOutcome apply(const CurationCommand& command, const std::string& product,
                                     CurationResult& error);
+  CurationResult store_read_failed(std::string detail);
   bool execute(QueuedCommand& queued);
   bool run_commands();
   void close_commands();

@@ -28,13 +28,7 @@ void AggregatorStage::Impl::run() {
       spdlog::warn("aggregator consumer: {}", error.status.to_string());
     }
     if (!batch.empty()) {
-      bool ok = false;
-      try {
-        ok = process(batch);
-      } catch (const StoreReadError& e) {
-        ok = fail(e.what());
-      }
-      if (!ok) break;
+      if (!process(batch)) break;
     } else if (!finish_commit()) {
       break;  // nothing new: settle the last batch rather than wait for the next one
     }
