@@ -10,6 +10,7 @@
 #include <string>
 
 #include "painpoint/base/hex.h"
+#include "painpoint/base/time.h"
 #include "painpoint/base/utf8.h"
 #include "painpoint/ingest/topics.h"
 
@@ -405,11 +406,7 @@ std::optional<Rejection> validate_and_normalize(v1::FeedbackEvent& event, v1::So
   event.set_text(std::move(text));
   if (event.source() == v1::SOURCE_UNSPECIFIED) event.set_source(topic_source);
   if (!event.has_occurred_at()) {
-    const auto since_epoch = now.time_since_epoch();
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - secs);
-    event.mutable_occurred_at()->set_seconds(secs.count());
-    event.mutable_occurred_at()->set_nanos(static_cast<std::int32_t>(nanos.count()));
+    *event.mutable_occurred_at() = base::timestamp_of(now);
   }
   return std::nullopt;
 }
