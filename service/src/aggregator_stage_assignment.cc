@@ -5,7 +5,6 @@
 #include <map>
 #include <optional>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,7 +47,10 @@ std::vector<ingest::StartOffset> AggregatorStage::Impl::on_assign(
     std::span<const ingest::TopicPartition> partitions) {
   std::vector<store::InputOffset> offsets;
   if (store::Status s = store.load_offsets(&offsets); !s.ok()) {
-    throw std::runtime_error("load offsets: " + s.to_string());
+    // Starting elsewhere than the stored offsets could skip events, so the stage stops before
+    // it processes anything from these partitions (run() checks `failed` after each poll).
+    fail("load offsets: " + s.to_string());
+    return std::vector<ingest::StartOffset>(partitions.size(), ingest::StartOffset::earliest());
   }
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> by_partition;
   for (const auto& o : offsets) by_partition[{o.topic, o.partition}] = o.next_offset;

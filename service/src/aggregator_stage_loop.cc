@@ -14,6 +14,7 @@ void AggregatorStage::Impl::run() {
   while (!stop_requested.load()) {
     ingest::MessageBatch batch =
         consumer->poll_batch(config.batch_size, config.poll_timeout, config.batch_bytes);
+    if (failed.load()) break;  // e.g. an assignment whose stored offsets could not be read
     for (const auto& reset : batch.offset_resets()) {
       if (reset.lost() > 0) {
         spdlog::error(
