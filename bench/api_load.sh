@@ -4,6 +4,7 @@
 #
 #   bench/api_load.sh [--binary PATH]... [--events N] [--duration S] [--connections C]
 #                     [--product ID] [--keep]
+#   bench/api_load.sh --pain-points 1000,10000,100000 [--binary PATH]... [--duration S] ...
 #
 # Per binary (default build/service/painpoint; repeat --binary to compare builds in one run, on
 # the same events, one after the other):
@@ -17,6 +18,9 @@
 # Endpoints: /v1/products, /v1/products/ID/pain-points?limit=50 (severity, the default order),
 # the same with sort=recent (ID default product-007).
 # Prints one line per endpoint and phase: requests/s, p50, p99 (ms), timeouts, non-2xx/3xx.
+# --pain-points SIZES: instead, for each size a fresh broker and store holding about that many
+# active pain points over 100 products (`gen_events.py --workload distinct`, 3 events each), and
+# `/v1/products` alone, idle: whether its cost grows with the pain points.
 # Everything listens on 127.0.0.1; every wait has a timeout; an EXIT trap stops every child.
 # Needs: wrk (scripts/install-deps.sh --bench), curl, python3.
 set -euo pipefail
@@ -29,8 +33,9 @@ DURATION=10
 CONNECTIONS=64
 PRODUCT=product-007
 KEEP=0
+SIZES=
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --binary) BINARIES+=("$(realpath "$2")"); shift 2 ;;
@@ -39,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     --connections) CONNECTIONS=$2; shift 2 ;;
     --product) PRODUCT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --pain-points) SIZES=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "api_load.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -69,11 +75,19 @@ ENDPOINTS=("/v1/products" "/v1/products/$PRODUCT/pain-points?limit=50"
            "/v1/products/$PRODUCT/pain-points?limit=50&sort=recent")
 
 # Seed 1 fills the store; seeds 2.. are the ingestion phase's, one per endpoint.
-for seed in $(seq 1 $(( 1 + ${#ENDPOINTS[@]} ))); do
-  mkdir -p "$TMP/events.$seed"
-  timeout 600 "$PY" "$ROOT/bench/gen_events.py" --workload banking77 --events "$EVENTS" \
-    --seed "$seed" --out-dir "$TMP/events.$seed" >/dev/null
-done
+if [[ -z $SIZES ]]; then
+  for seed in $(seq 1 $(( 1 + ${#ENDPOINTS[@]} ))); do
+    mkdir -p "$TMP/events.$seed"
+    timeout 600 "$PY" "$ROOT/bench/gen_events.py" --workload banking77 --events "$EVENTS" \
+      --seed "$seed" --out-dir "$TMP/events.$seed" >/dev/null
+  done
+else
+  for size in ${SIZES//,/ }; do
+    mkdir -p "$TMP/distinct.$size"
+    timeout 600 "$PY" "$ROOT/bench/gen_events.py" --workload distinct --events $((3 * size)) \
+      --out-dir "$TMP/distinct.$size" >/dev/null
+  done
+fi
 
 # produce BIN BROKER DIR: the three topics of DIR in parallel; fails if any event was not sent.
 produce() {
@@ -133,29 +147,47 @@ load() {
                  label, path, rps, p50, p99, timeouts + 0, bad + 0 }' <<<"$out"
 }
 
-run_binary() {
-  local bin=$1 tag=$2 broker broker_pid serve_pid port i stored0 stored1
+# start_stack BIN TAG EVENTS_DIR: a fresh broker with EVENTS_DIR's events on it and serve on a
+# fresh data dir; sets BROKER, BROKER_PID, SERVE_PID and PORT.
+start_stack() {
+  local bin=$1 tag=$2 dir=$3
   "$bin" broker --port 0 --partitions 32 >"$TMP/$tag.broker.out" 2>"$TMP/$tag.broker.log" &
-  broker_pid=$!
-  PIDS+=($broker_pid)
+  BROKER_PID=$!
+  PIDS+=($BROKER_PID)
+  BROKER=
   for _ in $(seq 300); do
-    broker=$(head -n1 "$TMP/$tag.broker.out" 2>/dev/null | grep -Eo '^127\.0\.0\.1:[0-9]+$' || true)
-    [[ -n $broker ]] && break
+    BROKER=$(head -n1 "$TMP/$tag.broker.out" 2>/dev/null | grep -Eo '^127\.0\.0\.1:[0-9]+$' || true)
+    [[ -n $BROKER ]] && break
     sleep 0.1
   done
-  [[ -n $broker ]] || { echo "api_load.sh: the broker printed no address" >&2; exit 1; }
-  produce "$bin" "$broker" "$TMP/events.1"
-  "$bin" serve --brokers "$broker" --data-dir "$TMP/$tag.data" --http-port 0 >"$TMP/$tag.serve.log" 2>&1 &
-  serve_pid=$!
-  PIDS+=($serve_pid)
-  port=
+  [[ -n $BROKER ]] || { echo "api_load.sh: the broker printed no address" >&2; exit 1; }
+  produce "$bin" "$BROKER" "$dir"
+  "$bin" serve --brokers "$BROKER" --data-dir "$TMP/$tag.data" --http-port 0 >"$TMP/$tag.serve.log" 2>&1 &
+  SERVE_PID=$!
+  PIDS+=($SERVE_PID)
+  PORT=
   for _ in $(seq 1200); do
-    port=$(grep -Eo 'serving: http://127\.0\.0\.1:[0-9]+' "$TMP/$tag.serve.log" | grep -Eo '[0-9]+$' || true)
-    [[ -n $port ]] && break
-    kill -0 "$serve_pid" 2>/dev/null || { echo "api_load.sh: serve exited" >&2; tail "$TMP/$tag.serve.log" >&2; exit 1; }
+    PORT=$(grep -Eo 'serving: http://127\.0\.0\.1:[0-9]+' "$TMP/$tag.serve.log" | grep -Eo '[0-9]+$' || true)
+    [[ -n $PORT ]] && break
+    kill -0 "$SERVE_PID" 2>/dev/null || { echo "api_load.sh: serve exited" >&2; tail "$TMP/$tag.serve.log" >&2; exit 1; }
     sleep 0.1
   done
-  [[ -n $port ]] || { echo "api_load.sh: serve did not start" >&2; exit 1; }
+  [[ -n $PORT ]] || { echo "api_load.sh: serve did not start" >&2; exit 1; }
+}
+
+stop_stack() {
+  kill "$SERVE_PID" "$BROKER_PID"
+  local pid
+  for pid in "$SERVE_PID" "$BROKER_PID"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  done
+}
+
+run_binary() {
+  local bin=$1 tag=$2 broker port i stored0 stored1
+  start_stack "$bin" "$tag" "$TMP/events.1"
+  broker=$BROKER
+  port=$PORT
   wait_stored "$port" "$EVENTS"
   local active
   active=$(metric "$port" painpoint_pain_points_active)
@@ -183,16 +215,27 @@ run_binary() {
     wait_stored "$port" $(( EVENTS * i ))
     i=$((i + 1))
   done
-  kill "$serve_pid" "$broker_pid"
-  for pid in "$serve_pid" "$broker_pid"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  stop_stack
+}
+
+# run_sizes BIN TAG: /v1/products idle on a store of each size of --pain-points.
+run_sizes() {
+  local bin=$1 tag=$2 size events active
+  for size in ${SIZES//,/ }; do
+    events=$((3 * size))
+    start_stack "$bin" "$tag.$size" "$TMP/distinct.$size"
+    wait_stored "$PORT" "$events"
+    active=$(metric "$PORT" painpoint_pain_points_active)
+    echo "== $tag: $bin; $events events stored, $active active pain points, 100 products; wrk -t2 -c$CONNECTIONS -d${DURATION}s =="
+    load "$PORT" idle /v1/products
+    stop_stack
   done
 }
 
 log "load before: $(uptime)"
 n=1
 for bin in "${BINARIES[@]}"; do
-  run_binary "$bin" "binary$n"
+  if [[ -n $SIZES ]]; then run_sizes "$bin" "binary$n"; else run_binary "$bin" "binary$n"; fi
   n=$((n + 1))
 done
 log "load after: $(uptime)"

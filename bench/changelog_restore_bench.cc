@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "painpoint/changelog/changelog.h"
+#include "painpoint/ingest/admin.h"
 #include "painpoint/ingest/embedded_broker.h"
-#include "painpoint/ingest/kafka.h"
 
 namespace {
 

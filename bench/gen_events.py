@@ -9,6 +9,12 @@ clustering does the work it does in production: paraphrases to join, noise to ho
       writes DIR/feedback.support.jsonl, DIR/feedback.sales.jsonl, DIR/feedback.customer.jsonl
       (proto3 JSON, one event per line, the file name is the input topic) and prints the counts.
 
+  gen_events.py --workload distinct ...
+      one pain point per 3 events: each problem is 3 consecutive events with the same text of
+      made-up words no other problem uses, problems dealt round-robin to the products, so
+      --events 3N gives a store of ~N pain points whatever the product count (bench/api_load.sh
+      --pain-points: what the read API costs as the pain points grow).
+
   gen_events.py --workload banking77 ...
       the same files with the shape of real support queries: the 13,083 short texts of
       ../shared/data/banking77 (77 intents; --banking77-dir to point elsewhere), cycled in a fixed
@@ -177,19 +183,49 @@ class Banking77Maker:
                 rng.randrange(len(self.arr)), rng.choice(CHANNELS[source]))
 
 
+class DistinctMaker:
+    """Problems of made-up words, each 3 times in a row (min_support): ~1 pain point per 3 events."""
+    SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aiou"]
+    REPEATS = 3
+
+    def __init__(self, products=100, seed=1):
+        self.rng = random.Random(seed)
+        self.products = ["product-%03d" % p for p in range(products)]
+        self.arr = [self.rng.choice([0, 120_000, 480_000, 2_400_000, 9_600_000])
+                    for _ in range(5000)]
+        self.count = 0
+
+    def word(self, n):
+        s = ""
+        for _ in range(4):  # 56**4 words: distinct for ~3 million problems
+            n, r = divmod(n, len(self.SYLLABLES))
+            s += self.SYLLABLES[r]
+        return s
+
+    def make(self):
+        problem = self.count // self.REPEATS
+        self.count += 1
+        text = " ".join(self.word(3 * problem + k) for k in range(3))
+        source = self.rng.choice(SOURCES)
+        return (self.products[problem % len(self.products)], source, text,
+                self.rng.randrange(len(self.arr)), self.rng.choice(CHANNELS[source]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--products", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--workload", choices=["generated", "banking77"], default="generated")
+    ap.add_argument("--workload", choices=["generated", "banking77", "distinct"], default="generated")
     ap.add_argument("--banking77-dir", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "banking77"))
     ap.add_argument("--now", default=None, help="ISO 8601; events spread over the 30 days before")
     a = ap.parse_args()
     if a.workload == "banking77":
         maker = Banking77Maker(a.banking77_dir, a.products, seed=a.seed)
+    elif a.workload == "distinct":
+        maker = DistinctMaker(a.products, seed=a.seed)
     else:
         maker = EventMaker(a.products, seed=a.seed)
     rng = maker.rng

@@ -1,9 +1,10 @@
 // The admin client: topic creation, topic configs, metadata.
+#include "painpoint/ingest/admin.h"
+
 #include <vector>
 
 #include "client_state.h"
 #include "painpoint/ingest/kafka_handles.h"
-#include "painpoint/ingest/kafka.h"
 
 namespace painpoint::ingest {
 

@@ -1,4 +1,4 @@
-// The group consumer (kafka.h): subscription, batched polls, commits, seeks and lookups, and its
+// The group consumer (consumer.h): subscription, batched polls, commits, seeks and lookups, and its
 // bounded close. Rebalances are in consumer_rebalance.cc.
 #include <spdlog/spdlog.h>
 

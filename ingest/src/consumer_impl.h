@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "client_state.h"
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/consumer.h"
 #include "painpoint/ingest/kafka_handles.h"
 
 namespace painpoint::ingest {

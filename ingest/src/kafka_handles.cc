@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "painpoint/ingest/client_settings.h"
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/kafka_types.h"
 
 namespace painpoint::ingest {
 namespace detail {

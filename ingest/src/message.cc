@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <map>
 
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/consumer.h"
 #include "painpoint/ingest/kafka_handles.h"
 
 namespace painpoint::ingest {

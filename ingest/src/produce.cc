@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <istream>
 
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/producer.h"
 
 namespace painpoint::ingest {
 namespace {

@@ -1,12 +1,13 @@
-// The idempotent producer (kafka.h): delivery reports with a caller tag, backpressure on a full
+// The idempotent producer (producer.h): delivery reports with a caller tag, backpressure on a full
 // local queue, metadata prefetch.
+#include "painpoint/ingest/producer.h"
+
 #include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <map>
 
 #include "client_state.h"
-#include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/kafka_handles.h"
 
 namespace painpoint::ingest {

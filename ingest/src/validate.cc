@@ -10,6 +10,7 @@
 #include <string>
 
 #include "painpoint/base/hex.h"
+#include "painpoint/base/time.h"
 #include "painpoint/base/utf8.h"
 #include "painpoint/ingest/topics.h"
 
@@ -405,11 +406,7 @@ std::optional<Rejection> validate_and_normalize(v1::FeedbackEvent& event, v1::So
   event.set_text(std::move(text));
   if (event.source() == v1::SOURCE_UNSPECIFIED) event.set_source(topic_source);
   if (!event.has_occurred_at()) {
-    const auto since_epoch = now.time_since_epoch();
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - secs);
-    event.mutable_occurred_at()->set_seconds(secs.count());
-    event.mutable_occurred_at()->set_nanos(static_cast<std::int32_t>(nanos.count()));
+    *event.mutable_occurred_at() = base::timestamp_of(now);
   }
   return std::nullopt;
 }
@@ -417,10 +414,11 @@ std::optional<Rejection> validate_and_normalize(v1::FeedbackEvent& event, v1::So
 namespace {
 
 // A parser for the common shape of a FeedbackEvent line: one flat object with the camelCase
-// names of the scalar fields, each at most once, plain strings, enum names, integer ARR and
+// names of the scalar fields, each at most once, plain strings, enum names, integer ARR (bare or
+// quoted) and
 // `YYYY-MM-DDTHH:MM:SSZ` timestamps. protobuf's JSON parser costs about as much per event as
 // the clustering; this handles the usual line in a fraction of that. Anything else (other
-// names, duplicates, attributes, null, numbers as strings, fractions, offsets, surrogates,
+// names, duplicates, attributes, null, other numbers in strings, fractions, offsets, surrogates,
 // control characters, ...) returns false and goes to protobuf's parser, so results and
 // rejections stay protobuf's by construction: this only ever accepts what protobuf accepts, with
 // the same result.
@@ -474,7 +472,8 @@ class FastJson {
   }
 
   bool value(int field, v1::FeedbackEvent* out) {
-    if (field == kArr) return integer(out);
+    // proto3 JSON writes an int64 as a string ("480000"); both forms are the usual line.
+    if (field == kArr) return eat('"') ? integer(out) && eat('"') : integer(out);
     if (!string(val_)) return false;
     switch (field) {
       case kEventId:

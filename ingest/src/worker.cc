@@ -8,7 +8,8 @@
 #include <optional>
 #include <thread>
 
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/consumer.h"
+#include "painpoint/ingest/producer.h"
 #include "painpoint/ingest/topics.h"
 
 namespace painpoint::ingest {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "api_internal.h"
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/producer.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/v1/api.pb.h"
 #include "response_cache.h"

@@ -269,6 +269,12 @@ void declare_cluster(CLI::App& app, ClusterCommand& command) {
       ->add_option("--encoder-threads", cluster.encoder_threads,
                    "Threads that encode in semantic mode (0: one per core)")
       ->capture_default_str();
+  cluster_cmd
+      ->add_option("--threads", cluster.threads,
+                   "Threads that cluster, products spread over them; the output is the same for "
+                   "any number (0: one per core, at most 8)")
+      ->check(CLI::Range(0u, 256u))
+      ->capture_default_str();
   cluster_cmd->add_option("--set", cluster_sets, "Override one clustering key: NAME=VALUE");
 }
 

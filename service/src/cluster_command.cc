@@ -1,12 +1,15 @@
 #include "cluster_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -33,8 +36,8 @@ struct Parsed {
   std::string error;  // empty: valid
 };
 
-// Lines are parsed and validated on a second thread: protobuf's JSON parser costs about as
-// much as the clustering itself, and the aggregator must stay single-threaded.
+// Lines are parsed and validated on a thread of their own, in file order, beside the threads
+// that cluster.
 class ParsePipeline {
  public:
   ParsePipeline(std::ifstream& in, const ingest::ValidationConfig& validation,
@@ -188,12 +191,186 @@ bool load_models(const ClusterCommandOptions& options, agg::ClusterConfig& cfg, 
   return true;
 }
 
+// One Aggregator on its own thread. Products are spread over shards and each product stays on
+// one, so its events reach one Aggregator in input order; a pain point's id and members depend
+// only on its product's events, so any number of shards gives the assignments of one.
+class AggregatorShard {
+ public:
+  struct Event {
+    v1::FeedbackEvent event;
+    std::vector<float> vector;  // semantic mode only
+  };
+
+  AggregatorShard(const agg::ClusterConfig& cfg, std::size_t batch)
+      : aggregator_(cfg, nullptr), batch_(batch), worker_([this] { run(); }) {}
+  ~AggregatorShard() { finish(); }
+  AggregatorShard(const AggregatorShard&) = delete;
+  AggregatorShard& operator=(const AggregatorShard&) = delete;
+
+  // Queues events after the earlier ones; waits while the shard is kMaxQueued pushes behind.
+  void push(std::vector<Event> events) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return queue_.size() < kMaxQueued; });
+    queue_.push_back(std::move(events));
+    cv_.notify_all();
+  }
+
+  // Returns once every pushed event is added and the last changes are drained.
+  void finish() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  // The id each event got at assignment, in push order. Only after finish().
+  [[nodiscard]] const std::vector<std::string>& assigned() const { return assigned_; }
+  [[nodiscard]] const agg::Aggregator& aggregator() const { return aggregator_; }
+
+ private:
+  static constexpr std::size_t kMaxQueued = 16;
+
+  void run() {
+    std::size_t since_take = 0;
+    for (;;) {
+      std::vector<Event> events;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) break;
+        events = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      cv_.notify_all();
+      for (const Event& e : events) {
+        assigned_.push_back(aggregator_.add(e.event, e.vector));
+        // The service drains changes per batch; doing the same keeps memory and cost
+        // representative (and the memberships list bounded). The state is deferred as serve
+        // defers it between checkpoints: nothing here would persist it.
+        if (++since_take >= batch_) {
+          since_take = 0;
+          (void)aggregator_.take_changes(agg::Aggregator::StateOutput::kDefer);
+        }
+      }
+    }
+    (void)aggregator_.take_changes(agg::Aggregator::StateOutput::kDefer);
+  }
+
+  agg::Aggregator aggregator_;
+  const std::size_t batch_;
+  std::vector<std::string> assigned_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<Event>> queue_;
+  bool closed_ = false;
+  std::thread worker_;  // last: starts after the members it uses exist
+};
+
+// Which shard each product is on: products take the shards in turn in the order they first
+// appear, so shards hold equal numbers of products.
+class ProductSharding {
+ public:
+  explicit ProductSharding(std::size_t shards) : shards_(shards) {}
+  std::size_t shard_of(const std::string& product_id) {
+    return shard_.try_emplace(product_id, shard_.size() % shards_).first->second;
+  }
+
+ private:
+  std::unordered_map<std::string, std::size_t> shard_;
+  const std::size_t shards_;
+};
+
 struct Row {
   std::string event_id;
   std::string product_id;
-  std::string pain_point;  // at assignment; resolved at the end
   std::string error;
+  // Valid rows: the event's place in its shard's assignments (a redelivered event: its first
+  // copy's place).
+  std::uint32_t shard = 0;
+  std::size_t position = 0;
 };
+
+unsigned cluster_threads(const ClusterCommandOptions& options) {
+  if (options.threads != 0) return options.threads;
+  return std::clamp(std::thread::hardware_concurrency(), 1u, kMaxDefaultClusterThreads);
+}
+
+// Hands every valid event seen for the first time to its product's shard, in input order, and
+// records a row per input line. Returns the number of events handed out.
+std::size_t distribute(ParsePipeline& pipeline, ChunkEncoder* encoder,
+                       const std::vector<std::unique_ptr<AggregatorShard>>& shards,
+                       std::vector<Row>& rows) {
+  ProductSharding sharding(shards.size());
+  std::vector<std::size_t> pushed(shards.size(), 0);       // events handed to each shard so far
+  std::unordered_map<std::string, std::size_t> first_row;  // event id -> row of first sighting
+  std::size_t events = 0;
+  for (auto chunk = pipeline.next(); !chunk.empty(); chunk = pipeline.next()) {
+    if (encoder) encoder->encode(chunk);
+    std::vector<std::vector<AggregatorShard::Event>> out(shards.size());
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      auto& p = chunk[i];
+      Row r;
+      r.event_id = p.event.event_id();
+      if (!p.error.empty()) {
+        r.error = std::move(p.error);
+      } else if (const auto [it, fresh] = first_row.try_emplace(r.event_id, rows.size()); fresh) {
+        r.product_id = p.event.product_id();
+        const std::size_t s = sharding.shard_of(r.product_id);
+        r.shard = static_cast<std::uint32_t>(s);
+        r.position = pushed[s]++;
+        AggregatorShard::Event e{std::move(p.event), {}};
+        if (encoder) {
+          const auto v = encoder->vector_of(i);
+          e.vector.assign(v.begin(), v.end());
+        }
+        out[s].push_back(std::move(e));
+        ++events;
+      } else {
+        // A redelivered event is a no-op: it reports where its first copy went.
+        const Row& first = rows[it->second];
+        r.product_id = first.product_id;
+        r.shard = first.shard;
+        r.position = first.position;
+      }
+      rows.push_back(std::move(r));
+    }
+    for (std::size_t s = 0; s < shards.size(); ++s) {
+      if (!out[s].empty()) shards[s]->push(std::move(out[s]));
+    }
+  }
+  return events;
+}
+
+// One line per input line, in input order, with the event's final pain point (after merges).
+bool write_assignments(const std::vector<Row>& rows,
+                       const std::vector<std::unique_ptr<AggregatorShard>>& shards,
+                       std::ofstream& out) {
+  std::string buf;
+  for (const auto& r : rows) {
+    buf += "{\"eventId\":";
+    buf += json_quote(r.event_id);
+    if (!r.error.empty()) {
+      buf += ",\"error\":";
+      buf += json_quote(r.error);
+    } else {
+      const AggregatorShard& shard = *shards[r.shard];
+      buf += ",\"productId\":";
+      buf += json_quote(r.product_id);
+      buf += ",\"painPointId\":";
+      buf += json_quote(shard.aggregator().resolve(shard.assigned()[r.position]));
+    }
+    buf += "}\n";
+    if (buf.size() > (1 << 20)) {
+      out << buf;
+      buf.clear();
+    }
+  }
+  out << buf;
+  out.flush();
+  return static_cast<bool>(out);
+}
 
 }  // namespace
 
@@ -227,83 +404,36 @@ base::ExitCode run_cluster_command(const ClusterCommandOptions& options) {
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  agg::Aggregator aggregator(cfg, nullptr);
-  std::vector<Row> rows;
-  std::unordered_map<std::string, std::size_t> first_row;  // event id -> row of first sighting
-  std::size_t events = 0;
-  std::size_t since_take = 0;
   const std::size_t batch = std::max<std::size_t>(options.batch_size, 1);
+  std::vector<std::unique_ptr<AggregatorShard>> shards;
+  for (unsigned i = 0; i < cluster_threads(options); ++i) {
+    shards.push_back(std::make_unique<AggregatorShard>(cfg, batch));
+  }
+  std::vector<Row> rows;
+  std::size_t events = 0;
   {
     ParsePipeline pipeline(in, service_config.validation, std::chrono::system_clock::now());
     std::optional<ChunkEncoder> encoder;
     if (models.encoder.encoder) encoder.emplace(*models.encoder.encoder, options.encoder_threads);
-    for (auto chunk = pipeline.next(); !chunk.empty(); chunk = pipeline.next()) {
-      if (encoder) encoder->encode(chunk);
-      for (std::size_t i = 0; i < chunk.size(); ++i) {
-        auto& p = chunk[i];
-        Row r;
-        r.event_id = p.event.event_id();
-        if (!p.error.empty()) {
-          r.error = std::move(p.error);
-          rows.push_back(std::move(r));
-          continue;
-        }
-        r.product_id = p.event.product_id();
-        const auto [it, fresh] = first_row.try_emplace(r.event_id, rows.size());
-        if (fresh) {
-          r.pain_point = aggregator.add(
-              p.event, encoder ? encoder->vector_of(i) : std::span<const float>{});
-          ++events;
-          // The service drains changes per batch; doing the same keeps memory and cost
-          // representative (and the memberships list bounded).
-          if (++since_take >= batch) {
-            since_take = 0;
-            (void)aggregator.take_changes();
-          }
-        } else {
-          // A redelivered event is a no-op: it reports where its first copy went.
-          r.pain_point = rows[it->second].pain_point;
-          r.product_id = rows[it->second].product_id;
-        }
-        rows.push_back(std::move(r));
-      }
-    }
+    events = distribute(pipeline, encoder ? &*encoder : nullptr, shards, rows);
+    for (auto& shard : shards) shard->finish();
   }
-  (void)aggregator.take_changes();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  std::string buf;
-  for (const auto& r : rows) {
-    buf += "{\"eventId\":";
-    buf += json_quote(r.event_id);
-    if (!r.error.empty()) {
-      buf += ",\"error\":";
-      buf += json_quote(r.error);
-    } else {
-      buf += ",\"productId\":";
-      buf += json_quote(r.product_id);
-      buf += ",\"painPointId\":";
-      buf += json_quote(aggregator.resolve(r.pain_point));
-    }
-    buf += "}\n";
-    if (buf.size() > (1 << 20)) {
-      out << buf;
-      buf.clear();
-    }
-  }
-  out << buf;
-  out.flush();
-  if (!out) {
+  if (!write_assignments(rows, shards, out)) {
     std::cerr << "painpoint cluster: write to " << options.output_path << " failed\n";
     return base::ExitCode::kFailed;
   }
+  std::size_t pain_points = 0;
+  for (const auto& shard : shards) pain_points += shard->aggregator().active_pain_points();
   std::fprintf(stderr,
                "painpoint cluster: %zu events, %zu pain points, %.3f s, %.0f events/s (%zu lines, "
-               "%zu invalid)\n",
-               events, aggregator.active_pain_points(), secs,
-               secs > 0 ? static_cast<double>(events) / secs : 0.0, rows.size(),
+               "%zu invalid, %zu threads)\n",
+               events, pain_points, secs, secs > 0 ? static_cast<double>(events) / secs : 0.0,
+               rows.size(),
                static_cast<std::size_t>(std::count_if(
-                   rows.begin(), rows.end(), [](const Row& r) { return !r.error.empty(); })));
+                   rows.begin(), rows.end(), [](const Row& r) { return !r.error.empty(); })),
+               shards.size());
   return base::ExitCode::kOk;
 }
 

@@ -2,7 +2,8 @@
 
 // `painpoint cluster`: events from a JSONL file, in file order, through the same validation
 // (painpoint::ingest) and the same Aggregator as `painpoint serve`; writes every input line's
-// FINAL pain point (after merges) as JSONL.
+// FINAL pain point (after merges) as JSONL. Products are clustered on several threads, one
+// Aggregator each; the output is the same for any number of threads.
 
 #include <cstddef>
 #include <optional>
@@ -13,6 +14,8 @@
 #include "painpoint/base/exit_code.h"
 
 namespace painpoint::service {
+
+inline constexpr unsigned kMaxDefaultClusterThreads = 8;
 
 struct ClusterCommandOptions {
   std::string input_path;
@@ -30,9 +33,13 @@ struct ClusterCommandOptions {
   std::optional<std::string> encoder_path;
   // Threads that encode (semantic mode); 0: one per core.
   unsigned encoder_threads = 0;
-  // Events per take_changes() call. The command discards the changes, so batches are larger
-  // than the service's (which commits ~50 per second); memberships stay bounded either way.
-  std::size_t batch_size = 8192;
+  // Aggregators, each on its own thread, that products are spread over (a product stays on
+  // one); the output does not depend on it. 0: one per core, at most kMaxDefaultClusterThreads.
+  unsigned threads = 0;
+  // Events per take_changes() call, per thread: serve's largest batch (AggregatorStageConfig::
+  // batch_size), the one it takes under backlog. Each drain summarizes every pain point the batch
+  // touched; the command discards the changes, and drains to keep memberships bounded.
+  std::size_t batch_size = 50'000;
 };
 
 // kOk on success (invalid events are reported per line and do not fail the run), kFailed when the

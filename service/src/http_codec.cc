@@ -104,7 +104,6 @@ bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) con
 }
 
 std::string json_quote(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size() + 2);
   out += '"';
@@ -141,8 +140,7 @@ std::string json_quote(std::string_view text) {
       default:
         if (c < 0x20) {
           out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
+          out += base::hex_encode(text.substr(i, 1));
         } else {
           out += static_cast<char>(c);
         }

@@ -17,7 +17,7 @@
 #include "config_file.h"
 #include "connectors/json_value.h"
 #include "import_csv.h"
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/producer.h"
 #include "painpoint/ingest/topics.h"
 #include "progress.h"
 #include "replay.h"

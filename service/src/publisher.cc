@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "metrics.h"
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/producer.h"
 
 namespace painpoint::service {
 

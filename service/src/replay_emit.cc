@@ -7,7 +7,7 @@
 #include <iostream>
 #include <thread>
 
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/producer.h"
 #include "painpoint/store/store.h"
 #include "progress.h"
 #include "replay.h"

@@ -133,7 +133,7 @@ struct ProductRebuild {
 
   // Follows merge records from an old id to where it lives on.
   [[nodiscard]] std::string old_resolve(std::string id) const {
-    for (int hops = 0; hops < 1000; ++hops) {
+    for (int hops = 0; hops < agg::Aggregator::kMaxMergeHops; ++hops) {
       const auto it = old_summaries.find(id);
       if (it == old_summaries.end() || it->second.status() != v1::STATUS_MERGED) break;
       id = it->second.merged_into();
@@ -250,6 +250,14 @@ class Rebuilder {
     return false;
   }
 
+  // False (reported) once a read of the stored state failed: what was read after it is incomplete.
+  bool state_readable(const std::string& product) {
+    const auto& error = reader_.read_error();
+    if (!error) return true;
+    std::cerr << "painpoint replay rebuild: " << product << ": " << *error << "\n";
+    return false;
+  }
+
   bool finish(const std::string& product, ProductRun& run, Report& report);
   // The steps of finish(), in order.
   bool read_old_side(const std::string& product, const ProductRun& run, ProductRebuild& r);
@@ -290,6 +298,7 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
   group_new_side(run, aggregator, r);
   name_new_groups(product, r);
   r.curation = agg::read_curation(reader_, product);
+  if (!state_readable(product)) return false;
   plan_splits(r, report);
   plan_succession(r, report);
   plan_remerges(run, r, report);
@@ -298,6 +307,7 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
               << "\n";
     return false;
   }
+  if (!state_readable(product)) return false;
   // Final id per event (index into final_id, or an override for re-applied curation).
   r.event_final.resize(r.n);
   for (std::size_t i = 0; i < r.n; ++i) r.event_final[i] = r.final_id[r.new_final[i]];
@@ -518,7 +528,7 @@ void Rebuilder::plan_remerges(const ProductRun& run, ProductRebuild& r, Report& 
       if (run.old_member[i] == kNoGroup) continue;
       std::string id = run.old_ids.at(run.old_member[i]);
       bool through = false;
-      for (int hops = 0; hops < 1000 && !through; ++hops) {
+      for (int hops = 0; hops < agg::Aggregator::kMaxMergeHops && !through; ++hops) {
         through = id == from;
         const auto it = r.old_summaries.find(id);
         if (it == r.old_summaries.end() || it->second.status() != v1::STATUS_MERGED) break;

@@ -7,7 +7,8 @@
 #include <map>
 #include <set>
 
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/admin.h"
+#include "painpoint/ingest/consumer.h"
 #include "painpoint/store/store.h"
 #include "replay.h"
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "listings.h"
+#include "painpoint/base/time.h"
 #include "painpoint/store/keys.h"
 #include "painpoint/store/store.h"
 #include "store_internal.h"
@@ -131,10 +132,6 @@ Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
 
 namespace {
 
-std::int64_t micros_since_epoch(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
 // Walks the time index over [since, until) in (occurred_at, event id) order, skipping the
 // products want_product (if set) rejects, and calls visit(event id) while it returns ok and
 // sets *more. The index's value is the product id, so rejected events cost no event read.
@@ -144,9 +141,9 @@ Status walk_time_index(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_time,
                        std::chrono::system_clock::time_point until,
                        const std::function<bool(std::string_view product_id)>& want_product,
                        const std::function<Status(std::string_view event_id, bool* more)>& visit) {
-  const std::int64_t until_us = micros_since_epoch(until);
+  const std::int64_t until_us = base::micros_of(until);
   std::string start;
-  keys::append_be64(start, keys::order_preserving(micros_since_epoch(since)));
+  keys::append_be64(start, keys::order_preserving(base::micros_of(since)));
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, by_time));
   for (it->Seek(start); it->Valid(); it->Next()) {
     auto parsed = keys::parse_time_key(view(it->key()));

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "metrics.h"
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/producer.h"
 
 namespace painpoint::service {
 

@@ -13,6 +13,7 @@
 
 #include "connectors/signature.h"
 #include "painpoint/base/hex.h"
+#include "painpoint/base/time.h"
 #include "http_server.h"
 #include "metrics.h"
 
@@ -112,8 +113,7 @@ struct WebhookDelivery::Impl {
                          config.request_timeout, &cancel_requests);
     }
     std::string body = generic_body(alert);
-    const std::string timestamp = std::to_string(
-        std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count());
+    const std::string timestamp = std::to_string(base::seconds_of(Clock::now()));
     std::vector<std::pair<std::string, std::string>> headers = {
         {"X-Painpoint-Timestamp", timestamp},
         {"X-Painpoint-Signature", generic_signature(hook.secret, timestamp, body)},

@@ -11,6 +11,7 @@
 #include "../http_server.h"
 #include "connectors.h"
 #include "painpoint/base/hex.h"
+#include "painpoint/base/time.h"
 
 namespace painpoint::service {
 
@@ -60,8 +61,7 @@ ConnectorStatus check_timestamp(std::optional<std::string_view> header, std::str
     return ConnectorStatus::Error(ConnectorErrc::kStaleTimestamp,
                                   "unreadable " + std::string(name));
   }
-  const std::int64_t now_s =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::int64_t now_s = base::seconds_of(now);
   const std::int64_t distance = *seconds > now_s ? *seconds - now_s : now_s - *seconds;
   if (distance > max_skew.count()) {
     return ConnectorStatus::Error(ConnectorErrc::kStaleTimestamp,

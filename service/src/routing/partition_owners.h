@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/admin.h"
 
 namespace painpoint::service {
 

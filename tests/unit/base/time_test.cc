@@ -43,5 +43,19 @@ TEST(Time, TimestampOfMicrosRoundTrips) {
   EXPECT_EQ(timestamp_of_micros(-500'000).nanos(), 500'000'000);
 }
 
+TEST(Time, ClockTimesTruncateTowardZero) {
+  using std::chrono::system_clock;
+  const system_clock::time_point t{std::chrono::nanoseconds{1'790'000'000'123'456'789}};
+  EXPECT_EQ(micros_of(t), 1'790'000'000'123'456);
+  EXPECT_EQ(seconds_of(t), 1'790'000'000);
+  const google::protobuf::Timestamp ts = timestamp_of(t);
+  EXPECT_EQ(ts.seconds(), 1'790'000'000);
+  EXPECT_EQ(ts.nanos(), 123'456'789);
+  // 1.5 µs before the epoch: duration_cast gives -1 µs (micros_of of a Timestamp floors to -2).
+  const system_clock::time_point before{std::chrono::nanoseconds{-1'500}};
+  EXPECT_EQ(micros_of(before), -1);
+  EXPECT_EQ(seconds_of(before), 0);
+}
+
 }  // namespace
 }  // namespace painpoint::base

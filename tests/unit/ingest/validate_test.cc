@@ -1,5 +1,6 @@
 #include "painpoint/ingest/validate.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
@@ -224,6 +225,29 @@ TEST(ParseJson, Rejections) {
   r = parse_json_event("{\"text\":\"\xED\xA0\x80\"}", &e);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->reason, RejectReason::kInvalidUtf8);
+}
+
+// The hand-written fast path must agree with protobuf's JSON parser, which it falls back to,
+// on acceptance and on the message: here for the ARR, bare and quoted (proto3 JSON's int64 form).
+TEST(ParseJson, ArrAgreesWithProtobuf) {
+  for (const std::string arr :
+       {"1200", "\"1200\"", "0", "\"0\"", "-5", "\"-5\"", "\"-0\"", "\"007\"", "\"1e3\"", "\"1.0\"",
+        "\" 12\"", "\"12 \"", "\"\"", "\"12", "\"999999999999999999\"", "\"9223372036854775807\"",
+        "\"9223372036854775808\"", "\"+3\"", "\"0x10\""}) {
+    const std::string line =
+        R"({"eventId":"e-1","productId":"p","text":"crash","accountArrCents":)" + arr + "}";
+    v1::FeedbackEvent fast;
+    const bool fast_ok = !parse_json_event(line, &fast);
+    v1::FeedbackEvent reference;
+    const bool reference_ok = google::protobuf::util::JsonStringToMessage(line, &reference).ok();
+    EXPECT_EQ(fast_ok, reference_ok) << arr;
+    if (fast_ok && reference_ok) {
+      EXPECT_EQ(fast.SerializeAsString(), reference.SerializeAsString()) << arr;
+    }
+  }
+  v1::FeedbackEvent e;
+  ASSERT_FALSE(parse_json_event(R"({"eventId":"e-1","accountArrCents":"480000"})", &e));
+  EXPECT_EQ(e.account_arr_cents(), 480000);
 }
 
 TEST(ParseWire, RoundTripAndGarbage) {

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "painpoint/changelog/status.h"
+#include "painpoint/ingest/admin.h"
 #include "painpoint/ingest/client_settings.h"
-#include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
 
 namespace painpoint::changelog {

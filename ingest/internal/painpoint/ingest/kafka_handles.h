@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/kafka_types.h"
 #include "painpoint/ingest/status.h"
 
 namespace painpoint::ingest::detail {

@@ -1,0 +1,101 @@
+// Writing out the aggregator state (checkpoints), and rebuilding it after a crash.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "aggregator_stage_impl.h"
+
+namespace painpoint::service {
+
+// The aggregator state is written out every checkpoint_events events or checkpoint_interval,
+// and when stopping; in between, the arrival log lets recover() rebuild it.
+bool AggregatorStage::Impl::checkpoint_due(std::size_t new_events) const {
+  const std::uint64_t pending = events_since_checkpoint + new_events;
+  if (pending == 0) return false;
+  return stop_requested.load() || pending >= config.checkpoint_events ||
+         Clock::now() - last_checkpoint >= config.checkpoint_interval;
+}
+
+void AggregatorStage::Impl::checkpoint_committed(bool checkpoint, std::size_t new_events) {
+  if (!checkpoint) {
+    events_since_checkpoint += new_events;
+    unsaved_events.set(static_cast<double>(events_since_checkpoint));
+    return;
+  }
+  events_since_checkpoint = 0;
+  last_checkpoint = Clock::now();
+  unsaved_events.set(0);
+  checkpoints_total.inc();
+  aggregator->evict_idle();  // only saved products can be dropped
+}
+
+// Commits the aggregator's changes with its whole state, on this thread (no commit may be in
+// flight). Returns what was committed, or nullopt after fail() on a store failure.
+std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::string_view why) {
+  if (!state_intact()) return std::nullopt;
+  store::CommitBatch commit =
+      to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
+  commit.aggregator_checkpoint = true;
+  if (store::Status s = alerts.add_to(&commit); !s.ok()) {
+    (void)fail("alert lookup failed (" + std::string(why) + "): " + s.to_string());
+    return std::nullopt;
+  }
+  product_partitions.assign(&commit);
+  if (store::Status s = store.commit(commit); !s.ok()) {
+    (void)fail("store commit failed (" + std::string(why) + "): " + s.to_string());
+    return std::nullopt;
+  }
+  checkpoint_committed(true, 0);
+  return commit;
+}
+
+// A state read the store refused, or a stored state record that could not be decoded, left its
+// product incomplete; committing what the aggregator derived from it would make the loss
+// permanent, so the stage stops.
+bool AggregatorStage::Impl::state_intact() {
+  if (const auto& read_error = state_reader.read_error()) return fail(*read_error);
+  const auto& error = aggregator->state_error();
+  if (!error) return true;
+  return fail(*error +
+              "; `painpoint replay rebuild --product ID` recomputes a product's state from its "
+              "stored events");
+}
+
+// Writes out the deferred aggregator state (on stop). False on a store failure.
+bool AggregatorStage::Impl::checkpoint_now() {
+  if (!finish_commit()) return false;
+  if (events_since_checkpoint == 0 || failed.load()) return true;
+  return commit_checkpoint("checkpoint").has_value();
+}
+
+// Rebuilds the state deferred before a crash: the events stored since the last checkpoint go
+// through the aggregator again, in the order they were first added. Adding is deterministic,
+// so this re-derives the memberships and summaries already stored; only the state is kept.
+store::Status AggregatorStage::Impl::recover() {
+  const auto started = Clock::now();
+  std::uint64_t replayed = 0;
+  store::Status scanned = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
+    product_partitions.learn(stored);
+    aggregator->add(stored.event(), vectors.vector_of(stored));
+    if (++replayed % 10'000 == 0) {
+      (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
+    }
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
+  events_since_checkpoint = replayed;
+  unsaved_events.set(static_cast<double>(replayed));
+  if (replayed > 0) {
+    spdlog::info(
+        "aggregator state rebuilt from {} events stored after the last checkpoint in "
+        "{:.2f} s",
+        replayed, std::chrono::duration<double>(Clock::now() - started).count());
+  }
+  return store::Status::Ok();
+}
+
+}  // namespace painpoint::service

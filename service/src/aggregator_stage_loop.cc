@@ -1,0 +1,126 @@
+// The stage's thread: poll a batch, decode, dedupe, aggregate, hand it to the commit thread.
+#include <spdlog/spdlog.h>
+
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "aggregator_stage_impl.h"
+#include "painpoint/ingest/validate.h"
+
+namespace painpoint::service {
+
+void AggregatorStage::Impl::run() {
+  while (!stop_requested.load()) {
+    ingest::MessageBatch batch =
+        consumer->poll_batch(config.batch_size, config.poll_timeout, config.batch_bytes);
+    if (failed.load()) break;  // e.g. an assignment whose stored offsets could not be read
+    for (const auto& reset : batch.offset_resets()) {
+      if (reset.lost() > 0) {
+        spdlog::error(
+            "{} messages of {}[{}] were lost to retention: offset {} is no longer on the broker "
+            "(earliest is {}); continuing from {}",
+            reset.lost(), reset.partition.topic, reset.partition.partition, reset.requested,
+            reset.low_watermark, reset.resumed_at);
+        lost_total.inc(static_cast<std::uint64_t>(reset.lost()));
+      }
+    }
+    for (const auto& error : batch.errors()) {
+      spdlog::warn("aggregator consumer: {}", error.status.to_string());
+    }
+    if (!batch.empty()) {
+      if (!process(batch)) break;
+    } else if (!finish_commit()) {
+      break;  // nothing new: settle the last batch rather than wait for the next one
+    }
+    if (!run_commands()) break;
+    refresh_lag(batch.empty());
+  }
+  close_commands();
+  (void)checkpoint_now();  // settles the commit in flight; failures are reported by fail()
+  if (auto s = consumer->close(config.close_timeout); !s.ok()) {
+    spdlog::warn("aggregator consumer close: {}", s.to_string());
+  }
+  running.store(false);
+}
+
+// Returns false when the stage must stop (store failure). The batch's WriteBatch is committed
+// on the writer thread while the next batch is aggregated here; its offsets count as stored,
+// and its bookkeeping runs, only once finish_commit() saw the commit succeed.
+bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
+  const auto started = Clock::now();
+  std::vector<v1::StoredEvent> events;
+  events.reserve(batch.size());
+  std::size_t invalid = 0;
+  for (const ingest::Message& message : batch) {
+    v1::StoredEvent stored;
+    if (auto rejection = ingest::parse_wire_event(message.payload(), stored.mutable_event())) {
+      // Only ingest writes this topic, and it validated the event; anything else is foreign.
+      ++invalid;
+      spdlog::warn("skipping undecodable message at {}/{}@{}: {}", message.topic(),
+                   message.partition(), message.offset(), rejection->detail);
+      continue;
+    }
+    stored.set_input_topic(std::string(message.topic()));
+    stored.set_input_partition(message.partition());
+    stored.set_input_offset(message.offset());
+    events.push_back(std::move(stored));
+  }
+
+  std::vector<std::string_view> ids;
+  ids.reserve(events.size());
+  for (const auto& e : events) ids.push_back(e.event().event_id());
+  std::vector<std::size_t> fresh;
+  if (store::Status s = store.filter_new_events(ids, &fresh); !s.ok()) {
+    return fail("dedupe lookup failed: " + s.to_string());
+  }
+  // The store does not know the events of the commit still in flight yet.
+  if (in_flight) {
+    std::erase_if(fresh, [&](std::size_t i) { return in_flight->event_ids.contains(ids[i]); });
+  }
+
+  if (vectors.enabled()) {
+    std::vector<v1::StoredEvent*> to_encode;
+    to_encode.reserve(fresh.size());
+    for (std::size_t index : fresh) to_encode.push_back(&events[index]);
+    vectors.encode_missing(to_encode);
+  }
+  for (std::size_t index : fresh) {
+    aggregator->add(events[index].event(), vectors.vector_of(events[index]));
+  }
+  if (!state_intact()) return false;
+  const bool checkpoint = checkpoint_due(fresh.size());
+  Pending pending;
+  pending.commit = to_commit_batch(
+      aggregator->take_changes(checkpoint ? aggregator::Aggregator::StateOutput::kInclude
+                                          : aggregator::Aggregator::StateOutput::kDefer));
+  pending.commit.aggregator_checkpoint = checkpoint;
+  if (store::Status s = alerts.add_to(&pending.commit); !s.ok()) {
+    return fail("alert lookup failed: " + s.to_string());
+  }
+  pending.commit.events.reserve(fresh.size());
+  pending.event_ids.reserve(fresh.size());
+  // In the order they were added: the store numbers them so (arrival numbers), which is what
+  // recover() and `replay rebuild` replay them in. Commits run one at a time, in batch order.
+  for (std::size_t index : fresh) {
+    pending.commit.events.push_back(std::move(events[index]));
+    pending.event_ids.insert(pending.commit.events.back().event().event_id());
+  }
+  pending.next = batch.next_offsets();
+  for (const auto& o : pending.next) {
+    pending.commit.offsets.push_back({o.topic, o.partition, o.offset});
+  }
+  pending.commit.kafka_cluster_id = cluster_id_to_store;
+  product_partitions.assign(&pending.commit);
+  pending.messages = batch.size();
+  pending.duplicates = events.size() - fresh.size();
+  pending.invalid = invalid;
+  pending.started = started;
+
+  if (!finish_commit()) return false;
+  cluster_id_to_store.reset();
+  start_commit(std::move(pending));
+  return true;
+}
+
+}  // namespace painpoint::service
