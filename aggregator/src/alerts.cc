@@ -408,8 +408,9 @@ std::vector<v1::AlertEvent> AlertEpisodes::evaluate(std::span<const AlertRule> r
     Episode& episode = found != episodes_.end() ? found->second : episodes_[key];
     episode.open = holds;
     if (holds) ++episode.number;
-    writes->push_back(
-        StateWrite{std::move(key), std::to_string(episode.number) + (holds ? " open" : " closed")});
+    writes->push_back(StateWrite{std::move(key),
+                                 std::to_string(episode.number) + (holds ? " open" : " closed"),
+                                 summary.product_id()});
     if (!holds) continue;
     v1::AlertEvent& alert = *next++;
     alert.set_alert_id(

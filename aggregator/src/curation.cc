@@ -355,17 +355,17 @@ inline void Aggregator::Impl::redirect_merge_records(Product& p, const Successio
     if (x.product_id() == p.id) x.set_merged_into(follow(renamed, x.merged_into()));
   }
   for (const auto& [from, to] : renamed) {
-    pending_writes.push_back(StateWrite{merged_key(to), std::nullopt});
+    pending_writes.push_back(StateWrite{merged_key(to), std::nullopt, p.id});
   }
   for (const auto& id : s.retired) {
-    pending_writes.push_back(StateWrite{merged_key(id), std::nullopt});
+    pending_writes.push_back(StateWrite{merged_key(id), std::nullopt, p.id});
   }
   for (const auto& [from, into] : s.merged_into) {
     merged[from] = into;
     v1::AggMerged rec;
     rec.set_id(from);
     rec.set_merged_into(into);
-    pending_writes.push_back(StateWrite{merged_key(from), rec.SerializeAsString()});
+    pending_writes.push_back(StateWrite{merged_key(from), rec.SerializeAsString(), p.id});
   }
 }
 

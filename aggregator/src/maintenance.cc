@@ -142,7 +142,7 @@ void Aggregator::Impl::merge(Product& p, Cluster& into, Cluster& from) {
   v1::AggMerged rec;
   rec.set_id(from.id);
   rec.set_merged_into(into.id);
-  pending_writes.push_back(StateWrite{merged_key(from.id), rec.SerializeAsString()});
+  pending_writes.push_back(StateWrite{merged_key(from.id), rec.SerializeAsString(), p.id});
   --p.live_promoted;
   p.changed(from.seq);
   p.curation.on_merge(from.id, into.id);

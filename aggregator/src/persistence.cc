@@ -93,24 +93,27 @@ void Aggregator::Impl::flush(Product& p, Changes& out, StateOutput state) {
   for (std::uint32_t seq : p.drain(Product::kUnsaved)) {
     Cluster* c = p.clusters[seq].get();
     if (c == nullptr) {
-      out.state.push_back(StateWrite{cluster_key(p.id, seq), std::nullopt});
-      out.state.push_back(StateWrite{cold_key(p.id, seq), std::nullopt});
+      out.state.push_back(StateWrite{cluster_key(p.id, seq), std::nullopt, p.id});
+      out.state.push_back(StateWrite{cold_key(p.id, seq), std::nullopt, p.id});
       continue;
     }
-    out.state.push_back(StateWrite{cluster_key(p.id, seq), encode_cluster(*c).SerializeAsString()});
+    out.state.push_back(
+        StateWrite{cluster_key(p.id, seq), encode_cluster(*c).SerializeAsString(), p.id});
     if (c->cold_dirty) {
-      out.state.push_back(StateWrite{cold_key(p.id, seq), encode_cold(*c).SerializeAsString()});
+      out.state.push_back(
+          StateWrite{cold_key(p.id, seq), encode_cold(*c).SerializeAsString(), p.id});
       c->cold_dirty = false;
     }
   }
   std::sort(p.dirty_pages.begin(), p.dirty_pages.end());
   for (std::uint32_t page : p.dirty_pages) {
     p.page_flags[page] = 0;
-    out.state.push_back(StateWrite{page_key(p.id, page), encode_page(p, page).SerializeAsString()});
+    out.state.push_back(
+        StateWrite{page_key(p.id, page), encode_page(p, page).SerializeAsString(), p.id});
   }
   p.dirty_pages.clear();
   if (p.dirty_meta) {
-    out.state.push_back(StateWrite{meta_key(p.id), encode_meta(p).SerializeAsString()});
+    out.state.push_back(StateWrite{meta_key(p.id), encode_meta(p).SerializeAsString(), p.id});
     p.dirty_meta = false;
   }
 }
@@ -152,7 +155,7 @@ void Aggregator::Impl::flush_curation(Product& p, Changes& out) {
   if (!p.curation.dirty) return;
   p.curation.dirty = false;
   out.state.push_back(
-      StateWrite{curation_key(p.id), encode_curation(p.curation).SerializeAsString()});
+      StateWrite{curation_key(p.id), encode_curation(p.curation).SerializeAsString(), p.id});
 }
 
 Changes Aggregator::take_changes(StateOutput state) { return impl_->take_changes(state); }

@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/alerts.h"
+#include "painpoint/aggregator/state_key_owner.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -36,5 +38,28 @@ std::string merged_key(std::string_view id) { return "agg-merged/" + std::string
 std::string curation_key(std::string_view product) { return product_prefix(product) + "k"; }
 
 std::string product_state_prefix(std::string_view product_id) { return product_prefix(product_id); }
+
+std::optional<StateKeyOwner> state_key_owner(std::string_view key) {
+  constexpr std::string_view kProduct = "agg/";
+  constexpr std::string_view kMerged = "agg-merged/";
+  constexpr std::string_view kEpisode = AlertEpisodes::kEpisodeStatePrefix;
+  if (key.starts_with(kProduct)) {
+    // Product ids have no '/' (ingest's validation), so the first one ends it.
+    const std::string_view rest = key.substr(kProduct.size());
+    const std::size_t end = rest.find('/');
+    if (end == 0 || end == std::string_view::npos) return std::nullopt;
+    return StateKeyOwner{std::string(rest.substr(0, end)), {}};
+  }
+  if (key.starts_with(kMerged) && key.size() > kMerged.size()) {
+    return StateKeyOwner{{}, std::string(key.substr(kMerged.size()))};
+  }
+  if (key.starts_with(kEpisode)) {
+    // alert-episode/<rule>/<pain point id>: pain point ids have no '/', rule names may.
+    const std::size_t last = key.rfind('/');
+    if (last < kEpisode.size() || last + 1 == key.size()) return std::nullopt;
+    return StateKeyOwner{{}, std::string(key.substr(last + 1))};
+  }
+  return std::nullopt;
+}
 
 }  // namespace painpoint::aggregator

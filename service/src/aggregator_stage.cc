@@ -2,7 +2,9 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,6 +85,11 @@ ingest::Status AggregatorStage::start() {
   if (!consumer.ok()) return consumer.status();
   impl.consumer.emplace(std::move(consumer).value());
   if (auto s = impl.resolve_cluster(); !s.ok()) return s;
+  std::optional<std::int32_t> partition_count;
+  if (store::Status s = impl.store.input_partitions(&partition_count); !s.ok()) {
+    return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
+  }
+  impl.product_partitions = ProductPartitions(partition_count);
 
   impl.aggregator =
       std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);

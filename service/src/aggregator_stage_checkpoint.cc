@@ -43,6 +43,7 @@ std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::
     (void)fail("alert lookup failed (" + std::string(why) + "): " + s.to_string());
     return std::nullopt;
   }
+  product_partitions.assign(&commit);
   if (store::Status s = store.commit(commit); !s.ok()) {
     (void)fail("store commit failed (" + std::string(why) + "): " + s.to_string());
     return std::nullopt;
@@ -77,6 +78,7 @@ store::Status AggregatorStage::Impl::recover() {
   const auto started = Clock::now();
   std::uint64_t replayed = 0;
   store::Status scanned = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
+    product_partitions.learn(stored);
     aggregator->add(stored.event(), vectors.vector_of(stored));
     if (++replayed % 10'000 == 0) {
       (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);

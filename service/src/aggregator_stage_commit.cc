@@ -15,7 +15,8 @@ store::CommitBatch to_commit_batch(aggregator::Changes&& changes) {
   store::CommitBatch batch;
   batch.aggregator_state.reserve(changes.state.size());
   for (auto& write : changes.state) {
-    batch.aggregator_state.push_back({std::move(write.key), std::move(write.value)});
+    batch.aggregator_state.push_back(
+        {std::move(write.key), std::move(write.value), std::move(write.product_id)});
   }
   batch.memberships.reserve(changes.memberships.size());
   for (auto& m : changes.memberships) {

@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/ingest/consumer.h"
+#include "product_partitions.h"
 #include "store_state_reader.h"
 
 namespace painpoint::service {
@@ -91,6 +92,8 @@ struct AggregatorStage::Impl {
   std::atomic<bool> idle{false};
   std::atomic<bool> assigned{false};
   std::atomic<std::uint64_t> stored_count{0};
+  // Each commit names its products' input partitions (for the per-partition store).
+  ProductPartitions product_partitions{std::nullopt};
 
   // Cluster id to record with the next commit (set when it differs from the stored one).
   std::optional<std::string> cluster_id_to_store;

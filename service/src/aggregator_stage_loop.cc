@@ -111,6 +111,7 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
     pending.commit.offsets.push_back({o.topic, o.partition, o.offset});
   }
   pending.commit.kafka_cluster_id = cluster_id_to_store;
+  product_partitions.assign(&pending.commit);
   pending.messages = batch.size();
   pending.duplicates = events.size() - fresh.size();
   pending.invalid = invalid;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -17,6 +18,7 @@
 #include "painpoint/aggregator/text.h"
 #include "painpoint/base/time.h"
 #include "painpoint/store/store.h"
+#include "product_partitions.h"
 #include "progress.h"
 #include "replay.h"
 #include "serve.h"
@@ -167,6 +169,11 @@ class Rebuilder {
     const TimePoint since = options_.since.value_or(TimePoint::min());
     const TimePoint until = options_.until.value_or(TimePoint::max());
     Progress progress("rebuild", total);
+    std::optional<std::int32_t> partition_count;
+    if (store::Status s = store_.input_partitions(&partition_count); !s.ok()) {
+      return fail("reading the input partition count", s);
+    }
+    partitions_ = ProductPartitions(partition_count);
     // Stored memberships are looked up in batches (one MultiGet per chunk of events).
     std::vector<std::pair<ProductRun*, std::size_t>> pending;
     std::vector<std::string> pending_ids;
@@ -190,6 +197,7 @@ class Rebuilder {
     auto add = [&](const v1::StoredEvent& stored) {
       const v1::FeedbackEvent& e = stored.event();
       if (!products.contains(e.product_id())) return true;
+      partitions_.learn(stored);
       auto& slot = runs_[e.product_id()];
       if (!slot.aggregator) slot.aggregator = std::make_unique<agg::Aggregator>(cfg_, nullptr);
       slot.event_ids.push_back(e.event_id());
@@ -275,6 +283,7 @@ class Rebuilder {
   StoreStateReader reader_;
   agg::ClusterConfig cfg_;
   EventVectors vectors_;  // semantic mode: each event's stored vector
+  ProductPartitions partitions_{std::nullopt};
   std::map<std::string, ProductRun> runs_;
   double replay_seconds_ = 0;
 };
@@ -325,6 +334,7 @@ bool Rebuilder::finish(const std::string& product, ProductRun& run, Report& repo
             << (left_out > 0 ? ", " + std::to_string(left_out) + " events outside the range" : "")
             << "\n";
   if (options_.dry_run) return true;
+  partitions_.assign(&batch);
   if (store::Status s = store_.commit(batch); !s.ok()) {
     return fail("committing the rebuild of " + product, s);
   }
@@ -662,8 +672,9 @@ bool Rebuilder::add_state_writes(const std::string& product, ProductRebuild& r,
       !s.ok()) {
     return fail("reading the state of " + product, s);
   }
+  // One aggregator per product replays it, so each of these keys is the product's.
   batch.aggregator_state.reserve(state.size());
-  for (auto& [k, v] : state) batch.aggregator_state.push_back({k, std::move(v)});
+  for (auto& [k, v] : state) batch.aggregator_state.push_back({k, std::move(v), product});
   return true;
 }
 

@@ -93,4 +93,27 @@ std::string member_key(std::string_view pain_point_id, std::string_view position
   return product_item_key(pain_point_id, position);
 }
 
+bool valid_partition(std::int32_t partition) {
+  return partition >= 0 && partition < kPartitionLimit;
+}
+
+std::string partition_prefix(std::int32_t partition) {
+  const auto value = static_cast<std::uint32_t>(partition);
+  return {static_cast<char>((value >> 8) & 0xFFU), static_cast<char>(value & 0xFFU)};
+}
+
+std::string partitioned_key(std::int32_t partition, std::string_view key) {
+  std::string out = partition_prefix(partition);
+  out.append(key);
+  return out;
+}
+
+std::optional<PartitionedKey> parse_partitioned_key(std::string_view key) {
+  if (key.size() < 2) return std::nullopt;
+  const auto partition = static_cast<std::int32_t>((static_cast<unsigned char>(key[0]) << 8) |
+                                                   static_cast<unsigned char>(key[1]));
+  if (!valid_partition(partition)) return std::nullopt;
+  return PartitionedKey{partition, key.substr(2)};
+}
+
 }  // namespace painpoint::store::keys

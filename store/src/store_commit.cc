@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -215,6 +216,46 @@ class BatchEventTimes {
   bool built_ = false;
 };
 
+// kInvalidArgument unless batch.product_partitions is empty or names a valid partition for every
+// product the batch's records name, the events' own input partitions included.
+Status check_product_partitions(const CommitBatch& batch) {
+  const auto& partitions = batch.product_partitions;
+  if (partitions.empty()) return Status::Ok();
+  for (const auto& [product, partition] : partitions) {
+    if (!keys::valid_partition(partition)) {
+      return {StoreErrc::kInvalidArgument,
+              "product " + product + ": partition " + std::to_string(partition) + " is invalid"};
+    }
+  }
+  auto missing = [&](std::string_view product, std::string_view what,
+                     std::string_view name) -> Status {
+    if (partitions.contains(product)) return Status::Ok();
+    return {StoreErrc::kInvalidArgument, "no partition for product " + std::string(product) +
+                                             " of " + std::string(what) + " " + std::string(name)};
+  };
+  for (const v1::StoredEvent& e : batch.events) {
+    const auto it = partitions.find(e.event().product_id());
+    if (it == partitions.end() || it->second != e.input_partition()) {
+      return {StoreErrc::kInvalidArgument,
+              "event " + e.event().event_id() + " of input partition " +
+                  std::to_string(e.input_partition()) + " has another partition for product " +
+                  e.event().product_id()};
+    }
+  }
+  for (const KeyWrite& w : batch.aggregator_state) {
+    if (Status s = missing(w.product_id, "state key", w.key); !s.ok()) return s;
+  }
+  for (const MembershipWrite& m : batch.memberships) {
+    if (Status s = missing(m.product_id, "the membership of", m.event_id); !s.ok()) return s;
+  }
+  for (const auto* summaries : {&batch.summaries, &batch.outbox}) {
+    for (const v1::PainPointSummary& summary : *summaries) {
+      if (Status s = missing(summary.product_id(), "pain point", summary.id()); !s.ok()) return s;
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 // Builds the writes of one CommitBatch, one step per kind of record, in the order the
@@ -226,6 +267,7 @@ class Store::Impl::CommitPreparation {
       : store_(store), impl_(impl), batch_(batch), out_(out) {}
 
   Status run() {
+    if (Status s = check_product_partitions(batch_); !s.ok()) return s;
     take_counters();
     add_events();
     if (Status s = add_listing_counts(); !s.ok()) return s;

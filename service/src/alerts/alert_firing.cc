@@ -66,7 +66,8 @@ store::Status AlertFiring::add_to(store::CommitBatch* batch) {
     }
   }
   for (aggregator::StateWrite& write : writes) {
-    batch->aggregator_state.push_back({std::move(write.key), std::move(write.value)});
+    batch->aggregator_state.push_back(
+        {std::move(write.key), std::move(write.value), std::move(write.product_id)});
   }
   return store::Status::Ok();
 }

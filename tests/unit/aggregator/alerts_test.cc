@@ -11,6 +11,7 @@
 
 #include "map_state.h"
 #include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/state_key_owner.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -207,6 +208,10 @@ TEST(AlertRules, AnEpisodeFiresOnceWhileItsConditionHoldsAndAgainOnlyAfterItWasF
   ASSERT_EQ(writes.size(), 2u);
   EXPECT_EQ(writes[0].key, "alert-episode/severe/pp-1");
   EXPECT_EQ(writes[0].value, "1 open");
+  EXPECT_EQ(writes[0].product_id, "app") << "the pain point's product";
+  const auto owner = state_key_owner(writes[0].key);
+  ASSERT_TRUE(owner.has_value());
+  EXPECT_EQ(owner->pain_point_id, "pp-1");
   // Still severe three weeks later: the same episode, nothing new.
   s.mutable_last_seen()->set_seconds(kStart + 21 * kDay);
   writes.clear();

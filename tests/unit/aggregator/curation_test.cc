@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "curation_fixture.h"
 #include "map_state.h"
 #include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/state_key_owner.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -47,6 +50,54 @@ TEST(Curation, MergeKeepsIntoIdAndMarksTheOtherMerged) {
   EXPECT_EQ(a.merge("p", "pp-nope", billing).code, Code::kNotFound);
   EXPECT_EQ(a.merge("other", billing, "pp-x").code, Code::kNotFound);
   EXPECT_TRUE(a.take_changes().summaries.empty()) << "failed operations change nothing";
+}
+
+// The per-partition store keeps each state key in its product's partition: every write names the
+// product, the merge records of a curation included, and another product's writes name theirs.
+TEST(Curation, EveryStateWriteNamesItsProduct) {
+  Aggregator a(config(), nullptr);
+  const std::string camera = feed(a, "c", kCamera, 4);
+  const std::string billing = feed(a, "b", kBilling, 4);
+  for (int i = 0; i < 3; ++i)
+    a.add(event("o" + std::to_string(i), kCamera, 1'790'000'000, "other"));
+  ASSERT_TRUE(a.merge("p", camera, billing).ok());
+  const Changes changes = a.take_changes(Aggregator::StateOutput::kInclude);
+  std::map<std::string, int> writes_per_product;
+  bool merge_record = false;
+  for (const StateWrite& w : changes.state) {
+    ++writes_per_product[w.product_id];
+    const std::optional<StateKeyOwner> owner = state_key_owner(w.key);
+    ASSERT_TRUE(owner.has_value()) << w.key;
+    if (w.key.starts_with("agg-merged/")) {
+      merge_record = true;
+      EXPECT_EQ(w.product_id, "p") << w.key;
+      EXPECT_EQ(owner->pain_point_id, camera) << "merged away";
+    } else {
+      EXPECT_EQ(owner->product_id, w.product_id) << w.key;
+      EXPECT_TRUE(w.key.starts_with("agg/" + w.product_id + "/")) << w.key << " / " << w.product_id;
+    }
+  }
+  EXPECT_TRUE(merge_record);
+  EXPECT_GT(writes_per_product["p"], 0);
+  EXPECT_GT(writes_per_product["other"], 0);
+  EXPECT_EQ(writes_per_product.size(), 2u) << "no write without a product";
+}
+
+// Keys of each kind, and what is none of them (the migration refuses a store holding such keys).
+TEST(StateKeys, OwnerOfEachKindOfKey) {
+  auto owner = [](std::string_view key) {
+    const std::optional<StateKeyOwner> o = state_key_owner(key);
+    return o ? o->product_id + "|" + o->pain_point_id : std::string("none");
+  };
+  EXPECT_EQ(owner("agg/app/m"), "app|");
+  EXPECT_EQ(owner("agg/web.v2/c/0000002a"), "web.v2|");
+  EXPECT_EQ(owner("agg-merged/pp-00000000000000ff"), "|pp-00000000000000ff");
+  EXPECT_EQ(owner("alert-episode/spike/pp-1"), "|pp-1");
+  EXPECT_EQ(owner("alert-episode/team/spike/pp-2"), "|pp-2");
+  for (const char* none : {"agg/", "agg//m", "agg/app", "agg-merged/", "alert-episode/pp-1",
+                           "alert-episode/spike/", "other/app/m", ""}) {
+    EXPECT_EQ(owner(none), "none") << none;
+  }
 }
 
 TEST(Curation, RenameSurvivesLaterEvents) {

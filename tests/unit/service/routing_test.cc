@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -15,6 +16,8 @@
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/partitioner.h"
+#include "painpoint/store/store.h"
+#include "product_partitions.h"
 #include "routing/partition_owners.h"
 
 namespace painpoint::service {
@@ -47,6 +50,46 @@ TEST(PartitionForKey, MatchesTheJavaClients) {
 TEST(PartitionForKey, EmptyKeyIsHashedNotRandom) {
   const std::int32_t first = ingest::partition_for_key({}, 128);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(ingest::partition_for_key("", 128), first);
+}
+
+// A commit's products: an event's partition is the one it was consumed from (also for later
+// batches without its events), any other product's the murmur2 partition over the recorded
+// count; a product with neither leaves the batch naming no partition.
+TEST(ProductPartitions, EventsGiveTheirInputPartitionOthersAreHashed) {
+  auto stored_event = [](const std::string& product, std::int32_t partition) {
+    v1::StoredEvent e;
+    e.mutable_event()->set_product_id(product);
+    e.set_input_partition(partition);
+    return e;
+  };
+  store::CommitBatch batch;
+  batch.events = {stored_event("app", 7)};
+  batch.aggregator_state = {{"agg/search/m", "m", "search"}};
+  batch.memberships = {{"e-1", "app", "pp-1"}, {"e-2", "web", "pp-2"}};
+  batch.summaries.emplace_back();
+  batch.summaries.back().set_product_id("billing");
+  batch.outbox.emplace_back();
+  batch.outbox.back().set_product_id("mobile");
+
+  ProductPartitions unrecorded(std::nullopt);
+  unrecorded.learn(stored_event("web", 2));
+  unrecorded.assign(&batch);
+  EXPECT_TRUE(batch.product_partitions.empty()) << "billing, mobile, search: no rule applies";
+  store::CommitBatch learned_only;
+  learned_only.memberships = {{"e-3", "app", "pp-1"}, {"e-4", "web", "pp-2"}};
+  unrecorded.assign(&learned_only);
+  const std::map<std::string, std::int32_t, std::less<>> learned = {{"app", 7}, {"web", 2}};
+  EXPECT_EQ(learned_only.product_partitions, learned) << "app was learned from the first batch";
+
+  ProductPartitions recorded(16);
+  recorded.assign(&batch);
+  const std::map<std::string, std::int32_t, std::less<>> expected = {
+      {"app", 7},
+      {"billing", ingest::partition_for_key("billing", 16)},
+      {"mobile", ingest::partition_for_key("mobile", 16)},
+      {"search", ingest::partition_for_key("search", 16)},
+      {"web", ingest::partition_for_key("web", 16)}};
+  EXPECT_EQ(batch.product_partitions, expected);
 }
 
 TEST(ClientIdAddress, RoundTripsAndRejectsOthers) {

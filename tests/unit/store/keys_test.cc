@@ -62,5 +62,36 @@ TEST(KeysTest, ProductItemKeysGroupByProduct) {
   EXPECT_EQ(product_item_key("app", "pp-1").substr(0, 4), std::string("app\0", 4));
 }
 
+TEST(KeysTest, PartitionPrefixIsBigEndianAndRoundTrips) {
+  EXPECT_EQ(partition_prefix(0), std::string("\0\0", 2));
+  EXPECT_EQ(partition_prefix(258), std::string("\x01\x02", 2));
+  const std::string key = partitioned_key(300, "event-7");
+  const auto parsed = parse_partitioned_key(key);  // views into `key`
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->partition, 300);
+  EXPECT_EQ(parsed->key, "event-7");
+  EXPECT_EQ(parse_partitioned_key("x"), std::nullopt);
+  EXPECT_EQ(parse_partitioned_key(std::string("\xff\xff", 2)), std::nullopt);  // reserved
+  EXPECT_TRUE(valid_partition(kPartitionLimit - 1));
+  EXPECT_FALSE(valid_partition(kPartitionLimit));
+  EXPECT_FALSE(valid_partition(-1));
+}
+
+TEST(KeysTest, EachPartitionIsOneRangeBelowTheNextPrefix) {
+  // Partition 1's keys, whatever follows the prefix, sort after partition 0's longest keys and
+  // before partition 2's prefix, so [prefix(p), prefix(p + 1)) holds exactly partition p.
+  const std::vector<std::string> sorted = {partitioned_key(0, std::string(40, '\xff')),
+                                           partition_prefix(1),
+                                           partitioned_key(1, ""),
+                                           partitioned_key(1, std::string("\0", 1)),
+                                           partitioned_key(1, "zzz"),
+                                           partitioned_key(1, std::string(40, '\xff')),
+                                           partition_prefix(2),
+                                           partitioned_key(256, "a"),
+                                           partition_prefix(kPartitionLimit - 1) + "z",
+                                           partition_prefix(kPartitionLimit)};
+  EXPECT_TRUE(std::is_sorted(sorted.begin(), sorted.end()));
+}
+
 }  // namespace
 }  // namespace painpoint::store::keys

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "painpoint/store/keys.h"
@@ -542,6 +543,44 @@ TEST_F(StoreTest, RebuildWritesMoveAndRemoveMemberships) {
   mismatched.memberships.push_back({"a", "app", "pp-x"});
   mismatched.memberships_known.resize(2);
   EXPECT_EQ(store->commit(mismatched).code, StoreErrc::kInvalidArgument);
+}
+
+TEST_F(StoreTest, ProductPartitionsMustCoverEveryProductOfTheBatch) {
+  auto store = open_store();
+  CommitBatch batch;
+  batch.events.push_back(make_event("e-1", "app", v1::SOURCE_SUPPORT, 100));
+  batch.events.back().set_input_partition(3);
+  batch.aggregator_state = {{"agg/app/m", "m", "app"},
+                            {"alert-episode/r/pp-3", "1 open", "mobile"}};
+  batch.memberships = {{"e-1", "app", "pp-1"}};
+  v1::PainPointSummary summary;
+  summary.set_id("pp-2");
+  summary.set_product_id("web");
+  summary.set_version(1);
+  batch.outbox = {summary};
+
+  auto refused = [&](std::map<std::string, std::int32_t, std::less<>> partitions) {
+    batch.product_partitions = std::move(partitions);
+    const Status s = store->commit(batch);
+    EXPECT_EQ(s.code, StoreErrc::kInvalidArgument) << s.to_string();
+    return s.to_string();
+  };
+  EXPECT_NE(refused({{"app", 3}, {"mobile", 0}}).find("no partition for product web"),
+            std::string::npos);
+  EXPECT_NE(refused({{"app", 3}, {"web", 1}}).find("no partition for product mobile"),
+            std::string::npos);
+  EXPECT_NE(refused({{"app", 5}, {"mobile", 0}, {"web", 1}}).find("e-1"), std::string::npos);
+  EXPECT_NE(refused({{"app", 3}, {"mobile", 0}, {"web", -1}}).find("invalid"), std::string::npos);
+  std::optional<v1::StoredEvent> got;
+  ASSERT_TRUE(store->get_event("e-1", &got).ok());
+  EXPECT_FALSE(got.has_value());
+  EXPECT_EQ(store->event_count(), 0);
+
+  batch.product_partitions = {{"app", 3}, {"mobile", 0}, {"web", 1}};
+  ASSERT_TRUE(store->commit(batch).ok());
+  ASSERT_TRUE(store->get_event("e-1", &got).ok());
+  EXPECT_TRUE(got.has_value());
+  EXPECT_EQ(store->event_count(), 1);
 }
 
 TEST_F(StoreTest, SecondOpenOfALiveDirectoryIsRefused) {

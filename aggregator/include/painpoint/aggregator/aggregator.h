@@ -42,6 +42,9 @@ class StateReader {
 struct StateWrite {
   std::string key;
   std::optional<std::string> value;  // nullopt: delete the key
+  // The product the key belongs to (a merge record or alert episode: its pain point's product):
+  // the per-partition store keeps the key in that product's partition.
+  std::string product_id = {};
 };
 
 // event -> pain point (or emerging candidate) id at the time of assignment.

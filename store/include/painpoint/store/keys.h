@@ -45,4 +45,20 @@ struct OffsetKey {
                                           std::string_view event_id);
 [[nodiscard]] std::string member_key(std::string_view pain_point_id, std::string_view position);
 
+// Partitioned families (docs/adr-005-scale-out.md, decision (b)): be16(partition) | key, so that
+// each partition of the input topic is one contiguous range of every such family, from
+// partition_prefix(p) up to (excluded) partition_prefix(p + 1). Partitions 0 .. kPartitionLimit -
+// 1; the last 2-byte value stays unused so that every partition's range has an end key.
+inline constexpr std::int32_t kPartitionLimit = 0xFFFF;
+[[nodiscard]] bool valid_partition(std::int32_t partition);
+// partition_prefix() takes 0 .. kPartitionLimit (the last: the end of the last partition's range);
+// partitioned_key() requires valid_partition(partition).
+[[nodiscard]] std::string partition_prefix(std::int32_t partition);
+[[nodiscard]] std::string partitioned_key(std::int32_t partition, std::string_view key);
+struct PartitionedKey {
+  std::int32_t partition;
+  std::string_view key;  // the key without the prefix
+};
+[[nodiscard]] std::optional<PartitionedKey> parse_partitioned_key(std::string_view key);
+
 }  // namespace painpoint::store::keys

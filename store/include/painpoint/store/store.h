@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -71,6 +72,9 @@ struct InputOffset {
 struct KeyWrite {
   std::string key;
   std::optional<std::string> value;  // nullopt: delete
+  // The product the key belongs to (aggregator::StateWrite::product_id); the key is opaque to
+  // the store, so this is what places it in a partition (CommitBatch::product_partitions).
+  std::string product_id = {};
 };
 
 // Also indexed by pain point (members_by_pain_point) with the event's occurred_at, taken from the
@@ -119,6 +123,12 @@ struct CommitBatch {
   // Alerts fired by this batch: recorded as fired (alert_fired), listed (scan_alerts) and put in
   // the alert outbox. Their ids must not have fired before.
   std::vector<v1::AlertEvent> alerts;
+  // The input partition (of painpoint.feedback-by-product) of every product the batch's events,
+  // aggregator state, memberships, summaries and outbox entries name; an event's entry equals its
+  // StoredEvent.input_partition. The per-partition layout (docs/adr-005-scale-out.md) keys each
+  // record by it. Empty: the batch names no partition (accepted while the layout is schema 2);
+  // otherwise commit() refuses a batch it does not cover with kInvalidArgument.
+  std::map<std::string, std::int32_t, std::less<>> product_partitions;
 };
 
 struct StoredAlert {

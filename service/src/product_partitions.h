@@ -1,0 +1,40 @@
+#pragma once
+
+// The input partition of every product a store::CommitBatch names
+// (CommitBatch::product_partitions), for the per-partition store (docs/adr-005-scale-out.md, slice
+// 1).
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "painpoint/store/store.h"
+
+namespace painpoint::service {
+
+// A product's partition is the one its events were consumed from (StoredEvent.input_partition);
+// for a product without an event seen here (a checkpoint after a restart, curation, a rebuild)
+// it is ingest::partition_for_key over the input partition count serve recorded in the store:
+// ingest's producer partitions by that same murmur2 rule, so both agree while the topic keeps its
+// partition count (serve refuses to start otherwise).
+class ProductPartitions {
+ public:
+  explicit ProductPartitions(std::optional<std::int32_t> recorded_partition_count)
+      : partition_count_(recorded_partition_count) {}
+
+  // Remembers the partition an event of its product was consumed from.
+  void learn(const v1::StoredEvent& event);
+  // Fills batch->product_partitions for every product its records name, after learning the
+  // batch's events. Leaves it empty when a product has no partition by either rule (no event
+  // seen and no recorded count, e.g. with the embedded broker): the store then takes the batch
+  // as naming no partition, which only the schema 2 layout accepts.
+  void assign(store::CommitBatch* batch);
+
+ private:
+  std::optional<std::int32_t> partition_count_;
+  std::map<std::string, std::int32_t, std::less<>> learned_;
+};
+
+}  // namespace painpoint::service

@@ -1,0 +1,85 @@
+#include "partition_ranges.h"
+
+#include <rocksdb/iterator.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include "painpoint/store/keys.h"
+
+namespace painpoint::store::partition_ranges {
+namespace {
+
+constexpr std::string_view kMetaPartitionPrefix = "partition/";
+
+rocksdb::Slice slice(std::string_view view) { return {view.data(), view.size()}; }
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// Calls found(p) for each partition with a key in `family` under `outer` | be16(p), ascending:
+// a Seek to the start of each next partition's range instead of reading the keys in between.
+rocksdb::Status scan_family(rocksdb::DB& db, const rocksdb::ReadOptions& read,
+                            rocksdb::ColumnFamilyHandle* family, std::string_view outer,
+                            std::vector<std::int32_t>* found) {
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, family));
+  std::string target(outer);
+  target += keys::partition_prefix(0);
+  for (it->Seek(slice(target)); it->Valid();) {
+    const std::string_view key = view(it->key());
+    if (!key.starts_with(outer)) break;
+    const auto parsed = keys::parse_partitioned_key(key.substr(outer.size()));
+    if (!parsed) break;  // the reserved last prefix and anything after it: no partition
+    found->push_back(parsed->partition);
+    target.assign(outer);
+    target += keys::partition_prefix(parsed->partition + 1);
+    it->Seek(slice(target));
+  }
+  return it->status();
+}
+
+}  // namespace
+
+std::string meta_prefix(std::int32_t partition) {
+  std::string prefix(kMetaPartitionPrefix);
+  prefix += keys::partition_prefix(partition);
+  return prefix;
+}
+
+std::string meta_key(std::int32_t partition, std::string_view name) {
+  std::string key = meta_prefix(partition);
+  key += name;
+  return key;
+}
+
+rocksdb::Status add_drop(rocksdb::WriteBatch& wb,
+                         std::span<rocksdb::ColumnFamilyHandle* const> partitioned,
+                         rocksdb::ColumnFamilyHandle* meta, std::int32_t partition) {
+  if (!keys::valid_partition(partition)) {
+    return rocksdb::Status::InvalidArgument("partition " + std::to_string(partition) +
+                                            " is outside the store's partition range");
+  }
+  const std::string begin = keys::partition_prefix(partition);
+  const std::string end = keys::partition_prefix(partition + 1);
+  for (rocksdb::ColumnFamilyHandle* family : partitioned) {
+    if (rocksdb::Status s = wb.DeleteRange(family, begin, end); !s.ok()) return s;
+  }
+  return wb.DeleteRange(meta, meta_prefix(partition), meta_prefix(partition + 1));
+}
+
+rocksdb::Status present(rocksdb::DB& db, const rocksdb::ReadOptions& read,
+                        std::span<rocksdb::ColumnFamilyHandle* const> partitioned,
+                        rocksdb::ColumnFamilyHandle* meta, std::vector<std::int32_t>* out) {
+  std::vector<std::int32_t> found;
+  for (rocksdb::ColumnFamilyHandle* family : partitioned) {
+    if (rocksdb::Status s = scan_family(db, read, family, "", &found); !s.ok()) return s;
+  }
+  if (rocksdb::Status s = scan_family(db, read, meta, kMetaPartitionPrefix, &found); !s.ok()) {
+    return s;
+  }
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  *out = std::move(found);
+  return rocksdb::Status::OK();
+}
+
+}  // namespace painpoint::store::partition_ranges
