@@ -53,8 +53,8 @@ class Copier {
     rocksdb::WriteBatch wb;
     std::size_t in_batch = 0;
     for (; it->Valid(); it->Next()) {
-      const std::string_view key(it->key().data(), it->key().size());
-      const std::string_view value(it->value().data(), it->value().size());
+      const std::string_view key = view(it->key());
+      const std::string_view value = view(it->value());
       std::optional<std::int32_t> partition;
       if (rocksdb::Status s = assigner_.partition_of(family, key, value, &partition); !s.ok()) {
         return s;
@@ -137,7 +137,7 @@ class Copier {
                             std::set<std::int32_t>* partitions) {
     std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
-      const std::string_view key(it->key().data(), it->key().size());
+      const std::string_view key = view(it->key());
       std::optional<std::int32_t> partition;
       if (rocksdb::Status s = assigner_.partition_of(kMeta, key, view(it->value()), &partition);
           !s.ok()) {

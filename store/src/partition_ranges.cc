@@ -13,9 +13,6 @@ namespace {
 
 constexpr std::string_view kMetaPartitionPrefix = "partition/";
 
-rocksdb::Slice slice(std::string_view view) { return {view.data(), view.size()}; }
-std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
-
 // Calls found(p) for each partition with a key in `family` under `outer` | be16(p), ascending:
 // a Seek to the start of each next partition's range instead of reading the keys in between.
 rocksdb::Status scan_family(rocksdb::DB& db, const rocksdb::ReadOptions& read,
