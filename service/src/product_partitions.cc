@@ -6,6 +6,13 @@
 
 namespace painpoint::service {
 
+store::Status ProductPartitions::from_store(const store::Store& store, ProductPartitions* out) {
+  std::optional<std::int32_t> partition_count;
+  if (store::Status s = store.input_partitions(&partition_count); !s.ok()) return s;
+  *out = ProductPartitions(partition_count);
+  return store::Status::Ok();
+}
+
 void ProductPartitions::learn(const v1::StoredEvent& event) {
   learned_.insert_or_assign(event.event().product_id(), event.input_partition());
 }
