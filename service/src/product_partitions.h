@@ -25,7 +25,8 @@ class ProductPartitions {
   explicit ProductPartitions(std::optional<std::int32_t> recorded_partition_count)
       : partition_count_(recorded_partition_count) {}
   // Over the count serve recorded in `store` (Store::input_partitions): what the aggregator stage
-  // and replay rebuild start from.
+  // and replay rebuild start from. Without a count yet, assign() reads it again when it needs it:
+  // on a cluster, serve records it after the stage started. `store` must outlive *out.
   static store::Status from_store(const store::Store& store, ProductPartitions* out);
 
   // Remembers the partition an event of its product was consumed from.
@@ -37,7 +38,11 @@ class ProductPartitions {
   void assign(store::CommitBatch* batch);
 
  private:
+  // Reads the count from store_ while none is known (a failed read is logged: no count).
+  void read_partition_count();
+
   std::optional<std::int32_t> partition_count_;
+  const store::Store* store_ = nullptr;
   std::map<std::string, std::int32_t, std::less<>> learned_;
 };
 
