@@ -114,9 +114,9 @@ HttpHandler curation_handler(AggregatorStage& stage, Kind kind, std::chrono::mil
 
 void add_curation_routes(Router& router, AggregatorStage& stage, const ApiAuth& auth,
                          const RouteWrapper& routing, std::chrono::milliseconds timeout) {
-  for (const auto& [operation, kind] : {std::pair{"merge", Kind::kMerge},
-                                        std::pair{"rename", Kind::kRename},
-                                        std::pair{"split", Kind::kSplit}}) {
+  for (const auto& [operation, kind] :
+       {std::pair{"merge", Kind::kMerge}, std::pair{"rename", Kind::kRename},
+        std::pair{"split", Kind::kSplit}}) {
     router.post(std::string("/v1/pain-points/{id}/") + operation,
                 with_write_auth(auth, wrapped(routing, curation_handler(stage, kind, timeout))));
   }

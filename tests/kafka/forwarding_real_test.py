@@ -7,7 +7,9 @@ cover every partition of painpoint.feedback-by-product, so each instance owns so
 - /v1/products is the same on both and lists every product with all the events;
 - a rename sent to the instance that does not own the pain point's product lands on the owner;
 - a request with X-Painpoint-Forwarded is answered from the local store only (404 or an empty
-  list for what the other instance owns).
+  list for what the other instance owns);
+- with the broker stopped (SIGSTOP), so that the owners cannot be read again, every product's
+  list is still the same from both instances: the last owners read stay in use.
 Both instances run with API tokens, so the forwarded requests must carry the client's.
 
 usage: forwarding_real_test.py PATH/TO/painpoint
@@ -15,6 +17,7 @@ usage: forwarding_real_test.py PATH/TO/painpoint
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -187,6 +190,18 @@ def main():
             assert call(a, "/v1/pain-points/%s" % target, forwarded=True)[0] == 404
             assert call(a, "/v1/pain-points/%s" % target)[1]["label"] == "renamed through a"
             log("rename of %s (%s, owned by b) sent to a: applied by b" % (target, theirs))
+
+            broker.pause()
+            try:
+                time.sleep(3)  # beyond a refresh of the owners, which now fails
+                for product in products:
+                    path = "/v1/products/%s/pain-points?limit=5" % product
+                    sa, la = call(a, path)
+                    sb, lb = call(b, path)
+                    assert sa == sb == 200 and la == lb, (product, sa, sb, la, lb)
+            finally:
+                broker.resume()
+            log("broker stopped: the lists of %d products still equal on both" % len(products))
 
             for s in instances:
                 s.stop_cleanly()

@@ -39,8 +39,8 @@ std::variant<OwnersPtr, HttpResponse> current_owners(const Active& active) {
 
 // The request as the owner gets it: same method, target and body, the credentials and the
 // body's type, and the loop guard.
-OutgoingRequest forwarded_copy(const HttpRequest& request, const Active& active,
-                               std::string method, std::string target) {
+OutgoingRequest forwarded_copy(const HttpRequest& request, const Active& active, std::string method,
+                               std::string target) {
   OutgoingRequest out{std::move(method), std::move(target), {}, {}};
   for (const std::string_view name : {"Authorization", "Content-Type"}) {
     if (auto value = request.header(name)) out.headers.emplace_back(name, *value);
@@ -54,16 +54,16 @@ OutgoingRequest forwarded_copy(const HttpRequest& request, const Active& active,
 HttpResponse forward_to(const Active& active, const OwnerChoice& owner,
                         const HttpRequest& request) {
   ForwardResult result =
-      send_request(owner.address,
-                   forwarded_copy(request, active, request.method, request.target),
+      send_request(owner.address, forwarded_copy(request, active, request.method, request.target),
                    active.config.limits);
   if (result.ok()) return std::move(result.response);
   active.owners.invalidate();
   spdlog::warn("forwarding {} {} to {}: {}", request.method, request.path, owner.address,
                result.error);
   return unavailable(active, "owner_unreachable",
-                     "partition " + std::to_string(owner.partition) + " is owned by the instance at " +
-                         owner.address + ", which did not answer: " + result.error);
+                     "partition " + std::to_string(owner.partition) +
+                         " is owned by the instance at " + owner.address +
+                         ", which did not answer: " + result.error);
 }
 
 // Answers a request about `product` where choose_owner() says.
@@ -95,8 +95,8 @@ OthersAnswer ask_others(const Active& active, const PartitionOwners& owners,
                         const HttpRequest& request, const std::string& target) {
   OthersAnswer answer;
   for (const std::string& address : other_addresses(owners, active.config.self_address)) {
-    ForwardResult result = send_request(
-        address, forwarded_copy(request, active, "GET", target), active.config.limits);
+    ForwardResult result =
+        send_request(address, forwarded_copy(request, active, "GET", target), active.config.limits);
     if (!result.ok()) {
       active.owners.invalidate();
       answer.failed += (answer.failed.empty() ? "" : "; ") + address + ": " + result.error;
@@ -165,10 +165,9 @@ OwnerChoice choose_owner(const PartitionOwners& owners, std::string_view product
   choice.partition = owners.partition_of_product(product_id);
   const PartitionOwner* owner = owners.owner_of_partition(choice.partition);
   if (owner == nullptr) {
-    choice.reason = "no member owns it (the group is " +
-                    (owners.group_state().empty() ? std::string("without state")
-                                                  : owners.group_state()) +
-                    ")";
+    choice.reason =
+        "no member owns it (the group is " +
+        (owners.group_state().empty() ? std::string("without state") : owners.group_state()) + ")";
   } else if (owner->http_address.empty()) {
     choice.reason = "its owner (member " + owner->member_id + ") advertises no API address";
   } else if (owner->http_address == self_address) {
@@ -229,8 +228,8 @@ HttpHandler RequestForwarding::by_pain_point(HttpHandler local) const {
     if (here.status != 404) return here;
     auto owners = current_owners(*active);
     if (auto* error = std::get_if<HttpResponse>(&owners)) return std::move(*error);
-    OthersAnswer others = ask_others(*active, *std::get<OwnersPtr>(owners), request,
-                                     request.target);
+    OthersAnswer others =
+        ask_others(*active, *std::get<OwnersPtr>(owners), request, request.target);
     if (others.found) return std::move(*others.found);
     if (!others.failed.empty()) {
       return unavailable(*active, "member_unavailable",
@@ -253,12 +252,11 @@ HttpHandler RequestForwarding::product_list(HttpHandler local) const {
     }
     auto lists = gather_product_lists(*active, by_partition, request, here);
     if (auto* error = std::get_if<HttpResponse>(&lists)) return std::move(*error);
-    const v1::ProductList merged =
-        merge_product_lists(std::get<std::vector<ProductListFrom>>(lists),
-                            [&by_partition](std::string_view product) {
-                              const PartitionOwner* owner = by_partition.owner_of_product(product);
-                              return owner != nullptr ? owner->http_address : std::string();
-                            });
+    const v1::ProductList merged = merge_product_lists(
+        std::get<std::vector<ProductListFrom>>(lists), [&by_partition](std::string_view product) {
+          const PartitionOwner* owner = by_partition.owner_of_product(product);
+          return owner != nullptr ? owner->http_address : std::string();
+        });
     return json_message(200, merged);
   };
 }
@@ -280,9 +278,9 @@ HttpHandler RequestForwarding::curation(
       if (others.found && parse_json(others.found->body, &summary)) {
         product = summary.product_id();
       } else if (!others.failed.empty()) {
-        return unavailable(*active, "member_unavailable",
-                           "the pain point is not here, and not every other instance answered: " +
-                               others.failed);
+        return unavailable(
+            *active, "member_unavailable",
+            "the pain point is not here, and not every other instance answered: " + others.failed);
       } else {
         return local(request);  // nobody has it: the local 404
       }

@@ -96,9 +96,9 @@ class RequestForwarding {
   // POST /v1/pain-points/{id}/{operation}: answered by the owner of the pain point's product,
   // which `local_product_of` gives for pain points this instance holds and the others' GET
   // /v1/pain-points/{id} gives for the rest.
-  HttpHandler curation(std::function<std::optional<std::string>(std::string_view id)>
-                           local_product_of,
-                       HttpHandler local) const;
+  HttpHandler curation(
+      std::function<std::optional<std::string>(std::string_view id)> local_product_of,
+      HttpHandler local) const;
 
   struct Active;
 

@@ -2,6 +2,8 @@
 // product lists, and RequestForwarding's wrappers against a second HttpServer on 127.0.0.1 that
 // plays the other instance (the partition owners are a fixed group description here; on Apache
 // Kafka tests/kafka/forwarding_real_test.py runs two serve processes).
+#include "routing/forwarding.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,7 +16,6 @@
 #include "http_server.h"
 #include "painpoint/ingest/partitioner.h"
 #include "routing/forward_client.h"
-#include "routing/forwarding.h"
 #include "routing/partition_owners.h"
 
 namespace painpoint::service {
@@ -70,8 +71,7 @@ TEST(ChooseOwner, LocalForwardOrUnavailable) {
   EXPECT_EQ(no_api.kind, OwnerChoice::Kind::kUnavailable);
   EXPECT_NE(no_api.reason.find("m-tool"), std::string::npos) << no_api.reason;
   // Seen from the other instance, the roles swap.
-  EXPECT_EQ(choose_owner(*owners, product_in(2), "10.0.0.2:8080").kind,
-            OwnerChoice::Kind::kLocal);
+  EXPECT_EQ(choose_owner(*owners, product_in(2), "10.0.0.2:8080").kind, OwnerChoice::Kind::kLocal);
   EXPECT_EQ(choose_owner(*owners, product_in(0), "10.0.0.2:8080").address, "10.0.0.1:8080");
 
   const auto rebalancing = owners_of("10.0.0.1:8080", "10.0.0.2:8080", true);
@@ -149,8 +149,8 @@ class OtherInstance {
       return record(r, "{\"id\":\"pp-there\",\"productId\":\"" + product_in(1) + "\"}");
     });
     router.post("/v1/pain-points/{id}/rename", [record](const HttpRequest& r) {
-      return record(r, "{\"renamed\":\"" + std::string(r.path_param("id")) + "\",\"body\":" +
-                           r.body + "}");
+      return record(
+          r, "{\"renamed\":\"" + std::string(r.path_param("id")) + "\",\"body\":" + r.body + "}");
     });
     router.get("/v1/products", [record](const HttpRequest& r) {
       return record(r, R"({"products":[{"productId":"billing","eventCount":"3"}]})");
@@ -193,11 +193,10 @@ class ForwardingTest : public ::testing::Test {
     ForwardingConfig config{std::string(kSelf), {}, std::chrono::seconds(2)};
     config.limits.response_timeout = 500ms;
     config.limits.max_response_bytes = 16 * 1024;
-    forwarding_.enable({[this]() -> ingest::Result<std::shared_ptr<const PartitionOwners>> {
-                          return owners_;
-                        },
-                        [this] { invalidations_.fetch_add(1); }},
-                       config);
+    forwarding_.enable(
+        {[this]() -> ingest::Result<std::shared_ptr<const PartitionOwners>> { return owners_; },
+         [this] { invalidations_.fetch_add(1); }},
+        config);
   }
   static constexpr std::string_view kSelf = "127.0.0.1:1";
   OtherInstance other_;
