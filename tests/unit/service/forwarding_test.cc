@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -135,6 +136,7 @@ class OtherInstance {
   OtherInstance() {
     Router router;
     auto record = [this](const HttpRequest& r, std::string body) {
+      std::lock_guard lock(mutex_);
       forwarded_by_ = std::string(r.header(kForwardedHeader).value_or("(none)"));
       authorization_ = std::string(r.header("Authorization").value_or("(none)"));
       requests_.fetch_add(1);
@@ -167,10 +169,20 @@ class OtherInstance {
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
   int requests() const { return requests_.load(); }
-  std::string forwarded_by_;
-  std::string authorization_;
+  // What the last recorded request carried (written on the server's io threads).
+  std::string forwarded_by() const {
+    std::lock_guard lock(mutex_);
+    return forwarded_by_;
+  }
+  std::string authorization() const {
+    std::lock_guard lock(mutex_);
+    return authorization_;
+  }
 
  private:
+  mutable std::mutex mutex_;
+  std::string forwarded_by_;
+  std::string authorization_;
   std::atomic<int> requests_{0};
   std::unique_ptr<HttpServer> server_;
 };
@@ -220,8 +232,8 @@ TEST_F(ForwardingTest, ProductRequestGoesToItsOwnerOnce) {
   const HttpResponse answer = handler(there);
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(answer.body, "{\"there\":\"" + product_in(2) + "\",\"sort\":\"arr\"}");
-  EXPECT_EQ(other_.forwarded_by_, kSelf);
-  EXPECT_EQ(other_.authorization_, "Bearer t0k");
+  EXPECT_EQ(other_.forwarded_by(), kSelf);
+  EXPECT_EQ(other_.authorization(), "Bearer t0k");
   EXPECT_EQ(local_calls_.load(), 0);
 
   HttpRequest here = request("GET", "/v1/products/" + product_in(0) + "/pain-points");
@@ -271,7 +283,7 @@ TEST_F(ForwardingTest, PainPointNotHereIsAskedOfTheOthers) {
   const HttpResponse found = forwarding_.by_pain_point(local(404, ""))(r);
   EXPECT_EQ(found.status, 200);
   EXPECT_NE(found.body.find("pp-there"), std::string::npos);
-  EXPECT_EQ(other_.forwarded_by_, kSelf);
+  EXPECT_EQ(other_.forwarded_by(), kSelf);
 
   // Found here: nobody else is asked. Found nowhere: the local 404.
   EXPECT_EQ(forwarding_.by_pain_point(local(200, "{\"here\":1}"))(r).body, "{\"here\":1}");
@@ -308,7 +320,7 @@ TEST_F(ForwardingTest, ProductListMergesEveryMembersOwnList) {
   EXPECT_EQ(answer.status, 200);
   EXPECT_NE(answer.body.find("\"billing\""), std::string::npos) << answer.body;
   EXPECT_LT(answer.body.find("\"billing\""), answer.body.find("\"mobile\"")) << answer.body;
-  EXPECT_EQ(other_.forwarded_by_, kSelf);
+  EXPECT_EQ(other_.forwarded_by(), kSelf);
 
   // A member that does not answer makes the whole list unavailable, not partial.
   owners_ = owners_of(std::string(kSelf), "127.0.0.1:2");
