@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "aggregator_impl.h"
+#include "painpoint/base/hex.h"
 #include "painpoint/base/time.h"
 #include "painpoint/base/utf8.h"
 #include "prefetch.h"
@@ -631,7 +632,7 @@ void Aggregator::Impl::rescore_exemplars(Cluster& c) {
 inline Cluster& Aggregator::Impl::open_cluster(Product& p, const v1::FeedbackEvent& e) {
   auto c = std::make_unique<Cluster>();
   c->seq = p.next_seq++;
-  c->id = "pp-" + hex16(fnv1a64(p.id + '\x1f' + e.event_id()));
+  c->id = "pp-" + base::hex_u64(fnv1a64(p.id + '\x1f' + e.event_id()));
   c->first_seen_us = base::micros_of(e.occurred_at());
   c->last_seen_us = c->first_seen_us;
   p.candidates.push_back(c->seq);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "painpoint/aggregator/text.h"
+#include "painpoint/base/hex.h"
 #include "painpoint/base/time.h"
 
 namespace painpoint::aggregator {
@@ -149,10 +150,7 @@ std::string alert_id(std::string_view rule, std::string_view pain_point_id,
   material += pain_point_id;
   material += '\0';
   material += window;
-  char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "al-%016llx",
-                static_cast<unsigned long long>(fnv1a64(material)));
-  return buffer;
+  return "al-" + base::hex_u64(fnv1a64(material));
 }
 
 // Sum of daily_counts over [end - days, end) counted from the newest entry (end = 0: newest).

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "aggregator_impl.h"
+#include "painpoint/base/hex.h"
 #include "painpoint/base/time.h"
 #include "painpoint/base/utf8.h"
 #include "painpoint/v1/aggregator_state.pb.h"
@@ -243,7 +244,7 @@ CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std:
   fresh->seq = p.next_seq++;
   // Unique per product (seq is), a pure function of the history, and never the id of a
   // cluster opened by an event (those hash product + '\x1f' + event id).
-  fresh->id = "pp-" + hex16(fnv1a64(p.id + "\x1esplit\x1e" + std::to_string(fresh->seq)));
+  fresh->id = "pp-" + base::hex_u64(fnv1a64(p.id + "\x1esplit\x1e" + std::to_string(fresh->seq)));
   fresh->first_seen_us = base::micros_of(events.front().occurred_at());
   fresh->last_seen_us = fresh->first_seen_us;
   p.clusters.push_back(std::move(fresh));

@@ -1,47 +1,46 @@
 #include "state_keys.h"
 
-#include <cstdio>
-
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/alerts.h"
 #include "painpoint/aggregator/state_key_owner.h"
+#include "painpoint/base/hex.h"
 
 namespace painpoint::aggregator {
 namespace {
 
-std::string hex8(std::uint32_t v) {
-  char buf[9];
-  std::snprintf(buf, sizeof buf, "%08x", v);
-  return std::string(buf, 8);
-}
+// Every product's state keys start with kProductStatePrefix + product id + '/'; a merged pain
+// point's redirect is kMergedPrefix + its id.
+constexpr std::string_view kProductStatePrefix = "agg/";
+constexpr std::string_view kMergedPrefix = "agg-merged/";
+
+using base::hex_u32;
 
 }  // namespace
 
-std::string hex16(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return std::string(buf, 16);
+std::string product_prefix(std::string_view product) {
+  std::string prefix(kProductStatePrefix);
+  prefix += product;
+  prefix += '/';
+  return prefix;
 }
-
-std::string product_prefix(std::string_view product) { return "agg/" + std::string(product) + "/"; }
 std::string meta_key(std::string_view product) { return product_prefix(product) + "m"; }
 std::string page_key(std::string_view product, std::uint32_t page) {
-  return product_prefix(product) + "d/" + hex8(page);
+  return product_prefix(product) + "d/" + hex_u32(page);
 }
 std::string cluster_key(std::string_view product, std::uint32_t seq) {
-  return product_prefix(product) + "c/" + hex8(seq);
+  return product_prefix(product) + "c/" + hex_u32(seq);
 }
 std::string cold_key(std::string_view product, std::uint32_t seq) {
-  return product_prefix(product) + "x/" + hex8(seq);
+  return product_prefix(product) + "x/" + hex_u32(seq);
 }
-std::string merged_key(std::string_view id) { return "agg-merged/" + std::string(id); }
+std::string merged_key(std::string_view id) { return std::string(kMergedPrefix) + std::string(id); }
 std::string curation_key(std::string_view product) { return product_prefix(product) + "k"; }
 
 std::string product_state_prefix(std::string_view product_id) { return product_prefix(product_id); }
 
 std::optional<StateKeyOwner> state_key_owner(std::string_view key) {
-  constexpr std::string_view kProduct = "agg/";
-  constexpr std::string_view kMerged = "agg-merged/";
+  constexpr std::string_view kProduct = kProductStatePrefix;
+  constexpr std::string_view kMerged = kMergedPrefix;
   constexpr std::string_view kEpisode = AlertEpisodes::kEpisodeStatePrefix;
   if (key.starts_with(kProduct)) {
     // Product ids have no '/' (ingest's validation), so the first one ends it.

@@ -11,8 +11,6 @@ namespace painpoint::aggregator {
 // DF table pages: 2^kPageBits buckets per state key.
 inline constexpr std::uint32_t kPageBits = 8;
 
-// 16 lowercase hex digits: pain point ids are "pp-" + hex16(hash).
-std::string hex16(std::uint64_t v);
 
 std::string product_prefix(std::string_view product);
 std::string meta_key(std::string_view product);

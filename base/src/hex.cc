@@ -1,9 +1,21 @@
 #include "painpoint/base/hex.h"
 
 namespace painpoint::base {
+namespace {
+
+constexpr char kDigits[] = "0123456789abcdef";
+
+std::string fixed_width_hex(std::uint64_t value, int digits) {
+  std::string out(static_cast<std::size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i, value >>= 4) {
+    out[static_cast<std::size_t>(i)] = kDigits[value & 0x0F];
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string hex_encode(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size() * 2);
   for (unsigned char c : bytes) {
@@ -26,5 +38,8 @@ std::optional<std::string> hex_decode(std::string_view text) {
   }
   return out;
 }
+
+std::string hex_u32(std::uint32_t value) { return fixed_width_hex(value, 8); }
+std::string hex_u64(std::uint64_t value) { return fixed_width_hex(value, 16); }
 
 }  // namespace painpoint::base

@@ -16,6 +16,7 @@
 #include "id_inheritance.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/text.h"
+#include "painpoint/base/hex.h"
 #include "painpoint/base/time.h"
 #include "painpoint/store/store.h"
 #include "product_partitions.h"
@@ -432,12 +433,8 @@ void Rebuilder::name_new_groups(const std::string& product, ProductRebuild& r) c
     if (r.match.heir_of[g]) continue;
     std::string id = r.new_groups.at(g);
     for (std::uint32_t k = 0; r.old_summaries.contains(id) || taken.contains(id); ++k) {
-      char hex[17];
-      std::snprintf(
-          hex, sizeof hex, "%016llx",
-          static_cast<unsigned long long>(agg::fnv1a64(
-              product + "\x1ereplay\x1e" + r.new_groups.at(g) + "\x1e" + std::to_string(k))));
-      id = std::string("pp-") + hex;
+      id = "pp-" + base::hex_u64(agg::fnv1a64(product + "\x1ereplay\x1e" + r.new_groups.at(g) +
+                                              "\x1e" + std::to_string(k)));
     }
     taken.insert(id);
     r.final_id[g] = id;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "painpoint/store/keys.h"
+#include "rocks_slice.h"
 
 namespace painpoint::store::alert_records {
 namespace {
@@ -15,9 +16,6 @@ constexpr std::string_view kProductPrefix = "product/";
 constexpr std::string_view kOutboxPrefix = "outbox/";
 constexpr std::string_view kNextSequenceKey = "next_sequence";
 constexpr std::string_view kWebhookPrefix = "webhook/";
-
-rocksdb::Slice slice(std::string_view view) { return {view.data(), view.size()}; }
-std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 std::string with_sequence(std::string_view prefix, std::uint64_t sequence) {
   std::string key(prefix);

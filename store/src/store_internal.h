@@ -30,14 +30,12 @@
 #include "painpoint/store/keys.h"
 #include "painpoint/store/status.h"
 #include "painpoint/store/store.h"
+#include "rocks_slice.h"
 
 namespace painpoint::store {
 
 // A RocksDB status as the store's Status, `what` naming the operation.
 Status from_rocks(const rocksdb::Status& status, std::string_view what);
-
-inline rocksdb::Slice slice(std::string_view view) { return {view.data(), view.size()}; }
-inline std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 inline std::int64_t to_micros(const google::protobuf::Timestamp& ts) { return base::micros_of(ts); }
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstdio>
+
 namespace painpoint::base {
 namespace {
 
@@ -19,6 +22,25 @@ TEST(Hex, DecodeRefusesWhatEncodeNeverWrites) {
   EXPECT_EQ(hex_decode("0g"), std::nullopt);
   EXPECT_EQ(hex_decode("zz"), std::nullopt);
   EXPECT_EQ(hex_decode("00ff"), std::string("\x00\xff", 2));
+}
+
+TEST(Hex, FixedWidthIntegersAreZeroPaddedAndMatchPrintf) {
+  EXPECT_EQ(hex_u32(0), "00000000");
+  EXPECT_EQ(hex_u32(0xabcU), "00000abc");
+  EXPECT_EQ(hex_u32(0xffffffffU), "ffffffff");
+  EXPECT_EQ(hex_u64(0), "0000000000000000");
+  EXPECT_EQ(hex_u64(0x0123456789abcdefULL), "0123456789abcdef");
+  EXPECT_EQ(hex_u64(~0ULL), "ffffffffffffffff");
+  // Ids and state keys were written with "%016llx" / "%08x": the same text, or stored keys and
+  // published ids would change.
+  std::uint64_t v = 1;
+  for (int step = 0; step < 64; ++step, v = v * 7 + 1) {
+    char expected[17];
+    std::snprintf(expected, sizeof expected, "%016llx", static_cast<unsigned long long>(v));
+    ASSERT_EQ(hex_u64(v), expected);
+    std::snprintf(expected, sizeof expected, "%08x", static_cast<unsigned>(v));
+    ASSERT_EQ(hex_u32(static_cast<std::uint32_t>(v)), expected);
+  }
 }
 
 TEST(Hex, DigitValueTakesEitherCase) {
