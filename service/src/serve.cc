@@ -577,7 +577,11 @@ base::ExitCode run_serve(const ServeOptions& options) {
   // Declared before the server, whose handlers use it.
   ServeRouting routing;
   ApiConfig api_config = make_api_config(options, setup);
-  if (!options.brokers.empty()) api_config.routing = routing.wrappers(*store);
+  const bool forwarding = options.forward_requests && !options.brokers.empty();
+  if (forwarding) api_config.routing = routing.wrappers(*store);
+  if (options.forward_requests && options.brokers.empty()) {
+    spdlog::warn("--forward-requests needs --brokers of an Apache Kafka cluster; ignored");
+  }
   HttpServer http(
       http_config,
       make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher, &alert_publisher},
@@ -596,7 +600,7 @@ base::ExitCode run_serve(const ServeOptions& options) {
       code != base::ExitCode::kOk) {
     return code;
   }
-  if (!options.brokers.empty()) {
+  if (forwarding) {
     routing.start(brokers, setup.config.kafka.settings.for_role(ingest::ClientRole::kAdmin),
                   aggregator_group, self_address);
   }

@@ -1,5 +1,5 @@
 """Any instance answers any API request, on Apache Kafka (PAINPOINT_TEST_KAFKA=<version>):
-two `painpoint serve` instances in one consumer group (both joined, as Kafka's
+two `painpoint serve --forward-requests` instances in one consumer group (both joined, as Kafka's
 ConsumerGroupCommand shows, before any event is produced), feedback for eight products that
 cover every partition of painpoint.feedback-by-product, so each instance owns some. Then:
 - for every product, its pain-point list and its first pain point's detail and events are the
@@ -130,7 +130,8 @@ def main():
         broker = KafkaBroker(PARTITIONS, version)
         instances = []
         try:
-            extra = ["--api-token", WRITE_TOKEN, "--api-read-token", READ_TOKEN]
+            extra = ["--forward-requests", "--api-token", WRITE_TOKEN, "--api-read-token",
+                     READ_TOKEN]
             for name in ("a", "b"):
                 instances.append(Serve(broker.bootstrap, os.path.join(d, name), extra=extra))
                 instances[-1].wait_ready(timeout=90)
