@@ -213,6 +213,10 @@ HttpResponse post_feedback(const HttpRequest& request, FeedbackSink* sink,
 // A strong validator of a 200 body: a client that sends it back in If-None-Match gets 304 and no
 // body (the board polls GET /v1/products every second). The digest is std::hash, so it is stable
 // within one process; after a restart a client gets one full answer again.
+HttpHandler wrapped(const RouteWrapper& wrapper, HttpHandler handler) {
+  return wrapper ? wrapper(std::move(handler)) : handler;
+}
+
 HttpHandler with_etag(HttpHandler handler) {
   return [handler = std::move(handler)](const HttpRequest& request) {
     HttpResponse response = handler(request);
@@ -409,8 +413,8 @@ void add_api_routes(Router& router, const store::Store& store, FeedbackSink* sin
   const ReadGuard read = [&auth](HttpHandler handler) {
     return with_read_auth(auth, with_etag(std::move(handler)));
   };
-  add_product_routes(router, store, read);
-  add_pain_point_routes(router, store, read);
+  add_product_routes(router, store, read, config.routing);
+  add_pain_point_routes(router, store, read, config.routing);
   auto shared_config = std::make_shared<const ApiConfig>(config);
   router.post("/v1/feedback",
               with_write_auth(auth, [sink, shared_config](const HttpRequest& request) {

@@ -86,8 +86,20 @@ class FeedbackSink {
 ingest::Result<std::unique_ptr<FeedbackSink>> make_kafka_feedback_sink(
     const std::string& brokers, const std::map<std::string, std::string>& properties);
 
+// Wraps the handlers of the routes whose data another instance may own (routing/forwarding.h).
+// An empty wrapper leaves the route as it is: one instance answers from its own store.
+using RouteWrapper = std::function<HttpHandler(HttpHandler)>;
+struct InstanceRouting {
+  RouteWrapper by_product;     // GET /v1/products/{product}/pain-points
+  RouteWrapper by_pain_point;  // GET /v1/pain-points/{id}, .../events, .../merged
+  RouteWrapper product_list;   // GET /v1/products
+  RouteWrapper curation;       // POST /v1/pain-points/{id}/{merge,rename,split} (curation_api.h)
+};
+HttpHandler wrapped(const RouteWrapper& wrapper, HttpHandler handler);
+
 struct ApiConfig {
   ApiAuth auth;
+  InstanceRouting routing;
   // The same rules the ingest stage applies, so an accepted event is never dead-lettered later.
   ingest::ValidationConfig validation;
   // How long POST /v1/feedback waits for the broker's acknowledgements before answering 503.

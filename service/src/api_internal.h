@@ -12,9 +12,11 @@ namespace painpoint::service {
 using ReadGuard = std::function<HttpHandler(HttpHandler)>;
 
 // GET /v1/products and GET /v1/products/{product}/pain-points (api_reads.cc).
-void add_product_routes(Router& router, const store::Store& store, const ReadGuard& read);
+void add_product_routes(Router& router, const store::Store& store, const ReadGuard& read,
+                        const InstanceRouting& routing);
 
 // GET /v1/pain-points/{id}, .../events and .../merged (api_reads.cc).
-void add_pain_point_routes(Router& router, const store::Store& store, const ReadGuard& read);
+void add_pain_point_routes(Router& router, const store::Store& store, const ReadGuard& read,
+                           const InstanceRouting& routing);
 
 }  // namespace painpoint::service

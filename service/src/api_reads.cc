@@ -254,30 +254,36 @@ HttpResponse list_events(const store::Store& store, const HttpRequest& request) 
 
 }  // namespace
 
-void add_product_routes(Router& router, const store::Store& store, const ReadGuard& read) {
+void add_product_routes(Router& router, const store::Store& store, const ReadGuard& read,
+                        const InstanceRouting& routing) {
   auto products = std::make_shared<ResponseCache>(kResponseCacheBytes);
-  router.get("/v1/products", read([&store, products](const HttpRequest&) {
+  router.get("/v1/products",
+             read(wrapped(routing.product_list, [&store, products](const HttpRequest&) {
                return list_products(store, *products);
-             }));
+             })));
   auto pages = std::make_shared<ResponseCache>(kResponseCacheBytes);
   auto summaries = std::make_shared<SummaryJsonCache>(kSummaryJsonCacheEntries);
   router.get("/v1/products/{product}/pain-points",
-             read([&store, pages, summaries](const HttpRequest& request) {
-               return list_pain_points(store, *pages, *summaries, request);
-             }));
+             read(wrapped(routing.by_product,
+                          [&store, pages, summaries](const HttpRequest& request) {
+                            return list_pain_points(store, *pages, *summaries, request);
+                          })));
 }
 
-void add_pain_point_routes(Router& router, const store::Store& store, const ReadGuard& read) {
-  router.get("/v1/pain-points/{id}", read([&store](const HttpRequest& request) {
-               HttpResponse error;
-               auto summary = resolve(store, std::string(request.path_param("id")), &error);
-               return summary ? json_message(200, *summary) : error;
-             }));
-  router.get("/v1/pain-points/{id}/events", read([&store](const HttpRequest& request) {
-               return list_events(store, request);
-             }));
-  router.get("/v1/pain-points/{id}/merged",
-             read([&store](const HttpRequest& request) { return merged_ids(store, request); }));
+void add_pain_point_routes(Router& router, const store::Store& store, const ReadGuard& read,
+                           const InstanceRouting& routing) {
+  auto route = [&](std::string_view pattern, HttpHandler handler) {
+    router.get(pattern, read(wrapped(routing.by_pain_point, std::move(handler))));
+  };
+  route("/v1/pain-points/{id}", [&store](const HttpRequest& request) {
+    HttpResponse error;
+    auto summary = resolve(store, std::string(request.path_param("id")), &error);
+    return summary ? json_message(200, *summary) : error;
+  });
+  route("/v1/pain-points/{id}/events",
+        [&store](const HttpRequest& request) { return list_events(store, request); });
+  route("/v1/pain-points/{id}/merged",
+        [&store](const HttpRequest& request) { return merged_ids(store, request); });
 }
 
 }  // namespace painpoint::service

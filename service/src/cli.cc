@@ -143,6 +143,9 @@ void declare_serve(CLI::App& app, ServeCommand& command) {
                         "HOST:PORT other instances reach this one's HTTP API at, carried in the "
                         "aggregator consumer's client id (default: the bind address, or the host "
                         "name when binding all interfaces)");
+  serve_cmd->add_flag("--forward-requests", serve.forward_requests,
+                      "With Apache Kafka: answer API requests about products other instances own "
+                      "by forwarding them to the owner (docs/api.md, \"Several instances\")");
   serve_cmd->add_option("--config", serve_config, "Configuration file (key = value lines)")
       ->check(CLI::ExistingFile);
   serve_cmd

@@ -113,13 +113,13 @@ HttpHandler curation_handler(AggregatorStage& stage, Kind kind, std::chrono::mil
 }  // namespace
 
 void add_curation_routes(Router& router, AggregatorStage& stage, const ApiAuth& auth,
-                         std::chrono::milliseconds timeout) {
-  router.post("/v1/pain-points/{id}/merge",
-              with_write_auth(auth, curation_handler(stage, Kind::kMerge, timeout)));
-  router.post("/v1/pain-points/{id}/rename",
-              with_write_auth(auth, curation_handler(stage, Kind::kRename, timeout)));
-  router.post("/v1/pain-points/{id}/split",
-              with_write_auth(auth, curation_handler(stage, Kind::kSplit, timeout)));
+                         const RouteWrapper& routing, std::chrono::milliseconds timeout) {
+  for (const auto& [operation, kind] :
+       {std::pair{"merge", Kind::kMerge}, std::pair{"rename", Kind::kRename},
+        std::pair{"split", Kind::kSplit}}) {
+    router.post(std::string("/v1/pain-points/{id}/") + operation,
+                with_write_auth(auth, wrapped(routing, curation_handler(stage, kind, timeout))));
+  }
 }
 
 }  // namespace painpoint::service

@@ -21,8 +21,11 @@
 
 namespace painpoint::service {
 
-// `stage` and `auth` must outlive the router's server. Routes are guarded by with_write_auth.
+// `stage` and `auth` must outlive the router's server. Routes are guarded by with_write_auth;
+// `routing` (when set) wraps each handler inside the guard, so that the instance owning the
+// pain point's product applies the command (routing/forwarding.h).
 void add_curation_routes(Router& router, AggregatorStage& stage, const ApiAuth& auth,
+                         const RouteWrapper& routing = {},
                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 }  // namespace painpoint::service

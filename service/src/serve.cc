@@ -30,6 +30,7 @@
 #include "painpoint/store/store.h"
 #include "publisher.h"
 #include "routing/partition_owners.h"
+#include "routing/serve_routing.h"
 #include "signals.h"
 
 namespace painpoint::service {
@@ -229,7 +230,7 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
   });
   add_api_routes(router, *pipeline.store, sink, api_config);
   add_connector_routes(router, connectors, sink, api_config);
-  add_curation_routes(router, *pipeline.aggregator, api_config.auth);
+  add_curation_routes(router, *pipeline.aggregator, api_config.auth, api_config.routing.curation);
   add_alerts_routes(router, *pipeline.store, api_config.auth);
   add_board_routes(router);
   return router;
@@ -566,7 +567,9 @@ base::ExitCode run_serve(const ServeOptions& options) {
   MetricsRegistry metrics;
   metrics.gauge_callback("painpoint_store_events", "Distinct events held in the store",
                          [s = store.get()] { return static_cast<double>(s->event_count()); });
-  AggregatorStage aggregator_stage(make_stage_config(setup, brokers), *store, metrics);
+  AggregatorStageConfig stage_config = make_stage_config(setup, brokers);
+  const std::string aggregator_group = stage_config.group_id;
+  AggregatorStage aggregator_stage(std::move(stage_config), *store, metrics);
   Publisher publisher(make_publisher_config(setup, brokers), *store, metrics);
   AlertPublisher alert_publisher(make_alert_publisher_config(setup, brokers), *store, metrics);
   WebhookDelivery webhook_delivery(make_webhook_config(setup), *store, metrics);
@@ -590,7 +593,14 @@ base::ExitCode run_serve(const ServeOptions& options) {
   http_config.address = options.http_address;
   http_config.port = options.http_port;
   http_config.body_limit_bytes = options.http_body_limit;
-  const ApiConfig api_config = make_api_config(options, setup);
+  // Declared before the server, whose handlers use it.
+  ServeRouting routing;
+  ApiConfig api_config = make_api_config(options, setup);
+  const bool forwarding = options.forward_requests && !options.brokers.empty();
+  if (forwarding) api_config.routing = routing.wrappers(*store);
+  if (options.forward_requests && options.brokers.empty()) {
+    spdlog::warn("--forward-requests needs --brokers of an Apache Kafka cluster; ignored");
+  }
   HttpServer http(
       http_config,
       make_router({store.get(), &ingest_worker, &aggregator_stage, &publisher, &alert_publisher},
@@ -602,11 +612,16 @@ base::ExitCode run_serve(const ServeOptions& options) {
                   options.http_port, e.what());
     return base::ExitCode::kStartFailed;
   }
-  aggregator_stage.advertise_api(advertised_address(options.http_address, http.port(),
-                                                    options.advertise));
+  const std::string self_address =
+      advertised_address(options.http_address, http.port(), options.advertise);
+  aggregator_stage.advertise_api(self_address);
   if (auto code = start_stages(options, setup, brokers, *store, stages);
       code != base::ExitCode::kOk) {
     return code;
+  }
+  if (forwarding) {
+    routing.start(brokers, setup.config.kafka.settings.for_role(ingest::ClientRole::kAdmin),
+                  aggregator_group, self_address);
   }
   spdlog::info(
       "painpoint serving: http://{}:{} (healthz, readyz, metrics), Kafka {} (librdkafka {})",

@@ -22,6 +22,11 @@ struct ServeOptions {
   // Where other instances reach this one's HTTP API (host:port). Empty: the bind address and the
   // bound port, or the host name when binding all interfaces (advertised_address()).
   std::string advertise;
+  // Forward API requests to the instance that owns their data (routing/forwarding.h), on a
+  // cluster that describes consumer groups. Off by default: librdkafka up to 2.14.1 can abort
+  // the process on a DescribeConsumerGroups that fails to send while the broker reconnects
+  // (librdkafka #4605), and forwarding asks every second.
+  bool forward_requests = false;
   int embedded_partitions = 16;
   std::uint16_t embedded_port = 0;
   bool sync_writes = false;

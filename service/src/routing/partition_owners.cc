@@ -103,21 +103,43 @@ OwnerDirectory::OwnerDirectory(ingest::Admin& admin, OwnerDirectoryConfig config
     : admin_(admin), config_(std::move(config)) {}
 
 ingest::Result<std::shared_ptr<const PartitionOwners>> OwnerDirectory::current() {
-  std::lock_guard lock(mutex_);
-  const auto now = std::chrono::steady_clock::now();
-  if (owners_ && now - fetched_at_ < config_.max_age) return owners_;
+  std::lock_guard ask(refresh_mutex_);
+  {
+    std::lock_guard lock(owners_mutex_);
+    if (!expired_ && std::chrono::steady_clock::now() - fetched_at_ < config_.max_age) {
+      return owners_;
+    }
+  }
+  if (Status s = describe(); !s.ok()) return s;
+  return latest();
+}
+
+ingest::Status OwnerDirectory::refresh() {
+  std::lock_guard ask(refresh_mutex_);
+  return describe();
+}
+
+ingest::Status OwnerDirectory::describe() {
   auto group = admin_.describe_group(config_.group_id, config_.request_timeout);
   if (!group.ok()) return group.status();
   auto owners = PartitionOwners::from_group(*group, config_.topic, config_.partition_count);
   if (!owners.ok()) return owners.status();
-  owners_ = std::make_shared<const PartitionOwners>(std::move(owners).value());
-  fetched_at_ = now;
+  auto shared = std::make_shared<const PartitionOwners>(std::move(owners).value());
+  std::lock_guard lock(owners_mutex_);
+  owners_ = std::move(shared);
+  fetched_at_ = std::chrono::steady_clock::now();
+  expired_ = false;
+  return Status::Ok();
+}
+
+std::shared_ptr<const PartitionOwners> OwnerDirectory::latest() const {
+  std::lock_guard lock(owners_mutex_);
   return owners_;
 }
 
 void OwnerDirectory::invalidate() {
-  std::lock_guard lock(mutex_);
-  owners_.reset();
+  std::lock_guard lock(owners_mutex_);
+  expired_ = true;
 }
 
 }  // namespace painpoint::service

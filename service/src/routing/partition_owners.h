@@ -69,8 +69,10 @@ struct OwnerDirectoryConfig {
   std::chrono::milliseconds request_timeout{5'000};
 };
 
-// The latest PartitionOwners for the API's threads, refreshed from the cluster at most once per
-// max_age (one DescribeGroups request at a time; concurrent callers share its answer).
+// The latest PartitionOwners for the API's threads. current() asks the cluster when its answer
+// is older than max_age (one DescribeGroups at a time; concurrent callers share its answer);
+// serve instead refresh()es from a thread of its own and reads latest(), which never waits for
+// the cluster.
 class OwnerDirectory {
  public:
   OwnerDirectory(ingest::Admin& admin, OwnerDirectoryConfig config);
@@ -79,12 +81,23 @@ class OwnerDirectory {
   // The next current() asks the cluster again: a forwarded request found that the owner moved.
   void invalidate();
 
+  // Asks the cluster now (up to request_timeout). On failure the previous answer stays: while
+  // the cluster cannot be reached, no rebalance can move a partition either.
+  ingest::Status refresh();
+  // The latest answer without asking the cluster; nullptr until a refresh succeeded.
+  std::shared_ptr<const PartitionOwners> latest() const;
+
  private:
+  // One DescribeGroups into owners_; the caller holds refresh_mutex_.
+  ingest::Status describe();
+
   ingest::Admin& admin_;
   const OwnerDirectoryConfig config_;
-  std::mutex mutex_;
+  std::mutex refresh_mutex_;  // one DescribeGroups at a time
+  mutable std::mutex owners_mutex_;
   std::shared_ptr<const PartitionOwners> owners_;
   std::chrono::steady_clock::time_point fetched_at_{};
+  bool expired_ = true;
 };
 
 }  // namespace painpoint::service
