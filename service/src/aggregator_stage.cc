@@ -85,11 +85,10 @@ ingest::Status AggregatorStage::start() {
   if (!consumer.ok()) return consumer.status();
   impl.consumer.emplace(std::move(consumer).value());
   if (auto s = impl.resolve_cluster(); !s.ok()) return s;
-  std::optional<std::int32_t> partition_count;
-  if (store::Status s = impl.store.input_partitions(&partition_count); !s.ok()) {
+  if (store::Status s = ProductPartitions::from_store(impl.store, &impl.product_partitions);
+      !s.ok()) {
     return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
   }
-  impl.product_partitions = ProductPartitions(partition_count);
 
   impl.aggregator =
       std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);

@@ -150,7 +150,8 @@ void declare_serve(CLI::App& app, ServeCommand& command) {
       ->check(CLI::ExistingFile);
   serve_cmd
       ->add_option("--partitions", serve.embedded_partitions,
-                   "Partitions per topic of the embedded broker")
+                   "Partitions per topic of the embedded broker (the store records it at its "
+                   "first start; later starts need the same)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   serve_cmd

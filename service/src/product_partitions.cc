@@ -1,10 +1,28 @@
 #include "product_partitions.h"
 
+#include <spdlog/spdlog.h>
+
 #include <string_view>
 
 #include "painpoint/ingest/partitioner.h"
 
 namespace painpoint::service {
+
+store::Status ProductPartitions::from_store(const store::Store& store, ProductPartitions* out) {
+  std::optional<std::int32_t> partition_count;
+  if (store::Status s = store.input_partitions(&partition_count); !s.ok()) return s;
+  *out = ProductPartitions(partition_count);
+  out->store_ = &store;
+  return store::Status::Ok();
+}
+
+void ProductPartitions::read_partition_count() {
+  if (partition_count_ || store_ == nullptr) return;
+  if (store::Status s = store_->input_partitions(&partition_count_); !s.ok()) {
+    spdlog::warn("reading the recorded input partition count: {}", s.to_string());
+    partition_count_.reset();
+  }
+}
 
 void ProductPartitions::learn(const v1::StoredEvent& event) {
   learned_.insert_or_assign(event.event().product_id(), event.input_partition());
@@ -18,11 +36,18 @@ void ProductPartitions::assign(store::CommitBatch* batch) {
     partitions.try_emplace(e.event().product_id(), e.input_partition());
   }
   bool complete = true;
+  bool count_read = false;  // at most one read of the count per batch
   auto add = [&](std::string_view product) {
     if (partitions.contains(product)) return;
     if (const auto it = learned_.find(product); it != learned_.end()) {
       partitions.emplace(it->first, it->second);
-    } else if (partition_count_ && *partition_count_ > 0) {
+      return;
+    }
+    if (!count_read) {
+      read_partition_count();
+      count_read = true;
+    }
+    if (partition_count_ && *partition_count_ > 0) {
       partitions.emplace(std::string(product),
                          ingest::partition_for_key(product, *partition_count_));
     } else {

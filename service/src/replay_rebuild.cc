@@ -170,11 +170,9 @@ class Rebuilder {
     const TimePoint since = options_.since.value_or(TimePoint::min());
     const TimePoint until = options_.until.value_or(TimePoint::max());
     Progress progress("rebuild", total);
-    std::optional<std::int32_t> partition_count;
-    if (store::Status s = store_.input_partitions(&partition_count); !s.ok()) {
+    if (store::Status s = ProductPartitions::from_store(store_, &partitions_); !s.ok()) {
       return fail("reading the input partition count", s);
     }
-    partitions_ = ProductPartitions(partition_count);
     // Stored memberships are looked up in batches (one MultiGet per chunk of events).
     std::vector<std::pair<ProductRun*, std::size_t>> pending;
     std::vector<std::string> pending_ids;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,8 +94,28 @@ bool summaries_topic_fits(ingest::Admin& admin, const std::string& brokers,
 }
 
 // Each partition of the repartition topic owns the state of the products that hash to it, so
-// the topic must keep the partition count the store was built with: recorded at the first start
-// on such a cluster, compared at every later one. False after logging what to do.
+// the topic must keep the partition count the store was built with: recorded at the first start,
+// compared at every later one. False after logging what to do; `how_to_keep(recorded)` says how
+// to start with the recorded count.
+bool input_partitions_fit(store::Store& store, int partitions,
+                          const std::filesystem::path& data_dir,
+                          const std::function<std::string(int recorded)>& how_to_keep) {
+  std::optional<std::int32_t> recorded;
+  store::Status s = store.input_partitions(&recorded);
+  if (s.ok() && !recorded) s = store.record_input_partitions(partitions);
+  if (!s.ok()) {
+    spdlog::error("store: {}", s.to_string());
+    return false;
+  }
+  if (!recorded || *recorded == partitions) return true;
+  spdlog::error(
+      "{} has {} partitions, but the store in {} was built with {}: products would move to "
+      "partitions that do not hold their state. {}, or start with an empty --data-dir and "
+      "`painpoint replay emit` this store's events into the new topics",
+      ingest::kTopicByProduct, partitions, data_dir.string(), *recorded, how_to_keep(*recorded));
+  return false;
+}
+
 bool repartition_topic_fits(ingest::Admin& admin, const std::string& brokers,
                             std::chrono::milliseconds timeout, store::Store& store,
                             const std::filesystem::path& data_dir) {
@@ -107,27 +128,17 @@ bool repartition_topic_fits(ingest::Admin& admin, const std::string& brokers,
         topic, brokers);
     return true;
   }
-  const int partitions = metadata->topics[0].partitions;
-  std::optional<std::int32_t> recorded;
-  store::Status s = store.input_partitions(&recorded);
-  if (s.ok() && !recorded) s = store.record_input_partitions(partitions);
-  if (!s.ok()) {
-    spdlog::error("store: {}", s.to_string());
-    return false;
-  }
-  if (!recorded || *recorded == partitions) return true;
-  spdlog::error(
-      "{} has {} partitions, but the store in {} was built with {}: products would move to "
-      "partitions that do not hold their state. Use a topic with {} partitions (`painpoint "
-      "topics ensure --brokers {} --partitions {}` checks it), or start with an empty "
-      "--data-dir and `painpoint replay emit` this store's events into the new topics",
-      topic, partitions, data_dir.string(), *recorded, *recorded, brokers, *recorded);
-  return false;
+  return input_partitions_fit(store, metadata->topics[0].partitions, data_dir, [&](int recorded) {
+    return fmt::format(
+        "Use a topic with {} partitions (`painpoint topics ensure --brokers {} --partitions {}` "
+        "checks it)",
+        recorded, brokers, recorded);
+  });
 }
 
-// The topic checks, on clusters that answer admin requests: librdkafka's mock cluster (the
-// embedded broker, `painpoint broker`) names no controller among its brokers and never answers
-// DescribeConfigs, and its topics are Painpoint's own anyway.
+// The topic checks. librdkafka's mock cluster (`painpoint broker`) names no controller among its
+// brokers and never answers DescribeConfigs, so only the partition count, which comes with the
+// topic's metadata, is checked there; its topics are Painpoint's own anyway.
 bool cluster_topics_fit(const std::string& brokers, const ingest::ClientProperties& admin_props,
                         store::Store& store, const std::filesystem::path& data_dir) {
   // The aggregator stage has just reached the cluster: it answers in milliseconds.
@@ -138,12 +149,12 @@ bool cluster_topics_fit(const std::string& brokers, const ingest::ClientProperti
     return false;
   }
   auto answers = admin->has_controller(kTimeout);
-  if (!answers.ok() || !*answers) {
-    spdlog::debug("topic checks skipped: {}",
+  const bool describes_configs = answers.ok() && *answers;
+  if (!describes_configs) {
+    spdlog::debug("topic configuration checks skipped: {}",
                   answers.ok() ? "the cluster names no controller" : answers.status().to_string());
-    return true;
   }
-  return summaries_topic_fits(*admin, brokers, kTimeout) &&
+  return (!describes_configs || summaries_topic_fits(*admin, brokers, kTimeout)) &&
          repartition_topic_fits(*admin, brokers, kTimeout, store, data_dir);
 }
 
@@ -543,6 +554,14 @@ base::ExitCode run_serve(const ServeOptions& options) {
   spdlog::info("store {} holds {} events", options.data_dir.string(), store->event_count());
   if (auto code = check_clustering(options, setup, *store); code != base::ExitCode::kOk) {
     return code;
+  }
+  // The embedded broker's topics have the partitions it was started with; a cluster's are
+  // checked once the aggregator stage reached it (cluster_topics_fit).
+  if (embedded && !input_partitions_fit(
+                      *store, options.embedded_partitions, options.data_dir, [](int recorded) {
+                        return fmt::format("Start with --partitions {}", recorded);
+                      })) {
+    return base::ExitCode::kCannotProceed;
   }
 
   MetricsRegistry metrics;

@@ -72,6 +72,12 @@ std::optional<OffsetKey> parse_offset_key(std::string_view key) {
   return OffsetKey{key.substr(0, separator), static_cast<std::int32_t>(*partition)};
 }
 
+std::optional<std::string_view> leading_id(std::string_view key) {
+  const std::size_t separator = key.find('\0');
+  if (separator == std::string_view::npos) return std::nullopt;
+  return key.substr(0, separator);
+}
+
 std::string product_item_key(std::string_view product_id, std::string_view item_id) {
   std::string key;
   key.reserve(product_id.size() + 1 + item_id.size());

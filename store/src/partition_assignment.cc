@@ -15,13 +15,11 @@ rocksdb::Status parse(std::string_view bytes, Message* out, const char* what) {
   return rocksdb::Status::OK();
 }
 
-// The id in front of the 0x00 separator of a product_item_key() or member_key().
-rocksdb::Status leading_id(std::string_view key, std::string_view* id) {
-  const std::size_t separator = key.find('\0');
-  if (separator == std::string_view::npos) {
-    return rocksdb::Status::Corruption("index key without separator");
-  }
-  *id = key.substr(0, separator);
+// keys::leading_id() of an index key, which every index key has.
+rocksdb::Status indexed_id(std::string_view key, std::string_view* id) {
+  const std::optional<std::string_view> leading = keys::leading_id(key);
+  if (!leading) return rocksdb::Status::Corruption("index key without separator");
+  *id = *leading;
   return rocksdb::Status::OK();
 }
 
@@ -65,13 +63,13 @@ rocksdb::Status Assigner::partition_of(Family family, std::string_view key, std:
     }
     case kPainPointsByProduct: {
       std::string_view id;
-      s = leading_id(key, &id);
+      s = indexed_id(key, &id);
       product = id;
       break;
     }
     case kMembersByPainPoint: {
       std::string_view id;
-      s = leading_id(key, &id);
+      s = indexed_id(key, &id);
       if (s.ok()) s = product_of_pain_point(id, &product);
       break;
     }

@@ -198,4 +198,10 @@ rocksdb::Status copy(rocksdb::DB& db, const rocksdb::WriteOptions& write, const 
   return copier.meta();
 }
 
+rocksdb::Status add_clear_progress(rocksdb::WriteBatch& wb) {
+  std::string end(kProgressPrefix);
+  end.back() += 1;  // the first key after every key with the prefix
+  return wb.DeleteRange(slice(kProgressPrefix), end);
+}
+
 }  // namespace painpoint::store::partition_migration

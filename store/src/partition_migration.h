@@ -16,6 +16,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/status.h>
+#include <rocksdb/write_batch.h>
 
 #include <array>
 #include <cstddef>
@@ -50,5 +51,9 @@ struct CopyStats {
 rocksdb::Status copy(rocksdb::DB& db, const rocksdb::WriteOptions& write, const Families& families,
                      const partition_assignment::PartitionRule& rule, const CopyLimits& limits,
                      CopyStats* stats);
+
+// Adds to `wb` the deletion of the copy's progress keys (default family), for the write that
+// ends the migration.
+rocksdb::Status add_clear_progress(rocksdb::WriteBatch& wb);
 
 }  // namespace painpoint::store::partition_migration

@@ -133,6 +133,8 @@ struct Store::Impl {
   std::mutex write_mutex;
   std::optional<Status> write_failure;
   std::filesystem::path dir;
+  // The schema version of the directory as opened (after any upgrade).
+  std::uint32_t schema_version = 0;
   Status write(rocksdb::WriteBatch* batch, std::string_view what);
   [[nodiscard]] Status check_free_space(std::size_t write_bytes, std::string_view what) const;
 

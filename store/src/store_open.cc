@@ -266,11 +266,13 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
 
   std::uint32_t version = 0;
   if (Status st = impl->check_schema(!existed, &version); !st.ok()) return st;
+  impl->schema_version = version;
   if (Status st = impl->load_counters(); !st.ok()) return st;
   if (!options.read_only) {
     if (Status st = impl->index_members_if_needed(); !st.ok()) return st;
     if (version == kUpgradableSchemaVersion) {
       if (Status st = impl->upgrade_listings(); !st.ok()) return st;
+      impl->schema_version = kSchemaVersion;
     }
   }
   out->reset(new Store(std::move(impl)));

@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -90,6 +92,32 @@ TEST(ProductPartitions, EventsGiveTheirInputPartitionOthersAreHashed) {
       {"search", ingest::partition_for_key("search", 16)},
       {"web", ingest::partition_for_key("web", 16)}};
   EXPECT_EQ(batch.product_partitions, expected);
+}
+
+// The stage and replay rebuild take the count serve recorded in the store; without one, a product
+// not seen in an event has no partition until the count is recorded (on a cluster, serve records
+// it after the stage started).
+TEST(ProductPartitions, FromStoreHashesOverTheRecordedCount) {
+  const auto dir = std::filesystem::path(testing::TempDir()) / "product-partitions-from-store";
+  std::filesystem::remove_all(dir);
+  std::unique_ptr<store::Store> store;
+  ASSERT_TRUE(store::Store::open(dir, {}, &store).ok());
+  ProductPartitions partitions(std::nullopt);
+  ASSERT_TRUE(ProductPartitions::from_store(*store, &partitions).ok());
+  auto partitions_of_billing = [&partitions] {
+    store::CommitBatch batch;
+    batch.summaries.emplace_back();
+    batch.summaries.back().set_product_id("billing");
+    partitions.assign(&batch);
+    return batch.product_partitions;
+  };
+  EXPECT_TRUE(partitions_of_billing().empty());
+  ASSERT_TRUE(store->record_input_partitions(12).ok());
+  const std::map<std::string, std::int32_t, std::less<>> hashed = {
+      {"billing", ingest::partition_for_key("billing", 12)}};
+  EXPECT_EQ(partitions_of_billing(), hashed);
+  store.reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ClientIdAddress, RoundTripsAndRejectsOthers) {

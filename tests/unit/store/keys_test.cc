@@ -62,6 +62,14 @@ TEST(KeysTest, ProductItemKeysGroupByProduct) {
   EXPECT_EQ(product_item_key("app", "pp-1").substr(0, 4), std::string("app\0", 4));
 }
 
+TEST(KeysTest, LeadingIdIsTheProductOrPainPointInFrontOfTheSeparator) {
+  const std::string listing = product_item_key("app", "pp-1");
+  EXPECT_EQ(leading_id(listing), std::optional<std::string_view>("app"));
+  const std::string member = member_key("pp-1", member_position(5, "event-3"));
+  EXPECT_EQ(leading_id(member), std::optional<std::string_view>("pp-1"));
+  EXPECT_EQ(leading_id("no-separator"), std::nullopt);
+}
+
 TEST(KeysTest, PartitionPrefixIsBigEndianAndRoundTrips) {
   EXPECT_EQ(partition_prefix(0), std::string("\0\0", 2));
   EXPECT_EQ(partition_prefix(258), std::string("\x01\x02", 2));

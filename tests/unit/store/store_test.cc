@@ -184,6 +184,27 @@ TEST_F(StoreTest, InputPartitionsRoundTrip) {
   EXPECT_EQ(partitions, 48);
 }
 
+// Schema 2 keys begin with their own bytes (an event id, a time), not a partition: listing or
+// dropping partitions there refuses, and deletes nothing.
+TEST_F(StoreTest, PartitionsOfASchema2StoreAreRefused) {
+  auto store = open_store();
+  CommitBatch batch;
+  batch.events.push_back(make_event("e-1", "app", v1::SOURCE_SUPPORT, 100));
+  ASSERT_TRUE(store->commit(batch).ok());
+  std::vector<std::int32_t> partitions;
+  Status s = store->partitions_present(&partitions);
+  EXPECT_EQ(s.code, StoreErrc::kSchemaMismatch);
+  EXPECT_NE(s.message.find("schema 2"), std::string::npos) << s.message;
+  for (std::int32_t partition : {0, 0x652d}) {  // 0x652d: the first two bytes of "e-1"
+    s = store->drop_partition(partition);
+    EXPECT_EQ(s.code, StoreErrc::kSchemaMismatch) << s.message;
+  }
+  std::optional<v1::StoredEvent> got;
+  ASSERT_TRUE(store->get_event("e-1", &got).ok());
+  EXPECT_TRUE(got.has_value());
+  EXPECT_EQ(store->event_count(), 1);
+}
+
 // Below the free space it keeps, the store refuses writes itself (kNoSpace, saying how much is
 // free) rather than letting RocksDB meet a full disk; nothing of the refused batch is stored.
 TEST_F(StoreTest, WritesAreRefusedBelowTheFreeSpaceReserve) {

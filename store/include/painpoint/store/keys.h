@@ -44,6 +44,9 @@ struct OffsetKey {
 [[nodiscard]] std::string member_position(std::int64_t occurred_at_micros,
                                           std::string_view event_id);
 [[nodiscard]] std::string member_key(std::string_view pain_point_id, std::string_view position);
+// The id in front of the 0x00 separator of a product_item_key() (the product) or a member_key()
+// (the pain point); nullopt for a key without the separator.
+[[nodiscard]] std::optional<std::string_view> leading_id(std::string_view key);
 
 // Partitioned families (docs/adr-005-scale-out.md, decision (b)): be16(partition) | key, so that
 // each partition of the input topic is one contiguous range of every such family, from

@@ -43,6 +43,8 @@ namespace painpoint::store {
 // that a read-write open upgrades version 1 in place (version 2 added the listing values of
 // pain_points_by_product and the per-product pain point counters; see docs/read-api.md).
 inline constexpr std::uint32_t kSchemaVersion = 2;
+// The first schema whose keys carry their input partition (README, "Per-partition layout").
+inline constexpr std::uint32_t kPartitionedSchemaVersion = 3;
 
 struct StoreOptions {
   bool create_if_missing = true;
@@ -222,6 +224,11 @@ class Store {
   // Records the clustering the stored aggregator state is built with (an opaque text the
   // service composes); serve compares it at every start, `replay rebuild` replaces it.
   Status record_clustering(std::string_view description);
+  // Deletes every record of input partition `partition` in one write (a range deletion per
+  // partitioned family and one over its records in the default family): the state of a partition
+  // another instance took over. kInvalidArgument outside keys::valid_partition(); kSchemaMismatch
+  // on a store below kPartitionedSchemaVersion, whose keys carry no partition.
+  Status drop_partition(std::int32_t partition);
 
   // Reader side (thread-safe) -------------------------------------------------------------------
 
@@ -231,6 +238,9 @@ class Store {
   Status input_partitions(std::optional<std::int32_t>* out) const;
   // What record_clustering() recorded last; nullopt when nothing was.
   Status clustering(std::optional<std::string>* out) const;
+  // The input partitions with at least one record here, ascending (one seek per partition found
+  // and family). kSchemaMismatch like drop_partition().
+  Status partitions_present(std::vector<std::int32_t>* out) const;
   Status get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const;
   Status get_membership(std::string_view event_id, std::optional<std::string>* out) const;
   // The memberships of many events in one batched read (out[i] for event_ids[i]).

@@ -1,0 +1,61 @@
+// Store's per-input-partition operations (partition_ranges.h over the store's own families).
+
+#include <string>
+#include <vector>
+
+#include "partition_ranges.h"
+#include "store_internal.h"
+
+namespace painpoint::store {
+namespace {
+
+// A store below kPartitionedSchemaVersion keeps its keys without the partition prefix: a seek
+// for a partition's range would read other records' first bytes as partition numbers.
+Status require_partitioned(std::uint32_t schema_version) {
+  if (schema_version >= kPartitionedSchemaVersion) return Status::Ok();
+  return {StoreErrc::kSchemaMismatch,
+          "the store is in schema " + std::to_string(schema_version) +
+              ", whose keys carry no input partition (per-partition records begin with schema " +
+              std::to_string(kPartitionedSchemaVersion) + ")"};
+}
+
+std::vector<rocksdb::ColumnFamilyHandle*> partitioned_families(
+    const std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount>& families) {
+  std::vector<rocksdb::ColumnFamilyHandle*> out;
+  for (std::size_t f = 0; f < kFamilyCount; ++f) {
+    if (partition_ranges::is_partitioned(static_cast<Family>(f))) out.push_back(families[f]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Status Store::drop_partition(std::int32_t partition) {
+  if (Status s = require_partitioned(impl_->schema_version); !s.ok()) return s;
+  if (!keys::valid_partition(partition)) {
+    return {StoreErrc::kInvalidArgument,
+            "partition " + std::to_string(partition) + " is outside the store's partition range"};
+  }
+  const std::vector<rocksdb::ColumnFamilyHandle*> partitioned =
+      partitioned_families(impl_->families);
+  rocksdb::WriteBatch wb;
+  if (Status s =
+          from_rocks(partition_ranges::add_drop(wb, partitioned, impl_->cf(kMeta), partition),
+                     "drop partition");
+      !s.ok()) {
+    return s;
+  }
+  return impl_->write(&wb, "drop partition " + std::to_string(partition));
+}
+
+Status Store::partitions_present(std::vector<std::int32_t>* out) const {
+  if (Status s = require_partitioned(impl_->schema_version); !s.ok()) return s;
+  const std::vector<rocksdb::ColumnFamilyHandle*> partitioned =
+      partitioned_families(impl_->families);
+  const ScopedSnapshot snapshot(impl_->db.get());
+  return from_rocks(
+      partition_ranges::present(*impl_->db, snapshot.options(), partitioned, impl_->cf(kMeta), out),
+      "list partitions");
+}
+
+}  // namespace painpoint::store
