@@ -327,7 +327,7 @@ def main():
              remaining), flush=True)
 
     # Done when serve stored every event and its outbox is empty, then a quiet spell longer than
-    # the publisher's coalescing interval (1 s) so the last coalesced records are in.
+    # the publisher's coalescing interval (250 ms by default) so the last coalesced records are in.
     deadline = time.monotonic() + a.drain_timeout
     stored = -1
     while time.monotonic() < deadline:

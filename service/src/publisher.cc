@@ -29,7 +29,7 @@ constexpr milliseconds kReachabilityGrace{3'000};
 // Shortest wait for the next pain point to come due. Thousands of tracked pain points come due
 // at scattered moments; waking for each one (as soon as 1 ms later) made a round, with its scans
 // over every tracked pain point, run about once per millisecond and cost a fifth of serve's CPU at
-// 10,000 events/s. Sends are late by at most this much, against a coalescing interval of 1 s.
+// 10,000 events/s. Sends are late by at most this much, against a coalescing interval of 250 ms.
 constexpr milliseconds kMinDueWait{10};
 }  // namespace
 

@@ -41,7 +41,7 @@ struct PublisherConfig {
   std::map<std::string, std::string> producer_properties;
   std::string topic = "painpoint.summaries";
   // At most one record per pain point per interval.
-  std::chrono::milliseconds interval{1'000};
+  std::chrono::milliseconds interval{250};
   // How often an idle publisher looks for new outbox entries when no wake() comes.
   std::chrono::milliseconds poll_interval{50};
   std::size_t read_chunk = 1'000;
