@@ -357,7 +357,16 @@ if [[ $SKIP_LATENCY == 0 ]]; then
   lat_rc=0
   timeout $(( ${DURATION%.*} + 900 )) "$PY" "$ROOT/bench/latency.py" --brokers "$BROKER" \
     --metrics-url "http://127.0.0.1:$HTTP_PORT/metrics" --rate "$RATE" --duration "$DURATION" \
-    --pb-dir "$TMP/pb" || lat_rc=$?
+    --workload "$WORKLOAD" --pb-dir "$TMP/pb" || lat_rc=$?
+  # Where the time went: the stage's batches, their commits, the publisher's outbox ages (means
+  # over the phase), and serve's CPU by thread over the whole phase (µs per event offered).
+  curl -fsS --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null | awk '
+    /^painpoint_(batch_events|batch_commit_seconds|outbox_age_seconds)_(sum|count) / {
+      split($1, p, "_"); name = $1; sub(/_(sum|count)$/, "", name); v[$1] = $2; names[name] = 1 }
+    END { for (n in names) if (v[n "_count"] > 0)
+            printf "%s: %d observations, mean %.4f\n", n, v[n "_count"], v[n "_sum"] / v[n "_count"] }' || true
+  echo "serve CPU by thread, latency phase (µs per event offered): $(thread_cpu "$SERVE2" |
+    awk -v n="$(calc %.0f "$RATE * $DURATION")" '{ printf "%s%s %.1f", sep, $1, $2 * 1e6 / n; sep = ", " }')"
   kill "$SERVE2" 2>/dev/null || true
   for _ in $(seq 150); do kill -0 "$SERVE2" 2>/dev/null || break; sleep 0.2; done
   kill -KILL "$SERVE2" 2>/dev/null || true

@@ -211,6 +211,11 @@ class DistinctMaker:
                 self.rng.randrange(len(self.arr)), self.rng.choice(CHANNELS[source]))
 
 
+def default_banking77_dir():
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
+                        "banking77")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -218,8 +223,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--workload", choices=["generated", "banking77", "distinct"], default="generated")
-    ap.add_argument("--banking77-dir", default=os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "banking77"))
+    ap.add_argument("--banking77-dir", default=default_banking77_dir())
     ap.add_argument("--now", default=None, help="ISO 8601; events spread over the 30 days before")
     a = ap.parse_args()
     if a.workload == "banking77":

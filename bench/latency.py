@@ -45,7 +45,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_events import TOPIC_OF, EventMaker  # noqa: E402
+from gen_events import TOPIC_OF, Banking77Maker, EventMaker, default_banking77_dir  # noqa: E402
 
 
 def compile_protos(out_dir):
@@ -201,6 +201,26 @@ def event_latencies(records, sent_at, members_of, merged_status):
     return latencies, bounded, unpublished, unreflected
 
 
+def repartition_times(consumer_class, brokers, feedback_pb2, expected, timeout_s=120):
+    """occurred_at (µs) -> CreateTime (s) of the event's record on painpoint.feedback-by-product:
+    when ingest handed it to its producer, so the time before it is ingest's share."""
+    c = consumer_class({"bootstrap.servers": brokers, "group.id": "bench-hops-%d" % os.getpid(),
+                        "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe(["painpoint.feedback-by-product"])
+    times, ev = {}, feedback_pb2.FeedbackEvent()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(times) < expected and time.monotonic() < deadline:
+            for msg in c.consume(10000, 0.5):
+                if msg.error():
+                    continue
+                ev.ParseFromString(msg.value())
+                times[micros(ev.occurred_at)] = msg.timestamp()[1] / 1000.0
+    finally:
+        c.close()
+    return times
+
+
 def percentile(sorted_values, p):
     # Nearest rank: an observed value, no interpolation.
     return sorted_values[max(0, math.ceil(p / 100.0 * len(sorted_values)) - 1)]
@@ -216,6 +236,8 @@ def main():
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--products", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--workload", choices=["generated", "banking77"], default="generated")
+    ap.add_argument("--banking77-dir", default=default_banking77_dir())
     ap.add_argument("--pb-dir", required=True)
     ap.add_argument("--warmup", type=float, default=5.0,
                     help="seconds of sending at the start left out of the percentiles")
@@ -253,7 +275,8 @@ def main():
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
 
-    maker = EventMaker(a.products, seed=a.seed)
+    maker = (Banking77Maker(a.banking77_dir, a.products, seed=a.seed) if a.workload == "banking77"
+             else EventMaker(a.products, seed=a.seed))
     delivery_errors = [0]
 
     def on_delivery(err, _msg):
@@ -304,7 +327,7 @@ def main():
              remaining), flush=True)
 
     # Done when serve stored every event and its outbox is empty, then a quiet spell longer than
-    # the publisher's coalescing interval (1 s) so the last coalesced records are in.
+    # the publisher's coalescing interval (250 ms by default) so the last coalesced records are in.
     deadline = time.monotonic() + a.drain_timeout
     stored = -1
     while time.monotonic() < deadline:
@@ -353,6 +376,17 @@ def main():
     print("latency per event, the same over the whole run (warm-up included): %d events, p50 %.3f "
           "s, p99 %.3f s, max %.3f s"
           % (len(whole_run), percentile(whole_run, 50), percentile(whole_run, 99), whole_run[-1]))
+    repartitioned = repartition_times(Consumer, a.brokers, feedback_pb2, len(sent_at))
+    hops = [(repartitioned[t] - t / 1e6, lat - (repartitioned[t] - t / 1e6))
+            for lat, waited, t in per_event
+            if not waited and t >= measured_from and t in repartitioned]
+    if hops:
+        before = sorted(h[0] for h in hops)
+        after = sorted(h[1] for h in hops)
+        print("latency split of the same events (%d found on painpoint.feedback-by-product): send "
+              "-> ingest's produce p50 %.3f s, p99 %.3f s; from there -> summary p50 %.3f s, p99 "
+              "%.3f s" % (len(hops), percentile(before, 50), percentile(before, 99),
+                          percentile(after, 50), percentile(after, 99)))
     print("latency per event after the warm-up, with the %d events that waited as candidates for "
           "support: p50 %.3f s, p99 %.3f s, max %.3f s; %d upper bounds (merged pain points); %d "
           "events in no published pain point (still emerging); %d listed but in no record (must "

@@ -18,6 +18,8 @@ using detail::to_timeout_ms;
 
 struct Producer::Impl : ClientState {
   detail::KafkaPtr rk;
+  // The queue poll() serves (delivery reports); wake() yields it. Destroyed before rk.
+  detail::QueuePtr main_queue;
   DeliveryCallback on_delivery;
   std::chrono::milliseconds backpressure_timeout{};
   std::atomic<std::uint64_t> produced{0};
@@ -101,6 +103,7 @@ Result<Producer> Producer::create(const ProducerConfig& config, DeliveryCallback
   auto rk = detail::new_client(RD_KAFKA_PRODUCER, std::move(conf).value());
   if (!rk.ok()) return rk.status();
   impl->rk = std::move(rk).value();
+  impl->main_queue.reset(rd_kafka_queue_get_main(impl->rk.get()));
   return Producer(std::move(impl));
 }
 
@@ -157,6 +160,10 @@ Status Producer::produce(std::string_view topic, std::optional<std::string_view>
 
 int Producer::poll(std::chrono::milliseconds timeout) {
   return impl_ ? rd_kafka_poll(impl_->rk.get(), to_timeout_ms(timeout)) : 0;
+}
+
+void Producer::wake() {
+  if (impl_ && impl_->main_queue) rd_kafka_queue_yield(impl_->main_queue.get());
 }
 
 Status Producer::prefetch_metadata(std::span<const std::string> topics,

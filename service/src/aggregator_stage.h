@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -71,6 +72,9 @@ struct AggregatorStageConfig {
   unsigned encoder_threads = 0;
   // Alert rules evaluated on every committed batch's summaries (docs/alerts.md).
   std::vector<aggregator::AlertRule> alert_rules;
+  // Called after every successful commit (a batch, a checkpoint, a curation command) on the
+  // thread that committed, e.g. to wake the publisher at once. Must not block.
+  std::function<void()> on_committed;
 };
 
 // A human curation request (POST /v1/pain-points/{id}/merge|rename|split).

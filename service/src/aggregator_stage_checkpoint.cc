@@ -48,6 +48,7 @@ std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::
     (void)fail("store commit failed (" + std::string(why) + "): " + s.to_string());
     return std::nullopt;
   }
+  if (config.on_committed) config.on_committed();
   checkpoint_committed(true, 0);
   return commit;
 }

@@ -28,7 +28,8 @@ store::CommitBatch to_commit_batch(aggregator::Changes&& changes) {
   return batch;
 }
 
-CommitThread::CommitThread(store::Store& store) : store_(store), thread_([this] { run(); }) {}
+CommitThread::CommitThread(store::Store& store, std::function<void()> on_committed)
+    : store_(store), on_committed_(std::move(on_committed)), thread_([this] { run(); }) {}
 
 CommitThread::~CommitThread() {
   {
@@ -63,6 +64,7 @@ void CommitThread::run() {
     const store::CommitBatch* batch = std::exchange(batch_, nullptr);
     lock.unlock();
     store::Status status = store_.commit(*batch);
+    if (status.ok() && on_committed_) on_committed_();
     lock.lock();
     result_ = std::move(status);
     done_.notify_all();

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -49,7 +50,8 @@ store::CommitBatch to_commit_batch(aggregator::Changes&& changes);
 // aggregate the next batch meanwhile. submit() and wait() alternate, from one thread.
 class CommitThread {
  public:
-  explicit CommitThread(store::Store& store);
+  // `on_committed` (may be empty) runs on the commit thread after each successful commit.
+  CommitThread(store::Store& store, std::function<void()> on_committed);
   ~CommitThread();
   CommitThread(const CommitThread&) = delete;
   CommitThread& operator=(const CommitThread&) = delete;
@@ -63,6 +65,7 @@ class CommitThread {
   void run();
 
   store::Store& store_;
+  const std::function<void()> on_committed_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
@@ -113,7 +116,7 @@ struct AggregatorStage::Impl {
   // At most one commit runs at a time, on the commit thread, overlapping the aggregation of the
   // next batch; only this stage's thread starts and finishes it.
   std::unique_ptr<Pending> in_flight;
-  CommitThread committer{store};
+  CommitThread committer{store, config.on_committed};
   AlertFiring alerts{config.alert_rules, store};
   // Events committed since the aggregator state was last written out (a checkpoint).
   std::uint64_t events_since_checkpoint = 0;

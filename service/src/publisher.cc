@@ -29,7 +29,7 @@ constexpr milliseconds kReachabilityGrace{3'000};
 // Shortest wait for the next pain point to come due. Thousands of tracked pain points come due
 // at scattered moments; waking for each one (as soon as 1 ms later) made a round, with its scans
 // over every tracked pain point, run about once per millisecond and cost a fifth of serve's CPU at
-// 10,000 events/s. Sends are late by at most this much, against a coalescing interval of 1 s.
+// 10,000 events/s. Sends are late by at most this much, against a coalescing interval of 250 ms.
 constexpr milliseconds kMinDueWait{10};
 }  // namespace
 
@@ -67,6 +67,9 @@ struct Publisher::Impl {
 
   mutable std::mutex detail_mutex;
   std::string detail = "not running";
+  // wake() reaches the producer only while it exists (start() to finish()).
+  std::mutex wake_mutex;
+  bool wakeable = false;  // guarded by wake_mutex
 
   // Publisher-thread state (the delivery callback runs on this thread too, inside poll/flush).
   std::unordered_map<std::string, Tracked> tracked;
@@ -357,6 +360,10 @@ struct Publisher::Impl {
     } else {
       spdlog::info("publisher stopped; outbox empty");
     }
+    {
+      std::lock_guard lock(wake_mutex);
+      wakeable = false;
+    }
     producer.reset();  // its destructor may still report purged messages: `reports` is alive
     reports.clear();
     running.store(false);
@@ -396,6 +403,10 @@ ingest::Status Publisher::start() {
     spdlog::warn("publisher: TEST ONLY delay of {} ms before the first publish",
                  impl.config.test_initial_delay.count());
   }
+  {
+    std::lock_guard lock(impl.wake_mutex);
+    impl.wakeable = true;
+  }
   impl.running.store(true);
   impl.set_detail("starting");
   impl.thread = std::thread([&impl] {
@@ -409,6 +420,11 @@ void Publisher::stop() {
   if (!impl_) return;
   impl_->stop_requested.store(true);
   if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void Publisher::wake() {
+  std::lock_guard lock(impl_->wake_mutex);
+  if (impl_->wakeable) impl_->producer->wake();
 }
 
 bool Publisher::publisher_ok() const { return impl_->running.load() && impl_->healthy.load(); }

@@ -41,8 +41,8 @@ struct PublisherConfig {
   std::map<std::string, std::string> producer_properties;
   std::string topic = "painpoint.summaries";
   // At most one record per pain point per interval.
-  std::chrono::milliseconds interval{1'000};
-  // How often an idle publisher looks for new outbox entries.
+  std::chrono::milliseconds interval{250};
+  // How often an idle publisher looks for new outbox entries when no wake() comes.
   std::chrono::milliseconds poll_interval{50};
   std::size_t read_chunk = 1'000;
   std::size_t max_tracked_entries = 100'000;
@@ -76,6 +76,10 @@ class Publisher {
   // about stop_timeout + stop_flush_timeout; returns at once while the broker is unreachable
   // (the outbox keeps everything for the next start). Idempotent.
   void stop();
+
+  // Tells the publisher that a commit just added outbox entries: it reads them now rather than
+  // at its next poll_interval. Thread-safe; returns at once.
+  void wake();
 
   // False while deliveries fail, the broker is unreachable or the store refused a read/delete.
   [[nodiscard]] bool publisher_ok() const;

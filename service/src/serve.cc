@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -567,10 +568,12 @@ base::ExitCode run_serve(const ServeOptions& options) {
   MetricsRegistry metrics;
   metrics.gauge_callback("painpoint_store_events", "Distinct events held in the store",
                          [s = store.get()] { return static_cast<double>(s->event_count()); });
+  Publisher publisher(make_publisher_config(setup, brokers), *store, metrics);
+  // Declared after the publisher, which it wakes from its commit thread until it is destroyed.
   AggregatorStageConfig stage_config = make_stage_config(setup, brokers);
+  stage_config.on_committed = [&publisher] { publisher.wake(); };
   const std::string aggregator_group = stage_config.group_id;
   AggregatorStage aggregator_stage(std::move(stage_config), *store, metrics);
-  Publisher publisher(make_publisher_config(setup, brokers), *store, metrics);
   AlertPublisher alert_publisher(make_alert_publisher_config(setup, brokers), *store, metrics);
   WebhookDelivery webhook_delivery(make_webhook_config(setup), *store, metrics);
   ingest::IngestWorker ingest_worker(make_ingest_config(setup, brokers));

@@ -21,7 +21,7 @@ from harness import (PAINPOINT, ROOT, SAMPLE_FEEDBACK, Broker, Serve, latest_per
                      produce_sample, protobuf_module, read_summaries, stop_on_exit, wait_until,
                      workdir)
 
-INTERVAL_MS = 1000  # PublisherConfig::interval default
+INTERVAL_MS = 250  # PublisherConfig::interval default
 
 
 def stream_sample(brokers, events, seed, seconds):

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <map>
 #include <random>
 #include <set>
@@ -232,6 +233,45 @@ TEST_F(KafkaTest, PrefetchMetadataOfExistingAndUnreachableTopics) {
   auto lonely = Producer::create(nowhere);
   ASSERT_TRUE(lonely.ok()) << lonely.status().to_string();
   EXPECT_FALSE(lonely->prefetch_metadata(topics, 300ms).ok());
+}
+
+// A poll() that would wait far longer than the deadline returns once another thread wakes it,
+// and a wake that comes before the poll makes the next poll return instead of waiting.
+TEST_F(KafkaTest, WakeEndsAPollOnAnotherThread) {
+  ProducerConfig config;
+  config.brokers = broker_->bootstrap();
+  // No statistics events: nothing but wake() may end the poll.
+  config.extra["statistics.interval.ms"] = "0";
+  auto created = Producer::create(config);
+  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  Producer producer = std::move(created).value();
+  std::atomic<bool> returned{false};
+  std::thread poller([&] {
+    producer.poll(std::chrono::duration_cast<std::chrono::milliseconds>(10 * kDeadline));
+    returned.store(true);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!returned.load() && std::chrono::steady_clock::now() < deadline) {
+    producer.wake();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(returned.load()) << "poll() still blocked after wake()";
+  if (!returned.load()) producer.wake();
+  poller.join();
+
+  producer.wake();
+  std::atomic<bool> second{false};
+  std::thread early([&] {
+    producer.poll(std::chrono::duration_cast<std::chrono::milliseconds>(10 * kDeadline));
+    second.store(true);
+  });
+  const auto second_deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!second.load() && std::chrono::steady_clock::now() < second_deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(second.load()) << "a wake() before poll() was lost";
+  if (!second.load()) producer.wake();
+  early.join();
 }
 
 TEST_F(KafkaTest, ProducerConsumerRoundTrip) {

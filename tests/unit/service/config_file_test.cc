@@ -30,7 +30,7 @@ TEST(ConfigFileTest, SetsValidationAndClusterKeys) {
       "validation.max_future_skew_hours=2\n"
       "cluster.join_threshold = 0.5\n"
       "cluster.min_support = 7\n"
-      "publisher.summary_interval_ms = 250\n"
+      "publisher.summary_interval_ms = 400\n"
       "aggregator.checkpoint_events = 5000\n"
       "aggregator.checkpoint_interval_ms = 1500\n");
   ASSERT_TRUE(result.config.has_value()) << result.error;
@@ -40,7 +40,7 @@ TEST(ConfigFileTest, SetsValidationAndClusterKeys) {
   EXPECT_EQ(result.config->validation.max_future_skew, std::chrono::hours(2));
   EXPECT_DOUBLE_EQ(result.config->cluster.join_threshold, 0.5);
   EXPECT_EQ(result.config->cluster.min_support, 7U);
-  EXPECT_EQ(result.config->summary_interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(result.config->summary_interval, std::chrono::milliseconds(400));
 }
 
 TEST(ConfigFileTest, ErrorsNameTheLineAndNeverFallBackToDefaults) {

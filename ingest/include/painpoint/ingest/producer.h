@@ -76,6 +76,9 @@ class Producer {
 
   // Serves delivery reports; blocks up to `timeout` if none is ready. Returns how many were served.
   int poll(std::chrono::milliseconds timeout = 0ms);
+  // Makes a poll() blocked on another thread return now, or else the next poll() return at once:
+  // for a thread that waits both for delivery reports and for work handed over by other threads.
+  void wake();
 
   // Fetches the partitions and leaders of `topics` now, blocking up to `timeout` per topic. Without
   // it the first message to a topic waited ~1 s (librdkafka looks an unknown topic up on its
