@@ -87,17 +87,22 @@ void ClientState::note_problem(const char* reason) {
 }
 
 void ClientState::on_log(std::string_view facility, std::string_view line) {
-  // librdkafka 2.12 logs a connection the broker closed before answering ApiVersion at info level
-  // and without its old "(connecting to a SSL listener?)" hint, and raises no error for it.
+  // librdkafka logs a connection the broker closed at info level and raises no error for it. Two
+  // such closes name a wrong security.protocol: before the broker answered ApiVersion (librdkafka
+  // 2.12 no longer adds its "(connecting to a SSL listener?)" hint), and during the TLS handshake
+  // (a TLS client on a plaintext listener, when the close is seen before a handshake read fails).
   if (facility != "FAIL" || reachable.load() ||
-      line.find("Disconnected") == std::string_view::npos ||
-      line.find("in state APIVERSION_QUERY") == std::string_view::npos) {
+      line.find("Disconnected") == std::string_view::npos) {
     return;
   }
   std::string problem(line);
-  problem += kClosedDuringApiVersionHint;
-  if (!warned_closed_during_api_version_.exchange(true))
-    spdlog::warn("kafka {}: {}", what, problem);
+  if (line.find("in state APIVERSION_QUERY") != std::string_view::npos) {
+    problem += kClosedDuringApiVersionHint;
+    if (!warned_closed_during_api_version_.exchange(true))
+      spdlog::warn("kafka {}: {}", what, problem);
+  } else if (line.find("in state SSL_HANDSHAKE") == std::string_view::npos) {
+    return;
+  }
   std::lock_guard lock(mutex_);
   problem_ = std::move(problem);
 }

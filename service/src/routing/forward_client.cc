@@ -106,15 +106,12 @@ ForwardResult send_request(std::string_view address, const OutgoingRequest& requ
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
+  // The parser refuses a Content-Length above the limit as soon as the header is in, before
+  // reading any of the body; chunked and unframed bodies are refused when they pass it.
   parser.body_limit(limits.max_response_bytes);
   http::async_read_header(stream, buffer, parser,
                           [&](beast::error_code e, std::size_t) { ec = e; });
   run_until_done(io);
-  // Boost 1.74's response parser applies body_limit to chunked and unframed bodies only, not to
-  // one with a Content-Length: that one is checked here.
-  if (!ec && parser.content_length() && *parser.content_length() > limits.max_response_bytes) {
-    ec = http::error::body_limit;
-  }
   if (!ec && !parser.is_done()) {
     http::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
     run_until_done(io);

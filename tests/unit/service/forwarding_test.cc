@@ -341,6 +341,8 @@ TEST(ForwardClient, BoundsTheWaitAndTheBody) {
   const ForwardResult big = send_request(other.address(), {"GET", "/big", {}, {}}, limits);
   EXPECT_FALSE(big.ok());
   EXPECT_NE(big.error.find("response from"), std::string::npos) << big.error;
+  // Refused for the limit, by its Content-Length (the text of Beast's http::error::body_limit).
+  EXPECT_NE(big.error.find("body limit exceeded"), std::string::npos) << big.error;
   limits.max_response_bytes = 128 * 1024;
   EXPECT_EQ(send_request(other.address(), {"GET", "/big", {}, {}}, limits).response.body.size(),
             64U * 1024);
