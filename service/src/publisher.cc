@@ -205,7 +205,9 @@ struct Publisher::Impl {
       t.unsent.clear();
       t.oldest_in_flight = t.oldest_unsent;
       t.in_flight_since = now;
-      t.last_sent = now;
+      // The record's timestamp is taken at produce, which can be well after `now` when this
+      // round reads and sends many summaries: the interval counts from the produce.
+      t.last_sent = Clock::now();
     }
     return next;
   }
