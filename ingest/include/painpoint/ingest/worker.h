@@ -39,7 +39,7 @@ struct IngestConfig {
   std::chrono::milliseconds close_timeout{1'000};
   // The output topic is internal (only serve's own aggregator stage reads it back), so by default
   // its records are not compressed: compressing here and decompressing in the stage's consumer
-  // was about a tenth of serve's CPU per event (docs/benchmarks.md). `producer_extra`'s
+  // spent CPU on bytes that never leave the pipeline (docs/benchmarks.md). `producer_extra`'s
   // compression.codec, if set, still wins.
   std::string output_compression = "none";
   ValidationConfig validation;
