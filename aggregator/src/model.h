@@ -84,6 +84,18 @@ struct Account {
   std::int64_t arr;
 };
 
+// One member of a cluster's sample (semantic mode): what moving the event to another cluster at
+// maintenance needs, its vector in the stored form (pack_embedding), so that a restarted or
+// rebuilt aggregator moves it exactly as the running one did.
+struct Member {
+  std::uint64_t hash = 0;  // fnv1a64 of the event id: the sample keeps the smallest
+  PoolString event_id;
+  PoolString text;
+  std::int32_t source = 0;
+  std::int64_t occurred_us = 0;
+  PoolString vector;
+};
+
 // The record and its vectors live in the PagePool (page_pool.h): huge pages instead of a 4 KiB
 // page per allocation somewhere in the heap.
 struct Cluster {
@@ -125,6 +137,10 @@ struct Cluster {
   // Exemplars and accounts are persisted under their own key, written only when they change:
   // they are most of a cluster's bytes and change far less often than its counts.
   bool cold_dirty = false;
+  // Semantic mode: the members with the smallest event-id hashes (at most sample_members),
+  // sorted by (hash, event id), persisted under a key of their own when they change.
+  PoolVector<Member> sample;
+  bool sample_dirty = false;
 };
 
 // What a product knows about one term (hashed stem), in one 64-byte slot of its term table:

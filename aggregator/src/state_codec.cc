@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "painpoint/aggregator/text.h"
 #include "painpoint/base/time.h"
 #include "state_keys.h"
 
@@ -72,6 +73,35 @@ void decode_cold(const v1::AggCluster& m, Cluster& c) {
     }
     x.score = e.score();
     c.exemplars.push_back(std::move(x));
+  }
+}
+
+v1::AggSample encode_sample(const Cluster& c) {
+  v1::AggSample m;
+  m.set_seq(c.seq);
+  for (const auto& x : c.sample) {
+    auto* e = m.add_member();
+    e->set_event_id(x.event_id.data(), x.event_id.size());
+    e->set_text(x.text.data(), x.text.size());
+    e->set_source(x.source);
+    e->set_occurred_micros(x.occurred_us);
+    e->set_vector(x.vector.data(), x.vector.size());
+  }
+  return m;
+}
+
+void decode_sample(const v1::AggSample& m, Cluster& c) {
+  c.sample.clear();
+  c.sample.reserve(static_cast<std::size_t>(m.member_size()));
+  for (const auto& e : m.member()) {
+    Member x;
+    x.hash = fnv1a64(e.event_id());
+    x.event_id.assign(e.event_id().data(), e.event_id().size());
+    x.text.assign(e.text().data(), e.text().size());
+    x.source = e.source();
+    x.occurred_us = e.occurred_micros();
+    x.vector.assign(e.vector().data(), e.vector().size());
+    c.sample.push_back(std::move(x));
   }
 }
 
