@@ -2,6 +2,8 @@
 // Every sampled member goes to the cluster whose vector sum it is nearest to by cosine, one
 // k-means step seeded by the online clusters (aggregator/README.md, "Late moves").
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -88,8 +90,9 @@ void Aggregator::Impl::insert_member(Cluster& c, Member m) const {
 }
 
 // Plans every move against the clusters as they are, then applies them. A member stays where
-// it is unless another pain point is strictly nearer; it never goes to a pain point curation
-// keeps apart from its own, and a human-named pain point is never emptied by moves.
+// it is unless a pain point is strictly nearer than the rest of its own cluster; it never goes
+// to a pain point curation keeps apart from its own, and a human-named pain point is never
+// emptied by moves.
 void Aggregator::Impl::move_members(Product& p) {
   if (!semantic() || cfg.sample_members == 0) return;
   const std::uint32_t d = dims();
@@ -97,16 +100,20 @@ void Aggregator::Impl::move_members(Product& p) {
   if (t.seq.empty()) return;
   std::vector<Move> moves;
   std::vector<float> v(d);
-  std::vector<float> own(d);
   for (const auto& slot : p.clusters) {
     const Cluster* c = slot.get();
     if (c == nullptr || c->sample.empty() || c->dense.size() != d || c->dense_norm <= 0) continue;
-    for (std::uint32_t k = 0; k < d; ++k) own[k] = static_cast<float>(c->dense[k] / c->dense_norm);
     const std::vector<std::uint8_t> barred = barred_for(p, *c, t);
     const std::size_t first = moves.size();
     for (std::size_t i = 0; i < c->sample.size(); ++i) {
       if (!unpack_embedding(c->sample[i].vector, v)) continue;
-      double best = dot_lanes(v.data(), own.data(), d);
+      // Its own cluster is judged without it (S - v): counting the member in its own sum keeps
+      // every small cluster together however loose it is, a singleton above all.
+      const double vs = dot_lanes(v.data(), c->dense.data(), d);
+      const double vv = dot_lanes(v.data(), v.data(), d);
+      const double rest = c->dense_norm * c->dense_norm - 2 * vs + vv;
+      double best =
+          rest > 1e-6 ? (vs - vv) / std::sqrt(rest) : -std::numeric_limits<double>::infinity();
       std::uint32_t to = c->seq;
       for (std::size_t j = 0; j < t.seq.size(); ++j) {
         if (t.seq[j] == c->seq || barred[j] != 0) continue;
