@@ -28,6 +28,8 @@ bool member_before(std::uint64_t hash, std::string_view id, const Member& m) {
 struct Targets {
   std::vector<std::uint32_t> seq;
   std::vector<float> unit;  // seq.size() rows of dims floats
+  std::vector<double> norm;   // |S| of each
+  std::vector<double> count;  // members of each
   std::unordered_map<std::string_view, std::size_t> by_id;
 };
 
@@ -41,6 +43,8 @@ Targets targets_of(const Product& p, std::uint32_t d) {
     }
     t.by_id.emplace(c->id, t.seq.size());
     t.seq.push_back(c->seq);
+    t.norm.push_back(c->dense_norm);
+    t.count.push_back(static_cast<double>(c->count));
     for (float x : c->dense) t.unit.push_back(static_cast<float>(x / c->dense_norm));
   }
   return t;
@@ -64,9 +68,8 @@ std::vector<std::uint8_t> barred_for(const Product& p, const Cluster& c, const T
 void Aggregator::Impl::offer_member(Cluster& c, const v1::FeedbackEvent& e) {
   if (!semantic() || cfg.sample_members == 0 || dense.empty() || dense.size() != dims()) return;
   const std::uint64_t hash = fnv1a64(e.event_id());
-  if (c.sample.size() >= cfg.sample_members && !member_before(hash, e.event_id(), c.sample.back())) {
-    return;
-  }
+  const bool full = c.sample.size() >= cfg.sample_members;
+  if (full && !member_before(hash, e.event_id(), c.sample.back())) return;
   Member m;
   m.hash = hash;
   m.event_id.assign(e.event_id().data(), e.event_id().size());
@@ -98,6 +101,11 @@ void Aggregator::Impl::move_members(Product& p) {
   const std::uint32_t d = dims();
   const Targets t = targets_of(p, d);
   if (t.seq.empty()) return;
+  // A member goes only where it could have joined as a new event (the join rule of
+  // add_semantic): a one-off remark stays on its own instead of diluting its nearest pain point.
+  const double b = background_similarity(p);
+  const double join = b + cfg.semantic_join * (1.0 - b);
+  const double prior = cfg.semantic_prior;
   std::vector<Move> moves;
   std::vector<float> v(d);
   for (const auto& slot : p.clusters) {
@@ -114,16 +122,18 @@ void Aggregator::Impl::move_members(Product& p) {
       const double rest = c->dense_norm * c->dense_norm - 2 * vs + vv;
       double best =
           rest > 1e-6 ? (vs - vv) / std::sqrt(rest) : -std::numeric_limits<double>::infinity();
-      std::uint32_t to = c->seq;
+      std::size_t to = t.seq.size();
       for (std::size_t j = 0; j < t.seq.size(); ++j) {
         if (t.seq[j] == c->seq || barred[j] != 0) continue;
         const double s = dot_lanes(v.data(), t.unit.data() + j * d, d);
         if (s > best) {
           best = s;
-          to = t.seq[j];
+          to = j;
         }
       }
-      if (to != c->seq) moves.push_back(Move{c->seq, static_cast<std::uint32_t>(i), to});
+      if (to == t.seq.size()) continue;
+      if ((best * t.norm[to] + prior * b) / (t.count[to] + prior) < join) continue;
+      moves.push_back(Move{c->seq, static_cast<std::uint32_t>(i), t.seq[to]});
     }
     const auto leaving = static_cast<std::int64_t>(moves.size() - first);
     if (leaving >= c->count && c->promoted && p.curation.renamed(c->id)) moves.resize(first);
