@@ -65,6 +65,8 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
     ok = parse(value, c.semantic_prior);
   else if (key == "sample_members")
     ok = parse(value, c.sample_members);
+  else if (key == "move_budget")
+    ok = parse(value, c.move_budget);
   else if (key == "hash_bits")
     ok = parse(value, c.hash_bits);
   else if (key == "sif_a")
@@ -139,6 +141,8 @@ const std::vector<ConfigKey>& config_keys() {
       {"sample_members",
        "semantic: members kept per cluster (smallest event-id hashes) that move to their nearest "
        "cluster at maintenance; 0: no moves"},
+      {"move_budget",
+       "semantic: sampled members weighed per maintenance at most (the rest at the next ones)"},
       {"hash_bits", "terms are hashed into 2^hash_bits buckets per product"},
       {"sif_a", "SIF smoothing a in a / (a + p(word)) for dense sentence vectors"},
       {"sparse_weight", "weight of the sparse TF-IDF cosine in the blended similarity (0..1)"},
@@ -182,6 +186,7 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
   if (key == "semantic_merge") return num(c.semantic_merge);
   if (key == "semantic_prior") return num(c.semantic_prior);
   if (key == "sample_members") return num(c.sample_members);
+  if (key == "move_budget") return num(c.move_budget);
   if (key == "hash_bits") return num(c.hash_bits);
   if (key == "sif_a") return num(c.sif_a);
   if (key == "sparse_weight") return num(c.sparse_weight);

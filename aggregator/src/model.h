@@ -219,6 +219,7 @@ struct Product {
   std::int64_t token_count = 0;
   std::uint32_t next_seq = 0;
   std::int64_t since_maintenance = 0;
+  std::uint32_t move_cursor = 0;  // the seq the next move step starts at (move_budget)
   std::vector<double> dense_mean_sum;
   std::int64_t latest = 0;
   // Term statistics and the inverted index in one table (see Term). Lists are never removed

@@ -108,9 +108,16 @@ void Aggregator::Impl::move_members(Product& p) {
   const double prior = cfg.semantic_prior;
   std::vector<Move> moves;
   std::vector<float> v(d);
-  for (const auto& slot : p.clusters) {
-    const Cluster* c = slot.get();
+  // Whole clusters from the cursor on, until move_budget members were weighed (0: no bound).
+  const std::size_t n = p.clusters.size();
+  const std::size_t start = p.move_cursor < n ? p.move_cursor : 0;
+  const std::size_t budget = cfg.move_budget == 0 ? n * cfg.sample_members : cfg.move_budget;
+  std::size_t weighed = 0;
+  std::size_t visited = 0;
+  for (; visited < n && weighed < budget; ++visited) {
+    const Cluster* c = p.clusters[(start + visited) % n].get();
     if (c == nullptr || c->sample.empty() || c->dense.size() != d || c->dense_norm <= 0) continue;
+    weighed += c->sample.size();
     const std::vector<std::uint8_t> barred = barred_for(p, *c, t);
     const std::size_t first = moves.size();
     for (std::size_t i = 0; i < c->sample.size(); ++i) {
@@ -138,6 +145,7 @@ void Aggregator::Impl::move_members(Product& p) {
     const auto leaving = static_cast<std::int64_t>(moves.size() - first);
     if (leaving >= c->count && c->promoted && p.curation.renamed(c->id)) moves.resize(first);
   }
+  if (n > 0) p.move_cursor = static_cast<std::uint32_t>((start + visited) % n);
   apply_moves(p, moves);
 }
 

@@ -146,6 +146,7 @@ v1::AggProductState encode_meta(const Product& p) {
   m.set_events_since_maintenance(p.since_maintenance);
   for (double x : p.dense_mean_sum) m.add_dense_mean_sum(x);
   m.set_latest_unix_s(p.latest);
+  m.set_move_cursor(p.move_cursor);
   return m;
 }
 
@@ -155,6 +156,7 @@ void decode_meta(const v1::AggProductState& m, std::uint32_t dims, Product& p) {
   p.next_seq = m.next_seq();
   p.since_maintenance = m.events_since_maintenance();
   p.latest = m.latest_unix_s();
+  p.move_cursor = m.move_cursor();
   if (m.dense_mean_sum_size() == static_cast<int>(dims)) {
     p.dense_mean_sum.assign(m.dense_mean_sum().begin(), m.dense_mean_sum().end());
   }

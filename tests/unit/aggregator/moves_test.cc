@@ -149,6 +149,24 @@ TEST(LateMoves, SameStateAndMembershipsWhateverTheBatchesAndRestarts) {
   }
 }
 
+// A budget below the product's sample weighs whole clusters from where the last step stopped; the
+// cursor is part of the state, so a restart continues where the step would have.
+TEST(LateMoves, ABudgetSpreadsTheStepOverMaintenancesAndSurvivesRestarts) {
+  const Stream s = noisy_stream(8, 1500, 1.6f, 3);
+  ClusterConfig cfg = config();
+  cfg.move_budget = 40;
+  const Outcome bounded = run(cfg, s, 0);
+  ASSERT_GT(bounded.moved, 0u);
+  cfg.move_budget = 0;
+  EXPECT_NE(run(cfg, s, 0).member, bounded.member) << "the budget must change what is weighed";
+  cfg.move_budget = 40;
+  for (const std::size_t at : {250, 777, 1201}) {
+    const Outcome o = run(cfg, s, 50, at);
+    EXPECT_EQ(o.member, bounded.member) << "restart at " << at;
+    EXPECT_TRUE(o.state == bounded.state) << "restart at " << at;
+  }
+}
+
 TEST(LateMoves, NoMovesWithoutASample) {
   const Stream s = noisy_stream(8, 1500, 1.6f, 3);
   ClusterConfig cfg = config();
@@ -388,6 +406,9 @@ TEST(LateMoves, StaticModeWritesNoSample) {
 TEST(LateMoves, ConfigKey) {
   ClusterConfig cfg;
   EXPECT_EQ(cfg.sample_members, 256u);
+  EXPECT_EQ(cfg.move_budget, 4096u);
+  EXPECT_FALSE(apply_config_override(cfg, "move_budget", "100"));
+  EXPECT_EQ(config_value(cfg, "move_budget"), "100");
   EXPECT_FALSE(apply_config_override(cfg, "sample_members", "64"));
   EXPECT_EQ(config_value(cfg, "sample_members"), "64");
 }
