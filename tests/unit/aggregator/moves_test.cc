@@ -14,6 +14,7 @@
 #include "painpoint/aggregator/encoder.h"
 #include "painpoint/aggregator/text.h"
 #include "painpoint/v1/aggregator_state.pb.h"
+#include "unit_vector.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -22,13 +23,7 @@ using testing::MapState;
 
 constexpr std::uint32_t kDims = 32;
 
-std::vector<float> unit(std::vector<float> v) {
-  double n = 0;
-  for (float x : v) n += static_cast<double>(x) * x;
-  n = std::sqrt(n);
-  for (float& x : v) x = static_cast<float>(x / n);
-  return v;
-}
+using testing::unit;
 
 // As serve hands it to add(): through the stored form.
 std::vector<float> stored(const std::vector<float>& v) {
@@ -132,6 +127,16 @@ Outcome run(const ClusterConfig& cfg, const Stream& s, std::size_t batch,
   return out;
 }
 
+// Restarting from the persisted state at several points (draining every 50 events) ends with
+// the memberships and state bytes of the uninterrupted run.
+void expect_restarts_reproduce(const ClusterConfig& cfg, const Stream& s, const Outcome& whole) {
+  for (const std::size_t at : {250, 777, 1201}) {
+    const Outcome o = run(cfg, s, 50, at);
+    EXPECT_EQ(o.member, whole.member) << "restart at " << at;
+    EXPECT_TRUE(o.state == whole.state) << "restart at " << at;
+  }
+}
+
 TEST(LateMoves, SameStateAndMembershipsWhateverTheBatchesAndRestarts) {
   const Stream s = noisy_stream(8, 1500, 1.6f, 3);
   const Outcome whole = run(config(), s, 0);
@@ -142,11 +147,7 @@ TEST(LateMoves, SameStateAndMembershipsWhateverTheBatchesAndRestarts) {
     EXPECT_EQ(o.member, whole.member) << "batch " << batch;
     EXPECT_TRUE(o.state == whole.state) << "batch " << batch;
   }
-  for (const std::size_t at : {250, 777, 1201}) {
-    const Outcome o = run(config(), s, 50, at);
-    EXPECT_EQ(o.member, whole.member) << "restart at " << at;
-    EXPECT_TRUE(o.state == whole.state) << "restart at " << at;
-  }
+  expect_restarts_reproduce(config(), s, whole);
 }
 
 // A budget below the product's sample weighs whole clusters from where the last step stopped; the
@@ -160,11 +161,7 @@ TEST(LateMoves, ABudgetSpreadsTheStepOverMaintenancesAndSurvivesRestarts) {
   cfg.move_budget = 0;
   EXPECT_NE(run(cfg, s, 0).member, bounded.member) << "the budget must change what is weighed";
   cfg.move_budget = 40;
-  for (const std::size_t at : {250, 777, 1201}) {
-    const Outcome o = run(cfg, s, 50, at);
-    EXPECT_EQ(o.member, bounded.member) << "restart at " << at;
-    EXPECT_TRUE(o.state == bounded.state) << "restart at " << at;
-  }
+  expect_restarts_reproduce(cfg, s, bounded);
 }
 
 TEST(LateMoves, NoMovesWithoutASample) {
