@@ -219,7 +219,7 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- persistence.cc
   void load(Product& p);
   void flush(Product& p, Changes& out, StateOutput state);
-  Changes take_changes(StateOutput state);
+  Changes take_changes(const Aggregator::ProductFilter& save_state);
   void load_curation(Product& p);
   static void flush_curation(Product& p, Changes& out);
 

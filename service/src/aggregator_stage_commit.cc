@@ -84,7 +84,7 @@ bool AggregatorStage::Impl::finish_commit() {
   std::unique_ptr<Pending> done = std::move(in_flight);
   if (!s.ok()) return fail("store commit failed: " + s.to_string());
   const std::size_t stored = done->commit.events.size();
-  checkpoint_committed(done->commit.aggregator_checkpoint, stored);
+  checkpoint_committed(done->completes_checkpoint);
   for (const auto& o : done->next) positions[{o.topic, o.partition}] = o.offset;
   // For lag monitoring only; the store's offsets are the ones we resume from.
   if (auto st = consumer->commit(done->next, /*async=*/true); !st.ok()) {

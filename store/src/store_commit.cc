@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -87,6 +88,13 @@ class CommitWrites {
   Counters after;
   // The counters of the products this commit changes, as they are after it.
   std::map<std::string, v1::ProductStats, std::less<>> products;
+  // How the arrival log's index (Store::Impl::unsaved_keys) changes with this commit.
+  struct ArrivalLogChange {
+    bool cleared = false;              // a checkpoint: the whole log goes
+    std::vector<std::string> saved;    // products whose entries go
+    std::vector<std::pair<std::string, std::string>> logged;  // (product, key) added
+  };
+  ArrivalLogChange arrival_log;
 
   void put_in_order(Family family, std::string_view key, std::string_view value) {
     in_order.push_back(Op{family, WriteKind::kPut, std::string(key), std::string(value)});
@@ -264,7 +272,11 @@ class Store::Impl::CommitPreparation {
  public:
   CommitPreparation(const Store& store, const Impl& impl, const CommitBatch& batch,
                     CommitWrites& out)
-      : store_(store), impl_(impl), batch_(batch), out_(out) {}
+      : store_(store),
+        impl_(impl),
+        batch_(batch),
+        out_(out),
+        saved_products_(batch.state_saved_for.begin(), batch.state_saved_for.end()) {}
 
   Status run() {
     if (Status s = check_product_partitions(batch_); !s.ok()) return s;
@@ -318,10 +330,11 @@ class Store::Impl::CommitPreparation {
       stored.SerializeToString(&buffer_);
       append_arrival(buffer_, arrival);
       out_.put(kEvents, event.event_id(), buffer_);
-      if (!batch_.aggregator_checkpoint) {
+      if (!batch_.aggregator_checkpoint && !saved_products_.contains(event.product_id())) {
         arrival_key.clear();
         keys::append_be64(arrival_key, arrival);
         out_.put_in_order(kUnsaved, arrival_key, event.event_id());
+        out_.arrival_log.logged.emplace_back(event.product_id(), arrival_key);
       }
       ++arrival;
       const std::string tkey = keys::time_key(to_micros(event.occurred_at()), event.event_id());
@@ -379,6 +392,17 @@ class Store::Impl::CommitPreparation {
       // The aggregator state of this batch covers every event stored so far.
       out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDeleteRange, be64_value(0),
                                                be64_value(new_event_count)});
+      out_.arrival_log.cleared = true;
+      return;
+    }
+    std::shared_lock lock(impl_.counters_mutex);
+    for (const std::string& product : batch_.state_saved_for) {
+      const auto logged = impl_.unsaved_keys.find(product);
+      if (logged == impl_.unsaved_keys.end()) continue;
+      for (const std::string& key : logged->second) {
+        out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDelete, key, {}});
+      }
+      out_.arrival_log.saved.push_back(product);
     }
   }
 
@@ -501,6 +525,7 @@ class Store::Impl::CommitPreparation {
   const CommitBatch& batch_;
   CommitWrites& out_;
   std::string buffer_;  // serialized records, reused
+  const std::set<std::string_view, std::less<>> saved_products_;
   std::vector<std::string> listing_values_;
 };
 
@@ -551,6 +576,10 @@ Status Store::write_prepared(PreparedCommit prepared) {
   impl.next_outbox_sequence = writes.after.next_outbox_sequence;
   impl.next_alert_sequence = writes.after.next_alert_sequence;
   for (auto& [product, stats] : writes.products) impl.products[product] = std::move(stats);
+  CommitWrites::ArrivalLogChange& log = writes.arrival_log;
+  if (log.cleared) impl.unsaved_keys.clear();
+  for (const std::string& product : log.saved) impl.unsaved_keys.erase(product);
+  for (auto& [product, key] : log.logged) impl.unsaved_keys[product].push_back(std::move(key));
   return Status::Ok();
 }
 

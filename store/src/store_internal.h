@@ -144,6 +144,9 @@ struct Store::Impl {
   std::uint64_t next_outbox_sequence = 1;
   std::uint64_t next_alert_sequence = 1;
   std::map<std::string, v1::ProductStats, std::less<>> products;
+  // The arrival log's keys by product, so that a commit saving some products' state
+  // (CommitBatch::state_saved_for) deletes exactly their entries. Read-write opens only.
+  std::map<std::string, std::vector<std::string>, std::less<>> unsaved_keys;
   // Commits written since open: a prepared commit is written only onto the state it was
   // prepared on.
   std::uint64_t commit_generation = 0;
@@ -165,6 +168,7 @@ struct Store::Impl {
   Status open_db(bool existed);
   Status load_counters();
   Status index_members_if_needed();
+  Status index_unsaved();
   Status upgrade_listings();
   Status check_schema(bool created, std::uint32_t* found);
 };

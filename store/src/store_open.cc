@@ -97,6 +97,26 @@ Status Store::Impl::load_counters() {
   return Status::Ok();
 }
 
+// The arrival log's keys by product (unsaved_keys), from the log and its events' records. An
+// entry whose event cannot be read stays out of the index (only a whole checkpoint deletes it);
+// recovery, which reads every entry's event, reports it.
+Status Store::Impl::index_unsaved() {
+  unsaved_keys.clear();
+  Status inner = Status::Ok();
+  Status s = scan(kUnsaved, "", [&](std::string_view key, std::string_view event_id) {
+    std::optional<std::string> bytes;
+    inner = get(kEvents, event_id, &bytes);
+    if (!inner.ok()) return false;
+    v1::StoredEvent stored;
+    if (bytes && stored.ParseFromString(*bytes)) {
+      unsaved_keys[stored.event().product_id()].emplace_back(key);
+    }
+    return true;
+  });
+  if (!s.ok()) return s;
+  return inner;
+}
+
 // Fills members_by_pain_point from `members` for stores written before the index existed.
 // Idempotent (re-putting an entry is harmless), so a crash midway just redoes it next open.
 Status Store::Impl::index_members_if_needed() {
@@ -270,6 +290,7 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
   if (Status st = impl->load_counters(); !st.ok()) return st;
   if (!options.read_only) {
     if (Status st = impl->index_members_if_needed(); !st.ok()) return st;
+    if (Status st = impl->index_unsaved(); !st.ok()) return st;
     if (version == kUpgradableSchemaVersion) {
       if (Status st = impl->upgrade_listings(); !st.ok()) return st;
       impl->schema_version = kSchemaVersion;
