@@ -127,7 +127,7 @@ with open(dst, "wb") as f:
     f.write(blob)
     f.write(scale.astype("<f4").tobytes())
     f.write(codes.tobytes())
-print(f"fetch-token-vectors: {V} tokens x {H} dims -> {dst}", file=sys.stderr)
+print(f"fetch-token-vectors: {V} tokens x {H} dims", file=sys.stderr)
 PYEOF
 if [[ "$(sha256_of "$TMP")" != "$OUT_SHA256" ]]; then
   echo "fetch-token-vectors: warning: the distilled file has checksum $(sha256_of "$TMP")," \
@@ -135,3 +135,4 @@ if [[ "$(sha256_of "$TMP")" != "$OUT_SHA256" ]]; then
 fi
 mv "$TMP" "$OUT"
 trap - EXIT
+echo "fetch-token-vectors: wrote $OUT" >&2

@@ -13,8 +13,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 namespace painpoint::aggregator {
@@ -39,7 +39,7 @@ class WordVectors {
   [[nodiscard]] std::uint32_t dims() const { return dims_; }
   // Words (GloVe) or tokens in the vocabulary.
   [[nodiscard]] std::size_t size() const { return size_; }
-  // True for token vectors: use text_vector(), find() finds nothing.
+  // True for token vectors: use add_text_vector(), find() finds nothing.
   [[nodiscard]] bool whole_text() const { return tokenizer_ != nullptr; }
   // The vector of `word` (lowercase), or nullptr when it is not in the vocabulary.
   [[nodiscard]] const float* find(std::string_view word) const;
@@ -68,9 +68,9 @@ struct LoadedVectors {
 // (GloVe, scripts/fetch-embeddings.sh).
 [[nodiscard]] LoadedVectors load_word_vectors(const std::string& path);
 
-// Default location: $PAINPOINT_DATA_HOME/minilm-tokens-384d.bin, else
-// $XDG_CACHE_HOME/painpoint/, else ~/.cache/painpoint/ (scripts/fetch-token-vectors.sh writes
-// the same path).
+// Default location (GloVe): $PAINPOINT_DATA_HOME/glove-100d.bin, else $XDG_CACHE_HOME/painpoint/,
+// else ~/.cache/painpoint/ (scripts/fetch-embeddings.sh writes the same path). Token vectors are
+// opt-in: callers pass their file's path.
 [[nodiscard]] std::string default_word_vectors_path();
 
 }  // namespace painpoint::aggregator
