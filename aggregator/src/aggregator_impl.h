@@ -182,7 +182,7 @@ struct Aggregator::Impl {
   template <bool kCount>
   void featurize_as(Product& p, const std::string& text);
   template <bool kCount>
-  void featurize_dense(Product& p);
+  void featurize_dense(Product& p, std::string_view text);
 
   // ---------------------------------------------------------------- semantic.cc
   std::string add_semantic(const v1::FeedbackEvent& e);

@@ -261,8 +261,9 @@ aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requeste
   }
   auto loaded = aggregator::load_word_vectors(path.string());
   if (loaded.vectors) {
-    spdlog::info("word vectors: {} words x {} dims from {}", loaded.vectors->size(),
-                 loaded.vectors->dims(), path.string());
+    spdlog::info("word vectors: {} {} x {} dims from {}", loaded.vectors->size(),
+                 loaded.vectors->whole_text() ? "tokens" : "words", loaded.vectors->dims(),
+                 path.string());
   }
   return loaded;
 }
