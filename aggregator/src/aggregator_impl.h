@@ -209,6 +209,9 @@ struct Aggregator::Impl {
                      std::span<const std::string> moved_ids);
   void record_move(const Product& p, const std::string& event_id, const std::string& id);
 
+  // ---------------------------------------------------------------- split.cc
+  void split_broad(Product& p, Cluster& c);
+
   // ---------------------------------------------------------------- summaries.cc
   void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s);
   std::string phrase_label(const Product& p, const Cluster& c, std::span<const Exemplar* const> ex,
