@@ -441,16 +441,18 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
   EXPECT_EQ(outbox[0].summary.version(), 2);
 }
 
+// The arrival log's event ids, in its order.
+std::vector<std::string> unsaved(const Store& store) {
+  std::vector<std::string> ids;
+  Status s = store.scan_unsaved_events([&](const v1::StoredEvent& e) {
+    ids.push_back(e.event().event_id());
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return ids;
+}
+
 TEST_F(StoreTest, ArrivalLogHoldsTheEventsSinceTheLastCheckpointInCommitOrder) {
-  auto unsaved = [](const Store& store) {
-    std::vector<std::string> ids;
-    Status s = store.scan_unsaved_events([&](const v1::StoredEvent& e) {
-      ids.push_back(e.event().event_id());
-      return true;
-    });
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    return ids;
-  };
   auto commit = [](Store& store, std::vector<std::string> ids, bool checkpoint) {
     CommitBatch batch;
     // Occurred-at order is the reverse of arrival order: the log must follow arrival.
@@ -482,15 +484,6 @@ TEST_F(StoreTest, ArrivalLogHoldsTheEventsSinceTheLastCheckpointInCommitOrder) {
 // entries leave the arrival log, their events of that commit are not logged, and the others'
 // stay in arrival order, also after a reopen (the index by product is rebuilt from the log).
 TEST_F(StoreTest, SavingSomeProductsStateDropsOnlyTheirArrivalLogEntries) {
-  auto unsaved = [](const Store& store) {
-    std::vector<std::string> ids;
-    Status s = store.scan_unsaved_events([&](const v1::StoredEvent& e) {
-      ids.push_back(e.event().event_id());
-      return true;
-    });
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    return ids;
-  };
   // events: (id, product) in arrival order
   auto commit = [](Store& store, std::vector<std::pair<std::string, std::string>> events,
                    std::vector<std::string> saved) {
