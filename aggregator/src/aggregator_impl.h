@@ -233,6 +233,8 @@ struct Aggregator::Impl {
                                 std::string_view label);
   void subtract_features(Cluster& c);
   static void remove_event_stats(Cluster& c, std::int32_t source, std::int64_t seconds);
+  // A new, empty cluster of `p` for events split off another (by a human or by maintenance).
+  static Cluster& open_split_cluster(Product& p, std::int64_t first_seen_us);
   CurationOutcome curate_split(std::string_view product_id, std::string_view id,
                                std::span<const v1::FeedbackEvent> events,
                                std::span<const float> embeddings);

@@ -4,13 +4,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <memory>
-#include <string>
 #include <vector>
 
 #include "aggregator_impl.h"
 #include "painpoint/aggregator/encoder.h"
-#include "painpoint/base/hex.h"
 #include "term_vector.h"
 
 namespace painpoint::aggregator {
@@ -118,14 +115,7 @@ void Aggregator::Impl::split_broad(Product& p, Cluster& c) {
   const std::uint8_t leaving = g.n[1] <= g.n[0] ? 1 : 0;
   std::size_t first = 0;
   while (g.side[first] != leaving) ++first;
-  auto fresh = std::make_unique<Cluster>();
-  fresh->seq = p.next_seq++;
-  // Unique per product (seq is) and a pure function of the history, like a human split's id.
-  fresh->id = "pp-" + base::hex_u64(fnv1a64(p.id + "\x1esplit\x1e" + std::to_string(fresh->seq)));
-  fresh->first_seen_us = c.sample[first].occurred_us;
-  fresh->last_seen_us = fresh->first_seen_us;
-  const std::uint32_t to = fresh->seq;
-  p.clusters.push_back(std::move(fresh));
+  const std::uint32_t to = open_split_cluster(p, c.sample[first].occurred_us).seq;
   p.candidates.push_back(to);
   std::vector<Move> moves;
   for (std::size_t i = 0; i < m; ++i) {
