@@ -143,18 +143,21 @@ void Aggregator::Impl::featurize_dense(Product& p, std::string_view text) {
   if (d == 0) return;
   dense_acc.assign(d, 0.0);
   bool any = false;
-  const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
-  // Token vectors carry their weights (scripts/fetch-token-vectors.sh) and cover the whole text,
-  // stop words and sub-words included, as the encoder they were distilled from reads it.
-  if (cfg.word_vectors->whole_text()) any = cfg.word_vectors->add_text_vector(text, dense_acc);
-  for (std::size_t i = 0; !cfg.word_vectors->whole_text() && i < tokens.size(); ++i) {
-    const float* v = token_vectors[i];
-    const Term* e = counted_term(p, buckets[i]);
-    if (v == nullptr || e == nullptr) continue;
-    const double prob = static_cast<double>(e->df) / total;
-    const double weight = cfg.sif_a / (cfg.sif_a + prob);
-    accumulate_scaled(dense_acc.data(), dense_acc.size(), weight, v);
-    any = true;
+  if (cfg.word_vectors->whole_text()) {
+    // Token vectors carry their weights (scripts/fetch-token-vectors.sh) and cover the whole
+    // text, stop words and sub-words included, as the encoder they were distilled from reads it.
+    any = cfg.word_vectors->add_text_vector(text, dense_acc);
+  } else {
+    const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const float* v = token_vectors[i];
+      const Term* e = counted_term(p, buckets[i]);
+      if (v == nullptr || e == nullptr) continue;
+      const double prob = static_cast<double>(e->df) / total;
+      const double weight = cfg.sif_a / (cfg.sif_a + prob);
+      accumulate_scaled(dense_acc.data(), dense_acc.size(), weight, v);
+      any = true;
+    }
   }
   dense.assign(d, 0.0f);
   if (!any) return;
