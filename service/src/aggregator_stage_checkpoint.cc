@@ -46,7 +46,8 @@ aggregator::Changes AggregatorStage::Impl::take_changes(const StateToSave& save)
   });
 }
 
-void AggregatorStage::Impl::checkpoint_committed(bool completes_checkpoint) {
+void AggregatorStage::Impl::checkpoint_committed(bool completes_checkpoint,
+                                                 bool building_saves_state) {
   unsaved_events.set(static_cast<double>(checkpoint_rounds.unsaved_events()));
   if (!completes_checkpoint) return;
   last_checkpoint = Clock::now();
@@ -74,7 +75,7 @@ std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::
     return std::nullopt;
   }
   if (config.on_committed) config.on_committed();
-  checkpoint_committed(true);
+  checkpoint_committed(true, false);
   return commit;
 }
 

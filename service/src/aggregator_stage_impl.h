@@ -124,8 +124,6 @@ struct AggregatorStage::Impl {
   // since each product's state was last written out.
   CheckpointRounds checkpoint_rounds{config.checkpoint_batches};
   Clock::time_point last_checkpoint = Clock::now();
-  // The batch being built saves some products' state, not persisted until its commit finishes.
-  bool building_saves_state = false;
 
   mutable std::mutex detail_mutex;
   std::string failure_detail;
@@ -159,7 +157,8 @@ struct AggregatorStage::Impl {
 
   // aggregator_stage_commit.cc
   void start_commit(Pending pending);
-  bool finish_commit();
+  // `building_saves_state`: the batch built meanwhile hands out state not yet persisted.
+  bool finish_commit(bool building_saves_state = false);
 
   // aggregator_stage_checkpoint.cc
   struct StateToSave {
@@ -169,7 +168,7 @@ struct AggregatorStage::Impl {
   bool checkpoint_due() const;
   StateToSave state_to_save();
   aggregator::Changes take_changes(const StateToSave& save);
-  void checkpoint_committed(bool completes_checkpoint);
+  void checkpoint_committed(bool completes_checkpoint, bool building_saves_state);
   std::optional<store::CommitBatch> commit_checkpoint(std::string_view why);
   bool state_intact();
   bool checkpoint_now();

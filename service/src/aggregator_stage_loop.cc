@@ -118,11 +118,10 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
   pending.invalid = invalid;
   pending.started = started;
 
-  building_saves_state = pending.commit.aggregator_checkpoint ||
-                         !pending.commit.state_saved_for.empty();
-  const bool finished = finish_commit();
-  building_saves_state = false;
-  if (!finished) return false;
+  if (!finish_commit(pending.commit.aggregator_checkpoint ||
+                     !pending.commit.state_saved_for.empty())) {
+    return false;
+  }
   cluster_id_to_store.reset();
   start_commit(std::move(pending));
   return true;
