@@ -56,6 +56,8 @@ for tool in wrk curl; do
 done
 
 TMP=$(mktemp -d /tmp/painpoint-api-load.XXXXXX)
+# The static clustering, the mode these figures are for (serve's default is semantic).
+printf 'cluster.encoder = static\n' >"$TMP/static.conf"
 PIDS=()
 cleanup() {
   local pid
@@ -162,7 +164,8 @@ start_stack() {
   done
   [[ -n $BROKER ]] || { echo "api_load.sh: the broker printed no address" >&2; exit 1; }
   produce "$bin" "$BROKER" "$dir"
-  "$bin" serve --brokers "$BROKER" --data-dir "$TMP/$tag.data" --http-port 0 >"$TMP/$tag.serve.log" 2>&1 &
+  "$bin" serve --brokers "$BROKER" --data-dir "$TMP/$tag.data" --config "$TMP/static.conf" \
+    --http-port 0 >"$TMP/$tag.serve.log" 2>&1 &
   SERVE_PID=$!
   PIDS+=($SERVE_PID)
   PORT=

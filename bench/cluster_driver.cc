@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   std::string input, output, summaries_path, alerts_path,
       vectors_path = agg::default_word_vectors_path();
   agg::ClusterConfig cfg;
+  cfg.encoder = agg::EncoderMode::kStatic;  // this driver has no sentence encoder
   std::size_t batch = 512;  // events per take_changes(), like a service batch
   bool parse_only = false;
   for (int i = 1; i < argc; ++i) {

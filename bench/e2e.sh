@@ -28,7 +28,8 @@
 #   occurred_at, coalescing interval included; events that waited as candidates for support and
 #   the first 5 s (warm-up from an empty store) are printed separately. See bench/latency.py.
 #
-# --config FILE is passed to both serves (e.g. `cluster.encoder = semantic`).
+# --config FILE is passed to both serves (e.g. `cluster.encoder = semantic`); without it they
+# run `cluster.encoder = static`, the mode the throughput figures are for.
 # --kafka real runs both phases on Apache Kafka (scripts/kafka.sh, --kafka-version V, default its
 #   newest 4.x) instead of `painpoint broker`, with the same topics (tests/kafka/create_topics.py);
 #   kcat and serve then read the same real broker, and "broker CPU" is the broker's JVM.
@@ -97,6 +98,10 @@ STEP_TIMEOUT=$(( 600 + EVENTS / 200 ))
 SERVE_TIMEOUT=${SERVE_TIMEOUT:-$STEP_TIMEOUT}
 
 TMP=$(mktemp -d /tmp/painpoint-e2e.XXXXXX)
+if ((${#SERVE_CONFIG[@]} == 0)); then
+  printf 'cluster.encoder = static\n' >"$TMP/static.conf"
+  SERVE_CONFIG=(--config "$TMP/static.conf")
+fi
 PIDS=()
 cleanup() {
   local pid alive dir

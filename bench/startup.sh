@@ -34,6 +34,8 @@ done
 for b in "${BINARIES[@]}"; do [[ -x $b ]] || { echo "startup.sh: no binary at $b" >&2; exit 2; }; done
 
 TMP=$(mktemp -d /tmp/painpoint-startup.XXXXXX)
+# The static clustering, the mode these figures are for (serve's default is semantic).
+printf 'cluster.encoder = static\n' >"$TMP/static.conf"
 PIDS=()
 cleanup() {
   local pid
@@ -98,10 +100,11 @@ one_run() {
   fi
   t0=$(date +%s.%N)
   if [[ $IN_PROCESS == 0 ]]; then
-    "$bin" serve --brokers "$BROKER" --data-dir "$TMP/$tag.data" --http-port 0 \
-      >"$TMP/$tag.serve.log" 2>&1 &
+    "$bin" serve --brokers "$BROKER" --data-dir "$TMP/$tag.data" --config "$TMP/static.conf" \
+      --http-port 0 >"$TMP/$tag.serve.log" 2>&1 &
   else
-    "$bin" serve --data-dir "$TMP/$tag.data" --http-port 0 >"$TMP/$tag.serve.log" 2>&1 &
+    "$bin" serve --data-dir "$TMP/$tag.data" --config "$TMP/static.conf" --http-port 0 \
+      >"$TMP/$tag.serve.log" 2>&1 &
   fi
   serve_pid=$!
   PIDS+=("$serve_pid")

@@ -148,6 +148,9 @@ void declare_serve(CLI::App& app, ServeCommand& command) {
                       "by forwarding them to the owner (docs/api.md, \"Several instances\")");
   serve_cmd->add_option("--config", serve_config, "Configuration file (key = value lines)")
       ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--set", serve.config_overrides,
+                        "Override one configuration key: KEY=VALUE, the file's key names "
+                        "(e.g. cluster.encoder=static); repeatable, applied after --config");
   serve_cmd
       ->add_option("--partitions", serve.embedded_partitions,
                    "Partitions per topic of the embedded broker (the store records it at its "
@@ -280,7 +283,9 @@ void declare_cluster(CLI::App& app, ClusterCommand& command) {
                    "any number (0: one per core, at most 8)")
       ->check(CLI::Range(0u, 256u))
       ->capture_default_str();
-  cluster_cmd->add_option("--set", cluster_sets, "Override one clustering key: NAME=VALUE");
+  cluster_cmd->add_option("--set", cluster_sets,
+                          "Override one clustering key: NAME=VALUE (e.g. encoder=static, or "
+                          "cluster.encoder=static as in serve's --set)");
 }
 
 int run_cluster(ClusterCommand& command) {
@@ -327,6 +332,9 @@ void declare_replay(CLI::App& app, ReplayCommand& command) {
       ->capture_default_str();
   rebuild_cmd->add_option("--config", rebuild_config, "Configuration to rebuild with")
       ->check(CLI::ExistingFile);
+  rebuild_cmd->add_option("--set", rebuild.config_overrides,
+                          "Override one configuration key: KEY=VALUE, the file's key names "
+                          "(e.g. cluster.encoder=static); repeatable, applied after --config");
   rebuild_cmd->add_option("--encoder", rebuild.encoder,
                           "Sentence encoder file for cluster.encoder = semantic");
   rebuild_cmd->add_option("--word-vectors", rebuild.word_vectors,

@@ -404,7 +404,9 @@ base::ExitCode run_cluster_command(const ClusterCommandOptions& options) {
   }
   agg::ClusterConfig& cfg = service_config.cluster;
   for (const auto& [k, v] : options.config_overrides) {
-    if (!apply(cfg, k, v, "override")) return base::ExitCode::kFailed;
+    // Both `encoder=static` and serve's spelling `cluster.encoder=static` name the same key.
+    const std::string key = k.starts_with("cluster.") ? k.substr(8) : k;
+    if (!apply(cfg, key, v, "override")) return base::ExitCode::kFailed;
   }
   Models models;
   if (!load_models(options, cfg, models)) return base::ExitCode::kFailed;

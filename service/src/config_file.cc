@@ -160,27 +160,27 @@ std::string read_key_value_lines(
   return {};
 }
 
+std::string apply_service_key(ServiceConfig& config, std::string_view key, std::string_view value) {
+  if (key.starts_with("connectors.")) {
+    auto problem = apply_connector_key(config.connectors, key, value);
+    return problem ? std::string(key) + ": " + *problem : std::string();
+  }
+  if (key.starts_with("alerts.")) return apply_alerts_key(config.alerts, key, value).value_or("");
+  if (is_kafka_key(key)) return apply_kafka_key(config.kafka, key, value).value_or("");
+  const Entry* match = nullptr;
+  for (const Entry& e : entries()) {
+    if (e.key == key) match = &e;
+  }
+  if (match == nullptr) return "unknown key '" + std::string(key) + "'";
+  if (!match->set(config, value)) return "bad value '" + std::string(value) + "' for " + match->key;
+  return {};
+}
+
 ConfigLoadResult parse_service_config(std::istream& in) {
   ServiceConfig config;
   std::string error =
       read_key_value_lines(in, [&config](std::string_view key, std::string_view value) {
-        if (key.starts_with("connectors.")) {
-          auto problem = apply_connector_key(config.connectors, key, value);
-          return problem ? std::string(key) + ": " + *problem : std::string();
-        }
-        if (key.starts_with("alerts.")) {
-          return apply_alerts_key(config.alerts, key, value).value_or("");
-        }
-        if (is_kafka_key(key)) return apply_kafka_key(config.kafka, key, value).value_or("");
-        const Entry* match = nullptr;
-        for (const Entry& e : entries()) {
-          if (e.key == key) match = &e;
-        }
-        if (match == nullptr) return "unknown key '" + std::string(key) + "'";
-        if (!match->set(config, value)) {
-          return "bad value '" + std::string(value) + "' for " + match->key;
-        }
-        return std::string();
+        return apply_service_key(config, key, value);
       });
   if (!error.empty()) return {std::nullopt, std::move(error)};
   return {std::move(config), {}};
@@ -190,6 +190,27 @@ ConfigLoadResult load_service_config(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) return {std::nullopt, "cannot open " + path.string()};
   return parse_service_config(in);
+}
+
+ConfigLoadResult load_service_config(const std::optional<std::filesystem::path>& path,
+                                     std::span<const std::string> overrides) {
+  ConfigLoadResult loaded{ServiceConfig{}, {}};
+  if (path) {
+    loaded = load_service_config(*path);
+    if (!loaded.config) {
+      loaded.error = path->string() + ": " + loaded.error;
+      return loaded;
+    }
+  }
+  for (const std::string& item : overrides) {
+    const auto eq = item.find('=');
+    std::string error = eq == std::string::npos
+                            ? "expected KEY=VALUE"
+                            : apply_service_key(*loaded.config, trim(std::string_view(item).substr(0, eq)),
+                                                trim(std::string_view(item).substr(eq + 1)));
+    if (!error.empty()) return {std::nullopt, "--set " + item + ": " + error};
+  }
+  return loaded;
 }
 
 std::string describe_service_config(const ServiceConfig& config) {

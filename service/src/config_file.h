@@ -14,6 +14,7 @@
 #include <functional>
 #include <iosfwd>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,14 @@ std::string read_key_value_lines(
 
 ConfigLoadResult parse_service_config(std::istream& in);
 ConfigLoadResult load_service_config(const std::filesystem::path& path);
+
+// One `key = value` of the format above applied to `config`: "" or what is wrong with it.
+std::string apply_service_key(ServiceConfig& config, std::string_view key, std::string_view value);
+
+// The file at `path` (none: the defaults), then each "key=value" of `overrides` (the command
+// line's --set, same keys as the file) over it. The error names the file or the --set.
+ConfigLoadResult load_service_config(const std::optional<std::filesystem::path>& path,
+                                     std::span<const std::string> overrides);
 
 // Every key with its current value in `config`, one per line, in the file format.
 std::string describe_service_config(const ServiceConfig& config);

@@ -45,6 +45,7 @@ enum class ReplayOrder {
 struct RebuildOptions {
   std::filesystem::path data_dir = "painpoint-data";
   std::optional<std::filesystem::path> config_file;  // the configuration to rebuild with
+  std::vector<std::string> config_overrides;         // --set "key=value" over the file's
   std::filesystem::path word_vectors;                // empty: the default file if present
   std::filesystem::path encoder;  // semantic mode; empty: the default file
   // Events with since <= occurred_at < until are replayed. The rebuilt products' pain points are

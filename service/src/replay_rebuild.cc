@@ -793,15 +793,12 @@ bool rebuild_clustering_fits(const RebuildOptions& options, store::Store& store,
 bool load_rebuild_clustering(const RebuildOptions& options, ServiceConfig* config,
                              aggregator::LoadedEncoder* encoder,
                              aggregator::LoadedVectors* vectors) {
-  if (options.config_file) {
-    auto loaded = load_service_config(*options.config_file);
-    if (!loaded.config) {
-      std::cerr << "painpoint replay rebuild: config " << options.config_file->string() << ": "
-                << loaded.error << "\n";
-      return false;
-    }
-    *config = std::move(*loaded.config);
+  auto loaded = load_service_config(options.config_file, options.config_overrides);
+  if (!loaded.config) {
+    std::cerr << "painpoint replay rebuild: config " << loaded.error << "\n";
+    return false;
   }
+  *config = std::move(*loaded.config);
   if (config->cluster.encoder == aggregator::EncoderMode::kSemantic) {
     *encoder = load_encoder_for(options.encoder);
     if (!encoder->encoder) {

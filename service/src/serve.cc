@@ -292,14 +292,12 @@ struct ServeSetup {
 };
 
 base::ExitCode load_setup(const ServeOptions& options, ServeSetup& setup) {
-  if (options.config_file) {
-    auto loaded = load_service_config(*options.config_file);
-    if (!loaded.config) {
-      spdlog::error("config {}: {}", options.config_file->string(), loaded.error);
-      return base::ExitCode::kBadUsage;
-    }
-    setup.config = std::move(*loaded.config);
+  auto file = load_service_config(options.config_file, options.config_overrides);
+  if (!file.config) {
+    spdlog::error("config {}", file.error);
+    return base::ExitCode::kBadUsage;
   }
+  setup.config = std::move(*file.config);
   auto webhooks = prepare_webhooks(setup.config.alerts);
   if (auto* error = std::get_if<std::string>(&webhooks)) {
     spdlog::error("alerts: {}", *error);

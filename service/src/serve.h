@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "painpoint/aggregator/encoder.h"
 #include "painpoint/aggregator/word_vectors.h"
@@ -36,6 +37,8 @@ struct ServeOptions {
   // Exit 0 once every input topic is consumed and stored (benchmarks, demos, tests).
   bool exit_when_idle = false;
   std::optional<std::filesystem::path> config_file;
+  // "key=value" settings over the file's (--set), in the file's key names.
+  std::vector<std::string> config_overrides;
   // GloVe vectors for the clustering (scripts/fetch-embeddings.sh). Empty: the default path if
   // the file exists there, else sparse features only (with a warning).
   std::filesystem::path word_vectors;

@@ -41,8 +41,8 @@ def parse_args():
                     help="per topic; the embedded broker keeps at most 5 MiB per partition")
     ap.add_argument("--seed", type=int,
                     default=int(os.environ.get("PAINPOINT_FAULT_SEED", "0")) or None)
-    ap.add_argument("--encoder", choices=("static", "semantic"), default=None,
-                    help="cluster.encoder for serve (default: serve's)")
+    ap.add_argument("--encoder", choices=("static", "semantic"), default="static",
+                    help="cluster.encoder for serve")
     ap.add_argument("--checkpoint-events", type=int, default=None,
                     help="aggregator.checkpoint_events for serve (default: serve's)")
     ap.add_argument("--checkpoint-batches", type=int, default=None,
@@ -71,7 +71,7 @@ def main():
         files, ids, messages = faultlib.make_input(d, args.events, seed)
         log("input: %d distinct events, %d messages (%d redelivered copies)"
             % (len(ids), messages, messages - len(ids)))
-        settings = "cluster.encoder = %s\n" % args.encoder if args.encoder else ""
+        settings = "cluster.encoder = %s\n" % args.encoder
         if args.checkpoint_events:
             settings += "aggregator.checkpoint_events = %d\n" % args.checkpoint_events
         if args.checkpoint_batches:
@@ -101,7 +101,7 @@ def main():
 
             kills = []
             for k in range(args.kills):
-                serve = Serve(brokers, data_dir, extra=["--config", config])
+                serve = Serve(brokers, data_dir, extra=["--config", config], encoder=args.encoder)
                 t0 = time.monotonic()
                 if rng.random() < 0.3:
                     delay = rng.uniform(0.2, 4.0)
@@ -137,7 +137,7 @@ def main():
                 serve = None
 
             producer.join()
-            serve = Serve(brokers, data_dir, extra=["--config", config])
+            serve = Serve(brokers, data_dir, extra=["--config", config], encoder=args.encoder)
             serve.wait_ready(timeout=120)
             if args.encoder == "semantic":
                 with open(serve.log_path) as f:

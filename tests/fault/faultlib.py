@@ -28,7 +28,8 @@ TOPICS = ("feedback.support", "feedback.sales", "feedback.customer")
 SOURCE_TOPIC = {"SOURCE_SUPPORT": "feedback.support", "SOURCE_SALES": "feedback.sales",
                 "SOURCE_CUSTOMER": "feedback.customer"}
 
-SERVE_CONFIG = "cluster.min_support = 1\n"
+# The fast static clustering (serve's default is semantic) unless a suite adds its own line.
+SERVE_CONFIG = "cluster.encoder = static\ncluster.min_support = 1\n"
 
 
 def write_serve_config(d, extra=""):

@@ -23,7 +23,7 @@ import time
 
 import faultlib
 from faultlib import log
-from harness import PAINPOINT, Broker, Serve, kcat, wait_until, workdir
+from harness import PAINPOINT, STATIC, Broker, Serve, kcat, wait_until, workdir
 
 SKIP = 77
 
@@ -63,7 +63,7 @@ def ids_below(brokers, offsets, pb):
 
 
 def run_to_exit(args, timeout=60):
-    out = subprocess.run([PAINPOINT, "serve"] + args, capture_output=True, text=True,
+    out = subprocess.run([PAINPOINT, "serve", *STATIC] + args, capture_output=True, text=True,
                          timeout=timeout)
     return out.returncode, out.stdout + out.stderr
 

@@ -46,8 +46,8 @@ def write_input(tmp):
 
 
 def cluster(events, out, threads):
-    proc = subprocess.run([PAINPOINT, "cluster", "--input", events, "--output", out,
-                           "--threads", str(threads)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([PAINPOINT, "cluster", "--set", "encoder=static", "--input", events,
+                           "--output", out, "--threads", str(threads)], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         sys.exit(f"cluster --threads {threads} failed ({proc.returncode}): {proc.stderr}")
     summary = proc.stderr.strip().splitlines()[-1]

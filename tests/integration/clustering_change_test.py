@@ -60,7 +60,7 @@ def rebuild(data, conf, *extra):
 
 
 def serve_and_list(brokers, data, conf):
-    serve = Serve(brokers, data, ["--config", conf])
+    serve = Serve(brokers, data, ["--config", conf], encoder=None)
     try:
         serve.wait_ready()
         return pain_points(serve), serve
@@ -81,7 +81,7 @@ def main():
             out = produce(broker.bootstrap, "feedback.support", path)
             assert out.returncode == 0, out.stderr + out.stdout
 
-            serve = Serve(broker.bootstrap, data, ["--config", static])
+            serve = Serve(broker.bootstrap, data, ["--config", static], encoder=None)
             serve.wait_ready()
             serve.wait_stored(EVENTS)
             serve.wait_published()
@@ -121,7 +121,7 @@ def main():
 
             tuned = config(d, "tuned.conf",
                            "cluster.encoder = semantic\ncluster.semantic_merge = 0.5\n")
-            serve = Serve(broker.bootstrap, data, ["--config", tuned])
+            serve = Serve(broker.bootstrap, data, ["--config", tuned], encoder=None)
             serve.wait_ready()
             serve.stop_cleanly()
             with open(serve.log_path) as f:

@@ -71,17 +71,12 @@ def check_state(serve, brokers, pb, a, b, c, n):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("painpoint")
-    ap.add_argument("--encoder", choices=("static", "semantic"), default=None,
-                    help="cluster.encoder for serve (default: its own)")
+    ap.add_argument("--encoder", choices=("static", "semantic"), default="static",
+                    help="cluster.encoder for serve")
     args = ap.parse_args()
     with workdir() as d:
         extra = ["--api-token", TOKEN]
-        if args.encoder:
-            config = os.path.join(d, "painpoint.conf")
-            with open(config, "w") as f:
-                f.write("cluster.encoder = %s\n" % args.encoder)
-            extra += ["--config", config]
-            log("cluster.encoder =", args.encoder)
+        log("cluster.encoder =", args.encoder)
         pb = protobuf_module(d) and __import__("painpoint.v1.pain_point_pb2",
                                                fromlist=["PainPointSummary"])
         broker = Broker(partitions=2)
@@ -90,7 +85,7 @@ def main():
         with stop_on_exit(broker, lambda: serve):
             brokers = broker.bootstrap
             produce_sample(d, brokers, 600, seed=1)
-            serve = Serve(brokers, data_dir, extra=extra)
+            serve = Serve(brokers, data_dir, extra=extra, encoder=args.encoder)
             serve.wait_ready()
             serve.wait_stored(600)
             serve.wait_published()
@@ -167,7 +162,7 @@ def main():
             log("after 600 more events: %s has %s events, label kept" % (a, pa2["eventCount"]))
 
             serve.stop_cleanly()
-            serve = Serve(brokers, data_dir, extra=extra)
+            serve = Serve(brokers, data_dir, extra=extra, encoder=args.encoder)
             serve.wait_ready()
             produce_sample(d, brokers, 400, seed=3)
             serve.wait_stored(1600)

@@ -1,7 +1,8 @@
-"""The demo's pain points (issue 15's demo target), on `painpoint broker` + serve in semantic mode.
+"""The demo's pain points (issue 15's demo target), on `painpoint broker` + serve with its default
+clustering (semantic), as in the demo.
 
 3,000 events of scripts/sample_feedback.py (the data `scripts/demo.sh` streams) go through serve
-with `cluster.encoder = semantic`, as in the demo. Each member event is traced back to the theme
+as in the demo. Each member event is traced back to the theme
 (or one-off remark) the generator drew it from. Checked:
 - no one-off remark becomes a pain point (no active pain point is mostly one-off remarks);
 - every pain point is about one theme (at least 95% of its events);
@@ -129,13 +130,10 @@ def main():
     with workdir() as d:
         broker = Broker(partitions=2)
         data_dir = os.path.join(d, "data")
-        config = os.path.join(d, "painpoint.conf")
-        with open(config, "w") as f:
-            f.write("cluster.encoder = semantic\n")
         serve = None
         with stop_on_exit(broker, lambda: serve):
             produce_sample(d, broker.bootstrap, EVENTS, seed=SEED)
-            serve = Serve(broker.bootstrap, data_dir, extra=["--config", config])
+            serve = Serve(broker.bootstrap, data_dir, encoder=None)  # the default: semantic
             serve.wait_ready()
             serve.wait_stored(EVENTS, timeout=300)
             serve.wait_published(timeout=120)

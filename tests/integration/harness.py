@@ -28,6 +28,9 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SAMPLE_FEEDBACK = os.path.join(ROOT, "scripts", "sample_feedback.py")
 KAFKA_SH = os.path.join(ROOT, "scripts", "kafka.sh")
 KAFKA_VERSION = os.environ.get("PAINPOINT_TEST_KAFKA")
+# For the tests that run `painpoint serve`, `cluster` or `replay rebuild` themselves: the fast
+# static clustering (serve's default is semantic), like Serve() by default.
+STATIC = ("--set", "cluster.encoder=static")
 
 
 def log(*args):
@@ -204,13 +207,17 @@ def _alive(pid):
 class Serve:
     """`painpoint serve` against a broker, with its HTTP port on loopback."""
 
-    def __init__(self, brokers, data_dir, extra=(), log_path=None):
+    def __init__(self, brokers, data_dir, extra=(), log_path=None, encoder="static"):
+        """`encoder` is cluster.encoder (--set, over any --config in `extra`): the tests of the
+        pipeline's mechanics run the fast static mode; None leaves it to serve's configuration."""
         self.port = free_port()
         self.log_path = log_path or os.path.join(data_dir + ".log")
         self.log_file = open(self.log_path, "a")
         args = [PAINPOINT, "serve", "--data-dir", data_dir, "--http-port", str(self.port)]
         if brokers:
             args += ["--brokers", brokers]
+        if encoder:
+            args += ["--set", "cluster.encoder=" + encoder]
         self.proc = subprocess.Popen(list(args) + list(extra), stdout=self.log_file,
                                      stderr=subprocess.STDOUT)
 

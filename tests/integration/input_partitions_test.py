@@ -9,7 +9,7 @@ import os
 import subprocess
 import tempfile
 
-from harness import PAINPOINT, Broker, Serve, free_port, log
+from harness import PAINPOINT, STATIC, Broker, Serve, free_port, log
 
 
 def start_and_stop(brokers, data_dir, extra=()):
@@ -22,7 +22,7 @@ def start_and_stop(brokers, data_dir, extra=()):
 
 def refused(args, data_dir):
     """Runs serve, which must exit 2; returns its log."""
-    out = subprocess.run([PAINPOINT, "serve", "--data-dir", data_dir, "--http-port",
+    out = subprocess.run([PAINPOINT, "serve", *STATIC, "--data-dir", data_dir, "--http-port",
                           str(free_port())] + args, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
     return out.stderr

@@ -141,7 +141,7 @@ def jaccard(a, b):
 
 
 def serve_until_stored(brokers, data, count, extra=()):
-    serve = Serve(brokers, data, extra=extra)
+    serve = Serve(brokers, data, extra=extra, encoder=None)
     serve.wait_ready()
     serve.wait_stored(count)
     return serve
@@ -218,7 +218,7 @@ def shuffled_arrival(d, n=SHUFFLED_EVENTS):
     serve = None
     try:
         data = os.path.join(d, "shuffled")
-        serve = Serve(broker.bootstrap, data, extra=BASE_CONFIG)
+        serve = Serve(broker.bootstrap, data, extra=BASE_CONFIG, encoder=None)
         serve.wait_ready()
         # Three producers at once: ingest interleaves the topics' partitions as they come.
         producers = []
@@ -268,26 +268,25 @@ def shuffled_arrival(d, n=SHUFFLED_EVENTS):
 def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("painpoint")
-    ap.add_argument("--encoder", choices=("static", "semantic"), default=None,
-                    help="cluster.encoder for serve and rebuild (default: theirs)")
+    ap.add_argument("--encoder", choices=("static", "semantic"), default="static",
+                    help="cluster.encoder for serve and rebuild")
     return ap.parse_args()
 
 
 def main():
     args = parse_args()
     with workdir() as d:
-        if args.encoder:
-            base = os.path.join(d, "base.conf")
-            with open(base, "w") as f:
-                f.write("cluster.encoder = %s\n" % args.encoder)
-            BASE_CONFIG[:] = ["--config", base]
-            log("cluster.encoder =", args.encoder)
+        base = os.path.join(d, "base.conf")
+        with open(base, "w") as f:
+            f.write("cluster.encoder = %s\n" % args.encoder)
+        BASE_CONFIG[:] = ["--config", base]
+        log("cluster.encoder =", args.encoder)
         shuffled_arrival(d)
         broker = Broker(partitions=4)
         serve = None
         try:
             data = os.path.join(d, "data")
-            serve = Serve(broker.bootstrap, data, extra=BASE_CONFIG)
+            serve = Serve(broker.bootstrap, data, extra=BASE_CONFIG, encoder=None)
             serve.wait_ready()
             # The repartition topic's message times are when serve's ingest forwarded them:
             # two runs with a pause between them give the rewind a time to aim at.
@@ -371,12 +370,13 @@ def main():
             # --- configuration changes that split, then merge -----------------------------------
             split_cfg = os.path.join(d, "split.conf")
             with open(split_cfg, "w") as f:
-                f.write("cluster.join_threshold = 0.7\n")
+                f.write("cluster.encoder = static\ncluster.join_threshold = 0.7\n")
             after = rebuild_and_check(broker, data, total, split_cfg, before)
             assert after["new"] > 0, "the stricter join threshold should split"
             cfg = os.path.join(d, "merge.conf")
             with open(cfg, "w") as f:
-                f.write("cluster.join_threshold = 0.3\ncluster.merge_threshold = 0.3\n"
+                f.write("cluster.encoder = static\ncluster.join_threshold = 0.3\n"
+                        "cluster.merge_threshold = 0.3\n"
                         "cluster.maintenance_interval = 30\n")
             merged = rebuild_and_check(broker, data, total, cfg, after["snapshot"])
             assert merged["merged"] + merged["retired"] > 0, "the looser config should merge"

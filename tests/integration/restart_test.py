@@ -39,8 +39,8 @@ def snapshot(serve):
 def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("painpoint")
-    ap.add_argument("--encoder", choices=("static", "semantic"), default=None,
-                    help="cluster.encoder for serve and painpoint cluster (default: theirs)")
+    ap.add_argument("--encoder", choices=("static", "semantic"), default="static",
+                    help="cluster.encoder for serve and painpoint cluster")
     ap.add_argument("--events", type=int, default=3000)
     args = ap.parse_args()
     if args.events < 3 or args.events % 3:
@@ -57,14 +57,8 @@ def main():
         with open(events_path, "w") as f:
             subprocess.run(["/usr/bin/python3", SAMPLE_FEEDBACK, "--events", str(total),
                             "--seed", "5", "--now", "2026-11-01T00:00:00Z"], stdout=f, check=True)
-        serve_extra, cluster_extra = [], []
-        if args.encoder:
-            config = os.path.join(d, "serve.conf")
-            with open(config, "w") as f:
-                f.write("cluster.encoder = %s\n" % args.encoder)
-            serve_extra = ["--config", config]
-            cluster_extra = ["--set", "encoder=%s" % args.encoder]
-            log("cluster.encoder =", args.encoder)
+        cluster_extra = ["--set", "encoder=%s" % args.encoder]
+        log("cluster.encoder =", args.encoder)
         assignments = os.path.join(d, "assignments.jsonl")
         out = subprocess.run([PAINPOINT, "cluster", "--input", events_path, "--output",
                               assignments] + cluster_extra, capture_output=True, text=True,
@@ -97,7 +91,7 @@ def main():
                 serve.wait_stored(stored)
 
             def start():
-                s = Serve(broker.bootstrap, data_dir, extra=serve_extra)
+                s = Serve(broker.bootstrap, data_dir, encoder=args.encoder)
                 s.wait_ready()
                 return s
 

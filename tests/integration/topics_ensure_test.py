@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PAINPOINT, KafkaBroker, Serve, log  # noqa: E402
+from harness import PAINPOINT, STATIC, KafkaBroker, Serve, log  # noqa: E402
 
 TOPICS = ("feedback.support", "feedback.sales", "feedback.customer",
           "painpoint.feedback-by-product", "painpoint.deadletter", "painpoint.summaries",
@@ -92,7 +92,7 @@ def main():
 
         with tempfile.TemporaryDirectory(prefix="painpoint-it-") as d:
             started = time.monotonic()
-            out = subprocess.run([PAINPOINT, "serve", "--brokers", broker.bootstrap, "--data-dir",
+            out = subprocess.run([PAINPOINT, "serve", *STATIC, "--brokers", broker.bootstrap, "--data-dir",
                                   d, "--http-port", "0"], capture_output=True, text=True,
                                  timeout=120)
             assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
@@ -115,7 +115,7 @@ def main():
                                    broker.bootstrap, "--alter", "--topic",
                                    "painpoint.feedback-by-product", "--partitions", "4")
             assert out.returncode == 0, out.stderr[-2000:]
-            out = subprocess.run([PAINPOINT, "serve", "--brokers", broker.bootstrap, "--data-dir",
+            out = subprocess.run([PAINPOINT, "serve", *STATIC, "--brokers", broker.bootstrap, "--data-dir",
                                   data_dir, "--http-port", "0"], capture_output=True, text=True,
                                  timeout=120)
             assert out.returncode == 2, (out.returncode, out.stderr[-3000:])

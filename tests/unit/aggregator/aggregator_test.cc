@@ -64,6 +64,7 @@ using testing::MapState;
 
 ClusterConfig test_config() {
   ClusterConfig c;
+  c.encoder = EncoderMode::kStatic;
   c.maintenance_interval = 50;
   return c;
 }
@@ -161,6 +162,7 @@ TEST(Aggregator, KeywordsPreferDistinctiveTerms) {
 
 TEST(Aggregator, MergeKeepsTheOlderId) {
   ClusterConfig c;
+  c.encoder = EncoderMode::kStatic;
   c.join_threshold = 0.99;  // near-duplicates open separate pain points...
   c.size_bonus = 0;
   c.merge_threshold = 0.5;  // ...and maintenance merges them

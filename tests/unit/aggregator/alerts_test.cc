@@ -289,7 +289,7 @@ std::vector<v1::FeedbackEvent> alert_stream() {
 // the service does), and returns them in firing order.
 std::vector<std::string> replay(std::size_t batch, const std::vector<AlertRule>& rules) {
   testing::MapState state;
-  Aggregator aggregator(ClusterConfig{}, &state);
+  Aggregator aggregator(ClusterConfig{.encoder = EncoderMode::kStatic}, &state);
   AlertEpisodes episodes;
   ProductVolumes volumes;
   std::vector<StateWrite> writes;

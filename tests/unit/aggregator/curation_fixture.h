@@ -29,6 +29,7 @@ inline v1::FeedbackEvent event(const std::string& id, const std::string& text,
 // maintenance ignored it.
 inline ClusterConfig config() {
   ClusterConfig c;
+  c.encoder = EncoderMode::kStatic;
   c.maintenance_interval = 4;
   c.merge_threshold = 0.5;
   c.min_support = 3;

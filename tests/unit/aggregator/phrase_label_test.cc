@@ -261,7 +261,7 @@ struct Fed {
 
 Fed feed(const std::vector<std::pair<std::string, std::string>>& product_texts,
          std::size_t batch = 200) {
-  Aggregator a(ClusterConfig{}, nullptr);
+  Aggregator a(ClusterConfig{.encoder = EncoderMode::kStatic}, nullptr);
   Fed fed;
   std::vector<std::pair<std::string, std::string>> assigned;  // id -> text
   auto drain = [&] {

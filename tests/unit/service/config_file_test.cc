@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace painpoint::service {
 namespace {
@@ -53,6 +55,46 @@ TEST(ConfigFileTest, ErrorsNameTheLineAndNeverFallBackToDefaults) {
   EXPECT_FALSE(parse("cluster.min_support = 0\n").config.has_value());
   EXPECT_FALSE(parse("validation.max_future_skew_hours = -1\n").config.has_value());
   EXPECT_FALSE(parse("aggregator.checkpoint_events = 0\n").config.has_value());
+}
+
+TEST(ConfigFileTest, TheDefaultClusteringIsSemantic) {
+  EXPECT_EQ(ServiceConfig{}.cluster.encoder, aggregator::EncoderMode::kSemantic);
+}
+
+TEST(ConfigFileTest, CommandLineSettingsApplyOverTheFile) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("painpoint-config-set-" + std::to_string(::getpid()) + ".conf");
+  {
+    std::ofstream out(path);
+    out << "cluster.encoder = semantic\ncluster.min_support = 7\n";
+  }
+  const std::vector<std::string> sets = {"cluster.encoder=static", " cluster.min_support = 9 ",
+                                         "aggregator.checkpoint_batches=4"};
+  auto result = load_service_config(path, sets);
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_EQ(result.config->cluster.encoder, aggregator::EncoderMode::kStatic);
+  EXPECT_EQ(result.config->cluster.min_support, 9U);
+  EXPECT_EQ(result.config->checkpoint_batches, 4U);
+
+  // Without a file the settings apply over the defaults.
+  result = load_service_config(std::nullopt, std::vector<std::string>{"cluster.encoder=sparse"});
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_EQ(result.config->cluster.encoder, aggregator::EncoderMode::kSparse);
+
+  // Errors name the setting, or the file when the file is wrong.
+  EXPECT_EQ(load_service_config(path, std::vector<std::string>{"cluster.encoder"}).error,
+            "--set cluster.encoder: expected KEY=VALUE");
+  EXPECT_EQ(load_service_config(path, std::vector<std::string>{"cluster.encoder=fast"}).error,
+            "--set cluster.encoder=fast: bad value 'fast' for cluster.encoder");
+  EXPECT_EQ(load_service_config(path, std::vector<std::string>{"encoder=static"}).error,
+            "--set encoder=static: unknown key 'encoder'");
+  {
+    std::ofstream out(path);
+    out << "cluster.nope = 1\n";
+  }
+  EXPECT_EQ(load_service_config(path, sets).error,
+            path.string() + ": line 1: unknown key 'cluster.nope'");
+  std::filesystem::remove(path);
 }
 
 TEST(ConfigFileTest, DescribedConfigParsesBackToItself) {

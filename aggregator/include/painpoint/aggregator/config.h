@@ -24,7 +24,7 @@ enum class EncoderMode {
 
 struct ClusterConfig {
   // --- mode -----------------------------------------------------------------------------
-  EncoderMode encoder = EncoderMode::kStatic;
+  EncoderMode encoder = EncoderMode::kSemantic;
   // Dimension of the vectors add() receives in semantic mode: the caller sets it from its encoder
   // (SentenceEncoder::kDims), so it is not a configuration key.
   std::uint32_t embedding_dims = 384;
