@@ -48,8 +48,10 @@ std::string_view encoder_mode_name(EncoderMode mode) {
   return "static";
 }
 
-std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_view key,
-                                                 std::string_view value) {
+namespace {
+
+std::optional<ConfigError> apply_key(ClusterConfig& c, std::string_view key,
+                                     std::string_view value) {
   bool ok = false;
   if (key == "encoder") {
     const auto mode = encoder_mode_of(value);
@@ -61,6 +63,8 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
     ok = parse(value, c.semantic_join);
   else if (key == "semantic_merge")
     ok = parse(value, c.semantic_merge);
+  else if (key == "semantic_repeat")
+    ok = parse(value, c.semantic_repeat);
   else if (key == "semantic_prior")
     ok = parse(value, c.semantic_prior);
   else if (key == "semantic_split")
@@ -128,6 +132,17 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
   return std::nullopt;
 }
 
+}  // namespace
+
+// A refused value leaves `c` as it was.
+std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_view key,
+                                                 std::string_view value) {
+  ClusterConfig next = c;
+  const auto error = apply_key(next, key, value);
+  if (!error) c = next;
+  return error;
+}
+
 const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = {
       {"encoder",
@@ -139,6 +154,9 @@ const std::vector<ConfigKey>& config_keys() {
       {"semantic_merge",
        "semantic: merge pain points when the mean cosine between their members reaches "
        "b + this * (1 - b)"},
+      {"semantic_repeat",
+       "semantic: a pain point whose members' mean cosine to each other reaches b + this * "
+       "(1 - b) repeats one phrasing and merges at semantic_join; 1: never"},
       {"semantic_prior", "semantic: members at background similarity assumed in every cluster"},
       {"semantic_split",
        "semantic: a pain point whose sampled members form two groups splits when their mean "
@@ -189,6 +207,7 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
   if (key == "encoder") return std::string(encoder_mode_name(c.encoder));
   if (key == "semantic_join") return num(c.semantic_join);
   if (key == "semantic_merge") return num(c.semantic_merge);
+  if (key == "semantic_repeat") return num(c.semantic_repeat);
   if (key == "semantic_prior") return num(c.semantic_prior);
   if (key == "semantic_split") return num(c.semantic_split);
   if (key == "sample_members") return num(c.sample_members);

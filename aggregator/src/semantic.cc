@@ -58,12 +58,27 @@ double Aggregator::Impl::background_similarity(const Product& p) const {
   return std::clamp((s2 - n) / (n * (n - 1)), 0.0, 1.0);
 }
 
+namespace {
+
+// Whether the members of `c` repeat one phrasing: their mean cosine to each other (|S|^2 less
+// the n self-pairs, over n (n - 1) pairs) reaches b + semantic_repeat * (1 - b).
+bool repeats_one_phrasing(const Cluster& c, double b, double repeat) {
+  if (c.count < 2 || repeat >= 1.0) return false;
+  const auto n = static_cast<double>(c.count);
+  const double within = (c.dense_norm * c.dense_norm - n) / (n * (n - 1));
+  return within >= b + repeat * (1.0 - b);
+}
+
+}  // namespace
+
 // The pain point `c` should merge with: the one whose members it resembles most on average, if
-// that mean cosine reaches b + semantic_merge * (1 - b) and curation allows the merge.
+// that mean cosine reaches b + semantic_merge * (1 - b) (semantic_join when either repeats one
+// phrasing) and curation allows the merge.
 Cluster* Aggregator::Impl::semantic_merge_target(Product& p, const Cluster& c) {
   if (c.dense.empty() || c.count == 0) return nullptr;
   const double b = background_similarity(p);
-  double best = b + cfg.semantic_merge * (1.0 - b);
+  const bool c_repeats = repeats_one_phrasing(c, b, cfg.semantic_repeat);
+  double best = -1.0;
   Cluster* target = nullptr;
   for (const auto& slot : p.clusters) {
     Cluster* o = slot.get();
@@ -71,7 +86,10 @@ Cluster* Aggregator::Impl::semantic_merge_target(Product& p, const Cluster& c) {
     if (o->dense.size() != c.dense.size()) continue;
     const double cross = dot_lanes(c.dense.data(), o->dense.data(), c.dense.size()) /
                          (static_cast<double>(c.count) * static_cast<double>(o->count));
-    if (cross >= best && p.curation.auto_merge_allowed(c.id, o->id)) {
+    if (cross <= best) continue;
+    const bool repeated = c_repeats || repeats_one_phrasing(*o, b, cfg.semantic_repeat);
+    const double unit = repeated ? cfg.semantic_join : cfg.semantic_merge;
+    if (cross >= b + unit * (1.0 - b) && p.curation.auto_merge_allowed(c.id, o->id)) {
       best = cross;
       target = o;
     }

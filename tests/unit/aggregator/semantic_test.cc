@@ -127,6 +127,58 @@ TEST(SemanticMode, ThresholdFollowsTheProductsBackgroundSimilarity) {
   }
 }
 
+// Topics said in two phrasings each, every event one phrasing with a few words around it:
+// phrasing k of topic t is sqrt(phrase_sim) * e_t + sqrt(1 - phrase_sim) * e_(topics + 2t + k)
+// (orthogonal unit vectors), so two phrasings of one topic are at cosine phrase_sim, phrasings
+// of different topics at 0, and each phrasing's events are almost the same vector.
+VectorStream make_phrasing_stream(int topics, int n, float phrase_sim, float noise, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::vector<float>> phrasings;
+  for (int t = 0; t < topics; ++t) {
+    for (int k = 0; k < 2; ++k) {
+      std::vector<float> v(kDims, 0.0f);
+      v[static_cast<std::size_t>(t)] = std::sqrt(phrase_sim);
+      v[static_cast<std::size_t>(topics + 2 * t + k)] = std::sqrt(1.0f - phrase_sim);
+      phrasings.push_back(v);
+    }
+  }
+  VectorStream s;
+  for (int i = 0; i < n; ++i) {
+    const int p = static_cast<int>(rng() % phrasings.size());
+    std::vector<float> v = gaussian(rng);
+    for (std::uint32_t d = 0; d < kDims; ++d) {
+      v[d] = phrasings[static_cast<std::size_t>(p)][d] + noise * v[d] / std::sqrt(float{kDims});
+    }
+    v1::FeedbackEvent e;
+    e.set_event_id("p-" + std::to_string(i));
+    e.set_product_id("p");
+    e.set_text("remark" + std::to_string(i) + " w" + std::to_string(i * 7 + 1));
+    e.mutable_occurred_at()->set_seconds(1'790'000'000 + i * 60);
+    e.set_source(v1::SOURCE_SUPPORT);
+    s.events.push_back(std::move(e));
+    s.vectors.push_back(unit(v));
+    s.topic.push_back(p / 2);
+  }
+  return s;
+}
+
+// A pain point that repeats one phrasing merges with another phrasing of its topic at
+// semantic_join, where two pain points of varied texts would need semantic_merge.
+TEST(SemanticMode, PainPointsThatRepeatOnePhrasingMergeAtTheJoinThreshold) {
+  const VectorStream s = make_phrasing_stream(5, 1500, 0.45f, 0.3f, 5);
+  Aggregator repeated(semantic_config(), nullptr);
+  const PairScores q = pair_scores(s.topic, cluster(repeated, s));
+  EXPECT_GT(q.precision, 0.95);
+  EXPECT_GT(q.recall, 0.9);
+
+  ClusterConfig never = semantic_config();
+  never.semantic_repeat = 1.0;
+  Aggregator apart(never, nullptr);
+  const PairScores r = pair_scores(s.topic, cluster(apart, s));
+  EXPECT_GT(r.precision, 0.95);
+  EXPECT_LT(r.recall, 0.7) << "the phrasings should stay apart without the rule";
+}
+
 TEST(SemanticMode, AnEventWithoutAVectorOpensItsOwnCandidate) {
   const VectorStream s = make_stream("p", 2, 50, 0.5f, 0.0f, 3);
   Aggregator a(semantic_config(), nullptr);
@@ -208,6 +260,9 @@ TEST(SemanticMode, ConfigKeys) {
   EXPECT_FALSE(apply_config_override(cfg, "semantic_join", "0.3"));
   EXPECT_DOUBLE_EQ(cfg.semantic_join, 0.3);
   EXPECT_EQ(apply_config_override(cfg, "semantic_prior", "-1"), ConfigError::kBadValue);
+  EXPECT_DOUBLE_EQ(cfg.semantic_prior, 1.0) << "a refused value leaves the config as it was";
+  EXPECT_FALSE(apply_config_override(cfg, "semantic_repeat", "0.8"));
+  EXPECT_EQ(config_value(cfg, "semantic_repeat"), "0.8");
 }
 
 }  // namespace

@@ -36,6 +36,11 @@ struct ClusterConfig {
   // members reaches b + semantic_merge * (1 - b).
   double semantic_join = 0.25;
   double semantic_merge = 0.45;
+  // A pain point whose members' mean cosine to each other, above b, reaches this fraction of
+  // (1 - b) repeats one phrasing (the same sentence with a few words around it). It is judged as
+  // that one sentence would be: it merges where its events could have joined, at semantic_join
+  // instead of semantic_merge. 1: never.
+  double semantic_repeat = 0.75;
   // A young cluster's mean cosine is shrunk towards b as if it had this many more members at
   // background similarity: one lucky pair is weaker evidence than a consistent group.
   double semantic_prior = 1.0;
@@ -121,7 +126,8 @@ enum class ConfigError { kUnknownKey, kBadValue };
 [[nodiscard]] std::string_view encoder_mode_name(EncoderMode mode);
 
 // Sets one field by its name in this struct ("join_threshold", "min_support", ...; the half life
-// is "severity_half_life_hours"). Used by config files and the cluster command's overrides.
+// is "severity_half_life_hours"). Used by config files and the cluster command's overrides. On
+// an error `config` is left as it was.
 [[nodiscard]] std::optional<ConfigError> apply_config_override(ClusterConfig& config,
                                                                std::string_view key,
                                                                std::string_view value);
