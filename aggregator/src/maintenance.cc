@@ -44,8 +44,10 @@ inline void Aggregator::Impl::merge_near_duplicates(Product& p) {
     }
     Cluster* older = target->seq < c->seq ? target : c;
     Cluster* younger = target->seq < c->seq ? c : target;
-    // A human-named pain point survives (keeps its id and label) even when it is the younger.
-    if (p.curation.renamed(younger->id)) std::swap(older, younger);
+    // A curated pain point survives (keeps its id and label) even when it is the younger.
+    if (p.curation.survival_rank(younger->id) > p.curation.survival_rank(older->id)) {
+      std::swap(older, younger);
+    }
     merge(p, *older, *younger);
   }
 }

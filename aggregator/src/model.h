@@ -188,11 +188,24 @@ struct Curation {
     return true;
   }
   [[nodiscard]] bool renamed(const std::string& id) const { return labels.contains(id); }
+  [[nodiscard]] bool merged_into_by_human(const std::string& id) const {
+    return std::any_of(merges.begin(), merges.end(), [&](const auto& m) { return m.second == id; });
+  }
   // Maintenance may split `id` in two: a human neither named it nor merged another into it (a
   // human decided what it holds).
   [[nodiscard]] bool auto_split_allowed(const std::string& id) const {
-    return !renamed(id) && std::none_of(merges.begin(), merges.end(),
-                                        [&](const auto& m) { return m.second == id; });
+    return !renamed(id) && !merged_into_by_human(id);
+  }
+  // Whether a human split `id` off another pain point or another off it (the pair is kept apart).
+  [[nodiscard]] bool split_by_human(const std::string& id) const {
+    return std::any_of(apart.begin(), apart.end(),
+                       [&](const auto& pair) { return pair.first == id || pair.second == id; });
+  }
+  // Which of two pain points an automatic merge keeps: the human-named one, else one a human
+  // merged into or split (people refer to those by their ids), else the older. Higher wins.
+  [[nodiscard]] int survival_rank(const std::string& id) const {
+    if (renamed(id)) return 2;
+    return merged_into_by_human(id) || split_by_human(id) ? 1 : 0;
   }
   // Maintenance may merge a and b: not a split pair, and not two human-named pain points (they
   // were named apart on purpose).

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -143,6 +144,49 @@ TEST(Curation, RenamedPainPointSurvivesAnAutomaticMerge) {
   const auto s = latest(a.take_changes());
   EXPECT_EQ(s.at(younger).label(), "Visa declines");
   EXPECT_EQ(s.at(older).status(), v1::STATUS_MERGED);
+}
+
+TEST(Curation, APainPointAHumanMergedIntoSurvivesAnAutomaticMerge) {
+  ClusterConfig c = config();
+  c.join_threshold = 0.99;  // near-duplicates open separate pain points...
+  c.size_bonus = 0;
+  c.maintenance_interval = 1000;  // ...merged only at the maintenance we trigger below
+  Aggregator a(c, nullptr);
+  const std::string older = feed(a, "a", "card payment declined at checkout", 3);
+  const std::string younger = feed(a, "b", "card payment declined at checkout with visa", 3);
+  const std::string third = feed(a, "c", "card payment declined at checkout with amex", 3);
+  ASSERT_EQ(std::set<std::string>({older, younger, third}).size(), 3u);
+  ASSERT_TRUE(a.merge("p", third, younger).ok());
+  for (int i = 0; i < 1000 - 9; ++i)
+    a.add(event("f" + std::to_string(i), "filler " + std::to_string(i)));
+  EXPECT_EQ(a.resolve(older), younger) << "the pain point a human merged into is the survivor";
+  EXPECT_EQ(a.resolve(third), younger);
+  const auto s = latest(a.take_changes());
+  EXPECT_EQ(s.at(older).status(), v1::STATUS_MERGED);
+  EXPECT_EQ(s.at(younger).status(), v1::STATUS_ACTIVE);
+}
+
+TEST(Curation, ASplitPainPointSurvivesAnAutomaticMergeWithAnUncuratedOne) {
+  ClusterConfig c = config();
+  c.join_threshold = 0.99;  // near-duplicates open separate pain points...
+  c.size_bonus = 0;
+  c.maintenance_interval = 1000;  // ...merged only at the maintenance we trigger below
+  Aggregator a(c, nullptr);
+  const std::string older = feed(a, "a", "card payment declined at checkout", 3);
+  const std::string younger = feed(a, "b", "card payment declined at checkout with visa", 4);
+  ASSERT_NE(older, younger);
+  const std::vector<v1::FeedbackEvent> moved = {
+      event("b2", "card payment declined at checkout with visa", 1'790'000'000 + 120),
+      event("b3", "card payment declined at checkout with visa", 1'790'000'000 + 180)};
+  const auto out = a.split("p", younger, moved);
+  ASSERT_TRUE(out.ok()) << out.message;
+  for (int i = 0; i < 1000 - 7; ++i)
+    a.add(event("f" + std::to_string(i), "filler " + std::to_string(i)));
+  const std::string survivor = a.resolve(older);
+  EXPECT_TRUE(survivor == younger || survivor == out.id)
+      << "the uncurated pain point goes into a split one, not the other way round: " << survivor;
+  EXPECT_EQ(a.resolve(younger), younger);
+  EXPECT_EQ(a.resolve(out.id), out.id);
 }
 
 TEST(Curation, SplitMovesEventsAndMaintenanceDoesNotMergeThemBack) {
