@@ -128,18 +128,29 @@ TEST(Curation, RenameSurvivesLaterEvents) {
   EXPECT_NE(latest(a.take_changes()).at(camera).label(), "Camera crashes (iOS 18)");
 }
 
-TEST(Curation, RenamedPainPointSurvivesAnAutomaticMerge) {
+// Near-duplicates open separate pain points, merged only at the maintenance that
+// run_to_maintenance() triggers.
+ClusterConfig merged_at_maintenance_only() {
   ClusterConfig c = config();
-  c.join_threshold = 0.99;  // near-duplicates open separate pain points...
+  c.join_threshold = 0.99;
   c.size_bonus = 0;
-  c.maintenance_interval = 1000;  // ...merged only at the maintenance we trigger below
-  Aggregator a(c, nullptr);
+  c.maintenance_interval = 1000;
+  return c;
+}
+
+// Adds unrelated events until the aggregator, fed `fed` events so far, reaches its maintenance.
+void run_to_maintenance(Aggregator& a, int fed) {
+  for (int i = 0; i < 1000 - fed; ++i)
+    (void)a.add(event("f" + std::to_string(i), "filler " + std::to_string(i)));
+}
+
+TEST(Curation, RenamedPainPointSurvivesAnAutomaticMerge) {
+  Aggregator a(merged_at_maintenance_only(), nullptr);
   const std::string older = feed(a, "a", "card payment declined at checkout", 3);
   const std::string younger = feed(a, "b", "card payment declined at checkout with visa", 3);
   ASSERT_NE(older, younger);
   ASSERT_TRUE(a.rename("p", younger, "Visa declines").ok());
-  for (int i = 0; i < 1000 - 6; ++i)
-    a.add(event("f" + std::to_string(i), "filler " + std::to_string(i)));
+  run_to_maintenance(a, 6);
   EXPECT_EQ(a.resolve(older), younger) << "the human-named pain point is the survivor";
   const auto s = latest(a.take_changes());
   EXPECT_EQ(s.at(younger).label(), "Visa declines");
@@ -147,18 +158,13 @@ TEST(Curation, RenamedPainPointSurvivesAnAutomaticMerge) {
 }
 
 TEST(Curation, APainPointAHumanMergedIntoSurvivesAnAutomaticMerge) {
-  ClusterConfig c = config();
-  c.join_threshold = 0.99;  // near-duplicates open separate pain points...
-  c.size_bonus = 0;
-  c.maintenance_interval = 1000;  // ...merged only at the maintenance we trigger below
-  Aggregator a(c, nullptr);
+  Aggregator a(merged_at_maintenance_only(), nullptr);
   const std::string older = feed(a, "a", "card payment declined at checkout", 3);
   const std::string younger = feed(a, "b", "card payment declined at checkout with visa", 3);
   const std::string third = feed(a, "c", "card payment declined at checkout with amex", 3);
   ASSERT_EQ(std::set<std::string>({older, younger, third}).size(), 3u);
   ASSERT_TRUE(a.merge("p", third, younger).ok());
-  for (int i = 0; i < 1000 - 9; ++i)
-    a.add(event("f" + std::to_string(i), "filler " + std::to_string(i)));
+  run_to_maintenance(a, 9);
   EXPECT_EQ(a.resolve(older), younger) << "the pain point a human merged into is the survivor";
   EXPECT_EQ(a.resolve(third), younger);
   const auto s = latest(a.take_changes());
@@ -167,11 +173,7 @@ TEST(Curation, APainPointAHumanMergedIntoSurvivesAnAutomaticMerge) {
 }
 
 TEST(Curation, ASplitPainPointSurvivesAnAutomaticMergeWithAnUncuratedOne) {
-  ClusterConfig c = config();
-  c.join_threshold = 0.99;  // near-duplicates open separate pain points...
-  c.size_bonus = 0;
-  c.maintenance_interval = 1000;  // ...merged only at the maintenance we trigger below
-  Aggregator a(c, nullptr);
+  Aggregator a(merged_at_maintenance_only(), nullptr);
   const std::string older = feed(a, "a", "card payment declined at checkout", 3);
   const std::string younger = feed(a, "b", "card payment declined at checkout with visa", 4);
   ASSERT_NE(older, younger);
@@ -180,8 +182,7 @@ TEST(Curation, ASplitPainPointSurvivesAnAutomaticMergeWithAnUncuratedOne) {
       event("b3", "card payment declined at checkout with visa", 1'790'000'000 + 180)};
   const auto out = a.split("p", younger, moved);
   ASSERT_TRUE(out.ok()) << out.message;
-  for (int i = 0; i < 1000 - 7; ++i)
-    a.add(event("f" + std::to_string(i), "filler " + std::to_string(i)));
+  run_to_maintenance(a, 7);
   const std::string survivor = a.resolve(older);
   EXPECT_TRUE(survivor == younger || survivor == out.id)
       << "the uncurated pain point goes into a split one, not the other way round: " << survivor;
