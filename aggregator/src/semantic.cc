@@ -55,17 +55,17 @@ double Aggregator::Impl::background_similarity(const Product& p) const {
   if (cross_pairs >= kMinCrossPairs) {
     return std::clamp((s2 - within - alone) / cross_pairs, 0.0, 1.0);
   }
-  return std::clamp((s2 - n) / (n * (n - 1)), 0.0, 1.0);
+  return std::clamp(mean_pairwise_cosine(s2, n), 0.0, 1.0);
 }
 
 namespace {
 
-// Whether the members of `c` repeat one phrasing: their mean cosine to each other (|S|^2 less
-// the n self-pairs, over n (n - 1) pairs) reaches b + semantic_repeat * (1 - b).
+// Whether the members of `c` repeat one phrasing: their mean cosine to each other reaches
+// b + semantic_repeat * (1 - b).
 bool repeats_one_phrasing(const Cluster& c, double b, double repeat) {
   if (c.count < 2 || repeat >= 1.0) return false;
-  const auto n = static_cast<double>(c.count);
-  const double within = (c.dense_norm * c.dense_norm - n) / (n * (n - 1));
+  const double within =
+      mean_pairwise_cosine(c.dense_norm * c.dense_norm, static_cast<double>(c.count));
   return within >= b + repeat * (1.0 - b);
 }
 

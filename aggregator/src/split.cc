@@ -108,7 +108,7 @@ void Aggregator::Impl::split_broad(Product& p, Cluster& c) {
   for (int k = 0; k < 2; ++k) {
     double s2 = 0;
     for (std::size_t j = 0; j < d; ++j) s2 += g.sum[k][j] * g.sum[k][j];
-    within = std::min(within, (s2 - g.n[k]) / (g.n[k] * (g.n[k] - 1)) - b);
+    within = std::min(within, mean_pairwise_cosine(s2, g.n[k]) - b);
   }
   if (within <= 0 || cross >= cfg.semantic_split * within) return;
   // The smaller group leaves (ties: group 1, the one seeded by the outlier).

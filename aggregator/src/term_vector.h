@@ -78,6 +78,12 @@ inline std::vector<TermWeight> top_terms(std::span<const TermWeight> v, std::siz
   return out;
 }
 
+// The mean cosine between two distinct members of a group of n unit vectors whose sum has
+// squared length `sum_norm2`: that counts every ordered pair once, the n self-pairs included.
+inline double mean_pairwise_cosine(double sum_norm2, double n) {
+  return (sum_norm2 - n) / (n * (n - 1));
+}
+
 // Dot product with a fixed summation order (eight lanes, then the lanes in order), so that the
 // compiler may vectorize it and the result is the same on every run and every machine.
 inline double dot_lanes(const float* a, const float* b, std::size_t n) {
