@@ -405,7 +405,8 @@ base::ExitCode run_cluster_command(const ClusterCommandOptions& options) {
   agg::ClusterConfig& cfg = service_config.cluster;
   for (const auto& [k, v] : options.config_overrides) {
     // Both `encoder=static` and serve's spelling `cluster.encoder=static` name the same key.
-    const std::string key = k.starts_with("cluster.") ? k.substr(8) : k;
+    constexpr std::string_view kSection = "cluster.";
+    const std::string key = k.starts_with(kSection) ? k.substr(kSection.size()) : k;
     if (!apply(cfg, key, v, "override")) return base::ExitCode::kFailed;
   }
   Models models;

@@ -203,11 +203,12 @@ ConfigLoadResult load_service_config(const std::optional<std::filesystem::path>&
     }
   }
   for (const std::string& item : overrides) {
-    const auto eq = item.find('=');
-    std::string error = eq == std::string::npos
-                            ? "expected KEY=VALUE"
-                            : apply_service_key(*loaded.config, trim(std::string_view(item).substr(0, eq)),
-                                                trim(std::string_view(item).substr(eq + 1)));
+    const std::string_view text = item;
+    const auto eq = text.find('=');
+    const std::string error = eq == std::string_view::npos
+                                  ? "expected KEY=VALUE"
+                                  : apply_service_key(*loaded.config, trim(text.substr(0, eq)),
+                                                      trim(text.substr(eq + 1)));
     if (!error.empty()) return {std::nullopt, "--set " + item + ": " + error};
   }
   return loaded;
