@@ -26,10 +26,7 @@
 namespace painpoint::store::partition_assignment {
 
 // Whose an aggregator state key is: a product's, or a pain point's (then its product's).
-struct StateKeyOwner {
-  std::string product_id;     // set for a product's key
-  std::string pain_point_id;  // set for a pain point's key
-};
+using StateKeyOwner = store::StateKeyOwner;
 
 struct PartitionRule {
   std::function<std::int32_t(std::string_view product_id)> of_product;

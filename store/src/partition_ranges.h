@@ -31,6 +31,8 @@ namespace painpoint::store::partition_ranges {
   return family != kMeta && family != kAlerts && family != kFamilyCount;
 }
 
+// What every default-family key of a partition's records begins with.
+inline constexpr std::string_view kMetaPartitionPrefix = "partition/";
 // The default family's key prefix of one partition's records: "partition/" | be16(partition).
 [[nodiscard]] std::string meta_prefix(std::int32_t partition);
 // meta_prefix(partition) | name.

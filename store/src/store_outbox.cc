@@ -16,10 +16,13 @@
 
 namespace painpoint::store {
 
-Status Store::delete_outbox(std::span<const std::uint64_t> sequences) {
+Status Store::delete_outbox(std::span<const OutboxPosition> positions) {
   rocksdb::WriteBatch wb;
-  for (std::uint64_t sequence : sequences) {
-    if (Status s = from_rocks(wb.Delete(impl_->cf(kOutbox), be64_value(sequence)), "outbox");
+  for (const OutboxPosition& position : positions) {
+    if (Status s = from_rocks(
+            wb.Delete(impl_->cf(kOutbox),
+                      impl_->key_in(kOutbox, position.partition, be64_value(position.sequence))),
+            "outbox");
         !s.ok()) {
       return s;
     }
@@ -27,32 +30,66 @@ Status Store::delete_outbox(std::span<const std::uint64_t> sequences) {
   return impl_->write(&wb, "delete outbox entries");
 }
 
-Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const {
-  return read_outbox_after(0, max_entries, out);
+namespace {
+
+// The entry of an outbox record: the key is [be16 partition] | be64 sequence.
+Status decode_outbox(bool partitioned, std::string_view key, std::string_view value,
+                     OutboxEntry* entry) {
+  entry->partition = kNoPartition;
+  if (partitioned) {
+    const auto parsed = keys::parse_partitioned_key(key);
+    if (!parsed) return {StoreErrc::kCorruption, "undecodable outbox key"};
+    entry->partition = parsed->partition;
+    key = parsed->key;
+  }
+  const auto sequence = keys::read_be64(key);
+  if (!sequence || !entry->summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return {StoreErrc::kCorruption, "undecodable outbox entry"};
+  }
+  entry->sequence = *sequence;
+  return Status::Ok();
 }
 
-Status Store::read_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
-                                std::vector<OutboxEntry>* out) const {
+}  // namespace
+
+Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const {
   if (max_entries == 0) return Status::Ok();
-  if (after_sequence == std::numeric_limits<std::uint64_t>::max()) return Status::Ok();
-  const std::string start = be64_value(after_sequence + 1);
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
-  for (it->Seek(slice(start)); it->Valid() && out->size() < max_entries; it->Next()) {
-    const std::string_view key = view(it->key());
-    const std::string_view value = view(it->value());
+  for (it->SeekToFirst(); it->Valid() && out->size() < max_entries; it->Next()) {
     OutboxEntry entry;
-    auto sequence = keys::read_be64(key);
-    if (!sequence || !entry.summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-      return {StoreErrc::kCorruption, "undecodable outbox entry"};
+    if (Status s = decode_outbox(impl_->partitioned, view(it->key()), view(it->value()), &entry);
+        !s.ok()) {
+      return s;
     }
-    entry.sequence = *sequence;
     out->push_back(std::move(entry));
   }
   return from_rocks(it->status(), "read outbox");
 }
 
-std::uint64_t Store::outbox_next_sequence() const {
+Status Store::read_outbox_after(OutboxPosition after, std::size_t max_entries,
+                                std::vector<OutboxEntry>* out) const {
+  if (max_entries == 0) return Status::Ok();
+  if (after.sequence == std::numeric_limits<std::uint64_t>::max()) return Status::Ok();
+  if (impl_->partitioned && !keys::valid_partition(after.partition)) return Status::Ok();
+  const std::string prefix = impl_->key_in(kOutbox, after.partition, "");
+  const std::string start = prefix + be64_value(after.sequence + 1);
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
+  for (it->Seek(slice(start));
+       it->Valid() && out->size() < max_entries && view(it->key()).starts_with(prefix);
+       it->Next()) {
+    OutboxEntry entry;
+    if (Status s = decode_outbox(impl_->partitioned, view(it->key()), view(it->value()), &entry);
+        !s.ok()) {
+      return s;
+    }
+    out->push_back(std::move(entry));
+  }
+  return from_rocks(it->status(), "read outbox");
+}
+
+std::map<std::int32_t, std::uint64_t> Store::outbox_next_sequences() const {
   std::shared_lock lock(impl_->counters_mutex);
   return impl_->next_outbox_sequence;
 }
