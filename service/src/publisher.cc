@@ -136,31 +136,35 @@ struct Publisher::Impl {
          it != next_sequences.end() && it->first < next_partition; ++it) {
       order.push_back(it->first);
     }
-    std::size_t read = 0;
-    read_to_end = true;
+    // The partitions with entries past their cursor, read with one iterator.
+    std::vector<store::OutboxPosition> positions;
     for (std::int32_t partition : order) {
-      std::vector<store::OutboxEntry> entries;
-      std::uint64_t& cursor = cursors[partition];
-      if (store::Status s = store.read_outbox_after({partition, cursor}, want - read, &entries);
-          !s.ok()) {
-        store_failure("read outbox: " + s.to_string());
-        read_to_end = false;
-        return;
-      }
-      read += entries.size();
-      track(entries);
-      if (!entries.empty()) cursor = entries.back().sequence;
-      if (read == want) {
-        // This partition may have more: the next read starts after it.
-        read_to_end = false;
-        next_partition = partition + 1;
-        break;
-      }
-      // At the end, nothing below the next sequence is left unread: entries deleted before a
-      // restart must not count as pending (they would keep --exit-when-idle waiting forever).
-      const std::uint64_t next_sequence = next_sequences.at(partition);
-      if (next_sequence > 0) cursor = std::max(cursor, next_sequence - 1);
+      const std::uint64_t cursor = cursors[partition];
+      if (next_sequences.at(partition) > cursor + 1) positions.push_back({partition, cursor});
     }
+    std::vector<store::OutboxEntry> entries;
+    if (store::Status s = store.read_outbox_after(positions, want, &entries); !s.ok()) {
+      store_failure("read outbox: " + s.to_string());
+      read_to_end = false;
+      return;
+    }
+    read_to_end = entries.size() < want;
+    // Every partition read to its end: nothing below its next sequence is left unread (entries
+    // deleted before a restart must not count as pending, or --exit-when-idle would wait
+    // forever). With a full chunk, the partition of its last entry may have more: the next
+    // read starts after it, and only the partitions before it were read to their end.
+    const std::int32_t last = entries.empty() ? 0 : entries.back().partition;
+    for (const store::OutboxPosition& position : positions) {
+      if (!read_to_end && position.partition == last) break;
+      std::uint64_t& cursor = cursors[position.partition];
+      cursor = std::max(cursor, next_sequences.at(position.partition) - 1);
+    }
+    if (!read_to_end) next_partition = last + 1;
+    for (const store::OutboxEntry& entry : entries) {
+      std::uint64_t& cursor = cursors[entry.partition];
+      cursor = std::max(cursor, entry.sequence);
+    }
+    track(entries);
   }
 
   void track(std::vector<store::OutboxEntry>& entries) {

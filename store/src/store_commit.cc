@@ -381,7 +381,9 @@ class Store::Impl::CommitPreparation {
   // The partition of every product the batch names (kNoPartition in schema 2): the batch's map,
   // else an event's input partition, else where the store holds the product already.
   Status resolve_partitions() {
-    auto resolve = [&](const std::string& product, std::string_view what) -> Status {
+    // `what` and `name` say which record named the product, for the error only.
+    auto resolve = [&](const std::string& product, std::string_view what,
+                       std::string_view name) -> Status {
       if (out_.product_partitions.contains(product)) return Status::Ok();
       std::int32_t p = kNoPartition;
       if (impl_.partitioned) {
@@ -395,8 +397,8 @@ class Store::Impl::CommitPreparation {
           p = 0;  // a batch naming no partition: the layout of a single-partition input
         } else {
           return {StoreErrc::kInvalidArgument,
-                  "no partition for product " + product + " of " + std::string(what) +
-                      " (CommitBatch::product_partitions)"};
+                  "no partition for product " + product + " of " + std::string(what) + " " +
+                      std::string(name) + " (CommitBatch::product_partitions)"};
         }
         if (stored && *stored != p) {
           return {StoreErrc::kInvalidArgument, "product " + product + " is stored in partition " +
@@ -419,17 +421,17 @@ class Store::Impl::CommitPreparation {
         out_.product_partitions.emplace(product, e.input_partition());
         out_.partitions.insert(e.input_partition());
       }
-      if (Status s = resolve(product, "an event"); !s.ok()) return s;
+      if (Status s = resolve(product, "event", e.event().event_id()); !s.ok()) return s;
     }
     for (const KeyWrite& w : batch_.aggregator_state) {
-      if (Status s = resolve(w.product_id, "state key " + w.key); !s.ok()) return s;
+      if (Status s = resolve(w.product_id, "state key", w.key); !s.ok()) return s;
     }
     for (const MembershipWrite& m : batch_.memberships) {
-      if (Status s = resolve(m.product_id, "the membership of " + m.event_id); !s.ok()) return s;
+      if (Status s = resolve(m.product_id, "the membership of", m.event_id); !s.ok()) return s;
     }
     for (const auto* summaries : {&batch_.summaries, &batch_.outbox}) {
       for (const v1::PainPointSummary& summary : *summaries) {
-        if (Status s = resolve(summary.product_id(), "pain point " + summary.id()); !s.ok()) {
+        if (Status s = resolve(summary.product_id(), "pain point", summary.id()); !s.ok()) {
           return s;
         }
       }

@@ -69,24 +69,34 @@ Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out
 
 Status Store::read_outbox_after(OutboxPosition after, std::size_t max_entries,
                                 std::vector<OutboxEntry>* out) const {
-  if (max_entries == 0) return Status::Ok();
-  if (after.sequence == std::numeric_limits<std::uint64_t>::max()) return Status::Ok();
-  if (impl_->partitioned && !keys::valid_partition(after.partition)) return Status::Ok();
-  const std::string prefix = impl_->key_in(kOutbox, after.partition, "");
-  const std::string start = prefix + be64_value(after.sequence + 1);
+  const OutboxPosition one[] = {after};
+  return read_outbox_after(one, max_entries, out);
+}
+
+Status Store::read_outbox_after(std::span<const OutboxPosition> after, std::size_t max_entries,
+                                std::vector<OutboxEntry>* out) const {
+  const std::size_t limit = out->size() + max_entries;
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
-  for (it->Seek(slice(start));
-       it->Valid() && out->size() < max_entries && view(it->key()).starts_with(prefix);
-       it->Next()) {
-    OutboxEntry entry;
-    if (Status s = decode_outbox(impl_->partitioned, view(it->key()), view(it->value()), &entry);
-        !s.ok()) {
-      return s;
+  for (const OutboxPosition& position : after) {
+    if (out->size() >= limit) break;
+    if (position.sequence == std::numeric_limits<std::uint64_t>::max()) continue;
+    if (impl_->partitioned && !keys::valid_partition(position.partition)) continue;
+    const std::string prefix = impl_->key_in(kOutbox, position.partition, "");
+    const std::string start = prefix + be64_value(position.sequence + 1);
+    for (it->Seek(slice(start));
+         it->Valid() && out->size() < limit && view(it->key()).starts_with(prefix); it->Next()) {
+      OutboxEntry entry;
+      if (Status s =
+              decode_outbox(impl_->partitioned, view(it->key()), view(it->value()), &entry);
+          !s.ok()) {
+        return s;
+      }
+      out->push_back(std::move(entry));
     }
-    out->push_back(std::move(entry));
+    if (Status s = from_rocks(it->status(), "read outbox"); !s.ok()) return s;
   }
-  return from_rocks(it->status(), "read outbox");
+  return Status::Ok();
 }
 
 std::map<std::int32_t, std::uint64_t> Store::outbox_next_sequences() const {

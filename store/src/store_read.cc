@@ -107,16 +107,30 @@ Status Store::get_membership(std::string_view event_id, std::optional<std::strin
   return impl_->find(kMembers, event_id, out);
 }
 
-// One MultiGet per partition for the ids not found in an earlier one.
+// One MultiGet per partition for the ids not found in an earlier one, starting with the
+// partition of the first id that has a membership: a caller's ids are usually of one product
+// (replay rebuild reads them partition by partition), so the others are then rarely read.
 Status Store::get_memberships(std::span<const std::string_view> event_ids,
                               std::vector<std::optional<std::string>>* out) const {
   out->assign(event_ids.size(), std::nullopt);
   if (event_ids.empty()) return Status::Ok();
+  std::vector<std::int32_t> partitions = impl_->read_partitions();
+  if (partitions.size() > 1) {
+    for (std::size_t i = 0; i < std::min<std::size_t>(event_ids.size(), 4); ++i) {
+      std::optional<std::string> member;
+      std::int32_t p = kNoPartition;
+      if (Status s = impl_->find(kMembers, event_ids[i], &member, &p); !s.ok()) return s;
+      if (!member) continue;
+      const auto at = std::find(partitions.begin(), partitions.end(), p);
+      if (at != partitions.end()) std::rotate(partitions.begin(), at, at + 1);
+      break;
+    }
+  }
   std::vector<std::size_t> missing(event_ids.size());
   for (std::size_t i = 0; i < missing.size(); ++i) missing[i] = i;
   std::vector<std::string> keys;
   std::vector<rocksdb::Slice> slices;
-  for (std::int32_t p : impl_->read_partitions()) {
+  for (std::int32_t p : partitions) {
     if (missing.empty()) break;
     keys.clear();
     for (std::size_t i : missing) keys.push_back(impl_->key_in(kMembers, p, event_ids[i]));

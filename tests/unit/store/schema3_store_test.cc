@@ -314,5 +314,40 @@ TEST_F(Schema3StoreTest, DroppingAPartitionLeavesTheOthersUntouched) {
   EXPECT_EQ(fresh, (std::vector<std::size_t>{0})) << "a0's partition was dropped";
 }
 
+// The publisher's read: each partition's entries after its own cursor, partitions in the order
+// given, one limit for all.
+TEST_F(Schema3StoreTest, OutboxReadsFollowACursorPerPartition) {
+  auto store = open_store();
+  for (int round = 0; round < 3; ++round) {
+    CommitBatch batch;
+    for (const auto& [product, partition] :
+         std::vector<std::pair<std::string, std::int32_t>>{{"apps", 1}, {"web", 4}, {"api", 9}}) {
+      batch.outbox.push_back(summary("pp-" + product, product));
+      batch.outbox.back().set_version(round + 1);
+      batch.product_partitions.emplace(product, partition);
+    }
+    ASSERT_TRUE(store->commit(batch).ok());
+  }
+  EXPECT_EQ(store->outbox_next_sequences(),
+            (std::map<std::int32_t, std::uint64_t>{{1, 4}, {4, 4}, {9, 4}}));
+  auto read = [&](std::vector<OutboxPosition> after, std::size_t max) {
+    std::vector<OutboxEntry> entries;
+    EXPECT_TRUE(store->read_outbox_after(after, max, &entries).ok());
+    std::vector<std::string> out;
+    for (const auto& e : entries) {
+      out.push_back(std::to_string(e.partition) + ":" + std::to_string(e.sequence) + ":v" +
+                    std::to_string(e.summary.version()));
+    }
+    return out;
+  };
+  EXPECT_EQ(read({{9, 1}, {1, 2}, {4, 3}}, 10),
+            (std::vector<std::string>{"9:2:v2", "9:3:v3", "1:3:v3"}));
+  EXPECT_EQ(read({{4, 0}, {1, 0}}, 4),
+            (std::vector<std::string>{"4:1:v1", "4:2:v2", "4:3:v3", "1:1:v1"}));
+  const std::vector<OutboxPosition> done = {{4, 1}, {4, 2}};
+  ASSERT_TRUE(store->delete_outbox(done).ok());
+  EXPECT_EQ(read({{4, 0}}, 10), (std::vector<std::string>{"4:3:v3"}));
+}
+
 }  // namespace
 }  // namespace painpoint::store
