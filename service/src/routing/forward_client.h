@@ -1,12 +1,14 @@
 #pragma once
 
 // One HTTP/1.1 request to another instance's API (plain HTTP, host:port as advertised in its
-// consumer's client id), on Boost.Beast: its own io_context and connection per request, a
+// consumer's client id), on Boost.Beast: its own io_context and connection per call, a
 // deadline on the connection and on the whole exchange, the response body bounded. Blocks the
-// calling thread (an API io thread) for at most connect_timeout + response_timeout.
+// calling thread (an API io thread) for at most connect_timeout + response_timeout, also when it
+// asks several instances at once.
 
 #include <chrono>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,5 +45,12 @@ bool split_host_port(std::string_view address, std::string* host, std::string* p
 
 ForwardResult send_request(std::string_view address, const OutgoingRequest& request,
                            const ForwardLimits& limits);
+
+// The same request to every address at once, on one io_context of the calling thread: the wait
+// is the slowest exchange's (each within the limits), not the sum. One result per address, in
+// the order of `addresses`.
+std::vector<ForwardResult> send_requests(std::span<const std::string> addresses,
+                                         const OutgoingRequest& request,
+                                         const ForwardLimits& limits);
 
 }  // namespace painpoint::service

@@ -89,23 +89,22 @@ struct OthersAnswer {
   std::string failed;                 // members that gave no answer, and why
 };
 
-// GET `target` on every other member (loop guard set, so each answers from its own store) until
-// one answers 200.
+// GET `target` on every other member at once (loop guard set, so each answers from its own
+// store); the first 200 in the members' order wins.
 OthersAnswer ask_others(const Active& active, const PartitionOwners& owners,
                         const HttpRequest& request, const std::string& target) {
   OthersAnswer answer;
-  for (const std::string& address : other_addresses(owners, active.config.self_address)) {
-    ForwardResult result =
-        send_request(address, forwarded_copy(request, active, "GET", target), active.config.limits);
+  const std::vector<std::string> addresses = other_addresses(owners, active.config.self_address);
+  std::vector<ForwardResult> results = send_requests(
+      addresses, forwarded_copy(request, active, "GET", target), active.config.limits);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    ForwardResult& result = results[i];
     if (!result.ok()) {
       active.owners.invalidate();
-      answer.failed += (answer.failed.empty() ? "" : "; ") + address + ": " + result.error;
+      answer.failed += (answer.failed.empty() ? "" : "; ") + addresses[i] + ": " + result.error;
       continue;
     }
-    if (result.response.status == 200) {
-      answer.found = std::move(result.response);
-      return answer;
-    }
+    if (result.response.status == 200 && !answer.found) answer.found = std::move(result.response);
   }
   return answer;
 }
@@ -116,8 +115,8 @@ bool parse_json(const std::string& body, google::protobuf::Message* message) {
   return google::protobuf::util::JsonStringToMessage(body, message, options).ok();
 }
 
-// The other members' own /v1/products (loop guard set) after this instance's; a 503 naming the
-// first member that did not answer with a list.
+// The other members' own /v1/products (loop guard set, asked at once) after this instance's; a
+// 503 naming the first member, in the members' order, that did not answer with a list.
 std::variant<std::vector<ProductListFrom>, HttpResponse> gather_product_lists(
     const Active& active, const PartitionOwners& owners, const HttpRequest& request,
     const HttpResponse& local) {
@@ -126,15 +125,17 @@ std::variant<std::vector<ProductListFrom>, HttpResponse> gather_product_lists(
   if (!parse_json(local.body, &lists[0].list)) {
     return HttpResponse::error(500, "internal", "cannot read this instance's product list");
   }
-  for (const std::string& address : other_addresses(owners, active.config.self_address)) {
-    ForwardResult result = send_request(
-        address, forwarded_copy(request, active, "GET", request.target), active.config.limits);
+  const std::vector<std::string> addresses = other_addresses(owners, active.config.self_address);
+  std::vector<ForwardResult> results = send_requests(
+      addresses, forwarded_copy(request, active, "GET", request.target), active.config.limits);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const ForwardResult& result = results[i];
     std::string problem = result.error;
     if (result.ok() && result.response.status != 200) {
       problem = "HTTP " + std::to_string(result.response.status);
     }
     ProductListFrom& from = lists.emplace_back();
-    from.address = address;
+    from.address = addresses[i];
     if (problem.empty() && !parse_json(result.response.body, &from.list)) {
       problem = "an answer that is not a product list";
     }
@@ -142,7 +143,7 @@ std::variant<std::vector<ProductListFrom>, HttpResponse> gather_product_lists(
       if (!result.ok()) active.owners.invalidate();
       return unavailable(active, "member_unavailable",
                          "the product list needs every instance's products; the instance at " +
-                             address + " gave " + problem);
+                             addresses[i] + " gave " + problem);
     }
   }
   return lists;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -346,6 +347,53 @@ TEST(ForwardClient, BoundsTheWaitAndTheBody) {
   limits.max_response_bytes = 128 * 1024;
   EXPECT_EQ(send_request(other.address(), {"GET", "/big", {}, {}}, limits).response.body.size(),
             64U * 1024);
+}
+
+// Two instances whose /meet answers 200 only once both have a request in hand (a rendezvous):
+// asked one after the other, the first would wait for the second until the client's deadline.
+class Rendezvous {
+ public:
+  HttpResponse meet() {
+    std::unique_lock lock(mutex_);
+    ++arrived_;
+    changed_.notify_all();
+    const bool met = changed_.wait_for(lock, 3s, [this] { return arrived_ >= 2; });
+    return met ? HttpResponse::text(200, "met") : HttpResponse::text(504, "alone");
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int arrived_ = 0;
+};
+
+std::unique_ptr<HttpServer> meeting_server(Rendezvous& rendezvous) {
+  Router router;
+  router.get("/meet", [&rendezvous](const HttpRequest&) { return rendezvous.meet(); });
+  auto server = std::make_unique<HttpServer>(HttpServerConfig{}, std::move(router));
+  server->start();
+  return server;
+}
+
+TEST(ForwardClient, AsksEveryInstanceAtOnceAndAnswersInTheirOrder) {
+  Rendezvous rendezvous;
+  const auto first = meeting_server(rendezvous);
+  const auto second = meeting_server(rendezvous);
+  ForwardLimits limits;
+  limits.response_timeout = 2s;
+  const std::vector<std::string> addresses = {
+      "127.0.0.1:" + std::to_string(first->port()), "127.0.0.1:2", "no-port",
+      "127.0.0.1:" + std::to_string(second->port())};
+  const std::vector<ForwardResult> results =
+      send_requests(addresses, {"GET", "/meet", {}, {}}, limits);
+  ASSERT_EQ(results.size(), 4U);
+  EXPECT_TRUE(results[0].ok()) << results[0].error;
+  EXPECT_EQ(results[0].response.status, 200);
+  EXPECT_EQ(results[0].response.body, "met");
+  EXPECT_NE(results[1].error.find("connect 127.0.0.1:2"), std::string::npos) << results[1].error;
+  EXPECT_NE(results[2].error.find("not an address"), std::string::npos) << results[2].error;
+  EXPECT_TRUE(results[3].ok()) << results[3].error;
+  EXPECT_EQ(results[3].response.body, "met");
 }
 
 }  // namespace
