@@ -170,6 +170,7 @@ std::string Aggregator::Impl::place_event(Product& p, const v1::FeedbackEvent& e
     score = 1.0;
   }
   absorb_event(p, *best, e, score);
+  offer_member(*best, e);
   memberships.push_back(Membership{e.event_id(), p.id, best->id});
   std::string id = best->id;
   if (++p.since_maintenance >= cfg.maintenance_interval) maintain(p);

@@ -3,6 +3,7 @@
 //   featurize.cc    an event's features (sparse TF-IDF and dense SIF average)
 //   semantic.cc     semantic mode: assignment and merge candidates by sentence vectors
 //   maintenance.cc  near-duplicate merges and expiry of candidates
+//   moves.cc        semantic mode: member samples and the members' moves at maintenance
 //   summaries.cc    labels, keywords and exemplars of a PainPointSummary
 //   persistence.cc  take_changes(), lazy loading, eviction, resolve()
 //   curation.cc     merge/rename/split by humans, succession of a rebuilt product
@@ -32,6 +33,17 @@
 
 namespace painpoint::aggregator {
 
+// A sampled member leaving cluster `from` (its index in the sample) for cluster `to`, by seq.
+struct Move {
+  std::uint32_t from = 0;
+  std::uint32_t member = 0;
+  std::uint32_t to = 0;
+};
+
+// Leaves the "grew since the last maintenance" mark as load() would derive it from
+// last_event_doc, so that a restart right after a curation or a move continues exactly.
+void settle_touched(Product& p, const Cluster& c);
+
 struct Aggregator::Impl {
   ClusterConfig cfg;
   const StateReader* reader;
@@ -41,6 +53,10 @@ struct Aggregator::Impl {
   std::vector<StateWrite> pending_writes;               // merged records
   std::vector<v1::PainPointSummary> pending_summaries;  // final records of merged pain points
   std::vector<Membership> memberships;
+  // memberships[i] by the hash of its event id, for memberships[0, membership_indexed): a move
+  // rewrites the event's pending membership instead of adding a second one (moves.cc).
+  std::unordered_map<std::uint64_t, std::size_t> membership_at;
+  std::size_t membership_indexed = 0;
   std::uint64_t generation = 0;
   // The first stored state record that could not be decoded (see Aggregator::state_error()).
   std::optional<std::string> state_error;
@@ -183,6 +199,16 @@ struct Aggregator::Impl {
   [[nodiscard]] inline double cluster_similarity(const Cluster& a, const Cluster& b) const;
   void merge(Product& p, Cluster& into, Cluster& from);
 
+  // ---------------------------------------------------------------- moves.cc
+  void offer_member(Cluster& c, const v1::FeedbackEvent& e);
+  void insert_member(Cluster& c, Member m) const;
+  void move_members(Product& p);
+  void apply_moves(Product& p, std::span<const Move> moves);
+  void move_one(Product& p, Cluster& from, Cluster& to, Member m, std::vector<float>& v);
+  void finish_source(Product& p, Cluster& c, std::span<const Move> moves,
+                     std::span<const std::string> moved_ids);
+  void record_move(const Product& p, const std::string& event_id, const std::string& id);
+
   // ---------------------------------------------------------------- summaries.cc
   void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s);
   std::string phrase_label(const Product& p, const Cluster& c, std::span<const Exemplar* const> ex,
@@ -202,7 +228,8 @@ struct Aggregator::Impl {
                                std::string_view into_id);
   CurationOutcome curate_rename(std::string_view product_id, std::string_view id,
                                 std::string_view label);
-  inline void subtract_features(Cluster& c);
+  void subtract_features(Cluster& c);
+  static void remove_event_stats(Cluster& c, std::int32_t source, std::int64_t seconds);
   CurationOutcome curate_split(std::string_view product_id, std::string_view id,
                                std::span<const v1::FeedbackEvent> events,
                                std::span<const float> embeddings);

@@ -63,6 +63,10 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
     ok = parse(value, c.semantic_merge);
   else if (key == "semantic_prior")
     ok = parse(value, c.semantic_prior);
+  else if (key == "sample_members")
+    ok = parse(value, c.sample_members);
+  else if (key == "move_budget")
+    ok = parse(value, c.move_budget);
   else if (key == "hash_bits")
     ok = parse(value, c.hash_bits);
   else if (key == "sif_a")
@@ -134,6 +138,11 @@ const std::vector<ConfigKey>& config_keys() {
        "semantic: merge pain points when the mean cosine between their members reaches "
        "b + this * (1 - b)"},
       {"semantic_prior", "semantic: members at background similarity assumed in every cluster"},
+      {"sample_members",
+       "semantic: members kept per cluster (smallest event-id hashes) that move to their nearest "
+       "cluster at maintenance; 0: no moves"},
+      {"move_budget",
+       "semantic: sampled members weighed per maintenance at most (the rest at the next ones)"},
       {"hash_bits", "terms are hashed into 2^hash_bits buckets per product"},
       {"sif_a", "SIF smoothing a in a / (a + p(word)) for dense sentence vectors"},
       {"sparse_weight", "weight of the sparse TF-IDF cosine in the blended similarity (0..1)"},
@@ -176,6 +185,8 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
   if (key == "semantic_join") return num(c.semantic_join);
   if (key == "semantic_merge") return num(c.semantic_merge);
   if (key == "semantic_prior") return num(c.semantic_prior);
+  if (key == "sample_members") return num(c.sample_members);
+  if (key == "move_budget") return num(c.move_budget);
   if (key == "hash_bits") return num(c.hash_bits);
   if (key == "sif_a") return num(c.sif_a);
   if (key == "sparse_weight") return num(c.sparse_weight);

@@ -34,18 +34,6 @@ Cluster* find_pain_point(Product& p, std::string_view id) {
   return nullptr;
 }
 
-// Leaves the "grew since the last maintenance" mark as load() would derive it from
-// last_event_doc, so that a restart right after a curation continues exactly.
-void settle_touched(Product& p, const Cluster& c) {
-  const bool derived = c.last_event_doc > p.doc_count - p.since_maintenance;
-  const bool marked = c.seq < p.flags.size() && (p.flags[c.seq] & Product::kTouched) != 0;
-  if (derived && !marked) p.mark(c.seq, Product::kTouched);
-  if (!derived && marked) {
-    std::erase(p.touched_since_maintenance, c.seq);
-    p.flags[c.seq] &= static_cast<std::uint8_t>(~Product::kTouched);
-  }
-}
-
 CurationOutcome failure(CurationOutcome::Code code, std::string message) {
   CurationOutcome out;
   out.code = code;
@@ -156,6 +144,16 @@ void continue_sequence(Product& p, const StateReader* previous) {
 
 }  // namespace
 
+void settle_touched(Product& p, const Cluster& c) {
+  const bool derived = c.last_event_doc > p.doc_count - p.since_maintenance;
+  const bool marked = c.seq < p.flags.size() && (p.flags[c.seq] & Product::kTouched) != 0;
+  if (derived && !marked) p.mark(c.seq, Product::kTouched);
+  if (!derived && marked) {
+    std::erase(p.touched_since_maintenance, c.seq);
+    p.flags[c.seq] &= static_cast<std::uint8_t>(~Product::kTouched);
+  }
+}
+
 CurationOutcome Aggregator::Impl::curate_merge(std::string_view product_id,
                                                std::string_view from_id, std::string_view into_id) {
   if (from_id == into_id) {
@@ -194,7 +192,7 @@ CurationOutcome Aggregator::Impl::curate_rename(std::string_view product_id, std
 }
 
 // Takes the current `vec`/`dense` (one event's features) out of `c`'s centroid and dense sum.
-inline void Aggregator::Impl::subtract_features(Cluster& c) {
+void Aggregator::Impl::subtract_features(Cluster& c) {
   merged_scratch.clear();
   auto b = vec.begin();
   for (const auto& tw : c.centroid) {
@@ -209,6 +207,19 @@ inline void Aggregator::Impl::subtract_features(Cluster& c) {
   if (!dense.empty() && c.dense.size() == dense.size()) {
     for (std::size_t k = 0; k < dense.size(); ++k) c.dense[k] -= dense[k];
     c.dense_norm = dense_norm_of(c.dense);
+  }
+}
+
+// Takes one event out of `c`'s count, source counts and daily window (accounts, revenue and
+// first/last seen keep no history and stay: the documented approximation of splits and moves).
+void Aggregator::Impl::remove_event_stats(Cluster& c, std::int32_t source, std::int64_t seconds) {
+  --c.count;
+  const auto s = static_cast<std::size_t>(source);
+  if (s < c.sources.size() && c.sources[s] > 0) --c.sources[s];
+  const auto w = static_cast<std::int64_t>(c.daily.size());
+  const std::int64_t idx = w - 1 - (c.day_of_last - base::day_of(seconds));
+  if (idx >= 0 && idx < w && c.daily[static_cast<std::size_t>(idx)] > 0) {
+    --c.daily[static_cast<std::size_t>(idx)];
   }
 }
 
@@ -251,22 +262,16 @@ CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std:
   Cluster& out = *p.clusters.back();
   p.dirty_meta = true;
 
-  const auto w = static_cast<std::int64_t>(src->daily.size());
   for (std::size_t i = 0; i < events.size(); ++i) {
     const v1::FeedbackEvent& e = events[i];
     if (semantic()) event_embedding = embeddings.subspan(i * dims(), dims());
     refeaturize(p, e.text());
     event_embedding = {};
     subtract_features(*src);
-    --src->count;
-    const auto s = static_cast<std::size_t>(e.source());
-    if (s < src->sources.size() && src->sources[s] > 0) --src->sources[s];
-    const std::int64_t day = base::day_of(base::seconds_of(e.occurred_at()));
-    const std::int64_t idx = w - 1 - (src->day_of_last - day);
-    if (idx >= 0 && idx < w && src->daily[static_cast<std::size_t>(idx)] > 0) {
-      --src->daily[static_cast<std::size_t>(idx)];
-    }
+    remove_event_stats(*src, static_cast<std::int32_t>(e.source()),
+                       base::seconds_of(e.occurred_at()));
     absorb_event(p, out, e, 1.0);
+    offer_member(out, e);
     memberships.push_back(Membership{e.event_id(), p.id, out.id});
   }
   // A human decided this is a pain point, whatever its size.
@@ -275,6 +280,9 @@ CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std:
     ++p.live_promoted;
   }
   std::erase_if(src->exemplars, [&](const Exemplar& x) { return ids.contains(x.event_id); });
+  if (std::erase_if(src->sample, [&](const Member& x) { return ids.contains(x.event_id); }) > 0) {
+    src->sample_dirty = true;
+  }
   rescore_exemplars(*src);
   rescore_exemplars(out);
   reindex(p, *src);

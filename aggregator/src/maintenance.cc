@@ -1,5 +1,6 @@
-// Maintenance: near-duplicate pain points merge (the younger into the older) and candidates
-// that never gathered support expire (aggregator/README.md, "Maintenance").
+// Maintenance: near-duplicate pain points merge (the younger into the older), in semantic mode
+// sampled members move to their nearest pain point (moves.cc), and candidates that never
+// gathered support expire (aggregator/README.md, "Maintenance").
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -16,6 +17,7 @@ void Aggregator::Impl::maintain(Product& p) {
   p.since_maintenance = 0;
   p.dirty_meta = true;
   merge_near_duplicates(p);
+  move_members(p);
   retire_expired_candidates(p);
 }
 
@@ -133,6 +135,7 @@ void Aggregator::Impl::merge(Product& p, Cluster& into, Cluster& from) {
   std::stable_sort(into.exemplars.begin(), into.exemplars.end(),
                    [](const Exemplar& a, const Exemplar& b) { return a.score > b.score; });
   if (into.exemplars.size() > cfg.exemplars + 2) into.exemplars.resize(cfg.exemplars + 2);
+  for (auto& m : from.sample) insert_member(into, std::move(m));
   reindex(p, into);
   refresh_hot(p, into);
   p.changed(into.seq);

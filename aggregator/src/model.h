@@ -84,6 +84,18 @@ struct Account {
   std::int64_t arr;
 };
 
+// One member of a cluster's sample (semantic mode): what moving the event to another cluster at
+// maintenance needs, its vector in the stored form (pack_embedding), so that a restarted or
+// rebuilt aggregator moves it exactly as the running one did.
+struct Member {
+  std::uint64_t hash = 0;  // fnv1a64 of the event id: the sample keeps the smallest
+  PoolString event_id;
+  PoolString text;
+  std::int32_t source = 0;
+  std::int64_t occurred_us = 0;
+  PoolString vector;
+};
+
 // The record and its vectors live in the PagePool (page_pool.h): huge pages instead of a 4 KiB
 // page per allocation somewhere in the heap.
 struct Cluster {
@@ -125,6 +137,10 @@ struct Cluster {
   // Exemplars and accounts are persisted under their own key, written only when they change:
   // they are most of a cluster's bytes and change far less often than its counts.
   bool cold_dirty = false;
+  // Semantic mode: the members with the smallest event-id hashes (at most sample_members),
+  // sorted by (hash, event id), persisted under a key of their own when they change.
+  PoolVector<Member> sample;
+  bool sample_dirty = false;
 };
 
 // What a product knows about one term (hashed stem), in one 64-byte slot of its term table:
@@ -203,6 +219,7 @@ struct Product {
   std::int64_t token_count = 0;
   std::uint32_t next_seq = 0;
   std::int64_t since_maintenance = 0;
+  std::uint32_t move_cursor = 0;  // the seq the next move step starts at (move_budget)
   std::vector<double> dense_mean_sum;
   std::int64_t latest = 0;
   // Term statistics and the inverted index in one table (see Term). Lists are never removed

@@ -59,6 +59,14 @@ void Aggregator::Impl::load(Product& p) {
     if (c.seq() >= p.next_seq || p.clusters[c.seq()] == nullptr) return;
     decode_cold(c, *p.clusters[c.seq()]);
   });
+  reader->scan(product_prefix(p.id) + "s/", [&](std::string_view key, std::string_view value) {
+    v1::AggSample sample;
+    if (!sample.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return corrupt_state(key, "the member sample of a cluster");
+    }
+    if (sample.seq() >= p.next_seq || p.clusters[sample.seq()] == nullptr) return;
+    decode_sample(sample, *p.clusters[sample.seq()]);
+  });
   // Posting order is (weight, seq): inserting in any order rebuilds the same lists.
   for (auto& c : p.clusters) {
     if (c == nullptr) continue;
@@ -95,6 +103,7 @@ void Aggregator::Impl::flush(Product& p, Changes& out, StateOutput state) {
     if (c == nullptr) {
       out.state.push_back(StateWrite{cluster_key(p.id, seq), std::nullopt, p.id});
       out.state.push_back(StateWrite{cold_key(p.id, seq), std::nullopt, p.id});
+      if (semantic()) out.state.push_back(StateWrite{sample_key(p.id, seq), std::nullopt, p.id});
       continue;
     }
     out.state.push_back(
@@ -103,6 +112,11 @@ void Aggregator::Impl::flush(Product& p, Changes& out, StateOutput state) {
       out.state.push_back(
           StateWrite{cold_key(p.id, seq), encode_cold(*c).SerializeAsString(), p.id});
       c->cold_dirty = false;
+    }
+    if (c->sample_dirty) {
+      out.state.push_back(
+          StateWrite{sample_key(p.id, seq), encode_sample(*c).SerializeAsString(), p.id});
+      c->sample_dirty = false;
     }
   }
   std::sort(p.dirty_pages.begin(), p.dirty_pages.end());
@@ -122,6 +136,8 @@ Changes Aggregator::Impl::take_changes(StateOutput state) {
   Changes out;
   out.memberships = std::move(memberships);
   memberships.clear();
+  membership_at.clear();
+  membership_indexed = 0;
   // Room for a batch like this one, reserved here rather than grown by doubling in the next
   // batch's add()s. Besides the copies, the doubling was where glibc did its deferred work:
   // it sorts the blocks freed after a drain (the caller's changes: thousands of summaries and
@@ -215,6 +231,10 @@ Aggregator::MemoryStats Aggregator::memory_stats() const {
                  c->exemplars.capacity() * sizeof(Exemplar);
       for (const auto& x : c->exemplars) {
         m.bytes += string_heap(x.event_id) + string_heap(x.text) + x.terms.capacity() * 8;
+      }
+      m.bytes += c->sample.capacity() * sizeof(Member);
+      for (const auto& x : c->sample) {
+        m.bytes += string_heap(x.event_id) + string_heap(x.text) + string_heap(x.vector);
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "painpoint/aggregator/text.h"
 #include "painpoint/base/time.h"
 #include "state_keys.h"
 
@@ -75,6 +76,35 @@ void decode_cold(const v1::AggCluster& m, Cluster& c) {
   }
 }
 
+v1::AggSample encode_sample(const Cluster& c) {
+  v1::AggSample m;
+  m.set_seq(c.seq);
+  for (const auto& x : c.sample) {
+    auto* e = m.add_member();
+    e->set_event_id(x.event_id.data(), x.event_id.size());
+    e->set_text(x.text.data(), x.text.size());
+    e->set_source(x.source);
+    e->set_occurred_micros(x.occurred_us);
+    e->set_vector(x.vector.data(), x.vector.size());
+  }
+  return m;
+}
+
+void decode_sample(const v1::AggSample& m, Cluster& c) {
+  c.sample.clear();
+  c.sample.reserve(static_cast<std::size_t>(m.member_size()));
+  for (const auto& e : m.member()) {
+    Member x;
+    x.hash = fnv1a64(e.event_id());
+    x.event_id.assign(e.event_id().data(), e.event_id().size());
+    x.text.assign(e.text().data(), e.text().size());
+    x.source = e.source();
+    x.occurred_us = e.occurred_micros();
+    x.vector.assign(e.vector().data(), e.vector().size());
+    c.sample.push_back(std::move(x));
+  }
+}
+
 std::unique_ptr<Cluster> decode_cluster(const v1::AggCluster& m) {
   auto c = std::make_unique<Cluster>();
   c->seq = m.seq();
@@ -116,6 +146,7 @@ v1::AggProductState encode_meta(const Product& p) {
   m.set_events_since_maintenance(p.since_maintenance);
   for (double x : p.dense_mean_sum) m.add_dense_mean_sum(x);
   m.set_latest_unix_s(p.latest);
+  m.set_move_cursor(p.move_cursor);
   return m;
 }
 
@@ -125,6 +156,7 @@ void decode_meta(const v1::AggProductState& m, std::uint32_t dims, Product& p) {
   p.next_seq = m.next_seq();
   p.since_maintenance = m.events_since_maintenance();
   p.latest = m.latest_unix_s();
+  p.move_cursor = m.move_cursor();
   if (m.dense_mean_sum_size() == static_cast<int>(dims)) {
     p.dense_mean_sum.assign(m.dense_mean_sum().begin(), m.dense_mean_sum().end());
   }

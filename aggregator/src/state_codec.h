@@ -18,6 +18,10 @@ std::unique_ptr<Cluster> decode_cluster(const v1::AggCluster& m);
 v1::AggCluster encode_cold(const Cluster& c);
 void decode_cold(const v1::AggCluster& m, Cluster& c);
 
+// Its member sample (agg/<product>/s/<seq>, semantic mode), written only when it changes.
+v1::AggSample encode_sample(const Cluster& c);
+void decode_sample(const v1::AggSample& m, Cluster& c);
+
 // The product's counters and dense mean (agg/<product>/m). The mean is kept only when it has
 // `dims` values (the word vectors in use).
 v1::AggProductState encode_meta(const Product& p);

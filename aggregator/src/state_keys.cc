@@ -33,6 +33,9 @@ std::string cluster_key(std::string_view product, std::uint32_t seq) {
 std::string cold_key(std::string_view product, std::uint32_t seq) {
   return product_prefix(product) + "x/" + hex_u32(seq);
 }
+std::string sample_key(std::string_view product, std::uint32_t seq) {
+  return product_prefix(product) + "s/" + hex_u32(seq);
+}
 std::string merged_key(std::string_view id) { return std::string(kMergedPrefix) + std::string(id); }
 std::string curation_key(std::string_view product) { return product_prefix(product) + "k"; }
 

@@ -1,4 +1,4 @@
-// The state's keys: agg/<product>/{m, d/<page>, c/<seq>, x/<seq>, k} per product and
+// The state's keys: agg/<product>/{m, d/<page>, c/<seq>, x/<seq>, s/<seq>, k} per product and
 // agg-merged/<id> per merged pain point (aggregator/README.md, "Persistence").
 #pragma once
 
@@ -17,6 +17,7 @@ std::string meta_key(std::string_view product);
 std::string page_key(std::string_view product, std::uint32_t page);
 std::string cluster_key(std::string_view product, std::uint32_t seq);
 std::string cold_key(std::string_view product, std::uint32_t seq);
+std::string sample_key(std::string_view product, std::uint32_t seq);
 std::string merged_key(std::string_view id);
 std::string curation_key(std::string_view product);
 

@@ -83,6 +83,7 @@ Status IngestWorker::start() {
   pc.brokers = cfg.brokers;
   pc.client_id = "painpoint-ingest";
   pc.delivery_timeout = cfg.delivery_timeout;
+  pc.compression = cfg.output_compression;
   pc.extra = cfg.producer_extra;
   auto* impl = impl_.get();
   auto producer = Producer::create(pc, [impl](const DeliveryReport& report) {

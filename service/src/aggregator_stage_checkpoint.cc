@@ -7,16 +7,19 @@
 #include <string_view>
 
 #include "aggregator_stage_impl.h"
+#include "checkpoint_schedule.h"
 
 namespace painpoint::service {
 
 // The aggregator state is written out every checkpoint_events events or checkpoint_interval,
 // and when stopping; in between, the arrival log lets recover() rebuild it.
 bool AggregatorStage::Impl::checkpoint_due(std::size_t new_events) const {
-  const std::uint64_t pending = events_since_checkpoint + new_events;
-  if (pending == 0) return false;
-  return stop_requested.load() || pending >= config.checkpoint_events ||
-         Clock::now() - last_checkpoint >= config.checkpoint_interval;
+  CheckpointProgress progress;
+  progress.events = events_since_checkpoint + new_events;
+  progress.since_last = Clock::now() - last_checkpoint;
+  progress.checkpoint_in_flight = in_flight && in_flight->commit.aggregator_checkpoint;
+  progress.stopping = stop_requested.load();
+  return service::checkpoint_due(progress, config.checkpoint_events, config.checkpoint_interval);
 }
 
 void AggregatorStage::Impl::checkpoint_committed(bool checkpoint, std::size_t new_events) {

@@ -202,7 +202,10 @@ class AggregatorShard {
   };
 
   AggregatorShard(const agg::ClusterConfig& cfg, std::size_t batch)
-      : aggregator_(cfg, nullptr), batch_(batch), worker_([this] { run(); }) {}
+      : aggregator_(cfg, nullptr),
+        batch_(batch),
+        track_moves_(cfg.encoder == agg::EncoderMode::kSemantic && cfg.sample_members > 0),
+        worker_([this] { run(); }) {}
   ~AggregatorShard() { finish(); }
   AggregatorShard(const AggregatorShard&) = delete;
   AggregatorShard& operator=(const AggregatorShard&) = delete;
@@ -245,22 +248,35 @@ class AggregatorShard {
       }
       cv_.notify_all();
       for (const Event& e : events) {
+        if (track_moves_) position_.try_emplace(e.event.event_id(), assigned_.size());
         assigned_.push_back(aggregator_.add(e.event, e.vector));
         // The service drains changes per batch; doing the same keeps memory and cost
         // representative (and the memberships list bounded). The state is deferred as serve
         // defers it between checkpoints: nothing here would persist it.
         if (++since_take >= batch_) {
           since_take = 0;
-          (void)aggregator_.take_changes(agg::Aggregator::StateOutput::kDefer);
+          follow_moves(aggregator_.take_changes(agg::Aggregator::StateOutput::kDefer));
         }
       }
     }
-    (void)aggregator_.take_changes(agg::Aggregator::StateOutput::kDefer);
+    follow_moves(aggregator_.take_changes(agg::Aggregator::StateOutput::kDefer));
+  }
+
+  // Semantic mode moves members at maintenance, possibly events of earlier batches: the
+  // memberships say where each event is now.
+  void follow_moves(const agg::Changes& changes) {
+    if (!track_moves_) return;
+    for (const auto& m : changes.memberships) {
+      const auto it = position_.find(m.event_id);
+      if (it != position_.end()) assigned_[it->second] = m.pain_point_id;
+    }
   }
 
   agg::Aggregator aggregator_;
   const std::size_t batch_;
+  const bool track_moves_;
   std::vector<std::string> assigned_;
+  std::unordered_map<std::string, std::size_t> position_;  // event id -> assigned_ (semantic)
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::vector<Event>> queue_;

@@ -389,7 +389,15 @@ void Rebuilder::group_new_side(const ProductRun& run, agg::Aggregator& aggregato
   }
   r.new_final.resize(r.n);
   std::vector<std::uint32_t> memo(run.new_ids.size(), kNoGroup);
+  // Semantic mode moves members at maintenance: the replay's memberships (one per event, in
+  // replay order) name where each event is now, which may differ from where add() put it.
+  const auto& members = r.first.memberships;
   for (std::size_t i = 0; i < r.n; ++i) {
+    if (i < members.size() && members[i].event_id == run.event_ids[i] &&
+        members[i].pain_point_id != run.new_ids.at(run.assigned[i])) {
+      r.new_final[i] = r.new_groups.intern(aggregator.resolve(members[i].pain_point_id));
+      continue;
+    }
     std::uint32_t& m = memo[run.assigned[i]];
     if (m == kNoGroup) {
       m = r.new_groups.intern(aggregator.resolve(run.new_ids.at(run.assigned[i])));

@@ -11,6 +11,7 @@
 
 #include "map_state.h"
 #include "painpoint/aggregator/aggregator.h"
+#include "unit_vector.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -27,13 +28,7 @@ struct VectorStream {
   std::vector<int> topic;
 };
 
-std::vector<float> unit(std::vector<float> v) {
-  double n = 0;
-  for (float x : v) n += static_cast<double>(x) * x;
-  n = std::sqrt(n);
-  for (float& x : v) x = static_cast<float>(x / n);
-  return v;
-}
+using testing::unit;
 
 std::vector<float> gaussian(std::mt19937& rng) {
   std::normal_distribution<float> g(0.0f, 1.0f);

@@ -39,6 +39,14 @@ struct ClusterConfig {
   // A young cluster's mean cosine is shrunk towards b as if it had this many more members at
   // background similarity: one lucky pair is weaker evidence than a consistent group.
   double semantic_prior = 1.0;
+  // At maintenance every member in a cluster's sample moves to the cluster whose vector sum it
+  // is nearest to by cosine (one k-means step seeded by the online clusters). The sample holds
+  // the members with the smallest event-id hashes, at most this many per cluster; 0: no moves.
+  std::uint32_t sample_members = 256;
+  // Sampled members weighed per maintenance at most (whole clusters, from where the last run
+  // stopped, in sequence order): the step's cost is this times the live pain points, not the
+  // product's whole sample; a large product is covered over several runs.
+  std::uint32_t move_budget = 4096;
   // --- features -------------------------------------------------------------------------
   // Terms (stems) are hashed into 2^hash_bits buckets per product; the online IDF is kept per
   // bucket, so memory per product is bounded by the vocabulary actually seen.

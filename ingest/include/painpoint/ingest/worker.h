@@ -37,6 +37,11 @@ struct IngestConfig {
   // restart), and leaving the consumer group gets close_timeout.
   std::chrono::milliseconds stop_grace{1'000};
   std::chrono::milliseconds close_timeout{1'000};
+  // The output topic is internal (only serve's own aggregator stage reads it back), so by default
+  // its records are not compressed: compressing here and decompressing in the stage's consumer
+  // spent CPU on bytes that never leave the pipeline (docs/benchmarks.md). `producer_extra`'s
+  // compression.codec, if set, still wins.
+  std::string output_compression = "none";
   ValidationConfig validation;
   std::map<std::string, std::string> consumer_extra;
   std::map<std::string, std::string> producer_extra;
