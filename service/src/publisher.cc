@@ -38,6 +38,7 @@ struct Publisher::Impl {
   // Per pain point id: everything read from the outbox and not yet deleted.
   struct Tracked {
     v1::PainPointSummary latest;           // highest version read
+    std::int32_t partition = store::kNoPartition;  // its product's input partition
     std::vector<store::OutboxPosition> unsent;     // entries folded in since the last produce
     std::vector<store::OutboxPosition> in_flight;  // entries the record in flight covers
     std::optional<std::uint64_t> in_flight_tag;
@@ -173,6 +174,7 @@ struct Publisher::Impl {
       ++tracked_entries;
       Tracked& t = tracked[entry.summary.id()];
       if (t.unsent.empty()) t.oldest_unsent = now;
+      t.partition = entry.partition;
       t.unsent.push_back({entry.partition, entry.sequence});
       // Versions grow per id in commit order; the guard keeps a stray older one from going out.
       if (entry.summary.version() >= t.latest.version()) t.latest = std::move(entry.summary);
@@ -214,9 +216,11 @@ struct Publisher::Impl {
       }
       // Send the committed current state when it is newer than what the outbox gave: after a
       // restart an older entry can be read (in an earlier chunk) before a newer one that was
-      // already published before the crash, and a key's versions must never go back.
+      // already published before the crash, and a key's versions must never go back. The
+      // summary is in the partition its outbox entries came from (a product stays in one), so
+      // one Get reads it instead of a probe of every partition present.
       std::optional<v1::PainPointSummary> current;
-      if (store::Status s = store.get_summary(id, &current); !s.ok()) {
+      if (store::Status s = store.get_summary(t.partition, id, &current); !s.ok()) {
         store_failure("read summary " + id + ": " + s.to_string());
         continue;
       }

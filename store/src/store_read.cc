@@ -160,6 +160,17 @@ Status Store::get_summary(std::string_view pain_point_id,
   return decode(bytes, out, "pain point summary");
 }
 
+Status Store::get_summary(std::int32_t partition, std::string_view pain_point_id,
+                          std::optional<v1::PainPointSummary>* out) const {
+  std::optional<std::string> bytes;
+  if (Status s = impl_->get(kPainPoints, impl_->key_in(kPainPoints, partition, pain_point_id),
+                            &bytes);
+      !s.ok()) {
+    return s;
+  }
+  return decode(bytes, out, "pain point summary");
+}
+
 Status Store::get_state(std::string_view key, std::optional<std::string>* out) const {
   return impl_->find(kAggregatorState, key, out);
 }

@@ -279,6 +279,14 @@ TEST_F(Schema3StoreTest, DroppingAPartitionLeavesTheOthersUntouched) {
     EXPECT_FALSE(summary.has_value());
     ASSERT_TRUE(s.get_summary("pp-web", &summary).ok());
     EXPECT_TRUE(summary.has_value());
+    // The publisher's read names the partition: found there only.
+    ASSERT_TRUE(s.get_summary(4, "pp-web", &summary).ok());
+    ASSERT_TRUE(summary.has_value());
+    EXPECT_EQ(summary->product_id(), "web");
+    ASSERT_TRUE(s.get_summary(1, "pp-web", &summary).ok());
+    EXPECT_FALSE(summary.has_value());
+    ASSERT_TRUE(s.get_summary(1, "pp-apps", &summary).ok());
+    EXPECT_FALSE(summary.has_value());
     std::vector<OutboxEntry> outbox;
     ASSERT_TRUE(s.read_outbox(10, &outbox).ok());
     ASSERT_EQ(outbox.size(), 2u);

@@ -302,6 +302,11 @@ class Store {
                          std::vector<std::optional<std::string>>* out) const;
   Status get_summary(std::string_view pain_point_id,
                      std::optional<v1::PainPointSummary>* out) const;
+  // The same read in one input partition only (one Get; get_summary() above probes every
+  // partition present): for a caller that knows it, e.g. from an outbox entry. Below schema 3 the
+  // partition is ignored.
+  Status get_summary(std::int32_t partition, std::string_view pain_point_id,
+                     std::optional<v1::PainPointSummary>* out) const;
   Status get_state(std::string_view key, std::optional<std::string>* out) const;
   // fn returns false to stop early.
   Status scan_state(
