@@ -182,7 +182,7 @@ struct Aggregator::Impl {
   template <bool kCount>
   void featurize_as(Product& p, const std::string& text);
   template <bool kCount>
-  void featurize_dense(Product& p);
+  void featurize_dense(Product& p, std::string_view text);
 
   // ---------------------------------------------------------------- semantic.cc
   std::string add_semantic(const v1::FeedbackEvent& e);
@@ -209,6 +209,9 @@ struct Aggregator::Impl {
                      std::span<const std::string> moved_ids);
   void record_move(const Product& p, const std::string& event_id, const std::string& id);
 
+  // ---------------------------------------------------------------- split.cc
+  void split_broad(Product& p, Cluster& c);
+
   // ---------------------------------------------------------------- summaries.cc
   void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s);
   std::string phrase_label(const Product& p, const Cluster& c, std::span<const Exemplar* const> ex,
@@ -219,7 +222,7 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- persistence.cc
   void load(Product& p);
   void flush(Product& p, Changes& out, StateOutput state);
-  Changes take_changes(StateOutput state);
+  Changes take_changes(const Aggregator::ProductFilter& save_state);
   void load_curation(Product& p);
   static void flush_curation(Product& p, Changes& out);
 
@@ -230,6 +233,8 @@ struct Aggregator::Impl {
                                 std::string_view label);
   void subtract_features(Cluster& c);
   static void remove_event_stats(Cluster& c, std::int32_t source, std::int64_t seconds);
+  // A new, empty cluster of `p` for events split off another (by a human or by maintenance).
+  static Cluster& open_split_cluster(Product& p, std::int64_t first_seen_us);
   CurationOutcome curate_split(std::string_view product_id, std::string_view id,
                                std::span<const v1::FeedbackEvent> events,
                                std::span<const float> embeddings);

@@ -63,6 +63,8 @@ std::optional<ConfigError> apply_config_override(ClusterConfig& c, std::string_v
     ok = parse(value, c.semantic_merge);
   else if (key == "semantic_prior")
     ok = parse(value, c.semantic_prior);
+  else if (key == "semantic_split")
+    ok = parse(value, c.semantic_split);
   else if (key == "sample_members")
     ok = parse(value, c.sample_members);
   else if (key == "move_budget")
@@ -138,6 +140,9 @@ const std::vector<ConfigKey>& config_keys() {
        "semantic: merge pain points when the mean cosine between their members reaches "
        "b + this * (1 - b)"},
       {"semantic_prior", "semantic: members at background similarity assumed in every cluster"},
+      {"semantic_split",
+       "semantic: a pain point whose sampled members form two groups splits when their mean "
+       "cosine to each other, above b, is below this times the looser group's own; 0: never"},
       {"sample_members",
        "semantic: members kept per cluster (smallest event-id hashes) that move to their nearest "
        "cluster at maintenance; 0: no moves"},
@@ -185,6 +190,7 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
   if (key == "semantic_join") return num(c.semantic_join);
   if (key == "semantic_merge") return num(c.semantic_merge);
   if (key == "semantic_prior") return num(c.semantic_prior);
+  if (key == "semantic_split") return num(c.semantic_split);
   if (key == "sample_members") return num(c.sample_members);
   if (key == "move_budget") return num(c.move_budget);
   if (key == "hash_bits") return num(c.hash_bits);

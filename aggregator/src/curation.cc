@@ -251,15 +251,7 @@ CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std:
                    "a split must leave events behind (rename the pain point instead)");
   }
 
-  auto fresh = std::make_unique<Cluster>();
-  fresh->seq = p.next_seq++;
-  // Unique per product (seq is), a pure function of the history, and never the id of a
-  // cluster opened by an event (those hash product + '\x1f' + event id).
-  fresh->id = "pp-" + base::hex_u64(fnv1a64(p.id + "\x1esplit\x1e" + std::to_string(fresh->seq)));
-  fresh->first_seen_us = base::micros_of(events.front().occurred_at());
-  fresh->last_seen_us = fresh->first_seen_us;
-  p.clusters.push_back(std::move(fresh));
-  Cluster& out = *p.clusters.back();
+  Cluster& out = open_split_cluster(p, base::micros_of(events.front().occurred_at()));
   p.dirty_meta = true;
 
   for (std::size_t i = 0; i < events.size(); ++i) {
@@ -294,6 +286,18 @@ CurationOutcome Aggregator::Impl::curate_split(std::string_view product_id, std:
   p.curation.apart.insert(Curation::pair_of(src->id, out.id));
   p.curation.dirty = true;
   return success(out.id);
+}
+
+Cluster& Aggregator::Impl::open_split_cluster(Product& p, std::int64_t first_seen_us) {
+  auto fresh = std::make_unique<Cluster>();
+  fresh->seq = p.next_seq++;
+  // Unique per product (seq is), a pure function of the history, and never the id of a
+  // cluster opened by an event (those hash product + '\x1f' + event id).
+  fresh->id = "pp-" + base::hex_u64(fnv1a64(p.id + "\x1esplit\x1e" + std::to_string(fresh->seq)));
+  fresh->first_seen_us = first_seen_us;
+  fresh->last_seen_us = first_seen_us;
+  p.clusters.push_back(std::move(fresh));
+  return *p.clusters.back();
 }
 
 // ---------------------------------------------------------------- succession (replay)

@@ -39,7 +39,9 @@ inline Aggregator::Impl::WordInfo Aggregator::Impl::word_info(std::string_view w
   if (stem_cache.size() >= 200'000) stem_cache.clear();
   WordInfo info;
   info.bucket = static_cast<std::uint32_t>(fnv1a64(stemmer.stem(word))) & mask;
-  if (cfg.word_vectors != nullptr) info.vector = cfg.word_vectors->find(word);
+  if (cfg.word_vectors != nullptr && !cfg.word_vectors->whole_text()) {
+    info.vector = cfg.word_vectors->find(word);
+  }
   *stem_cache.try_emplace(key).first = info;
   return info;
 }
@@ -127,11 +129,11 @@ void Aggregator::Impl::featurize_as(Product& p, const std::string& text) {
   if (norm > 0) {
     for (auto& tw : vec) tw.w = static_cast<float>(tw.w / norm);
   }
-  featurize_dense<kCount>(p);
+  featurize_dense<kCount>(p, text);
 }
 
 template <bool kCount>
-void Aggregator::Impl::featurize_dense(Product& p) {
+void Aggregator::Impl::featurize_dense(Product& p, std::string_view text) {
   if (semantic()) {
     semantic_dense<kCount>(p);
     return;
@@ -141,15 +143,21 @@ void Aggregator::Impl::featurize_dense(Product& p) {
   if (d == 0) return;
   dense_acc.assign(d, 0.0);
   bool any = false;
-  const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    const float* v = token_vectors[i];
-    const Term* e = counted_term(p, buckets[i]);
-    if (v == nullptr || e == nullptr) continue;
-    const double prob = static_cast<double>(e->df) / total;
-    const double weight = cfg.sif_a / (cfg.sif_a + prob);
-    accumulate_scaled(dense_acc.data(), dense_acc.size(), weight, v);
-    any = true;
+  if (cfg.word_vectors->whole_text()) {
+    // Token vectors carry their weights (scripts/fetch-token-vectors.sh) and cover the whole
+    // text, stop words and sub-words included, as the encoder they were distilled from reads it.
+    any = cfg.word_vectors->add_text_vector(text, dense_acc);
+  } else {
+    const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const float* v = token_vectors[i];
+      const Term* e = counted_term(p, buckets[i]);
+      if (v == nullptr || e == nullptr) continue;
+      const double prob = static_cast<double>(e->df) / total;
+      const double weight = cfg.sif_a / (cfg.sif_a + prob);
+      accumulate_scaled(dense_acc.data(), dense_acc.size(), weight, v);
+      any = true;
+    }
   }
   dense.assign(d, 0.0f);
   if (!any) return;

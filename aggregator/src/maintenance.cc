@@ -37,7 +37,11 @@ inline void Aggregator::Impl::merge_near_duplicates(Product& p) {
     p.hot[seq].merge_due = c->count == 0 ? 1 : 0;
     p.changed(seq);
     Cluster* target = semantic() ? semantic_merge_target(p, *c) : sparse_merge_target(p, *c);
-    if (target == nullptr) continue;
+    if (target == nullptr) {
+      // A pain point that merges with nothing may instead be two (semantic mode only).
+      split_broad(p, *c);
+      continue;
+    }
     Cluster* older = target->seq < c->seq ? target : c;
     Cluster* younger = target->seq < c->seq ? c : target;
     // A human-named pain point survives (keeps its id and label) even when it is the younger.

@@ -188,6 +188,12 @@ struct Curation {
     return true;
   }
   [[nodiscard]] bool renamed(const std::string& id) const { return labels.contains(id); }
+  // Maintenance may split `id` in two: a human neither named it nor merged another into it (a
+  // human decided what it holds).
+  [[nodiscard]] bool auto_split_allowed(const std::string& id) const {
+    return !renamed(id) && std::none_of(merges.begin(), merges.end(),
+                                        [&](const auto& m) { return m.second == id; });
+  }
   // Maintenance may merge a and b: not a split pair, and not two human-named pain points (they
   // were named apart on purpose).
   [[nodiscard]] bool auto_merge_allowed(const std::string& a, const std::string& b) const {

@@ -132,7 +132,7 @@ void Aggregator::Impl::flush(Product& p, Changes& out, StateOutput state) {
   }
 }
 
-Changes Aggregator::Impl::take_changes(StateOutput state) {
+Changes Aggregator::Impl::take_changes(const Aggregator::ProductFilter& save_state) {
   Changes out;
   out.memberships = std::move(memberships);
   memberships.clear();
@@ -150,11 +150,15 @@ Changes Aggregator::Impl::take_changes(StateOutput state) {
   memberships.reserve(std::min<std::size_t>(out.memberships.size(), 1 << 16));
   out.summaries = std::move(pending_summaries);
   pending_summaries.clear();
-  if (state == StateOutput::kInclude) {
-    out.state = std::move(pending_writes);
-    pending_writes.clear();
+  // The merged records of products whose state stays deferred stay pending.
+  std::vector<StateWrite> deferred;
+  for (StateWrite& write : pending_writes) {
+    (save_state(write.product_id) ? out.state : deferred).push_back(std::move(write));
   }
-  for (auto& [id, p] : products) flush(*p, out, state);
+  pending_writes = std::move(deferred);
+  for (auto& [id, p] : products) {
+    flush(*p, out, save_state(id) ? StateOutput::kInclude : StateOutput::kDefer);
+  }
   ++generation;
   return out;
 }
@@ -174,7 +178,14 @@ void Aggregator::Impl::flush_curation(Product& p, Changes& out) {
       StateWrite{curation_key(p.id), encode_curation(p.curation).SerializeAsString(), p.id});
 }
 
-Changes Aggregator::take_changes(StateOutput state) { return impl_->take_changes(state); }
+Changes Aggregator::take_changes(StateOutput state) {
+  const bool include = state == StateOutput::kInclude;
+  return impl_->take_changes([include](std::string_view) { return include; });
+}
+
+Changes Aggregator::take_changes(const ProductFilter& save_state) {
+  return impl_->take_changes(save_state);
+}
 
 std::string Aggregator::resolve(std::string_view id) const {
   std::string cur(id);

@@ -4,17 +4,38 @@
 #include <cstring>
 #include <fstream>
 
+#include "encoder_tokenizer.h"
 #include "painpoint/aggregator/text.h"
 
 namespace painpoint::aggregator {
 
 WordVectors::WordVectors(std::vector<std::string> words, std::uint32_t dims,
                          std::vector<float> values)
-    : dims_(dims), values_(std::move(values)) {
+    : dims_(dims), size_(words.size()), values_(std::move(values)) {
   index_.reserve(words.size());
   for (std::size_t i = 0; i < words.size(); ++i) {
     index_.emplace(fnv1a64(words[i]), static_cast<std::uint32_t>(i));  // first (most frequent) wins
   }
+}
+
+WordVectors::WordVectors(std::unique_ptr<encoder::WordPiece> tokenizer, std::uint32_t dims,
+                         std::vector<float> values)
+    : dims_(dims),
+      size_(dims == 0 ? 0 : values.size() / dims),
+      values_(std::move(values)),
+      tokenizer_(std::move(tokenizer)) {}
+
+WordVectors::~WordVectors() = default;
+
+bool WordVectors::add_text_vector(std::string_view text, std::span<double> out) const {
+  if (!tokenizer_ || out.size() != dims_) return false;
+  const std::vector<std::int32_t> ids = tokenizer_->tokenize(text);
+  if (ids.size() <= 2) return false;  // [CLS] [SEP] only
+  for (std::size_t i = 1; i + 1 < ids.size(); ++i) {
+    const float* v = values_.data() + static_cast<std::size_t>(ids[i]) * dims_;
+    for (std::size_t k = 0; k < dims_; ++k) out[k] += static_cast<double>(v[k]);
+  }
+  return true;
 }
 
 const float* WordVectors::find(std::string_view word) const {
@@ -37,6 +58,53 @@ LoadedVectors fail(VectorsError e, std::string detail) {
   return LoadedVectors{nullptr, e, std::move(detail)};
 }
 
+// n rows of `dims` int8 codes, each row scaled by its f32 scale (both formats end this way).
+std::vector<float> dequantize(const char* scales, const char* codes_bytes, std::size_t n,
+                              std::size_t dims) {
+  std::vector<float> values(n * dims);
+  const auto* codes = reinterpret_cast<const std::int8_t*>(codes_bytes);
+  for (std::size_t i = 0; i < n; ++i) {
+    float scale = 0;
+    std::memcpy(&scale, scales + 4 * i, 4);
+    for (std::size_t d = 0; d < dims; ++d) {
+      values[i * dims + d] = scale * static_cast<float>(codes[i * dims + d]);
+    }
+  }
+  return values;
+}
+
+// "PPTV0001", u32 vocab_size, u32 dims, u32 max_tokens, u32 vocab_bytes, the WordPiece
+// vocabulary (tokens joined by '\n', in id order), vocab_size f32 scales, vocab_size x dims int8.
+LoadedVectors load_token_vectors(const std::string& buf, const std::string& path) {
+  std::size_t off = 8;
+  std::uint32_t n = 0, dims = 0, max_tokens = 0, vocab_bytes = 0;
+  if (!read_at(buf, off, &n) || !read_at(buf, off, &dims) || !read_at(buf, off, &max_tokens) ||
+      !read_at(buf, off, &vocab_bytes) || dims == 0 || dims > 4096 || max_tokens < 3 ||
+      vocab_bytes > buf.size() - off) {
+    return fail(VectorsError::kBadFormat, path + ": bad header");
+  }
+  std::vector<std::string_view> vocab;
+  const std::string_view blob(buf.data() + off, vocab_bytes);
+  for (std::size_t pos = 0; pos <= blob.size();) {
+    const std::size_t nl = std::min(blob.find('\n', pos), blob.size());
+    vocab.push_back(blob.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  off += vocab_bytes;
+  if (vocab.size() != n) return fail(VectorsError::kBadFormat, path + ": bad vocabulary");
+  if (off + static_cast<std::size_t>(n) * (4 + dims) != buf.size()) {
+    return fail(VectorsError::kBadFormat, path + ": bad size");
+  }
+  auto tokenizer = std::make_unique<encoder::WordPiece>(vocab, max_tokens);
+  if (!tokenizer->valid()) {
+    return fail(VectorsError::kBadFormat, path + ": vocabulary lacks [CLS], [SEP] or [UNK]");
+  }
+  std::vector<float> values = dequantize(buf.data() + off, buf.data() + off + 4 * n, n, dims);
+  return LoadedVectors{
+      std::make_unique<WordVectors>(std::move(tokenizer), dims, std::move(values)), std::nullopt,
+      {}};
+}
+
 }  // namespace
 
 LoadedVectors load_word_vectors(const std::string& path) {
@@ -47,8 +115,9 @@ LoadedVectors load_word_vectors(const std::string& path) {
   std::string buf(static_cast<std::size_t>(size), '\0');
   in.seekg(0);
   if (!in.read(buf.data(), size)) return fail(VectorsError::kCannotOpen, "cannot read " + path);
+  if (buf.size() >= 8 && buf.compare(0, 8, "PPTV0001") == 0) return load_token_vectors(buf, path);
   if (buf.size() < 16 || buf.compare(0, 8, "PPWV0001") != 0) {
-    return fail(VectorsError::kBadFormat, path + ": not a PPWV0001 file");
+    return fail(VectorsError::kBadFormat, path + ": neither a PPTV0001 nor a PPWV0001 file");
   }
   std::size_t off = 8;
   std::uint32_t n = 0;
@@ -68,16 +137,7 @@ LoadedVectors load_word_vectors(const std::string& path) {
   }
   const std::size_t need = static_cast<std::size_t>(n) * 4 + static_cast<std::size_t>(n) * dims;
   if (off + need != buf.size()) return fail(VectorsError::kBadFormat, path + ": bad size");
-  std::vector<float> values(static_cast<std::size_t>(n) * dims);
-  const char* scales = buf.data() + off;
-  const auto* codes = reinterpret_cast<const std::int8_t*>(buf.data() + off + 4 * n);
-  for (std::size_t i = 0; i < n; ++i) {
-    float scale = 0;
-    std::memcpy(&scale, scales + 4 * i, 4);
-    for (std::size_t d = 0; d < dims; ++d) {
-      values[i * dims + d] = scale * static_cast<float>(codes[i * dims + d]);
-    }
-  }
+  std::vector<float> values = dequantize(buf.data() + off, buf.data() + off + 4 * n, n, dims);
   return LoadedVectors{
       std::make_unique<WordVectors>(std::move(words), dims, std::move(values)), std::nullopt, {}};
 }

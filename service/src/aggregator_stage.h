@@ -61,6 +61,9 @@ struct AggregatorStageConfig {
   // replays the events since the last checkpoint (about 100k events/s) to rebuild the state.
   std::uint64_t checkpoint_events = 250'000;
   std::chrono::milliseconds checkpoint_interval{60'000};
+  // A checkpoint is written a share of the products per batch over this many batches, so that no
+  // batch carries the whole state (the store logs the other products' events until their turn).
+  std::size_t checkpoint_batches = 16;
   // stop() waits at most this long for the consumer group to confirm the leave (it never comes
   // while the broker is down); every batch is committed to the store before, so nothing depends
   // on it.

@@ -1,10 +1,13 @@
 // Writing out the aggregator state (checkpoints), and rebuilding it after a crash.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "aggregator_stage_impl.h"
 #include "checkpoint_schedule.h"
@@ -12,33 +15,53 @@
 namespace painpoint::service {
 
 // The aggregator state is written out every checkpoint_events events or checkpoint_interval,
-// and when stopping; in between, the arrival log lets recover() rebuild it.
-bool AggregatorStage::Impl::checkpoint_due(std::size_t new_events) const {
+// a share of the products per batch, and whole when stopping; in between, the arrival log lets
+// recover() rebuild it.
+bool AggregatorStage::Impl::checkpoint_due() const {
   CheckpointProgress progress;
-  progress.events = events_since_checkpoint + new_events;
+  progress.events = checkpoint_rounds.unsaved_events();
   progress.since_last = Clock::now() - last_checkpoint;
-  progress.checkpoint_in_flight = in_flight && in_flight->commit.aggregator_checkpoint;
+  progress.round_in_progress = checkpoint_rounds.round_in_progress();
   progress.stopping = stop_requested.load();
   return service::checkpoint_due(progress, config.checkpoint_events, config.checkpoint_interval);
 }
 
-void AggregatorStage::Impl::checkpoint_committed(bool checkpoint, std::size_t new_events) {
-  if (!checkpoint) {
-    events_since_checkpoint += new_events;
-    unsaved_events.set(static_cast<double>(events_since_checkpoint));
-    return;
+// Which products' state the batch being built saves; call after its events were added.
+AggregatorStage::Impl::StateToSave AggregatorStage::Impl::state_to_save() {
+  const bool due = checkpoint_due();
+  if (due && stop_requested.load()) {
+    checkpoint_rounds.saved_all();
+    return {.all = true, .share = {}};
   }
-  events_since_checkpoint = 0;
+  return {.all = false, .share = checkpoint_rounds.next_share(due)};
+}
+
+aggregator::Changes AggregatorStage::Impl::take_changes(const StateToSave& save) {
+  using Output = aggregator::Aggregator::StateOutput;
+  if (save.all) return aggregator->take_changes(Output::kInclude);
+  const std::vector<std::string>& products = save.share.products;
+  if (products.empty()) return aggregator->take_changes(Output::kDefer);
+  return aggregator->take_changes([&products](std::string_view id) {
+    return std::binary_search(products.begin(), products.end(), id, std::less<>());
+  });
+}
+
+void AggregatorStage::Impl::checkpoint_committed(bool completes_checkpoint,
+                                                 bool building_saves_state) {
+  unsaved_events.set(static_cast<double>(checkpoint_rounds.unsaved_events()));
+  if (!completes_checkpoint) return;
   last_checkpoint = Clock::now();
-  unsaved_events.set(0);
   checkpoints_total.inc();
-  aggregator->evict_idle();  // only saved products can be dropped
+  // Only products whose state is persisted may be dropped, and the batch built meanwhile may
+  // have handed out some state that is not yet.
+  if (!building_saves_state) aggregator->evict_idle();
 }
 
 // Commits the aggregator's changes with its whole state, on this thread (no commit may be in
 // flight). Returns what was committed, or nullopt after fail() on a store failure.
 std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::string_view why) {
   if (!state_intact()) return std::nullopt;
+  checkpoint_rounds.saved_all();
   store::CommitBatch commit =
       to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
   commit.aggregator_checkpoint = true;
@@ -52,7 +75,7 @@ std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::
     return std::nullopt;
   }
   if (config.on_committed) config.on_committed();
-  checkpoint_committed(true, 0);
+  checkpoint_committed(true, false);
   return commit;
 }
 
@@ -71,7 +94,7 @@ bool AggregatorStage::Impl::state_intact() {
 // Writes out the deferred aggregator state (on stop). False on a store failure.
 bool AggregatorStage::Impl::checkpoint_now() {
   if (!finish_commit()) return false;
-  if (events_since_checkpoint == 0 || failed.load()) return true;
+  if (checkpoint_rounds.unsaved_events() == 0 || failed.load()) return true;
   return commit_checkpoint("checkpoint").has_value();
 }
 
@@ -84,6 +107,7 @@ store::Status AggregatorStage::Impl::recover() {
   store::Status scanned = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
     product_partitions.learn(stored);
     aggregator->add(stored.event(), vectors.vector_of(stored));
+    checkpoint_rounds.added(stored.event().product_id());
     if (++replayed % 10'000 == 0) {
       (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
     }
@@ -91,7 +115,6 @@ store::Status AggregatorStage::Impl::recover() {
   });
   if (!scanned.ok()) return scanned;
   (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
-  events_since_checkpoint = replayed;
   unsaved_events.set(static_cast<double>(replayed));
   if (replayed > 0) {
     spdlog::info(

@@ -78,13 +78,13 @@ void AggregatorStage::Impl::start_commit(Pending pending) {
 
 // Waits for the commit in flight, if any, and does what follows a successful one. Returns
 // false when it failed (the stage must stop; nothing of that batch was acknowledged).
-bool AggregatorStage::Impl::finish_commit() {
+bool AggregatorStage::Impl::finish_commit(bool building_saves_state) {
   if (!in_flight) return true;
   const store::Status s = committer.wait();
   std::unique_ptr<Pending> done = std::move(in_flight);
   if (!s.ok()) return fail("store commit failed: " + s.to_string());
   const std::size_t stored = done->commit.events.size();
-  checkpoint_committed(done->commit.aggregator_checkpoint, stored);
+  checkpoint_committed(done->completes_checkpoint, building_saves_state);
   for (const auto& o : done->next) positions[{o.topic, o.partition}] = o.offset;
   // For lag monitoring only; the store's offsets are the ones we resume from.
   if (auto st = consumer->commit(done->next, /*async=*/true); !st.ok()) {

@@ -32,6 +32,7 @@
 
 #include "aggregator_stage.h"
 #include "alerts/alert_firing.h"
+#include "checkpoint_schedule.h"
 #include "event_vectors.h"
 #include "metrics.h"
 #include "painpoint/aggregator/aggregator.h"
@@ -112,14 +113,16 @@ struct AggregatorStage::Impl {
     std::size_t duplicates = 0;
     std::size_t invalid = 0;
     Clock::time_point started;
+    bool completes_checkpoint = false;  // saves the last products of a round, or all of them
   };
   // At most one commit runs at a time, on the commit thread, overlapping the aggregation of the
   // next batch; only this stage's thread starts and finishes it.
   std::unique_ptr<Pending> in_flight;
   CommitThread committer{store, config.on_committed};
   AlertFiring alerts{config.alert_rules, store};
-  // Events committed since the aggregator state was last written out (a checkpoint).
-  std::uint64_t events_since_checkpoint = 0;
+  // Which products' state is written out with which batch (checkpoints), and the events added
+  // since each product's state was last written out.
+  CheckpointRounds checkpoint_rounds{config.checkpoint_batches};
   Clock::time_point last_checkpoint = Clock::now();
 
   mutable std::mutex detail_mutex;
@@ -154,11 +157,18 @@ struct AggregatorStage::Impl {
 
   // aggregator_stage_commit.cc
   void start_commit(Pending pending);
-  bool finish_commit();
+  // `building_saves_state`: the batch built meanwhile hands out state not yet persisted.
+  bool finish_commit(bool building_saves_state = false);
 
   // aggregator_stage_checkpoint.cc
-  bool checkpoint_due(std::size_t new_events) const;
-  void checkpoint_committed(bool checkpoint, std::size_t new_events);
+  struct StateToSave {
+    bool all = false;  // every product's (stopping)
+    CheckpointRounds::Share share;
+  };
+  bool checkpoint_due() const;
+  StateToSave state_to_save();
+  aggregator::Changes take_changes(const StateToSave& save);
+  void checkpoint_committed(bool completes_checkpoint, bool building_saves_state);
   std::optional<store::CommitBatch> commit_checkpoint(std::string_view why);
   bool state_intact();
   bool checkpoint_now();

@@ -92,14 +92,15 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
   }
   for (std::size_t index : fresh) {
     aggregator->add(events[index].event(), vectors.vector_of(events[index]));
+    checkpoint_rounds.added(events[index].event().product_id());
   }
   if (!state_intact()) return false;
-  const bool checkpoint = checkpoint_due(fresh.size());
+  StateToSave save = state_to_save();
   Pending pending;
-  pending.commit = to_commit_batch(
-      aggregator->take_changes(checkpoint ? aggregator::Aggregator::StateOutput::kInclude
-                                          : aggregator::Aggregator::StateOutput::kDefer));
-  pending.commit.aggregator_checkpoint = checkpoint;
+  pending.commit = to_commit_batch(take_changes(save));
+  pending.commit.aggregator_checkpoint = save.all;
+  pending.commit.state_saved_for = std::move(save.share.products);
+  pending.completes_checkpoint = save.all || save.share.completes_round;
   if (store::Status s = alerts.add_to(&pending.commit); !s.ok()) {
     return fail("alert lookup failed: " + s.to_string());
   }
@@ -122,7 +123,10 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
   pending.invalid = invalid;
   pending.started = started;
 
-  if (!finish_commit()) return false;
+  if (!finish_commit(pending.commit.aggregator_checkpoint ||
+                     !pending.commit.state_saved_for.empty())) {
+    return false;
+  }
   cluster_id_to_store.reset();
   start_commit(std::move(pending));
   return true;

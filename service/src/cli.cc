@@ -162,7 +162,8 @@ void declare_serve(CLI::App& app, ServeCommand& command) {
       "--encoder", serve.encoder,
       "Sentence encoder file for cluster.encoder = semantic (default path if empty)");
   serve_cmd->add_option("--word-vectors", serve.word_vectors,
-                        "Word vectors file (default: .cache/painpoint/glove-100d.bin if present)");
+                        "Word vectors file, GloVe or distilled token vectors (default: "
+                        ".cache/painpoint/glove-100d.bin if present)");
   serve_cmd->add_flag("--sync", serve.sync_writes,
                       "fsync the RocksDB WAL on every commit (survives power loss; slower)");
   serve_cmd->add_option("--min-free-mib", serve.min_free_mib,

@@ -113,6 +113,10 @@ const std::vector<Entry>& entries() {
         "aggregator.checkpoint_interval_ms",
         "write out the aggregator state at least this often while events arrive, ms", 1,
         [](auto& c) -> auto& { return c.checkpoint_interval; }));
+    t.push_back(field_entry(
+        "aggregator.checkpoint_batches",
+        "spread a checkpoint over N batches, a share of the products in each (1: all at once)",
+        [](auto& c) -> auto& { return c.checkpoint_batches; }, std::uint64_t{1}));
     append_cluster_entries(t);
     return t;
   }();

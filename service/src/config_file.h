@@ -38,6 +38,9 @@ struct ServiceConfig {
   // the events stored since. Larger: fewer writes, longer recovery.
   std::uint64_t checkpoint_events = 250'000;
   std::chrono::milliseconds checkpoint_interval{60'000};
+  // A checkpoint is spread over this many batches, a share of the products in each, so that no
+  // batch stalls for the whole state (1: all at once). One product's state is never split.
+  std::uint64_t checkpoint_batches = 16;
   // connectors.* keys: the webhooks of support systems (docs/connectors.md).
   ConnectorsConfig connectors;
   // alerts.* keys: alert rules (docs/alerts.md).

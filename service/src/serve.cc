@@ -262,8 +262,9 @@ aggregator::LoadedVectors load_vectors_for(const std::filesystem::path& requeste
   }
   auto loaded = aggregator::load_word_vectors(path.string());
   if (loaded.vectors) {
-    spdlog::info("word vectors: {} words x {} dims from {}", loaded.vectors->size(),
-                 loaded.vectors->dims(), path.string());
+    spdlog::info("word vectors: {} {} x {} dims from {}", loaded.vectors->size(),
+                 loaded.vectors->whole_text() ? "tokens" : "words", loaded.vectors->dims(),
+                 path.string());
   }
   return loaded;
 }
@@ -386,6 +387,7 @@ AggregatorStageConfig make_stage_config(const ServeSetup& setup, const std::stri
   }
   stage_config.checkpoint_events = setup.config.checkpoint_events;
   stage_config.checkpoint_interval = setup.config.checkpoint_interval;
+  stage_config.checkpoint_batches = static_cast<std::size_t>(setup.config.checkpoint_batches);
   stage_config.alert_rules = setup.config.alerts.rules;
   return stage_config;
 }

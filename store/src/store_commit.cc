@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <map>
-#include <set>
 #include <mutex>
 #include <shared_mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -94,6 +94,13 @@ class CommitWrites {
   std::map<std::string, std::int32_t, std::less<>> product_partitions;
   // The partitions this commit writes records of.
   std::set<std::int32_t> partitions;
+  // How the arrival log's index (Store::Impl::unsaved_keys) changes with this commit.
+  struct ArrivalLogChange {
+    bool cleared = false;              // a checkpoint: the whole log goes
+    std::vector<std::string> saved;    // products whose entries go
+    std::vector<std::pair<std::string, std::string>> logged;  // (product, key) added
+  };
+  ArrivalLogChange arrival_log;
 
   void put_in_order(Family family, std::string_view key, std::string_view value) {
     in_order.push_back(Op{family, WriteKind::kPut, std::string(key), std::string(value)});
@@ -350,7 +357,11 @@ class Store::Impl::CommitPreparation {
  public:
   CommitPreparation(const Store& store, const Impl& impl, const CommitBatch& batch,
                     CommitWrites& out)
-      : store_(store), impl_(impl), batch_(batch), out_(out) {}
+      : store_(store),
+        impl_(impl),
+        batch_(batch),
+        out_(out),
+        saved_products_(batch.state_saved_for.begin(), batch.state_saved_for.end()) {}
 
   Status run() {
     if (Status s = check_product_partitions(batch_); !s.ok()) return s;
@@ -470,9 +481,10 @@ class Store::Impl::CommitPreparation {
       stored.SerializeToString(&buffer_);
       append_arrival(buffer_, arrival);
       out_.put(kEvents, impl_.key_in(kEvents, p, event.event_id()), buffer_);
-      if (!batch_.aggregator_checkpoint) {
-        out_.put_in_order(kUnsaved, impl_.key_in(kUnsaved, p, be64_value(arrival)),
-                          event.event_id());
+      if (!batch_.aggregator_checkpoint && !saved_products_.contains(event.product_id())) {
+        std::string arrival_key = impl_.key_in(kUnsaved, p, be64_value(arrival));
+        out_.put_in_order(kUnsaved, arrival_key, event.event_id());
+        out_.arrival_log.logged.emplace_back(event.product_id(), std::move(arrival_key));
       }
       ++arrival;
       const std::string tkey = keys::time_key(to_micros(event.occurred_at()), event.event_id());
@@ -546,6 +558,18 @@ class Store::Impl::CommitPreparation {
                                                  impl_.key_in(kUnsaved, p, be64_value(0)),
                                                  impl_.key_in(kUnsaved, p, be64_value(next))});
       }
+      out_.arrival_log.cleared = true;
+      return;
+    }
+    // The index holds each entry's key as written (with its partition in schema 3).
+    std::shared_lock lock(impl_.counters_mutex);
+    for (const std::string& product : batch_.state_saved_for) {
+      const auto logged = impl_.unsaved_keys.find(product);
+      if (logged == impl_.unsaved_keys.end()) continue;
+      for (const std::string& key : logged->second) {
+        out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDelete, key, {}});
+      }
+      out_.arrival_log.saved.push_back(product);
     }
   }
 
@@ -708,6 +732,7 @@ class Store::Impl::CommitPreparation {
   CommitWrites& out_;
   std::string buffer_;  // serialized records, reused
   std::vector<std::string> listing_keys_;
+  const std::set<std::string_view, std::less<>> saved_products_;
   std::vector<std::string> listing_values_;
 };
 
@@ -767,6 +792,10 @@ Status Store::write_prepared(PreparedCommit prepared) {
     const auto at = std::lower_bound(impl.partitions.begin(), impl.partitions.end(), p);
     if (at == impl.partitions.end() || *at != p) impl.partitions.insert(at, p);
   }
+  CommitWrites::ArrivalLogChange& log = writes.arrival_log;
+  if (log.cleared) impl.unsaved_keys.clear();
+  for (const std::string& product : log.saved) impl.unsaved_keys.erase(product);
+  for (auto& [product, key] : log.logged) impl.unsaved_keys[product].push_back(std::move(key));
   return Status::Ok();
 }
 

@@ -154,6 +154,9 @@ struct Store::Impl {
   // records; schema 2 knows only kNoPartition.
   std::map<std::string, std::int32_t, std::less<>> product_partition;
   std::vector<std::int32_t> partitions;  // ascending
+  // The arrival log's keys by product, so that a commit saving some products' state
+  // (CommitBatch::state_saved_for) deletes exactly their entries. Read-write opens only.
+  std::map<std::string, std::vector<std::string>, std::less<>> unsaved_keys;
   // Commits written since open: a prepared commit is written only onto the state it was
   // prepared on.
   std::uint64_t commit_generation = 0;
@@ -188,6 +191,7 @@ struct Store::Impl {
   Status load_partitioned_counters();
   Status load_counters();
   Status index_members_if_needed();
+  Status index_unsaved();
   Status upgrade_listings();
   Status check_schema(bool created, std::uint32_t* found);
 };

@@ -158,6 +158,31 @@ Status Store::Impl::load_partitioned_counters() {
   return Status::Ok();
 }
 
+// The arrival log's keys by product (unsaved_keys), from the log and its events' records, each
+// key as written (schema 3: under its partition, whose event record is under the same one). An
+// entry whose event cannot be read stays out of the index (only a whole checkpoint deletes it);
+// recovery, which reads every entry's event, reports it.
+Status Store::Impl::index_unsaved() {
+  unsaved_keys.clear();
+  for (std::int32_t p : read_partitions()) {
+    Status inner = Status::Ok();
+    Status s = scan(kUnsaved, key_in(kUnsaved, p, ""),
+                    [&](std::string_view key, std::string_view event_id) {
+                      std::optional<std::string> bytes;
+                      inner = get(kEvents, key_in(kEvents, p, event_id), &bytes);
+                      if (!inner.ok()) return false;
+                      v1::StoredEvent stored;
+                      if (bytes && stored.ParseFromString(*bytes)) {
+                        unsaved_keys[stored.event().product_id()].emplace_back(key);
+                      }
+                      return true;
+                    });
+    if (!s.ok()) return s;
+    if (!inner.ok()) return inner;
+  }
+  return Status::Ok();
+}
+
 // Fills members_by_pain_point from `members` for stores written before the index existed.
 // Idempotent (re-putting an entry is harmless), so a crash midway just redoes it next open.
 Status Store::Impl::index_members_if_needed() {
@@ -417,6 +442,9 @@ Status Store::open_layout(const std::filesystem::path& dir, const StoreOptions& 
       if (Status st = impl->upgrade_listings(); !st.ok()) return st;
       impl->schema_version = kUnpartitionedSchemaVersion;
     }
+  }
+  if (!options.read_only) {
+    if (Status st = impl->index_unsaved(); !st.ok()) return st;
   }
   out->reset(new Store(std::move(impl)));
   return Status::Ok();

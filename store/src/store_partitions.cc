@@ -50,7 +50,8 @@ Status Store::drop_partition(std::int32_t partition) {
   if (Status s = impl_->write(&wb, "drop partition " + std::to_string(partition)); !s.ok()) {
     return s;
   }
-  // The counters follow: the partition's products, arrival numbers and outbox sequence go.
+  // The counters follow: the partition's products, arrival numbers and outbox sequence go, and
+  // the products' arrival log index (its entries were in the dropped range).
   std::unique_lock lock(impl_->counters_mutex);
   ++impl_->commit_generation;  // a commit prepared before the drop would resurrect counters
   for (auto it = impl_->product_partition.begin(); it != impl_->product_partition.end();) {
@@ -62,6 +63,7 @@ Status Store::drop_partition(std::int32_t partition) {
       impl_->event_count -= stats->second.event_count();
       impl_->products.erase(stats);
     }
+    impl_->unsaved_keys.erase(it->first);
     it = impl_->product_partition.erase(it);
   }
   impl_->next_arrival.erase(partition);

@@ -13,8 +13,12 @@ With --encoder semantic, serve runs with `cluster.encoder = semantic` too (needs
 scripts/fetch-encoder.sh's file): events are encoded before they are stored, so a kill also
 lands mid-encoding, and recovery replays the vectors stored with the events.
 
+With --checkpoint-events N (and --checkpoint-batches B), serve writes its aggregator state out
+every N events, a share of the products per batch over B batches, so kills land between the
+shares of a round: recovery must replay each product's events since its own share.
+
 usage: crash_test.py PATH/TO/painpoint [--events N] [--kills K] [--partitions P] [--seed S]
-                     [--encoder static|semantic]
+                     [--encoder static|semantic] [--checkpoint-events N] [--checkpoint-batches B]
 """
 import argparse
 import os
@@ -39,6 +43,10 @@ def parse_args():
                     default=int(os.environ.get("PAINPOINT_FAULT_SEED", "0")) or None)
     ap.add_argument("--encoder", choices=("static", "semantic"), default=None,
                     help="cluster.encoder for serve (default: serve's)")
+    ap.add_argument("--checkpoint-events", type=int, default=None,
+                    help="aggregator.checkpoint_events for serve (default: serve's)")
+    ap.add_argument("--checkpoint-batches", type=int, default=None,
+                    help="aggregator.checkpoint_batches for serve (default: serve's)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds to wait for the final run to store everything")
     return ap.parse_args()
@@ -63,10 +71,14 @@ def main():
         files, ids, messages = faultlib.make_input(d, args.events, seed)
         log("input: %d distinct events, %d messages (%d redelivered copies)"
             % (len(ids), messages, messages - len(ids)))
-        config = faultlib.write_serve_config(
-            d, "cluster.encoder = %s\n" % args.encoder if args.encoder else "")
-        if args.encoder:
-            log("cluster.encoder =", args.encoder)
+        settings = "cluster.encoder = %s\n" % args.encoder if args.encoder else ""
+        if args.checkpoint_events:
+            settings += "aggregator.checkpoint_events = %d\n" % args.checkpoint_events
+        if args.checkpoint_batches:
+            settings += "aggregator.checkpoint_batches = %d\n" % args.checkpoint_batches
+        config = faultlib.write_serve_config(d, settings)
+        if settings:
+            log("serve's settings:", settings.strip().replace("\n", ", "))
         data_dir = os.path.join(d, "data")
         broker = Broker(partitions=args.partitions)
         serve = None

@@ -472,6 +472,53 @@ TEST(Aggregator, DeferredStateIsRebuiltByReplayingSinceTheCheckpoint) {
   }
 }
 
+// A checkpoint spread over batches saves one product's whole state at a time. After a crash,
+// replaying each product's events since its own save (what the store's arrival log keeps)
+// continues exactly where writing the state with every batch would be.
+TEST(Aggregator, StateSavedAProductAtATimeIsRebuiltPerProduct) {
+  const auto events = two_products(300);
+  const std::size_t alpha_saved_at = 151, beta_saved_at = 262, crash_at = 430;
+  auto only = [](std::string product) {
+    return [product](std::string_view id) { return id == product; };
+  };
+
+  MapState every_batch;
+  {
+    Aggregator a(test_config(), &every_batch);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      a.add(events[i]);
+      if ((i + 1) % 29 == 0) every_batch.apply(a.take_changes());
+    }
+    every_batch.apply(a.take_changes());
+  }
+
+  MapState store;
+  {
+    Aggregator a(test_config(), &store);
+    for (std::size_t i = 0; i < crash_at; ++i) {
+      a.add(events[i]);
+      if (i + 1 == alpha_saved_at || i + 1 == beta_saved_at) {
+        const Changes c = a.take_changes(only(i + 1 == alpha_saved_at ? "alpha" : "beta"));
+        EXPECT_FALSE(c.state.empty());
+        for (const auto& w : c.state) {
+          EXPECT_EQ(w.product_id, i + 1 == alpha_saved_at ? "alpha" : "beta") << w.key;
+        }
+        store.apply(c);
+      } else if ((i + 1) % 41 == 0) {
+        EXPECT_TRUE(a.take_changes(Aggregator::StateOutput::kDefer).state.empty());
+      }
+    }
+  }
+  Aggregator b(test_config(), &store);
+  for (std::size_t i = 0; i < crash_at; ++i) {
+    const bool alpha = events[i].product_id() == "alpha";
+    if (i >= (alpha ? alpha_saved_at : beta_saved_at)) b.add(events[i]);
+  }
+  for (std::size_t i = crash_at; i < events.size(); ++i) b.add(events[i]);
+  store.apply(b.take_changes(Aggregator::StateOutput::kInclude));
+  EXPECT_EQ(store.kv, every_batch.kv) << "the same state as writing it with every batch";
+}
+
 TEST(Aggregator, EvictIdleKeepsProductsWithDeferredState) {
   MapState store;
   Aggregator a(test_config(), &store);

@@ -2,6 +2,7 @@
 // nearest pain point at maintenance.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <map>
 #include <random>
@@ -408,6 +409,84 @@ TEST(LateMoves, ConfigKey) {
   EXPECT_EQ(config_value(cfg, "move_budget"), "100");
   EXPECT_FALSE(apply_config_override(cfg, "sample_members", "64"));
   EXPECT_EQ(config_value(cfg, "sample_members"), "64");
+}
+
+// ---------------------------------------------------------------- automatic split (split.cc)
+
+// Two topics at cosine `apart` to each other, `share_a` of the events from the first, after
+// unrelated remarks that keep the background similarity low: close enough that an event of
+// one joins the other's pain point online, too far apart for the two to merge.
+Stream two_topics(float apart, int n, int share_a_of_10, float spread, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  Stream s;
+  for (int i = 0; i < 40; ++i) {
+    std::vector<float> v(kDims);
+    for (float& x : v) x = g(rng);
+    s.events.push_back(event("p", i));
+    s.events.back().set_event_id("noise-" + std::to_string(i));
+    s.vectors.push_back(stored(unit(v)));
+  }
+  std::vector<float> a(kDims, 0.0f);
+  std::vector<float> b(kDims, 0.0f);
+  a[0] = 1;
+  b[0] = apart;
+  b[1] = std::sqrt(1 - apart * apart);
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> v = i % 10 < share_a_of_10 ? a : b;
+    for (float& x : v) x += spread * g(rng) / std::sqrt(float{kDims});
+    s.events.push_back(event("p", i));
+    s.vectors.push_back(stored(unit(v)));
+  }
+  return s;
+}
+
+ClusterConfig split_config() {
+  ClusterConfig cfg = config();
+  cfg.semantic_split = 0.75;
+  return cfg;
+}
+
+// Each topic's pain points among the final memberships of a two_topics() stream.
+std::array<std::set<std::string>, 2> topic_pain_points(const Outcome& o, int share_a_of_10) {
+  std::array<std::set<std::string>, 2> ids;
+  for (const auto& [event_id, pp] : o.member) {
+    if (event_id.starts_with("noise-")) continue;
+    const int i = std::stoi(event_id.substr(2));
+    ids[i % 10 < share_a_of_10 ? 0 : 1].insert(pp);
+  }
+  return ids;
+}
+
+TEST(LateMovesSplit, APainPointHoldingTwoTopicsSplitsAndTheLargerKeepsTheId) {
+  const Stream s = two_topics(0.42f, 160, 6, 0.2f, 7);
+  ClusterConfig cfg = split_config();
+  cfg.semantic_split = 0;
+  const auto together = topic_pain_points(run(cfg, s, 0), 6);
+  ASSERT_EQ(together[0], together[1]) << "online, both topics share one pain point";
+  ASSERT_EQ(together[0].size(), 1u);
+  cfg = split_config();
+  const Outcome o = run(cfg, s, 0);
+  const auto ids = topic_pain_points(o, 6);
+  ASSERT_EQ(ids[0].size(), 1u);
+  ASSERT_EQ(ids[1].size(), 1u);
+  EXPECT_NE(*ids[0].begin(), *ids[1].begin());
+  EXPECT_EQ(*ids[0].begin(), *together[0].begin()) << "the larger topic keeps the id";
+  expect_restarts_reproduce(cfg, s, o);
+}
+
+TEST(LateMovesSplit, OneBroadTopicStaysOnePainPoint) {
+  const Stream s = two_topics(1.0f, 160, 6, 0.8f, 7);  // both "topics" are the same
+  const auto ids = topic_pain_points(run(split_config(), s, 0), 6);
+  EXPECT_EQ(ids[0].size(), 1u);
+  EXPECT_EQ(ids[0], ids[1]);
+}
+
+TEST(LateMovesSplit, ConfigKey) {
+  ClusterConfig cfg;
+  EXPECT_EQ(cfg.semantic_split, 0.0) << "off by default";
+  EXPECT_FALSE(apply_config_override(cfg, "semantic_split", "0.65"));
+  EXPECT_EQ(config_value(cfg, "semantic_split"), "0.65");
 }
 
 }  // namespace

@@ -322,6 +322,61 @@ TEST_F(Schema3StoreTest, DroppingAPartitionLeavesTheOthersUntouched) {
   EXPECT_EQ(fresh, (std::vector<std::size_t>{0})) << "a0's partition was dropped";
 }
 
+// A checkpoint spread over batches in schema 3: the arrival log's entries are under their
+// partitions, the index by product is rebuilt from every partition at a reopen, and a dropped
+// partition's products leave it (their keys would otherwise name the partition's next events,
+// whose arrival numbers start again from 0).
+TEST_F(Schema3StoreTest, SavingSomeProductsStateDropsTheirArrivalLogEntriesInEachPartition) {
+  const std::map<std::string, std::int32_t> partition_of = {
+      {"apps", 1}, {"web", 4}, {"api", 9}, {"api-2", 9}};
+  auto commit = [&](Store& store, std::vector<std::pair<std::string, std::string>> events,
+                    std::vector<std::string> saved) {
+    CommitBatch batch;
+    for (const auto& [id, product] : events) {
+      batch.events.push_back(event_in(id, product, partition_of.at(product), 100));
+      batch.product_partitions.emplace(product, partition_of.at(product));
+    }
+    for (const auto& product : saved) {
+      batch.aggregator_state.push_back({"agg/" + product + "/m", std::string("state"), product});
+      batch.product_partitions.emplace(product, partition_of.at(product));
+    }
+    batch.state_saved_for = std::move(saved);
+    const Status s = store.commit(batch);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  };
+  auto unsaved = [](const Store& store) {
+    std::set<std::string> ids;
+    EXPECT_TRUE(store
+                    .scan_unsaved_events([&](const v1::StoredEvent& e) {
+                      ids.insert(e.event().event_id());
+                      return true;
+                    })
+                    .ok());
+    return ids;
+  };
+  {
+    auto store = open_store();
+    commit(*store, {{"a1", "apps"}, {"w1", "web"}, {"p1", "api"}, {"w2", "web"}}, {});
+    commit(*store, {{"a2", "apps"}}, {"web"});
+    EXPECT_EQ(unsaved(*store), (std::set<std::string>{"a1", "a2", "p1"}));
+  }
+  auto store = open_store();
+  EXPECT_EQ(unsaved(*store), (std::set<std::string>{"a1", "a2", "p1"}));
+  commit(*store, {{"w3", "web"}}, {"apps"});
+  EXPECT_EQ(unsaved(*store), (std::set<std::string>{"p1", "w3"}))
+      << "the index of every partition survives the reopen";
+
+  ASSERT_TRUE(store->drop_partition(9).ok());
+  EXPECT_EQ(unsaved(*store), (std::set<std::string>{"w3"}));
+  // The dropped partition comes back with another product: its first arrival number is 0, the
+  // number of api's dropped entry p1.
+  commit(*store, {{"q1", "api-2"}}, {});
+  EXPECT_EQ(unsaved(*store), (std::set<std::string>{"w3", "q1"}));
+  commit(*store, {}, {"api"});
+  EXPECT_EQ(unsaved(*store), (std::set<std::string>{"w3", "q1"}))
+      << "saving the dropped product deletes none of the new product's entries";
+}
+
 // The publisher's read: each partition's entries after its own cursor, partitions in the order
 // given, one limit for all.
 TEST_F(Schema3StoreTest, OutboxReadsFollowACursorPerPartition) {

@@ -446,16 +446,18 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
   EXPECT_EQ(outbox[0].summary.version(), 2);
 }
 
+// The arrival log's event ids, in its order.
+std::vector<std::string> unsaved(const Store& store) {
+  std::vector<std::string> ids;
+  Status s = store.scan_unsaved_events([&](const v1::StoredEvent& e) {
+    ids.push_back(e.event().event_id());
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return ids;
+}
+
 TEST_F(StoreTest, ArrivalLogHoldsTheEventsSinceTheLastCheckpointInCommitOrder) {
-  auto unsaved = [](const Store& store) {
-    std::vector<std::string> ids;
-    Status s = store.scan_unsaved_events([&](const v1::StoredEvent& e) {
-      ids.push_back(e.event().event_id());
-      return true;
-    });
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    return ids;
-  };
   auto commit = [](Store& store, std::vector<std::string> ids, bool checkpoint) {
     CommitBatch batch;
     // Occurred-at order is the reverse of arrival order: the log must follow arrival.
@@ -481,6 +483,41 @@ TEST_F(StoreTest, ArrivalLogHoldsTheEventsSinceTheLastCheckpointInCommitOrder) {
   EXPECT_EQ(store->event_count(), 7);
   commit(*store, {}, true);
   EXPECT_TRUE(unsaved(*store).empty()) << "a checkpoint without events still covers the log";
+}
+
+// A checkpoint spread over batches saves a share of the products per commit: exactly their
+// entries leave the arrival log, their events of that commit are not logged, and the others'
+// stay in arrival order, also after a reopen (the index by product is rebuilt from the log).
+TEST_F(StoreTest, SavingSomeProductsStateDropsOnlyTheirArrivalLogEntries) {
+  // events: (id, product) in arrival order
+  auto commit = [](Store& store, std::vector<std::pair<std::string, std::string>> events,
+                   std::vector<std::string> saved) {
+    CommitBatch batch;
+    for (const auto& [id, product] : events) {
+      batch.events.push_back(make_event(id, product, v1::SOURCE_SUPPORT, 1'000'000));
+    }
+    for (const auto& product : saved) {
+      batch.aggregator_state.push_back({"agg/" + product + "/m", std::string("state")});
+    }
+    batch.state_saved_for = std::move(saved);
+    Status s = store.commit(batch);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  };
+  {
+    auto store = open_store();
+    commit(*store, {{"a1", "a"}, {"b1", "b"}, {"c1", "c"}, {"a2", "a"}}, {});
+    commit(*store, {{"b2", "b"}, {"a3", "a"}}, {"a"});
+    EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b1", "c1", "b2"}))
+        << "a's entries go, and a3 (saved with its commit) is never logged";
+    commit(*store, {{"a4", "a"}, {"c2", "c"}}, {});
+  }
+  auto store = open_store();
+  EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b1", "c1", "b2", "a4", "c2"}));
+  commit(*store, {{"d1", "d"}}, {"c", "nothing-logged"});
+  EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b1", "b2", "a4", "d1"}))
+      << "the index survives the reopen";
+  commit(*store, {}, {"a", "b", "d"});
+  EXPECT_TRUE(unsaved(*store).empty());
 }
 
 TEST_F(StoreTest, PublishedSummariesGoToTheOutboxOnce) {

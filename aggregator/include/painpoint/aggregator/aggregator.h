@@ -145,6 +145,12 @@ class Aggregator {
   // Returns all changes since the last call: memberships and summaries, and the state writes
   // since the last kInclude call when `state` is kInclude.
   Changes take_changes(StateOutput state = StateOutput::kInclude);
+  // As kDefer, plus the whole state of the products `save_state` accepts (what kInclude would
+  // hand out for them), so that a caller can write the state out a share of the products at a
+  // time. The rebuild rule above then holds per product: replay the events of each product added
+  // since its state was last handed out.
+  using ProductFilter = std::function<bool(std::string_view product_id)>;
+  Changes take_changes(const ProductFilter& save_state);
 
   // Human curation (see aggregator/README.md, "Curation"). Each applies to the active pain
   // points of one product, changes nothing unless it returns ok(), and reaches the caller through

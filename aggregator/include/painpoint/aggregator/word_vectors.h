@@ -1,6 +1,9 @@
 #pragma once
 
-// Dense word vectors (GloVe 100d converted by scripts/fetch-embeddings.sh).
+// Dense vectors for the static mode: static token vectors distilled from the sentence encoder
+// (scripts/fetch-token-vectors.sh; an event's vector is the normalized sum of its WordPiece
+// tokens' vectors) or, as before, GloVe word vectors (scripts/fetch-embeddings.sh; the
+// aggregator averages its content words' vectors).
 //
 // Immutable after loading and therefore safe to share between threads and Aggregators.
 // load_word_vectors() is the aggregator module's only I/O; the caller decides whether to call it.
@@ -10,10 +13,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
 namespace painpoint::aggregator {
+
+namespace encoder {
+class WordPiece;
+}  // namespace encoder
 
 enum class VectorsError { kCannotOpen, kBadFormat };
 
@@ -21,15 +29,30 @@ class WordVectors {
  public:
   // `words[i]` has the vector `values[i * dims .. (i + 1) * dims)`.
   WordVectors(std::vector<std::string> words, std::uint32_t dims, std::vector<float> values);
+  // Token vectors: `values[i * dims ..]` is the vector of the tokenizer's id i.
+  WordVectors(std::unique_ptr<encoder::WordPiece> tokenizer, std::uint32_t dims,
+              std::vector<float> values);
+  ~WordVectors();
+  WordVectors(const WordVectors&) = delete;
+  WordVectors& operator=(const WordVectors&) = delete;
 
   [[nodiscard]] std::uint32_t dims() const { return dims_; }
-  [[nodiscard]] std::size_t size() const { return index_.size(); }
+  // Words (GloVe) or tokens in the vocabulary.
+  [[nodiscard]] std::size_t size() const { return size_; }
+  // True for token vectors: use add_text_vector(), find() finds nothing.
+  [[nodiscard]] bool whole_text() const { return tokenizer_ != nullptr; }
   // The vector of `word` (lowercase), or nullptr when it is not in the vocabulary.
   [[nodiscard]] const float* find(std::string_view word) const;
+  // Token vectors only: adds to out[0, dims()) the sum, in token order, of the vectors of the
+  // text's WordPiece tokens ([CLS] and [SEP] excluded; the tokenizer's 256-token limit applies).
+  // Returns false, leaving `out` as it was, when the text has no token or out has the wrong size.
+  [[nodiscard]] bool add_text_vector(std::string_view text, std::span<double> out) const;
 
  private:
   std::uint32_t dims_;
+  std::size_t size_ = 0;
   std::vector<float> values_;
+  std::unique_ptr<encoder::WordPiece> tokenizer_;  // token vectors only
   // Keyed by a 64-bit hash of the word: no string allocation per lookup; collisions among
   // 10^5 words are vanishingly unlikely and would only blur one word's vector.
   std::unordered_map<std::uint64_t, std::uint32_t> index_;
@@ -41,11 +64,13 @@ struct LoadedVectors {
   std::string detail;
 };
 
-// Reads the "PPWV0001" file written by scripts/fetch-embeddings.sh.
+// Reads a "PPTV0001" file (token vectors, scripts/fetch-token-vectors.sh) or a "PPWV0001" file
+// (GloVe, scripts/fetch-embeddings.sh).
 [[nodiscard]] LoadedVectors load_word_vectors(const std::string& path);
 
-// Default location: $PAINPOINT_DATA_HOME/glove-100d.bin, else $XDG_CACHE_HOME/painpoint/, else
-// ~/.cache/painpoint/ (scripts/fetch-embeddings.sh writes the same path).
+// Default location (GloVe): $PAINPOINT_DATA_HOME/glove-100d.bin, else $XDG_CACHE_HOME/painpoint/,
+// else ~/.cache/painpoint/ (scripts/fetch-embeddings.sh writes the same path). Token vectors are
+// opt-in: callers pass their file's path.
 [[nodiscard]] std::string default_word_vectors_path();
 
 }  // namespace painpoint::aggregator

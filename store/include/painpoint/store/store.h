@@ -143,6 +143,11 @@ struct CommitBatch {
   // logged in arrival order (scan_unsaved_events) until the next checkpoint, so that the
   // aggregator can rebuild the state it deferred by replaying them after a crash.
   bool aggregator_checkpoint = false;
+  // Products whose whole aggregator state is in `aggregator_state` (a checkpoint spread over
+  // several batches, a share of the products in each): their events in this batch stay out of the
+  // arrival log, and the log's earlier entries of theirs are deleted. Implied for every product
+  // by aggregator_checkpoint.
+  std::vector<std::string> state_saved_for;
   std::vector<MembershipWrite> memberships;
   // Empty, or one entry per membership (same order): what the caller knows of it already.
   std::vector<std::optional<KnownMembership>> memberships_known;

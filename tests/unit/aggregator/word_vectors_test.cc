@@ -1,0 +1,167 @@
+// load_word_vectors() on both of its formats: PPTV0001 token vectors distilled from the sentence
+// encoder (scripts/fetch-token-vectors.sh), whose text vector is the sum of the text's WordPiece
+// tokens' vectors, and PPWV0001 GloVe word vectors (scripts/fetch-embeddings.sh).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "painpoint/aggregator/word_vectors.h"
+
+namespace painpoint::aggregator {
+namespace {
+
+constexpr std::uint32_t kDims = 3;
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+void put_f32(std::string& out, float f) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &f, 4);
+  put_u32(out, bits);
+}
+
+// Token i's vector is scale(i) * codes(i): scale 0.5 + i, codes (i, -i, 2).
+float value_of(std::size_t token, std::size_t d) {
+  const float scale = 0.5F + static_cast<float>(token);
+  const int codes[kDims] = {static_cast<int>(token), -static_cast<int>(token), 2};
+  return scale * static_cast<float>(codes[d]);
+}
+
+const std::vector<std::string> kVocab = {"[PAD]", "[UNK]", "[CLS]",  "[SEP]", "card",
+                                         "pin",   "##s",   "change", "my",    "refund"};
+
+std::string token_file(const std::vector<std::string>& vocab, std::size_t cut = 0) {
+  std::string blob;
+  for (std::size_t i = 0; i < vocab.size(); ++i) blob += (i ? "\n" : "") + vocab[i];
+  std::string out = "PPTV0001";
+  put_u32(out, static_cast<std::uint32_t>(vocab.size()));
+  put_u32(out, kDims);
+  put_u32(out, 256);
+  put_u32(out, static_cast<std::uint32_t>(blob.size()));
+  out += blob;
+  for (std::size_t i = 0; i < vocab.size(); ++i) put_f32(out, 0.5F + static_cast<float>(i));
+  for (std::size_t i = 0; i < vocab.size(); ++i) {
+    out += static_cast<char>(static_cast<std::int8_t>(i));
+    out += static_cast<char>(static_cast<std::int8_t>(-static_cast<int>(i)));
+    out += static_cast<char>(2);
+  }
+  out.resize(out.size() - cut);
+  return out;
+}
+
+// ctest runs the cases as parallel processes: each writes files of its own.
+std::string write_file(const std::string& name, const std::string& bytes) {
+  const std::string path = ::testing::TempDir() + "/" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+                           name;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return path;
+}
+
+LoadedVectors load_tokens() { return load_word_vectors(write_file("tokens.bin", token_file(kVocab))); }
+
+TEST(TokenVectors, LoadsTheTableAndTheTokenizer) {
+  const LoadedVectors loaded = load_tokens();
+  ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
+  EXPECT_TRUE(loaded.vectors->whole_text());
+  EXPECT_EQ(loaded.vectors->dims(), kDims);
+  EXPECT_EQ(loaded.vectors->size(), kVocab.size());
+  EXPECT_EQ(loaded.vectors->find("card"), nullptr) << "token vectors are read per text";
+}
+
+TEST(TokenVectors, TextVectorIsTheSumOfItsWordPieceTokens) {
+  const LoadedVectors loaded = load_tokens();
+  ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
+  // Lower-cased and split as the encoder does: change my pin ##s ; "Zzz" is one [UNK].
+  std::vector<double> out(kDims, 0.0);
+  ASSERT_TRUE(loaded.vectors->add_text_vector("Change my PINs, Zzz", out));
+  const std::size_t tokens[] = {7, 8, 5, 6, 1, 1};  // "," is not in the vocabulary either
+  for (std::size_t d = 0; d < kDims; ++d) {
+    double want = 0;
+    for (std::size_t t : tokens) want += static_cast<double>(value_of(t, d));
+    EXPECT_EQ(out[d], want) << "dimension " << d;
+  }
+  // It adds to what is there.
+  std::vector<double> twice = out;
+  ASSERT_TRUE(loaded.vectors->add_text_vector("Change my PINs, Zzz", twice));
+  for (std::size_t d = 0; d < kDims; ++d) EXPECT_EQ(twice[d], 2 * out[d]);
+}
+
+TEST(TokenVectors, NoTokenOrWrongSizeLeavesTheOutputAlone) {
+  const LoadedVectors loaded = load_tokens();
+  ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
+  std::vector<double> out(kDims, 1.5);
+  EXPECT_FALSE(loaded.vectors->add_text_vector("", out));
+  EXPECT_FALSE(loaded.vectors->add_text_vector(" \t\n", out));
+  EXPECT_EQ(out, std::vector<double>(kDims, 1.5));
+  std::vector<double> wrong(kDims + 1, 0.0);
+  EXPECT_FALSE(loaded.vectors->add_text_vector("card", wrong));
+  EXPECT_EQ(wrong, std::vector<double>(kDims + 1, 0.0));
+}
+
+TEST(TokenVectors, SameTextSameBytesAcrossLoads) {
+  const LoadedVectors a = load_tokens();
+  const LoadedVectors b = load_tokens();
+  ASSERT_NE(a.vectors, nullptr);
+  ASSERT_NE(b.vectors, nullptr);
+  for (const char* text : {"refund my card", "card refund", "PIN change", "my cards"}) {
+    std::vector<double> x(kDims, 0.0), y(kDims, 0.0), z(kDims, 0.0);
+    ASSERT_TRUE(a.vectors->add_text_vector(text, x));
+    ASSERT_TRUE(a.vectors->add_text_vector(text, y));
+    ASSERT_TRUE(b.vectors->add_text_vector(text, z));
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), kDims * sizeof(double)), 0) << text;
+    EXPECT_EQ(std::memcmp(x.data(), z.data(), kDims * sizeof(double)), 0) << text;
+  }
+}
+
+TEST(TokenVectors, RefusesBadFiles) {
+  const LoadedVectors missing = load_word_vectors(::testing::TempDir() + "/no-such-file.bin");
+  EXPECT_EQ(missing.vectors, nullptr);
+  EXPECT_EQ(missing.error, VectorsError::kCannotOpen);
+
+  const LoadedVectors truncated = load_word_vectors(write_file("cut.bin", token_file(kVocab, 1)));
+  EXPECT_EQ(truncated.vectors, nullptr);
+  EXPECT_EQ(truncated.error, VectorsError::kBadFormat);
+
+  std::vector<std::string> no_cls = kVocab;
+  no_cls[2] = "[cls]";
+  const LoadedVectors bad_vocab = load_word_vectors(write_file("nocls.bin", token_file(no_cls)));
+  EXPECT_EQ(bad_vocab.vectors, nullptr);
+  EXPECT_EQ(bad_vocab.error, VectorsError::kBadFormat);
+
+  const LoadedVectors garbage = load_word_vectors(write_file("garbage.bin", "PPXX0001garbage!"));
+  EXPECT_EQ(garbage.vectors, nullptr);
+  EXPECT_EQ(garbage.error, VectorsError::kBadFormat);
+}
+
+TEST(GloveVectors, StillLoadAndAreReadPerWord) {
+  std::string out = "PPWV0001";
+  put_u32(out, 2);
+  put_u32(out, kDims);
+  for (const std::string w : {"card", "pin"}) {
+    out += static_cast<char>(w.size());
+    out += w;
+  }
+  put_f32(out, 0.5F);
+  put_f32(out, 2.0F);
+  for (const int c : {1, 2, 3, -1, 0, 4}) out += static_cast<char>(static_cast<std::int8_t>(c));
+  const LoadedVectors loaded = load_word_vectors(write_file("glove.bin", out));
+  ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
+  EXPECT_FALSE(loaded.vectors->whole_text());
+  EXPECT_EQ(loaded.vectors->size(), 2U);
+  const float* pin = loaded.vectors->find("pin");
+  ASSERT_NE(pin, nullptr);
+  EXPECT_EQ(pin[0], -2.0F);
+  EXPECT_EQ(pin[2], 8.0F);
+  std::vector<double> acc(kDims, 0.0);
+  EXPECT_FALSE(loaded.vectors->add_text_vector("card", acc));
+}
+
+}  // namespace
+}  // namespace painpoint::aggregator
