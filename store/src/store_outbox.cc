@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -76,12 +77,19 @@ Status Store::read_outbox_after(OutboxPosition after, std::size_t max_entries,
 Status Store::read_outbox_after(std::span<const OutboxPosition> after, std::size_t max_entries,
                                 std::vector<OutboxEntry>* out) const {
   const std::size_t limit = out->size() + max_entries;
+  // Each partition's read stops at its last entry written so far instead of stepping past it:
+  // the next key is the following partition's first, and the deletion tombstones of its
+  // published entries lie in between, every one of them visited by that step (up to ~90 ms per
+  // read round at 10,000 events/s). Taken before the iterator, so it sees every entry below.
+  const std::map<std::int32_t, std::uint64_t> ends = outbox_next_sequences();
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
   for (const OutboxPosition& position : after) {
     if (out->size() >= limit) break;
     if (position.sequence == std::numeric_limits<std::uint64_t>::max()) continue;
     if (impl_->partitioned && !keys::valid_partition(position.partition)) continue;
+    const auto end = ends.find(position.partition);
+    if (end == ends.end() || end->second <= position.sequence + 1) continue;  // none past it
     const std::string prefix = impl_->key_in(kOutbox, position.partition, "");
     const std::string start = prefix + be64_value(position.sequence + 1);
     for (it->Seek(slice(start));
@@ -92,7 +100,9 @@ Status Store::read_outbox_after(std::span<const OutboxPosition> after, std::size
           !s.ok()) {
         return s;
       }
+      const bool last = entry.sequence + 1 >= end->second;
       out->push_back(std::move(entry));
+      if (last) break;
     }
     if (Status s = from_rocks(it->status(), "read outbox"); !s.ok()) return s;
   }

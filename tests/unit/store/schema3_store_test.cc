@@ -3,6 +3,8 @@
 // partition keeps its own counters, and dropping a partition leaves the others untouched.
 
 #include <gtest/gtest.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 
 #include <algorithm>
 #include <chrono>
@@ -375,6 +377,37 @@ TEST_F(Schema3StoreTest, SavingSomeProductsStateDropsTheirArrivalLogEntriesInEac
   commit(*store, {}, {"api"});
   EXPECT_EQ(unsaved(*store), (std::set<std::string>{"w3", "q1"}))
       << "saving the dropped product deletes none of the new product's entries";
+}
+
+// A partition's read stops at its last entry: stepping past it would visit every deletion
+// tombstone before the next live key (the following partitions' published entries), which made
+// the publisher's read rounds take tens of milliseconds at 10,000 events/s.
+TEST_F(Schema3StoreTest, OutboxReadsStopAtAPartitionsLastEntryBeforeTheNextOnesTombstones) {
+  auto store = open_store();
+  for (int round = 0; round < 200; ++round) {
+    CommitBatch batch;
+    for (const auto& [product, partition] :
+         std::vector<std::pair<std::string, std::int32_t>>{{"apps", 1}, {"web", 4}}) {
+      batch.outbox.push_back(summary("pp-" + product, product));
+      batch.outbox.back().set_version(round + 1);
+      batch.product_partitions.emplace(product, partition);
+    }
+    ASSERT_TRUE(store->commit(batch).ok());
+  }
+  std::vector<OutboxPosition> published;
+  for (std::uint64_t sequence = 1; sequence <= 200; ++sequence) published.push_back({4, sequence});
+  ASSERT_TRUE(store->delete_outbox(published).ok());
+
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+  rocksdb::get_perf_context()->Reset();
+  std::vector<OutboxEntry> entries;
+  const std::vector<OutboxPosition> after = {{1, 150}};
+  ASSERT_TRUE(store->read_outbox_after(after, 100, &entries).ok());
+  const std::uint64_t skipped = rocksdb::get_perf_context()->internal_delete_skipped_count;
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  ASSERT_EQ(entries.size(), 50u);
+  EXPECT_EQ(entries.back().sequence, 200u);
+  EXPECT_EQ(skipped, 0u) << "partition 4's tombstones were visited";
 }
 
 // The publisher's read: each partition's entries after its own cursor, partitions in the order
