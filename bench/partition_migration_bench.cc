@@ -73,7 +73,9 @@ std::string pain_point_of(int i, const Args& args) {
 
 void write_schema2_store(const Args& args) {
   std::unique_ptr<painpoint::store::Store> store;
-  auto s = painpoint::store::Store::open(args.dir, {}, &store);
+  painpoint::store::StoreOptions options;
+  options.legacy_schema2 = true;
+  auto s = painpoint::store::Store::open(args.dir, options, &store);
   check(s.ok(), "open: " + s.to_string());
   constexpr int kBatch = 5'000;
   const std::string text(200, 'x');

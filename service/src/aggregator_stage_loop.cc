@@ -68,10 +68,15 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
   }
 
   std::vector<std::string_view> ids;
+  std::vector<std::int32_t> partitions;
   ids.reserve(events.size());
-  for (const auto& e : events) ids.push_back(e.event().event_id());
+  partitions.reserve(events.size());
+  for (const auto& e : events) {
+    ids.push_back(e.event().event_id());
+    partitions.push_back(e.input_partition());
+  }
   std::vector<std::size_t> fresh;
-  if (store::Status s = store.filter_new_events(ids, &fresh); !s.ok()) {
+  if (store::Status s = store.filter_new_events(ids, partitions, &fresh); !s.ok()) {
     return fail("dedupe lookup failed: " + s.to_string());
   }
   // The store does not know the events of the commit still in flight yet.

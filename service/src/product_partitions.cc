@@ -4,9 +4,25 @@
 
 #include <string_view>
 
+#include "painpoint/aggregator/state_key_owner.h"
 #include "painpoint/ingest/partitioner.h"
 
 namespace painpoint::service {
+
+store::PartitionRule store_upgrade_rule(
+    std::optional<std::int32_t> partition_count_if_unrecorded) {
+  store::PartitionRule rule;
+  rule.of_product = [](std::string_view product, std::int32_t partition_count) {
+    return ingest::partition_for_key(product, partition_count);
+  };
+  rule.state_key_owner = [](std::string_view key) -> std::optional<store::StateKeyOwner> {
+    std::optional<aggregator::StateKeyOwner> owner = aggregator::state_key_owner(key);
+    if (!owner) return std::nullopt;
+    return store::StateKeyOwner{std::move(owner->product_id), std::move(owner->pain_point_id)};
+  };
+  rule.partition_count = partition_count_if_unrecorded;
+  return rule;
+}
 
 store::Status ProductPartitions::from_store(const store::Store& store, ProductPartitions* out) {
   std::optional<std::int32_t> partition_count;

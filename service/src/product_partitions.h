@@ -20,6 +20,12 @@ namespace painpoint::service {
 // (at its first start, with the embedded broker or a cluster that answers metadata requests):
 // ingest's producer partitions by that same murmur2 rule, so both agree while the topic keeps its
 // partition count (serve refuses to start otherwise).
+// The rule a read-write open of a schema 2 store upgrades it with (StoreOptions::upgrade_rule):
+// ingest's murmur2 partitioner over the recorded partition count, else over
+// `partition_count_if_unrecorded`, and the aggregator's owner of each state key.
+[[nodiscard]] store::PartitionRule store_upgrade_rule(
+    std::optional<std::int32_t> partition_count_if_unrecorded);
+
 class ProductPartitions {
  public:
   explicit ProductPartitions(std::optional<std::int32_t> recorded_partition_count)

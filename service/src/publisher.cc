@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -37,8 +38,9 @@ struct Publisher::Impl {
   // Per pain point id: everything read from the outbox and not yet deleted.
   struct Tracked {
     v1::PainPointSummary latest;           // highest version read
-    std::vector<std::uint64_t> unsent;     // entries folded in since the last produce
-    std::vector<std::uint64_t> in_flight;  // entries the record in flight covers
+    std::int32_t partition = store::kNoPartition;  // its product's input partition
+    std::vector<store::OutboxPosition> unsent;     // entries folded in since the last produce
+    std::vector<store::OutboxPosition> in_flight;  // entries the record in flight covers
     std::optional<std::uint64_t> in_flight_tag;
     Clock::time_point oldest_unsent{};
     Clock::time_point oldest_in_flight{};
@@ -75,8 +77,12 @@ struct Publisher::Impl {
   std::unordered_map<std::string, Tracked> tracked;
   std::unordered_map<std::uint64_t, std::string> tag_to_id;
   std::vector<Report> reports;
-  std::vector<std::uint64_t> to_delete;
-  std::uint64_t cursor = 0;  // highest outbox sequence read
+  std::vector<store::OutboxPosition> to_delete;
+  // Per input partition, the highest outbox sequence read (sequences count per partition).
+  std::map<std::int32_t, std::uint64_t> cursors;
+  // Where the next read starts, so that a partition with many entries does not hold the others
+  // back when a read fills its chunk.
+  std::int32_t next_partition = 0;
   std::size_t tracked_entries = 0;
   std::uint64_t next_tag = 1;
   bool read_to_end = false;
@@ -115,32 +121,64 @@ struct Publisher::Impl {
     detail = std::move(text);
   }
 
-  // Reads the next chunk of the outbox into `tracked`, unless the memory bound is reached.
+  // Reads the next chunk of the outbox into `tracked`, unless the memory bound is reached: each
+  // partition's entries after its cursor, the partitions in turn from next_partition.
   void read_outbox() {
     if (tracked_entries >= config.max_tracked_entries) return;
     const std::size_t want =
         std::min(config.read_chunk, config.max_tracked_entries - tracked_entries);
-    // Taken before the read: every entry below it is visible to the read that follows.
-    const std::uint64_t next_sequence = store.outbox_next_sequence();
+    // Taken before the reads: every entry below them is visible to the reads that follow.
+    const std::map<std::int32_t, std::uint64_t> next_sequences = store.outbox_next_sequences();
+    std::vector<std::int32_t> order;
+    for (auto it = next_sequences.lower_bound(next_partition); it != next_sequences.end(); ++it) {
+      order.push_back(it->first);
+    }
+    for (auto it = next_sequences.begin();
+         it != next_sequences.end() && it->first < next_partition; ++it) {
+      order.push_back(it->first);
+    }
+    // The partitions with entries past their cursor, read with one iterator.
+    std::vector<store::OutboxPosition> positions;
+    for (std::int32_t partition : order) {
+      const std::uint64_t cursor = cursors[partition];
+      if (next_sequences.at(partition) > cursor + 1) positions.push_back({partition, cursor});
+    }
     std::vector<store::OutboxEntry> entries;
-    if (store::Status s = store.read_outbox_after(cursor, want, &entries); !s.ok()) {
+    if (store::Status s = store.read_outbox_after(positions, want, &entries); !s.ok()) {
       store_failure("read outbox: " + s.to_string());
+      read_to_end = false;
       return;
     }
+    read_to_end = entries.size() < want;
+    // Every partition read to its end: nothing below its next sequence is left unread (entries
+    // deleted before a restart must not count as pending, or --exit-when-idle would wait
+    // forever). With a full chunk, the partition of its last entry may have more: the next
+    // read starts after it, and only the partitions before it were read to their end.
+    const std::int32_t last = entries.empty() ? 0 : entries.back().partition;
+    for (const store::OutboxPosition& position : positions) {
+      if (!read_to_end && position.partition == last) break;
+      std::uint64_t& cursor = cursors[position.partition];
+      cursor = std::max(cursor, next_sequences.at(position.partition) - 1);
+    }
+    if (!read_to_end) next_partition = last + 1;
+    for (const store::OutboxEntry& entry : entries) {
+      std::uint64_t& cursor = cursors[entry.partition];
+      cursor = std::max(cursor, entry.sequence);
+    }
+    track(entries);
+  }
+
+  void track(std::vector<store::OutboxEntry>& entries) {
     const auto now = Clock::now();
     for (store::OutboxEntry& entry : entries) {
-      cursor = entry.sequence;
       ++tracked_entries;
       Tracked& t = tracked[entry.summary.id()];
       if (t.unsent.empty()) t.oldest_unsent = now;
-      t.unsent.push_back(entry.sequence);
+      t.partition = entry.partition;
+      t.unsent.push_back({entry.partition, entry.sequence});
       // Versions grow per id in commit order; the guard keeps a stray older one from going out.
       if (entry.summary.version() >= t.latest.version()) t.latest = std::move(entry.summary);
     }
-    read_to_end = entries.size() < want;
-    // At the end, nothing below next_sequence is left unread: entries deleted before a restart
-    // must not count as pending (they would keep --exit-when-idle waiting forever).
-    if (read_to_end && next_sequence > 0) cursor = std::max(cursor, next_sequence - 1);
   }
 
   void store_failure(std::string what) {
@@ -178,9 +216,11 @@ struct Publisher::Impl {
       }
       // Send the committed current state when it is newer than what the outbox gave: after a
       // restart an older entry can be read (in an earlier chunk) before a newer one that was
-      // already published before the crash, and a key's versions must never go back.
+      // already published before the crash, and a key's versions must never go back. The
+      // summary is in the partition its outbox entries came from (a product stays in one), so
+      // one Get reads it instead of a probe of every partition present.
       std::optional<v1::PainPointSummary> current;
-      if (store::Status s = store.get_summary(id, &current); !s.ok()) {
+      if (store::Status s = store.get_summary(t.partition, id, &current); !s.ok()) {
         store_failure("read summary " + id + ": " + s.to_string());
         continue;
       }
@@ -272,8 +312,12 @@ struct Publisher::Impl {
   }
 
   std::uint64_t compute_pending() const {
-    const std::uint64_t next = store.outbox_next_sequence();
-    const std::uint64_t unread = next > cursor + 1 ? next - 1 - cursor : 0;
+    std::uint64_t unread = 0;
+    for (const auto& [partition, next] : store.outbox_next_sequences()) {
+      const auto read = cursors.find(partition);
+      const std::uint64_t cursor = read == cursors.end() ? 0 : read->second;
+      unread += next > cursor + 1 ? next - 1 - cursor : 0;
+    }
     return tracked_entries + unread;
   }
 

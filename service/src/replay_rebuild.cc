@@ -859,6 +859,7 @@ base::ExitCode run_replay_rebuild(const RebuildOptions& options) {
   std::unique_ptr<store::Store> store;
   store::StoreOptions store_options;
   store_options.create_if_missing = false;
+  store_options.upgrade_rule = store_upgrade_rule(std::nullopt);  // a schema 2 directory
   if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.ok()) {
     if (s.code == store::StoreErrc::kLocked) {
       std::cerr << "painpoint replay rebuild: " << options.data_dir.string()

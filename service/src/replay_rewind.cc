@@ -10,6 +10,7 @@
 #include "painpoint/ingest/admin.h"
 #include "painpoint/ingest/consumer.h"
 #include "painpoint/store/store.h"
+#include "product_partitions.h"
 #include "replay.h"
 
 namespace painpoint::service {
@@ -109,6 +110,7 @@ base::ExitCode run_replay_rewind(const RewindOptions& options) {
   std::unique_ptr<store::Store> store;
   store::StoreOptions store_options;
   store_options.create_if_missing = false;
+  store_options.upgrade_rule = store_upgrade_rule(std::nullopt);  // a schema 2 directory
   if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.ok()) {
     if (s.code == store::StoreErrc::kLocked) {
       std::cerr << "painpoint replay rewind: " << options.data_dir.string()

@@ -29,6 +29,7 @@
 #include "painpoint/ingest/topics.h"
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
+#include "product_partitions.h"
 #include "publisher.h"
 #include "routing/partition_owners.h"
 #include "routing/serve_routing.h"
@@ -547,6 +548,10 @@ base::ExitCode run_serve(const ServeOptions& options) {
   store::StoreOptions store_options;
   store_options.sync_writes = options.sync_writes;
   store_options.min_free_bytes = options.min_free_mib << 20;
+  // A schema 2 directory is upgraded on this open; with the embedded broker, its partitions are
+  // the count when the store recorded none.
+  store_options.upgrade_rule = store_upgrade_rule(
+      embedded ? std::optional<std::int32_t>(options.embedded_partitions) : std::nullopt);
   std::unique_ptr<store::Store> store;
   if (store::Status s = store::Store::open(options.data_dir, store_options, &store); !s.ok()) {
     spdlog::error("cannot open the store in {}: {}", options.data_dir.string(), s.to_string());

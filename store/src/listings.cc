@@ -100,14 +100,10 @@ v1::PainPointListing listing_of(const v1::PainPointSummary& summary) {
 
 Status prepare_upserts(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
                        std::span<const v1::PainPointSummary> summaries,
-                       std::vector<std::string>* values, CountDeltas* deltas) {
+                       std::span<const std::string> keys, std::vector<std::string>* values,
+                       CountDeltas* deltas) {
   values->clear();
   if (summaries.empty()) return Status::Ok();
-  std::vector<std::string> keys;
-  keys.reserve(summaries.size());
-  for (const auto& summary : summaries) {
-    keys.push_back(keys::product_item_key(summary.product_id(), summary.id()));
-  }
   std::vector<rocksdb::Slice> key_slices(keys.begin(), keys.end());
   std::vector<rocksdb::PinnableSlice> stored(keys.size());
   std::vector<rocksdb::Status> statuses(keys.size());
@@ -167,11 +163,13 @@ Status build_listings(rocksdb::DB& db, const rocksdb::WriteOptions& write,
 }
 
 Status list_active(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
-                   rocksdb::ColumnFamilyHandle* pain_points, std::string_view product_id,
-                   ListingOrder order, std::size_t offset, std::size_t limit, PainPointPage* out) {
+                   rocksdb::ColumnFamilyHandle* pain_points, std::string_view partition_prefix,
+                   std::string_view product_id, ListingOrder order, std::size_t offset,
+                   std::size_t limit, PainPointPage* out) {
   const ScopedSnapshot snapshot(&db);
   const rocksdb::ReadOptions& read = snapshot.options();
-  const std::string prefix = keys::product_item_key(product_id, "");
+  const std::string prefix =
+      std::string(partition_prefix) + keys::product_item_key(product_id, "");
   std::vector<Row> rows;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, by_product));
   for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
@@ -179,7 +177,8 @@ Status list_active(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
     if (key.substr(0, prefix.size()) != prefix) break;
     const std::string_view id = key.substr(prefix.size());
     std::optional<v1::PainPointListing> listing;
-    if (Status s = read_listing(db, read, pain_points, id, view(it->value()), &listing);
+    const std::string summary_key = std::string(partition_prefix) + std::string(id);
+    if (Status s = read_listing(db, read, pain_points, summary_key, view(it->value()), &listing);
         !s.ok()) {
       return s;
     }
@@ -195,8 +194,11 @@ Status list_active(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
   std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(end), rows.end(),
                     less_for(order));
   if (begin == end) return Status::Ok();
-  std::vector<rocksdb::Slice> keys;
-  for (std::size_t i = begin; i < end; ++i) keys.push_back(slice(rows[i].id));
+  std::vector<std::string> summary_keys;
+  for (std::size_t i = begin; i < end; ++i) {
+    summary_keys.push_back(std::string(partition_prefix) + rows[i].id);
+  }
+  std::vector<rocksdb::Slice> keys(summary_keys.begin(), summary_keys.end());
   std::vector<rocksdb::PinnableSlice> values(keys.size());
   std::vector<rocksdb::Status> statuses(keys.size());
   db.MultiGet(read, pain_points, keys.size(), keys.data(), values.data(), statuses.data());

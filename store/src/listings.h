@@ -31,10 +31,12 @@ v1::PainPointListing listing_of(const v1::PainPointSummary& summary);
 
 // For upserting `summaries` in this order: the serialized listing of each (values[i] for
 // summaries[i]) and each product's count change against what the index holds now (one MultiGet;
-// an id repeated in the span counts against its earlier occurrence).
+// an id repeated in the span counts against its earlier occurrence). keys[i]: the index key of
+// summaries[i] as stored (with its partition prefix in schema 3).
 Status prepare_upserts(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
                        std::span<const v1::PainPointSummary> summaries,
-                       std::vector<std::string>* values, CountDeltas* deltas);
+                       std::span<const std::string> keys, std::vector<std::string>* values,
+                       CountDeltas* deltas);
 
 // Schema 1 -> 2: writes the listing of every stored summary into its index entry (idempotent,
 // in batches) and returns each product's totals; the caller stores them with the new version.
@@ -42,8 +44,11 @@ Status build_listings(rocksdb::DB& db, const rocksdb::WriteOptions& write,
                       rocksdb::ColumnFamilyHandle* pain_points,
                       rocksdb::ColumnFamilyHandle* by_product, CountDeltas* totals);
 
+// `partition_prefix`: what precedes the product's index keys and its pain points' keys (the
+// partition prefix in schema 3, else empty).
 Status list_active(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_product,
-                   rocksdb::ColumnFamilyHandle* pain_points, std::string_view product_id,
+                   rocksdb::ColumnFamilyHandle* pain_points, std::string_view partition_prefix,
+                   std::string_view product_id,
                    ListingOrder order, std::size_t offset, std::size_t limit, PainPointPage* out);
 
 }  // namespace painpoint::store::listings

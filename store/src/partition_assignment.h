@@ -1,13 +1,11 @@
 #pragma once
 
 // Which input partition each record of a schema 2 store belongs to: the rule the one-time
-// migration into the partition-prefixed layout (partition_ranges.h) applies to every record, and
-// the rule commit() will apply to the records it writes. A record belongs to its product's
+// migration into the partition-prefixed layout (partition_ranges.h) applies to every record, the
+// same that commit() applies to the records it writes. A record belongs to its product's
 // partition; records keyed by an event or a pain point find the product through that event's or
 // that pain point's stored record. The product -> partition rule itself (ingest's murmur2 over the
 // recorded input partition count) and the layout of the aggregator's state keys are the caller's.
-//
-// Not wired into Store yet (see partition_ranges.h).
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -26,10 +24,7 @@
 namespace painpoint::store::partition_assignment {
 
 // Whose an aggregator state key is: a product's, or a pain point's (then its product's).
-struct StateKeyOwner {
-  std::string product_id;     // set for a product's key
-  std::string pain_point_id;  // set for a pain point's key
-};
+using StateKeyOwner = store::StateKeyOwner;
 
 struct PartitionRule {
   std::function<std::int32_t(std::string_view product_id)> of_product;

@@ -11,8 +11,6 @@
 // with the family's progress (the last key copied) in the default family, so a run after a crash
 // continues after that key. The caller then writes the schema version and drops the schema 2
 // families; a migration found complete does nothing again.
-//
-// Not wired into Store yet (see partition_ranges.h).
 
 #include <rocksdb/db.h>
 #include <rocksdb/status.h>

@@ -11,8 +11,6 @@
 namespace painpoint::store::partition_ranges {
 namespace {
 
-constexpr std::string_view kMetaPartitionPrefix = "partition/";
-
 // Calls found(p) for each partition with a key in `family` under `outer` | be16(p), ascending:
 // a Seek to the start of each next partition's range instead of reading the keys in between.
 rocksdb::Status scan_family(rocksdb::DB& db, const rocksdb::ReadOptions& read,

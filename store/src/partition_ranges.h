@@ -1,13 +1,11 @@
 #pragma once
 
-// The partition-prefixed layout planned for schema 3 (docs/adr-005-scale-out.md, decision (b);
+// The partition-prefixed layout of schema 3 (docs/adr-005-scale-out.md, decision (b);
 // store/README.md, "Per-partition layout"): every key of a partitioned family starts with
 // keys::partition_prefix(p), and the default family keeps a partition's own records (its
 // counters, product statistics and input offset) under meta_prefix(p). One partition is then one
 // key range per family, so dropping it is one DeleteRange per family in one WriteBatch, and the
 // partitions a store holds are found by seeking from one prefix to the next.
-//
-// Not wired into Store yet: commit() and the reads still use the schema 2 keys.
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -31,6 +29,8 @@ namespace painpoint::store::partition_ranges {
   return family != kMeta && family != kAlerts && family != kFamilyCount;
 }
 
+// What every default-family key of a partition's records begins with.
+inline constexpr std::string_view kMetaPartitionPrefix = "partition/";
 // The default family's key prefix of one partition's records: "partition/" | be16(partition).
 [[nodiscard]] std::string meta_prefix(std::int32_t partition);
 // meta_prefix(partition) | name.

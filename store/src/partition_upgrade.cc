@@ -130,7 +130,7 @@ rocksdb::Status run(const std::filesystem::path& dir,
   UpgradeDb db;
   if (rocksdb::Status s = db.open(dir); !s.ok()) return s;
   if (rocksdb::Status s = read_version(db.db(), &stats->found_version); !s.ok()) return s;
-  if (stats->found_version == kSchemaVersion) {
+  if (stats->found_version == kUnpartitionedSchemaVersion) {
     if (rocksdb::Status s = migrate(db, rule, limits, stats); !s.ok()) return s;
     if (limits.stop_before_drop) {
       return rocksdb::Status::Incomplete("upgrade stopped before dropping the schema 2 families");

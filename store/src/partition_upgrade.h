@@ -10,7 +10,7 @@
 // One way: after step 1 a schema 2 build cannot open the directory read-write (RocksDB opens
 // every family), and step 2 moves the default family's per-product records and counters.
 //
-// Not called by Store::open yet: commit() and the reads still use the schema 2 layout.
+// Store::open calls it on a read-write open of a schema 2 directory (store_open.cc).
 
 #include <rocksdb/status.h>
 

@@ -18,6 +18,7 @@
 
 #include "alert_records.h"
 #include "listings.h"
+#include "partition_ranges.h"
 #include "painpoint/store/keys.h"
 #include "painpoint/store/store.h"
 #include "store_internal.h"
@@ -77,7 +78,9 @@ class CommitWrites {
   struct Counters {
     std::uint64_t generation = 0;  // commits written since open
     std::int64_t event_count = 0;
-    std::uint64_t next_outbox_sequence = 1;
+    // Per partition: the next arrival number and outbox sequence (all partitions known).
+    std::map<std::int32_t, std::uint64_t> next_arrival;
+    std::map<std::int32_t, std::uint64_t> next_outbox_sequence;
     std::uint64_t next_alert_sequence = 1;
   };
 
@@ -86,8 +89,11 @@ class CommitWrites {
   std::array<std::vector<std::uint32_t>, kFamilyCount> key_order;  // set by order_keys()
   Counters before;
   Counters after;
-  // The counters of the products this commit changes, as they are after it.
+  // The counters of the products this commit changes, as they are after it, and their partitions.
   std::map<std::string, v1::ProductStats, std::less<>> products;
+  std::map<std::string, std::int32_t, std::less<>> product_partitions;
+  // The partitions this commit writes records of.
+  std::set<std::int32_t> partitions;
   // How the arrival log's index (Store::Impl::unsaved_keys) changes with this commit.
   struct ArrivalLogChange {
     bool cleared = false;              // a checkpoint: the whole log goes
@@ -128,6 +134,7 @@ class CommitWrites {
 
 struct PreparedCommit::Impl {
   CommitWrites writes;
+  bool partitioned = true;  // the store's layout: whether keys carry a partition prefix
 };
 
 PreparedCommit::PreparedCommit() = default;
@@ -138,8 +145,18 @@ PreparedCommit& PreparedCommit::operator=(PreparedCommit&&) noexcept = default;
 std::vector<PreparedWrite> PreparedCommit::writes() const {
   std::vector<PreparedWrite> out;
   if (!impl_) return out;
-  impl_->writes.for_each([&out](const CommitWrites::Op& op) {
-    out.push_back(PreparedWrite{kFamilyNames[op.family], op.kind, op.key, op.value});
+  const bool partitioned = impl_->partitioned;
+  impl_->writes.for_each([&out, partitioned](const CommitWrites::Op& op) {
+    PreparedWrite write{kFamilyNames[op.family], op.kind, op.key, op.value};
+    if (partitioned && partition_ranges::is_partitioned(op.family)) {
+      const auto parsed = keys::parse_partitioned_key(op.key);
+      if (parsed) {
+        write.partition = parsed->partition;
+        write.key = parsed->key;
+        if (op.kind == WriteKind::kDeleteRange) write.value = write.value.substr(2);
+      }
+    }
+    out.push_back(write);
   });
   return out;
 }
@@ -167,30 +184,98 @@ Status Store::Impl::check_free_space(std::size_t write_bytes, std::string_view w
               " MiB the store keeps free (No space left on device); free space and restart"};
 }
 
-Status Store::filter_new_events(std::span<const std::string_view> event_ids,
-                                std::vector<std::size_t>* new_indices) const {
-  if (event_ids.empty()) return Status::Ok();
-  // MultiGet wants its keys in bytewise order and otherwise sorts them itself, through the
-  // comparator (a memcmp call per comparison: half of this function's cost with 50,000 ids).
-  // Sorted here by their first 16 bytes as two integers, the rest compared only on a tie.
-  const std::vector<std::uint32_t> order = bytewise_order(event_ids);
-  std::vector<rocksdb::Slice> keys;
-  keys.reserve(event_ids.size());
-  for (std::uint32_t i : order) keys.push_back(slice(event_ids[i]));
-  std::vector<rocksdb::PinnableSlice> values(event_ids.size());
-  std::vector<rocksdb::Status> sorted_statuses(event_ids.size());
-  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kEvents), keys.size(), keys.data(),
-                      values.data(), sorted_statuses.data(), /*sorted_input=*/true);
-  std::vector<const rocksdb::Status*> statuses(event_ids.size());
-  for (std::size_t k = 0; k < order.size(); ++k) statuses[order[k]] = &sorted_statuses[k];
+namespace {
+
+// Marks stored[indices[k]] for each keys[k] found in `events` (one MultiGet). MultiGet wants its
+// keys in bytewise order and otherwise sorts them itself, through the comparator (a memcmp call
+// per comparison: half of the dedupe's cost with 50,000 ids); sorted here by their first 16
+// bytes as two integers, the rest compared only on a tie.
+Status mark_stored(const Store::Impl& impl, std::span<const std::string_view> keys,
+                   std::span<const std::size_t> indices, std::vector<char>* stored) {
+  if (keys.empty()) return Status::Ok();
+  const std::vector<std::uint32_t> order = bytewise_order(keys);
+  std::vector<rocksdb::Slice> sorted;
+  sorted.reserve(keys.size());
+  for (std::uint32_t i : order) sorted.push_back(slice(keys[i]));
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  impl.db->MultiGet(rocksdb::ReadOptions(), impl.cf(kEvents), sorted.size(), sorted.data(),
+                    values.data(), statuses.data(), /*sorted_input=*/true);
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    if (statuses[k].ok()) {
+      (*stored)[indices[order[k]]] = 1;
+    } else if (!statuses[k].IsNotFound()) {
+      return from_rocks(statuses[k], "look up event id");
+    }
+  }
+  return Status::Ok();
+}
+
+// Appends the indices of the ids neither stored nor repeated earlier in the span.
+void append_new(std::span<const std::string_view> event_ids, const std::vector<char>& stored,
+                std::vector<std::size_t>* new_indices) {
   std::unordered_set<std::string_view> seen;
   seen.reserve(event_ids.size());
   for (std::size_t i = 0; i < event_ids.size(); ++i) {
-    if (statuses[i]->ok()) continue;  // already stored
-    if (!statuses[i]->IsNotFound()) return from_rocks(*statuses[i], "look up event id");
+    if (stored[i] != 0) continue;                       // already stored
     if (!seen.insert(event_ids[i]).second) continue;  // repeated within this batch
     new_indices->push_back(i);
   }
+}
+
+}  // namespace
+
+Status Store::filter_new_events(std::span<const std::string_view> event_ids,
+                                std::vector<std::size_t>* new_indices) const {
+  if (event_ids.empty()) return Status::Ok();
+  std::vector<char> stored(event_ids.size(), 0);
+  std::vector<std::string> owned;
+  std::vector<std::string_view> keys;
+  std::vector<std::size_t> indices;
+  for (std::int32_t p : impl_->read_partitions()) {
+    owned.clear();
+    indices.clear();
+    for (std::size_t i = 0; i < event_ids.size(); ++i) {
+      if (stored[i] != 0) continue;
+      owned.push_back(impl_->key_in(kEvents, p, event_ids[i]));
+      indices.push_back(i);
+    }
+    keys.assign(owned.begin(), owned.end());
+    if (Status s = mark_stored(*impl_, keys, indices, &stored); !s.ok()) return s;
+  }
+  append_new(event_ids, stored, new_indices);
+  return Status::Ok();
+}
+
+Status Store::filter_new_events(std::span<const std::string_view> event_ids,
+                                std::span<const std::int32_t> partitions,
+                                std::vector<std::size_t>* new_indices) const {
+  if (event_ids.empty()) return Status::Ok();
+  if (partitions.size() != event_ids.size()) {
+    return {StoreErrc::kInvalidArgument, "one partition per event id expected"};
+  }
+  std::vector<char> stored(event_ids.size(), 0);
+  if (!impl_->partitioned) {
+    std::vector<std::size_t> indices(event_ids.size());
+    for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+    if (Status s = mark_stored(*impl_, event_ids, indices, &stored); !s.ok()) return s;
+  } else {
+    // Prefixed keys sort by partition first, so one MultiGet covers every partition.
+    std::vector<std::string> owned(event_ids.size());
+    for (std::size_t i = 0; i < event_ids.size(); ++i) {
+      if (!keys::valid_partition(partitions[i])) {
+        return {StoreErrc::kInvalidArgument, "event " + std::string(event_ids[i]) +
+                                                 " of invalid partition " +
+                                                 std::to_string(partitions[i])};
+      }
+      owned[i] = keys::partitioned_key(partitions[i], event_ids[i]);
+    }
+    const std::vector<std::string_view> keys(owned.begin(), owned.end());
+    std::vector<std::size_t> indices(event_ids.size());
+    for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+    if (Status s = mark_stored(*impl_, keys, indices, &stored); !s.ok()) return s;
+  }
+  append_new(event_ids, stored, new_indices);
   return Status::Ok();
 }
 
@@ -281,6 +366,7 @@ class Store::Impl::CommitPreparation {
   Status run() {
     if (Status s = check_product_partitions(batch_); !s.ok()) return s;
     take_counters();
+    if (Status s = resolve_partitions(); !s.ok()) return s;
     add_events();
     if (Status s = add_listing_counts(); !s.ok()) return s;
     add_counters();
@@ -297,10 +383,75 @@ class Store::Impl::CommitPreparation {
  private:
   void take_counters() {
     std::shared_lock lock(impl_.counters_mutex);
-    out_.before = {impl_.commit_generation, impl_.event_count, impl_.next_outbox_sequence,
-                   impl_.next_alert_sequence};
+    out_.before = {impl_.commit_generation, impl_.event_count, impl_.next_arrival,
+                   impl_.next_outbox_sequence, impl_.next_alert_sequence};
     out_.after = out_.before;
     ++out_.after.generation;
+  }
+
+  // The partition of every product the batch names (kNoPartition in schema 2): the batch's map,
+  // else an event's input partition, else where the store holds the product already.
+  Status resolve_partitions() {
+    // `what` and `name` say which record named the product, for the error only.
+    auto resolve = [&](const std::string& product, std::string_view what,
+                       std::string_view name) -> Status {
+      if (out_.product_partitions.contains(product)) return Status::Ok();
+      std::int32_t p = kNoPartition;
+      if (impl_.partitioned) {
+        const std::optional<std::int32_t> stored = impl_.partition_of_product(product);
+        if (const auto named = batch_.product_partitions.find(product);
+            named != batch_.product_partitions.end()) {
+          p = named->second;
+        } else if (stored) {
+          p = *stored;
+        } else if (batch_.product_partitions.empty()) {
+          p = 0;  // a batch naming no partition: the layout of a single-partition input
+        } else {
+          return {StoreErrc::kInvalidArgument,
+                  "no partition for product " + product + " of " + std::string(what) + " " +
+                      std::string(name) + " (CommitBatch::product_partitions)"};
+        }
+        if (stored && *stored != p) {
+          return {StoreErrc::kInvalidArgument, "product " + product + " is stored in partition " +
+                                                   std::to_string(*stored) + ", not " +
+                                                   std::to_string(p)};
+        }
+        out_.partitions.insert(p);
+      }
+      out_.product_partitions.emplace(product, p);
+      return Status::Ok();
+    };
+    for (const v1::StoredEvent& e : batch_.events) {
+      const std::string& product = e.event().product_id();
+      if (impl_.partitioned && !batch_.product_partitions.contains(product) &&
+          !out_.product_partitions.contains(product) && !impl_.partition_of_product(product)) {
+        if (!keys::valid_partition(e.input_partition())) {
+          return {StoreErrc::kInvalidArgument, "event " + e.event().event_id() +
+                                                   " has an invalid input partition"};
+        }
+        out_.product_partitions.emplace(product, e.input_partition());
+        out_.partitions.insert(e.input_partition());
+      }
+      if (Status s = resolve(product, "event", e.event().event_id()); !s.ok()) return s;
+    }
+    for (const KeyWrite& w : batch_.aggregator_state) {
+      if (Status s = resolve(w.product_id, "state key", w.key); !s.ok()) return s;
+    }
+    for (const MembershipWrite& m : batch_.memberships) {
+      if (Status s = resolve(m.product_id, "the membership of", m.event_id); !s.ok()) return s;
+    }
+    for (const auto* summaries : {&batch_.summaries, &batch_.outbox}) {
+      for (const v1::PainPointSummary& summary : *summaries) {
+        if (Status s = resolve(summary.product_id(), "pain point", summary.id()); !s.ok()) {
+          return s;
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::int32_t partition(const std::string& product) const {
+    return out_.product_partitions.at(product);
   }
 
   // The counters of a product this commit changes, starting from the stored ones.
@@ -322,23 +473,22 @@ class Store::Impl::CommitPreparation {
   // the event record (for replay in arrival order) and, until the next checkpoint, into the
   // arrival log.
   void add_events() {
-    auto arrival = static_cast<std::uint64_t>(out_.before.event_count);
-    std::string arrival_key;
     for (const v1::StoredEvent& stored : batch_.events) {
       const v1::FeedbackEvent& event = stored.event();
+      const std::int32_t p = partition(event.product_id());
+      std::uint64_t& arrival = out_.after.next_arrival[p];  // 0 for a new partition
       buffer_.clear();
       stored.SerializeToString(&buffer_);
       append_arrival(buffer_, arrival);
-      out_.put(kEvents, event.event_id(), buffer_);
+      out_.put(kEvents, impl_.key_in(kEvents, p, event.event_id()), buffer_);
       if (!batch_.aggregator_checkpoint && !saved_products_.contains(event.product_id())) {
-        arrival_key.clear();
-        keys::append_be64(arrival_key, arrival);
+        std::string arrival_key = impl_.key_in(kUnsaved, p, be64_value(arrival));
         out_.put_in_order(kUnsaved, arrival_key, event.event_id());
-        out_.arrival_log.logged.emplace_back(event.product_id(), arrival_key);
+        out_.arrival_log.logged.emplace_back(event.product_id(), std::move(arrival_key));
       }
       ++arrival;
       const std::string tkey = keys::time_key(to_micros(event.occurred_at()), event.event_id());
-      out_.put(kByTime, tkey, event.product_id());
+      out_.put(kByTime, impl_.key_in(kByTime, p, tkey), event.product_id());
       count_event(stats_for(event.product_id()), event.source());
     }
     out_.after.event_count =
@@ -366,8 +516,16 @@ class Store::Impl::CommitPreparation {
   // by what those listings replace.
   Status add_listing_counts() {
     listings::CountDeltas count_deltas;
+    listing_keys_.clear();
+    listing_keys_.reserve(batch_.summaries.size());
+    for (const v1::PainPointSummary& summary : batch_.summaries) {
+      listing_keys_.push_back(
+          impl_.key_in(kPainPointsByProduct, partition(summary.product_id()),
+                       keys::product_item_key(summary.product_id(), summary.id())));
+    }
     if (Status s = listings::prepare_upserts(*impl_.db, impl_.cf(kPainPointsByProduct),
-                                             batch_.summaries, &listing_values_, &count_deltas);
+                                             batch_.summaries, listing_keys_, &listing_values_,
+                                             &count_deltas);
         !s.ok()) {
       return s;
     }
@@ -382,19 +540,28 @@ class Store::Impl::CommitPreparation {
 
   void add_counters() {
     for (const auto& [product, stats] : out_.products) {
-      out_.put_in_order(kMeta, product_key(product), stats.SerializeAsString());
+      out_.put_in_order(kMeta, impl_.meta_in(partition(product), product_key(product)),
+                        stats.SerializeAsString());
     }
-    const auto new_event_count = static_cast<std::uint64_t>(out_.after.event_count);
-    if (!batch_.events.empty()) {
-      out_.put_in_order(kMeta, kEventCountKey, be64_value(new_event_count));
+    // A partition's next arrival number is written with its first record of any kind: open()
+    // lists the partitions from these.
+    for (std::int32_t p : out_.partitions) out_.after.next_arrival.try_emplace(p, 0);
+    for (const auto& [p, next] : out_.after.next_arrival) {
+      const auto before = out_.before.next_arrival.find(p);
+      if (before != out_.before.next_arrival.end() && before->second == next) continue;
+      out_.put_in_order(kMeta, impl_.meta_in(p, kEventCountKey), be64_value(next));
     }
     if (batch_.aggregator_checkpoint) {
       // The aggregator state of this batch covers every event stored so far.
-      out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDeleteRange, be64_value(0),
-                                               be64_value(new_event_count)});
+      for (const auto& [p, next] : out_.after.next_arrival) {
+        out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDeleteRange,
+                                                 impl_.key_in(kUnsaved, p, be64_value(0)),
+                                                 impl_.key_in(kUnsaved, p, be64_value(next))});
+      }
       out_.arrival_log.cleared = true;
       return;
     }
+    // The index holds each entry's key as written (with its partition in schema 3).
     std::shared_lock lock(impl_.counters_mutex);
     for (const std::string& product : batch_.state_saved_for) {
       const auto logged = impl_.unsaved_keys.find(product);
@@ -406,21 +573,28 @@ class Store::Impl::CommitPreparation {
     }
   }
 
+  // In schema 3 an input offset is a record of its partition (the input topic's partitions are
+  // the store's); an offset of no valid partition stays process-wide.
   void add_offsets() {
     for (const InputOffset& offset : batch_.offsets) {
       std::string key(kOffsetPrefix);
       key += keys::offset_key(offset.topic, offset.partition);
-      out_.put_in_order(kMeta, key, be64_value(static_cast<std::uint64_t>(offset.next_offset)));
+      const std::int32_t p =
+          keys::valid_partition(offset.partition) ? offset.partition : kNoPartition;
+      if (p != kNoPartition && impl_.partitioned) out_.partitions.insert(p);
+      out_.put_in_order(kMeta, impl_.meta_in(p, key),
+                        be64_value(static_cast<std::uint64_t>(offset.next_offset)));
     }
     if (batch_.kafka_cluster_id) out_.put_in_order(kMeta, kClusterIdKey, *batch_.kafka_cluster_id);
   }
 
   void add_aggregator_state() {
     for (const KeyWrite& write : batch_.aggregator_state) {
+      const std::string key = impl_.key_in(kAggregatorState, partition(write.product_id), write.key);
       if (write.value) {
-        out_.put(kAggregatorState, write.key, *write.value);
+        out_.put(kAggregatorState, key, *write.value);
       } else {
-        out_.erase(kAggregatorState, write.key);
+        out_.erase(kAggregatorState, key);
       }
     }
   }
@@ -428,17 +602,34 @@ class Store::Impl::CommitPreparation {
   Status add_removed_memberships() {
     for (const std::string& event_id : batch_.removed_memberships) {
       std::optional<std::string> previous;
-      if (Status s = store_.get_membership(event_id, &previous); !s.ok()) return s;
+      std::int32_t p = kNoPartition;
+      if (Status s = impl_.find(kMembers, event_id, &previous, &p); !s.ok()) return s;
       if (!previous) continue;
-      out_.erase(kMembers, event_id);
+      out_.erase(kMembers, impl_.key_in(kMembers, p, event_id));
       std::optional<v1::StoredEvent> stored;
-      if (Status s = store_.get_event(event_id, &stored); !s.ok()) return s;
+      if (Status s = read_event(p, event_id, &stored); !s.ok()) return s;
       if (!stored) continue;
-      out_.erase(
-          kMembersByPainPoint,
-          keys::member_key(*previous, keys::member_position(
-                                          to_micros(stored->event().occurred_at()), event_id)));
+      out_.erase(kMembersByPainPoint,
+                 impl_.key_in(kMembersByPainPoint, p,
+                              keys::member_key(*previous,
+                                               keys::member_position(
+                                                   to_micros(stored->event().occurred_at()),
+                                                   event_id))));
     }
+    return Status::Ok();
+  }
+
+  Status read_event(std::int32_t p, std::string_view event_id,
+                    std::optional<v1::StoredEvent>* out) const {
+    std::optional<std::string> bytes;
+    out->reset();
+    if (Status s = impl_.get(kEvents, impl_.key_in(kEvents, p, event_id), &bytes); !s.ok()) {
+      return s;
+    }
+    if (!bytes) return Status::Ok();
+    v1::StoredEvent event;
+    if (!event.ParseFromString(*bytes)) return {StoreErrc::kCorruption, "undecodable event record"};
+    *out = std::move(event);
     return Status::Ok();
   }
 
@@ -452,7 +643,8 @@ class Store::Impl::CommitPreparation {
       const MembershipWrite& m = batch_.memberships[mi];
       const std::optional<KnownMembership>* known =
           batch_.memberships_known.empty() ? nullptr : &batch_.memberships_known[mi];
-      out_.put(kMembers, m.event_id, m.pain_point_id);
+      const std::int32_t p = partition(m.product_id);
+      out_.put(kMembers, impl_.key_in(kMembers, p, m.event_id), m.pain_point_id);
       std::int64_t micros = 0;
       if (const std::optional<std::int64_t> in_batch = batch_times.find(mi, m.event_id)) {
         micros = *in_batch;
@@ -461,15 +653,18 @@ class Store::Impl::CommitPreparation {
         const auto& previous = (*known)->current_pain_point_id;
         if (previous && *previous != m.pain_point_id) {
           out_.erase(kMembersByPainPoint,
-                     keys::member_key(*previous, keys::member_position(micros, m.event_id)));
+                     impl_.key_in(kMembersByPainPoint, p,
+                                  keys::member_key(*previous,
+                                                   keys::member_position(micros, m.event_id))));
         }
       } else {
         bool listed = false;
-        if (Status s = move_stored_membership(m, &micros, &listed); !s.ok()) return s;
+        if (Status s = move_stored_membership(m, p, &micros, &listed); !s.ok()) return s;
         if (!listed) continue;  // no event to list; the membership alone is kept as before
       }
-      const std::string key =
-          keys::member_key(m.pain_point_id, keys::member_position(micros, m.event_id));
+      const std::string key = impl_.key_in(
+          kMembersByPainPoint, p,
+          keys::member_key(m.pain_point_id, keys::member_position(micros, m.event_id)));
       out_.put(kMembersByPainPoint, key, {});
     }
     return Status::Ok();
@@ -477,39 +672,50 @@ class Store::Impl::CommitPreparation {
 
   // An event stored by an earlier batch changes pain point (curation): move its index entry.
   // *listed: the event is stored (*micros is its time), so the new entry can be written.
-  Status move_stored_membership(const MembershipWrite& m, std::int64_t* micros, bool* listed) {
+  Status move_stored_membership(const MembershipWrite& m, std::int32_t p, std::int64_t* micros,
+                                bool* listed) {
     std::optional<v1::StoredEvent> stored;
-    if (Status s = store_.get_event(m.event_id, &stored); !s.ok()) return s;
+    if (Status s = read_event(p, m.event_id, &stored); !s.ok()) return s;
     if (!stored) return Status::Ok();
     *listed = true;
     *micros = to_micros(stored->event().occurred_at());
     std::optional<std::string> previous;
-    if (Status s = store_.get_membership(m.event_id, &previous); !s.ok()) return s;
+    if (Status s = impl_.get(kMembers, impl_.key_in(kMembers, p, m.event_id), &previous);
+        !s.ok()) {
+      return s;
+    }
     if (previous && *previous != m.pain_point_id) {
       out_.erase(kMembersByPainPoint,
-                 keys::member_key(*previous, keys::member_position(*micros, m.event_id)));
+                 impl_.key_in(kMembersByPainPoint, p,
+                              keys::member_key(*previous,
+                                               keys::member_position(*micros, m.event_id))));
     }
     return Status::Ok();
   }
 
+  // Outbox sequences count per partition, from 1.
   void add_summaries_and_outbox() {
-    std::uint64_t& next_sequence = out_.after.next_outbox_sequence;
+    std::set<std::int32_t> outbox_partitions;
+    auto append_outbox = [&](std::int32_t p, std::string_view value) {
+      auto [it, inserted] = out_.after.next_outbox_sequence.try_emplace(p, 1);
+      out_.put_in_order(kOutbox, impl_.key_in(kOutbox, p, be64_value(it->second++)), value);
+      outbox_partitions.insert(p);
+    };
     for (std::size_t i = 0; i < batch_.summaries.size(); ++i) {
       const v1::PainPointSummary& summary = batch_.summaries[i];
+      const std::int32_t p = partition(summary.product_id());
       buffer_.clear();
       summary.SerializeToString(&buffer_);
-      out_.put(kPainPoints, summary.id(), buffer_);
-      out_.put(kPainPointsByProduct, keys::product_item_key(summary.product_id(), summary.id()),
-               listing_values_[i]);
-      if (batch_.publish_summaries) {
-        out_.put_in_order(kOutbox, be64_value(next_sequence++), buffer_);
-      }
+      out_.put(kPainPoints, impl_.key_in(kPainPoints, p, summary.id()), buffer_);
+      out_.put(kPainPointsByProduct, listing_keys_[i], listing_values_[i]);
+      if (batch_.publish_summaries) append_outbox(p, buffer_);
     }
     for (const v1::PainPointSummary& summary : batch_.outbox) {
-      out_.put_in_order(kOutbox, be64_value(next_sequence++), summary.SerializeAsString());
+      append_outbox(partition(summary.product_id()), summary.SerializeAsString());
     }
-    if (!batch_.outbox.empty() || (batch_.publish_summaries && !batch_.summaries.empty())) {
-      out_.put_in_order(kMeta, kOutboxSequenceKey, be64_value(next_sequence));
+    for (std::int32_t p : outbox_partitions) {
+      out_.put_in_order(kMeta, impl_.meta_in(p, kOutboxSequenceKey),
+                        be64_value(out_.after.next_outbox_sequence.at(p)));
     }
   }
 
@@ -525,12 +731,14 @@ class Store::Impl::CommitPreparation {
   const CommitBatch& batch_;
   CommitWrites& out_;
   std::string buffer_;  // serialized records, reused
+  std::vector<std::string> listing_keys_;
   const std::set<std::string_view, std::less<>> saved_products_;
   std::vector<std::string> listing_values_;
 };
 
 Status Store::prepare_commit(const CommitBatch& batch, PreparedCommit* out) const {
   out->impl_ = std::make_unique<PreparedCommit::Impl>();
+  out->impl_->partitioned = impl_->partitioned;
   Impl::CommitPreparation preparation(*this, *impl_, batch, out->impl_->writes);
   Status s = preparation.run();
   if (!s.ok()) out->impl_.reset();
@@ -573,9 +781,17 @@ Status Store::write_prepared(PreparedCommit prepared) {
   std::unique_lock lock(impl.counters_mutex);
   impl.commit_generation = writes.after.generation;
   impl.event_count = writes.after.event_count;
-  impl.next_outbox_sequence = writes.after.next_outbox_sequence;
+  impl.next_arrival = std::move(writes.after.next_arrival);
+  impl.next_outbox_sequence = std::move(writes.after.next_outbox_sequence);
   impl.next_alert_sequence = writes.after.next_alert_sequence;
   for (auto& [product, stats] : writes.products) impl.products[product] = std::move(stats);
+  for (const auto& [product, p] : writes.product_partitions) {
+    if (impl.products.contains(product)) impl.product_partition.insert_or_assign(product, p);
+  }
+  for (std::int32_t p : writes.partitions) {
+    const auto at = std::lower_bound(impl.partitions.begin(), impl.partitions.end(), p);
+    if (at == impl.partitions.end() || *at != p) impl.partitions.insert(at, p);
+  }
   CommitWrites::ArrivalLogChange& log = writes.arrival_log;
   if (log.cleared) impl.unsaved_keys.clear();
   for (const std::string& product : log.saved) impl.unsaved_keys.erase(product);

@@ -25,6 +25,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "painpoint/base/time.h"
 #include "painpoint/store/keys.h"
@@ -135,15 +136,24 @@ struct Store::Impl {
   std::filesystem::path dir;
   // The schema version of the directory as opened (after any upgrade).
   std::uint32_t schema_version = 0;
+  // Schema 3: the keys of the partitioned families and the default family's per-partition
+  // records carry their input partition. False only for StoreOptions::legacy_schema2.
+  bool partitioned = true;
   Status write(rocksdb::WriteBatch* batch, std::string_view what);
   [[nodiscard]] Status check_free_space(std::size_t write_bytes, std::string_view what) const;
 
   // Counters kept in memory and written with every commit. Guarded for concurrent readers.
+  // Per input partition (kNoPartition in schema 2): the next arrival number and outbox sequence.
   mutable std::shared_mutex counters_mutex;
-  std::int64_t event_count = 0;
-  std::uint64_t next_outbox_sequence = 1;
+  std::int64_t event_count = 0;  // the sum of the products' event counts
+  std::map<std::int32_t, std::uint64_t> next_arrival;
+  std::map<std::int32_t, std::uint64_t> next_outbox_sequence;
   std::uint64_t next_alert_sequence = 1;
   std::map<std::string, v1::ProductStats, std::less<>> products;
+  // The partition of every product with statistics (each has one), and the partitions with
+  // records; schema 2 knows only kNoPartition.
+  std::map<std::string, std::int32_t, std::less<>> product_partition;
+  std::vector<std::int32_t> partitions;  // ascending
   // The arrival log's keys by product, so that a commit saving some products' state
   // (CommitBatch::state_saved_for) deletes exactly their entries. Read-write opens only.
   std::map<std::string, std::vector<std::string>, std::less<>> unsaved_keys;
@@ -158,6 +168,18 @@ struct Store::Impl {
   }
 
   Status get(Family family, std::string_view key, std::optional<std::string>* out) const;
+  // The key of `key` in `family` for partition `p`: prefixed in a partitioned family of a
+  // schema 3 store, else `key` itself.
+  [[nodiscard]] std::string key_in(Family family, std::int32_t p, std::string_view key) const;
+  // The default family's key of partition p's record `name` (`name` in schema 2).
+  [[nodiscard]] std::string meta_in(std::int32_t p, std::string_view name) const;
+  // The partitions a read visits: those with records (schema 3), or kNoPartition (schema 2).
+  [[nodiscard]] std::vector<std::int32_t> read_partitions() const;
+  // The partition of a product with statistics; nullopt for an unknown product.
+  [[nodiscard]] std::optional<std::int32_t> partition_of_product(std::string_view product) const;
+  // get() in each of read_partitions() until found; *partition: where.
+  Status find(Family family, std::string_view key, std::optional<std::string>* out,
+              std::int32_t* partition = nullptr) const;
   Status scan(Family family, std::string_view prefix,
               const std::function<bool(std::string_view, std::string_view)>& fn) const;
 
@@ -166,6 +188,7 @@ struct Store::Impl {
 
   // Open-time steps (store_open.cc).
   Status open_db(bool existed);
+  Status load_partitioned_counters();
   Status load_counters();
   Status index_members_if_needed();
   Status index_unsaved();

@@ -8,14 +8,18 @@
 
 #include "painpoint/store/keys.h"
 #include "painpoint/store/store.h"
+#include "partition_ranges.h"
 #include "store_internal.h"
 
 namespace painpoint::store {
 
+// Schema 3 keeps each offset under its partition's meta_prefix() (an offset of no valid
+// partition stays process-wide, as in schema 2).
 Status Store::load_offsets(std::vector<InputOffset>* out) const {
   bool corrupt = false;
-  Status s = impl_->scan(kMeta, kOffsetPrefix, [&](std::string_view key, std::string_view value) {
-    auto parsed = keys::parse_offset_key(key.substr(kOffsetPrefix.size()));
+  auto take = [&](std::string_view name, std::string_view value) {
+    if (!name.starts_with(kOffsetPrefix)) return true;
+    auto parsed = keys::parse_offset_key(name.substr(kOffsetPrefix.size()));
     auto offset = keys::read_be64(value);
     if (!parsed || !offset) {
       corrupt = true;
@@ -24,7 +28,19 @@ Status Store::load_offsets(std::vector<InputOffset>* out) const {
     out->push_back(
         {std::string(parsed->topic), parsed->partition, static_cast<std::int64_t>(*offset)});
     return true;
-  });
+  };
+  Status s = impl_->scan(kMeta, kOffsetPrefix, take);
+  if (s.ok() && !corrupt && impl_->partitioned) {
+    const std::string prefix(partition_ranges::kMetaPartitionPrefix);
+    s = impl_->scan(kMeta, prefix, [&](std::string_view key, std::string_view value) {
+      const auto parsed = keys::parse_partitioned_key(key.substr(prefix.size()));
+      if (!parsed) {
+        corrupt = true;
+        return false;
+      }
+      return take(parsed->key, value);
+    });
+  }
   if (!s.ok()) return s;
   if (corrupt) return {StoreErrc::kCorruption, "undecodable input offset record"};
   return Status::Ok();

@@ -6,14 +6,20 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <set>
 #include <vector>
 
 #include "alert_records.h"
 #include "listings.h"
 #include "painpoint/store/keys.h"
 #include "painpoint/store/store.h"
+#include "partition_ranges.h"
+#include "partition_upgrade.h"
 #include "store_internal.h"
 
 namespace painpoint::store {
@@ -53,6 +59,14 @@ rocksdb::ColumnFamilyOptions family_options(Family family, const StoreOptions& o
   return cf;
 }
 
+// The family's name in a layout: schema 3 keeps the upgrade's "<name>@p" for partitioned ones.
+std::string family_name(Family family, bool partitioned) {
+  if (partitioned && partition_ranges::is_partitioned(family)) {
+    return partition_upgrade::partitioned_family_name(family);
+  }
+  return kFamilyNames[family];
+}
+
 }  // namespace
 
 Store::Impl::~Impl() {
@@ -69,11 +83,6 @@ Store::Impl::~Impl() {
 }
 
 Status Store::Impl::load_counters() {
-  std::optional<std::string> value;
-  if (Status s = get(kMeta, kEventCountKey, &value); !s.ok()) return s;
-  if (value) event_count = static_cast<std::int64_t>(keys::read_be64(*value).value_or(0));
-  if (Status s = get(kMeta, kOutboxSequenceKey, &value); !s.ok()) return s;
-  if (value) next_outbox_sequence = keys::read_be64(*value).value_or(1);
   if (families[kAlerts] != nullptr) {
     if (Status s = from_rocks(
             alert_records::load_next_sequence(*db, families[kAlerts], &next_alert_sequence),
@@ -82,6 +91,15 @@ Status Store::Impl::load_counters() {
       return s;
     }
   }
+  if (partitioned) return load_partitioned_counters();
+  std::optional<std::string> value;
+  if (Status s = get(kMeta, kEventCountKey, &value); !s.ok()) return s;
+  if (value) {
+    event_count = static_cast<std::int64_t>(keys::read_be64(*value).value_or(0));
+    next_arrival[kNoPartition] = static_cast<std::uint64_t>(event_count);
+  }
+  if (Status s = get(kMeta, kOutboxSequenceKey, &value); !s.ok()) return s;
+  if (value) next_outbox_sequence[kNoPartition] = keys::read_be64(*value).value_or(1);
   bool corrupt = false;
   Status s = scan(kMeta, kProductPrefix, [&](std::string_view key, std::string_view bytes) {
     v1::ProductStats stats;
@@ -89,7 +107,9 @@ Status Store::Impl::load_counters() {
       corrupt = true;
       return false;
     }
-    products.emplace(std::string(key.substr(kProductPrefix.size())), std::move(stats));
+    std::string product(key.substr(kProductPrefix.size()));
+    product_partition.emplace(product, kNoPartition);
+    products.emplace(std::move(product), std::move(stats));
     return true;
   });
   if (!s.ok()) return s;
@@ -97,24 +117,70 @@ Status Store::Impl::load_counters() {
   return Status::Ok();
 }
 
-// The arrival log's keys by product (unsaved_keys), from the log and its events' records. An
-// entry whose event cannot be read stays out of the index (only a whole checkpoint deletes it);
-// recovery, which reads every entry's event, reports it.
-Status Store::Impl::index_unsaved() {
-  unsaved_keys.clear();
-  Status inner = Status::Ok();
-  Status s = scan(kUnsaved, "", [&](std::string_view key, std::string_view event_id) {
-    std::optional<std::string> bytes;
-    inner = get(kEvents, event_id, &bytes);
-    if (!inner.ok()) return false;
-    v1::StoredEvent stored;
-    if (bytes && stored.ParseFromString(*bytes)) {
-      unsaved_keys[stored.event().product_id()].emplace_back(key);
+// Schema 3: each partition's counters and product statistics under its meta_prefix(); the
+// event count is the sum of the products' (after the upgrade every partition's next arrival
+// number starts from the former process-wide count, so those do not add up to it). Every
+// partition with records has its next arrival number there (the upgrade and commit() write it),
+// so this one scan also lists the partitions, without reading the other families.
+Status Store::Impl::load_partitioned_counters() {
+  std::set<std::int32_t> seen;
+  const std::string prefix(partition_ranges::kMetaPartitionPrefix);
+  bool corrupt = false;
+  Status s = scan(kMeta, prefix, [&](std::string_view key, std::string_view bytes) {
+    const auto parsed = keys::parse_partitioned_key(key.substr(prefix.size()));
+    if (!parsed) {
+      corrupt = true;
+      return false;
+    }
+    const std::int32_t p = parsed->partition;
+    const std::string_view name = parsed->key;
+    seen.insert(p);
+    if (name == kEventCountKey) {
+      next_arrival[p] = keys::read_be64(bytes).value_or(0);
+    } else if (name == kOutboxSequenceKey) {
+      next_outbox_sequence[p] = keys::read_be64(bytes).value_or(1);
+    } else if (name.starts_with(kProductPrefix)) {
+      v1::ProductStats stats;
+      if (!stats.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        corrupt = true;
+        return false;
+      }
+      event_count += stats.event_count();
+      std::string product(name.substr(kProductPrefix.size()));
+      product_partition.insert_or_assign(product, p);
+      products.insert_or_assign(std::move(product), std::move(stats));
     }
     return true;
   });
   if (!s.ok()) return s;
-  return inner;
+  if (corrupt) return {StoreErrc::kCorruption, "undecodable per-partition record"};
+  partitions.assign(seen.begin(), seen.end());
+  return Status::Ok();
+}
+
+// The arrival log's keys by product (unsaved_keys), from the log and its events' records, each
+// key as written (schema 3: under its partition, whose event record is under the same one). An
+// entry whose event cannot be read stays out of the index (only a whole checkpoint deletes it);
+// recovery, which reads every entry's event, reports it.
+Status Store::Impl::index_unsaved() {
+  unsaved_keys.clear();
+  for (std::int32_t p : read_partitions()) {
+    Status inner = Status::Ok();
+    Status s = scan(kUnsaved, key_in(kUnsaved, p, ""),
+                    [&](std::string_view key, std::string_view event_id) {
+                      std::optional<std::string> bytes;
+                      inner = get(kEvents, key_in(kEvents, p, event_id), &bytes);
+                      if (!inner.ok()) return false;
+                      v1::StoredEvent stored;
+                      if (bytes && stored.ParseFromString(*bytes)) {
+                        unsaved_keys[stored.event().product_id()].emplace_back(key);
+                      }
+                      return true;
+                    });
+    if (!s.ok()) return s;
+    if (!inner.ok()) return inner;
+  }
+  return Status::Ok();
 }
 
 // Fills members_by_pain_point from `members` for stores written before the index existed.
@@ -173,7 +239,7 @@ Status Store::Impl::upgrade_listings() {
     }
   }
   std::string encoded;
-  keys::append_be32(encoded, kSchemaVersion);
+  keys::append_be32(encoded, kUnpartitionedSchemaVersion);
   if (Status s = from_rocks(wb.Put(slice(kSchemaVersionKey), encoded), "upgrade schema");
       !s.ok()) {
     return s;
@@ -181,9 +247,10 @@ Status Store::Impl::upgrade_listings() {
   return from_rocks(db->Write(write_options, &wb), "upgrade the store to schema 2");
 }
 
-// *found: the version the directory holds (kSchemaVersion once written for a new store).
+// *found: the version the directory holds (the layout's version once written for a new store).
 Status Store::Impl::check_schema(bool created, std::uint32_t* found) {
-  *found = kSchemaVersion;
+  const std::uint32_t expected = partitioned ? kSchemaVersion : kUnpartitionedSchemaVersion;
+  *found = expected;
   std::optional<std::string> value;
   if (Status s = get(kMeta, kSchemaVersionKey, &value); !s.ok()) return s;
   if (!value) {
@@ -192,22 +259,22 @@ Status Store::Impl::check_schema(bool created, std::uint32_t* found) {
     }
     if (options.read_only) return Status::Ok();
     std::string encoded;
-    keys::append_be32(encoded, kSchemaVersion);
+    keys::append_be32(encoded, expected);
     return from_rocks(db->Put(write_options, slice(kSchemaVersionKey), encoded),
                       "write schema version");
   }
   const auto version = keys::read_be32(*value);
-  if (version == kUpgradableSchemaVersion) {
+  if (!partitioned && version == kUpgradableSchemaVersion) {
     *found = *version;
     return Status::Ok();
   }
-  if (!version || *version != kSchemaVersion) {
+  if (!version || *version != expected) {
     return {StoreErrc::kSchemaMismatch,
             "data directory was written by schema version " +
                 (version ? std::to_string(*version) : std::string("<unreadable>")) +
                 ", this build reads version " + std::to_string(kSchemaVersion) +
-                "; use a matching painpoint build or rebuild the directory with `painpoint "
-                "replay`"};
+                " (and upgrades 1 and 2 on a read-write open); use a matching painpoint build "
+                "or rebuild the directory with `painpoint replay`"};
   }
   return Status::Ok();
 }
@@ -237,12 +304,13 @@ Status Store::Impl::open_db(bool existed) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   std::vector<std::size_t> opened;
   for (std::size_t i = 0; i < kFamilyCount; ++i) {
-    if (!existing_families.empty() && std::find(existing_families.begin(), existing_families.end(),
-                                                kFamilyNames[i]) == existing_families.end()) {
+    const std::string name = family_name(static_cast<Family>(i), partitioned);
+    if (!existing_families.empty() &&
+        std::find(existing_families.begin(), existing_families.end(), name) ==
+            existing_families.end()) {
       continue;
     }
-    descriptors.emplace_back(kFamilyNames[i],
-                             family_options(static_cast<Family>(i), options, cache));
+    descriptors.emplace_back(name, family_options(static_cast<Family>(i), options, cache));
     opened.push_back(i);
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -266,11 +334,91 @@ Status Store::Impl::open_db(bool existed) {
   return Status::Ok();
 }
 
-Status Store::open(const std::filesystem::path& dir, const StoreOptions& options,
-                   std::unique_ptr<Store>* out) {
+namespace {
+
+enum class Layout { kNone, kSchema2, kUpgrading, kSchema3 };
+
+// Which layout the families of an existing directory are in: schema 2 families only, both (an
+// upgrade under way), or schema 3's only.
+Status find_layout(const std::filesystem::path& dir, Layout* out) {
+  std::vector<std::string> names;
+  const rocksdb::Status listed = rocksdb::DB::ListColumnFamilies({}, dir.string(), &names);
+  if (!listed.ok()) return from_rocks(listed, "list column families of " + dir.string());
+  auto has = [&](const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  const bool old_families = has(kFamilyNames[kEvents]);
+  const bool new_families = has(partition_upgrade::partitioned_family_name(kEvents));
+  *out = new_families ? (old_families ? Layout::kUpgrading : Layout::kSchema3)
+                      : (old_families ? Layout::kSchema2 : Layout::kNone);
+  return Status::Ok();
+}
+
+// The input partition count recorded in a closed directory (default family only, read only).
+Status recorded_partition_count(const std::filesystem::path& dir,
+                                std::optional<std::int32_t>* out) {
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status opened = rocksdb::DB::OpenForReadOnly({}, dir.string(), &raw);
+  if (!opened.ok()) return from_rocks(opened, "open " + dir.string());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string value;
+  const rocksdb::Status got = db->Get({}, slice(kInputPartitionsKey), &value);
+  if (got.IsNotFound()) return Status::Ok();
+  if (!got.ok()) return from_rocks(got, "read input partitions");
+  const auto count = keys::read_be32(value);
+  if (!count) return {StoreErrc::kCorruption, "undecodable input partition count"};
+  *out = static_cast<std::int32_t>(*count);
+  return Status::Ok();
+}
+
+// Schema 2 -> 3 of a closed directory (partition_upgrade.h) with the caller's rule.
+Status upgrade_to_partitions(const std::filesystem::path& dir, const StoreOptions& options) {
+  if (!options.upgrade_rule) {
+    return {StoreErrc::kInvalidArgument,
+            dir.string() + " is in schema 2; upgrading it to schema 3 needs the partition rule, "
+                           "which this open was not given"};
+  }
+  const PartitionRule& rule = *options.upgrade_rule;
+  std::optional<std::int32_t> count;
+  if (Status s = recorded_partition_count(dir, &count); !s.ok()) return s;
+  if (!count) count = rule.partition_count;
+  if (!count || *count <= 0) {
+    return {StoreErrc::kInvalidArgument,
+            dir.string() + " is in schema 2 and records no input partition count, which its "
+                           "upgrade to schema 3 needs; start serve once with the embedded broker "
+                           "and the topic's --partitions"};
+  }
+  partition_assignment::PartitionRule private_rule;
+  private_rule.of_product = [&rule, n = *count](std::string_view product) {
+    return rule.of_product(product, n);
+  };
+  private_rule.state_key_owner = rule.state_key_owner;
+  spdlog::info("store {}: upgrading schema 2 to schema 3 (records keyed by input partition, {} "
+               "partitions); an interrupted upgrade resumes at the next open",
+               dir.string(), *count);
+  const auto started = std::chrono::steady_clock::now();
+  partition_upgrade::UpgradeStats stats;
+  if (Status s = from_rocks(partition_upgrade::run(dir, private_rule, {}, &stats),
+                            "upgrade " + dir.string() + " to schema 3");
+      !s.ok()) {
+    return s;
+  }
+  spdlog::info("store {}: upgraded to schema 3 in {} ms ({} records copied)", dir.string(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - started)
+                   .count(),
+               stats.copy.records);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Store::open_layout(const std::filesystem::path& dir, const StoreOptions& options,
+                          bool partitioned, std::unique_ptr<Store>* out) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->dir = dir;
+  impl->partitioned = partitioned;
   impl->write_options.sync = options.sync_writes;
 
   std::error_code ec;
@@ -288,16 +436,53 @@ Status Store::open(const std::filesystem::path& dir, const StoreOptions& options
   if (Status st = impl->check_schema(!existed, &version); !st.ok()) return st;
   impl->schema_version = version;
   if (Status st = impl->load_counters(); !st.ok()) return st;
-  if (!options.read_only) {
+  if (!options.read_only && !partitioned) {
     if (Status st = impl->index_members_if_needed(); !st.ok()) return st;
-    if (Status st = impl->index_unsaved(); !st.ok()) return st;
     if (version == kUpgradableSchemaVersion) {
       if (Status st = impl->upgrade_listings(); !st.ok()) return st;
-      impl->schema_version = kSchemaVersion;
+      impl->schema_version = kUnpartitionedSchemaVersion;
     }
+  }
+  if (!options.read_only) {
+    if (Status st = impl->index_unsaved(); !st.ok()) return st;
   }
   out->reset(new Store(std::move(impl)));
   return Status::Ok();
+}
+
+// A schema 1 or 2 directory opened read-write is brought to schema 2 by the old layout's open
+// (member index, listings), closed, and upgraded to schema 3 before the open proper.
+Status Store::open(const std::filesystem::path& dir, const StoreOptions& options,
+                   std::unique_ptr<Store>* out) {
+  std::error_code ec;
+  Layout layout = Layout::kNone;
+  if (std::filesystem::exists(dir / "CURRENT", ec)) {
+    if (Status s = find_layout(dir, &layout); !s.ok()) return s;
+  }
+  if (options.legacy_schema2) {
+    if (layout == Layout::kUpgrading || layout == Layout::kSchema3) {
+      return {StoreErrc::kSchemaMismatch, dir.string() + " is no schema 2 directory"};
+    }
+    return open_layout(dir, options, /*partitioned=*/false, out);
+  }
+  if (layout == Layout::kSchema2 || layout == Layout::kUpgrading) {
+    if (options.read_only) {
+      return {StoreErrc::kSchemaMismatch,
+              dir.string() + " is in schema 2 (or older), whose records carry no input " +
+                  "partition; open it read-write once (start serve, or run `painpoint replay " +
+                  "rebuild`) to upgrade it to schema " + std::to_string(kSchemaVersion)};
+    }
+    if (layout == Layout::kSchema2) {
+      std::unique_ptr<Store> old;
+      StoreOptions old_options = options;
+      old_options.create_if_missing = false;
+      if (Status s = open_layout(dir, old_options, /*partitioned=*/false, &old); !s.ok()) {
+        return s;
+      }
+    }
+    if (Status s = upgrade_to_partitions(dir, options); !s.ok()) return s;
+  }
+  return open_layout(dir, options, /*partitioned=*/true, out);
 }
 
 }  // namespace painpoint::store

@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -16,10 +17,13 @@
 
 namespace painpoint::store {
 
-Status Store::delete_outbox(std::span<const std::uint64_t> sequences) {
+Status Store::delete_outbox(std::span<const OutboxPosition> positions) {
   rocksdb::WriteBatch wb;
-  for (std::uint64_t sequence : sequences) {
-    if (Status s = from_rocks(wb.Delete(impl_->cf(kOutbox), be64_value(sequence)), "outbox");
+  for (const OutboxPosition& position : positions) {
+    if (Status s = from_rocks(
+            wb.Delete(impl_->cf(kOutbox),
+                      impl_->key_in(kOutbox, position.partition, be64_value(position.sequence))),
+            "outbox");
         !s.ok()) {
       return s;
     }
@@ -27,32 +31,85 @@ Status Store::delete_outbox(std::span<const std::uint64_t> sequences) {
   return impl_->write(&wb, "delete outbox entries");
 }
 
-Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const {
-  return read_outbox_after(0, max_entries, out);
+namespace {
+
+// The entry of an outbox record: the key is [be16 partition] | be64 sequence.
+Status decode_outbox(bool partitioned, std::string_view key, std::string_view value,
+                     OutboxEntry* entry) {
+  entry->partition = kNoPartition;
+  if (partitioned) {
+    const auto parsed = keys::parse_partitioned_key(key);
+    if (!parsed) return {StoreErrc::kCorruption, "undecodable outbox key"};
+    entry->partition = parsed->partition;
+    key = parsed->key;
+  }
+  const auto sequence = keys::read_be64(key);
+  if (!sequence || !entry->summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return {StoreErrc::kCorruption, "undecodable outbox entry"};
+  }
+  entry->sequence = *sequence;
+  return Status::Ok();
 }
 
-Status Store::read_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
-                                std::vector<OutboxEntry>* out) const {
+}  // namespace
+
+Status Store::read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const {
   if (max_entries == 0) return Status::Ok();
-  if (after_sequence == std::numeric_limits<std::uint64_t>::max()) return Status::Ok();
-  const std::string start = be64_value(after_sequence + 1);
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
-  for (it->Seek(slice(start)); it->Valid() && out->size() < max_entries; it->Next()) {
-    const std::string_view key = view(it->key());
-    const std::string_view value = view(it->value());
+  for (it->SeekToFirst(); it->Valid() && out->size() < max_entries; it->Next()) {
     OutboxEntry entry;
-    auto sequence = keys::read_be64(key);
-    if (!sequence || !entry.summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-      return {StoreErrc::kCorruption, "undecodable outbox entry"};
+    if (Status s = decode_outbox(impl_->partitioned, view(it->key()), view(it->value()), &entry);
+        !s.ok()) {
+      return s;
     }
-    entry.sequence = *sequence;
     out->push_back(std::move(entry));
   }
   return from_rocks(it->status(), "read outbox");
 }
 
-std::uint64_t Store::outbox_next_sequence() const {
+Status Store::read_outbox_after(OutboxPosition after, std::size_t max_entries,
+                                std::vector<OutboxEntry>* out) const {
+  const OutboxPosition one[] = {after};
+  return read_outbox_after(one, max_entries, out);
+}
+
+Status Store::read_outbox_after(std::span<const OutboxPosition> after, std::size_t max_entries,
+                                std::vector<OutboxEntry>* out) const {
+  const std::size_t limit = out->size() + max_entries;
+  // Each partition's read stops at its last entry written so far instead of stepping past it:
+  // the next key is the following partition's first, and the deletion tombstones of its
+  // published entries lie in between, every one of them visited by that step (up to ~90 ms per
+  // read round at 10,000 events/s). Taken before the iterator, so it sees every entry below.
+  const std::map<std::int32_t, std::uint64_t> ends = outbox_next_sequences();
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOutbox)));
+  for (const OutboxPosition& position : after) {
+    if (out->size() >= limit) break;
+    if (position.sequence == std::numeric_limits<std::uint64_t>::max()) continue;
+    if (impl_->partitioned && !keys::valid_partition(position.partition)) continue;
+    const auto end = ends.find(position.partition);
+    if (end == ends.end() || end->second <= position.sequence + 1) continue;  // none past it
+    const std::string prefix = impl_->key_in(kOutbox, position.partition, "");
+    const std::string start = prefix + be64_value(position.sequence + 1);
+    for (it->Seek(slice(start));
+         it->Valid() && out->size() < limit && view(it->key()).starts_with(prefix); it->Next()) {
+      OutboxEntry entry;
+      if (Status s =
+              decode_outbox(impl_->partitioned, view(it->key()), view(it->value()), &entry);
+          !s.ok()) {
+        return s;
+      }
+      const bool last = entry.sequence + 1 >= end->second;
+      out->push_back(std::move(entry));
+      if (last) break;
+    }
+    if (Status s = from_rocks(it->status(), "read outbox"); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+std::map<std::int32_t, std::uint64_t> Store::outbox_next_sequences() const {
   std::shared_lock lock(impl_->counters_mutex);
   return impl_->next_outbox_sequence;
 }

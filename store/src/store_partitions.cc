@@ -1,5 +1,7 @@
 // Store's per-input-partition operations (partition_ranges.h over the store's own families).
 
+#include <algorithm>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,7 +47,29 @@ Status Store::drop_partition(std::int32_t partition) {
       !s.ok()) {
     return s;
   }
-  return impl_->write(&wb, "drop partition " + std::to_string(partition));
+  if (Status s = impl_->write(&wb, "drop partition " + std::to_string(partition)); !s.ok()) {
+    return s;
+  }
+  // The counters follow: the partition's products, arrival numbers and outbox sequence go, and
+  // the products' arrival log index (its entries were in the dropped range).
+  std::unique_lock lock(impl_->counters_mutex);
+  ++impl_->commit_generation;  // a commit prepared before the drop would resurrect counters
+  for (auto it = impl_->product_partition.begin(); it != impl_->product_partition.end();) {
+    if (it->second != partition) {
+      ++it;
+      continue;
+    }
+    if (auto stats = impl_->products.find(it->first); stats != impl_->products.end()) {
+      impl_->event_count -= stats->second.event_count();
+      impl_->products.erase(stats);
+    }
+    impl_->unsaved_keys.erase(it->first);
+    it = impl_->product_partition.erase(it);
+  }
+  impl_->next_arrival.erase(partition);
+  impl_->next_outbox_sequence.erase(partition);
+  std::erase(impl_->partitions, partition);
+  return Status::Ok();
 }
 
 Status Store::partitions_present(std::vector<std::int32_t>* out) const {

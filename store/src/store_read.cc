@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <shared_mutex>
 #include <vector>
 
 #include "listings.h"
+#include "partition_ranges.h"
 #include "painpoint/base/time.h"
 #include "painpoint/store/keys.h"
 #include "painpoint/store/store.h"
@@ -26,6 +28,44 @@ Status Store::Impl::get(Family family, std::string_view key,
   }
   if (!s.ok()) return from_rocks(s, "read");
   *out = std::move(value);
+  return Status::Ok();
+}
+
+std::string Store::Impl::key_in(Family family, std::int32_t p, std::string_view key) const {
+  if (!partitioned || p == kNoPartition || !partition_ranges::is_partitioned(family)) {
+    return std::string(key);
+  }
+  return keys::partitioned_key(p, key);
+}
+
+std::string Store::Impl::meta_in(std::int32_t p, std::string_view name) const {
+  if (!partitioned || p == kNoPartition) return std::string(name);
+  return partition_ranges::meta_key(p, name);
+}
+
+std::vector<std::int32_t> Store::Impl::read_partitions() const {
+  if (!partitioned) return {kNoPartition};
+  std::shared_lock lock(counters_mutex);
+  return partitions;
+}
+
+std::optional<std::int32_t> Store::Impl::partition_of_product(std::string_view product) const {
+  if (!partitioned) return kNoPartition;
+  std::shared_lock lock(counters_mutex);
+  const auto it = product_partition.find(product);
+  if (it == product_partition.end()) return std::nullopt;
+  return it->second;
+}
+
+Status Store::Impl::find(Family family, std::string_view key, std::optional<std::string>* out,
+                         std::int32_t* partition) const {
+  out->reset();
+  for (std::int32_t p : read_partitions()) {
+    if (Status s = get(family, key_in(family, p, key), out); !s.ok() || out->has_value()) {
+      if (partition != nullptr) *partition = p;
+      return s;
+    }
+  }
   return Status::Ok();
 }
 
@@ -59,29 +99,56 @@ Status decode(const std::optional<std::string>& bytes, std::optional<Message>* o
 
 Status Store::get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const {
   std::optional<std::string> bytes;
-  if (Status s = impl_->get(kEvents, event_id, &bytes); !s.ok()) return s;
+  if (Status s = impl_->find(kEvents, event_id, &bytes); !s.ok()) return s;
   return decode(bytes, out, "event record");
 }
 
 Status Store::get_membership(std::string_view event_id, std::optional<std::string>* out) const {
-  return impl_->get(kMembers, event_id, out);
+  return impl_->find(kMembers, event_id, out);
 }
 
+// One MultiGet per partition for the ids not found in an earlier one, starting with the
+// partition of the first id that has a membership: a caller's ids are usually of one product
+// (replay rebuild reads them partition by partition), so the others are then rarely read.
 Status Store::get_memberships(std::span<const std::string_view> event_ids,
                               std::vector<std::optional<std::string>>* out) const {
   out->assign(event_ids.size(), std::nullopt);
   if (event_ids.empty()) return Status::Ok();
-  std::vector<rocksdb::Slice> keys;
-  keys.reserve(event_ids.size());
-  for (std::string_view id : event_ids) keys.push_back(slice(id));
-  std::vector<rocksdb::PinnableSlice> values(event_ids.size());
-  std::vector<rocksdb::Status> statuses(event_ids.size());
-  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kMembers), keys.size(), keys.data(),
-                      values.data(), statuses.data());
-  for (std::size_t i = 0; i < event_ids.size(); ++i) {
-    if (statuses[i].IsNotFound()) continue;
-    if (!statuses[i].ok()) return from_rocks(statuses[i], "read memberships");
-    (*out)[i] = values[i].ToString();
+  std::vector<std::int32_t> partitions = impl_->read_partitions();
+  if (partitions.size() > 1) {
+    for (std::size_t i = 0; i < std::min<std::size_t>(event_ids.size(), 4); ++i) {
+      std::optional<std::string> member;
+      std::int32_t p = kNoPartition;
+      if (Status s = impl_->find(kMembers, event_ids[i], &member, &p); !s.ok()) return s;
+      if (!member) continue;
+      const auto at = std::find(partitions.begin(), partitions.end(), p);
+      if (at != partitions.end()) std::rotate(partitions.begin(), at, at + 1);
+      break;
+    }
+  }
+  std::vector<std::size_t> missing(event_ids.size());
+  for (std::size_t i = 0; i < missing.size(); ++i) missing[i] = i;
+  std::vector<std::string> keys;
+  std::vector<rocksdb::Slice> slices;
+  for (std::int32_t p : partitions) {
+    if (missing.empty()) break;
+    keys.clear();
+    for (std::size_t i : missing) keys.push_back(impl_->key_in(kMembers, p, event_ids[i]));
+    slices.assign(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(kMembers), slices.size(), slices.data(),
+                        values.data(), statuses.data());
+    std::vector<std::size_t> still_missing;
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      if (statuses[k].IsNotFound()) {
+        still_missing.push_back(missing[k]);
+        continue;
+      }
+      if (!statuses[k].ok()) return from_rocks(statuses[k], "read memberships");
+      (*out)[missing[k]] = values[k].ToString();
+    }
+    missing = std::move(still_missing);
   }
   return Status::Ok();
 }
@@ -89,27 +156,60 @@ Status Store::get_memberships(std::span<const std::string_view> event_ids,
 Status Store::get_summary(std::string_view pain_point_id,
                           std::optional<v1::PainPointSummary>* out) const {
   std::optional<std::string> bytes;
-  if (Status s = impl_->get(kPainPoints, pain_point_id, &bytes); !s.ok()) return s;
+  if (Status s = impl_->find(kPainPoints, pain_point_id, &bytes); !s.ok()) return s;
+  return decode(bytes, out, "pain point summary");
+}
+
+Status Store::get_summary(std::int32_t partition, std::string_view pain_point_id,
+                          std::optional<v1::PainPointSummary>* out) const {
+  std::optional<std::string> bytes;
+  if (Status s = impl_->get(kPainPoints, impl_->key_in(kPainPoints, partition, pain_point_id),
+                            &bytes);
+      !s.ok()) {
+    return s;
+  }
   return decode(bytes, out, "pain point summary");
 }
 
 Status Store::get_state(std::string_view key, std::optional<std::string>* out) const {
-  return impl_->get(kAggregatorState, key, out);
+  return impl_->find(kAggregatorState, key, out);
 }
 
+// One scan per partition (the aggregator's keys name their product, which is in one partition,
+// so a product's prefix finds records in one of them); keys are passed without the partition.
 Status Store::scan_state(
     std::string_view prefix,
     const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
-  return impl_->scan(kAggregatorState, prefix, fn);
+  for (std::int32_t p : impl_->read_partitions()) {
+    const std::string full = impl_->key_in(kAggregatorState, p, prefix);
+    const std::size_t skip = full.size() - prefix.size();
+    bool more = true;
+    if (Status s = impl_->scan(kAggregatorState, full,
+                               [&](std::string_view key, std::string_view value) {
+                                 more = fn(key.substr(skip), value);
+                                 return more;
+                               });
+        !s.ok() || !more) {
+      return s;
+    }
+  }
+  return Status::Ok();
 }
 
 Status Store::scan_summaries(std::string_view product_id,
                              const std::function<bool(const v1::PainPointSummary&)>& fn) const {
-  const std::string prefix = keys::product_item_key(product_id, "");
+  const std::optional<std::int32_t> p = impl_->partition_of_product(product_id);
+  if (!p) return Status::Ok();  // no record of the product
+  const std::string prefix =
+      impl_->key_in(kPainPointsByProduct, *p, keys::product_item_key(product_id, ""));
   Status inner = Status::Ok();
   Status s = impl_->scan(kPainPointsByProduct, prefix, [&](std::string_view key, std::string_view) {
+    std::optional<std::string> bytes;
+    inner = impl_->get(kPainPoints, impl_->key_in(kPainPoints, *p, key.substr(prefix.size())),
+                       &bytes);
+    if (!inner.ok()) return false;
     std::optional<v1::PainPointSummary> summary;
-    inner = get_summary(key.substr(prefix.size()), &summary);
+    inner = decode(bytes, &summary, "pain point summary");
     if (!inner.ok()) return false;
     if (!summary) return true;  // index entry without record: cannot happen within one batch
     return fn(*summary);
@@ -120,8 +220,15 @@ Status Store::scan_summaries(std::string_view product_id,
 Status Store::list_active_pain_points(std::string_view product_id, ListingOrder order,
                                       std::size_t offset, std::size_t limit,
                                       PainPointPage* out) const {
+  const std::optional<std::int32_t> p = impl_->partition_of_product(product_id);
+  if (!p) {
+    out->summaries.clear();
+    out->active_total = 0;
+    return Status::Ok();
+  }
   return listings::list_active(*impl_->db, impl_->cf(kPainPointsByProduct), impl_->cf(kPainPoints),
-                               product_id, order, offset, limit, out);
+                               impl_->key_in(kPainPoints, *p, ""), product_id, order, offset,
+                               limit, out);
 }
 
 Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
@@ -132,29 +239,60 @@ Status Store::scan_events_by_time(std::chrono::system_clock::time_point since,
 
 namespace {
 
-// Walks the time index over [since, until) in (occurred_at, event id) order, skipping the
-// products want_product (if set) rejects, and calls visit(event id) while it returns ok and
-// sets *more. The index's value is the product id, so rejected events cost no event read.
-Status walk_time_index(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* by_time,
-                       const rocksdb::ReadOptions& read,
+// Walks the time index over [since, until) in (occurred_at, event id) order, merging the
+// partitions' ranges, skipping the products want_product (if set) rejects, and calls
+// visit(event id, partition) while it returns ok and sets *more. The index's value is the product
+// id, so rejected events cost no event read.
+Status walk_time_index(const Store::Impl& impl, const rocksdb::ReadOptions& read,
+                       std::span<const std::int32_t> partitions,
                        std::chrono::system_clock::time_point since,
                        std::chrono::system_clock::time_point until,
                        const std::function<bool(std::string_view product_id)>& want_product,
-                       const std::function<Status(std::string_view event_id, bool* more)>& visit) {
+                       const std::function<Status(std::string_view event_id, std::int32_t p,
+                                                  bool* more)>& visit) {
   const std::int64_t until_us = base::micros_of(until);
   std::string start;
   keys::append_be64(start, keys::order_preserving(base::micros_of(since)));
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, by_time));
-  for (it->Seek(start); it->Valid(); it->Next()) {
-    auto parsed = keys::parse_time_key(view(it->key()));
-    if (!parsed) return {StoreErrc::kCorruption, "undecodable time index key"};
-    if (parsed->occurred_at_micros >= until_us) break;
-    if (want_product && !want_product(view(it->value()))) continue;
-    bool more = true;
-    if (Status s = visit(parsed->event_id, &more); !s.ok()) return s;
-    if (!more) break;
+  struct Source {
+    std::int32_t partition;
+    std::size_t skip;  // the partition prefix's length
+    std::string prefix;
+    std::unique_ptr<rocksdb::Iterator> it;
+    bool done = false;  // past `until`
+    bool live() const { return !done && it->Valid() && view(it->key()).starts_with(prefix); }
+    std::string_view key() const { return view(it->key()).substr(skip); }
+  };
+  std::vector<Source> sources;
+  for (std::int32_t p : partitions) {
+    std::string prefix = impl.key_in(kByTime, p, "");
+    Source source{p, prefix.size(), std::move(prefix),
+                  std::unique_ptr<rocksdb::Iterator>(impl.db->NewIterator(read, impl.cf(kByTime)))};
+    source.it->Seek(source.prefix + start);
+    sources.push_back(std::move(source));
   }
-  return from_rocks(it->status(), "scan events by time");
+  while (true) {
+    Source* next = nullptr;
+    for (Source& source : sources) {
+      if (source.live() && (next == nullptr || source.key() < next->key())) next = &source;
+    }
+    if (next == nullptr) break;
+    auto parsed = keys::parse_time_key(next->key());
+    if (!parsed) return {StoreErrc::kCorruption, "undecodable time index key"};
+    if (parsed->occurred_at_micros >= until_us) {
+      next->done = true;
+      continue;
+    }
+    if (!want_product || want_product(view(next->it->value()))) {
+      bool more = true;
+      if (Status s = visit(parsed->event_id, next->partition, &more); !s.ok()) return s;
+      if (!more) break;
+    }
+    next->it->Next();
+  }
+  for (const Source& source : sources) {
+    if (Status s = from_rocks(source.it->status(), "scan events by time"); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -163,49 +301,85 @@ Status Store::scan_events_by_time(
     std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
     const std::function<bool(std::string_view product_id)>& want_product,
     const std::function<bool(const v1::StoredEvent&)>& fn) const {
-  return walk_time_index(*impl_->db, impl_->cf(kByTime), rocksdb::ReadOptions(), since, until,
-                         want_product, [&](std::string_view event_id, bool* more) -> Status {
-                           std::optional<v1::StoredEvent> event;
-                           if (Status s = get_event(event_id, &event); !s.ok()) return s;
-                           if (!event)
-                             return {StoreErrc::kCorruption, "time index names a missing event"};
-                           *more = fn(*event);
-                           return Status::Ok();
-                         });
+  const std::vector<std::int32_t> partitions = impl_->read_partitions();
+  return walk_time_index(
+      *impl_, rocksdb::ReadOptions(), partitions, since, until, want_product,
+      [&](std::string_view event_id, std::int32_t p, bool* more) -> Status {
+        std::optional<std::string> bytes;
+        if (Status s = impl_->get(kEvents, impl_->key_in(kEvents, p, event_id), &bytes); !s.ok()) {
+          return s;
+        }
+        if (!bytes) return {StoreErrc::kCorruption, "time index names a missing event"};
+        std::optional<v1::StoredEvent> event;
+        if (Status s = decode(bytes, &event, "event record"); !s.ok()) return s;
+        *more = fn(*event);
+        return Status::Ok();
+      });
 }
 
+namespace {
+Status scan_partition_by_arrival(
+    const Store::Impl& impl, const rocksdb::ReadOptions& read, std::int32_t p,
+    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
+    const std::function<bool(std::string_view product_id)>& want_product,
+    const std::function<bool(const v1::StoredEvent&)>& fn, bool* more);
+}  // namespace
+
+// Partition by partition (arrival numbers count per partition, and a product's events are all in
+// one, so each product keeps its order), each as a whole: the selection with each event's arrival
+// number, sorted, then the events in that order.
 Status Store::scan_events_by_arrival(
     std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
     const std::function<bool(std::string_view product_id)>& want_product,
     const std::function<bool(const v1::StoredEvent&)>& fn) const {
   const ScopedSnapshot snapshot(impl_->db.get());
   const rocksdb::ReadOptions& read = snapshot.options();
+  for (std::int32_t p : impl_->read_partitions()) {
+    bool more = true;
+    if (Status s =
+            scan_partition_by_arrival(*impl_, read, p, since, until, want_product, fn, &more);
+        !s.ok() || !more) {
+      return s;
+    }
+  }
+  return Status::Ok();
+}
 
+namespace {
+
+// scan_events_by_arrival() in partition p. *more: fn did not stop the scan.
+Status scan_partition_by_arrival(
+    const Store::Impl& impl, const rocksdb::ReadOptions& read, std::int32_t p,
+    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
+    const std::function<bool(std::string_view product_id)>& want_product,
+    const std::function<bool(const v1::StoredEvent&)>& fn, bool* more) {
+  const Store::Impl* impl_ = &impl;
   // Pass 1: the selection (from the time index, as scan_events_by_time) with each event's
   // arrival number. order 0: no arrival number (sorts first); otherwise arrival + 1.
   struct Selected {
     std::uint64_t order;
-    std::string event_id;
+    std::string key;  // the event's key in `events`
   };
   std::vector<Selected> selected;
   rocksdb::PinnableSlice value;
-  if (Status s =
-          walk_time_index(*impl_->db, impl_->cf(kByTime), read, since, until, want_product,
-                          [&](std::string_view event_id, bool*) -> Status {
-                            value.Reset();
-                            const rocksdb::Status got =
-                                impl_->db->Get(read, impl_->cf(kEvents), slice(event_id), &value);
-                            if (got.IsNotFound()) {
-                              return {StoreErrc::kCorruption, "time index names a missing event"};
-                            }
-                            if (!got.ok()) return from_rocks(got, "read event");
-                            std::optional<std::uint64_t> arrival;
-                            if (!read_arrival(view(value), &arrival)) {
-                              return {StoreErrc::kCorruption, "undecodable event record"};
-                            }
-                            selected.push_back({arrival ? *arrival + 1 : 0, std::string(event_id)});
-                            return Status::Ok();
-                          });
+  const std::int32_t only[] = {p};
+  if (Status s = walk_time_index(
+          *impl_, read, only, since, until, want_product,
+          [&](std::string_view event_id, std::int32_t, bool*) -> Status {
+            value.Reset();
+            std::string key = impl_->key_in(kEvents, p, event_id);
+            const rocksdb::Status got = impl_->db->Get(read, impl_->cf(kEvents), slice(key), &value);
+            if (got.IsNotFound()) {
+              return {StoreErrc::kCorruption, "time index names a missing event"};
+            }
+            if (!got.ok()) return from_rocks(got, "read event");
+            std::optional<std::uint64_t> arrival;
+            if (!read_arrival(view(value), &arrival)) {
+              return {StoreErrc::kCorruption, "undecodable event record"};
+            }
+            selected.push_back({arrival ? *arrival + 1 : 0, std::move(key)});
+            return Status::Ok();
+          });
       !s.ok()) {
     return s;
   }
@@ -223,7 +397,7 @@ Status Store::scan_events_by_arrival(
   for (std::size_t begin = 0; begin < selected.size(); begin += kChunk) {
     const std::size_t n = std::min(kChunk, selected.size() - begin);
     keys.clear();
-    for (std::size_t i = 0; i < n; ++i) keys.push_back(slice(selected[begin + i].event_id));
+    for (std::size_t i = 0; i < n; ++i) keys.push_back(slice(selected[begin + i].key));
     impl_->db->MultiGet(read, impl_->cf(kEvents), n, keys.data(), values.data(), statuses.data());
     for (std::size_t i = 0; i < n; ++i) {
       if (statuses[i].IsNotFound()) {
@@ -234,24 +408,74 @@ Status Store::scan_events_by_arrival(
           stored.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()));
       values[i].Reset();
       if (!parsed) return {StoreErrc::kCorruption, "undecodable event record"};
-      if (!fn(stored)) return Status::Ok();
+      if (!fn(stored)) {
+        *more = false;
+        return Status::Ok();
+      }
     }
   }
   return Status::Ok();
 }
 
+}  // namespace
+
+// Partition by partition, each in its arrival order.
 Status Store::scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const {
   rocksdb::ColumnFamilyHandle* unsaved = impl_->families[kUnsaved];
   if (unsaved == nullptr) return Status::Ok();  // read-only open of a store from before
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), unsaved));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    std::optional<v1::StoredEvent> event;
-    if (Status s = get_event(view(it->value()), &event); !s.ok()) return s;
-    if (!event) return {StoreErrc::kCorruption, "the arrival log names a missing event"};
-    if (!fn(*event)) break;
+  for (std::int32_t p : impl_->read_partitions()) {
+    const std::string prefix = impl_->key_in(kUnsaved, p, "");
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), unsaved));
+    for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
+      std::optional<std::string> bytes;
+      if (Status s = impl_->get(kEvents, impl_->key_in(kEvents, p, view(it->value())), &bytes);
+          !s.ok()) {
+        return s;
+      }
+      if (!bytes) return {StoreErrc::kCorruption, "the arrival log names a missing event"};
+      std::optional<v1::StoredEvent> event;
+      if (Status s = decode(bytes, &event, "event record"); !s.ok()) return s;
+      if (!fn(*event)) return Status::Ok();
+    }
+    if (Status s = from_rocks(it->status(), "scan the arrival log"); !s.ok()) return s;
   }
-  return from_rocks(it->status(), "scan the arrival log");
+  return Status::Ok();
 }
+
+// The partition of pain points listed together (a survivor and the ids merged into it are of one
+// product): where the first summary found is, else the first partition holding an index entry.
+namespace {
+
+Status members_partition(const Store::Impl& impl, std::span<const std::string> pain_point_ids,
+                         const rocksdb::ReadOptions& read, std::int32_t* out) {
+  const Store::Impl* impl_ = &impl;
+  *out = kNoPartition;
+  if (!impl_->partitioned) return Status::Ok();
+  for (const std::string& id : pain_point_ids) {
+    std::optional<std::string> bytes;
+    std::int32_t p = kNoPartition;
+    if (Status s = impl_->find(kPainPoints, id, &bytes, &p); !s.ok()) return s;
+    if (bytes) {
+      *out = p;
+      return Status::Ok();
+    }
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(read, impl_->cf(kMembersByPainPoint)));
+  for (std::int32_t p : impl_->read_partitions()) {
+    for (const std::string& id : pain_point_ids) {
+      const std::string prefix = impl_->key_in(kMembersByPainPoint, p, keys::member_key(id, ""));
+      it->Seek(slice(prefix));
+      if (it->Valid() && view(it->key()).starts_with(prefix)) {
+        *out = p;
+        return Status::Ok();
+      }
+    }
+  }
+  return from_rocks(it->status(), "find members");
+}
+
+}  // namespace
 
 Status Store::scan_members(
     std::span<const std::string> pain_point_ids, std::string_view after,
@@ -264,6 +488,8 @@ Status Store::scan_members(
   // One snapshot for all iterators and point reads, so a page is one consistent state.
   const ScopedSnapshot snapshot(impl_->db.get());
   const rocksdb::ReadOptions& read = snapshot.options();
+  std::int32_t p = kNoPartition;
+  if (Status s = members_partition(*impl_, pain_point_ids, read, &p); !s.ok()) return s;
 
   struct Source {
     std::string_view id;
@@ -275,7 +501,7 @@ Status Store::scan_members(
   std::vector<Source> sources;
   sources.reserve(pain_point_ids.size());
   for (const std::string& id : pain_point_ids) {
-    Source source{id, keys::member_key(id, ""),
+    Source source{id, impl_->key_in(kMembersByPainPoint, p, keys::member_key(id, "")),
                   std::unique_ptr<rocksdb::Iterator>(impl_->db->NewIterator(read, index))};
     const std::string start = source.prefix + std::string(after);
     source.it->Seek(start);
@@ -296,10 +522,12 @@ Status Store::scan_members(
     next->it->Next();
     if (position.size() <= 8) return {StoreErrc::kCorruption, "undecodable member index key"};
     const std::string_view event_id = std::string_view(position).substr(8);
-    rocksdb::Status s = impl_->db->Get(read, impl_->cf(kMembers), slice(event_id), &value);
+    rocksdb::Status s = impl_->db->Get(read, impl_->cf(kMembers),
+                                       slice(impl_->key_in(kMembers, p, event_id)), &value);
     if (s.IsNotFound() || (s.ok() && value != next->id)) continue;  // re-assigned since
     if (!s.ok()) return from_rocks(s, "read membership");
-    s = impl_->db->Get(read, impl_->cf(kEvents), slice(event_id), &value);
+    s = impl_->db->Get(read, impl_->cf(kEvents), slice(impl_->key_in(kEvents, p, event_id)),
+                       &value);
     if (s.IsNotFound()) continue;
     if (!s.ok()) return from_rocks(s, "read event");
     v1::StoredEvent stored;

@@ -5,8 +5,8 @@
 // usage: store_surgery stamp-schema DATA_DIR VERSION
 //          rewrites the schema version marker
 //        store_surgery damage DATA_DIR COLUMN_FAMILY KEY_PREFIX
-//          overwrites the value of the first key starting with KEY_PREFIX with bytes that do not
-//          decode, and prints that key
+//          overwrites the value of the first key starting with KEY_PREFIX (after the partition,
+//          in a schema 3 directory) with bytes that do not decode, and prints that key
 //        store_surgery erase DATA_DIR KEY
 //          deletes KEY from the default column family (a record an older build did not write)
 
@@ -57,25 +57,41 @@ int stamp_schema(const OpenDb& db, std::uint32_t version) {
   return 0;
 }
 
+// In a schema 3 directory the family is "<name>@p" and every key begins with its 2-byte
+// partition: the prefix is matched after it, and the key is printed without it (as the store's
+// callers know it).
 int damage(const OpenDb& db, const std::string& family_name, const std::string& prefix) {
   rocksdb::ColumnFamilyHandle* family = db.family(family_name);
+  std::size_t skip = 0;
+  if (family == nullptr) {
+    family = db.family(family_name + "@p");
+    skip = 2;
+  }
   if (family == nullptr) {
     std::cerr << "no column family " << family_name << "\n";
     return 1;
   }
   std::unique_ptr<rocksdb::Iterator> it(db.db->NewIterator({}, family));
-  it->Seek(prefix);
-  if (!it->Valid() || !it->key().starts_with(prefix)) {
+  std::string key;
+  for (skip == 0 ? it->Seek(prefix) : it->SeekToFirst(); it->Valid(); it->Next()) {
+    const rocksdb::Slice found = it->key();
+    if (found.size() >= skip &&
+        rocksdb::Slice(found.data() + skip, found.size() - skip).starts_with(prefix)) {
+      key = found.ToString();
+      break;
+    }
+    if (skip == 0) break;
+  }
+  if (key.empty()) {
     std::cerr << "no key starts with " << prefix << "\n";
     return 1;
   }
-  const std::string key = it->key().ToString();
   it.reset();
   if (auto s = db.db->Put({}, family, key, std::string(8, '\xff')); !s.ok()) {
     std::cerr << s.ToString() << "\n";
     return 1;
   }
-  std::cout << key << "\n";
+  std::cout << key.substr(skip) << "\n";
   return 0;
 }
 

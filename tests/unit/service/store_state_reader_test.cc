@@ -22,7 +22,8 @@ namespace painpoint::service {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr const char* kStateFamily = "aggregator_state";
+// Schema 3's family of the aggregator's state: each key behind its 2-byte partition prefix.
+constexpr const char* kStateFamily = "aggregator_state@p";
 
 v1::FeedbackEvent event(const std::string& id, const std::string& product,
                         const std::string& text) {
@@ -96,11 +97,15 @@ TEST_F(StoreStateReaderTest, UndecodableRecordIsReportedByTheAggregatorWithItsKe
         raw.db->NewIterator(rocksdb::ReadOptions(), raw.family(kStateFamily)));
     // The first of beta's cluster records, which loading the product decodes.
     const std::string clusters = aggregator::product_state_prefix("beta") + "c/";
-    it->Seek(clusters);
-    if (it->Valid() && it->key().starts_with(clusters)) damaged = it->key().ToString();
-    ASSERT_FALSE(damaged.empty());
+    std::string stored_key;
+    for (it->SeekToFirst(); it->Valid() && stored_key.empty(); it->Next()) {
+      const std::string key = it->key().ToString();
+      if (key.size() > 2 && key.substr(2).starts_with(clusters)) stored_key = key;
+    }
+    ASSERT_FALSE(stored_key.empty());
+    damaged = stored_key.substr(2);  // the key as the aggregator knows it
     ASSERT_TRUE(
-        raw.db->Put(rocksdb::WriteOptions(), raw.family(kStateFamily), damaged, "\xff\xff\xff")
+        raw.db->Put(rocksdb::WriteOptions(), raw.family(kStateFamily), stored_key, "\xff\xff\xff")
             .ok());
   }
   auto store = open_store();

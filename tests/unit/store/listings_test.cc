@@ -1,6 +1,6 @@
 // The listing index of pain points per product and the per-product pain point counters
-// (schema version 2): kept by commit(), read by list_active_pain_points(), built on open for a
-// version 1 store.
+// (since schema version 2): kept by commit(), read by list_active_pain_points(), built on open
+// for a version 1 store.
 
 #include <gtest/gtest.h>
 
@@ -148,10 +148,13 @@ TEST_F(ListingsTest, EveryOrderAndPageMatchesSortingTheSummaries) {
 }
 
 // A store written by schema version 1 (index values empty, no pain point counters): a read-only
-// open lists it from the summaries; a read-write open upgrades it to version 2 in place.
-TEST_F(ListingsTest, AVersion1StoreIsReadAsItIsAndUpgradedOnOpen) {
+// open refuses it (its keys carry no partition); a read-write open upgrades it to version 2 and
+// then to version 3, and lists it from the new listings.
+TEST_F(ListingsTest, AVersion1StoreIsRefusedReadOnlyAndUpgradedOnOpen) {
   {
-    auto store = open_store();
+    StoreOptions legacy;
+    legacy.legacy_schema2 = true;
+    auto store = open_store(legacy);
     CommitBatch batch;
     batch.summaries = {summary("pp-1", "app", v1::STATUS_ACTIVE, 3),
                        summary("pp-2", "app", v1::STATUS_MERGED, 2),
@@ -185,26 +188,34 @@ TEST_F(ListingsTest, AVersion1StoreIsReadAsItIsAndUpgradedOnOpen) {
   {
     StoreOptions read_only;
     read_only.read_only = true;
-    auto store = open_store(read_only);
-    ASSERT_NE(store, nullptr);
-    EXPECT_EQ(ids(*store), expected);
+    std::unique_ptr<Store> store;
+    const Status s = Store::open(dir_, read_only, &store);
+    EXPECT_EQ(s.code, StoreErrc::kSchemaMismatch) << s.to_string();
+    EXPECT_NE(s.message.find("read-write once"), std::string::npos) << s.message;
   }
   {
-    auto store = open_store();
+    StoreOptions upgrade;
+    upgrade.upgrade_rule = PartitionRule{
+        [](std::string_view, std::int32_t count) { return count - 3; },
+        [](std::string_view) { return std::optional<StateKeyOwner>(); }, 8};
+    auto store = open_store(upgrade);
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(ids(*store), expected);
     EXPECT_EQ(stats_of(*store, "app").active_pain_points(), 2);
     EXPECT_EQ(stats_of(*store, "app").summary_versions(), 6);
+    std::vector<std::int32_t> partitions;
+    ASSERT_TRUE(store->partitions_present(&partitions).ok());
+    EXPECT_EQ(partitions, (std::vector<std::int32_t>{5}));
   }
   RawRocks raw(dir_);
   ASSERT_TRUE(raw.open());
   std::string version;
   ASSERT_TRUE(raw.db->Get({}, "schema_version", &version).ok());
-  EXPECT_EQ(version, std::string("\0\0\0\x02", 4));
+  EXPECT_EQ(version, std::string("\0\0\0\x03", 4));
   std::string listing;
   ASSERT_TRUE(raw.db
-                  ->Get({}, raw.family("pain_points_by_product"),
-                        keys::product_item_key("app", "pp-3"), &listing)
+                  ->Get({}, raw.family("pain_points_by_product@p"),
+                        keys::partitioned_key(5, keys::product_item_key("app", "pp-3")), &listing)
                   .ok());
   v1::PainPointListing parsed;
   ASSERT_TRUE(parsed.ParseFromString(listing));

@@ -139,7 +139,7 @@ TEST_F(PreparedCommitTest, PreparedWritesAreInspectableAndWriteWhatCommitWrites)
     ASSERT_TRUE(s.ok()) << s.to_string();
     ASSERT_TRUE(committed_store->commit(second_batch()).ok());
     EXPECT_EQ(prepared_store->event_count(), 4);
-    EXPECT_EQ(prepared_store->outbox_next_sequence(), committed_store->outbox_next_sequence());
+    EXPECT_EQ(prepared_store->outbox_next_sequences(), committed_store->outbox_next_sequences());
     EXPECT_EQ(prepared_store->alert_next_sequence(), committed_store->alert_next_sequence());
     const auto prepared_stats = prepared_store->product_stats();
     const auto committed_stats = committed_store->product_stats();

@@ -50,7 +50,9 @@ class Schema2StoreTest : public StoreDirTest {
   // A schema 2 store: three products, a merged pain point with its state key, the outbox, the
   // arrival log (no checkpoint), input offsets of two partitions and an alert.
   void write_schema2_store() {
-    auto store = open_store();
+    StoreOptions options;
+    options.legacy_schema2 = true;
+    auto store = open_store(options);
     CommitBatch batch;
     const std::vector<std::pair<std::string, std::string>> events = {
         {"e1", "alpha"}, {"e2", "beta"}, {"e3", "alpha"},

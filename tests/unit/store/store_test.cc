@@ -187,7 +187,9 @@ TEST_F(StoreTest, InputPartitionsRoundTrip) {
 // Schema 2 keys begin with their own bytes (an event id, a time), not a partition: listing or
 // dropping partitions there refuses, and deletes nothing.
 TEST_F(StoreTest, PartitionsOfASchema2StoreAreRefused) {
-  auto store = open_store();
+  StoreOptions legacy;
+  legacy.legacy_schema2 = true;
+  auto store = open_store(legacy);
   CommitBatch batch;
   batch.events.push_back(make_event("e-1", "app", v1::SOURCE_SUPPORT, 100));
   ASSERT_TRUE(store->commit(batch).ok());
@@ -321,8 +323,11 @@ TEST_F(StoreTest, ArrivalNumbersArePersistedInCommitOrderAcrossReopens) {
 TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
   using std::chrono::seconds;
   using std::chrono::system_clock;
+  // Records without arrival numbers exist only in stores of schema 2 and before.
+  StoreOptions legacy;
+  legacy.legacy_schema2 = true;
   {
-    auto store = open_store();
+    auto store = open_store(legacy);
     CommitBatch first;
     first.events.push_back(make_event("late", "app", v1::SOURCE_SUPPORT, 300));
     first.events.push_back(make_event("w-mid", "web", v1::SOURCE_SUPPORT, 250));
@@ -346,7 +351,7 @@ TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
           raw.db->Put({}, raw.family("by_time"), keys::time_key(secs * 1'000'000, id), "app").ok());
     }
   }
-  auto store = open_store();
+  auto store = open_store(legacy);
   auto scan = [&](system_clock::time_point since, system_clock::time_point until,
                   std::function<bool(std::string_view)> want, std::size_t limit = 100) {
     std::vector<std::string> ids;
@@ -433,7 +438,7 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
   ASSERT_EQ(outbox.size(), 2U);
   EXPECT_LT(outbox[0].sequence, outbox[1].sequence);
   EXPECT_EQ(outbox[1].summary.version(), 2);
-  const std::vector<std::uint64_t> done = {outbox[0].sequence};
+  const std::vector<OutboxPosition> done = {{outbox[0].partition, outbox[0].sequence}};
   ASSERT_TRUE(store->delete_outbox(done).ok());
   outbox.clear();
   ASSERT_TRUE(store->read_outbox(10, &outbox).ok());

@@ -40,11 +40,37 @@
 namespace painpoint::store {
 
 // Bumped when the on-disk layout changes incompatibly; open() refuses other versions, except
-// that a read-write open upgrades version 1 in place (version 2 added the listing values of
-// pain_points_by_product and the per-product pain point counters; see docs/read-api.md).
-inline constexpr std::uint32_t kSchemaVersion = 2;
-// The first schema whose keys carry their input partition (README, "Per-partition layout").
+// that a read-write open upgrades versions 1 and 2 (version 2 added the listing values of
+// pain_points_by_product and the per-product pain point counters, see docs/read-api.md;
+// version 3 keys every record of a partitioned family by its input partition, see README,
+// "Per-partition layout").
+inline constexpr std::uint32_t kSchemaVersion = 3;
+// The first schema whose keys carry their input partition.
 inline constexpr std::uint32_t kPartitionedSchemaVersion = 3;
+// The last schema without partitions (what StoreOptions::legacy_schema2 writes).
+inline constexpr std::uint32_t kUnpartitionedSchemaVersion = 2;
+// The partition of every record of a schema 2 store, whose keys carry none (OutboxPosition).
+inline constexpr std::int32_t kNoPartition = -1;
+
+// Whose an aggregator state key is (aggregator::state_key_owner()): a product's, or a pain
+// point's (then its product's).
+struct StateKeyOwner {
+  std::string product_id;     // set for a product's key
+  std::string pain_point_id;  // set for a pain point's key
+};
+
+// What the one-time upgrade of a schema 2 directory to schema 3 needs from its caller: the store
+// knows neither ingest's partitioner nor the aggregator's key layout.
+struct PartitionRule {
+  // The input partition of a product, given the input topic's partition count.
+  std::function<std::int32_t(std::string_view product_id, std::int32_t partition_count)>
+      of_product;
+  // nullopt: a key the aggregator does not write (the upgrade refuses the store).
+  std::function<std::optional<StateKeyOwner>(std::string_view state_key)> state_key_owner;
+  // The count to use when the store recorded none (Store::input_partitions); without either the
+  // upgrade refuses.
+  std::optional<std::int32_t> partition_count;
+};
 
 struct StoreOptions {
   bool create_if_missing = true;
@@ -56,8 +82,15 @@ struct StoreOptions {
   // flushes the largest memtable early, which bounds memory across the nine families.
   std::size_t write_buffer_bytes = std::size_t{32} << 20;
   std::size_t total_write_buffer_bytes = std::size_t{128} << 20;
-  // Open without taking the lock (tools that only read a stopped or live directory).
+  // Open without taking the lock (tools that only read a stopped or live directory). A
+  // directory below schema 3 is refused: open it read-write once to upgrade it.
   bool read_only = false;
+  // For a read-write open of a schema 1 or 2 directory, which is upgraded to schema 3 before
+  // anything else; without it such an open fails with kInvalidArgument.
+  std::optional<PartitionRule> upgrade_rule;
+  // Tests only: create a new directory at schema 2 and open a schema 2 directory without
+  // upgrading it, to write what an older build left behind.
+  bool legacy_schema2 = false;
   // Writes are refused (kNoSpace) while the data directory's file system has less free space
   // than this plus the write: RocksDB needs room for its flushes, and the build Debian ships
   // aborts on some writes that meet a full disk instead of returning the error.
@@ -133,8 +166,11 @@ struct CommitBatch {
   // The input partition (of painpoint.feedback-by-product) of every product the batch's events,
   // aggregator state, memberships, summaries and outbox entries name; an event's entry equals its
   // StoredEvent.input_partition. The per-partition layout (docs/adr-005-scale-out.md) keys each
-  // record by it. Empty: the batch names no partition (accepted while the layout is schema 2);
-  // otherwise commit() refuses a batch it does not cover with kInvalidArgument.
+  // record by it; a product stays in the partition it was first stored in (a batch naming
+  // another is refused with kInvalidArgument). Otherwise commit() refuses a batch it does not
+  // cover with kInvalidArgument, except an empty map: the batch names no partition, and each
+  // product goes where the store holds it, else to its events' input partition, else to
+  // partition 0 (the layout of a single-partition input: tests and tools writing one partition).
   std::map<std::string, std::int32_t, std::less<>> product_partitions;
 };
 
@@ -152,7 +188,15 @@ struct PainPointPage {
   std::size_t active_total = 0;  // active pain points of the product
 };
 
+// An outbox entry's place: sequences count per input partition (kNoPartition in schema 2).
+struct OutboxPosition {
+  std::int32_t partition = kNoPartition;
+  std::uint64_t sequence = 0;
+  friend auto operator<=>(const OutboxPosition&, const OutboxPosition&) = default;
+};
+
 struct OutboxEntry {
+  std::int32_t partition = kNoPartition;
   std::uint64_t sequence = 0;
   v1::PainPointSummary summary;
 };
@@ -160,13 +204,17 @@ struct OutboxEntry {
 // What one write of a prepared commit does.
 enum class WriteKind { kPut, kDelete, kDeleteRange };
 
-// One write of a prepared commit: `family` names the column family. For kDeleteRange, `value`
-// is the end of the range (excluded).
+// One write of a prepared commit: `family` names the column family (by its schema 2 name). In
+// a family keyed by input partition, `partition` is the key's partition and `key` the key
+// without the partition prefix (the changelog's records carry it so); elsewhere `partition` is
+// kNoPartition and `key` the key as written. For kDeleteRange, `value` is the end of the range
+// (excluded), likewise without the prefix.
 struct PreparedWrite {
   std::string_view family;
   WriteKind kind = WriteKind::kPut;
   std::string_view key;
   std::string_view value;
+  std::int32_t partition = kNoPartition;
 };
 
 // The writes of one CommitBatch, built by Store::prepare_commit() and written atomically by
@@ -203,7 +251,13 @@ class Store {
 
   // Appends to *new_indices the indices of `event_ids` that are neither stored nor repeated
   // earlier in the span (a redelivered or duplicate event is a no-op).
+  // Looks each id up in every partition the store holds (one batched read per partition).
   Status filter_new_events(std::span<const std::string_view> event_ids,
+                           std::vector<std::size_t>* new_indices) const;
+  // The same with the input partition of each event (partitions[i] for event_ids[i]): one
+  // batched read per partition named. What the aggregator stage calls.
+  Status filter_new_events(std::span<const std::string_view> event_ids,
+                           std::span<const std::int32_t> partitions,
                            std::vector<std::size_t>* new_indices) const;
 
   // Writes the batch atomically. Also maintains the per-product and total event counters.
@@ -218,7 +272,7 @@ class Store {
 
   // Deletes published outbox entries (after the broker acknowledged them). Safe concurrently with
   // commit() (see the class comment); one WriteBatch, so a crash deletes all of them or none.
-  Status delete_outbox(std::span<const std::uint64_t> sequences);
+  Status delete_outbox(std::span<const OutboxPosition> positions);
   // Deletes alert outbox entries (after the broker acknowledged them); like delete_outbox().
   Status delete_alert_outbox(std::span<const std::uint64_t> sequences);
   // Records how far the webhook `name` delivered (one writer per name; safe beside commit()).
@@ -252,6 +306,11 @@ class Store {
   Status get_memberships(std::span<const std::string_view> event_ids,
                          std::vector<std::optional<std::string>>* out) const;
   Status get_summary(std::string_view pain_point_id,
+                     std::optional<v1::PainPointSummary>* out) const;
+  // The same read in one input partition only (one Get; get_summary() above probes every
+  // partition present): for a caller that knows it, e.g. from an outbox entry. Below schema 3 the
+  // partition is ignored.
+  Status get_summary(std::int32_t partition, std::string_view pain_point_id,
                      std::optional<v1::PainPointSummary>* out) const;
   Status get_state(std::string_view key, std::optional<std::string>* out) const;
   // fn returns false to stop early.
@@ -299,14 +358,21 @@ class Store {
   Status scan_members(
       std::span<const std::string> pain_point_ids, std::string_view after,
       const std::function<bool(const v1::StoredEvent&, std::string_view position)>& fn) const;
-  // Outbox entries in sequence order (= commit order), at most `max_entries`.
+  // Outbox entries in (partition, sequence) order, at most `max_entries`; within a partition
+  // sequence order is commit order.
   Status read_outbox(std::size_t max_entries, std::vector<OutboxEntry>* out) const;
-  // The same, starting after `after_sequence`: lets a drainer page through the outbox without
-  // re-reading (or wading through the deletion tombstones of) what it already holds.
-  Status read_outbox_after(std::uint64_t after_sequence, std::size_t max_entries,
+  // Entries of partition `after.partition` with a sequence above `after.sequence`: lets a
+  // drainer page through each partition's outbox without re-reading (or wading through the
+  // deletion tombstones of) what it already holds.
+  Status read_outbox_after(OutboxPosition after, std::size_t max_entries,
                            std::vector<OutboxEntry>* out) const;
-  // The sequence the next outbox entry will get: every entry ever written has a smaller one.
-  [[nodiscard]] std::uint64_t outbox_next_sequence() const;
+  // The same for several partitions in the order given, with one iterator (cheaper than one
+  // call per partition), at most `max_entries` in all.
+  Status read_outbox_after(std::span<const OutboxPosition> after, std::size_t max_entries,
+                           std::vector<OutboxEntry>* out) const;
+  // Per partition with an outbox, the sequence its next entry will get: every entry ever written
+  // there has a smaller one.
+  [[nodiscard]] std::map<std::int32_t, std::uint64_t> outbox_next_sequences() const;
 
   // Whether an alert with this id was committed.
   Status alert_fired(std::string_view alert_id, bool* out) const;
@@ -332,9 +398,15 @@ class Store {
   // One product's counters (O(log products)); nullopt for a product with no stored event.
   [[nodiscard]] std::optional<v1::ProductStats> product_stats(std::string_view product) const;
 
- private:
+  // The implementation (store/src/store_internal.h); named here so that the store's own helpers
+  // can take it, incomplete for everyone else.
   struct Impl;
+
+ private:
   explicit Store(std::unique_ptr<Impl> impl);
+  // open() of one layout: schema 3 (partitioned) or schema 1/2.
+  static Status open_layout(const std::filesystem::path& dir, const StoreOptions& options,
+                            bool partitioned, std::unique_ptr<Store>* out);
   std::unique_ptr<Impl> impl_;
 };
 
