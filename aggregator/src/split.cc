@@ -100,17 +100,21 @@ void Aggregator::Impl::split_broad(Product& p, Cluster& c) {
   const TwoGroups g = two_means(vs, m, d, c.dense);
   if (g.n[0] < static_cast<double>(least) || g.n[1] < static_cast<double>(least)) return;
   const double b = background_similarity(p);
-  // Mean cosines above the background: between the groups, and within the looser group.
+  // Mean cosines: between the groups, and within each.
   double cross = 0;
   for (std::size_t j = 0; j < d; ++j) cross += g.sum[0][j] * g.sum[1][j];
-  cross = cross / (g.n[0] * g.n[1]) - b;
-  double within = std::numeric_limits<double>::infinity();
+  cross /= g.n[0] * g.n[1];
+  double within[2];
   for (int k = 0; k < 2; ++k) {
     double s2 = 0;
     for (std::size_t j = 0; j < d; ++j) s2 += g.sum[k][j] * g.sum[k][j];
-    within = std::min(within, mean_pairwise_cosine(s2, g.n[k]) - b);
+    within[k] = mean_pairwise_cosine(s2, g.n[k]);
   }
-  if (within <= 0 || cross >= cfg.semantic_split * within) return;
+  // Above the background, relative to the looser group; and never a split that the merge rule
+  // would undo at the next maintenance.
+  const double looser = std::min(within[0], within[1]) - b;
+  if (looser <= 0 || cross - b >= cfg.semantic_split * looser) return;
+  if (cross >= semantic_merge_bar(b, within[0], within[1])) return;
   // The smaller group leaves (ties: group 1, the one seeded by the outlier).
   const std::uint8_t leaving = g.n[1] <= g.n[0] ? 1 : 0;
   std::size_t first = 0;

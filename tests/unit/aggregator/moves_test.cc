@@ -99,11 +99,13 @@ struct Outcome {
   std::map<std::string, std::string, std::less<>> state;
   std::map<std::string, std::string> member;
   std::size_t moved = 0;
+  std::size_t memberships = 0;  // membership records written, moves included
 };
 
 void collect(const Changes& changes, MapState& state, Outcome& out) {
   state.apply(changes);
   for (const auto& m : changes.memberships) out.member[m.event_id] = m.pain_point_id;
+  out.memberships += changes.memberships.size();
 }
 
 // Drains every `batch` events (0: once at the end); restarts from the state after `restart_at`
@@ -460,7 +462,7 @@ std::array<std::set<std::string>, 2> topic_pain_points(const Outcome& o, int sha
 }
 
 TEST(LateMovesSplit, APainPointHoldingTwoTopicsSplitsAndTheLargerKeepsTheId) {
-  const Stream s = two_topics(0.42f, 160, 6, 0.2f, 7);
+  const Stream s = two_topics(0.55f, 160, 6, 0.6f, 7);
   ClusterConfig cfg = split_config();
   cfg.semantic_split = 0;
   const auto together = topic_pain_points(run(cfg, s, 0), 6);
@@ -480,6 +482,17 @@ TEST(LateMovesSplit, OneBroadTopicStaysOnePainPoint) {
   const Stream s = two_topics(1.0f, 160, 6, 0.8f, 7);  // both "topics" are the same
   const auto ids = topic_pain_points(run(split_config(), s, 0), 6);
   EXPECT_EQ(ids[0].size(), 1u);
+  EXPECT_EQ(ids[0], ids[1]);
+}
+
+// Two tight phrasings of one theme: the 2-means finds them and they resemble each other far
+// less than themselves, but a pain point repeating one phrasing merges at semantic_join, so the
+// next maintenance would merge them again. Such a split is not made: no event moves.
+TEST(LateMovesSplit, NoSplitThatTheMergeRuleWouldUndo) {
+  const Stream s = two_topics(0.6f, 400, 6, 0.05f, 7);
+  const Outcome o = run(split_config(), s, 50);
+  const auto ids = topic_pain_points(o, 6);
+  ASSERT_EQ(ids[0].size(), 1u);
   EXPECT_EQ(ids[0], ids[1]);
 }
 
