@@ -444,11 +444,8 @@ Stream two_topics(float apart, int n, int share_a_of_10, float spread, unsigned 
   return s;
 }
 
-ClusterConfig split_config() {
-  ClusterConfig cfg = config();
-  cfg.semantic_split = 0.75;
-  return cfg;
-}
+// The shipped split settings.
+ClusterConfig split_config() { return config(); }
 
 // Each topic's pain points among the final memberships of a two_topics() stream.
 std::array<std::set<std::string>, 2> topic_pain_points(const Outcome& o, int share_a_of_10) {
@@ -462,7 +459,7 @@ std::array<std::set<std::string>, 2> topic_pain_points(const Outcome& o, int sha
 }
 
 TEST(LateMovesSplit, APainPointHoldingTwoTopicsSplitsAndTheLargerKeepsTheId) {
-  const Stream s = two_topics(0.55f, 160, 6, 0.6f, 7);
+  const Stream s = two_topics(0.6f, 160, 6, 0.7f, 7);
   ClusterConfig cfg = split_config();
   cfg.semantic_split = 0;
   const auto together = topic_pain_points(run(cfg, s, 0), 6);
@@ -498,9 +495,12 @@ TEST(LateMovesSplit, NoSplitThatTheMergeRuleWouldUndo) {
 
 TEST(LateMovesSplit, ConfigKey) {
   ClusterConfig cfg;
-  EXPECT_EQ(cfg.semantic_split, 0.0) << "off by default";
+  EXPECT_EQ(cfg.semantic_split, 0.8);
+  EXPECT_EQ(cfg.semantic_split_min, 25u);
   EXPECT_FALSE(apply_config_override(cfg, "semantic_split", "0.65"));
   EXPECT_EQ(config_value(cfg, "semantic_split"), "0.65");
+  EXPECT_FALSE(apply_config_override(cfg, "semantic_split_min", "40"));
+  EXPECT_EQ(config_value(cfg, "semantic_split_min"), "40");
 }
 
 }  // namespace
