@@ -295,52 +295,155 @@ void gelu(float* x, std::size_t n) {
   }
 }
 
+// Query rows attended together: their dot products and weighted sums are independent chains of
+// FMAs, which overlap in the pipeline instead of each waiting on the previous one's latency.
+#if defined(__AVX512F__)
+constexpr std::size_t kQueryRows = 8;
+#elif defined(__AVX2__)
+constexpr std::size_t kQueryRows = 4;
+#else
+constexpr std::size_t kQueryRows = 2;
+#endif
+
+// One head's attention for query rows [i, i + R) of a sequence of `len` rows: scores against the
+// transposed keys `kt` (into `s`, R rows of `padded`), softmax, weighted sum of the values. Each
+// output's operations, in their order, are those of a single row, whatever R is.
+template <std::size_t R>
+inline void attend_rows(const float* qkv, std::size_t len, std::size_t padded, std::size_t h,
+                        std::size_t i, const float* kt, float* s, float* ctx) {
+  constexpr std::size_t ld = 3 * kHidden;
+  constexpr std::size_t kChunks = kHeadDim / kLanes;
+  const Vec scale = vbroadcast(1.0F / std::sqrt(static_cast<float>(kHeadDim)));
+  const float* q = qkv + i * ld + h * kHeadDim;
+  for (std::size_t j = 0; j < padded; j += kLanes) {
+    Vec acc[R];
+#pragma GCC unroll 8
+    for (std::size_t r = 0; r < R; ++r) acc[r] = vzero();
+    for (std::size_t d = 0; d < kHeadDim; ++d) {
+      const Vec k = vload(kt + d * padded + j);
+#pragma GCC unroll 8
+      for (std::size_t r = 0; r < R; ++r) acc[r] = vfma(vbroadcast(q[r * ld + d]), k, acc[r]);
+    }
+#pragma GCC unroll 8
+    for (std::size_t r = 0; r < R; ++r) vstore(s + r * padded + j, vmul(acc[r], scale));
+  }
+  float inv[R];
+  for (std::size_t r = 0; r < R; ++r) {
+    float* sr = s + r * padded;
+    float max = sr[0];
+    for (std::size_t j = 1; j < len; ++j) max = sr[j] > max ? sr[j] : max;
+    float sum = 0;
+    for (std::size_t j = 0; j < len; ++j) {
+      sr[j] = std::exp(sr[j] - max);
+      sum += sr[j];
+    }
+    inv[r] = 1.0F / sum;
+  }
+  Vec out[R][kChunks];
+#pragma GCC unroll 8
+  for (std::size_t r = 0; r < R; ++r) {
+    for (Vec& o : out[r]) o = vzero();
+  }
+  for (std::size_t j = 0; j < len; ++j) {
+    const float* v = qkv + j * ld + 2 * kHidden + h * kHeadDim;
+    Vec p[R];
+#pragma GCC unroll 8
+    for (std::size_t r = 0; r < R; ++r) p[r] = vbroadcast(s[r * padded + j] * inv[r]);
+    for (std::size_t c = 0; c < kChunks; ++c) {
+      const Vec vc = vload(v + c * kLanes);
+#pragma GCC unroll 8
+      for (std::size_t r = 0; r < R; ++r) out[r][c] = vfma(p[r], vc, out[r][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t c = 0; c < kChunks; ++c) {
+      vstore(ctx + (i + r) * kHidden + h * kHeadDim + c * kLanes, out[r][c]);
+    }
+  }
+}
+
+// The last len % kQueryRows rows of a head (R known at compile time for each remainder).
+template <std::size_t R = kQueryRows - 1>
+inline void attend_tail(std::size_t rows, const float* qkv, std::size_t len, std::size_t padded,
+                        std::size_t h, std::size_t i, const float* kt, float* s, float* ctx) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      attend_rows<R>(qkv, len, padded, h, i, kt, s, ctx);
+    } else {
+      attend_tail<R - 1>(rows, qkv, len, padded, h, i, kt, s, ctx);
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+// r[i][e] becomes r[e][i].
+inline void transpose16(__m512 (&r)[16]) {
+  __m512 u[16];
+  for (std::size_t q = 0; q < 16; q += 4) {
+    const __m512 t0 = _mm512_unpacklo_ps(r[q], r[q + 1]);
+    const __m512 t1 = _mm512_unpackhi_ps(r[q], r[q + 1]);
+    const __m512 t2 = _mm512_unpacklo_ps(r[q + 2], r[q + 3]);
+    const __m512 t3 = _mm512_unpackhi_ps(r[q + 2], r[q + 3]);
+    // u[q + c], 128-bit lane L: column 4L + c of rows q .. q + 3.
+    u[q] = _mm512_shuffle_ps(t0, t2, 0x44);
+    u[q + 1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+    u[q + 2] = _mm512_shuffle_ps(t1, t3, 0x44);
+    u[q + 3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+  }
+  for (std::size_t c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    r[4 + c] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+    r[8 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+  }
+}
+#endif
+
+// kt[d][j] = keys[j * 3 * kHidden + d] for the `len` keys of a head, zero for j in [len, padded).
+inline void transpose_keys(const float* keys, std::size_t len, std::size_t padded, float* kt) {
+  constexpr std::size_t ld = 3 * kHidden;
+#if defined(__AVX512F__)
+  // 16 x 16 blocks transposed in registers: a scalar copy costs a store per element, and
+  // gathers are slower still on Zen 4.
+  for (std::size_t j = 0; j < padded; j += 16) {
+    for (std::size_t d = 0; d < kHeadDim; d += 16) {
+      __m512 r[16];
+      for (std::size_t i = 0; i < 16; ++i) {
+        r[i] = j + i < len ? _mm512_loadu_ps(keys + (j + i) * ld + d) : _mm512_setzero_ps();
+      }
+      transpose16(r);
+      for (std::size_t i = 0; i < 16; ++i) _mm512_store_ps(kt + (d + i) * padded + j, r[i]);
+    }
+  }
+#else
+  for (std::size_t d = 0; d < kHeadDim; ++d) {
+    for (std::size_t j = 0; j < len; ++j) kt[d * padded + j] = keys[j * ld + d];
+    for (std::size_t j = len; j < padded; ++j) kt[d * padded + j] = 0;
+  }
+#endif
+}
+
 // Self-attention of one sequence of `len` rows: qkv [len, 3 * kHidden] -> ctx [len, kHidden].
 // Only the sequence's own tokens are there, which is what the reference's padding mask gives.
 // The keys are transposed and padded with zeros to whole vectors, so scores are computed
 // kLanes keys at a time; the padding scores are never read.
 void attention(const float* qkv, std::size_t len, float* ctx, float* scratch) {
-  constexpr std::size_t ld = 3 * kHidden;
-  constexpr std::size_t kChunks = kHeadDim / kLanes;
   const std::size_t padded = (len + kLanes - 1) / kLanes * kLanes;
-  const Vec scale = vbroadcast(1.0F / std::sqrt(static_cast<float>(kHeadDim)));
   float* kt = scratch;  // keys transposed: [kHeadDim][padded]
-  float* s = scratch + kHeadDim * kMaxTokens;
+  float* s = scratch + kHeadDim * kMaxTokens;  // scores: [kQueryRows][padded]
+  static_assert(kQueryRows <= 16, "scratch_floats() holds 16 rows of scores");
   for (std::size_t h = 0; h < kHeads; ++h) {
-    for (std::size_t d = 0; d < kHeadDim; ++d) {
-      for (std::size_t j = 0; j < len; ++j) {
-        kt[d * padded + j] = qkv[j * ld + kHidden + h * kHeadDim + d];
-      }
-      for (std::size_t j = len; j < padded; ++j) kt[d * padded + j] = 0;
+    transpose_keys(qkv + kHidden + h * kHeadDim, len, padded, kt);
+    std::size_t i = 0;
+    for (; i + kQueryRows <= len; i += kQueryRows) {
+      attend_rows<kQueryRows>(qkv, len, padded, h, i, kt, s, ctx);
     }
-    for (std::size_t i = 0; i < len; ++i) {
-      const float* q = qkv + i * ld + h * kHeadDim;
-      for (std::size_t j = 0; j < padded; j += kLanes) {
-        Vec acc = vzero();
-        for (std::size_t d = 0; d < kHeadDim; ++d) {
-          acc = vfma(vbroadcast(q[d]), vload(kt + d * padded + j), acc);
-        }
-        vstore(s + j, vmul(acc, scale));
-      }
-      float max = s[0];
-      for (std::size_t j = 1; j < len; ++j) max = s[j] > max ? s[j] : max;
-      float sum = 0;
-      for (std::size_t j = 0; j < len; ++j) {
-        s[j] = std::exp(s[j] - max);
-        sum += s[j];
-      }
-      const float inv = 1.0F / sum;
-      Vec out[kChunks];
-      for (Vec& o : out) o = vzero();
-      for (std::size_t j = 0; j < len; ++j) {
-        const Vec p = vbroadcast(s[j] * inv);
-        const float* v = qkv + j * ld + 2 * kHidden + h * kHeadDim;
-        for (std::size_t c = 0; c < kChunks; ++c) out[c] = vfma(p, vload(v + c * kLanes), out[c]);
-      }
-      for (std::size_t c = 0; c < kChunks; ++c) {
-        vstore(ctx + i * kHidden + h * kHeadDim + c * kLanes, out[c]);
-      }
-    }
+    attend_tail(len - i, qkv, len, padded, h, i, kt, s, ctx);
   }
 }
 
