@@ -207,14 +207,15 @@ inline void dense_tail(std::size_t rows, const std::uint16_t* x, std::size_t k,
   }
 }
 
-// y[m, n] = x[m, k] W^T + b with x rounded to bf16 (into `work`, m * k values) and products
+// 32 floats rounded to bf16, in order.
+inline void store_bf16(std::uint16_t* out, __m512 lo, __m512 hi) {
+  _mm512_store_si512(out, std::bit_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+}
+
+// y[m, n] = work[m, k] W^T + b, work being activations already rounded to bf16; products
 // accumulated in f32 by vdpbf16ps, pairs of k in order.
-void dense(const float* x, std::size_t m, std::size_t k, const float* packed, const float* b,
-           std::size_t n, float* y, std::uint16_t* work) {
-  for (std::size_t i = 0; i < m * k; i += 32) {
-    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
-    _mm512_store_si512(work + i, std::bit_cast<__m512i>(v));
-  }
+void dense_rounded(const std::uint16_t* work, std::size_t m, std::size_t k, const float* packed,
+                   const float* b, std::size_t n, float* y) {
   const auto* wp = reinterpret_cast<const std::uint16_t*>(packed);
   for (std::size_t p = 0; p < n / kPanel; ++p) {
     const std::uint16_t* panel = wp + p * k * kPanel;
@@ -224,6 +225,15 @@ void dense(const float* x, std::size_t m, std::size_t k, const float* packed, co
     }
     dense_tail(m - r, work + r * k, k, panel, b + p * kPanel, y + r * n + p * kPanel, n);
   }
+}
+
+// y[m, n] = x[m, k] W^T + b with x rounded to bf16 (into `work`, m * k values).
+void dense(const float* x, std::size_t m, std::size_t k, const float* packed, const float* b,
+           std::size_t n, float* y, std::uint16_t* work) {
+  for (std::size_t i = 0; i < m * k; i += 32) {
+    store_bf16(work + i, _mm512_loadu_ps(x + i), _mm512_loadu_ps(x + i + 16));
+  }
+  dense_rounded(work, m, k, packed, b, n, y);
 }
 
 #endif
@@ -283,17 +293,28 @@ inline Vec verf(Vec v) {
   return vdiv(p, q);
 }
 
-// GELU with erf (the model's, not the tanh approximation): x/2 (1 + erf(x / sqrt 2)). `n` is a
-// multiple of the vector width.
-void gelu(float* x, std::size_t n) {
+// GELU with erf (the model's, not the tanh approximation): x/2 (1 + erf(x / sqrt 2)).
+inline Vec gelu(Vec v) {
   const Vec half = vbroadcast(0.5F);
   const Vec one = vbroadcast(1.0F);
   const Vec inv_sqrt2 = vbroadcast(0.70710678118654752F);
-  for (std::size_t i = 0; i < n; i += kLanes) {
-    const Vec v = vload(x + i);
-    vstore(x + i, vmul(vmul(half, v), vadd(one, verf(vmul(v, inv_sqrt2)))));
+  return vmul(vmul(half, v), vadd(one, verf(vmul(v, inv_sqrt2))));
+}
+
+#if !defined(__AVX512BF16__)
+// x = GELU(x) for n values, a multiple of the vector width.
+void gelu(float* x, std::size_t n) {
+  for (std::size_t i = 0; i < n; i += kLanes) vstore(x + i, gelu(vload(x + i)));
+}
+#else
+// work = bf16(GELU(x)) for n values (a multiple of 32): what gelu() and then dense()'s rounding
+// give, in one pass over x instead of a write and two reads.
+void gelu_bf16(const float* x, std::size_t n, std::uint16_t* work) {
+  for (std::size_t i = 0; i < n; i += 32) {
+    store_bf16(work + i, gelu(vload(x + i)), gelu(vload(x + i + 16)));
   }
 }
+#endif
 
 // Query rows attended together: their dot products and weighted sums are independent chains of
 // FMAs, which overlap in the pipeline instead of each waiting on the previous one's latency.
@@ -474,8 +495,13 @@ void layer(const LayerWeights& l, const std::size_t* offsets, std::size_t count,
     add_layer_norm(h + r * kHidden, tmp + r * kHidden, l.ln1_w, l.ln1_b);
   }
   dense(h, m, kHidden, l.ffn_in_w, l.ffn_in_b, kFfn, ffn, work);
+#if defined(__AVX512BF16__)
+  gelu_bf16(ffn, m * kFfn, work);
+  dense_rounded(work, m, kFfn, l.ffn_out_w, l.ffn_out_b, kHidden, tmp);
+#else
   gelu(ffn, m * kFfn);
   dense(ffn, m, kFfn, l.ffn_out_w, l.ffn_out_b, kHidden, tmp, work);
+#endif
   for (std::size_t r = 0; r < m; ++r) {
     add_layer_norm(h + r * kHidden, tmp + r * kHidden, l.ln2_w, l.ln2_b);
   }
