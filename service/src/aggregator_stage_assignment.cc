@@ -43,6 +43,46 @@ ingest::Status AggregatorStage::Impl::resolve_cluster() {
   }
 }
 
+// One instance holds every partition (docs/adr-005-scale-out.md, item 3 moves this to the
+// assignment): each is restored before the consumer joins the group, so no poll interval runs
+// out meanwhile, and the offsets restored with the state are the ones on_assign() seeks to.
+ingest::Status AggregatorStage::Impl::restore_from_changelog() {
+  if (!config.changelog) return ingest::Status::Ok();
+  const auto started = Clock::now();
+  changelogs = std::make_unique<PartitionChangelogs>(*config.changelog, store);
+  std::int64_t applied = 0;
+  for (std::int32_t p = 0; p < config.changelog_partitions; ++p) {
+    {
+      std::lock_guard lock(detail_mutex);
+      start_detail = "restoring partition " + std::to_string(p) + " of " +
+                     std::to_string(config.changelog_partitions) + " from the changelog";
+    }
+    auto restored = changelogs->restore(p, stop_requested);
+    if (!restored.ok()) {
+      return ingest::Status::Error(ingest::KafkaErrc::kOther,
+                                   "restoring partition " + std::to_string(p) +
+                                       " from the changelog: " + restored.status().to_string());
+    }
+    applied += restored->stats.records_applied;
+    spdlog::debug(
+        "changelog partition {}: {} restore, {} messages read, {} records applied in {} "
+        "batches, {} discarded, {} ignored, {:.3f} s; input resumes at {}",
+        p, restored->warm ? "warm" : "cold", restored->stats.messages_read,
+        restored->stats.records_applied, restored->stats.batches_applied,
+        restored->stats.records_discarded, restored->stats.records_ignored, restored->seconds,
+        restored->next_input_offset);
+  }
+  if (store::Status s = store.reload_counters(); !s.ok()) {
+    return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
+  }
+  spdlog::info("restored {} partitions from the changelog in {:.2f} s: {} records applied; "
+               "store holds {} events",
+               config.changelog_partitions,
+               std::chrono::duration<double>(Clock::now() - started).count(), applied,
+               store.event_count());
+  return ingest::Status::Ok();
+}
+
 std::vector<ingest::StartOffset> AggregatorStage::Impl::on_assign(
     std::span<const ingest::TopicPartition> partitions) {
   std::vector<store::InputOffset> offsets;
