@@ -74,9 +74,11 @@ void AggregatorStage::advertise_api(std::string_view address) {
   impl_->config.client_id = client_id_with_address(address);
 }
 
-void AggregatorStage::use_changelog(changelog::ChangelogConfig config, std::int32_t partitions) {
+void AggregatorStage::use_changelog(changelog::ChangelogConfig config, std::int32_t partitions,
+                                    OutboxDeletions* deletions) {
   impl_->config.changelog = std::move(config);
   impl_->config.changelog_partitions = partitions;
+  impl_->config.outbox_deletions = deletions;
 }
 
 ingest::Status AggregatorStage::start() {

@@ -35,6 +35,7 @@ namespace painpoint::service {
 
 class Counter;
 class Gauge;
+class OutboxDeletions;
 class Histogram;
 class MetricsRegistry;
 
@@ -80,6 +81,7 @@ struct AggregatorStageConfig {
   // restores partitions 0 .. changelog_partitions - 1 from it (partition_changelog.h).
   std::optional<changelog::ChangelogConfig> changelog;
   std::int32_t changelog_partitions = 0;
+  OutboxDeletions* outbox_deletions = nullptr;
   // Called after every successful commit (a batch, a checkpoint, a curation command) on the
   // thread that committed, e.g. to wake the publisher at once. Must not block.
   std::function<void()> on_committed;
@@ -122,7 +124,10 @@ class AggregatorStage {
   void advertise_api(std::string_view address);
   // changelog.enabled: start() restores partitions 0 .. partitions - 1 from the changelog and
   // every commit goes through it. Before start().
-  void use_changelog(changelog::ChangelogConfig config, std::int32_t partitions);
+  // `deletions` (may be null) is where the publisher reports the outbox entries it deleted; it
+  // must outlive the stage.
+  void use_changelog(changelog::ChangelogConfig config, std::int32_t partitions,
+                     OutboxDeletions* deletions);
   // Creates the consumer, learns the cluster id, (with the changelog: restores every partition,)
   // subscribes and starts the thread.
   ingest::Status start();

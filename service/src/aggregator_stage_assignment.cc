@@ -49,7 +49,8 @@ ingest::Status AggregatorStage::Impl::resolve_cluster() {
 ingest::Status AggregatorStage::Impl::restore_from_changelog() {
   if (!config.changelog) return ingest::Status::Ok();
   const auto started = Clock::now();
-  changelogs = std::make_unique<PartitionChangelogs>(*config.changelog, store);
+  changelogs = std::make_unique<PartitionChangelogs>(*config.changelog, store,
+                                                     config.outbox_deletions);
   std::int64_t applied = 0;
   for (std::int32_t p = 0; p < config.changelog_partitions; ++p) {
     {

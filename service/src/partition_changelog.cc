@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "painpoint/store/keys.h"
+
 namespace painpoint::service {
 namespace {
 
@@ -104,8 +106,9 @@ store::PreparedWrite to_prepared_write(const changelog::Record& record) {
   return write;
 }
 
-PartitionChangelogs::PartitionChangelogs(changelog::ChangelogConfig config, store::Store& store)
-    : config_(std::move(config)), store_(store) {}
+PartitionChangelogs::PartitionChangelogs(changelog::ChangelogConfig config, store::Store& store,
+                                         OutboxDeletions* deletions)
+    : config_(std::move(config)), store_(store), deletions_(deletions) {}
 
 changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
     std::int32_t p, const std::atomic<bool>& stop) {
@@ -214,9 +217,33 @@ changelog::Status PartitionChangelogs::rewrite_uncommitted(std::int32_t p,
   return writer.append_batch(records, restored.checkpoint.state);
 }
 
+void OutboxDeletions::add(std::span<const store::OutboxPosition> positions) {
+  std::lock_guard lock(mutex_);
+  positions_.insert(positions_.end(), positions.begin(), positions.end());
+}
+
+bool OutboxDeletions::empty() {
+  std::lock_guard lock(mutex_);
+  return positions_.empty();
+}
+
+std::vector<store::OutboxPosition> OutboxDeletions::take() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(positions_, {});
+}
+
 changelog::Status PartitionChangelogs::append(const store::CommitBatch& batch,
                                              store::PreparedCommit& prepared) {
   std::map<std::int32_t, std::vector<changelog::Record>> by_partition;
+  const std::vector<store::OutboxPosition> deleted =
+      deletions_ != nullptr ? deletions_->take() : std::vector<store::OutboxPosition>{};
+  for (const store::OutboxPosition& position : deleted) {
+    // Only a restored partition's: the key is its outbox entry's without the prefix.
+    if (!writers_.contains(position.partition)) continue;
+    std::string key;
+    store::keys::append_be64(key, position.sequence);
+    by_partition[position.partition].push_back({"outbox", std::move(key), std::nullopt});
+  }
   for (const store::PreparedWrite& w : prepared.writes()) {
     if (w.partition == store::kNoPartition) continue;
     by_partition[w.partition].push_back(to_record(w));

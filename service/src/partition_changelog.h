@@ -12,9 +12,12 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <mutex>
+#include <span>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "painpoint/changelog/changelog.h"
 #include "painpoint/store/store.h"
@@ -41,9 +44,25 @@ struct PartitionRestoreStats {
   double seconds = 0;
 };
 
+// The outbox entries the publisher deleted since the changelog's last append: their deletions
+// go to the changelog with the next batch, so that a restore neither brings back (and publishes
+// again) every summary ever published nor keeps them on the topic forever. Thread-safe.
+class OutboxDeletions {
+ public:
+  void add(std::span<const store::OutboxPosition> positions);
+  [[nodiscard]] std::vector<store::OutboxPosition> take();
+  [[nodiscard]] bool empty();
+
+ private:
+  std::mutex mutex_;
+  std::vector<store::OutboxPosition> positions_;  // guarded by mutex_
+};
+
 class PartitionChangelogs {
  public:
-  PartitionChangelogs(changelog::ChangelogConfig config, store::Store& store);
+  // `deletions` (may be null; outlives this) is drained by each append().
+  PartitionChangelogs(changelog::ChangelogConfig config, store::Store& store,
+                      OutboxDeletions* deletions);
 
   // Restores partition `partition` into the store: from its local checkpoint when there is one,
   // else from the changelog's beginning into the cleared partition (a partition with records but
@@ -60,6 +79,11 @@ class PartitionChangelogs {
   // (not restored here) is kState; kFenced names the partition whose owner changed.
   changelog::Status append(const store::CommitBatch& batch, store::PreparedCommit& prepared);
 
+  // Whether the publisher deleted entries the changelog does not know of yet.
+  [[nodiscard]] bool deletions_pending() const {
+    return deletions_ != nullptr && !deletions_->empty();
+  }
+
   // The partition of the last failed append (for the message).
   [[nodiscard]] std::int32_t failed_partition() const { return failed_partition_; }
 
@@ -73,6 +97,7 @@ class PartitionChangelogs {
   std::map<std::int32_t, changelog::ChangelogWriter> writers_;
   std::map<std::int32_t, changelog::PartitionState> states_;
   std::int32_t failed_partition_ = -1;
+  OutboxDeletions* deletions_;
 };
 
 }  // namespace painpoint::service

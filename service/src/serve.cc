@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -24,6 +25,7 @@
 #include "curation_api.h"
 #include "http_server.h"
 #include "metrics.h"
+#include "partition_changelog.h"
 #include "painpoint/aggregator/word_vectors.h"
 #include "painpoint/changelog/changelog.h"
 #include "painpoint/ingest/embedded_broker.h"
@@ -457,12 +459,13 @@ struct Stages {
   AlertPublisher& alert_publisher;
   WebhookDelivery& webhooks;
   ingest::IngestWorker& ingest;
+  OutboxDeletions& outbox_deletions;
 };
 
 // changelog.enabled: the changelog topic as `painpoint topics ensure` makes it, with as many
 // partitions as the aggregator's input topic (which must exist), handed to the stage.
 base::ExitCode prepare_changelog(const std::string& brokers, const ServeSetup& setup,
-                                 AggregatorStage& stage) {
+                                 AggregatorStage& stage, OutboxDeletions& deletions) {
   constexpr std::chrono::seconds kTimeout{30};
   auto admin = ingest::Admin::create(
       {brokers, "painpoint-changelog", setup.config.kafka.settings.for_role(ingest::ClientRole::kAdmin)});
@@ -500,14 +503,14 @@ base::ExitCode prepare_changelog(const std::string& brokers, const ServeSetup& s
   config.brokers = brokers;
   config.topic = topic;
   config.clients = setup.config.kafka.settings;
-  stage.use_changelog(std::move(config), partitions);
+  stage.use_changelog(std::move(config), partitions, &deletions);
   return base::ExitCode::kOk;
 }
 
 base::ExitCode start_stages(const ServeOptions& options, const ServeSetup& setup,
                             const std::string& brokers, store::Store& store, Stages stages) {
   if (setup.config.changelog_enabled) {
-    if (auto code = prepare_changelog(brokers, setup, stages.aggregator);
+    if (auto code = prepare_changelog(brokers, setup, stages.aggregator, stages.outbox_deletions);
         code != base::ExitCode::kOk) {
       return code;
     }
@@ -633,7 +636,15 @@ base::ExitCode run_serve(const ServeOptions& options) {
   MetricsRegistry metrics;
   metrics.gauge_callback("painpoint_store_events", "Distinct events held in the store",
                          [s = store.get()] { return static_cast<double>(s->event_count()); });
-  Publisher publisher(make_publisher_config(setup, brokers), *store, metrics);
+  // Declared before the publisher, which reports to it, and the stage, which drains it.
+  OutboxDeletions outbox_deletions;
+  PublisherConfig publisher_config = make_publisher_config(setup, brokers);
+  if (setup.config.changelog_enabled) {
+    publisher_config.on_deleted = [&outbox_deletions](std::span<const store::OutboxPosition> p) {
+      outbox_deletions.add(p);
+    };
+  }
+  Publisher publisher(std::move(publisher_config), *store, metrics);
   // Declared after the publisher, which it wakes from its commit thread until it is destroyed.
   AggregatorStageConfig stage_config = make_stage_config(setup, brokers);
   stage_config.on_committed = [&publisher] { publisher.wake(); };
@@ -643,8 +654,8 @@ base::ExitCode run_serve(const ServeOptions& options) {
   WebhookDelivery webhook_delivery(make_webhook_config(setup), *store, metrics);
   ingest::IngestWorker ingest_worker(make_ingest_config(setup, brokers));
   register_ingest_metrics(metrics, ingest_worker);
-  const Stages stages{aggregator_stage, publisher, alert_publisher, webhook_delivery,
-                      ingest_worker};
+  const Stages stages{aggregator_stage, publisher,     alert_publisher,
+                      webhook_delivery, ingest_worker, outbox_deletions};
 
   // Declared before the server so that it outlives every handler that sends to it.
   auto feedback_sink = make_kafka_feedback_sink(
