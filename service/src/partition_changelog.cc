@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <future>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -179,8 +180,11 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
       !s.ok()) {
     return store_failure("store the changelog checkpoint", s);
   }
-  states_[p] = writer->checkpoint().state;
-  writers_.insert_or_assign(p, std::move(*writer));
+  {
+    std::lock_guard lock(restored_mutex_);
+    states_[p] = writer->checkpoint().state;
+    writers_.insert_or_assign(p, std::move(*writer));
+  }
   out.stats = restored.stats;
   out.next_input_offset = restored.checkpoint.state.next_input_offset;
   out.seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -254,20 +258,38 @@ changelog::Status PartitionChangelogs::append(const store::CommitBatch& batch,
   if (batch.kafka_cluster_id) {
     for (auto& [p, state] : states_) state.cluster_id = *batch.kafka_cluster_id;
   }
-  for (auto& [p, records] : by_partition) {
-    auto writer = writers_.find(p);
-    if (writer == writers_.end()) {
+  for (const auto& [p, records] : by_partition) {
+    if (!writers_.contains(p)) {
       failed_partition_ = p;
       return changelog::Status::Error(
           ChangelogErrc::kState,
           "partition " + std::to_string(p) + " was not restored from the changelog here");
     }
-    if (changelog::Status s = writer->second.append_batch(records, states_[p]); !s.ok()) {
+  }
+  // Each append waits for its acknowledgements (a few ms of linger and a round trip): side by
+  // side, a batch that touches many partitions waits about one of them, not their sum.
+  std::vector<std::pair<std::int32_t, std::future<changelog::Status>>> appends;
+  appends.reserve(by_partition.size());
+  for (const auto& [p, records] : by_partition) {
+    changelog::ChangelogWriter& writer = writers_.at(p);
+    const changelog::PartitionState& state = states_.at(p);
+    appends.emplace_back(p, std::async(std::launch::async, [&writer, &records, &state] {
+                           return writer.append_batch(records, state);
+                         }));
+  }
+  changelog::Status first_failure = changelog::Status::Ok();
+  for (auto& [p, future] : appends) {
+    changelog::Status s = future.get();
+    // A fenced partition names the cause best; otherwise the first failure.
+    if (!s.ok() && (first_failure.ok() || s.code == ChangelogErrc::kFenced)) {
       failed_partition_ = p;
-      return s;
+      first_failure = std::move(s);
     }
+  }
+  if (!first_failure.ok()) return first_failure;
+  for (const auto& [p, records] : by_partition) {
     if (store::Status s = store_.add_local_record(&prepared, p, kChangelogCheckpointRecord,
-                                                  encode_checkpoint(writer->second.checkpoint()));
+                                                  encode_checkpoint(writers_.at(p).checkpoint()));
         !s.ok()) {
       return store_failure("add the changelog checkpoint", s);
     }

@@ -6,8 +6,9 @@
 // partition's ChangelogWriter before the local store writes them, together with the writer's
 // Checkpoint (a local record of the partition, so a restart reads only the changelog's tail).
 //
-// Thread safety: restore() on the stage's thread before processing; append() from the commit
-// thread, one call at a time.
+// Thread safety: restore() of different partitions from several threads at once (a start
+// restores many partitions side by side), none during append(); append() from one thread at a
+// time (it appends to the partitions of a batch side by side, one thread each).
 
 #include <atomic>
 #include <cstdint>
@@ -94,6 +95,7 @@ class PartitionChangelogs {
 
   changelog::ChangelogConfig config_;
   store::Store& store_;
+  std::mutex restored_mutex_;  // guards the two maps during restore()s
   std::map<std::int32_t, changelog::ChangelogWriter> writers_;
   std::map<std::int32_t, changelog::PartitionState> states_;
   std::int32_t failed_partition_ = -1;
