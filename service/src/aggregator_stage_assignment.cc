@@ -18,6 +18,8 @@ namespace painpoint::service {
 namespace {
 // Partitions restored side by side at start.
 constexpr std::int32_t kRestoreThreads = 16;
+// Attempts per partition when the broker fails (kKafka, kTimedOut).
+constexpr int kRestoreAttempts = 10;
 }  // namespace
 
 ingest::Status AggregatorStage::Impl::resolve_cluster() {
@@ -73,6 +75,17 @@ ingest::Status AggregatorStage::Impl::restore_from_changelog() {
   const auto work = [&] {
     for (std::int32_t p = next++; p < config.changelog_partitions; p = next++) {
       auto restored = changelogs->restore(p, stop_requested);
+      // A broker that has just (re)started answers "not leader" for a while; a restore that
+      // stopped part way is run again from the same checkpoint (applying is idempotent).
+      for (int attempt = 1; !restored.ok() && attempt < kRestoreAttempts && !stop_requested &&
+                            (restored.status().code == changelog::ChangelogErrc::kKafka ||
+                             restored.status().code == changelog::ChangelogErrc::kTimedOut);
+           ++attempt) {
+        spdlog::warn("restoring partition {} from the changelog: {}; trying again in 1 s", p,
+                     restored.status().to_string());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        restored = changelogs->restore(p, stop_requested);
+      }
       if (!restored.ok()) {
         std::lock_guard lock(failure_mutex);
         if (!failure) {
