@@ -143,6 +143,10 @@ def main():
             faultlib.verify(serve, brokers, first_ids, pp, json_format)
             warm = restores(serve)
             assert len(warm) == args.kills + 1, warm  # every start restored, from the checkpoint
+            with open(serve.log_path) as f:
+                rewrites = re.findall(r"writing (\d+) keys again", f.read())
+            log("warm restores: %s; uncommitted keys written again after %d of them: %s"
+                % (["%.2f s" % r[1] for r in warm], len(rewrites), rewrites))
             before = api_answers(serve)
             deleted_before += serve.metric("painpoint_outbox_deleted_total", 0)
             serve.stop_cleanly()
