@@ -2,13 +2,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <thread>
-#include <mutex>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "aggregator_stage_impl.h"
@@ -59,8 +59,8 @@ ingest::Status AggregatorStage::Impl::resolve_cluster() {
 ingest::Status AggregatorStage::Impl::restore_from_changelog() {
   if (!config.changelog) return ingest::Status::Ok();
   const auto started = Clock::now();
-  changelogs = std::make_unique<PartitionChangelogs>(*config.changelog, store,
-                                                     config.outbox_deletions);
+  changelogs =
+      std::make_unique<PartitionChangelogs>(*config.changelog, store, config.outbox_deletions);
   {
     std::lock_guard lock(detail_mutex);
     start_detail = "restoring " + std::to_string(config.changelog_partitions) +
@@ -113,11 +113,11 @@ ingest::Status AggregatorStage::Impl::restore_from_changelog() {
   if (store::Status s = store.reload_counters(); !s.ok()) {
     return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
   }
-  spdlog::info("restored {} partitions from the changelog in {:.2f} s: {} records applied; "
-               "store holds {} events",
-               config.changelog_partitions,
-               std::chrono::duration<double>(Clock::now() - started).count(), applied.load(),
-               store.event_count());
+  spdlog::info(
+      "restored {} partitions from the changelog in {:.2f} s: {} records applied; "
+      "store holds {} events",
+      config.changelog_partitions, std::chrono::duration<double>(Clock::now() - started).count(),
+      applied.load(), store.event_count());
   return ingest::Status::Ok();
 }
 

@@ -29,7 +29,9 @@ store::CommitBatch to_commit_batch(aggregator::Changes&& changes) {
 }
 
 CommitThread::CommitThread(CommitFn commit, std::function<void()> on_committed)
-    : commit_(std::move(commit)), on_committed_(std::move(on_committed)), thread_([this] { run(); }) {}
+    : commit_(std::move(commit)),
+      on_committed_(std::move(on_committed)),
+      thread_([this] { run(); }) {}
 
 CommitThread::~CommitThread() {
   {

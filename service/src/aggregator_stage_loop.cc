@@ -36,7 +36,8 @@ void AggregatorStage::Impl::run() {
       // Idle: the publisher's deletions go to the changelog now rather than with a next batch
       // that may not come before a stop.
       if (store::Status s = commit_to_store(store::CommitBatch{}); !s.ok()) {
-        (void)fail(changelog_failure ? *changelog_failure : "store commit failed: " + s.to_string());
+        (void)fail(changelog_failure ? *changelog_failure
+                                     : "store commit failed: " + s.to_string());
         break;
       }
     }

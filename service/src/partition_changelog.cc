@@ -124,9 +124,9 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
   if (stored) {
     auto decoded = decode_checkpoint(*stored);
     if (!decoded) {
-      return changelog::Status::Error(ChangelogErrc::kCorrupt,
-                                      "undecodable changelog checkpoint of partition " +
-                                          std::to_string(p) + ": " + *stored);
+      return changelog::Status::Error(
+          ChangelogErrc::kCorrupt,
+          "undecodable changelog checkpoint of partition " + std::to_string(p) + ": " + *stored);
     }
     from = *decoded;
     out.warm = from.next_changelog_offset >= 0;
@@ -148,8 +148,8 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
     if (store::Status s = store_.drop_partition(p); !s.ok()) {
       return store_failure("clear the partition", s);
     }
-    if (store::Status s = store_.put_local_record(p, kChangelogCheckpointRecord,
-                                                  encode_checkpoint(from));
+    if (store::Status s =
+            store_.put_local_record(p, kChangelogCheckpointRecord, encode_checkpoint(from));
         !s.ok()) {
       return store_failure("store the changelog checkpoint", s);
     }
@@ -237,7 +237,7 @@ std::vector<store::OutboxPosition> OutboxDeletions::take() {
 }
 
 changelog::Status PartitionChangelogs::append(const store::CommitBatch& batch,
-                                             store::PreparedCommit& prepared) {
+                                              store::PreparedCommit& prepared) {
   std::map<std::int32_t, std::vector<changelog::Record>> by_partition;
   const std::vector<store::OutboxPosition> deleted =
       deletions_ != nullptr ? deletions_->take() : std::vector<store::OutboxPosition>{};

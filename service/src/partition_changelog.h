@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <span>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>

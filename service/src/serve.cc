@@ -25,7 +25,6 @@
 #include "curation_api.h"
 #include "http_server.h"
 #include "metrics.h"
-#include "partition_changelog.h"
 #include "painpoint/aggregator/word_vectors.h"
 #include "painpoint/changelog/changelog.h"
 #include "painpoint/ingest/embedded_broker.h"
@@ -33,6 +32,7 @@
 #include "painpoint/ingest/topics.h"
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
+#include "partition_changelog.h"
 #include "product_partitions.h"
 #include "publisher.h"
 #include "routing/partition_owners.h"
@@ -467,8 +467,9 @@ struct Stages {
 base::ExitCode prepare_changelog(const std::string& brokers, const ServeSetup& setup,
                                  AggregatorStage& stage, OutboxDeletions& deletions) {
   constexpr std::chrono::seconds kTimeout{30};
-  auto admin = ingest::Admin::create(
-      {brokers, "painpoint-changelog", setup.config.kafka.settings.for_role(ingest::ClientRole::kAdmin)});
+  auto admin =
+      ingest::Admin::create({brokers, "painpoint-changelog",
+                             setup.config.kafka.settings.for_role(ingest::ClientRole::kAdmin)});
   if (!admin.ok()) {
     spdlog::error("changelog: {}", admin.status().to_string());
     return base::ExitCode::kStartFailed;
@@ -491,9 +492,10 @@ base::ExitCode prepare_changelog(const std::string& brokers, const ServeSetup& s
     return base::ExitCode::kCannotProceed;
   }
   if (check->outcome == ingest::TopicCheck::Outcome::kMismatch) {
-    spdlog::error("changelog topic {} differs from what Painpoint needs: {}; `painpoint topics "
-                  "ensure --brokers {}` lists every difference",
-                  topic, fmt::join(check->mismatches, "; "), brokers);
+    spdlog::error(
+        "changelog topic {} differs from what Painpoint needs: {}; `painpoint topics "
+        "ensure --brokers {}` lists every difference",
+        topic, fmt::join(check->mismatches, "; "), brokers);
     return base::ExitCode::kCannotProceed;
   }
   if (check->outcome == ingest::TopicCheck::Outcome::kCreated) {

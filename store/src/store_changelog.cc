@@ -35,8 +35,8 @@ Status require_partition(const Store::Impl& impl, std::int32_t partition) {
 
 // The key of `key` of partition p in `family`: the partition prefix in a partitioned family,
 // the partition's meta range in the default family (alerts have no partition: refused).
-std::optional<std::string> partition_key(const Store::Impl& impl, Family family,
-                                         std::int32_t p, std::string_view key) {
+std::optional<std::string> partition_key(const Store::Impl& impl, Family family, std::int32_t p,
+                                         std::string_view key) {
   if (family == kMeta) return impl.meta_in(p, key);
   if (!partition_ranges::is_partitioned(family)) return std::nullopt;
   return impl.key_in(family, p, key);
@@ -53,9 +53,9 @@ Status Store::apply_partition_writes(std::int32_t partition,
     std::optional<std::string> key;
     if (family) key = partition_key(*impl_, *family, partition, w.key);
     if (!key || (*family == kMeta && w.key.starts_with(kLocalRecordPrefix))) {
-      return {StoreErrc::kInvalidArgument,
-              "a restored write names no partitioned record: family '" + std::string(w.family) +
-                  "'"};
+      return {
+          StoreErrc::kInvalidArgument,
+          "a restored write names no partitioned record: family '" + std::string(w.family) + "'"};
     }
     rocksdb::ColumnFamilyHandle* cf = impl_->cf(*family);
     rocksdb::Status built;
@@ -95,10 +95,10 @@ Status Store::put_local_record(std::int32_t partition, std::string_view name,
                                std::string_view value) {
   if (Status s = require_partition(*impl_, partition); !s.ok()) return s;
   rocksdb::WriteBatch wb;
-  if (Status s = from_rocks(wb.Put(impl_->cf(kMeta),
-                                   impl_->meta_in(partition, local_record_name(name)),
-                                   slice(value)),
-                            "build local record");
+  if (Status s =
+          from_rocks(wb.Put(impl_->cf(kMeta), impl_->meta_in(partition, local_record_name(name)),
+                            slice(value)),
+                     "build local record");
       !s.ok()) {
     return s;
   }

@@ -172,7 +172,6 @@ TEST_F(PreparedCommitTest, ACommitBetweenPrepareAndWriteIsRefused) {
   EXPECT_EQ(store->write_prepared(PreparedCommit()).code, StoreErrc::kInvalidArgument);
 }
 
-
 // What the changelog carries: a partition's writes as writes() lists them, applied to another
 // store with apply_partition_writes(), rebuild that partition there (counters after
 // reload_counters()); a local record is written with the commit but never listed.
@@ -190,8 +189,8 @@ TEST_F(PreparedCommitTest, PartitionWritesAppliedElsewhereRebuildThePartition) {
     ASSERT_TRUE(source->prepare_commit(batch, &prepared).ok());
     auto& owned = batches.emplace_back();
     for (const PreparedWrite& w : prepared.writes()) {
-      owned.push_back({std::string(w.family), std::string(w.key), std::string(w.value), w.kind,
-                       w.partition});
+      owned.push_back(
+          {std::string(w.family), std::string(w.key), std::string(w.value), w.kind, w.partition});
     }
     ASSERT_TRUE(source->add_local_record(&prepared, 0, "checkpoint", "cp-1").ok());
     ASSERT_TRUE(source->write_prepared(std::move(prepared)).ok());
