@@ -187,6 +187,7 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- semantic.cc
   std::string add_semantic(const v1::FeedbackEvent& e);
   [[nodiscard]] double background_similarity(const Product& p) const;
+  [[nodiscard]] double semantic_merge_bar(double b, double within_a, double within_b) const;
   [[nodiscard]] Cluster* semantic_merge_target(Product& p, const Cluster& c);
   template <bool kCount>
   void semantic_dense(Product& p);

@@ -69,6 +69,8 @@ std::optional<ConfigError> apply_key(ClusterConfig& c, std::string_view key,
     ok = parse(value, c.semantic_prior);
   else if (key == "semantic_split")
     ok = parse(value, c.semantic_split);
+  else if (key == "semantic_split_min")
+    ok = parse(value, c.semantic_split_min);
   else if (key == "sample_members")
     ok = parse(value, c.sample_members);
   else if (key == "move_budget")
@@ -161,6 +163,7 @@ const std::vector<ConfigKey>& config_keys() {
       {"semantic_split",
        "semantic: a pain point whose sampled members form two groups splits when their mean "
        "cosine to each other, above b, is below this times the looser group's own; 0: never"},
+      {"semantic_split_min", "semantic: sampled members each group of an automatic split holds"},
       {"sample_members",
        "semantic: members kept per cluster (smallest event-id hashes) that move to their nearest "
        "cluster at maintenance; 0: no moves"},
@@ -210,6 +213,7 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
   if (key == "semantic_repeat") return num(c.semantic_repeat);
   if (key == "semantic_prior") return num(c.semantic_prior);
   if (key == "semantic_split") return num(c.semantic_split);
+  if (key == "semantic_split_min") return num(c.semantic_split_min);
   if (key == "sample_members") return num(c.sample_members);
   if (key == "move_budget") return num(c.move_budget);
   if (key == "hash_bits") return num(c.hash_bits);

@@ -60,24 +60,28 @@ double Aggregator::Impl::background_similarity(const Product& p) const {
 
 namespace {
 
-// Whether the members of `c` repeat one phrasing: their mean cosine to each other reaches
-// b + semantic_repeat * (1 - b).
-bool repeats_one_phrasing(const Cluster& c, double b, double repeat) {
-  if (c.count < 2 || repeat >= 1.0) return false;
-  const double within =
-      mean_pairwise_cosine(c.dense_norm * c.dense_norm, static_cast<double>(c.count));
-  return within >= b + repeat * (1.0 - b);
+// Mean cosine between the members of `c`.
+double cohesion_of(const Cluster& c) {
+  return mean_pairwise_cosine(c.dense_norm * c.dense_norm, static_cast<double>(c.count));
 }
 
 }  // namespace
 
+// Two groups repeat one phrasing when either's members' mean cosine to each other reaches
+// b + semantic_repeat * (1 - b); such groups merge at semantic_join, others at semantic_merge.
+double Aggregator::Impl::semantic_merge_bar(double b, double within_a, double within_b) const {
+  const double repeat = cfg.semantic_repeat < 1.0 ? b + cfg.semantic_repeat * (1.0 - b)
+                                                  : std::numeric_limits<double>::infinity();
+  const bool repeated = within_a >= repeat || within_b >= repeat;
+  return b + (repeated ? cfg.semantic_join : cfg.semantic_merge) * (1.0 - b);
+}
+
 // The pain point `c` should merge with: the one whose members it resembles most on average, if
-// that mean cosine reaches b + semantic_merge * (1 - b) (semantic_join when either repeats one
-// phrasing) and curation allows the merge.
+// that mean cosine reaches the merge bar and curation allows the merge.
 Cluster* Aggregator::Impl::semantic_merge_target(Product& p, const Cluster& c) {
   if (c.dense.empty() || c.count == 0) return nullptr;
   const double b = background_similarity(p);
-  const bool c_repeats = repeats_one_phrasing(c, b, cfg.semantic_repeat);
+  const double c_within = c.count >= 2 ? cohesion_of(c) : -1.0;
   double best = -1.0;
   Cluster* target = nullptr;
   for (const auto& slot : p.clusters) {
@@ -87,9 +91,9 @@ Cluster* Aggregator::Impl::semantic_merge_target(Product& p, const Cluster& c) {
     const double cross = dot_lanes(c.dense.data(), o->dense.data(), c.dense.size()) /
                          (static_cast<double>(c.count) * static_cast<double>(o->count));
     if (cross <= best) continue;
-    const bool repeated = c_repeats || repeats_one_phrasing(*o, b, cfg.semantic_repeat);
-    const double unit = repeated ? cfg.semantic_join : cfg.semantic_merge;
-    if (cross >= b + unit * (1.0 - b) && p.curation.auto_merge_allowed(c.id, o->id)) {
+    const double o_within = o->count >= 2 ? cohesion_of(*o) : -1.0;
+    if (cross >= semantic_merge_bar(b, c_within, o_within) &&
+        p.curation.auto_merge_allowed(c.id, o->id)) {
       best = cross;
       target = o;
     }

@@ -76,6 +76,42 @@ TwoGroups two_means(const std::vector<float>& vs, std::size_t m, std::size_t d,
   return g;
 }
 
+// Whether a phrasing repeated on one side of the cut and one repeated on the other would merge
+// by the repeated-phrasing rule: a member's phrasing is the members at cosine >= `repeat` to it
+// (itself included), counted when it holds `least` members whose mean cosine to each other
+// reaches `repeat`; two phrasings merge when their mean cosine reaches `join`.
+bool cuts_repeated_phrasings(const std::vector<float>& vs, std::size_t m, std::size_t d,
+                             const TwoGroups& g, double repeat, double join, std::size_t least) {
+  std::vector<double> sums[2];
+  std::vector<double> sizes[2];
+  std::vector<double> s(d);
+  for (std::size_t i = 0; i < m; ++i) {
+    const float* vi = vs.data() + i * d;
+    std::fill(s.begin(), s.end(), 0.0);
+    double n = 0;
+    for (std::size_t k = 0; k < m; ++k) {
+      const float* vk = vs.data() + k * d;
+      if (k != i && dot_lanes(vi, vk, d) < repeat) continue;
+      for (std::size_t j = 0; j < d; ++j) s[j] += static_cast<double>(vk[j]);
+      n += 1;
+    }
+    if (n < static_cast<double>(least)) continue;
+    double s2 = 0;
+    for (std::size_t j = 0; j < d; ++j) s2 += s[j] * s[j];
+    if (mean_pairwise_cosine(s2, n) < repeat) continue;
+    sums[g.side[i]].insert(sums[g.side[i]].end(), s.begin(), s.end());
+    sizes[g.side[i]].push_back(n);
+  }
+  for (std::size_t a = 0; a < sizes[0].size(); ++a) {
+    for (std::size_t b = 0; b < sizes[1].size(); ++b) {
+      double cross = 0;
+      for (std::size_t j = 0; j < d; ++j) cross += sums[0][a * d + j] * sums[1][b * d + j];
+      if (cross / (sizes[0][a] * sizes[1][b]) >= join) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 // Splits `c` when its sample falls into two groups, each of at least a tenth of the sample and
@@ -88,7 +124,7 @@ void Aggregator::Impl::split_broad(Product& p, Cluster& c) {
   if (!semantic() || cfg.semantic_split <= 0 || !c.promoted) return;
   if (!p.curation.auto_split_allowed(c.id)) return;
   const std::size_t m = c.sample.size();
-  const std::size_t least = std::max<std::size_t>(cfg.min_support, m / 10);
+  const std::size_t least = std::max<std::size_t>({cfg.min_support, m / 10, cfg.semantic_split_min});
   if (m < 2 * least || c.dense.size() != dims() || c.dense_norm <= 0) return;
   const std::size_t d = dims();
   std::vector<float> vs(m * d);
@@ -100,17 +136,26 @@ void Aggregator::Impl::split_broad(Product& p, Cluster& c) {
   const TwoGroups g = two_means(vs, m, d, c.dense);
   if (g.n[0] < static_cast<double>(least) || g.n[1] < static_cast<double>(least)) return;
   const double b = background_similarity(p);
-  // Mean cosines above the background: between the groups, and within the looser group.
+  // Mean cosines: between the groups, and within each.
   double cross = 0;
   for (std::size_t j = 0; j < d; ++j) cross += g.sum[0][j] * g.sum[1][j];
-  cross = cross / (g.n[0] * g.n[1]) - b;
-  double within = std::numeric_limits<double>::infinity();
+  cross /= g.n[0] * g.n[1];
+  double within[2];
   for (int k = 0; k < 2; ++k) {
     double s2 = 0;
     for (std::size_t j = 0; j < d; ++j) s2 += g.sum[k][j] * g.sum[k][j];
-    within = std::min(within, mean_pairwise_cosine(s2, g.n[k]) - b);
+    within[k] = mean_pairwise_cosine(s2, g.n[k]);
   }
-  if (within <= 0 || cross >= cfg.semantic_split * within) return;
+  // Above the background, relative to the looser group; and never a split that the merge rule
+  // would undo at the next maintenance.
+  const double looser = std::min(within[0], within[1]) - b;
+  if (looser <= 0 || cross - b >= cfg.semantic_split * looser) return;
+  if (cross >= semantic_merge_bar(b, within[0], within[1])) return;
+  if (cfg.semantic_repeat < 1.0 &&
+      cuts_repeated_phrasings(vs, m, d, g, b + cfg.semantic_repeat * (1.0 - b),
+                              b + cfg.semantic_join * (1.0 - b), least)) {
+    return;
+  }
   // The smaller group leaves (ties: group 1, the one seeded by the outlier).
   const std::uint8_t leaving = g.n[1] <= g.n[0] ? 1 : 0;
   std::size_t first = 0;

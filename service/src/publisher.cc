@@ -72,6 +72,9 @@ struct Publisher::Impl {
   // wake() reaches the producer only while it exists (start() to finish()).
   std::mutex wake_mutex;
   bool wakeable = false;  // guarded by wake_mutex
+  // Set by wake(): a produce() polls the queue too and may consume the yield meant for the
+  // loop's wait, so the loop checks this before it waits.
+  std::atomic<bool> wake_pending{false};
 
   // Publisher-thread state (the delivery callback runs on this thread too, inside poll/flush).
   std::unordered_map<std::string, Tracked> tracked;
@@ -372,6 +375,7 @@ struct Publisher::Impl {
             std::clamp(std::chrono::duration_cast<milliseconds>(next_due - now) + milliseconds{1},
                        std::min(kMinDueWait, wait), wait);
       }
+      if (wake_pending.exchange(false)) wait = milliseconds{0};
       producer->poll(wait);
       handle_reports();
       delete_acknowledged();
@@ -470,6 +474,7 @@ void Publisher::stop() {
 }
 
 void Publisher::wake() {
+  impl_->wake_pending.store(true);
   std::lock_guard lock(impl_->wake_mutex);
   if (impl_->wakeable) impl_->producer->wake();
 }

@@ -46,10 +46,12 @@ struct ClusterConfig {
   double semantic_prior = 1.0;
   // At maintenance a pain point whose sampled members fall into two groups splits (the larger
   // group keeps the id) when the groups' mean cosine to each other, above b, is below this
-  // times the looser group's mean cosine within itself, above b; 0 (the default): no automatic
-  // splits. Off because every value tried cost the demo data whole themes (aggregator/README.md,
-  // "Automatic split").
-  double semantic_split = 0;
+  // times the looser group's mean cosine within itself, above b, and the merge rule would not
+  // join them again; 0: no automatic splits (aggregator/README.md, "Automatic split").
+  double semantic_split = 0.8;
+  // Each group of an automatic split holds at least this many sampled members: two groups of a
+  // small sample are too often found by chance.
+  std::uint32_t semantic_split_min = 25;
   // At maintenance every member in a cluster's sample moves to the cluster whose vector sum it
   // is nearest to by cosine (one k-means step seeded by the online clusters). The sample holds
   // the members with the smallest event-id hashes, at most this many per cluster; 0: no moves.
