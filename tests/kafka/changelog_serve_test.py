@@ -176,7 +176,9 @@ def main():
             republished = serve.metric("painpoint_outbox_deleted_total", 0)
             log("outbox entries restored and published again: %d (%d deleted before)"
                 % (republished, deleted_before))
-            assert republished <= deleted_before / 4, (republished, deleted_before)
+            # Without the deletions on the changelog it is every entry ever written (at least
+            # deleted_before); each kill and the stop cut some off (2-27% in five runs).
+            assert republished < deleted_before / 2, (republished, deleted_before)
 
             faultlib.produce_all(brokers, later)
             serve.wait_stored(len(ids), timeout=120 + len(ids) / 500)
