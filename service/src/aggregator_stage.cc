@@ -74,6 +74,13 @@ void AggregatorStage::advertise_api(std::string_view address) {
   impl_->config.client_id = client_id_with_address(address);
 }
 
+void AggregatorStage::use_changelog(changelog::ChangelogConfig config, std::int32_t partitions,
+                                    OutboxDeletions* deletions) {
+  impl_->config.changelog = std::move(config);
+  impl_->config.changelog_partitions = partitions;
+  impl_->config.outbox_deletions = deletions;
+}
+
 ingest::Status AggregatorStage::start() {
   Impl& impl = *impl_;
   ingest::ConsumerConfig consumer_config;
@@ -85,6 +92,7 @@ ingest::Status AggregatorStage::start() {
   if (!consumer.ok()) return consumer.status();
   impl.consumer.emplace(std::move(consumer).value());
   if (auto s = impl.resolve_cluster(); !s.ok()) return s;
+  if (auto s = impl.restore_from_changelog(); !s.ok()) return s;
   if (store::Status s = ProductPartitions::from_store(impl.store, &impl.product_partitions);
       !s.ok()) {
     return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());

@@ -27,6 +27,7 @@
 #include "painpoint/aggregator/alerts.h"
 #include "painpoint/aggregator/config.h"
 #include "painpoint/aggregator/encoder.h"
+#include "painpoint/changelog/changelog.h"
 #include "painpoint/ingest/status.h"
 #include "painpoint/store/store.h"
 
@@ -34,6 +35,7 @@ namespace painpoint::service {
 
 class Counter;
 class Gauge;
+class OutboxDeletions;
 class Histogram;
 class MetricsRegistry;
 
@@ -75,6 +77,11 @@ struct AggregatorStageConfig {
   unsigned encoder_threads = 0;
   // Alert rules evaluated on every committed batch's summaries (docs/alerts.md).
   std::vector<aggregator::AlertRule> alert_rules;
+  // changelog.enabled: every commit goes to each partition's changelog first, and start()
+  // restores partitions 0 .. changelog_partitions - 1 from it (partition_changelog.h).
+  std::optional<changelog::ChangelogConfig> changelog;
+  std::int32_t changelog_partitions = 0;
+  OutboxDeletions* outbox_deletions = nullptr;
   // Called after every successful commit (a batch, a checkpoint, a curation command) on the
   // thread that committed, e.g. to wake the publisher at once. Must not block.
   std::function<void()> on_committed;
@@ -115,7 +122,14 @@ class AggregatorStage {
   // Puts the address this instance's HTTP API is reachable at into the consumer's client id, where
   // the other instances of the group find it (routing/partition_owners.h). Before start().
   void advertise_api(std::string_view address);
-  // Creates the consumer, learns the cluster id, subscribes and starts the thread.
+  // changelog.enabled: start() restores partitions 0 .. partitions - 1 from the changelog and
+  // every commit goes through it. Before start().
+  // `deletions` (may be null) is where the publisher reports the outbox entries it deleted; it
+  // must outlive the stage.
+  void use_changelog(changelog::ChangelogConfig config, std::int32_t partitions,
+                     OutboxDeletions* deletions);
+  // Creates the consumer, learns the cluster id, (with the changelog: restores every partition,)
+  // subscribes and starts the thread.
   ingest::Status start();
   // Finishes the batch in flight (it is committed whole or not at all), leaves the group (waiting
   // at most close_timeout) and joins the thread. Idempotent.

@@ -70,8 +70,10 @@ std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::
     return std::nullopt;
   }
   product_partitions.assign(&commit);
-  if (store::Status s = store.commit(commit); !s.ok()) {
-    (void)fail("store commit failed (" + std::string(why) + "): " + s.to_string());
+  if (store::Status s = commit_to_store(commit); !s.ok()) {
+    (void)fail(changelog_failure
+                   ? *changelog_failure
+                   : "store commit failed (" + std::string(why) + "): " + s.to_string());
     return std::nullopt;
   }
   if (config.on_committed) config.on_committed();

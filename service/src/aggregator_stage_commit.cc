@@ -28,8 +28,10 @@ store::CommitBatch to_commit_batch(aggregator::Changes&& changes) {
   return batch;
 }
 
-CommitThread::CommitThread(store::Store& store, std::function<void()> on_committed)
-    : store_(store), on_committed_(std::move(on_committed)), thread_([this] { run(); }) {}
+CommitThread::CommitThread(CommitFn commit, std::function<void()> on_committed)
+    : commit_(std::move(commit)),
+      on_committed_(std::move(on_committed)),
+      thread_([this] { run(); }) {}
 
 CommitThread::~CommitThread() {
   {
@@ -63,12 +65,32 @@ void CommitThread::run() {
     if (batch_ == nullptr) return;  // stopping with nothing to do
     const store::CommitBatch* batch = std::exchange(batch_, nullptr);
     lock.unlock();
-    store::Status status = store_.commit(*batch);
+    store::Status status = commit_(*batch);
     if (status.ok() && on_committed_) on_committed_();
     lock.lock();
     result_ = std::move(status);
     done_.notify_all();
   }
+}
+
+store::Status AggregatorStage::Impl::commit_to_store(const store::CommitBatch& batch) {
+  if (!changelogs) return store.commit(batch);
+  store::PreparedCommit prepared;
+  if (store::Status s = store.prepare_commit(batch, &prepared); !s.ok()) return s;
+  if (changelog::Status s = changelogs->append(batch, prepared); !s.ok()) {
+    const std::int32_t p = changelogs->failed_partition();
+    changelog_failure =
+        s.code == changelog::ChangelogErrc::kFenced
+            ? "partition " + std::to_string(p) +
+                  " of the changelog was taken over by another owner (fenced): this instance "
+                  "no longer owns it; nothing of the batch was committed here (" +
+                  s.to_string() + ")"
+            : "the changelog of partition " + std::to_string(p) +
+                  " did not take the batch, so it was not committed here: " + s.to_string() +
+                  "; a restart restores the partition from the changelog";
+    return {store::StoreErrc::kIoError, *changelog_failure};
+  }
+  return store.write_prepared(std::move(prepared));
 }
 
 void AggregatorStage::Impl::start_commit(Pending pending) {
@@ -82,7 +104,10 @@ bool AggregatorStage::Impl::finish_commit(bool building_saves_state) {
   if (!in_flight) return true;
   const store::Status s = committer.wait();
   std::unique_ptr<Pending> done = std::move(in_flight);
-  if (!s.ok()) return fail("store commit failed: " + s.to_string());
+  if (!s.ok()) {
+    if (changelog_failure) return fail(*changelog_failure);
+    return fail("store commit failed: " + s.to_string());
+  }
   const std::size_t stored = done->commit.events.size();
   checkpoint_committed(done->completes_checkpoint, building_saves_state);
   for (const auto& o : done->next) positions[{o.topic, o.partition}] = o.offset;

@@ -37,6 +37,7 @@
 #include "metrics.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/ingest/consumer.h"
+#include "partition_changelog.h"
 #include "product_partitions.h"
 #include "store_state_reader.h"
 
@@ -52,7 +53,9 @@ store::CommitBatch to_commit_batch(aggregator::Changes&& changes);
 class CommitThread {
  public:
   // `on_committed` (may be empty) runs on the commit thread after each successful commit.
-  CommitThread(store::Store& store, std::function<void()> on_committed);
+  using CommitFn = std::function<store::Status(const store::CommitBatch&)>;
+  // `commit` writes one batch (the store's commit, or through the changelog first).
+  CommitThread(CommitFn commit, std::function<void()> on_committed);
   ~CommitThread();
   CommitThread(const CommitThread&) = delete;
   CommitThread& operator=(const CommitThread&) = delete;
@@ -65,7 +68,7 @@ class CommitThread {
  private:
   void run();
 
-  store::Store& store_;
+  const CommitFn commit_;
   const std::function<void()> on_committed_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -118,7 +121,12 @@ struct AggregatorStage::Impl {
   // At most one commit runs at a time, on the commit thread, overlapping the aggregation of the
   // next batch; only this stage's thread starts and finishes it.
   std::unique_ptr<Pending> in_flight;
-  CommitThread committer{store, config.on_committed};
+  // changelog.enabled: the writers of the partitions restored at start (used by the commit
+  // thread and commit_checkpoint(), one commit at a time), and why the last commit failed there.
+  std::unique_ptr<PartitionChangelogs> changelogs;
+  std::optional<std::string> changelog_failure;
+  CommitThread committer{[this](const store::CommitBatch& b) { return commit_to_store(b); },
+                         config.on_committed};
   AlertFiring alerts{config.alert_rules, store};
   // Which products' state is written out with which batch (checkpoints), and the events added
   // since each product's state was last written out.
@@ -156,6 +164,9 @@ struct AggregatorStage::Impl {
   bool process(const ingest::MessageBatch& batch);
 
   // aggregator_stage_commit.cc
+  // store.commit(), or with the changelog: prepare, append each partition's writes to its
+  // changelog, then write locally with the checkpoints.
+  store::Status commit_to_store(const store::CommitBatch& batch);
   void start_commit(Pending pending);
   // `building_saves_state`: the batch built meanwhile hands out state not yet persisted.
   bool finish_commit(bool building_saves_state = false);
@@ -176,6 +187,8 @@ struct AggregatorStage::Impl {
 
   // aggregator_stage_assignment.cc
   ingest::Status resolve_cluster();
+  // changelog.enabled: restores every partition before the aggregator loads its state.
+  ingest::Status restore_from_changelog();
   std::vector<ingest::StartOffset> on_assign(std::span<const ingest::TopicPartition> partitions);
   void on_revoke(std::span<const ingest::TopicPartition> partitions);
   void refresh_lag(bool polled_empty);

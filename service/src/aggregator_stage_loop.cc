@@ -32,6 +32,14 @@ void AggregatorStage::Impl::run() {
       if (!process(batch)) break;
     } else if (!finish_commit()) {
       break;  // nothing new: settle the last batch rather than wait for the next one
+    } else if (changelogs && changelogs->deletions_pending()) {
+      // Idle: the publisher's deletions go to the changelog now rather than with a next batch
+      // that may not come before a stop.
+      if (store::Status s = commit_to_store(store::CommitBatch{}); !s.ok()) {
+        (void)fail(changelog_failure ? *changelog_failure
+                                     : "store commit failed: " + s.to_string());
+        break;
+      }
     }
     if (!run_commands()) break;
     refresh_lag(batch.empty());

@@ -117,6 +117,20 @@ const std::vector<Entry>& entries() {
         "aggregator.checkpoint_batches",
         "spread a checkpoint over N batches, a share of the products in each (1: all at once)",
         [](auto& c) -> auto& { return c.checkpoint_batches; }, std::uint64_t{1}));
+    Entry changelog;
+    changelog.key = "changelog.enabled";
+    changelog.help =
+        "write every state change to painpoint.aggregator-changelog before the local commit and "
+        "restore partitions from it (true/false; needs --brokers)";
+    changelog.set = [](ServiceConfig& c, std::string_view text) {
+      if (text != "true" && text != "false") return false;
+      c.changelog_enabled = text == "true";
+      return true;
+    };
+    changelog.get = [](const ServiceConfig& c) {
+      return std::string(c.changelog_enabled ? "true" : "false");
+    };
+    t.push_back(std::move(changelog));
     append_cluster_entries(t);
     return t;
   }();

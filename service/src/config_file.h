@@ -42,6 +42,10 @@ struct ServiceConfig {
   // A checkpoint is spread over this many batches, a share of the products in each, so that no
   // batch stalls for the whole state (1: all at once). One product's state is never split.
   std::uint64_t checkpoint_batches = 16;
+  // Every state write of a partition also goes to painpoint.aggregator-changelog before the
+  // local commit, and a partition is restored from it before it is processed (changelog/README.md).
+  // Needs --brokers: the embedded broker keeps at most 5 MiB per partition.
+  bool changelog_enabled = false;
   // connectors.* keys: the webhooks of support systems (docs/connectors.md).
   ConnectorsConfig connectors;
   // alerts.* keys: alert rules (docs/alerts.md).

@@ -294,6 +294,7 @@ struct Publisher::Impl {
       store_failure("delete outbox entries: " + s.to_string());
       return;  // kept in to_delete: retried on the next round
     }
+    if (config.on_deleted) config.on_deleted(to_delete);
     if (store_error) {
       spdlog::info("publisher: store writes succeed again");
       store_error = false;

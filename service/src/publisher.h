@@ -24,8 +24,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "painpoint/ingest/status.h"
@@ -59,6 +61,9 @@ struct PublisherConfig {
   // TEST ONLY (PAINPOINT_TEST_PUBLISH_DELAY_MS): nothing is published until this long after
   // start, so a test can kill the process between commit and publish.
   std::chrono::milliseconds test_initial_delay{0};
+  // Called on the publisher's thread after each successful deletion of published entries (the
+  // changelog carries them with the next batch of their partition). Must not block.
+  std::function<void(std::span<const store::OutboxPosition>)> on_deleted;
 };
 
 class Publisher {

@@ -1,11 +1,13 @@
 #include "serve.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -24,11 +26,13 @@
 #include "http_server.h"
 #include "metrics.h"
 #include "painpoint/aggregator/word_vectors.h"
+#include "painpoint/changelog/changelog.h"
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
+#include "partition_changelog.h"
 #include "product_partitions.h"
 #include "publisher.h"
 #include "routing/partition_owners.h"
@@ -299,6 +303,13 @@ base::ExitCode load_setup(const ServeOptions& options, ServeSetup& setup) {
     return base::ExitCode::kBadUsage;
   }
   setup.config = std::move(*file.config);
+  if (setup.config.changelog_enabled && options.brokers.empty()) {
+    spdlog::error(
+        "changelog.enabled = true needs --brokers of an Apache Kafka cluster: the embedded broker "
+        "keeps at most 5 MiB per partition, less than a changelog holds (set changelog.enabled "
+        "= false, the default, or pass --brokers)");
+    return base::ExitCode::kBadUsage;
+  }
   auto webhooks = prepare_webhooks(setup.config.alerts);
   if (auto* error = std::get_if<std::string>(&webhooks)) {
     spdlog::error("alerts: {}", *error);
@@ -448,10 +459,64 @@ struct Stages {
   AlertPublisher& alert_publisher;
   WebhookDelivery& webhooks;
   ingest::IngestWorker& ingest;
+  OutboxDeletions& outbox_deletions;
 };
+
+// changelog.enabled: the changelog topic as `painpoint topics ensure` makes it, with as many
+// partitions as the aggregator's input topic (which must exist), handed to the stage.
+base::ExitCode prepare_changelog(const std::string& brokers, const ServeSetup& setup,
+                                 AggregatorStage& stage, OutboxDeletions& deletions) {
+  constexpr std::chrono::seconds kTimeout{30};
+  auto admin =
+      ingest::Admin::create({brokers, "painpoint-changelog",
+                             setup.config.kafka.settings.for_role(ingest::ClientRole::kAdmin)});
+  if (!admin.ok()) {
+    spdlog::error("changelog: {}", admin.status().to_string());
+    return base::ExitCode::kStartFailed;
+  }
+  const std::string input(ingest::kTopicByProduct);
+  auto metadata = admin->metadata(kTimeout, input);
+  if (!metadata.ok() || metadata->topics.empty() || !metadata->topics[0].error.ok() ||
+      metadata->topics[0].partitions <= 0) {
+    spdlog::error(
+        "changelog.enabled needs the partition count of {}, which the cluster did not give ({}); "
+        "`painpoint topics ensure --brokers {}` creates the topics",
+        input, metadata.ok() ? "no such topic" : metadata.status().to_string(), brokers);
+    return base::ExitCode::kCannotProceed;
+  }
+  const int partitions = metadata->topics[0].partitions;
+  const std::string topic(ingest::kTopicChangelog);
+  auto check = changelog::ensure_changelog_topic(*admin, topic, partitions, kTimeout);
+  if (!check.ok()) {
+    spdlog::error("changelog topic {}: {}", topic, check.status().to_string());
+    return base::ExitCode::kCannotProceed;
+  }
+  if (check->outcome == ingest::TopicCheck::Outcome::kMismatch) {
+    spdlog::error(
+        "changelog topic {} differs from what Painpoint needs: {}; `painpoint topics "
+        "ensure --brokers {}` lists every difference",
+        topic, fmt::join(check->mismatches, "; "), brokers);
+    return base::ExitCode::kCannotProceed;
+  }
+  if (check->outcome == ingest::TopicCheck::Outcome::kCreated) {
+    spdlog::info("created the changelog topic {} with {} partitions", topic, partitions);
+  }
+  changelog::ChangelogConfig config;
+  config.brokers = brokers;
+  config.topic = topic;
+  config.clients = setup.config.kafka.settings;
+  stage.use_changelog(std::move(config), partitions, &deletions);
+  return base::ExitCode::kOk;
+}
 
 base::ExitCode start_stages(const ServeOptions& options, const ServeSetup& setup,
                             const std::string& brokers, store::Store& store, Stages stages) {
+  if (setup.config.changelog_enabled) {
+    if (auto code = prepare_changelog(brokers, setup, stages.aggregator, stages.outbox_deletions);
+        code != base::ExitCode::kOk) {
+      return code;
+    }
+  }
   if (auto s = stages.aggregator.start(); !s.ok()) {
     spdlog::error("cannot start the aggregator stage: {}", s.to_string());
     return base::ExitCode::kStartFailed;
@@ -573,7 +638,15 @@ base::ExitCode run_serve(const ServeOptions& options) {
   MetricsRegistry metrics;
   metrics.gauge_callback("painpoint_store_events", "Distinct events held in the store",
                          [s = store.get()] { return static_cast<double>(s->event_count()); });
-  Publisher publisher(make_publisher_config(setup, brokers), *store, metrics);
+  // Declared before the publisher, which reports to it, and the stage, which drains it.
+  OutboxDeletions outbox_deletions;
+  PublisherConfig publisher_config = make_publisher_config(setup, brokers);
+  if (setup.config.changelog_enabled) {
+    publisher_config.on_deleted = [&outbox_deletions](std::span<const store::OutboxPosition> p) {
+      outbox_deletions.add(p);
+    };
+  }
+  Publisher publisher(std::move(publisher_config), *store, metrics);
   // Declared after the publisher, which it wakes from its commit thread until it is destroyed.
   AggregatorStageConfig stage_config = make_stage_config(setup, brokers);
   stage_config.on_committed = [&publisher] { publisher.wake(); };
@@ -583,8 +656,8 @@ base::ExitCode run_serve(const ServeOptions& options) {
   WebhookDelivery webhook_delivery(make_webhook_config(setup), *store, metrics);
   ingest::IngestWorker ingest_worker(make_ingest_config(setup, brokers));
   register_ingest_metrics(metrics, ingest_worker);
-  const Stages stages{aggregator_stage, publisher, alert_publisher, webhook_delivery,
-                      ingest_worker};
+  const Stages stages{aggregator_stage, publisher,     alert_publisher,
+                      webhook_delivery, ingest_worker, outbox_deletions};
 
   // Declared before the server so that it outlives every handler that sends to it.
   auto feedback_sink = make_kafka_feedback_sink(

@@ -135,6 +135,9 @@ class CommitWrites {
 struct PreparedCommit::Impl {
   CommitWrites writes;
   bool partitioned = true;  // the store's layout: whether keys carry a partition prefix
+  // Default-family records written after `writes` and never listed by writes() (a partition's
+  // changelog checkpoint: it describes the changelog, so it cannot be on it).
+  std::vector<std::pair<std::string, std::string>> local;
 };
 
 PreparedCommit::PreparedCommit() = default;
@@ -148,7 +151,16 @@ std::vector<PreparedWrite> PreparedCommit::writes() const {
   const bool partitioned = impl_->partitioned;
   impl_->writes.for_each([&out, partitioned](const CommitWrites::Op& op) {
     PreparedWrite write{kFamilyNames[op.family], op.kind, op.key, op.value};
-    if (partitioned && partition_ranges::is_partitioned(op.family)) {
+    if (partitioned && op.family == kMeta &&
+        op.key.starts_with(partition_ranges::kMetaPartitionPrefix)) {
+      // A partition's own record (counters, product statistics, input offset).
+      const std::string_view rest =
+          std::string_view(op.key).substr(partition_ranges::kMetaPartitionPrefix.size());
+      if (const auto parsed = keys::parse_partitioned_key(rest)) {
+        write.partition = parsed->partition;
+        write.key = parsed->key;
+      }
+    } else if (partitioned && partition_ranges::is_partitioned(op.family)) {
       const auto parsed = keys::parse_partitioned_key(op.key);
       if (parsed) {
         write.partition = parsed->partition;
@@ -774,6 +786,9 @@ Status Store::write_prepared(PreparedCommit prepared) {
         break;
     }
   });
+  for (const auto& [key, value] : prepared.impl_->local) {
+    if (built.ok()) built = wb.Put(impl.cf(kMeta), key, value);
+  }
   if (Status s = from_rocks(built, "build write batch"); !s.ok()) return s;
   const Status written = impl.write(&wb, "commit batch");
   if (wb.Data().capacity() > Impl::kRetainedCommitBytes) wb = rocksdb::WriteBatch();
@@ -803,6 +818,21 @@ Status Store::commit(const CommitBatch& batch) {
   PreparedCommit prepared;
   if (Status s = prepare_commit(batch, &prepared); !s.ok()) return s;
   return write_prepared(std::move(prepared));
+}
+
+
+Status Store::add_local_record(PreparedCommit* prepared, std::int32_t partition,
+                               std::string_view name, std::string value) const {
+  if (prepared == nullptr || !prepared->impl_) {
+    return {StoreErrc::kInvalidArgument, "no prepared commit to add a local record to"};
+  }
+  if (!impl_->partitioned || !keys::valid_partition(partition)) {
+    return {StoreErrc::kInvalidArgument,
+            "a local record needs a valid partition of a schema 3 store"};
+  }
+  prepared->impl_->local.emplace_back(impl_->meta_in(partition, local_record_name(name)),
+                                      std::move(value));
+  return Status::Ok();
 }
 
 }  // namespace painpoint::store

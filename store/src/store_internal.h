@@ -94,6 +94,14 @@ inline constexpr std::string_view kOutboxSequenceKey = "outbox_next_sequence";
 inline constexpr std::string_view kOffsetPrefix = "offset/";
 inline constexpr std::string_view kProductPrefix = "product/";
 
+// A partition's local record (Store::put_local_record) in its meta range: never on the changelog.
+inline constexpr std::string_view kLocalRecordPrefix = "local/";
+inline std::string local_record_name(std::string_view name) {
+  std::string key(kLocalRecordPrefix);
+  key += name;
+  return key;
+}
+
 inline std::string product_key(std::string_view product_id) {
   std::string key(kProductPrefix);
   key += product_id;

@@ -172,5 +172,88 @@ TEST_F(PreparedCommitTest, ACommitBetweenPrepareAndWriteIsRefused) {
   EXPECT_EQ(store->write_prepared(PreparedCommit()).code, StoreErrc::kInvalidArgument);
 }
 
+// What the changelog carries: a partition's writes as writes() lists them, applied to another
+// store with apply_partition_writes(), rebuild that partition there (counters after
+// reload_counters()); a local record is written with the commit but never listed.
+TEST_F(PreparedCommitTest, PartitionWritesAppliedElsewhereRebuildThePartition) {
+  struct OwnedWrite {
+    std::string family, key, value;
+    WriteKind kind;
+    std::int32_t partition;
+  };
+  std::vector<std::vector<OwnedWrite>> batches;
+  std::filesystem::remove_all(committed_dir());
+  auto source = open_store();
+  for (const CommitBatch& batch : {first_batch(), second_batch()}) {
+    PreparedCommit prepared;
+    ASSERT_TRUE(source->prepare_commit(batch, &prepared).ok());
+    auto& owned = batches.emplace_back();
+    for (const PreparedWrite& w : prepared.writes()) {
+      owned.push_back(
+          {std::string(w.family), std::string(w.key), std::string(w.value), w.kind, w.partition});
+    }
+    ASSERT_TRUE(source->add_local_record(&prepared, 0, "checkpoint", "cp-1").ok());
+    ASSERT_TRUE(source->write_prepared(std::move(prepared)).ok());
+  }
+  std::optional<std::string> local;
+  ASSERT_TRUE(source->local_record(0, "checkpoint", &local).ok());
+  EXPECT_EQ(local, "cp-1");
+
+  std::unique_ptr<Store> copy;
+  ASSERT_TRUE(Store::open(committed_dir(), {}, &copy).ok());
+  std::size_t partition_writes = 0;
+  for (const auto& batch : batches) {
+    std::map<std::int32_t, std::vector<PreparedWrite>> by_partition;
+    for (const OwnedWrite& w : batch) {
+      EXPECT_EQ(w.key.find("local/"), std::string::npos) << w.family << " " << w.key;
+      if (w.partition == kNoPartition) continue;
+      by_partition[w.partition].push_back({w.family, w.kind, w.key, w.value, w.partition});
+      ++partition_writes;
+    }
+    for (const auto& [p, writes] : by_partition) {
+      Status s = copy->apply_partition_writes(p, writes);
+      ASSERT_TRUE(s.ok()) << s.to_string();
+    }
+  }
+  EXPECT_GT(partition_writes, 20U);
+  EXPECT_EQ(copy->event_count(), 0);  // counters follow only on reload
+  ASSERT_TRUE(copy->reload_counters().ok());
+  EXPECT_EQ(copy->event_count(), source->event_count());
+  EXPECT_EQ(copy->outbox_next_sequences(), source->outbox_next_sequences());
+  std::vector<InputOffset> source_offsets, copy_offsets;
+  ASSERT_TRUE(source->load_offsets(&source_offsets).ok());
+  ASSERT_TRUE(copy->load_offsets(&copy_offsets).ok());
+  EXPECT_EQ(copy_offsets, source_offsets);
+  ASSERT_EQ(copy->product_stats().size(), source->product_stats().size());
+  for (const v1::ProductStats& stats : source->product_stats()) {
+    const auto other = copy->product_stats(stats.product_id());
+    ASSERT_TRUE(other.has_value()) << stats.product_id();
+    EXPECT_EQ(other->SerializeAsString(), stats.SerializeAsString());
+  }
+  std::optional<std::string> value;
+  ASSERT_TRUE(copy->partition_record(0, "members", "e-old", &value).ok());
+  EXPECT_EQ(value, "pp-new");
+  // The copy continues like the source: the next commit gets the same arrival numbers.
+  for (Store* store : {source.get(), copy.get()}) {
+    CommitBatch next;
+    next.events = {make_event("e-next", "app", v1::SOURCE_CUSTOMER, 400)};
+    ASSERT_TRUE(store->commit(next).ok());
+  }
+  std::optional<v1::StoredEvent> a, b;
+  ASSERT_TRUE(source->get_event("e-next", &a).ok());
+  ASSERT_TRUE(copy->get_event("e-next", &b).ok());
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->arrival_seq(), b->arrival_seq());
+  // The local record goes with its partition.
+  ASSERT_TRUE(source->drop_partition(0).ok());
+  ASSERT_TRUE(source->local_record(0, "checkpoint", &local).ok());
+  EXPECT_FALSE(local.has_value());
+  // Records of no partition are refused.
+  const PreparedWrite alert{"alerts", WriteKind::kPut, "k", "v", kNoPartition};
+  EXPECT_FALSE(copy->apply_partition_writes(0, std::span(&alert, 1)).ok());
+  copy.reset();
+  std::filesystem::remove_all(committed_dir());
+}
+
 }  // namespace
 }  // namespace painpoint::store

@@ -205,9 +205,10 @@ struct OutboxEntry {
 enum class WriteKind { kPut, kDelete, kDeleteRange };
 
 // One write of a prepared commit: `family` names the column family (by its schema 2 name). In
-// a family keyed by input partition, `partition` is the key's partition and `key` the key
-// without the partition prefix (the changelog's records carry it so); elsewhere `partition` is
-// kNoPartition and `key` the key as written. For kDeleteRange, `value` is the end of the range
+// a family keyed by input partition, and for a partition's own records in the default family
+// (its counters, product statistics and input offset), `partition` is the key's partition and
+// `key` the key without the partition prefix (the changelog's records carry it so); elsewhere
+// `partition` is kNoPartition and `key` the key as written (process-wide records, alerts). For kDeleteRange, `value` is the end of the range
 // (excluded), likewise without the prefix.
 struct PreparedWrite {
   std::string_view family;
@@ -288,6 +289,35 @@ class Store {
   // another instance took over. kInvalidArgument outside keys::valid_partition(); kSchemaMismatch
   // on a store below kPartitionedSchemaVersion, whose keys carry no partition.
   Status drop_partition(std::int32_t partition);
+
+  // The changelog's side (changelog/README.md; docs/adr-005-scale-out.md, item 2) -------------
+
+  // Writes partition `partition`'s `writes`, as PreparedCommit::writes() listed them (family by
+  // name, key without the partition prefix; records of kNoPartition are refused), in one
+  // WriteBatch: one restored batch of the changelog. The in-memory counters do not follow until
+  // reload_counters(). kSchemaMismatch below schema 3; kInvalidArgument for an unknown family.
+  Status apply_partition_writes(std::int32_t partition, std::span<const PreparedWrite> writes);
+  // Reads the counters (event counts, arrival numbers, outbox sequences, the partitions present)
+  // and the arrival log's index again from disk, after apply_partition_writes(). Not
+  // concurrently with a commit.
+  Status reload_counters();
+  // A record of partition `partition` that stays local: written with `prepared` (after its
+  // writes, in the same WriteBatch) but never listed by writes(), or alone; dropped with the
+  // partition. For where the partition's changelog was written up to.
+  Status add_local_record(PreparedCommit* prepared, std::int32_t partition,
+                          std::string_view name, std::string value) const;
+  Status put_local_record(std::int32_t partition, std::string_view name, std::string_view value);
+  // Partition `partition`'s record `key` of the family named `family` (as PreparedWrite names
+  // families, key without the prefix): what a new owner writes again for a key a restore found
+  // uncommitted. kInvalidArgument for a family without partitions.
+  Status partition_record(std::int32_t partition, std::string_view family, std::string_view key,
+                          std::optional<std::string>* out) const;
+  // The first key (without the prefix) at or after `from` in that family's partition; nullopt
+  // when there is none.
+  Status first_partition_key(std::int32_t partition, std::string_view family,
+                             std::string_view from, std::optional<std::string>* out) const;
+  Status local_record(std::int32_t partition, std::string_view name,
+                      std::optional<std::string>* out) const;
 
   // Reader side (thread-safe) -------------------------------------------------------------------
 

@@ -1,0 +1,105 @@
+#pragma once
+
+// The aggregator stage's use of the changelog (changelog/README.md; docs/adr-005-scale-out.md,
+// item 2): each partition of painpoint.feedback-by-product is restored from its changelog
+// partition before it is processed, and every commit hands each partition's writes to that
+// partition's ChangelogWriter before the local store writes them, together with the writer's
+// Checkpoint (a local record of the partition, so a restart reads only the changelog's tail).
+//
+// Thread safety: restore() of different partitions from several threads at once (a start
+// restores many partitions side by side), none during append(); append() from one thread at a
+// time (it appends to the partitions of a batch side by side, one thread each).
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "painpoint/changelog/changelog.h"
+#include "painpoint/store/store.h"
+
+namespace painpoint::service {
+
+// The name of the local record that holds a partition's Checkpoint (Store::put_local_record).
+inline constexpr std::string_view kChangelogCheckpointRecord = "changelog-checkpoint";
+
+// A Checkpoint as the local record's value, and back (nullopt: not one).
+[[nodiscard]] std::string encode_checkpoint(const changelog::Checkpoint& checkpoint);
+[[nodiscard]] std::optional<changelog::Checkpoint> decode_checkpoint(std::string_view text);
+
+// A prepared write of one partition as a changelog Record, and back: a range deletion travels as
+// a put in the family `range:<family>` whose value is the range's end.
+[[nodiscard]] changelog::Record to_record(const store::PreparedWrite& write);
+[[nodiscard]] store::PreparedWrite to_prepared_write(const changelog::Record& record);
+
+struct PartitionRestoreStats {
+  std::int32_t partition = 0;
+  bool warm = false;  // from the local checkpoint (only the tail read)
+  changelog::RestoreStats stats;
+  std::int64_t next_input_offset = -1;
+  double seconds = 0;
+};
+
+// The outbox entries the publisher deleted since the changelog's last append: their deletions
+// go to the changelog with the next batch, so that a restore neither brings back (and publishes
+// again) every summary ever published nor keeps them on the topic forever. Thread-safe.
+class OutboxDeletions {
+ public:
+  void add(std::span<const store::OutboxPosition> positions);
+  [[nodiscard]] std::vector<store::OutboxPosition> take();
+  [[nodiscard]] bool empty();
+
+ private:
+  std::mutex mutex_;
+  std::vector<store::OutboxPosition> positions_;  // guarded by mutex_
+};
+
+class PartitionChangelogs {
+ public:
+  // `deletions` (may be null; outlives this) is drained by each append().
+  PartitionChangelogs(changelog::ChangelogConfig config, store::Store& store,
+                      OutboxDeletions* deletions);
+
+  // Restores partition `partition` into the store: from its local checkpoint when there is one,
+  // else from the changelog's beginning into the cleared partition (a partition with records but
+  // no checkpoint was written without the changelog: refused, kInvalidArgument). Rewrites the
+  // keys the restore reported uncommitted as a first batch, stores the checkpoint locally and
+  // keeps the writer. Reads in chunks; `stop` ends it early (kState). The store's counters are
+  // not reloaded: call Store::reload_counters() after the last partition.
+  changelog::Result<PartitionRestoreStats> restore(std::int32_t partition,
+                                                   const std::atomic<bool>& stop);
+
+  // Appends each partition's writes of `prepared` (those of kNoPartition, the process-wide
+  // records and alerts, stay local) to its changelog, each partition's next input offset from
+  // `batch`, and adds the writers' checkpoints to `prepared`. A partition without a writer
+  // (not restored here) is kState; kFenced names the partition whose owner changed.
+  changelog::Status append(const store::CommitBatch& batch, store::PreparedCommit& prepared);
+
+  // Whether the publisher deleted entries the changelog does not know of yet.
+  [[nodiscard]] bool deletions_pending() const {
+    return deletions_ != nullptr && !deletions_->empty();
+  }
+
+  // The partition of the last failed append (for the message).
+  [[nodiscard]] std::int32_t failed_partition() const { return failed_partition_; }
+
+ private:
+  changelog::Status rewrite_uncommitted(std::int32_t partition,
+                                        const changelog::RestoreResult& restored,
+                                        changelog::ChangelogWriter& writer);
+
+  changelog::ChangelogConfig config_;
+  store::Store& store_;
+  std::mutex restored_mutex_;  // guards the two maps during restore()s
+  std::map<std::int32_t, changelog::ChangelogWriter> writers_;
+  std::map<std::int32_t, changelog::PartitionState> states_;
+  std::int32_t failed_partition_ = -1;
+  OutboxDeletions* deletions_;
+};
+
+}  // namespace painpoint::service
