@@ -367,10 +367,8 @@ Status check_product_partitions(const CommitBatch& batch) {
 // WriteBatch has always held them. Reads only: the store changes in write_prepared().
 class Store::Impl::CommitPreparation {
  public:
-  CommitPreparation(const Store& store, const Impl& impl, const CommitBatch& batch,
-                    CommitWrites& out)
-      : store_(store),
-        impl_(impl),
+  CommitPreparation(const Impl& impl, const CommitBatch& batch, CommitWrites& out)
+      : impl_(impl),
         batch_(batch),
         out_(out),
         saved_products_(batch.state_saved_for.begin(), batch.state_saved_for.end()) {}
@@ -738,7 +736,6 @@ class Store::Impl::CommitPreparation {
                           });
   }
 
-  const Store& store_;
   const Impl& impl_;
   const CommitBatch& batch_;
   CommitWrites& out_;
@@ -751,7 +748,7 @@ class Store::Impl::CommitPreparation {
 Status Store::prepare_commit(const CommitBatch& batch, PreparedCommit* out) const {
   out->impl_ = std::make_unique<PreparedCommit::Impl>();
   out->impl_->partitioned = impl_->partitioned;
-  Impl::CommitPreparation preparation(*this, *impl_, batch, out->impl_->writes);
+  Impl::CommitPreparation preparation(*impl_, batch, out->impl_->writes);
   Status s = preparation.run();
   if (!s.ok()) out->impl_.reset();
   return s;
