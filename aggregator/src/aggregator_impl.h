@@ -196,6 +196,7 @@ struct Aggregator::Impl {
   void maintain(Product& p);
   inline void merge_near_duplicates(Product& p);
   [[nodiscard]] Cluster* sparse_merge_target(Product& p, const Cluster& c);
+  [[nodiscard]] bool dense_apart(const Cluster& a, const Cluster& b) const;
   inline void retire_expired_candidates(Product& p);
   [[nodiscard]] inline double cluster_similarity(const Cluster& a, const Cluster& b) const;
   void merge(Product& p, Cluster& into, Cluster& from);

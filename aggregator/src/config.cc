@@ -71,6 +71,8 @@ std::optional<ConfigError> apply_key(ClusterConfig& c, std::string_view key,
     ok = parse(value, c.semantic_split);
   else if (key == "semantic_split_min")
     ok = parse(value, c.semantic_split_min);
+  else if (key == "static_merge_ratio")
+    ok = parse(value, c.static_merge_ratio);
   else if (key == "sample_members")
     ok = parse(value, c.sample_members);
   else if (key == "move_budget")
@@ -164,6 +166,9 @@ const std::vector<ConfigKey>& config_keys() {
        "semantic: a pain point whose sampled members form two groups splits when their mean "
        "cosine to each other, above b, is below this times the looser group's own; 0: never"},
       {"semantic_split_min", "semantic: sampled members each group of an automatic split holds"},
+      {"static_merge_ratio",
+       "static: no merge of pain points whose members' mean cosine to each other is below this "
+       "times the looser one's own; 0: no check"},
       {"sample_members",
        "semantic: members kept per cluster (smallest event-id hashes) that move to their nearest "
        "cluster at maintenance; 0: no moves"},
@@ -214,6 +219,7 @@ std::optional<std::string> config_value(const ClusterConfig& c, std::string_view
   if (key == "semantic_prior") return num(c.semantic_prior);
   if (key == "semantic_split") return num(c.semantic_split);
   if (key == "semantic_split_min") return num(c.semantic_split_min);
+  if (key == "static_merge_ratio") return num(c.static_merge_ratio);
   if (key == "sample_members") return num(c.sample_members);
   if (key == "move_budget") return num(c.move_budget);
   if (key == "hash_bits") return num(c.hash_bits);

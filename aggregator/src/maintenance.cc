@@ -8,6 +8,7 @@
 #include "aggregator_impl.h"
 #include "painpoint/v1/aggregator_state.pb.h"
 #include "state_keys.h"
+#include "term_vector.h"
 
 namespace painpoint::aggregator {
 
@@ -67,12 +68,25 @@ Cluster* Aggregator::Impl::sparse_merge_target(Product& p, const Cluster& c) {
     if (o == nullptr || !o->promoted) continue;
     if (!p.curation.auto_merge_allowed(c.id, o->id)) continue;
     const double s = cluster_similarity(c, *o);
-    if (s >= best) {
+    if (s >= best && !dense_apart(c, *o)) {
       best = s;
       target = o;
     }
   }
   return target;
+}
+
+// Static mode: whether the members of `a` and `b` resemble each other (dense part) much less
+// than the looser of the two resembles itself, so that a merge would mix two groups.
+bool Aggregator::Impl::dense_apart(const Cluster& a, const Cluster& b) const {
+  if (cfg.static_merge_ratio <= 0 || a.count < 2 || b.count < 2) return false;
+  if (a.dense.empty() || a.dense.size() != b.dense.size()) return false;
+  const double cross = dot_lanes(a.dense.data(), b.dense.data(), a.dense.size()) /
+                       (static_cast<double>(a.count) * static_cast<double>(b.count));
+  const double within =
+      std::min(mean_pairwise_cosine(a.dense_norm * a.dense_norm, static_cast<double>(a.count)),
+               mean_pairwise_cosine(b.dense_norm * b.dense_norm, static_cast<double>(b.count)));
+  return cross < cfg.static_merge_ratio * within;
 }
 
 // Retires candidates that never gathered support (only candidates are visited: touching every

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/word_vectors.h"
 
 namespace painpoint::aggregator {
@@ -161,6 +162,50 @@ TEST(GloveVectors, StillLoadAndAreReadPerWord) {
   EXPECT_EQ(pin[2], 8.0F);
   std::vector<double> acc(kDims, 0.0);
   EXPECT_FALSE(loaded.vectors->add_text_vector("card", acc));
+}
+
+// Two groups of texts that share most of their words but whose word vectors point apart: the
+// sparse-weighted similarity reaches merge_threshold, the dense part says they are two groups.
+// static_merge_ratio keeps them apart; without it maintenance merges them.
+std::size_t active_after_alternating_groups(double static_merge_ratio) {
+  std::string out = "PPWV0001";
+  put_u32(out, 2);
+  put_u32(out, kDims);
+  for (const std::string w : {"alpha", "beta"}) {
+    out += static_cast<char>(w.size());
+    out += w;
+  }
+  put_f32(out, 0.01F);
+  put_f32(out, 0.01F);
+  for (const int c : {100, 0, 0, 0, 100, 0}) out += static_cast<char>(static_cast<std::int8_t>(c));
+  const LoadedVectors loaded = load_word_vectors(write_file("apart.bin", out));
+  EXPECT_NE(loaded.vectors, nullptr) << loaded.detail;
+  if (loaded.vectors == nullptr) return 0;
+  ClusterConfig c;
+  c.encoder = EncoderMode::kStatic;
+  c.word_vectors = loaded.vectors.get();
+  c.sparse_weight = 0.95;
+  c.join_threshold = 0.9;
+  c.size_bonus = 0;
+  c.merge_threshold = 0.5;
+  c.maintenance_interval = 8;
+  c.min_support = 3;
+  c.static_merge_ratio = static_merge_ratio;
+  Aggregator a(c, nullptr);
+  for (int i = 0; i < 8; ++i) {
+    v1::FeedbackEvent e;
+    e.set_event_id("e" + std::to_string(i));
+    e.set_product_id("p");
+    e.set_text(std::string("card payment fee charged ") + (i % 2 == 0 ? "alpha" : "beta"));
+    e.mutable_occurred_at()->set_seconds(1'790'000'000 + i);
+    a.add(e);
+  }
+  return a.active_pain_points();
+}
+
+TEST(StaticMergeRatio, KeepsGroupsWhoseVectorsPointApart) {
+  EXPECT_EQ(active_after_alternating_groups(0), 1U);
+  EXPECT_EQ(active_after_alternating_groups(0.5), 2U);
 }
 
 }  // namespace

@@ -109,6 +109,10 @@ struct ClusterConfig {
   // `maintenance_interval` events of a product when their similarity reaches merge_threshold.
   std::uint32_t maintenance_interval = 500;
   double merge_threshold = 0.55;
+  // Static mode with word or token vectors: two pain points that reach merge_threshold still do
+  // not merge when their members' mean cosine to each other (dense part) is below this times the
+  // looser one's mean cosine within itself: the merge would mix two groups. 0: no such check.
+  double static_merge_ratio = 0;
 
   // --- summaries ------------------------------------------------------------------------
   std::uint32_t daily_window_days = 28;
