@@ -184,7 +184,7 @@ std::string Aggregator::Impl::add_semantic(const v1::FeedbackEvent& e) {
   p.latest = std::max(p.latest, base::seconds_of(e.occurred_at()));
   featurize(p, e.text());
   const double b = background_similarity(p);
-  const double threshold = b + cfg.semantic_join * (1.0 - b);
+  const double threshold = semantic_bar(b, cfg.semantic_join);
   const double prior = cfg.semantic_prior;
   Cluster* best = nullptr;
   double best_score = -std::numeric_limits<double>::infinity();

@@ -187,6 +187,9 @@ struct Aggregator::Impl {
   // ---------------------------------------------------------------- semantic.cc
   std::string add_semantic(const v1::FeedbackEvent& e);
   [[nodiscard]] double background_similarity(const Product& p) const;
+  // b + unit * (1 - b): every semantic decision sets its bar in units of the way from the
+  // product's background similarity b to identity.
+  [[nodiscard]] static double semantic_bar(double b, double unit) { return b + unit * (1.0 - b); }
   [[nodiscard]] double semantic_merge_bar(double b, double within_a, double within_b) const;
   [[nodiscard]] Cluster* semantic_merge_target(Product& p, const Cluster& c);
   template <bool kCount>

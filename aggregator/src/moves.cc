@@ -104,7 +104,7 @@ void Aggregator::Impl::move_members(Product& p) {
   // A member goes only where it could have joined as a new event (the join rule of
   // add_semantic): a one-off remark stays on its own instead of diluting its nearest pain point.
   const double b = background_similarity(p);
-  const double join = b + cfg.semantic_join * (1.0 - b);
+  const double join = semantic_bar(b, cfg.semantic_join);
   const double prior = cfg.semantic_prior;
   std::vector<Move> moves;
   std::vector<float> v(d);

@@ -70,10 +70,10 @@ double cohesion_of(const Cluster& c) {
 // Two groups repeat one phrasing when either's members' mean cosine to each other reaches
 // b + semantic_repeat * (1 - b); such groups merge at semantic_join, others at semantic_merge.
 double Aggregator::Impl::semantic_merge_bar(double b, double within_a, double within_b) const {
-  const double repeat = cfg.semantic_repeat < 1.0 ? b + cfg.semantic_repeat * (1.0 - b)
+  const double repeat = cfg.semantic_repeat < 1.0 ? semantic_bar(b, cfg.semantic_repeat)
                                                   : std::numeric_limits<double>::infinity();
   const bool repeated = within_a >= repeat || within_b >= repeat;
-  return b + (repeated ? cfg.semantic_join : cfg.semantic_merge) * (1.0 - b);
+  return semantic_bar(b, repeated ? cfg.semantic_join : cfg.semantic_merge);
 }
 
 // The pain point `c` should merge with: the one whose members it resembles most on average, if

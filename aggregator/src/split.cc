@@ -82,16 +82,22 @@ TwoGroups two_means(const std::vector<float>& vs, std::size_t m, std::size_t d,
 // reaches `repeat`; two phrasings merge when their mean cosine reaches `join`.
 bool cuts_repeated_phrasings(const std::vector<float>& vs, std::size_t m, std::size_t d,
                              const TwoGroups& g, double repeat, double join, std::size_t least) {
+  // Each pair's cosine once (dot_lanes is symmetric to the bit).
+  std::vector<double> gram(m * m);
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t k = i + 1; k < m; ++k) {
+      gram[i * m + k] = gram[k * m + i] = dot_lanes(vs.data() + i * d, vs.data() + k * d, d);
+    }
+  }
   std::vector<double> sums[2];
   std::vector<double> sizes[2];
   std::vector<double> s(d);
   for (std::size_t i = 0; i < m; ++i) {
-    const float* vi = vs.data() + i * d;
     std::fill(s.begin(), s.end(), 0.0);
     double n = 0;
     for (std::size_t k = 0; k < m; ++k) {
       const float* vk = vs.data() + k * d;
-      if (k != i && dot_lanes(vi, vk, d) < repeat) continue;
+      if (k != i && gram[i * m + k] < repeat) continue;
       for (std::size_t j = 0; j < d; ++j) s[j] += static_cast<double>(vk[j]);
       n += 1;
     }
@@ -152,8 +158,8 @@ void Aggregator::Impl::split_broad(Product& p, Cluster& c) {
   if (looser <= 0 || cross - b >= cfg.semantic_split * looser) return;
   if (cross >= semantic_merge_bar(b, within[0], within[1])) return;
   if (cfg.semantic_repeat < 1.0 &&
-      cuts_repeated_phrasings(vs, m, d, g, b + cfg.semantic_repeat * (1.0 - b),
-                              b + cfg.semantic_join * (1.0 - b), least)) {
+      cuts_repeated_phrasings(vs, m, d, g, semantic_bar(b, cfg.semantic_repeat),
+                              semantic_bar(b, cfg.semantic_join), least)) {
     return;
   }
   // The smaller group leaves (ties: group 1, the one seeded by the outlier).

@@ -501,6 +501,7 @@ int run_import_command(ImportOptions& import_options) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  install_crash_handlers();
   CLI::App app{"Painpoint: ranked, evidence-backed pain points per product from feedback streams",
                "painpoint"};
   app.require_subcommand(1);

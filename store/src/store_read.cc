@@ -318,34 +318,6 @@ Status Store::scan_events_by_time(
 }
 
 namespace {
-Status scan_partition_by_arrival(
-    const Store::Impl& impl, const rocksdb::ReadOptions& read, std::int32_t p,
-    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
-    const std::function<bool(std::string_view product_id)>& want_product,
-    const std::function<bool(const v1::StoredEvent&)>& fn, bool* more);
-}  // namespace
-
-// Partition by partition (arrival numbers count per partition, and a product's events are all in
-// one, so each product keeps its order), each as a whole: the selection with each event's arrival
-// number, sorted, then the events in that order.
-Status Store::scan_events_by_arrival(
-    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
-    const std::function<bool(std::string_view product_id)>& want_product,
-    const std::function<bool(const v1::StoredEvent&)>& fn) const {
-  const ScopedSnapshot snapshot(impl_->db.get());
-  const rocksdb::ReadOptions& read = snapshot.options();
-  for (std::int32_t p : impl_->read_partitions()) {
-    bool more = true;
-    if (Status s =
-            scan_partition_by_arrival(*impl_, read, p, since, until, want_product, fn, &more);
-        !s.ok() || !more) {
-      return s;
-    }
-  }
-  return Status::Ok();
-}
-
-namespace {
 
 // scan_events_by_arrival() in partition p. *more: fn did not stop the scan.
 Status scan_partition_by_arrival(
@@ -418,6 +390,27 @@ Status scan_partition_by_arrival(
 }
 
 }  // namespace
+
+// Partition by partition (arrival numbers count per partition, and a product's events are all in
+// one, so each product keeps its order), each as a whole: the selection with each event's arrival
+// number, sorted, then the events in that order.
+Status Store::scan_events_by_arrival(
+    std::chrono::system_clock::time_point since, std::chrono::system_clock::time_point until,
+    const std::function<bool(std::string_view product_id)>& want_product,
+    const std::function<bool(const v1::StoredEvent&)>& fn) const {
+  const ScopedSnapshot snapshot(impl_->db.get());
+  const rocksdb::ReadOptions& read = snapshot.options();
+  for (std::int32_t p : impl_->read_partitions()) {
+    bool more = true;
+    if (Status s =
+            scan_partition_by_arrival(*impl_, read, p, since, until, want_product, fn, &more);
+        !s.ok() || !more) {
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
 
 // Partition by partition, each in its arrival order.
 Status Store::scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const {
