@@ -2,7 +2,8 @@
 # Distils static token vectors from the sentence encoder all-MiniLM-L6-v2 (the Model2Vec method),
 # an opt-in alternative to GloVe for cluster.encoder = static: pass the file as --word-vectors to
 # serve, cluster and replay rebuild (painpoint::aggregator::load_word_vectors() reads both
-# formats) and set cluster.sparse_weight = 0.65 (docs/clustering.md, "Static token vectors").
+# formats) and set cluster.sparse_weight = 0.6 and cluster.static_merge_ratio = 0.8
+# (docs/clustering.md, "Static token vectors").
 #
 # Every WordPiece token of the encoder's vocabulary goes through the model alone, as
 # "[CLS] token [SEP]", and the mean of the three outputs (the model's mean pooling) is its vector.

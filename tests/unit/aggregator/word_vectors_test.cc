@@ -203,6 +203,13 @@ std::size_t active_after_alternating_groups(double static_merge_ratio) {
   return a.active_pain_points();
 }
 
+TEST(StaticMergeRatio, ConfigKeyOffByDefault) {
+  ClusterConfig cfg;
+  EXPECT_EQ(cfg.static_merge_ratio, 0.0);
+  EXPECT_FALSE(apply_config_override(cfg, "static_merge_ratio", "0.8"));
+  EXPECT_EQ(config_value(cfg, "static_merge_ratio"), "0.8");
+}
+
 TEST(StaticMergeRatio, KeepsGroupsWhoseVectorsPointApart) {
   EXPECT_EQ(active_after_alternating_groups(0), 1U);
   EXPECT_EQ(active_after_alternating_groups(0.5), 2U);
