@@ -121,10 +121,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--encode-texts", help="bench/encode_texts, for the pair table")
     ap.add_argument("--min-size", type=int, default=10)
+    ap.add_argument("--data", help="the set's directory, if not the usual one (as score.py)")
     ap.add_argument("extra", nargs="*")
     args = ap.parse_args()
-    rows = (score.load_rows(score.DEFAULT_DATA) if args.dataset == "banking77"
-            else score.load_set(os.path.join(score.SETS_DIR, args.dataset)))
+    rows, _ = score.load_dataset(args.dataset, args.data)
     with tempfile.TemporaryDirectory() as tmp:
         r = score.score_seed(args.painpoint, args.extra, rows, args.seed, tmp, prefix="x")
         print("%s seed %d: AMI %.4f ARI %.4f, %d pain points of >= 5" % (

@@ -48,6 +48,25 @@ def load_rows(data_dir):
     return rows
 
 
+def as_products(rows, count=5):
+    """Banking77's intents dealt into `count` products (a fixed shuffle): the same texts with
+    about 15 intents per product instead of 77 in one, to see how the per-product calibration
+    copes with a product's size."""
+    intents = sorted({label for _, label, _ in rows})
+    random.Random(5).shuffle(intents)
+    product = {label: f"bank-{i % count}" for i, label in enumerate(intents)}
+    return [(text, label, product[label]) for text, label, _ in rows]
+
+
+def load_dataset(name, data_dir=None):
+    """(rows, event id prefix) of a set by its --dataset name."""
+    if name == "banking77":
+        return load_rows(data_dir or DEFAULT_DATA), "b77"
+    if name == "banking77-products":
+        return as_products(load_rows(data_dir or DEFAULT_DATA)), "b77p"
+    return load_set(data_dir or os.path.join(SETS_DIR, name)), name
+
+
 def load_set(data_dir):
     """A multi-product set: (text, label, productId) rows from events.jsonl[.gz]."""
     for name, opener in (("events.jsonl.gz", gzip.open), ("events.jsonl", open)):
@@ -138,7 +157,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--painpoint", required=True, help="painpoint binary (or bench cluster_driver)")
     ap.add_argument("--dataset", default="banking77",
-                    help="banking77 (default), or a set under tests/quality/data/")
+                    help="banking77 (default), banking77-products (its intents dealt into 5 "
+                         "products), or a set under tests/quality/data/")
     ap.add_argument("--data", default=None,
                     help="data directory (default: the shared Banking77 copy, or tests/quality/data/NAME)")
     ap.add_argument("--seeds", default="1,2,3,4,5", help='"1,2,3", "1-14" or a mix')
@@ -150,12 +170,7 @@ def main():
     ap.add_argument("extra", nargs="*", help="extra arguments for the binary (after --)")
     args = ap.parse_args()
     multi = args.dataset != "banking77"
-    if multi:
-        rows = load_set(args.data or os.path.join(SETS_DIR, args.dataset))
-        prefix = args.dataset
-    else:
-        rows = load_rows(args.data or DEFAULT_DATA)
-        prefix = "b77"
+    rows, prefix = load_dataset(args.dataset, args.data)
     seeds = parse_seeds(args.seeds)
     if not seeds:
         sys.exit("no seeds")
