@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,8 +109,7 @@ ingest::Status AggregatorStage::start() {
   impl.aggregator =
       std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);
   // With the changelog no partition is this instance's yet: each replays its own at its restore.
-  const std::set<std::int32_t> none;
-  if (store::Status s = impl.recover(impl.changelogs ? &none : nullptr); !s.ok()) {
+  if (store::Status s = impl.changelogs ? store::Status::Ok() : impl.recover(); !s.ok()) {
     return ingest::Status::Error(ingest::KafkaErrc::kOther,
                                  "rebuilding the aggregator state: " + s.to_string());
   }

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -38,6 +39,31 @@ class Gauge;
 class OutboxDeletions;
 class Histogram;
 class MetricsRegistry;
+
+// changelog.enabled: the input partitions whose outbox this instance publishes: those the stage
+// holds, and at a clean stop those it held then (the stop publishes what it committed). A
+// partition given up stays on disk, and its entries are the new owner's to publish (restored
+// with it). Written by the stage, read by the publisher; outlives both. Thread-safe.
+class PublishedPartitions {
+ public:
+  void hold(std::vector<std::int32_t> partitions) {
+    std::lock_guard lock(mutex_);
+    held_ = std::set<std::int32_t>(partitions.begin(), partitions.end());
+  }
+  void keep_at_stop(const std::set<std::int32_t>& partitions) {
+    std::lock_guard lock(mutex_);
+    stopped_.insert(partitions.begin(), partitions.end());
+  }
+  [[nodiscard]] bool contains(std::int32_t partition) const {
+    std::lock_guard lock(mutex_);
+    return held_.contains(partition) || stopped_.contains(partition);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::int32_t> held_;     // guarded by mutex_
+  std::set<std::int32_t> stopped_;  // guarded by mutex_
+};
 
 struct AggregatorStageConfig {
   std::string brokers;
@@ -82,6 +108,8 @@ struct AggregatorStageConfig {
   std::optional<changelog::ChangelogConfig> changelog;
   std::int32_t changelog_partitions = 0;
   OutboxDeletions* outbox_deletions = nullptr;
+  // changelog.enabled: kept up to date with the partitions held (may be null).
+  PublishedPartitions* published_partitions = nullptr;
   // Called after every successful commit (a batch, a checkpoint, a curation command) on the
   // thread that committed, e.g. to wake the publisher at once. Must not block.
   std::function<void()> on_committed;

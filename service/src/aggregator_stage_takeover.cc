@@ -89,6 +89,10 @@ void AggregatorStage::Impl::on_revoked(std::span<const ingest::TopicPartition> p
     if (active.contains(tp.partition)) leaving.insert(tp.partition);
   }
   if (!leaving.empty() && !failed.load()) (void)checkpoint_owned(lost ? "lost" : "revoked");
+  if (stop_requested.load() && !lost && config.published_partitions != nullptr) {
+    // Leaving the group at stop: the publisher still drains what was committed here.
+    config.published_partitions->keep_at_stop(leaving);
+  }
   for (const auto& tp : partitions) {
     if (tp.topic != config.topic) continue;
     changelogs->drop(tp.partition);
@@ -120,6 +124,7 @@ void AggregatorStage::Impl::publish_restoring() {
   std::vector<std::int32_t> view;
   for (const auto& [p, takeover] : restoring) view.push_back(p);
   std::vector<std::int32_t> held(active.begin(), active.end());
+  if (config.published_partitions != nullptr) config.published_partitions->hold(held);
   std::lock_guard lock(restoring_mutex);
   restoring_view = std::move(view);
   active_view = std::move(held);
@@ -247,10 +252,12 @@ bool AggregatorStage::Impl::restored(std::int32_t p, const Takeover& takeover) {
   first_batch_due[p] = FirstBatchDue{takeover.assigned, stats.seconds, stats.warm};
   spdlog::info(
       "partition {} restored ({}) in {:.3f} s: {} changelog messages read, {} records applied "
-      "in {} batches, {} discarded, {} ignored; input resumes at {}",
+      "in {} batches, {} discarded, {} ignored; input resumes at {}, {:.3f} s after the "
+      "assignment",
       p, stats.warm ? "warm" : "cold", stats.seconds, stats.stats.messages_read,
       stats.stats.records_applied, stats.stats.batches_applied, stats.stats.records_discarded,
-      stats.stats.records_ignored, next);
+      stats.stats.records_ignored, next,
+      std::chrono::duration<double>(Clock::now() - takeover.assigned).count());
   return true;
 }
 

@@ -675,9 +675,17 @@ base::ExitCode run_serve(const ServeOptions& options) {
       outbox_deletions.add(p);
     };
   }
+  // Declared before the publisher, which reads it, and the stage, which writes it.
+  PublishedPartitions published_partitions;
+  if (setup.config.changelog_enabled) {
+    publisher_config.publishes = [&published_partitions](std::int32_t p) {
+      return published_partitions.contains(p);
+    };
+  }
   Publisher publisher(std::move(publisher_config), *store, metrics);
   // Declared after the publisher, which it wakes from its commit thread until it is destroyed.
   AggregatorStageConfig stage_config = make_stage_config(setup, brokers);
+  stage_config.published_partitions = &published_partitions;
   stage_config.on_committed = [&publisher] { publisher.wake(); };
   const std::string aggregator_group = stage_config.group_id;
   AggregatorStage aggregator_stage(std::move(stage_config), *store, metrics);
