@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "aggregator_stage_impl.h"
+#include "painpoint/ingest/partitioner.h"
 #include "routing/partition_owners.h"
 
 namespace painpoint::service {
@@ -92,7 +94,13 @@ ingest::Status AggregatorStage::start() {
   if (!consumer.ok()) return consumer.status();
   impl.consumer.emplace(std::move(consumer).value());
   if (auto s = impl.resolve_cluster(); !s.ok()) return s;
-  if (auto s = impl.restore_from_changelog(); !s.ok()) return s;
+  if (impl.config.changelog) {
+    impl.input_partitions.store(impl.config.changelog_partitions);
+    // Partitions are restored as they are assigned (aggregator_stage_takeover.cc).
+    if (auto s = impl.check_changelog_partitions(); !s.ok()) return s;
+    impl.changelogs = std::make_unique<PartitionChangelogs>(*impl.config.changelog, impl.store,
+                                                            impl.config.outbox_deletions);
+  }
   if (store::Status s = ProductPartitions::from_store(impl.store, &impl.product_partitions);
       !s.ok()) {
     return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
@@ -100,7 +108,8 @@ ingest::Status AggregatorStage::start() {
 
   impl.aggregator =
       std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);
-  if (store::Status s = impl.recover(); !s.ok()) {
+  // With the changelog no partition is this instance's yet: each replays its own at its restore.
+  if (store::Status s = impl.changelogs ? store::Status::Ok() : impl.recover(); !s.ok()) {
     return ingest::Status::Error(ingest::KafkaErrc::kOther,
                                  "rebuilding the aggregator state: " + s.to_string());
   }
@@ -110,9 +119,13 @@ ingest::Status AggregatorStage::start() {
   }
   impl.stored_count.store(0);
   const std::vector<std::string> topics = {impl.config.topic};
-  auto s = impl.consumer->subscribe(
-      topics, [&impl](std::span<const ingest::TopicPartition> p) { return impl.on_assign(p); },
-      [&impl](std::span<const ingest::TopicPartition> p) { impl.on_revoke(p); });
+  auto s =
+      impl.changelogs
+          ? impl.consumer->subscribe(topics, static_cast<ingest::RebalanceListener&>(impl))
+          : impl.consumer->subscribe(
+                topics,
+                [&impl](std::span<const ingest::TopicPartition> p) { return impl.on_assign(p); },
+                [&impl](std::span<const ingest::TopicPartition> p) { impl.on_revoke(p); });
   if (!s.ok()) return s;
   {
     std::lock_guard lock(impl.detail_mutex);
@@ -149,7 +162,25 @@ bool AggregatorStage::broker_reachable() const {
 
 bool AggregatorStage::ready() const {
   return impl_->running.load() && !impl_->failed.load() && impl_->assigned.load() &&
-         broker_reachable();
+         broker_reachable() && restoring_partitions().empty();
+}
+
+std::vector<std::int32_t> AggregatorStage::restoring_partitions() const {
+  std::lock_guard lock(impl_->restoring_mutex);
+  return impl_->restoring_view;
+}
+
+std::vector<std::int32_t> AggregatorStage::active_partitions() const {
+  std::lock_guard lock(impl_->restoring_mutex);
+  return impl_->active_view;
+}
+
+bool AggregatorStage::restoring_product(std::string_view product) const {
+  const std::int32_t count = impl_->input_partitions.load();
+  if (count <= 0) return false;
+  const std::int32_t p = ingest::partition_for_key(product, count);
+  std::lock_guard lock(impl_->restoring_mutex);
+  return std::binary_search(impl_->restoring_view.begin(), impl_->restoring_view.end(), p);
 }
 
 std::string AggregatorStage::status_detail() const {
@@ -163,6 +194,11 @@ std::string AggregatorStage::status_detail() const {
   }
   if (!broker_reachable()) return ingest::unreachable_detail(impl_->consumer->connection_problem());
   if (!impl_->assigned.load()) return "waiting for partition assignment";
+  if (const std::vector<std::int32_t> restoring = restoring_partitions(); !restoring.empty()) {
+    std::string detail = "restoring partitions from the changelog:";
+    for (std::int32_t p : restoring) detail += " " + std::to_string(p);
+    return detail;
+  }
   return "ok";
 }
 

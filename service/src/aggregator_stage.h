@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -38,6 +39,31 @@ class Gauge;
 class OutboxDeletions;
 class Histogram;
 class MetricsRegistry;
+
+// changelog.enabled: the input partitions whose outbox this instance publishes: those the stage
+// holds, and at a clean stop those it held then (the stop publishes what it committed). A
+// partition given up stays on disk, and its entries are the new owner's to publish (restored
+// with it). Written by the stage, read by the publisher; outlives both. Thread-safe.
+class PublishedPartitions {
+ public:
+  void hold(std::vector<std::int32_t> partitions) {
+    std::lock_guard lock(mutex_);
+    held_ = std::set<std::int32_t>(partitions.begin(), partitions.end());
+  }
+  void keep_at_stop(const std::set<std::int32_t>& partitions) {
+    std::lock_guard lock(mutex_);
+    stopped_.insert(partitions.begin(), partitions.end());
+  }
+  [[nodiscard]] bool contains(std::int32_t partition) const {
+    std::lock_guard lock(mutex_);
+    return held_.contains(partition) || stopped_.contains(partition);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::int32_t> held_;     // guarded by mutex_
+  std::set<std::int32_t> stopped_;  // guarded by mutex_
+};
 
 struct AggregatorStageConfig {
   std::string brokers;
@@ -77,11 +103,13 @@ struct AggregatorStageConfig {
   unsigned encoder_threads = 0;
   // Alert rules evaluated on every committed batch's summaries (docs/alerts.md).
   std::vector<aggregator::AlertRule> alert_rules;
-  // changelog.enabled: every commit goes to each partition's changelog first, and start()
-  // restores partitions 0 .. changelog_partitions - 1 from it (partition_changelog.h).
+  // changelog.enabled: every commit goes to each partition's changelog first, and each partition
+  // is restored from it when assigned (partition_changelog.h, aggregator_stage_takeover.cc).
   std::optional<changelog::ChangelogConfig> changelog;
   std::int32_t changelog_partitions = 0;
   OutboxDeletions* outbox_deletions = nullptr;
+  // changelog.enabled: kept up to date with the partitions held (may be null).
+  PublishedPartitions* published_partitions = nullptr;
   // Called after every successful commit (a batch, a checkpoint, a curation command) on the
   // thread that committed, e.g. to wake the publisher at once. Must not block.
   std::function<void()> on_committed;
@@ -122,14 +150,14 @@ class AggregatorStage {
   // Puts the address this instance's HTTP API is reachable at into the consumer's client id, where
   // the other instances of the group find it (routing/partition_owners.h). Before start().
   void advertise_api(std::string_view address);
-  // changelog.enabled: start() restores partitions 0 .. partitions - 1 from the changelog and
-  // every commit goes through it. Before start().
+  // changelog.enabled: each partition assigned is restored from the changelog before its events
+  // are processed, and every commit goes through it. Before start().
   // `deletions` (may be null) is where the publisher reports the outbox entries it deleted; it
   // must outlive the stage.
   void use_changelog(changelog::ChangelogConfig config, std::int32_t partitions,
                      OutboxDeletions* deletions);
-  // Creates the consumer, learns the cluster id, (with the changelog: restores every partition,)
-  // subscribes and starts the thread.
+  // Creates the consumer, learns the cluster id, subscribes and starts the thread (with the
+  // changelog, partitions are restored on the thread as they are assigned).
   ingest::Status start();
   // Finishes the batch in flight (it is committed whole or not at all), leaves the group (waiting
   // at most close_timeout) and joins the thread. Idempotent.
@@ -142,6 +170,13 @@ class AggregatorStage {
   // Ready: running, partitions assigned, broker reachable, no store failure.
   [[nodiscard]] bool ready() const;
   [[nodiscard]] std::string status_detail() const;
+  // changelog.enabled: the input partitions assigned here whose state is being restored (their
+  // events wait; ready() is false meanwhile). Thread-safe.
+  [[nodiscard]] std::vector<std::int32_t> restoring_partitions() const;
+  // Whether `product`'s partition (ingest's murmur2 over the input partitions) is one of them.
+  [[nodiscard]] bool restoring_product(std::string_view product) const;
+  // changelog.enabled: the input partitions restored and processed here. Thread-safe.
+  [[nodiscard]] std::vector<std::int32_t> active_partitions() const;
   [[nodiscard]] bool broker_reachable() const;
   // True when the last poll returned nothing and all stored offsets are at the high watermarks.
   [[nodiscard]] bool idle() const;

@@ -15,13 +15,6 @@
 
 namespace painpoint::service {
 
-namespace {
-// Partitions restored side by side at start.
-constexpr std::int32_t kRestoreThreads = 16;
-// Attempts per partition when the broker fails (kKafka, kTimedOut).
-constexpr int kRestoreAttempts = 10;
-}  // namespace
-
 ingest::Status AggregatorStage::Impl::resolve_cluster() {
   std::optional<std::string> stored_cluster;
   if (store::Status s = store.kafka_cluster_id(&stored_cluster); !s.ok()) {
@@ -51,74 +44,6 @@ ingest::Status AggregatorStage::Impl::resolve_cluster() {
     std::lock_guard lock(detail_mutex);
     start_detail = "waiting for the Kafka cluster: " + id.status().to_string();
   }
-}
-
-// One instance holds every partition (docs/adr-005-scale-out.md, item 3 moves this to the
-// assignment): each is restored before the consumer joins the group, so no poll interval runs
-// out meanwhile, and the offsets restored with the state are the ones on_assign() seeks to.
-ingest::Status AggregatorStage::Impl::restore_from_changelog() {
-  if (!config.changelog) return ingest::Status::Ok();
-  const auto started = Clock::now();
-  changelogs =
-      std::make_unique<PartitionChangelogs>(*config.changelog, store, config.outbox_deletions);
-  {
-    std::lock_guard lock(detail_mutex);
-    start_detail = "restoring " + std::to_string(config.changelog_partitions) +
-                   " partitions from the changelog";
-  }
-  // Partitions side by side: each restore waits mostly for the broker (a new idempotent
-  // producer's id, the fence and the marker round trips), about 0.4 s for an empty partition.
-  std::atomic<std::int32_t> next{0};
-  std::atomic<std::int64_t> applied{0};
-  std::mutex failure_mutex;
-  std::optional<std::string> failure;
-  const auto work = [&] {
-    for (std::int32_t p = next++; p < config.changelog_partitions; p = next++) {
-      auto restored = changelogs->restore(p, stop_requested);
-      // A broker that has just (re)started answers "not leader" for a while; a restore that
-      // stopped part way is run again from the same checkpoint (applying is idempotent).
-      for (int attempt = 1; !restored.ok() && attempt < kRestoreAttempts && !stop_requested &&
-                            (restored.status().code == changelog::ChangelogErrc::kKafka ||
-                             restored.status().code == changelog::ChangelogErrc::kTimedOut);
-           ++attempt) {
-        spdlog::warn("restoring partition {} from the changelog: {}; trying again in 1 s", p,
-                     restored.status().to_string());
-        std::this_thread::sleep_for(std::chrono::seconds(1));
-        restored = changelogs->restore(p, stop_requested);
-      }
-      if (!restored.ok()) {
-        std::lock_guard lock(failure_mutex);
-        if (!failure) {
-          failure = "restoring partition " + std::to_string(p) +
-                    " from the changelog: " + restored.status().to_string();
-        }
-        next = config.changelog_partitions;  // the others stop after their current partition
-        return;
-      }
-      applied += restored->stats.records_applied;
-      spdlog::debug(
-          "changelog partition {}: {} restore, {} messages read, {} records applied in {} "
-          "batches, {} discarded, {} ignored, {:.3f} s; input resumes at {}",
-          p, restored->warm ? "warm" : "cold", restored->stats.messages_read,
-          restored->stats.records_applied, restored->stats.batches_applied,
-          restored->stats.records_discarded, restored->stats.records_ignored, restored->seconds,
-          restored->next_input_offset);
-    }
-  };
-  std::vector<std::thread> threads;
-  const std::int32_t count = std::min(kRestoreThreads, config.changelog_partitions);
-  for (std::int32_t i = 0; i < count; ++i) threads.emplace_back(work);
-  for (auto& t : threads) t.join();
-  if (failure) return ingest::Status::Error(ingest::KafkaErrc::kOther, *failure);
-  if (store::Status s = store.reload_counters(); !s.ok()) {
-    return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
-  }
-  spdlog::info(
-      "restored {} partitions from the changelog in {:.2f} s: {} records applied; "
-      "store holds {} events",
-      config.changelog_partitions, std::chrono::duration<double>(Clock::now() - started).count(),
-      applied.load(), store.event_count());
-  return ingest::Status::Ok();
 }
 
 std::vector<ingest::StartOffset> AggregatorStage::Impl::on_assign(

@@ -30,8 +30,12 @@ bool AggregatorStage::Impl::checkpoint_due() const {
 AggregatorStage::Impl::StateToSave AggregatorStage::Impl::state_to_save() {
   const bool due = checkpoint_due();
   if (due && stop_requested.load()) {
+    // With the changelog the whole checkpoint names its products (not every partition on disk
+    // is this instance's: see whole_checkpoint()).
+    std::vector<std::string> products;
+    if (changelogs) products = checkpoint_rounds.unsaved_products();
     checkpoint_rounds.saved_all();
-    return {.all = true, .share = {}};
+    return {.all = true, .share = {.products = std::move(products), .completes_round = true}};
   }
   return {.all = false, .share = checkpoint_rounds.next_share(due)};
 }
@@ -61,10 +65,12 @@ void AggregatorStage::Impl::checkpoint_committed(bool completes_checkpoint,
 // flight). Returns what was committed, or nullopt after fail() on a store failure.
 std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::string_view why) {
   if (!state_intact()) return std::nullopt;
+  std::vector<std::string> products;
+  if (changelogs) products = checkpoint_rounds.unsaved_products();
   checkpoint_rounds.saved_all();
   store::CommitBatch commit =
       to_commit_batch(aggregator->take_changes(aggregator::Aggregator::StateOutput::kInclude));
-  commit.aggregator_checkpoint = true;
+  mark_whole_checkpoint(&commit, std::move(products));
   if (store::Status s = alerts.add_to(&commit); !s.ok()) {
     (void)fail("alert lookup failed (" + std::string(why) + "): " + s.to_string());
     return std::nullopt;
@@ -79,6 +85,19 @@ std::optional<store::CommitBatch> AggregatorStage::Impl::commit_checkpoint(std::
   if (config.on_committed) config.on_committed();
   checkpoint_committed(true, false);
   return commit;
+}
+
+// A whole checkpoint: every event stored so far is in the state. With the changelog it names the
+// products whose events were added here instead (`products`): the store would otherwise clear the
+// arrival log of every partition on disk, also those restored here later or another instance's,
+// whose changelogs this instance must not write.
+void AggregatorStage::Impl::mark_whole_checkpoint(store::CommitBatch* commit,
+                                                  std::vector<std::string> products) const {
+  if (!changelogs) {
+    commit->aggregator_checkpoint = true;
+    return;
+  }
+  commit->state_saved_for = std::move(products);
 }
 
 // A state read the store refused, or a stored state record that could not be decoded, left its
@@ -103,10 +122,11 @@ bool AggregatorStage::Impl::checkpoint_now() {
 // Rebuilds the state deferred before a crash: the events stored since the last checkpoint go
 // through the aggregator again, in the order they were first added. Adding is deterministic,
 // so this re-derives the memberships and summaries already stored; only the state is kept.
-store::Status AggregatorStage::Impl::recover() {
+store::Status AggregatorStage::Impl::recover(const std::set<std::int32_t>* only) {
   const auto started = Clock::now();
   std::uint64_t replayed = 0;
   store::Status scanned = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
+    if (only != nullptr && !only->contains(stored.input_partition())) return true;
     product_partitions.learn(stored);
     aggregator->add(stored.event(), vectors.vector_of(stored));
     checkpoint_rounds.added(stored.event().product_id());

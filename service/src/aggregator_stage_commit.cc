@@ -5,6 +5,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string_view>
 #include <utility>
 
 #include "aggregator_stage_impl.h"
@@ -73,21 +75,110 @@ void CommitThread::run() {
   }
 }
 
+store::CommitBatch without_partitions(const store::CommitBatch& batch,
+                                      const std::set<std::int32_t>& partitions) {
+  const auto dropped = [&](std::string_view product) {
+    const auto it = batch.product_partitions.find(product);
+    return it != batch.product_partitions.end() && partitions.contains(it->second);
+  };
+  store::CommitBatch out;
+  for (const auto& e : batch.events) {
+    if (!partitions.contains(e.input_partition())) out.events.push_back(e);
+  }
+  for (const auto& o : batch.offsets) {
+    if (!partitions.contains(o.partition)) out.offsets.push_back(o);
+  }
+  out.kafka_cluster_id = batch.kafka_cluster_id;
+  for (const auto& w : batch.aggregator_state) {
+    if (!dropped(w.product_id)) out.aggregator_state.push_back(w);
+  }
+  out.aggregator_checkpoint = batch.aggregator_checkpoint;
+  for (const auto& product : batch.state_saved_for) {
+    if (!dropped(product)) out.state_saved_for.push_back(product);
+  }
+  for (std::size_t i = 0; i < batch.memberships.size(); ++i) {
+    if (dropped(batch.memberships[i].product_id)) continue;
+    out.memberships.push_back(batch.memberships[i]);
+    if (!batch.memberships_known.empty()) {
+      out.memberships_known.push_back(batch.memberships_known[i]);
+    }
+  }
+  out.removed_memberships = batch.removed_memberships;
+  for (const auto& summary : batch.summaries) {
+    if (!dropped(summary.product_id())) out.summaries.push_back(summary);
+  }
+  out.publish_summaries = batch.publish_summaries;
+  for (const auto& summary : batch.outbox) {
+    if (!dropped(summary.product_id())) out.outbox.push_back(summary);
+  }
+  out.alerts = batch.alerts;
+  for (const auto& [product, p] : batch.product_partitions) {
+    if (!partitions.contains(p)) out.product_partitions.emplace(product, p);
+  }
+  return out;
+}
+
+namespace {
+
+// The partitions a batch writes to.
+std::set<std::int32_t> partitions_of(const store::CommitBatch& batch) {
+  std::set<std::int32_t> out;
+  for (const auto& [product, p] : batch.product_partitions) out.insert(p);
+  for (const auto& e : batch.events) out.insert(e.input_partition());
+  for (const auto& o : batch.offsets) out.insert(o.partition);
+  return out;
+}
+
+}  // namespace
+
 store::Status AggregatorStage::Impl::commit_to_store(const store::CommitBatch& batch) {
   if (!changelogs) return store.commit(batch);
+  // A partition fenced or revoked while this batch was built is another instance's now: its
+  // part of the batch is dropped (its events are read again by the new owner).
+  std::set<std::int32_t> foreign;
+  for (std::int32_t p : partitions_of(batch)) {
+    if (!changelogs->owns(p)) foreign.insert(p);
+  }
+  if (!foreign.empty()) {
+    spdlog::info("dropping the writes of {} partitions not restored here from a commit",
+                 foreign.size());
+    return commit_owned(without_partitions(batch, foreign));
+  }
+  return commit_owned(batch);
+}
+
+store::Status AggregatorStage::Impl::commit_owned(const store::CommitBatch& batch) {
   store::PreparedCommit prepared;
   if (store::Status s = store.prepare_commit(batch, &prepared); !s.ok()) return s;
-  if (changelog::Status s = changelogs->append(batch, prepared); !s.ok()) {
+  changelog::Status s = changelogs->append(batch, prepared);
+  if (!s.ok() && !changelogs->fenced_partitions().empty()) {
+    // Only fencing failed the append: the other partitions' part of the batch is on their
+    // changelogs, so it is committed here without the fenced partitions, which are dropped.
+    const std::set<std::int32_t> fenced = changelogs->fenced_partitions();
+    for (std::int32_t p : fenced) {
+      spdlog::error(
+          "partition {} of the changelog was taken over by another owner (fenced): this "
+          "instance stops processing it; its part of the batch was not committed ({})",
+          p, s.to_string());
+    }
+    {
+      std::lock_guard lock(fenced_mutex);
+      fenced_in_commit.insert(fenced.begin(), fenced.end());
+    }
+    const store::CommitBatch rest = without_partitions(batch, fenced);
+    store::PreparedCommit again;
+    if (store::Status st = store.prepare_commit(rest, &again); !st.ok()) return st;
+    if (changelog::Status cs = changelogs->add_checkpoints(again); !cs.ok()) {
+      changelog_failure = cs.to_string();
+      return {store::StoreErrc::kIoError, *changelog_failure};
+    }
+    return store.write_prepared(std::move(again));
+  }
+  if (!s.ok()) {
     const std::int32_t p = changelogs->failed_partition();
-    changelog_failure =
-        s.code == changelog::ChangelogErrc::kFenced
-            ? "partition " + std::to_string(p) +
-                  " of the changelog was taken over by another owner (fenced): this instance "
-                  "no longer owns it; nothing of the batch was committed here (" +
-                  s.to_string() + ")"
-            : "the changelog of partition " + std::to_string(p) +
-                  " did not take the batch, so it was not committed here: " + s.to_string() +
-                  "; a restart restores the partition from the changelog";
+    changelog_failure = "the changelog of partition " + std::to_string(p) +
+                        " did not take the batch, so it was not committed here: " + s.to_string() +
+                        "; a restart restores the partition from the changelog";
     return {store::StoreErrc::kIoError, *changelog_failure};
   }
   return store.write_prepared(std::move(prepared));
@@ -110,8 +201,14 @@ bool AggregatorStage::Impl::finish_commit(bool building_saves_state) {
   }
   const std::size_t stored = done->commit.events.size();
   checkpoint_committed(done->completes_checkpoint, building_saves_state);
-  for (const auto& o : done->next) positions[{o.topic, o.partition}] = o.offset;
+  for (const auto& o : done->next) {
+    if (!processes(o.partition)) continue;  // fenced or revoked meanwhile
+    positions[{o.topic, o.partition}] = o.offset;
+    if (first_batch_due.contains(o.partition)) took_over(o.partition);
+  }
+  settle_fenced();
   // For lag monitoring only; the store's offsets are the ones we resume from.
+  std::erase_if(done->next, [this](const auto& o) { return !processes(o.partition); });
   if (auto st = consumer->commit(done->next, /*async=*/true); !st.ok()) {
     spdlog::debug("group offset commit: {}", st.to_string());
   }

@@ -160,6 +160,16 @@ bool AggregatorStage::Impl::execute(QueuedCommand& queued) {
     return !failed.load();
   }
   const std::string product = std::get<v1::PainPointSummary>(target).product_id();
+  if (changelogs) {
+    // A product whose partition is restoring, or is another instance's, is not curated here.
+    const std::optional<std::int32_t> p = product_partitions.partition_of(product);
+    if (!p || !active.contains(*p)) {
+      queued.promise.set_value(curation_error(
+          CurationResult::Code::kUnavailable,
+          "the partition of product " + product + " is restoring or not held by this instance"));
+      return true;
+    }
+  }
   CurationResult error;
   const aggregator::CurationOutcome outcome = apply(command, product, error);
   // A state read the store refused left the aggregator with state loaded halfway: as for a batch.

@@ -8,6 +8,7 @@
 //   aggregator_stage_checkpoint.cc  writing out the aggregator state, and recovery after a crash
 //   aggregator_stage_assignment.cc  the cluster id, partition assignment, stored positions and lag
 //   aggregator_stage_curation.cc    the curation queue and the commands run between batches
+//   aggregator_stage_takeover.cc    changelog.enabled: restore on assignment, revoke, fencing
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -85,7 +87,14 @@ struct QueuedCommand {
   std::promise<CurationResult> promise;
 };
 
-struct AggregatorStage::Impl {
+// `batch` without the records of `partitions` (products by batch.product_partitions): what a
+// commit keeps once those partitions belong to another instance.
+store::CommitBatch without_partitions(const store::CommitBatch& batch,
+                                      const std::set<std::int32_t>& partitions);
+
+// The rebalance listener is the stage itself with changelog.enabled (aggregator_stage_takeover.cc);
+// without the changelog the stage subscribes with on_assign()/on_revoke() as before.
+struct AggregatorStage::Impl final : ingest::RebalanceListener {
   AggregatorStageConfig config;
   store::Store& store;
   StoreStateReader state_reader;
@@ -125,6 +134,43 @@ struct AggregatorStage::Impl {
   // thread and commit_checkpoint(), one commit at a time), and why the last commit failed there.
   std::unique_ptr<PartitionChangelogs> changelogs;
   std::optional<std::string> changelog_failure;
+  // changelog.enabled, the stage's thread only: assigned partitions being restored (paused on
+  // the consumer), and those restored and processed here. Events of any other partition are
+  // skipped (and read again after the seek that ends its restore).
+  struct Takeover {
+    std::unique_ptr<PartitionRestore> restore;  // null until begun (or after a failed attempt)
+    Clock::time_point assigned;
+    Clock::time_point retry_at;
+    int attempts = 0;
+  };
+  std::map<std::int32_t, Takeover> restoring;
+  std::vector<ingest::TopicPartition> to_pause;  // assigned in the last poll
+  std::set<std::int32_t> active;
+  // Restored partitions whose first batch is not committed yet: for the takeover time.
+  struct FirstBatchDue {
+    Clock::time_point assigned;
+    double restore_seconds = 0;
+    bool warm = false;
+  };
+  std::map<std::int32_t, FirstBatchDue> first_batch_due;
+  // The restores since the restoring set was last empty, for one summary line in the log.
+  struct RestoreWave {
+    Clock::time_point started;
+    std::int32_t partitions = 0;
+    std::int64_t records = 0;
+  };
+  std::optional<RestoreWave> wave;
+  // Partitions fenced during a commit (the commit thread records them, the stage's thread acts).
+  std::mutex fenced_mutex;
+  std::set<std::int32_t> fenced_in_commit;  // guarded by fenced_mutex
+  // The aggregator holds products of a partition no longer here: rebuild it before the next batch.
+  bool reset_due = false;
+  // For readiness and the API: the partitions restoring (copy of `restoring`'s keys).
+  mutable std::mutex restoring_mutex;
+  std::vector<std::int32_t> restoring_view;  // guarded by restoring_mutex
+  std::vector<std::int32_t> active_view;     // guarded by restoring_mutex
+  // The input topic's partition count, for restoring_product() (set before the thread starts).
+  std::atomic<std::int32_t> input_partitions{0};
   CommitThread committer{[this](const store::CommitBatch& b) { return commit_to_store(b); },
                          config.on_committed};
   AlertFiring alerts{config.alert_rules, store};
@@ -167,6 +213,7 @@ struct AggregatorStage::Impl {
   // store.commit(), or with the changelog: prepare, append each partition's writes to its
   // changelog, then write locally with the checkpoints.
   store::Status commit_to_store(const store::CommitBatch& batch);
+  store::Status commit_owned(const store::CommitBatch& batch);
   void start_commit(Pending pending);
   // `building_saves_state`: the batch built meanwhile hands out state not yet persisted.
   bool finish_commit(bool building_saves_state = false);
@@ -181,17 +228,43 @@ struct AggregatorStage::Impl {
   aggregator::Changes take_changes(const StateToSave& save);
   void checkpoint_committed(bool completes_checkpoint, bool building_saves_state);
   std::optional<store::CommitBatch> commit_checkpoint(std::string_view why);
+  void mark_whole_checkpoint(store::CommitBatch* commit, std::vector<std::string> products) const;
   bool state_intact();
   bool checkpoint_now();
-  store::Status recover();
+  // Replays the arrival log of `only` (all partitions when null).
+  store::Status recover(const std::set<std::int32_t>* only = nullptr);
 
   // aggregator_stage_assignment.cc
   ingest::Status resolve_cluster();
-  // changelog.enabled: restores every partition before the aggregator loads its state.
-  ingest::Status restore_from_changelog();
   std::vector<ingest::StartOffset> on_assign(std::span<const ingest::TopicPartition> partitions);
   void on_revoke(std::span<const ingest::TopicPartition> partitions);
   void refresh_lag(bool polled_empty);
+
+  // aggregator_stage_takeover.cc
+  std::vector<ingest::StartOffset> on_assigned(std::span<const ingest::TopicPartition> partitions,
+                                               ingest::RebalanceProtocol protocol) override;
+  void on_revoked(std::span<const ingest::TopicPartition> partitions, bool lost,
+                  ingest::RebalanceProtocol protocol) override;
+  // Refuses a data directory with partitions written without the changelog (before subscribing).
+  ingest::Status check_changelog_partitions();
+  // One round of the restores (begins, one step of each, completions). False: the stage stops.
+  bool advance_restores();
+  bool restore_failed(std::int32_t partition, Takeover& takeover, const changelog::Status& status);
+  bool restored(std::int32_t partition, const Takeover& takeover);
+  // Acts on partitions fenced in a commit: they are dropped here, the stage goes on.
+  void settle_fenced();
+  // A fresh aggregator over the store, with the arrival log of the active partitions replayed.
+  bool reset_aggregator();
+  // Writes out the state of every product with unsaved events (before partitions leave).
+  bool checkpoint_owned(std::string_view why);
+  void publish_restoring();
+  void pause_assigned();
+  // A partition's first batch after its restore was committed: logs the takeover time.
+  void took_over(std::int32_t partition);
+  // Whether the stage processes `partition` (always without the changelog).
+  [[nodiscard]] bool processes(std::int32_t partition) const {
+    return !changelogs || active.contains(partition);
+  }
 
   // aggregator_stage_curation.cc
   std::variant<v1::PainPointSummary, CurationResult> active_summary(const std::string& id);

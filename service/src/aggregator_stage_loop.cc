@@ -12,8 +12,13 @@ namespace painpoint::service {
 
 void AggregatorStage::Impl::run() {
   while (!stop_requested.load()) {
+    if (reset_due && !reset_aggregator()) break;
+    if (!advance_restores()) break;
+    // While partitions restore, the poll only keeps the group membership alive.
+    const auto timeout = restoring.empty() ? config.poll_timeout : std::chrono::milliseconds(1);
     ingest::MessageBatch batch =
-        consumer->poll_batch(config.batch_size, config.poll_timeout, config.batch_bytes);
+        consumer->poll_batch(config.batch_size, timeout, config.batch_bytes);
+    pause_assigned();
     if (failed.load()) break;  // e.g. an assignment whose stored offsets could not be read
     for (const auto& reset : batch.offset_resets()) {
       if (reset.lost() > 0) {
@@ -60,7 +65,13 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
   std::vector<v1::StoredEvent> events;
   events.reserve(batch.size());
   std::size_t invalid = 0;
+  std::size_t skipped = 0;
   for (const ingest::Message& message : batch) {
+    // A partition restoring (or no longer here): its events are read again after its seek.
+    if (!processes(message.partition())) {
+      ++skipped;
+      continue;
+    }
     v1::StoredEvent stored;
     if (auto rejection = ingest::parse_wire_event(message.payload(), stored.mutable_event())) {
       // Only ingest writes this topic, and it validated the event; anything else is foreign.
@@ -106,8 +117,11 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
   StateToSave save = state_to_save();
   Pending pending;
   pending.commit = to_commit_batch(take_changes(save));
-  pending.commit.aggregator_checkpoint = save.all;
-  pending.commit.state_saved_for = std::move(save.share.products);
+  if (save.all) {
+    mark_whole_checkpoint(&pending.commit, std::move(save.share.products));
+  } else {
+    pending.commit.state_saved_for = std::move(save.share.products);
+  }
   pending.completes_checkpoint = save.all || save.share.completes_round;
   if (store::Status s = alerts.add_to(&pending.commit); !s.ok()) {
     return fail("alert lookup failed: " + s.to_string());
@@ -121,12 +135,13 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
     pending.event_ids.insert(pending.commit.events.back().event().event_id());
   }
   pending.next = batch.next_offsets();
+  std::erase_if(pending.next, [this](const auto& o) { return !processes(o.partition); });
   for (const auto& o : pending.next) {
     pending.commit.offsets.push_back({o.topic, o.partition, o.offset});
   }
   pending.commit.kafka_cluster_id = cluster_id_to_store;
   product_partitions.assign(&pending.commit);
-  pending.messages = batch.size();
+  pending.messages = batch.size() - skipped;
   pending.duplicates = events.size() - fresh.size();
   pending.invalid = invalid;
   pending.started = started;

@@ -74,6 +74,15 @@ class CheckpointRounds {
     unsaved_events_ = 0;
   }
 
+  // The products with events added since their state was last saved, sorted.
+  [[nodiscard]] std::vector<std::string> unsaved_products() const {
+    std::vector<std::string> out;
+    out.reserve(unsaved_.size());
+    for (const auto& [product, events] : unsaved_) out.push_back(product);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   [[nodiscard]] bool round_in_progress() const { return !waiting_.empty(); }
   [[nodiscard]] std::uint64_t unsaved_events() const { return unsaved_events_; }
 

@@ -113,6 +113,18 @@ PartitionChangelogs::PartitionChangelogs(changelog::ChangelogConfig config, stor
 
 changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
     std::int32_t p, const std::atomic<bool>& stop) {
+  auto restore = begin_restore(p);
+  if (!restore.ok()) return restore.status();
+  for (;;) {
+    if (stop.load()) return changelog::Status::Error(ChangelogErrc::kState, "stop requested");
+    auto done = step_restore(**restore, 10'000, std::chrono::milliseconds(100));
+    if (!done.ok()) return done.status();
+    if (*done) return (*restore)->stats;
+  }
+}
+
+changelog::Result<std::unique_ptr<PartitionRestore>> PartitionChangelogs::begin_restore(
+    std::int32_t p) {
   const auto started = Clock::now();
   PartitionRestoreStats out;
   out.partition = p;
@@ -156,6 +168,15 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
   }
   auto restorer = changelog::ChangelogRestorer::create(config_, p, from);
   if (!restorer.ok()) return restorer.status();
+  return std::make_unique<PartitionRestore>(PartitionRestore{
+      .stats = std::move(out), .started = started, .restorer = std::move(restorer).value()});
+}
+
+changelog::Result<bool> PartitionChangelogs::step_restore(PartitionRestore& restore,
+                                                          std::size_t max_messages,
+                                                          std::chrono::milliseconds wait) {
+  if (restore.done) return true;
+  const std::int32_t p = restore.stats.partition;
   const changelog::ApplyBatch apply = [this, p](std::span<const changelog::Record> records) {
     std::vector<store::PreparedWrite> writes;
     writes.reserve(records.size());
@@ -165,14 +186,11 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
     }
     return changelog::Status::Ok();
   };
-  for (;;) {
-    if (stop.load()) return changelog::Status::Error(ChangelogErrc::kState, "stop requested");
-    auto done = restorer->step(apply, 10'000);
-    if (!done.ok()) return done.status();
-    if (*done) break;
-  }
-  const changelog::RestoreResult restored = restorer->result();
-  auto writer = std::move(*restorer).into_writer();
+  auto done = restore.restorer.step(apply, max_messages, wait);
+  if (!done.ok()) return done.status();
+  if (!*done) return false;
+  const changelog::RestoreResult restored = restore.restorer.result();
+  auto writer = std::move(restore.restorer).into_writer();
   if (!writer.ok()) return writer.status();
   if (changelog::Status s = rewrite_uncommitted(p, restored, *writer); !s.ok()) return s;
   if (store::Status s = store_.put_local_record(p, kChangelogCheckpointRecord,
@@ -185,10 +203,22 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
     states_[p] = writer->checkpoint().state;
     writers_.insert_or_assign(p, std::move(*writer));
   }
-  out.stats = restored.stats;
-  out.next_input_offset = restored.checkpoint.state.next_input_offset;
-  out.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  return out;
+  restore.stats.stats = restored.stats;
+  restore.stats.next_input_offset = restored.checkpoint.state.next_input_offset;
+  restore.stats.seconds = std::chrono::duration<double>(Clock::now() - restore.started).count();
+  restore.done = true;
+  return true;
+}
+
+void PartitionChangelogs::drop(std::int32_t p) {
+  std::lock_guard lock(restored_mutex_);
+  writers_.erase(p);
+  states_.erase(p);
+}
+
+bool PartitionChangelogs::owns(std::int32_t p) const {
+  std::lock_guard lock(restored_mutex_);
+  return writers_.contains(p);
 }
 
 // A record the restore discarded or ignored may be newer on the topic than the committed value
@@ -278,16 +308,40 @@ changelog::Status PartitionChangelogs::append(const store::CommitBatch& batch,
                          }));
   }
   changelog::Status first_failure = changelog::Status::Ok();
+  fenced_.clear();
+  appended_.clear();
+  bool only_fenced = true;
   for (auto& [p, future] : appends) {
     changelog::Status s = future.get();
+    if (s.ok()) {
+      appended_.insert(p);
+      continue;
+    }
+    if (s.code == ChangelogErrc::kFenced) {
+      fenced_.insert(p);
+    } else {
+      only_fenced = false;
+    }
     // A fenced partition names the cause best; otherwise the first failure.
-    if (!s.ok() && (first_failure.ok() || s.code == ChangelogErrc::kFenced)) {
+    if (first_failure.ok() || s.code == ChangelogErrc::kFenced) {
       failed_partition_ = p;
       first_failure = std::move(s);
     }
   }
-  if (!first_failure.ok()) return first_failure;
-  for (const auto& [p, records] : by_partition) {
+  if (!first_failure.ok()) {
+    if (!only_fenced) {
+      fenced_.clear();
+    } else {
+      // Another owner has these partitions now: this instance stops writing them.
+      for (std::int32_t p : fenced_) drop(p);
+    }
+    return first_failure;
+  }
+  return add_checkpoints(prepared);
+}
+
+changelog::Status PartitionChangelogs::add_checkpoints(store::PreparedCommit& prepared) const {
+  for (std::int32_t p : appended_) {
     if (store::Status s = store_.add_local_record(&prepared, p, kChangelogCheckpointRecord,
                                                   encode_checkpoint(writers_.at(p).checkpoint()));
         !s.ok()) {

@@ -6,15 +6,19 @@
 // partition's ChangelogWriter before the local store writes them, together with the writer's
 // Checkpoint (a local record of the partition, so a restart reads only the changelog's tail).
 //
-// Thread safety: restore() of different partitions from several threads at once (a start
-// restores many partitions side by side), none during append(); append() from one thread at a
-// time (it appends to the partitions of a batch side by side, one thread each).
+// Thread safety: restore() or step_restore() of different partitions from several threads at once,
+// none during append(); append() from one thread at a time (it appends to the partitions of a
+// batch side by side, one thread each).
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,6 +47,15 @@ struct PartitionRestoreStats {
   changelog::RestoreStats stats;
   std::int64_t next_input_offset = -1;
   double seconds = 0;
+};
+
+// One partition's restore between PartitionChangelogs::begin_restore() and the step that
+// completes it; `stats` are final once `done`.
+struct PartitionRestore {
+  PartitionRestoreStats stats;
+  std::chrono::steady_clock::time_point started;
+  changelog::ChangelogRestorer restorer;
+  bool done = false;
 };
 
 // The outbox entries the publisher deleted since the changelog's last append: their deletions
@@ -74,11 +87,30 @@ class PartitionChangelogs {
   changelog::Result<PartitionRestoreStats> restore(std::int32_t partition,
                                                    const std::atomic<bool>& stop);
 
+  // The same restore in steps, for a caller that keeps polling its group consumer meanwhile:
+  // begin_restore() reads the local checkpoint (clearing the partition for a cold restore), each
+  // step_restore() reads at most `max_messages` of the changelog and returns true once the
+  // partition is restored and its writer kept. begin_restore() runs with no commit in flight;
+  // step_restore() of different partitions may run side by side, none during append().
+  changelog::Result<std::unique_ptr<PartitionRestore>> begin_restore(std::int32_t partition);
+  changelog::Result<bool> step_restore(PartitionRestore& restore, std::size_t max_messages,
+                                       std::chrono::milliseconds wait);
+
+  // Forgets partition `partition`'s writer (revoked, or fenced): its appends stop; its local
+  // records stay, and its checkpoint lets a later restore read only the tail.
+  void drop(std::int32_t partition);
+  [[nodiscard]] bool owns(std::int32_t partition) const;
+
   // Appends each partition's writes of `prepared` (those of kNoPartition, the process-wide
   // records and alerts, stay local) to its changelog, each partition's next input offset from
   // `batch`, and adds the writers' checkpoints to `prepared`. A partition without a writer
-  // (not restored here) is kState; kFenced names the partition whose owner changed.
+  // (not restored here) is kState; kFenced names the partition whose owner changed. When every
+  // failed partition was fenced, their writers are dropped and fenced_partitions() lists them;
+  // the other partitions of the batch are on their changelogs then, and add_checkpoints() gives
+  // a commit prepared again without the fenced ones' writes the checkpoints to store locally.
   changelog::Status append(const store::CommitBatch& batch, store::PreparedCommit& prepared);
+  [[nodiscard]] const std::set<std::int32_t>& fenced_partitions() const { return fenced_; }
+  [[nodiscard]] changelog::Status add_checkpoints(store::PreparedCommit& prepared) const;
 
   // Whether the publisher deleted entries the changelog does not know of yet.
   [[nodiscard]] bool deletions_pending() const {
@@ -95,10 +127,12 @@ class PartitionChangelogs {
 
   changelog::ChangelogConfig config_;
   store::Store& store_;
-  std::mutex restored_mutex_;  // guards the two maps during restore()s
+  mutable std::mutex restored_mutex_;  // guards the two maps during restore()s
   std::map<std::int32_t, changelog::ChangelogWriter> writers_;
   std::map<std::int32_t, changelog::PartitionState> states_;
   std::int32_t failed_partition_ = -1;
+  std::set<std::int32_t> fenced_;    // of the last append, when only fencing failed it
+  std::set<std::int32_t> appended_;  // of the last append: partitions whose batch is on the topic
   OutboxDeletions* deletions_;
 };
 

@@ -77,4 +77,11 @@ void ProductPartitions::assign(store::CommitBatch* batch) {
   if (!complete) partitions.clear();
 }
 
+std::optional<std::int32_t> ProductPartitions::partition_of(std::string_view product) {
+  if (const auto it = learned_.find(product); it != learned_.end()) return it->second;
+  read_partition_count();
+  if (!partition_count_ || *partition_count_ <= 0) return std::nullopt;
+  return ingest::partition_for_key(product, *partition_count_);
+}
+
 }  // namespace painpoint::service

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "painpoint/store/store.h"
 
@@ -42,6 +43,8 @@ class ProductPartitions {
   // seen and no recorded count, e.g. a cluster that did not answer metadata requests): the store
   // then takes the batch as naming no partition, which only the schema 2 layout accepts.
   void assign(store::CommitBatch* batch);
+  // The partition of `product` by the same rules; nullopt when neither knows it.
+  [[nodiscard]] std::optional<std::int32_t> partition_of(std::string_view product);
 
  private:
   // Reads the count from store_ while none is known (a failed read is logged: no count).

@@ -143,6 +143,7 @@ struct Publisher::Impl {
     // The partitions with entries past their cursor, read with one iterator.
     std::vector<store::OutboxPosition> positions;
     for (std::int32_t partition : order) {
+      if (config.publishes && !config.publishes(partition)) continue;
       const std::uint64_t cursor = cursors[partition];
       if (next_sequences.at(partition) > cursor + 1) positions.push_back({partition, cursor});
     }
@@ -318,6 +319,7 @@ struct Publisher::Impl {
   std::uint64_t compute_pending() const {
     std::uint64_t unread = 0;
     for (const auto& [partition, next] : store.outbox_next_sequences()) {
+      if (config.publishes && !config.publishes(partition)) continue;
       const auto read = cursors.find(partition);
       const std::uint64_t cursor = read == cursors.end() ? 0 : read->second;
       unread += next > cursor + 1 ? next - 1 - cursor : 0;

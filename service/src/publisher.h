@@ -64,6 +64,10 @@ struct PublisherConfig {
   // Called on the publisher's thread after each successful deletion of published entries (the
   // changelog carries them with the next batch of their partition). Must not block.
   std::function<void(std::span<const store::OutboxPosition>)> on_deleted;
+  // Whether to publish the outbox of input partition p (thread-safe; empty: every partition).
+  // With several instances a partition given up stays on disk, and its entries are the new
+  // owner's to publish (restored from the changelog), not this instance's.
+  std::function<bool(std::int32_t partition)> publishes;
 };
 
 class Publisher {

@@ -184,6 +184,22 @@ void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorke
       [c] { return static_cast<double>(c->lost_to_retention.load()); }, {{"stage", "ingest"}});
 }
 
+// changelog.enabled: a product whose partition this instance is restoring answers 503 with
+// Retry-After until its state is complete, rather than a partial answer (docs/api.md).
+RouteWrapper unavailable_while_restoring(const AggregatorStage& stage, RouteWrapper inner) {
+  return [&stage, inner = std::move(inner)](HttpHandler handler) -> HttpHandler {
+    return [&stage, next = wrapped(inner, std::move(handler))](const HttpRequest& request) {
+      if (!stage.restoring_product(request.path_param("product"))) return next(request);
+      HttpResponse response =
+          HttpResponse::error(503, "partition_restoring",
+                              "this product's partition is being restored from the changelog "
+                              "here; ask again shortly");
+      response.headers.emplace_back("Retry-After", "1");
+      return response;
+    };
+  };
+}
+
 Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackSink* sink,
                    const ApiConfig& api_config, const Connectors& connectors) {
   Router router;
@@ -216,6 +232,19 @@ Router make_router(const Pipeline& pipeline, MetricsRegistry& metrics, FeedbackS
     const std::uint64_t lost_aggregator = pipeline.aggregator->events_lost_to_retention();
     body += "},\"details\":{\"lost_to_retention\":{\"ingest\":" + std::to_string(lost_ingest) +
             ",\"aggregator\":" + std::to_string(lost_aggregator) + "}";
+    // changelog.enabled: which input partitions are this instance's, and which still restore.
+    const std::vector<std::int32_t> held = pipeline.aggregator->active_partitions();
+    const std::vector<std::int32_t> restoring = pipeline.aggregator->restoring_partitions();
+    if (!held.empty() || !restoring.empty()) {
+      const auto list = [](const std::vector<std::int32_t>& ps) {
+        std::string out = "[";
+        for (std::size_t i = 0; i < ps.size(); ++i) {
+          out += (i > 0 ? "," : "") + std::to_string(ps[i]);
+        }
+        return out + "]";
+      };
+      body += ",\"partitions\":{\"held\":" + list(held) + ",\"restoring\":" + list(restoring) + "}";
+    }
     // Not a readiness check either: alerts wait in the store's outbox and serving goes on; a
     // broker that is down shows in "publisher" already.
     body += ",\"alert_publisher\":" + json_quote(pipeline.alert_publisher->status_detail());
@@ -646,9 +675,17 @@ base::ExitCode run_serve(const ServeOptions& options) {
       outbox_deletions.add(p);
     };
   }
+  // Declared before the publisher, which reads it, and the stage, which writes it.
+  PublishedPartitions published_partitions;
+  if (setup.config.changelog_enabled) {
+    publisher_config.publishes = [&published_partitions](std::int32_t p) {
+      return published_partitions.contains(p);
+    };
+  }
   Publisher publisher(std::move(publisher_config), *store, metrics);
   // Declared after the publisher, which it wakes from its commit thread until it is destroyed.
   AggregatorStageConfig stage_config = make_stage_config(setup, brokers);
+  stage_config.published_partitions = &published_partitions;
   stage_config.on_committed = [&publisher] { publisher.wake(); };
   const std::string aggregator_group = stage_config.group_id;
   AggregatorStage aggregator_stage(std::move(stage_config), *store, metrics);
@@ -679,6 +716,10 @@ base::ExitCode run_serve(const ServeOptions& options) {
   ApiConfig api_config = make_api_config(options, setup);
   const bool forwarding = options.forward_requests && !options.brokers.empty();
   if (forwarding) api_config.routing = routing.wrappers(*store);
+  if (setup.config.changelog_enabled) {
+    api_config.routing.by_product =
+        unavailable_while_restoring(aggregator_stage, std::move(api_config.routing.by_product));
+  }
   if (options.forward_requests && options.brokers.empty()) {
     spdlog::warn("--forward-requests needs --brokers of an Apache Kafka cluster; ignored");
   }
