@@ -121,7 +121,8 @@ std::int64_t ChangelogRestorer::position() const { return impl_->position; }
 
 Result<ChangelogRestorer> ChangelogRestorer::create(const ChangelogConfig& config,
                                                     std::int32_t partition,
-                                                    const Checkpoint& from) {
+                                                    const Checkpoint& from,
+                                                    std::shared_ptr<ChangelogProducer> producer) {
   if (partition < 0 || from.epoch < 0) {
     return Status::Error(ChangelogErrc::kInvalidArgument, "bad partition or checkpoint");
   }
@@ -138,9 +139,13 @@ Result<ChangelogRestorer> ChangelogRestorer::create(const ChangelogConfig& confi
                              "): restore from the beginning into an empty partition");
   }
   auto impl = std::unique_ptr<Impl>(new Impl(config, partition, std::move(reader).value(), from));
-  auto appender = detail::PartitionAppender::create(config, partition);
-  if (!appender.ok()) return appender.status();
-  impl->appender.emplace(std::move(appender).value());
+  if (producer) {
+    impl->appender.emplace(detail::PartitionAppender::attach(std::move(producer), partition));
+  } else {
+    auto appender = detail::PartitionAppender::create(config, partition);
+    if (!appender.ok()) return appender.status();
+    impl->appender.emplace(std::move(appender).value());
+  }
   impl->position = std::max<std::int64_t>(from.next_changelog_offset, 0);
   impl->target = *high;
   return ChangelogRestorer(std::move(impl));

@@ -154,7 +154,9 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
       return store_failure("store the changelog checkpoint", s);
     }
   }
-  auto restorer = changelog::ChangelogRestorer::create(config_, p, from);
+  auto producer = shared_producer();
+  if (!producer.ok()) return producer.status();
+  auto restorer = changelog::ChangelogRestorer::create(config_, p, from, *producer);
   if (!restorer.ok()) return restorer.status();
   const changelog::ApplyBatch apply = [this, p](std::span<const changelog::Record> records) {
     std::vector<store::PreparedWrite> writes;
@@ -189,6 +191,17 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
   out.next_input_offset = restored.checkpoint.state.next_input_offset;
   out.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   return out;
+}
+
+changelog::Result<std::shared_ptr<changelog::ChangelogProducer>>
+PartitionChangelogs::shared_producer() {
+  std::lock_guard lock(restored_mutex_);
+  if (!producer_) {
+    auto made = changelog::ChangelogProducer::create(config_);
+    if (!made.ok()) return made.status();
+    producer_ = std::move(made).value();
+  }
+  return producer_;
 }
 
 // A record the restore discarded or ignored may be newer on the topic than the committed value

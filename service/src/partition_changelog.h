@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -93,9 +94,13 @@ class PartitionChangelogs {
                                         const changelog::RestoreResult& restored,
                                         changelog::ChangelogWriter& writer);
 
+  // The one producer of every partition's writer and restore, made by the first restore().
+  changelog::Result<std::shared_ptr<changelog::ChangelogProducer>> shared_producer();
+
   changelog::ChangelogConfig config_;
   store::Store& store_;
-  std::mutex restored_mutex_;  // guards the two maps during restore()s
+  std::mutex restored_mutex_;  // guards the two maps and producer_ during restore()s
+  std::shared_ptr<changelog::ChangelogProducer> producer_;
   std::map<std::int32_t, changelog::ChangelogWriter> writers_;
   std::map<std::int32_t, changelog::PartitionState> states_;
   std::int32_t failed_partition_ = -1;
