@@ -131,11 +131,11 @@ changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
     from = *decoded;
     out.warm = from.next_changelog_offset >= 0;
   } else {
-    std::vector<std::int32_t> present;
-    if (store::Status s = store_.partitions_present(&present); !s.ok()) {
-      return store_failure("list partitions", s);
+    bool present = false;
+    if (store::Status s = store_.partition_present(p, &present); !s.ok()) {
+      return store_failure("look for the partition", s);
     }
-    if (std::binary_search(present.begin(), present.end(), p)) {
+    if (present) {
       return changelog::Status::Error(
           ChangelogErrc::kInvalidArgument,
           "the data directory holds records of partition " + std::to_string(p) +

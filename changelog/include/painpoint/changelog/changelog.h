@@ -141,7 +141,7 @@ class ChangelogWriter {
 struct RestoreStats {
   std::int64_t messages_read = 0;
   std::int64_t records_applied = 0;
-  std::int64_t batches_applied = 0;
+  std::int64_t batches_applied = 0;  // committed batches (several per ApplyBatch call)
   // Records of batches whose marker never came (the previous owner died mid-batch).
   std::int64_t records_discarded = 0;
   // Records and markers of superseded epochs written after a newer owner's fence (zombies).
@@ -157,8 +157,10 @@ struct RestoreResult {
   RestoreStats stats;
 };
 
-// The records of one committed batch, in changelog order. A failure stops the restore (the
-// caller restarts it from its last checkpoint: applying puts and deletes again is idempotent).
+// The records of one or more committed batches (those a step() completed), in changelog order:
+// applied in order, as one store write, they give the state the batches give one by one. A
+// failure stops the restore (the caller restarts it from its last checkpoint: applying puts and
+// deletes again is idempotent).
 using ApplyBatch = std::function<Status(std::span<const Record> records)>;
 
 // Restores one partition: reads the changelog from a checkpoint (or the beginning) to the high
