@@ -5,6 +5,7 @@
 // partition before it is processed, and every commit hands each partition's writes to that
 // partition's ChangelogWriter before the local store writes them, together with the writer's
 // Checkpoint (a local record of the partition, so a restart reads only the changelog's tail).
+// Every partition's restore and writer append through one shared ChangelogProducer.
 //
 // Thread safety: restore() of different partitions from several threads at once (a start
 // restores many partitions side by side), none during append(); append() from one thread at a
