@@ -259,7 +259,11 @@ TEST_F(ChangelogTest, SharedProducerFencesOnePartitionWhileTheOtherKeepsAppendin
   std::thread zero([&] {
     for (int batch = 1; batch <= kBatches; ++batch) {
       if (batch == 6) {
-        while (!taken.load()) std::this_thread::sleep_for(1ms);
+        // The main thread gives up waiting for five batches after 60 s; so does this one.
+        const auto give_up = std::chrono::steady_clock::now() + 90s;
+        while (!taken.load() && std::chrono::steady_clock::now() < give_up) {
+          std::this_thread::sleep_for(1ms);
+        }
       }
       Status s = writers[0].append_batch(batch_of(0, batch), state_at(batch));
       if (!s.ok()) {
@@ -278,7 +282,11 @@ TEST_F(ChangelogTest, SharedProducerFencesOnePartitionWhileTheOtherKeepsAppendin
       if (!one[batch].ok()) return;
     }
   });
-  while (appended0.load() < 5) std::this_thread::sleep_for(1ms);
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (appended0.load() < 5 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(appended0.load(), 5) << "partition 0's first batches were not acknowledged";
   Store owner_store;
   ChangelogWriter owner = take_over(0, &owner_store);  // on a producer of its own
   taken = true;
