@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <utility>
 
 namespace painpoint::changelog::detail {
 namespace kd = ingest::detail;
@@ -100,43 +104,97 @@ Result<Decoded> decode_message(const rd_kafka_message_t& msg) {
 
 // ------------------------------------------------------------------------------------------------
 
-struct PartitionAppender::Impl {
+namespace {
+
+// The acknowledgements one appender waits for. A generation ends with each wait(): reports of
+// messages from an earlier generation (after a failed or timed-out wait) are not counted again.
+struct Pending {
+  std::mutex mutex;
+  std::condition_variable acknowledged;
+  std::uint64_t generation = 0;        // guarded by mutex
+  std::vector<std::int64_t> offsets;   // per message of this generation: its offset, or -1
+  std::size_t delivered = 0;           // reports of this generation
+  Status failure;                      // the generation's first failure
+};
+
+// A message's opaque: whose it is and where its offset goes. Owned by the message until its
+// delivery report (or the producer's purge at destruction).
+struct Token {
+  std::shared_ptr<Pending> pending;
+  std::uint64_t generation = 0;
+  std::size_t index = 0;
+};
+
+}  // namespace
+
+}  // namespace painpoint::changelog::detail
+
+namespace painpoint::changelog {
+
+// ChangelogProducer is public; its Impl uses this file's helpers.
+using detail::Clock;
+using detail::Pending;
+using detail::Token;
+using detail::conf_for;
+using detail::from_kafka;
+using detail::kafka_error;
+using detail::prefetch_metadata;
+namespace kd = ingest::detail;
+
+struct ChangelogProducer::Impl {
   kd::KafkaPtr rk;
   std::string topic;
-  std::int32_t partition = 0;
-  // Per message enqueued since the last wait(): its offset (or -1), and the first failure.
-  std::vector<std::int64_t> offsets;
-  std::size_t delivered = 0;
-  Status failure;
+  std::atomic<bool> stop{false};
+  std::thread poller;  // serves the delivery reports, so that appenders only wait
 
-  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
-    auto* self = static_cast<Impl*>(opaque);
-    const auto index = reinterpret_cast<std::uintptr_t>(msg->_private);
-    ++self->delivered;
-    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (self->failure.ok()) self->failure = kafka_error(msg->err, "changelog delivery");
-      return;
+  ~Impl() {
+    stop = true;
+    if (poller.joinable()) poller.join();
+    if (!rk) return;
+    rd_kafka_flush(rk.get(), 5'000);
+    // Whatever is left is reported as purged, which frees its tokens.
+    rd_kafka_purge(rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk.get(), 0);
+  }
+
+  static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void*) {
+    std::unique_ptr<Token> token(static_cast<Token*>(msg->_private));
+    if (!token) return;
+    Pending& pending = *token->pending;
+    Status failure;
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) failure = delivery_failure(rk, msg->err);
+    std::lock_guard lock(pending.mutex);
+    if (token->generation != pending.generation) return;
+    ++pending.delivered;
+    if (!failure.ok()) {
+      if (pending.failure.ok()) pending.failure = std::move(failure);
+    } else if (token->index < pending.offsets.size()) {
+      pending.offsets[token->index] = msg->offset;
     }
-    if (index < self->offsets.size()) self->offsets[index] = msg->offset;
+    if (pending.delivered == pending.offsets.size()) pending.acknowledged.notify_all();
+  }
+
+  static Status delivery_failure(rd_kafka_t* rk, rd_kafka_resp_err_t err) {
+    if (err != RD_KAFKA_RESP_ERR__FATAL) return kafka_error(err, "changelog delivery");
+    std::array<char, 512> reason{};
+    rd_kafka_fatal_error(rk, reason.data(), reason.size());
+    return Status::Error(ChangelogErrc::kKafka,
+                         std::string("changelog delivery: the shared producer failed fatally (") +
+                             reason.data() + "); every partition on it must be restored",
+                         static_cast<int>(err));
   }
 };
 
-PartitionAppender::PartitionAppender(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-PartitionAppender::PartitionAppender(PartitionAppender&&) noexcept = default;
-PartitionAppender& PartitionAppender::operator=(PartitionAppender&&) noexcept = default;
-PartitionAppender::~PartitionAppender() {
-  if (impl_ && impl_->rk) rd_kafka_flush(impl_->rk.get(), 5'000);
-}
+ChangelogProducer::ChangelogProducer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ChangelogProducer::~ChangelogProducer() = default;
 
-Result<PartitionAppender> PartitionAppender::create(const ChangelogConfig& config,
-                                                    std::int32_t partition) {
+Result<std::shared_ptr<ChangelogProducer>> ChangelogProducer::create(
+    const ChangelogConfig& config) {
   auto impl = std::make_unique<Impl>();
   impl->topic = config.topic;
-  impl->partition = partition;
   auto conf = conf_for(config, ingest::ClientRole::kProducer);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::on_delivery);
-  rd_kafka_conf_set_opaque(conf->get(), impl.get());
   auto rk = kd::new_client(RD_KAFKA_PRODUCER, std::move(conf).value());
   if (!rk.ok()) return from_kafka(rk.status());
   impl->rk = std::move(rk).value();
@@ -146,22 +204,82 @@ Result<PartitionAppender> PartitionAppender::create(const ChangelogConfig& confi
       !s.ok()) {
     return s;
   }
+  Impl* raw = impl.get();
+  impl->poller = std::thread([raw] {
+    while (!raw->stop.load()) rd_kafka_poll(raw->rk.get(), 50);
+  });
+  return std::shared_ptr<ChangelogProducer>(new ChangelogProducer(std::move(impl)));
+}
+
+Status ChangelogProducer::fatal_error() const {
+  std::array<char, 512> reason{};
+  const auto err = rd_kafka_fatal_error(impl_->rk.get(), reason.data(), reason.size());
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
+  return Status::Error(ChangelogErrc::kKafka,
+                       std::string("the changelog producer failed fatally: ") + reason.data(),
+                       static_cast<int>(err));
+}
+
+}  // namespace painpoint::changelog
+
+namespace painpoint::changelog::detail {
+
+// ------------------------------------------------------------------------------------------------
+
+struct PartitionAppender::Impl {
+  std::shared_ptr<ChangelogProducer> producer;
+  std::int32_t partition = 0;
+  std::shared_ptr<Pending> pending = std::make_shared<Pending>();
+};
+
+PartitionAppender::PartitionAppender(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PartitionAppender::PartitionAppender(PartitionAppender&&) noexcept = default;
+PartitionAppender& PartitionAppender::operator=(PartitionAppender&&) noexcept = default;
+// Messages still in flight keep their Pending alive through their tokens; the producer, shared
+// or not, delivers (or at its destruction flushes) them.
+PartitionAppender::~PartitionAppender() = default;
+
+Result<PartitionAppender> PartitionAppender::create(const ChangelogConfig& config,
+                                                    std::int32_t partition) {
+  auto producer = ChangelogProducer::create(config);
+  if (!producer.ok()) return producer.status();
+  return attach(std::move(producer).value(), partition);
+}
+
+PartitionAppender PartitionAppender::attach(std::shared_ptr<ChangelogProducer> producer,
+                                            std::int32_t partition) {
+  auto impl = std::make_unique<Impl>();
+  impl->producer = std::move(producer);
+  impl->partition = partition;
   return PartitionAppender(std::move(impl));
+}
+
+const std::shared_ptr<ChangelogProducer>& PartitionAppender::producer() const {
+  return impl_->producer;
 }
 
 Status PartitionAppender::enqueue(std::string_view key, std::optional<std::string_view> value,
                                   std::optional<Headers> headers,
                                   std::chrono::milliseconds timeout) {
-  Impl& impl = *impl_;
-  const auto index = impl.offsets.size();
+  ChangelogProducer::Impl& producer = *impl_->producer->impl_;
+  Pending& pending = *impl_->pending;
+  auto token = std::make_unique<Token>();
+  token->pending = impl_->pending;
+  {
+    // Before producing: the report may come before produceva() returns.
+    std::lock_guard lock(pending.mutex);
+    token->generation = pending.generation;
+    token->index = pending.offsets.size();
+    pending.offsets.push_back(-1);
+  }
   std::array<rd_kafka_vu_t, 8> vus{};
   std::size_t count = 0;
   auto add = [&vus, &count](rd_kafka_vtype_t type) -> rd_kafka_vu_t& {
     vus[count].vtype = type;
     return vus[count++];
   };
-  add(RD_KAFKA_VTYPE_TOPIC).u.cstr = impl.topic.c_str();
-  add(RD_KAFKA_VTYPE_PARTITION).u.i32 = impl.partition;
+  add(RD_KAFKA_VTYPE_TOPIC).u.cstr = producer.topic.c_str();
+  add(RD_KAFKA_VTYPE_PARTITION).u.i32 = impl_->partition;
   add(RD_KAFKA_VTYPE_MSGFLAGS).u.i = RD_KAFKA_MSG_F_COPY;
   // librdkafka's API is not const-correct; with F_COPY it only reads key and value.
   auto& k = add(RD_KAFKA_VTYPE_KEY);
@@ -170,7 +288,7 @@ Status PartitionAppender::enqueue(std::string_view key, std::optional<std::strin
   auto& v = add(RD_KAFKA_VTYPE_VALUE);  // a null value is a tombstone
   v.u.mem.ptr = value ? const_cast<char*>(value->data()) : nullptr;
   v.u.mem.size = value ? value->size() : 0;
-  add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(index));
+  add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = token.get();
   std::string epoch, batch;
   if (headers) {
     epoch = std::to_string(headers->epoch);
@@ -186,30 +304,32 @@ Status PartitionAppender::enqueue(std::string_view key, std::optional<std::strin
   }
   const auto deadline = Clock::now() + timeout;
   while (true) {
-    kd::ErrorPtr error(rd_kafka_produceva(impl.rk.get(), vus.data(), count));
+    kd::ErrorPtr error(rd_kafka_produceva(producer.rk.get(), vus.data(), count));
     if (!error) {
-      impl.offsets.push_back(-1);
+      (void)token.release();  // the delivery report frees it
       return Status::Ok();
     }
     if (rd_kafka_error_code(error.get()) != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
         Clock::now() >= deadline) {
+      std::lock_guard lock(pending.mutex);
+      pending.offsets.pop_back();  // never enqueued: no report will come
       return from_kafka(kd::status_from(error.get(), "changelog produce"));
     }
-    rd_kafka_poll(impl.rk.get(), 10);  // the queue drains as acknowledgements are served
+    // The poller thread drains the queue as acknowledgements come.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 
 Result<std::vector<std::int64_t>> PartitionAppender::wait(std::chrono::milliseconds timeout) {
-  Impl& impl = *impl_;
-  const auto deadline = Clock::now() + timeout;
-  while (impl.delivered < impl.offsets.size() && Clock::now() < deadline) {
-    rd_kafka_poll(impl.rk.get(), 5);
-  }
+  Pending& pending = *impl_->pending;
+  std::unique_lock lock(pending.mutex);
+  const bool complete = pending.acknowledged.wait_for(
+      lock, timeout, [&pending] { return pending.delivered == pending.offsets.size(); });
   std::vector<std::int64_t> offsets;
-  offsets.swap(impl.offsets);
-  const bool complete = impl.delivered == offsets.size();
-  impl.delivered = 0;
-  Status failure = std::exchange(impl.failure, Status::Ok());
+  offsets.swap(pending.offsets);
+  ++pending.generation;
+  pending.delivered = 0;
+  Status failure = std::exchange(pending.failure, Status::Ok());
   if (!failure.ok()) return failure;
   if (!complete) {
     return Status::Error(ChangelogErrc::kTimedOut,

@@ -23,11 +23,17 @@ Status from_kafka(const ingest::Status& status);
 // A message read back from the changelog, decoded (codec.h); kCorrupt names its offset.
 Result<Decoded> decode_message(const rd_kafka_message_t& msg);
 
-// An idempotent producer (acks=all) that appends to one partition and waits for acknowledgements.
+// Appends to one partition through a ChangelogProducer (its own or a shared one) and waits for
+// the acknowledgements of its own messages only. One thread at a time per appender; appenders of
+// different partitions on the same producer work side by side.
 class PartitionAppender {
  public:
+  // On a producer of its own.
   [[nodiscard]] static Result<PartitionAppender> create(const ChangelogConfig& config,
                                                         std::int32_t partition);
+  // On `producer`, shared with other partitions' appenders.
+  [[nodiscard]] static PartitionAppender attach(std::shared_ptr<ChangelogProducer> producer,
+                                                std::int32_t partition);
   PartitionAppender(PartitionAppender&&) noexcept;
   PartitionAppender& operator=(PartitionAppender&&) noexcept;
   ~PartitionAppender();
@@ -40,8 +46,11 @@ class PartitionAppender {
   Status enqueue(std::string_view key, std::optional<std::string_view> value,
                  std::optional<Headers> headers, std::chrono::milliseconds timeout);
   // Waits until every message enqueued since the last wait is acknowledged; their offsets in
-  // enqueue order. Any failed message fails the whole wait.
+  // enqueue order. Any failed message fails the whole wait. Acknowledgements of messages from
+  // before an earlier failed or timed-out wait are not counted again.
   Result<std::vector<std::int64_t>> wait(std::chrono::milliseconds timeout);
+
+  const std::shared_ptr<ChangelogProducer>& producer() const;
 
   struct Impl;
 

@@ -10,28 +10,32 @@ void LineageReader::note_uncommitted(Record record) {
   stats_.uncommitted_keys.push_back(std::move(record));
 }
 
-Status LineageReader::settle(std::int64_t epoch, std::int64_t sequence,
-                             const ApplyBatch& apply) {
-  settled_.clear();
+void LineageReader::settle(std::int64_t epoch, std::int64_t sequence) {
+  bool any = false;
   for (Waiting& waiting : pending_) {
     if (waiting.epoch == epoch && waiting.sequence <= sequence) {
       settled_.push_back(std::move(waiting.record));
+      any = true;
     } else {
       ++stats_.records_discarded;
       note_uncommitted(std::move(waiting.record));
     }
   }
   pending_.clear();
+  if (any) ++stats_.batches_applied;
+}
+
+Status LineageReader::flush(const ApplyBatch& apply) {
   if (settled_.empty()) return Status::Ok();
   if (Status applied = apply(settled_); !applied.ok()) {
     return Status::Error(ChangelogErrc::kApplyFailed, applied.to_string());
   }
   stats_.records_applied += static_cast<std::int64_t>(settled_.size());
-  ++stats_.batches_applied;
+  settled_.clear();
   return Status::Ok();
 }
 
-Status LineageReader::on_message(Decoded message, std::int64_t offset, const ApplyBatch& apply) {
+Status LineageReader::on_message(Decoded message, std::int64_t offset) {
   ++stats_.messages_read;
   if (message.epoch < lineage_epoch_) {
     ++stats_.records_ignored;
@@ -48,17 +52,13 @@ Status LineageReader::on_message(Decoded message, std::int64_t offset, const App
       return Status::Ok();
     case Decoded::Kind::kBatchMarker: {
       lineage_epoch_ = message.epoch;
-      if (Status s = settle(message.epoch, message.sequence, apply); !s.ok()) return s;
+      settle(message.epoch, message.sequence);
       committed_ = {offset + 1, message.epoch, message.sequence, state_of(message.marker)};
       return Status::Ok();
     }
     case Decoded::Kind::kRestoreMarker: {
       lineage_epoch_ = message.epoch;
-      if (Status s = settle(message.marker.committed_epoch(), message.marker.committed_sequence(),
-                            apply);
-          !s.ok()) {
-        return s;
-      }
+      settle(message.marker.committed_epoch(), message.marker.committed_sequence());
       committed_ = {offset + 1, message.epoch, 0, state_of(message.marker)};
       return Status::Ok();
     }

@@ -13,6 +13,8 @@
 //    marker does not commit is discarded: an unfinished batch.
 //  - A fence only raises the lineage epoch; its restore marker, which follows, decides about the
 //    records still waiting.
+// Committed records are applied in changelog order, several batches per apply call: applying a
+// run of committed batches at once gives the state applying them one by one gives.
 
 #include <cstdint>
 #include <vector>
@@ -26,8 +28,11 @@ class LineageReader {
  public:
   explicit LineageReader(const Checkpoint& from);
 
-  // `message` read at `offset`; the batches it completes go to `apply`.
-  Status on_message(Decoded message, std::int64_t offset, const ApplyBatch& apply);
+  // `message` read at `offset`; the records of the batches it completes wait for flush().
+  Status on_message(Decoded message, std::int64_t offset);
+  // Hands the records of every batch completed since the last flush to `apply` in one call, in
+  // changelog order: one store write for a chunk of batches rather than one per batch.
+  Status flush(const ApplyBatch& apply);
   // True when a fence of `epoch` would be accepted (no newer owner's fence came first).
   bool accepts_fence(std::int64_t epoch) const { return epoch > lineage_epoch_; }
 
@@ -42,14 +47,14 @@ class LineageReader {
     std::int64_t epoch;
     std::int64_t sequence;
   };
-  // Applies the waiting records of `epoch` up to batch `sequence` and discards the rest.
-  Status settle(std::int64_t epoch, std::int64_t sequence, const ApplyBatch& apply);
+  // Moves the waiting records of `epoch` up to batch `sequence` to settled_ and discards the rest.
+  void settle(std::int64_t epoch, std::int64_t sequence);
   void note_uncommitted(Record record);
 
   Checkpoint committed_;
   std::int64_t lineage_epoch_ = 0;
   std::vector<Waiting> pending_;
-  std::vector<Record> settled_;  // reused between batches
+  std::vector<Record> settled_;  // committed, not yet flushed; reused between flushes
   RestoreStats stats_;
 };
 

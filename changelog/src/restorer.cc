@@ -35,13 +35,13 @@ struct ChangelogRestorer::Impl {
   // Messages read beyond the current phase's target, for the next phase.
   std::deque<ingest::detail::MessagePtr> carried;
 
-  Status feed(const rd_kafka_message_t* msg, const ApplyBatch& apply);
+  Status feed(const rd_kafka_message_t* msg);
   Status append_control(detail::ControlKind kind, const v1::ChangelogMarker& marker,
                         std::int64_t* offset);
   Status next_phase();
 };
 
-Status ChangelogRestorer::Impl::feed(const rd_kafka_message_t* msg, const ApplyBatch& apply) {
+Status ChangelogRestorer::Impl::feed(const rd_kafka_message_t* msg) {
   auto decoded = detail::decode_message(*msg);
   if (!decoded.ok()) return decoded.status();
   if (msg->offset == fence_offset && !lineage.accepts_fence(own_epoch)) {
@@ -49,7 +49,7 @@ Status ChangelogRestorer::Impl::feed(const rd_kafka_message_t* msg, const ApplyB
                                                      std::to_string(partition) +
                                                      " during this restore");
   }
-  return lineage.on_message(std::move(decoded).value(), msg->offset, apply);
+  return lineage.on_message(std::move(decoded).value(), msg->offset);
 }
 
 Status ChangelogRestorer::Impl::append_control(detail::ControlKind kind,
@@ -121,7 +121,8 @@ std::int64_t ChangelogRestorer::position() const { return impl_->position; }
 
 Result<ChangelogRestorer> ChangelogRestorer::create(const ChangelogConfig& config,
                                                     std::int32_t partition,
-                                                    const Checkpoint& from) {
+                                                    const Checkpoint& from,
+                                                    std::shared_ptr<ChangelogProducer> producer) {
   if (partition < 0 || from.epoch < 0) {
     return Status::Error(ChangelogErrc::kInvalidArgument, "bad partition or checkpoint");
   }
@@ -138,9 +139,13 @@ Result<ChangelogRestorer> ChangelogRestorer::create(const ChangelogConfig& confi
                              "): restore from the beginning into an empty partition");
   }
   auto impl = std::unique_ptr<Impl>(new Impl(config, partition, std::move(reader).value(), from));
-  auto appender = detail::PartitionAppender::create(config, partition);
-  if (!appender.ok()) return appender.status();
-  impl->appender.emplace(std::move(appender).value());
+  if (producer) {
+    impl->appender.emplace(detail::PartitionAppender::attach(std::move(producer), partition));
+  } else {
+    auto appender = detail::PartitionAppender::create(config, partition);
+    if (!appender.ok()) return appender.status();
+    impl->appender.emplace(std::move(appender).value());
+  }
   impl->position = std::max<std::int64_t>(from.next_changelog_offset, 0);
   impl->target = *high;
   return ChangelogRestorer(std::move(impl));
@@ -164,10 +169,13 @@ Result<bool> ChangelogRestorer::step(const ApplyBatch& apply, std::size_t max_me
     }
   }
   while (!impl.carried.empty() && impl.carried.front()->offset < impl.target) {
-    if (Status s = impl.feed(impl.carried.front().get(), apply); !s.ok()) return s;
+    if (Status s = impl.feed(impl.carried.front().get()); !s.ok()) return s;
     impl.position = impl.carried.front()->offset + 1;
     impl.carried.pop_front();
   }
+  // The chunk's committed batches in one apply; before the next phase's markers, which carry
+  // the state they reach.
+  if (Status s = impl.lineage.flush(apply); !s.ok()) return s;
   if (!impl.carried.empty()) impl.position = impl.target;  // the rest belongs to the next phase
   return false;
 }

@@ -61,10 +61,15 @@ const Checkpoint& ChangelogWriter::checkpoint() const { return impl_->checkpoint
 
 Result<ChangelogWriter> ChangelogWriter::create(const ChangelogConfig& config,
                                                 std::int32_t partition,
-                                                const Checkpoint& restored) {
+                                                const Checkpoint& restored,
+                                                std::shared_ptr<ChangelogProducer> producer) {
   if (partition < 0 || restored.next_changelog_offset < 0 || restored.epoch <= 0) {
     return Status::Error(ChangelogErrc::kInvalidArgument,
                          "a changelog writer starts from the checkpoint of a finished restore");
+  }
+  if (producer) {
+    return adopt(config, partition, restored,
+                 detail::PartitionAppender::attach(std::move(producer), partition));
   }
   auto appender = detail::PartitionAppender::create(config, partition);
   if (!appender.ok()) return appender.status();

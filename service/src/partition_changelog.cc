@@ -143,11 +143,11 @@ changelog::Result<std::unique_ptr<PartitionRestore>> PartitionChangelogs::begin_
     from = *decoded;
     out.warm = from.next_changelog_offset >= 0;
   } else {
-    std::vector<std::int32_t> present;
-    if (store::Status s = store_.partitions_present(&present); !s.ok()) {
-      return store_failure("list partitions", s);
+    bool present = false;
+    if (store::Status s = store_.partition_present(p, &present); !s.ok()) {
+      return store_failure("look for the partition", s);
     }
-    if (std::binary_search(present.begin(), present.end(), p)) {
+    if (present) {
       return changelog::Status::Error(
           ChangelogErrc::kInvalidArgument,
           "the data directory holds records of partition " + std::to_string(p) +
@@ -166,7 +166,9 @@ changelog::Result<std::unique_ptr<PartitionRestore>> PartitionChangelogs::begin_
       return store_failure("store the changelog checkpoint", s);
     }
   }
-  auto restorer = changelog::ChangelogRestorer::create(config_, p, from);
+  auto producer = shared_producer();
+  if (!producer.ok()) return producer.status();
+  auto restorer = changelog::ChangelogRestorer::create(config_, p, from, *producer);
   if (!restorer.ok()) return restorer.status();
   return std::make_unique<PartitionRestore>(PartitionRestore{
       .stats = std::move(out), .started = started, .restorer = std::move(restorer).value()});
@@ -219,6 +221,17 @@ void PartitionChangelogs::drop(std::int32_t p) {
 bool PartitionChangelogs::owns(std::int32_t p) const {
   std::lock_guard lock(restored_mutex_);
   return writers_.contains(p);
+}
+
+changelog::Result<std::shared_ptr<changelog::ChangelogProducer>>
+PartitionChangelogs::shared_producer() {
+  std::lock_guard lock(restored_mutex_);
+  if (!producer_) {
+    auto made = changelog::ChangelogProducer::create(config_);
+    if (!made.ok()) return made.status();
+    producer_ = std::move(made).value();
+  }
+  return producer_;
 }
 
 // A record the restore discarded or ignored may be newer on the topic than the committed value

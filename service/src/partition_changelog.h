@@ -5,6 +5,7 @@
 // partition before it is processed, and every commit hands each partition's writes to that
 // partition's ChangelogWriter before the local store writes them, together with the writer's
 // Checkpoint (a local record of the partition, so a restart reads only the changelog's tail).
+// Every partition's restore and writer append through one shared ChangelogProducer.
 //
 // Thread safety: restore() or step_restore() of different partitions from several threads at once,
 // none during append(); append() from one thread at a time (it appends to the partitions of a
@@ -125,9 +126,13 @@ class PartitionChangelogs {
                                         const changelog::RestoreResult& restored,
                                         changelog::ChangelogWriter& writer);
 
+  // The one producer of every partition's writer and restore, made by the first restore().
+  changelog::Result<std::shared_ptr<changelog::ChangelogProducer>> shared_producer();
+
   changelog::ChangelogConfig config_;
   store::Store& store_;
-  mutable std::mutex restored_mutex_;  // guards the two maps during restore()s
+  mutable std::mutex restored_mutex_;  // guards the two maps and producer_ during restore()s
+  std::shared_ptr<changelog::ChangelogProducer> producer_;
   std::map<std::int32_t, changelog::ChangelogWriter> writers_;
   std::map<std::int32_t, changelog::PartitionState> states_;
   std::int32_t failed_partition_ = -1;

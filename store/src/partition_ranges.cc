@@ -77,4 +77,35 @@ rocksdb::Status present(rocksdb::DB& db, const rocksdb::ReadOptions& read,
   return rocksdb::Status::OK();
 }
 
+namespace {
+
+rocksdb::Status any_in(rocksdb::DB& db, rocksdb::ReadOptions read,
+                       rocksdb::ColumnFamilyHandle* family, const std::string& begin,
+                       const std::string& end, bool* out) {
+  const rocksdb::Slice bound(end);
+  read.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, family));
+  it->Seek(slice(begin));
+  *out = it->Valid();
+  return it->status();
+}
+
+}  // namespace
+
+rocksdb::Status has_records(rocksdb::DB& db, const rocksdb::ReadOptions& read,
+                            std::span<rocksdb::ColumnFamilyHandle* const> partitioned,
+                            rocksdb::ColumnFamilyHandle* meta, std::int32_t partition, bool* out) {
+  if (!keys::valid_partition(partition)) {
+    return rocksdb::Status::InvalidArgument("partition " + std::to_string(partition) +
+                                            " is outside the store's partition range");
+  }
+  *out = false;
+  const std::string begin = keys::partition_prefix(partition);
+  const std::string end = keys::partition_prefix(partition + 1);
+  for (rocksdb::ColumnFamilyHandle* family : partitioned) {
+    if (rocksdb::Status s = any_in(db, read, family, begin, end, out); !s.ok() || *out) return s;
+  }
+  return any_in(db, read, meta, meta_prefix(partition), meta_prefix(partition + 1), out);
+}
+
 }  // namespace painpoint::store::partition_ranges

@@ -49,4 +49,10 @@ rocksdb::Status present(rocksdb::DB& db, const rocksdb::ReadOptions& read,
                         std::span<rocksdb::ColumnFamilyHandle* const> partitioned,
                         rocksdb::ColumnFamilyHandle* meta, std::vector<std::int32_t>* out);
 
+// Whether `partition` has a record in any of `partitioned` or under its meta_prefix() in `meta`.
+// Each Seek is bounded by the partition's range: it skips only this partition's deleted keys.
+rocksdb::Status has_records(rocksdb::DB& db, const rocksdb::ReadOptions& read,
+                            std::span<rocksdb::ColumnFamilyHandle* const> partitioned,
+                            rocksdb::ColumnFamilyHandle* meta, std::int32_t partition, bool* out);
+
 }  // namespace painpoint::store::partition_ranges

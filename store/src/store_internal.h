@@ -204,4 +204,10 @@ struct Store::Impl {
   Status check_schema(bool created, std::uint32_t* found);
 };
 
+// The smallest key above every key that starts with `prefix` (empty: no such bound), for
+// ReadOptions::iterate_upper_bound: a prefix scan then ends at the prefix's end instead of
+// skipping every deleted key after it up to the next live one (after a restore or a
+// checkpoint, the arrival logs of all later partitions).
+std::string prefix_end(std::string_view prefix);
+
 }  // namespace painpoint::store

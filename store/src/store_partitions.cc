@@ -82,4 +82,14 @@ Status Store::partitions_present(std::vector<std::int32_t>* out) const {
       "list partitions");
 }
 
+Status Store::partition_present(std::int32_t partition, bool* out) const {
+  if (Status s = require_partitioned(impl_->schema_version); !s.ok()) return s;
+  const std::vector<rocksdb::ColumnFamilyHandle*> partitioned =
+      partitioned_families(impl_->families);
+  const ScopedSnapshot snapshot(impl_->db.get());
+  return from_rocks(partition_ranges::has_records(*impl_->db, snapshot.options(), partitioned,
+                                                  impl_->cf(kMeta), partition, out),
+                    "look for partition " + std::to_string(partition));
+}
+
 }  // namespace painpoint::store

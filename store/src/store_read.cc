@@ -69,9 +69,20 @@ Status Store::Impl::find(Family family, std::string_view key, std::optional<std:
   return Status::Ok();
 }
 
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
 Status Store::Impl::scan(Family family, std::string_view prefix,
                          const std::function<bool(std::string_view, std::string_view)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(family)));
+  const std::string end = prefix_end(prefix);
+  const rocksdb::Slice bound(end);
+  rocksdb::ReadOptions read;
+  if (!end.empty()) read.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, cf(family)));
   for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
     const std::string_view key = view(it->key());
     if (key.substr(0, prefix.size()) != prefix) break;
@@ -418,7 +429,11 @@ Status Store::scan_unsaved_events(const std::function<bool(const v1::StoredEvent
   if (unsaved == nullptr) return Status::Ok();  // read-only open of a store from before
   for (std::int32_t p : impl_->read_partitions()) {
     const std::string prefix = impl_->key_in(kUnsaved, p, "");
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), unsaved));
+    const std::string end = prefix_end(prefix);
+    const rocksdb::Slice bound(end);
+    rocksdb::ReadOptions read;
+    if (!end.empty()) read.iterate_upper_bound = &bound;
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, unsaved));
     for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
       std::optional<std::string> bytes;
       if (Status s = impl_->get(kEvents, impl_->key_in(kEvents, p, view(it->value())), &bytes);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -227,6 +228,94 @@ TEST_F(ChangelogTest, ZombieWriterIsFencedAndItsRecordsIgnored) {
   EXPECT_EQ(result.checkpoint.epoch, 3);
   EXPECT_EQ(result.stats.records_ignored, 3);  // two records and the zombie's marker
   EXPECT_EQ(result.stats.uncommitted_keys.size(), 2U);
+}
+
+// One producer for both partitions' writers, appending side by side: a new owner takes
+// partition 0 over while both append; its writer is fenced, partition 1's goes on on the same
+// producer, and each partition's restore finds its own batches only.
+TEST_F(ChangelogTest, SharedProducerFencesOnePartitionWhileTheOtherKeepsAppending) {
+  auto producer = ChangelogProducer::create(config_);
+  ASSERT_TRUE(producer.ok()) << producer.status().to_string();
+  std::vector<ChangelogWriter> writers;
+  for (std::int32_t p = 0; p < 2; ++p) {
+    auto restorer = ChangelogRestorer::create(config_, p, {}, *producer);
+    ASSERT_TRUE(restorer.ok()) << restorer.status().to_string();
+    Store ignored;
+    ASSERT_TRUE(restorer->run(apply_to(&ignored)).ok());
+    auto made = std::move(restorer).value().into_writer();
+    ASSERT_TRUE(made.ok()) << made.status().to_string();
+    writers.push_back(std::move(made).value());
+  }
+  constexpr int kBatches = 30;
+  const auto batch_of = [](std::int32_t p, int batch) {
+    const std::string n = std::to_string(batch);
+    return std::vector<Record>{put("events", "p" + std::to_string(p) + "-" + n, n),
+                               put("state", "last", n)};
+  };
+  std::atomic<int> appended0{0};
+  std::atomic<bool> taken{false};
+  Status fenced, refused;
+  int committed0 = 0;
+  std::thread zero([&] {
+    for (int batch = 1; batch <= kBatches; ++batch) {
+      if (batch == 6) {
+        // The main thread gives up waiting for five batches after 60 s; so does this one.
+        const auto give_up = std::chrono::steady_clock::now() + 90s;
+        while (!taken.load() && std::chrono::steady_clock::now() < give_up) {
+          std::this_thread::sleep_for(1ms);
+        }
+      }
+      Status s = writers[0].append_batch(batch_of(0, batch), state_at(batch));
+      if (!s.ok()) {
+        fenced = std::move(s);
+        refused = writers[0].append_batch(batch_of(0, batch + 1), state_at(batch + 1));
+        return;
+      }
+      committed0 = batch;
+      appended0 = batch;
+    }
+  });
+  std::vector<Status> one(kBatches + 1);
+  std::thread first([&] {
+    for (int batch = 1; batch <= kBatches; ++batch) {
+      one[batch] = writers[1].append_batch(batch_of(1, batch), state_at(batch));
+      if (!one[batch].ok()) return;
+    }
+  });
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (appended0.load() < 5 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(appended0.load(), 5) << "partition 0's first batches were not acknowledged";
+  Store owner_store;
+  ChangelogWriter owner = take_over(0, &owner_store);  // on a producer of its own
+  taken = true;
+  zero.join();
+  first.join();
+
+  EXPECT_EQ(fenced.code, ChangelogErrc::kFenced) << fenced.to_string();
+  EXPECT_EQ(refused.code, ChangelogErrc::kState) << refused.to_string();
+  EXPECT_EQ(committed0, 5);
+  for (int batch = 1; batch <= kBatches; ++batch) {
+    EXPECT_TRUE(one[batch].ok()) << batch << ": " << one[batch].to_string();
+  }
+  EXPECT_EQ(writers[1].checkpoint().batch_sequence, kBatches);
+  EXPECT_TRUE((*producer)->fatal_error().ok());
+
+  Store expected0, expected1;
+  for (int batch = 1; batch <= 5; ++batch) (void)apply_to(&expected0)(batch_of(0, batch));
+  for (int batch = 1; batch <= kBatches; ++batch) (void)apply_to(&expected1)(batch_of(1, batch));
+  EXPECT_EQ(owner_store, expected0);
+  Store restored0, restored1;
+  const RestoreResult result0 = restore(0, &restored0);
+  const RestoreResult result1 = restore(1, &restored1);
+  EXPECT_EQ(restored0, expected0);
+  EXPECT_EQ(result0.checkpoint.state, state_at(5));
+  EXPECT_EQ(result0.stats.records_ignored, 3);  // the fenced batch: two records and its marker
+  EXPECT_EQ(restored1, expected1);
+  EXPECT_EQ(result1.checkpoint.state, state_at(kBatches));
+  EXPECT_EQ(result1.stats.batches_applied, kBatches);
+  EXPECT_EQ(result1.stats.records_ignored, 0);
 }
 
 TEST_F(ChangelogTest, InterruptedRestoreRestartedGivesTheSameState) {

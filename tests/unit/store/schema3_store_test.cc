@@ -268,6 +268,11 @@ TEST_F(Schema3StoreTest, DroppingAPartitionLeavesTheOthersUntouched) {
     std::vector<std::int32_t> present;
     ASSERT_TRUE(s.partitions_present(&present).ok());
     EXPECT_EQ(present, (std::vector<std::int32_t>{4}));
+    for (std::int32_t p : {0, 1, 3, 4, 5}) {
+      bool found = false;
+      ASSERT_TRUE(s.partition_present(p, &found).ok());
+      EXPECT_EQ(found, p == 4) << p;
+    }
     EXPECT_EQ(s.event_count(), 2);
     EXPECT_FALSE(s.product_stats("apps").has_value());
     ASSERT_TRUE(s.product_stats("web").has_value());

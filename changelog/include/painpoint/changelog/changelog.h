@@ -31,6 +31,7 @@ namespace detail {
 class PartitionAppender;
 }  // namespace detail
 
+
 // One store write: `family` names the store's key space (a column family, say), `key` the key in
 // it; no value is a delete (a tombstone on the changelog). A family is non-empty and holds no NUL.
 struct Record {
@@ -70,6 +71,35 @@ struct ChangelogConfig {
   std::chrono::milliseconds ack_timeout{30'000};
 };
 
+// One idempotent producer (acks=all) that the writers and restores of many partitions share:
+// one producer id, one set of librdkafka threads, and one produce request per broker carrying the
+// batches of every partition appended at the same time. Each writer still waits for its own
+// records only, and order holds per partition (a partition is appended by one writer at a time).
+//
+// A fatal error of the producer (an idempotence guarantee librdkafka cannot keep: the broker
+// lost acknowledged records, a sequence gap it cannot repair) fails every partition's batch in
+// flight and every later append: each writer on it then refuses more (kState), and every
+// partition must be restored with a new producer (changelog/README.md, "One shared producer").
+// Thread safety: all of it; writers on it append side by side.
+class ChangelogProducer {
+ public:
+  [[nodiscard]] static Result<std::shared_ptr<ChangelogProducer>> create(
+      const ChangelogConfig& config);
+  ChangelogProducer(const ChangelogProducer&) = delete;
+  ChangelogProducer& operator=(const ChangelogProducer&) = delete;
+  ~ChangelogProducer();
+
+  // kKafka with librdkafka's reason once the producer failed fatally; OK before.
+  Status fatal_error() const;
+
+  struct Impl;
+
+ private:
+  friend class detail::PartitionAppender;
+  explicit ChangelogProducer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 // Appends the batches of one partition. Built from the Checkpoint a restore returned (that
 // restore fenced every earlier owner); append_batch() blocks until the broker acknowledged every
 // record of the batch and its marker (idempotent producer, acks=all), so that the caller commits
@@ -85,9 +115,11 @@ struct ChangelogConfig {
 // Thread safety: one thread at a time.
 class ChangelogWriter {
  public:
-  [[nodiscard]] static Result<ChangelogWriter> create(const ChangelogConfig& config,
-                                                      std::int32_t partition,
-                                                      const Checkpoint& restored);
+  // On `producer` when given (shared with other partitions' writers), else on a producer of its
+  // own.
+  [[nodiscard]] static Result<ChangelogWriter> create(
+      const ChangelogConfig& config, std::int32_t partition, const Checkpoint& restored,
+      std::shared_ptr<ChangelogProducer> producer = nullptr);
   ChangelogWriter(ChangelogWriter&&) noexcept;
   ChangelogWriter& operator=(ChangelogWriter&&) noexcept;
   ~ChangelogWriter();
@@ -109,7 +141,7 @@ class ChangelogWriter {
 struct RestoreStats {
   std::int64_t messages_read = 0;
   std::int64_t records_applied = 0;
-  std::int64_t batches_applied = 0;
+  std::int64_t batches_applied = 0;  // committed batches (several per ApplyBatch call)
   // Records of batches whose marker never came (the previous owner died mid-batch).
   std::int64_t records_discarded = 0;
   // Records and markers of superseded epochs written after a newer owner's fence (zombies).
@@ -125,8 +157,10 @@ struct RestoreResult {
   RestoreStats stats;
 };
 
-// The records of one committed batch, in changelog order. A failure stops the restore (the
-// caller restarts it from its last checkpoint: applying puts and deletes again is idempotent).
+// The records of one or more committed batches (those a step() completed), in changelog order:
+// applied in order, as one store write, they give the state the batches give one by one. A
+// failure stops the restore (the caller restarts it from its last checkpoint: applying puts and
+// deletes again is idempotent).
 using ApplyBatch = std::function<Status(std::span<const Record> records)>;
 
 // Restores one partition: reads the changelog from a checkpoint (or the beginning) to the high
@@ -145,9 +179,11 @@ using ApplyBatch = std::function<Status(std::span<const Record> records)>;
 // Thread safety: one thread at a time.
 class ChangelogRestorer {
  public:
-  [[nodiscard]] static Result<ChangelogRestorer> create(const ChangelogConfig& config,
-                                                        std::int32_t partition,
-                                                        const Checkpoint& from);
+  // The fence and the restore marker go through `producer` when given (and so do the batches of
+  // into_writer()'s writer), else through a producer of the restorer's own.
+  [[nodiscard]] static Result<ChangelogRestorer> create(
+      const ChangelogConfig& config, std::int32_t partition, const Checkpoint& from,
+      std::shared_ptr<ChangelogProducer> producer = nullptr);
   ChangelogRestorer(ChangelogRestorer&&) noexcept;
   ChangelogRestorer& operator=(ChangelogRestorer&&) noexcept;
   ~ChangelogRestorer();
@@ -160,9 +196,9 @@ class ChangelogRestorer {
   // The whole restore in one call: step() until done.
   Result<RestoreResult> run(const ApplyBatch& apply, std::size_t chunk_messages = 10'000);
   const RestoreResult& result() const;
-  // After a complete restore: the writer for the new owner's batches, on the restore's own
-  // producer (a new idempotent producer first waits for its producer id: 500 ms on the embedded
-  // broker). kState before the restore is complete.
+  // After a complete restore: the writer for the new owner's batches, on the restore's producer
+  // (a new idempotent producer first waits for its producer id: 500 ms on the embedded broker;
+  // a shared one has it already). kState before the restore is complete.
   Result<ChangelogWriter> into_writer() &&;
   // The changelog offset read up to (the next one to read).
   std::int64_t position() const;

@@ -330,6 +330,9 @@ class Store {
   // The input partitions with at least one record here, ascending (one seek per partition found
   // and family). kSchemaMismatch like drop_partition().
   Status partitions_present(std::vector<std::int32_t>* out) const;
+  // Whether `partition` has at least one record here: partitions_present() for one partition,
+  // with seeks bounded by its range (one per family). kSchemaMismatch like drop_partition().
+  Status partition_present(std::int32_t partition, bool* out) const;
   Status get_event(std::string_view event_id, std::optional<v1::StoredEvent>* out) const;
   Status get_membership(std::string_view event_id, std::optional<std::string>* out) const;
   // The memberships of many events in one batched read (out[i] for event_ids[i]).
