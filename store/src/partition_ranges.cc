@@ -46,15 +46,27 @@ std::string meta_key(std::int32_t partition, std::string_view name) {
   return key;
 }
 
-rocksdb::Status add_drop(rocksdb::WriteBatch& wb,
-                         std::span<rocksdb::ColumnFamilyHandle* const> partitioned,
-                         rocksdb::ColumnFamilyHandle* meta, std::int32_t partition) {
+namespace {
+
+// The key range [*begin, *end) of `partition` in the partitioned families.
+rocksdb::Status partition_range(std::int32_t partition, std::string* begin, std::string* end) {
   if (!keys::valid_partition(partition)) {
     return rocksdb::Status::InvalidArgument("partition " + std::to_string(partition) +
                                             " is outside the store's partition range");
   }
-  const std::string begin = keys::partition_prefix(partition);
-  const std::string end = keys::partition_prefix(partition + 1);
+  *begin = keys::partition_prefix(partition);
+  *end = keys::partition_prefix(partition + 1);
+  return rocksdb::Status::OK();
+}
+
+}  // namespace
+
+rocksdb::Status add_drop(rocksdb::WriteBatch& wb,
+                         std::span<rocksdb::ColumnFamilyHandle* const> partitioned,
+                         rocksdb::ColumnFamilyHandle* meta, std::int32_t partition) {
+  std::string begin;
+  std::string end;
+  if (rocksdb::Status s = partition_range(partition, &begin, &end); !s.ok()) return s;
   for (rocksdb::ColumnFamilyHandle* family : partitioned) {
     if (rocksdb::Status s = wb.DeleteRange(family, begin, end); !s.ok()) return s;
   }
@@ -95,13 +107,10 @@ rocksdb::Status any_in(rocksdb::DB& db, rocksdb::ReadOptions read,
 rocksdb::Status has_records(rocksdb::DB& db, const rocksdb::ReadOptions& read,
                             std::span<rocksdb::ColumnFamilyHandle* const> partitioned,
                             rocksdb::ColumnFamilyHandle* meta, std::int32_t partition, bool* out) {
-  if (!keys::valid_partition(partition)) {
-    return rocksdb::Status::InvalidArgument("partition " + std::to_string(partition) +
-                                            " is outside the store's partition range");
-  }
   *out = false;
-  const std::string begin = keys::partition_prefix(partition);
-  const std::string end = keys::partition_prefix(partition + 1);
+  std::string begin;
+  std::string end;
+  if (rocksdb::Status s = partition_range(partition, &begin, &end); !s.ok()) return s;
   for (rocksdb::ColumnFamilyHandle* family : partitioned) {
     if (rocksdb::Status s = any_in(db, read, family, begin, end, out); !s.ok() || *out) return s;
   }
