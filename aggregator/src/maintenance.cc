@@ -8,7 +8,6 @@
 #include "aggregator_impl.h"
 #include "painpoint/v1/aggregator_state.pb.h"
 #include "state_keys.h"
-#include "term_vector.h"
 
 namespace painpoint::aggregator {
 
@@ -81,12 +80,8 @@ Cluster* Aggregator::Impl::sparse_merge_target(Product& p, const Cluster& c) {
 bool Aggregator::Impl::dense_apart(const Cluster& a, const Cluster& b) const {
   if (cfg.static_merge_ratio <= 0 || a.count < 2 || b.count < 2) return false;
   if (a.dense.empty() || a.dense.size() != b.dense.size()) return false;
-  const double cross = dot_lanes(a.dense.data(), b.dense.data(), a.dense.size()) /
-                       (static_cast<double>(a.count) * static_cast<double>(b.count));
-  const double within =
-      std::min(mean_pairwise_cosine(a.dense_norm * a.dense_norm, static_cast<double>(a.count)),
-               mean_pairwise_cosine(b.dense_norm * b.dense_norm, static_cast<double>(b.count)));
-  return cross < cfg.static_merge_ratio * within;
+  const double within = std::min(dense_cohesion(a), dense_cohesion(b));
+  return dense_cross(a, b) < cfg.static_merge_ratio * within;
 }
 
 // Retires candidates that never gathered support (only candidates are visited: touching every

@@ -342,4 +342,16 @@ inline std::string_view word_of(const Product& p, const Term& t) {
   return t.word == Term::kNone ? std::string_view{} : std::string_view{p.words[t.word]};
 }
 
+// Mean cosine between two distinct members of `c` (its dense vectors are unit length and
+// `dense` is their sum).
+inline double dense_cohesion(const Cluster& c) {
+  return mean_pairwise_cosine(c.dense_norm * c.dense_norm, static_cast<double>(c.count));
+}
+
+// Mean cosine between a member of `a` and a member of `b`.
+inline double dense_cross(const Cluster& a, const Cluster& b) {
+  return dot_lanes(a.dense.data(), b.dense.data(), a.dense.size()) /
+         (static_cast<double>(a.count) * static_cast<double>(b.count));
+}
+
 }  // namespace painpoint::aggregator

@@ -58,15 +58,6 @@ double Aggregator::Impl::background_similarity(const Product& p) const {
   return std::clamp(mean_pairwise_cosine(s2, n), 0.0, 1.0);
 }
 
-namespace {
-
-// Mean cosine between the members of `c`.
-double cohesion_of(const Cluster& c) {
-  return mean_pairwise_cosine(c.dense_norm * c.dense_norm, static_cast<double>(c.count));
-}
-
-}  // namespace
-
 // Two groups repeat one phrasing when either's members' mean cosine to each other reaches
 // b + semantic_repeat * (1 - b); such groups merge at semantic_join, others at semantic_merge.
 double Aggregator::Impl::semantic_merge_bar(double b, double within_a, double within_b) const {
@@ -81,17 +72,16 @@ double Aggregator::Impl::semantic_merge_bar(double b, double within_a, double wi
 Cluster* Aggregator::Impl::semantic_merge_target(Product& p, const Cluster& c) {
   if (c.dense.empty() || c.count == 0) return nullptr;
   const double b = background_similarity(p);
-  const double c_within = c.count >= 2 ? cohesion_of(c) : -1.0;
+  const double c_within = c.count >= 2 ? dense_cohesion(c) : -1.0;
   double best = -1.0;
   Cluster* target = nullptr;
   for (const auto& slot : p.clusters) {
     Cluster* o = slot.get();
     if (o == nullptr || o == &c || !o->promoted || o->count == 0) continue;
     if (o->dense.size() != c.dense.size()) continue;
-    const double cross = dot_lanes(c.dense.data(), o->dense.data(), c.dense.size()) /
-                         (static_cast<double>(c.count) * static_cast<double>(o->count));
+    const double cross = dense_cross(c, *o);
     if (cross <= best) continue;
-    const double o_within = o->count >= 2 ? cohesion_of(*o) : -1.0;
+    const double o_within = o->count >= 2 ? dense_cohesion(*o) : -1.0;
     if (cross >= semantic_merge_bar(b, c_within, o_within) &&
         p.curation.auto_merge_allowed(c.id, o->id)) {
       best = cross;

@@ -210,4 +210,21 @@ struct Store::Impl {
 // checkpoint, the arrival logs of all later partitions).
 std::string prefix_end(std::string_view prefix);
 
+// ReadOptions whose iterators stop at the end of `prefix` (prefix_end); owns the bound they
+// point to, so it must outlive the iterators made with options().
+class PrefixReadOptions {
+ public:
+  explicit PrefixReadOptions(std::string_view prefix) : end_(prefix_end(prefix)), bound_(end_) {
+    if (!end_.empty()) options_.iterate_upper_bound = &bound_;
+  }
+  PrefixReadOptions(const PrefixReadOptions&) = delete;
+  PrefixReadOptions& operator=(const PrefixReadOptions&) = delete;
+  const rocksdb::ReadOptions& options() const { return options_; }
+
+ private:
+  std::string end_;
+  rocksdb::Slice bound_;
+  rocksdb::ReadOptions options_;
+};
+
 }  // namespace painpoint::store

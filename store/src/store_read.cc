@@ -78,11 +78,8 @@ std::string prefix_end(std::string_view prefix) {
 
 Status Store::Impl::scan(Family family, std::string_view prefix,
                          const std::function<bool(std::string_view, std::string_view)>& fn) const {
-  const std::string end = prefix_end(prefix);
-  const rocksdb::Slice bound(end);
-  rocksdb::ReadOptions read;
-  if (!end.empty()) read.iterate_upper_bound = &bound;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, cf(family)));
+  const PrefixReadOptions read(prefix);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read.options(), cf(family)));
   for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
     const std::string_view key = view(it->key());
     if (key.substr(0, prefix.size()) != prefix) break;
@@ -422,18 +419,14 @@ Status Store::scan_events_by_arrival(
   return Status::Ok();
 }
 
-
 // Partition by partition, each in its arrival order.
 Status Store::scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const {
   rocksdb::ColumnFamilyHandle* unsaved = impl_->families[kUnsaved];
   if (unsaved == nullptr) return Status::Ok();  // read-only open of a store from before
   for (std::int32_t p : impl_->read_partitions()) {
     const std::string prefix = impl_->key_in(kUnsaved, p, "");
-    const std::string end = prefix_end(prefix);
-    const rocksdb::Slice bound(end);
-    rocksdb::ReadOptions read;
-    if (!end.empty()) read.iterate_upper_bound = &bound;
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, unsaved));
+    const PrefixReadOptions read(prefix);
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read.options(), unsaved));
     for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
       std::optional<std::string> bytes;
       if (Status s = impl_->get(kEvents, impl_->key_in(kEvents, p, view(it->value())), &bytes);
