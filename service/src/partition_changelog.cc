@@ -111,18 +111,6 @@ PartitionChangelogs::PartitionChangelogs(changelog::ChangelogConfig config, stor
                                          OutboxDeletions* deletions)
     : config_(std::move(config)), store_(store), deletions_(deletions) {}
 
-changelog::Result<PartitionRestoreStats> PartitionChangelogs::restore(
-    std::int32_t p, const std::atomic<bool>& stop) {
-  auto restore = begin_restore(p);
-  if (!restore.ok()) return restore.status();
-  for (;;) {
-    if (stop.load()) return changelog::Status::Error(ChangelogErrc::kState, "stop requested");
-    auto done = step_restore(**restore, 10'000, std::chrono::milliseconds(100));
-    if (!done.ok()) return done.status();
-    if (*done) return (*restore)->stats;
-  }
-}
-
 changelog::Result<std::unique_ptr<PartitionRestore>> PartitionChangelogs::begin_restore(
     std::int32_t p) {
   const auto started = Clock::now();

@@ -7,8 +7,8 @@
 // Checkpoint (a local record of the partition, so a restart reads only the changelog's tail).
 // Every partition's restore and writer append through one shared ChangelogProducer.
 //
-// Thread safety: restore() or step_restore() of different partitions from several threads at once,
-// none during append(); append() from one thread at a time (it appends to the partitions of a
+// Thread safety: step_restore() of different partitions from several threads at once, none
+// during append(); append() from one thread at a time (it appends to the partitions of a
 // batch side by side, one thread each).
 
 #include <atomic>
@@ -79,20 +79,16 @@ class PartitionChangelogs {
   PartitionChangelogs(changelog::ChangelogConfig config, store::Store& store,
                       OutboxDeletions* deletions);
 
-  // Restores partition `partition` into the store: from its local checkpoint when there is one,
-  // else from the changelog's beginning into the cleared partition (a partition with records but
-  // no checkpoint was written without the changelog: refused, kInvalidArgument). Rewrites the
-  // keys the restore reported uncommitted as a first batch, stores the checkpoint locally and
-  // keeps the writer. Reads in chunks; `stop` ends it early (kState). The store's counters are
-  // not reloaded: call Store::reload_counters() after the last partition.
-  changelog::Result<PartitionRestoreStats> restore(std::int32_t partition,
-                                                   const std::atomic<bool>& stop);
-
-  // The same restore in steps, for a caller that keeps polling its group consumer meanwhile:
-  // begin_restore() reads the local checkpoint (clearing the partition for a cold restore), each
+  // Restores a partition into the store in steps, for a caller that keeps polling its group
+  // consumer meanwhile: begin_restore() reads the local checkpoint (warm), else clears the
+  // partition for a restore from the changelog's beginning (cold; a partition with records but
+  // no checkpoint was written without the changelog: refused, kInvalidArgument); each
   // step_restore() reads at most `max_messages` of the changelog and returns true once the
-  // partition is restored and its writer kept. begin_restore() runs with no commit in flight;
-  // step_restore() of different partitions may run side by side, none during append().
+  // partition is restored, the keys the restore reported uncommitted rewritten as a first batch,
+  // the checkpoint stored locally and the writer kept. The store's counters are not reloaded:
+  // call Store::reload_counters() after the last partition. begin_restore() runs with no
+  // commit in flight; step_restore() of different partitions may run side by side, none during
+  // append().
   changelog::Result<std::unique_ptr<PartitionRestore>> begin_restore(std::int32_t partition);
   changelog::Result<bool> step_restore(PartitionRestore& restore, std::size_t max_messages,
                                        std::chrono::milliseconds wait);
