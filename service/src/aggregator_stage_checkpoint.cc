@@ -125,7 +125,7 @@ bool AggregatorStage::Impl::checkpoint_now() {
 store::Status AggregatorStage::Impl::recover(const std::set<std::int32_t>* only) {
   const auto started = Clock::now();
   std::uint64_t replayed = 0;
-  store::Status scanned = store.scan_unsaved_events([&](const v1::StoredEvent& stored) {
+  const auto replay = [&](const v1::StoredEvent& stored) {
     if (only != nullptr && !only->contains(stored.input_partition())) return true;
     product_partitions.learn(stored);
     aggregator->add(stored.event(), vectors.vector_of(stored));
@@ -134,7 +134,14 @@ store::Status AggregatorStage::Impl::recover(const std::set<std::int32_t>* only)
       (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
     }
     return true;
-  });
+  };
+  // A restored partition's replay reads its own arrival log only: the others may be long (being
+  // restored, or not checkpointed yet).
+  const std::vector<std::int32_t> partitions =
+      only != nullptr ? std::vector<std::int32_t>(only->begin(), only->end())
+                      : std::vector<std::int32_t>{};
+  store::Status scanned = only != nullptr ? store.scan_unsaved_events(partitions, replay)
+                                          : store.scan_unsaved_events(replay);
   if (!scanned.ok()) return scanned;
   (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
   unsaved_events.set(static_cast<double>(replayed));

@@ -172,7 +172,7 @@ bool AggregatorStage::Impl::advance_restores() {
     }
   }
   if (done.empty()) return true;
-  if (store::Status s = store.reload_counters(); !s.ok()) {
+  if (store::Status s = store.reload_counters(done); !s.ok()) {
     return fail("store: reload counters after a restore: " + s.to_string());
   }
   for (std::int32_t p : done) {

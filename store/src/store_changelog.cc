@@ -76,6 +76,12 @@ Status Store::apply_partition_writes(std::int32_t partition,
 }
 
 Status Store::reload_counters() {
+  if (Status s = reload_counters(std::span<const std::int32_t>()); !s.ok()) return s;
+  // Takes the lock itself (read_partitions()).
+  return impl_->options.read_only ? Status::Ok() : impl_->index_unsaved();
+}
+
+Status Store::reload_counters(std::span<const std::int32_t> reindexed) {
   {
     std::unique_lock lock(impl_->counters_mutex);
     ++impl_->commit_generation;  // a commit prepared before the reload would undo it
@@ -87,8 +93,8 @@ Status Store::reload_counters() {
     impl_->partitions.clear();
     if (Status s = impl_->load_counters(); !s.ok()) return s;
   }
-  // Takes the lock itself (read_partitions()).
-  return impl_->options.read_only ? Status::Ok() : impl_->index_unsaved();
+  if (impl_->options.read_only || reindexed.empty()) return Status::Ok();
+  return impl_->partitioned ? impl_->index_unsaved_of(reindexed) : impl_->index_unsaved();
 }
 
 Status Store::put_local_record(std::int32_t partition, std::string_view name,

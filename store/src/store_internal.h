@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -200,6 +201,8 @@ struct Store::Impl {
   Status load_counters();
   Status index_members_if_needed();
   Status index_unsaved();
+  Status index_unsaved_of(std::span<const std::int32_t> restored);
+  Status index_partition_unsaved(std::int32_t p);
   Status upgrade_listings();
   Status check_schema(bool created, std::uint32_t* found);
 };

@@ -165,22 +165,40 @@ Status Store::Impl::load_partitioned_counters() {
 Status Store::Impl::index_unsaved() {
   unsaved_keys.clear();
   for (std::int32_t p : read_partitions()) {
-    Status inner = Status::Ok();
-    Status s = scan(kUnsaved, key_in(kUnsaved, p, ""),
-                    [&](std::string_view key, std::string_view event_id) {
-                      std::optional<std::string> bytes;
-                      inner = get(kEvents, key_in(kEvents, p, event_id), &bytes);
-                      if (!inner.ok()) return false;
-                      v1::StoredEvent stored;
-                      if (bytes && stored.ParseFromString(*bytes)) {
-                        unsaved_keys[stored.event().product_id()].emplace_back(key);
-                      }
-                      return true;
-                    });
-    if (!s.ok()) return s;
-    if (!inner.ok()) return inner;
+    if (Status s = index_partition_unsaved(p); !s.ok()) return s;
   }
   return Status::Ok();
+}
+
+// Only `restored` partitions: the other partitions' entries stay as indexed, so that a
+// restore that ends while others are still writing their arrival logs reads no more than its own.
+Status Store::Impl::index_unsaved_of(std::span<const std::int32_t> restored) {
+  for (std::int32_t p : restored) {
+    const std::string prefix = key_in(kUnsaved, p, "");
+    for (auto it = unsaved_keys.begin(); it != unsaved_keys.end();) {
+      std::erase_if(it->second, [&prefix](const std::string& key) { return key.starts_with(prefix); });
+      it = it->second.empty() ? unsaved_keys.erase(it) : std::next(it);
+    }
+    if (Status s = index_partition_unsaved(p); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status Store::Impl::index_partition_unsaved(std::int32_t p) {
+  Status inner = Status::Ok();
+  Status s = scan(kUnsaved, key_in(kUnsaved, p, ""),
+                  [&](std::string_view key, std::string_view event_id) {
+                    std::optional<std::string> bytes;
+                    inner = get(kEvents, key_in(kEvents, p, event_id), &bytes);
+                    if (!inner.ok()) return false;
+                    v1::StoredEvent stored;
+                    if (bytes && stored.ParseFromString(*bytes)) {
+                      unsaved_keys[stored.event().product_id()].emplace_back(key);
+                    }
+                    return true;
+                  });
+  if (!s.ok()) return s;
+  return inner;
 }
 
 // Fills members_by_pain_point from `members` for stores written before the index existed.

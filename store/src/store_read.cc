@@ -421,9 +421,14 @@ Status Store::scan_events_by_arrival(
 
 // Partition by partition, each in its arrival order.
 Status Store::scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const {
+  return scan_unsaved_events(impl_->read_partitions(), fn);
+}
+
+Status Store::scan_unsaved_events(std::span<const std::int32_t> partitions,
+                                  const std::function<bool(const v1::StoredEvent&)>& fn) const {
   rocksdb::ColumnFamilyHandle* unsaved = impl_->families[kUnsaved];
   if (unsaved == nullptr) return Status::Ok();  // read-only open of a store from before
-  for (std::int32_t p : impl_->read_partitions()) {
+  for (std::int32_t p : partitions) {
     const std::string prefix = impl_->key_in(kUnsaved, p, "");
     const PrefixReadOptions read(prefix);
     std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read.options(), unsaved));

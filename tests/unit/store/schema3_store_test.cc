@@ -384,6 +384,52 @@ TEST_F(Schema3StoreTest, SavingSomeProductsStateDropsTheirArrivalLogEntriesInEac
       << "saving the dropped product deletes none of the new product's entries";
 }
 
+// A restore that ends reads its partitions' arrival logs only (the others may be half restored):
+// the scan of some partitions lists theirs, and reloading the counters of some partitions keeps
+// the other partitions' index entries, so that saving their products still deletes them.
+TEST_F(Schema3StoreTest, ARestoredPartitionsArrivalLogIsReadAndIndexedAloneKeepingTheOthers) {
+  const std::map<std::string, std::int32_t> partition_of = {{"apps", 1}, {"web", 4}, {"api", 9}};
+  auto commit = [&](std::vector<std::pair<std::string, std::string>> events,
+                    std::vector<std::string> saved, Store& store) {
+    CommitBatch batch;
+    for (const auto& [id, product] : events) {
+      batch.events.push_back(event_in(id, product, partition_of.at(product), 100));
+      batch.product_partitions.emplace(product, partition_of.at(product));
+    }
+    for (const auto& product : saved) {
+      batch.aggregator_state.push_back({"agg/" + product + "/m", std::string("state"), product});
+      batch.product_partitions.emplace(product, partition_of.at(product));
+    }
+    batch.state_saved_for = std::move(saved);
+    const Status s = store.commit(batch);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  };
+  auto unsaved = [](const Store& store, std::vector<std::int32_t> partitions) {
+    std::vector<std::string> ids;
+    EXPECT_TRUE(store
+                    .scan_unsaved_events(partitions,
+                                         [&](const v1::StoredEvent& e) {
+                                           ids.push_back(e.event().event_id());
+                                           return true;
+                                         })
+                    .ok());
+    return ids;
+  };
+  auto store = open_store();
+  commit({{"a1", "apps"}, {"w1", "web"}, {"p1", "api"}, {"w2", "web"}}, {}, *store);
+  EXPECT_EQ(unsaved(*store, {4}), (std::vector<std::string>{"w1", "w2"}));
+  EXPECT_EQ(unsaved(*store, {1, 9}), (std::vector<std::string>{"a1", "p1"}));
+  EXPECT_TRUE(unsaved(*store, {2}).empty());
+
+  const std::vector<std::int32_t> restored{4};
+  ASSERT_TRUE(store->reload_counters(restored).ok());
+  ASSERT_TRUE(store->reload_counters(restored).ok());
+  EXPECT_EQ(store->event_count(), 4);
+  commit({}, {"apps", "web", "api"}, *store);
+  EXPECT_TRUE(unsaved(*store, {1, 4, 9}).empty())
+      << "the entries of the partitions not reindexed stay in the index";
+}
+
 // A partition's read stops at its last entry: stepping past it would visit every deletion
 // tombstone before the next live key (the following partitions' published entries), which made
 // the publisher's read rounds take tens of milliseconds at 10,000 events/s.

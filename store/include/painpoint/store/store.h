@@ -301,6 +301,9 @@ class Store {
   // and the arrival log's index again from disk, after apply_partition_writes(). Not
   // concurrently with a commit.
   Status reload_counters();
+  // The same, but the arrival log's index is read again for `reindexed` only (the partitions
+  // whose restore just ended); the other partitions' entries stay as they were.
+  Status reload_counters(std::span<const std::int32_t> reindexed);
   // A record of partition `partition` that stays local: written with `prepared` (after its
   // writes, in the same WriteBatch) but never listed by writes(), or alone; dropped with the
   // partition. For where the partition's changelog was written up to.
@@ -364,6 +367,10 @@ class Store {
   // Events committed since the last aggregator checkpoint (CommitBatch::aggregator_checkpoint), in
   // the order they were committed. fn returns false to stop.
   Status scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const;
+  // The same, for the arrival logs of `partitions` only (those of a store with records), each
+  // partition's in its order; the other partitions' entries cost nothing.
+  Status scan_unsaved_events(std::span<const std::int32_t> partitions,
+                             const std::function<bool(const v1::StoredEvent&)>& fn) const;
   // The same, for the events whose product `want_product` accepts: the time index holds each
   // event's product, so the events skipped cost no read (a replay of a few products).
   Status scan_events_by_time(std::chrono::system_clock::time_point since,
