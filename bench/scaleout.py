@@ -6,6 +6,7 @@ asserts only that every run saw every event.
   scaleout.py PATH/TO/painpoint restore   [--events N] [--partitions P] [--tail F] [--runs K]
   scaleout.py PATH/TO/painpoint takeover  [--events N] [--partitions P] [--rate R]
   scaleout.py PATH/TO/painpoint instances [--events N] [--partitions P] [--instances 1,3]
+                                          [--settle-first]
 
 restore: the first (1 - F) of N events (bench/gen_events.py) go through `serve --exit-when-idle`
   (changelog on), its data directory is copied (the warm copy), the rest (the tail) goes through
@@ -20,7 +21,8 @@ takeover: N events stored by instance A, then events keep arriving at R events/s
   (serve's "taken over" line, as tests/kafka/takeover_test.py reads it) and assignment -> input
   resumed, p50 / p99 / max, warm and cold.
 instances: for each count I in the list: a fresh broker, N events produced, then I instances
-  (static membership, empty directories) started at once drain them; events/s from the first
+  (static membership, empty directories) started at once drain them (--settle-first: the events
+  are produced once every instance holds partitions, so no partition moves while they drain); events/s from the first
   event stored to the last (painpoint_events_stored_total summed over the instances, sampled
   every 0.1 s), and CPU per event (user + sys of every serve from /proc, at the end).
 
@@ -65,6 +67,8 @@ def parse_args():
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--rate", type=int, default=2_000)
     ap.add_argument("--instances", default="1,3")
+    ap.add_argument("--settle-first", action="store_true",
+                    help="instances: produce only once every instance holds partitions")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], help="serve --set KEY=VALUE")
     return ap.parse_args()
@@ -273,6 +277,8 @@ def takeover_mode(args, d):
                                                      args.partitions))
         with Trickle(d, b, tail, args.rate):
             time.sleep(3)
+            # A's own start (empty partitions, restored cold) is no takeover: read after it.
+            a_from = os.path.getsize(dirs["a"] + ".log")
             live["b"] = Serve(b, dirs["b"], extra=extra)
             wait_until(lambda: settled(live.values(), args.partitions) and held(live["b"])[0],
                        300, "B joined", 0.5)
@@ -295,7 +301,11 @@ def takeover_mode(args, d):
         for s in live.values():
             s.stop(sig=signal.SIGKILL)
         broker.stop()
-    text = "".join(open(dirs[n] + ".log").read() for n in dirs)
+    with open(dirs["a"] + ".log") as f:
+        f.seek(a_from)
+        text = f.read()
+    with open(dirs["b"] + ".log") as f:
+        text += f.read()
     taken = TAKEOVER.findall(text)
     resumed = RESUMED.findall(text)
     print("| takeover | partitions | first batch p50 s | p99 s | max s | input resumed p50 s | "
@@ -328,11 +338,16 @@ def instances_mode(args, d):
         live = []
         try:
             b = broker.bootstrap
-            produce_lines(d, b, lines, "all-%d" % count)
+            if not args.settle_first:
+                produce_lines(d, b, lines, "all-%d" % count)
             load = os.getloadavg()[0]
             for i in range(count):
                 extra = serve_args(args, d, ["--set", "kafka.group_instance_id=bench-%d" % i])
                 live.append(Serve(b, os.path.join(d, "n%d-%d" % (count, i)), extra=extra))
+            if args.settle_first:
+                wait_until(lambda: settled(live, args.partitions)
+                           and all(held(s)[0] for s in live), 300, "instances settled", 0.5)
+                produce_lines(d, b, lines, "all-%d" % count)
             first = last = None
             cpu = {}
             deadline = time.monotonic() + 1800

@@ -7,8 +7,8 @@
 // Checkpoint (a local record of the partition, so a restart reads only the changelog's tail).
 // Every partition's restore and writer append through one shared ChangelogProducer.
 //
-// Thread safety: step_restore() of different partitions from several threads at once, none
-// during append(); append() from one thread at a time (it appends to the partitions of a
+// Thread safety: begin_restore() and step_restore() of different partitions from several
+// threads at once, none during append(); append() from one thread at a time (it appends to the partitions of a
 // batch side by side, one thread each).
 
 #include <atomic>
@@ -87,8 +87,8 @@ class PartitionChangelogs {
   // partition is restored, the keys the restore reported uncommitted rewritten as a first batch,
   // the checkpoint stored locally and the writer kept. The store's counters are not reloaded:
   // call Store::reload_counters() after the last partition. begin_restore() runs with no
-  // commit in flight; step_restore() of different partitions may run side by side, none during
-  // append().
+  // commit in flight; begin_restore() and step_restore() of different partitions may run side
+  // by side, none during append().
   changelog::Result<std::unique_ptr<PartitionRestore>> begin_restore(std::int32_t partition);
   changelog::Result<bool> step_restore(PartitionRestore& restore, std::size_t max_messages,
                                        std::chrono::milliseconds wait);
