@@ -21,8 +21,10 @@ and cold, from the instances' logs.
 The seed is printed; --seed S or PAINPOINT_FAULT_SEED=S replays the input and the schedule
 (timing still varies with the machine). scripts/soak.sh --instances 3 runs the long form.
 
-usage: kill_test.py PATH/TO/painpoint [--events N] [--kills K] [--partitions P] [--window S]
-                    [--seed S]
+With --instances N, N instances start instead of three (one more is added, one removed).
+
+usage: kill_test.py PATH/TO/painpoint [--events N] [--kills K] [--instances N] [--partitions P]
+                    [--window S] [--seed S]
 """
 import argparse
 import collections
@@ -56,6 +58,8 @@ def parse_args():
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--partitions", type=int, default=12, help="per topic")
+    ap.add_argument("--instances", type=int, default=3,
+                    help="instances at the start (one more is added, one removed)")
     ap.add_argument("--window", type=float, default=None,
                     help="seconds over which the input is produced and the faults happen "
                          "(default max(40, events / 5000))")
@@ -260,11 +264,13 @@ def report_takeovers(log_paths):
 class Run:
     """The instances and the faults of one run."""
 
-    def __init__(self, cluster, brokers, d, config, products, rng):
+    def __init__(self, cluster, brokers, d, config, products, rng, count):
         self.cluster, self.products, self.rng = cluster, products, rng
-        self.instances = {n: Instance(n, brokers, d, config) for n in ("a", "b", "c", "d")}
+        names = [chr(ord("a") + k) for k in range(count + 1)]
+        self.instances = {n: Instance(n, brokers, d, config) for n in names}
+        self.initial, self.added = names[:-1], names[-1]
         self.live, self.probes = {}, []
-        self.victim = rng.choice(("a", "b", "c"))
+        self.victim = rng.choice(self.initial)
         self.kills = 0
 
     def start(self, name):
@@ -286,8 +292,8 @@ class Run:
         return "SIGKILL %s, restarted %.2f s later" % (self.victim, restart_delay)
 
     def add(self):
-        self.start("d")
-        return "d added"
+        self.start(self.added)
+        return "%s added" % self.added
 
     def remove(self):
         name = self.rng.choice(sorted(n for n in self.live if n != self.victim))
@@ -320,6 +326,26 @@ class Run:
                 k + 1, len(schedule), when, what, "".join(sorted(self.live)),
                 "events still flowing" if producer._thread.is_alive()  # noqa: SLF001
                 else "producer done"))
+
+
+def wait_stored(cluster, live, count, stall=30):
+    """Waits until the holders store `count` events, or until their count has not moved for
+    `stall` seconds with nothing left to consume (then check_events() says what is missing)."""
+    last = [None, time.monotonic()]
+
+    def done():
+        if not cluster.settled(live.values()):
+            return False
+        stored = cluster.stored_count(live.values())
+        if stored != last[0]:
+            last[:] = [stored, time.monotonic()]
+        if stored >= count:
+            return True
+        idle = all(s.metric('painpoint_consumer_lag{stage="aggregator"}', -1) == 0
+                   for s in live.values())
+        return idle and time.monotonic() - last[1] > stall
+    wait_until(done, 120 + count / 2000, "%d events stored across the instances" % count,
+               interval=1)
 
 
 def check_events(cluster, live, ids):
@@ -407,6 +433,7 @@ def check_product_lists(live, ids, products):
 
 def main():
     args = parse_args()
+    assert args.instances >= 2, "--instances: at least 2 (one of them is removed)"
     assert KAFKA_VERSION, "needs PAINPOINT_TEST_KAFKA (Apache Kafka; see tests/kafka/README.md)"
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
     rng = random.Random(seed)
@@ -437,13 +464,13 @@ def main():
         try:
             with producer:
                 brokers = broker.bootstrap
-                run = Run(cluster, brokers, d, config, sorted(products), rng)
+                run = Run(cluster, brokers, d, config, sorted(products), rng, args.instances)
                 schedule = plan(rng, args.kills, window)
                 log("victim %s; schedule %s" % (run.victim, schedule))
-                for name in ("a", "b", "c"):
+                for name in run.initial:
                     run.start(name)
                 wait_until(lambda: cluster.settled([i.serve for i in run.live.values()]), 90,
-                           "a, b and c hold the partitions", interval=0.5)
+                           "%s hold the partitions" % ", ".join(run.initial), interval=0.5)
                 chunks = max(20, int(window))
                 t0 = time.monotonic()
                 producer.start(brokers, files, chunks=chunks, pause=window / chunks * 0.5)
@@ -454,10 +481,7 @@ def main():
                 log("product requests answered while their partition restored (all 503 with "
                     "Retry-After): %s" % checked)
             live = {n: i.serve for n, i in run.live.items()}
-            wait_until(lambda: cluster.settled(live.values())
-                       and cluster.stored_count(live.values()) >= len(ids),
-                       120 + len(ids) / 2000, "%d events stored across the instances" % len(ids),
-                       interval=1)
+            wait_stored(cluster, live, len(ids))
             for s in live.values():
                 s.wait_published(timeout=120)
             log("drained %.1f s after the input started" % (time.monotonic() - t0))
