@@ -47,7 +47,7 @@ from faultlib import log  # noqa: E402
 from harness import (KAFKA_VERSION, KafkaBroker, Serve, free_port, read_summaries,  # noqa: E402
                      wait_until, workdir)
 from forwarding_real_test import murmur2  # noqa: E402
-from takeover_test import RESUMED, TAKEOVER, takeovers  # noqa: E402
+from takeover_test import RESUMED, TAKEOVER  # noqa: E402
 
 FORWARDED = "X-Painpoint-Forwarded"
 
@@ -243,9 +243,27 @@ def percentile(values, q):
     return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
 
 
-def report_takeovers(log_paths):
-    times = takeovers(*log_paths)
-    resumed = takeovers(*log_paths, pattern=RESUMED)
+def logged(log_paths, pattern, since):
+    """pattern's matches (partition, warm/cold, seconds...) in lines logged at or after `since`
+    (epoch seconds; spdlog's timestamps are in local time, as time.mktime reads them)."""
+    out = []
+    for path in log_paths:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = pattern.search(line)
+                if not m or not line.startswith("[20"):
+                    continue
+                stamp = time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S"))
+                if stamp + float(line[20:24]) >= since:
+                    out.append((int(m[1]), m[2], float(m[3]), float(m[4])))
+    return out
+
+
+def report_takeovers(log_paths, since):
+    """The takeovers from `since` on (the input's start: the first assignments wait for events
+    that are not produced yet)."""
+    times = logged(log_paths, TAKEOVER, since)
+    resumed = logged(log_paths, RESUMED, since)
     for kind in ("warm", "cold"):
         t = [x[2] for x in times if x[1] == kind]
         u = [x[3] for x in resumed if x[1] == kind]
@@ -472,7 +490,7 @@ def main():
                 wait_until(lambda: cluster.settled([i.serve for i in run.live.values()]), 90,
                            "%s hold the partitions" % ", ".join(run.initial), interval=0.5)
                 chunks = max(20, int(window))
-                t0 = time.monotonic()
+                t0, input_started = time.monotonic(), time.time()
                 producer.start(brokers, files, chunks=chunks, pause=window / chunks * 0.5)
                 run.execute(schedule, producer, t0)
                 producer.join()
@@ -499,7 +517,7 @@ def main():
         if os.environ.get("PAINPOINT_KEEP_LOGS"):
             for path in logs:
                 shutil.copy(path, os.environ["PAINPOINT_KEEP_LOGS"])
-        times = report_takeovers(logs)
+        times = report_takeovers(logs, input_started)
         assert any(x[1] == "cold" for x in times) and any(x[1] == "warm" for x in times), times
     log("kill_test: seed %d, %d events (%d messages), %d kills, %d instances at the end, lost 0, "
         "double-counted 0, %.0f s" % (seed, len(ids), messages, run.kills, len(live),
