@@ -243,9 +243,10 @@ def percentile(values, q):
     return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
 
 
-def logged(log_paths, pattern, since):
-    """pattern's matches (partition, warm/cold, seconds...) in lines logged at or after `since`
-    (epoch seconds; spdlog's timestamps are in local time, as time.mktime reads them)."""
+def logged(log_paths, pattern, after, since):
+    """pattern's matches (partition, warm/cold, seconds...) of the assignments made at or after
+    `since` (epoch seconds), the line's time less its group `after` (seconds after the
+    assignment); spdlog's timestamps are in local time, as time.mktime reads them."""
     out = []
     for path in log_paths:
         with open(path, errors="replace") as f:
@@ -254,16 +255,16 @@ def logged(log_paths, pattern, since):
                 if not m or not line.startswith("[20"):
                     continue
                 stamp = time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S"))
-                if stamp + float(line[20:24]) >= since:
+                if stamp + float(line[20:24]) - float(m[after]) >= since:
                     out.append((int(m[1]), m[2], float(m[3]), float(m[4])))
     return out
 
 
 def report_takeovers(log_paths, since):
-    """The takeovers from `since` on (the input's start: the first assignments wait for events
-    that are not produced yet)."""
-    times = logged(log_paths, TAKEOVER, since)
-    resumed = logged(log_paths, RESUMED, since)
+    """The takeovers assigned from `since` on (the input's start: the first assignments wait
+    for events that are not produced yet)."""
+    times = logged(log_paths, TAKEOVER, 3, since)
+    resumed = logged(log_paths, RESUMED, 4, since)
     for kind in ("warm", "cold"):
         t = [x[2] for x in times if x[1] == kind]
         u = [x[3] for x in resumed if x[1] == kind]
@@ -491,6 +492,7 @@ def main():
                            "%s hold the partitions" % ", ".join(run.initial), interval=0.5)
                 chunks = max(20, int(window))
                 t0, input_started = time.monotonic(), time.time()
+                log("input starts (epoch %.3f)" % input_started)
                 producer.start(brokers, files, chunks=chunks, pause=window / chunks * 0.5)
                 run.execute(schedule, producer, t0)
                 producer.join()
