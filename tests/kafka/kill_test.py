@@ -519,6 +519,10 @@ def main():
         if os.environ.get("PAINPOINT_KEEP_LOGS"):
             for path in logs:
                 shutil.copy(path, os.environ["PAINPOINT_KEEP_LOGS"])
+        # A loss to retention would be a set-up problem (the input must outlive the run), not
+        # a takeover bug: say so plainly.
+        losses = [line for path in logs for line in faultlib.retention_losses(path)]
+        assert not losses, "input lost to retention:\n" + "\n".join(losses[:5])
         times = report_takeovers(logs, input_started)
         assert any(x[1] == "cold" for x in times) and any(x[1] == "warm" for x in times), times
     log("kill_test: seed %d, %d events (%d messages), %d kills, %d instances at the end, lost 0, "
