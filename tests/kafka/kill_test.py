@@ -162,18 +162,15 @@ class Instance:
         self.dir = os.path.join(d, name)
         self.port = free_port()
         self.serve = None
-        self.starts = 0
 
     def start(self):
-        self.starts += 1
         self.serve = Serve(self.brokers, self.dir, port=self.port, extra=[
             "--config", self.config, "--set", "kafka.group_instance_id=painpoint-" + self.name,
             "--advertise", "127.0.0.1:%d" % self.port, "--forward-requests"])
         return self.serve
 
     def stop(self, sig):
-        rc = self.serve.stop(sig=sig)
-        return rc
+        return self.serve.stop(sig=sig)
 
 
 class RestoringProbe:
@@ -215,9 +212,10 @@ class RestoringProbe:
 
 
 def plan(rng, kills, window):
-    """The seeded schedule: [(seconds after the input starts, action)], action "kill", "add" or
-    "remove"; about 30% of the kills land shortly after the victim's previous start instead
-    (time None: during its group join and restore)."""
+    """The seeded schedule: [(seconds after the input starts, action, extra)], action "kill",
+    "add" or "remove". About 30% of the kills have time None instead: they land `extra` seconds
+    after the victim's previous start (during its group join and restore) and restart it at
+    once; for the others `extra` is the restart's delay."""
     actions = ["kill"] * kills + ["add", "remove"]
     rng.shuffle(actions)
     times = sorted(rng.uniform(0.05, 0.85) * window for _ in actions)
