@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "encoder_unicode.h"
+#include "painpoint/aggregator/text.h"
 #include "painpoint/base/utf8.h"
 
 namespace painpoint::aggregator::encoder {
@@ -40,16 +41,33 @@ void normalize(const std::u32string& in, std::u32string& out) {
   }
 }
 
-}  // namespace
-
-CharClass char_class(char32_t cp) {
+CharClass char_class_slow(char32_t cp) {
   const std::uint32_t* end = kClassStarts + kClassCount;
   const std::uint32_t* it = std::upper_bound(kClassStarts, end, static_cast<std::uint32_t>(cp));
   if (it == kClassStarts) return CharClass::kControl;  // unreachable: the table starts at 0
   return static_cast<CharClass>(kClassValues[it - kClassStarts - 1]);
 }
 
-std::size_t normalize_char(char32_t cp, char32_t* out) {
+// ASCII: the class and the normalized code point of each, read from the tables once. Feedback is
+// mostly ASCII, and the binary searches were a tenth of the static token vectors' cost.
+struct AsciiTable {
+  CharClass cls[128];
+  char32_t lower[128];  // 0: not one code point, ask the tables
+};
+
+std::size_t normalize_char_slow(char32_t cp, char32_t* out);
+
+AsciiTable make_ascii_table() {
+  AsciiTable t{};
+  for (char32_t c = 0; c < 128; ++c) {
+    t.cls[c] = char_class_slow(c);
+    char32_t buf[4];
+    t.lower[c] = normalize_char_slow(c, buf) == 1 ? buf[0] : 0;
+  }
+  return t;
+}
+
+std::size_t normalize_char_slow(char32_t cp, char32_t* out) {
   // Hangul syllables decompose algorithmically into 2 or 3 jamo (Unicode section 3.12).
   constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
   constexpr char32_t kVCount = 21, kTCount = 28, kSCount = 11172;
@@ -73,15 +91,41 @@ std::size_t normalize_char(char32_t cp, char32_t* out) {
   return it->length;
 }
 
+// Dynamic initialization, after the tables it reads (constant-initialized arrays).
+const AsciiTable kAscii = make_ascii_table();
+
+}  // namespace
+
+CharClass char_class(char32_t cp) {
+  return cp < 128 ? kAscii.cls[cp] : char_class_slow(cp);
+}
+
+std::size_t normalize_char(char32_t cp, char32_t* out) {
+  if (cp < 128 && kAscii.lower[cp] != 0) {
+    out[0] = kAscii.lower[cp];
+    return 1;
+  }
+  return normalize_char_slow(cp, out);
+}
+
 void decode_utf8(std::string_view text, std::u32string& out) {
   for (std::size_t i = 0; i < text.size();) out += base::decode_utf8(text, i);
 }
 
 WordPiece::WordPiece(const std::vector<std::string_view>& vocab, std::size_t max_tokens)
     : max_tokens_(max_tokens) {
-  ids_.reserve(vocab.size());
+  std::size_t size = 16;
+  while (size < 2 * vocab.size()) size *= 2;
+  slots_.resize(size);
+  mask_ = size - 1;
+  tokens_.reserve(vocab.size());
   for (std::size_t i = 0; i < vocab.size(); ++i) {
-    ids_.emplace(std::string(vocab[i]), static_cast<std::int32_t>(i));
+    tokens_.emplace_back(vocab[i]);
+    if (find(vocab[i]) >= 0) continue;  // a repeated token: the first id wins, as before
+    const std::uint64_t h = fnv1a64(vocab[i]);
+    std::uint64_t at = h & mask_;
+    while (slots_[at].id >= 0) at = (at + 1) & mask_;
+    slots_[at] = Slot{h, static_cast<std::int32_t>(i)};
   }
   cls_ = find("[CLS]");
   sep_ = find("[SEP]");
@@ -89,8 +133,12 @@ WordPiece::WordPiece(const std::vector<std::string_view>& vocab, std::size_t max
 }
 
 std::int32_t WordPiece::find(std::string_view token) const {
-  const auto it = ids_.find(token);
-  return it == ids_.end() ? -1 : it->second;
+  const std::uint64_t h = fnv1a64(token);
+  for (std::uint64_t at = h & mask_;; at = (at + 1) & mask_) {
+    const Slot& slot = slots_[at];
+    if (slot.id < 0) return -1;
+    if (slot.hash == h && tokens_[static_cast<std::size_t>(slot.id)] == token) return slot.id;
+  }
 }
 
 void WordPiece::add_word(std::string_view word, std::size_t chars,

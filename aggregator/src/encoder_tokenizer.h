@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace painpoint::aggregator::encoder {
@@ -24,15 +23,19 @@ class WordPiece {
   [[nodiscard]] std::vector<std::int32_t> tokenize(std::string_view text) const;
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // One slot of the open-addressed vocabulary table: a node-based map's cache misses were most of
+  // the look-ups' cost (static token vectors tokenize every event).
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::int32_t id = -1;  // -1: empty
   };
   [[nodiscard]] std::int32_t find(std::string_view token) const;
   // Appends the ids of one pre-tokenized word (UTF-8, `chars` code points) to `ids`.
   void add_word(std::string_view word, std::size_t chars, std::vector<std::int32_t>& ids) const;
 
-  std::unordered_map<std::string, std::int32_t, Hash, std::equal_to<>> ids_;
+  std::vector<std::string> tokens_;  // by id
+  std::vector<Slot> slots_;          // a power of two, at most half full
+  std::uint64_t mask_ = 0;
   std::int32_t cls_ = -1;
   std::int32_t sep_ = -1;
   std::int32_t unk_ = -1;

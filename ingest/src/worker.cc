@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <thread>
@@ -39,8 +40,17 @@ struct IngestWorker::Impl {
   // on stop. Revoked partitions are dropped so that a stale offset never overwrites the new
   // owner's commits.
   std::map<TopicPartition, std::int64_t> committed;
+  // Whether input holds apply (config.stage_backlog on a mock cluster): unknown until the cluster
+  // id was read, and applied meanwhile, on the safe side.
+  std::optional<bool> mock_cluster;
+  std::chrono::steady_clock::time_point next_cluster_lookup{};
+  bool holding = false;
+  std::chrono::steady_clock::time_point held_since{};
 
   void run();
+  bool holds_apply();
+  void update_hold();
+  void set_input_paused(bool paused);
   bool process(const MessageBatch& batch);
   bool await_deliveries();
   Status route(const Message& message, v1::FeedbackEvent& event, std::string& buffer);
@@ -89,6 +99,9 @@ Status IngestWorker::start() {
   auto producer = Producer::create(pc, [impl](const DeliveryReport& report) {
     if (report.status.ok()) {
       impl->counters.produced.fetch_add(1);
+      if (impl->config.stage_backlog && report.topic == impl->config.output_topic) {
+        impl->config.stage_backlog->produced(report.partition, report.offset, report.tag);
+      }
     } else {
       impl->counters.delivery_failures.fetch_add(1);
       ++impl->batch_delivery_failures;
@@ -151,7 +164,12 @@ void IngestWorker::Impl::run() {
   spdlog::info("ingest: consuming {} topics as group {}", config.input_topics.size(),
                config.group_id);
   while (!stop_requested.load()) {
-    MessageBatch batch = consumer->poll_batch(config.batch_size, config.poll_timeout);
+    update_hold();
+    // While held, the poll only serves the group (and the few messages of partitions assigned
+    // since the last pause); short, so that the input resumes soon after the stage caught up.
+    const auto timeout = holding ? std::chrono::milliseconds(20) : config.poll_timeout;
+    const std::size_t max_bytes = holds_apply() ? config.held_batch_bytes : SIZE_MAX;
+    MessageBatch batch = consumer->poll_batch(config.batch_size, timeout, max_bytes);
     for (const auto& error : batch.errors()) {
       counters.consumer_errors.fetch_add(1);
       spdlog::warn("ingest: consumer error: {}", error.status.to_string());
@@ -174,6 +192,7 @@ void IngestWorker::Impl::run() {
     }
     sleep_unless_stopped(config.retry_backoff);
   }
+  if (holding) set_input_paused(false);
   // An abandoned batch may have left messages in the producer; they are re-sent after a restart.
   if (producer->in_flight() > 0) producer->purge();
   // Every batch was flushed before its offsets were committed asynchronously; commit the last
@@ -190,6 +209,61 @@ void IngestWorker::Impl::run() {
   }
   running.store(false);
   spdlog::info("ingest: stopped");
+}
+
+bool IngestWorker::Impl::holds_apply() {
+  if (!config.stage_backlog) return false;
+  if (mock_cluster) return *mock_cluster;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_cluster_lookup) return true;
+  next_cluster_lookup = now + std::chrono::seconds(5);
+  auto id = consumer->cluster_id(std::chrono::milliseconds(500));
+  if (!id.ok()) return true;
+  mock_cluster = is_mock_cluster(*id);
+  if (*mock_cluster) {
+    const StageBacklog::Limits& limits = config.stage_backlog->limits();
+    spdlog::info(
+        "ingest: the broker is librdkafka's mock cluster, which keeps at most 5 MiB per "
+        "partition: ingest holds its input while the aggregator stage is more than {} KiB or {} "
+        "messages behind on a partition of {}",
+        limits.hold_bytes >> 10, limits.hold_messages, config.output_topic);
+  }
+  return *mock_cluster;
+}
+
+// Holds start above the hold marks and end at the resume marks, so the input is not paused
+// and resumed with every batch the stage polls.
+void IngestWorker::Impl::update_hold() {
+  const bool apply = holds_apply();
+  const auto now = std::chrono::steady_clock::now();
+  if (holding && (!apply || config.stage_backlog->may_resume())) {
+    holding = false;
+    counters.stage_held_ms.fetch_add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - held_since).count()));
+    set_input_paused(false);
+    return;
+  }
+  if (!holding && apply && config.stage_backlog->should_hold()) {
+    holding = true;
+    held_since = now;
+    counters.stage_holds.fetch_add(1);
+    const StageBacklog::Largest largest = config.stage_backlog->largest();
+    spdlog::debug("ingest: holding the input: the aggregator stage is {} messages (~{} KiB) behind",
+                  largest.messages, largest.bytes >> 10);
+  }
+  // Again on every poll while holding: partitions assigned meanwhile start unpaused.
+  if (holding) set_input_paused(true);
+}
+
+void IngestWorker::Impl::set_input_paused(bool paused) {
+  auto assigned = consumer->assignment();
+  if (!assigned.ok()) {
+    spdlog::warn("ingest: reading the assignment: {}", assigned.status().to_string());
+    return;
+  }
+  if (assigned->empty()) return;
+  const Status s = paused ? consumer->pause(*assigned) : consumer->resume(*assigned);
+  if (!s.ok()) spdlog::warn("ingest: {}", s.to_string());
 }
 
 // Routes every message of the batch, waits for all acknowledgements, then commits.
@@ -261,7 +335,9 @@ Status IngestWorker::Impl::route(const Message& message, v1::FeedbackEvent& even
   if (!rejection) {
     counters.valid.fetch_add(1);
     event.SerializeToString(&buffer);
-    return producer->produce(config.output_topic, event.product_id(), buffer);
+    // The tag tells the stage backlog the message's size when it is acknowledged.
+    return producer->produce(config.output_topic, event.product_id(), buffer, {},
+                             event.product_id().size() + buffer.size());
   }
 
   counters.invalid.fetch_add(1);

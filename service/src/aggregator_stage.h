@@ -29,6 +29,7 @@
 #include "painpoint/aggregator/config.h"
 #include "painpoint/aggregator/encoder.h"
 #include "painpoint/changelog/changelog.h"
+#include "painpoint/ingest/stage_backlog.h"
 #include "painpoint/ingest/status.h"
 #include "painpoint/store/store.h"
 
@@ -113,6 +114,9 @@ struct AggregatorStageConfig {
   // Called after every successful commit (a batch, a checkpoint, a curation command) on the
   // thread that committed, e.g. to wake the publisher at once. Must not block.
   std::function<void()> on_committed;
+  // Told where each poll left the partitions of `topic`, so that ingest can hold its input
+  // while the stage is far behind (ingest/stage_backlog.h). May be null.
+  std::shared_ptr<ingest::StageBacklog> input_backlog;
 };
 
 // A human curation request (POST /v1/pain-points/{id}/merge|rename|split).

@@ -19,6 +19,11 @@ void AggregatorStage::Impl::run() {
     ingest::MessageBatch batch =
         consumer->poll_batch(config.batch_size, timeout, config.batch_bytes);
     pause_assigned();
+    if (config.input_backlog) {
+      for (const auto& next : batch.next_offsets()) {
+        if (next.topic == config.topic) config.input_backlog->polled(next.partition, next.offset);
+      }
+    }
     if (failed.load()) break;  // e.g. an assignment whose stored offsets could not be read
     for (const auto& reset : batch.offset_resets()) {
       if (reset.lost() > 0) {

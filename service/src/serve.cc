@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -29,6 +30,7 @@
 #include "painpoint/changelog/changelog.h"
 #include "painpoint/ingest/embedded_broker.h"
 #include "painpoint/ingest/kafka.h"
+#include "painpoint/ingest/stage_backlog.h"
 #include "painpoint/ingest/topics.h"
 #include "painpoint/ingest/worker.h"
 #include "painpoint/store/store.h"
@@ -49,6 +51,10 @@ using Clock = std::chrono::steady_clock;
 // is down or failing requests, and /readyz says so (the consumer's own reachability is only
 // refreshed by polls, which pause during that wait).
 constexpr std::chrono::milliseconds kIngestAckStall{3'000};
+
+// Partitions of painpoint.feedback-by-product whose backlog ingest follows on a mock cluster
+// (the embedded broker's count when larger); `painpoint topics ensure` makes 16.
+constexpr std::int32_t kFollowedPartitions = 1024;
 
 struct Pipeline {
   store::Store* store = nullptr;
@@ -182,6 +188,14 @@ void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorke
       "painpoint_events_lost_to_retention_total",
       "Messages skipped because the offset to resume from was no longer on the broker",
       [c] { return static_cast<double>(c->lost_to_retention.load()); }, {{"stage", "ingest"}});
+  metrics.counter_callback(
+      "painpoint_ingest_stage_holds_total",
+      "Times ingest held its input because the aggregator stage was too far behind for a broker "
+      "that keeps 5 MiB per partition (the embedded broker)",
+      [c] { return static_cast<double>(c->stage_holds.load()); });
+  metrics.counter_callback("painpoint_ingest_stage_held_seconds_total",
+                           "Time ingest held its input for the aggregator stage",
+                           [c] { return static_cast<double>(c->stage_held_ms.load()) / 1000.0; });
 }
 
 // changelog.enabled: a product whose partition this instance is restoring answers 503 with
@@ -686,12 +700,19 @@ base::ExitCode run_serve(const ServeOptions& options) {
   // Declared after the publisher, which it wakes from its commit thread until it is destroyed.
   AggregatorStageConfig stage_config = make_stage_config(setup, brokers);
   stage_config.published_partitions = &published_partitions;
+  // Ingest holds its input while the stage is far behind, where the broker keeps too little to
+  // buffer the difference (a mock cluster; ingest finds out from the cluster id).
+  auto stage_backlog = std::make_shared<ingest::StageBacklog>(
+      std::max(kFollowedPartitions, embedded ? options.embedded_partitions : 0));
+  stage_config.input_backlog = stage_backlog;
   stage_config.on_committed = [&publisher] { publisher.wake(); };
   const std::string aggregator_group = stage_config.group_id;
   AggregatorStage aggregator_stage(std::move(stage_config), *store, metrics);
   AlertPublisher alert_publisher(make_alert_publisher_config(setup, brokers), *store, metrics);
   WebhookDelivery webhook_delivery(make_webhook_config(setup), *store, metrics);
-  ingest::IngestWorker ingest_worker(make_ingest_config(setup, brokers));
+  ingest::IngestConfig ingest_config = make_ingest_config(setup, brokers);
+  ingest_config.stage_backlog = stage_backlog;
+  ingest::IngestWorker ingest_worker(std::move(ingest_config));
   register_ingest_metrics(metrics, ingest_worker);
   const Stages stages{aggregator_stage, publisher,     alert_publisher,
                       webhook_delivery, ingest_worker, outbox_deletions};

@@ -207,10 +207,11 @@ def _alive(pid):
 class Serve:
     """`painpoint serve` against a broker, with its HTTP port on loopback."""
 
-    def __init__(self, brokers, data_dir, extra=(), log_path=None, encoder="static"):
+    def __init__(self, brokers, data_dir, extra=(), log_path=None, encoder="static", port=None):
         """`encoder` is cluster.encoder (--set, over any --config in `extra`): the tests of the
-        pipeline's mechanics run the fast static mode; None leaves it to serve's configuration."""
-        self.port = free_port()
+        pipeline's mechanics run the fast static mode; None leaves it to serve's configuration.
+        `port`: the HTTP port (default a free one), e.g. the same one again for a restart."""
+        self.port = port or free_port()
         self.log_path = log_path or os.path.join(data_dir + ".log")
         self.log_file = open(self.log_path, "a")
         args = [PAINPOINT, "serve", "--data-dir", data_dir, "--http-port", str(self.port)]

@@ -94,6 +94,40 @@ TEST(TokenVectors, TextVectorIsTheSumOfItsWordPieceTokens) {
   for (std::size_t d = 0; d < kDims; ++d) EXPECT_EQ(twice[d], 2 * out[d]);
 }
 
+// Rows of 37 codes: two blocks of sixteen summed with SIMD and a scalar tail of five, every int8
+// value among them, each element exactly as a dequantized float table would give it.
+TEST(TokenVectors, WideRowsSumTheDequantizedValuesExactly) {
+  constexpr std::uint32_t kWide = 37;
+  auto code = [](std::size_t token, std::size_t d) {
+    return static_cast<std::int8_t>(static_cast<int>((token * 97 + d * 31) % 256) - 128);
+  };
+  auto scale = [](std::size_t token) { return 0.013F * static_cast<float>(token + 1) / 3.0F; };
+  std::string blob;
+  for (std::size_t i = 0; i < kVocab.size(); ++i) blob += (i ? "\n" : "") + kVocab[i];
+  std::string file = "PPTV0001";
+  put_u32(file, static_cast<std::uint32_t>(kVocab.size()));
+  put_u32(file, kWide);
+  put_u32(file, 256);
+  put_u32(file, static_cast<std::uint32_t>(blob.size()));
+  file += blob;
+  for (std::size_t i = 0; i < kVocab.size(); ++i) put_f32(file, scale(i));
+  for (std::size_t i = 0; i < kVocab.size(); ++i) {
+    for (std::size_t d = 0; d < kWide; ++d) file += static_cast<char>(code(i, d));
+  }
+  const LoadedVectors loaded = load_word_vectors(write_file("wide.bin", file));
+  ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
+  std::vector<double> out(kWide, 0.25);
+  ASSERT_TRUE(loaded.vectors->add_text_vector("refund my card, change my PINs", out));
+  const std::size_t tokens[] = {9, 8, 4, 1, 7, 8, 5, 6};
+  for (std::size_t d = 0; d < kWide; ++d) {
+    double want = 0.25;
+    for (std::size_t t : tokens) {
+      want += static_cast<double>(scale(t) * static_cast<float>(code(t, d)));
+    }
+    EXPECT_EQ(out[d], want) << "dimension " << d;
+  }
+}
+
 TEST(TokenVectors, NoTokenOrWrongSizeLeavesTheOutputAlone) {
   const LoadedVectors loaded = load_tokens();
   ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;

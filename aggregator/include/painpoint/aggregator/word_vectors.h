@@ -29,9 +29,10 @@ class WordVectors {
  public:
   // `words[i]` has the vector `values[i * dims .. (i + 1) * dims)`.
   WordVectors(std::vector<std::string> words, std::uint32_t dims, std::vector<float> values);
-  // Token vectors: `values[i * dims ..]` is the vector of the tokenizer's id i.
+  // Token vectors: the vector of the tokenizer's id i is scales[i] * codes[i * dims ..], kept
+  // as int8 codes so that the rows an event reads stay in the caches.
   WordVectors(std::unique_ptr<encoder::WordPiece> tokenizer, std::uint32_t dims,
-              std::vector<float> values);
+              std::vector<float> scales, std::vector<std::int8_t> codes);
   ~WordVectors();
   WordVectors(const WordVectors&) = delete;
   WordVectors& operator=(const WordVectors&) = delete;
@@ -51,7 +52,9 @@ class WordVectors {
  private:
   std::uint32_t dims_;
   std::size_t size_ = 0;
-  std::vector<float> values_;
+  std::vector<float> values_;                      // GloVe only
+  std::vector<float> scales_;                      // token vectors only
+  std::vector<std::int8_t> codes_;                 // token vectors only
   std::unique_ptr<encoder::WordPiece> tokenizer_;  // token vectors only
   // Keyed by a 64-bit hash of the word: no string allocation per lookup; collisions among
   // 10^5 words are vanishingly unlikely and would only blur one word's vector.

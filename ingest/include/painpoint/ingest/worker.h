@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "painpoint/ingest/stage_backlog.h"
 #include "painpoint/ingest/status.h"
 #include "painpoint/ingest/validate.h"
 
@@ -42,6 +43,12 @@ struct IngestConfig {
   // spent CPU on bytes that never leave the pipeline (docs/benchmarks.md). `producer_extra`'s
   // compression.codec, if set, still wins.
   std::string output_compression = "none";
+  // serve's aggregator stage reports what it polled here. On a mock cluster (the embedded broker,
+  // `painpoint broker`), which keeps only 5 MiB per partition, ingest holds its input while the
+  // stage is too far behind on some partition of output_topic (stage_backlog.h). Null: never.
+  std::shared_ptr<StageBacklog> stage_backlog;
+  // A batch's most payload bytes while holds apply, so one batch cannot overrun a partition.
+  std::size_t held_batch_bytes = std::size_t{1} << 20;
   ValidationConfig validation;
   std::map<std::string, std::string> consumer_extra;
   std::map<std::string, std::string> producer_extra;
@@ -58,6 +65,8 @@ struct IngestCounters {
   std::atomic<std::uint64_t> consumer_errors{0};    // non-fatal consumer errors
   std::atomic<std::uint64_t> lost_to_retention{0};  // input messages skipped by offset resets
   std::atomic<std::uint64_t> batches_committed{0};
+  std::atomic<std::uint64_t> stage_holds{0};     // times the input was held for the stage
+  std::atomic<std::uint64_t> stage_held_ms{0};   // time spent holding
 };
 
 // Runs the ingest loop on its own thread. At-least-once: input offsets are committed only after
