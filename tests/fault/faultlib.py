@@ -208,6 +208,20 @@ def summaries_diagnosis(serve, brokers, pb, active, records_read):
                 records_read, len(records), still, counters, status, body[:300]))
 
 
+def summary_versions(records):
+    """The latest record per key of painpoint.summaries (the highest version), and every place
+    where a key's version went down in its partition's order. records: read_summaries()'s
+    (partition, offset, timestamp, key, summary) tuples."""
+    latest, last, regressions = {}, {}, []
+    for p, o, _ts, key, s in sorted(records, key=lambda r: (r[0], r[1])):
+        if key in last and s.version < last[key]:
+            regressions.append("%s: v%d after v%d at %d@%d" % (key, s.version, last[key], p, o))
+        last[key] = max(s.version, last.get(key, 0))
+        if key not in latest or s.version >= latest[key].version:
+            latest[key] = s
+    return latest, regressions
+
+
 def verify(serve, brokers, distinct_ids, pb, json_format):
     """The end state: the store holds exactly `distinct_ids`; every one is a member of exactly one
     active pain point; the pain points' counts add up to them; the latest record per key on
@@ -262,14 +276,7 @@ def verify(serve, brokers, distinct_ids, pb, json_format):
 
     # Every discrepancy is collected before failing, so that one run shows the whole picture.
     records = read_summaries(brokers, pb, timeout=300)
-    latest, last = {}, {}
-    regressions = []
-    for p, o, _ts, key, s in sorted(records, key=lambda r: (r[0], r[1])):
-        if key in last and s.version < last[key]:
-            regressions.append("%s: v%d after v%d at %d@%d" % (key, s.version, last[key], p, o))
-        last[key] = max(s.version, last.get(key, 0))
-        if key not in latest or s.version >= latest[key].version:
-            latest[key] = s
+    latest, regressions = summary_versions(records)
     missing, differ = [], []
     for pid, p in active.items():
         if pid not in latest:

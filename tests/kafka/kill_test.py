@@ -47,7 +47,7 @@ from faultlib import log  # noqa: E402
 from harness import (KAFKA_VERSION, KafkaBroker, Serve, free_port, read_summaries,  # noqa: E402
                      wait_until, workdir)
 from forwarding_real_test import murmur2  # noqa: E402
-from takeover_test import RESUMED, TAKEOVER  # noqa: E402
+from takeover_test import RESUMED, TAKEOVER, held as takeover_held  # noqa: E402
 
 FORWARDED = "X-Painpoint-Forwarded"
 
@@ -96,14 +96,7 @@ class Cluster:
         assert status == 200, (serve.port, path, status, body[:500])
         return json.loads(body)
 
-    @staticmethod
-    def held(serve):
-        """(held, restoring) partitions from /readyz, or None when serve does not answer."""
-        status, body = serve.get("/readyz")
-        if status is None:
-            return None
-        parts = json.loads(body).get("details", {}).get("partitions", {})
-        return set(parts.get("held", [])), set(parts.get("restoring", []))
+    held = staticmethod(takeover_held)
 
     def settled(self, instances):
         """Every instance ready, each partition held by exactly one, nothing restoring."""
@@ -392,14 +385,8 @@ def check_events(cluster, live, ids):
 def check_summaries(brokers, pp, json_format, active_by_instance):
     """Versions only grow per key; the latest record per key equals the holder's API; every other
     key's latest record is MERGED."""
-    regressions, latest, last = [], {}, {}
     records = read_summaries(brokers, pp, timeout=300)
-    for p, o, _ts, key, s in sorted(records, key=lambda r: (r[0], r[1])):
-        if key in last and s.version < last[key]:
-            regressions.append("%s: v%d after v%d at %d@%d" % (key, s.version, last[key], p, o))
-        last[key] = max(s.version, last.get(key, 0))
-        if key not in latest or s.version >= latest[key].version:
-            latest[key] = s
+    latest, regressions = faultlib.summary_versions(records)
     differ, active_ids = [], set()
     for name, active in active_by_instance.items():
         for pid, p in active.items():
