@@ -139,6 +139,25 @@ class Schema3StoreTest : public Schema2StoreTest {
     return e;
   }
 
+  // Commits `events` (id, product) and saves the aggregator state of the products `saved`, each
+  // product in its partition of `partition_of`.
+  static void commit_saving(Store& store, const std::map<std::string, std::int32_t>& partition_of,
+                            const std::vector<std::pair<std::string, std::string>>& events,
+                            std::vector<std::string> saved) {
+    CommitBatch batch;
+    for (const auto& [id, product] : events) {
+      batch.events.push_back(event_in(id, product, partition_of.at(product), 100));
+      batch.product_partitions.emplace(product, partition_of.at(product));
+    }
+    for (const auto& product : saved) {
+      batch.aggregator_state.push_back({"agg/" + product + "/m", std::string("state"), product});
+      batch.product_partitions.emplace(product, partition_of.at(product));
+    }
+    batch.state_saved_for = std::move(saved);
+    const Status s = store.commit(batch);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  }
+
   std::vector<std::string> schema2_answers() {
     StoreOptions legacy;
     legacy.legacy_schema2 = true;
@@ -338,18 +357,7 @@ TEST_F(Schema3StoreTest, SavingSomeProductsStateDropsTheirArrivalLogEntriesInEac
       {"apps", 1}, {"web", 4}, {"api", 9}, {"api-2", 9}};
   auto commit = [&](Store& store, std::vector<std::pair<std::string, std::string>> events,
                     std::vector<std::string> saved) {
-    CommitBatch batch;
-    for (const auto& [id, product] : events) {
-      batch.events.push_back(event_in(id, product, partition_of.at(product), 100));
-      batch.product_partitions.emplace(product, partition_of.at(product));
-    }
-    for (const auto& product : saved) {
-      batch.aggregator_state.push_back({"agg/" + product + "/m", std::string("state"), product});
-      batch.product_partitions.emplace(product, partition_of.at(product));
-    }
-    batch.state_saved_for = std::move(saved);
-    const Status s = store.commit(batch);
-    EXPECT_TRUE(s.ok()) << s.to_string();
+    commit_saving(store, partition_of, events, std::move(saved));
   };
   auto unsaved = [](const Store& store) {
     std::set<std::string> ids;
@@ -391,18 +399,7 @@ TEST_F(Schema3StoreTest, ARestoredPartitionsArrivalLogIsReadAndIndexedAloneKeepi
   const std::map<std::string, std::int32_t> partition_of = {{"apps", 1}, {"web", 4}, {"api", 9}};
   auto commit = [&](std::vector<std::pair<std::string, std::string>> events,
                     std::vector<std::string> saved, Store& store) {
-    CommitBatch batch;
-    for (const auto& [id, product] : events) {
-      batch.events.push_back(event_in(id, product, partition_of.at(product), 100));
-      batch.product_partitions.emplace(product, partition_of.at(product));
-    }
-    for (const auto& product : saved) {
-      batch.aggregator_state.push_back({"agg/" + product + "/m", std::string("state"), product});
-      batch.product_partitions.emplace(product, partition_of.at(product));
-    }
-    batch.state_saved_for = std::move(saved);
-    const Status s = store.commit(batch);
-    EXPECT_TRUE(s.ok()) << s.to_string();
+    commit_saving(store, partition_of, events, std::move(saved));
   };
   auto unsaved = [](const Store& store, std::vector<std::int32_t> partitions) {
     std::vector<std::string> ids;
