@@ -173,12 +173,17 @@ Status Store::Impl::index_unsaved() {
 // Only `restored` partitions: the other partitions' entries stay as indexed, so that a
 // restore that ends while others are still writing their arrival logs reads no more than its own.
 Status Store::Impl::index_unsaved_of(std::span<const std::int32_t> restored) {
+  std::vector<std::string> prefixes;
+  for (std::int32_t p : restored) prefixes.push_back(key_in(kUnsaved, p, ""));
+  const auto restored_key = [&prefixes](const std::string& key) {
+    return std::any_of(prefixes.begin(), prefixes.end(),
+                       [&key](const std::string& prefix) { return key.starts_with(prefix); });
+  };
+  for (auto it = unsaved_keys.begin(); it != unsaved_keys.end();) {
+    std::erase_if(it->second, restored_key);
+    it = it->second.empty() ? unsaved_keys.erase(it) : std::next(it);
+  }
   for (std::int32_t p : restored) {
-    const std::string prefix = key_in(kUnsaved, p, "");
-    for (auto it = unsaved_keys.begin(); it != unsaved_keys.end();) {
-      std::erase_if(it->second, [&prefix](const std::string& key) { return key.starts_with(prefix); });
-      it = it->second.empty() ? unsaved_keys.erase(it) : std::next(it);
-    }
     if (Status s = index_partition_unsaved(p); !s.ok()) return s;
   }
   return Status::Ok();

@@ -428,6 +428,12 @@ Status Store::scan_unsaved_events(std::span<const std::int32_t> partitions,
                                   const std::function<bool(const v1::StoredEvent&)>& fn) const {
   rocksdb::ColumnFamilyHandle* unsaved = impl_->families[kUnsaved];
   if (unsaved == nullptr) return Status::Ok();  // read-only open of a store from before
+  // A store without partitions keeps one arrival log, whatever partition is named: read it once.
+  std::vector<std::int32_t> whole;
+  if (!impl_->partitioned && !partitions.empty()) {
+    whole = impl_->read_partitions();
+    partitions = whole;
+  }
   for (std::int32_t p : partitions) {
     const std::string prefix = impl_->key_in(kUnsaved, p, "");
     const PrefixReadOptions read(prefix);

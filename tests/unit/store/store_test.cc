@@ -207,6 +207,37 @@ TEST_F(StoreTest, PartitionsOfASchema2StoreAreRefused) {
   EXPECT_EQ(store->event_count(), 1);
 }
 
+// A schema 2 store keeps one arrival log: a scan of some partitions reads it once, so that
+// each unsaved event is seen once however many partitions are named.
+TEST_F(StoreTest, UnsavedEventsOfSomePartitionsOfASchema2StoreAreReadOnce) {
+  StoreOptions legacy;
+  legacy.legacy_schema2 = true;
+  auto store = open_store(legacy);
+  CommitBatch batch;
+  batch.events.push_back(make_event("e-1", "app", v1::SOURCE_SUPPORT, 100));
+  batch.events.push_back(make_event("e-2", "web", v1::SOURCE_SUPPORT, 101));
+  ASSERT_TRUE(store->commit(batch).ok());
+  std::vector<std::string> seen;
+  const std::vector<std::int32_t> partitions{1, 9};
+  ASSERT_TRUE(store
+                  ->scan_unsaved_events(partitions,
+                                        [&](const v1::StoredEvent& e) {
+                                          seen.push_back(e.event().event_id());
+                                          return true;
+                                        })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"e-1", "e-2"}));
+  seen.clear();
+  ASSERT_TRUE(store
+                  ->scan_unsaved_events(std::span<const std::int32_t>(),
+                                        [&](const v1::StoredEvent& e) {
+                                          seen.push_back(e.event().event_id());
+                                          return true;
+                                        })
+                  .ok());
+  EXPECT_TRUE(seen.empty());
+}
+
 // Below the free space it keeps, the store refuses writes itself (kNoSpace, saying how much is
 // free) rather than letting RocksDB meet a full disk; nothing of the refused batch is stored.
 TEST_F(StoreTest, WritesAreRefusedBelowTheFreeSpaceReserve) {

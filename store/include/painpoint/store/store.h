@@ -367,8 +367,9 @@ class Store {
   // Events committed since the last aggregator checkpoint (CommitBatch::aggregator_checkpoint), in
   // the order they were committed. fn returns false to stop.
   Status scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const;
-  // The same, for the arrival logs of `partitions` only (those of a store with records), each
-  // partition's in its order; the other partitions' entries cost nothing.
+  // The same, for the arrival logs of `partitions` only, each partition's in its order; the
+  // other partitions' entries cost nothing. A store without partitions (schema 2) has one log,
+  // read once for any non-empty `partitions`: fn sees every unsaved event and filters itself.
   Status scan_unsaved_events(std::span<const std::int32_t> partitions,
                              const std::function<bool(const v1::StoredEvent&)>& fn) const;
   // The same, for the events whose product `want_product` accepts: the time index holds each
