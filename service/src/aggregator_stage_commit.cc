@@ -201,12 +201,13 @@ bool AggregatorStage::Impl::finish_commit(bool building_saves_state) {
   }
   const std::size_t stored = done->commit.events.size();
   checkpoint_committed(done->completes_checkpoint, building_saves_state);
+  // First: a partition fenced in this commit had its part dropped, so it was not taken over.
+  settle_fenced();
   for (const auto& o : done->next) {
     if (!processes(o.partition)) continue;  // fenced or revoked meanwhile
     positions[{o.topic, o.partition}] = o.offset;
     if (first_batch_due.contains(o.partition)) took_over(o.partition);
   }
-  settle_fenced();
   // For lag monitoring only; the store's offsets are the ones we resume from.
   std::erase_if(done->next, [this](const auto& o) { return !processes(o.partition); });
   if (auto st = consumer->commit(done->next, /*async=*/true); !st.ok()) {
