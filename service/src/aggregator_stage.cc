@@ -175,12 +175,17 @@ std::vector<std::int32_t> AggregatorStage::active_partitions() const {
   return impl_->active_view;
 }
 
-bool AggregatorStage::restoring_product(std::string_view product) const {
+AggregatorStage::ProductHolding AggregatorStage::holding_of(std::string_view product) const {
   const std::int32_t count = impl_->input_partitions.load();
-  if (count <= 0) return false;
+  if (count <= 0) return ProductHolding::kUnknown;
   const std::int32_t p = ingest::partition_for_key(product, count);
   std::lock_guard lock(impl_->restoring_mutex);
-  return std::binary_search(impl_->restoring_view.begin(), impl_->restoring_view.end(), p);
+  if (std::binary_search(impl_->restoring_view.begin(), impl_->restoring_view.end(), p)) {
+    return ProductHolding::kRestoring;
+  }
+  return std::binary_search(impl_->active_view.begin(), impl_->active_view.end(), p)
+             ? ProductHolding::kHeld
+             : ProductHolding::kNotHeld;
 }
 
 std::string AggregatorStage::status_detail() const {

@@ -9,6 +9,7 @@
 // The stage owns its thread, its Kafka consumer and the Aggregator; it borrows the Store, which
 // must outlive it.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -45,8 +46,19 @@ class MetricsRegistry;
 // holds, and at a clean stop those it held then (the stop publishes what it committed). A
 // partition given up stays on disk, and its entries are the new owner's to publish (restored
 // with it). Written by the stage, read by the publisher; outlives both. Thread-safe.
+//
+// A stall of the whole process (SIGSTOP, a paused VM) can outlast the group's session: the
+// partitions move to another instance, whose restore fences this one, and which then publishes
+// newer versions than this one's outbox holds. So after the publisher reports a stall, the held
+// partitions publish nothing until the stage has polled the group again, late enough that an
+// expelled member has been told (its assignment is then lost, and the partitions leave held_).
 class PublishedPartitions {
  public:
+  using Clock = std::chrono::steady_clock;
+  // librdkafka learns that the group expelled it at its next heartbeat (every 3 s by default)
+  // at the latest; a session that timed out during the stall it notices at once.
+  static constexpr std::chrono::milliseconds kRejoinGrace{4'000};
+
   void hold(std::vector<std::int32_t> partitions) {
     std::lock_guard lock(mutex_);
     held_ = std::set<std::int32_t>(partitions.begin(), partitions.end());
@@ -55,15 +67,28 @@ class PublishedPartitions {
     std::lock_guard lock(mutex_);
     stopped_.insert(partitions.begin(), partitions.end());
   }
+  // The publisher did not run until `resumed`.
+  void stalled(Clock::time_point resumed) {
+    std::lock_guard lock(mutex_);
+    stall_cleared_at_ = resumed + kRejoinGrace;
+  }
+  // The stage has polled the group (rebalance callbacks served) in a poll begun at `began`.
+  void polled(Clock::time_point began) {
+    std::lock_guard lock(mutex_);
+    last_poll_began_ = std::max(last_poll_began_, began);
+  }
   [[nodiscard]] bool contains(std::int32_t partition) const {
     std::lock_guard lock(mutex_);
-    return held_.contains(partition) || stopped_.contains(partition);
+    if (stopped_.contains(partition)) return true;
+    return held_.contains(partition) && last_poll_began_ >= stall_cleared_at_;
   }
 
  private:
   mutable std::mutex mutex_;
-  std::set<std::int32_t> held_;     // guarded by mutex_
-  std::set<std::int32_t> stopped_;  // guarded by mutex_
+  std::set<std::int32_t> held_;          // guarded by mutex_
+  std::set<std::int32_t> stopped_;       // guarded by mutex_
+  Clock::time_point stall_cleared_at_{};  // guarded by mutex_
+  Clock::time_point last_poll_began_{};   // guarded by mutex_
 };
 
 struct AggregatorStageConfig {
@@ -177,8 +202,10 @@ class AggregatorStage {
   // changelog.enabled: the input partitions assigned here whose state is being restored (their
   // events wait; ready() is false meanwhile). Thread-safe.
   [[nodiscard]] std::vector<std::int32_t> restoring_partitions() const;
-  // Whether `product`'s partition (ingest's murmur2 over the input partitions) is one of them.
-  [[nodiscard]] bool restoring_product(std::string_view product) const;
+  // changelog.enabled: where `product`'s partition (ingest's murmur2 over the input partitions)
+  // stands here. Thread-safe.
+  enum class ProductHolding { kUnknown, kHeld, kRestoring, kNotHeld };
+  [[nodiscard]] ProductHolding holding_of(std::string_view product) const;
   // changelog.enabled: the input partitions restored and processed here. Thread-safe.
   [[nodiscard]] std::vector<std::int32_t> active_partitions() const;
   [[nodiscard]] bool broker_reachable() const;

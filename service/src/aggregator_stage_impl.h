@@ -169,7 +169,7 @@ struct AggregatorStage::Impl final : ingest::RebalanceListener {
   mutable std::mutex restoring_mutex;
   std::vector<std::int32_t> restoring_view;  // guarded by restoring_mutex
   std::vector<std::int32_t> active_view;     // guarded by restoring_mutex
-  // The input topic's partition count, for restoring_product() (set before the thread starts).
+  // The input topic's partition count, for holding_of() (set before the thread starts).
   std::atomic<std::int32_t> input_partitions{0};
   CommitThread committer{[this](const store::CommitBatch& b) { return commit_to_store(b); },
                          config.on_committed};

@@ -1,6 +1,7 @@
 // The stage's thread: poll a batch, decode, dedupe, aggregate, hand it to the commit thread.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -16,9 +17,11 @@ void AggregatorStage::Impl::run() {
     if (!advance_restores()) break;
     // While partitions restore, the poll only keeps the group membership alive.
     const auto timeout = restoring.empty() ? config.poll_timeout : std::chrono::milliseconds(1);
+    const auto poll_began = std::chrono::steady_clock::now();
     ingest::MessageBatch batch =
         consumer->poll_batch(config.batch_size, timeout, config.batch_bytes);
     pause_assigned();
+    if (config.published_partitions != nullptr) config.published_partitions->polled(poll_began);
     if (config.input_backlog) {
       for (const auto& next : batch.next_offsets()) {
         if (next.topic == config.topic) config.input_backlog->polled(next.partition, next.offset);

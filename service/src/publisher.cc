@@ -87,6 +87,8 @@ struct Publisher::Impl {
   // back when a read fills its chunk.
   std::int32_t next_partition = 0;
   std::size_t tracked_entries = 0;
+  // When this thread last looked at the clock in its loop or between two produces (stalls).
+  Clock::time_point last_turn{};
   std::uint64_t next_tag = 1;
   bool read_to_end = false;
   milliseconds backoff{0};
@@ -201,6 +203,28 @@ struct Publisher::Impl {
     retry_at = Clock::now() + backoff;
   }
 
+  // True when this thread did not run for stall_limit before `now` (on_stall has been told).
+  bool stalled(Clock::time_point now) {
+    const Clock::duration gap = now - last_turn;
+    const bool stall = last_turn != Clock::time_point{} && gap >= config.stall_limit;
+    last_turn = now;
+    if (stall) {
+      spdlog::warn("publisher: did not run for {:.1f} s (the process was stopped or starved)",
+                   std::chrono::duration<double>(gap).count());
+      if (config.on_stall) config.on_stall(now);
+    }
+    return stall;
+  }
+
+  // Entries of a partition not published here (given up, or held back after a stall) are
+  // forgotten, not sent: they are read again from the outbox if the partition is published here
+  // again, and otherwise its new owner publishes them after its restore.
+  void forget_unpublished(Tracked& t) {
+    tracked_entries -= t.unsent.size();
+    t.unsent.clear();
+    cursors[t.partition] = 0;
+  }
+
   bool due(const Tracked& t, Clock::time_point now) const {
     if (t.unsent.empty() || t.in_flight_tag) return false;
     return !t.last_sent || now - *t.last_sent >= config.interval;
@@ -214,6 +238,11 @@ struct Publisher::Impl {
     std::string payload;
     for (auto& [id, t] : tracked) {
       if (t.unsent.empty() || t.in_flight_tag) continue;
+      if (const auto at = Clock::now(); stalled(at)) return at;
+      if (config.publishes && !config.publishes(t.partition)) {
+        forget_unpublished(t);
+        continue;
+      }
       if (!due(t, now)) {
         next = std::min(next, *t.last_sent + config.interval);
         continue;
@@ -365,6 +394,7 @@ struct Publisher::Impl {
     std::optional<Clock::time_point> stop_deadline;
     while (true) {
       auto now = Clock::now();
+      (void)stalled(now);
       if (stop_requested.load() && !stop_deadline) stop_deadline = now + config.stop_timeout;
       read_outbox();
       Clock::time_point next_due = Clock::time_point::max();

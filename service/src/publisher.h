@@ -10,7 +10,8 @@
 // - Versions only grow per key in offset order: at most one record per pain point is in flight at
 //   a time, and each is the highest version known for that id (the aggregator's versions grow per
 //   id, so the outbox never holds a lower version after a higher one). A resend after a crash may
-//   repeat the last version (never go below it).
+//   repeat the last version (never go below it). With several instances, only the partitions
+//   `publishes` names are published, checked again right before each record (on_stall).
 // - Coalescing: at most one record per pain point per `interval`; entries that arrive meanwhile are
 //   folded into the next record (latest state wins) and deleted with it.
 // - Bounded memory: the outbox is read in chunks of `read_chunk`, and reading pauses while
@@ -68,6 +69,11 @@ struct PublisherConfig {
   // With several instances a partition given up stays on disk, and its entries are the new
   // owner's to publish (restored from the changelog), not this instance's.
   std::function<bool(std::int32_t partition)> publishes;
+  // Called when this publisher's loop did not run for `stall_limit` (the process was stopped or
+  // starved), with the time it ran again, before anything more is produced: the owner of
+  // `publishes` may hold partitions back until it knows they are still this instance's.
+  std::function<void(std::chrono::steady_clock::time_point resumed)> on_stall;
+  std::chrono::milliseconds stall_limit{2'000};
 };
 
 class Publisher {

@@ -199,15 +199,30 @@ void register_ingest_metrics(MetricsRegistry& metrics, const ingest::IngestWorke
 }
 
 // changelog.enabled: a product whose partition this instance is restoring answers 503 with
-// Retry-After until its state is complete, rather than a partial answer (docs/api.md).
-RouteWrapper unavailable_while_restoring(const AggregatorStage& stage, RouteWrapper inner) {
-  return [&stage, inner = std::move(inner)](HttpHandler handler) -> HttpHandler {
-    return [&stage, next = wrapped(inner, std::move(handler))](const HttpRequest& request) {
-      if (!stage.restoring_product(request.path_param("product"))) return next(request);
-      HttpResponse response =
-          HttpResponse::error(503, "partition_restoring",
-                              "this product's partition is being restored from the changelog "
-                              "here; ask again shortly");
+// Retry-After until its state is complete, rather than a partial answer. Without forwarding, a
+// product whose partition another instance holds answers 503 too: what is on this disk is the
+// state from when the partition was last here (docs/api.md).
+RouteWrapper unavailable_unless_held(const AggregatorStage& stage, bool forwarding,
+                                     RouteWrapper inner) {
+  return [&stage, forwarding, inner = std::move(inner)](HttpHandler handler) -> HttpHandler {
+    return [&stage, forwarding, next = wrapped(inner, std::move(handler))](
+               const HttpRequest& request) {
+      using Holding = AggregatorStage::ProductHolding;
+      const Holding holding = stage.holding_of(request.path_param("product"));
+      HttpResponse response;
+      if (holding == Holding::kRestoring) {
+        response = HttpResponse::error(503, "partition_restoring",
+                                       "this product's partition is being restored from the "
+                                       "changelog here; ask again shortly");
+      } else if (holding == Holding::kNotHeld && !forwarding) {
+        response = HttpResponse::error(
+            503, "partition_not_held",
+            "this instance does not hold this product's partition (another instance does, or "
+            "the group is rebalancing): ask the instance that holds it (its /readyz lists it), "
+            "or run serve with --forward-requests");
+      } else {
+        return next(request);
+      }
       response.headers.emplace_back("Retry-After", "1");
       return response;
     };
@@ -695,6 +710,9 @@ base::ExitCode run_serve(const ServeOptions& options) {
     publisher_config.publishes = [&published_partitions](std::int32_t p) {
       return published_partitions.contains(p);
     };
+    publisher_config.on_stall = [&published_partitions](std::chrono::steady_clock::time_point at) {
+      published_partitions.stalled(at);
+    };
   }
   Publisher publisher(std::move(publisher_config), *store, metrics);
   // Declared after the publisher, which it wakes from its commit thread until it is destroyed.
@@ -738,8 +756,8 @@ base::ExitCode run_serve(const ServeOptions& options) {
   const bool forwarding = options.forward_requests && !options.brokers.empty();
   if (forwarding) api_config.routing = routing.wrappers(*store);
   if (setup.config.changelog_enabled) {
-    api_config.routing.by_product =
-        unavailable_while_restoring(aggregator_stage, std::move(api_config.routing.by_product));
+    api_config.routing.by_product = unavailable_unless_held(
+        aggregator_stage, forwarding, std::move(api_config.routing.by_product));
   }
   if (options.forward_requests && options.brokers.empty()) {
     spdlog::warn("--forward-requests needs --brokers of an Apache Kafka cluster; ignored");

@@ -10,8 +10,9 @@ its own data directory plus the changelog's tail); B is SIGKILLed (A takes B's p
 once the group expels B) and started again. End state, from the API of the instance that holds
 each partition (/readyz lists them): every distinct event is stored exactly once across the
 instances (counted in the pain points of the holder of its product's partition, each a member of
-exactly one pain point), no pain point is active on two instances, and the latest record per key
-on painpoint.summaries equals what the holder's API says. Prints each takeover's time
+exactly one pain point), no pain point is active on two instances, the latest record per key
+on painpoint.summaries equals what the holder's API says, and a request about a product whose
+partition the other instance holds is answered 503 partition_not_held (no forwarding here). Prints each takeover's time
 (assignment -> first batch committed) from the instances' logs.
 
 Without restores on assignment, B would restore every partition at start and fence A's writers
@@ -146,6 +147,27 @@ def stored_count(instances):
     return total
 
 
+def check_not_held(a, b, products):
+    """Without --forward-requests, a product whose partition the other instance holds is
+    answered 503 partition_not_held with Retry-After, not from the state left on this disk."""
+    checked = 0
+    for here, other in ((a, b), (b, a)):
+        elsewhere = held(other)[0] - held(here)[0]
+        for product in [x for x in products if partition_of(x) in elsewhere][:3]:
+            url = "http://127.0.0.1:%d/v1/products/%s/pain-points" % (here.port, product)
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    status, retry, body = r.status, r.headers.get("Retry-After"), r.read()
+            except urllib.error.HTTPError as e:
+                status, retry, body = e.code, e.headers.get("Retry-After"), e.read()
+            code = json.loads(body).get("error", {}).get("code") if status == 503 else None
+            assert (status, code, retry) == (503, "partition_not_held", "1"), (
+                here.port, product, status, retry, body[:300])
+            checked += 1
+    assert checked, "no product of a partition held by the other instance"
+    log("%d requests about the other instance's products: 503 partition_not_held" % checked)
+
+
 def flowing(producer):
     # pylint: disable=protected-access
     return "events still flowing" if producer._thread.is_alive() else "producer done"
@@ -272,6 +294,7 @@ def main():
             for s in (a, b):
                 s.wait_published(timeout=120)
 
+            check_not_held(a, b, products)
             state = {n: owned_state(s) for n, s in (("A", a), ("B", b))}
             members = collections.Counter()
             for _active, m in state.values():

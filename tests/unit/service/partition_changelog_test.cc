@@ -1,11 +1,12 @@
 // The pure parts of serve's changelog use: the local checkpoint record's encoding, a prepared
-// write as a changelog record and back, and the configuration key.
+// write as a changelog record and back, the configuration key, and which partitions publish.
 #include "partition_changelog.h"
 
 #include <gtest/gtest.h>
 
 #include <sstream>
 
+#include "aggregator_stage.h"
 #include "config_file.h"
 
 namespace painpoint::service {
@@ -67,6 +68,28 @@ TEST(PartitionChangelogTest, ConfigKeyIsOffByDefaultAndTakesTrueOrFalse) {
   EXPECT_NE(refused.error.find("line 1"), std::string::npos) << refused.error;
   EXPECT_NE(describe_service_config(ServiceConfig{}).find("changelog.enabled = false\n"),
             std::string::npos);
+}
+
+TEST(PublishedPartitionsTest, AfterAStallHeldPartitionsWaitForALatePollOfTheGroup) {
+  using Clock = PublishedPartitions::Clock;
+  PublishedPartitions published;
+  published.hold({1, 2});
+  EXPECT_TRUE(published.contains(1));
+  EXPECT_FALSE(published.contains(3));
+
+  const Clock::time_point resumed = Clock::now();
+  published.stalled(resumed);
+  EXPECT_FALSE(published.contains(1)) << "nothing held publishes right after a stall";
+  published.polled(resumed + PublishedPartitions::kRejoinGrace - std::chrono::milliseconds(1));
+  EXPECT_FALSE(published.contains(1)) << "a poll begun too early may not know of an expulsion";
+  published.keep_at_stop({2});
+  EXPECT_TRUE(published.contains(2)) << "a clean stop's partitions were left, not lost";
+
+  // The late poll served the lost assignment: partition 1 left, and 3 came back restored.
+  published.hold({3});
+  published.polled(resumed + PublishedPartitions::kRejoinGrace);
+  EXPECT_FALSE(published.contains(1));
+  EXPECT_TRUE(published.contains(3));
 }
 
 }  // namespace
