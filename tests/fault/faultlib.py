@@ -208,14 +208,24 @@ def summaries_diagnosis(serve, brokers, pb, active, records_read):
                 records_read, len(records), still, counters, status, body[:300]))
 
 
-def summary_versions(records):
+def _timestamp(ts):
+    """A record's timestamp (ms since the epoch, or None) as local time with milliseconds."""
+    if not ts:
+        return "no timestamp"
+    return time.strftime("%H:%M:%S", time.localtime(ts / 1000)) + ".%03d" % (ts % 1000)
+
+
+def summary_versions(records, excuse=None, excused=None):
     """The latest record per key of painpoint.summaries (the highest version), and every place
     where a key's version went down in its partition's order. records: read_summaries()'s
-    (partition, offset, timestamp, key, summary) tuples."""
+    (partition, offset, timestamp, key, summary) tuples. A going-down whose record's timestamp
+    `excuse(ts)` accepts is appended to the list `excused` instead."""
     latest, last, regressions = {}, {}, []
-    for p, o, _ts, key, s in sorted(records, key=lambda r: (r[0], r[1])):
+    for p, o, ts, key, s in sorted(records, key=lambda r: (r[0], r[1])):
         if key in last and s.version < last[key]:
-            regressions.append("%s: v%d after v%d at %d@%d" % (key, s.version, last[key], p, o))
+            what = "%s: v%d after v%d at %d@%d (%s)" % (key, s.version, last[key], p, o,
+                                                        _timestamp(ts))
+            (excused if excuse and excuse(ts) else regressions).append(what)
         last[key] = max(s.version, last.get(key, 0))
         if key not in latest or s.version >= latest[key].version:
             latest[key] = s
