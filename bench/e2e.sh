@@ -2,7 +2,7 @@
 # End-to-end benchmark of painpoint serve against the raw consumption ceiling (issue 7).
 #
 #   bench/e2e.sh [--events N] [--partitions P] [--rate R] [--duration S] [--skip-latency]
-#                [--serve-timeout S] [--perf] [--keep] [--config FILE]
+#                [--serve-timeout S] [--perf] [--keep] [--config FILE] [--word-vectors FILE]
 #                [--kafka embedded|real] [--kafka-version V] [--workload W[,W...]]
 #
 # Throughput (one run, one broker):
@@ -30,6 +30,9 @@
 #
 # --config FILE is passed to both serves (e.g. `cluster.encoder = semantic`); without it they
 # run `cluster.encoder = static`, the mode the throughput figures are for.
+# --word-vectors FILE is passed to both serves (static mode; default: the token vectors of
+#   scripts/fetch-token-vectors.sh; GloVe's glove-100d.bin for comparison, best with a --config
+#   setting cluster.sparse_weight = 0.75 and cluster.static_merge_ratio = 0, its settings).
 # --kafka real runs both phases on Apache Kafka (scripts/kafka.sh, --kafka-version V, default its
 #   newest 4.x) instead of `painpoint broker`, with the same topics (tests/kafka/create_topics.py);
 #   kcat and serve then read the same real broker, and "broker CPU" is the broker's JVM.
@@ -54,11 +57,12 @@ SERVE_TIMEOUT=
 PERF=0
 KEEP=0
 SERVE_CONFIG=()
+SERVE_VECTORS=()
 KAFKA=embedded
 KAFKA_VERSION=
 REAL_BROKER_DIRS=()
 
-usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; }
 ALL_ARGS=("$@")
 WORKLOAD=generated
 while [[ $# -gt 0 ]]; do
@@ -72,6 +76,7 @@ while [[ $# -gt 0 ]]; do
     --perf) PERF=1; shift ;;
     --keep) KEEP=1; shift ;;
     --config) SERVE_CONFIG=(--config "$(realpath "$2")"); shift 2 ;;
+    --word-vectors) SERVE_VECTORS=(--word-vectors "$(realpath "$2")"); shift 2 ;;
     --kafka) KAFKA=$2; shift 2 ;;
     --kafka-version) KAFKA_VERSION=$2; shift 2 ;;
     --workload) WORKLOAD=$2; shift 2 ;;
@@ -232,6 +237,7 @@ broker_cpu2=
 t0=$(now)
 /usr/bin/time -v -o "$TMP/serve.time" timeout -k 20 "$((SERVE_TIMEOUT + 120))" "$PAINPOINT" serve \
   --brokers "$BROKER" --data-dir "$TMP/data" --http-port 0 --exit-when-idle "${SERVE_CONFIG[@]}" \
+  "${SERVE_VECTORS[@]}" \
   >"$SERVE_LOG" 2>&1 &
 TIME_PID=$!
 PIDS+=($TIME_PID)
@@ -348,7 +354,7 @@ if [[ $KAFKA == real ]]; then "$ROOT/scripts/kafka.sh" stop "$TMP/broker1"; else
 if [[ $SKIP_LATENCY == 0 ]]; then
   start_broker broker2
   log "latency phase: broker at $BROKER, fresh data dir"
-  "$PAINPOINT" serve --brokers "$BROKER" --data-dir "$TMP/data2" --http-port 0 "${SERVE_CONFIG[@]}" \
+  "$PAINPOINT" serve --brokers "$BROKER" --data-dir "$TMP/data2" --http-port 0 "${SERVE_CONFIG[@]}" "${SERVE_VECTORS[@]}" \
     >"$TMP/serve2.log" 2>&1 &
   SERVE2=$!
   PIDS+=($SERVE2)
