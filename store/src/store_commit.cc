@@ -102,15 +102,16 @@ class CommitWrites {
   };
   ArrivalLogChange arrival_log;
 
-  void put_in_order(Family family, std::string_view key, std::string_view value) {
-    in_order.push_back(Op{family, WriteKind::kPut, std::string(key), std::string(value)});
+  // Keys and values are taken by value and moved: most are built for the call, and copying
+  // every one of them again cost an allocation and a copy per record.
+  void put_in_order(Family family, std::string key, std::string value) {
+    in_order.push_back(Op{family, WriteKind::kPut, std::move(key), std::move(value)});
   }
-  void put(Family family, std::string_view key, std::string_view value) {
-    key_ordered[family].push_back(
-        Op{family, WriteKind::kPut, std::string(key), std::string(value)});
+  void put(Family family, std::string key, std::string value) {
+    key_ordered[family].push_back(Op{family, WriteKind::kPut, std::move(key), std::move(value)});
   }
-  void erase(Family family, std::string_view key) {
-    key_ordered[family].push_back(Op{family, WriteKind::kDelete, std::string(key), {}});
+  void erase(Family family, std::string key) {
+    key_ordered[family].push_back(Op{family, WriteKind::kDelete, std::move(key), {}});
   }
 
   void order_keys() {
@@ -595,16 +596,18 @@ class Store::Impl::CommitPreparation {
       out_.put_in_order(kMeta, impl_.meta_in(p, key),
                         be64_value(static_cast<std::uint64_t>(offset.next_offset)));
     }
-    if (batch_.kafka_cluster_id) out_.put_in_order(kMeta, kClusterIdKey, *batch_.kafka_cluster_id);
+    if (batch_.kafka_cluster_id) {
+      out_.put_in_order(kMeta, std::string(kClusterIdKey), *batch_.kafka_cluster_id);
+    }
   }
 
   void add_aggregator_state() {
     for (const KeyWrite& write : batch_.aggregator_state) {
-      const std::string key = impl_.key_in(kAggregatorState, partition(write.product_id), write.key);
+      std::string key = impl_.key_in(kAggregatorState, partition(write.product_id), write.key);
       if (write.value) {
-        out_.put(kAggregatorState, key, *write.value);
+        out_.put(kAggregatorState, std::move(key), *write.value);
       } else {
-        out_.erase(kAggregatorState, key);
+        out_.erase(kAggregatorState, std::move(key));
       }
     }
   }
@@ -672,10 +675,10 @@ class Store::Impl::CommitPreparation {
         if (Status s = move_stored_membership(m, p, &micros, &listed); !s.ok()) return s;
         if (!listed) continue;  // no event to list; the membership alone is kept as before
       }
-      const std::string key = impl_.key_in(
+      std::string key = impl_.key_in(
           kMembersByPainPoint, p,
           keys::member_key(m.pain_point_id, keys::member_position(micros, m.event_id)));
-      out_.put(kMembersByPainPoint, key, {});
+      out_.put(kMembersByPainPoint, std::move(key), {});
     }
     return Status::Ok();
   }
@@ -706,9 +709,10 @@ class Store::Impl::CommitPreparation {
   // Outbox sequences count per partition, from 1.
   void add_summaries_and_outbox() {
     std::set<std::int32_t> outbox_partitions;
-    auto append_outbox = [&](std::int32_t p, std::string_view value) {
+    auto append_outbox = [&](std::int32_t p, std::string value) {
       auto [it, inserted] = out_.after.next_outbox_sequence.try_emplace(p, 1);
-      out_.put_in_order(kOutbox, impl_.key_in(kOutbox, p, be64_value(it->second++)), value);
+      out_.put_in_order(kOutbox, impl_.key_in(kOutbox, p, be64_value(it->second++)),
+                        std::move(value));
       outbox_partitions.insert(p);
     };
     for (std::size_t i = 0; i < batch_.summaries.size(); ++i) {
@@ -732,7 +736,7 @@ class Store::Impl::CommitPreparation {
   void add_alerts() {
     alert_records::append(batch_.alerts, &out_.after.next_alert_sequence,
                           [this](std::string_view key, std::string_view value) {
-                            out_.put_in_order(kAlerts, key, value);
+                            out_.put_in_order(kAlerts, std::string(key), std::string(value));
                           });
   }
 
