@@ -342,6 +342,10 @@ class Run:
     def remove(self):
         name = self.rng.choice(sorted(n for n in self.live if n != self.victim))
         inst = self.live.pop(name)
+        # As an operator would: a running instance. One SIGTERMed before its handlers are
+        # installed (milliseconds after the add, when pauses delay the schedule) just dies.
+        wait_until(lambda: inst.serve.get("/healthz")[0] == 200, 60, "%s answers" % name,
+                   interval=0.1)
         rc = inst.stop(signal.SIGTERM)
         assert rc == 0, "%s exited %s on SIGTERM:\n%s" % (name, rc, inst.serve.tail())
         return "%s removed (SIGTERM, exit 0)" % name
