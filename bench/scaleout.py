@@ -4,6 +4,7 @@
 asserts only that every run saw every event.
 
   scaleout.py PATH/TO/painpoint restore   [--events N] [--partitions P] [--tail F] [--runs K]
+                                          [--compare OTHER/painpoint ...]
   scaleout.py PATH/TO/painpoint takeover  [--events N] [--partitions P] [--rate R]
   scaleout.py PATH/TO/painpoint instances [--events N] [--partitions P] [--instances 1,3]
                                           [--settle-first]
@@ -12,7 +13,9 @@ restore: the first (1 - F) of N events (bench/gen_events.py) go through `serve -
   (changelog on), its data directory is copied (the warm copy), the rest (the tail) goes through
   the same serve; then, K times in turn, `serve --exit-when-idle` on an empty directory (cold:
   everything from the changelog) and on a copy of the warm copy (its checkpoint plus the
-  changelog's tail). Figures from serve's "restored P partitions ... in X s: R records applied;
+  changelog's tail). With --compare, each of the K runs restores cold and warm with both binaries
+  in turn (PATH's first; the changelog was written by PATH's serve), on the same broker and
+  changelog. Figures from serve's "restored P partitions ... in X s: R records applied;
   store holds E events" line: events/s = events restored / X (cold: E; warm: E minus the warm
   copy's events), records/s = R / X.
 takeover: N events stored by instance A, then events keep arriving at R events/s while B joins
@@ -45,6 +48,7 @@ if len(sys.argv) > 1:
 os.environ.setdefault("PAINPOINT_TEST_KAFKA", "4.4.0")
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402
 from harness import KAFKA_VERSION, KafkaBroker, Serve, log, produce, wait_until  # noqa: E402
 
 TOPICS = ("feedback.support", "feedback.sales", "feedback.customer")
@@ -70,6 +74,9 @@ def parse_args():
     ap.add_argument("--settle-first", action="store_true",
                     help="instances: produce only once every instance holds partitions")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--compare", metavar="BIN", action="append", default=[],
+                    help="restore: also restore with this painpoint binary, alternating "
+                         "(repeatable)")
     ap.add_argument("--set", action="append", default=[], help="serve --set KEY=VALUE")
     return ap.parse_args()
 
@@ -173,30 +180,40 @@ def restore_mode(args, d):
         run_idle(b, owner, extra, owner + ".log")
         total = args.events  # gen_events.py's events are distinct
         rows = []
+        binaries = [harness.PAINPOINT] + [os.path.abspath(c) for c in args.compare]
         for run in range(args.runs):
-            for kind in ("cold", "warm"):
-                target = os.path.join(d, "%s-%d" % (kind, run))
-                if kind == "warm":
-                    shutil.copytree(warm, target)
-                load = os.getloadavg()[0]
-                text, wall = run_idle(b, target, extra, target + ".log")
-                parts, secs, records, events = restore_figures(text)
-                assert events == total, (kind, events, total)
-                restored = events - (warm_events if kind == "warm" else 0)
-                rows.append((kind, parts, secs, restored, records, wall, load))
-                log("%s: %d partitions in %.2f s: %d events, %d records: %.0f events/s, %.0f "
-                    "records/s (serve's run %.1f s, load %.1f)"
-                    % (kind, parts, secs, restored, records, restored / secs, records / secs,
-                       wall, load))
-                shutil.rmtree(target)
+            for binary in binaries:
+                harness.PAINPOINT = binary
+                for kind in ("cold", "warm"):
+                    rows.append(restore_once(b, d, extra, warm, warm_events, total, run, kind,
+                                             binary))
+            harness.PAINPOINT = binaries[0]
     finally:
         broker.stop()
-    print("| restore | partitions | seconds | events | records | events/s | records/s | serve run "
-          "s | load |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for kind, parts, secs, ev, rec, wall, load in rows:
-        print("| %s | %d | %.2f | %d | %d | %.0f | %.0f | %.1f | %.1f |"
-              % (kind, parts, secs, ev, rec, ev / secs, rec / secs, wall, load))
+    print("| binary | restore | partitions | seconds | events | records | events/s | records/s | "
+          "serve run s | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, kind, parts, secs, ev, rec, wall, load in rows:
+        print("| %s | %s | %d | %.2f | %d | %d | %.0f | %.0f | %.1f | %.1f |"
+              % (name, kind, parts, secs, ev, rec, ev / secs, rec / secs, wall, load))
+
+
+def restore_once(b, d, extra, warm, warm_events, total, run, kind, name):
+    """One restore (cold: empty directory; warm: a copy of the warm copy) by harness.PAINPOINT."""
+    target = os.path.join(d, "%s-%d" % (kind, run))
+    if kind == "warm":
+        shutil.copytree(warm, target)
+    load = os.getloadavg()[0]
+    text, wall = run_idle(b, target, extra, target + ".log")
+    parts, secs, records, events = restore_figures(text)
+    assert events == total, (kind, events, total)
+    restored = events - (warm_events if kind == "warm" else 0)
+    log("%s %s: %d partitions in %.2f s: %d events, %d records: %.0f events/s, %.0f records/s "
+        "(serve's run %.1f s, load %.1f)"
+        % (name, kind, parts, secs, restored, records, restored / secs, records / secs, wall,
+           load))
+    shutil.rmtree(target)
+    return (name, kind, parts, secs, restored, records, wall, load)
 
 
 class Trickle:
