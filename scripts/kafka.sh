@@ -26,7 +26,8 @@
 #
 # Versions: default 4.4.0 (newest 4.x); 3.9.2 is the newest 3.9.x. Environment:
 # PAINPOINT_KAFKA_VERSION overrides the default, PAINPOINT_KAFKA_HEAP (default 512m) the broker's
-# maximum heap.
+# maximum heap, PAINPOINT_KAFKA_REBALANCE_DELAY_MS (default 0, so that tests do not wait) the
+# broker's group.initial.rebalance.delay.ms (Apache Kafka's own default is 3000).
 set -euo pipefail
 
 default_version=${PAINPOINT_KAFKA_VERSION:-4.4.0}
@@ -126,7 +127,7 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
+group.initial.rebalance.delay.ms=${PAINPOINT_KAFKA_REBALANCE_DELAY_MS:-0}
 num.network.threads=2
 num.io.threads=2
 background.threads=2
