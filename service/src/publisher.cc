@@ -238,13 +238,14 @@ struct Publisher::Impl {
     std::string payload;
     for (auto& [id, t] : tracked) {
       if (t.unsent.empty() || t.in_flight_tag) continue;
+      if (!due(t, now)) {
+        next = std::min(next, *t.last_sent + config.interval);
+        continue;
+      }
+      // Only for what is about to be sent: most tracked pain points are not due in a round.
       if (const auto at = Clock::now(); stalled(at)) return at;
       if (config.publishes && !config.publishes(t.partition)) {
         forget_unpublished(t);
-        continue;
-      }
-      if (!due(t, now)) {
-        next = std::min(next, *t.last_sent + config.interval);
         continue;
       }
       // Send the committed current state when it is newer than what the outbox gave: after a
