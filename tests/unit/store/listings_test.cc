@@ -152,9 +152,7 @@ TEST_F(ListingsTest, EveryOrderAndPageMatchesSortingTheSummaries) {
 // then to version 3, and lists it from the new listings.
 TEST_F(ListingsTest, AVersion1StoreIsRefusedReadOnlyAndUpgradedOnOpen) {
   {
-    StoreOptions legacy;
-    legacy.legacy_schema2 = true;
-    auto store = open_store(legacy);
+    auto store = open_schema2_store();
     CommitBatch batch;
     batch.summaries = {summary("pp-1", "app", v1::STATUS_ACTIVE, 3),
                        summary("pp-2", "app", v1::STATUS_MERGED, 2),

@@ -159,9 +159,7 @@ class Schema3StoreTest : public Schema2StoreTest {
   }
 
   std::vector<std::string> schema2_answers() {
-    StoreOptions legacy;
-    legacy.legacy_schema2 = true;
-    auto store = open_store(legacy);
+    auto store = open_schema2_store();
     return answers(*store);
   }
 };

@@ -12,7 +12,7 @@
 namespace painpoint::store {
 
 // The set-up the store's suites share: a data directory of its own per test (named after the
-// suite and the test, removed before and after it), open_store() on it, and make_event().
+// suite and the test, removed before and after it), open_store() (or open_schema2_store()) on it, and make_event().
 class StoreDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -29,6 +29,12 @@ class StoreDirTest : public ::testing::Test {
     Status s = Store::open(dir_, options, &store);
     EXPECT_TRUE(s.ok()) << s.to_string();
     return store;
+  }
+  // A store with schema 2's keys (no partition in them), as written before schema 3.
+  std::unique_ptr<Store> open_schema2_store() {
+    StoreOptions legacy;
+    legacy.legacy_schema2 = true;
+    return open_store(legacy);
   }
 
   static v1::StoredEvent make_event(const std::string& id, const std::string& product,

@@ -187,9 +187,7 @@ TEST_F(StoreTest, InputPartitionsRoundTrip) {
 // Schema 2 keys begin with their own bytes (an event id, a time), not a partition: listing or
 // dropping partitions there refuses, and deletes nothing.
 TEST_F(StoreTest, PartitionsOfASchema2StoreAreRefused) {
-  StoreOptions legacy;
-  legacy.legacy_schema2 = true;
-  auto store = open_store(legacy);
+  auto store = open_schema2_store();
   CommitBatch batch;
   batch.events.push_back(make_event("e-1", "app", v1::SOURCE_SUPPORT, 100));
   ASSERT_TRUE(store->commit(batch).ok());
@@ -210,9 +208,7 @@ TEST_F(StoreTest, PartitionsOfASchema2StoreAreRefused) {
 // A schema 2 store keeps one arrival log: a scan of some partitions reads it once, so that
 // each unsaved event is seen once however many partitions are named.
 TEST_F(StoreTest, UnsavedEventsOfSomePartitionsOfASchema2StoreAreReadOnce) {
-  StoreOptions legacy;
-  legacy.legacy_schema2 = true;
-  auto store = open_store(legacy);
+  auto store = open_schema2_store();
   CommitBatch batch;
   batch.events.push_back(make_event("e-1", "app", v1::SOURCE_SUPPORT, 100));
   batch.events.push_back(make_event("e-2", "web", v1::SOURCE_SUPPORT, 101));
@@ -355,10 +351,8 @@ TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
   using std::chrono::seconds;
   using std::chrono::system_clock;
   // Records without arrival numbers exist only in stores of schema 2 and before.
-  StoreOptions legacy;
-  legacy.legacy_schema2 = true;
   {
-    auto store = open_store(legacy);
+    auto store = open_schema2_store();
     CommitBatch first;
     first.events.push_back(make_event("late", "app", v1::SOURCE_SUPPORT, 300));
     first.events.push_back(make_event("w-mid", "web", v1::SOURCE_SUPPORT, 250));
@@ -382,7 +376,7 @@ TEST_F(StoreTest, ScanByArrivalFollowsCommitOrderWithOlderRecordsFirst) {
           raw.db->Put({}, raw.family("by_time"), keys::time_key(secs * 1'000'000, id), "app").ok());
     }
   }
-  auto store = open_store(legacy);
+  auto store = open_schema2_store();
   auto scan = [&](system_clock::time_point since, system_clock::time_point until,
                   std::function<bool(std::string_view)> want, std::size_t limit = 100) {
     std::vector<std::string> ids;
