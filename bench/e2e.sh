@@ -30,9 +30,10 @@
 #
 # --config FILE is passed to both serves (e.g. `cluster.encoder = semantic`); without it they
 # run `cluster.encoder = static`, the mode the throughput figures are for.
-# --word-vectors FILE is passed to both serves (static mode; default: the token vectors of
-#   scripts/fetch-token-vectors.sh; GloVe's glove-100d.bin for comparison, best with a --config
-#   setting cluster.sparse_weight = 0.75 and cluster.static_merge_ratio = 0, its settings).
+# --word-vectors FILE is passed to both serves (static mode; default: serve's own, GloVe's
+#   ~/.cache/painpoint/glove-100d.bin). For the token vectors of scripts/fetch-token-vectors.sh,
+#   give a --config setting cluster.sparse_weight = 0.6 and cluster.static_merge_ratio = 0.8,
+#   their settings (docs/clustering.md, "Static token vectors").
 # --kafka real runs both phases on Apache Kafka (scripts/kafka.sh, --kafka-version V, default its
 #   newest 4.x) instead of `painpoint broker`, with the same topics (tests/kafka/create_topics.py);
 #   kcat and serve then read the same real broker, and "broker CPU" is the broker's JVM.
