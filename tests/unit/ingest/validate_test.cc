@@ -198,7 +198,17 @@ INSTANTIATE_TEST_SUITE_P(
         TextCase{"since 2026-10-01 on v1.2.3 at 10.0.0.1",
                  "since 2026-10-01 on v1.2.3 at 10.0.0.1"},
         TextCase{"order ABC1234567 failed", "order ABC1234567 failed"},
-        TextCase{"Ünïcödé stays", "Ünïcödé stays"}),
+        TextCase{"Ünïcödé stays", "Ünïcödé stays"},
+        // Texts that are already clean ASCII, and the ones just outside that.
+        TextCase{"", ""},
+        TextCase{"plain words stay as they are.", "plain words stay as they are."},
+        TextCase{" leading", "leading"},
+        TextCase{"trailing ", "trailing"},
+        TextCase{"double  space", "double space"},
+        TextCase{"ends in DEL\x7f", "ends in DEL"},
+        TextCase{"clean but call 5551234567", "clean but call <phone>"},
+        TextCase{"clean but x@y.com", "clean but <email>"},
+        TextCase{"  dirty and a@b.io  ", "dirty and <email>"}),
     [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
 TEST(ParseJson, GoodLine) {
