@@ -220,6 +220,39 @@ Status ChangelogProducer::fatal_error() const {
                        static_cast<int>(err));
 }
 
+struct ChangelogConsumer::Impl {
+  kd::KafkaPtr rk;
+  kd::TopicPtr topic;
+  std::string topic_name;
+
+  ~Impl() {
+    topic.reset();  // before the client it belongs to
+    rk.reset();
+  }
+};
+
+ChangelogConsumer::ChangelogConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ChangelogConsumer::~ChangelogConsumer() = default;
+
+Result<std::shared_ptr<ChangelogConsumer>> ChangelogConsumer::create(
+    const ChangelogConfig& config) {
+  auto impl = std::make_unique<Impl>();
+  impl->topic_name = config.topic;
+  auto conf = detail::conf_for(config, ingest::ClientRole::kConsumer);
+  if (!conf.ok()) return conf.status();
+  auto rk = kd::new_client(RD_KAFKA_CONSUMER, std::move(conf).value());
+  if (!rk.ok()) return detail::from_kafka(rk.status());
+  impl->rk = std::move(rk).value();
+  impl->topic.reset(rd_kafka_topic_new(impl->rk.get(), config.topic.c_str(), nullptr));
+  if (!impl->topic) return detail::kafka_error(rd_kafka_last_error(), "changelog topic handle");
+  if (Status s = prefetch_metadata(impl->rk.get(), impl->topic.get(), config.topic,
+                                   config.ack_timeout);
+      !s.ok()) {
+    return s;
+  }
+  return std::shared_ptr<ChangelogConsumer>(new ChangelogConsumer(std::move(impl)));
+}
+
 }  // namespace painpoint::changelog
 
 namespace painpoint::changelog::detail {
@@ -342,16 +375,16 @@ Result<std::vector<std::int64_t>> PartitionAppender::wait(std::chrono::milliseco
 // ------------------------------------------------------------------------------------------------
 
 struct PartitionReader::Impl {
-  kd::KafkaPtr rk;
-  kd::TopicPtr topic;
+  std::shared_ptr<ChangelogConsumer> consumer;
   std::int32_t partition = 0;
-  std::string topic_name;
   bool started = false;
 
+  rd_kafka_t* rk() const { return consumer->impl_->rk.get(); }
+  rd_kafka_topic_t* topic() const { return consumer->impl_->topic.get(); }
+  const std::string& topic_name() const { return consumer->impl_->topic_name; }
+
   ~Impl() {
-    if (started) rd_kafka_consume_stop(topic.get(), partition);
-    topic.reset();
-    rk.reset();
+    if (started) rd_kafka_consume_stop(topic(), partition);
   }
 };
 
@@ -362,24 +395,18 @@ PartitionReader::~PartitionReader() = default;
 
 Result<PartitionReader> PartitionReader::create(const ChangelogConfig& config,
                                                 std::int32_t partition,
-                                                std::int64_t start_offset) {
-  auto impl = std::make_unique<Impl>();
-  impl->partition = partition;
-  impl->topic_name = config.topic;
-  auto conf = conf_for(config, ingest::ClientRole::kConsumer);
-  if (!conf.ok()) return conf.status();
-  auto rk = kd::new_client(RD_KAFKA_CONSUMER, std::move(conf).value());
-  if (!rk.ok()) return from_kafka(rk.status());
-  impl->rk = std::move(rk).value();
-  impl->topic.reset(rd_kafka_topic_new(impl->rk.get(), config.topic.c_str(), nullptr));
-  if (!impl->topic) return kafka_error(rd_kafka_last_error(), "changelog topic handle");
-  if (Status s = prefetch_metadata(impl->rk.get(), impl->topic.get(), config.topic,
-                                   config.ack_timeout);
-      !s.ok()) {
-    return s;
+                                                std::int64_t start_offset,
+                                                std::shared_ptr<ChangelogConsumer> consumer) {
+  if (!consumer) {
+    auto own = ChangelogConsumer::create(config);
+    if (!own.ok()) return own.status();
+    consumer = std::move(own).value();
   }
+  auto impl = std::make_unique<Impl>();
+  impl->consumer = std::move(consumer);
+  impl->partition = partition;
   const std::int64_t offset = start_offset < 0 ? RD_KAFKA_OFFSET_BEGINNING : start_offset;
-  if (rd_kafka_consume_start(impl->topic.get(), partition, offset) != 0) {
+  if (rd_kafka_consume_start(impl->topic(), partition, offset) != 0) {
     return kafka_error(rd_kafka_last_error(), "changelog read start");
   }
   impl->started = true;
@@ -388,7 +415,7 @@ Result<PartitionReader> PartitionReader::create(const ChangelogConfig& config,
 
 Result<std::int64_t> PartitionReader::high_watermark(std::chrono::milliseconds timeout) {
   std::int64_t low = -1, high = -1;
-  const auto err = rd_kafka_query_watermark_offsets(impl_->rk.get(), impl_->topic_name.c_str(),
+  const auto err = rd_kafka_query_watermark_offsets(impl_->rk(), impl_->topic_name().c_str(),
                                                     impl_->partition, &low, &high,
                                                     kd::to_timeout_ms(timeout));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return kafka_error(err, "changelog watermarks");
@@ -400,7 +427,7 @@ Result<PartitionReader::Chunk> PartitionReader::read(std::size_t max,
   // rd_kafka_consume_batch() waits for `max` messages or the whole timeout: the first message is
   // waited for alone, the rest taken as far as they are already there.
   std::vector<rd_kafka_message_t*> raw(std::max<std::size_t>(max, 1));
-  raw[0] = rd_kafka_consume(impl_->topic.get(), impl_->partition, kd::to_timeout_ms(timeout));
+  raw[0] = rd_kafka_consume(impl_->topic(), impl_->partition, kd::to_timeout_ms(timeout));
   if (raw[0] == nullptr) {
     const auto err = rd_kafka_last_error();
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) return Chunk{};
@@ -408,7 +435,7 @@ Result<PartitionReader::Chunk> PartitionReader::read(std::size_t max,
   }
   ssize_t n = 1;
   if (raw.size() > 1) {
-    const auto more = rd_kafka_consume_batch(impl_->topic.get(), impl_->partition, 0,
+    const auto more = rd_kafka_consume_batch(impl_->topic(), impl_->partition, 0,
                                              raw.data() + 1, raw.size() - 1);
     if (more > 0) n += more;
   }

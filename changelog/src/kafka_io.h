@@ -60,12 +60,14 @@ class PartitionAppender {
 };
 
 // A group-less reader of one partition (librdkafka's simple consumer: no group membership, no
-// commits, nothing that a rebalance could interrupt).
+// commits, nothing that a rebalance could interrupt). One reader per partition of a consumer at
+// a time.
 class PartitionReader {
  public:
-  [[nodiscard]] static Result<PartitionReader> create(const ChangelogConfig& config,
-                                                      std::int32_t partition,
-                                                      std::int64_t start_offset);
+  // On `consumer`, shared with other partitions' readers; without one, on a consumer of its own.
+  [[nodiscard]] static Result<PartitionReader> create(
+      const ChangelogConfig& config, std::int32_t partition, std::int64_t start_offset,
+      std::shared_ptr<ChangelogConsumer> consumer = nullptr);
   PartitionReader(PartitionReader&&) noexcept;
   PartitionReader& operator=(PartitionReader&&) noexcept;
   ~PartitionReader();

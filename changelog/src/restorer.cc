@@ -122,11 +122,13 @@ std::int64_t ChangelogRestorer::position() const { return impl_->position; }
 Result<ChangelogRestorer> ChangelogRestorer::create(const ChangelogConfig& config,
                                                     std::int32_t partition,
                                                     const Checkpoint& from,
-                                                    std::shared_ptr<ChangelogProducer> producer) {
+                                                    std::shared_ptr<ChangelogProducer> producer,
+                                                    std::shared_ptr<ChangelogConsumer> consumer) {
   if (partition < 0 || from.epoch < 0) {
     return Status::Error(ChangelogErrc::kInvalidArgument, "bad partition or checkpoint");
   }
-  auto reader = detail::PartitionReader::create(config, partition, from.next_changelog_offset);
+  auto reader = detail::PartitionReader::create(config, partition, from.next_changelog_offset,
+                                                std::move(consumer));
   if (!reader.ok()) return reader.status();
   auto high = reader->high_watermark(config.ack_timeout);
   if (!high.ok()) return high.status();

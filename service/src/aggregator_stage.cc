@@ -100,6 +100,7 @@ ingest::Status AggregatorStage::start() {
     if (auto s = impl.check_changelog_partitions(); !s.ok()) return s;
     impl.changelogs = std::make_unique<PartitionChangelogs>(*impl.config.changelog, impl.store,
                                                             impl.config.outbox_deletions);
+    impl.changelogs->connect();
   }
   if (store::Status s = ProductPartitions::from_store(impl.store, &impl.product_partitions);
       !s.ok()) {

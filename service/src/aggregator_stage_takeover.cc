@@ -17,7 +17,7 @@
 namespace painpoint::service {
 
 namespace {
-// Restores under way at once (each has a producer and a reader of its own).
+// Restores under way at once (each reads its partition through the shared changelog consumer).
 constexpr std::size_t kRestoresAtOnce = 16;
 // Changelog messages per restore step, and how long a step waits for data: a round of steps
 // stays well inside max.poll.interval.ms and the session's heartbeats.

@@ -156,7 +156,9 @@ changelog::Result<std::unique_ptr<PartitionRestore>> PartitionChangelogs::begin_
   }
   auto producer = shared_producer();
   if (!producer.ok()) return producer.status();
-  auto restorer = changelog::ChangelogRestorer::create(config_, p, from, *producer);
+  auto consumer = shared_consumer();
+  if (!consumer.ok()) return consumer.status();
+  auto restorer = changelog::ChangelogRestorer::create(config_, p, from, *producer, *consumer);
   if (!restorer.ok()) return restorer.status();
   return std::make_unique<PartitionRestore>(PartitionRestore{
       .stats = std::move(out), .started = started, .restorer = std::move(restorer).value()});
@@ -220,6 +222,26 @@ PartitionChangelogs::shared_producer() {
     producer_ = std::move(made).value();
   }
   return producer_;
+}
+
+void PartitionChangelogs::connect() {
+  if (auto producer = shared_producer(); !producer.ok()) {
+    spdlog::warn("changelog producer: {}; the restores try again", producer.status().to_string());
+  }
+  if (auto consumer = shared_consumer(); !consumer.ok()) {
+    spdlog::warn("changelog consumer: {}; the restores try again", consumer.status().to_string());
+  }
+}
+
+changelog::Result<std::shared_ptr<changelog::ChangelogConsumer>>
+PartitionChangelogs::shared_consumer() {
+  std::lock_guard lock(restored_mutex_);
+  if (!consumer_) {
+    auto made = changelog::ChangelogConsumer::create(config_);
+    if (!made.ok()) return made.status();
+    consumer_ = std::move(made).value();
+  }
+  return consumer_;
 }
 
 // A record the restore discarded or ignored may be newer on the topic than the committed value

@@ -78,6 +78,9 @@ class PartitionChangelogs {
   // `deletions` (may be null; outlives this) is drained by each append().
   PartitionChangelogs(changelog::ChangelogConfig config, store::Store& store,
                       OutboxDeletions* deletions);
+  // Makes the shared producer and consumer now, before the first assignment, so that the first
+  // restores do not wait for their start; what fails is logged and tried again by the restores.
+  void connect();
 
   // Restores a partition into the store in steps, for a caller that keeps polling its group
   // consumer meanwhile: begin_restore() reads the local checkpoint (warm), else clears the
@@ -124,11 +127,15 @@ class PartitionChangelogs {
 
   // The one producer of every partition's writer and restore, made by the first restore().
   changelog::Result<std::shared_ptr<changelog::ChangelogProducer>> shared_producer();
+  // The one consumer every restore reads its partition with, made by the first restore().
+  changelog::Result<std::shared_ptr<changelog::ChangelogConsumer>> shared_consumer();
 
   changelog::ChangelogConfig config_;
   store::Store& store_;
-  mutable std::mutex restored_mutex_;  // guards the two maps and producer_ during restore()s
+  // Guards the two maps, producer_ and consumer_ during restore()s.
+  mutable std::mutex restored_mutex_;
   std::shared_ptr<changelog::ChangelogProducer> producer_;
+  std::shared_ptr<changelog::ChangelogConsumer> consumer_;
   std::map<std::int32_t, changelog::ChangelogWriter> writers_;
   std::map<std::int32_t, changelog::PartitionState> states_;
   std::int32_t failed_partition_ = -1;
