@@ -598,6 +598,7 @@ inline void Aggregator::Impl::offer_exemplar(Cluster& c, const v1::FeedbackEvent
   auto fill = [&](Exemplar& x) {
     x.event_id.assign(e.event_id().data(), e.event_id().size());
     x.text.assign(e.text().data(), base::utf8_prefix_length(e.text(), kMaxExemplarText));
+    x.analysed = false;
     top_terms_into(vec, kExemplarTerms, x.terms);
     std::sort(x.terms.begin(), x.terms.end(),
               [](const TermWeight& a, const TermWeight& b) { return a.term < b.term; });

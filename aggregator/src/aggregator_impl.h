@@ -219,6 +219,7 @@ struct Aggregator::Impl {
 
   // ---------------------------------------------------------------- summaries.cc
   void fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s);
+  void analyse_exemplars(Cluster& c);
   std::string phrase_label(const Product& p, const Cluster& c, std::span<const Exemplar* const> ex,
                            std::span<const TermWeight> keywords, std::size_t* source);
   inline std::string automatic_label(const Product& p, const Exemplar* medoid,

@@ -18,6 +18,7 @@
 
 #include "flat_map.h"
 #include "page_pool.h"
+#include "phrase_label.h"
 #include "posting_list.h"
 #include "term_vector.h"
 
@@ -77,6 +78,12 @@ struct Exemplar {
   PoolString text;
   PoolVector<TermWeight> terms;
   float score = 0;
+  // The text as the labeler reads it (PhraseLabeler::analyze), kept so that a pain point's label
+  // does not split and tokenize the same texts again in every batch. Derived from `text` alone
+  // and not persisted: valid once `analysed` is set, reset whenever the text changes.
+  bool analysed = false;
+  PoolVector<PhraseWord> label_words;
+  PoolVector<std::uint32_t> label_terms;
 };
 
 struct Account {

@@ -241,7 +241,8 @@ Aggregator::MemoryStats Aggregator::memory_stats() const {
                  c->accounts.capacity() * sizeof(Account) + c->daily.capacity() * 8 +
                  c->exemplars.capacity() * sizeof(Exemplar);
       for (const auto& x : c->exemplars) {
-        m.bytes += string_heap(x.event_id) + string_heap(x.text) + x.terms.capacity() * 8;
+        m.bytes += string_heap(x.event_id) + string_heap(x.text) + x.terms.capacity() * 8 +
+                   x.label_words.capacity() * sizeof(PhraseWord) + x.label_terms.capacity() * 4;
       }
       m.bytes += c->sample.capacity() * sizeof(Member);
       for (const auto& x : c->sample) {

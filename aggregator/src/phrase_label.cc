@@ -240,29 +240,58 @@ std::string readable(std::string_view text, std::size_t begin, std::size_t bytes
 
 }  // namespace
 
+PhraseText PhraseLabeler::analyze(std::string_view text, const TermOf& term_of) {
+  text = text.substr(0, base::utf8_prefix_length(text, kMaxTextBytes));
+  text_words_.clear();
+  text_terms_.clear();
+  text_segment_ = 0;
+  split_words(text, term_of);
+  mark_clauses(text_words_);
+  return PhraseText{text, text_words_, text_terms_};
+}
+
 std::string PhraseLabeler::label(std::span<const std::string_view> texts,
-                                 std::span<const std::uint32_t> keywords, const Lookup& lookup,
+                                 std::span<const std::uint32_t> keywords, const TermOf& term_of,
+                                 const Weigh& weigh, std::size_t* source) {
+  all_words_.clear();
+  all_terms_.clear();
+  all_ends_.clear();
+  for (const std::string_view text : texts) {
+    const PhraseText a = analyze(text, term_of);
+    all_words_.insert(all_words_.end(), a.words.begin(), a.words.end());
+    all_terms_.insert(all_terms_.end(), a.terms.begin(), a.terms.end());
+    all_ends_.emplace_back(all_words_.size(), all_terms_.size());
+  }
+  std::vector<PhraseText> analysed;
+  std::pair<std::size_t, std::size_t> from{0, 0};
+  for (std::size_t t = 0; t < texts.size(); ++t) {
+    const auto to = all_ends_[t];
+    analysed.push_back(PhraseText{
+        texts[t].substr(0, base::utf8_prefix_length(texts[t], kMaxTextBytes)),
+        std::span<const PhraseWord>(all_words_).subspan(from.first, to.first - from.first),
+        std::span<const std::uint32_t>(all_terms_).subspan(from.second, to.second - from.second)});
+    from = to;
+  }
+  return label(analysed, keywords, weigh, source);
+}
+
+std::string PhraseLabeler::label(std::span<const PhraseText> texts,
+                                 std::span<const std::uint32_t> keywords, const Weigh& weigh,
                                  std::size_t* source) {
   words_.clear();
   word_terms_.clear();
   distinct_.clear();
-  segment_ = 0;
   if (++stamp_ == 0) {  // wrapped: old stamps could look current
-    for (auto* slots : {&token_slots_, &term_slots_}) {
-      for (Slot& slot : *slots) slot.stamp = 0;
-    }
+    for (Slot& slot : term_slots_) slot.stamp = 0;
     stamp_ = 1;
   }
-  // A text of b bytes has at most b / 2 + 1 tokens: at most half the slots are ever taken.
   const std::size_t n = std::min<std::size_t>(texts.size(), UINT16_MAX);
-  std::size_t bytes = 0;
-  for (std::size_t t = 0; t < n; ++t) bytes += texts[t].size() + 2;
-  const std::size_t slots = std::bit_ceil(std::max<std::size_t>(64, bytes));
-  for (auto* table : {&token_slots_, &term_slots_}) {
-    if (table->size() < slots) table->assign(slots, Slot{0, 0, 0});
-  }
-  for (std::size_t t = 0; t < n; ++t) split_words(texts[t], static_cast<std::uint16_t>(t), lookup);
-  mark_clauses();
+  std::size_t terms = 0;
+  for (std::size_t t = 0; t < n; ++t) terms += texts[t].terms.size();
+  // At most half the slots are ever taken.
+  const std::size_t slots = std::bit_ceil(std::max<std::size_t>(64, 2 * terms));
+  if (term_slots_.size() < slots) term_slots_.assign(slots, Slot{0, 0, 0});
+  for (std::size_t t = 0; t < n; ++t) add_text(texts[t], static_cast<std::uint16_t>(t), weigh);
   for (Distinct& d : distinct_) {
     d.keyword = std::find(keywords.begin(), keywords.end(), d.t.term) != keywords.end();
   }
@@ -279,15 +308,29 @@ std::string PhraseLabeler::label(std::span<const std::string_view> texts,
   for (std::size_t level = best.size(); level-- > 0;) {
     if (!best[level].valid) continue;
     if (source != nullptr) *source = best[level].text;
-    return readable(texts[best[level].text], best[level].begin, best[level].bytes);
+    return readable(texts[best[level].text].text, best[level].begin, best[level].bytes);
   }
   return {};
 }
 
+// Adds one analysed text's words and terms to the call's; its segments get the text's index
+// in their high bits, so that no candidate crosses from one text into the next.
+void PhraseLabeler::add_text(const PhraseText& text, std::uint16_t index, const Weigh& weigh) {
+  std::size_t term = 0;
+  for (const PhraseWord& w : text.words) {
+    const auto first = static_cast<std::uint32_t>(word_terms_.size());
+    for (std::size_t k = 0; k < w.terms && term < text.terms.size(); ++k) {
+      word_terms_.push_back(distinct_of(text.terms[term++], index, weigh));
+    }
+    words_.push_back(Word{w.begin, w.end, (std::uint32_t{index} << 16) | w.segment, first,
+                          static_cast<std::uint16_t>(word_terms_.size() - first), index,
+                          static_cast<Kind>(w.kind), w.flags});
+  }
+}
+
 // Splits one text into words with their byte offsets and tokens; punctuation, line breaks,
 // symbols, emoji, placeholders and links separate segments, which no candidate crosses.
-void PhraseLabeler::split_words(std::string_view text, std::uint16_t index, const Lookup& lookup) {
-  ++segment_;
+void PhraseLabeler::split_words(std::string_view text, const TermOf& term_of) {
   std::size_t i = 0;
   while (i < text.size()) {
     if (text[i] == ' ' || text[i] == '\t') {
@@ -296,7 +339,7 @@ void PhraseLabeler::split_words(std::string_view text, std::uint16_t index, cons
     }
     if (const std::size_t len = placeholder_length(text, i); len > 0) {
       i += len;
-      ++segment_;
+      ++text_segment_;
       continue;
     }
     if (i == 0 || is_ascii_space(text[i - 1])) {
@@ -304,7 +347,7 @@ void PhraseLabeler::split_words(std::string_view text, std::uint16_t index, cons
       while (end < text.size() && !is_ascii_space(text[end])) ++end;
       if (is_link(text.substr(i, end - i))) {
         i = end;
-        ++segment_;
+        ++text_segment_;
         continue;
       }
     }
@@ -316,7 +359,7 @@ void PhraseLabeler::split_words(std::string_view text, std::uint16_t index, cons
     }
     if (!is_word_char(c)) {  // punctuation, line breaks, symbols, emoji
       i = next;
-      ++segment_;
+      ++text_segment_;
       continue;
     }
     std::size_t end = next;
@@ -336,7 +379,7 @@ void PhraseLabeler::split_words(std::string_view text, std::uint16_t index, cons
       prev = e;
       end = after2;
     }
-    add_word(text, i, end, index, lookup);
+    add_word(text, i, end, term_of);
     i = end;
   }
 }
@@ -344,7 +387,7 @@ void PhraseLabeler::split_words(std::string_view text, std::uint16_t index, cons
 // Tokenizes one word as featurization would (so stop words, contractions and numbers come out
 // the same) and records its terms and its kind.
 void PhraseLabeler::add_word(std::string_view text, std::size_t begin, std::size_t end,
-                             std::uint16_t index, const Lookup& lookup) {
+                             const TermOf& term_of) {
   tokenize_word(text.substr(begin, end - begin));
   bool content = false;
   bool negation = false;
@@ -352,7 +395,7 @@ void PhraseLabeler::add_word(std::string_view text, std::size_t begin, std::size
   for (std::size_t k = 0; k < tokens_.size(); ++k) {
     const std::string_view tok = tokens_[k];
     if (tok == "_url_" || tok == "_email_") {  // an address the link check did not catch
-      ++segment_;
+      ++text_segment_;
       return;
     }
     const std::uint16_t role = special_flags(tok);
@@ -380,13 +423,11 @@ void PhraseLabeler::add_word(std::string_view text, std::size_t begin, std::size
           ? 0
           : special_flags(lowered_) &
                 (kPhrasal | kParticle | kStarter | kOpensObject | kDeterminer | kTo);
-  const auto first = static_cast<std::uint32_t>(word_terms_.size());
-  for (std::size_t k = 0; k < tokens_.size(); ++k) {
-    word_terms_.push_back(distinct_of(tokens_[k], index, lookup));
-  }
-  words_.push_back(Word{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(end),
-                        segment_, first, static_cast<std::uint16_t>(tokens_.size()), index, kind,
-                        flags});
+  for (std::size_t k = 0; k < tokens_.size(); ++k) text_terms_.push_back(term_of(tokens_[k]));
+  text_words_.push_back(PhraseWord{static_cast<std::uint16_t>(begin),
+                                   static_cast<std::uint16_t>(end), text_segment_, flags,
+                                   static_cast<std::uint16_t>(tokens_.size()),
+                                   static_cast<std::uint8_t>(kind)});
 }
 
 // The Tokenizer's tokens of one word. Most words are ASCII letters only, and for those the
@@ -409,64 +450,61 @@ void PhraseLabeler::tokenize_word(std::string_view word) {
   if (lowered_.size() >= 2 && !is_stop_word(lowered_)) tokens_.push(lowered_);
 }
 
-// The index in distinct_ of a token's term, looked up once per call and token; counts the term's
-// support (texts containing it) on its first occurrence in each text.
-std::uint32_t PhraseLabeler::distinct_of(std::string_view token, std::uint16_t text,
-                                         const Lookup& lookup) {
-  Slot& by_token = slot_of(token_slots_, fnv1a64(token));
-  if (by_token.stamp != stamp_) {
-    const PhraseTerm t = lookup(token);
-    Slot& by_term = slot_of(term_slots_, t.term);
-    if (by_term.stamp != stamp_) {
-      by_term.stamp = stamp_;
-      by_term.index = static_cast<std::uint32_t>(distinct_.size());
-      distinct_.push_back(Distinct{t, 0.0f, 0, false});
-    }
-    by_token.stamp = stamp_;
-    by_token.index = by_term.index;
+// The index in distinct_ of a term, weighed once per call; counts the term's support (texts
+// containing it) on its first occurrence in each text.
+std::uint32_t PhraseLabeler::distinct_of(std::uint32_t term, std::uint16_t text,
+                                         const Weigh& weigh) {
+  Slot& slot = slot_of(term);
+  if (slot.stamp != stamp_) {
+    slot.stamp = stamp_;
+    slot.index = static_cast<std::uint32_t>(distinct_.size());
+    PhraseTerm t = weigh(term);
+    t.term = term;
+    distinct_.push_back(Distinct{t, 0.0f, 0, false});
   }
-  Distinct& d = distinct_[by_token.index];
+  Distinct& d = distinct_[slot.index];
   if (d.last_text != text + 1u) {
     d.last_text = text + 1u;
     d.support += 1.0f;
   }
-  return by_token.index;
+  return slot.index;
 }
 
 // The slot of `key`: its own if the call has seen it, else the free slot to claim (the caller
-// sets stamp, key is set here). The tables are at most half full.
-PhraseLabeler::Slot& PhraseLabeler::slot_of(std::vector<Slot>& slots, std::uint64_t key) {
-  const std::size_t mask = slots.size() - 1;
+// sets stamp, key is set here). The table is at most half full.
+PhraseLabeler::Slot& PhraseLabeler::slot_of(std::uint64_t key) {
+  const std::size_t mask = term_slots_.size() - 1;
   // Terms are small integers: mix them so that neighbours do not cluster.
   std::size_t i = static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ULL) >> 40) & mask;
-  while (slots[i].stamp == stamp_ && slots[i].key != key) i = (i + 1) & mask;
-  if (slots[i].stamp != stamp_) slots[i].key = key;
-  return slots[i];
+  while (term_slots_[i].stamp == stamp_ && term_slots_[i].key != key) i = (i + 1) & mask;
+  if (term_slots_[i].stamp != stamp_) term_slots_[i].key = key;
+  return term_slots_[i];
 }
 
 // Marks where each word stands in its clause (segment): readable labels tend to be whole
 // clauses or to stop at stop words, and never stop right before the object or the particle of
 // their last word.
-void PhraseLabeler::mark_clauses() {
-  auto meaningful = [](const Word& w) {
-    return (w.kind != Kind::kStop && w.kind != Kind::kFunction) || (w.flags & kStarter) != 0;
+void PhraseLabeler::mark_clauses(std::span<PhraseWord> words) {
+  auto meaningful = [](const PhraseWord& w) {
+    const auto kind = static_cast<Kind>(w.kind);
+    return (kind != Kind::kStop && kind != Kind::kFunction) || (w.flags & kStarter) != 0;
   };
   bool seen = false;
-  for (std::size_t i = 0; i < words_.size(); ++i) {
-    const bool same = i > 0 && words_[i - 1].segment == words_[i].segment;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const bool same = i > 0 && words[i - 1].segment == words[i].segment;
     if (!same) seen = false;
-    if (!seen) words_[i].flags |= kClauseFirst;
-    if (same && !meaningful(words_[i - 1])) words_[i].flags |= kAfterStop;
-    seen = seen || meaningful(words_[i]);
+    if (!seen) words[i].flags |= kClauseFirst;
+    if (same && !meaningful(words[i - 1])) words[i].flags |= kAfterStop;
+    seen = seen || meaningful(words[i]);
   }
   seen = false;
-  for (std::size_t i = words_.size(); i-- > 0;) {
-    Word& w = words_[i];
-    const bool same = i + 1 < words_.size() && words_[i + 1].segment == w.segment;
+  for (std::size_t i = words.size(); i-- > 0;) {
+    PhraseWord& w = words[i];
+    const bool same = i + 1 < words.size() && words[i + 1].segment == w.segment;
     if (!same) seen = false;
     if (!seen) w.flags |= kClauseLast;
     if (same) {
-      const Word& next = words_[i + 1];
+      const PhraseWord& next = words[i + 1];
       // "to" usually continues the phrase ("when I try | to save it"): not a natural break.
       if (meaningful(next)) {
         w.flags |= kBeforeMeaningful;
@@ -474,8 +512,8 @@ void PhraseLabeler::mark_clauses() {
         w.flags |= kBeforeStop;
       }
       // Nor inside a noun phrase that continues: "in the wrong | timezone", "my credit | card".
-      const bool after_determiner = i > 0 && words_[i - 1].segment == w.segment &&
-                                (words_[i - 1].flags & kDeterminer) != 0;
+      const bool after_determiner = i > 0 && words[i - 1].segment == w.segment &&
+                                (words[i - 1].flags & kDeterminer) != 0;
       if ((next.flags & kOpensObject) != 0 ||
           ((w.flags & kPhrasal) != 0 && (next.flags & kParticle) != 0) ||
           (after_determiner && meaningful(next))) {

@@ -16,31 +16,49 @@
 
 namespace painpoint::aggregator {
 
-// What the labeler needs to know about one token (a word as the Tokenizer emits it): its term
-// (hashed stem), the term's IDF as featurization weighs it, and its weight in the cluster's
-// centroid divided by the centroid's norm (0 when the centroid lacks it).
+// What the labeler needs to know about one term (hashed stem, as featurization makes it): its
+// IDF as featurization weighs it, and its weight in the cluster's centroid divided by the
+// centroid's norm (0 when the centroid lacks it).
 struct PhraseTerm {
   std::uint32_t term = 0;
   double idf = 0;
   double centroid = 0;
 };
 
-// A non-owning reference to the caller's token -> PhraseTerm function, valid for one label()
-// call: a std::function would allocate for the aggregator's capturing lambda on every summary.
-class PhraseLookup {
+// One word of an analysed text (PhraseLabeler::analyze).
+struct PhraseWord {
+  std::uint16_t begin = 0;  // byte offsets into the text
+  std::uint16_t end = 0;
+  std::uint16_t segment = 0;  // words of one segment have no punctuation between them
+  std::uint16_t flags = 0;    // bits: see phrase_label.cc
+  std::uint16_t terms = 0;    // its tokens' terms: the next `terms` entries of the text's terms
+  std::uint8_t kind = 0;
+};
+
+// A text with its analysis, as label() reads it.
+struct PhraseText {
+  std::string_view text;
+  std::span<const PhraseWord> words;
+  std::span<const std::uint32_t> terms;
+};
+
+// A non-owning reference to a caller's function, valid for one call: a std::function would
+// allocate for the aggregator's capturing lambdas on every summary.
+template <typename Result, typename Arg>
+class FunctionRef {
  public:
   template <typename F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, PhraseLookup>)
-      PhraseLookup(F&& f)  // NOLINT(google-explicit-constructor): passed as a lambda
+  requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef>)
+      FunctionRef(F&& f)  // NOLINT(google-explicit-constructor): passed as a lambda
       : obj_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
-        call_([](void* obj, std::string_view token) {
-          return (*static_cast<std::remove_reference_t<F>*>(obj))(token);
+        call_([](void* obj, Arg arg) -> Result {
+          return (*static_cast<std::remove_reference_t<F>*>(obj))(arg);
         }) {}
-  PhraseTerm operator()(std::string_view token) const { return call_(obj_, token); }
+  Result operator()(Arg arg) const { return call_(obj_, arg); }
 
  private:
   void* obj_;
-  PhraseTerm (*call_)(void*, std::string_view);
+  Result (*call_)(void*, Arg);
 };
 
 // Candidates are runs of 2-6 words of one text, at most kMaxPhraseBytes bytes, that cross no
@@ -61,16 +79,32 @@ class PhraseLabeler {
   static constexpr std::size_t kMaxWords = 6;
   static constexpr std::size_t kMaxPhraseBytes = 60;
 
-  using Lookup = PhraseLookup;
+  // Longer texts are labelled from their first kMaxTextBytes bytes (PhraseWord's offsets are
+  // 16-bit; exemplars are far shorter).
+  static constexpr std::size_t kMaxTextBytes = 60'000;
 
-  // `texts`: the exemplar texts, medoid first (earlier texts win ties). `keywords`: the
-  // cluster's top keyword terms. Returns the phrase as it occurs in its text, except that a
-  // sentence-initial capital ("Uploading", not "SSO" or "iOS") is lowercased; empty when no
-  // candidate qualifies. Ties: higher score, then fewer bytes, earlier text, earlier position.
-  // `source`, when given, receives the index of the text the phrase was taken from.
+  using TermOf = FunctionRef<std::uint32_t, std::string_view>;  // a token's term
+  using Weigh = FunctionRef<PhraseTerm, std::uint32_t>;         // a term's weights
+
+  // Splits `text` into words, with each word's terms (`term_of` of its tokens, which are the
+  // featurization tokenizer's) and its place in its clause. The result depends on nothing but
+  // the text and term_of, so a caller may keep a copy and pass it to label() for as long as
+  // both stay the same. The view is valid until the next call.
+  PhraseText analyze(std::string_view text, const TermOf& term_of);
+
+  // `texts`: the exemplar texts with their analyses, medoid first (earlier texts win ties).
+  // `keywords`: the cluster's top keyword terms. Returns the phrase as it occurs in its text,
+  // except that a sentence-initial capital ("Uploading", not "SSO" or "iOS") is lowercased;
+  // empty when no candidate qualifies. Ties: higher score, then fewer bytes, earlier text,
+  // earlier position. `source`, when given, receives the index of the text the phrase was
+  // taken from.
+  std::string label(std::span<const PhraseText> texts, std::span<const std::uint32_t> keywords,
+                    const Weigh& weigh, std::size_t* source = nullptr);
+
+  // The same for texts not analysed yet: analyses each first.
   std::string label(std::span<const std::string_view> texts,
-                    std::span<const std::uint32_t> keywords, const Lookup& lookup,
-                    std::size_t* source = nullptr);
+                    std::span<const std::uint32_t> keywords, const TermOf& term_of,
+                    const Weigh& weigh, std::size_t* source = nullptr);
 
  private:
   enum class Kind : std::uint8_t { kStop, kFunction, kNegation, kNumber, kContent };
@@ -78,7 +112,7 @@ class PhraseLabeler {
     std::uint32_t begin;  // byte offsets into texts[text]
     std::uint32_t end;
     std::uint32_t segment;     // words of one segment have no punctuation between them
-    std::uint32_t first_term;  // word_terms_[first_term, first_term + terms): its tokens' terms
+    std::uint32_t first_term;  // word_terms_[first_term, first_term + terms): its terms
     std::uint16_t terms;
     std::uint16_t text;
     Kind kind;
@@ -92,7 +126,7 @@ class PhraseLabeler {
     bool valid = false;
   };
 
-  // A term of this call: what the lookup said and in how many texts it occurs.
+  // A term of this call: its weights and in how many texts it occurs.
   struct Distinct {
     PhraseTerm t;
     float support = 0;
@@ -106,25 +140,32 @@ class PhraseLabeler {
     std::uint32_t index;  // into distinct_
   };
 
-  void split_words(std::string_view text, std::uint16_t index, const Lookup& lookup);
-  void add_word(std::string_view text, std::size_t begin, std::size_t end, std::uint16_t index,
-                const Lookup& lookup);
+  void split_words(std::string_view text, const TermOf& term_of);
+  void add_word(std::string_view text, std::size_t begin, std::size_t end, const TermOf& term_of);
   void tokenize_word(std::string_view word);
-  std::uint32_t distinct_of(std::string_view token, std::uint16_t text, const Lookup& lookup);
-  Slot& slot_of(std::vector<Slot>& slots, std::uint64_t key);
-  void mark_clauses();
+  static void mark_clauses(std::span<PhraseWord> words);
+  void add_text(const PhraseText& text, std::uint16_t index, const Weigh& weigh);
+  std::uint32_t distinct_of(std::uint32_t term, std::uint16_t text, const Weigh& weigh);
+  Slot& slot_of(std::uint64_t key);
   void score_from(std::size_t first, std::size_t texts, std::span<Best> best) const;
 
+  // analyze()'s output and scratch.
   Tokenizer tokenizer_;
   Tokens tokens_;
   std::string lowered_;  // the current word, lowercased, when it is all ASCII letters
+  std::vector<PhraseWord> text_words_;
+  std::vector<std::uint32_t> text_terms_;
+  std::uint16_t text_segment_ = 0;
+  // The analyses of the label() overload that analyses: [words, terms) ends per text.
+  std::vector<PhraseWord> all_words_;
+  std::vector<std::uint32_t> all_terms_;
+  std::vector<std::pair<std::size_t, std::size_t>> all_ends_;
+  // label()'s scratch.
   std::vector<Word> words_;
   std::vector<std::uint32_t> word_terms_;  // per word token: index into distinct_
   std::vector<Distinct> distinct_;
-  std::vector<Slot> token_slots_;  // fnv1a64(token) -> distinct_
-  std::vector<Slot> term_slots_;   // term -> distinct_ (tokens with one stem share a term)
+  std::vector<Slot> term_slots_;  // term -> distinct_ (tokens with one stem share a term)
   std::uint32_t stamp_ = 0;
-  std::uint32_t segment_ = 0;
 };
 
 }  // namespace painpoint::aggregator

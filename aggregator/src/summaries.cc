@@ -87,6 +87,7 @@ void fill_counts(const Product& p, const Cluster& c, const ClusterConfig& cfg,
 
 // Publishes the current state of `c` into `s`.
 void Aggregator::Impl::fill_summary(const Product& p, Cluster& c, v1::PainPointSummary& s) {
+  analyse_exemplars(c);
   std::vector<const Exemplar*> ex = ranked_exemplars(c);
   const std::vector<TermWeight> scored = keyword_terms(p, c, cfg.keywords);
 
@@ -124,23 +125,39 @@ std::string Aggregator::Impl::phrase_label(const Product& p, const Cluster& c,
                                            std::span<const Exemplar* const> ex,
                                            std::span<const TermWeight> keywords,
                                            std::size_t* source) {
-  std::vector<std::string_view> texts;
-  for (const Exemplar* x : ex) texts.emplace_back(x->text.data(), x->text.size());
+  std::vector<PhraseText> texts;
+  for (const Exemplar* x : ex) {
+    texts.push_back(PhraseText{std::string_view(x->text.data(), x->text.size()), x->label_words,
+                               x->label_terms});
+  }
   std::vector<std::uint32_t> top;
   for (std::size_t k = 0; k < keywords.size() && k < 3; ++k) top.push_back(keywords[k].term);
   const double n = static_cast<double>(std::max<std::int64_t>(p.doc_count, 1));
   const double cnorm = std::sqrt(c.norm2);
-  return phrase_labeler.label(texts, top, [&](std::string_view token) {
-    PhraseTerm t{bucket_of(token), 0.0, 0.0};
-    const Term* e = counted_term(p, t.term);
+  return phrase_labeler.label(texts, top, [&](std::uint32_t term) {
+    PhraseTerm t{term, 0.0, 0.0};
+    const Term* e = counted_term(p, term);
     const double df = e != nullptr ? static_cast<double>(e->df) : 1.0;
     t.idf = std::max(std::log((n + 1.0) / (df + 1.0)) + 1.0, 0.01);
     const auto it =
-        std::lower_bound(c.centroid.begin(), c.centroid.end(), t.term,
-                         [](const TermWeight& tw, std::uint32_t term) { return tw.term < term; });
-    if (it != c.centroid.end() && it->term == t.term && cnorm > 0) t.centroid = it->w / cnorm;
+        std::lower_bound(c.centroid.begin(), c.centroid.end(), term,
+                         [](const TermWeight& tw, std::uint32_t want) { return tw.term < want; });
+    if (it != c.centroid.end() && it->term == term && cnorm > 0) t.centroid = it->w / cnorm;
     return t;
   }, source);
+}
+
+// Analyses the exemplars whose texts the labeler has not read yet (Exemplar::analysed).
+void Aggregator::Impl::analyse_exemplars(Cluster& c) {
+  for (Exemplar& x : c.exemplars) {
+    if (x.analysed) continue;
+    const PhraseText a = phrase_labeler.analyze(
+        std::string_view(x.text.data(), x.text.size()),
+        [&](std::string_view token) { return bucket_of(token); });
+    x.label_words.assign(a.words.begin(), a.words.end());
+    x.label_terms.assign(a.terms.begin(), a.terms.end());
+    x.analysed = true;
+  }
 }
 
 // Fallback label: the top three keywords in the order the medoid uses them (keywords it lacks last, in

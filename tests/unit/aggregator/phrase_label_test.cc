@@ -101,12 +101,15 @@ struct SelfLookup {
     for (const auto& [term, w] : centroid) norm += w * w;
     for (auto& [term, w] : centroid) w /= std::sqrt(norm);
   }
-  std::function<PhraseTerm(std::string_view)> lookup() {
-    return [this](std::string_view token) {
+  std::function<std::uint32_t(std::string_view)> terms() {
+    return [this](std::string_view token) { return term_of(token); };
+  }
+  std::function<PhraseTerm(std::uint32_t)> weigh() {
+    return [this](std::uint32_t term) {
       PhraseTerm t;
-      t.term = term_of(token);
+      t.term = term;
       t.idf = 1.0;
-      const auto it = centroid.find(t.term);
+      const auto it = centroid.find(term);
       t.centroid = it == centroid.end() ? 0.0 : it->second;
       return t;
     };
@@ -118,7 +121,7 @@ std::string label_of(const std::vector<std::string>& texts,
   SelfLookup self(texts);
   std::vector<std::string_view> views(texts.begin(), texts.end());
   PhraseLabeler labeler;
-  return labeler.label(views, keywords, self.lookup());
+  return labeler.label(views, keywords, self.terms(), self.weigh());
 }
 
 TEST(PhraseLabeler, PhraseComesVerbatimFromATextAndKeepsItsBoundaries) {
@@ -193,7 +196,7 @@ TEST(PhraseLabeler, Utf8AccentsAndEmojiAreSafe) {
   SelfLookup self(texts);
   PhraseLabeler labeler;
   for (const auto& t : texts) {
-    const std::string label = labeler.label(std::vector<std::string_view>{t, t}, {}, self.lookup());
+    const std::string label = labeler.label(std::vector<std::string_view>{t, t}, {}, self.terms(), self.weigh());
     EXPECT_EQ(phrase_problem(label, {t}), "") << label;
     // Emoji separate words like punctuation, and a phrase never ends inside a code point.
     EXPECT_EQ(label.find("\xF0\x9F"), std::string::npos) << label;
@@ -203,7 +206,7 @@ TEST(PhraseLabeler, Utf8AccentsAndEmojiAreSafe) {
   }
   // Invalid UTF-8 does not throw or read past the end.
   const std::string bad = "app crash \xC3 upload \xF0\x9F photo\xE2\x82";
-  EXPECT_NO_THROW((void)labeler.label(std::vector<std::string_view>{bad}, {}, self.lookup()));
+  EXPECT_NO_THROW((void)labeler.label(std::vector<std::string_view>{bad}, {}, self.terms(), self.weigh()));
 }
 
 TEST(PhraseLabeler, IsDeterministic) {
@@ -216,8 +219,33 @@ TEST(PhraseLabeler, IsDeterministic) {
   std::vector<std::string_view> views(texts.begin(), texts.end());
   PhraseLabeler labeler;
   (void)labeler.label(std::vector<std::string_view>{"something else entirely here"}, {},
-                      self.lookup());
-  EXPECT_EQ(labeler.label(views, {}, self.lookup()), first);
+                      self.terms(), self.weigh());
+  EXPECT_EQ(labeler.label(views, {}, self.terms(), self.weigh()), first);
+}
+
+TEST(PhraseLabeler, KeptAnalysesGiveTheLabelOfFreshOnes) {
+  const std::vector<std::string> texts = {"the app crashes when I upload a photo",
+                                          "uploading a picture makes the app crash",
+                                          "photo upload crashes the iOS app, again!"};
+  const std::string fresh = label_of(texts);
+  ASSERT_FALSE(fresh.empty());
+  SelfLookup self(texts);
+  PhraseLabeler labeler;
+  std::vector<std::vector<PhraseWord>> words;
+  std::vector<std::vector<std::uint32_t>> terms;
+  for (const auto& t : texts) {
+    const PhraseText a = labeler.analyze(t, self.terms());
+    words.emplace_back(a.words.begin(), a.words.end());
+    terms.emplace_back(a.terms.begin(), a.terms.end());
+  }
+  // The labeler's scratch is reused in between; the kept copies must not depend on it.
+  (void)labeler.label(std::vector<std::string_view>{"something else entirely here"}, {},
+                      self.terms(), self.weigh());
+  std::vector<PhraseText> kept;
+  for (std::size_t i = 0; i < texts.size(); ++i) kept.push_back({texts[i], words[i], terms[i]});
+  std::size_t source = 99;
+  EXPECT_EQ(labeler.label(kept, {}, self.weigh(), &source), fresh);
+  EXPECT_LT(source, texts.size());
 }
 
 TEST(PhraseLabeler, CoversTwoTopKeywordsWhenSomePhraseDoes) {
@@ -227,7 +255,7 @@ TEST(PhraseLabeler, CoversTwoTopKeywordsWhenSomePhraseDoes) {
   const std::vector<std::uint32_t> keywords = {self.term_of("refund"), self.term_of("promis")};
   std::vector<std::string_view> views(texts.begin(), texts.end());
   PhraseLabeler labeler;
-  const std::string label = labeler.label(views, keywords, self.lookup());
+  const std::string label = labeler.label(views, keywords, self.terms(), self.weigh());
   EXPECT_NE(label.find("refund promised"), std::string::npos) << label;
 }
 
