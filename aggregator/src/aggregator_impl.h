@@ -98,11 +98,11 @@ struct Aggregator::Impl {
   // lookup there costs cache misses that this (already needed) probe does not.
   struct WordInfo {
     std::uint32_t bucket = 0;
-    const float* vector = nullptr;
+    std::uint32_t row = WordVectors::kNoRow;  // its word vector (GloVe)
   };
   FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
   PhraseLabeler phrase_labeler;
-  std::vector<const float*> token_vectors;
+  std::vector<std::uint32_t> token_rows;
   std::vector<std::uint64_t> word_keys;
 
   // size_bonus * ln(n) for n = 0 .. min(size_bonus_cap, 4096): the joining score needs it for

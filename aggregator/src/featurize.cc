@@ -7,26 +7,6 @@
 #include "state_keys.h"
 
 namespace painpoint::aggregator {
-namespace {
-
-// a[k] += weight * v[k] for k < n: an event's dense features, once per token. Four lanes at a
-// time, out of line and with restrict, so that -O2 uses packed arithmetic (inlined, or as a plain
-// loop, it stayed scalar). Each element gets the same operations in the same order, so the sums
-// are bit-identical to the plain loop's.
-[[gnu::noinline]] void accumulate_scaled(double* __restrict a, std::size_t n, double weight,
-                                         const float* __restrict v) {
-  std::size_t k = 0;
-  for (; k + 4 <= n; k += 4) {
-    a[k] += weight * static_cast<double>(v[k]);
-    a[k + 1] += weight * static_cast<double>(v[k + 1]);
-    a[k + 2] += weight * static_cast<double>(v[k + 2]);
-    a[k + 3] += weight * static_cast<double>(v[k + 3]);
-  }
-  for (; k < n; ++k) a[k] += weight * static_cast<double>(v[k]);
-}
-
-}  // namespace
-
 std::uint32_t Aggregator::Impl::bucket_of(std::string_view word) { return word_info(word).bucket; }
 
 inline Aggregator::Impl::WordInfo Aggregator::Impl::word_info(std::string_view word) {
@@ -40,7 +20,7 @@ inline Aggregator::Impl::WordInfo Aggregator::Impl::word_info(std::string_view w
   WordInfo info;
   info.bucket = static_cast<std::uint32_t>(fnv1a64(stemmer.stem(word))) & mask;
   if (cfg.word_vectors != nullptr && !cfg.word_vectors->whole_text()) {
-    info.vector = cfg.word_vectors->find(word);
+    info.row = cfg.word_vectors->find(word);
   }
   *stem_cache.try_emplace(key).first = info;
   return info;
@@ -66,7 +46,7 @@ template <bool kCount>
 void Aggregator::Impl::featurize_as(Product& p, const std::string& text) {
   tokenizer.tokenize(text, tokens);
   buckets.clear();
-  token_vectors.clear();
+  token_rows.clear();
   // Each token costs a stem-cache and a DF-table look-up, cache misses once the vocabulary
   // outgrows the caches: request every slot first so that the misses overlap.
   word_keys.clear();
@@ -77,7 +57,7 @@ void Aggregator::Impl::featurize_as(Product& p, const std::string& text) {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const WordInfo info = word_info(tokens[i], word_keys[i]);
     buckets.push_back(info.bucket);
-    token_vectors.push_back(info.vector);
+    token_rows.push_back(info.row);
     p.terms.prefetch(info.bucket);
   }
   if constexpr (kCount) {
@@ -150,12 +130,12 @@ void Aggregator::Impl::featurize_dense(Product& p, std::string_view text) {
   } else {
     const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
     for (std::size_t i = 0; i < tokens.size(); ++i) {
-      const float* v = token_vectors[i];
+      const std::uint32_t row = token_rows[i];
       const Term* e = counted_term(p, buckets[i]);
-      if (v == nullptr || e == nullptr) continue;
+      if (row == WordVectors::kNoRow || e == nullptr) continue;
       const double prob = static_cast<double>(e->df) / total;
       const double weight = cfg.sif_a / (cfg.sif_a + prob);
-      accumulate_scaled(dense_acc.data(), dense_acc.size(), weight, v);
+      cfg.word_vectors->add_scaled(row, weight, dense_acc);
       any = true;
     }
   }

@@ -14,8 +14,8 @@
 namespace painpoint::aggregator {
 
 WordVectors::WordVectors(std::vector<std::string> words, std::uint32_t dims,
-                         std::vector<float> values)
-    : dims_(dims), size_(words.size()), values_(std::move(values)) {
+                         std::vector<float> scales, std::vector<std::int8_t> codes)
+    : dims_(dims), size_(words.size()), scales_(std::move(scales)), codes_(std::move(codes)) {
   index_.reserve(words.size());
   for (std::size_t i = 0; i < words.size(); ++i) {
     index_.emplace(fnv1a64(words[i]), static_cast<std::uint32_t>(i));  // first (most frequent) wins
@@ -34,23 +34,29 @@ WordVectors::~WordVectors() = default;
 
 namespace {
 
-// a[k] += scale * codes[k] for k < n, the product rounded to float first as a dequantized table
-// would hold it. Sixteen codes at a time with SSE2 (the plain loop stayed scalar and was the
-// static token vectors' largest cost); each element gets the same IEEE operations (an exact
-// int8 -> float conversion, a float multiplication, an exact widening, a double addition), so
-// the sums are bit-identical to the plain loop's.
+// a[k] += weight * (scale * codes[k]) for k < n (kWeighted), else a[k] += scale * codes[k]; the
+// product scale * code is rounded to float first, as a dequantized table would hold it. Sixteen
+// codes at a time with SSE2 (the plain loop stayed scalar and was the static token vectors'
+// largest cost); each element gets the same IEEE operations (an exact int8 -> float conversion,
+// a float multiplication, an exact widening, a double multiplication by the weight, a double
+// addition), so the sums are bit-identical to the plain loop's.
+template <bool kWeighted>
 [[gnu::noinline]] void accumulate(double* __restrict a, std::size_t n, float scale,
-                                  const std::int8_t* __restrict codes) {
+                                  const std::int8_t* __restrict codes, double weight) {
   std::size_t k = 0;
 #ifdef __SSE2__
   const __m128 s = _mm_set1_ps(scale);
+  const __m128d w = _mm_set1_pd(weight);
+  auto add2 = [&](__m128d products, std::size_t at) {
+    if constexpr (kWeighted) products = _mm_mul_pd(products, w);
+    _mm_storeu_pd(a + at, _mm_add_pd(_mm_loadu_pd(a + at), products));
+  };
   // The low four int16 lanes of `halves` widened to int32 (each moved to the top, shifted back).
   auto add4 = [&](__m128i halves, std::size_t at) {
-    const __m128i w = _mm_srai_epi32(_mm_unpacklo_epi16(_mm_setzero_si128(), halves), 16);
-    const __m128 f = _mm_mul_ps(_mm_cvtepi32_ps(w), s);
-    _mm_storeu_pd(a + at, _mm_add_pd(_mm_loadu_pd(a + at), _mm_cvtps_pd(f)));
-    _mm_storeu_pd(a + at + 2,
-                  _mm_add_pd(_mm_loadu_pd(a + at + 2), _mm_cvtps_pd(_mm_movehl_ps(f, f))));
+    const __m128i i32 = _mm_srai_epi32(_mm_unpacklo_epi16(_mm_setzero_si128(), halves), 16);
+    const __m128 f = _mm_mul_ps(_mm_cvtepi32_ps(i32), s);
+    add2(_mm_cvtps_pd(f), at);
+    add2(_mm_cvtps_pd(_mm_movehl_ps(f, f)), at + 2);
   };
   for (; k + 16 <= n; k += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + k));
@@ -62,7 +68,14 @@ namespace {
     add4(_mm_unpackhi_epi64(hi, hi), k + 12);
   }
 #endif
-  for (; k < n; ++k) a[k] += static_cast<double>(scale * static_cast<float>(codes[k]));
+  for (; k < n; ++k) {
+    const auto product = static_cast<double>(scale * static_cast<float>(codes[k]));
+    if constexpr (kWeighted) {
+      a[k] += weight * product;
+    } else {
+      a[k] += product;
+    }
+  }
 }
 
 }  // namespace
@@ -73,15 +86,20 @@ bool WordVectors::add_text_vector(std::string_view text, std::span<double> out) 
   if (ids.size() <= 2) return false;  // [CLS] [SEP] only
   for (std::size_t i = 1; i + 1 < ids.size(); ++i) {
     const auto id = static_cast<std::size_t>(ids[i]);
-    accumulate(out.data(), dims_, scales_[id], codes_.data() + id * dims_);
+    accumulate<false>(out.data(), dims_, scales_[id], codes_.data() + id * dims_, 1.0);
   }
   return true;
 }
 
-const float* WordVectors::find(std::string_view word) const {
+std::uint32_t WordVectors::find(std::string_view word) const {
   const auto it = index_.find(fnv1a64(word));
-  if (it == index_.end()) return nullptr;
-  return values_.data() + static_cast<std::size_t>(it->second) * dims_;
+  return it == index_.end() ? kNoRow : it->second;
+}
+
+void WordVectors::add_scaled(std::uint32_t row, double weight, std::span<double> out) const {
+  const auto r = static_cast<std::size_t>(row);
+  if (r >= size_ || out.size() != dims_) return;
+  accumulate<true>(out.data(), dims_, scales_[r], codes_.data() + r * dims_, weight);
 }
 
 namespace {
@@ -96,21 +114,6 @@ bool read_at(const std::string& buf, std::size_t& off, T* out) {
 
 LoadedVectors fail(VectorsError e, std::string detail) {
   return LoadedVectors{nullptr, e, std::move(detail)};
-}
-
-// n rows of `dims` int8 codes, each row scaled by its f32 scale (GloVe's table).
-std::vector<float> dequantize(const char* scales, const char* codes_bytes, std::size_t n,
-                              std::size_t dims) {
-  std::vector<float> values(n * dims);
-  const auto* codes = reinterpret_cast<const std::int8_t*>(codes_bytes);
-  for (std::size_t i = 0; i < n; ++i) {
-    float scale = 0;
-    std::memcpy(&scale, scales + 4 * i, 4);
-    for (std::size_t d = 0; d < dims; ++d) {
-      values[i * dims + d] = scale * static_cast<float>(codes[i * dims + d]);
-    }
-  }
-  return values;
 }
 
 // "PPTV0001", u32 vocab_size, u32 dims, u32 max_tokens, u32 vocab_bytes, the WordPiece
@@ -180,9 +183,13 @@ LoadedVectors load_word_vectors(const std::string& path) {
   }
   const std::size_t need = static_cast<std::size_t>(n) * 4 + static_cast<std::size_t>(n) * dims;
   if (off + need != buf.size()) return fail(VectorsError::kBadFormat, path + ": bad size");
-  std::vector<float> values = dequantize(buf.data() + off, buf.data() + off + 4 * n, n, dims);
-  return LoadedVectors{
-      std::make_unique<WordVectors>(std::move(words), dims, std::move(values)), std::nullopt, {}};
+  std::vector<float> scales(n);
+  std::memcpy(scales.data(), buf.data() + off, 4 * static_cast<std::size_t>(n));
+  std::vector<std::int8_t> codes(static_cast<std::size_t>(n) * dims);
+  std::memcpy(codes.data(), buf.data() + off + 4 * static_cast<std::size_t>(n), codes.size());
+  return LoadedVectors{std::make_unique<WordVectors>(std::move(words), dims, std::move(scales),
+                                                     std::move(codes)),
+                       std::nullopt, {}};
 }
 
 std::string default_word_vectors_path() {

@@ -73,7 +73,7 @@ TEST(TokenVectors, LoadsTheTableAndTheTokenizer) {
   EXPECT_TRUE(loaded.vectors->whole_text());
   EXPECT_EQ(loaded.vectors->dims(), kDims);
   EXPECT_EQ(loaded.vectors->size(), kVocab.size());
-  EXPECT_EQ(loaded.vectors->find("card"), nullptr) << "token vectors are read per text";
+  EXPECT_EQ(loaded.vectors->find("card"), WordVectors::kNoRow) << "token vectors are read per text";
 }
 
 TEST(TokenVectors, TextVectorIsTheSumOfItsWordPieceTokens) {
@@ -190,11 +190,14 @@ TEST(GloveVectors, StillLoadAndAreReadPerWord) {
   ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
   EXPECT_FALSE(loaded.vectors->whole_text());
   EXPECT_EQ(loaded.vectors->size(), 2U);
-  const float* pin = loaded.vectors->find("pin");
-  ASSERT_NE(pin, nullptr);
-  EXPECT_EQ(pin[0], -2.0F);
-  EXPECT_EQ(pin[2], 8.0F);
+  EXPECT_EQ(loaded.vectors->find("atm"), WordVectors::kNoRow);
+  const std::uint32_t pin = loaded.vectors->find("pin");
+  ASSERT_NE(pin, WordVectors::kNoRow);
   std::vector<double> acc(kDims, 0.0);
+  loaded.vectors->add_scaled(pin, 0.5, acc);
+  EXPECT_EQ(acc, (std::vector<double>{-1.0, 0.0, 4.0}));
+  loaded.vectors->add_scaled(loaded.vectors->find("card"), 2.0, acc);
+  EXPECT_EQ(acc, (std::vector<double>{0.0, 2.0, 7.0}));
   EXPECT_FALSE(loaded.vectors->add_text_vector("card", acc));
 }
 

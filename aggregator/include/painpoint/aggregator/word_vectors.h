@@ -27,10 +27,12 @@ enum class VectorsError { kCannotOpen, kBadFormat };
 
 class WordVectors {
  public:
-  // `words[i]` has the vector `values[i * dims .. (i + 1) * dims)`.
-  WordVectors(std::vector<std::string> words, std::uint32_t dims, std::vector<float> values);
-  // Token vectors: the vector of the tokenizer's id i is scales[i] * codes[i * dims ..], kept
-  // as int8 codes so that the rows an event reads stay in the caches.
+  // Both kinds keep row i as scales[i] * codes[i * dims .. (i + 1) * dims), int8 codes as
+  // stored, so that the rows an event reads stay in the caches.
+  // GloVe: `words[i]` has row i.
+  WordVectors(std::vector<std::string> words, std::uint32_t dims, std::vector<float> scales,
+              std::vector<std::int8_t> codes);
+  // Token vectors: the tokenizer's id i has row i.
   WordVectors(std::unique_ptr<encoder::WordPiece> tokenizer, std::uint32_t dims,
               std::vector<float> scales, std::vector<std::int8_t> codes);
   ~WordVectors();
@@ -42,8 +44,12 @@ class WordVectors {
   [[nodiscard]] std::size_t size() const { return size_; }
   // True for token vectors: use add_text_vector(), find() finds nothing.
   [[nodiscard]] bool whole_text() const { return tokenizer_ != nullptr; }
-  // The vector of `word` (lowercase), or nullptr when it is not in the vocabulary.
-  [[nodiscard]] const float* find(std::string_view word) const;
+  static constexpr std::uint32_t kNoRow = UINT32_MAX;
+  // The row of `word` (lowercase, GloVe), or kNoRow when it is not in the vocabulary.
+  [[nodiscard]] std::uint32_t find(std::string_view word) const;
+  // out[k] += weight * v[k] for k < dims(), v the row's vector with each component rounded to
+  // float (scale times code), as a dequantized table would hold it. `row` must come from find().
+  void add_scaled(std::uint32_t row, double weight, std::span<double> out) const;
   // Token vectors only: adds to out[0, dims()) the sum, in token order, of the vectors of the
   // text's WordPiece tokens ([CLS] and [SEP] excluded; the tokenizer's 256-token limit applies).
   // Returns false, leaving `out` as it was, when the text has no token or out has the wrong size.
@@ -52,9 +58,8 @@ class WordVectors {
  private:
   std::uint32_t dims_;
   std::size_t size_ = 0;
-  std::vector<float> values_;                      // GloVe only
-  std::vector<float> scales_;                      // token vectors only
-  std::vector<std::int8_t> codes_;                 // token vectors only
+  std::vector<float> scales_;
+  std::vector<std::int8_t> codes_;
   std::unique_ptr<encoder::WordPiece> tokenizer_;  // token vectors only
   // Keyed by a 64-bit hash of the word: no string allocation per lookup; collisions among
   // 10^5 words are vanishingly unlikely and would only blur one word's vector.
