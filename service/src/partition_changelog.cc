@@ -121,6 +121,7 @@ changelog::Result<std::unique_ptr<PartitionRestore>> PartitionChangelogs::begin_
     return store_failure("read the changelog checkpoint", s);
   }
   changelog::Checkpoint from;
+  bool cleared = false;  // this restore begins on an empty partition
   if (stored) {
     auto decoded = decode_checkpoint(*stored);
     if (!decoded) {
@@ -148,6 +149,7 @@ changelog::Result<std::unique_ptr<PartitionRestore>> PartitionChangelogs::begin_
     if (store::Status s = store_.drop_partition(p); !s.ok()) {
       return store_failure("clear the partition", s);
     }
+    cleared = true;
     if (store::Status s =
             store_.put_local_record(p, kChangelogCheckpointRecord, encode_checkpoint(from));
         !s.ok()) {
@@ -161,7 +163,8 @@ changelog::Result<std::unique_ptr<PartitionRestore>> PartitionChangelogs::begin_
   auto restorer = changelog::ChangelogRestorer::create(config_, p, from, *producer, *consumer);
   if (!restorer.ok()) return restorer.status();
   return std::make_unique<PartitionRestore>(PartitionRestore{
-      .stats = std::move(out), .started = started, .restorer = std::move(restorer).value()});
+      .stats = std::move(out), .started = started, .restorer = std::move(restorer).value(),
+      .arrivals = RestoredArrivals(cleared)});
 }
 
 changelog::Result<bool> PartitionChangelogs::step_restore(PartitionRestore& restore,
@@ -169,10 +172,14 @@ changelog::Result<bool> PartitionChangelogs::step_restore(PartitionRestore& rest
                                                           std::chrono::milliseconds wait) {
   if (restore.done) return true;
   const std::int32_t p = restore.stats.partition;
-  const changelog::ApplyBatch apply = [this, p](std::span<const changelog::Record> records) {
+  const changelog::ApplyBatch apply = [this, p,
+                                       &restore](std::span<const changelog::Record> records) {
+    std::vector<store::PreparedWrite> restored;
+    restored.reserve(records.size());
+    for (const auto& r : records) restored.push_back(to_prepared_write(r));
     std::vector<store::PreparedWrite> writes;
-    writes.reserve(records.size());
-    for (const auto& r : records) writes.push_back(to_prepared_write(r));
+    writes.reserve(restored.size());
+    restore.arrivals.filter(restored, writes);
     if (store::Status s = store_.apply_partition_writes(p, writes); !s.ok()) {
       return store_failure("apply a restored batch", s);
     }
@@ -181,6 +188,13 @@ changelog::Result<bool> PartitionChangelogs::step_restore(PartitionRestore& rest
   auto done = restore.restorer.step(apply, max_messages, wait);
   if (!done.ok()) return done.status();
   if (!*done) return false;
+  // Before the uncommitted keys are read back and the checkpoint says the partition is restored.
+  if (const auto held = restore.arrivals.held(); !held.empty()) {
+    if (store::Status s = store_.apply_partition_writes(p, held); !s.ok()) {
+      return store_failure("apply the restored arrival log", s);
+    }
+  }
+  restore.arrivals.clear();
   const changelog::RestoreResult restored = restore.restorer.result();
   auto writer = std::move(restore.restorer).into_writer();
   if (!writer.ok()) return writer.status();

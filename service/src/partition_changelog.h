@@ -27,6 +27,7 @@
 
 #include "painpoint/changelog/changelog.h"
 #include "painpoint/store/store.h"
+#include "restored_arrivals.h"
 
 namespace painpoint::service {
 
@@ -56,6 +57,7 @@ struct PartitionRestore {
   PartitionRestoreStats stats;
   std::chrono::steady_clock::time_point started;
   changelog::ChangelogRestorer restorer;
+  RestoredArrivals arrivals;  // the arrival log's puts, written when the read ends
   bool done = false;
 };
 

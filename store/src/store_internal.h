@@ -84,6 +84,7 @@ inline constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
     "members",          "pain_points", "pain_points_by_product",
     "aggregator_state", "outbox",      "members_by_pain_point",
     "unsaved_arrivals", "alerts"};
+static_assert(kArrivalLogFamily == std::string_view(kFamilyNames[kUnsaved]));
 
 // Keys of the default family.
 inline constexpr std::string_view kSchemaVersionKey = "schema_version";

@@ -201,6 +201,10 @@ struct OutboxEntry {
   v1::PainPointSummary summary;
 };
 
+// The family of the arrival log (events stored since their product's last aggregator
+// checkpoint, for the replay after a restart), as PreparedWrite::family names it.
+inline constexpr std::string_view kArrivalLogFamily = "unsaved_arrivals";
+
 // What one write of a prepared commit does.
 enum class WriteKind { kPut, kDelete, kDeleteRange };
 
