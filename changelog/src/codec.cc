@@ -97,11 +97,12 @@ Result<Decoded> decode(std::string_view key, std::optional<std::string_view> val
   } else {
     return corrupt("an unknown changelog control key");
   }
-  if (!value || !out.marker.ParseFromArray(value->data(), static_cast<int>(value->size()))) {
+  out.marker.emplace();
+  if (!value || !out.marker->ParseFromArray(value->data(), static_cast<int>(value->size()))) {
     return corrupt("a changelog marker that does not parse");
   }
-  out.epoch = out.marker.epoch();
-  out.sequence = out.marker.batch_sequence();
+  out.epoch = out.marker->epoch();
+  out.sequence = out.marker->batch_sequence();
   return out;
 }
 

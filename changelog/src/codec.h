@@ -39,7 +39,9 @@ struct Decoded {
   Record record;                 // kData
   std::int64_t epoch = 0;        // every kind
   std::int64_t sequence = 0;     // kData: its batch; markers: their batch_sequence
-  v1::ChangelogMarker marker;    // markers and fences
+  // Markers and fences only: a protobuf message with a map field is costly to build and destroy
+  // for each of a restore's data records.
+  std::optional<v1::ChangelogMarker> marker;
 };
 
 // kCorrupt when the message is not in the format above.

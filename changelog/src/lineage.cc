@@ -53,13 +53,13 @@ Status LineageReader::on_message(Decoded message, std::int64_t offset) {
     case Decoded::Kind::kBatchMarker: {
       lineage_epoch_ = message.epoch;
       settle(message.epoch, message.sequence);
-      committed_ = {offset + 1, message.epoch, message.sequence, state_of(message.marker)};
+      committed_ = {offset + 1, message.epoch, message.sequence, state_of(*message.marker)};
       return Status::Ok();
     }
     case Decoded::Kind::kRestoreMarker: {
       lineage_epoch_ = message.epoch;
-      settle(message.marker.committed_epoch(), message.marker.committed_sequence());
-      committed_ = {offset + 1, message.epoch, 0, state_of(message.marker)};
+      settle(message.marker->committed_epoch(), message.marker->committed_sequence());
+      committed_ = {offset + 1, message.epoch, 0, state_of(*message.marker)};
       return Status::Ok();
     }
   }
