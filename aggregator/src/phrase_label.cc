@@ -253,23 +253,25 @@ PhraseText PhraseLabeler::analyze(std::string_view text, const TermOf& term_of) 
 std::string PhraseLabeler::label(std::span<const std::string_view> texts,
                                  std::span<const std::uint32_t> keywords, const TermOf& term_of,
                                  const Weigh& weigh, std::size_t* source) {
-  all_words_.clear();
-  all_terms_.clear();
-  all_ends_.clear();
+  // Each analysis is copied out: analyze() reuses its buffers for the next text.
+  std::vector<std::string_view> cut;
+  std::vector<PhraseWord> words;
+  std::vector<std::uint32_t> terms;
+  std::vector<std::pair<std::size_t, std::size_t>> ends;  // of each text's words and terms
   for (const std::string_view text : texts) {
     const PhraseText a = analyze(text, term_of);
-    all_words_.insert(all_words_.end(), a.words.begin(), a.words.end());
-    all_terms_.insert(all_terms_.end(), a.terms.begin(), a.terms.end());
-    all_ends_.emplace_back(all_words_.size(), all_terms_.size());
+    cut.push_back(a.text);
+    words.insert(words.end(), a.words.begin(), a.words.end());
+    terms.insert(terms.end(), a.terms.begin(), a.terms.end());
+    ends.emplace_back(words.size(), terms.size());
   }
   std::vector<PhraseText> analysed;
   std::pair<std::size_t, std::size_t> from{0, 0};
   for (std::size_t t = 0; t < texts.size(); ++t) {
-    const auto to = all_ends_[t];
+    const auto to = ends[t];
     analysed.push_back(PhraseText{
-        texts[t].substr(0, base::utf8_prefix_length(texts[t], kMaxTextBytes)),
-        std::span<const PhraseWord>(all_words_).subspan(from.first, to.first - from.first),
-        std::span<const std::uint32_t>(all_terms_).subspan(from.second, to.second - from.second)});
+        cut[t], std::span<const PhraseWord>(words).subspan(from.first, to.first - from.first),
+        std::span<const std::uint32_t>(terms).subspan(from.second, to.second - from.second)});
     from = to;
   }
   return label(analysed, keywords, weigh, source);

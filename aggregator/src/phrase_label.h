@@ -156,10 +156,6 @@ class PhraseLabeler {
   std::vector<PhraseWord> text_words_;
   std::vector<std::uint32_t> text_terms_;
   std::uint16_t text_segment_ = 0;
-  // The analyses of the label() overload that analyses: [words, terms) ends per text.
-  std::vector<PhraseWord> all_words_;
-  std::vector<std::uint32_t> all_terms_;
-  std::vector<std::pair<std::size_t, std::size_t>> all_ends_;
   // label()'s scratch.
   std::vector<Word> words_;
   std::vector<std::uint32_t> word_terms_;  // per word token: index into distinct_
