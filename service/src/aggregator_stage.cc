@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -52,6 +53,15 @@ AggregatorStage::Impl::Impl(AggregatorStageConfig cfg, store::Store& s, MetricsR
           "Events stored since the aggregator state was last written out (replayed on restart)")),
       checkpoints_total(metrics.counter("painpoint_aggregator_checkpoints_total",
                                         "Times the aggregator state was written out")) {}
+
+std::unique_ptr<aggregator::AggregatorShards> AggregatorStage::Impl::make_aggregator() {
+  unsigned shards = config.aggregator_threads;
+  if (shards == 0) {
+    shards = std::clamp(std::thread::hardware_concurrency(), 1u,
+                        AggregatorStageConfig::kMaxDefaultShards);
+  }
+  return std::make_unique<aggregator::AggregatorShards>(config.cluster, &state_reader, shards);
+}
 
 void AggregatorStage::Impl::set_failure(std::string detail) {
   std::lock_guard lock(detail_mutex);
@@ -107,8 +117,7 @@ ingest::Status AggregatorStage::start() {
     return ingest::Status::Error(ingest::KafkaErrc::kOther, "store: " + s.to_string());
   }
 
-  impl.aggregator =
-      std::make_unique<aggregator::Aggregator>(impl.config.cluster, &impl.state_reader);
+  impl.aggregator = impl.make_aggregator();
   // With the changelog no partition is this instance's yet: each replays its own at its restore.
   if (store::Status s = impl.changelogs ? store::Status::Ok() : impl.recover(); !s.ok()) {
     return ingest::Status::Error(ingest::KafkaErrc::kOther,

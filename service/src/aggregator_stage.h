@@ -127,6 +127,10 @@ struct AggregatorStageConfig {
   // threads that encode each batch (0: one per core).
   const aggregator::SentenceEncoder* encoder = nullptr;
   unsigned encoder_threads = 0;
+  // Products are spread over this many aggregators, which add a batch's events and build its
+  // summaries side by side on as many threads (0: one per core, at most kMaxDefaultShards).
+  unsigned aggregator_threads = 0;
+  static constexpr unsigned kMaxDefaultShards = 4;
   // Alert rules evaluated on every committed batch's summaries (docs/alerts.md).
   std::vector<aggregator::AlertRule> alert_rules;
   // changelog.enabled: every commit goes to each partition's changelog first, and each partition

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -122,17 +123,27 @@ bool AggregatorStage::Impl::checkpoint_now() {
 // Rebuilds the state deferred before a crash: the events stored since the last checkpoint go
 // through the aggregator again, in the order they were first added. Adding is deterministic,
 // so this re-derives the memberships and summaries already stored; only the state is kept.
+// The events go to the aggregator's shards in chunks, side by side.
 store::Status AggregatorStage::Impl::recover(const std::set<std::int32_t>* only) {
+  constexpr std::size_t kChunk = 10'000;
   const auto started = Clock::now();
   std::uint64_t replayed = 0;
+  std::vector<v1::StoredEvent> chunk;
+  std::vector<std::size_t> in_order;
+  const auto add_chunk = [&] {
+    in_order.resize(chunk.size());
+    std::iota(in_order.begin(), in_order.end(), std::size_t{0});
+    add_to_aggregator(chunk, in_order);
+    (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
+    chunk.clear();
+  };
   const auto replay = [&](const v1::StoredEvent& stored) {
     if (only != nullptr && !only->contains(stored.input_partition())) return true;
     product_partitions.learn(stored);
-    aggregator->add(stored.event(), vectors.vector_of(stored));
     checkpoint_rounds.added(stored.event().product_id());
-    if (++replayed % 10'000 == 0) {
-      (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
-    }
+    chunk.push_back(stored);
+    ++replayed;
+    if (chunk.size() == kChunk) add_chunk();
     return true;
   };
   // A restored partition's replay reads its own arrival log only: the others may be long (being
@@ -143,7 +154,7 @@ store::Status AggregatorStage::Impl::recover(const std::set<std::int32_t>* only)
   store::Status scanned = only != nullptr ? store.scan_unsaved_events(partitions, replay)
                                           : store.scan_unsaved_events(replay);
   if (!scanned.ok()) return scanned;
-  (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);
+  add_chunk();
   unsaved_events.set(static_cast<double>(replayed));
   if (replayed > 0) {
     spdlog::info(

@@ -108,7 +108,7 @@ aggregator::CurationOutcome AggregatorStage::Impl::apply(const CurationCommand& 
           return {};
         }
         // Memberships name the pain point at assignment; merges since are followed.
-        if (!member_of || aggregator->resolve(*member_of) != command.id) {
+        if (!member_of || aggregator->resolve(product, *member_of) != command.id) {
           error = curation_error(CurationResult::Code::kInvalid,
                                  "event " + event_id + " is not a member of " + command.id);
           return {};

@@ -38,6 +38,7 @@
 #include "event_vectors.h"
 #include "metrics.h"
 #include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/aggregator_shards.h"
 #include "painpoint/ingest/consumer.h"
 #include "partition_changelog.h"
 #include "product_partitions.h"
@@ -98,7 +99,7 @@ struct AggregatorStage::Impl final : ingest::RebalanceListener {
   AggregatorStageConfig config;
   store::Store& store;
   StoreStateReader state_reader;
-  std::unique_ptr<aggregator::Aggregator> aggregator;
+  std::unique_ptr<aggregator::AggregatorShards> aggregator;
   EventVectors vectors;
   std::optional<ingest::Consumer> consumer;
   std::thread thread;
@@ -225,6 +226,11 @@ struct AggregatorStage::Impl final : ingest::RebalanceListener {
   };
   bool checkpoint_due() const;
   StateToSave state_to_save();
+  // Adds events[i] for every i of `fresh`, in that order (each product's), on the shards.
+  void add_to_aggregator(const std::vector<v1::StoredEvent>& events,
+                         std::span<const std::size_t> fresh);
+  // An empty aggregator on config.aggregator_threads shards, reading state from the store.
+  std::unique_ptr<aggregator::AggregatorShards> make_aggregator();
   aggregator::Changes take_changes(const StateToSave& save);
   void checkpoint_committed(bool completes_checkpoint, bool building_saves_state);
   std::optional<store::CommitBatch> commit_checkpoint(std::string_view why);

@@ -1,7 +1,9 @@
 // The stage's thread: poll a batch, decode, dedupe, aggregate, hand it to the commit thread.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -65,6 +67,35 @@ void AggregatorStage::Impl::run() {
   running.store(false);
 }
 
+// Semantic mode unpacks the events' vectors a chunk at a time, so that a large batch does not hold
+// them all (1.5 KiB per event) at once.
+void AggregatorStage::Impl::add_to_aggregator(const std::vector<v1::StoredEvent>& events,
+                                              std::span<const std::size_t> fresh) {
+  constexpr std::size_t kVectorChunk = 4096;
+  std::vector<aggregator::AggregatorShards::Event> chunk;
+  std::vector<float> unpacked;
+  std::vector<std::size_t> starts;  // of each event's vector in `unpacked`, and its end
+  while (!fresh.empty()) {
+    const std::size_t n = vectors.enabled() ? std::min(fresh.size(), kVectorChunk) : fresh.size();
+    unpacked.clear();
+    starts.clear();
+    for (const std::size_t index : fresh.first(n)) {
+      starts.push_back(unpacked.size());
+      const std::span<const float> v = vectors.vector_of(events[index]);
+      unpacked.insert(unpacked.end(), v.begin(), v.end());
+    }
+    starts.push_back(unpacked.size());
+    const std::span<const float> all(unpacked);
+    chunk.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      chunk.push_back(
+          {&events[fresh[i]].event(), all.subspan(starts[i], starts[i + 1] - starts[i])});
+    }
+    aggregator->add_all(chunk);
+    fresh = fresh.subspan(n);
+  }
+}
+
 // Returns false when the stage must stop (store failure). The batch's WriteBatch is committed
 // on the writer thread while the next batch is aggregated here; its offsets count as stored,
 // and its bookkeeping runs, only once finish_commit() saw the commit succeed.
@@ -117,10 +148,8 @@ bool AggregatorStage::Impl::process(const ingest::MessageBatch& batch) {
     for (std::size_t index : fresh) to_encode.push_back(&events[index]);
     vectors.encode_missing(to_encode);
   }
-  for (std::size_t index : fresh) {
-    aggregator->add(events[index].event(), vectors.vector_of(events[index]));
-    checkpoint_rounds.added(events[index].event().product_id());
-  }
+  for (std::size_t index : fresh) checkpoint_rounds.added(events[index].event().product_id());
+  add_to_aggregator(events, fresh);
   if (!state_intact()) return false;
   StateToSave save = state_to_save();
   Pending pending;

@@ -313,7 +313,7 @@ bool AggregatorStage::Impl::checkpoint_owned(std::string_view why) {
 bool AggregatorStage::Impl::reset_aggregator() {
   if (!finish_commit()) return false;
   reset_due = false;
-  aggregator = std::make_unique<aggregator::Aggregator>(config.cluster, &state_reader);
+  aggregator = make_aggregator();
   checkpoint_rounds = CheckpointRounds(config.checkpoint_batches);
   if (store::Status s = recover(&active); !s.ok()) {
     return fail("rebuilding the aggregator state: " + s.to_string());

@@ -37,16 +37,18 @@ std::string to_text(const T& value) {
 template <typename Access>
 using FieldType = std::remove_cvref_t<std::invoke_result_t<Access, ServiceConfig&>>;
 
-// One entry for a plain field reached through `field(config)`; values below `min` are refused.
+// One entry for a plain field reached through `field(config)`; values outside [min, max] are
+// refused.
 template <typename Access>
 Entry field_entry(std::string key, std::string help, Access field,
-                  FieldType<Access> min = std::numeric_limits<FieldType<Access>>::lowest()) {
+                  FieldType<Access> min = std::numeric_limits<FieldType<Access>>::lowest(),
+                  FieldType<Access> max = std::numeric_limits<FieldType<Access>>::max()) {
   Entry entry;
   entry.key = std::move(key);
   entry.help = std::move(help);
-  entry.set = [field, min](ServiceConfig& c, std::string_view text) {
+  entry.set = [field, min, max](ServiceConfig& c, std::string_view text) {
     FieldType<Access> value{};
-    if (!parse_number(text, &value) || value < min) return false;
+    if (!parse_number(text, &value) || value < min || value > max) return false;
     field(c) = value;
     return true;
   };
@@ -117,6 +119,12 @@ const std::vector<Entry>& entries() {
         "aggregator.checkpoint_batches",
         "spread a checkpoint over N batches, a share of the products in each (1: all at once)",
         [](auto& c) -> auto& { return c.checkpoint_batches; }, std::uint64_t{1}));
+    t.push_back(field_entry(
+        "aggregator.threads",
+        "cluster each batch on this many threads, products spread over them (0: one per core, "
+        "at most 4; up to 64)",
+        [](auto& c) -> auto& { return c.aggregator_threads; }, std::uint64_t{0},
+        std::uint64_t{64}));
     Entry changelog;
     changelog.key = "changelog.enabled";
     changelog.help =

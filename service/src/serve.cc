@@ -455,6 +455,7 @@ AggregatorStageConfig make_stage_config(const ServeSetup& setup, const std::stri
   stage_config.checkpoint_events = setup.config.checkpoint_events;
   stage_config.checkpoint_interval = setup.config.checkpoint_interval;
   stage_config.checkpoint_batches = static_cast<std::size_t>(setup.config.checkpoint_batches);
+  stage_config.aggregator_threads = static_cast<unsigned>(setup.config.aggregator_threads);
   stage_config.alert_rules = setup.config.alerts.rules;
   return stage_config;
 }

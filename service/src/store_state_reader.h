@@ -1,9 +1,12 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/store/store.h"
@@ -16,16 +19,16 @@ namespace painpoint::service {
 // scan() calls nobody). The product being loaded then lacks its state, so the caller checks
 // read_error() before it persists anything the aggregator derived since, and stops instead.
 //
-// Thread safety: one thread at a time, the one that owns the Aggregator reading through it.
+// Thread safety: get() and scan() may run on several threads at once (the aggregator's shards).
 class StoreStateReader final : public aggregator::StateReader {
  public:
   explicit StoreStateReader(const store::Store& store) : store_(store) {}
 
   std::optional<std::string> get(std::string_view key) const override {
-    if (read_error_) return std::nullopt;
+    if (failed_.load(std::memory_order_acquire)) return std::nullopt;
     std::optional<std::string> value;
     if (store::Status s = store_.get_state(key, &value); !s.ok()) {
-      read_error_ = "read aggregator state: " + s.to_string();
+      record("read aggregator state: " + s.to_string());
       return std::nullopt;
     }
     return value;
@@ -33,20 +36,32 @@ class StoreStateReader final : public aggregator::StateReader {
 
   void scan(std::string_view prefix,
             const std::function<void(std::string_view, std::string_view)>& fn) const override {
-    if (read_error_) return;
+    if (failed_.load(std::memory_order_acquire)) return;
     store::Status s = store_.scan_state(prefix, [&](std::string_view k, std::string_view v) {
       fn(k, v);
       return true;
     });
-    if (!s.ok()) read_error_ = "scan aggregator state: " + s.to_string();
+    if (!s.ok()) record("scan aggregator state: " + s.to_string());
   }
 
   // The first read the store refused (nullopt while there is none).
-  [[nodiscard]] const std::optional<std::string>& read_error() const { return read_error_; }
+  [[nodiscard]] std::optional<std::string> read_error() const {
+    const std::lock_guard lock(mu_);
+    return read_error_;
+  }
 
  private:
+  void record(std::string error) const {
+    const std::lock_guard lock(mu_);
+    if (!read_error_) read_error_ = std::move(error);
+    failed_.store(true, std::memory_order_release);
+  }
+
   const store::Store& store_;
-  mutable std::optional<std::string> read_error_;  // const reads record it: StateReader is const
+  // const reads record the error: StateReader is const.
+  mutable std::mutex mu_;
+  mutable std::optional<std::string> read_error_;  // guarded by mu_
+  mutable std::atomic<bool> failed_{false};
 };
 
 }  // namespace painpoint::service

@@ -1,7 +1,9 @@
 """`painpoint serve` clusters a stream into pain points that match what `painpoint cluster`
 computes offline from the same events, through a graceful restart (state written out at stop) and a
 SIGKILL (the state deferred since the last checkpoint is rebuilt by replaying the events stored
-since), and the pain points survive a further restart unchanged.
+since), and the pain points survive a further restart unchanged. Each life of serve spreads the
+products over another number of aggregators (`aggregator.threads` 1, 3, 2, 1): the results may
+not depend on it.
 
 With --encoder semantic, serve runs with `cluster.encoder = semantic` (a config file) and
 `painpoint cluster` with `--set encoder=semantic`: the vectors serve stored with the events are
@@ -90,24 +92,25 @@ def main():
                 assert out.returncode == 0, out.stdout + out.stderr
                 serve.wait_stored(stored)
 
-            def start():
-                s = Serve(broker.bootstrap, data_dir, encoder=args.encoder)
+            def start(threads):
+                s = Serve(broker.bootstrap, data_dir, encoder=args.encoder,
+                          extra=["--set", "aggregator.threads=%d" % threads])
                 s.wait_ready()
                 return s
 
-            serve = start()
+            serve = start(1)
             if args.encoder == "semantic":
                 with open(serve.log_path) as f:
                     assert "sentence encoder:" in f.read(), serve.tail(30)
             feed(chunks[0], chunk)
             serve.stop_cleanly()  # graceful: the aggregator state is written out
-            serve = start()
+            serve = start(3)
             feed(chunks[1], 2 * chunk)
             # No checkpoint yet (default: every 250,000 events or 60 s): 2nd chunk unsaved.
             wait_until(lambda: serve.metric("painpoint_aggregator_unsaved_events") == chunk, 10,
                        "the 2nd chunk counted as unsaved")
             serve.stop(signal.SIGKILL)  # the state since the graceful stop exists nowhere
-            serve = start()
+            serve = start(2)
             with open(serve.log_path) as f:
                 assert "rebuilt from %d events" % chunk in f.read(), serve.tail(30)
             feed(chunks[2], total)
@@ -121,7 +124,7 @@ def main():
             log("identical to painpoint cluster's result")
 
             serve.stop_cleanly()
-            serve = start()
+            serve = start(1)
             after = snapshot(serve)
             assert after == before, "pain points changed across a restart"
             assert serve.metric("painpoint_pain_points_active") is not None

@@ -1,0 +1,76 @@
+#pragma once
+
+// Products spread over several Aggregators that add a batch's events and hand out their changes
+// side by side, one thread per shard (the caller's thread is one of them).
+//
+// A product stays on one shard (by a hash of its id), so its events reach one Aggregator in the
+// order given and its pain points, ids, summaries and state are exactly those of a single
+// Aggregator: they depend only on the product's own events. What differs from one Aggregator is
+// the order of different products' records within a Changes (each product's keep their order).
+//
+// Thread safety: like Aggregator, owned by one thread; the shards' threads run only inside
+// add_all() and take_changes(). The StateReader is read from every shard's thread at once.
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "painpoint/aggregator/aggregator.h"
+
+namespace painpoint::aggregator {
+
+class AggregatorShards {
+ public:
+  struct Event {
+    const v1::FeedbackEvent* event = nullptr;
+    std::span<const float> embedding;  // as Aggregator::add() takes it
+  };
+
+  // `shards` Aggregators (at least 1) on `shards - 1` threads of their own plus the caller's.
+  AggregatorShards(const ClusterConfig& config, const StateReader* state, unsigned shards);
+  ~AggregatorShards();
+  AggregatorShards(const AggregatorShards&) = delete;
+  AggregatorShards& operator=(const AggregatorShards&) = delete;
+
+  // One event, on the caller's thread (recovery replays events one at a time).
+  std::string add(const v1::FeedbackEvent& event, std::span<const float> embedding = {});
+  // Every event of `events`, each shard adding its products' events in the order given.
+  void add_all(std::span<const Event> events);
+
+  // Aggregator::take_changes() of every shard, side by side, concatenated in shard order.
+  Changes take_changes(Aggregator::StateOutput state = Aggregator::StateOutput::kInclude);
+  // `save_state` is called from every shard's thread.
+  Changes take_changes(const Aggregator::ProductFilter& save_state);
+
+  // Curation, on the product's shard (see Aggregator).
+  CurationOutcome merge(std::string_view product_id, std::string_view from, std::string_view into);
+  CurationOutcome rename(std::string_view product_id, std::string_view id, std::string_view label);
+  CurationOutcome split(std::string_view product_id, std::string_view id,
+                        std::span<const v1::FeedbackEvent> events,
+                        std::span<const float> embeddings = {});
+  // Aggregator::resolve() on the shard of `product_id`, which made every merge of its ids.
+  [[nodiscard]] std::string resolve(std::string_view product_id, std::string_view id) const;
+
+  void evict_idle();
+  [[nodiscard]] std::size_t active_pain_points() const;
+  // The first shard's state error (see Aggregator::state_error()).
+  [[nodiscard]] const std::optional<std::string>& state_error() const;
+  [[nodiscard]] Aggregator::MemoryStats memory_stats() const;
+  [[nodiscard]] std::size_t shard_count() const { return shards_.size(); }
+  // Which shard holds `product_id`: stable for a given shard count.
+  [[nodiscard]] std::size_t shard_of(std::string_view product_id) const;
+
+ private:
+  class Workers;
+  Changes take_from_all(const Aggregator::ProductFilter& save_state);
+
+  std::vector<std::unique_ptr<Aggregator>> shards_;
+  std::unique_ptr<Workers> workers_;             // null with one shard
+  std::vector<std::vector<std::size_t>> batch_;  // add_all's events by shard (reused)
+};
+
+}  // namespace painpoint::aggregator

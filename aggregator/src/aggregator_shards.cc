@@ -1,0 +1,219 @@
+#include "painpoint/aggregator/aggregator_shards.h"
+
+#include <pthread.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "painpoint/aggregator/text.h"
+
+namespace painpoint::aggregator {
+
+// Runs task(i) for every shard i at once: shard 0 on the calling thread, the others on threads
+// kept for the shards' lifetime, and returns when all are done. An exception of a task is
+// rethrown on the calling thread (the first one, by shard).
+class AggregatorShards::Workers {
+ public:
+  explicit Workers(std::size_t shards) : errors_(shards) {
+    threads_.reserve(shards - 1);
+    for (std::size_t i = 1; i < shards; ++i) threads_.emplace_back([this, i] { serve(i); });
+  }
+
+  ~Workers() {
+    {
+      const std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    start_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+  void run(const std::function<void(std::size_t)>& task) {
+    {
+      const std::lock_guard lock(mu_);
+      task_ = &task;
+      pending_ = threads_.size();
+      ++round_;
+    }
+    start_.notify_all();
+    run_one(0, task);
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+    task_ = nullptr;
+    for (std::exception_ptr& e : errors_) {
+      if (e) std::rethrow_exception(std::exchange(e, nullptr));
+    }
+  }
+
+ private:
+  void serve(std::size_t shard) {
+    char name[16];
+    std::snprintf(name, sizeof name, "pp-aggregate-%zu", shard);
+    pthread_setname_np(pthread_self(), name);
+    std::uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(std::size_t)>* task = nullptr;
+      {
+        std::unique_lock lock(mu_);
+        start_.wait(lock, [&] { return stopping_ || round_ != seen; });
+        if (stopping_) return;
+        seen = round_;
+        task = task_;
+      }
+      run_one(shard, *task);
+      {
+        const std::lock_guard lock(mu_);
+        --pending_;
+      }
+      done_.notify_one();
+    }
+  }
+
+  void run_one(std::size_t shard, const std::function<void(std::size_t)>& task) {
+    try {
+      task(shard);
+    } catch (...) {
+      errors_[shard] = std::current_exception();  // read by run() only after pending_ drops
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable start_;
+  std::condition_variable done_;
+  const std::function<void(std::size_t)>* task_ = nullptr;  // guarded by mu_
+  std::uint64_t round_ = 0;                                 // guarded by mu_
+  std::size_t pending_ = 0;                                 // guarded by mu_
+  bool stopping_ = false;                                   // guarded by mu_
+  std::vector<std::exception_ptr> errors_;  // one slot per shard, each written by its thread
+  std::vector<std::thread> threads_;        // last: started once the members above exist
+};
+
+AggregatorShards::AggregatorShards(const ClusterConfig& config, const StateReader* state,
+                                   unsigned shards) {
+  if (shards == 0) throw std::invalid_argument("AggregatorShards: at least one shard");
+  shards_.reserve(shards);
+  for (unsigned i = 0; i < shards; ++i)
+    shards_.push_back(std::make_unique<Aggregator>(config, state));
+  batch_.resize(shards);
+  if (shards > 1) workers_ = std::make_unique<Workers>(shards);
+}
+
+AggregatorShards::~AggregatorShards() = default;
+
+std::size_t AggregatorShards::shard_of(std::string_view product_id) const {
+  if (shards_.size() == 1) return 0;
+  return static_cast<std::size_t>(fnv1a64(product_id) % shards_.size());
+}
+
+std::string AggregatorShards::add(const v1::FeedbackEvent& event,
+                                  std::span<const float> embedding) {
+  return shards_[shard_of(event.product_id())]->add(event, embedding);
+}
+
+void AggregatorShards::add_all(std::span<const Event> events) {
+  if (!workers_) {
+    for (const Event& e : events) shards_[0]->add(*e.event, e.embedding);
+    return;
+  }
+  for (auto& indices : batch_) indices.clear();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    batch_[shard_of(events[i].event->product_id())].push_back(i);
+  }
+  workers_->run([&](std::size_t shard) {
+    Aggregator& aggregator = *shards_[shard];
+    for (const std::size_t i : batch_[shard]) aggregator.add(*events[i].event, events[i].embedding);
+  });
+}
+
+Changes AggregatorShards::take_changes(Aggregator::StateOutput state) {
+  const bool include = state == Aggregator::StateOutput::kInclude;
+  return take_from_all([include](std::string_view) { return include; });
+}
+
+Changes AggregatorShards::take_changes(const Aggregator::ProductFilter& save_state) {
+  return take_from_all(save_state);
+}
+
+namespace {
+
+template <typename T>
+void append(std::vector<T>& to, std::vector<T>& from) {
+  if (to.empty()) {
+    to = std::move(from);
+    return;
+  }
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+
+}  // namespace
+
+Changes AggregatorShards::take_from_all(const Aggregator::ProductFilter& save_state) {
+  if (!workers_) return shards_[0]->take_changes(save_state);
+  std::vector<Changes> taken(shards_.size());
+  workers_->run(
+      [&](std::size_t shard) { taken[shard] = shards_[shard]->take_changes(save_state); });
+  Changes out;
+  for (Changes& c : taken) {
+    append(out.state, c.state);
+    append(out.memberships, c.memberships);
+    append(out.summaries, c.summaries);
+  }
+  return out;
+}
+
+CurationOutcome AggregatorShards::merge(std::string_view product_id, std::string_view from,
+                                        std::string_view into) {
+  return shards_[shard_of(product_id)]->merge(product_id, from, into);
+}
+
+CurationOutcome AggregatorShards::rename(std::string_view product_id, std::string_view id,
+                                         std::string_view label) {
+  return shards_[shard_of(product_id)]->rename(product_id, id, label);
+}
+
+CurationOutcome AggregatorShards::split(std::string_view product_id, std::string_view id,
+                                        std::span<const v1::FeedbackEvent> events,
+                                        std::span<const float> embeddings) {
+  return shards_[shard_of(product_id)]->split(product_id, id, events, embeddings);
+}
+
+std::string AggregatorShards::resolve(std::string_view product_id, std::string_view id) const {
+  return shards_[shard_of(product_id)]->resolve(id);
+}
+
+void AggregatorShards::evict_idle() {
+  for (auto& shard : shards_) shard->evict_idle();
+}
+
+std::size_t AggregatorShards::active_pain_points() const {
+  std::size_t n = 0;
+  for (const auto& shard : shards_) n += shard->active_pain_points();
+  return n;
+}
+
+const std::optional<std::string>& AggregatorShards::state_error() const {
+  for (const auto& shard : shards_) {
+    if (shard->state_error()) return shard->state_error();
+  }
+  return shards_.front()->state_error();
+}
+
+Aggregator::MemoryStats AggregatorShards::memory_stats() const {
+  Aggregator::MemoryStats total;
+  for (const auto& shard : shards_) {
+    const Aggregator::MemoryStats m = shard->memory_stats();
+    total.products += m.products;
+    total.clusters += m.clusters;
+    total.bytes += m.bytes;
+  }
+  return total;
+}
+
+}  // namespace painpoint::aggregator
