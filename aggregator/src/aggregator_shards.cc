@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -114,7 +115,9 @@ std::size_t AggregatorShards::shard_of(std::string_view product_id) const {
 
 std::string AggregatorShards::add(const v1::FeedbackEvent& event,
                                   std::span<const float> embedding) {
-  return shards_[shard_of(event.product_id())]->add(event, embedding);
+  const std::size_t shard = shard_of(event.product_id());
+  if (workers_) added_on_.push_back(static_cast<std::uint32_t>(shard));
+  return shards_[shard]->add(event, embedding);
 }
 
 void AggregatorShards::add_all(std::span<const Event> events) {
@@ -124,7 +127,9 @@ void AggregatorShards::add_all(std::span<const Event> events) {
   }
   for (auto& indices : batch_) indices.clear();
   for (std::size_t i = 0; i < events.size(); ++i) {
-    batch_[shard_of(events[i].event->product_id())].push_back(i);
+    const std::size_t shard = shard_of(events[i].event->product_id());
+    batch_[shard].push_back(i);
+    added_on_.push_back(static_cast<std::uint32_t>(shard));
   }
   workers_->run([&](std::size_t shard) {
     Aggregator& aggregator = *shards_[shard];
@@ -162,8 +167,29 @@ Changes AggregatorShards::take_from_all(const Aggregator::ProductFilter& save_st
   Changes out;
   for (Changes& c : taken) {
     append(out.state, c.state);
-    append(out.memberships, c.memberships);
     append(out.summaries, c.summaries);
+  }
+  out.memberships = interleave_memberships(taken);
+  return out;
+}
+
+// Every add hands out one membership, so taking one from the event's shard per event added gives
+// them in the order of the events (which the store's commit looks events up by); what else a
+// shard handed out (moves, splits) keeps its place among that shard's own.
+std::vector<Membership> AggregatorShards::interleave_memberships(std::vector<Changes>& taken) {
+  std::size_t total = 0;
+  for (const Changes& c : taken) total += c.memberships.size();
+  std::vector<Membership> out;
+  out.reserve(total);
+  std::vector<std::size_t> next(taken.size(), 0);
+  for (const std::uint32_t shard : added_on_) {
+    std::vector<Membership>& from = taken[shard].memberships;
+    if (next[shard] < from.size()) out.push_back(std::move(from[next[shard]++]));
+  }
+  added_on_.clear();
+  for (std::size_t shard = 0; shard < taken.size(); ++shard) {
+    std::vector<Membership>& from = taken[shard].memberships;
+    for (std::size_t i = next[shard]; i < from.size(); ++i) out.push_back(std::move(from[i]));
   }
   return out;
 }

@@ -57,7 +57,7 @@ AggregatorStage::Impl::Impl(AggregatorStageConfig cfg, store::Store& s, MetricsR
 std::unique_ptr<aggregator::AggregatorShards> AggregatorStage::Impl::make_aggregator() {
   unsigned shards = config.aggregator_threads;
   if (shards == 0) {
-    shards = std::clamp(std::thread::hardware_concurrency(), 1u,
+    shards = std::clamp(std::thread::hardware_concurrency() / 2, 1u,
                         AggregatorStageConfig::kMaxDefaultShards);
   }
   return std::make_unique<aggregator::AggregatorShards>(config.cluster, &state_reader, shards);

@@ -128,7 +128,8 @@ struct AggregatorStageConfig {
   const aggregator::SentenceEncoder* encoder = nullptr;
   unsigned encoder_threads = 0;
   // Products are spread over this many aggregators, which add a batch's events and build its
-  // summaries side by side on as many threads (0: one per core, at most kMaxDefaultShards).
+  // summaries side by side on as many threads (0: one per two cores, at most kMaxDefaultShards:
+  // the commit, ingest, Kafka and RocksDB threads use about as much CPU as the clustering).
   unsigned aggregator_threads = 0;
   static constexpr unsigned kMaxDefaultShards = 4;
   // Alert rules evaluated on every committed batch's summaries (docs/alerts.md).

@@ -121,8 +121,8 @@ const std::vector<Entry>& entries() {
         [](auto& c) -> auto& { return c.checkpoint_batches; }, std::uint64_t{1}));
     t.push_back(field_entry(
         "aggregator.threads",
-        "cluster each batch on this many threads, products spread over them (0: one per core, "
-        "at most 4; up to 64)",
+        "cluster each batch on this many threads, products spread over them (0: one per two "
+        "cores, at most 4; up to 64)",
         [](auto& c) -> auto& { return c.aggregator_threads; }, std::uint64_t{0},
         std::uint64_t{64}));
     Entry changelog;

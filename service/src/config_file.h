@@ -43,7 +43,7 @@ struct ServiceConfig {
   // batch stalls for the whole state (1: all at once). One product's state is never split.
   std::uint64_t checkpoint_batches = 16;
   // Products are spread over this many aggregators, which cluster a batch side by side on as
-  // many threads (0: one per core, at most 4). Results are the same for any number.
+  // many threads (0: one per two cores, at most 4). Results are the same for any number.
   std::uint64_t aggregator_threads = 0;
   // Every state write of a partition also goes to painpoint.aggregator-changelog before the
   // local commit, and a partition is restored from it before it is processed (changelog/README.md).

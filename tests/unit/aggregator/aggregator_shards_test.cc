@@ -57,6 +57,7 @@ ClusterConfig test_config() {
 struct Outcome {
   std::map<std::string, std::vector<std::string>> summaries;    // product -> serialized, in order
   std::map<std::string, std::vector<std::string>> memberships;  // event -> pain point ids
+  std::vector<std::string> membership_order;                    // "event:pain point", as handed out
   std::map<std::string, std::string, std::less<>> state;
   std::map<std::string, std::string> resolved;  // every assigned id -> resolve()
   std::size_t active = 0;
@@ -65,7 +66,10 @@ struct Outcome {
 
 void collect(const Changes& c, Outcome& out) {
   for (const auto& s : c.summaries) out.summaries[s.product_id()].push_back(s.SerializeAsString());
-  for (const auto& m : c.memberships) out.memberships[m.event_id].push_back(m.pain_point_id);
+  for (const auto& m : c.memberships) {
+    out.memberships[m.event_id].push_back(m.pain_point_id);
+    out.membership_order.push_back(m.event_id + ":" + m.pain_point_id);
+  }
   ++out.changes_taken;
 }
 
@@ -143,6 +147,8 @@ TEST(AggregatorShards, AnyShardCountGivesTheResultsOfOneAggregator) {
     const Outcome sharded = run_sharded(events, 97, shards);
     EXPECT_EQ(sharded.summaries, single.summaries);
     EXPECT_EQ(sharded.memberships, single.memberships);
+    // In the order of the events, which the store's commit relies on to find their times.
+    EXPECT_EQ(sharded.membership_order, single.membership_order);
     EXPECT_EQ(sharded.state, single.state);
     EXPECT_EQ(sharded.resolved, single.resolved);
     EXPECT_EQ(sharded.active, single.active);

@@ -6,12 +6,14 @@
 // A product stays on one shard (by a hash of its id), so its events reach one Aggregator in the
 // order given and its pain points, ids, summaries and state are exactly those of a single
 // Aggregator: they depend only on the product's own events. What differs from one Aggregator is
-// the order of different products' records within a Changes (each product's keep their order).
+// the order of different products' records within a Changes (each product's keep their order);
+// the memberships of added events come in the order of the events, as from one Aggregator.
 //
 // Thread safety: like Aggregator, owned by one thread; the shards' threads run only inside
 // add_all() and take_changes(). The StateReader is read from every shard's thread at once.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -67,10 +69,12 @@ class AggregatorShards {
  private:
   class Workers;
   Changes take_from_all(const Aggregator::ProductFilter& save_state);
+  std::vector<Membership> interleave_memberships(std::vector<Changes>& taken);
 
   std::vector<std::unique_ptr<Aggregator>> shards_;
   std::unique_ptr<Workers> workers_;             // null with one shard
   std::vector<std::vector<std::size_t>> batch_;  // add_all's events by shard (reused)
+  std::vector<std::uint32_t> added_on_;  // the shard of each event added since the last take
 };
 
 }  // namespace painpoint::aggregator
