@@ -78,12 +78,23 @@ bool saves_state(std::size_t batch, std::string_view product) {
   return batch % 3 == 0 && (product.back() - '0') % 2 == 0;
 }
 
-Outcome run_single(const std::vector<v1::FeedbackEvent>& events, std::size_t batch) {
-  MapState store;
+// events[begin, end) as add_all() takes them (static mode: no vectors).
+std::vector<AggregatorShards::Event> to_add(const std::vector<v1::FeedbackEvent>& events,
+                                            std::size_t begin, std::size_t end) {
+  std::vector<AggregatorShards::Event> out;
+  for (std::size_t i = begin; i < std::min(end, events.size()); ++i)
+    out.push_back({&events[i], {}});
+  return out;
+}
+
+// Adds the events in batches of `batch` (add_batch(begin, end)), taking the changes after each
+// with the checkpoints of saves_state() and the whole state at the end.
+template <typename Agg, typename AddBatch, typename Resolve>
+Outcome run(Agg& a, MapState& store, const std::vector<v1::FeedbackEvent>& events,
+            std::size_t batch, AddBatch add_batch, Resolve resolve) {
   Outcome out;
-  Aggregator a(test_config(), &store);
   for (std::size_t start = 0, n = 0; start < events.size(); start += batch, ++n) {
-    for (std::size_t i = start; i < std::min(events.size(), start + batch); ++i) a.add(events[i]);
+    add_batch(start, std::min(events.size(), start + batch));
     const Changes c = a.take_changes([n](std::string_view p) { return saves_state(n, p); });
     store.apply(c);
     collect(c, out);
@@ -93,38 +104,45 @@ Outcome run_single(const std::vector<v1::FeedbackEvent>& events, std::size_t bat
   collect(last, out);
   out.state = store.kv;
   for (const auto& [event, ids] : out.memberships) {
-    for (const auto& id : ids) out.resolved[id] = a.resolve(id);
+    for (const auto& id : ids) out.resolved[id] = resolve(event, id);
   }
   out.active = a.active_pain_points();
   return out;
 }
 
+Outcome run_single(const std::vector<v1::FeedbackEvent>& events, std::size_t batch) {
+  MapState store;
+  Aggregator a(test_config(), &store);
+  return run(
+      a, store, events, batch,
+      [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) a.add(events[i]);
+      },
+      [&](const std::string&, const std::string& id) { return a.resolve(id); });
+}
+
 Outcome run_sharded(const std::vector<v1::FeedbackEvent>& events, std::size_t batch,
                     unsigned shards) {
   MapState store;
-  Outcome out;
   AggregatorShards a(test_config(), &store, shards);
   std::map<std::string, std::string> product_of;
   for (const auto& e : events) product_of[e.event_id()] = e.product_id();
-  for (std::size_t start = 0, n = 0; start < events.size(); start += batch, ++n) {
-    std::vector<AggregatorShards::Event> chunk;
-    for (std::size_t i = start; i < std::min(events.size(), start + batch); ++i) {
-      chunk.push_back({&events[i], {}});
-    }
-    a.add_all(chunk);
-    const Changes c = a.take_changes([n](std::string_view p) { return saves_state(n, p); });
-    store.apply(c);
-    collect(c, out);
-  }
-  const Changes last = a.take_changes(Aggregator::StateOutput::kInclude);
-  store.apply(last);
-  collect(last, out);
-  out.state = store.kv;
-  for (const auto& [event, ids] : out.memberships) {
-    for (const auto& id : ids) out.resolved[id] = a.resolve(product_of.at(event), id);
-  }
-  out.active = a.active_pain_points();
-  return out;
+  return run(
+      a, store, events, batch,
+      [&](std::size_t begin, std::size_t end) { a.add_all(to_add(events, begin, end)); },
+      [&](const std::string& event, const std::string& id) {
+        return a.resolve(product_of.at(event), id);
+      });
+}
+
+void expect_same(const Outcome& got, const Outcome& want) {
+  EXPECT_EQ(got.summaries, want.summaries);
+  EXPECT_EQ(got.memberships, want.memberships);
+  // In the order of the events, which the store's commit relies on to find their times.
+  EXPECT_EQ(got.membership_order, want.membership_order);
+  EXPECT_EQ(got.state, want.state);
+  EXPECT_EQ(got.resolved, want.resolved);
+  EXPECT_EQ(got.active, want.active);
 }
 
 TEST(AggregatorShards, ProductsSpreadOverEveryShard) {
@@ -144,14 +162,7 @@ TEST(AggregatorShards, AnyShardCountGivesTheResultsOfOneAggregator) {
   ASSERT_FALSE(single.state.empty());
   for (const unsigned shards : {1u, 2u, 3u, 5u}) {
     SCOPED_TRACE(shards);
-    const Outcome sharded = run_sharded(events, 97, shards);
-    EXPECT_EQ(sharded.summaries, single.summaries);
-    EXPECT_EQ(sharded.memberships, single.memberships);
-    // In the order of the events, which the store's commit relies on to find their times.
-    EXPECT_EQ(sharded.membership_order, single.membership_order);
-    EXPECT_EQ(sharded.state, single.state);
-    EXPECT_EQ(sharded.resolved, single.resolved);
-    EXPECT_EQ(sharded.active, single.active);
+    expect_same(run_sharded(events, 97, shards), single);
   }
 }
 
@@ -165,17 +176,13 @@ TEST(AggregatorShards, RestartOnPersistedStateContinuesExactly) {
     Outcome out;
     {
       AggregatorShards a(test_config(), &store, shards);
-      std::vector<AggregatorShards::Event> first;
-      for (std::size_t i = 0; i < half; ++i) first.push_back({&events[i], {}});
-      a.add_all(first);
+      a.add_all(to_add(events, 0, half));
       const Changes c = a.take_changes(Aggregator::StateOutput::kInclude);
       store.apply(c);
       collect(c, out);
     }
     AggregatorShards b(test_config(), &store, shards);
-    std::vector<AggregatorShards::Event> rest;
-    for (std::size_t i = half; i < events.size(); ++i) rest.push_back({&events[i], {}});
-    b.add_all(rest);
+    b.add_all(to_add(events, half, events.size()));
     const Changes c = b.take_changes(Aggregator::StateOutput::kInclude);
     store.apply(c);
     collect(c, out);
@@ -183,21 +190,14 @@ TEST(AggregatorShards, RestartOnPersistedStateContinuesExactly) {
     out.active = b.active_pain_points();
     return out;
   };
-  const Outcome one = run_restarted(1);
-  const Outcome three = run_restarted(3);
-  EXPECT_EQ(three.summaries, one.summaries);
-  EXPECT_EQ(three.memberships, one.memberships);
-  EXPECT_EQ(three.state, one.state);
-  EXPECT_EQ(three.active, one.active);
+  expect_same(run_restarted(3), run_restarted(1));
 }
 
 // Curation goes to the product's shard: a rename there shows in the next summary.
 TEST(AggregatorShards, CurationReachesTheProductsShard) {
   const auto events = interleaved_products(4, 400, 3);
   AggregatorShards a(test_config(), nullptr, 2);
-  std::vector<AggregatorShards::Event> all;
-  for (const auto& e : events) all.push_back({&e, {}});
-  a.add_all(all);
+  a.add_all(to_add(events, 0, events.size()));
   const Changes c = a.take_changes(Aggregator::StateOutput::kInclude);
   ASSERT_FALSE(c.summaries.empty());
   const v1::PainPointSummary& target = c.summaries.back();
