@@ -100,8 +100,9 @@ AggregatorShards::AggregatorShards(const ClusterConfig& config, const StateReade
                                    unsigned shards) {
   if (shards == 0) throw std::invalid_argument("AggregatorShards: at least one shard");
   shards_.reserve(shards);
-  for (unsigned i = 0; i < shards; ++i)
+  for (unsigned i = 0; i < shards; ++i) {
     shards_.push_back(std::make_unique<Aggregator>(config, state));
+  }
   batch_.resize(shards);
   if (shards > 1) workers_ = std::make_unique<Workers>(shards);
 }

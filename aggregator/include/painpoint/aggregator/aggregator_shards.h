@@ -43,7 +43,8 @@ class AggregatorShards {
   // Every event of `events`, each shard adding its products' events in the order given.
   void add_all(std::span<const Event> events);
 
-  // Aggregator::take_changes() of every shard, side by side, concatenated in shard order.
+  // Aggregator::take_changes() of every shard, side by side: the state writes and summaries in
+  // shard order, the memberships in the order of the events added.
   Changes take_changes(Aggregator::StateOutput state = Aggregator::StateOutput::kInclude);
   // `save_state` is called from every shard's thread.
   Changes take_changes(const Aggregator::ProductFilter& save_state);
