@@ -61,7 +61,6 @@ struct Outcome {
   std::map<std::string, std::string, std::less<>> state;
   std::map<std::string, std::string> resolved;  // every assigned id -> resolve()
   std::size_t active = 0;
-  std::size_t changes_taken = 0;
 };
 
 void collect(const Changes& c, Outcome& out) {
@@ -70,7 +69,6 @@ void collect(const Changes& c, Outcome& out) {
     out.memberships[m.event_id].push_back(m.pain_point_id);
     out.membership_order.push_back(m.event_id + ":" + m.pain_point_id);
   }
-  ++out.changes_taken;
 }
 
 // Checkpoint filters: the state of even-numbered products every third batch, all at the end.
