@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "client_state.h"
 #include "painpoint/ingest/kafka_handles.h"
@@ -139,7 +140,7 @@ Status Producer::produce(std::string_view topic, std::optional<std::string_view>
     hv.u.header.size = static_cast<ssize_t>(h.value.size());
   }
 
-  const auto deadline = std::chrono::steady_clock::now() + impl_->backpressure_timeout;
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // set when the queue is full
   while (true) {
     detail::ErrorPtr error(rd_kafka_produceva(impl_->rk.get(), vus.data(), vus.size()));
     if (!error) {
@@ -151,7 +152,9 @@ Status Producer::produce(std::string_view topic, std::optional<std::string_view>
       return status_from(error.get(), "produce to " + topic_name);
     }
     // Backpressure: the local queue drains as the broker acknowledges; serve reports meanwhile.
-    if (std::chrono::steady_clock::now() >= deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!deadline) deadline = now + impl_->backpressure_timeout;
+    if (now >= *deadline) {
       return status_from(error.get(), "produce to " + topic_name);
     }
     rd_kafka_poll(impl_->rk.get(), 100);

@@ -53,7 +53,8 @@ struct IngestWorker::Impl {
   void set_input_paused(bool paused);
   bool process(const MessageBatch& batch);
   bool await_deliveries();
-  Status route(const Message& message, v1::FeedbackEvent& event, std::string& buffer);
+  Status route(const Message& message, std::chrono::system_clock::time_point now,
+               v1::FeedbackEvent& event, std::string& buffer);
   void sleep_unless_stopped(std::chrono::milliseconds duration) const;
 };
 
@@ -272,9 +273,11 @@ bool IngestWorker::Impl::process(const MessageBatch& batch) {
   batch_delivery_failures = 0;
   v1::FeedbackEvent event;
   std::string buffer;
+  // One reading of the clock per batch, whose messages were polled together.
+  const auto now = std::chrono::system_clock::now();
   for (const auto& message : batch) {
     counters.consumed.fetch_add(1);
-    if (auto s = route(message, event, buffer); !s.ok()) {
+    if (auto s = route(message, now, event, buffer); !s.ok()) {
       spdlog::error("ingest: cannot produce output of {}[{}]@{}: {}", message.topic(),
                     message.partition(), message.offset(), s.to_string());
       (void)await_deliveries();  // settle what was sent, then redo
@@ -325,12 +328,12 @@ bool IngestWorker::Impl::await_deliveries() {
   }
 }
 
-Status IngestWorker::Impl::route(const Message& message, v1::FeedbackEvent& event,
-                                 std::string& buffer) {
+Status IngestWorker::Impl::route(const Message& message, std::chrono::system_clock::time_point now,
+                                 v1::FeedbackEvent& event, std::string& buffer) {
   auto rejection = parse_wire_event(message.payload(), &event);
   if (!rejection) {
-    rejection = validate_and_normalize(event, source_for_topic(message.topic()), config.validation,
-                                       std::chrono::system_clock::now());
+    rejection =
+        validate_and_normalize(event, source_for_topic(message.topic()), config.validation, now);
   }
   if (!rejection) {
     counters.valid.fetch_add(1);
