@@ -92,8 +92,12 @@ Aggregator::Aggregator(ClusterConfig config, const StateReader* state)
 
 Aggregator::~Aggregator() = default;
 
-std::string Aggregator::add(const v1::FeedbackEvent& event, std::span<const float> embedding) {
-  return impl_->add_event(event, embedding);
+std::string Aggregator::add(const v1::FeedbackEvent& event, std::span<const float> embedding,
+                            const AnalyzedText* analysis) {
+  impl_->event_analysis = analysis;
+  std::string id = impl_->add_event(event, embedding);
+  impl_->event_analysis = nullptr;  // taken by featurize() already, unless add_event() threw
+  return id;
 }
 
 Product& Aggregator::Impl::product(const std::string& id) {

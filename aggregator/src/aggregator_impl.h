@@ -29,6 +29,7 @@
 #include "phrase_label.h"
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/text.h"
+#include "painpoint/aggregator/text_analysis.h"
 #include "painpoint/aggregator/word_vectors.h"
 
 namespace painpoint::aggregator {
@@ -64,9 +65,7 @@ struct Aggregator::Impl {
 
   // Scratch buffers reused by every event (no per-event heap churn once warm).
   Tokenizer tokenizer;
-  Stemmer stemmer;
   Tokens tokens;
-  std::vector<std::uint32_t> buckets;
   std::vector<TermWeight> vec;
   std::vector<TermWeight> merged_scratch;
   std::vector<TermWeight> truncate_scratch;
@@ -92,25 +91,23 @@ struct Aggregator::Impl {
   std::vector<Bounded> bounded;
   std::string key_scratch;
   std::vector<std::uint32_t> token_df;
-  // word -> hashed stem. Stemming dominates featurization and the vocabulary is Zipfian;
-  // cleared when full, which cannot change results (it only caches a pure function).
-  // The word's vector rides along: the vectors' own table is large and node-based, so a
-  // lookup there costs cache misses that this (already needed) probe does not.
-  struct WordInfo {
-    std::uint32_t bucket = 0;
-    std::uint32_t row = WordVectors::kNoRow;  // its word vector (GloVe)
-  };
-  FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
+  // Tokens, terms and word-vector rows of the texts featurized here (TextAnalyzer).
+  TextAnalyzer analyzer;
+  AnalyzedText own_analysis;
+  // The analysis add() was given for the current event, if any (AggregatorShards makes them
+  // ahead on another thread); featurize() takes it once.
+  const AnalyzedText* event_analysis = nullptr;
   PhraseLabeler phrase_labeler;
-  std::vector<std::uint32_t> token_rows;
-  std::vector<std::uint64_t> word_keys;
 
   // size_bonus * ln(n) for n = 0 .. min(size_bonus_cap, 4096): the joining score needs it for
   // every candidate scored, and the logarithm was a visible part of that.
   std::vector<double> size_bonus_by_count;
 
   Impl(ClusterConfig c, const StateReader* r)
-      : cfg(c), reader(r), mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1) {
+      : cfg(c),
+        reader(r),
+        mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1),
+        analyzer(c) {
     // The sentence vectors replace the word vectors' average; looking words up would be waste.
     if (cfg.encoder != EncoderMode::kStatic) cfg.word_vectors = nullptr;
     const std::uint32_t tabulated = std::min<std::uint32_t>(cfg.size_bonus_cap, 4096);
@@ -175,14 +172,12 @@ struct Aggregator::Impl {
 
   // ---------------------------------------------------------------- featurize.cc
   std::uint32_t bucket_of(std::string_view word);
-  inline WordInfo word_info(std::string_view word);
-  inline WordInfo word_info(std::string_view word, std::uint64_t key);
   void featurize(Product& p, const std::string& text);
   void refeaturize(Product& p, const std::string& text);
   template <bool kCount>
-  void featurize_as(Product& p, const std::string& text);
+  void featurize_as(Product& p, const AnalyzedText& text);
   template <bool kCount>
-  void featurize_dense(Product& p, std::string_view text);
+  void featurize_dense(Product& p, const AnalyzedText& text);
 
   // ---------------------------------------------------------------- semantic.cc
   std::string add_semantic(const v1::FeedbackEvent& e);

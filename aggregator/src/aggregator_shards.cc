@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -96,8 +98,97 @@ class AggregatorShards::Workers {
   std::vector<std::thread> threads_;        // last: started once the members above exist
 };
 
+// Analyses the texts of one chunk of events at a time on a thread of its own, into one of two
+// slots, so that the caller can add one chunk while the next is analysed.
+class AggregatorShards::Lookahead {
+ public:
+  explicit Lookahead(const ClusterConfig& config)
+      : analyzer_(config), thread_([this] { serve(); }) {}
+
+  ~Lookahead() {
+    {
+      const std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    start_.notify_one();
+    thread_.join();
+  }
+
+  // Starts analysing `events` into `slot` (0 or 1). The previous request must have been waited for.
+  void start(std::span<const Event> events, std::size_t slot) {
+    {
+      const std::lock_guard lock(mu_);
+      request_ = events;
+      slot_ = slot;
+      requested_ = true;
+      busy_ = true;
+    }
+    start_.notify_one();
+  }
+
+  // The analyses of the last request, once done; rethrows its exception.
+  std::span<const AnalyzedText> wait() {
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [this] { return !busy_; });
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    return std::span<const AnalyzedText>(slots_[slot_]).first(request_.size());
+  }
+
+  // Waits for the last request without its result (the caller is unwinding).
+  void settle() noexcept {
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [this] { return !busy_; });
+    error_ = nullptr;
+  }
+
+ private:
+  void serve() {
+    pthread_setname_np(pthread_self(), "pp-analyze");
+    for (;;) {
+      std::span<const Event> events;
+      std::vector<AnalyzedText>* out = nullptr;
+      {
+        std::unique_lock lock(mu_);
+        start_.wait(lock, [this] { return stopping_ || requested_; });
+        if (stopping_) return;
+        requested_ = false;
+        events = request_;
+        out = &slots_[slot_];
+      }
+      std::exception_ptr error;
+      try {
+        if (out->size() < events.size()) out->resize(events.size());
+        for (std::size_t i = 0; i < events.size(); ++i) {
+          analyzer_.analyze(events[i].event->text(), (*out)[i]);
+        }
+      } catch (...) {
+        error = std::current_exception();
+      }
+      {
+        const std::lock_guard lock(mu_);
+        error_ = error;
+        busy_ = false;
+      }
+      done_.notify_one();
+    }
+  }
+
+  TextAnalyzer analyzer_;  // used by the thread only
+  std::array<std::vector<AnalyzedText>, 2> slots_;
+  std::mutex mu_;
+  std::condition_variable start_;
+  std::condition_variable done_;
+  std::span<const Event> request_;  // guarded by mu_
+  std::size_t slot_ = 0;            // guarded by mu_
+  bool requested_ = false;          // guarded by mu_: a request not yet taken by the thread
+  bool busy_ = false;               // guarded by mu_: a request not yet done
+  bool stopping_ = false;           // guarded by mu_
+  std::exception_ptr error_;        // guarded by mu_
+  std::thread thread_;              // last: started once the members above exist
+};
+
 AggregatorShards::AggregatorShards(const ClusterConfig& config, const StateReader* state,
-                                   unsigned shards) {
+                                   unsigned shards, bool analyze_ahead) {
   if (shards == 0) throw std::invalid_argument("AggregatorShards: at least one shard");
   shards_.reserve(shards);
   for (unsigned i = 0; i < shards; ++i) {
@@ -105,6 +196,7 @@ AggregatorShards::AggregatorShards(const ClusterConfig& config, const StateReade
   }
   batch_.resize(shards);
   if (shards > 1) workers_ = std::make_unique<Workers>(shards);
+  if (analyze_ahead) lookahead_ = std::make_unique<Lookahead>(config);
 }
 
 AggregatorShards::~AggregatorShards() = default;
@@ -122,8 +214,37 @@ std::string AggregatorShards::add(const v1::FeedbackEvent& event,
 }
 
 void AggregatorShards::add_all(std::span<const Event> events) {
+  if (!lookahead_ || events.size() <= kAnalysisChunk) {
+    add_chunk(events, {});
+    return;
+  }
+  // Chunk k + 1 is analysed while chunk k is added; the first has no analysis to wait for.
+  struct Settle {
+    Lookahead& lookahead;
+    ~Settle() { lookahead.settle(); }  // the thread may read `events` until it is done
+  } settle{*lookahead_};
+  auto chunk_at = [&](std::size_t from) {
+    return events.subspan(from, std::min(kAnalysisChunk, events.size() - from));
+  };
+  std::size_t slot = 0;
+  lookahead_->start(chunk_at(kAnalysisChunk), slot);
+  add_chunk(chunk_at(0), {});
+  for (std::size_t from = kAnalysisChunk; from < events.size(); from += kAnalysisChunk) {
+    const std::span<const AnalyzedText> analyses = lookahead_->wait();
+    const std::size_t next = from + kAnalysisChunk;
+    if (next < events.size()) lookahead_->start(chunk_at(next), slot ^ 1);
+    add_chunk(chunk_at(from), analyses);
+    slot ^= 1;
+  }
+}
+
+void AggregatorShards::add_chunk(std::span<const Event> events,
+                                 std::span<const AnalyzedText> analyses) {
+  auto analysis = [&](std::size_t i) { return analyses.empty() ? nullptr : &analyses[i]; };
   if (!workers_) {
-    for (const Event& e : events) shards_[0]->add(*e.event, e.embedding);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      shards_[0]->add(*events[i].event, events[i].embedding, analysis(i));
+    }
     return;
   }
   for (auto& indices : batch_) indices.clear();
@@ -134,7 +255,9 @@ void AggregatorShards::add_all(std::span<const Event> events) {
   }
   workers_->run([&](std::size_t shard) {
     Aggregator& aggregator = *shards_[shard];
-    for (const std::size_t i : batch_[shard]) aggregator.add(*events[i].event, events[i].embedding);
+    for (const std::size_t i : batch_[shard]) {
+      aggregator.add(*events[i].event, events[i].embedding, analysis(i));
+    }
   });
 }
 

@@ -2,32 +2,24 @@
 // vectors, centred on the product's running mean (aggregator/README.md, "Features").
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "aggregator_impl.h"
 #include "state_keys.h"
 
 namespace painpoint::aggregator {
-std::uint32_t Aggregator::Impl::bucket_of(std::string_view word) { return word_info(word).bucket; }
-
-inline Aggregator::Impl::WordInfo Aggregator::Impl::word_info(std::string_view word) {
-  return word_info(word, fnv1a64(word));
+std::uint32_t Aggregator::Impl::bucket_of(std::string_view word) {
+  return analyzer.bucket_of(word);
 }
 
-inline Aggregator::Impl::WordInfo Aggregator::Impl::word_info(std::string_view word,
-                                                              std::uint64_t key) {
-  if (const auto* hit = stem_cache.find(key)) return *hit;
-  if (stem_cache.size() >= 200'000) stem_cache.clear();
-  WordInfo info;
-  info.bucket = static_cast<std::uint32_t>(fnv1a64(stemmer.stem(word))) & mask;
-  if (cfg.word_vectors != nullptr && !cfg.word_vectors->whole_text()) {
-    info.row = cfg.word_vectors->find(word);
-  }
-  *stem_cache.try_emplace(key).first = info;
-  return info;
-}
-
+// An added event's features, from the analysis add() was given if any.
 void Aggregator::Impl::featurize(Product& p, const std::string& text) {
-  featurize_as<true>(p, text);
+  const AnalyzedText* given = std::exchange(event_analysis, nullptr);
+  if (given == nullptr) {
+    analyzer.analyze(text, own_analysis);
+    given = &own_analysis;
+  }
+  featurize_as<true>(p, *given);
 }
 
 // Features of an event that the product already counted, under its current statistics and
@@ -35,7 +27,8 @@ void Aggregator::Impl::featurize(Product& p, const std::string& text) {
 // since the event was added, so this approximates its original contribution (both are unit
 // vectors, so the mass is right).
 void Aggregator::Impl::refeaturize(Product& p, const std::string& text) {
-  featurize_as<false>(p, text);
+  analyzer.analyze(text, own_analysis);
+  featurize_as<false>(p, own_analysis);
 }
 
 // Leaves the event's features in `vec` (sorted by term, unit length) and `dense`. kCount: the
@@ -43,26 +36,14 @@ void Aggregator::Impl::refeaturize(Product& p, const std::string& text) {
 // dense mean), so that it is weighed with statistics that include it. Otherwise the product is
 // only read: a term it never counted weighs as if seen once.
 template <bool kCount>
-void Aggregator::Impl::featurize_as(Product& p, const std::string& text) {
-  tokenizer.tokenize(text, tokens);
-  buckets.clear();
-  token_rows.clear();
-  // Each token costs a stem-cache and a DF-table look-up, cache misses once the vocabulary
-  // outgrows the caches: request every slot first so that the misses overlap.
-  word_keys.clear();
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    word_keys.push_back(fnv1a64(tokens[i]));
-    stem_cache.prefetch(word_keys.back());
-  }
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    const WordInfo info = word_info(tokens[i], word_keys[i]);
-    buckets.push_back(info.bucket);
-    token_rows.push_back(info.row);
-    p.terms.prefetch(info.bucket);
-  }
+void Aggregator::Impl::featurize_as(Product& p, const AnalyzedText& text) {
+  const std::vector<std::uint32_t>& buckets = text.buckets;
+  // Each term costs a DF-table look-up, a cache miss once the vocabulary outgrows the caches:
+  // request every slot first so that the misses overlap.
+  for (const std::uint32_t bucket : buckets) p.terms.prefetch(bucket);
   if constexpr (kCount) {
     ++p.doc_count;
-    p.token_count += static_cast<std::int64_t>(tokens.size());
+    p.token_count += static_cast<std::int64_t>(text.tokens.size());
     p.dirty_meta = true;
   }
   // Term frequencies: sort a copy of (bucket, position) to count without a map.
@@ -87,7 +68,7 @@ void Aggregator::Impl::featurize_as(Product& p, const std::string& text) {
         p.page_buckets[term >> kPageBits].push_back(term);
       }
       ++e.df;
-      if (const auto word = tokens[static_cast<std::size_t>(vec[i].w)];
+      if (const auto word = text.tokens[static_cast<std::size_t>(vec[i].w)];
           e.word == Term::kNone && !word.empty()) {
         e.word = static_cast<std::uint32_t>(p.words.size());
         p.words.emplace_back(word);
@@ -113,7 +94,7 @@ void Aggregator::Impl::featurize_as(Product& p, const std::string& text) {
 }
 
 template <bool kCount>
-void Aggregator::Impl::featurize_dense(Product& p, std::string_view text) {
+void Aggregator::Impl::featurize_dense(Product& p, const AnalyzedText& text) {
   if (semantic()) {
     semantic_dense<kCount>(p);
     return;
@@ -126,12 +107,15 @@ void Aggregator::Impl::featurize_dense(Product& p, std::string_view text) {
   if (cfg.word_vectors->whole_text()) {
     // Token vectors carry their weights (scripts/fetch-token-vectors.sh) and cover the whole
     // text, stop words and sub-words included, as the encoder they were distilled from reads it.
-    any = cfg.word_vectors->add_text_vector(text, dense_acc);
+    if (text.has_text_vector && text.text_vector.size() == d) {
+      std::copy(text.text_vector.begin(), text.text_vector.end(), dense_acc.begin());
+      any = true;
+    }
   } else {
     const double total = static_cast<double>(std::max<std::int64_t>(p.token_count, 1));
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-      const std::uint32_t row = token_rows[i];
-      const Term* e = counted_term(p, buckets[i]);
+    for (std::size_t i = 0; i < text.rows.size(); ++i) {
+      const std::uint32_t row = text.rows[i];
+      const Term* e = counted_term(p, text.buckets[i]);
       if (row == WordVectors::kNoRow || e == nullptr) continue;
       const double prob = static_cast<double>(e->df) / total;
       const double weight = cfg.sif_a / (cfg.sif_a + prob);

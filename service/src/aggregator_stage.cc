@@ -60,7 +60,10 @@ std::unique_ptr<aggregator::AggregatorShards> AggregatorStage::Impl::make_aggreg
     shards = std::clamp(std::thread::hardware_concurrency() / 2, 1u,
                         AggregatorStageConfig::kMaxDefaultShards);
   }
-  return std::make_unique<aggregator::AggregatorShards>(config.cluster, &state_reader, shards);
+  // With a second core the texts of the next events are analysed there while these are added.
+  const bool analyze_ahead = std::thread::hardware_concurrency() > 1;
+  return std::make_unique<aggregator::AggregatorShards>(config.cluster, &state_reader, shards,
+                                                        analyze_ahead);
 }
 
 void AggregatorStage::Impl::set_failure(std::string detail) {

@@ -123,8 +123,8 @@ bool AggregatorStage::Impl::checkpoint_now() {
 // Rebuilds the state deferred before a crash: the events stored since the last checkpoint go
 // through the aggregator again, in the order they were first added. Adding is deterministic,
 // so this re-derives the memberships and summaries already stored; only the state is kept.
-// With several shards the events go to them in chunks, side by side (copied: the scan's own are
-// valid only during the callback).
+// With several shards, or the analysis ahead, the events go to the aggregator in chunks (copied:
+// the scan's own are valid only during the callback).
 store::Status AggregatorStage::Impl::recover(const std::set<std::int32_t>* only) {
   constexpr std::size_t kChunk = 10'000;
   const auto started = Clock::now();
@@ -143,7 +143,7 @@ store::Status AggregatorStage::Impl::recover(const std::set<std::int32_t>* only)
     product_partitions.learn(stored);
     checkpoint_rounds.added(stored.event().product_id());
     ++replayed;
-    if (aggregator->shard_count() == 1) {
+    if (aggregator->shard_count() == 1 && !aggregator->analyzes_ahead()) {
       aggregator->add(stored.event(), vectors.vector_of(stored));
       if (replayed % kChunk == 0) {
         (void)aggregator->take_changes(aggregator::Aggregator::StateOutput::kDefer);

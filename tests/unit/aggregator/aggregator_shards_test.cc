@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "map_state.h"
+#include "painpoint/aggregator/word_vectors.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -108,9 +109,10 @@ Outcome run(Agg& a, MapState& store, const std::vector<v1::FeedbackEvent>& event
   return out;
 }
 
-Outcome run_single(const std::vector<v1::FeedbackEvent>& events, std::size_t batch) {
+Outcome run_single(const std::vector<v1::FeedbackEvent>& events, std::size_t batch,
+                   const ClusterConfig& config = test_config()) {
   MapState store;
-  Aggregator a(test_config(), &store);
+  Aggregator a(config, &store);
   return run(
       a, store, events, batch,
       [&](std::size_t begin, std::size_t end) {
@@ -120,9 +122,10 @@ Outcome run_single(const std::vector<v1::FeedbackEvent>& events, std::size_t bat
 }
 
 Outcome run_sharded(const std::vector<v1::FeedbackEvent>& events, std::size_t batch,
-                    unsigned shards) {
+                    unsigned shards, bool analyze_ahead = false,
+                    const ClusterConfig& config = test_config()) {
   MapState store;
-  AggregatorShards a(test_config(), &store, shards);
+  AggregatorShards a(config, &store, shards, analyze_ahead);
   std::map<std::string, std::string> product_of;
   for (const auto& e : events) product_of[e.event_id()] = e.product_id();
   return run(
@@ -161,6 +164,38 @@ TEST(AggregatorShards, AnyShardCountGivesTheResultsOfOneAggregator) {
   for (const unsigned shards : {1u, 2u, 3u, 5u}) {
     SCOPED_TRACE(shards);
     expect_same(run_sharded(events, 97, shards), single);
+  }
+}
+
+// Word vectors (GloVe's format) for the words of interleaved_products(), so that the analysis
+// ahead also carries vector rows.
+WordVectors test_word_vectors() {
+  const std::vector<std::string> words = {"camera", "invoice", "password", "csv",     "export",
+                                          "login",  "search",  "sync",     "dark",    "mode",
+                                          "broken", "fails",   "crashing", "android", "update"};
+  constexpr std::uint32_t kDims = 8;
+  std::mt19937 rng(5);
+  std::vector<float> scales(words.size(), 0.01F);
+  std::vector<std::int8_t> codes(words.size() * kDims);
+  for (auto& c : codes) c = static_cast<std::int8_t>(static_cast<int>(rng() % 255) - 127);
+  return WordVectors(words, kDims, std::move(scales), std::move(codes));
+}
+
+// Analysing the next chunk's texts on another thread changes nothing, whether a batch spans
+// several chunks (some partial) or fits in the first, which the shards analyse themselves.
+TEST(AggregatorShards, AnalysisAheadGivesTheResultsOfOneAggregator) {
+  const WordVectors vectors = test_word_vectors();
+  ClusterConfig config = test_config();
+  config.word_vectors = &vectors;
+  const auto events = interleaved_products(8, 3000, 13);
+  constexpr std::size_t kChunk = AggregatorShards::kAnalysisChunk;
+  for (const std::size_t batch : {kChunk * 2 + 61, kChunk, std::size_t{97}}) {
+    const Outcome single = run_single(events, batch, config);
+    ASSERT_GT(single.active, 8u);
+    for (const unsigned shards : {1u, 3u}) {
+      SCOPED_TRACE(::testing::Message() << "batch " << batch << ", " << shards << " shards");
+      expect_same(run_sharded(events, batch, shards, /*analyze_ahead=*/true, config), single);
+    }
   }
 }
 

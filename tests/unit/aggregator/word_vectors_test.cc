@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "painpoint/aggregator/aggregator.h"
+#include "painpoint/aggregator/text_analysis.h"
 #include "painpoint/aggregator/word_vectors.h"
 
 namespace painpoint::aggregator {
@@ -92,6 +93,50 @@ TEST(TokenVectors, TextVectorIsTheSumOfItsWordPieceTokens) {
   std::vector<double> twice = out;
   ASSERT_TRUE(loaded.vectors->add_text_vector("Change my PINs, Zzz", twice));
   for (std::size_t d = 0; d < kDims; ++d) EXPECT_EQ(twice[d], 2 * out[d]);
+}
+
+// The analysis of a text (what AggregatorShards computes ahead on another thread) carries its
+// token vectors' sum, and an Aggregator given it assigns and summarizes as one that is not.
+TEST(TokenVectors, AnalysisAheadCarriesTheTextVector) {
+  const LoadedVectors loaded = load_tokens();
+  ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
+  ClusterConfig config;
+  config.encoder = EncoderMode::kStatic;
+  config.word_vectors = loaded.vectors.get();
+  TextAnalyzer analyzer(config);
+  AnalyzedText analysis;
+  analyzer.analyze("Change my PINs, Zzz", analysis);
+  ASSERT_TRUE(analysis.has_text_vector);
+  std::vector<double> want(kDims, 0.0);
+  ASSERT_TRUE(loaded.vectors->add_text_vector("Change my PINs, Zzz", want));
+  EXPECT_EQ(analysis.text_vector, want);
+  analyzer.analyze("", analysis);
+  EXPECT_FALSE(analysis.has_text_vector);
+
+  const std::vector<std::string> texts = {"refund my card", "card refund please", "change my pin",
+                                          "pins change",    "my card refund",     "change pin now"};
+  Aggregator given(config, nullptr);
+  Aggregator inline_analysis(config, nullptr);
+  for (int i = 0; i < 60; ++i) {
+    v1::FeedbackEvent e;
+    e.set_event_id("e" + std::to_string(i));
+    e.set_product_id("p");
+    e.set_text(texts[static_cast<std::size_t>(i * 7) % texts.size()]);
+    e.mutable_occurred_at()->set_seconds(1'790'000'000 + i);
+    analyzer.analyze(e.text(), analysis);
+    EXPECT_EQ(given.add(e, {}, &analysis), inline_analysis.add(e)) << i;
+  }
+  const Changes a = given.take_changes(Aggregator::StateOutput::kInclude);
+  const Changes b = inline_analysis.take_changes(Aggregator::StateOutput::kInclude);
+  ASSERT_EQ(a.summaries.size(), b.summaries.size());
+  for (std::size_t i = 0; i < a.summaries.size(); ++i) {
+    EXPECT_EQ(a.summaries[i].SerializeAsString(), b.summaries[i].SerializeAsString());
+  }
+  ASSERT_EQ(a.state.size(), b.state.size());
+  for (std::size_t i = 0; i < a.state.size(); ++i) {
+    EXPECT_EQ(a.state[i].key, b.state[i].key);
+    EXPECT_EQ(a.state[i].value, b.state[i].value) << a.state[i].key;
+  }
 }
 
 // Rows of 37 codes: two blocks of sixteen summed with SIMD and a scalar tail of five, every int8

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "painpoint/aggregator/config.h"
+#include "painpoint/aggregator/text_analysis.h"
 #include "painpoint/v1/feedback.pb.h"
 #include "painpoint/v1/pain_point.pb.h"
 
@@ -130,8 +131,11 @@ class Aggregator {
   // (ClusterConfig::encoder) `embedding` is the event's sentence vector (embedding_dims floats,
   // unit length); the same vector must come back when the event is replayed, so callers store it
   // with the event. Other modes ignore it. A semantic event without a vector of the right size
-  // can only open a candidate of its own.
-  std::string add(const v1::FeedbackEvent& event, std::span<const float> embedding = {});
+  // can only open a candidate of its own. `analysis`, if given, is TextAnalyzer::analyze() of the
+  // event's text under this Aggregator's config, made ahead (maybe on another thread); it must
+  // stay valid during the call. The result is the same with or without it.
+  std::string add(const v1::FeedbackEvent& event, std::span<const float> embedding = {},
+                  const AnalyzedText* analysis = nullptr);
 
   // Whether take_changes() also hands back the state writes. Summaries and memberships always go
   // out; the state may be deferred (kDefer) and written later in one go (kInclude), so that a

@@ -9,7 +9,11 @@
 // the order of different products' records within a Changes (each product's keep their order);
 // the memberships of added events come in the order of the events, as from one Aggregator.
 //
-// Thread safety: like Aggregator, owned by one thread; the shards' threads run only inside
+// With `analyze_ahead`, add_all() also has one more thread analyse the texts of the next chunk
+// of events (TextAnalyzer) while the shards add the current one: that work leaves the shards'
+// threads, and nothing else changes (the analysis is a pure function of the text).
+//
+// Thread safety: like Aggregator, owned by one thread; the other threads run only inside
 // add_all() and take_changes(). The StateReader is read from every shard's thread at once.
 
 #include <cstddef>
@@ -32,8 +36,10 @@ class AggregatorShards {
     std::span<const float> embedding;  // as Aggregator::add() takes it
   };
 
-  // `shards` Aggregators (at least 1) on `shards - 1` threads of their own plus the caller's.
-  AggregatorShards(const ClusterConfig& config, const StateReader* state, unsigned shards);
+  // `shards` Aggregators (at least 1) on `shards - 1` threads of their own plus the caller's,
+  // and with `analyze_ahead` one thread more for the analysis.
+  AggregatorShards(const ClusterConfig& config, const StateReader* state, unsigned shards,
+                   bool analyze_ahead = false);
   ~AggregatorShards();
   AggregatorShards(const AggregatorShards&) = delete;
   AggregatorShards& operator=(const AggregatorShards&) = delete;
@@ -42,6 +48,8 @@ class AggregatorShards {
   std::string add(const v1::FeedbackEvent& event, std::span<const float> embedding = {});
   // Every event of `events`, each shard adding its products' events in the order given.
   void add_all(std::span<const Event> events);
+  // Events per chunk of add_all()'s analysis ahead; the first chunk is analysed by the shards.
+  static constexpr std::size_t kAnalysisChunk = 256;
 
   // Aggregator::take_changes() of every shard, side by side: the state writes and summaries in
   // shard order, the memberships in the order of the events added.
@@ -64,16 +72,21 @@ class AggregatorShards {
   [[nodiscard]] const std::optional<std::string>& state_error() const;
   [[nodiscard]] Aggregator::MemoryStats memory_stats() const;
   [[nodiscard]] std::size_t shard_count() const { return shards_.size(); }
+  [[nodiscard]] bool analyzes_ahead() const { return lookahead_ != nullptr; }
   // Which shard holds `product_id`: stable for a given shard count.
   [[nodiscard]] std::size_t shard_of(std::string_view product_id) const;
 
  private:
   class Workers;
+  class Lookahead;
+  // `analyses`: one per event, or empty (each shard analyses its events itself).
+  void add_chunk(std::span<const Event> events, std::span<const AnalyzedText> analyses);
   Changes take_from_all(const Aggregator::ProductFilter& save_state);
   std::vector<Membership> interleave_memberships(std::vector<Changes>& taken);
 
   std::vector<std::unique_ptr<Aggregator>> shards_;
   std::unique_ptr<Workers> workers_;             // null with one shard
+  std::unique_ptr<Lookahead> lookahead_;         // null without analyze_ahead
   std::vector<std::vector<std::size_t>> batch_;  // add_all's events by shard (reused)
   std::vector<std::uint32_t> added_on_;  // the shard of each event added since the last take
 };
