@@ -48,7 +48,6 @@ void settle_touched(Product& p, const Cluster& c);
 struct Aggregator::Impl {
   ClusterConfig cfg;
   const StateReader* reader;
-  std::uint32_t mask;
   std::map<std::string, std::unique_ptr<Product>, std::less<>> products;
   std::unordered_map<std::string, std::string> merged;  // id -> merged_into (not yet evicted)
   std::vector<StateWrite> pending_writes;               // merged records
@@ -103,11 +102,7 @@ struct Aggregator::Impl {
   // every candidate scored, and the logarithm was a visible part of that.
   std::vector<double> size_bonus_by_count;
 
-  Impl(ClusterConfig c, const StateReader* r)
-      : cfg(c),
-        reader(r),
-        mask((1u << std::clamp<std::uint32_t>(c.hash_bits, 8, 30)) - 1),
-        analyzer(c) {
+  Impl(ClusterConfig c, const StateReader* r) : cfg(c), reader(r), analyzer(c) {
     // The sentence vectors replace the word vectors' average; looking words up would be waste.
     if (cfg.encoder != EncoderMode::kStatic) cfg.word_vectors = nullptr;
     const std::uint32_t tabulated = std::min<std::uint32_t>(cfg.size_bonus_cap, 4096);
