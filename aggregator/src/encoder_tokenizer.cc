@@ -96,9 +96,7 @@ const AsciiTable kAscii = make_ascii_table();
 
 }  // namespace
 
-CharClass char_class(char32_t cp) {
-  return cp < 128 ? kAscii.cls[cp] : char_class_slow(cp);
-}
+CharClass char_class(char32_t cp) { return cp < 128 ? kAscii.cls[cp] : char_class_slow(cp); }
 
 std::size_t normalize_char(char32_t cp, char32_t* out) {
   if (cp < 128 && kAscii.lower[cp] != 0) {
@@ -174,14 +172,22 @@ void WordPiece::add_word(std::string_view word, std::size_t chars,
 }
 
 std::vector<std::int32_t> WordPiece::tokenize(std::string_view text) const {
+  std::vector<std::int32_t> ids{cls_};
+  const std::size_t limit = max_tokens_ - 1;  // room for [SEP]
+  append_ids(text, limit, ids);
+  if (ids.size() > limit) ids.resize(limit);
+  ids.push_back(sep_);
+  return ids;
+}
+
+void WordPiece::append_ids(std::string_view text, std::size_t limit,
+                           std::vector<std::int32_t>& ids) const {
   std::u32string decoded;
   decode_utf8(text, decoded);
   std::u32string normalized;
   normalized.reserve(decoded.size());
   normalize(decoded, normalized);
 
-  std::vector<std::int32_t> ids{cls_};
-  const std::size_t limit = max_tokens_ - 1;  // room for [SEP]
   std::string word;
   std::size_t chars = 0;
   auto flush = [&] {
@@ -190,7 +196,7 @@ std::vector<std::int32_t> WordPiece::tokenize(std::string_view text) const {
     chars = 0;
   };
   for (const char32_t c : normalized) {
-    if (ids.size() >= limit) break;
+    if (ids.size() >= limit) return;
     const CharClass cls = char_class(c);
     if (cls == CharClass::kSpace) {
       flush();
@@ -205,9 +211,6 @@ std::vector<std::int32_t> WordPiece::tokenize(std::string_view text) const {
     }
   }
   if (ids.size() < limit) flush();
-  if (ids.size() > limit) ids.resize(limit);
-  ids.push_back(sep_);
-  return ids;
 }
 
 }  // namespace painpoint::aggregator::encoder

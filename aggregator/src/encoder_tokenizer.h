@@ -21,6 +21,13 @@ class WordPiece {
 
   [[nodiscard]] bool valid() const { return cls_ >= 0 && sep_ >= 0 && unk_ >= 0; }
   [[nodiscard]] std::vector<std::int32_t> tokenize(std::string_view text) const;
+  // Appends the ids of `text`'s words to `ids` ([CLS] and [SEP] not included) until it holds
+  // at least `limit` ids; the word that reaches the limit is added whole. Texts split at ASCII
+  // whitespace give, piece after piece, the ids of the whole text: every step before WordPiece
+  // reads one code point at a time and such whitespace ends a word.
+  void append_ids(std::string_view text, std::size_t limit, std::vector<std::int32_t>& ids) const;
+  // The most ids tokenize() returns, [CLS] and [SEP] included.
+  [[nodiscard]] std::size_t max_tokens() const { return max_tokens_; }
 
  private:
   // One slot of the open-addressed vocabulary table: a node-based map's cache misses were most of

@@ -37,6 +37,7 @@ struct TextAnalyzer::Impl {
   // costs cache misses that this (already needed) probe does not.
   FlatMap<std::uint64_t, WordInfo> stem_cache;  // keyed by a 64-bit hash of the word
   std::vector<std::uint64_t> word_keys;
+  TokenIdCache token_ids;  // token vectors only
 };
 
 TextAnalyzer::TextAnalyzer(const ClusterConfig& config) : impl_(std::make_unique<Impl>(config)) {}
@@ -67,7 +68,7 @@ void TextAnalyzer::analyze(std::string_view text, AnalyzedText& out) {
   out.has_text_vector = false;
   if (a.vectors != nullptr && a.vectors->whole_text()) {
     out.text_vector.assign(a.vectors->dims(), 0.0);
-    out.has_text_vector = a.vectors->add_text_vector(text, out.text_vector);
+    out.has_text_vector = a.vectors->add_text_vector(text, out.text_vector, &a.token_ids);
   }
 }
 

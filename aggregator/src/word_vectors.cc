@@ -7,9 +7,14 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "encoder_tokenizer.h"
+#include "flat_map.h"
 #include "painpoint/aggregator/text.h"
+#include "prefetch.h"
 
 namespace painpoint::aggregator {
 
@@ -41,8 +46,8 @@ namespace {
 // a float multiplication, an exact widening, a double multiplication by the weight, a double
 // addition), so the sums are bit-identical to the plain loop's.
 template <bool kWeighted>
-[[gnu::noinline]] void accumulate(double* __restrict a, std::size_t n, float scale,
-                                  const std::int8_t* __restrict codes, double weight) {
+[[gnu::noinline]] void accumulate_sse2(double* __restrict a, std::size_t n, float scale,
+                                       const std::int8_t* __restrict codes, double weight) {
   std::size_t k = 0;
 #ifdef __SSE2__
   const __m128 s = _mm_set1_ps(scale);
@@ -78,15 +83,166 @@ template <bool kWeighted>
   }
 }
 
+#if defined(__x86_64__)
+// The same operations eight codes at a time with AVX2 (no FMA: a fused multiply-add would round
+// differently), so the sums are bit-identical to accumulate_sse2's.
+template <bool kWeighted>
+[[gnu::target("avx2"), gnu::noinline]] void accumulate_avx2(double* __restrict a, std::size_t n,
+                                                            float scale,
+                                                            const std::int8_t* __restrict codes,
+                                                            double weight) {
+  std::size_t k = 0;
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256d w = _mm256_set1_pd(weight);
+  for (; k + 8 <= n; k += 8) {
+    const __m128i c8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + k));
+    const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c8)), s);
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+    __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+    if constexpr (kWeighted) {
+      lo = _mm256_mul_pd(lo, w);
+      hi = _mm256_mul_pd(hi, w);
+    }
+    _mm256_storeu_pd(a + k, _mm256_add_pd(_mm256_loadu_pd(a + k), lo));
+    _mm256_storeu_pd(a + k + 4, _mm256_add_pd(_mm256_loadu_pd(a + k + 4), hi));
+  }
+  if (k + 4 <= n) {
+    std::int32_t four = 0;
+    std::memcpy(&four, codes + k, 4);
+    const __m128 f = _mm_mul_ps(_mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(four))),
+                                _mm256_castps256_ps128(s));
+    __m256d d = _mm256_cvtps_pd(f);
+    if constexpr (kWeighted) d = _mm256_mul_pd(d, w);
+    _mm256_storeu_pd(a + k, _mm256_add_pd(_mm256_loadu_pd(a + k), d));
+    k += 4;
+  }
+  // The tail here, not in accumulate_sse2: legacy SSE code after 256-bit instructions, before
+  // the vzeroupper at this function's return, ran slower (measured: the stage +2 us per event).
+  for (; k < n; ++k) {
+    const auto product = static_cast<double>(scale * static_cast<float>(codes[k]));
+    if constexpr (kWeighted) {
+      a[k] += weight * product;
+    } else {
+      a[k] += product;
+    }
+  }
+}
+#endif
+
+template <bool kWeighted>
+void accumulate(double* a, std::size_t n, float scale, const std::int8_t* codes, double weight) {
+#if defined(__x86_64__)
+  static const bool avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  if (avx2) {
+    accumulate_avx2<kWeighted>(a, n, scale, codes, weight);
+    return;
+  }
+#endif
+  accumulate_sse2<kWeighted>(a, n, scale, codes, weight);
+}
+
+bool is_ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 }  // namespace
 
-bool WordVectors::add_text_vector(std::string_view text, std::span<double> out) const {
+struct TokenIdCache::Impl {
+  // A word's ids: pool[first, first + count), its bytes bytes[at, at + size).
+  struct Entry {
+    std::uint32_t at = 0;
+    std::uint32_t first = 0;
+    std::uint16_t size = 0;
+    std::uint16_t count = 0;
+  };
+  // Longer words are tokenized every time (rare, and they would crowd the cache out).
+  static constexpr std::size_t kMaxWordBytes = 64;
+  static constexpr std::size_t kMaxWords = 100'000;
+  static constexpr std::size_t kMaxIds = 1u << 20;
+
+  // Appends the ids of `text`'s words to `ids` until it holds at least `limit`.
+  void append(const encoder::WordPiece& tokenizer, std::string_view text, std::size_t limit,
+              std::vector<std::int32_t>& ids);
+  const Entry* entry_of(const encoder::WordPiece& tokenizer, std::string_view word);
+
+  FlatMap<std::uint64_t, Entry> words;  // keyed by a 64-bit hash of the word's bytes
+  std::string bytes;
+  std::vector<std::int32_t> pool;
+  std::vector<std::int32_t> scratch;  // a text's ids
+};
+
+TokenIdCache::TokenIdCache() : impl_(std::make_unique<Impl>()) {}
+TokenIdCache::~TokenIdCache() = default;
+
+// The word's entry, tokenized now if it is not cached; null if it cannot be (too long, or a
+// different word with the same hash).
+const TokenIdCache::Impl::Entry* TokenIdCache::Impl::entry_of(const encoder::WordPiece& tokenizer,
+                                                              std::string_view word) {
+  if (word.size() > kMaxWordBytes) return nullptr;
+  const std::uint64_t key = fnv1a64(word);
+  if (const Entry* hit = words.find(key)) {
+    return std::string_view(bytes).substr(hit->at, hit->size) == word ? hit : nullptr;
+  }
+  if (words.size() >= kMaxWords || pool.size() >= kMaxIds) {
+    words.clear();
+    bytes.clear();
+    pool.clear();
+  }
+  const std::size_t first = pool.size();
+  tokenizer.append_ids(word, SIZE_MAX, pool);
+  Entry entry;
+  entry.at = static_cast<std::uint32_t>(bytes.size());
+  entry.first = static_cast<std::uint32_t>(first);
+  entry.size = static_cast<std::uint16_t>(word.size());
+  entry.count = static_cast<std::uint16_t>(pool.size() - first);
+  bytes.append(word);
+  Entry* slot = words.try_emplace(key).first;
+  *slot = entry;
+  return slot;
+}
+
+void TokenIdCache::Impl::append(const encoder::WordPiece& tokenizer, std::string_view text,
+                                std::size_t limit, std::vector<std::int32_t>& ids) {
+  std::size_t i = 0;
+  while (i < text.size() && ids.size() < limit) {
+    while (i < text.size() && is_ascii_space(text[i])) ++i;
+    std::size_t end = i;
+    while (end < text.size() && !is_ascii_space(text[end])) ++end;
+    if (end == i) break;
+    const std::string_view word = text.substr(i, end - i);
+    if (const Entry* e = entry_of(tokenizer, word)) {
+      ids.insert(ids.end(), pool.begin() + e->first, pool.begin() + e->first + e->count);
+    } else {
+      tokenizer.append_ids(word, limit, ids);
+    }
+    i = end;
+  }
+}
+
+bool WordVectors::add_text_vector(std::string_view text, std::span<double> out,
+                                  TokenIdCache* cache) const {
   if (!tokenizer_ || out.size() != dims_) return false;
-  const std::vector<std::int32_t> ids = tokenizer_->tokenize(text);
-  if (ids.size() <= 2) return false;  // [CLS] [SEP] only
-  for (std::size_t i = 1; i + 1 < ids.size(); ++i) {
-    const auto id = static_cast<std::size_t>(ids[i]);
-    accumulate<false>(out.data(), dims_, scales_[id], codes_.data() + id * dims_, 1.0);
+  std::vector<std::int32_t> local;
+  std::vector<std::int32_t>& ids = cache != nullptr ? cache->impl_->scratch : local;
+  ids.clear();
+  const std::size_t limit = tokenizer_->max_tokens() - 2;  // [CLS] and [SEP] take two
+  if (cache != nullptr) {
+    cache->impl_->append(*tokenizer_, text, limit, ids);
+  } else {
+    tokenizer_->append_ids(text, limit, ids);
+  }
+  if (ids.size() > limit) ids.resize(limit);
+  if (ids.empty()) return false;
+  // The rows are spread over the table: request them all before summing them in order.
+  const std::size_t row_bytes = dims_;
+  for (const std::int32_t id : ids) {
+    const std::int8_t* row = codes_.data() + static_cast<std::size_t>(id) * dims_;
+    for (std::size_t at = 0; at < row_bytes; at += 64) prefetch_line(row + at);
+  }
+  for (const std::int32_t id : ids) {
+    const auto row = static_cast<std::size_t>(id);
+    accumulate<false>(out.data(), dims_, scales_[row], codes_.data() + row * dims_, 1.0);
   }
   return true;
 }
@@ -146,9 +302,10 @@ LoadedVectors load_token_vectors(const std::string& buf, const std::string& path
   std::memcpy(scales.data(), buf.data() + off, 4 * static_cast<std::size_t>(n));
   std::vector<std::int8_t> codes(static_cast<std::size_t>(n) * dims);
   std::memcpy(codes.data(), buf.data() + off + 4 * static_cast<std::size_t>(n), codes.size());
-  return LoadedVectors{std::make_unique<WordVectors>(std::move(tokenizer), dims,
-                                                     std::move(scales), std::move(codes)),
-                       std::nullopt, {}};
+  return LoadedVectors{std::make_unique<WordVectors>(std::move(tokenizer), dims, std::move(scales),
+                                                     std::move(codes)),
+                       std::nullopt,
+                       {}};
 }
 
 }  // namespace
@@ -187,9 +344,10 @@ LoadedVectors load_word_vectors(const std::string& path) {
   std::memcpy(scales.data(), buf.data() + off, 4 * static_cast<std::size_t>(n));
   std::vector<std::int8_t> codes(static_cast<std::size_t>(n) * dims);
   std::memcpy(codes.data(), buf.data() + off + 4 * static_cast<std::size_t>(n), codes.size());
-  return LoadedVectors{std::make_unique<WordVectors>(std::move(words), dims, std::move(scales),
-                                                     std::move(codes)),
-                       std::nullopt, {}};
+  return LoadedVectors{
+      std::make_unique<WordVectors>(std::move(words), dims, std::move(scales), std::move(codes)),
+      std::nullopt,
+      {}};
 }
 
 std::string default_word_vectors_path() {

@@ -1,6 +1,8 @@
 // load_word_vectors() on both of its formats: PPTV0001 token vectors distilled from the sentence
 // encoder (scripts/fetch-token-vectors.sh), whose text vector is the sum of the text's WordPiece
 // tokens' vectors, and PPWV0001 GloVe word vectors (scripts/fetch-embeddings.sh).
+#include "painpoint/aggregator/word_vectors.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -11,7 +13,6 @@
 
 #include "painpoint/aggregator/aggregator.h"
 #include "painpoint/aggregator/text_analysis.h"
-#include "painpoint/aggregator/word_vectors.h"
 
 namespace painpoint::aggregator {
 namespace {
@@ -66,7 +67,9 @@ std::string write_file(const std::string& name, const std::string& bytes) {
   return path;
 }
 
-LoadedVectors load_tokens() { return load_word_vectors(write_file("tokens.bin", token_file(kVocab))); }
+LoadedVectors load_tokens() {
+  return load_word_vectors(write_file("tokens.bin", token_file(kVocab)));
+}
 
 TEST(TokenVectors, LoadsTheTableAndTheTokenizer) {
   const LoadedVectors loaded = load_tokens();
@@ -139,27 +142,35 @@ TEST(TokenVectors, AnalysisAheadCarriesTheTextVector) {
   }
 }
 
-// Rows of 37 codes: two blocks of sixteen summed with SIMD and a scalar tail of five, every int8
-// value among them, each element exactly as a dequantized float table would give it.
-TEST(TokenVectors, WideRowsSumTheDequantizedValuesExactly) {
-  constexpr std::uint32_t kWide = 37;
-  auto code = [](std::size_t token, std::size_t d) {
-    return static_cast<std::int8_t>(static_cast<int>((token * 97 + d * 31) % 256) - 128);
-  };
-  auto scale = [](std::size_t token) { return 0.013F * static_cast<float>(token + 1) / 3.0F; };
+constexpr std::uint32_t kWide = 37;
+
+std::int8_t wide_code(std::size_t token, std::size_t d) {
+  return static_cast<std::int8_t>(static_cast<int>((token * 97 + d * 31) % 256) - 128);
+}
+
+float wide_scale(std::size_t token) { return 0.013F * static_cast<float>(token + 1) / 3.0F; }
+
+// kVocab's tokens with rows of kWide codes, every token's row different.
+std::string wide_token_file(std::uint32_t max_tokens) {
   std::string blob;
   for (std::size_t i = 0; i < kVocab.size(); ++i) blob += (i ? "\n" : "") + kVocab[i];
   std::string file = "PPTV0001";
   put_u32(file, static_cast<std::uint32_t>(kVocab.size()));
   put_u32(file, kWide);
-  put_u32(file, 256);
+  put_u32(file, max_tokens);
   put_u32(file, static_cast<std::uint32_t>(blob.size()));
   file += blob;
-  for (std::size_t i = 0; i < kVocab.size(); ++i) put_f32(file, scale(i));
+  for (std::size_t i = 0; i < kVocab.size(); ++i) put_f32(file, wide_scale(i));
   for (std::size_t i = 0; i < kVocab.size(); ++i) {
-    for (std::size_t d = 0; d < kWide; ++d) file += static_cast<char>(code(i, d));
+    for (std::size_t d = 0; d < kWide; ++d) file += static_cast<char>(wide_code(i, d));
   }
-  const LoadedVectors loaded = load_word_vectors(write_file("wide.bin", file));
+  return file;
+}
+
+// Rows of 37 codes: blocks summed with SIMD and a scalar tail, every int8 value among them, each
+// element exactly as a dequantized float table would give it.
+TEST(TokenVectors, WideRowsSumTheDequantizedValuesExactly) {
+  const LoadedVectors loaded = load_word_vectors(write_file("wide.bin", wide_token_file(256)));
   ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
   std::vector<double> out(kWide, 0.25);
   ASSERT_TRUE(loaded.vectors->add_text_vector("refund my card, change my PINs", out));
@@ -167,9 +178,57 @@ TEST(TokenVectors, WideRowsSumTheDequantizedValuesExactly) {
   for (std::size_t d = 0; d < kWide; ++d) {
     double want = 0.25;
     for (std::size_t t : tokens) {
-      want += static_cast<double>(scale(t) * static_cast<float>(code(t, d)));
+      want += static_cast<double>(wide_scale(t) * static_cast<float>(wide_code(t, d)));
     }
     EXPECT_EQ(out[d], want) << "dimension " << d;
+  }
+}
+
+// A thread's cache of words' token ids changes no bit of a text vector: ASCII whitespace of every
+// kind, control characters and non-ASCII spaces inside words, accents, CJK, emoji, invalid UTF-8,
+// words too long to cache or to tokenize, the token limit, hits, and a cache that filled up.
+TEST(TokenVectors, CachedWordsGiveTheSameVectors) {
+  for (const std::uint32_t max_tokens : {256U, 7U}) {
+    const LoadedVectors loaded = load_word_vectors(
+        write_file("cache-" + std::to_string(max_tokens) + ".bin", wide_token_file(max_tokens)));
+    ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
+    const std::vector<std::string> texts = {
+        "refund my card, change my PINs",
+        "  refund\tmy\ncard\r\nPINs  ",
+        "card\vs pin\fs",
+        "card\xC2\xA0" "pins my\xE3\x80\x80" "card",
+        "\xC3\x87" "ard CARD c\xC3\xA1" "rd",
+        "\xE2 card",
+        "\xE2\x82 pin pin\xE2 my\xF0\x9F",
+        "\xE3\x82\xAB\xE3\x83\xBC\xE3\x83\x89 card \xE5\x8D\xA1 pin",
+        "\xF0\x9F\x98\x80 card \xF0\x9F\x98\x80",
+        std::string(70, 'a') + " card " + std::string(150, 'b') + " pin",
+        "cardcardcardcardcardcardcardcardcardcardcardcardcardcardcardcardcard my",
+        "refund,my;card.change!pins?",
+        "refund my card change my pins refund my card change my pins",
+        "pins pins pins pins pins pins pins pins",
+    };
+    TokenIdCache cache;
+    for (int round = 0; round < 2; ++round) {
+      for (const std::string& text : texts) {
+        std::vector<double> plain(kWide, 0.5), cached(kWide, 0.5);
+        const bool has = loaded.vectors->add_text_vector(text, plain);
+        EXPECT_EQ(loaded.vectors->add_text_vector(text, cached, &cache), has) << text;
+        EXPECT_EQ(std::memcmp(plain.data(), cached.data(), kWide * sizeof(double)), 0)
+            << "max_tokens " << max_tokens << ", round " << round << ": " << text;
+      }
+    }
+    // More distinct words than the cache keeps: it empties, and what it gives stays right.
+    std::vector<double> sink(kWide, 0.0);
+    for (int i = 0; i < 110'000; ++i) {
+      (void)loaded.vectors->add_text_vector("w" + std::to_string(i) + "s", sink, &cache);
+    }
+    for (const std::string& text : texts) {
+      std::vector<double> plain(kWide, 0.5), cached(kWide, 0.5);
+      (void)loaded.vectors->add_text_vector(text, plain);
+      (void)loaded.vectors->add_text_vector(text, cached, &cache);
+      EXPECT_EQ(std::memcmp(plain.data(), cached.data(), kWide * sizeof(double)), 0) << text;
+    }
   }
 }
 
@@ -244,6 +303,33 @@ TEST(GloveVectors, StillLoadAndAreReadPerWord) {
   loaded.vectors->add_scaled(loaded.vectors->find("card"), 2.0, acc);
   EXPECT_EQ(acc, (std::vector<double>{0.0, 2.0, 7.0}));
   EXPECT_FALSE(loaded.vectors->add_text_vector("card", acc));
+}
+
+// GloVe rows of 37 codes, weighted: blocks summed with SIMD and a scalar tail, each element
+// exactly weight * (scale * code) with the product rounded to float first.
+TEST(GloveVectors, WideRowsAddTheWeightedDequantizedValuesExactly) {
+  std::string file = "PPWV0001";
+  put_u32(file, 2);
+  put_u32(file, kWide);
+  for (const std::string w : {"card", "pin"}) {
+    file += static_cast<char>(w.size());
+    file += w;
+  }
+  for (std::size_t i = 0; i < 2; ++i) put_f32(file, wide_scale(i + 3));
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (std::size_t d = 0; d < kWide; ++d) file += static_cast<char>(wide_code(i + 3, d));
+  }
+  const LoadedVectors loaded = load_word_vectors(write_file("glove-wide.bin", file));
+  ASSERT_NE(loaded.vectors, nullptr) << loaded.detail;
+  std::vector<double> acc(kWide, 0.125);
+  loaded.vectors->add_scaled(loaded.vectors->find("pin"), 0.3, acc);
+  loaded.vectors->add_scaled(loaded.vectors->find("card"), 1.7, acc);
+  for (std::size_t d = 0; d < kWide; ++d) {
+    double want = 0.125;
+    want += 0.3 * static_cast<double>(wide_scale(4) * static_cast<float>(wide_code(4, d)));
+    want += 1.7 * static_cast<double>(wide_scale(3) * static_cast<float>(wide_code(3, d)));
+    EXPECT_EQ(acc[d], want) << "dimension " << d;
+  }
 }
 
 // Two groups of texts that share most of their words but whose word vectors point apart: the

@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
-#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -24,6 +24,23 @@ class WordPiece;
 }  // namespace encoder
 
 enum class VectorsError { kCannotOpen, kBadFormat };
+
+// The token ids of the words (text between ASCII whitespace) a thread has tokenized before, for
+// WordVectors::add_text_vector: the same words recur, and decoding, normalizing and looking up
+// each again was a large part of a text vector's cost. Bounded (100,000 words, a few MB; emptied
+// when full); results never depend on it. Owned by one thread.
+class TokenIdCache {
+ public:
+  TokenIdCache();
+  ~TokenIdCache();
+  TokenIdCache(const TokenIdCache&) = delete;
+  TokenIdCache& operator=(const TokenIdCache&) = delete;
+
+ private:
+  friend class WordVectors;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 class WordVectors {
  public:
@@ -53,7 +70,9 @@ class WordVectors {
   // Token vectors only: adds to out[0, dims()) the sum, in token order, of the vectors of the
   // text's WordPiece tokens ([CLS] and [SEP] excluded; the tokenizer's 256-token limit applies).
   // Returns false, leaving `out` as it was, when the text has no token or out has the wrong size.
-  [[nodiscard]] bool add_text_vector(std::string_view text, std::span<double> out) const;
+  // With a cache the result is the same, sooner.
+  [[nodiscard]] bool add_text_vector(std::string_view text, std::span<double> out,
+                                     TokenIdCache* cache = nullptr) const;
 
  private:
   std::uint32_t dims_;
