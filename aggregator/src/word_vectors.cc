@@ -39,6 +39,22 @@ WordVectors::~WordVectors() = default;
 
 namespace {
 
+// The elements [k, n) one at a time; inlined, so that it is compiled for its caller's target.
+template <bool kWeighted>
+[[gnu::always_inline]] inline void accumulate_scalar(double* __restrict a, std::size_t k,
+                                                     std::size_t n, float scale,
+                                                     const std::int8_t* __restrict codes,
+                                                     double weight) {
+  for (; k < n; ++k) {
+    const auto product = static_cast<double>(scale * static_cast<float>(codes[k]));
+    if constexpr (kWeighted) {
+      a[k] += weight * product;
+    } else {
+      a[k] += product;
+    }
+  }
+}
+
 // a[k] += weight * (scale * codes[k]) for k < n (kWeighted), else a[k] += scale * codes[k]; the
 // product scale * code is rounded to float first, as a dequantized table would hold it. Sixteen
 // codes at a time with SSE2 (the plain loop stayed scalar and was the static token vectors'
@@ -73,14 +89,7 @@ template <bool kWeighted>
     add4(_mm_unpackhi_epi64(hi, hi), k + 12);
   }
 #endif
-  for (; k < n; ++k) {
-    const auto product = static_cast<double>(scale * static_cast<float>(codes[k]));
-    if constexpr (kWeighted) {
-      a[k] += weight * product;
-    } else {
-      a[k] += product;
-    }
-  }
+  accumulate_scalar<kWeighted>(a, k, n, scale, codes, weight);
 }
 
 #if defined(__x86_64__)
@@ -116,16 +125,9 @@ template <bool kWeighted>
     _mm256_storeu_pd(a + k, _mm256_add_pd(_mm256_loadu_pd(a + k), d));
     k += 4;
   }
-  // The tail here, not in accumulate_sse2: legacy SSE code after 256-bit instructions, before
-  // the vzeroupper at this function's return, ran slower (measured: the stage +2 us per event).
-  for (; k < n; ++k) {
-    const auto product = static_cast<double>(scale * static_cast<float>(codes[k]));
-    if constexpr (kWeighted) {
-      a[k] += weight * product;
-    } else {
-      a[k] += product;
-    }
-  }
+  // The tail here, not in accumulate_sse2: legacy SSE instructions while the upper halves of the
+  // vector registers are in use (before this function's vzeroupper) run slower.
+  accumulate_scalar<kWeighted>(a, k, n, scale, codes, weight);
 }
 #endif
 
