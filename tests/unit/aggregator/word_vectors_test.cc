@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -196,8 +197,12 @@ TEST(TokenVectors, CachedWordsGiveTheSameVectors) {
         "refund my card, change my PINs",
         "  refund\tmy\ncard\r\nPINs  ",
         "card\vs pin\fs",
-        "card\xC2\xA0" "pins my\xE3\x80\x80" "card",
-        "\xC3\x87" "ard CARD c\xC3\xA1" "rd",
+        "card\xC2\xA0"
+        "pins my\xE3\x80\x80"
+        "card",
+        "\xC3\x87"
+        "ard CARD c\xC3\xA1"
+        "rd",
         "\xE2 card",
         "\xE2\x82 pin pin\xE2 my\xF0\x9F",
         "\xE3\x82\xAB\xE3\x83\xBC\xE3\x83\x89 card \xE5\x8D\xA1 pin",
@@ -279,14 +284,20 @@ TEST(TokenVectors, RefusesBadFiles) {
   EXPECT_EQ(garbage.error, VectorsError::kBadFormat);
 }
 
-TEST(GloveVectors, StillLoadAndAreReadPerWord) {
+// A PPWV0001 file's header and vocabulary; its scales and codes follow.
+std::string glove_header(std::uint32_t dims, std::initializer_list<std::string> words) {
   std::string out = "PPWV0001";
-  put_u32(out, 2);
-  put_u32(out, kDims);
-  for (const std::string w : {"card", "pin"}) {
+  put_u32(out, static_cast<std::uint32_t>(words.size()));
+  put_u32(out, dims);
+  for (const std::string& w : words) {
     out += static_cast<char>(w.size());
     out += w;
   }
+  return out;
+}
+
+TEST(GloveVectors, StillLoadAndAreReadPerWord) {
+  std::string out = glove_header(kDims, {"card", "pin"});
   put_f32(out, 0.5F);
   put_f32(out, 2.0F);
   for (const int c : {1, 2, 3, -1, 0, 4}) out += static_cast<char>(static_cast<std::int8_t>(c));
@@ -308,13 +319,7 @@ TEST(GloveVectors, StillLoadAndAreReadPerWord) {
 // GloVe rows of 37 codes, weighted: blocks summed with SIMD and a scalar tail, each element
 // exactly weight * (scale * code) with the product rounded to float first.
 TEST(GloveVectors, WideRowsAddTheWeightedDequantizedValuesExactly) {
-  std::string file = "PPWV0001";
-  put_u32(file, 2);
-  put_u32(file, kWide);
-  for (const std::string w : {"card", "pin"}) {
-    file += static_cast<char>(w.size());
-    file += w;
-  }
+  std::string file = glove_header(kWide, {"card", "pin"});
   for (std::size_t i = 0; i < 2; ++i) put_f32(file, wide_scale(i + 3));
   for (std::size_t i = 0; i < 2; ++i) {
     for (std::size_t d = 0; d < kWide; ++d) file += static_cast<char>(wide_code(i + 3, d));
@@ -336,13 +341,7 @@ TEST(GloveVectors, WideRowsAddTheWeightedDequantizedValuesExactly) {
 // sparse-weighted similarity reaches merge_threshold, the dense part says they are two groups.
 // static_merge_ratio keeps them apart; without it maintenance merges them.
 std::size_t active_after_alternating_groups(double static_merge_ratio) {
-  std::string out = "PPWV0001";
-  put_u32(out, 2);
-  put_u32(out, kDims);
-  for (const std::string w : {"alpha", "beta"}) {
-    out += static_cast<char>(w.size());
-    out += w;
-  }
+  std::string out = glove_header(kDims, {"alpha", "beta"});
   put_f32(out, 0.01F);
   put_f32(out, 0.01F);
   for (const int c : {100, 0, 0, 0, 100, 0}) out += static_cast<char>(static_cast<std::int8_t>(c));
