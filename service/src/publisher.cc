@@ -48,6 +48,9 @@ struct Publisher::Impl {
     std::optional<Clock::time_point> last_sent;  // for coalescing
     std::int64_t in_flight_version = -1;
     std::int64_t sent_version = -1;  // highest version acknowledged by the broker
+    // An unsent entry may be older than a record an earlier run (or a partition's previous
+    // owner) published: the stored summary is read before the next record (send_due).
+    bool verify = false;
   };
 
   struct Report {
@@ -83,6 +86,10 @@ struct Publisher::Impl {
   std::vector<store::OutboxPosition> to_delete;
   // Per input partition, the highest outbox sequence read (sequences count per partition).
   std::map<std::int32_t, std::uint64_t> cursors;
+  // Single instance (no `publishes`): per partition, its next outbox sequence when this publisher
+  // first read it. Entries from there on were committed by this process after anything an earlier
+  // run published, and come in version order per id, so they need no check against the store.
+  std::map<std::int32_t, std::uint64_t> own_from;
   // Where the next read starts, so that a partition with many entries does not hold the others
   // back when a read fills its chunk.
   std::int32_t next_partition = 0;
@@ -146,6 +153,7 @@ struct Publisher::Impl {
     std::vector<store::OutboxPosition> positions;
     for (std::int32_t partition : order) {
       if (config.publishes && !config.publishes(partition)) continue;
+      own_from.try_emplace(partition, next_sequences.at(partition));
       const std::uint64_t cursor = cursors[partition];
       if (next_sequences.at(partition) > cursor + 1) positions.push_back({partition, cursor});
     }
@@ -182,6 +190,7 @@ struct Publisher::Impl {
       if (t.unsent.empty()) t.oldest_unsent = now;
       t.partition = entry.partition;
       t.unsent.push_back({entry.partition, entry.sequence});
+      t.verify = t.verify || config.publishes || entry.sequence < own_from.at(entry.partition);
       // Versions grow per id in commit order; the guard keeps a stray older one from going out.
       if (entry.summary.version() >= t.latest.version()) t.latest = std::move(entry.summary);
     }
@@ -230,6 +239,23 @@ struct Publisher::Impl {
     return !t.last_sent || now - *t.last_sent >= config.interval;
   }
 
+  // After a restart an older entry can be read (in an earlier chunk) before a newer one that was
+  // published before the crash, and a key's versions must never go back. So an entry this
+  // process did not commit is checked against the stored summary: when that is newer, its record
+  // is on the topic already or its entry comes later in the outbox, and the entries read so far
+  // are done without a record. (Sending the stored summary instead would put a version on the
+  // topic ahead of entries not yet read.) The summary is in the partition its outbox entries came
+  // from (a product stays in one), so one Get reads it. False when the store failed.
+  bool superseded_in_store(const std::string& id, const Tracked& t, bool* superseded) {
+    std::optional<v1::PainPointSummary> current;
+    if (store::Status s = store.get_summary(t.partition, id, &current); !s.ok()) {
+      store_failure("read summary " + id + ": " + s.to_string());
+      return false;
+    }
+    *superseded = current && current->version() > t.latest.version();
+    return true;
+  }
+
   // Produces one record for every pain point that is due. Returns the earliest time another one
   // becomes due (Clock::time_point::max() when none waits).
   Clock::time_point send_due(Clock::time_point now) {
@@ -248,17 +274,16 @@ struct Publisher::Impl {
         forget_unpublished(t);
         continue;
       }
-      // Send the committed current state when it is newer than what the outbox gave: after a
-      // restart an older entry can be read (in an earlier chunk) before a newer one that was
-      // already published before the crash, and a key's versions must never go back. The
-      // summary is in the partition its outbox entries came from (a product stays in one), so
-      // one Get reads it instead of a probe of every partition present.
-      std::optional<v1::PainPointSummary> current;
-      if (store::Status s = store.get_summary(t.partition, id, &current); !s.ok()) {
-        store_failure("read summary " + id + ": " + s.to_string());
-        continue;
+      if (t.verify) {
+        bool superseded = false;
+        if (!superseded_in_store(id, t, &superseded)) continue;
+        t.verify = false;
+        if (superseded) {
+          to_delete.insert(to_delete.end(), t.unsent.begin(), t.unsent.end());
+          t.unsent.clear();
+          continue;
+        }
       }
-      if (current && current->version() > t.latest.version()) t.latest = *std::move(current);
       if (t.latest.version() <= t.sent_version) {
         // Already on the topic: the entries are done without another record.
         to_delete.insert(to_delete.end(), t.unsent.begin(), t.unsent.end());

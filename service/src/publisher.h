@@ -8,10 +8,14 @@
 //   same pain point with a version >= its own. A crash in between resends on restart, and since a
 //   record carries its version, a consumer that keeps the highest version per key is unaffected.
 // - Versions only grow per key in offset order: at most one record per pain point is in flight at
-//   a time, and each is the highest version known for that id (the aggregator's versions grow per
-//   id, so the outbox never holds a lower version after a higher one). A resend after a crash may
-//   repeat the last version (never go below it). With several instances, only the partitions
-//   `publishes` names are published, checked again right before each record (on_stall).
+//   a time, and each is the highest version read from the outbox for that id (the aggregator's
+//   versions grow per id, so the outbox never holds a lower version after a higher one). Entries
+//   this process did not commit (an earlier run's, or with several instances a partition's
+//   previous owner's) are first checked against the stored summary: when that is newer, they are
+//   done without a record, since its record is on the topic already or its entry comes later. A
+//   resend after a crash may repeat the last version (never go below it). With several
+//   instances, only the partitions `publishes` names are published, checked again right before
+//   each record (on_stall).
 // - Coalescing: at most one record per pain point per `interval`; entries that arrive meanwhile are
 //   folded into the next record (latest state wins) and deleted with it.
 // - Bounded memory: the outbox is read in chunks of `read_chunk`, and reading pauses while
