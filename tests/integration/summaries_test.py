@@ -5,8 +5,9 @@ painpoint.summaries. Checked: per key, versions only grow in offset order; the l
 equals what the HTTP API serves (a MERGED id's last record says MERGED and names its survivor);
 every active pain point has a record; coalescing keeps records per key far below the number of
 batches and at least one interval apart. Then serve is SIGKILLed after committing but before
-publishing (the test-only PAINPOINT_TEST_PUBLISH_DELAY_MS holds the publisher back) and restarted:
-every summary still arrives.
+publishing (the test-only PAINPOINT_TEST_PUBLISH_DELAY_MS holds the publisher back), with more
+outbox entries than the publisher reads in one chunk, and restarted: every summary still arrives,
+and no key's version goes back.
 
 usage: summaries_test.py PATH/TO/painpoint
 """
@@ -138,10 +139,14 @@ def main():
             finally:
                 del os.environ["PAINPOINT_TEST_PUBLISH_DELAY_MS"]
             serve.wait_ready()
-            produce_sample(d, brokers, 1_500, seed=3)
-            serve.wait_stored(6_500)
-            wait_until(lambda: serve.metric("painpoint_outbox_pending", 0) > 0, 30,
-                       "outbox entries pending")
+            # As a trickle, so that many small batches leave more entries than the publisher
+            # reads in one chunk (PublisherConfig::read_chunk, 1,000), with a key's versions in
+            # several chunks: after the restart, entries read early are older than the stored
+            # summary and must be dropped, not sent after a newer version.
+            stream_sample(brokers, 3_000, seed=3, seconds=6)
+            serve.wait_stored(8_000)
+            wait_until(lambda: serve.metric("painpoint_outbox_pending", 0) > 1_000, 30,
+                       "more than 1,000 outbox entries pending")
             pending = serve.metric("painpoint_outbox_pending")
             assert serve.metric("painpoint_summaries_published_total") == 0
             serve.stop(sig=signal.SIGKILL)
