@@ -274,18 +274,14 @@ struct Publisher::Impl {
         forget_unpublished(t);
         continue;
       }
+      bool superseded = false;
       if (t.verify) {
-        bool superseded = false;
         if (!superseded_in_store(id, t, &superseded)) continue;
         t.verify = false;
-        if (superseded) {
-          to_delete.insert(to_delete.end(), t.unsent.begin(), t.unsent.end());
-          t.unsent.clear();
-          continue;
-        }
       }
-      if (t.latest.version() <= t.sent_version) {
-        // Already on the topic: the entries are done without another record.
+      if (superseded || t.latest.version() <= t.sent_version) {
+        // On the topic already (or, superseded, coming later): the entries are done without
+        // another record.
         to_delete.insert(to_delete.end(), t.unsent.begin(), t.unsent.end());
         t.unsent.clear();
         continue;
