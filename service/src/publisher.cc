@@ -37,7 +37,8 @@ constexpr milliseconds kMinDueWait{10};
 struct Publisher::Impl {
   // Per pain point id: everything read from the outbox and not yet deleted.
   struct Tracked {
-    v1::PainPointSummary latest;           // highest version read
+    std::string latest;  // the highest version read, serialized as committed
+    std::int64_t latest_version = -1;
     std::int32_t partition = store::kNoPartition;  // its product's input partition
     std::vector<store::OutboxPosition> unsent;     // entries folded in since the last produce
     std::vector<store::OutboxPosition> in_flight;  // entries the record in flight covers
@@ -186,13 +187,16 @@ struct Publisher::Impl {
     const auto now = Clock::now();
     for (store::OutboxEntry& entry : entries) {
       ++tracked_entries;
-      Tracked& t = tracked[entry.summary.id()];
+      Tracked& t = tracked[entry.id];
       if (t.unsent.empty()) t.oldest_unsent = now;
       t.partition = entry.partition;
       t.unsent.push_back({entry.partition, entry.sequence});
       t.verify = t.verify || config.publishes || entry.sequence < own_from.at(entry.partition);
       // Versions grow per id in commit order; the guard keeps a stray older one from going out.
-      if (entry.summary.version() >= t.latest.version()) t.latest = std::move(entry.summary);
+      if (entry.version >= t.latest_version) {
+        t.latest = std::move(entry.summary);
+        t.latest_version = entry.version;
+      }
     }
   }
 
@@ -252,7 +256,7 @@ struct Publisher::Impl {
       store_failure("read summary " + id + ": " + s.to_string());
       return false;
     }
-    *superseded = current && current->version() > t.latest.version();
+    *superseded = current && current->version() > t.latest_version;
     return true;
   }
 
@@ -261,7 +265,6 @@ struct Publisher::Impl {
   Clock::time_point send_due(Clock::time_point now) {
     Clock::time_point next = Clock::time_point::max();
     if (now < retry_at) return retry_at;
-    std::string payload;
     for (auto& [id, t] : tracked) {
       if (t.unsent.empty() || t.in_flight_tag) continue;
       if (!due(t, now)) {
@@ -279,22 +282,20 @@ struct Publisher::Impl {
         if (!superseded_in_store(id, t, &superseded)) continue;
         t.verify = false;
       }
-      if (superseded || t.latest.version() <= t.sent_version) {
+      if (superseded || t.latest_version <= t.sent_version) {
         // On the topic already (or, superseded, coming later): the entries are done without
         // another record.
         to_delete.insert(to_delete.end(), t.unsent.begin(), t.unsent.end());
         t.unsent.clear();
         continue;
       }
-      payload.clear();
-      t.latest.SerializeToString(&payload);
       const std::uint64_t tag = next_tag++;
-      if (auto s = producer->produce(config.topic, id, payload, {}, tag); !s.ok()) {
+      if (auto s = producer->produce(config.topic, id, t.latest, {}, tag); !s.ok()) {
         fail_delivery("produce: " + s.to_string());
         return retry_at;
       }
       tag_to_id.emplace(tag, id);
-      t.in_flight_version = t.latest.version();
+      t.in_flight_version = t.latest_version;
       t.in_flight_tag = tag;
       t.in_flight = std::move(t.unsent);
       t.unsent.clear();

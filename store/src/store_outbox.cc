@@ -1,5 +1,7 @@
 // The outbox of summaries to publish, and fired alerts with their outbox and webhook positions
 // (alert_records.h holds the alerts family's layout).
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/write_batch.h>
 
@@ -8,6 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "alert_records.h"
@@ -33,6 +37,32 @@ Status Store::delete_outbox(std::span<const OutboxPosition> positions) {
 
 namespace {
 
+// The id and version of a serialized summary, read off its wire format without parsing the rest
+// (the last occurrence of a field wins, as in a full parse). False if it is not well formed.
+bool read_summary_key(std::string_view bytes, std::string* id, std::int64_t* version) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  constexpr std::uint32_t kIdTag = WireFormatLite::MakeTag(
+      v1::PainPointSummary::kIdFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  constexpr std::uint32_t kVersionTag = WireFormatLite::MakeTag(
+      v1::PainPointSummary::kVersionFieldNumber, WireFormatLite::WIRETYPE_VARINT);
+  id->clear();
+  *version = 0;
+  while (const std::uint32_t tag = in.ReadTag()) {
+    if (tag == kIdTag) {
+      if (!WireFormatLite::ReadString(&in, id)) return false;
+    } else if (tag == kVersionTag) {
+      std::uint64_t value = 0;
+      if (!in.ReadVarint64(&value)) return false;
+      *version = static_cast<std::int64_t>(value);
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  return in.ConsumedEntireMessage();
+}
+
 // The entry of an outbox record: the key is [be16 partition] | be64 sequence.
 Status decode_outbox(bool partitioned, std::string_view key, std::string_view value,
                      OutboxEntry* entry) {
@@ -44,10 +74,11 @@ Status decode_outbox(bool partitioned, std::string_view key, std::string_view va
     key = parsed->key;
   }
   const auto sequence = keys::read_be64(key);
-  if (!sequence || !entry->summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+  if (!sequence || !read_summary_key(value, &entry->id, &entry->version)) {
     return {StoreErrc::kCorruption, "undecodable outbox entry"};
   }
   entry->sequence = *sequence;
+  entry->summary.assign(value.data(), value.size());
   return Status::Ok();
 }
 

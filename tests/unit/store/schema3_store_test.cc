@@ -108,7 +108,7 @@ std::vector<std::string> answers(const Store& store) {
   std::vector<OutboxEntry> outbox;
   EXPECT_TRUE(store.read_outbox(100, &outbox).ok());
   std::multiset<std::string> published;
-  for (const auto& entry : outbox) published.insert(entry.summary.id());
+  for (const auto& entry : outbox) published.insert(entry.id);
   for (const auto& id : published) add("outbox " + id);
   std::vector<InputOffset> offsets;
   EXPECT_TRUE(store.load_offsets(&offsets).ok());
@@ -237,7 +237,7 @@ TEST_F(Schema3StoreTest, CountersContinuePerPartitionAfterTheUpgrade) {
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].partition, 2);
   EXPECT_EQ(entries[0].sequence, 5u);
-  EXPECT_EQ(entries[0].summary.version(), 2);
+  EXPECT_EQ(entries[0].version, 2);
 
   // A product stays in its partition.
   CommitBatch moved;
@@ -478,7 +478,7 @@ TEST_F(Schema3StoreTest, OutboxReadsFollowACursorPerPartition) {
     std::vector<std::string> out;
     for (const auto& e : entries) {
       out.push_back(std::to_string(e.partition) + ":" + std::to_string(e.sequence) + ":v" +
-                    std::to_string(e.summary.version()));
+                    std::to_string(e.version));
     }
     return out;
   };

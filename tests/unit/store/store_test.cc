@@ -462,13 +462,13 @@ TEST_F(StoreTest, StateMembershipsSummariesAndOutbox) {
   ASSERT_TRUE(store->read_outbox(10, &outbox).ok());
   ASSERT_EQ(outbox.size(), 2U);
   EXPECT_LT(outbox[0].sequence, outbox[1].sequence);
-  EXPECT_EQ(outbox[1].summary.version(), 2);
+  EXPECT_EQ(outbox[1].version, 2);
   const std::vector<OutboxPosition> done = {{outbox[0].partition, outbox[0].sequence}};
   ASSERT_TRUE(store->delete_outbox(done).ok());
   outbox.clear();
   ASSERT_TRUE(store->read_outbox(10, &outbox).ok());
   ASSERT_EQ(outbox.size(), 1U);
-  EXPECT_EQ(outbox[0].summary.version(), 2);
+  EXPECT_EQ(outbox[0].version, 2);
 }
 
 // The arrival log's event ids, in its order.
@@ -551,14 +551,27 @@ TEST_F(StoreTest, PublishedSummariesGoToTheOutboxOnce) {
   v1::PainPointSummary summary;
   summary.set_id("pp-1");
   summary.set_product_id("p");
+  summary.set_status(v1::STATUS_ACTIVE);
   summary.set_version(3);
+  // Fields of every wire type around the two the outbox reads out (id, version).
+  summary.set_label("export fails");
+  summary.add_keywords("export");
+  summary.add_exemplars()->set_text("the export fails");
+  summary.set_event_count(12);
+  summary.add_daily_counts(4);
+  summary.add_daily_counts(8);
+  summary.mutable_last_seen()->set_seconds(1'700'000'000);
+  summary.set_trend(0.5);
+  summary.set_severity(-1.25);
   batch.summaries = {summary};
   batch.publish_summaries = true;
   ASSERT_TRUE(store->commit(batch).ok());
   std::vector<OutboxEntry> outbox;
   ASSERT_TRUE(store->read_outbox(10, &outbox).ok());
   ASSERT_EQ(outbox.size(), 1u);
-  EXPECT_EQ(outbox[0].summary.SerializeAsString(), summary.SerializeAsString());
+  EXPECT_EQ(outbox[0].summary, summary.SerializeAsString());
+  EXPECT_EQ(outbox[0].id, "pp-1");
+  EXPECT_EQ(outbox[0].version, 3);
   std::optional<v1::PainPointSummary> stored;
   ASSERT_TRUE(store->get_summary("pp-1", &stored).ok());
   ASSERT_TRUE(stored.has_value());

@@ -195,10 +195,14 @@ struct OutboxPosition {
   friend auto operator<=>(const OutboxPosition&, const OutboxPosition&) = default;
 };
 
+// An outbox entry as read: the summary stays serialized, as committed, because the publisher
+// sends those bytes unchanged; only the two fields it needs are read out of them.
 struct OutboxEntry {
   std::int32_t partition = kNoPartition;
   std::uint64_t sequence = 0;
-  v1::PainPointSummary summary;
+  std::string id;  // the summary's pain point id: the record's key
+  std::int64_t version = 0;
+  std::string summary;  // a serialized v1::PainPointSummary: the record's value
 };
 
 // The family of the arrival log (events stored since their product's last aggregator
