@@ -90,6 +90,24 @@ changelog::Record to_record(const store::PreparedWrite& write) {
   return record;
 }
 
+void append_records(const store::PreparedWrite& write, std::vector<changelog::Record>& out) {
+  if (write.kind != store::WriteKind::kDeleteRange || write.family != store::kArrivalLogFamily) {
+    out.push_back(to_record(write));
+    return;
+  }
+  const std::optional<std::uint64_t> from = store::keys::read_be64(write.key);
+  const std::optional<std::uint64_t> to = store::keys::read_be64(write.value);
+  if (!from || !to || write.key.size() != 8 || write.value.size() != 8) {
+    out.push_back(to_record(write));
+    return;
+  }
+  for (std::uint64_t arrival = *from; arrival < *to; ++arrival) {
+    std::string key;
+    store::keys::append_be64(key, arrival);
+    out.push_back({std::string(store::kArrivalLogFamily), std::move(key), std::nullopt});
+  }
+}
+
 store::PreparedWrite to_prepared_write(const changelog::Record& record) {
   store::PreparedWrite write;
   write.family = record.family;
@@ -317,7 +335,7 @@ changelog::Status PartitionChangelogs::append(const store::CommitBatch& batch,
   }
   for (const store::PreparedWrite& w : prepared.writes()) {
     if (w.partition == store::kNoPartition) continue;
-    by_partition[w.partition].push_back(to_record(w));
+    append_records(w, by_partition[w.partition]);
   }
   for (const store::InputOffset& o : batch.offsets) {
     if (states_.contains(o.partition)) states_[o.partition].next_input_offset = o.next_offset;

@@ -43,6 +43,12 @@ inline constexpr std::string_view kChangelogCheckpointRecord = "changelog-checkp
 [[nodiscard]] changelog::Record to_record(const store::PreparedWrite& write);
 [[nodiscard]] store::PreparedWrite to_prepared_write(const changelog::Record& record);
 
+// The records of a prepared write: to_record(), except that a range deletion of the arrival log
+// travels as a tombstone per arrival number in it. The store cuts the log by ranges from where it
+// was last cut; tombstones let the compacted topic drop the entries as it did when they were
+// deleted one by one, where a range record would leave every entry on it for good.
+void append_records(const store::PreparedWrite& write, std::vector<changelog::Record>& out);
+
 struct PartitionRestoreStats {
   std::int32_t partition = 0;
   bool warm = false;  // from the local checkpoint (only the tail read)

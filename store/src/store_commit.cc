@@ -94,11 +94,15 @@ class CommitWrites {
   std::map<std::string, std::int32_t, std::less<>> product_partitions;
   // The partitions this commit writes records of.
   std::set<std::int32_t> partitions;
-  // How the arrival log's index (Store::Impl::unsaved_keys) changes with this commit.
+  // How the arrival logs' index (Store::Impl::arrival_logs) changes with this commit.
   struct ArrivalLogChange {
-    bool cleared = false;              // a checkpoint: the whole log goes
-    std::vector<std::string> saved;    // products whose entries go
-    std::vector<std::pair<std::string, std::string>> logged;  // (product, key) added
+    bool cleared = false;  // a checkpoint: every partition's whole log goes
+    // Products whose saved state now covers all their entries, with their partitions.
+    std::vector<std::pair<std::string, std::int32_t>> saved;
+    // Each product logged here: its partition and its first entry's arrival number.
+    std::map<std::string, std::pair<std::int32_t, std::uint64_t>, std::less<>> first_logged;
+    // Partitions whose log is now deleted below the arrival number given.
+    std::map<std::int32_t, std::uint64_t> cleared_through;
   };
   ArrivalLogChange arrival_log;
 
@@ -493,9 +497,9 @@ class Store::Impl::CommitPreparation {
       append_arrival(buffer_, arrival);
       out_.put(kEvents, impl_.key_in(kEvents, p, event.event_id()), buffer_);
       if (!batch_.aggregator_checkpoint && !saved_products_.contains(event.product_id())) {
-        std::string arrival_key = impl_.key_in(kUnsaved, p, be64_value(arrival));
-        out_.put_in_order(kUnsaved, arrival_key, event.event_id());
-        out_.arrival_log.logged.emplace_back(event.product_id(), std::move(arrival_key));
+        out_.put_in_order(kUnsaved, impl_.key_in(kUnsaved, p, be64_value(arrival)),
+                          event.event_id());
+        out_.arrival_log.first_logged.try_emplace(event.product_id(), p, arrival);
       }
       ++arrival;
       const std::string tkey = keys::time_key(to_micros(event.occurred_at()), event.event_id());
@@ -550,6 +554,7 @@ class Store::Impl::CommitPreparation {
   }
 
   void add_counters() {
+    if (!batch_.aggregator_checkpoint) mark_saved_states();
     for (const auto& [product, stats] : out_.products) {
       out_.put_in_order(kMeta, impl_.meta_in(partition(product), product_key(product)),
                         stats.SerializeAsString());
@@ -572,15 +577,56 @@ class Store::Impl::CommitPreparation {
       out_.arrival_log.cleared = true;
       return;
     }
-    // The index holds each entry's key as written (with its partition in schema 3).
-    std::shared_lock lock(impl_.counters_mutex);
+    clear_covered_logs();
+  }
+
+  // The products whose whole state this commit saves: their statistics record the arrival
+  // number it covers their events below (this batch's own are not logged). A product without
+  // statistics has no events, so nothing of it is logged.
+  void mark_saved_states() {
     for (const std::string& product : batch_.state_saved_for) {
-      const auto logged = impl_.unsaved_keys.find(product);
-      if (logged == impl_.unsaved_keys.end()) continue;
-      for (const std::string& key : logged->second) {
-        out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDelete, key, {}});
+      if (!out_.products.contains(product) && !has_stored_stats(product)) continue;
+      const auto named = out_.product_partitions.find(product);
+      const std::optional<std::int32_t> p = named != out_.product_partitions.end()
+                                                ? std::optional(named->second)
+                                                : impl_.partition_of_product(product);
+      if (!p) continue;
+      const auto next = out_.after.next_arrival.find(*p);
+      if (next == out_.after.next_arrival.end()) continue;
+      out_.product_partitions.emplace(product, *p);
+      stats_for(product).set_state_saved_through(next->second);
+      out_.arrival_log.saved.emplace_back(product, *p);
+    }
+  }
+
+  bool has_stored_stats(const std::string& product) const {
+    std::shared_lock lock(impl_.counters_mutex);
+    return impl_.products.contains(product);
+  }
+
+  // Each partition with a product saved here: its log is deleted below the oldest entry that a
+  // saved state does not cover yet, with one range deletion from where it was last cut.
+  void clear_covered_logs() {
+    std::set<std::int32_t> touched;
+    for (const auto& [product, p] : out_.arrival_log.saved) touched.insert(p);
+    std::shared_lock lock(impl_.counters_mutex);
+    for (std::int32_t p : touched) {
+      std::uint64_t bound = out_.after.next_arrival.at(p);
+      std::uint64_t cleared = 0;
+      if (const auto log = impl_.arrival_logs.find(p); log != impl_.arrival_logs.end()) {
+        cleared = log->second.cleared_through;
+        for (const auto& [product, oldest] : log->second.oldest_unsaved) {
+          if (!saved_products_.contains(product)) bound = std::min(bound, oldest);
+        }
       }
-      out_.arrival_log.saved.push_back(product);
+      for (const auto& [product, first] : out_.arrival_log.first_logged) {
+        if (first.first == p) bound = std::min(bound, first.second);
+      }
+      if (bound <= cleared) continue;
+      out_.in_order.push_back(CommitWrites::Op{kUnsaved, WriteKind::kDeleteRange,
+                                               impl_.key_in(kUnsaved, p, be64_value(cleared)),
+                                               impl_.key_in(kUnsaved, p, be64_value(bound))});
+      out_.arrival_log.cleared_through[p] = bound;
     }
   }
 
@@ -809,9 +855,15 @@ Status Store::write_prepared(PreparedCommit prepared) {
     if (at == impl.partitions.end() || *at != p) impl.partitions.insert(at, p);
   }
   CommitWrites::ArrivalLogChange& log = writes.arrival_log;
-  if (log.cleared) impl.unsaved_keys.clear();
-  for (const std::string& product : log.saved) impl.unsaved_keys.erase(product);
-  for (auto& [product, key] : log.logged) impl.unsaved_keys[product].push_back(std::move(key));
+  if (log.cleared) {
+    impl.arrival_logs.clear();
+    for (const auto& [p, next] : impl.next_arrival) impl.arrival_logs[p].cleared_through = next;
+  }
+  for (const auto& [product, p] : log.saved) impl.arrival_logs[p].oldest_unsaved.erase(product);
+  for (const auto& [product, first] : log.first_logged) {
+    impl.arrival_logs[first.first].oldest_unsaved.try_emplace(product, first.second);
+  }
+  for (const auto& [p, bound] : log.cleared_through) impl.arrival_logs[p].cleared_through = bound;
   return Status::Ok();
 }
 

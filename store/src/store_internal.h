@@ -164,9 +164,17 @@ struct Store::Impl {
   // records; schema 2 knows only kNoPartition.
   std::map<std::string, std::int32_t, std::less<>> product_partition;
   std::vector<std::int32_t> partitions;  // ascending
-  // The arrival log's keys by product, so that a commit saving some products' state
-  // (CommitBatch::state_saved_for) deletes exactly their entries. Read-write opens only.
-  std::map<std::string, std::vector<std::string>, std::less<>> unsaved_keys;
+  // Per partition, what of its arrival log is still needed (read-write opens only). A commit
+  // saving some products' state (CommitBatch::state_saved_for) does not delete their entries one
+  // by one: it records in their ProductStats the arrival number their saved state covers, and
+  // clears the partition's log with one range deletion below the oldest entry still needed.
+  struct ArrivalLog {
+    // Products with entries their saved state does not cover -> the oldest such arrival number.
+    std::map<std::string, std::uint64_t, std::less<>> oldest_unsaved;
+    // Entries below this arrival number are deleted.
+    std::uint64_t cleared_through = 0;
+  };
+  std::map<std::int32_t, ArrivalLog> arrival_logs;
   // Commits written since open: a prepared commit is written only onto the state it was
   // prepared on.
   std::uint64_t commit_generation = 0;
@@ -187,6 +195,9 @@ struct Store::Impl {
   [[nodiscard]] std::vector<std::int32_t> read_partitions() const;
   // The partition of a product with statistics; nullopt for an unknown product.
   [[nodiscard]] std::optional<std::int32_t> partition_of_product(std::string_view product) const;
+  // The arrival number below which the product's saved aggregator state covers its events
+  // (ProductStats.state_saved_through; 0 for an unknown product). Takes counters_mutex.
+  [[nodiscard]] std::uint64_t state_saved_through(std::string_view product) const;
   // get() in each of read_partitions() until found; *partition: where.
   Status find(Family family, std::string_view key, std::optional<std::string>* out,
               std::int32_t* partition = nullptr) const;
@@ -206,6 +217,7 @@ struct Store::Impl {
   Status index_partition_unsaved(std::int32_t p);
   Status upgrade_listings();
   Status check_schema(bool created, std::uint32_t* found);
+  Status upgrade_arrival_log(std::uint32_t* found);
 };
 
 // The smallest key above every key that starts with `prefix` (empty: no such bound), for

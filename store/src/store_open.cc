@@ -158,12 +158,15 @@ Status Store::Impl::load_partitioned_counters() {
   return Status::Ok();
 }
 
-// The arrival log's keys by product (unsaved_keys), from the log and its events' records, each
-// key as written (schema 3: under its partition, whose event record is under the same one). An
-// entry whose event cannot be read stays out of the index (only a whole checkpoint deletes it);
-// recovery, which reads every entry's event, reports it.
+// The arrival logs' index (arrival_logs), from the logs and their events' records: per partition
+// each product's oldest entry that its saved state does not cover. An entry whose event cannot be
+// read stays out of the index (it then holds no range deletion back: only what recovery reads
+// matters, and recovery, which reads every entry's event, reports it).
 Status Store::Impl::index_unsaved() {
-  unsaved_keys.clear();
+  {
+    std::unique_lock lock(counters_mutex);
+    arrival_logs.clear();
+  }
   for (std::int32_t p : read_partitions()) {
     if (Status s = index_partition_unsaved(p); !s.ok()) return s;
   }
@@ -173,37 +176,44 @@ Status Store::Impl::index_unsaved() {
 // Only `restored` partitions: the other partitions' entries stay as indexed, so that a
 // restore that ends while others are still writing their arrival logs reads no more than its own.
 Status Store::Impl::index_unsaved_of(std::span<const std::int32_t> restored) {
-  std::vector<std::string> prefixes;
-  for (std::int32_t p : restored) prefixes.push_back(key_in(kUnsaved, p, ""));
-  const auto restored_key = [&prefixes](const std::string& key) {
-    return std::any_of(prefixes.begin(), prefixes.end(),
-                       [&key](const std::string& prefix) { return key.starts_with(prefix); });
-  };
-  for (auto it = unsaved_keys.begin(); it != unsaved_keys.end();) {
-    std::erase_if(it->second, restored_key);
-    it = it->second.empty() ? unsaved_keys.erase(it) : std::next(it);
-  }
   for (std::int32_t p : restored) {
+    {
+      std::unique_lock lock(counters_mutex);
+      arrival_logs.erase(p);
+    }
     if (Status s = index_partition_unsaved(p); !s.ok()) return s;
   }
   return Status::Ok();
 }
 
 Status Store::Impl::index_partition_unsaved(std::int32_t p) {
+  const std::string prefix = key_in(kUnsaved, p, "");
   Status inner = Status::Ok();
-  Status s = scan(kUnsaved, key_in(kUnsaved, p, ""),
-                  [&](std::string_view key, std::string_view event_id) {
-                    std::optional<std::string> bytes;
-                    inner = get(kEvents, key_in(kEvents, p, event_id), &bytes);
-                    if (!inner.ok()) return false;
-                    v1::StoredEvent stored;
-                    if (bytes && stored.ParseFromString(*bytes)) {
-                      unsaved_keys[stored.event().product_id()].emplace_back(key);
-                    }
-                    return true;
-                  });
+  ArrivalLog log;
+  std::optional<std::uint64_t> first;  // the log's oldest entry
+  Status s = scan(kUnsaved, prefix, [&](std::string_view key, std::string_view event_id) {
+    const std::optional<std::uint64_t> arrival = keys::read_be64(key.substr(prefix.size()));
+    if (arrival && !first) first = *arrival;
+    std::optional<std::string> bytes;
+    inner = get(kEvents, key_in(kEvents, p, event_id), &bytes);
+    if (!inner.ok()) return false;
+    v1::StoredEvent stored;
+    if (!arrival || !bytes || !stored.ParseFromString(*bytes)) return true;
+    const std::string& product = stored.event().product_id();
+    if (*arrival >= state_saved_through(product)) log.oldest_unsaved.try_emplace(product, *arrival);
+    return true;
+  });
   if (!s.ok()) return s;
-  return inner;
+  if (!inner.ok()) return inner;
+  std::unique_lock lock(counters_mutex);
+  if (first) {
+    log.cleared_through = *first;
+  } else {
+    const auto next = next_arrival.find(p);
+    log.cleared_through = next == next_arrival.end() ? 0 : next->second;
+  }
+  arrival_logs[p] = std::move(log);
+  return Status::Ok();
 }
 
 // Fills members_by_pain_point from `members` for stores written before the index existed.
@@ -291,14 +301,35 @@ Status Store::Impl::check_schema(bool created, std::uint32_t* found) {
     *found = *version;
     return Status::Ok();
   }
+  if (partitioned && version == kPartitionedSchemaVersion) return upgrade_arrival_log(found);
   if (!version || *version != expected) {
     return {StoreErrc::kSchemaMismatch,
             "data directory was written by schema version " +
                 (version ? std::to_string(*version) : std::string("<unreadable>")) +
                 ", this build reads version " + std::to_string(kSchemaVersion) +
-                " (and upgrades 1 and 2 on a read-write open); use a matching painpoint build "
+                " (and upgrades 1 to 3 on a read-write open); use a matching painpoint build "
                 "or rebuild the directory with `painpoint replay`"};
   }
+  return Status::Ok();
+}
+
+// Schema 3 -> 4: the records stay as they are (a version 3 arrival log holds no covered
+// entries, which is all a version 4 log adds); only the version changes, so that a version 3
+// build, which would replay covered entries again after a crash, refuses the directory. A
+// read-only open reads version 3 as it is.
+Status Store::Impl::upgrade_arrival_log(std::uint32_t* found) {
+  *found = kPartitionedSchemaVersion;
+  if (options.read_only) return Status::Ok();
+  std::string encoded;
+  keys::append_be32(encoded, kSchemaVersion);
+  if (Status s = from_rocks(db->Put(write_options, slice(kSchemaVersionKey), encoded),
+                            "upgrade schema 3 to 4");
+      !s.ok()) {
+    return s;
+  }
+  *found = kSchemaVersion;
+  spdlog::info("store {}: upgraded schema 3 to schema 4 (arrival log cut by range deletions)",
+               dir.string());
   return Status::Ok();
 }
 

@@ -63,9 +63,9 @@ Status Store::drop_partition(std::int32_t partition) {
       impl_->event_count -= stats->second.event_count();
       impl_->products.erase(stats);
     }
-    impl_->unsaved_keys.erase(it->first);
     it = impl_->product_partition.erase(it);
   }
+  impl_->arrival_logs.erase(partition);
   impl_->next_arrival.erase(partition);
   impl_->next_outbox_sequence.erase(partition);
   std::erase(impl_->partitions, partition);

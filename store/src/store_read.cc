@@ -57,6 +57,12 @@ std::optional<std::int32_t> Store::Impl::partition_of_product(std::string_view p
   return it->second;
 }
 
+std::uint64_t Store::Impl::state_saved_through(std::string_view product) const {
+  std::shared_lock lock(counters_mutex);
+  const auto it = products.find(product);
+  return it == products.end() ? 0 : it->second.state_saved_through();
+}
+
 Status Store::Impl::find(Family family, std::string_view key, std::optional<std::string>* out,
                          std::int32_t* partition) const {
   out->reset();
@@ -447,6 +453,11 @@ Status Store::scan_unsaved_events(std::span<const std::int32_t> partitions,
       if (!bytes) return {StoreErrc::kCorruption, "the arrival log names a missing event"};
       std::optional<v1::StoredEvent> event;
       if (Status s = decode(bytes, &event, "event record"); !s.ok()) return s;
+      const std::optional<std::uint64_t> arrival =
+          keys::read_be64(view(it->key()).substr(prefix.size()));
+      if (!arrival) return {StoreErrc::kCorruption, "undecodable arrival log key"};
+      // Its product's state, saved after the entry was written, covers it already.
+      if (*arrival < impl_->state_saved_through(event->event().product_id())) continue;
       if (!fn(*event)) return Status::Ok();
     }
     if (Status s = from_rocks(it->status(), "scan the arrival log"); !s.ok()) return s;

@@ -167,7 +167,7 @@ def main():
             rc, output = run_to_exit(["--brokers", brokers, "--data-dir", data_dir,
                                       "--http-port", "0"])
             assert rc == 1, (rc, output[-2000:])
-            assert "schema version 99" in output and "this build reads version 3" in output, (
+            assert "schema version 99" in output and "this build reads version 4" in output, (
                 output[-2000:])
             log("other schema version: exit 1: %s"
                 % [line for line in output.splitlines() if "schema" in line][0][-250:])

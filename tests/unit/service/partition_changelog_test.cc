@@ -8,6 +8,7 @@
 
 #include "aggregator_stage.h"
 #include "config_file.h"
+#include "painpoint/store/keys.h"
 
 namespace painpoint::service {
 namespace {
@@ -55,6 +56,32 @@ TEST(PartitionChangelogTest, PreparedWritesTravelAsRecordsAndBack) {
       EXPECT_EQ(back.value, want.value);
     }
   }
+}
+
+// The store cuts the arrival log by ranges; on the compacted topic each arrival number of a range
+// is a tombstone instead, so that the entries leave the topic. Other writes keep their record.
+TEST(PartitionChangelogTest, ArrivalLogRangeDeletionsTravelAsTombstones) {
+  std::string from;
+  std::string to;
+  store::keys::append_be64(from, 5);
+  store::keys::append_be64(to, 8);
+  std::vector<changelog::Record> records;
+  append_records({store::kArrivalLogFamily, store::WriteKind::kDeleteRange, from, to, 3}, records);
+  ASSERT_EQ(records.size(), 3U);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    std::string key;
+    store::keys::append_be64(key, 5 + i);
+    EXPECT_EQ(records[i], (changelog::Record{"unsaved_arrivals", key, std::nullopt}));
+  }
+  append_records({store::kArrivalLogFamily, store::WriteKind::kDeleteRange, to, to, 3}, records);
+  EXPECT_EQ(records.size(), 3U) << "an empty range has no record";
+  const store::PreparedWrite put{"events", store::WriteKind::kPut, "e-1", "bytes", 3};
+  const store::PreparedWrite range{"members", store::WriteKind::kDeleteRange, from, to, 3};
+  append_records(put, records);
+  append_records(range, records);
+  ASSERT_EQ(records.size(), 5U);
+  EXPECT_EQ(records[3], to_record(put));
+  EXPECT_EQ(records[4], to_record(range)) << "other families' ranges stay range records";
 }
 
 TEST(PartitionChangelogTest, ConfigKeyIsOffByDefaultAndTakesTrueOrFalse) {

@@ -29,6 +29,21 @@ class StoreTest : public StoreDirTest {
     EXPECT_TRUE(s.ok()) << s.to_string();
     return out;
   }
+  // Commits `events` ((id, product) in arrival order) with the whole state of the products `saved`.
+  static void commit_saving(Store& store,
+                            const std::vector<std::pair<std::string, std::string>>& events,
+                            std::vector<std::string> saved) {
+    CommitBatch batch;
+    for (const auto& [id, product] : events) {
+      batch.events.push_back(make_event(id, product, v1::SOURCE_SUPPORT, 1'000'000));
+    }
+    for (const auto& product : saved) {
+      batch.aggregator_state.push_back({"agg/" + product + "/m", std::string("state")});
+    }
+    batch.state_saved_for = std::move(saved);
+    Status s = store.commit(batch);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  }
 };
 
 TEST_F(StoreTest, EventRoundTripAndAbsenceIsAValue) {
@@ -511,38 +526,65 @@ TEST_F(StoreTest, ArrivalLogHoldsTheEventsSinceTheLastCheckpointInCommitOrder) {
 }
 
 // A checkpoint spread over batches saves a share of the products per commit: exactly their
-// entries leave the arrival log, their events of that commit are not logged, and the others'
-// stay in arrival order, also after a reopen (the index by product is rebuilt from the log).
+// entries leave what recovery replays, their events of that commit are not logged, and the
+// others' stay in arrival order, also after a reopen (the index by product is rebuilt from the log).
 TEST_F(StoreTest, SavingSomeProductsStateDropsOnlyTheirArrivalLogEntries) {
-  // events: (id, product) in arrival order
-  auto commit = [](Store& store, std::vector<std::pair<std::string, std::string>> events,
-                   std::vector<std::string> saved) {
-    CommitBatch batch;
-    for (const auto& [id, product] : events) {
-      batch.events.push_back(make_event(id, product, v1::SOURCE_SUPPORT, 1'000'000));
-    }
-    for (const auto& product : saved) {
-      batch.aggregator_state.push_back({"agg/" + product + "/m", std::string("state")});
-    }
-    batch.state_saved_for = std::move(saved);
-    Status s = store.commit(batch);
-    EXPECT_TRUE(s.ok()) << s.to_string();
-  };
   {
     auto store = open_store();
-    commit(*store, {{"a1", "a"}, {"b1", "b"}, {"c1", "c"}, {"a2", "a"}}, {});
-    commit(*store, {{"b2", "b"}, {"a3", "a"}}, {"a"});
+    commit_saving(*store, {{"a1", "a"}, {"b1", "b"}, {"c1", "c"}, {"a2", "a"}}, {});
+    commit_saving(*store, {{"b2", "b"}, {"a3", "a"}}, {"a"});
     EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b1", "c1", "b2"}))
         << "a's entries go, and a3 (saved with its commit) is never logged";
-    commit(*store, {{"a4", "a"}, {"c2", "c"}}, {});
+    commit_saving(*store, {{"a4", "a"}, {"c2", "c"}}, {});
   }
   auto store = open_store();
   EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b1", "c1", "b2", "a4", "c2"}));
-  commit(*store, {{"d1", "d"}}, {"c", "nothing-logged"});
+  commit_saving(*store, {{"d1", "d"}}, {"c", "nothing-logged"});
   EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b1", "b2", "a4", "d1"}))
       << "the index survives the reopen";
-  commit(*store, {}, {"a", "b", "d"});
+  commit_saving(*store, {}, {"a", "b", "d"});
   EXPECT_TRUE(unsaved(*store).empty());
+}
+
+// The event ids the arrival log holds on disk, covered or not (the store must be closed).
+std::vector<std::string> logged_on_disk(const fs::path& dir) {
+  RawRocks raw(dir);
+  EXPECT_TRUE(raw.open());
+  std::vector<std::string> ids;
+  std::unique_ptr<rocksdb::Iterator> it(
+      raw.db->NewIterator({}, raw.family(std::string(kArrivalLogFamily) + "@p")));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ids.push_back(it->value().ToString());
+  return ids;
+}
+
+// Saving a product's state does not delete its entries one by one: its statistics record what
+// the saved state covers, and the log is cut by one range deletion below the oldest entry that
+// is still needed. Covered entries left on disk are skipped by recovery, also after a reopen.
+TEST_F(StoreTest, SavedProductsEntriesLeaveTheLogWithOneRangeDeletion) {
+  {
+    auto store = open_store();
+    commit_saving(*store, {{"a1", "a"}, {"b1", "b"}, {"a2", "a"}, {"c1", "c"}}, {});
+    commit_saving(*store, {{"b2", "b"}}, {"a"});
+    EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b1", "c1", "b2"}));
+  }
+  EXPECT_EQ(logged_on_disk(dir_), (std::vector<std::string>{"b1", "a2", "c1", "b2"}))
+      << "a1, below b1 (the oldest entry needed), is deleted; a2 stays, covered";
+  {
+    auto store = open_store();
+    EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"b1", "c1", "b2"}))
+        << "a's statistics say a2 is covered";
+    commit_saving(*store, {{"a3", "a"}}, {"b"});
+    EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"c1", "a3"}));
+  }
+  EXPECT_EQ(logged_on_disk(dir_), (std::vector<std::string>{"c1", "b2", "a3"}));
+  {
+    auto store = open_store();
+    commit_saving(*store, {{"b3", "b"}}, {"c"});
+    EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"a3", "b3"}));
+    commit_saving(*store, {}, {"a", "b"});
+    EXPECT_TRUE(unsaved(*store).empty());
+  }
+  EXPECT_TRUE(logged_on_disk(dir_).empty()) << "every entry is covered: the whole log goes";
 }
 
 TEST_F(StoreTest, PublishedSummariesGoToTheOutboxOnce) {
@@ -704,6 +746,42 @@ TEST_F(StoreTest, OtherSchemaVersionIsRefusedWithAClearMessage) {
   Status s = Store::open(dir_, {}, &store);
   EXPECT_EQ(s.code, StoreErrc::kSchemaMismatch);
   EXPECT_NE(s.message.find("schema version 99"), std::string::npos) << s.message;
+}
+
+// Schema 3 differs from 4 only in what its arrival log may hold: a read-only open reads it as it
+// is, a read-write one stamps it 4, which a schema 3 build then refuses.
+TEST_F(StoreTest, ASchema3DirectoryIsReadAsItIsAndStampedFourOnAReadWriteOpen) {
+  {
+    auto store = open_store();
+    commit_saving(*store, {{"a1", "a"}, {"b1", "b"}}, {});
+  }
+  const auto stored_version = [this] {
+    RawRocks raw(dir_);
+    EXPECT_TRUE(raw.open());
+    std::string version;
+    EXPECT_TRUE(raw.db->Get({}, "schema_version", &version).ok());
+    return keys::read_be32(version).value_or(0);
+  };
+  EXPECT_EQ(stored_version(), kSchemaVersion);
+  {
+    RawRocks raw(dir_);
+    ASSERT_TRUE(raw.open());
+    ASSERT_TRUE(raw.db->Put({}, "schema_version", std::string("\0\0\0\x03", 4)).ok());
+  }
+  {
+    StoreOptions read_only;
+    read_only.read_only = true;
+    std::unique_ptr<Store> store;
+    const Status s = Store::open(dir_, read_only, &store);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"a1", "b1"}));
+  }
+  EXPECT_EQ(stored_version(), kPartitionedSchemaVersion) << "a read-only open writes nothing";
+  {
+    auto store = open_store();
+    EXPECT_EQ(unsaved(*store), (std::vector<std::string>{"a1", "b1"}));
+  }
+  EXPECT_EQ(stored_version(), 4U);
 }
 
 // A process killed at a random moment leaves, for every batch, either all of it (events and the

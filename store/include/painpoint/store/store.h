@@ -40,11 +40,13 @@
 namespace painpoint::store {
 
 // Bumped when the on-disk layout changes incompatibly; open() refuses other versions, except
-// that a read-write open upgrades versions 1 and 2 (version 2 added the listing values of
+// that a read-write open upgrades versions 1 to 3 (version 2 added the listing values of
 // pain_points_by_product and the per-product pain point counters, see docs/read-api.md;
 // version 3 keys every record of a partitioned family by its input partition, see README,
-// "Per-partition layout").
-inline constexpr std::uint32_t kSchemaVersion = 3;
+// "Per-partition layout"; version 4 leaves arrival log entries that a product's saved state
+// covers until a range deletion, which a version 3 build would replay again) and a read-only
+// open reads version 3 as it is.
+inline constexpr std::uint32_t kSchemaVersion = 4;
 // The first schema whose keys carry their input partition.
 inline constexpr std::uint32_t kPartitionedSchemaVersion = 3;
 // The last schema without partitions (what StoreOptions::legacy_schema2 writes).
@@ -145,8 +147,9 @@ struct CommitBatch {
   bool aggregator_checkpoint = false;
   // Products whose whole aggregator state is in `aggregator_state` (a checkpoint spread over
   // several batches, a share of the products in each): their events in this batch stay out of the
-  // arrival log, and the log's earlier entries of theirs are deleted. Implied for every product
-  // by aggregator_checkpoint.
+  // arrival log, and its earlier entries of theirs are no longer replayed (their statistics
+  // record the arrival number the state covers; the entries go with the next range deletion of
+  // their partition's log). Implied for every product by aggregator_checkpoint.
   std::vector<std::string> state_saved_for;
   std::vector<MembershipWrite> memberships;
   // Empty, or one entry per membership (same order): what the caller knows of it already.
@@ -372,8 +375,9 @@ class Store {
   Status scan_events_by_time(std::chrono::system_clock::time_point since,
                              std::chrono::system_clock::time_point until,
                              const std::function<bool(const v1::StoredEvent&)>& fn) const;
-  // Events committed since the last aggregator checkpoint (CommitBatch::aggregator_checkpoint), in
-  // the order they were committed. fn returns false to stop.
+  // Events committed since their product's state was last saved (CommitBatch::
+  // aggregator_checkpoint, state_saved_for), in the order they were committed. fn returns false
+  // to stop.
   Status scan_unsaved_events(const std::function<bool(const v1::StoredEvent&)>& fn) const;
   // The same, for the arrival logs of `partitions` only, each partition's in its order; the
   // other partitions' entries cost nothing. A store without partitions (schema 2) has one log,
