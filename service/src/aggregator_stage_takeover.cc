@@ -58,10 +58,7 @@ std::vector<ingest::StartOffset> AggregatorStage::Impl::on_assigned(
   // lost to retention for a position that the restore replaces anyway.
   std::vector<ingest::StartOffset> starts = on_assign(partitions);
   const auto now = Clock::now();
-  if (!wave) {
-    wave.emplace();
-    wave->started = now;
-  }
+  if (!wave) wave = RestoreWave{.started = now};
   for (const auto& tp : partitions) {
     if (tp.topic != config.topic) continue;
     Takeover takeover;

@@ -355,9 +355,11 @@ changelog::Status PartitionChangelogs::append(const store::CommitBatch& batch,
   // side, a batch that touches many partitions waits about one of them, not their sum.
   std::vector<std::pair<std::int32_t, std::future<changelog::Status>>> appends;
   appends.reserve(by_partition.size());
-  for (const auto& [p, records] : by_partition) {
+  for (const auto& [p, partition_records] : by_partition) {
     changelog::ChangelogWriter& writer = writers_.at(p);
     const changelog::PartitionState& state = states_.at(p);
+    // A named reference: Clang before 16 does not capture structured bindings.
+    const std::vector<changelog::Record>& records = partition_records;
     appends.emplace_back(p, std::async(std::launch::async, [&writer, &records, &state] {
                            return writer.append_batch(records, state);
                          }));
