@@ -173,14 +173,11 @@ Status Store::Impl::index_unsaved() {
   return Status::Ok();
 }
 
-// Only `restored` partitions: the other partitions' entries stay as indexed, so that a
-// restore that ends while others are still writing their arrival logs reads no more than its own.
+// Only `restored` partitions (each one's index is replaced): the other partitions' entries stay
+// as indexed, so that a restore that ends while others are still writing their arrival logs
+// reads no more than its own.
 Status Store::Impl::index_unsaved_of(std::span<const std::int32_t> restored) {
   for (std::int32_t p : restored) {
-    {
-      std::unique_lock lock(counters_mutex);
-      arrival_logs.erase(p);
-    }
     if (Status s = index_partition_unsaved(p); !s.ok()) return s;
   }
   return Status::Ok();
