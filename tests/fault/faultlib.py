@@ -96,11 +96,12 @@ def make_input(d, n, seed, dup_fraction=0.05):
     return files, ids, messages
 
 
-def produce_all(brokers, files, chunks=1, pause=0.0, stop=None):
+def produce_all(brokers, files, chunks=1, pause=0.0, stop=None, hurry=None):
     """Produces every file with `painpoint produce`, the topics in parallel, each in `chunks`
-    pieces `pause` seconds apart (so that input keeps arriving while serve runs). Raises if any
-    line was not sent."""
+    pieces `pause` seconds apart (so that input keeps arriving while serve runs). Once the event
+    `hurry` is set, the remaining pieces follow without pauses. Raises if any line was not sent."""
     errors = []
+    hurry = hurry or threading.Event()
 
     def one(topic, path, count):
         with open(path) as f:
@@ -119,7 +120,7 @@ def produce_all(brokers, files, chunks=1, pause=0.0, stop=None):
                 return
             os.unlink(part)
             if pause:
-                threading.Event().wait(pause)
+                hurry.wait(pause)
 
     threads = [threading.Thread(target=one, args=(t, p, c)) for t, (p, c) in files.items()]
     for t in threads:
@@ -137,6 +138,7 @@ class BackgroundProducer:
 
     def __init__(self):
         self._stop = threading.Event()
+        self._hurry = threading.Event()
         self._errors = []
         self._thread = None
 
@@ -144,11 +146,16 @@ class BackgroundProducer:
         """Starts produce_all(brokers, files, chunks, pause) on a new thread; returns at once."""
         def run():
             try:
-                produce_all(brokers, files, chunks=chunks, pause=pause, stop=self._stop)
+                produce_all(brokers, files, chunks=chunks, pause=pause, stop=self._stop,
+                            hurry=self._hurry)
             except BaseException as e:  # raised again by join(), in the test's thread
                 self._errors.append(e)
         self._thread = threading.Thread(target=run)
         self._thread.start()
+
+    def hurry(self):
+        """The rest without pauses: for a test whose faults are over before the input is."""
+        self._hurry.set()
 
     def join(self):
         """Waits until all is produced; raises what producing raised."""

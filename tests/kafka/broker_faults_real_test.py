@@ -113,13 +113,14 @@ def main():
             brokers = broker.bootstrap
             serve = Serve(brokers, os.path.join(d, "data"), extra=["--config", config])
             serve.wait_ready(timeout=60)
-            # Input keeps arriving for about a minute, through both faults.
+            # Input keeps arriving, paced over about a minute, through both faults.
             producer.start(brokers, files, chunks=50, pause=1.0)
             wait_until(lambda: stored(serve) > 1_000, 120, "first events stored")
 
             stall(broker, serve)
             kill_and_restart(broker, serve)
 
+            producer.hurry()
             producer.join()
             serve.wait_stored(len(ids), timeout=300)
             serve.wait_published(timeout=120)
