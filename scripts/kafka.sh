@@ -2,6 +2,8 @@
 # A real Apache Kafka broker for tests and benchmarks: single node, KRaft (combined broker and
 # controller), loopback only, ephemeral ports. No Docker: the server's jars come from Maven Central
 # through Maven (tests/kafka/pom.xml) and are cached under ~/.cache/painpoint/kafka/<version>.
+# Beside them, once a broker of the version has stopped cleanly: classes.jsa, a class data sharing
+# archive that makes later JVMs start sooner.
 #
 #   scripts/kafka.sh fetch [--version V]             resolve the jars only (idempotent)
 #   scripts/kafka.sh start DIR [--version V] [--sasl-ssl] [--owner-pid PID]
@@ -75,16 +77,44 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
-# JVM options; $1 is the log configuration's prefix in tests/kafka ("" broker, "tools-" tools).
+# JVM options; $1 is the log configuration's prefix in tests/kafka ("" broker, "tools-" tools),
+# $2 the DIR of the broker the JVM is for, $3 "broker" when it runs the broker itself.
 java_options() {
   echo -Xmx"${PAINPOINT_KAFKA_HEAP:-512m}" -Xms64m -XX:+UseSerialGC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$root/tests/kafka/${1:-}log4j2.properties" \
-    -Dlog4j.configuration="file:$root/tests/kafka/${1:-}log4j.properties"
+    -Dlog4j.configuration="file:$root/tests/kafka/${1:-}log4j.properties" \
+    "$(class_archive_option "$2" "${3:-}")"
+}
+
+# Class data sharing: the classes a broker loaded, archived when a broker of that version first
+# stops cleanly, let every later JVM of the version (brokers, the storage tool, Kafka's tools)
+# start with less work. The JVM ignores an archive that does not match its classpath or itself.
+class_archive_option() {
+  local dir=$1 role=$2 archive
+  archive=$cache/$(cat "$dir/version")/classes.jsa
+  if [[ -f $archive ]]; then
+    echo "-XX:SharedArchiveFile=$archive"
+  elif [[ $role == broker ]]; then
+    echo "-XX:ArchiveClassesAtExit=$dir/classes.jsa"
+  else
+    echo "-Xshare:auto"
+  fi
+}
+
+# After the broker of DIR stopped on SIGTERM: keeps the archive its JVM wrote, if none is kept.
+keep_class_archive() {
+  local dir=$1 archive
+  [[ -f $dir/classes.jsa ]] || return 0
+  archive=$cache/$(cat "$dir/version")/classes.jsa
+  if [[ ! -f $archive ]]; then
+    cp "$dir/classes.jsa" "$archive.$$" && mv "$archive.$$" "$archive"
+  fi
+  rm -f "$dir/classes.jsa"
 }
 
 java_run() {
   local dir=$1 options; shift
-  read -r -a options <<<"$(java_options "${JAVA_LOG:-}")"
+  read -r -a options <<<"$(java_options "${JAVA_LOG:-}" "$dir")"
   java "${options[@]}" -cp "$(cat "$dir/classpath")" "$@"
 }
 
@@ -249,7 +279,7 @@ launch() {
   # timeout, a test killing serve) do not reach it.
   set -m
   local options
-  read -r -a options <<<"$(java_options)"
+  read -r -a options <<<"$(java_options "" "$dir" broker)"
   java "${options[@]}" -cp "$(cat "$dir/classpath")" kafka.Kafka "$dir/server.properties" \
     >> "$dir/broker.log" 2>&1 < /dev/null &
   echo $! > "$dir/kafka.pid"
@@ -279,9 +309,11 @@ stop() {
     if kill -0 "$pid" 2>/dev/null; then
       echo "kafka.sh: broker $pid did not stop within 30 s; killing it" >&2
       kill -KILL "$pid"
+      rm -f "$dir/classes.jsa"  # possibly cut short
     fi
   fi
   rm -f "$dir/kafka.pid"
+  keep_class_archive "$dir"
 }
 
 cmd=${1:-}
