@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it started, so a log shows where the suite's time goes.
+step() { printf '\n==> [%s, %d s in] %s\n' "$(date -u +%H:%M:%S)" "$SECONDS" "$*"; }
 
 step "dependencies"
 ./scripts/install-deps.sh
