@@ -4,6 +4,7 @@
 # corpus only changes when someone commits new seeds on purpose.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default: 60 s, every target)
+#   scripts/fuzz.sh --build                                builds every target, runs none
 #
 # Exits non-zero if any target crashes, leaks, times out or breaks an invariant; the input that
 # did it is kept under build-fuzz/fuzz-artifacts/<target>/ and its path is printed. Reproduce with
@@ -16,6 +17,10 @@ root=$(pwd)
 
 all_targets=(fuzz_wire_event fuzz_json_event fuzz_http_request
              fuzz_connector_zendesk fuzz_connector_intercom fuzz_connector_jira fuzz_connector_generic)
+if [[ ${1:-} == --build ]]; then
+  cmake --preset fuzz >/dev/null
+  exec cmake --build --preset fuzz -j "${PAINPOINT_FUZZ_JOBS:-2}" --target "${all_targets[@]}"
+fi
 seconds=${1:-60}
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]   (targets: ${all_targets[*]})" >&2
