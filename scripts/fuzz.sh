@@ -17,9 +17,10 @@ root=$(pwd)
 
 all_targets=(fuzz_wire_event fuzz_json_event fuzz_http_request
              fuzz_connector_zendesk fuzz_connector_intercom fuzz_connector_jira fuzz_connector_generic)
-if [[ ${1:-} == --build ]]; then
-  cmake --preset fuzz >/dev/null
-  exec cmake --build --preset fuzz -j "${PAINPOINT_FUZZ_JOBS:-2}" --target "${all_targets[@]}"
+build_only=0
+if [[ ${1:-} == --build && $# == 1 ]]; then
+  build_only=1
+  shift
 fi
 seconds=${1:-60}
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
@@ -38,6 +39,7 @@ done
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "${PAINPOINT_FUZZ_JOBS:-2}" --target "${targets[@]}"
+((build_only == 0)) || exit 0
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/painpoint-fuzz.XXXXXX")
 if [[ "${PAINPOINT_FUZZ_KEEP:-0}" == 1 ]]; then
