@@ -91,21 +91,24 @@ java_options() {
 # start with less work. The JVM ignores an archive that does not match its classpath or itself.
 class_archive_option() {
   local dir=$1 role=$2 archive
-  archive=$cache/$(cat "$dir/version")/classes.jsa
+  archive=$(class_archive "$dir")
   if [[ -f $archive ]]; then
     echo "-XX:SharedArchiveFile=$archive"
   elif [[ $role == broker ]]; then
     echo "-XX:ArchiveClassesAtExit=$dir/classes.jsa"
-  else
-    echo "-Xshare:auto"
   fi
+}
+
+# The kept archive for the version of the broker in DIR.
+class_archive() {
+  echo "$cache/$(cat "$1/version")/classes.jsa"
 }
 
 # After the broker of DIR stopped on SIGTERM: keeps the archive its JVM wrote, if none is kept.
 keep_class_archive() {
   local dir=$1 archive
   [[ -f $dir/classes.jsa ]] || return 0
-  archive=$cache/$(cat "$dir/version")/classes.jsa
+  archive=$(class_archive "$dir")
   if [[ ! -f $archive ]]; then
     cp "$dir/classes.jsa" "$archive.$$" && mv "$archive.$$" "$archive"
   fi
